@@ -1,0 +1,24 @@
+"""Role-aware navigation for the base layout (no queries: the role is on the user)."""
+
+from django.urls import NoReverseMatch, reverse
+
+from accounts.roles import user_has_perm
+from uscpis.registry import app_modules
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = []
+    for module in app_modules("nav"):
+        for item in getattr(module, "NAV", ()):
+            if not user_has_perm(user, item.perm):
+                continue
+            try:
+                url = reverse(item.url_name)
+            except NoReverseMatch:
+                continue
+            active = request.path == url or (url != "/" and request.path.startswith(url))
+            items.append({"label": item.label, "url": url, "active": active})
+    return {"nav_items": items}

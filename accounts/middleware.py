@@ -1,0 +1,74 @@
+"""Session idle timeout and the two-factor gate."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
+
+POLL_HEADER = "X-Poll"  # background polling (bell, monitor) is not user activity
+
+
+class IdleTimeoutMiddleware:
+    """Sign out a user idle for longer than their timeout (30 minutes for staff)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated:
+            now = int(time.time())
+            timeout = (
+                settings.SESSION_IDLE_TIMEOUT_PATIENT
+                if user.is_patient
+                else settings.SESSION_IDLE_TIMEOUT_STAFF
+            )
+            last = request.session.get("last_activity")
+            if last is not None and now - int(last) > timeout:
+                logout(request)
+                messages.info(request, "You were signed out after a period of inactivity.")
+                login_url = f"{reverse('accounts:login')}?next={request.path}"
+                if getattr(request, "htmx", None):
+                    return HttpResponseClientRedirect(login_url)
+                return redirect(login_url)
+            if POLL_HEADER not in request.headers and (last is None or now - int(last) > 30):
+                request.session["last_activity"] = now
+        return self.get_response(request)
+
+
+class TwoFactorGateMiddleware:
+    """Users with a TOTP device must enter a code; admins must enrol one before anything else."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._exempt: tuple[str, ...] | None = None
+
+    def exempt_paths(self) -> tuple[str, ...]:
+        if self._exempt is None:
+            self._exempt = (
+                reverse("accounts:two_factor_verify"),
+                reverse("accounts:two_factor_setup"),
+                reverse("accounts:logout"),
+                settings.STATIC_URL,
+                "/healthz",
+                "/readyz",
+            )
+        return self._exempt
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and not request.path.startswith(self.exempt_paths()):
+            from django_otp import user_has_device
+
+            if user_has_device(user, confirmed=True):
+                if not user.is_verified():
+                    return redirect(f"{reverse('accounts:two_factor_verify')}?next={request.path}")
+            elif user.requires_two_factor:
+                return redirect("accounts:two_factor_setup")
+        return self.get_response(request)

@@ -1,0 +1,48 @@
+"""Reads for accounts: user lists, the audit search, notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Notification, User
+
+
+def user_list(*, q: str = "", role: str = "") -> QuerySet[User]:
+    qs = User.objects.all().order_by("last_name", "first_name", "id")
+    if q:
+        qs = qs.filter(
+            Q(email__icontains=q) | Q(first_name__icontains=q) | Q(last_name__icontains=q)
+        )
+    if role:
+        qs = qs.filter(role=role)
+    return qs
+
+
+def audit_search(
+    *, user: str = "", patient: int | None = None, action: str = "",
+    date_from=None, date_to=None,
+) -> QuerySet[AuditEvent]:
+    qs = AuditEvent.objects.select_related("actor").order_by("-id")
+    if user:
+        qs = qs.filter(actor_email__icontains=user)
+    if patient:
+        qs = qs.filter(patient_id=patient)
+    if action:
+        qs = qs.filter(action=action)
+    tz = timezone.get_current_timezone()
+    if date_from:
+        qs = qs.filter(created_at__gte=datetime.combine(date_from, time.min, tzinfo=tz))
+    if date_to:
+        qs = qs.filter(created_at__lte=datetime.combine(date_to, time.max, tzinfo=tz))
+    return qs
+
+
+def unread_count(user: User) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def notifications_for(user: User) -> QuerySet[Notification]:
+    return Notification.objects.filter(user=user).order_by("-created_at", "-id")

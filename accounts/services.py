@@ -1,0 +1,149 @@
+"""Writes for users and notifications. Each runs in a transaction and leaves an audit event."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts.audit import audit_record
+from accounts.models import Notification, User
+from accounts.roles import Role
+from uscpis.mail import send_templated_email
+
+
+def password_setup_url(user: User) -> str:
+    """An absolute, signed, expiring link (``PASSWORD_RESET_TIMEOUT``) to set a password."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+    return f"{settings.SITE_URL}{path}"
+
+
+@transaction.atomic
+def user_invite(
+    *, actor: User, email: str, first_name: str, last_name: str, role: str, request=None
+) -> User:
+    """Create an account without a password and email an invitation to set one.
+
+    Raises ``ValidationError`` when the email is taken or the role unknown.
+    """
+    if role not in Role.values:
+        raise ValidationError({"role": "Unknown role."})
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "A user with this email already exists."})
+    user = User.objects.create_user(
+        email=email, first_name=first_name, last_name=last_name, role=role,
+        is_staff=role == Role.ADMIN,
+    )
+    audit_record(actor=actor, action="create", obj=user, request=request, detail={"role": role})
+    link = password_setup_url(user)
+    transaction.on_commit(
+        lambda: send_templated_email(
+            to=[user.email],
+            subject="You are invited to USC-PIS",
+            template="invite",
+            context={"user": user, "link": link, "invited_by": actor},
+        )
+    )
+    return user
+
+
+@transaction.atomic
+def user_update(
+    *, actor: User, user: User, first_name: str, last_name: str, role: str, is_active: bool,
+    request=None,
+) -> User:
+    """Change a user's name, role or active flag. An admin cannot demote or lock themself."""
+    if role not in Role.values:
+        raise ValidationError({"role": "Unknown role."})
+    if user.pk == actor.pk and (role != user.role or not is_active):
+        raise ValidationError("You cannot change your own role or deactivate yourself.")
+    before = {"role": user.role, "is_active": user.is_active}
+    user.first_name, user.last_name = first_name, last_name
+    user.role, user.is_active = role, is_active
+    user.is_staff = role == Role.ADMIN
+    if role != Role.ADMIN:
+        user.is_superuser = False
+    user.save()
+    audit_record(
+        actor=actor, action="update", obj=user, request=request,
+        detail={"before": before, "after": {"role": role, "is_active": is_active}},
+    )
+    return user
+
+
+@transaction.atomic
+def user_set_preferences(*, user: User, email_notifications: bool, request=None) -> User:
+    user.email_notifications = email_notifications
+    user.save(update_fields=["email_notifications"])
+    audit_record(actor=user, action="update", obj=user, request=request,
+                 detail={"email_notifications": email_notifications})
+    return user
+
+
+def notify(
+    *,
+    user: User,
+    title: str,
+    body: str = "",
+    url: str = "",
+    category: str = "general",
+    email: bool = True,
+) -> Notification:
+    """Create an in-app notification for ``user``; email it too when the user wants email.
+
+    The email is sent by a Celery task after the surrounding transaction commits, exactly
+    once (see ``notification_email_send``). Every domain uses this one function.
+    """
+    from accounts.tasks import send_notification_email
+
+    notification = Notification.objects.create(
+        user=user, title=title[:200], body=body, url=url[:500], category=category[:40],
+        email_wanted=bool(email and user.email_notifications and user.is_active),
+    )
+    if notification.email_wanted:
+        transaction.on_commit(
+            lambda: send_notification_email.delay(notification_id=notification.pk)
+        )
+    return notification
+
+
+def notification_email_send(*, notification_id: int) -> bool:
+    """Email one notification; returns False when there is nothing to send.
+
+    The notification is claimed (``emailed_at`` set by a guarded UPDATE) before sending, so
+    a second beat, a duplicate delivery or a retry after success sends nothing twice. If the
+    backend raises, the claim is released and the error re-raised so the task can retry.
+    """
+    claimed = Notification.objects.filter(
+        pk=notification_id, email_wanted=True, emailed_at__isnull=True
+    ).update(emailed_at=timezone.now())
+    if not claimed:
+        return False
+    notification = Notification.objects.select_related("user").get(pk=notification_id)
+    try:
+        send_templated_email(
+            to=[notification.user.email],
+            subject=notification.title,
+            template="notification",
+            context={"notification": notification, "user": notification.user},
+        )
+    except Exception:
+        Notification.objects.filter(pk=notification_id).update(emailed_at=None)
+        raise
+    return True
+
+
+def notification_mark_read(*, user: User, notification_id: int | None = None) -> int:
+    """Mark one (or, with no id, all) of ``user``'s notifications read; returns how many."""
+    qs = Notification.objects.filter(user=user, read_at__isnull=True)
+    if notification_id is not None:
+        qs = qs.filter(pk=notification_id)
+    return qs.update(read_at=timezone.now())

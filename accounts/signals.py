@@ -1,0 +1,29 @@
+"""Sign-in events go to the audit trail (receivers only call the audit helper)."""
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from accounts.audit import audit_record
+
+
+@receiver(user_logged_in)
+def _logged_in(sender, request, user, **kwargs):
+    audit_record(actor=user, action="login", request=request)
+
+
+@receiver(user_logged_out)
+def _logged_out(sender, request, user, **kwargs):
+    if user is not None:
+        audit_record(actor=user, action="logout", request=request)
+
+
+@receiver(user_login_failed)
+def _login_failed(sender, credentials, request=None, **kwargs):
+    attempted = str(credentials.get("username") or credentials.get("email") or "")[:254]
+    audit_record(
+        action="login_failed",
+        request=request,
+        allowed=False,
+        actor_email=attempted,
+        detail={"attempted": attempted},
+    )

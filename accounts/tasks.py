@@ -1,0 +1,21 @@
+"""Accounts' background jobs: thin wrappers that load by id and call a service."""
+
+from celery import shared_task
+from django.core import management
+
+
+@shared_task(
+    autoretry_for=(Exception,), retry_backoff=30, retry_kwargs={"max_retries": 5}, acks_late=True
+)
+def send_notification_email(*, notification_id: int) -> bool:
+    """Email one in-app notification (idempotent: claimed before sending)."""
+    from accounts.services import notification_email_send
+
+    return notification_email_send(notification_id=notification_id)
+
+
+@shared_task
+def clear_expired_sessions() -> None:
+    """Delete expired sessions (Django's ``clearsessions``); safe to run any number of times."""
+    management.call_command("clearsessions")
+

@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+import base64
+
+import qrcode
+import qrcode.image.svg
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp import match_token
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import selectors, services
+from accounts.audit import audit_record
+from accounts.forms import (
+    AuditFilterForm,
+    LoginForm,
+    PreferencesForm,
+    TokenForm,
+    UserEditForm,
+    UserFilterForm,
+    UserInviteForm,
+)
+from accounts.models import User
+from accounts.permissions import public, require_perm
+from uscpis.http import Request, render_page
+from uscpis.registry import app_modules
+
+RECOVERY_CODE_COUNT = 10
+
+login = public(
+    auth_views.LoginView.as_view(
+        template_name="accounts/login.html",
+        authentication_form=LoginForm,
+        redirect_authenticated_user=True,
+    )
+)
+logout = public(auth_views.LogoutView.as_view())
+password_change = require_perm("accounts.signed_in")(
+    auth_views.PasswordChangeView.as_view(
+        template_name="accounts/password_change.html",
+        success_url=reverse_lazy("accounts:password_change_done"),
+    )
+)
+password_change_done = require_perm("accounts.signed_in")(
+    auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html")
+)
+password_reset = public(
+    auth_views.PasswordResetView.as_view(
+        template_name="accounts/password_reset.html",
+        email_template_name="emails/password_reset.txt",
+        html_email_template_name="emails/password_reset.html",
+        subject_template_name="emails/password_reset_subject.txt",
+        success_url=reverse_lazy("accounts:password_reset_done"),
+        extra_email_context={"clinic_name": settings.CLINIC_NAME},
+    )
+)
+password_reset_done = public(
+    auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html")
+)
+password_reset_confirm = public(
+    auth_views.PasswordResetConfirmView.as_view(
+        template_name="accounts/password_reset_confirm.html",
+        success_url=reverse_lazy("accounts:password_reset_complete"),
+    )
+)
+password_reset_complete = public(
+    auth_views.PasswordResetCompleteView.as_view(
+        template_name="accounts/password_reset_complete.html"
+    )
+)
+
+
+@require_GET
+@require_perm("accounts.signed_in")
+def home(request: Request):
+    cards = []
+    for module in app_modules("dashboard"):
+        cards.extend(module.cards(request.user))
+    return render_page(request, "accounts/home.html", {"cards": cards})
+
+
+# --- Two-factor authentication ---------------------------------------------------------
+
+
+def _qr_svg(data: str) -> str:
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return image.to_string(encoding="unicode")
+
+
+def _new_recovery_codes(user: User) -> list[str]:
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return codes
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.signed_in")
+def two_factor_setup(request: Request):
+    user = request.user
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return render_page(request, "accounts/two_factor_status.html", {})
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            with transaction.atomic():
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                codes = _new_recovery_codes(user)
+                audit_record(action="update", obj=device, request=request,
+                             detail={"two_factor": "enrolled"})
+            otp_login(request, device)
+            return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
+        form.add_error("token", "That code is not valid. Check your phone's clock and try again.")
+    context = {
+        "form": form,
+        "qr_svg": mark_safe(_qr_svg(device.config_url)),  # noqa: S308 (our own generated SVG)
+        "secret": base64.b32encode(device.bin_key).decode().rstrip("="),
+        "required": user.requires_two_factor,
+    }
+    return render_page(request, "accounts/two_factor_setup.html", context)
+
+
+@require_POST
+@require_perm("accounts.signed_in")
+def two_factor_recovery_codes(request: Request):
+    if not request.user.is_verified():
+        return redirect("accounts:two_factor_verify")
+    with transaction.atomic():
+        codes = _new_recovery_codes(request.user)
+        audit_record(action="update", request=request, object_type="otp_static.staticdevice",
+                     detail={"two_factor": "recovery codes regenerated"})
+    return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
+
+
+@require_POST
+@require_perm("accounts.signed_in")
+def two_factor_disable(request: Request):
+    user = request.user
+    if user.requires_two_factor:
+        messages.error(request, "Administrators must keep two-factor authentication on.")
+        return redirect("accounts:two_factor_setup")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+        audit_record(action="update", request=request, object_type="otp_totp.totpdevice",
+                     detail={"two_factor": "disabled"})
+    messages.success(request, "Two-factor authentication is off.")
+    return redirect("accounts:two_factor_setup")
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.signed_in")
+def two_factor_verify(request: Request):
+    next_url = request.GET.get("next") or request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = match_token(request.user, form.cleaned_data["token"])
+        if device is not None:
+            otp_login(request, device)
+            audit_record(action="login", request=request, detail={"two_factor": device.__class__.__name__})
+            return redirect(next_url or "accounts:home")
+        audit_record(action="login_failed", request=request, allowed=False,
+                     detail={"two_factor": "wrong code"})
+        form.add_error("token", "That code is not valid.")
+    return render_page(request, "accounts/two_factor_verify.html", {"form": form, "next": next_url, "bare_layout": True})
+
+
+# --- User administration ---------------------------------------------------------------
+
+
+@require_GET
+@require_perm("accounts.manage_users")
+def user_list(request: Request):
+    form = UserFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    users = selectors.user_list(q=data.get("q", ""), role=data.get("role", ""))
+    page = Paginator(users, 25).get_page(request.GET.get("page"))
+    return render_page(request, "accounts/user_list.html", {"form": form, "page": page},
+                       partial="user-table")
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.manage_users")
+def user_invite(request: Request):
+    form = UserInviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_invite(actor=request.user, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Invitation sent to {user.email}.")
+            return redirect("accounts:user_list")
+    status = 422 if form.errors else 200
+    return render_page(request, "accounts/user_form.html", {"form": form, "inviting": True}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.manage_users")
+def user_edit(request: Request, pk: int):
+    target = get_object_or_404(User, pk=pk)
+    form = UserEditForm(request.POST or None, instance=User.objects.get(pk=pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_update(actor=request.user, user=target, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{target.email} updated.")
+            return redirect("accounts:user_list")
+    status = 422 if form.errors else 200
+    return render_page(request, "accounts/user_form.html", {"form": form, "target": target}, status=status)
+
+
+@require_GET
+@require_perm("accounts.view_audit")
+def audit_list(request: Request):
+    form = AuditFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    events = selectors.audit_search(**{k: v for k, v in data.items() if v not in (None, "")})
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render_page(request, "accounts/audit_list.html", {"form": form, "page": page},
+                       partial="audit-table")
+
+
+# --- Notifications and preferences -----------------------------------------------------
+
+
+@require_GET
+@require_perm("accounts.signed_in")
+def notification_list(request: Request):
+    page = Paginator(selectors.notifications_for(request.user), 20).get_page(request.GET.get("page"))
+    return render_page(request, "accounts/notifications.html", {"page": page},
+                       partial="notification-list")
+
+
+@require_GET
+@require_perm("accounts.signed_in")
+def notification_bell(request: Request):
+    return render_page(request, "accounts/_bell.html",
+                       {"unread": selectors.unread_count(request.user)})
+
+
+@require_POST
+@require_perm("accounts.signed_in")
+def notification_read(request: Request, pk: int | None = None):
+    services.notification_mark_read(user=request.user, notification_id=pk)
+    if request.htmx:
+        page = Paginator(selectors.notifications_for(request.user), 20).get_page(request.POST.get("page"))
+        response = render_page(request, "accounts/notifications.html", {"page": page},
+                               partial="notification-list")
+        response["HX-Trigger"] = "notifications-changed"
+        return response
+    return redirect("accounts:notifications")
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.signed_in")
+def preferences(request: Request):
+    initial = {"email_notifications": request.user.email_notifications}
+    form = PreferencesForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.user_set_preferences(user=request.user, request=request, **form.cleaned_data)
+        messages.success(request, "Preferences saved.")
+        return redirect(reverse("accounts:preferences"))
+    return render_page(request, "accounts/preferences.html", {"form": form})

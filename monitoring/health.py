@@ -1,0 +1,46 @@
+"""Readiness checks for the database, the cache and the Celery broker.
+
+Each check returns ``(ok, detail)`` and never raises, so one failing dependency cannot hide
+the state of the others.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from django.core.cache import cache
+from django.db import connection
+
+
+def check_database() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True, "ok"
+    except Exception as exc:
+        return False, f"{exc.__class__.__name__}: {exc}"[:300]
+
+
+def check_cache() -> tuple[bool, str]:
+    key = f"readyz:{uuid.uuid4().hex}"
+    try:
+        cache.set(key, "1", timeout=10)
+        value = cache.get(key)
+        cache.delete(key)
+        return (value == "1", "ok" if value == "1" else "value did not round-trip")
+    except Exception as exc:
+        return False, f"{exc.__class__.__name__}: {exc}"[:300]
+
+
+def check_broker(timeout: float = 2.0) -> tuple[bool, str]:
+    from uscpis.celery import app
+
+    started = time.monotonic()
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return True, f"ok ({(time.monotonic() - started) * 1000:.0f} ms)"
+    except Exception as exc:
+        return False, f"{exc.__class__.__name__}: {exc}"[:300]

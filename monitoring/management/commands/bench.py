@@ -1,0 +1,71 @@
+"""``manage.py bench``: generate data at a chosen scale, then time named pages and services.
+
+Runs against its own database (``USCPIS_DB_NAME=uscpis_bench``, set by ``make bench``) so
+the demo data is never touched. Prints p50/p95 and query counts per case and writes
+``var/bench/latest.json``. Exits non-zero when a case with a target misses it.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from uscpis.bench import run_case, write_results
+from uscpis.registry import app_modules
+
+SCALES = {
+    "patients": 100_000,
+    "visits_per_patient": 0,
+    "appointments": 1_000_000,
+    "items": 5_000,
+    "movements": 2_000_000,
+}
+
+
+class Command(BaseCommand):
+    help = "Benchmarks: generate data at scale, time pages/services, print p50/p95 and query counts."
+
+    def add_arguments(self, parser):
+        for key, default in SCALES.items():
+            parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=default, dest=key)
+        parser.add_argument("--requests", type=int, default=50, help="timed runs per case")
+        parser.add_argument("--only", default="", help="run only cases whose name contains this")
+        parser.add_argument("--skip-generate", action="store_true")
+        parser.add_argument("--output", default=str(Path(settings.VAR_DIR) / "bench" / "latest.json"))
+        parser.add_argument("--force", action="store_true", help="allow a database not named *_bench")
+
+    def handle(self, *args, **opts):
+        name = connection.settings_dict["NAME"]
+        if not name.endswith("_bench") and not opts["force"]:
+            raise CommandError(f"Refusing to benchmark database {name!r}: run `make bench` (uses uscpis_bench).")
+        scale = {key: opts[key] for key in SCALES}
+        call_command("migrate", "--noinput", verbosity=0)
+        modules = app_modules("bench")
+        if not opts["skip_generate"]:
+            call_command("seed_demo", stdout=self.stdout)
+            for module in modules:
+                self.stdout.write(f"[bench] generating data for {module.__name__.split('.')[0]}...")
+                module.generate(scale, self.stdout)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        results, failed = [], []
+        for module in modules:
+            for case in getattr(module, "CASES", []):
+                if opts["only"] and opts["only"] not in case.name:
+                    continue
+                result = run_case(case, opts["requests"])
+                results.append(result)
+                verdict = {True: "ok", False: "MISSED", None: ""}[result.passed]
+                target = f"{result.target_ms:.0f} ms" if result.target_ms else "-"
+                self.stdout.write(
+                    f"{result.name:<48} p50 {result.p50_ms:8.2f} ms  p95 {result.p95_ms:8.2f} ms  "
+                    f"queries {result.queries:3d}  target {target:>7} {verdict}"
+                )
+                if result.passed is False:
+                    failed.append(result.name)
+        path = write_results(results, scale, Path(opts["output"]))
+        self.stdout.write(f"[bench] results written to {path}")
+        if failed:
+            raise CommandError(f"Targets missed: {', '.join(failed)}")

@@ -1,0 +1,89 @@
+"""``make run``: the whole system for development in one command.
+
+Starts (or reuses) the database, applies migrations, loads the demo data, then runs the web
+server, a Celery worker and Celery beat side by side, printing one demo login per role.
+Ctrl-C stops all of them (and the embedded PostgreSQL, when this started it).
+Works on embedded defaults, and with DATABASE_URL / REDIS_URL set.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uscpis.settings")
+    os.environ.setdefault("DEBUG", "true")
+    port = os.environ.get("PORT", "8000")
+    os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
+
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()  # starts the embedded PostgreSQL when DATABASE_URL is not set
+    db = settings.DATABASES["default"]
+    where = "embedded PostgreSQL in var/pgdata" if settings.EMBEDDED_DATABASE else f"{db['HOST']}/{db['NAME']}"
+    print(f"[run] database: {where}", flush=True)
+    print(f"[run] broker: {'Redis' if settings.REDIS_URL else 'filesystem (var/broker)'}", flush=True)
+    call_command("migrate", "--noinput", verbosity=0)
+    call_command("seed_demo")
+
+    py = sys.executable
+    commands = {
+        "web": [py, "manage.py", "runserver", f"127.0.0.1:{port}"],
+        "worker": [py, "-m", "celery", "-A", "uscpis", "worker", "-l", "INFO", "--concurrency", "2"],
+        "beat": [py, "-m", "celery", "-A", "uscpis", "beat", "-l", "INFO"],
+    }
+    if os.environ.get("USCPIS_RUN_NO_RELOAD"):
+        commands["web"].append("--noreload")
+    procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+
+    stopping = False
+
+    def stop(*_args):
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\n[run] stopping web, worker and beat...", flush=True)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    from accounts.seed import DEMO_PASSWORD, DEMO_USERS
+
+    print(f"\n[run] USC-PIS is starting at http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+    print(f"[run] demo logins, password '{DEMO_PASSWORD}':")
+    for email, _f, _l, role in DEMO_USERS:
+        print(f"[run]   {role.label:<18} {email}")
+    print("[run] the administrator is asked to enrol an authenticator app at first sign-in.\n", flush=True)
+
+    exit_code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            code = proc.poll()
+            if code is not None:
+                print(f"[run] {name} exited with {code}; stopping the rest.", flush=True)
+                exit_code = code or 1
+                stop()
+                break
+        time.sleep(0.5)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

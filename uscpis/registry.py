@@ -1,0 +1,56 @@
+"""Discovery of what each domain app contributes (navigation, dashboard cards, demo data,
+benchmark cases), so upstream apps never import downstream ones.
+
+Each USC-PIS app may have ``nav.py`` (``NAV``), ``dashboard.py`` (``cards(user)``),
+``seed.py`` (``run(stdout=...)``) and ``bench.py`` (``generate(...)``, ``CASES``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+from types import ModuleType
+
+DOMAIN_APPS = (
+    "accounts",
+    "patients",
+    "appointments",
+    "inventory",
+    "billing",
+    "analytics",
+    "monitoring",
+)
+
+
+@cache
+def app_modules(module: str) -> tuple[ModuleType, ...]:
+    """The ``<app>.<module>`` modules that exist, in dependency order."""
+    found = []
+    for app in DOMAIN_APPS:
+        name = f"{app}.{module}"
+        try:
+            found.append(import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    perm: str
+    section: str = ""
+
+
+@dataclass
+class Card:
+    """One tile on the home dashboard."""
+
+    title: str
+    value: str | int
+    detail: str = ""
+    url: str = ""
+    tone: str = "neutral"  # neutral | good | warn | bad

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+
+admin.site.site_header = "USC-PIS administration"
+# Django admin signs in through our login page (lockout, two-factor, audit).
+admin.site.login = login_required(admin.site.login)
+
+urlpatterns = [
+    path("", include("accounts.urls")),
+    path("patients/", include("patients.urls")),
+    path("appointments/", include("appointments.urls")),
+    path("inventory/", include("inventory.urls")),
+    path("billing/", include("billing.urls")),
+    path("analytics/", include("analytics.urls")),
+    path("", include("monitoring.urls")),
+    path("django-admin/", admin.site.urls),
+]
+
+handler400 = "uscpis.errors.bad_request"
+handler403 = "uscpis.errors.permission_denied"
+handler404 = "uscpis.errors.page_not_found"
+handler500 = "uscpis.errors.server_error"
