@@ -33,10 +33,7 @@ class IdleTimeoutMiddleware:
             if last is not None and now - int(last) > timeout:
                 logout(request)
                 messages.info(request, "You were signed out after a period of inactivity.")
-                login_url = f"{reverse('accounts:login')}?next={request.path}"
-                if getattr(request, "htmx", None):
-                    return HttpResponseClientRedirect(login_url)
-                return redirect(login_url)
+                return _redirect(request, f"{reverse('accounts:login')}?next={request.path}")
             if POLL_HEADER not in request.headers and (last is None or now - int(last) > 30):
                 request.session["last_activity"] = now
         return self.get_response(request)
@@ -68,7 +65,15 @@ class TwoFactorGateMiddleware:
 
             if user_has_device(user, confirmed=True):
                 if not user.is_verified():
-                    return redirect(f"{reverse('accounts:two_factor_verify')}?next={request.path}")
+                    return _redirect(request, f"{reverse('accounts:two_factor_verify')}?next={request.path}")
             elif user.requires_two_factor:
-                return redirect("accounts:two_factor_setup")
+                return _redirect(request, reverse("accounts:two_factor_setup"))
         return self.get_response(request)
+
+
+def _redirect(request, url: str):
+    """A redirect that also works for HTMX requests (which would otherwise follow it and
+    swap a whole page into a fragment)."""
+    if getattr(request, "htmx", None):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)

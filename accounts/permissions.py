@@ -17,6 +17,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import PERMISSIONS, PUBLIC, user_has_perm
 
@@ -30,6 +31,8 @@ def require_perm(perm: str):
         def wrapper(request, *args, **kwargs):
             user = request.user
             if not user.is_authenticated:
+                if getattr(request, "htmx", None):
+                    return HttpResponseClientRedirect(redirect_to_login(request.get_full_path()).url)
                 return redirect_to_login(request.get_full_path())
             if not user_has_perm(user, perm):
                 deny(request, perm)

@@ -1,5 +1,8 @@
 from django.db import migrations
 
+# Row-level UPDATE/DELETE are refused. TRUNCATE (table owner only: restores, test flushes)
+# is not blocked here; the hash chain still shows any gap or edit.
+
 FORWARD = """
 CREATE OR REPLACE FUNCTION accounts_auditevent_append_only() RETURNS trigger AS $$
 BEGIN
@@ -11,14 +14,9 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER accounts_auditevent_no_update_delete
     BEFORE UPDATE OR DELETE ON accounts_auditevent
     FOR EACH ROW EXECUTE FUNCTION accounts_auditevent_append_only();
-
-CREATE TRIGGER accounts_auditevent_no_truncate
-    BEFORE TRUNCATE ON accounts_auditevent
-    FOR EACH STATEMENT EXECUTE FUNCTION accounts_auditevent_append_only();
 """
 
 BACKWARD = """
-DROP TRIGGER IF EXISTS accounts_auditevent_no_truncate ON accounts_auditevent;
 DROP TRIGGER IF EXISTS accounts_auditevent_no_update_delete ON accounts_auditevent;
 DROP FUNCTION IF EXISTS accounts_auditevent_append_only();
 """
