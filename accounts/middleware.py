@@ -52,6 +52,7 @@ class TwoFactorGateMiddleware:
                 reverse("accounts:two_factor_verify"),
                 reverse("accounts:two_factor_setup"),
                 reverse("accounts:logout"),
+                reverse("accounts:notification_bell"),  # only a count; polled on every page
                 settings.STATIC_URL,
                 "/healthz",
                 "/readyz",
