@@ -117,7 +117,10 @@ def two_factor_setup(request: Request):
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            form.add_error("token", "Too many wrong codes in a row: wait a few seconds, then try again.")
+        elif device.verify_token(form.cleaned_data["token"]):
             with transaction.atomic():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
@@ -126,7 +129,8 @@ def two_factor_setup(request: Request):
                              detail={"two_factor": "enrolled"})
             otp_login(request, device)
             return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
-        form.add_error("token", "That code is not valid. Check your phone's clock and try again.")
+        else:
+            form.add_error("token", "That code is not valid. Check your phone's clock and try again.")
     context = {
         "form": form,
         "qr_svg": mark_safe(_qr_svg(device.config_url)),  # noqa: S308 (our own generated SVG)

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
+from django.db import connection
+from django.db.models import BooleanField, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 from django.http import Http404
 
-from patients.models import Patient
+from accounts.roles import user_has_perm
+from patients.models import (
+    Allergy,
+    CertificateStatus,
+    Diagnosis,
+    Icd10Code,
+    MedicalCertificate,
+    Patient,
+    PatientDocument,
+    Visit,
+    VitalSigns,
+    normalize_search,
+)
 
 
 def get_patient_for_user(user, pk: int) -> Patient:
@@ -14,3 +33,199 @@ def get_patient_for_user(user, pk: int) -> Patient:
         return Patient.objects.visible_to(user).get(pk=pk)
     except (Patient.DoesNotExist, ValueError, TypeError):
         raise Http404("No such patient") from None
+
+
+def patient_for_portal(user) -> Patient:
+    """The signed-in patient's own record (404 when the account has none yet)."""
+    patient = Patient.objects.filter(user=user).first() if user.is_authenticated else None
+    if patient is None:
+        raise Http404("Your account is not linked to a patient record yet. Please ask the clinic.")
+    return patient
+
+
+def _can_read_clinical(user, patient_user_id: int | None) -> bool:
+    if user_has_perm(user, "patients.view_clinical"):
+        return True
+    return user_has_perm(user, "patients.portal") and patient_user_id == user.pk
+
+
+def get_visit_for_user(user, pk: int) -> Visit:
+    """A visit the user may read (clinical staff: any; patients: their own signed visits)."""
+    try:
+        visit = Visit.objects.select_related("patient", "provider", "signed_by").get(pk=pk)
+    except (Visit.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such visit") from None
+    if not _can_read_clinical(user, visit.patient.user_id):
+        raise Http404("No such visit")
+    if not user_has_perm(user, "patients.view_clinical") and not visit.is_signed:
+        raise Http404("No such visit")
+    return visit
+
+
+def get_document_for_user(user, pk: int) -> PatientDocument:
+    try:
+        doc = PatientDocument.objects.select_related("patient", "uploaded_by").get(pk=pk)
+    except (PatientDocument.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such document") from None
+    if not _can_read_clinical(user, doc.patient.user_id):
+        raise Http404("No such document")
+    return doc
+
+
+def get_certificate_for_user(user, pk: int) -> MedicalCertificate:
+    try:
+        cert = MedicalCertificate.objects.select_related("patient", "decided_by", "requested_by").get(pk=pk)
+    except (MedicalCertificate.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such certificate") from None
+    if not _can_read_clinical(user, cert.patient.user_id):
+        raise Http404("No such certificate")
+    return cert
+
+
+# --- Search ----------------------------------------------------------------------------
+
+
+@cache
+def trigram_index_available() -> bool:
+    """True when migration 0003 could build the pg_trgm index (CI, production)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'patients_patient_search_trgm'")
+        return cursor.fetchone() is not None
+
+
+def search_tokens(q: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", normalize_search(q)) if t][:6]
+
+
+def _text_filter(table_column: str, tokens: list[str], use_trigram: bool) -> RawSQL | None:
+    """Each token must appear: infix ``LIKE`` on the trigram index when available and every
+    token has 3+ characters, else prefix full-text search on the built-in GIN index."""
+    if not tokens:
+        return None
+    if use_trigram and all(len(t) >= 3 for t in tokens):
+        sql = " AND ".join([f"{table_column} LIKE %s"] * len(tokens))
+        return RawSQL(f"({sql})", [f"%{t}%" for t in tokens], output_field=BooleanField())
+    query = " & ".join(f"{t}:*" for t in tokens)
+    return RawSQL(
+        f"to_tsvector('simple'::regconfig, {table_column}) @@ to_tsquery('simple'::regconfig, %s)",
+        [query], output_field=BooleanField(),
+    )
+
+
+def patient_search(
+    *, q: str = "", college: str = "", year_level: int | None = None, patient_type: str = "",
+    use_trigram: bool | None = None, qs: QuerySet | None = None,
+) -> QuerySet[Patient]:
+    """Patients matching ``q`` (name parts, case/accent-insensitive and partial; an exact ID
+    number; or an email) and the filters, in name order."""
+    qs = Patient.objects.all() if qs is None else qs
+    q = (q or "").strip()
+    if q:
+        if "@" in q:
+            qs = qs.annotate(email_lower=Lower("email")).filter(email_lower=q.lower())
+        else:
+            if use_trigram is None:
+                use_trigram = trigram_index_available()
+            text = _text_filter('"patients_patient"."search_text"', search_tokens(q), use_trigram)
+            qs = qs.filter(Q(id_number=q) | Q(text)) if text is not None else qs.filter(id_number=q)
+    if college:
+        qs = qs.filter(college=college)
+    if year_level:
+        qs = qs.filter(year_level=year_level)
+    if patient_type:
+        qs = qs.filter(patient_type=patient_type)
+    return qs.order_by("last_name", "first_name", "id")
+
+
+def icd10_search(q: str, limit: int = 15) -> list[Icd10Code]:
+    """ICD-10 codes by code prefix ("J06", "j069") or words ("upper resp")."""
+    q = (q or "").strip()
+    if not q:
+        return []
+    compact = q.upper().replace(".", "").replace(" ", "")
+    if re.fullmatch(r"[A-Z]\d{1,3}[A-Z0-9]?", compact):
+        code_prefix = compact[:3] + ("." + compact[3:] if len(compact) > 3 else "")
+        return list(Icd10Code.objects.filter(code__startswith=code_prefix).order_by("code")[:limit])
+    tokens = search_tokens(q)
+    text = _text_filter('"patients_icd10code"."search_text"', tokens, False)
+    if text is None:
+        return []
+    return list(Icd10Code.objects.filter(text).order_by("-is_leaf", "code")[:limit])
+
+
+# --- Chart -----------------------------------------------------------------------------
+
+
+def active_allergies(patient: Patient) -> list[Allergy]:
+    return list(patient.allergies.filter(is_active=True).order_by("-severity", "substance"))
+
+
+def visit_timeline(patient: Patient, *, signed_only: bool = False) -> QuerySet[Visit]:
+    """The patient's visits, newest first, with what a timeline row shows (constant queries
+    per page whatever the number of visits)."""
+    qs = (
+        Visit.objects.filter(patient=patient)
+        .select_related("provider", "signed_by")
+        .prefetch_related(
+            Prefetch("diagnoses", queryset=Diagnosis.objects.select_related("icd10")),
+            Prefetch("vitals", queryset=VitalSigns.objects.order_by("-recorded_at")),
+            "prescriptions",
+        )
+        .order_by("-started_at", "-id")
+    )
+    if signed_only:
+        qs = qs.filter(status="signed")
+    return qs
+
+
+def visit_detail(visit: Visit) -> dict:
+    return {
+        "vitals": list(visit.vitals.select_related("recorded_by")),
+        "diagnoses": list(visit.diagnoses.select_related("icd10")),
+        "prescriptions": list(visit.prescriptions.all()),
+        "addenda": list(visit.addenda.select_related("author")),
+        "teeth": {t.tooth: t for t in visit.teeth.all()},
+        "documents": list(visit.documents.all()),
+    }
+
+
+def problem_list(patient: Patient) -> list[dict]:
+    """Distinct diagnoses from signed visits, most recent first."""
+    rows = (
+        Diagnosis.objects.filter(visit__patient=patient, visit__status="signed")
+        .select_related("icd10", "visit")
+        .order_by("-visit__started_at")
+    )
+    seen: dict[str, dict] = {}
+    for d in rows[:500]:
+        seen.setdefault(d.icd10_id, {"code": d.icd10, "last_seen": d.visit.started_at, "count": 0})
+        seen[d.icd10_id]["count"] += 1
+    return list(seen.values())
+
+
+def certificates_pending() -> QuerySet[MedicalCertificate]:
+    return (
+        MedicalCertificate.objects.filter(status=CertificateStatus.PENDING)
+        .select_related("patient", "requested_by")
+        .order_by("created_at")
+    )
+
+
+def latest_measurements(patient: Patient) -> list[VitalSigns]:
+    """Height/weight history (newest first)."""
+    return list(
+        VitalSigns.objects.filter(visit__patient=patient)
+        .filter(Q(height_cm__isnull=False) | Q(weight_kg__isnull=False))
+        .order_by("-recorded_at")[:20]
+    )
+
+
+def record_access_log(patient: Patient):
+    """Who opened, downloaded or exported this patient's record (for the patient portal)."""
+    from accounts.models import AuditEvent
+
+    return (
+        AuditEvent.objects.filter(patient_id=patient.pk, action__in=["read", "export"])
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+    )

@@ -1,0 +1,408 @@
+"""The backup engine: dump, archive, manifest, checks, scratch-restore and live restore.
+
+Everything here works on files and on the database through its own connections; the
+``Backup`` rows and alerts are handled by ``monitoring.services``.
+
+Consistency: the row counts in the manifest and the dump come from one exported snapshot
+(``pg_export_snapshot`` + ``pg_dump --snapshot``), so they describe exactly the same data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.utils import timezone
+
+from monitoring import pg
+from monitoring.pg import BackupError
+
+DB_FILE = "database.dump"
+MEDIA_FILE = "media.tar.gz"
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+# Rows of these tables describe the backups themselves (and who is signed in), so a
+# restore puts today's rows back instead of rewinding them.
+PRESERVED_TABLES = ("monitoring_backup", "django_session")
+
+Progress = Callable[[int, str], None]
+
+
+def _noop(_percent: int, _message: str) -> None:
+    pass
+
+
+def backup_root() -> Path:
+    configured = getattr(settings, "BACKUP_DIR", None) or os.environ.get("BACKUP_DIR")
+    root = Path(configured) if configured else Path(settings.VAR_DIR) / "backups"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def media_root() -> Path | None:
+    """The local media folder, or None when media live in a remote storage (Cloudinary)."""
+    from django.core.files.storage import FileSystemStorage, storages
+
+    storage = storages["default"]
+    if isinstance(storage, FileSystemStorage):
+        return Path(storage.location)
+    return None
+
+
+def app_version() -> str:
+    version = getattr(settings, "APP_VERSION", "")
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=settings.BASE_DIR,
+            capture_output=True, text=True, timeout=5,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return f"{version}+{out.stdout.strip()}"
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return version
+
+
+# --- Create ------------------------------------------------------------------------------
+
+
+def dump_database(folder: Path, progress: Progress = _noop) -> dict:
+    """Write ``folder/database.dump``; return counts and migrations from the same snapshot."""
+    target = folder / DB_FILE
+    with pg.connect(autocommit=False) as ctl:
+        ctl.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        ctl.read_only = True
+        snapshot = ctl.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        tables = pg.user_tables(ctl)
+        progress(5, f"Counting rows in {len(tables)} tables")
+        counts = pg.row_counts(ctl)
+        migrations = pg.applied_migrations(ctl)
+        server_version = ctl.execute("SHOW server_version").fetchone()[0]
+        command = [
+            pg.client("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
+            "--verbose", f"--snapshot={snapshot}", f"--file={target}",
+            pg.live_db_name(),
+        ]
+        progress(10, "Dumping the database")
+        _run_with_progress(command, len(tables), progress, start=10, end=80)
+        ctl.rollback()
+    return {
+        "row_counts": counts,
+        "migrations": migrations,
+        "server_version": server_version,
+        "pg_dump": _version_of(pg.client("pg_dump")),
+    }
+
+
+_TABLE_LINE = re.compile(r"dumping contents of table|processing data for table")
+
+
+def _run_with_progress(command: list[str], tables: int, progress: Progress, *, start: int,
+                       end: int, env: dict | None = None) -> None:
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=env or pg.client_env(),
+    )
+    done, tail = 0, []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        tail = (tail + [line.rstrip()])[-20:]
+        if _TABLE_LINE.search(line):
+            done += 1
+            percent = start + (end - start) * min(done, max(tables, 1)) // max(tables, 1)
+            progress(percent, f"{Path(command[0]).name}: {done} of {tables} tables")
+    code = proc.wait()
+    if code != 0:
+        errors = [line for line in tail if "error" in line.lower()] or tail[-5:]
+        raise BackupError(f"{Path(command[0]).name} failed (exit {code}): " + " | ".join(errors)[-800:])
+
+
+def _version_of(binary: str) -> str:
+    try:
+        return subprocess.run([binary, "--version"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def archive_media(folder: Path) -> dict:
+    root = media_root()
+    if root is None:
+        raise BackupError("Media are stored remotely (Cloudinary); back them up there.")
+    files = {}
+    with tarfile.open(folder / MEDIA_FILE, "w:gz") as tar:
+        if root.exists():
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                rel = path.relative_to(root).as_posix()
+                tar.add(path, arcname=rel, recursive=False)
+                files[rel] = sha256_file(path)
+    return {"media_files": files}
+
+
+def write_manifest(folder: Path, *, backup_id: int, kind: str, info: dict) -> dict:
+    files = {}
+    for name in (DB_FILE, MEDIA_FILE):
+        path = folder / name
+        if path.exists():
+            files[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    manifest = {
+        "format": FORMAT_VERSION,
+        "backup_id": backup_id,
+        "kind": kind,
+        "created_at": timezone.now().isoformat(),
+        "app_version": app_version(),
+        "database": pg.live_db_name(),
+        "server_version": info.get("server_version", ""),
+        "pg_dump": info.get("pg_dump", ""),
+        "files": files,
+        "row_counts": info.get("row_counts", {}),
+        "migrations": info.get("migrations", []),
+        "media_files": info.get("media_files"),
+    }
+    tmp = folder / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    tmp.replace(folder / MANIFEST_FILE)
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MANIFEST_FILE).read_text())
+    except FileNotFoundError as exc:
+        raise BackupError(f"{folder / MANIFEST_FILE} is missing") from exc
+    except json.JSONDecodeError as exc:
+        raise BackupError(f"{folder / MANIFEST_FILE} is not valid JSON: {exc}") from exc
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("*") if p.is_file())
+
+
+# --- Checks and verification ---------------------------------------------------------------
+
+
+def check_files(folder: Path, manifest: dict, expected_db_checksum: str = "") -> list[str]:
+    """Problems with the files (missing, wrong size, wrong SHA-256); empty when all good."""
+    problems = []
+    files = manifest.get("files") or {}
+    if DB_FILE not in files:
+        problems.append("the manifest lists no database dump")
+    for name, meta in files.items():
+        path = folder / name
+        if not path.exists():
+            problems.append(f"{name} is missing")
+            continue
+        size = path.stat().st_size
+        if size != meta.get("size"):
+            problems.append(f"{name} is {size} bytes, the manifest says {meta.get('size')}")
+        digest = sha256_file(path)
+        if digest != meta.get("sha256"):
+            problems.append(f"{name} SHA-256 does not match the manifest")
+    if expected_db_checksum and files.get(DB_FILE, {}).get("sha256") != expected_db_checksum:
+        problems.append("the manifest's database checksum differs from the one recorded at backup time")
+    return problems
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    tables_checked: int = 0
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"Checksums match; restored into a scratch database; {self.tables_checked} tables have the expected row counts."
+        return "; ".join(self.problems)[:4000]
+
+
+def verify_folder(folder: Path, *, expected_db_checksum: str = "", progress: Progress = _noop) -> VerifyResult:
+    """Checksums, then a restore into a scratch database whose row counts must match."""
+    manifest = read_manifest(folder)
+    progress(10, "Checking SHA-256 checksums")
+    problems = check_files(folder, manifest, expected_db_checksum)
+    if problems:
+        return VerifyResult(False, problems)
+    if MEDIA_FILE in manifest.get("files", {}):
+        try:
+            with tarfile.open(folder / MEDIA_FILE, "r:gz") as tar:
+                names = {m.name for m in tar.getmembers() if m.isfile()}
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            return VerifyResult(False, [f"media archive unreadable: {exc}"])
+        missing = set(manifest.get("media_files") or {}) - names
+        if missing:
+            return VerifyResult(False, [f"media archive lacks {len(missing)} files"])
+    scratch = f"verify_{pg.live_db_name()[:30]}_{uuid.uuid4().hex[:10]}"
+    progress(20, f"Restoring into scratch database {scratch}")
+    pg.create_database(scratch)
+    try:
+        command = [pg.client("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
+                   "--verbose", f"--dbname={scratch}", str(folder / DB_FILE)]
+        expected = manifest.get("row_counts") or {}
+        try:
+            _run_with_progress(command, len(expected), progress, start=20, end=85,
+                               env=pg.client_env(scratch))
+        except BackupError as exc:
+            return VerifyResult(False, [str(exc)])
+        progress(90, "Comparing row counts")
+        with pg.connect(scratch) as conn:
+            actual = pg.row_counts(conn)
+    finally:
+        pg.drop_database(scratch)
+    for table, count in sorted(expected.items()):
+        if table not in actual:
+            problems.append(f"table {table} is missing after restore")
+        elif actual[table] != count:
+            problems.append(f"{table}: {actual[table]} rows restored, manifest says {count}")
+    for table in sorted(set(actual) - set(expected)):
+        problems.append(f"table {table} is not in the manifest")
+    return VerifyResult(not problems, problems, len(actual))
+
+
+# --- Restore --------------------------------------------------------------------------------
+
+
+@dataclass
+class TableChange:
+    table: str
+    before: int | None
+    after: int | None
+
+
+def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChange]:
+    """Replace the live database's contents with the dump, in one transaction.
+
+    Either everything is restored or nothing changes (``--single-transaction``). Sessions
+    idle inside a transaction are ended first, since they would hold locks the restore
+    waits for; other connections wait at most ``lock_timeout`` and then see the new data.
+    Rows of ``PRESERVED_TABLES`` are kept aside on a control connection and put back.
+    """
+    with pg.connect() as ctl:
+        before = pg.row_counts(ctl)
+        kept = _keep_rows(ctl)
+        ctl.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND state IN ('idle in transaction', 'idle in transaction (aborted)')"
+        )
+        env = pg.client_env()
+        env["PGOPTIONS"] = "-c lock_timeout=60000"
+        command = [pg.client("pg_restore"), "--clean", "--if-exists", "--single-transaction",
+                   "--no-owner", "--no-privileges", "--verbose",
+                   f"--dbname={pg.live_db_name()}", str(folder / DB_FILE)]
+        progress(30, "Restoring the database")
+        _run_with_progress(command, len(before), progress, start=30, end=85, env=env)
+        progress(88, "Putting back the backup list and sessions")
+        _put_back_rows(ctl, kept)
+        after = pg.row_counts(ctl)
+    from django.db import connection
+
+    connection.close()  # its prepared statements refer to the dropped tables
+    tables = sorted(set(before) | set(after))
+    return [TableChange(t, before.get(t), after.get(t)) for t in tables
+            if before.get(t) != after.get(t)]
+
+
+def _keep_rows(ctl: psycopg.Connection) -> dict[str, list[str]]:
+    from psycopg import sql
+
+    kept = {}
+    existing = set(pg.user_tables(ctl))
+    for table in PRESERVED_TABLES:
+        if table not in existing:
+            continue
+        ctl.execute(sql.SQL("CREATE TEMP TABLE {} AS SELECT * FROM {}").format(
+            sql.Identifier(f"keep_{table}"), sql.Identifier(table)))
+        kept[table] = _columns(ctl, table)
+    return kept
+
+
+def _columns(ctl: psycopg.Connection, table: str) -> list[str]:
+    rows = ctl.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = %s", [table]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _put_back_rows(ctl: psycopg.Connection, kept: dict[str, list[str]]) -> None:
+    from psycopg import sql
+
+    with ctl.transaction():
+        for table, old_columns in kept.items():
+            now_columns = set(_columns(ctl, table))
+            if not now_columns:
+                continue
+            columns = [c for c in old_columns if c in now_columns]
+            if table == "monitoring_backup" and "requested_by_id" in columns:
+                ctl.execute(
+                    "UPDATE keep_monitoring_backup SET requested_by_id = NULL WHERE "
+                    "requested_by_id NOT IN (SELECT id FROM accounts_user)"
+                )
+            cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            ctl.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+            ctl.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                sql.Identifier(table), cols, cols, sql.Identifier(f"keep_{table}")))
+            if "id" in columns:
+                ctl.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                    "GREATEST((SELECT max(id) FROM " + table + "), 1))",  # noqa: S608 (fixed names)
+                    [table],
+                )
+
+
+@dataclass
+class MediaChange:
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+
+
+def restore_media(folder: Path) -> MediaChange:
+    """Swap the media folder for the archive's contents (old folder removed at the end)."""
+    root = media_root()
+    if root is None:
+        raise BackupError("Media are stored remotely (Cloudinary); they cannot be restored here.")
+    staging = root.parent / f".media-restore-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        with tarfile.open(folder / MEDIA_FILE, "r:gz") as tar:
+            tar.extractall(staging, filter="data")
+    except Exception:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    def hashes(base: Path) -> dict[str, str]:
+        if not base.exists():
+            return {}
+        return {p.relative_to(base).as_posix(): sha256_file(p) for p in base.rglob("*") if p.is_file()}
+
+    old, new = hashes(root), hashes(staging)
+    change = MediaChange(
+        added=len(set(new) - set(old)),
+        removed=len(set(old) - set(new)),
+        changed=sum(1 for k in set(old) & set(new) if old[k] != new[k]),
+    )
+    retired = root.parent / f".media-old-{uuid.uuid4().hex[:8]}"
+    if root.exists():
+        root.rename(retired)
+    staging.rename(root)
+    shutil.rmtree(retired, ignore_errors=True)
+    return change

@@ -1,0 +1,69 @@
+"""Monitoring's background jobs: thin wrappers that load by id and call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+HEARTBEAT_KEY = "monitoring:worker-heartbeat"
+
+
+@shared_task(acks_late=True)
+def run_backup(*, backup_id: int) -> None:
+    """Make a requested backup (idempotent: the pending row is claimed first)."""
+    from monitoring.pg import BackupError
+    from monitoring.services import backup_execute
+
+    try:
+        backup_execute(backup_id=backup_id)
+    except BackupError:
+        pass  # recorded on the row and alerted; no retry for a broken dump
+
+
+@shared_task(acks_late=True)
+def verify_backup(*, backup_id: int) -> None:
+    """Verify one backup (checksums + scratch restore); the verdict goes on the row."""
+    from monitoring.services import backup_verify
+
+    backup_verify(backup_id=backup_id)
+
+
+@shared_task
+def nightly_backup() -> None:
+    """The scheduled backup (database and media), then retention."""
+    from monitoring.models import BackupKind
+    from monitoring.services import backup_create, backup_prune
+
+    backup_create(kind=BackupKind.SCHEDULED, with_media=True)  # failures alert and raise
+    backup_prune()
+
+
+@shared_task
+def weekly_verify() -> None:
+    """Verify the newest good backup that is not verified yet (alerts on failure)."""
+    from monitoring.models import Backup, BackupStatus, VerificationStatus
+    from monitoring.services import backup_verify
+
+    latest = (
+        Backup.objects.filter(status=BackupStatus.SUCCEEDED)
+        .exclude(verification_status=VerificationStatus.PASSED)
+        .order_by("-created_at").first()
+    )
+    if latest is not None:
+        backup_verify(backup_id=latest.pk)
+
+
+@shared_task
+def heartbeat() -> None:
+    """Proof of life for the monitor page on brokers where Celery ping cannot work."""
+    cache.set(HEARTBEAT_KEY, timezone.now().isoformat(), timeout=3600)
+
+
+@shared_task
+def check_health() -> None:
+    """Open or resolve incidents (and email admins once per incident)."""
+    from monitoring.selectors import health_findings
+    from monitoring.services import incidents_evaluate
+
+    incidents_evaluate(health_findings())

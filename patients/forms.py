@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from patients.models import (
+    AllergySeverity,
+    DocumentKind,
+    Fitness,
+    HistoryCategory,
+    Patient,
+    PatientType,
+    Prescription,
+    ToothCondition,
+    ToothProcedure,
+    ToothStatus,
+    Visit,
+    VitalSigns,
+)
+from patients.services import CONTACT_FIELDS, PATIENT_FIELDS, validate_vitals
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+def _not_future(value, label="Date"):
+    if value and value > timezone.localdate():
+        raise ValidationError(f"{label} cannot be in the future.")
+    return value
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=100,
+                        widget=forms.SearchInput(attrs={"placeholder": "Name, ID number or email"}))
+    patient_type = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *PatientType.choices])
+    college = forms.CharField(required=False, max_length=120)
+    year_level = forms.IntegerField(label="Year", required=False, min_value=1, max_value=8)
+
+
+class PatientForm(forms.ModelForm):
+    confirm_duplicate = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = Patient
+        fields = PATIENT_FIELDS
+        widgets = {"birth_date": DateInput(), "address": forms.Textarea(attrs={"rows": 2})}
+
+    def clean_birth_date(self):
+        return _not_future(self.cleaned_data["birth_date"], "Birth date")
+
+    def validate_unique(self):
+        # The service reports a taken ID number together with the duplicate check.
+        pass
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = CONTACT_FIELDS
+        widgets = {"address": forms.Textarea(attrs={"rows": 2})}
+
+
+class AllergyForm(forms.Form):
+    substance = forms.CharField(max_length=120)
+    reaction = forms.CharField(max_length=200, required=False)
+    severity = forms.ChoiceField(choices=AllergySeverity.choices, initial=AllergySeverity.MODERATE)
+
+
+class HistoryForm(forms.Form):
+    category = forms.ChoiceField(choices=HistoryCategory.choices)
+    description = forms.CharField(max_length=255)
+    year = forms.IntegerField(required=False, min_value=1900, max_value=2200)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class MedicationForm(forms.Form):
+    name = forms.CharField(label="Medication", max_length=150)
+    dose = forms.CharField(max_length=60, required=False)
+    frequency = forms.CharField(max_length=60, required=False)
+    started_on = forms.DateField(required=False, widget=DateInput())
+    notes = forms.CharField(max_length=255, required=False)
+
+    def clean_started_on(self):
+        return _not_future(self.cleaned_data.get("started_on"), "Start date")
+
+
+class ImmunizationForm(forms.Form):
+    vaccine = forms.CharField(max_length=150)
+    dose_number = forms.IntegerField(min_value=1, max_value=20, initial=1)
+    given_on = forms.DateField(widget=DateInput())
+    lot_number = forms.CharField(max_length=60, required=False)
+    notes = forms.CharField(max_length=255, required=False)
+
+    def clean_given_on(self):
+        return _not_future(self.cleaned_data.get("given_on"), "Date given")
+
+
+class VisitNotesForm(forms.ModelForm):
+    class Meta:
+        model = Visit
+        fields = ["chief_complaint", "subjective", "objective", "assessment", "plan", "follow_up", "follow_up_on"]
+        labels = {"subjective": "S — Subjective", "objective": "O — Objective", "assessment": "A — Assessment",
+                  "plan": "P — Plan / treatment"}
+        widgets = {
+            "subjective": forms.Textarea(attrs={"rows": 3}),
+            "objective": forms.Textarea(attrs={"rows": 3}),
+            "assessment": forms.Textarea(attrs={"rows": 3}),
+            "plan": forms.Textarea(attrs={"rows": 3}),
+            "follow_up_on": DateInput(),
+        }
+
+
+class DentalNotesForm(forms.ModelForm):
+    class Meta:
+        model = Visit
+        fields = ["chief_complaint", "subjective", "assessment", "treatment_performed", "treatment_planned",
+                  "follow_up", "follow_up_on"]
+        widgets = {
+            "subjective": forms.Textarea(attrs={"rows": 2}),
+            "assessment": forms.Textarea(attrs={"rows": 2}),
+            "treatment_performed": forms.Textarea(attrs={"rows": 3}),
+            "treatment_planned": forms.Textarea(attrs={"rows": 3}),
+            "follow_up_on": DateInput(),
+        }
+
+
+class VitalsForm(forms.ModelForm):
+    class Meta:
+        model = VitalSigns
+        fields = ["temperature_c", "systolic", "diastolic", "pulse", "respiratory_rate", "spo2", "height_cm",
+                  "weight_kg"]
+        labels = {"temperature_c": "Temperature (°C)", "systolic": "BP systolic", "diastolic": "BP diastolic",
+                  "respiratory_rate": "Resp. rate", "height_cm": "Height (cm)", "weight_kg": "Weight (kg)"}
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                validate_vitals(data)
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    self.add_error(None if key == "__all__" else key, messages)
+        return data
+
+    def validate_constraints(self, exclude=None):
+        pass  # validate_vitals gives friendlier messages; the database still enforces them
+
+
+class DiagnosisForm(forms.Form):
+    code = forms.CharField(label="ICD-10 code", max_length=12,
+                           widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Code or words"}))
+    is_primary = forms.BooleanField(label="Primary diagnosis", required=False)
+    note = forms.CharField(max_length=255, required=False)
+
+
+class PrescriptionForm(forms.ModelForm):
+    class Meta:
+        model = Prescription
+        fields = ["drug_name", "dose", "route", "frequency", "duration", "quantity", "instructions"]
+        labels = {"drug_name": "Drug"}
+
+    def validate_constraints(self, exclude=None):
+        pass
+
+
+class ToothForm(forms.Form):
+    condition = forms.ChoiceField(choices=ToothCondition.choices)
+    surfaces = forms.CharField(max_length=5, required=False, help_text="Any of M O D B L")
+    procedure = forms.ChoiceField(choices=ToothProcedure.choices, required=False)
+    procedure_status = forms.ChoiceField(choices=[("", "—"), *ToothStatus.choices], required=False)
+    notes = forms.CharField(max_length=255, required=False)
+
+
+class AddendumForm(forms.Form):
+    text = forms.CharField(label="Addendum", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+
+
+class DocumentForm(forms.Form):
+    kind = forms.ChoiceField(choices=DocumentKind.choices)
+    title = forms.CharField(max_length=150, required=False)
+    file = forms.FileField(help_text="PDF, PNG, JPEG, TIFF or DICOM, up to 10 MB.")
+    visit = forms.ModelChoiceField(queryset=Visit.objects.none(), required=False, label="Linked visit")
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if patient is not None:
+            self.fields["visit"].queryset = Visit.objects.filter(patient=patient).order_by("-started_at")[:50]
+
+
+class CertificateRequestForm(forms.Form):
+    purpose = forms.CharField(max_length=200, help_text="For example: PE class clearance, on-the-job training.")
+
+
+class CertificateDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect)
+    findings = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    fitness = forms.ChoiceField(choices=[("", "—"), *Fitness.choices], required=False)
+    fitness_reason = forms.CharField(max_length=255, required=False, label="Reason (if not fit)")
+    valid_from = forms.DateField(required=False, widget=DateInput())
+    valid_until = forms.DateField(required=False, widget=DateInput())
+    recommendations = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    rejection_reason = forms.CharField(max_length=255, required=False)
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(label="Institutional email")
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), min_length=12)
+    id_number = forms.CharField(label="ID number", max_length=32)
+    first_name = forms.CharField(max_length=100)
+    last_name = forms.CharField(max_length=100)
+    sex = forms.ChoiceField(choices=Patient._meta.get_field("sex").choices)
+    birth_date = forms.DateField(widget=DateInput())
+    patient_type = forms.ChoiceField(choices=PatientType.choices)
+
+    def clean_birth_date(self):
+        return _not_future(self.cleaned_data["birth_date"], "Birth date")
+
+
+class VerifyLookupForm(forms.Form):
+    code = forms.CharField(label="Verification code", max_length=16)

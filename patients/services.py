@@ -1,0 +1,715 @@
+"""Writes of patient records. Each service runs in a transaction, validates, and leaves an
+audit event; failures raise ``ValidationError`` and leave nothing half-saved."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.roles import user_has_perm
+from patients.models import (
+    ALL_TEETH,
+    VITAL_RANGES,
+    Allergy,
+    CertificateStatus,
+    Diagnosis,
+    Fitness,
+    Icd10Code,
+    Immunization,
+    MedicalCertificate,
+    MedicalHistoryEntry,
+    Medication,
+    Patient,
+    PatientDocument,
+    Prescription,
+    ToothRecord,
+    Visit,
+    VisitAddendum,
+    VisitKind,
+    VisitStatus,
+    VitalSigns,
+)
+
+# --- Registry --------------------------------------------------------------------------
+
+PATIENT_FIELDS = (
+    "id_number", "first_name", "middle_name", "last_name", "sex", "birth_date", "email", "phone",
+    "address", "patient_type", "college", "course", "year_level", "department",
+    "emergency_contact_name", "emergency_contact_phone", "emergency_contact_relation", "blood_type",
+)
+CONTACT_FIELDS = (
+    "email", "phone", "address", "emergency_contact_name", "emergency_contact_phone",
+    "emergency_contact_relation",
+)
+
+
+def patient_possible_duplicates(*, id_number: str, first_name: str, last_name: str, birth_date: date,
+                                exclude_pk: int | None = None) -> list[Patient]:
+    """Registered patients with the same ID number, or the same name and birth date."""
+    from patients.models import normalize_search
+
+    same_name = Q(birth_date=birth_date) & Q(last_name__iexact=last_name.strip()) & Q(
+        first_name__iexact=first_name.strip()
+    )
+    qs = Patient.objects.filter(Q(id_number__iexact=id_number.strip()) | same_name)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    found = list(qs[:10])
+    if not found:
+        # Accent-insensitive second look: "José" vs "Jose".
+        wanted = (normalize_search(first_name), normalize_search(last_name))
+        for p in Patient.objects.filter(birth_date=birth_date).exclude(pk=exclude_pk or 0)[:200]:
+            if (normalize_search(p.first_name), normalize_search(p.last_name)) == wanted:
+                found.append(p)
+    return found
+
+
+def _validate_birth_date(birth_date: date) -> None:
+    if birth_date > timezone.localdate():
+        raise ValidationError({"birth_date": "Birth date cannot be in the future."})
+    if birth_date.year < 1900:
+        raise ValidationError({"birth_date": "Birth date is before 1900."})
+
+
+@transaction.atomic
+def patient_register(*, actor, data: dict, confirm_duplicate: bool = False, user=None, request=None) -> Patient:
+    """Create a patient from ``data`` (the registry fields).
+
+    Raises ``ValidationError`` with code ``possible_duplicate`` when a patient with the same
+    ID number, or the same name and birth date, exists and ``confirm_duplicate`` is false;
+    an identical ID number is always refused (the database enforces it too).
+    """
+    _validate_birth_date(data["birth_date"])
+    dupes = patient_possible_duplicates(
+        id_number=data["id_number"], first_name=data["first_name"], last_name=data["last_name"],
+        birth_date=data["birth_date"],
+    )
+    if any(d.id_number.lower() == data["id_number"].strip().lower() for d in dupes):
+        raise ValidationError({"id_number": "A patient with this ID number is already registered."})
+    if dupes and not confirm_duplicate:
+        raise ValidationError("Possible duplicate patient.", code="possible_duplicate")
+    patient = Patient(user=user, **{k: data.get(k) for k in PATIENT_FIELDS if k in data})
+    for key in PATIENT_FIELDS:
+        if getattr(patient, key) is None and key not in ("year_level", "birth_date"):
+            setattr(patient, key, "")
+    patient.id_number = patient.id_number.strip()
+    patient.refresh_search_text()
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:
+        raise ValidationError({"id_number": "A patient with this ID number is already registered."}) from exc
+    audit_record(actor=actor, action="create", obj=patient, patient_id=patient.pk, request=request,
+                 detail={"duplicate_confirmed": bool(dupes)})
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, actor, patient: Patient, data: dict, request=None) -> Patient:
+    """Change a patient's demographics (staff with ``patients.register``)."""
+    if "birth_date" in data:
+        _validate_birth_date(data["birth_date"])
+    before = {k: str(getattr(patient, k)) for k in data if k in PATIENT_FIELDS}
+    for key, value in data.items():
+        if key in PATIENT_FIELDS:
+            setattr(patient, key, "" if value is None and key not in ("year_level",) else value)
+    patient.refresh_search_text()
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:
+        raise ValidationError({"id_number": "A patient with this ID number is already registered."}) from exc
+    audit_record(actor=actor, action="update", obj=patient, patient_id=patient.pk, request=request,
+                 detail={"fields": sorted(before)})
+    return patient
+
+
+@transaction.atomic
+def patient_contact_update(*, actor, patient: Patient, data: dict, request=None) -> Patient:
+    """A patient edits their own contact details (portal); nothing else can change here."""
+    if patient.user_id != actor.pk:
+        raise PermissionDenied("You can only edit your own contact details.")
+    for key in CONTACT_FIELDS:
+        if key in data:
+            setattr(patient, key, data[key] or "")
+    patient.refresh_search_text()
+    patient.save()
+    audit_record(actor=actor, action="update", obj=patient, patient_id=patient.pk, request=request,
+                 detail={"fields": [k for k in CONTACT_FIELDS if k in data], "via": "portal"})
+    return patient
+
+
+def _clinical_write_check(actor) -> None:
+    if not (user_has_perm(actor, "patients.write_medical_visit") or user_has_perm(actor, "patients.write_dental_visit")):
+        raise PermissionDenied("Your role cannot change clinical records.")
+
+
+@transaction.atomic
+def allergy_add(*, actor, patient: Patient, substance: str, reaction: str = "", severity: str,
+                request=None) -> Allergy:
+    """Record an allergy; the same active substance twice is refused."""
+    _clinical_write_check(actor)
+    if patient.allergies.filter(substance__iexact=substance.strip(), is_active=True).exists():
+        raise ValidationError({"substance": "This allergy is already recorded."})
+    allergy = Allergy.objects.create(patient=patient, substance=substance.strip(), reaction=reaction,
+                                     severity=severity, recorded_by=actor)
+    audit_record(actor=actor, action="create", obj=allergy, patient_id=patient.pk, request=request)
+    return allergy
+
+
+@transaction.atomic
+def allergy_deactivate(*, actor, allergy: Allergy, request=None) -> Allergy:
+    _clinical_write_check(actor)
+    allergy.is_active = False
+    allergy.save(update_fields=["is_active"])
+    audit_record(actor=actor, action="update", obj=allergy, patient_id=allergy.patient_id, request=request,
+                 detail={"is_active": False})
+    return allergy
+
+
+@transaction.atomic
+def history_add(*, actor, patient: Patient, category: str, description: str, year: int | None = None,
+                notes: str = "", request=None) -> MedicalHistoryEntry:
+    _clinical_write_check(actor)
+    if year and year > timezone.localdate().year:
+        raise ValidationError({"year": "Year cannot be in the future."})
+    entry = MedicalHistoryEntry.objects.create(patient=patient, category=category, description=description,
+                                               year=year, notes=notes)
+    audit_record(actor=actor, action="create", obj=entry, patient_id=patient.pk, request=request)
+    return entry
+
+
+@transaction.atomic
+def medication_add(*, actor, patient: Patient, name: str, dose: str = "", frequency: str = "",
+                   started_on: date | None = None, notes: str = "", request=None) -> Medication:
+    _clinical_write_check(actor)
+    if started_on and started_on > timezone.localdate():
+        raise ValidationError({"started_on": "Start date cannot be in the future."})
+    med = Medication.objects.create(patient=patient, name=name, dose=dose, frequency=frequency,
+                                    started_on=started_on, notes=notes)
+    audit_record(actor=actor, action="create", obj=med, patient_id=patient.pk, request=request)
+    return med
+
+
+@transaction.atomic
+def medication_stop(*, actor, medication: Medication, request=None) -> Medication:
+    _clinical_write_check(actor)
+    medication.is_active = False
+    medication.save(update_fields=["is_active"])
+    audit_record(actor=actor, action="update", obj=medication, patient_id=medication.patient_id,
+                 request=request, detail={"is_active": False})
+    return medication
+
+
+@transaction.atomic
+def immunization_add(*, actor, patient: Patient, vaccine: str, dose_number: int, given_on: date,
+                     lot_number: str = "", notes: str = "", request=None) -> Immunization:
+    _clinical_write_check(actor)
+    if given_on > timezone.localdate():
+        raise ValidationError({"given_on": "Date given cannot be in the future."})
+    if given_on < patient.birth_date:
+        raise ValidationError({"given_on": "Date given is before the patient's birth date."})
+    imm = Immunization.objects.create(patient=patient, vaccine=vaccine, dose_number=dose_number,
+                                      given_on=given_on, lot_number=lot_number, notes=notes)
+    audit_record(actor=actor, action="create", obj=imm, patient_id=patient.pk, request=request)
+    return imm
+
+
+# --- Visits ----------------------------------------------------------------------------
+
+KIND_PERMISSION = {
+    VisitKind.MEDICAL: "patients.write_medical_visit",
+    VisitKind.DENTAL: "patients.write_dental_visit",
+}
+
+
+def _check_can_write(actor, kind: str) -> None:
+    perm = KIND_PERMISSION.get(kind)
+    if perm is None:
+        raise ValidationError({"kind": "Unknown visit kind."})
+    if not user_has_perm(actor, perm):
+        raise PermissionDenied(f"Your role cannot write {kind} visits.")
+
+
+def _lock_draft(visit: Visit) -> Visit:
+    """Re-read ``visit`` under a row lock; refuse when it has been signed meanwhile."""
+    locked = Visit.objects.select_for_update().get(pk=visit.pk)
+    if locked.status != VisitStatus.DRAFT:
+        raise ValidationError("This visit is signed and locked; add an addendum instead.", code="signed")
+    return locked
+
+
+@transaction.atomic
+def visit_start(*, actor, patient: Patient, kind: str, appointment_ref: str = "", request=None) -> Visit:
+    """Open a draft visit of ``kind`` (``medical``/``dental``) for ``patient`` by ``actor``.
+
+    Called by the appointments app when an appointment is completed (``appointment_ref`` is
+    its reference); a second call with the same non-empty reference returns the same visit,
+    so retries never open two. Raises ``PermissionDenied`` when the actor's role may not
+    write that kind of visit.
+    """
+    _check_can_write(actor, kind)
+    if appointment_ref:
+        existing = Visit.objects.filter(appointment_ref=appointment_ref, patient=patient).first()
+        if existing is not None:
+            return existing
+    visit = Visit.objects.create(patient=patient, kind=kind, provider=actor, appointment_ref=appointment_ref)
+    audit_record(actor=actor, action="create", obj=visit, patient_id=patient.pk, request=request,
+                 detail={"kind": kind, "appointment_ref": appointment_ref})
+    return visit
+
+
+VISIT_NOTE_FIELDS = (
+    "chief_complaint", "subjective", "objective", "assessment", "plan", "follow_up", "follow_up_on",
+    "treatment_performed", "treatment_planned",
+)
+
+
+@transaction.atomic
+def visit_update_notes(*, actor, visit: Visit, data: dict, request=None) -> Visit:
+    """Save the notes of a draft visit. Signed visits are refused (code ``signed``)."""
+    _check_can_write(actor, visit.kind)
+    visit = _lock_draft(visit)
+    if data.get("follow_up_on") and data["follow_up_on"] < timezone.localdate():
+        raise ValidationError({"follow_up_on": "Follow-up date cannot be in the past."})
+    for key in VISIT_NOTE_FIELDS:
+        if key in data:
+            setattr(visit, key, data[key] if data[key] is not None or key == "follow_up_on" else "")
+    visit.save()
+    audit_record(actor=actor, action="update", obj=visit, patient_id=visit.patient_id, request=request,
+                 detail={"fields": sorted(k for k in data if k in VISIT_NOTE_FIELDS)})
+    return visit
+
+
+def compute_bmi(height_cm, weight_kg) -> Decimal | None:
+    if not height_cm or not weight_kg:
+        return None
+    meters = Decimal(height_cm) / 100
+    return (Decimal(weight_kg) / (meters * meters)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def validate_vitals(values: dict) -> None:
+    """Refuse implausible vitals with a message per field."""
+    errors = {}
+    for key, (lo, hi) in VITAL_RANGES.items():
+        value = values.get(key)
+        if value is not None and not (lo <= value <= hi):
+            errors[key] = f"{value} is not plausible (expected {lo}–{hi})."
+    s, d = values.get("systolic"), values.get("diastolic")
+    if (s is None) != (d is None):
+        errors.setdefault("diastolic", "Enter both systolic and diastolic pressure.")
+    elif s is not None and d is not None and s <= d:
+        errors.setdefault("systolic", "Systolic pressure must be higher than diastolic.")
+    if s is not None and d is not None and s - d > 150:
+        errors.setdefault("systolic", f"A pulse pressure of {s - d} is not plausible.")
+    bmi = compute_bmi(values.get("height_cm"), values.get("weight_kg"))
+    if bmi is not None and not (8 <= bmi <= 120):
+        errors.setdefault("weight_kg", f"Height and weight give a BMI of {bmi}, which is not plausible.")
+    if not any(values.get(k) is not None for k in VITAL_RANGES):
+        errors["__all__"] = "Enter at least one measurement."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def vitals_record(*, actor, visit: Visit, values: dict, request=None) -> VitalSigns:
+    """Record a set of vitals on a draft medical visit; BMI is computed from height/weight."""
+    if not user_has_perm(actor, "patients.write_medical_visit") and not user_has_perm(
+        actor, "patients.write_dental_visit"
+    ):
+        raise PermissionDenied("Your role cannot record vitals.")
+    visit = _lock_draft(visit)
+    validate_vitals(values)
+    vitals = VitalSigns(visit=visit, recorded_by=actor, **{k: values.get(k) for k in VITAL_RANGES})
+    vitals.bmi = compute_bmi(vitals.height_cm, vitals.weight_kg)
+    vitals.save()
+    audit_record(actor=actor, action="create", obj=vitals, patient_id=visit.patient_id, request=request)
+    return vitals
+
+
+def icd10_lookup(code: str) -> Icd10Code:
+    """The ICD-10 code ``code`` (dotted or not); ``ValidationError`` when it is unknown."""
+    from patients.icd10 import dotted
+
+    raw = (code or "").strip().upper().replace(" ", "")
+    candidates = {raw, dotted(raw.replace(".", ""))}
+    found = Icd10Code.objects.filter(code__in=candidates).first()
+    if found is None:
+        raise ValidationError({"code": f"“{code}” is not an ICD-10 code."})
+    return found
+
+
+@transaction.atomic
+def diagnosis_add(*, actor, visit: Visit, code: str, is_primary: bool = False, note: str = "",
+                  request=None) -> Diagnosis:
+    """Add an ICD-10 diagnosis to a draft visit. Unknown codes and repeats are refused."""
+    _check_can_write(actor, visit.kind)
+    visit = _lock_draft(visit)
+    icd = icd10_lookup(code)
+    if visit.diagnoses.filter(icd10=icd).exists():
+        raise ValidationError({"code": f"{icd.code} is already on this visit."})
+    if is_primary:
+        visit.diagnoses.update(is_primary=False)
+    elif not visit.diagnoses.exists():
+        is_primary = True
+    diagnosis = Diagnosis.objects.create(visit=visit, icd10=icd, is_primary=is_primary, note=note)
+    audit_record(actor=actor, action="create", obj=diagnosis, patient_id=visit.patient_id, request=request,
+                 detail={"code": icd.code})
+    return diagnosis
+
+
+@transaction.atomic
+def diagnosis_remove(*, actor, diagnosis: Diagnosis, request=None) -> None:
+    _check_can_write(actor, diagnosis.visit.kind)
+    _lock_draft(diagnosis.visit)
+    audit_record(actor=actor, action="delete", obj=diagnosis, patient_id=diagnosis.visit.patient_id,
+                 request=request, detail={"code": diagnosis.icd10_id})
+    diagnosis.delete()
+
+
+PRESCRIPTION_FIELDS = ("drug_name", "dose", "route", "frequency", "duration", "quantity", "instructions")
+
+
+@transaction.atomic
+def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescription:
+    """Prescribe on a draft visit. Refused (``allergy``) when the drug matches an active allergy."""
+    _check_can_write(actor, visit.kind)
+    visit = _lock_draft(visit)
+    drug = (data.get("drug_name") or "").strip()
+    if not drug:
+        raise ValidationError({"drug_name": "Enter the drug."})
+    for allergy in visit.patient.allergies.filter(is_active=True):
+        if allergy.substance.lower() in drug.lower():
+            raise ValidationError(
+                {"drug_name": f"The patient is allergic to {allergy.substance} ({allergy.get_severity_display()})."},
+            )
+    rx = Prescription(visit=visit, **{k: data.get(k) for k in PRESCRIPTION_FIELDS if k in data})
+    rx.drug_name = drug
+    for key in ("duration", "instructions"):
+        if getattr(rx, key) is None:
+            setattr(rx, key, "")
+    rx.full_clean(exclude=["visit"])
+    rx.save()
+    audit_record(actor=actor, action="create", obj=rx, patient_id=visit.patient_id, request=request,
+                 detail={"drug": drug})
+    return rx
+
+
+@transaction.atomic
+def prescription_remove(*, actor, prescription: Prescription, request=None) -> None:
+    _check_can_write(actor, prescription.visit.kind)
+    _lock_draft(prescription.visit)
+    audit_record(actor=actor, action="delete", obj=prescription, patient_id=prescription.visit.patient_id,
+                 request=request, detail={"drug": prescription.drug_name})
+    prescription.delete()
+
+
+@transaction.atomic
+def tooth_record_set(*, actor, visit: Visit, tooth: int, condition: str, surfaces: str = "",
+                     procedure: str = "", procedure_status: str = "", notes: str = "",
+                     request=None) -> ToothRecord:
+    """Set the state of one FDI tooth on a draft dental visit (replaces that tooth's entry)."""
+    if visit.kind != VisitKind.DENTAL:
+        raise ValidationError("Tooth charts belong to dental visits.")
+    _check_can_write(actor, visit.kind)
+    visit = _lock_draft(visit)
+    if tooth not in ALL_TEETH:
+        raise ValidationError({"tooth": f"{tooth} is not an FDI tooth number."})
+    if procedure and not procedure_status:
+        procedure_status = "planned"
+    surfaces = "".join(sorted(set(surfaces.upper()) & set("MODBL"), key="MODBL".index))
+    record, _ = ToothRecord.objects.update_or_create(
+        visit=visit, tooth=tooth,
+        defaults={"condition": condition, "surfaces": surfaces, "procedure": procedure,
+                  "procedure_status": procedure_status if procedure else "", "notes": notes},
+    )
+    record.full_clean()
+    audit_record(actor=actor, action="update", obj=record, patient_id=visit.patient_id, request=request,
+                 detail={"tooth": tooth, "condition": condition, "procedure": procedure})
+    return record
+
+
+@transaction.atomic
+def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
+    """Sign and lock a draft visit. Only the visit's kind's writers with ``sign_visit``;
+    a visit already signed answers ``ValidationError`` (code ``signed``)."""
+    if not user_has_perm(actor, "patients.sign_visit"):
+        raise PermissionDenied("Your role cannot sign visits.")
+    _check_can_write(actor, visit.kind)
+    current = Visit.objects.filter(pk=visit.pk).values("chief_complaint", "assessment").first() or {}
+    if visit.kind == VisitKind.MEDICAL and not current.get("chief_complaint") and not current.get("assessment"):
+        raise ValidationError("Enter the chief complaint or the assessment before signing.")
+    # Guarded update: exactly one row moves from draft to signed, even with two signers.
+    now = timezone.now()
+    touched = Visit.objects.filter(pk=visit.pk, status=VisitStatus.DRAFT).update(
+        status=VisitStatus.SIGNED, signed_at=now, signed_by=actor, updated_at=now
+    )
+    if touched != 1:
+        raise ValidationError("This visit is already signed.", code="signed")
+    visit.refresh_from_db()
+    audit_record(actor=actor, action="update", obj=visit, patient_id=visit.patient_id, request=request,
+                 detail={"signed": True})
+    return visit
+
+
+@transaction.atomic
+def addendum_add(*, actor, visit: Visit, text: str, request=None) -> VisitAddendum:
+    """Append a correction to a signed visit (the signed text stays as it was)."""
+    if not visit.is_signed:
+        raise ValidationError("Edit the draft directly; addenda are for signed visits.")
+    _check_can_write(actor, visit.kind)
+    if not text.strip():
+        raise ValidationError({"text": "Write the addendum."})
+    addendum = VisitAddendum.objects.create(visit=visit, author=actor, text=text.strip())
+    audit_record(actor=actor, action="create", obj=addendum, patient_id=visit.patient_id, request=request)
+    return addendum
+
+
+# --- Documents -------------------------------------------------------------------------
+
+# (magic prefix, content type, extension)
+MAGIC_TYPES = (
+    (b"%PDF-", "application/pdf", "pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"II*\x00", "image/tiff", "tif"),
+    (b"MM\x00*", "image/tiff", "tif"),
+    (b"DICM", "application/dicom", "dcm"),  # at offset 128
+)
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+
+def sniff_content_type(head: bytes) -> tuple[str, str] | None:
+    """The (content type, extension) the first bytes prove, or None when not allowed."""
+    for magic, ctype, ext in MAGIC_TYPES:
+        if ctype == "application/dicom":
+            if head[128:132] == magic:
+                return ctype, ext
+        elif head.startswith(magic):
+            return ctype, ext
+    return None
+
+
+@transaction.atomic
+def document_upload(*, actor, patient: Patient, upload, kind: str, title: str, visit: Visit | None = None,
+                    request=None) -> PatientDocument:
+    """Store an uploaded file through the default storage after checking its real type.
+
+    Allowed: PDF, PNG, JPEG, TIFF, DICOM, by their magic bytes (the name and the browser's
+    claimed type are ignored); at most ``MAX_DOCUMENT_BYTES``.
+    """
+    if not user_has_perm(actor, "patients.manage_documents"):
+        raise PermissionDenied("Your role cannot upload documents.")
+    if visit is not None and visit.patient_id != patient.pk:
+        raise ValidationError({"visit": "That visit belongs to another patient."})
+    if upload.size > MAX_DOCUMENT_BYTES:
+        raise ValidationError({"file": f"The file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB."})
+    if upload.size == 0:
+        raise ValidationError({"file": "The file is empty."})
+    upload.seek(0)
+    head = upload.read(160)
+    sniffed = sniff_content_type(head)
+    if sniffed is None:
+        raise ValidationError({"file": "Only PDF, PNG, JPEG, TIFF or DICOM files are accepted (checked by content)."})
+    content_type, ext = sniffed
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    base = (upload.name or "document").rsplit("/", 1)[-1][:200]
+    doc = PatientDocument(
+        patient=patient, visit=visit, kind=kind, title=title.strip() or base, original_name=base,
+        content_type=content_type, size=upload.size, sha256=digest.hexdigest(), uploaded_by=actor,
+    )
+    doc.file.save(f"upload.{ext}", upload, save=False)
+    doc.save()
+    audit_record(actor=actor, action="create", obj=doc, patient_id=patient.pk, request=request,
+                 detail={"kind": kind, "size": upload.size, "content_type": content_type})
+    return doc
+
+
+# --- Medical certificates --------------------------------------------------------------
+
+
+def _new_verification_code() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+@transaction.atomic
+def certificate_request(*, actor, patient: Patient, purpose: str, request=None) -> MedicalCertificate:
+    """Request a certificate: a patient for themself (portal) or staff on their behalf.
+
+    The request goes straight to ``pending`` (the doctor's queue).
+    """
+    is_self = patient.user_id == actor.pk and user_has_perm(actor, "patients.portal")
+    if not is_self and not user_has_perm(actor, "patients.view_clinical"):
+        raise PermissionDenied("You cannot request a certificate for this patient.")
+    if not purpose.strip():
+        raise ValidationError({"purpose": "State what the certificate is for."})
+    if MedicalCertificate.objects.filter(patient=patient, status=CertificateStatus.PENDING).count() >= 3:
+        raise ValidationError("There are already three pending requests for this patient.")
+    cert = MedicalCertificate.objects.create(
+        patient=patient, requested_by=actor, purpose=purpose.strip(), status=CertificateStatus.PENDING,
+        verification_code=_new_verification_code(),
+    )
+    audit_record(actor=actor, action="create", obj=cert, patient_id=patient.pk, request=request,
+                 detail={"purpose": cert.purpose})
+    return cert
+
+
+@transaction.atomic
+def certificate_decide(*, actor, certificate: MedicalCertificate, approve: bool, findings: str = "",
+                       fitness: str = "", fitness_reason: str = "", valid_from: date | None = None,
+                       valid_until: date | None = None, recommendations: str = "",
+                       rejection_reason: str = "", request=None) -> MedicalCertificate:
+    """Approve or reject a pending certificate (doctors). Only one decision can ever win:
+    the row is locked and must still be pending. Notifies the patient after commit."""
+    if not user_has_perm(actor, "patients.approve_certificate"):
+        raise PermissionDenied("Only doctors decide certificates.")
+    cert = MedicalCertificate.objects.select_for_update().select_related("patient").get(pk=certificate.pk)
+    if cert.status != CertificateStatus.PENDING:
+        raise ValidationError("This certificate has already been decided.", code="decided")
+    if approve:
+        errors = {}
+        if fitness not in Fitness.values:
+            errors["fitness"] = "Choose fit or not fit."
+        if fitness == Fitness.NOT_FIT and not fitness_reason.strip():
+            errors["fitness_reason"] = "Give the reason the patient is not fit."
+        if not valid_from:
+            errors["valid_from"] = "Enter the first valid date."
+        if not valid_until:
+            errors["valid_until"] = "Enter the last valid date."
+        elif valid_from and valid_until < valid_from:
+            errors["valid_until"] = "The validity ends before it starts."
+        elif valid_from and (valid_until - valid_from).days > 366:
+            errors["valid_until"] = "A certificate is valid for one year at most."
+        if errors:
+            raise ValidationError(errors)
+        cert.status = CertificateStatus.APPROVED
+        cert.findings, cert.fitness, cert.fitness_reason = findings, fitness, fitness_reason
+        cert.valid_from, cert.valid_until, cert.recommendations = valid_from, valid_until, recommendations
+    else:
+        if not rejection_reason.strip():
+            raise ValidationError({"rejection_reason": "Give the reason for rejecting."})
+        cert.status = CertificateStatus.REJECTED
+        cert.rejection_reason = rejection_reason.strip()
+    cert.decided_by, cert.decided_at = actor, timezone.now()
+    cert.save()
+    audit_record(actor=actor, action="update", obj=cert, patient_id=cert.patient_id, request=request,
+                 detail={"status": cert.status})
+    if cert.patient.user_id:
+        from accounts.services import notify
+
+        verb = "approved" if approve else "rejected"
+        notify(
+            user=cert.patient.user,
+            title=f"Your medical certificate was {verb}",
+            body=(f"Your certificate request for “{cert.purpose}” was {verb}."
+                  + ("" if approve else f" Reason: {cert.rejection_reason}")),
+            url=reverse("patients:portal_certificates"),
+            category="certificate",
+        )
+    return cert
+
+
+# --- Patient self-registration ---------------------------------------------------------
+
+
+def email_domain_allowed(email: str) -> bool:
+    domain = email.rsplit("@", 1)[-1].lower() if "@" in email else ""
+    return domain in {d.lower() for d in settings.PATIENT_EMAIL_DOMAINS}
+
+
+@transaction.atomic
+def patient_self_register(*, email: str, password: str, data: dict, request=None):
+    """Create an inactive patient account (and link or create the patient record) for an
+    institutional email; the account is activated by the signed link emailed to it.
+
+    Raises ``ValidationError`` for a domain outside ``PATIENT_EMAIL_DOMAINS``, an email that
+    already has an account, or an ID number that belongs to someone else's account.
+    """
+    from django.contrib.auth.password_validation import validate_password
+
+    from accounts.models import User
+    from accounts.roles import Role
+
+    email = User.objects.normalize_email(email).strip().lower()
+    if not email_domain_allowed(email):
+        raise ValidationError({"email": "Use your institutional email address ("
+                               + ", ".join("@" + d for d in settings.PATIENT_EMAIL_DOMAINS) + ")."})
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "An account with this email already exists. Sign in or reset your password."})
+    _validate_birth_date(data["birth_date"])
+    user = User(email=email, first_name=data["first_name"], last_name=data["last_name"], role=Role.PATIENT,
+                is_active=False)
+    validate_password(password, user)
+    user.set_password(password)
+    user.save()
+    patient = Patient.objects.select_for_update().filter(id_number__iexact=data["id_number"].strip()).first()
+    if patient is not None:
+        if patient.user_id or patient.birth_date != data["birth_date"] or (
+            patient.email and patient.email.lower() != email
+        ):
+            raise ValidationError({"id_number": "This ID number cannot be linked to your account. Ask the clinic."})
+        patient.user = user
+        patient.save(update_fields=["user", "updated_at"])
+    else:
+        patient = patient_register(
+            actor=user, data={**data, "email": email}, confirm_duplicate=True, user=user, request=request
+        )
+    audit_record(actor=user, action="create", obj=user, patient_id=patient.pk, request=request,
+                 detail={"self_registration": True})
+    link = email_verification_url(user)
+    from uscpis.mail import send_templated_email
+
+    transaction.on_commit(
+        lambda: send_templated_email(
+            to=[email], subject="Confirm your email", template="patients_verify_email",
+            context={"user": user, "link": link},
+        )
+    )
+    return user
+
+
+VERIFY_SALT = "patients.verify-email"
+VERIFY_MAX_AGE = 3 * 24 * 3600
+
+
+def email_verification_url(user) -> str:
+    from django.core import signing
+
+    token = signing.dumps({"u": user.pk, "e": user.email}, salt=VERIFY_SALT)
+    return f"{settings.SITE_URL}{reverse('patients:verify_email', args=[token])}"
+
+
+@transaction.atomic
+def patient_email_verify(*, token: str, request=None):
+    """Activate the account named by a signed, unexpired token; ``ValidationError`` otherwise."""
+    from django.core import signing
+
+    from accounts.models import User
+
+    try:
+        payload = signing.loads(token, salt=VERIFY_SALT, max_age=VERIFY_MAX_AGE)
+    except signing.BadSignature as exc:
+        raise ValidationError("This link is invalid or has expired.") from exc
+    user = User.objects.select_for_update().filter(pk=payload.get("u"), email=payload.get("e")).first()
+    if user is None:
+        raise ValidationError("This link is invalid or has expired.")
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit_record(actor=user, action="update", obj=user, request=request, detail={"email_verified": True})
+    return user

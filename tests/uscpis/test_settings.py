@@ -1,0 +1,110 @@
+"""Settings: production switch, loud failures on malformed values, backend selection.
+
+Each case starts a fresh interpreter, because settings are read once at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": secrets.token_urlsafe(60),
+    "ALLOWED_HOSTS": "clinic.example.org",
+    "DATABASE_URL": "postgres://uscpis@db.invalid:5432/uscpis",
+    "REDIS_URL": "redis://redis.invalid:6379/0",
+}
+
+
+def run_manage(*args, env_overrides: dict, drop=("DATABASE_URL", "REDIS_URL", "DEBUG", "DJANGO_ENV")):
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env.update(env_overrides)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def settings_value(expr: str, env_overrides: dict) -> str:
+    code = f"from django.conf import settings; print({expr})"
+    result = run_manage("shell", "--no-imports", "-c", code, env_overrides=env_overrides)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip()
+
+
+def test_production_passes_check_deploy_at_warning_level():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_turns_on_transport_security():
+    out = settings_value(
+        "settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, "
+        "settings.SECURE_HSTS_SECONDS >= 31536000, settings.DEBUG",
+        PRODUCTION_ENV,
+    )
+    assert out == "True True True True False"
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+def test_production_requires_secret_key_and_allowed_hosts(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = run_manage("check", env_overrides=env)
+    assert result.returncode != 0
+    assert f"{missing} is required when DJANGO_ENV=production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG must be a boolean"),
+        ("AXES_FAILURE_LIMIT", "five", "AXES_FAILURE_LIMIT must be an integer"),
+        ("DATABASE_URL", "mysql://root@localhost/x", "DATABASE_URL must point at PostgreSQL"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL must start with redis://"),
+        ("CLINIC_TIME_ZONE", "Mars/Olympus", "is not a known time zone"),
+        ("DJANGO_ENV", "staging", "DJANGO_ENV must be one of"),
+        ("CLOUDINARY_URL", "https://example", "CLOUDINARY_URL must look like"),
+    ],
+)
+def test_malformed_values_fail_at_start_up_with_a_clear_message(name, value, message):
+    env = {"DATABASE_URL": "postgres://u@db.invalid/x", name: value}
+    result = run_manage("check", env_overrides=env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_cloudinary_is_the_media_storage_when_configured():
+    env = {"DATABASE_URL": "postgres://u@db.invalid/x", "CLOUDINARY_URL": "cloudinary://key:secret@democloud"}
+    out = settings_value("settings.STORAGES['default']['BACKEND'], 'cloudinary_storage' in settings.INSTALLED_APPS, "
+                         "settings.INSTALLED_APPS.index('cloudinary_storage') > settings.INSTALLED_APPS.index('django.contrib.staticfiles')", env)
+    assert out == "cloudinary_storage.storage.RawMediaCloudinaryStorage True True"
+
+
+def test_local_media_when_cloudinary_is_not_configured():
+    out = settings_value("settings.STORAGES['default']['BACKEND'], settings.MEDIA_URL",
+                         {"DATABASE_URL": "postgres://u@db.invalid/x"})
+    assert out == "django.core.files.storage.FileSystemStorage /media-not-public/"
+
+
+def test_ses_is_the_email_backend_when_aws_is_configured():
+    env = {"DATABASE_URL": "postgres://u@db.invalid/x", "AWS_SES_REGION_NAME": "ap-southeast-1",
+           "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}
+    assert settings_value("settings.EMAIL_BACKEND", env) == "django_ses.SESBackend"
+    assert settings_value("settings.EMAIL_BACKEND", {"DATABASE_URL": "postgres://u@db.invalid/x"}) == \
+        "django.core.mail.backends.console.EmailBackend"
+
+
+def test_redis_url_selects_redis_cache_and_broker():
+    env = {"DATABASE_URL": "postgres://u@db.invalid/x", "REDIS_URL": "redis://127.0.0.1:6379/5"}
+    out = settings_value("settings.CACHES['default']['BACKEND'], settings.CELERY_BROKER_URL", env)
+    assert out == "django.core.cache.backends.redis.RedisCache redis://127.0.0.1:6379/5"
+    out = settings_value("settings.CACHES['default']['BACKEND'], settings.CELERY_BROKER_URL",
+                         {"DATABASE_URL": "postgres://u@db.invalid/x"})
+    assert out == "django.core.cache.backends.filebased.FileBasedCache filesystem://"
