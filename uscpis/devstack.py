@@ -53,7 +53,9 @@ def main() -> int:
         print("\n[run] stopping web, worker and beat...", flush=True)
         for proc in procs.values():
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                # SIGINT, like Ctrl-C: every child shuts down cleanly (and unregisters
+                # from the embedded PostgreSQL, which then stops).
+                proc.send_signal(signal.SIGINT)
         deadline = time.monotonic() + 15
         for proc in procs.values():
             try:
@@ -82,6 +84,11 @@ def main() -> int:
                 stop()
                 break
         time.sleep(0.5)
+    if settings.EMBEDDED_DATABASE:
+        from uscpis.embedded_db import stop_if_started_here
+
+        if stop_if_started_here():
+            print("[run] embedded PostgreSQL stopped.", flush=True)
     return exit_code
 
 

@@ -12,6 +12,30 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=19, minute=30),  # 03:30 Asia/Manila
     },
+    "appointments-send-due-reminders": {
+        "task": "appointments.tasks.send_due_reminders",
+        "schedule": crontab(minute="*/5"),
+    },
+    "appointments-mark-no-shows": {
+        "task": "appointments.tasks.mark_no_shows",
+        "schedule": crontab(minute="*/10"),
+    },
+    "appointments-expire-waitlist-offers": {
+        "task": "appointments.tasks.expire_waitlist_offers",
+        "schedule": crontab(minute="*/5"),
+    },
+    "inventory-daily-alerts": {
+        "task": "inventory.tasks.run_inventory_alerts",
+        "schedule": crontab(hour=22, minute=0),  # 06:00 Asia/Manila: quarantine, expiry, maintenance, low stock
+    },
+    "inventory-low-stock-alerts": {
+        "task": "inventory.tasks.run_low_stock_alerts",
+        "schedule": crontab(minute=15, hour="0-10"),  # hourly, 08:15-18:15 Asia/Manila
+    },
+    "inventory-draft-reorders": {
+        "task": "inventory.tasks.draft_reorders",
+        "schedule": crontab(hour=22, minute=30),  # 06:30 Asia/Manila, after the alerts
+    },
 }
 
 __all__ = ["BEAT_SCHEDULE", "crontab"]
