@@ -1,9 +1,17 @@
-from django.http import HttpResponse, JsonResponse
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.permissions import public
-from monitoring import health
+from accounts.audit import audit_record
+from accounts.permissions import deny, public, require_perm
+from monitoring import backups, health, selectors, services
+from monitoring.forms import BackupStartForm, RestoreConfirmForm
+from monitoring.pg import BackupError
+from uscpis.http import Request, render_page
+
+PANELS = ("health", "database", "background", "integrations", "backups")
 
 
 @never_cache
@@ -30,3 +38,114 @@ def readyz(request):
         "checks": {name: {"ok": result, "detail": detail} for name, (result, detail) in checks.items()},
     }
     return JsonResponse(body, status=200 if ok else 503)
+
+
+# --- The monitor page: a shell whose panels load (and fail) one by one ----------------------
+
+
+@never_cache
+@require_GET
+@require_perm("monitoring.view")
+def monitor(request: Request):
+    return render_page(request, "monitoring/monitor.html", {"loaded": {}})
+
+
+def _panel_context(name: str) -> dict:
+    if name == "backups":
+        rows = selectors.backups_for_page()
+        return {"backups": rows, "start_form": BackupStartForm(),
+                "any_in_progress": any(b.in_progress for b in rows)}
+    return {name: getattr(selectors, f"{name}_panel")()}
+
+
+def _panel(request: Request, name: str, extra: dict | None = None, status: int = 200):
+    """One panel: only its fragment for HTMX, else the page with just this panel filled."""
+    context = {**_panel_context(name), "loaded": {name: True}, **(extra or {})}
+    return render_page(request, "monitoring/monitor.html", context, partial=f"panel-{name}", status=status)
+
+
+@never_cache
+@require_GET
+@require_perm("monitoring.view")
+def panel(request: Request, name: str):
+    if name not in PANELS:
+        raise Http404
+    return _panel(request, name)
+
+
+@require_http_methods(["POST"])
+@require_perm("monitoring.view")
+def test_email(request: Request):
+    try:
+        services.integration_test_email_send(actor=request.user, request=request)
+        note = ("good", f"Test email sent to {request.user.email}.")
+    except Exception as exc:
+        note = ("bad", f"Sending failed: {exc.__class__.__name__}: {exc}"[:300])
+    return _panel(request, "integrations", {"email_note": note})
+
+
+# --- Backups ---------------------------------------------------------------------------------
+
+
+@require_http_methods(["POST"])
+@require_perm("monitoring.manage_backups")
+def backup_start(request: Request):
+    form = BackupStartForm(request.POST)
+    note = None
+    if form.is_valid():
+        try:
+            services.backup_request(actor=request.user, with_media=form.cleaned_data["with_media"], request=request)
+            note = ("good", "Backup started. Progress updates below.")
+        except ValidationError as exc:
+            note = ("bad", " ".join(exc.messages))
+    return _panel(request, "backups", {"backup_note": note}, status=200 if note and note[0] == "good" else 409)
+
+
+@require_http_methods(["POST"])
+@require_perm("monitoring.manage_backups")
+def backup_verify(request: Request, pk: int):
+    backup = selectors.get_backup(pk)
+    try:
+        services.backup_verify_request(actor=request.user, backup=backup, request=request)
+        note, status = ("good", f"Verification of backup #{pk} started."), 200
+    except ValidationError as exc:
+        note, status = ("bad", " ".join(exc.messages)), 409
+    return _panel(request, "backups", {"backup_note": note}, status=status)
+
+
+DOWNLOADS = {"database": backups.DB_FILE, "media": backups.MEDIA_FILE, "manifest": backups.MANIFEST_FILE}
+
+
+@require_GET
+@require_perm("monitoring.manage_backups")
+def backup_download(request: Request, pk: int, part: str):
+    backup = selectors.get_backup(pk)
+    if part not in DOWNLOADS:
+        raise Http404
+    try:
+        path = services.backup_folder(backup) / DOWNLOADS[part]
+    except BackupError as exc:
+        raise Http404(str(exc)) from exc
+    if not path.exists():
+        raise Http404
+    audit_record(action="export", obj=backup, request=request, detail={"backup_file": part})
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"uscpis-backup-{pk}-{path.name}")  # noqa: SIM115 (closed by the response)
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("monitoring.restore")
+def backup_restore(request: Request, pk: int):
+    if not request.user.is_verified():
+        deny(request, "monitoring.restore", "Restoring needs a session verified with two-factor authentication.")
+    backup = selectors.get_backup(pk)
+    form = RestoreConfirmForm(request.POST or None, phrase=f"RESTORE {backup.pk}")
+    report, error = None, ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            report = services.backup_restore(backup=backup, actor=request.user, confirm=True, request=request)
+            messages.success(request, f"Backup #{pk} restored.")
+        except (BackupError, ValidationError) as exc:
+            error = str(exc)
+    status = 422 if request.method == "POST" and (form.errors or error) else 200
+    context = {"backup": backup, "form": form, "report": report, "error": error}
+    return render_page(request, "monitoring/restore.html", context, status=status)

@@ -29,6 +29,11 @@ def main() -> int:
     db = settings.DATABASES["default"]
     where = "embedded PostgreSQL in var/pgdata" if settings.EMBEDDED_DATABASE else f"{db['HOST']}/{db['NAME']}"
     print(f"[run] database: {where}", flush=True)
+    if not settings.EMBEDDED_DATABASE:
+        from uscpis.embedded_db import ensure_database_exists
+
+        if ensure_database_exists(db):
+            print(f"[run] created database {db['NAME']}", flush=True)
     print(f"[run] broker: {'Redis' if settings.REDIS_URL else 'filesystem (var/broker)'}", flush=True)
     call_command("migrate", "--noinput", verbosity=0)
     call_command("seed_demo")

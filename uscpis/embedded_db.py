@@ -72,6 +72,26 @@ def embedded_bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def ensure_database_exists(db: dict) -> bool:
+    """Create the database named in Django's ``db`` settings if the server lacks it.
+
+    Used by ``make run`` and ``make bench`` so a fresh ``DATABASE_URL`` just works.
+    Returns True when it created the database.
+    """
+    import psycopg
+    from psycopg import sql
+
+    params = {
+        "dbname": "postgres", "user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None, "port": db.get("PORT") or None,
+    }
+    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+        return True
+
+
 def _ensure_database(info, name: str) -> None:
     import psycopg
     from psycopg import sql

@@ -1,8 +1,8 @@
 """Friendly error pages (rendered without queries so they work when the database is down)."""
 
+from django.http import HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
-from django.http import HttpResponseServerError
 
 
 def bad_request(request, exception=None):

@@ -6,7 +6,6 @@ import re
 import time
 
 import pytest
-from django.core import mail
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -136,7 +135,7 @@ def test_password_reset_by_email_link_works_once(mailoutbox):
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
     assert message.to == [user.email]
-    assert message.alternatives and "text/html" == message.alternatives[0][1]
+    assert message.alternatives and message.alternatives[0][1] == "text/html"
     link = re.search(r"https?://[^/]+(/accounts/password/reset/[^\s]+/)", message.body).group(1)
     page = client.get(link, follow=True)
     set_url = page.redirect_chain[-1][0]

@@ -16,8 +16,8 @@ class Command(BaseCommand):
         for module in app_modules("seed"):
             self.stdout.write(f"Seeding {module.__name__.split('.')[0]}...")
             module.run(stdout=self.stdout)
-        from accounts.seed import DEMO_USERS, DEMO_PASSWORD
+        from accounts.seed import DEMO_PASSWORD, DEMO_USERS
 
-        self.stdout.write(self.style.SUCCESS("\nDemo logins (password for all: %s)" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
         for email, _first, _last, role in DEMO_USERS:
             self.stdout.write(f"  {role:<18} {email}")

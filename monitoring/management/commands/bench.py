@@ -41,6 +41,9 @@ class Command(BaseCommand):
         if not name.endswith("_bench") and not opts["force"]:
             raise CommandError(f"Refusing to benchmark database {name!r}: run `make bench` (uses uscpis_bench).")
         scale = {key: opts[key] for key in SCALES}
+        from uscpis.embedded_db import ensure_database_exists
+
+        ensure_database_exists(connection.settings_dict)
         call_command("migrate", "--noinput", verbosity=0)
         modules = app_modules("bench")
         if not opts["skip_generate"]:
