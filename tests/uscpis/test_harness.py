@@ -1,0 +1,50 @@
+"""seed_demo is idempotent across every app; the benchmark harness runs every app's cases."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+
+from uscpis.registry import DOMAIN_APPS
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model._meta.label: model._default_manager.count()
+        for model in apps.get_models()
+        if model._meta.app_label in DOMAIN_APPS and model._meta.label != "accounts.AuditEvent"
+    }
+
+
+def test_seed_demo_creates_every_role_and_is_idempotent():
+    from accounts.models import User
+    from accounts.roles import Role
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert set(User.objects.values_list("role", flat=True)) >= set(Role.values)
+    first = _counts()
+    call_command("seed_demo", stdout=io.StringIO())
+    assert _counts() == first
+    assert "student@usc.edu.ph" in out.getvalue()
+
+
+def test_bench_runs_every_case_at_a_tiny_scale(tmp_path):
+    output = tmp_path / "bench.json"
+    call_command(
+        "bench", "--force", "--report-only", "--patients", "40", "--appointments", "60",
+        "--items", "12", "--movements", "120", "--requests", "2", "--output", str(output),
+        stdout=io.StringIO(),
+    )
+    data = json.loads(output.read_text())
+    names = [r["name"] for r in data["results"]]
+    assert names, "no benchmark cases registered"
+    for result in data["results"]:
+        assert result["runs"] == 2 and result["p95_ms"] >= result["p50_ms"] > 0
+        assert result["queries"] >= 1
