@@ -35,9 +35,15 @@ def _not_future(value, label="Date"):
 
 
 class PatientSearchForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=100,
-                        widget=forms.SearchInput(attrs={"placeholder": "Name, ID number or email"}))
-    patient_type = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *PatientType.choices])
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(attrs={"placeholder": "Name, ID number or email"}),
+    )
+    patient_type = forms.ChoiceField(
+        label="Type", required=False, choices=[("", "All types"), *PatientType.choices]
+    )
     college = forms.CharField(required=False, max_length=120)
     year_level = forms.IntegerField(label="Year", required=False, min_value=1, max_value=8)
 
@@ -103,9 +109,21 @@ class ImmunizationForm(forms.Form):
 class VisitNotesForm(forms.ModelForm):
     class Meta:
         model = Visit
-        fields = ["chief_complaint", "subjective", "objective", "assessment", "plan", "follow_up", "follow_up_on"]
-        labels = {"subjective": "S — Subjective", "objective": "O — Objective", "assessment": "A — Assessment",
-                  "plan": "P — Plan / treatment"}
+        fields = [
+            "chief_complaint",
+            "subjective",
+            "objective",
+            "assessment",
+            "plan",
+            "follow_up",
+            "follow_up_on",
+        ]
+        labels = {
+            "subjective": "S — Subjective",
+            "objective": "O — Objective",
+            "assessment": "A — Assessment",
+            "plan": "P — Plan / treatment",
+        }
         widgets = {
             "subjective": forms.Textarea(attrs={"rows": 3}),
             "objective": forms.Textarea(attrs={"rows": 3}),
@@ -118,8 +136,15 @@ class VisitNotesForm(forms.ModelForm):
 class DentalNotesForm(forms.ModelForm):
     class Meta:
         model = Visit
-        fields = ["chief_complaint", "subjective", "assessment", "treatment_performed", "treatment_planned",
-                  "follow_up", "follow_up_on"]
+        fields = [
+            "chief_complaint",
+            "subjective",
+            "assessment",
+            "treatment_performed",
+            "treatment_planned",
+            "follow_up",
+            "follow_up_on",
+        ]
         widgets = {
             "subjective": forms.Textarea(attrs={"rows": 2}),
             "assessment": forms.Textarea(attrs={"rows": 2}),
@@ -132,10 +157,24 @@ class DentalNotesForm(forms.ModelForm):
 class VitalsForm(forms.ModelForm):
     class Meta:
         model = VitalSigns
-        fields = ["temperature_c", "systolic", "diastolic", "pulse", "respiratory_rate", "spo2", "height_cm",
-                  "weight_kg"]
-        labels = {"temperature_c": "Temperature (°C)", "systolic": "BP systolic", "diastolic": "BP diastolic",
-                  "respiratory_rate": "Resp. rate", "height_cm": "Height (cm)", "weight_kg": "Weight (kg)"}
+        fields = [
+            "temperature_c",
+            "systolic",
+            "diastolic",
+            "pulse",
+            "respiratory_rate",
+            "spo2",
+            "height_cm",
+            "weight_kg",
+        ]
+        labels = {
+            "temperature_c": "Temperature (°C)",
+            "systolic": "BP systolic",
+            "diastolic": "BP diastolic",
+            "respiratory_rate": "Resp. rate",
+            "height_cm": "Height (cm)",
+            "weight_kg": "Weight (kg)",
+        }
 
     def clean(self):
         data = super().clean()
@@ -152,8 +191,11 @@ class VitalsForm(forms.ModelForm):
 
 
 class DiagnosisForm(forms.Form):
-    code = forms.CharField(label="ICD-10 code", max_length=12,
-                           widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Code or words"}))
+    code = forms.CharField(
+        label="ICD-10 code",
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Code or words"}),
+    )
     is_primary = forms.BooleanField(label="Primary diagnosis", required=False)
     note = forms.CharField(max_length=255, required=False)
 
@@ -177,27 +219,37 @@ class ToothForm(forms.Form):
 
 
 class AddendumForm(forms.Form):
-    text = forms.CharField(label="Addendum", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    text = forms.CharField(
+        label="Addendum", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
 
 
 class DocumentForm(forms.Form):
     kind = forms.ChoiceField(choices=DocumentKind.choices)
     title = forms.CharField(max_length=150, required=False)
     file = forms.FileField(help_text="PDF, PNG, JPEG, TIFF or DICOM, up to 10 MB.")
-    visit = forms.ModelChoiceField(queryset=Visit.objects.none(), required=False, label="Linked visit")
+    visit = forms.ModelChoiceField(
+        queryset=Visit.objects.none(), required=False, label="Linked visit"
+    )
 
     def __init__(self, *args, patient=None, **kwargs):
         super().__init__(*args, **kwargs)
         if patient is not None:
-            self.fields["visit"].queryset = Visit.objects.filter(patient=patient).order_by("-started_at")[:50]
+            self.fields["visit"].queryset = Visit.objects.filter(patient=patient).order_by(
+                "-started_at"
+            )[:50]
 
 
 class CertificateRequestForm(forms.Form):
-    purpose = forms.CharField(max_length=200, help_text="For example: PE class clearance, on-the-job training.")
+    purpose = forms.CharField(
+        max_length=200, help_text="For example: PE class clearance, on-the-job training."
+    )
 
 
 class CertificateDecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect)
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect
+    )
     findings = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     fitness = forms.ChoiceField(choices=[("", "—"), *Fitness.choices], required=False)
     fitness_reason = forms.CharField(max_length=255, required=False, label="Reason (if not fit)")
@@ -209,7 +261,9 @@ class CertificateDecisionForm(forms.Form):
 
 class SignupForm(forms.Form):
     email = forms.EmailField(label="Institutional email")
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), min_length=12)
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), min_length=12
+    )
     id_number = forms.CharField(label="ID number", max_length=32)
     first_name = forms.CharField(max_length=100)
     last_name = forms.CharField(max_length=100)

@@ -31,7 +31,12 @@ def icd10_load(model=None, batch_size: int = 2000) -> int:
 
     existing = set(model.objects.values_list("code", flat=True))
     new = [
-        model(code=code, title=title, is_leaf=leaf, search_text=normalize_search(f"{code} {code.replace('.', '')} {title}"))
+        model(
+            code=code,
+            title=title,
+            is_leaf=leaf,
+            search_text=normalize_search(f"{code} {code.replace('.', '')} {title}"),
+        )
         for code, title, leaf in icd10_rows()
         if code not in existing
     ]

@@ -56,7 +56,10 @@ class PatientQuerySet(models.QuerySet):
 
 class Patient(models.Model):
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="patient",
     )
     id_number = models.CharField("institutional ID number", max_length=32, unique=True)
@@ -68,7 +71,9 @@ class Patient(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=32, blank=True)
     address = models.TextField(blank=True)
-    patient_type = models.CharField(max_length=16, choices=PatientType.choices, default=PatientType.STUDENT)
+    patient_type = models.CharField(
+        max_length=16, choices=PatientType.choices, default=PatientType.STUDENT
+    )
     college = models.CharField(max_length=120, blank=True)
     course = models.CharField(max_length=120, blank=True)
     year_level = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -88,10 +93,13 @@ class Patient(models.Model):
         ordering = ["last_name", "first_name", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(year_level__isnull=True) | models.Q(year_level__gte=1, year_level__lte=8),
+                condition=models.Q(year_level__isnull=True)
+                | models.Q(year_level__gte=1, year_level__lte=8),
                 name="patients_patient_year_level_range",
             ),
-            models.CheckConstraint(condition=models.Q(sex__in=Sex.values), name="patients_patient_sex_valid"),
+            models.CheckConstraint(
+                condition=models.Q(sex__in=Sex.values), name="patients_patient_sex_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["last_name", "first_name"]),
@@ -115,7 +123,9 @@ class Patient(models.Model):
 
     def refresh_search_text(self) -> None:
         self.search_text = normalize_search(
-            " ".join([self.last_name, self.first_name, self.middle_name, self.id_number, self.email])
+            " ".join(
+                [self.last_name, self.first_name, self.middle_name, self.id_number, self.email]
+            )
         )
 
 
@@ -133,17 +143,22 @@ class Allergy(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="allergies")
     substance = models.CharField(max_length=120)
     reaction = models.CharField(max_length=200, blank=True)
-    severity = models.CharField(max_length=20, choices=AllergySeverity.choices, default=AllergySeverity.MODERATE)
+    severity = models.CharField(
+        max_length=20, choices=AllergySeverity.choices, default=AllergySeverity.MODERATE
+    )
     noted_on = models.DateField(default=timezone.localdate)
     is_active = models.BooleanField(default=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-is_active", "substance"]
         indexes = [models.Index(fields=["patient", "is_active"])]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(severity__in=AllergySeverity.values), name="patients_allergy_severity_valid"
+                condition=models.Q(severity__in=AllergySeverity.values),
+                name="patients_allergy_severity_valid",
             )
         ]
 
@@ -171,7 +186,8 @@ class MedicalHistoryEntry(models.Model):
         indexes = [models.Index(fields=["patient", "category"])]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(category__in=HistoryCategory.values), name="patients_history_category_valid"
+                condition=models.Q(category__in=HistoryCategory.values),
+                name="patients_history_category_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(year__isnull=True) | models.Q(year__gte=1900, year__lte=2200),
@@ -215,7 +231,8 @@ class Immunization(models.Model):
         indexes = [models.Index(fields=["patient", "-given_on"])]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(dose_number__gte=1, dose_number__lte=20), name="patients_immunization_dose_range"
+                condition=models.Q(dose_number__gte=1, dose_number__lte=20),
+                name="patients_immunization_dose_range",
             )
         ]
 
@@ -259,7 +276,9 @@ class Visit(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="visits")
     kind = models.CharField(max_length=10, choices=VisitKind.choices)
-    provider = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="visits")
+    provider = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="visits"
+    )
     status = models.CharField(max_length=10, choices=VisitStatus.choices, default=VisitStatus.DRAFT)
     appointment_ref = models.CharField(max_length=64, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
@@ -289,11 +308,15 @@ class Visit(models.Model):
             models.Index(fields=["appointment_ref"]),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(kind__in=VisitKind.values), name="patients_visit_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=VisitKind.values), name="patients_visit_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=(
                     models.Q(status=VisitStatus.DRAFT, signed_at__isnull=True)
-                    | models.Q(status=VisitStatus.SIGNED, signed_at__isnull=False, signed_by__isnull=False)
+                    | models.Q(
+                        status=VisitStatus.SIGNED, signed_at__isnull=False, signed_by__isnull=False
+                    )
                 ),
                 name="patients_visit_signed_consistent",
             ),
@@ -325,7 +348,9 @@ class VitalSigns(models.Model):
 
     visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="vitals")
     recorded_at = models.DateTimeField(default=timezone.now)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     temperature_c = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     systolic = models.PositiveSmallIntegerField(null=True, blank=True)
     diastolic = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -342,7 +367,8 @@ class VitalSigns(models.Model):
         constraints = [
             *[
                 models.CheckConstraint(
-                    condition=models.Q(**{f"{f}__isnull": True}) | models.Q(**{f"{f}__gte": lo, f"{f}__lte": hi}),
+                    condition=models.Q(**{f"{f}__isnull": True})
+                    | models.Q(**{f"{f}__gte": lo, f"{f}__lte": hi}),
                     name=f"patients_vitals_{f}_plausible",
                 )
                 for f, (lo, hi) in VITAL_RANGES.items()
@@ -371,7 +397,11 @@ class Diagnosis(models.Model):
 
     class Meta:
         ordering = ["-is_primary", "id"]
-        constraints = [models.UniqueConstraint(fields=["visit", "icd10"], name="patients_diagnosis_unique_per_visit")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit", "icd10"], name="patients_diagnosis_unique_per_visit"
+            )
+        ]
 
     def __str__(self) -> str:
         return str(self.icd10)
@@ -407,8 +437,12 @@ class Prescription(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(quantity__gte=1), name="patients_prescription_quantity_positive"),
-            models.CheckConstraint(condition=models.Q(route__in=Route.values), name="patients_prescription_route_valid"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="patients_prescription_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(route__in=Route.values), name="patients_prescription_route_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -474,15 +508,23 @@ class ToothRecord(models.Model):
     tooth = models.PositiveSmallIntegerField()
     condition = models.CharField(max_length=20, choices=ToothCondition.choices)
     surfaces = models.CharField(max_length=10, blank=True)  # M, O, D, B, L
-    procedure = models.CharField(max_length=20, choices=ToothProcedure.choices, blank=True, default="")
-    procedure_status = models.CharField(max_length=10, choices=ToothStatus.choices, blank=True, default="")
+    procedure = models.CharField(
+        max_length=20, choices=ToothProcedure.choices, blank=True, default=""
+    )
+    procedure_status = models.CharField(
+        max_length=10, choices=ToothStatus.choices, blank=True, default=""
+    )
     notes = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["tooth"]
         constraints = [
-            models.UniqueConstraint(fields=["visit", "tooth"], name="patients_tooth_unique_per_visit"),
-            models.CheckConstraint(condition=models.Q(tooth__in=ALL_TEETH), name="patients_tooth_fdi_valid"),
+            models.UniqueConstraint(
+                fields=["visit", "tooth"], name="patients_tooth_unique_per_visit"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tooth__in=ALL_TEETH), name="patients_tooth_fdi_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -508,7 +550,9 @@ def document_upload_to(instance, filename: str) -> str:
 
 class PatientDocument(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="documents")
-    visit = models.ForeignKey(Visit, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents")
+    visit = models.ForeignKey(
+        Visit, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
     kind = models.CharField(max_length=16, choices=DocumentKind.choices)
     title = models.CharField(max_length=150)
     file = models.FileField(upload_to=document_upload_to, max_length=255)
@@ -516,7 +560,9 @@ class PatientDocument(models.Model):
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     uploaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -544,8 +590,12 @@ class Fitness(models.TextChoices):
 
 class MedicalCertificate(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="certificates")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=10, choices=CertificateStatus.choices, default=CertificateStatus.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=CertificateStatus.choices, default=CertificateStatus.PENDING
+    )
     purpose = models.CharField(max_length=200)
     findings = models.TextField(blank=True)
     fitness = models.CharField(max_length=10, choices=Fitness.choices, blank=True)
@@ -570,13 +620,17 @@ class MedicalCertificate(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=CertificateStatus.values), name="patients_certificate_status_valid"
+                condition=models.Q(status__in=CertificateStatus.values),
+                name="patients_certificate_status_valid",
             ),
             models.CheckConstraint(
                 condition=~models.Q(status=CertificateStatus.APPROVED)
                 | models.Q(
-                    decided_by__isnull=False, fitness__in=Fitness.values, valid_from__isnull=False,
-                    valid_until__isnull=False, valid_until__gte=models.F("valid_from"),
+                    decided_by__isnull=False,
+                    fitness__in=Fitness.values,
+                    valid_from__isnull=False,
+                    valid_until__isnull=False,
+                    valid_until__gte=models.F("valid_from"),
                 ),
                 name="patients_certificate_approved_complete",
             ),

@@ -74,7 +74,9 @@ def get_document_for_user(user, pk: int) -> PatientDocument:
 
 def get_certificate_for_user(user, pk: int) -> MedicalCertificate:
     try:
-        cert = MedicalCertificate.objects.select_related("patient", "decided_by", "requested_by").get(pk=pk)
+        cert = MedicalCertificate.objects.select_related(
+            "patient", "decided_by", "requested_by"
+        ).get(pk=pk)
     except (MedicalCertificate.DoesNotExist, ValueError, TypeError):
         raise Http404("No such certificate") from None
     if not _can_read_clinical(user, cert.patient.user_id):
@@ -104,17 +106,23 @@ def _text_filter(table_column: str, tokens: list[str], use_trigram: bool) -> Raw
         return None
     if use_trigram and all(len(t) >= 3 for t in tokens):
         sql = " AND ".join([f"{table_column} LIKE %s"] * len(tokens))
-        return RawSQL(f"({sql})", [f"%{t}%" for t in tokens], output_field=BooleanField())
+        return RawSQL(f"({sql})", [f"%{t}%" for t in tokens], output_field=BooleanField())  # noqa: S611 (column name is ours; values are parameters)
     query = " & ".join(f"{t}:*" for t in tokens)
-    return RawSQL(
+    return RawSQL(  # noqa: S611 (column name is ours; the query is a parameter)
         f"to_tsvector('simple'::regconfig, {table_column}) @@ to_tsquery('simple'::regconfig, %s)",
-        [query], output_field=BooleanField(),
+        [query],
+        output_field=BooleanField(),
     )
 
 
 def patient_search(
-    *, q: str = "", college: str = "", year_level: int | None = None, patient_type: str = "",
-    use_trigram: bool | None = None, qs: QuerySet | None = None,
+    *,
+    q: str = "",
+    college: str = "",
+    year_level: int | None = None,
+    patient_type: str = "",
+    use_trigram: bool | None = None,
+    qs: QuerySet | None = None,
 ) -> QuerySet[Patient]:
     """Patients matching ``q`` (name parts, case/accent-insensitive and partial; an exact ID
     number; or an email) and the filters, in name order."""

@@ -43,23 +43,50 @@ from patients.models import (
 # --- Registry --------------------------------------------------------------------------
 
 PATIENT_FIELDS = (
-    "id_number", "first_name", "middle_name", "last_name", "sex", "birth_date", "email", "phone",
-    "address", "patient_type", "college", "course", "year_level", "department",
-    "emergency_contact_name", "emergency_contact_phone", "emergency_contact_relation", "blood_type",
+    "id_number",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "sex",
+    "birth_date",
+    "email",
+    "phone",
+    "address",
+    "patient_type",
+    "college",
+    "course",
+    "year_level",
+    "department",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "emergency_contact_relation",
+    "blood_type",
 )
 CONTACT_FIELDS = (
-    "email", "phone", "address", "emergency_contact_name", "emergency_contact_phone",
+    "email",
+    "phone",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
     "emergency_contact_relation",
 )
 
 
-def patient_possible_duplicates(*, id_number: str, first_name: str, last_name: str, birth_date: date,
-                                exclude_pk: int | None = None) -> list[Patient]:
+def patient_possible_duplicates(
+    *,
+    id_number: str,
+    first_name: str,
+    last_name: str,
+    birth_date: date,
+    exclude_pk: int | None = None,
+) -> list[Patient]:
     """Registered patients with the same ID number, or the same name and birth date."""
     from patients.models import normalize_search
 
-    same_name = Q(birth_date=birth_date) & Q(last_name__iexact=last_name.strip()) & Q(
-        first_name__iexact=first_name.strip()
+    same_name = (
+        Q(birth_date=birth_date)
+        & Q(last_name__iexact=last_name.strip())
+        & Q(first_name__iexact=first_name.strip())
     )
     qs = Patient.objects.filter(Q(id_number__iexact=id_number.strip()) | same_name)
     if exclude_pk:
@@ -82,7 +109,9 @@ def _validate_birth_date(birth_date: date) -> None:
 
 
 @transaction.atomic
-def patient_register(*, actor, data: dict, confirm_duplicate: bool = False, user=None, request=None) -> Patient:
+def patient_register(
+    *, actor, data: dict, confirm_duplicate: bool = False, user=None, request=None
+) -> Patient:
     """Create a patient from ``data`` (the registry fields).
 
     Raises ``ValidationError`` with code ``possible_duplicate`` when a patient with the same
@@ -91,7 +120,9 @@ def patient_register(*, actor, data: dict, confirm_duplicate: bool = False, user
     """
     _validate_birth_date(data["birth_date"])
     dupes = patient_possible_duplicates(
-        id_number=data["id_number"], first_name=data["first_name"], last_name=data["last_name"],
+        id_number=data["id_number"],
+        first_name=data["first_name"],
+        last_name=data["last_name"],
         birth_date=data["birth_date"],
     )
     if any(d.id_number.lower() == data["id_number"].strip().lower() for d in dupes):
@@ -108,9 +139,17 @@ def patient_register(*, actor, data: dict, confirm_duplicate: bool = False, user
         with transaction.atomic():
             patient.save()
     except IntegrityError as exc:
-        raise ValidationError({"id_number": "A patient with this ID number is already registered."}) from exc
-    audit_record(actor=actor, action="create", obj=patient, patient_id=patient.pk, request=request,
-                 detail={"duplicate_confirmed": bool(dupes)})
+        raise ValidationError(
+            {"id_number": "A patient with this ID number is already registered."}
+        ) from exc
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"duplicate_confirmed": bool(dupes)},
+    )
     return patient
 
 
@@ -128,9 +167,17 @@ def patient_update(*, actor, patient: Patient, data: dict, request=None) -> Pati
         with transaction.atomic():
             patient.save()
     except IntegrityError as exc:
-        raise ValidationError({"id_number": "A patient with this ID number is already registered."}) from exc
-    audit_record(actor=actor, action="update", obj=patient, patient_id=patient.pk, request=request,
-                 detail={"fields": sorted(before)})
+        raise ValidationError(
+            {"id_number": "A patient with this ID number is already registered."}
+        ) from exc
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"fields": sorted(before)},
+    )
     return patient
 
 
@@ -144,25 +191,40 @@ def patient_contact_update(*, actor, patient: Patient, data: dict, request=None)
             setattr(patient, key, data[key] or "")
     patient.refresh_search_text()
     patient.save()
-    audit_record(actor=actor, action="update", obj=patient, patient_id=patient.pk, request=request,
-                 detail={"fields": [k for k in CONTACT_FIELDS if k in data], "via": "portal"})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"fields": [k for k in CONTACT_FIELDS if k in data], "via": "portal"},
+    )
     return patient
 
 
 def _clinical_write_check(actor) -> None:
-    if not (user_has_perm(actor, "patients.write_medical_visit") or user_has_perm(actor, "patients.write_dental_visit")):
+    if not (
+        user_has_perm(actor, "patients.write_medical_visit")
+        or user_has_perm(actor, "patients.write_dental_visit")
+    ):
         raise PermissionDenied("Your role cannot change clinical records.")
 
 
 @transaction.atomic
-def allergy_add(*, actor, patient: Patient, substance: str, reaction: str = "", severity: str,
-                request=None) -> Allergy:
+def allergy_add(
+    *, actor, patient: Patient, substance: str, reaction: str = "", severity: str, request=None
+) -> Allergy:
     """Record an allergy; the same active substance twice is refused."""
     _clinical_write_check(actor)
     if patient.allergies.filter(substance__iexact=substance.strip(), is_active=True).exists():
         raise ValidationError({"substance": "This allergy is already recorded."})
-    allergy = Allergy.objects.create(patient=patient, substance=substance.strip(), reaction=reaction,
-                                     severity=severity, recorded_by=actor)
+    allergy = Allergy.objects.create(
+        patient=patient,
+        substance=substance.strip(),
+        reaction=reaction,
+        severity=severity,
+        recorded_by=actor,
+    )
     audit_record(actor=actor, action="create", obj=allergy, patient_id=patient.pk, request=request)
     return allergy
 
@@ -172,31 +234,61 @@ def allergy_deactivate(*, actor, allergy: Allergy, request=None) -> Allergy:
     _clinical_write_check(actor)
     allergy.is_active = False
     allergy.save(update_fields=["is_active"])
-    audit_record(actor=actor, action="update", obj=allergy, patient_id=allergy.patient_id, request=request,
-                 detail={"is_active": False})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=allergy,
+        patient_id=allergy.patient_id,
+        request=request,
+        detail={"is_active": False},
+    )
     return allergy
 
 
 @transaction.atomic
-def history_add(*, actor, patient: Patient, category: str, description: str, year: int | None = None,
-                notes: str = "", request=None) -> MedicalHistoryEntry:
+def history_add(
+    *,
+    actor,
+    patient: Patient,
+    category: str,
+    description: str,
+    year: int | None = None,
+    notes: str = "",
+    request=None,
+) -> MedicalHistoryEntry:
     _clinical_write_check(actor)
     if year and year > timezone.localdate().year:
         raise ValidationError({"year": "Year cannot be in the future."})
-    entry = MedicalHistoryEntry.objects.create(patient=patient, category=category, description=description,
-                                               year=year, notes=notes)
+    entry = MedicalHistoryEntry.objects.create(
+        patient=patient, category=category, description=description, year=year, notes=notes
+    )
     audit_record(actor=actor, action="create", obj=entry, patient_id=patient.pk, request=request)
     return entry
 
 
 @transaction.atomic
-def medication_add(*, actor, patient: Patient, name: str, dose: str = "", frequency: str = "",
-                   started_on: date | None = None, notes: str = "", request=None) -> Medication:
+def medication_add(
+    *,
+    actor,
+    patient: Patient,
+    name: str,
+    dose: str = "",
+    frequency: str = "",
+    started_on: date | None = None,
+    notes: str = "",
+    request=None,
+) -> Medication:
     _clinical_write_check(actor)
     if started_on and started_on > timezone.localdate():
         raise ValidationError({"started_on": "Start date cannot be in the future."})
-    med = Medication.objects.create(patient=patient, name=name, dose=dose, frequency=frequency,
-                                    started_on=started_on, notes=notes)
+    med = Medication.objects.create(
+        patient=patient,
+        name=name,
+        dose=dose,
+        frequency=frequency,
+        started_on=started_on,
+        notes=notes,
+    )
     audit_record(actor=actor, action="create", obj=med, patient_id=patient.pk, request=request)
     return med
 
@@ -206,21 +298,42 @@ def medication_stop(*, actor, medication: Medication, request=None) -> Medicatio
     _clinical_write_check(actor)
     medication.is_active = False
     medication.save(update_fields=["is_active"])
-    audit_record(actor=actor, action="update", obj=medication, patient_id=medication.patient_id,
-                 request=request, detail={"is_active": False})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=medication,
+        patient_id=medication.patient_id,
+        request=request,
+        detail={"is_active": False},
+    )
     return medication
 
 
 @transaction.atomic
-def immunization_add(*, actor, patient: Patient, vaccine: str, dose_number: int, given_on: date,
-                     lot_number: str = "", notes: str = "", request=None) -> Immunization:
+def immunization_add(
+    *,
+    actor,
+    patient: Patient,
+    vaccine: str,
+    dose_number: int,
+    given_on: date,
+    lot_number: str = "",
+    notes: str = "",
+    request=None,
+) -> Immunization:
     _clinical_write_check(actor)
     if given_on > timezone.localdate():
         raise ValidationError({"given_on": "Date given cannot be in the future."})
     if given_on < patient.birth_date:
         raise ValidationError({"given_on": "Date given is before the patient's birth date."})
-    imm = Immunization.objects.create(patient=patient, vaccine=vaccine, dose_number=dose_number,
-                                      given_on=given_on, lot_number=lot_number, notes=notes)
+    imm = Immunization.objects.create(
+        patient=patient,
+        vaccine=vaccine,
+        dose_number=dose_number,
+        given_on=given_on,
+        lot_number=lot_number,
+        notes=notes,
+    )
     audit_record(actor=actor, action="create", obj=imm, patient_id=patient.pk, request=request)
     return imm
 
@@ -245,12 +358,16 @@ def _lock_draft(visit: Visit) -> Visit:
     """Re-read ``visit`` under a row lock; refuse when it has been signed meanwhile."""
     locked = Visit.objects.select_for_update().get(pk=visit.pk)
     if locked.status != VisitStatus.DRAFT:
-        raise ValidationError("This visit is signed and locked; add an addendum instead.", code="signed")
+        raise ValidationError(
+            "This visit is signed and locked; add an addendum instead.", code="signed"
+        )
     return locked
 
 
 @transaction.atomic
-def visit_start(*, actor, patient: Patient, kind: str, appointment_ref: str = "", request=None) -> Visit:
+def visit_start(
+    *, actor, patient: Patient, kind: str, appointment_ref: str = "", request=None
+) -> Visit:
     """Open a draft visit of ``kind`` (``medical``/``dental``) for ``patient`` by ``actor``.
 
     Called by the appointments app when an appointment is completed (``appointment_ref`` is
@@ -263,15 +380,30 @@ def visit_start(*, actor, patient: Patient, kind: str, appointment_ref: str = ""
         existing = Visit.objects.filter(appointment_ref=appointment_ref, patient=patient).first()
         if existing is not None:
             return existing
-    visit = Visit.objects.create(patient=patient, kind=kind, provider=actor, appointment_ref=appointment_ref)
-    audit_record(actor=actor, action="create", obj=visit, patient_id=patient.pk, request=request,
-                 detail={"kind": kind, "appointment_ref": appointment_ref})
+    visit = Visit.objects.create(
+        patient=patient, kind=kind, provider=actor, appointment_ref=appointment_ref
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=visit,
+        patient_id=patient.pk,
+        request=request,
+        detail={"kind": kind, "appointment_ref": appointment_ref},
+    )
     return visit
 
 
 VISIT_NOTE_FIELDS = (
-    "chief_complaint", "subjective", "objective", "assessment", "plan", "follow_up", "follow_up_on",
-    "treatment_performed", "treatment_planned",
+    "chief_complaint",
+    "subjective",
+    "objective",
+    "assessment",
+    "plan",
+    "follow_up",
+    "follow_up_on",
+    "treatment_performed",
+    "treatment_planned",
 )
 
 
@@ -286,8 +418,14 @@ def visit_update_notes(*, actor, visit: Visit, data: dict, request=None) -> Visi
         if key in data:
             setattr(visit, key, data[key] if data[key] is not None or key == "follow_up_on" else "")
     visit.save()
-    audit_record(actor=actor, action="update", obj=visit, patient_id=visit.patient_id, request=request,
-                 detail={"fields": sorted(k for k in data if k in VISIT_NOTE_FIELDS)})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=visit,
+        patient_id=visit.patient_id,
+        request=request,
+        detail={"fields": sorted(k for k in data if k in VISIT_NOTE_FIELDS)},
+    )
     return visit
 
 
@@ -314,7 +452,9 @@ def validate_vitals(values: dict) -> None:
         errors.setdefault("systolic", f"A pulse pressure of {s - d} is not plausible.")
     bmi = compute_bmi(values.get("height_cm"), values.get("weight_kg"))
     if bmi is not None and not (8 <= bmi <= 120):
-        errors.setdefault("weight_kg", f"Height and weight give a BMI of {bmi}, which is not plausible.")
+        errors.setdefault(
+            "weight_kg", f"Height and weight give a BMI of {bmi}, which is not plausible."
+        )
     if not any(values.get(k) is not None for k in VITAL_RANGES):
         errors["__all__"] = "Enter at least one measurement."
     if errors:
@@ -333,7 +473,9 @@ def vitals_record(*, actor, visit: Visit, values: dict, request=None) -> VitalSi
     vitals = VitalSigns(visit=visit, recorded_by=actor, **{k: values.get(k) for k in VITAL_RANGES})
     vitals.bmi = compute_bmi(vitals.height_cm, vitals.weight_kg)
     vitals.save()
-    audit_record(actor=actor, action="create", obj=vitals, patient_id=visit.patient_id, request=request)
+    audit_record(
+        actor=actor, action="create", obj=vitals, patient_id=visit.patient_id, request=request
+    )
     return vitals
 
 
@@ -350,8 +492,9 @@ def icd10_lookup(code: str) -> Icd10Code:
 
 
 @transaction.atomic
-def diagnosis_add(*, actor, visit: Visit, code: str, is_primary: bool = False, note: str = "",
-                  request=None) -> Diagnosis:
+def diagnosis_add(
+    *, actor, visit: Visit, code: str, is_primary: bool = False, note: str = "", request=None
+) -> Diagnosis:
     """Add an ICD-10 diagnosis to a draft visit. Unknown codes and repeats are refused."""
     _check_can_write(actor, visit.kind)
     visit = _lock_draft(visit)
@@ -363,8 +506,14 @@ def diagnosis_add(*, actor, visit: Visit, code: str, is_primary: bool = False, n
     elif not visit.diagnoses.exists():
         is_primary = True
     diagnosis = Diagnosis.objects.create(visit=visit, icd10=icd, is_primary=is_primary, note=note)
-    audit_record(actor=actor, action="create", obj=diagnosis, patient_id=visit.patient_id, request=request,
-                 detail={"code": icd.code})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=diagnosis,
+        patient_id=visit.patient_id,
+        request=request,
+        detail={"code": icd.code},
+    )
     return diagnosis
 
 
@@ -372,12 +521,26 @@ def diagnosis_add(*, actor, visit: Visit, code: str, is_primary: bool = False, n
 def diagnosis_remove(*, actor, diagnosis: Diagnosis, request=None) -> None:
     _check_can_write(actor, diagnosis.visit.kind)
     _lock_draft(diagnosis.visit)
-    audit_record(actor=actor, action="delete", obj=diagnosis, patient_id=diagnosis.visit.patient_id,
-                 request=request, detail={"code": diagnosis.icd10_id})
+    audit_record(
+        actor=actor,
+        action="delete",
+        obj=diagnosis,
+        patient_id=diagnosis.visit.patient_id,
+        request=request,
+        detail={"code": diagnosis.icd10_id},
+    )
     diagnosis.delete()
 
 
-PRESCRIPTION_FIELDS = ("drug_name", "dose", "route", "frequency", "duration", "quantity", "instructions")
+PRESCRIPTION_FIELDS = (
+    "drug_name",
+    "dose",
+    "route",
+    "frequency",
+    "duration",
+    "quantity",
+    "instructions",
+)
 
 
 @transaction.atomic
@@ -391,7 +554,9 @@ def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescr
     for allergy in visit.patient.allergies.filter(is_active=True):
         if allergy.substance.lower() in drug.lower():
             raise ValidationError(
-                {"drug_name": f"The patient is allergic to {allergy.substance} ({allergy.get_severity_display()})."},
+                {
+                    "drug_name": f"The patient is allergic to {allergy.substance} ({allergy.get_severity_display()})."
+                },
             )
     rx = Prescription(visit=visit, **{k: data.get(k) for k in PRESCRIPTION_FIELDS if k in data})
     rx.drug_name = drug
@@ -400,8 +565,14 @@ def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescr
             setattr(rx, key, "")
     rx.full_clean(exclude=["visit"])
     rx.save()
-    audit_record(actor=actor, action="create", obj=rx, patient_id=visit.patient_id, request=request,
-                 detail={"drug": drug})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=rx,
+        patient_id=visit.patient_id,
+        request=request,
+        detail={"drug": drug},
+    )
     return rx
 
 
@@ -409,15 +580,30 @@ def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescr
 def prescription_remove(*, actor, prescription: Prescription, request=None) -> None:
     _check_can_write(actor, prescription.visit.kind)
     _lock_draft(prescription.visit)
-    audit_record(actor=actor, action="delete", obj=prescription, patient_id=prescription.visit.patient_id,
-                 request=request, detail={"drug": prescription.drug_name})
+    audit_record(
+        actor=actor,
+        action="delete",
+        obj=prescription,
+        patient_id=prescription.visit.patient_id,
+        request=request,
+        detail={"drug": prescription.drug_name},
+    )
     prescription.delete()
 
 
 @transaction.atomic
-def tooth_record_set(*, actor, visit: Visit, tooth: int, condition: str, surfaces: str = "",
-                     procedure: str = "", procedure_status: str = "", notes: str = "",
-                     request=None) -> ToothRecord:
+def tooth_record_set(
+    *,
+    actor,
+    visit: Visit,
+    tooth: int,
+    condition: str,
+    surfaces: str = "",
+    procedure: str = "",
+    procedure_status: str = "",
+    notes: str = "",
+    request=None,
+) -> ToothRecord:
     """Set the state of one FDI tooth on a draft dental visit (replaces that tooth's entry)."""
     if visit.kind != VisitKind.DENTAL:
         raise ValidationError("Tooth charts belong to dental visits.")
@@ -429,13 +615,25 @@ def tooth_record_set(*, actor, visit: Visit, tooth: int, condition: str, surface
         procedure_status = "planned"
     surfaces = "".join(sorted(set(surfaces.upper()) & set("MODBL"), key="MODBL".index))
     record, _ = ToothRecord.objects.update_or_create(
-        visit=visit, tooth=tooth,
-        defaults={"condition": condition, "surfaces": surfaces, "procedure": procedure,
-                  "procedure_status": procedure_status if procedure else "", "notes": notes},
+        visit=visit,
+        tooth=tooth,
+        defaults={
+            "condition": condition,
+            "surfaces": surfaces,
+            "procedure": procedure,
+            "procedure_status": procedure_status if procedure else "",
+            "notes": notes,
+        },
     )
     record.full_clean()
-    audit_record(actor=actor, action="update", obj=record, patient_id=visit.patient_id, request=request,
-                 detail={"tooth": tooth, "condition": condition, "procedure": procedure})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=record,
+        patient_id=visit.patient_id,
+        request=request,
+        detail={"tooth": tooth, "condition": condition, "procedure": procedure},
+    )
     return record
 
 
@@ -446,8 +644,14 @@ def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
     if not user_has_perm(actor, "patients.sign_visit"):
         raise PermissionDenied("Your role cannot sign visits.")
     _check_can_write(actor, visit.kind)
-    current = Visit.objects.filter(pk=visit.pk).values("chief_complaint", "assessment").first() or {}
-    if visit.kind == VisitKind.MEDICAL and not current.get("chief_complaint") and not current.get("assessment"):
+    current = (
+        Visit.objects.filter(pk=visit.pk).values("chief_complaint", "assessment").first() or {}
+    )
+    if (
+        visit.kind == VisitKind.MEDICAL
+        and not current.get("chief_complaint")
+        and not current.get("assessment")
+    ):
         raise ValidationError("Enter the chief complaint or the assessment before signing.")
     # Guarded update: exactly one row moves from draft to signed, even with two signers.
     now = timezone.now()
@@ -457,8 +661,14 @@ def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
     if touched != 1:
         raise ValidationError("This visit is already signed.", code="signed")
     visit.refresh_from_db()
-    audit_record(actor=actor, action="update", obj=visit, patient_id=visit.patient_id, request=request,
-                 detail={"signed": True})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=visit,
+        patient_id=visit.patient_id,
+        request=request,
+        detail={"signed": True},
+    )
     return visit
 
 
@@ -471,7 +681,9 @@ def addendum_add(*, actor, visit: Visit, text: str, request=None) -> VisitAddend
     if not text.strip():
         raise ValidationError({"text": "Write the addendum."})
     addendum = VisitAddendum.objects.create(visit=visit, author=actor, text=text.strip())
-    audit_record(actor=actor, action="create", obj=addendum, patient_id=visit.patient_id, request=request)
+    audit_record(
+        actor=actor, action="create", obj=addendum, patient_id=visit.patient_id, request=request
+    )
     return addendum
 
 
@@ -501,8 +713,16 @@ def sniff_content_type(head: bytes) -> tuple[str, str] | None:
 
 
 @transaction.atomic
-def document_upload(*, actor, patient: Patient, upload, kind: str, title: str, visit: Visit | None = None,
-                    request=None) -> PatientDocument:
+def document_upload(
+    *,
+    actor,
+    patient: Patient,
+    upload,
+    kind: str,
+    title: str,
+    visit: Visit | None = None,
+    request=None,
+) -> PatientDocument:
     """Store an uploaded file through the default storage after checking its real type.
 
     Allowed: PDF, PNG, JPEG, TIFF, DICOM, by their magic bytes (the name and the browser's
@@ -513,14 +733,18 @@ def document_upload(*, actor, patient: Patient, upload, kind: str, title: str, v
     if visit is not None and visit.patient_id != patient.pk:
         raise ValidationError({"visit": "That visit belongs to another patient."})
     if upload.size > MAX_DOCUMENT_BYTES:
-        raise ValidationError({"file": f"The file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB."})
+        raise ValidationError(
+            {"file": f"The file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB."}
+        )
     if upload.size == 0:
         raise ValidationError({"file": "The file is empty."})
     upload.seek(0)
     head = upload.read(160)
     sniffed = sniff_content_type(head)
     if sniffed is None:
-        raise ValidationError({"file": "Only PDF, PNG, JPEG, TIFF or DICOM files are accepted (checked by content)."})
+        raise ValidationError(
+            {"file": "Only PDF, PNG, JPEG, TIFF or DICOM files are accepted (checked by content)."}
+        )
     content_type, ext = sniffed
     digest = hashlib.sha256()
     upload.seek(0)
@@ -529,13 +753,26 @@ def document_upload(*, actor, patient: Patient, upload, kind: str, title: str, v
     upload.seek(0)
     base = (upload.name or "document").rsplit("/", 1)[-1][:200]
     doc = PatientDocument(
-        patient=patient, visit=visit, kind=kind, title=title.strip() or base, original_name=base,
-        content_type=content_type, size=upload.size, sha256=digest.hexdigest(), uploaded_by=actor,
+        patient=patient,
+        visit=visit,
+        kind=kind,
+        title=title.strip() or base,
+        original_name=base,
+        content_type=content_type,
+        size=upload.size,
+        sha256=digest.hexdigest(),
+        uploaded_by=actor,
     )
     doc.file.save(f"upload.{ext}", upload, save=False)
     doc.save()
-    audit_record(actor=actor, action="create", obj=doc, patient_id=patient.pk, request=request,
-                 detail={"kind": kind, "size": upload.size, "content_type": content_type})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=doc,
+        patient_id=patient.pk,
+        request=request,
+        detail={"kind": kind, "size": upload.size, "content_type": content_type},
+    )
     return doc
 
 
@@ -548,7 +785,9 @@ def _new_verification_code() -> str:
 
 
 @transaction.atomic
-def certificate_request(*, actor, patient: Patient, purpose: str, request=None) -> MedicalCertificate:
+def certificate_request(
+    *, actor, patient: Patient, purpose: str, request=None
+) -> MedicalCertificate:
     """Request a certificate: a patient for themself (portal) or staff on their behalf.
 
     The request goes straight to ``pending`` (the doctor's queue).
@@ -558,27 +797,53 @@ def certificate_request(*, actor, patient: Patient, purpose: str, request=None) 
         raise PermissionDenied("You cannot request a certificate for this patient.")
     if not purpose.strip():
         raise ValidationError({"purpose": "State what the certificate is for."})
-    if MedicalCertificate.objects.filter(patient=patient, status=CertificateStatus.PENDING).count() >= 3:
+    if (
+        MedicalCertificate.objects.filter(patient=patient, status=CertificateStatus.PENDING).count()
+        >= 3
+    ):
         raise ValidationError("There are already three pending requests for this patient.")
     cert = MedicalCertificate.objects.create(
-        patient=patient, requested_by=actor, purpose=purpose.strip(), status=CertificateStatus.PENDING,
+        patient=patient,
+        requested_by=actor,
+        purpose=purpose.strip(),
+        status=CertificateStatus.PENDING,
         verification_code=_new_verification_code(),
     )
-    audit_record(actor=actor, action="create", obj=cert, patient_id=patient.pk, request=request,
-                 detail={"purpose": cert.purpose})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=cert,
+        patient_id=patient.pk,
+        request=request,
+        detail={"purpose": cert.purpose},
+    )
     return cert
 
 
 @transaction.atomic
-def certificate_decide(*, actor, certificate: MedicalCertificate, approve: bool, findings: str = "",
-                       fitness: str = "", fitness_reason: str = "", valid_from: date | None = None,
-                       valid_until: date | None = None, recommendations: str = "",
-                       rejection_reason: str = "", request=None) -> MedicalCertificate:
+def certificate_decide(
+    *,
+    actor,
+    certificate: MedicalCertificate,
+    approve: bool,
+    findings: str = "",
+    fitness: str = "",
+    fitness_reason: str = "",
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    recommendations: str = "",
+    rejection_reason: str = "",
+    request=None,
+) -> MedicalCertificate:
     """Approve or reject a pending certificate (doctors). Only one decision can ever win:
     the row is locked and must still be pending. Notifies the patient after commit."""
     if not user_has_perm(actor, "patients.approve_certificate"):
         raise PermissionDenied("Only doctors decide certificates.")
-    cert = MedicalCertificate.objects.select_for_update().select_related("patient").get(pk=certificate.pk)
+    cert = (
+        MedicalCertificate.objects.select_for_update()
+        .select_related("patient")
+        .get(pk=certificate.pk)
+    )
     if cert.status != CertificateStatus.PENDING:
         raise ValidationError("This certificate has already been decided.", code="decided")
     if approve:
@@ -599,7 +864,11 @@ def certificate_decide(*, actor, certificate: MedicalCertificate, approve: bool,
             raise ValidationError(errors)
         cert.status = CertificateStatus.APPROVED
         cert.findings, cert.fitness, cert.fitness_reason = findings, fitness, fitness_reason
-        cert.valid_from, cert.valid_until, cert.recommendations = valid_from, valid_until, recommendations
+        cert.valid_from, cert.valid_until, cert.recommendations = (
+            valid_from,
+            valid_until,
+            recommendations,
+        )
     else:
         if not rejection_reason.strip():
             raise ValidationError({"rejection_reason": "Give the reason for rejecting."})
@@ -607,8 +876,14 @@ def certificate_decide(*, actor, certificate: MedicalCertificate, approve: bool,
         cert.rejection_reason = rejection_reason.strip()
     cert.decided_by, cert.decided_at = actor, timezone.now()
     cert.save()
-    audit_record(actor=actor, action="update", obj=cert, patient_id=cert.patient_id, request=request,
-                 detail={"status": cert.status})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=cert,
+        patient_id=cert.patient_id,
+        request=request,
+        detail={"status": cert.status},
+    )
     if cert.patient.user_id:
         from accounts.services import notify
 
@@ -616,8 +891,10 @@ def certificate_decide(*, actor, certificate: MedicalCertificate, approve: bool,
         notify(
             user=cert.patient.user,
             title=f"Your medical certificate was {verb}",
-            body=(f"Your certificate request for “{cert.purpose}” was {verb}."
-                  + ("" if approve else f" Reason: {cert.rejection_reason}")),
+            body=(
+                f"Your certificate request for “{cert.purpose}” was {verb}."
+                + ("" if approve else f" Reason: {cert.rejection_reason}")
+            ),
             url=reverse("patients:portal_certificates"),
             category="certificate",
         )
@@ -647,36 +924,68 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
 
     email = User.objects.normalize_email(email).strip().lower()
     if not email_domain_allowed(email):
-        raise ValidationError({"email": "Use your institutional email address ("
-                               + ", ".join("@" + d for d in settings.PATIENT_EMAIL_DOMAINS) + ")."})
+        raise ValidationError(
+            {
+                "email": "Use your institutional email address ("
+                + ", ".join("@" + d for d in settings.PATIENT_EMAIL_DOMAINS)
+                + ")."
+            }
+        )
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "An account with this email already exists. Sign in or reset your password."})
+        raise ValidationError(
+            {"email": "An account with this email already exists. Sign in or reset your password."}
+        )
     _validate_birth_date(data["birth_date"])
-    user = User(email=email, first_name=data["first_name"], last_name=data["last_name"], role=Role.PATIENT,
-                is_active=False)
+    user = User(
+        email=email,
+        first_name=data["first_name"],
+        last_name=data["last_name"],
+        role=Role.PATIENT,
+        is_active=False,
+    )
     validate_password(password, user)
     user.set_password(password)
     user.save()
-    patient = Patient.objects.select_for_update().filter(id_number__iexact=data["id_number"].strip()).first()
+    patient = (
+        Patient.objects.select_for_update()
+        .filter(id_number__iexact=data["id_number"].strip())
+        .first()
+    )
     if patient is not None:
-        if patient.user_id or patient.birth_date != data["birth_date"] or (
-            patient.email and patient.email.lower() != email
+        if (
+            patient.user_id
+            or patient.birth_date != data["birth_date"]
+            or (patient.email and patient.email.lower() != email)
         ):
-            raise ValidationError({"id_number": "This ID number cannot be linked to your account. Ask the clinic."})
+            raise ValidationError(
+                {"id_number": "This ID number cannot be linked to your account. Ask the clinic."}
+            )
         patient.user = user
         patient.save(update_fields=["user", "updated_at"])
     else:
         patient = patient_register(
-            actor=user, data={**data, "email": email}, confirm_duplicate=True, user=user, request=request
+            actor=user,
+            data={**data, "email": email},
+            confirm_duplicate=True,
+            user=user,
+            request=request,
         )
-    audit_record(actor=user, action="create", obj=user, patient_id=patient.pk, request=request,
-                 detail={"self_registration": True})
+    audit_record(
+        actor=user,
+        action="create",
+        obj=user,
+        patient_id=patient.pk,
+        request=request,
+        detail={"self_registration": True},
+    )
     link = email_verification_url(user)
     from uscpis.mail import send_templated_email
 
     transaction.on_commit(
         lambda: send_templated_email(
-            to=[email], subject="Confirm your email", template="patients_verify_email",
+            to=[email],
+            subject="Confirm your email",
+            template="patients_verify_email",
             context={"user": user, "link": link},
         )
     )
@@ -705,11 +1014,15 @@ def patient_email_verify(*, token: str, request=None):
         payload = signing.loads(token, salt=VERIFY_SALT, max_age=VERIFY_MAX_AGE)
     except signing.BadSignature as exc:
         raise ValidationError("This link is invalid or has expired.") from exc
-    user = User.objects.select_for_update().filter(pk=payload.get("u"), email=payload.get("e")).first()
+    user = (
+        User.objects.select_for_update().filter(pk=payload.get("u"), email=payload.get("e")).first()
+    )
     if user is None:
         raise ValidationError("This link is invalid or has expired.")
     if not user.is_active:
         user.is_active = True
         user.save(update_fields=["is_active"])
-        audit_record(actor=user, action="update", obj=user, request=request, detail={"email_verified": True})
+        audit_record(
+            actor=user, action="update", obj=user, request=request, detail={"email_verified": True}
+        )
     return user

@@ -1,0 +1,243 @@
+"""Benchmarks for patient records: search at 100,000 patients, the chart of a patient with
+700 visits, ICD-10 autocomplete."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from uscpis.bench import BenchCase, page_case
+
+BENCH_PREFIX = "B"  # bench patients' ID numbers: B0000001...
+HEAVY_ID = "BENCH-HEAVY"
+FIRST = [
+    "José",
+    "María",
+    "Juan",
+    "Ana",
+    "Miguel",
+    "Sofía",
+    "Carlo",
+    "Angela",
+    "Rafael",
+    "Patricia",
+    "Gabriel",
+    "Nicole",
+    "Paolo",
+    "Kristine",
+    "Mark",
+    "Jasmine",
+    "Joshua",
+    "Camille",
+    "Christian",
+    "Bea",
+    "Ramon",
+    "Lourdes",
+    "Ernesto",
+    "Teresita",
+    "Rogelio",
+    "Maricel",
+    "Danilo",
+    "Rowena",
+    "Arnel",
+    "Girlie",
+]
+LAST = [
+    "Dela Cruz",
+    "Santos",
+    "Reyes",
+    "García",
+    "Mendoza",
+    "Bautista",
+    "Ocampo",
+    "Villanueva",
+    "Ramos",
+    "Aquino",
+    "Castillo",
+    "Fernández",
+    "Navarro",
+    "Tan",
+    "Lim",
+    "Gómez",
+    "Peña",
+    "Sarmiento",
+    "Uy",
+    "Cabrera",
+    "Alcantara",
+    "Magsaysay",
+    "Quiñones",
+    "Dimaculangan",
+    "Pacquiao",
+    "Yap",
+    "Go",
+    "Sy",
+    "Ong",
+    "Chua",
+]
+COLLEGES = [
+    "Engineering",
+    "Business and Economics",
+    "Health Care Professions",
+    "Arts and Sciences",
+    "Architecture",
+    "Computer Science",
+    "Law",
+    "Education",
+]
+
+
+def generate(scale: dict, stdout) -> None:
+    """Top up to ``scale['patients']`` bench patients (bulk inserts in batches) and give one
+    patient 700 visits for the chart case. Idempotent."""
+    from patients.models import Patient
+
+    target = int(scale.get("patients", 0))
+    have = Patient.objects.filter(id_number__startswith=BENCH_PREFIX + "0").count()
+    rng = random.Random(2026 + have)
+    batch: list[Patient] = []
+    for i in range(have + 1, target + 1):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        student = rng.random() < 0.85
+        p = Patient(
+            id_number=f"{BENCH_PREFIX}{i:07d}",
+            first_name=first,
+            last_name=last,
+            middle_name=rng.choice(LAST),
+            sex=rng.choice("FM"),
+            birth_date=date(1960, 1, 1) + timedelta(days=rng.randint(0, 16000)),
+            email=f"bench{i}@usc.edu.ph",
+            patient_type="student" if student else "employee",
+            college=rng.choice(COLLEGES) if student else "",
+            year_level=rng.randint(1, 5) if student else None,
+        )
+        p.refresh_search_text()
+        batch.append(p)
+        if len(batch) >= 5000:
+            Patient.objects.bulk_create(batch)
+            batch = []
+            stdout.write(f"  patients: {i} / {target}")
+    if batch:
+        Patient.objects.bulk_create(batch)
+    _heavy_patient(stdout)
+
+
+@transaction.atomic
+def _heavy_patient(stdout) -> None:
+    from accounts.models import User
+    from patients.models import Diagnosis, Icd10Code, Patient, Visit, VitalSigns
+
+    patient, _ = Patient.objects.get_or_create(
+        id_number=HEAVY_ID,
+        defaults={
+            "first_name": "Heavy",
+            "last_name": "Chart",
+            "sex": "F",
+            "birth_date": date(1990, 1, 1),
+            "search_text": "chart heavy bench-heavy",
+        },
+    )
+    have = Visit.objects.filter(patient=patient).count()
+    if have >= 700:
+        return
+    doctor = User.objects.filter(role="doctor").order_by("id").first()
+    codes = list(Icd10Code.objects.filter(is_leaf=True).order_by("code")[:50])
+    now = timezone.now()
+    visits = Visit.objects.bulk_create(
+        [
+            Visit(
+                patient=patient,
+                kind="medical",
+                provider=doctor,
+                status="signed",
+                signed_by=doctor,
+                started_at=now - timedelta(days=i),
+                signed_at=now - timedelta(days=i),
+                chief_complaint="Follow-up",
+            )
+            for i in range(have, 700)
+        ]
+    )
+    Diagnosis.objects.bulk_create(
+        [
+            Diagnosis(visit=v, icd10=codes[i % len(codes)], is_primary=True)
+            for i, v in enumerate(visits)
+        ]
+    )
+    VitalSigns.objects.bulk_create(
+        [
+            VitalSigns(
+                visit=v,
+                recorded_by=doctor,
+                recorded_at=v.started_at,
+                temperature_c=37,
+                systolic=120,
+                diastolic=80,
+            )
+            for v in visits
+        ]
+    )
+    stdout.write(f"  patients: heavy chart patient has 700 visits (id {patient.pk})")
+
+
+def _doctor():
+    from accounts.models import User
+
+    return (
+        User.objects.filter(email="doctor@usc.edu.ph").first()
+        or User.objects.filter(role="doctor").first()
+    )
+
+
+def _heavy_pk() -> int:
+    from patients.models import Patient
+
+    return Patient.objects.get(id_number=HEAVY_ID).pk
+
+
+def _search_case(name: str, q: str, target_ms: float) -> BenchCase:
+    def prepare():
+        from patients.selectors import patient_search
+
+        def run():
+            return list(patient_search(q=q)[:25])
+
+        return run
+
+    return BenchCase(
+        name=name,
+        prepare=prepare,
+        target_ms=target_ms,
+        description=f"patient_search(q={q!r}) first page at bench scale",
+    )
+
+
+CASES = [
+    _search_case("patients.search_name_partial", "dimacul", 150),
+    _search_case("patients.search_two_words_accent", "quinones ram", 150),
+    _search_case("patients.search_id_number", "B0054321", 50),
+    page_case(
+        "patients.list_page_search",
+        user=_doctor,
+        url=lambda: "/patients/?q=sofia+mag",
+        target_ms=400,
+        description="the patient list page with a search (count + first page)",
+    ),
+    page_case(
+        "patients.chart_700_visits",
+        user=_doctor,
+        url=lambda: f"/patients/{_heavy_pk()}/",
+        target_ms=400,
+        description="chart of a patient with 700 visits (paginated timeline)",
+    ),
+    page_case(
+        "patients.icd10_autocomplete",
+        user=_doctor,
+        url=lambda: "/patients/icd10/?q=upper+resp",
+        target_ms=150,
+        htmx=True,
+        description="ICD-10 autocomplete by words",
+    ),
+]

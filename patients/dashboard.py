@@ -1,0 +1,64 @@
+"""Home dashboard tiles for patient records (a few cheap counts, only for roles that care)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.roles import user_has_perm
+from uscpis.registry import Card
+
+
+def cards(user) -> list[Card]:
+    from patients.models import CertificateStatus, MedicalCertificate, Patient, Visit, VisitStatus
+
+    out: list[Card] = []
+    if user_has_perm(user, "patients.approve_certificate"):
+        pending = MedicalCertificate.objects.filter(status=CertificateStatus.PENDING).count()
+        out.append(
+            Card(
+                "Certificates to decide",
+                pending,
+                "pending requests",
+                reverse("patients:certificate_queue"),
+                "warn" if pending else "good",
+            )
+        )
+    if user_has_perm(user, "patients.write_medical_visit") or user_has_perm(
+        user, "patients.write_dental_visit"
+    ):
+        drafts = Visit.objects.filter(provider=user, status=VisitStatus.DRAFT).count()
+        out.append(
+            Card(
+                "My unsigned visits",
+                drafts,
+                "drafts to finish and sign",
+                reverse("patients:list"),
+                "warn" if drafts else "good",
+            )
+        )
+    if user_has_perm(user, "patients.register"):
+        today = timezone.localdate()
+        start = timezone.make_aware(timezone.datetime(today.year, today.month, today.day))
+        new = Patient.objects.filter(created_at__gte=start).count()
+        out.append(Card("Registered today", new, "new patients", reverse("patients:list")))
+    if user_has_perm(user, "patients.portal"):
+        patient = Patient.objects.filter(user=user).first()
+        if patient is not None:
+            visits = Visit.objects.filter(patient=patient, status=VisitStatus.SIGNED).count()
+            out.append(
+                Card("My visits", visits, "see your health record", reverse("patients:portal"))
+            )
+            ready = MedicalCertificate.objects.filter(
+                patient=patient, status=CertificateStatus.APPROVED
+            ).count()
+            out.append(
+                Card(
+                    "My certificates",
+                    ready,
+                    "approved, ready to download",
+                    reverse("patients:portal_certificates"),
+                    "good" if ready else "neutral",
+                )
+            )
+    return out

@@ -1,0 +1,200 @@
+"""The patient portal (one's own record) and patient self-registration."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.audit import audit_record
+from accounts.permissions import public, require_perm
+from patients import forms, selectors, services
+from patients.views.common import add_service_errors
+from patients.views.records import certificate_pdf_response, export_response, serve_document
+from uscpis.http import Request, redirect_htmx_aware, render_page
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_home(request: Request):
+    patient = selectors.patient_for_portal(request.user)
+    audit_record(
+        actor=request.user,
+        action="read",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"view": "portal"},
+    )
+    ctx = {
+        "patient": patient,
+        "allergies": selectors.active_allergies(patient),
+        "medications": list(patient.medications.filter(is_active=True)),
+        "immunizations": list(patient.immunizations.all()[:10]),
+        "recent_visits": list(selectors.visit_timeline(patient, signed_only=True)[:5]),
+        "certificates": list(patient.certificates.all()[:5]),
+    }
+    return render_page(request, "patients/portal_home.html", ctx)
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("patients.portal")
+def portal_profile(request: Request):
+    patient = selectors.patient_for_portal(request.user)
+    form = forms.ContactForm(
+        request.POST or None, instance=selectors.patient_for_portal(request.user)
+    )
+    if request.method == "POST" and form.is_valid():
+        services.patient_contact_update(
+            actor=request.user, patient=patient, data=form.cleaned_data, request=request
+        )
+        messages.success(request, "Your contact details are saved.")
+        return redirect_htmx_aware(request, reverse("patients:portal"))
+    return render_page(
+        request,
+        "patients/portal_profile.html",
+        {"form": form, "patient": patient},
+        status=422 if form.errors else 200,
+    )
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_visits(request: Request):
+    patient = selectors.patient_for_portal(request.user)
+    page = Paginator(selectors.visit_timeline(patient, signed_only=True), 20).get_page(
+        request.GET.get("page")
+    )
+    return render_page(
+        request,
+        "patients/portal_visits.html",
+        {"patient": patient, "page": page},
+        partial="portal-visits",
+    )
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_visit(request: Request, pk: int):
+    visit = selectors.get_visit_for_user(request.user, pk)
+    audit_record(
+        actor=request.user, action="read", obj=visit, patient_id=visit.patient_id, request=request
+    )
+    return render_page(
+        request,
+        "patients/portal_visit.html",
+        {"visit": visit, "patient": visit.patient, **selectors.visit_detail(visit)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("patients.portal")
+def portal_certificates(request: Request):
+    patient = selectors.patient_for_portal(request.user)
+    form = forms.CertificateRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.certificate_request(
+                actor=request.user, patient=patient, request=request, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, "Your request was sent. You will be notified when a doctor decides."
+            )
+            return redirect_htmx_aware(request, reverse("patients:portal_certificates"))
+    certificates = list(patient.certificates.select_related("decided_by")[:50])
+    return render_page(
+        request,
+        "patients/portal_certificates.html",
+        {"patient": patient, "form": form, "certificates": certificates},
+        status=422 if form.errors else 200,
+    )
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_certificate_pdf(request: Request, pk: int):
+    return certificate_pdf_response(request, selectors.get_certificate_for_user(request.user, pk))
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_documents(request: Request):
+    patient = selectors.patient_for_portal(request.user)
+    page = Paginator(patient.documents.select_related("visit"), 20).get_page(
+        request.GET.get("page")
+    )
+    return render_page(
+        request, "patients/portal_documents.html", {"patient": patient, "page": page}
+    )
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_document_download(request: Request, pk: int):
+    return serve_document(request, selectors.get_document_for_user(request.user, pk))
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_access_log(request: Request):
+    """Who opened, downloaded or exported my record."""
+    patient = selectors.patient_for_portal(request.user)
+    page = Paginator(selectors.record_access_log(patient), 25).get_page(request.GET.get("page"))
+    return render_page(
+        request,
+        "patients/portal_access.html",
+        {"patient": patient, "page": page},
+        partial="access-log",
+    )
+
+
+@require_GET
+@require_perm("patients.portal")
+def portal_export(request: Request, fmt: str):
+    return export_response(request, selectors.patient_for_portal(request.user), fmt)
+
+
+@require_http_methods(["GET", "POST"])
+@public
+def signup(request: Request):
+    """Self-registration for students and employees with an institutional email."""
+    if request.user.is_authenticated:
+        return redirect("accounts:home")
+    form = forms.SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        email, password = data.pop("email"), data.pop("password")
+        try:
+            services.patient_self_register(
+                email=email, password=password, data=data, request=request
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return render_page(request, "patients/signup_sent.html", {"email": email})
+    from django.conf import settings
+
+    return render_page(
+        request,
+        "patients/signup.html",
+        {"form": form, "domains": settings.PATIENT_EMAIL_DOMAINS},
+        status=422 if form.errors else 200,
+    )
+
+
+@require_GET
+@public
+def verify_email(request: Request, token: str):
+    try:
+        services.patient_email_verify(token=token, request=request)
+    except ValidationError as exc:
+        return render_page(
+            request, "patients/verify_email.html", {"error": exc.messages[0]}, status=400
+        )
+    return render_page(request, "patients/verify_email.html", {"error": ""})

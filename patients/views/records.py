@@ -1,0 +1,258 @@
+"""Staff: documents, medical certificates and record exports; the public verification page."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.audit import audit_record
+from accounts.permissions import public, require_perm
+from patients import exports, forms, selectors, services
+from patients.models import CertificateStatus, MedicalCertificate
+from patients.views.common import add_service_errors
+from uscpis.http import Request, redirect_htmx_aware, render_page
+
+# --- Documents -------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("patients.manage_documents")
+def document_upload(request: Request, pk: int):
+    patient = selectors.get_patient_for_user(request.user, pk)
+    form = forms.DocumentForm(request.POST or None, request.FILES or None, patient=patient)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.document_upload(
+                actor=request.user,
+                patient=patient,
+                upload=data["file"],
+                kind=data["kind"],
+                title=data["title"],
+                visit=data["visit"],
+                request=request,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Document uploaded.")
+            return redirect_htmx_aware(
+                request, reverse("patients:chart_tab", args=[patient.pk, "documents"])
+            )
+    return render_page(
+        request,
+        "patients/document_form.html",
+        {"form": form, "patient": patient},
+        status=422 if form.errors else 200,
+    )
+
+
+def serve_document(request: Request, doc):
+    """Stream a stored document after the caller has been authorised; audited."""
+    audit_record(
+        actor=request.user,
+        action="export",
+        obj=doc,
+        patient_id=doc.patient_id,
+        request=request,
+        detail={"download": doc.original_name},
+    )
+    try:
+        handle = doc.file.open("rb")
+    except (FileNotFoundError, OSError):
+        raise Http404("The file is missing from storage") from None
+    ext = doc.file.name.rsplit(".", 1)[-1]
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"{doc.kind}-{doc.pk}.{ext}",
+        content_type=doc.content_type,
+    )
+
+
+@require_GET
+@require_perm("patients.view_clinical")
+def document_download(request: Request, pk: int):
+    return serve_document(request, selectors.get_document_for_user(request.user, pk))
+
+
+# --- Certificates ----------------------------------------------------------------------
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def certificate_new(request: Request, pk: int):
+    patient = selectors.get_patient_for_user(request.user, pk)
+    form = forms.CertificateRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            services.certificate_request(
+                actor=request.user, patient=patient, request=request, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Certificate request sent to the doctors' queue.")
+    else:
+        messages.error(request, "State what the certificate is for.")
+    return redirect_htmx_aware(
+        request, reverse("patients:chart_tab", args=[patient.pk, "certificates"])
+    )
+
+
+@require_GET
+@require_perm("patients.approve_certificate")
+def certificate_queue(request: Request):
+    page = Paginator(selectors.certificates_pending(), 25).get_page(request.GET.get("page"))
+    return render_page(
+        request, "patients/certificate_queue.html", {"page": page}, partial="certificate-table"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("patients.approve_certificate")
+def certificate_decide(request: Request, pk: int):
+    cert = selectors.get_certificate_for_user(request.user, pk)
+    today = timezone.localdate()
+    form = forms.CertificateDecisionForm(
+        request.POST or None,
+        initial={
+            "decision": "approve",
+            "fitness": "fit",
+            "valid_from": today,
+            "valid_until": today + timezone.timedelta(days=30),
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        approve = data.pop("decision") == "approve"
+        try:
+            services.certificate_decide(
+                actor=request.user, certificate=cert, approve=approve, request=request, **data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Certificate " + ("approved." if approve else "rejected."))
+            return redirect_htmx_aware(request, reverse("patients:certificate_queue"))
+    audit_record(
+        actor=request.user, action="read", obj=cert, patient_id=cert.patient_id, request=request
+    )
+    ctx = {
+        "certificate": cert,
+        "patient": cert.patient,
+        "form": form,
+        "clinical": True,
+        "allergies": selectors.active_allergies(cert.patient),
+        "recent_visits": list(selectors.visit_timeline(cert.patient, signed_only=True)[:5]),
+    }
+    return render_page(
+        request, "patients/certificate_decide.html", ctx, status=422 if form.errors else 200
+    )
+
+
+def certificate_pdf_response(request: Request, cert: MedicalCertificate) -> HttpResponse:
+    if cert.status != CertificateStatus.APPROVED:
+        raise Http404("Only approved certificates can be downloaded")
+    audit_record(
+        actor=request.user,
+        action="export",
+        obj=cert,
+        patient_id=cert.patient_id,
+        request=request,
+        detail={"format": "pdf"},
+    )
+    response = HttpResponse(exports.certificate_pdf(cert), content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="medical-certificate-{cert.verification_code}.pdf"'
+    )
+    return response
+
+
+@require_GET
+@require_perm("patients.view_clinical")
+def certificate_pdf(request: Request, pk: int):
+    return certificate_pdf_response(request, selectors.get_certificate_for_user(request.user, pk))
+
+
+@require_GET
+@public
+def verify_certificate(request: Request, code: str = ""):
+    """Anyone holding a certificate can check it: name, dates and status, no health details."""
+    form = forms.VerifyLookupForm(request.GET or None)
+    if not code and form.is_valid():
+        return redirect(
+            "patients:verify_certificate", code=form.cleaned_data["code"].strip().upper()
+        )
+    cert = None
+    if code:
+        cert = (
+            MedicalCertificate.objects.select_related("patient", "decided_by")
+            .filter(verification_code=code.upper(), status=CertificateStatus.APPROVED)
+            .first()
+        )
+        audit_record(
+            action="read",
+            obj=cert,
+            object_type="patients.medicalcertificate",
+            object_id=code[:16],
+            patient_id=cert.patient_id if cert else None,
+            request=request,
+            allowed=cert is not None,
+            detail={"verification": "public"},
+        )
+    today = timezone.localdate()
+    return render_page(
+        request,
+        "patients/verify.html",
+        {
+            "form": form,
+            "code": code,
+            "certificate": cert,
+            "is_current": bool(cert and cert.valid_from <= today <= cert.valid_until),
+        },
+    )
+
+
+# --- Exports ---------------------------------------------------------------------------
+
+
+def export_response(request: Request, patient, fmt: str) -> HttpResponse:
+    """The record as PDF, CSV or a FHIR R4 Bundle, with an ``export`` audit event."""
+    stamp = timezone.localdate().isoformat()
+    if fmt == "pdf":
+        response = HttpResponse(exports.record_pdf(patient), content_type="application/pdf")
+        name = f"record-{patient.id_number}-{stamp}.pdf"
+    elif fmt == "csv":
+        response = HttpResponse(exports.record_csv(patient), content_type="text/csv; charset=utf-8")
+        name = f"record-{patient.id_number}-{stamp}.csv"
+    elif fmt == "fhir":
+        body = json.dumps(exports.fhir_bundle(patient), indent=2, ensure_ascii=False)
+        response = HttpResponse(body, content_type="application/fhir+json; charset=utf-8")
+        name = f"record-{patient.id_number}-{stamp}.fhir.json"
+    else:
+        raise Http404("No such format")
+    audit_record(
+        actor=request.user,
+        action="export",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"format": fmt},
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_GET
+@require_perm("patients.export_record")
+def patient_export(request: Request, pk: int, fmt: str):
+    return export_response(request, selectors.get_patient_for_user(request.user, pk), fmt)

@@ -1,0 +1,267 @@
+"""Staff: patient search, registration (with the duplicate step), demographics, the chart."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.audit import audit_record
+from accounts.permissions import deny, require_perm
+from accounts.roles import user_has_perm
+from patients import forms, selectors, services
+from patients.models import Allergy, Medication
+from patients.views.common import add_service_errors
+from uscpis.http import Request, redirect_htmx_aware, render_page
+
+CHART_TABS = [
+    ("overview", "Overview", "patients.view_demographics"),
+    ("timeline", "Visits", "patients.view_clinical"),
+    ("problems", "Problems & history", "patients.view_clinical"),
+    ("medications", "Allergies & medications", "patients.view_clinical"),
+    ("immunizations", "Immunizations", "patients.view_clinical"),
+    ("documents", "Documents", "patients.view_clinical"),
+    ("certificates", "Certificates", "patients.view_clinical"),
+]
+TAB_PERMS = {name: perm for name, _, perm in CHART_TABS}
+
+
+@require_GET
+@require_perm("patients.view_demographics")
+def patient_list(request: Request):
+    form = forms.PatientSearchForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    patients = selectors.patient_search(**{k: v for k, v in data.items() if v not in (None, "")})
+    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    return render_page(
+        request, "patients/patient_list.html", {"form": form, "page": page}, partial="patient-table"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("patients.register")
+def patient_register(request: Request):
+    form = forms.PatientForm(request.POST or None)
+    duplicates = []
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "confirm_duplicate"}
+        try:
+            patient = services.patient_register(
+                actor=request.user,
+                data=data,
+                confirm_duplicate=form.cleaned_data["confirm_duplicate"],
+                request=request,
+            )
+        except ValidationError as exc:
+            if getattr(exc, "code", None) == "possible_duplicate":
+                duplicates = services.patient_possible_duplicates(
+                    id_number=data["id_number"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    birth_date=data["birth_date"],
+                )
+            else:
+                add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{patient.full_name} is registered.")
+            return redirect_htmx_aware(request, reverse("patients:chart", args=[patient.pk]))
+    status = 422 if form.errors or duplicates else 200
+    return render_page(
+        request,
+        "patients/patient_form.html",
+        {"form": form, "duplicates": duplicates},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("patients.register")
+def patient_edit(request: Request, pk: int):
+    patient = selectors.get_patient_for_user(request.user, pk)
+    form = forms.PatientForm(
+        request.POST or None, instance=selectors.get_patient_for_user(request.user, pk)
+    )
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "confirm_duplicate"}
+        try:
+            services.patient_update(actor=request.user, patient=patient, data=data, request=request)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Demographics saved.")
+            return redirect_htmx_aware(request, reverse("patients:chart", args=[patient.pk]))
+    return render_page(
+        request,
+        "patients/patient_form.html",
+        {"form": form, "patient": patient},
+        status=422 if form.errors else 200,
+    )
+
+
+def _tab_context(request: Request, patient, tab: str) -> dict:
+    """What one chart tab shows (each tab reads only its own rows, paginated)."""
+    ctx: dict = {"tab": tab}
+    if tab == "overview":
+        ctx["measurements"] = (
+            selectors.latest_measurements(patient)
+            if user_has_perm(request.user, "patients.view_clinical")
+            else []
+        )
+    elif tab == "timeline":
+        ctx["page"] = Paginator(selectors.visit_timeline(patient), 20).get_page(
+            request.GET.get("page")
+        )
+    elif tab == "problems":
+        ctx["problems"] = selectors.problem_list(patient)
+        ctx["history"] = list(patient.history_entries.all())
+        ctx["history_form"] = forms.HistoryForm()
+    elif tab == "medications":
+        ctx["allergy_list"] = list(patient.allergies.all())
+        ctx["medications"] = list(patient.medications.all())
+        ctx["allergy_form"], ctx["medication_form"] = forms.AllergyForm(), forms.MedicationForm()
+    elif tab == "immunizations":
+        ctx["immunizations"] = list(patient.immunizations.all())
+        ctx["immunization_form"] = forms.ImmunizationForm()
+    elif tab == "documents":
+        ctx["page"] = Paginator(
+            patient.documents.select_related("uploaded_by", "visit"), 20
+        ).get_page(request.GET.get("page"))
+    elif tab == "certificates":
+        ctx["certificates"] = list(patient.certificates.select_related("decided_by")[:50])
+        ctx["certificate_form"] = forms.CertificateRequestForm()
+    return ctx
+
+
+def _render_chart(
+    request: Request, patient, tab: str, *, extra: dict | None = None, status: int = 200
+):
+    clinical = user_has_perm(request.user, "patients.view_clinical")
+    ctx = {
+        "patient": patient,
+        "clinical": clinical,
+        "allergies": selectors.active_allergies(patient) if clinical else [],
+        "tabs": [(n, label) for n, label, perm in CHART_TABS if user_has_perm(request.user, perm)],
+        **_tab_context(request, patient, tab),
+        **(extra or {}),
+    }
+    return render_page(request, "patients/chart.html", ctx, partial="chart-tab", status=status)
+
+
+@require_GET
+@require_perm("patients.view_demographics")
+def chart(request: Request, pk: int, tab: str = ""):
+    """The patient chart: header (allergies and alerts) and one tab; HTMX swaps the tab."""
+    patient = selectors.get_patient_for_user(request.user, pk)
+    tab = tab or (
+        "timeline" if user_has_perm(request.user, "patients.view_clinical") else "overview"
+    )
+    if tab not in TAB_PERMS:
+        raise Http404("No such tab")
+    if not user_has_perm(request.user, TAB_PERMS[tab]):
+        deny(request, TAB_PERMS[tab])
+    audit_record(
+        actor=request.user,
+        action="read",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"view": "chart", "tab": tab},
+    )
+    return _render_chart(request, patient, tab)
+
+
+def _chart_tab_redirect(request: Request, patient, tab: str):
+    if request.htmx:
+        return _render_chart(request, patient, tab)
+    return redirect(reverse("patients:chart_tab", args=[patient.pk, tab]))
+
+
+def _background_add(request: Request, pk: int, *, form_class, form_key: str, tab: str, service):
+    patient = selectors.get_patient_for_user(request.user, pk)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            service(actor=request.user, patient=patient, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _chart_tab_redirect(request, patient, tab)
+    return _render_chart(request, patient, tab, extra={form_key: form}, status=422)
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def allergy_add(request: Request, pk: int):
+    return _background_add(
+        request,
+        pk,
+        form_class=forms.AllergyForm,
+        form_key="allergy_form",
+        tab="medications",
+        service=services.allergy_add,
+    )
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def allergy_deactivate(request: Request, pk: int, allergy_pk: int):
+    patient = selectors.get_patient_for_user(request.user, pk)
+    allergy = Allergy.objects.filter(patient=patient, pk=allergy_pk).first()
+    if allergy is None:
+        raise Http404("No such allergy")
+    services.allergy_deactivate(actor=request.user, allergy=allergy, request=request)
+    return _chart_tab_redirect(request, patient, "medications")
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def medication_add(request: Request, pk: int):
+    return _background_add(
+        request,
+        pk,
+        form_class=forms.MedicationForm,
+        form_key="medication_form",
+        tab="medications",
+        service=services.medication_add,
+    )
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def medication_stop(request: Request, pk: int, medication_pk: int):
+    patient = selectors.get_patient_for_user(request.user, pk)
+    medication = Medication.objects.filter(patient=patient, pk=medication_pk).first()
+    if medication is None:
+        raise Http404("No such medication")
+    services.medication_stop(actor=request.user, medication=medication, request=request)
+    return _chart_tab_redirect(request, patient, "medications")
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def history_add(request: Request, pk: int):
+    return _background_add(
+        request,
+        pk,
+        form_class=forms.HistoryForm,
+        form_key="history_form",
+        tab="problems",
+        service=services.history_add,
+    )
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def immunization_add(request: Request, pk: int):
+    return _background_add(
+        request,
+        pk,
+        form_class=forms.ImmunizationForm,
+        form_key="immunization_form",
+        tab="immunizations",
+        service=services.immunization_add,
+    )

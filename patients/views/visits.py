@@ -1,0 +1,351 @@
+"""Staff: medical and dental visits (notes, vitals, ICD-10 diagnoses, prescriptions, tooth
+chart), signing and addenda. Each write re-renders the region it changed for HTMX."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.audit import audit_record
+from accounts.permissions import require_perm
+from accounts.roles import user_has_perm
+from patients import forms, selectors, services
+from patients.models import ALL_TEETH, PERMANENT_TEETH, PRIMARY_TEETH, VisitKind
+from patients.views.common import add_service_errors
+from uscpis.http import HttpResponseConflict, Request, redirect_htmx_aware, render_page
+
+# Rows of the FDI chart as the dentist faces the patient: upper right → upper left, then
+# lower right → lower left.
+UPPER_PERMANENT = [18, 17, 16, 15, 14, 13, 12, 11, 21, 22, 23, 24, 25, 26, 27, 28]
+LOWER_PERMANENT = [48, 47, 46, 45, 44, 43, 42, 41, 31, 32, 33, 34, 35, 36, 37, 38]
+UPPER_PRIMARY = [55, 54, 53, 52, 51, 61, 62, 63, 64, 65]
+LOWER_PRIMARY = [85, 84, 83, 82, 81, 71, 72, 73, 74, 75]
+assert sorted(UPPER_PERMANENT + LOWER_PERMANENT) == sorted(PERMANENT_TEETH)
+assert sorted(UPPER_PRIMARY + LOWER_PRIMARY) == sorted(PRIMARY_TEETH)
+
+
+def can_write(user, visit) -> bool:
+    return user_has_perm(user, services.KIND_PERMISSION[visit.kind]) and not visit.is_signed
+
+
+def tooth_rows(teeth: dict, selected: int | None = None) -> list[dict]:
+    """Geometry for the SVG chart: each row's y, and per tooth x, number, condition."""
+    rows = []
+    for y, numbers, size in (
+        (20, UPPER_PERMANENT, 40),
+        (90, LOWER_PERMANENT, 40),
+        (180, UPPER_PRIMARY, 34),
+        (240, LOWER_PRIMARY, 34),
+    ):
+        gap = 4
+        total = len(numbers) * (size + gap)
+        left = (16 * 44 - total) // 2 + 10
+        row = []
+        for i, n in enumerate(numbers):
+            rec = teeth.get(n)
+            x = left + i * (size + gap) + (8 if i >= len(numbers) // 2 else 0)
+            row.append(
+                {
+                    "n": n,
+                    "x": x,
+                    "y": y,
+                    "size": size,
+                    "cx": x + size // 2,
+                    "ty": y + size + 13,
+                    "condition": rec.condition if rec else "",
+                    "procedure": rec.procedure if rec else "",
+                    "status": rec.procedure_status if rec else "",
+                    "selected": n == selected,
+                }
+            )
+        rows.append(row)
+    return rows
+
+
+def _visit_context(request: Request, visit, **extra) -> dict:
+    detail = selectors.visit_detail(visit)
+    writable = can_write(request.user, visit)
+    ctx = {
+        "visit": visit,
+        "patient": visit.patient,
+        "clinical": True,
+        "allergies": selectors.active_allergies(visit.patient),
+        **detail,
+        "can_write": writable,
+        "can_sign": writable and user_has_perm(request.user, "patients.sign_visit"),
+        "can_addend": visit.is_signed
+        and user_has_perm(request.user, services.KIND_PERMISSION[visit.kind]),
+    }
+    if writable:
+        notes_class = (
+            forms.VisitNotesForm if visit.kind == VisitKind.MEDICAL else forms.DentalNotesForm
+        )
+        ctx.update(
+            notes_form=notes_class(instance=visit),
+            vitals_form=forms.VitalsForm(),
+            diagnosis_form=forms.DiagnosisForm(),
+            prescription_form=forms.PrescriptionForm(),
+        )
+    if ctx["can_addend"]:
+        ctx["addendum_form"] = forms.AddendumForm()
+    if visit.kind == VisitKind.DENTAL:
+        selected = extra.pop("selected_tooth", None)
+        ctx["tooth_rows"] = tooth_rows(detail["teeth"], selected)
+        ctx["selected_tooth"] = selected
+        ctx["selected_record"] = detail["teeth"].get(selected) if selected else None
+        if selected and writable and "tooth_form" not in extra:
+            rec = detail["teeth"].get(selected)
+            initial = (
+                {
+                    "condition": rec.condition,
+                    "surfaces": rec.surfaces,
+                    "procedure": rec.procedure,
+                    "procedure_status": rec.procedure_status,
+                    "notes": rec.notes,
+                }
+                if rec
+                else {}
+            )
+            ctx["tooth_form"] = forms.ToothForm(initial=initial)
+    ctx.update(extra)
+    return ctx
+
+
+def _region(request: Request, visit, partial: str, status: int = 200, **extra):
+    """After a write: the changed region for HTMX, else back to the visit page."""
+    if request.htmx or status != 200:
+        return render_page(
+            request,
+            "patients/visit.html",
+            _visit_context(request, visit, **extra),
+            partial=partial,
+            status=status,
+        )
+    return redirect(reverse("patients:visit", args=[visit.pk]) + f"#{partial}")
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_new(request: Request, pk: int):
+    patient = selectors.get_patient_for_user(request.user, pk)
+    kind = request.POST.get("kind", "")
+    if kind not in VisitKind.values:
+        raise Http404("No such visit kind")
+    visit = services.visit_start(actor=request.user, patient=patient, kind=kind, request=request)
+    return redirect_htmx_aware(request, reverse("patients:visit", args=[visit.pk]))
+
+
+@require_GET
+@require_perm("patients.view_clinical")
+def visit_detail(request: Request, pk: int):
+    visit = selectors.get_visit_for_user(request.user, pk)
+    audit_record(
+        actor=request.user, action="read", obj=visit, patient_id=visit.patient_id, request=request
+    )
+    tooth = request.GET.get("tooth", "")
+    selected = int(tooth) if tooth.isdigit() and int(tooth) in ALL_TEETH else None
+    return render_page(
+        request, "patients/visit.html", _visit_context(request, visit, selected_tooth=selected)
+    )
+
+
+def _writable_visit(request: Request, pk: int):
+    visit = selectors.get_visit_for_user(request.user, pk)
+    if not user_has_perm(request.user, services.KIND_PERMISSION[visit.kind]):
+        from accounts.permissions import deny
+
+        deny(request, services.KIND_PERMISSION[visit.kind])
+    return visit
+
+
+def _signed_conflict(request: Request, visit):
+    if request.htmx:
+        return HttpResponseConflict(
+            '<div class="alert alert-error" role="alert">This visit is signed and locked; add an addendum.</div>'
+        )
+    return redirect("patients:visit", pk=visit.pk)
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_notes(request: Request, pk: int):
+    visit = _writable_visit(request, pk)
+    if visit.is_signed:
+        return _signed_conflict(request, visit)
+    form_class = forms.VisitNotesForm if visit.kind == VisitKind.MEDICAL else forms.DentalNotesForm
+    form = form_class(request.POST, instance=selectors.get_visit_for_user(request.user, pk))
+    if form.is_valid():
+        try:
+            visit = services.visit_update_notes(
+                actor=request.user, visit=visit, data=form.cleaned_data, request=request
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _region(request, visit, "visit-notes", saved=True)
+    return _region(request, visit, "visit-notes", status=422, notes_form=form)
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_vitals(request: Request, pk: int):
+    visit = _writable_visit(request, pk)
+    if visit.is_signed:
+        return _signed_conflict(request, visit)
+    form = forms.VitalsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.vitals_record(
+                actor=request.user, visit=visit, values=form.cleaned_data, request=request
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _region(request, visit, "visit-vitals")
+    return _region(request, visit, "visit-vitals", status=422, vitals_form=form)
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_diagnosis_add(request: Request, pk: int):
+    visit = _writable_visit(request, pk)
+    if visit.is_signed:
+        return _signed_conflict(request, visit)
+    form = forms.DiagnosisForm(request.POST)
+    if form.is_valid():
+        try:
+            services.diagnosis_add(
+                actor=request.user, visit=visit, request=request, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _region(request, visit, "visit-diagnoses")
+    return _region(request, visit, "visit-diagnoses", status=422, diagnosis_form=form)
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_diagnosis_remove(request: Request, pk: int, diagnosis_pk: int):
+    visit = _writable_visit(request, pk)
+    diagnosis = visit.diagnoses.filter(pk=diagnosis_pk).first()
+    if diagnosis is None:
+        raise Http404("No such diagnosis")
+    try:
+        services.diagnosis_remove(actor=request.user, diagnosis=diagnosis, request=request)
+    except ValidationError:
+        return _signed_conflict(request, visit)
+    return _region(request, visit, "visit-diagnoses")
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_prescription_add(request: Request, pk: int):
+    visit = _writable_visit(request, pk)
+    if visit.is_signed:
+        return _signed_conflict(request, visit)
+    form = forms.PrescriptionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.prescription_add(
+                actor=request.user, visit=visit, data=form.cleaned_data, request=request
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _region(request, visit, "visit-prescriptions")
+    return _region(request, visit, "visit-prescriptions", status=422, prescription_form=form)
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
+    visit = _writable_visit(request, pk)
+    rx = visit.prescriptions.filter(pk=prescription_pk).first()
+    if rx is None:
+        raise Http404("No such prescription")
+    try:
+        services.prescription_remove(actor=request.user, prescription=rx, request=request)
+    except ValidationError:
+        return _signed_conflict(request, visit)
+    return _region(request, visit, "visit-prescriptions")
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("patients.view_clinical")
+def visit_tooth(request: Request, pk: int, tooth: int):
+    """GET: the tooth panel for one tooth; POST: save that tooth's condition/procedure."""
+    visit = selectors.get_visit_for_user(request.user, pk)
+    if visit.kind != VisitKind.DENTAL or tooth not in ALL_TEETH:
+        raise Http404("No such tooth")
+    if request.method == "GET":
+        if not request.htmx:
+            return redirect(
+                reverse("patients:visit", args=[visit.pk]) + f"?tooth={tooth}#tooth-chart"
+            )
+        return render_page(
+            request,
+            "patients/visit.html",
+            _visit_context(request, visit, selected_tooth=tooth),
+            partial="tooth-chart",
+        )
+    visit = _writable_visit(request, pk)
+    if visit.is_signed:
+        return _signed_conflict(request, visit)
+    form = forms.ToothForm(request.POST)
+    if form.is_valid():
+        try:
+            services.tooth_record_set(
+                actor=request.user, visit=visit, tooth=tooth, request=request, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _region(request, visit, "tooth-chart", selected_tooth=tooth)
+    return _region(request, visit, "tooth-chart", status=422, selected_tooth=tooth, tooth_form=form)
+
+
+@require_POST
+@require_perm("patients.sign_visit")
+def visit_sign(request: Request, pk: int):
+    visit = _writable_visit(request, pk)
+    try:
+        services.visit_sign(actor=request.user, visit=visit, request=request)
+    except ValidationError as exc:
+        if getattr(exc, "code", None) == "signed":
+            return _signed_conflict(request, visit)
+        return render_page(
+            request,
+            "patients/visit.html",
+            _visit_context(request, visit, sign_error=exc.messages[0]),
+            status=422,
+        )
+    return redirect_htmx_aware(request, reverse("patients:visit", args=[visit.pk]))
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_addendum(request: Request, pk: int):
+    visit = _writable_visit(request, pk)
+    form = forms.AddendumForm(request.POST)
+    if form.is_valid():
+        try:
+            services.addendum_add(
+                actor=request.user, visit=visit, text=form.cleaned_data["text"], request=request
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _region(request, visit, "visit-addenda")
+    return _region(request, visit, "visit-addenda", status=422, addendum_form=form)
+
+
+@require_GET
+@require_perm("patients.view_clinical")
+def icd10_search(request: Request):
+    """HTMX autocomplete: ICD-10 codes matching ``q`` (code prefix or words)."""
+    codes = selectors.icd10_search(request.GET.get("q") or request.GET.get("code") or "")
+    return render_page(request, "patients/_icd10_results.html", {"codes": codes})
