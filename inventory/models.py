@@ -76,8 +76,12 @@ class Item(models.Model):
     kind = models.CharField(max_length=20, choices=ItemKind.choices, default=ItemKind.MEDICATION)
     generic_name = models.CharField(max_length=160, blank=True)
     strength = models.CharField(max_length=60, blank=True)
-    form = models.CharField(max_length=60, blank=True, help_text="Tablet, capsule, syrup, sachet, ...")
-    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    form = models.CharField(
+        max_length=60, blank=True, help_text="Tablet, capsule, syrup, sachet, ..."
+    )
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
     unit = models.CharField("unit of measure", max_length=30, default="piece")
     allows_fractions = models.BooleanField(
         default=False, help_text="Whether quantities like 0.5 are allowed (e.g. mL, grams)."
@@ -98,9 +102,15 @@ class Item(models.Model):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(reorder_point__gte=0), name="inventory_item_reorder_point_nonneg"),
-            models.CheckConstraint(condition=Q(reorder_quantity__gte=0), name="inventory_item_reorder_qty_nonneg"),
-            models.CheckConstraint(condition=Q(kind__in=ItemKind.values), name="inventory_item_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(reorder_point__gte=0), name="inventory_item_reorder_point_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(reorder_quantity__gte=0), name="inventory_item_reorder_qty_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=ItemKind.values), name="inventory_item_kind_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["kind", "name"]),
@@ -145,14 +155,26 @@ class StockLot(models.Model):
     class Meta:
         ordering = ["expiry_date", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=0), name="inventory_lot_quantity_nonneg"),
-            models.CheckConstraint(condition=Q(unit_cost__gte=0), name="inventory_lot_unit_cost_nonneg"),
-            models.CheckConstraint(condition=Q(status__in=LotStatus.values), name="inventory_lot_status_valid"),
-            models.UniqueConstraint(fields=["item", "location", "batch_number"], name="inventory_lot_unique_batch"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0), name="inventory_lot_quantity_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_cost__gte=0), name="inventory_lot_unit_cost_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=LotStatus.values), name="inventory_lot_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["item", "location", "batch_number"], name="inventory_lot_unique_batch"
+            ),
         ]
         indexes = [
             models.Index(fields=["item", "status", "expiry_date"]),
-            models.Index(fields=["expiry_date"], condition=Q(quantity__gt=0), name="inventory_lot_expiring_idx"),
+            models.Index(
+                fields=["expiry_date"],
+                condition=Q(quantity__gt=0),
+                name="inventory_lot_expiring_idx",
+            ),
             models.Index(fields=["location", "item"]),
         ]
 
@@ -197,11 +219,26 @@ class ReasonCode(models.TextChoices):
 
 
 ADJUST_REASONS = [
-    ReasonCode.DAMAGED, ReasonCode.LOST, ReasonCode.FOUND, ReasonCode.COUNT_CORRECTION,
-    ReasonCode.DATA_ENTRY, ReasonCode.DONATION,
+    ReasonCode.DAMAGED,
+    ReasonCode.LOST,
+    ReasonCode.FOUND,
+    ReasonCode.COUNT_CORRECTION,
+    ReasonCode.DATA_ENTRY,
+    ReasonCode.DONATION,
 ]
-DISPOSE_REASONS = [ReasonCode.EXPIRED, ReasonCode.DAMAGED, ReasonCode.RECALLED, ReasonCode.RETURN_TO_VENDOR]
-STOCKTAKE_REASONS = [ReasonCode.COUNT_CORRECTION, ReasonCode.DAMAGED, ReasonCode.LOST, ReasonCode.FOUND, ReasonCode.DATA_ENTRY]
+DISPOSE_REASONS = [
+    ReasonCode.EXPIRED,
+    ReasonCode.DAMAGED,
+    ReasonCode.RECALLED,
+    ReasonCode.RETURN_TO_VENDOR,
+]
+STOCKTAKE_REASONS = [
+    ReasonCode.COUNT_CORRECTION,
+    ReasonCode.DAMAGED,
+    ReasonCode.LOST,
+    ReasonCode.FOUND,
+    ReasonCode.DATA_ENTRY,
+]
 
 
 class StockMovement(models.Model):
@@ -213,25 +250,41 @@ class StockMovement(models.Model):
     reason_code = models.CharField(max_length=24, choices=ReasonCode.choices)
     quantity = models.DecimalField("quantity change", **QTY)
     unit_cost = models.DecimalField(**MONEY, default=Decimal("0"))
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
-    patient = models.ForeignKey("patients.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    visit = models.ForeignKey("patients.Visit", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    visit = models.ForeignKey(
+        "patients.Visit", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     prescription = models.ForeignKey(
         "patients.Prescription", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    destination = models.CharField(max_length=120, blank=True, help_text="Ward or room for non-patient use")
-    purchase_order_line = models.ForeignKey(
-        "PurchaseOrderLine", null=True, blank=True, on_delete=models.PROTECT, related_name="movements"
+    destination = models.CharField(
+        max_length=120, blank=True, help_text="Ward or room for non-patient use"
     )
-    stocktake = models.ForeignKey("Stocktake", null=True, blank=True, on_delete=models.PROTECT, related_name="movements")
+    purchase_order_line = models.ForeignKey(
+        "PurchaseOrderLine",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="movements",
+    )
+    stocktake = models.ForeignKey(
+        "Stocktake", null=True, blank=True, on_delete=models.PROTECT, related_name="movements"
+    )
     transfer_ref = models.UUIDField(null=True, blank=True)
     note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=MovementKind.values), name="inventory_movement_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=MovementKind.values), name="inventory_movement_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=~Q(kind="dispense") | Q(patient__isnull=False) | ~Q(destination=""),
                 name="inventory_movement_dispense_has_recipient",
@@ -248,8 +301,14 @@ class StockMovement(models.Model):
         indexes = [
             models.Index(fields=["item", "-created_at", "-id"], name="inventory_mov_item_time_idx"),
             models.Index(fields=["lot"], name="inventory_mov_lot_idx"),
-            models.Index(fields=["patient"], condition=Q(patient__isnull=False), name="inventory_mov_patient_idx"),
-            models.Index(fields=["visit"], condition=Q(visit__isnull=False), name="inventory_mov_visit_idx"),
+            models.Index(
+                fields=["patient"],
+                condition=Q(patient__isnull=False),
+                name="inventory_mov_patient_idx",
+            ),
+            models.Index(
+                fields=["visit"], condition=Q(visit__isnull=False), name="inventory_mov_visit_idx"
+            ),
             models.Index(fields=["kind", "created_at"], name="inventory_mov_kind_time_idx"),
         ]
 
@@ -280,7 +339,9 @@ class PurchaseOrder(models.Model):
     number = models.CharField(max_length=20, unique=True)
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(max_length=20, choices=POStatus.choices, default=POStatus.DRAFT)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     auto_drafted = models.BooleanField(default=False)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -292,9 +353,15 @@ class PurchaseOrder(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=POStatus.values), name="inventory_po_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=POStatus.values), name="inventory_po_status_valid"
+            ),
             # One working draft per vendor: the reorder job and "draft order" add lines to it.
-            models.UniqueConstraint(fields=["vendor"], condition=Q(status="draft"), name="inventory_po_one_draft_per_vendor"),
+            models.UniqueConstraint(
+                fields=["vendor"],
+                condition=Q(status="draft"),
+                name="inventory_po_one_draft_per_vendor",
+            ),
         ]
         indexes = [models.Index(fields=["status", "-created_at"])]
 
@@ -317,11 +384,20 @@ class PurchaseOrderLine(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["order", "item"], name="inventory_po_line_unique_item"),
-            models.CheckConstraint(condition=Q(quantity_ordered__gt=0), name="inventory_po_line_ordered_pos"),
-            models.CheckConstraint(condition=Q(quantity_received__gte=0), name="inventory_po_line_received_nonneg"),
-            models.CheckConstraint(condition=Q(unit_cost__gte=0), name="inventory_po_line_cost_nonneg"),
+            models.CheckConstraint(
+                condition=Q(quantity_ordered__gt=0), name="inventory_po_line_ordered_pos"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_received__gte=0), name="inventory_po_line_received_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_cost__gte=0), name="inventory_po_line_cost_nonneg"
+            ),
         ]
         indexes = [models.Index(fields=["item", "order"])]
+
+    def __str__(self) -> str:
+        return f"{self.quantity_ordered} x {self.item_id} on {self.order_id}"
 
     @property
     def outstanding(self) -> Decimal:
@@ -351,15 +427,22 @@ class Equipment(models.Model):
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="equipment")
     purchase_date = models.DateField(null=True, blank=True)
     warranty_end = models.DateField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=EquipmentStatus.choices, default=EquipmentStatus.IN_SERVICE)
-    vendor = models.ForeignKey(Vendor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=EquipmentStatus.choices, default=EquipmentStatus.IN_SERVICE
+    )
+    vendor = models.ForeignKey(
+        Vendor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name", "asset_tag"]
         verbose_name_plural = "equipment"
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=EquipmentStatus.values), name="inventory_equipment_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=EquipmentStatus.values),
+                name="inventory_equipment_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -380,7 +463,9 @@ class MaintenanceSchedule(models.Model):
     equipment = models.ForeignKey(Equipment, on_delete=models.CASCADE, related_name="schedules")
     kind = models.CharField(max_length=12, choices=MaintenanceKind.choices)
     interval_value = models.PositiveSmallIntegerField()
-    interval_unit = models.CharField(max_length=6, choices=IntervalUnit.choices, default=IntervalUnit.MONTHS)
+    interval_unit = models.CharField(
+        max_length=6, choices=IntervalUnit.choices, default=IntervalUnit.MONTHS
+    )
     last_done_on = models.DateField(null=True, blank=True)
     next_due_on = models.DateField()
     is_active = models.BooleanField(default=True)
@@ -388,8 +473,12 @@ class MaintenanceSchedule(models.Model):
     class Meta:
         ordering = ["next_due_on", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(interval_value__gte=1), name="inventory_schedule_interval_pos"),
-            models.UniqueConstraint(fields=["equipment", "kind"], name="inventory_schedule_unique_kind"),
+            models.CheckConstraint(
+                condition=Q(interval_value__gte=1), name="inventory_schedule_interval_pos"
+            ),
+            models.UniqueConstraint(
+                fields=["equipment", "kind"], name="inventory_schedule_unique_kind"
+            ),
         ]
         indexes = [models.Index(fields=["is_active", "next_due_on"])]
 
@@ -405,17 +494,26 @@ class MaintenanceResult(models.TextChoices):
 
 class MaintenanceLog(models.Model):
     equipment = models.ForeignKey(Equipment, on_delete=models.CASCADE, related_name="logs")
-    schedule = models.ForeignKey(MaintenanceSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs")
+    schedule = models.ForeignKey(
+        MaintenanceSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs"
+    )
     kind = models.CharField(max_length=12, choices=MaintenanceKind.choices)
     performed_on = models.DateField()
-    performed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    technician = models.CharField(max_length=120, blank=True, help_text="Outside technician, if any")
+    performed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    technician = models.CharField(
+        max_length=120, blank=True, help_text="Outside technician, if any"
+    )
     work_done = models.TextField()
     result = models.CharField(max_length=10, choices=MaintenanceResult.choices)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-performed_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.equipment_id} on {self.performed_on}"
 
 
 # --- Stocktake ------------------------------------------------------------------------------
@@ -428,16 +526,26 @@ class StocktakeStatus(models.TextChoices):
 
 class Stocktake(models.Model):
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stocktakes")
-    status = models.CharField(max_length=8, choices=StocktakeStatus.choices, default=StocktakeStatus.OPEN)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(
+        max_length=8, choices=StocktakeStatus.choices, default=StocktakeStatus.OPEN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
-    posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     posted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["location"], condition=Q(status="open"), name="inventory_stocktake_one_open_per_location"),
+            models.UniqueConstraint(
+                fields=["location"],
+                condition=Q(status="open"),
+                name="inventory_stocktake_one_open_per_location",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -454,12 +562,17 @@ class StocktakeLine(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["stocktake", "lot"], name="inventory_stocktake_line_unique"),
+            models.UniqueConstraint(
+                fields=["stocktake", "lot"], name="inventory_stocktake_line_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(counted_quantity__isnull=True) | Q(counted_quantity__gte=0),
                 name="inventory_stocktake_counted_nonneg",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"Count line {self.pk} (lot {self.lot_id})"
 
     @property
     def variance(self) -> Decimal | None:
@@ -486,8 +599,12 @@ class AlertEpisode(models.Model):
 
     key = models.CharField(max_length=80)
     kind = models.CharField(max_length=20, choices=AlertKind.choices)
-    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
-    schedule = models.ForeignKey(MaintenanceSchedule, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    item = models.ForeignKey(
+        Item, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    schedule = models.ForeignKey(
+        MaintenanceSchedule, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
     window_days = models.PositiveSmallIntegerField(null=True, blank=True)
     detail = models.CharField(max_length=300, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
@@ -496,7 +613,11 @@ class AlertEpisode(models.Model):
     class Meta:
         ordering = ["-opened_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["key"], condition=Q(closed_at__isnull=True), name="inventory_alert_one_open_per_key"),
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=Q(closed_at__isnull=True),
+                name="inventory_alert_one_open_per_key",
+            ),
         ]
         indexes = [models.Index(fields=["kind", "closed_at"])]
 

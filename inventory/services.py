@@ -37,11 +37,11 @@ from inventory.models import (
     PurchaseOrder,
     PurchaseOrderLine,
     ReasonCode,
+    StockLot,
+    StockMovement,
     Stocktake,
     StocktakeLine,
     StocktakeStatus,
-    StockLot,
-    StockMovement,
     Vendor,
 )
 
@@ -51,7 +51,9 @@ _REORDER_LOCK_KEY = 7_368_270_105  # serialises the purchase-order drafting job
 # --- Helpers --------------------------------------------------------------------------------
 
 
-def clean_quantity(item: Item, value, *, field_name: str = "quantity", allow_zero: bool = False) -> Decimal:
+def clean_quantity(
+    item: Item, value, *, field_name: str = "quantity", allow_zero: bool = False
+) -> Decimal:
     """A positive Decimal with at most 3 decimals; whole numbers unless the unit allows
     fractions. Raises ``ValidationError`` keyed by ``field_name``."""
     try:
@@ -65,7 +67,9 @@ def clean_quantity(item: Item, value, *, field_name: str = "quantity", allow_zer
     if qty != qty.quantize(Decimal("0.001")):
         raise ValidationError({field_name: "Use at most three decimal places."})
     if not item.allows_fractions and qty != qty.to_integral_value():
-        raise ValidationError({field_name: f"{item.unit.capitalize()} cannot be split: enter a whole number."})
+        raise ValidationError(
+            {field_name: f"{item.unit.capitalize()} cannot be split: enter a whole number."}
+        )
     if qty >= Decimal("1e10"):
         raise ValidationError({field_name: "That quantity is too large."})
     return qty
@@ -91,20 +95,30 @@ def _move(lot: StockLot, *, kind: str, reason: str, delta: Decimal, actor, **ref
     new_quantity = lot.quantity + delta
     if new_quantity < 0:
         raise ValidationError(
-            {"quantity": f"Only {fmt_qty(lot.quantity)} {lot.item.unit} left in batch {lot.batch_number}."}
+            {
+                "quantity": f"Only {fmt_qty(lot.quantity)} {lot.item.unit} left in batch {lot.batch_number}."
+            }
         )
     if delta:
         lot.quantity = new_quantity
         lot.save(update_fields=["quantity"])
     return StockMovement.objects.create(
-        lot=lot, item_id=lot.item_id, kind=kind, reason_code=reason, quantity=delta,
-        unit_cost=lot.unit_cost, actor=actor, **refs,
+        lot=lot,
+        item_id=lot.item_id,
+        kind=kind,
+        reason_code=reason,
+        quantity=delta,
+        unit_cost=lot.unit_cost,
+        actor=actor,
+        **refs,
     )
 
 
 def _lock_lot(lot_id: int) -> StockLot:
     try:
-        return StockLot.objects.select_for_update(of=("self",)).select_related("item").get(pk=lot_id)
+        return (
+            StockLot.objects.select_for_update(of=("self",)).select_related("item").get(pk=lot_id)
+        )
     except StockLot.DoesNotExist:
         raise ValidationError("That lot no longer exists.") from None
 
@@ -112,12 +126,21 @@ def _lock_lot(lot_id: int) -> StockLot:
 def _lot_for_receipt(*, item, location, batch_number, expiry_date, unit_cost) -> StockLot:
     """Find or create (race-free: INSERT ... ON CONFLICT DO NOTHING) the lot and lock it."""
     StockLot.objects.bulk_create(
-        [StockLot(item=item, location=location, batch_number=batch_number, expiry_date=expiry_date,
-                  unit_cost=unit_cost, quantity=Decimal("0"))],
+        [
+            StockLot(
+                item=item,
+                location=location,
+                batch_number=batch_number,
+                expiry_date=expiry_date,
+                unit_cost=unit_cost,
+                quantity=Decimal("0"),
+            )
+        ],
         ignore_conflicts=True,
     )
     lot = (
-        StockLot.objects.select_for_update(of=("self",)).select_related("item")
+        StockLot.objects.select_for_update(of=("self",))
+        .select_related("item")
         .get(item=item, location=location, batch_number=batch_number)
     )
     if lot.expiry_date != expiry_date:
@@ -133,9 +156,19 @@ def _lot_for_receipt(*, item, location, batch_number, expiry_date, unit_cost) ->
 
 @transaction.atomic
 def stock_receive(
-    *, actor, item: Item, location: Location, batch_number: str, expiry_date: date | None,
-    quantity, unit_cost, reason_code: str = ReasonCode.PURCHASE, po_line: PurchaseOrderLine | None = None,
-    note: str = "", request=None, received_at=None,
+    *,
+    actor,
+    item: Item,
+    location: Location,
+    batch_number: str,
+    expiry_date: date | None,
+    quantity,
+    unit_cost,
+    reason_code: str = ReasonCode.PURCHASE,
+    po_line: PurchaseOrderLine | None = None,
+    note: str = "",
+    request=None,
+    received_at=None,
 ) -> StockMovement:
     """Put ``quantity`` of a batch into stock at ``location`` (a new lot, or the same batch's
     lot there). Refuses expired or missing expiry dates for medication, and quarantined lots."""
@@ -147,29 +180,45 @@ def stock_receive(
     if expiry_date is None and item.kind == ItemKind.MEDICATION:
         raise ValidationError({"expiry_date": "Medication needs an expiry date."})
     if expiry_date is not None and expiry_date <= today:
-        raise ValidationError({"expiry_date": "This batch has already expired; it cannot be received."})
+        raise ValidationError(
+            {"expiry_date": "This batch has already expired; it cannot be received."}
+        )
     try:
         cost = Decimal(str(unit_cost))
     except (InvalidOperation, TypeError, ValueError):
         raise ValidationError({"unit_cost": "Enter a cost."}) from None
     if not cost.is_finite() or cost < 0:
         raise ValidationError({"unit_cost": "The unit cost cannot be negative."})
-    lot = _lot_for_receipt(item=item, location=location, batch_number=batch_number,
-                           expiry_date=expiry_date, unit_cost=cost)
+    lot = _lot_for_receipt(
+        item=item,
+        location=location,
+        batch_number=batch_number,
+        expiry_date=expiry_date,
+        unit_cost=cost,
+    )
     if lot.status != LotStatus.AVAILABLE:
         raise ValidationError({"batch_number": f"Batch {batch_number} is quarantined here."})
     if lot.quantity > 0 and lot.unit_cost != cost:
         # Weighted average keeps the lot's value right when the same batch arrives twice.
-        lot.unit_cost = ((lot.quantity * lot.unit_cost + qty * cost) / (lot.quantity + qty)).quantize(Decimal("0.01"))
+        lot.unit_cost = (
+            (lot.quantity * lot.unit_cost + qty * cost) / (lot.quantity + qty)
+        ).quantize(Decimal("0.01"))
     else:
         lot.unit_cost = cost
     lot.save(update_fields=["unit_cost"])
     refs = {"purchase_order_line": po_line, "note": note[:300]}
     if received_at is not None:
         refs["created_at"] = received_at
-    movement = _move(lot, kind=MovementKind.RECEIVE, reason=reason_code, delta=qty, actor=actor, **refs)
-    audit_record(actor=actor, action="create", obj=movement, request=request,
-                 detail={"receive": fmt_qty(qty), "item": item.pk, "lot": lot.pk})
+    movement = _move(
+        lot, kind=MovementKind.RECEIVE, reason=reason_code, delta=qty, actor=actor, **refs
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=movement,
+        request=request,
+        detail={"receive": fmt_qty(qty), "item": item.pk, "lot": lot.pk},
+    )
     return movement
 
 
@@ -196,9 +245,19 @@ def dispensable_lots(item: Item, *, location: Location | None = None, today: dat
 
 @transaction.atomic
 def stock_dispense(
-    *, actor, item: Item, quantity, patient=None, visit=None, prescription=None,
-    destination: str = "", location: Location | None = None, course_days: int | None = None,
-    note: str = "", request=None,
+    *,
+    actor,
+    item: Item,
+    quantity,
+    patient=None,
+    visit=None,
+    prescription=None,
+    destination: str = "",
+    location: Location | None = None,
+    course_days: int | None = None,
+    note: str = "",
+    request=None,
+    occurred_at=None,
 ) -> DispenseResult:
     """Dispense to a patient (optionally during a visit / for a prescription) or for ward or
     room use, picking lots first-expiry-first-out. Expired and quarantined lots are never
@@ -215,23 +274,38 @@ def stock_dispense(
             raise ValidationError("That visit belongs to another patient.")
         patient = visit.patient
     if (patient is None) == (not destination):
-        raise ValidationError("Dispense either to a patient or for a ward/room, not both or neither.")
+        raise ValidationError(
+            "Dispense either to a patient or for a ward/room, not both or neither."
+        )
     if course_days is not None and course_days < 0:
         raise ValidationError({"course_days": "The course length cannot be negative."})
     today = timezone.localdate()
     # FOR UPDATE in FEFO order: concurrent dispensers queue on the same rows in the same
     # order (no deadlock), and the quantity > 0 test is re-checked after each wait.
-    lots = list(dispensable_lots(item, location=location, today=today).select_for_update(of=("self",)).select_related("item"))
+    lots = list(
+        dispensable_lots(item, location=location, today=today)
+        .select_for_update(of=("self",))
+        .select_related("item")
+    )
     available = sum((lot.quantity for lot in lots), Decimal("0"))
     if available < qty:
         where = f" at {location}" if location else ""
         raise ValidationError(
-            {"quantity": f"Only {fmt_qty(available)} {item.unit} of {item.display_name} can be dispensed{where}."}
+            {
+                "quantity": f"Only {fmt_qty(available)} {item.unit} of {item.display_name} can be dispensed{where}."
+            }
         )
     result = DispenseResult()
     remaining = qty
-    refs = {"patient": patient, "visit": visit, "prescription": prescription,
-            "destination": destination[:120], "note": note[:300]}
+    refs = {
+        "patient": patient,
+        "visit": visit,
+        "prescription": prescription,
+        "destination": destination[:120],
+        "note": note[:300],
+    }
+    if occurred_at is not None:  # back-filled history (demo data, imports)
+        refs["created_at"] = occurred_at
     reason = ReasonCode.PATIENT if patient is not None else ReasonCode.WARD_USE
     course_end = today + timedelta(days=course_days) if course_days else None
     for lot in lots:
@@ -248,16 +322,26 @@ def stock_dispense(
                 f"{course_days}-day course ends."
             )
     audit_record(
-        actor=actor, action="create", obj=result.movements[0], request=request,
+        actor=actor,
+        action="create",
+        obj=result.movements[0],
+        request=request,
         patient_id=patient.pk if patient is not None else None,
-        detail={"dispense": fmt_qty(qty), "item": item.pk, "lots": [m.lot_id for m in result.movements],
-                "visit": visit.pk if visit is not None else None, "destination": destination},
+        detail={
+            "dispense": fmt_qty(qty),
+            "item": item.pk,
+            "lots": [m.lot_id for m in result.movements],
+            "visit": visit.pk if visit is not None else None,
+            "destination": destination,
+        },
     )
     return result
 
 
 @transaction.atomic
-def stock_adjust(*, actor, lot: StockLot, quantity_change, reason_code: str, note: str = "", request=None) -> StockMovement:
+def stock_adjust(
+    *, actor, lot: StockLot, quantity_change, reason_code: str, note: str = "", request=None
+) -> StockMovement:
     """Correct a lot by a signed amount with a reason code; never below zero."""
     if reason_code not in ADJUST_REASONS:
         raise ValidationError({"reason_code": "Choose a reason for the adjustment."})
@@ -270,46 +354,93 @@ def stock_adjust(*, actor, lot: StockLot, quantity_change, reason_code: str, not
         raise ValidationError({"quantity_change": "Enter a non-zero change (negative to remove)."})
     clean_quantity(lot.item, abs(delta), field_name="quantity_change")
     if lot.quantity + delta < 0:
-        raise ValidationError({"quantity_change": f"Only {fmt_qty(lot.quantity)} {lot.item.unit} in this lot."})
-    movement = _move(lot, kind=MovementKind.ADJUST, reason=reason_code, delta=delta, actor=actor, note=note[:300])
-    audit_record(actor=actor, action="update", obj=movement, request=request,
-                 detail={"adjust": fmt_qty(delta), "reason": reason_code, "lot": lot.pk})
+        raise ValidationError(
+            {"quantity_change": f"Only {fmt_qty(lot.quantity)} {lot.item.unit} in this lot."}
+        )
+    movement = _move(
+        lot, kind=MovementKind.ADJUST, reason=reason_code, delta=delta, actor=actor, note=note[:300]
+    )
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=movement,
+        request=request,
+        detail={"adjust": fmt_qty(delta), "reason": reason_code, "lot": lot.pk},
+    )
     return movement
 
 
 @transaction.atomic
-def stock_transfer(*, actor, lot: StockLot, to_location: Location, quantity, request=None) -> StockLot:
+def stock_transfer(
+    *, actor, lot: StockLot, to_location: Location, quantity, request=None
+) -> StockLot:
     """Move part of a lot to another location (same batch there); two movements, one ref."""
     if to_location.pk == lot.location_id:
         raise ValidationError({"to_location": "Choose a different location."})
     qty = clean_quantity(lot.item, quantity)
     StockLot.objects.bulk_create(
-        [StockLot(item_id=lot.item_id, location=to_location, batch_number=lot.batch_number,
-                  expiry_date=lot.expiry_date, unit_cost=lot.unit_cost, status=lot.status)],
+        [
+            StockLot(
+                item_id=lot.item_id,
+                location=to_location,
+                batch_number=lot.batch_number,
+                expiry_date=lot.expiry_date,
+                unit_cost=lot.unit_cost,
+                status=lot.status,
+            )
+        ],
         ignore_conflicts=True,
     )
-    dest_id = StockLot.objects.get(item_id=lot.item_id, location=to_location, batch_number=lot.batch_number).pk
+    dest_id = StockLot.objects.get(
+        item_id=lot.item_id, location=to_location, batch_number=lot.batch_number
+    ).pk
     locked = {
-        x.pk: x for x in StockLot.objects.select_for_update(of=("self",)).select_related("item")
-        .filter(pk__in=[lot.pk, dest_id]).order_by("id")
+        x.pk: x
+        for x in StockLot.objects.select_for_update(of=("self",))
+        .select_related("item")
+        .filter(pk__in=[lot.pk, dest_id])
+        .order_by("id")
     }
     source, dest = locked[lot.pk], locked[dest_id]
     if source.status != LotStatus.AVAILABLE:
         raise ValidationError("A quarantined lot cannot be moved; dispose of it instead.")
     if dest.expiry_date != source.expiry_date:
-        raise ValidationError({"to_location": "That location holds this batch with another expiry date."})
+        raise ValidationError(
+            {"to_location": "That location holds this batch with another expiry date."}
+        )
     ref = uuid.uuid4()
-    out = _move(source, kind=MovementKind.TRANSFER, reason=ReasonCode.TRANSFER, delta=-qty, actor=actor,
-                transfer_ref=ref, note=f"to {to_location}")
-    _move(dest, kind=MovementKind.TRANSFER, reason=ReasonCode.TRANSFER, delta=qty, actor=actor,
-          transfer_ref=ref, note=f"from {source.location}")
-    audit_record(actor=actor, action="update", obj=out, request=request,
-                 detail={"transfer": fmt_qty(qty), "from": source.pk, "to": dest.pk})
+    out = _move(
+        source,
+        kind=MovementKind.TRANSFER,
+        reason=ReasonCode.TRANSFER,
+        delta=-qty,
+        actor=actor,
+        transfer_ref=ref,
+        note=f"to {to_location}",
+    )
+    _move(
+        dest,
+        kind=MovementKind.TRANSFER,
+        reason=ReasonCode.TRANSFER,
+        delta=qty,
+        actor=actor,
+        transfer_ref=ref,
+        note=f"from {source.location}",
+    )
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=out,
+        request=request,
+        detail={"transfer": fmt_qty(qty), "from": source.pk, "to": dest.pk},
+    )
     return dest
 
 
 @transaction.atomic
-def stock_dispose(*, actor, lot: StockLot, reason_code: str, quantity=None, note: str = "", request=None) -> StockMovement:
+def stock_dispose(
+    *, actor, lot: StockLot, reason_code: str, quantity=None, note: str = "", request=None
+) -> StockMovement:
     """Write off (all of, by default) a lot: expired, damaged, recalled or returned."""
     if reason_code not in DISPOSE_REASONS:
         raise ValidationError({"reason_code": "Choose why the stock is disposed of."})
@@ -318,10 +449,19 @@ def stock_dispose(*, actor, lot: StockLot, reason_code: str, quantity=None, note
     if qty <= 0:
         raise ValidationError({"quantity": "This lot is already empty."})
     if qty > lot.quantity:
-        raise ValidationError({"quantity": f"Only {fmt_qty(lot.quantity)} {lot.item.unit} in this lot."})
-    movement = _move(lot, kind=MovementKind.DISPOSE, reason=reason_code, delta=-qty, actor=actor, note=note[:300])
-    audit_record(actor=actor, action="delete", obj=movement, request=request,
-                 detail={"dispose": fmt_qty(qty), "reason": reason_code, "lot": lot.pk})
+        raise ValidationError(
+            {"quantity": f"Only {fmt_qty(lot.quantity)} {lot.item.unit} in this lot."}
+        )
+    movement = _move(
+        lot, kind=MovementKind.DISPOSE, reason=reason_code, delta=-qty, actor=actor, note=note[:300]
+    )
+    audit_record(
+        actor=actor,
+        action="delete",
+        obj=movement,
+        request=request,
+        detail={"dispose": fmt_qty(qty), "reason": reason_code, "lot": lot.pk},
+    )
     return movement
 
 
@@ -340,7 +480,13 @@ def lot_set_status(*, actor, lot: StockLot, status: str, request=None) -> StockL
     lot.save(update_fields=["status"])
     reason = ReasonCode.RELEASE if status == LotStatus.AVAILABLE else ReasonCode.QUARANTINE
     movement = _move(lot, kind=MovementKind.ADJUST, reason=reason, delta=Decimal("0"), actor=actor)
-    audit_record(actor=actor, action="update", obj=lot, request=request, detail={"status": status, "movement": movement.pk})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=lot,
+        request=request,
+        detail={"status": status, "movement": movement.pk},
+    )
     return lot
 
 
@@ -350,14 +496,22 @@ def lots_quarantine_expired(*, today: date | None = None) -> int:
     count = 0
     with transaction.atomic():
         lots = (
-            StockLot.objects.select_for_update(skip_locked=True, of=("self",)).select_related("item")
-            .filter(status=LotStatus.AVAILABLE, expiry_date__lt=today).order_by("id")
+            StockLot.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("item")
+            .filter(status=LotStatus.AVAILABLE, expiry_date__lt=today)
+            .order_by("id")
         )
         for lot in lots:
             lot.status = LotStatus.QUARANTINED
             lot.save(update_fields=["status"])
-            _move(lot, kind=MovementKind.ADJUST, reason=ReasonCode.QUARANTINE, delta=Decimal("0"), actor=None,
-                  note="expired: quarantined automatically")
+            _move(
+                lot,
+                kind=MovementKind.ADJUST,
+                reason=ReasonCode.QUARANTINE,
+                delta=Decimal("0"),
+                actor=None,
+                note="expired: quarantined automatically",
+            )
             count += 1
     return count
 
@@ -375,11 +529,18 @@ def item_save(*, actor, item: Item, request=None) -> Item:
         for name in ("reorder_point", "reorder_quantity"):
             value = getattr(item, name)
             if value != value.to_integral_value():
-                raise ValidationError({name: f"{item.unit.capitalize()} cannot be split: enter a whole number."})
+                raise ValidationError(
+                    {name: f"{item.unit.capitalize()} cannot be split: enter a whole number."}
+                )
     item.refresh_search_text()
     item.save()
-    audit_record(actor=actor, action="create" if creating else "update", obj=item, request=request,
-                 detail={"sku": item.sku})
+    audit_record(
+        actor=actor,
+        action="create" if creating else "update",
+        obj=item,
+        request=request,
+        detail={"sku": item.sku},
+    )
     return item
 
 
@@ -387,7 +548,9 @@ def item_save(*, actor, item: Item, request=None) -> Item:
 def vendor_save(*, actor, vendor: Vendor, request=None) -> Vendor:
     creating = vendor.pk is None
     vendor.save()
-    audit_record(actor=actor, action="create" if creating else "update", obj=vendor, request=request)
+    audit_record(
+        actor=actor, action="create" if creating else "update", obj=vendor, request=request
+    )
     return vendor
 
 
@@ -396,7 +559,10 @@ def vendor_save(*, actor, vendor: Vendor, request=None) -> Vendor:
 
 def _new_draft(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
     order = PurchaseOrder.objects.create(
-        number=f"tmp-{uuid.uuid4().hex[:14]}", vendor=vendor, created_by=actor, auto_drafted=auto,
+        number=f"tmp-{uuid.uuid4().hex[:14]}",
+        vendor=vendor,
+        created_by=actor,
+        auto_drafted=auto,
     )
     order.number = f"PO-{order.created_at:%Y}-{order.pk:05d}"
     order.save(update_fields=["number"])
@@ -405,7 +571,11 @@ def _new_draft(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
 
 def _draft_for_vendor(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
     """The vendor's working draft, created if needed (one draft per vendor, race-free)."""
-    existing = PurchaseOrder.objects.select_for_update().filter(vendor=vendor, status=POStatus.DRAFT).first()
+    existing = (
+        PurchaseOrder.objects.select_for_update()
+        .filter(vendor=vendor, status=POStatus.DRAFT)
+        .first()
+    )
     if existing:
         return existing
     try:
@@ -424,18 +594,30 @@ def purchase_order_create(*, actor, vendor: Vendor, request=None) -> PurchaseOrd
 
 
 def _lock_order(order: PurchaseOrder) -> PurchaseOrder:
-    return PurchaseOrder.objects.select_for_update(of=("self",)).select_related("vendor").get(pk=order.pk)
+    return (
+        PurchaseOrder.objects.select_for_update(of=("self",))
+        .select_related("vendor")
+        .get(pk=order.pk)
+    )
 
 
 @transaction.atomic
-def purchase_order_add_line(*, actor, order: PurchaseOrder, item: Item, quantity, unit_cost=None, request=None) -> PurchaseOrderLine:
+def purchase_order_add_line(
+    *, actor, order: PurchaseOrder, item: Item, quantity, unit_cost=None, request=None
+) -> PurchaseOrderLine:
     """Add ``quantity`` of ``item`` to a draft (adds to an existing line for the item)."""
     order = _lock_order(order)
     if order.status != POStatus.DRAFT:
         raise ValidationError("Only a draft order can be changed.")
     qty = clean_quantity(item, quantity)
     if unit_cost in (None, ""):
-        unit_cost = StockLot.objects.filter(item=item).order_by("-received_at").values_list("unit_cost", flat=True).first() or 0
+        unit_cost = (
+            StockLot.objects.filter(item=item)
+            .order_by("-received_at")
+            .values_list("unit_cost", flat=True)
+            .first()
+            or 0
+        )
     cost = Decimal(str(unit_cost))
     if cost < 0:
         raise ValidationError({"unit_cost": "The unit cost cannot be negative."})
@@ -446,8 +628,13 @@ def purchase_order_add_line(*, actor, order: PurchaseOrder, item: Item, quantity
         line.quantity_ordered += qty
         line.unit_cost = cost
         line.save(update_fields=["quantity_ordered", "unit_cost"])
-    audit_record(actor=actor, action="update", obj=order, request=request,
-                 detail={"line_item": item.pk, "quantity": fmt_qty(qty)})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=order,
+        request=request,
+        detail={"line_item": item.pk, "quantity": fmt_qty(qty)},
+    )
     return line
 
 
@@ -457,7 +644,13 @@ def purchase_order_remove_line(*, actor, line: PurchaseOrderLine, request=None) 
     if order.status != POStatus.DRAFT:
         raise ValidationError("Only a draft order can be changed.")
     PurchaseOrderLine.objects.filter(pk=line.pk).delete()
-    audit_record(actor=actor, action="update", obj=order, request=request, detail={"removed_item": line.item_id})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=order,
+        request=request,
+        detail={"removed_item": line.item_id},
+    )
 
 
 def on_order_by_item(item_ids=None) -> dict[int, Decimal]:
@@ -468,7 +661,9 @@ def on_order_by_item(item_ids=None) -> dict[int, Decimal]:
 
 
 @transaction.atomic
-def purchase_orders_draft_for_low_stock(*, actor=None, items: list[Item] | None = None, request=None) -> list[PurchaseOrder]:
+def purchase_orders_draft_for_low_stock(
+    *, actor=None, items: list[Item] | None = None, request=None
+) -> list[PurchaseOrder]:
     """Add every low-stock item (or just ``items``) to its preferred vendor's draft order,
     for its reorder quantity minus what is already on order. Items already on a draft, with
     no preferred vendor, or fully covered by open orders are skipped. Serialised by an
@@ -480,14 +675,22 @@ def purchase_orders_draft_for_low_stock(*, actor=None, items: list[Item] | None 
     if items is None:
         candidates = list(low_stock_items().select_related("preferred_vendor"))
     else:
-        candidates = list(Item.objects.filter(pk__in=[i.pk for i in items]).select_related("preferred_vendor"))
+        candidates = list(
+            Item.objects.filter(pk__in=[i.pk for i in items]).select_related("preferred_vendor")
+        )
     on_draft = set(
-        PurchaseOrderLine.objects.filter(order__status=POStatus.DRAFT, item__in=candidates).values_list("item_id", flat=True)
+        PurchaseOrderLine.objects.filter(
+            order__status=POStatus.DRAFT, item__in=candidates
+        ).values_list("item_id", flat=True)
     )
     on_order = on_order_by_item([i.pk for i in candidates])
     touched: dict[int, PurchaseOrder] = {}
     for item in candidates:
-        if item.pk in on_draft or item.preferred_vendor is None or not item.preferred_vendor.is_active:
+        if (
+            item.pk in on_draft
+            or item.preferred_vendor is None
+            or not item.preferred_vendor.is_active
+        ):
             continue
         qty = item.reorder_quantity - on_order.get(item.pk, Decimal("0"))
         if not item.allows_fractions:
@@ -495,11 +698,24 @@ def purchase_orders_draft_for_low_stock(*, actor=None, items: list[Item] | None 
         if qty <= 0:
             continue
         order = _draft_for_vendor(vendor=item.preferred_vendor, actor=actor, auto=actor is None)
-        last_cost = StockLot.objects.filter(item=item).order_by("-received_at").values_list("unit_cost", flat=True).first()
-        PurchaseOrderLine.objects.create(order=order, item=item, quantity_ordered=qty, unit_cost=last_cost or 0)
+        last_cost = (
+            StockLot.objects.filter(item=item)
+            .order_by("-received_at")
+            .values_list("unit_cost", flat=True)
+            .first()
+        )
+        PurchaseOrderLine.objects.create(
+            order=order, item=item, quantity_ordered=qty, unit_cost=last_cost or 0
+        )
         touched[order.pk] = order
     for order in touched.values():
-        audit_record(actor=actor, action="update", obj=order, request=request, detail={"drafted": "low stock"})
+        audit_record(
+            actor=actor,
+            action="update",
+            obj=order,
+            request=request,
+            detail={"drafted": "low stock"},
+        )
     return list(touched.values())
 
 
@@ -519,7 +735,9 @@ def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> Purchas
     order.sent_at = timezone.now()
     order.expected_on = timezone.localdate() + timedelta(days=order.vendor.lead_time_days)
     order.save(update_fields=["status", "sent_at", "expected_on"])
-    audit_record(actor=actor, action="update", obj=order, request=request, detail={"status": "sent"})
+    audit_record(
+        actor=actor, action="update", obj=order, request=request, detail={"status": "sent"}
+    )
     transaction.on_commit(lambda: email_purchase_order.delay(order_id=order.pk))
     return order
 
@@ -531,7 +749,9 @@ def purchase_order_email(*, order_id: int) -> bool:
     from uscpis.mail import send_templated_email
 
     claimed = PurchaseOrder.objects.filter(
-        pk=order_id, emailed_at__isnull=True, status__in=[POStatus.SENT, POStatus.PARTIAL, POStatus.RECEIVED]
+        pk=order_id,
+        emailed_at__isnull=True,
+        status__in=[POStatus.SENT, POStatus.PARTIAL, POStatus.RECEIVED],
     ).update(emailed_at=timezone.now())
     if not claimed:
         return False
@@ -558,7 +778,9 @@ def purchase_order_cancel(*, actor, order: PurchaseOrder, request=None) -> Purch
     order.status = POStatus.CANCELLED
     order.closed_at = timezone.now()
     order.save(update_fields=["status", "closed_at"])
-    audit_record(actor=actor, action="update", obj=order, request=request, detail={"status": "cancelled"})
+    audit_record(
+        actor=actor, action="update", obj=order, request=request, detail={"status": "cancelled"}
+    )
     return order
 
 
@@ -574,7 +796,12 @@ class Receipt:
 
 @transaction.atomic
 def purchase_order_receive(
-    *, actor, order: PurchaseOrder, receipts: list[Receipt], confirm_over: bool = False, request=None,
+    *,
+    actor,
+    order: PurchaseOrder,
+    receipts: list[Receipt],
+    confirm_over: bool = False,
+    request=None,
 ) -> PurchaseOrder:
     """Receive goods against a sent order: each receipt becomes a lot (or tops up the batch)
     with a receive movement. More than ordered needs ``confirm_over``. All or nothing."""
@@ -583,7 +810,9 @@ def purchase_order_receive(
         raise ValidationError("Only a sent order can be received.")
     if not receipts:
         raise ValidationError("Enter at least one quantity received.")
-    lines = {line.pk: line for line in order.lines.select_for_update(of=("self",)).select_related("item")}
+    lines = {
+        line.pk: line for line in order.lines.select_for_update(of=("self",)).select_related("item")
+    }
     errors: dict[str, list[str]] = {}
     for receipt in receipts:
         line = lines.get(receipt.line_id)
@@ -600,10 +829,16 @@ def purchase_order_receive(
     for receipt in receipts:
         line = lines[receipt.line_id]
         stock_receive(
-            actor=actor, item=line.item, location=receipt.location, batch_number=receipt.batch_number,
-            expiry_date=receipt.expiry_date, quantity=receipt.quantity,
+            actor=actor,
+            item=line.item,
+            location=receipt.location,
+            batch_number=receipt.batch_number,
+            expiry_date=receipt.expiry_date,
+            quantity=receipt.quantity,
             unit_cost=line.unit_cost if receipt.unit_cost is None else receipt.unit_cost,
-            po_line=line, note=order.number, request=request,
+            po_line=line,
+            note=order.number,
+            request=request,
         )
         line.quantity_received += Decimal(str(receipt.quantity))
         line.save(update_fields=["quantity_received"])
@@ -611,7 +846,9 @@ def purchase_order_receive(
     order.status = POStatus.RECEIVED if complete else POStatus.PARTIAL
     order.closed_at = timezone.now() if complete else None
     order.save(update_fields=["status", "closed_at"])
-    audit_record(actor=actor, action="update", obj=order, request=request, detail={"status": order.status})
+    audit_record(
+        actor=actor, action="update", obj=order, request=request, detail={"status": order.status}
+    )
     return order
 
 
@@ -621,10 +858,16 @@ def purchase_order_receive(
 @transaction.atomic
 def equipment_save(*, actor, equipment: Equipment, request=None) -> Equipment:
     creating = equipment.pk is None
-    if equipment.purchase_date and equipment.warranty_end and equipment.warranty_end < equipment.purchase_date:
+    if (
+        equipment.purchase_date
+        and equipment.warranty_end
+        and equipment.warranty_end < equipment.purchase_date
+    ):
         raise ValidationError({"warranty_end": "The warranty cannot end before the purchase date."})
     equipment.save()
-    audit_record(actor=actor, action="create" if creating else "update", obj=equipment, request=request)
+    audit_record(
+        actor=actor, action="create" if creating else "update", obj=equipment, request=request
+    )
     return equipment
 
 
@@ -641,15 +884,24 @@ def schedule_save(*, actor, schedule: MaintenanceSchedule, request=None) -> Main
         with transaction.atomic():
             schedule.save()
     except IntegrityError:
-        raise ValidationError({"kind": "This equipment already has a schedule of that kind."}) from None
+        raise ValidationError(
+            {"kind": "This equipment already has a schedule of that kind."}
+        ) from None
     audit_record(actor=actor, action="update", obj=schedule, request=request)
     return schedule
 
 
 @transaction.atomic
 def maintenance_record(
-    *, actor, equipment: Equipment, kind: str, performed_on: date, work_done: str, result: str,
-    technician: str = "", request=None,
+    *,
+    actor,
+    equipment: Equipment,
+    kind: str,
+    performed_on: date,
+    work_done: str,
+    result: str,
+    technician: str = "",
+    request=None,
 ) -> MaintenanceLog:
     """Log maintenance or calibration; the matching schedule's next due date moves on from
     ``performed_on``. A date in the future is refused."""
@@ -658,17 +910,35 @@ def maintenance_record(
     if not (work_done or "").strip():
         raise ValidationError({"work_done": "Describe what was done."})
     schedule = (
-        MaintenanceSchedule.objects.select_for_update().filter(equipment=equipment, kind=kind).first()
+        MaintenanceSchedule.objects.select_for_update()
+        .filter(equipment=equipment, kind=kind)
+        .first()
     )
     log = MaintenanceLog.objects.create(
-        equipment=equipment, schedule=schedule, kind=kind, performed_on=performed_on,
-        performed_by=actor, technician=technician, work_done=work_done.strip(), result=result,
+        equipment=equipment,
+        schedule=schedule,
+        kind=kind,
+        performed_on=performed_on,
+        performed_by=actor,
+        technician=technician,
+        work_done=work_done.strip(),
+        result=result,
     )
-    if schedule is not None and (schedule.last_done_on is None or performed_on >= schedule.last_done_on):
+    if schedule is not None and (
+        schedule.last_done_on is None or performed_on >= schedule.last_done_on
+    ):
         schedule.last_done_on = performed_on
-        schedule.next_due_on = add_interval(performed_on, schedule.interval_value, schedule.interval_unit)
+        schedule.next_due_on = add_interval(
+            performed_on, schedule.interval_value, schedule.interval_unit
+        )
         schedule.save(update_fields=["last_done_on", "next_due_on"])
-    audit_record(actor=actor, action="create", obj=log, request=request, detail={"kind": kind, "result": result})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=log,
+        request=request,
+        detail={"kind": kind, "result": result},
+    )
     return log
 
 
@@ -683,7 +953,9 @@ def stocktake_start(*, actor, location: Location, request=None) -> Stocktake:
             stocktake = Stocktake.objects.create(location=location, created_by=actor)
     except IntegrityError:
         raise ValidationError(f"A count is already open for {location}.") from None
-    lots = StockLot.objects.filter(location=location, quantity__gt=0).order_by("item__name", "expiry_date", "id")
+    lots = StockLot.objects.filter(location=location, quantity__gt=0).order_by(
+        "item__name", "expiry_date", "id"
+    )
     StocktakeLine.objects.bulk_create(
         StocktakeLine(stocktake=stocktake, lot=lot, expected_quantity=lot.quantity) for lot in lots
     )
@@ -692,7 +964,9 @@ def stocktake_start(*, actor, location: Location, request=None) -> Stocktake:
 
 
 @transaction.atomic
-def stocktake_record_counts(*, actor, stocktake: Stocktake, counts: dict[int, tuple[str, str]], request=None) -> Stocktake:
+def stocktake_record_counts(
+    *, actor, stocktake: Stocktake, counts: dict[int, tuple[str, str]], request=None
+) -> Stocktake:
     """Save counted quantities (and reasons) by line id; blank leaves a line uncounted."""
     stocktake = Stocktake.objects.select_for_update().get(pk=stocktake.pk)
     if stocktake.status != StocktakeStatus.OPEN:
@@ -734,16 +1008,29 @@ def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
     missing = [line for line in lines if line.variance and not line.reason_code]
     if missing:
         raise ValidationError(
-            "Give a reason for every difference: " + ", ".join(f"{x.lot.item.display_name} batch {x.lot.batch_number}" for x in missing)
+            "Give a reason for every difference: "
+            + ", ".join(f"{x.lot.item.display_name} batch {x.lot.batch_number}" for x in missing)
         )
     posted = 0
     for line in lines:
         if not line.variance:
             continue
         lot = _lock_lot(line.lot_id)
-        _move(lot, kind=MovementKind.STOCKTAKE, reason=line.reason_code, delta=line.variance, actor=actor,
-              stocktake=stocktake)
+        _move(
+            lot,
+            kind=MovementKind.STOCKTAKE,
+            reason=line.reason_code,
+            delta=line.variance,
+            actor=actor,
+            stocktake=stocktake,
+        )
         posted += 1
     stocktake.refresh_from_db()
-    audit_record(actor=actor, action="update", obj=stocktake, request=request, detail={"variances_posted": posted})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=stocktake,
+        request=request,
+        detail={"variances_posted": posted},
+    )
     return stocktake

@@ -1,0 +1,38 @@
+"""Inventory's background jobs: thin wrappers that load by id and call a service."""
+
+from celery import shared_task
+
+
+@shared_task(
+    autoretry_for=(Exception,), retry_backoff=30, retry_kwargs={"max_retries": 5}, acks_late=True
+)
+def email_purchase_order(*, order_id: int) -> bool:
+    """Email a sent purchase order's PDF to the vendor (claimed first: sent once)."""
+    from inventory.services import purchase_order_email
+
+    return purchase_order_email(order_id=order_id)
+
+
+@shared_task
+def run_inventory_alerts() -> dict:
+    """Daily: quarantine expired lots; low-stock, expiry and maintenance alert episodes."""
+    from inventory.alerts import alerts_run
+
+    run = alerts_run()
+    return {"quarantined": run.quarantined, "opened": len(run.opened), "closed": run.closed}
+
+
+@shared_task
+def run_low_stock_alerts() -> int:
+    """Hourly during clinic hours: low-stock episodes only (cheap)."""
+    from inventory.alerts import stock_alerts_run
+
+    return len(stock_alerts_run().opened)
+
+
+@shared_task
+def draft_reorders() -> int:
+    """Daily: add low-stock items to their preferred vendors' draft orders for review."""
+    from inventory.services import purchase_orders_draft_for_low_stock
+
+    return len(purchase_orders_draft_for_low_stock(actor=None))
