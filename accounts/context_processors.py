@@ -19,6 +19,9 @@ def navigation(request):
                 url = reverse(item.url_name)
             except NoReverseMatch:
                 continue
-            active = request.path == url or (url != "/" and request.path.startswith(url))
-            items.append({"label": item.label, "url": url, "active": active})
+            items.append({"label": item.label, "url": url, "active": False})
+    # Highlight one entry: the one whose URL is the longest prefix of this page's path.
+    matches = [i for i in items if request.path == i["url"] or (i["url"] != "/" and request.path.startswith(i["url"]))]
+    if matches:
+        max(matches, key=lambda i: len(i["url"]))["active"] = True
     return {"nav_items": items}

@@ -171,3 +171,20 @@ def test_friendly_404_page(client_for, nurse_user):
     response = client_for(nurse_user).get("/no/such/page/")
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+
+def test_navigation_highlights_only_the_closest_entry(rf, inventory_user):
+    from django.urls import reverse
+
+    from accounts.context_processors import navigation
+
+    request = rf.get(reverse("inventory:expiry"))
+    request.user = inventory_user
+    items = navigation(request)["nav_items"]
+    labels = [i["label"] for i in items]
+    assert "Stock" in labels and "Expiry" in labels  # /inventory/ is a prefix of /inventory/expiry/
+    assert [i["label"] for i in items if i["active"]] == ["Expiry"]
+    request = rf.get("/")
+    request.user = inventory_user
+    assert [i["label"] for i in navigation(request)["nav_items"] if i["active"]] == ["Home"]
