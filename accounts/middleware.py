@@ -61,15 +61,41 @@ class TwoFactorGateMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and not request.path.startswith(self.exempt_paths()):
-            from django_otp import user_has_device
-
-            if user_has_device(user, confirmed=True):
-                if not user.is_verified():
-                    return _redirect(request, f"{reverse('accounts:two_factor_verify')}?next={request.path}")
-            elif user.requires_two_factor:
+        if (
+            user.is_authenticated
+            and not user.is_verified()
+            and not request.path.startswith(self.exempt_paths())
+        ):
+            if user_has_confirmed_device(request):
+                return _redirect(request, f"{reverse('accounts:two_factor_verify')}?next={request.path}")
+            if user.requires_two_factor:
                 return _redirect(request, reverse("accounts:two_factor_setup"))
         return self.get_response(request)
+
+
+HAS_DEVICE_KEY = "_2fa_has_device"
+HAS_DEVICE_RECHECK_SECONDS = 300
+
+
+def user_has_confirmed_device(request) -> bool:
+    """Whether the signed-in user has a confirmed device, re-read at most every 5 minutes.
+
+    Saves two queries on every request of staff who do not use two-factor authentication;
+    a device enrolled from another session is noticed within five minutes.
+    """
+    from django_otp import user_has_device
+
+    now = int(time.time())
+    cached = request.session.get(HAS_DEVICE_KEY)
+    if cached is not None and now - cached[1] < HAS_DEVICE_RECHECK_SECONDS:
+        return bool(cached[0])
+    has_device = user_has_device(request.user, confirmed=True)
+    request.session[HAS_DEVICE_KEY] = [has_device, now]
+    return has_device
+
+
+def forget_device_state(request) -> None:
+    request.session.pop(HAS_DEVICE_KEY, None)
 
 
 def _redirect(request, url: str):

@@ -31,6 +31,7 @@ from accounts.forms import (
     UserFilterForm,
     UserInviteForm,
 )
+from accounts.middleware import forget_device_state
 from accounts.models import User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
@@ -128,6 +129,7 @@ def two_factor_setup(request: Request):
                 audit_record(action="update", obj=device, request=request,
                              detail={"two_factor": "enrolled"})
             otp_login(request, device)
+            forget_device_state(request)
             return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
         else:
             form.add_error("token", "That code is not valid. Check your phone's clock and try again.")
@@ -164,6 +166,7 @@ def two_factor_disable(request: Request):
         StaticDevice.objects.filter(user=user).delete()
         audit_record(action="update", request=request, object_type="otp_totp.totpdevice",
                      detail={"two_factor": "disabled"})
+    forget_device_state(request)
     messages.success(request, "Two-factor authentication is off.")
     return redirect("accounts:two_factor_setup")
 

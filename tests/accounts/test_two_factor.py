@@ -97,3 +97,18 @@ def test_staff_can_turn_two_factor_off(client_for, doctor_user):
     session.save()
     client.post(reverse("accounts:two_factor_disable"))
     assert not TOTPDevice.objects.filter(user=doctor_user).exists()
+
+
+def test_device_enrolled_elsewhere_is_enforced_after_the_recheck_window(client_for, nurse_user):
+    from accounts.middleware import HAS_DEVICE_KEY, HAS_DEVICE_RECHECK_SECONDS
+
+    client = client_for(nurse_user)
+    assert client.get(reverse("accounts:home")).status_code == 200
+    TOTPDevice.objects.create(user=nurse_user, name="phone", confirmed=True)  # from another session
+    session = client.session
+    has_device, checked_at = session[HAS_DEVICE_KEY]
+    assert has_device is False
+    session[HAS_DEVICE_KEY] = [False, checked_at - HAS_DEVICE_RECHECK_SECONDS - 1]
+    session.save()
+    response = client.get(reverse("accounts:home"))
+    assert response.status_code == 302 and reverse("accounts:two_factor_verify") in response["Location"]
