@@ -7,10 +7,14 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import task_failure
 
-        task_failure.connect(_record_task_failure, weak=False, dispatch_uid="monitoring-task-failure")
+        task_failure.connect(
+            _record_task_failure, weak=False, dispatch_uid="monitoring-task-failure"
+        )
 
 
-def _record_task_failure(sender=None, task_id=None, exception=None, traceback=None, einfo=None, **_kw):
+def _record_task_failure(
+    sender=None, task_id=None, exception=None, traceback=None, einfo=None, **_kw
+):
     """Keep a row for every task that raised, for the monitor page (never raises itself)."""
     try:
         from monitoring.services import task_failure_record

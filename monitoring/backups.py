@@ -72,8 +72,11 @@ def app_version() -> str:
     version = getattr(settings, "APP_VERSION", "")
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=settings.BASE_DIR,
-            capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         if out.returncode == 0 and out.stdout.strip():
             return f"{version}+{out.stdout.strip()}"
@@ -98,8 +101,13 @@ def dump_database(folder: Path, progress: Progress = _noop) -> dict:
         migrations = pg.applied_migrations(ctl)
         server_version = ctl.execute("SHOW server_version").fetchone()[0]
         command = [
-            pg.client("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
-            "--verbose", f"--snapshot={snapshot}", f"--file={target}",
+            pg.client("pg_dump"),
+            "--format=custom",
+            "--no-owner",
+            "--no-privileges",
+            "--verbose",
+            f"--snapshot={snapshot}",
+            f"--file={target}",
             pg.live_db_name(),
         ]
         progress(10, "Dumping the database")
@@ -116,10 +124,20 @@ def dump_database(folder: Path, progress: Progress = _noop) -> dict:
 _TABLE_LINE = re.compile(r"dumping contents of table|processing data for table")
 
 
-def _run_with_progress(command: list[str], tables: int, progress: Progress, *, start: int,
-                       end: int, env: dict | None = None) -> None:
+def _run_with_progress(
+    command: list[str],
+    tables: int,
+    progress: Progress,
+    *,
+    start: int,
+    end: int,
+    env: dict | None = None,
+) -> None:
     proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env=env or pg.client_env(),
     )
     done, tail = 0, []
@@ -133,13 +151,16 @@ def _run_with_progress(command: list[str], tables: int, progress: Progress, *, s
     code = proc.wait()
     if code != 0:
         errors = [line for line in tail if "error" in line.lower()] or tail[-5:]
-        raise BackupError(f"{Path(command[0]).name} failed (exit {code}): " + " | ".join(errors)[-800:])
+        raise BackupError(
+            f"{Path(command[0]).name} failed (exit {code}): " + " | ".join(errors)[-800:]
+        )
 
 
 def _version_of(binary: str) -> str:
     try:
-        return subprocess.run([binary, "--version"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
 
@@ -218,7 +239,9 @@ def check_files(folder: Path, manifest: dict, expected_db_checksum: str = "") ->
         if digest != meta.get("sha256"):
             problems.append(f"{name} SHA-256 does not match the manifest")
     if expected_db_checksum and files.get(DB_FILE, {}).get("sha256") != expected_db_checksum:
-        problems.append("the manifest's database checksum differs from the one recorded at backup time")
+        problems.append(
+            "the manifest's database checksum differs from the one recorded at backup time"
+        )
     return problems
 
 
@@ -234,7 +257,9 @@ class VerifyResult:
         return "; ".join(self.problems)[:4000]
 
 
-def verify_folder(folder: Path, *, expected_db_checksum: str = "", progress: Progress = _noop) -> VerifyResult:
+def verify_folder(
+    folder: Path, *, expected_db_checksum: str = "", progress: Progress = _noop
+) -> VerifyResult:
     """Checksums, then a restore into a scratch database whose row counts must match."""
     manifest = read_manifest(folder)
     progress(10, "Checking SHA-256 checksums")
@@ -254,12 +279,20 @@ def verify_folder(folder: Path, *, expected_db_checksum: str = "", progress: Pro
     progress(20, f"Restoring into scratch database {scratch}")
     pg.create_database(scratch)
     try:
-        command = [pg.client("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-                   "--verbose", f"--dbname={scratch}", str(folder / DB_FILE)]
+        command = [
+            pg.client("pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--verbose",
+            f"--dbname={scratch}",
+            str(folder / DB_FILE),
+        ]
         expected = manifest.get("row_counts") or {}
         try:
-            _run_with_progress(command, len(expected), progress, start=20, end=85,
-                               env=pg.client_env(scratch))
+            _run_with_progress(
+                command, len(expected), progress, start=20, end=85, env=pg.client_env(scratch)
+            )
         except BackupError as exc:
             return VerifyResult(False, [str(exc)])
         progress(90, "Comparing row counts")
@@ -305,9 +338,17 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
         )
         env = pg.client_env()
         env["PGOPTIONS"] = "-c lock_timeout=60000"
-        command = [pg.client("pg_restore"), "--clean", "--if-exists", "--single-transaction",
-                   "--no-owner", "--no-privileges", "--verbose",
-                   f"--dbname={pg.live_db_name()}", str(folder / DB_FILE)]
+        command = [
+            pg.client("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--no-owner",
+            "--no-privileges",
+            "--verbose",
+            f"--dbname={pg.live_db_name()}",
+            str(folder / DB_FILE),
+        ]
         progress(30, "Restoring the database")
         _run_with_progress(command, len(before), progress, start=30, end=85, env=env)
         progress(88, "Putting back the backup list and sessions")
@@ -317,8 +358,9 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
 
     connection.close()  # its prepared statements refer to the dropped tables
     tables = sorted(set(before) | set(after))
-    return [TableChange(t, before.get(t), after.get(t)) for t in tables
-            if before.get(t) != after.get(t)]
+    return [
+        TableChange(t, before.get(t), after.get(t)) for t in tables if before.get(t) != after.get(t)
+    ]
 
 
 def _keep_rows(ctl: psycopg.Connection) -> dict[str, list[str]]:
@@ -329,8 +371,11 @@ def _keep_rows(ctl: psycopg.Connection) -> dict[str, list[str]]:
     for table in PRESERVED_TABLES:
         if table not in existing:
             continue
-        ctl.execute(sql.SQL("CREATE TEMP TABLE {} AS SELECT * FROM {}").format(
-            sql.Identifier(f"keep_{table}"), sql.Identifier(table)))
+        ctl.execute(
+            sql.SQL("CREATE TEMP TABLE {} AS SELECT * FROM {}").format(
+                sql.Identifier(f"keep_{table}"), sql.Identifier(table)
+            )
+        )
         kept[table] = _columns(ctl, table)
     return kept
 
@@ -338,7 +383,8 @@ def _keep_rows(ctl: psycopg.Connection) -> dict[str, list[str]]:
 def _columns(ctl: psycopg.Connection, table: str) -> list[str]:
     rows = ctl.execute(
         "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'public' AND table_name = %s", [table]
+        "WHERE table_schema = 'public' AND table_name = %s",
+        [table],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -359,12 +405,17 @@ def _put_back_rows(ctl: psycopg.Connection, kept: dict[str, list[str]]) -> None:
                 )
             cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
             ctl.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
-            ctl.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                sql.Identifier(table), cols, cols, sql.Identifier(f"keep_{table}")))
+            ctl.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    sql.Identifier(table), cols, cols, sql.Identifier(f"keep_{table}")
+                )
+            )
             if "id" in columns:
                 ctl.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                    "GREATEST((SELECT max(id) FROM " + table + "), 1))",  # noqa: S608 (fixed names)
+                    sql.SQL(
+                        "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                        "GREATEST((SELECT max(id) FROM {}), 1))"
+                    ).format(sql.Identifier(table)),
                     [table],
                 )
 
@@ -389,10 +440,13 @@ def restore_media(folder: Path) -> MediaChange:
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
     def hashes(base: Path) -> dict[str, str]:
         if not base.exists():
             return {}
-        return {p.relative_to(base).as_posix(): sha256_file(p) for p in base.rglob("*") if p.is_file()}
+        return {
+            p.relative_to(base).as_posix(): sha256_file(p) for p in base.rglob("*") if p.is_file()
+        }
 
     old, new = hashes(root), hashes(staging)
     change = MediaChange(

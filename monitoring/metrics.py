@@ -32,7 +32,9 @@ def _key(minute: int, index: int) -> str:
 def record(duration_ms: float, *, error: bool, now: float | None = None) -> None:
     global _last_flush
     minute = int((now or time.time()) // 60)
-    bucket = next((i for i, limit in enumerate(BUCKETS_MS) if duration_ms <= limit), len(BUCKETS_MS) - 1)
+    bucket = next(
+        (i for i, limit in enumerate(BUCKETS_MS) if duration_ms <= limit), len(BUCKETS_MS) - 1
+    )
     with _lock:
         row = _pending[minute]
         row[0] += 1

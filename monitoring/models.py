@@ -120,7 +120,9 @@ class Incident(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind"], condition=Q(resolved_at__isnull=True), name="one_open_incident_per_kind"
+                fields=["kind"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_incident_per_kind",
             ),
             models.CheckConstraint(
                 condition=Q(resolved_at__isnull=True) | Q(resolved_at__gte=models.F("opened_at")),

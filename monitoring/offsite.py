@@ -73,7 +73,10 @@ def upload(folder: Path) -> str:
             base = f"{_prefix()}/{folder.name}"
             for path in files:
                 cloudinary.uploader.upload(
-                    str(path), resource_type="raw", type="private", public_id=f"{base}/{path.name}",
+                    str(path),
+                    resource_type="raw",
+                    type="private",
+                    public_id=f"{base}/{path.name}",
                     overwrite=True,
                 )
             return f"cloudinary://raw/{base}"
@@ -102,11 +105,16 @@ def fetch(location: str, folder: Path, names: list[str]) -> None:
                 url = cloudinary.utils.private_download_url(
                     f"{base}/{name}", "", resource_type="raw", type="private"
                 )
-                with urllib.request.urlopen(url, timeout=60) as response, open(folder / name, "wb") as out:  # noqa: S310 (https URL built by the SDK)
+                with (
+                    urllib.request.urlopen(url, timeout=60) as response,  # noqa: S310 (SDK-built https URL)
+                    open(folder / name, "wb") as out,
+                ):
                     shutil.copyfileobj(response, out)
             return
     except Exception as exc:
-        raise BackupError(f"Fetching {location} failed: {exc.__class__.__name__}: {exc}"[:500]) from exc
+        raise BackupError(
+            f"Fetching {location} failed: {exc.__class__.__name__}: {exc}"[:500]
+        ) from exc
     raise BackupError(f"Unknown off-site location {location!r}")
 
 

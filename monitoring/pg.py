@@ -49,8 +49,13 @@ def connect(dbname: str | None = None, *, autocommit: bool = True) -> psycopg.Co
 def client_env(dbname: str | None = None) -> dict[str, str]:
     params = db_params(dbname)
     env = dict(os.environ)
-    mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
-               "dbname": "PGDATABASE"}
+    mapping = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+    }
     for key, var in mapping.items():
         env.pop(var, None)
         if params[key]:
@@ -102,9 +107,9 @@ def client_bin_dir() -> Path:
         candidates.append(embedded)
     for directory in candidates:
         binary = directory / "pg_dump"
-        if binary.exists() and (binary_major := _client_major(binary)) and binary_major >= major:
-            if (directory / "pg_restore").exists():
-                return directory
+        usable = binary.exists() and (directory / "pg_restore").exists()
+        if usable and (_client_major(binary) or 0) >= major:
+            return directory
     raise BackupError(
         f"No pg_dump/pg_restore for PostgreSQL {major} found (looked in "
         f"{', '.join(str(c) for c in candidates)}); install postgresql-client-{major}."
@@ -136,7 +141,9 @@ def row_counts(conn: psycopg.Connection) -> dict[str, int]:
 
     counts = {}
     for table in user_tables(conn):
-        counts[table] = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_ident(table))).fetchone()[0]
+        counts[table] = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(_ident(table))
+        ).fetchone()[0]
     return counts
 
 

@@ -48,7 +48,9 @@ def admin_emails() -> list[str]:
     from accounts.models import User
 
     emails = set(settings.ADMINS_EMAILS)
-    emails.update(User.objects.filter(role=Role.ADMIN, is_active=True).values_list("email", flat=True))
+    emails.update(
+        User.objects.filter(role=Role.ADMIN, is_active=True).values_list("email", flat=True)
+    )
     return sorted(emails)
 
 
@@ -64,10 +66,14 @@ def alert_admins(*, title: str, body: str, url: str = "", category: str = "monit
         notify(user=admin, title=title, body=body, url=url, category=category)
     extra = sorted(set(settings.ADMINS_EMAILS) - {a.email for a in admins})
     if extra:
-        transaction.on_commit(lambda: send_templated_email(
-            to=extra, subject=title, template="monitoring_alert",
-            context={"title": title, "body": body, "url": url},
-        ))
+        transaction.on_commit(
+            lambda: send_templated_email(
+                to=extra,
+                subject=title,
+                template="monitoring_alert",
+                context={"title": title, "body": body, "url": url},
+            )
+        )
 
 
 # --- Backups ---------------------------------------------------------------------------
@@ -79,29 +85,51 @@ def _progress_writer(backup_id: int, say: Say) -> Callable[[int, str], None]:
     def progress(percent: int, message: str) -> None:
         now = time.monotonic()
         if percent != last["percent"] or now - last["at"] > 2:
-            Backup.objects.filter(pk=backup_id).update(progress=min(percent, 100), progress_message=message[:200])
+            Backup.objects.filter(pk=backup_id).update(
+                progress=min(percent, 100), progress_message=message[:200]
+            )
             last.update(percent=percent, at=now)
             say(f"  {percent:3d}% {message}")
 
     return progress
 
 
-def backup_request(*, actor, with_media: bool = False, kind: str = BackupKind.MANUAL,
-                   request=None, enqueue: bool = True) -> Backup:
+def backup_request(
+    *,
+    actor,
+    with_media: bool = False,
+    kind: str = BackupKind.MANUAL,
+    request=None,
+    enqueue: bool = True,
+) -> Backup:
     """Record a backup to be made; a worker makes it (enqueued after commit).
 
     Refuses (``ValidationError``) while another backup is waiting or running.
     """
     with transaction.atomic():
-        if enqueue and Backup.objects.select_for_update().filter(
-            status__in=[BackupStatus.PENDING, BackupStatus.RUNNING],
-            created_at__gte=timezone.now() - timedelta(hours=6),
-        ).exists():
+        if (
+            enqueue
+            and Backup.objects.select_for_update()
+            .filter(
+                status__in=[BackupStatus.PENDING, BackupStatus.RUNNING],
+                created_at__gte=timezone.now() - timedelta(hours=6),
+            )
+            .exists()
+        ):
             raise ValidationError("A backup is already waiting or running.")
-        backup = Backup.objects.create(kind=kind, with_media=with_media, requested_by=actor,
-                                       progress_message="Waiting for a worker")
-        audit_record(actor=actor, action="create", obj=backup, request=request,
-                     detail={"backup": "requested", "with_media": with_media, "kind": kind})
+        backup = Backup.objects.create(
+            kind=kind,
+            with_media=with_media,
+            requested_by=actor,
+            progress_message="Waiting for a worker",
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            obj=backup,
+            request=request,
+            detail={"backup": "requested", "with_media": with_media, "kind": kind},
+        )
         if enqueue:
             from monitoring.tasks import run_backup
 
@@ -141,23 +169,34 @@ def backup_execute(*, backup_id: int, say: Say = _quiet, alert: bool = True) -> 
             progress(92, f"Copying off-site ({offsite.describe()})")
             remote = offsite.upload(folder)
         Backup.objects.filter(pk=backup_id).update(
-            status=BackupStatus.SUCCEEDED, finished_at=timezone.now(),
-            duration_seconds=round(time.monotonic() - clock, 2), progress=100,
-            progress_message="Done", size_bytes=backups.folder_size(folder),
+            status=BackupStatus.SUCCEEDED,
+            finished_at=timezone.now(),
+            duration_seconds=round(time.monotonic() - clock, 2),
+            progress=100,
+            progress_message="Done",
+            size_bytes=backups.folder_size(folder),
             checksum=manifest["files"][backups.DB_FILE]["sha256"],
-            manifest=_manifest_summary(manifest), remote_location=remote, error="",
+            manifest=_manifest_summary(manifest),
+            remote_location=remote,
+            error="",
         )
     except Exception as exc:
         reason = str(exc) if isinstance(exc, BackupError) else f"{exc.__class__.__name__}: {exc}"
         shutil.rmtree(folder, ignore_errors=True)
         Backup.objects.filter(pk=backup_id).update(
-            status=BackupStatus.FAILED, finished_at=timezone.now(),
+            status=BackupStatus.FAILED,
+            finished_at=timezone.now(),
             duration_seconds=round(time.monotonic() - clock, 2),
-            progress_message="Failed", error=reason[:4000], folder="",
+            progress_message="Failed",
+            error=reason[:4000],
+            folder="",
         )
         if alert:
-            alert_admins(title=f"Backup #{backup_id} failed", body=reason[:1000],
-                         url=reverse("monitoring:monitor"))
+            alert_admins(
+                title=f"Backup #{backup_id} failed",
+                body=reason[:1000],
+                url=reverse("monitoring:monitor"),
+            )
         say(f"  FAILED: {reason}")
         raise BackupError(reason) from exc
     say(f"  backup #{backup_id} written to {folder}")
@@ -178,8 +217,14 @@ def _manifest_summary(manifest: dict) -> dict:
     }
 
 
-def backup_create(*, actor=None, with_media: bool = False, kind: str = BackupKind.MANUAL,
-                  say: Say = _quiet, alert: bool = True) -> Backup:
+def backup_create(
+    *,
+    actor=None,
+    with_media: bool = False,
+    kind: str = BackupKind.MANUAL,
+    say: Say = _quiet,
+    alert: bool = True,
+) -> Backup:
     """Make a backup now, in this process (the command line and the safety backup)."""
     backup = backup_request(actor=actor, with_media=with_media, kind=kind, enqueue=False)
     return backup_execute(backup_id=backup.pk, say=say, alert=alert)
@@ -201,13 +246,24 @@ def backup_folder(backup: Backup, *, fetch: bool = True) -> Path:
 def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
     """Queue a verification (the worker restores into a scratch database)."""
     with transaction.atomic():
-        updated = Backup.objects.filter(pk=backup.pk, status=BackupStatus.SUCCEEDED).exclude(
-            verification_status__in=[VerificationStatus.PENDING, VerificationStatus.RUNNING]
-        ).update(verification_status=VerificationStatus.PENDING)
+        updated = (
+            Backup.objects.filter(pk=backup.pk, status=BackupStatus.SUCCEEDED)
+            .exclude(
+                verification_status__in=[VerificationStatus.PENDING, VerificationStatus.RUNNING]
+            )
+            .update(verification_status=VerificationStatus.PENDING)
+        )
         if not updated:
-            raise ValidationError("This backup cannot be verified now (failed, or already being verified).")
-        audit_record(actor=actor, action="update", obj=backup, request=request,
-                     detail={"backup": "verify requested"})
+            raise ValidationError(
+                "This backup cannot be verified now (failed, or already being verified)."
+            )
+        audit_record(
+            actor=actor,
+            action="update",
+            obj=backup,
+            request=request,
+            detail={"backup": "verify requested"},
+        )
         from monitoring.tasks import verify_backup
 
         transaction.on_commit(lambda: verify_backup.delay(backup_id=backup.pk))
@@ -228,19 +284,29 @@ def backup_verify(*, backup_id: int, say: Say = _quiet, alert: bool = True) -> B
     progress = _progress_writer(backup_id, say)
     try:
         folder = backup_folder(backup)
-        result = backups.verify_folder(folder, expected_db_checksum=backup.checksum, progress=progress)
+        result = backups.verify_folder(
+            folder, expected_db_checksum=backup.checksum, progress=progress
+        )
         status = VerificationStatus.PASSED if result.ok else VerificationStatus.FAILED
         detail = result.summary()
     except Exception as exc:
         status, detail = VerificationStatus.FAILED, f"{exc.__class__.__name__}: {exc}"[:4000]
     Backup.objects.filter(pk=backup_id).update(
-        verification_status=status, verified_at=timezone.now(), verification_detail=detail,
-        progress=100, progress_message="Verified" if status == VerificationStatus.PASSED else "Verification failed",
+        verification_status=status,
+        verified_at=timezone.now(),
+        verification_detail=detail,
+        progress=100,
+        progress_message="Verified"
+        if status == VerificationStatus.PASSED
+        else "Verification failed",
     )
     say(f"  {'OK' if status == VerificationStatus.PASSED else 'FAILED'}: {detail}")
     if status == VerificationStatus.FAILED and alert:
-        alert_admins(title=f"Backup #{backup_id} failed verification", body=detail[:1000],
-                     url=reverse("monitoring:monitor"))
+        alert_admins(
+            title=f"Backup #{backup_id} failed verification",
+            body=detail[:1000],
+            url=reverse("monitoring:monitor"),
+        )
     return Backup.objects.get(pk=backup_id)
 
 
@@ -253,22 +319,29 @@ class RestoreReport:
     migrated: bool = False
 
     def lines(self) -> list[str]:
-        out = [f"Restored backup #{self.backup.pk}; safety backup #{self.safety_backup.pk} holds the state before."]
+        out = [
+            f"Restored backup #{self.backup.pk}; safety backup #{self.safety_backup.pk} holds the state before."
+        ]
         if not self.tables_changed:
             out.append("No table's row count changed.")
         for change in self.tables_changed:
-            out.append(f"  {change.table}: {change.before if change.before is not None else '—'} → "
-                       f"{change.after if change.after is not None else '—'} rows")
+            out.append(
+                f"  {change.table}: {change.before if change.before is not None else '—'} → "
+                f"{change.after if change.after is not None else '—'} rows"
+            )
         if self.media is not None:
-            out.append(f"Media: {self.media.added} added, {self.media.removed} removed, "
-                       f"{self.media.changed} changed.")
+            out.append(
+                f"Media: {self.media.added} added, {self.media.removed} removed, "
+                f"{self.media.changed} changed."
+            )
         if self.migrated:
             out.append("Applied migrations newer than the backup.")
         return out
 
 
-def backup_restore(*, backup: Backup, actor=None, confirm: bool, say: Say = _quiet,
-                   request=None) -> RestoreReport:
+def backup_restore(
+    *, backup: Backup, actor=None, confirm: bool, say: Say = _quiet, request=None
+) -> RestoreReport:
     """Replace the database (and media, when backed up) with ``backup``.
 
     Refuses without ``confirm``. Checks the files' checksums first, then takes a safety
@@ -284,7 +357,9 @@ def backup_restore(*, backup: Backup, actor=None, confirm: bool, say: Say = _qui
     if problems:
         raise BackupError("Refusing to restore a damaged backup: " + "; ".join(problems))
     say(f"Taking a safety backup before restoring #{backup.pk}...")
-    safety = backup_create(actor=actor, with_media=backup.with_media, kind=BackupKind.SAFETY, say=say)
+    safety = backup_create(
+        actor=actor, with_media=backup.with_media, kind=BackupKind.SAFETY, say=say
+    )
     say(f"Safety backup #{safety.pk} done. Restoring the database...")
 
     def progress(percent: int, message: str) -> None:
@@ -308,15 +383,26 @@ def backup_restore(*, backup: Backup, actor=None, confirm: bool, say: Say = _qui
     Backup.objects.filter(pk=backup.pk).update(
         last_restored_at=timezone.now(), progress=100, progress_message="Restored"
     )
-    audit_record(actor=actor, action="update", obj=backup, request=request,
-                 detail={"backup": "restored", "safety_backup": safety.pk,
-                         "tables_changed": len(changes)})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=backup,
+        request=request,
+        detail={"backup": "restored", "safety_backup": safety.pk, "tables_changed": len(changes)},
+    )
     report.backup = Backup.objects.get(pk=backup.pk)
     return report
 
 
-def backup_prune(*, now=None, keep_daily: int = 7, keep_weekly: int = 4, keep_monthly: int = 12,
-                 say: Say = _quiet, dry_run: bool = False) -> list[int]:
+def backup_prune(
+    *,
+    now=None,
+    keep_daily: int = 7,
+    keep_weekly: int = 4,
+    keep_monthly: int = 12,
+    say: Say = _quiet,
+    dry_run: bool = False,
+) -> list[int]:
     """Delete backups outside the retention (newest per day for 7 days, per ISO week for 4
     weeks, per month for 12 months). The newest verified backup is never deleted, nor one
     in progress. Failed backups are removed after the daily window. Returns deleted ids."""
@@ -326,7 +412,13 @@ def backup_prune(*, now=None, keep_daily: int = 7, keep_weekly: int = 4, keep_mo
     for key_of, limit in (
         (lambda b: timezone.localtime(b.created_at).date(), keep_daily),
         (lambda b: timezone.localtime(b.created_at).isocalendar()[:2], keep_weekly),
-        (lambda b: (timezone.localtime(b.created_at).year, timezone.localtime(b.created_at).month), keep_monthly),
+        (
+            lambda b: (
+                timezone.localtime(b.created_at).year,
+                timezone.localtime(b.created_at).month,
+            ),
+            keep_monthly,
+        ),
     ):
         seen = []
         for b in good:
@@ -337,17 +429,26 @@ def backup_prune(*, now=None, keep_daily: int = 7, keep_weekly: int = 4, keep_mo
                 break
             seen.append(key)
             keep.add(b.pk)
-    newest_verified = Backup.objects.filter(
-        status=BackupStatus.SUCCEEDED, verification_status=VerificationStatus.PASSED
-    ).order_by("-created_at", "-id").first()
+    newest_verified = (
+        Backup.objects.filter(
+            status=BackupStatus.SUCCEEDED, verification_status=VerificationStatus.PASSED
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
     if newest_verified:
         keep.add(newest_verified.pk)
     doomed = [b for b in good if b.pk not in keep]
-    doomed += list(Backup.objects.filter(status=BackupStatus.FAILED,
-                                         created_at__lt=now - timedelta(days=keep_daily)))
+    doomed += list(
+        Backup.objects.filter(
+            status=BackupStatus.FAILED, created_at__lt=now - timedelta(days=keep_daily)
+        )
+    )
     deleted = []
     for b in doomed:
-        say(f"  {'would delete' if dry_run else 'deleting'} backup #{b.pk} ({b.created_at:%Y-%m-%d %H:%M})")
+        say(
+            f"  {'would delete' if dry_run else 'deleting'} backup #{b.pk} ({b.created_at:%Y-%m-%d %H:%M})"
+        )
         if dry_run:
             continue
         if b.folder:
@@ -357,8 +458,8 @@ def backup_prune(*, now=None, keep_daily: int = 7, keep_weekly: int = 4, keep_mo
                 offsite.delete(b.remote_location)
             except BackupError as exc:
                 say(f"  warning: {exc}")
-        b.delete()
         deleted.append(b.pk)
+        b.delete()
     return deleted
 
 
@@ -374,23 +475,32 @@ def incident_open(*, kind: str, detail: str) -> tuple[Incident, bool]:
         if created:
             incident.alerted_at = timezone.now()
             incident.save(update_fields=["alerted_at"])
-            alert_admins(title=f"Problem: {incident.get_kind_display()}", body=detail[:1000],
-                         url=reverse("monitoring:monitor"), category="incident")
+            alert_admins(
+                title=f"Problem: {incident.get_kind_display()}",
+                body=detail[:1000],
+                url=reverse("monitoring:monitor"),
+                category="incident",
+            )
     return incident, created
 
 
 def incident_resolve(*, kind: str) -> Incident | None:
     """Close the open incident of ``kind`` (if any) and send the recovery message."""
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().filter(kind=kind, resolved_at__isnull=True).first()
+        incident = (
+            Incident.objects.select_for_update().filter(kind=kind, resolved_at__isnull=True).first()
+        )
         if incident is None:
             return None
         incident.resolved_at = incident.recovery_sent_at = timezone.now()
         incident.save(update_fields=["resolved_at", "recovery_sent_at"])
         lasted = incident.resolved_at - incident.opened_at
-        alert_admins(title=f"Recovered: {incident.get_kind_display()}",
-                     body=f"Back to normal after {int(lasted.total_seconds() // 60)} minutes.",
-                     url=reverse("monitoring:monitor"), category="incident")
+        alert_admins(
+            title=f"Recovered: {incident.get_kind_display()}",
+            body=f"Back to normal after {int(lasted.total_seconds() // 60)} minutes.",
+            url=reverse("monitoring:monitor"),
+            category="incident",
+        )
     return incident
 
 
@@ -408,12 +518,67 @@ def incidents_evaluate(findings: dict[str, str | None]) -> dict[str, str]:
     return outcome
 
 
+DB_DOWN_KEY = "monitoring:database-down-since"
+ADMIN_EMAILS_KEY = "monitoring:admin-emails"
+
+
+def health_check_run(findings: dict[str, str | None]) -> dict[str, str]:
+    """Act on health findings. A database outage cannot be recorded in the database, so it
+    is tracked in the cache (one email to the admins' last known addresses) and written as
+    an incident once the database answers again."""
+    from django.core.cache import cache
+
+    from uscpis.mail import send_templated_email
+
+    problem = findings.get("database")
+    if problem:
+        if cache.add(DB_DOWN_KEY, timezone.now().isoformat(), None):
+            to = sorted(set(cache.get(ADMIN_EMAILS_KEY) or []) | set(settings.ADMINS_EMAILS))
+            if to:
+                send_templated_email(
+                    to=to,
+                    subject="Problem: Database unreachable",
+                    template="monitoring_alert",
+                    context={"title": "Database unreachable", "body": problem, "url": ""},
+                )
+        return {"database": "down"}
+    outcome = {}
+    since = cache.get(DB_DOWN_KEY)
+    if since:
+        from django.utils.dateparse import parse_datetime
+
+        opened = parse_datetime(since) or timezone.now()
+        Incident.objects.create(
+            kind=IncidentKind.DATABASE,
+            detail="Database was unreachable",
+            opened_at=opened,
+            alerted_at=opened,
+            resolved_at=timezone.now(),
+            recovery_sent_at=timezone.now(),
+        )
+        alert_admins(
+            title="Recovered: Database unreachable",
+            body=f"The database answers again (down since {opened:%Y-%m-%d %H:%M} UTC).",
+            url=reverse("monitoring:monitor"),
+            category="incident",
+        )
+        cache.delete(DB_DOWN_KEY)
+        outcome["database"] = "resolved"
+    cache.set(ADMIN_EMAILS_KEY, admin_emails(), None)
+    outcome.update(incidents_evaluate({k: v for k, v in findings.items() if k != "database"}))
+    return outcome
+
+
 # --- Failed tasks, integrations ----------------------------------------------------------
 
 
-def task_failure_record(*, task_name: str, task_id: str, exception: str, traceback: str) -> TaskFailure:
+def task_failure_record(
+    *, task_name: str, task_id: str, exception: str, traceback: str
+) -> TaskFailure:
     return TaskFailure.objects.create(
-        task_name=task_name[:200], task_id=(task_id or "")[:64], exception=exception[:4000],
+        task_name=task_name[:200],
+        task_id=(task_id or "")[:64],
+        exception=exception[:4000],
         traceback=traceback[-8000:],
     )
 
@@ -422,7 +587,16 @@ def integration_test_email_send(*, actor, request=None) -> None:
     """Send a test email to ``actor`` through the configured backend now (errors raise)."""
     from uscpis.mail import send_templated_email
 
-    send_templated_email(to=[actor.email], subject="Test email from the monitor page",
-                         template="monitoring_test", context={"user": actor})
-    audit_record(actor=actor, action="create", request=request, object_type="monitoring.test_email",
-                 detail={"to": actor.email})
+    send_templated_email(
+        to=[actor.email],
+        subject="Test email from the monitor page",
+        template="monitoring_test",
+        context={"user": actor},
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        request=request,
+        object_type="monitoring.test_email",
+        detail={"to": actor.email},
+    )

@@ -48,7 +48,8 @@ def weekly_verify() -> None:
     latest = (
         Backup.objects.filter(status=BackupStatus.SUCCEEDED)
         .exclude(verification_status=VerificationStatus.PASSED)
-        .order_by("-created_at").first()
+        .order_by("-created_at")
+        .first()
     )
     if latest is not None:
         backup_verify(backup_id=latest.pk)
@@ -64,6 +65,6 @@ def heartbeat() -> None:
 def check_health() -> None:
     """Open or resolve incidents (and email admins once per incident)."""
     from monitoring.selectors import health_findings
-    from monitoring.services import incidents_evaluate
+    from monitoring.services import health_check_run
 
-    incidents_evaluate(health_findings())
+    health_check_run(health_findings())

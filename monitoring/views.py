@@ -8,6 +8,7 @@ from accounts.audit import audit_record
 from accounts.permissions import deny, public, require_perm
 from monitoring import backups, health, selectors, services
 from monitoring.forms import BackupStartForm, RestoreConfirmForm
+from monitoring.models import BackupStatus
 from monitoring.pg import BackupError
 from uscpis.http import Request, render_page
 
@@ -35,7 +36,9 @@ def readyz(request):
     ok = all(result for result, _ in checks.values())
     body = {
         "status": "ok" if ok else "fail",
-        "checks": {name: {"ok": result, "detail": detail} for name, (result, detail) in checks.items()},
+        "checks": {
+            name: {"ok": result, "detail": detail} for name, (result, detail) in checks.items()
+        },
     }
     return JsonResponse(body, status=200 if ok else 503)
 
@@ -53,15 +56,20 @@ def monitor(request: Request):
 def _panel_context(name: str) -> dict:
     if name == "backups":
         rows = selectors.backups_for_page()
-        return {"backups": rows, "start_form": BackupStartForm(),
-                "any_in_progress": any(b.in_progress for b in rows)}
+        return {
+            "backups": rows,
+            "start_form": BackupStartForm(),
+            "any_in_progress": any(b.in_progress for b in rows),
+        }
     return {name: getattr(selectors, f"{name}_panel")()}
 
 
 def _panel(request: Request, name: str, extra: dict | None = None, status: int = 200):
     """One panel: only its fragment for HTMX, else the page with just this panel filled."""
     context = {**_panel_context(name), "loaded": {name: True}, **(extra or {})}
-    return render_page(request, "monitoring/monitor.html", context, partial=f"panel-{name}", status=status)
+    return render_page(
+        request, "monitoring/monitor.html", context, partial=f"panel-{name}", status=status
+    )
 
 
 @never_cache
@@ -94,11 +102,15 @@ def backup_start(request: Request):
     note = None
     if form.is_valid():
         try:
-            services.backup_request(actor=request.user, with_media=form.cleaned_data["with_media"], request=request)
+            services.backup_request(
+                actor=request.user, with_media=form.cleaned_data["with_media"], request=request
+            )
             note = ("good", "Backup started. Progress updates below.")
         except ValidationError as exc:
             note = ("bad", " ".join(exc.messages))
-    return _panel(request, "backups", {"backup_note": note}, status=200 if note and note[0] == "good" else 409)
+    return _panel(
+        request, "backups", {"backup_note": note}, status=200 if note and note[0] == "good" else 409
+    )
 
 
 @require_http_methods(["POST"])
@@ -113,7 +125,11 @@ def backup_verify(request: Request, pk: int):
     return _panel(request, "backups", {"backup_note": note}, status=status)
 
 
-DOWNLOADS = {"database": backups.DB_FILE, "media": backups.MEDIA_FILE, "manifest": backups.MANIFEST_FILE}
+DOWNLOADS = {
+    "database": backups.DB_FILE,
+    "media": backups.MEDIA_FILE,
+    "manifest": backups.MANIFEST_FILE,
+}
 
 
 @require_GET
@@ -129,20 +145,36 @@ def backup_download(request: Request, pk: int, part: str):
     if not path.exists():
         raise Http404
     audit_record(action="export", obj=backup, request=request, detail={"backup_file": part})
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"uscpis-backup-{pk}-{path.name}")  # noqa: SIM115 (closed by the response)
+    return FileResponse(
+        open(path, "rb"), as_attachment=True, filename=f"uscpis-backup-{pk}-{path.name}"
+    )  # noqa: SIM115 (closed by the response)
 
 
 @require_http_methods(["GET", "POST"])
 @require_perm("monitoring.restore")
 def backup_restore(request: Request, pk: int):
     if not request.user.is_verified():
-        deny(request, "monitoring.restore", "Restoring needs a session verified with two-factor authentication.")
+        deny(
+            request,
+            "monitoring.restore",
+            "Restoring needs a session verified with two-factor authentication.",
+        )
     backup = selectors.get_backup(pk)
     form = RestoreConfirmForm(request.POST or None, phrase=f"RESTORE {backup.pk}")
     report, error = None, ""
+    if backup.status != BackupStatus.SUCCEEDED:
+        error = f"Backup #{backup.pk} did not succeed, so it cannot be restored."
+        return render_page(
+            request,
+            "monitoring/restore.html",
+            {"backup": backup, "form": None, "error": error},
+            status=409 if request.method == "POST" else 200,
+        )
     if request.method == "POST" and form.is_valid():
         try:
-            report = services.backup_restore(backup=backup, actor=request.user, confirm=True, request=request)
+            report = services.backup_restore(
+                backup=backup, actor=request.user, confirm=True, request=request
+            )
             messages.success(request, f"Backup #{pk} restored.")
         except (BackupError, ValidationError) as exc:
             error = str(exc)

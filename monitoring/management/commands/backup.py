@@ -1,0 +1,108 @@
+"""``manage.py backup create|list|verify|restore|prune``: backups that really restore.
+
+Every subcommand prints progress for long steps and exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from monitoring import services
+from monitoring.models import Backup, BackupStatus, VerificationStatus
+from monitoring.pg import BackupError
+
+
+class Command(BaseCommand):
+    help = "Create, list, verify, restore and prune backups (database dump + optional media)."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        create = sub.add_parser("create", help="make a backup now")
+        create.add_argument("--with-media", action="store_true", help="also archive uploaded files")
+        sub.add_parser("list", help="list backups")
+        verify = sub.add_parser(
+            "verify", help="check checksums and restore into a scratch database"
+        )
+        verify.add_argument("backup_id", type=int)
+        restore = sub.add_parser("restore", help="replace the database (and media) with a backup")
+        restore.add_argument("backup_id", type=int)
+        restore.add_argument(
+            "--yes", action="store_true", help="confirm: current data will be replaced"
+        )
+        prune = sub.add_parser("prune", help="apply retention (7 daily, 4 weekly, 12 monthly)")
+        prune.add_argument("--dry-run", action="store_true")
+
+    def handle(self, *args, action: str, **opts):
+        say = self.stdout.write
+        try:
+            getattr(self, f"do_{action}")(say, **opts)
+        except (BackupError, ValidationError) as exc:
+            message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            raise CommandError(message) from exc
+
+    def _get(self, backup_id: int) -> Backup:
+        try:
+            return Backup.objects.get(pk=backup_id)
+        except Backup.DoesNotExist as exc:
+            raise CommandError(f"There is no backup #{backup_id}.") from exc
+
+    def do_create(self, say, *, with_media: bool = False, **_):
+        say(f"Creating a backup{' with media' if with_media else ''}...")
+        backup = services.backup_create(with_media=with_media, say=say)
+        say(
+            self.style.SUCCESS(
+                f"Backup #{backup.pk} done: {filesizeformat(backup.size_bytes)} in "
+                f"{backup.duration_seconds:.1f} s, sha256 {backup.checksum[:16]}…"
+                + (f", copied to {backup.remote_location}" if backup.remote_location else "")
+            )
+        )
+
+    def do_list(self, say, **_):
+        rows = Backup.objects.order_by("-created_at", "-id")
+        if not rows:
+            say("No backups.")
+            return
+        say(
+            f"{'ID':>5}  {'Created (local time)':<20} {'Status':<10} {'Size':>10}  {'Verified':<12} Stored"
+        )
+        for b in rows:
+            where = "local" if b.status == BackupStatus.SUCCEEDED else "-"
+            if b.remote_location:
+                where += f" + {b.remote_location}"
+            say(
+                f"{b.pk:>5}  {timezone.localtime(b.created_at):%Y-%m-%d %H:%M:%S}  {b.status:<10} "
+                f"{filesizeformat(b.size_bytes) if b.size_bytes else '-':>10}  "
+                f"{b.get_verification_status_display():<12} {where}"
+            )
+
+    def do_verify(self, say, *, backup_id: int, **_):
+        backup = self._get(backup_id)
+        say(f"Verifying backup #{backup.pk}...")
+        backup = services.backup_verify(backup_id=backup.pk, say=say, alert=False)
+        if backup.verification_status != VerificationStatus.PASSED:
+            raise CommandError(
+                f"Backup #{backup.pk} FAILED verification: {backup.verification_detail}"
+            )
+        say(self.style.SUCCESS(f"Backup #{backup.pk} verified: {backup.verification_detail}"))
+
+    def do_restore(self, say, *, backup_id: int, yes: bool = False, **_):
+        backup = self._get(backup_id)
+        if not yes:
+            raise CommandError(
+                f"Restoring backup #{backup.pk} replaces ALL current data. Re-run with --yes to confirm."
+            )
+        report = services.backup_restore(backup=backup, confirm=True, say=say)
+        for line in report.lines():
+            say(line)
+        say(self.style.SUCCESS("Restore complete."))
+
+    def do_prune(self, say, *, dry_run: bool = False, **_):
+        deleted = services.backup_prune(say=say, dry_run=dry_run)
+        say(
+            f"{'Would delete' if dry_run else 'Deleted'} {len(deleted) if not dry_run else ''} backups."
+            if not dry_run
+            else "Dry run: nothing deleted."
+        )

@@ -1,0 +1,3 @@
+from uscpis.registry import NavItem
+
+NAV = [NavItem("Monitor", "monitoring:monitor", "monitoring.view")]

@@ -1,0 +1,32 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def backup_dir(settings, tmp_path):
+    """Backups go to a per-test folder, never var/backups; no off-site copy unless a test
+    configures one."""
+    settings.BACKUP_DIR = str(tmp_path / "backups")
+    settings.BACKUP_OFFSITE = "none"
+    return tmp_path / "backups"
+
+
+@pytest.fixture
+def no_worker_heartbeat():
+    from django.core.cache import cache
+
+    from monitoring.tasks import HEARTBEAT_KEY
+
+    cache.delete(HEARTBEAT_KEY)
+    yield
+    cache.delete(HEARTBEAT_KEY)
+
+
+@pytest.fixture
+def broker_down():
+    """Point Celery at a Redis port nobody listens on."""
+    from uscpis.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    yield
+    app.conf.broker_url = previous

@@ -1,0 +1,296 @@
+"""Backups that really restore: round trip, damaged files, refusals, retention, off-site."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Notification, User
+from accounts.roles import Role
+from monitoring import backups, pg, services
+from monitoring.models import Backup, BackupStatus, VerificationStatus
+from monitoring.pg import BackupError
+from tests.factories import UserFactory
+from tests.monitoring.factories import BackupFactory
+
+NOT_REWOUND = set(backups.PRESERVED_TABLES) | {"accounts_auditevent"}
+
+
+def _state() -> tuple[dict, dict]:
+    with pg.connect() as conn:
+        return pg.row_counts(conn), pg.content_checksums(conn)
+
+
+def _folder(backup: Backup) -> Path:
+    return backups.backup_root() / backup.folder
+
+
+def _media_files() -> dict[str, bytes]:
+    root = Path(default_storage.location)
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_round_trip_restores_every_table_and_media(admin_user):
+    nurses = UserFactory.create_batch(3, role=Role.NURSE)
+    for nurse in nurses:
+        Notification.objects.create(user=nurse, title="Shift change", body="Ward 2")
+    default_storage.save("documents/xray.txt", ContentFile(b"x-ray report"))
+    default_storage.save("documents/lab.txt", ContentFile(b"lab result v1"))
+
+    backup = services.backup_create(actor=admin_user, with_media=True)
+    assert backup.status == BackupStatus.SUCCEEDED
+    counts_then, checksums_then = _state()
+    audit_then = AuditEvent.objects.count()
+    media_then = _media_files()
+    manifest = backups.read_manifest(_folder(backup))
+    assert {"database.dump", "media.tar.gz"} == set(manifest["files"])
+    assert manifest["row_counts"]["accounts_user"] == User.objects.count()
+    assert manifest["migrations"] and manifest["app_version"]
+    assert all(len(meta["sha256"]) == 64 for meta in manifest["files"].values())
+
+    # Change, delete and add data and files after the backup.
+    User.objects.filter(pk=nurses[0].pk).update(first_name="Changed")
+    Notification.objects.filter(user=nurses[1]).delete()
+    User.objects.filter(pk=nurses[2].pk).delete()
+    UserFactory(role=Role.DOCTOR, email="late.doctor@usc.edu.ph")
+    default_storage.delete("documents/xray.txt")
+    with default_storage.open("documents/lab.txt", "wb") as fh:
+        fh.write(b"lab result v2")
+    default_storage.save("documents/new.txt", ContentFile(b"added later"))
+    assert _state()[1] != checksums_then
+
+    report = services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+
+    counts_now, checksums_now = _state()
+    for table in counts_then:
+        if table in NOT_REWOUND:
+            continue
+        assert counts_now[table] == counts_then[table], table
+        assert checksums_now[table] == checksums_then[table], table
+    # The audit trail is rewound too, then records the restore itself.
+    assert AuditEvent.objects.count() == audit_then + 1
+    assert _media_files() == media_then
+    assert report.media.added == 1 and report.media.removed == 1 and report.media.changed == 1
+    assert "accounts_notification" in {c.table for c in report.tables_changed}
+    # The backup list survived the restore: both the restored and the safety backup.
+    assert set(Backup.objects.values_list("pk", flat=True)) == {backup.pk, report.safety_backup.pk}
+    assert Backup.objects.get(pk=backup.pk).last_restored_at is not None
+    # The site works afterwards: new rows get fresh ids, pages answer.
+    UserFactory(role=Role.NURSE, email="after.restore@usc.edu.ph")
+    from django.test import Client
+
+    from tests.conftest import login
+
+    assert login(Client(), admin_user).get("/monitoring/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_passes_for_a_good_backup_and_command_lists_it(admin_user, capsys):
+    backup = services.backup_create(actor=admin_user)
+    call_command("backup", "verify", str(backup.pk))
+    backup.refresh_from_db()
+    assert backup.verification_status == VerificationStatus.PASSED
+    assert backup.verified_at is not None
+    call_command("backup", "list")
+    out = capsys.readouterr().out
+    assert f"{backup.pk:>5}" in out and "Verified" in out and "local" in out
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_verify_catches_a_damaged_dump(admin_user, damage):
+    backup = services.backup_create(actor=admin_user)
+    dump = _folder(backup) / backups.DB_FILE
+    data = dump.read_bytes()
+    if damage == "truncate":
+        dump.write_bytes(data[: len(data) // 2])
+    else:
+        middle = len(data) // 2
+        dump.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+    with pytest.raises(CommandError, match="FAILED verification"):
+        call_command("backup", "verify", str(backup.pk))
+    backup.refresh_from_db()
+    assert backup.verification_status == VerificationStatus.FAILED
+    assert "SHA-256" in backup.verification_detail or "bytes" in backup.verification_detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_compares_row_counts_after_a_scratch_restore(admin_user):
+    backup = services.backup_create(actor=admin_user)
+    folder = _folder(backup)
+    manifest = json.loads((folder / backups.MANIFEST_FILE).read_text())
+    manifest["row_counts"]["accounts_user"] += 5
+    (folder / backups.MANIFEST_FILE).write_text(json.dumps(manifest))
+    result = services.backup_verify(backup_id=backup.pk, alert=False)
+    assert result.verification_status == VerificationStatus.FAILED
+    assert "accounts_user" in result.verification_detail
+    # The scratch database is gone afterwards.
+    with pg.connect("postgres") as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'verify_%%'"
+        ).fetchone()[0]
+    assert left == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_refuses_without_yes(admin_user):
+    backup = services.backup_create(actor=admin_user)
+    UserFactory(email="keep.me@usc.edu.ph")
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("backup", "restore", str(backup.pk))
+    assert User.objects.filter(email="keep.me@usc.edu.ph").exists()
+    assert Backup.objects.count() == 1  # no safety backup either
+    with pytest.raises(Exception, match="confirmation"):
+        services.backup_restore(backup=backup, actor=admin_user, confirm=False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failing_restore_changes_nothing_and_leaves_the_safety_backup_usable(admin_user):
+    backup = services.backup_create(actor=admin_user)
+    # A dump that passes the checksum checks but that pg_restore cannot read.
+    folder = _folder(backup)
+    (folder / backups.DB_FILE).write_bytes(b"PGDMP" + b"\x00garbage" * 100)
+    manifest = json.loads((folder / backups.MANIFEST_FILE).read_text())
+    digest = backups.sha256_file(folder / backups.DB_FILE)
+    manifest["files"][backups.DB_FILE] = {
+        "sha256": digest,
+        "size": (folder / backups.DB_FILE).stat().st_size,
+    }
+    (folder / backups.MANIFEST_FILE).write_text(json.dumps(manifest))
+    Backup.objects.filter(pk=backup.pk).update(checksum=digest)
+    backup.refresh_from_db()
+    UserFactory(email="after.backup@usc.edu.ph")
+    counts_before, checksums_before = _state()
+
+    with pytest.raises(BackupError):
+        services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+
+    assert User.objects.filter(email="after.backup@usc.edu.ph").exists()
+    counts_after, checksums_after = _state()
+    safety = Backup.objects.get(kind="safety")
+    assert safety.status == BackupStatus.SUCCEEDED
+    for table in counts_before:
+        if table not in NOT_REWOUND:
+            assert checksums_after[table] == checksums_before[table], table
+    verified = services.backup_verify(backup_id=safety.pk, alert=False)
+    assert verified.verification_status == VerificationStatus.PASSED, verified.verification_detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_backup_is_recorded_and_alerts_admins(
+    admin_user, monkeypatch, mailoutbox, django_capture_on_commit_callbacks
+):
+    def broken(*args, **kwargs):
+        raise BackupError("pg_dump failed (exit 1): disk full")
+
+    monkeypatch.setattr(backups, "dump_database", broken)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(BackupError):
+        services.backup_create(actor=admin_user)
+    backup = Backup.objects.get()
+    assert backup.status == BackupStatus.FAILED and "disk full" in backup.error
+    assert not backup.folder and not list(backups.backup_root().iterdir())
+    note = Notification.objects.get(user=admin_user)
+    assert "failed" in note.title
+    assert [m.to for m in mailoutbox] == [[admin_user.email]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requested_backup_runs_in_the_worker_once(admin_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        backup = services.backup_request(actor=admin_user)
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.SUCCEEDED and backup.progress == 100
+    assert (
+        backup.size_bytes > 0 and backup.duration_seconds is not None and len(backup.checksum) == 64
+    )
+    # A duplicate delivery finds nothing pending and does nothing.
+    again = services.backup_execute(backup_id=backup.pk)
+    assert again.finished_at == backup.finished_at
+
+
+@pytest.mark.django_db
+def test_second_request_while_one_is_running_is_refused(admin_user):
+    BackupFactory(status=BackupStatus.RUNNING, checksum="")
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        services.backup_request(actor=admin_user)
+
+
+@pytest.mark.django_db
+def test_prune_keeps_7_daily_4_weekly_12_monthly_and_the_newest_verified():
+    now = timezone.now()
+    made = [
+        BackupFactory(created_at=now - timedelta(days=d, hours=h))
+        for d in range(400)
+        for h in (0, 6)
+    ]
+    old_verified = made[-1]
+    Backup.objects.filter(pk=old_verified.pk).update(verification_status=VerificationStatus.PASSED)
+    failed_old = BackupFactory(
+        status=BackupStatus.FAILED, checksum="", created_at=now - timedelta(days=30)
+    )
+
+    deleted = services.backup_prune(now=now)
+
+    kept = list(Backup.objects.order_by("-created_at"))
+    kept_ids = {b.pk for b in kept}
+    assert old_verified.pk in kept_ids
+    assert failed_old.pk in deleted
+    days = {timezone.localtime(b.created_at).date() for b in kept}
+    assert len(kept) == len(days)  # at most one per day
+    recent = [b for b in kept if now - b.created_at < timedelta(days=7)]
+    assert len(recent) == 7
+    months = {
+        (timezone.localtime(b.created_at).year, timezone.localtime(b.created_at).month)
+        for b in kept
+    }
+    assert len(months) == 12 + 1  # 12 monthly + the old verified one's month
+    assert len(kept) <= 7 + 4 + 12 + 1
+    assert made[0].pk in kept_ids  # the newest backup always stays
+
+
+@pytest.mark.django_db(transaction=True)
+def test_offsite_copy_to_s3_and_fetch_back_for_verify(admin_user, settings):
+    boto3 = pytest.importorskip("boto3")
+    from moto import mock_aws
+
+    settings.BACKUP_OFFSITE = ""
+    settings.BACKUP_S3_BUCKET = "uscpis-test-backups"
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="uscpis-test-backups")
+        backup = services.backup_create(actor=admin_user)
+        assert backup.remote_location.startswith("s3://uscpis-test-backups/")
+        keys = [
+            o["Key"]
+            for o in boto3.client("s3", region_name="us-east-1").list_objects_v2(
+                Bucket="uscpis-test-backups"
+            )["Contents"]
+        ]
+        assert {Path(k).name for k in keys} == {backups.DB_FILE, backups.MANIFEST_FILE}
+        import shutil
+
+        shutil.rmtree(_folder(backup))  # the server lost its disk
+        verified = services.backup_verify(backup_id=backup.pk, alert=False)
+    assert verified.verification_status == VerificationStatus.PASSED, verified.verification_detail
+    assert (_folder(backup) / backups.DB_FILE).exists()
+
+
+def test_client_programs_match_the_server():
+    major = pg.server_major()
+    import subprocess
+
+    out = subprocess.run([pg.client("pg_dump"), "--version"], capture_output=True, text=True).stdout
+    assert int(out.split()[-1].split(".")[0].split("(")[0]) >= major
+
+
+pytestmark = []
