@@ -143,6 +143,10 @@ def _heavy_patient(stdout) -> None:
     if have >= 700:
         return
     doctor = User.objects.filter(role="doctor").order_by("id").first()
+    if not Icd10Code.objects.exists():  # e.g. a flushed test database
+        from patients.icd10 import icd10_load
+
+        icd10_load()
     codes = list(Icd10Code.objects.filter(is_leaf=True).order_by("code")[:50])
     now = timezone.now()
     visits = Visit.objects.bulk_create(

@@ -152,6 +152,10 @@ def _patient(i: int, rng: random.Random) -> Patient:
 
 @transaction.atomic
 def run(*, stdout) -> None:
+    if not Icd10Code.objects.exists():  # the data migration's rows were flushed (tests)
+        from patients.icd10 import icd10_load
+
+        icd10_load()
     if Patient.objects.filter(id_number=DEMO_ID).exists():
         stdout.write("  patients: demo data already present")
         return
