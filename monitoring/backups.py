@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -44,8 +43,7 @@ def _noop(_percent: int, _message: str) -> None:
 
 
 def backup_root() -> Path:
-    configured = getattr(settings, "BACKUP_DIR", None) or os.environ.get("BACKUP_DIR")
-    root = Path(configured) if configured else Path(settings.VAR_DIR) / "backups"
+    root = Path(settings.BACKUP_DIR)
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -261,6 +261,13 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 
+# --- Backups (monitoring) -------------------------------------------------------------
+BACKUP_DIR = env_str("BACKUP_DIR", str(VAR_DIR / "backups"))
+BACKUP_PG_BIN_DIR = env_str("BACKUP_PG_BIN_DIR")  # pg_dump/pg_restore matching the server
+BACKUP_S3_BUCKET = env_str("BACKUP_S3_BUCKET")  # off-site copy (boto3) when set
+BACKUP_S3_PREFIX = env_str("BACKUP_S3_PREFIX", "uscpis-backups")
+BACKUP_S3_ENDPOINT_URL = env_str("BACKUP_S3_ENDPOINT_URL")
+
 # --- Email -----------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "USC-PIS Clinic <clinic@usc-pis.example.org>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
