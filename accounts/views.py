@@ -35,6 +35,7 @@ from accounts.middleware import forget_device_state
 from accounts.models import User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
+from uscpis.pagination import CappedPaginator
 from uscpis.registry import app_modules
 
 RECOVERY_CODE_COUNT = 10
@@ -243,7 +244,7 @@ def audit_list(request: Request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     events = selectors.audit_search(**{k: v for k, v in data.items() if v not in (None, "")})
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    page = CappedPaginator(events, 50, cap=5000).get_page(request.GET.get("page"))
     return render_page(request, "accounts/audit_list.html", {"form": form, "page": page},
                        partial="audit-table")
 

@@ -17,6 +17,7 @@ from patients import forms, selectors, services
 from patients.models import Allergy, Medication
 from patients.views.common import add_service_errors
 from uscpis.http import Request, redirect_htmx_aware, render_page
+from uscpis.pagination import CappedPaginator
 
 CHART_TABS = [
     ("overview", "Overview", "patients.view_demographics"),
@@ -36,7 +37,7 @@ def patient_list(request: Request):
     form = forms.PatientSearchForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     patients = selectors.patient_search(**{k: v for k, v in data.items() if v not in (None, "")})
-    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    page = CappedPaginator(patients, 25).get_page(request.GET.get("page"))
     return render_page(
         request, "patients/patient_list.html", {"form": form, "page": page}, partial="patient-table"
     )
