@@ -2,8 +2,9 @@
 2,000,000 movements (issue 5: under 50 ms server time).
 
 Data is generated in bulk with ``INSERT ... SELECT generate_series`` and topped up to the
-requested scale (idempotent). Lot quantities are then set to the sum of their movements,
-so ``manage.py inventory check`` still holds on the bench database.
+requested scale (idempotent). Lot quantities are then set to the sum of their movements and
+the per-item stock totals recomputed, so ``manage.py inventory check`` still holds on the
+bench database.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def generate(scale: dict, stdout) -> None:
             WHERE m.lot_id = l.id AND l.quantity <> m.total AND l.batch_number LIKE 'BENCH-%'
             """
         )
+        # Raw SQL bypassed the services: rebuild the per-item stock totals they keep.
+        from inventory import totals
+
+        totals.recompute_all()
 
 
 def _manager():

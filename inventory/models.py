@@ -13,10 +13,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 QTY = {"max_digits": 14, "decimal_places": 3}
+STOCK_TOTAL_FIELDS = ("stock_on_hand", "stock_available", "stock_on_order")
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
@@ -98,6 +99,23 @@ class Item(models.Model):
     # Lower-cased "name generic sku strength" for simple, index-friendly search.
     search_text = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # Stock totals kept by ``inventory.services`` in the same transaction as every lot or
+    # open-order change (recomputed under the item's row lock), so the stock overview and
+    # its low / out filters never aggregate lots per request. ``manage.py inventory check``
+    # verifies them against the lots and purchase orders.
+    stock_on_hand = models.DecimalField(**QTY, default=Decimal("0"), editable=False)
+    stock_available = models.DecimalField(
+        **QTY,
+        default=Decimal("0"),
+        editable=False,
+        help_text="Lots with status available, whatever their expiry date.",
+    )
+    stock_on_order = models.DecimalField(
+        **QTY,
+        default=Decimal("0"),
+        editable=False,
+        help_text="Outstanding on sent / partially received purchase orders.",
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -111,16 +129,43 @@ class Item(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=ItemKind.values), name="inventory_item_kind_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(stock_on_hand__gte=0)
+                & Q(stock_available__gte=0)
+                & Q(stock_available__lte=F("stock_on_hand"))
+                & Q(stock_on_order__gte=0),
+                name="inventory_item_stock_totals_valid",
+            ),
         ]
         indexes = [
             models.Index(fields=["kind", "name"]),
             models.Index(fields=["category", "name"]),
             models.Index(fields=["preferred_vendor"]),
             models.Index(fields=["name", "id"]),
+            # The stock overview's "low" filter: available + on order - reorder point <= 0
+            # (the expression must match inventory.selectors.HEADROOM).
+            models.Index(
+                F("stock_available") + F("stock_on_order") - F("reorder_point"),
+                name="inventory_item_headroom_idx",
+            ),  # not partial: PostgreSQL keeps statistics on the expression, so it estimates well
         ]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args, **kwargs):
+        # A plain save() of a loaded item must never write back stale stock totals.
+        if (
+            not self._state.adding
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+        ):
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in STOCK_TOTAL_FIELDS
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def display_name(self) -> str:
@@ -176,6 +221,11 @@ class StockLot(models.Model):
                 name="inventory_lot_expiring_idx",
             ),
             models.Index(fields=["location", "item"]),
+            models.Index(
+                fields=["expiry_date"],
+                condition=Q(status="available", quantity__gt=0),
+                name="inventory_lot_usable_exp_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from django.db.models import (
     DecimalField,
-    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -57,37 +56,74 @@ def usable_lots(today: date | None = None) -> QuerySet:
     )
 
 
+# Matches the expression index inventory_item_headroom_idx.
+HEADROOM = ExpressionWrapper(
+    F("stock_available") + F("stock_on_order") - F("reorder_point"), output_field=QTY_FIELD
+)
+
+
 def items_with_stock(today: date | None = None) -> QuerySet:
     """Items annotated with ``on_hand`` (all lots), ``usable`` (available, unexpired) and
-    ``on_order`` (outstanding on sent / partially received orders)."""
+    ``on_order`` (outstanding on sent / partially received orders).
+
+    ``on_hand`` and ``on_order`` are the totals stored on the item (kept by the services, see
+    ``inventory.totals``). ``usable`` depends on today's date, so it stays a subquery, which
+    PostgreSQL evaluates only for the rows a page returns, never for every item."""
     today = today or timezone.localdate()
-    outstanding = Greatest(F("quantity_ordered") - F("quantity_received"), ZERO)
-    return Item.objects.annotate(
-        on_hand=_sum_subquery(StockLot.objects.filter(item=OuterRef("pk")), "quantity"),
+    return Item.objects.alias(headroom=HEADROOM).annotate(
+        on_hand=F("stock_on_hand"),
         usable=_sum_subquery(usable_lots(today).filter(item=OuterRef("pk")), "quantity"),
-        on_order=_sum_subquery(
-            PurchaseOrderLine.objects.filter(
-                item=OuterRef("pk"), order__status__in=OPEN_PO_STATUSES
-            ),
-            outstanding,
-        ),
+        on_order=F("stock_on_order"),
+    )
+
+
+def _items_with_expired_available_stock(today: date) -> list[int]:
+    """Items still holding available (not yet quarantined) stock past its expiry: normally
+    none, as the morning job quarantines them (partial index inventory_lot_usable_exp_idx).
+    Their stored ``stock_available`` overstates usable stock, so filters check them exactly."""
+    return list(
+        StockLot.objects.filter(status=LotStatus.AVAILABLE, quantity__gt=0, expiry_date__lt=today)
+        .order_by()
+        .values_list("item_id", flat=True)
+        .distinct()
+    )
+
+
+def _usable_at_most(stored: Q, exact: Q, today: date) -> Q:
+    """A condition on usable stock without summing lots for every item: usable equals the
+    stored ``stock_available`` unless the item holds expired available lots, and only those
+    few items (a literal id list, so an index OR) get the exact per-item sum."""
+    stale = _items_with_expired_available_stock(today)
+    if not stale:
+        return stored
+    return (stored & ~Q(pk__in=stale)) | (Q(pk__in=stale) & exact)
+
+
+def low_stock_q(today: date) -> Q:
+    """Usable stock plus what is on order is at or below the reorder point (needs the
+    ``items_with_stock`` annotations); one small query for the expired-lot check."""
+    return Q(is_active=True, reorder_point__gt=0) & _usable_at_most(
+        Q(headroom__lte=0),
+        Q(usable__lte=F("reorder_point") - F("stock_on_order")),
+        today,
     )
 
 
 def low_stock_items(today: date | None = None) -> QuerySet:
     """Active items whose usable stock plus what is on order is at or below the reorder point."""
-    return (
-        items_with_stock(today)
-        .filter(is_active=True, reorder_point__gt=0)
-        .filter(usable__lte=F("reorder_point") - F("on_order"))
-        .order_by("name", "id")
-    )
+    today = today or timezone.localdate()
+    return items_with_stock(today).filter(low_stock_q(today)).order_by("name", "id")
 
 
 def stock_overview(
     *, q: str = "", kind: str = "", category=None, location=None, status: str = ""
 ) -> QuerySet:
-    qs = items_with_stock().select_related("category", "preferred_vendor").filter(is_active=True)
+    today = timezone.localdate()
+    qs = (
+        items_with_stock(today)
+        .select_related("category", "preferred_vendor")
+        .filter(is_active=True)
+    )
     if q:
         qs = qs.filter(search_text__contains=q.lower().strip())
     if kind:
@@ -95,26 +131,24 @@ def stock_overview(
     if category:
         qs = qs.filter(category=category)
     if location:
-        qs = qs.filter(lots__location=location, lots__quantity__gt=0).distinct()
+        qs = qs.filter(
+            pk__in=StockLot.objects.filter(location=location, quantity__gt=0).values("item_id")
+        )
     if status == "low":
-        qs = qs.filter(reorder_point__gt=0, usable__lte=F("reorder_point") - F("on_order"))
+        qs = qs.filter(low_stock_q(today))
     elif status == "out":
-        qs = qs.filter(usable__lte=0)
+        qs = qs.filter(_usable_at_most(Q(stock_available__lte=0), Q(usable__lte=0), today))
     elif status == "expiring":
-        soon = timezone.localdate() + timedelta(days=90)
-        qs = qs.filter(_expiring_exists(soon))
+        qs = qs.filter(pk__in=_expiring_lots(today, today + timedelta(days=90)).values("item_id"))
     return qs.order_by("name", "id")
 
 
-def _expiring_exists(until: date) -> Exists:
-    return Exists(
-        StockLot.objects.filter(
-            item=OuterRef("pk"),
-            status=LotStatus.AVAILABLE,
-            quantity__gt=0,
-            expiry_date__gte=timezone.localdate(),
-            expiry_date__lte=until,
-        )
+def _expiring_lots(today: date, until: date) -> QuerySet:
+    return StockLot.objects.filter(
+        status=LotStatus.AVAILABLE,
+        quantity__gt=0,
+        expiry_date__gte=today,
+        expiry_date__lte=until,
     )
 
 
@@ -154,6 +188,32 @@ def item_ledger(item: Item) -> QuerySet:
         .select_related("lot", "lot__location", "actor", "patient", "purchase_order_line__order")
         .order_by("-created_at", "-id")
     )
+
+
+def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int, cap: int):
+    """One page of an item's ledger for the item screen, newest first.
+
+    No joins (seven of them cost more to plan than the page costs to read): the movements'
+    lots come from ``lots`` (the item's lots, already loaded for the page), actors and the
+    rare patients and order lines are prefetched (a query only when a row has one). The
+    count stops at ``cap`` rows, so an item with a very long history costs no more than
+    one with ``cap`` movements; the full history is in the ledger CSV."""
+    from uscpis.pagination import CappedPaginator
+
+    movements = (
+        StockMovement.objects.filter(item=item)
+        .prefetch_related("actor", "patient", "purchase_order_line__order")
+        .order_by("-created_at", "-id")
+    )
+    page = CappedPaginator(movements, per_page, cap=cap).get_page(number)
+    by_id = {lot.pk: lot for lot in lots}
+    rows = list(page)
+    missing = {m.lot_id for m in rows} - by_id.keys()
+    if missing:  # defensive: a movement's lot always belongs to its item
+        by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
+    for m in rows:
+        m.lot = by_id[m.lot_id]
+    return page
 
 
 def ledger_all() -> QuerySet:

@@ -3,7 +3,8 @@ and writes its immutable movement in the same transaction; the CHECK constraint 
 ``StockLot.quantity`` is the last line of defence against negative stock.
 
 Failures raise ``ValidationError`` (bad input, not enough stock, wrong state) and leave
-nothing changed. Lock order is always lots first (in id order), then the audit chain lock.
+nothing changed. Lock order is always lots first (in id order), then the items whose stock
+totals change (in id order, see ``inventory.totals``), then the audit chain lock.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from inventory import totals
 from inventory.models import (
     ADJUST_REASONS,
     DISPOSE_REASONS,
@@ -102,6 +104,8 @@ def _move(lot: StockLot, *, kind: str, reason: str, delta: Decimal, actor, **ref
     if delta:
         lot.quantity = new_quantity
         lot.save(update_fields=["quantity"])
+    # Quantity or (for the zero-quantity status rows) status changed: refresh the item totals.
+    totals.touch([lot.item_id])
     return StockMovement.objects.create(
         lot=lot,
         item_id=lot.item_id,
@@ -494,7 +498,7 @@ def lots_quarantine_expired(*, today: date | None = None) -> int:
     """Quarantine every available lot past its expiry date; returns how many. Safe to re-run."""
     today = today or timezone.localdate()
     count = 0
-    with transaction.atomic():
+    with transaction.atomic(), totals.batch():
         lots = (
             StockLot.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("item")
@@ -735,6 +739,7 @@ def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> Purchas
     order.sent_at = timezone.now()
     order.expected_on = timezone.localdate() + timedelta(days=order.vendor.lead_time_days)
     order.save(update_fields=["status", "sent_at", "expected_on"])
+    totals.touch(order.lines.values_list("item_id", flat=True))
     audit_record(
         actor=actor, action="update", obj=order, request=request, detail={"status": "sent"}
     )
@@ -778,6 +783,7 @@ def purchase_order_cancel(*, actor, order: PurchaseOrder, request=None) -> Purch
     order.status = POStatus.CANCELLED
     order.closed_at = timezone.now()
     order.save(update_fields=["status", "closed_at"])
+    totals.touch(order.lines.values_list("item_id", flat=True))
     audit_record(
         actor=actor, action="update", obj=order, request=request, detail={"status": "cancelled"}
     )
@@ -826,26 +832,28 @@ def purchase_order_receive(
             )
     if errors:
         raise ValidationError(errors)
-    for receipt in receipts:
-        line = lines[receipt.line_id]
-        stock_receive(
-            actor=actor,
-            item=line.item,
-            location=receipt.location,
-            batch_number=receipt.batch_number,
-            expiry_date=receipt.expiry_date,
-            quantity=receipt.quantity,
-            unit_cost=line.unit_cost if receipt.unit_cost is None else receipt.unit_cost,
-            po_line=line,
-            note=order.number,
-            request=request,
-        )
-        line.quantity_received += Decimal(str(receipt.quantity))
-        line.save(update_fields=["quantity_received"])
-    complete = all(line.quantity_received >= line.quantity_ordered for line in lines.values())
-    order.status = POStatus.RECEIVED if complete else POStatus.PARTIAL
-    order.closed_at = timezone.now() if complete else None
-    order.save(update_fields=["status", "closed_at"])
+    with totals.batch():  # several items: lock and recompute them once, in id order
+        for receipt in receipts:
+            line = lines[receipt.line_id]
+            stock_receive(
+                actor=actor,
+                item=line.item,
+                location=receipt.location,
+                batch_number=receipt.batch_number,
+                expiry_date=receipt.expiry_date,
+                quantity=receipt.quantity,
+                unit_cost=line.unit_cost if receipt.unit_cost is None else receipt.unit_cost,
+                po_line=line,
+                note=order.number,
+                request=request,
+            )
+            line.quantity_received += Decimal(str(receipt.quantity))
+            line.save(update_fields=["quantity_received"])
+        complete = all(line.quantity_received >= line.quantity_ordered for line in lines.values())
+        order.status = POStatus.RECEIVED if complete else POStatus.PARTIAL
+        order.closed_at = timezone.now() if complete else None
+        order.save(update_fields=["status", "closed_at"])
+        totals.touch(line.item_id for line in lines.values())
     audit_record(
         actor=actor, action="update", obj=order, request=request, detail={"status": order.status}
     )
@@ -1012,19 +1020,20 @@ def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
             + ", ".join(f"{x.lot.item.display_name} batch {x.lot.batch_number}" for x in missing)
         )
     posted = 0
-    for line in lines:
-        if not line.variance:
-            continue
-        lot = _lock_lot(line.lot_id)
-        _move(
-            lot,
-            kind=MovementKind.STOCKTAKE,
-            reason=line.reason_code,
-            delta=line.variance,
-            actor=actor,
-            stocktake=stocktake,
-        )
-        posted += 1
+    with totals.batch():  # lots in id order, then their items once, in id order
+        for line in lines:
+            if not line.variance:
+                continue
+            lot = _lock_lot(line.lot_id)
+            _move(
+                lot,
+                kind=MovementKind.STOCKTAKE,
+                reason=line.reason_code,
+                delta=line.variance,
+                actor=actor,
+                stocktake=stocktake,
+            )
+            posted += 1
     stocktake.refresh_from_db()
     audit_record(
         actor=actor,

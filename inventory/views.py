@@ -36,6 +36,7 @@ from inventory.pdf import purchase_order_pdf
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 PAGE_SIZE = 25
+LEDGER_CAP = 2500  # item ledger pages count at most 100 pages of history (all of it: CSV)
 
 
 def _form_error(form, exc: ValidationError) -> None:
@@ -180,7 +181,10 @@ def ledger_export(request: Request):
 @require_perm("inventory.view_stock")
 def item_detail(request: Request, pk: int):
     item = selectors.get_item(pk)
-    page = Paginator(selectors.item_ledger(item), PAGE_SIZE).get_page(request.GET.get("page"))
+    lots = list(selectors.item_lots(item))
+    page = selectors.item_ledger_page(
+        item, request.GET.get("page"), lots=lots, per_page=PAGE_SIZE, cap=LEDGER_CAP
+    )
     show_patients = user_has_perm(request.user, "patients.view_demographics")
     patient_ids = sorted({m.patient_id for m in page if m.patient_id})
     if patient_ids and show_patients:
@@ -189,7 +193,7 @@ def item_detail(request: Request, pk: int):
         )
     context = {
         "item": item,
-        "lots": selectors.item_lots(item),
+        "lots": lots,
         "page": page,
         "show_patients": show_patients,
     }
