@@ -23,7 +23,7 @@ PRODUCTION_ENV = {
 }
 
 
-def run_manage(*args, env_overrides: dict, drop=("DATABASE_URL", "REDIS_URL", "DEBUG", "DJANGO_ENV")):
+def run_manage(*args, env_overrides: dict, drop=("DATABASE_URL", "REDIS_URL", "DEBUG", "DJANGO_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE")):
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.pop("PYTEST_CURRENT_TEST", None)
     env.update(env_overrides)
