@@ -5,7 +5,7 @@ charts, and certificates. Idempotent and quick (bulk inserts, no audit noise).""
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -277,7 +277,11 @@ def run(*, stdout) -> None:
         for k in range(3 if p is demo else 1 + n % 2):
             code, complaint, drug, dose, freq, qty = COMPLAINTS[(n + k) % len(COMPLAINTS)]
             dental = k == 1 and n % 3 == 0
-            when = now - timedelta(days=rng.randint(3, 400), hours=rng.randint(0, 6))
+            # Clinic hours (8 AM to 4 PM, clinic time) on a past day.
+            day = timezone.localtime(now).date() - timedelta(days=rng.randint(3, 400))
+            when = timezone.make_aware(
+                datetime.combine(day, time(8 + rng.randint(0, 7), rng.choice((0, 15, 30, 45))))
+            )
             provider = dentist if dental else doctor
             v = Visit(
                 patient=p,
