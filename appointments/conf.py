@@ -20,7 +20,8 @@ def _offsets_from_env() -> tuple[int, ...]:
         values = tuple(sorted({int(v) for v in raw}, reverse=True))
     except ValueError:
         raise ImproperlyConfigured(
-            f"APPOINTMENT_REMINDER_OFFSETS_MINUTES must be integers, got {raw!r}") from None
+            f"APPOINTMENT_REMINDER_OFFSETS_MINUTES must be integers, got {raw!r}"
+        ) from None
     if any(v <= 0 for v in values):
         raise ImproperlyConfigured("APPOINTMENT_REMINDER_OFFSETS_MINUTES must be positive")
     return values
@@ -30,11 +31,17 @@ _DEFAULTS = {
     # Reminders before the start, in minutes (24 h and 2 h).
     "APPOINTMENT_REMINDER_OFFSETS": _offsets_from_env(),
     # Patients may not cancel or reschedule within this many minutes of the start.
-    "APPOINTMENT_CANCEL_CUTOFF_MINUTES": env_int("APPOINTMENT_CANCEL_CUTOFF_MINUTES", 120, minimum=0),
+    "APPOINTMENT_CANCEL_CUTOFF_MINUTES": env_int(
+        "APPOINTMENT_CANCEL_CUTOFF_MINUTES", 120, minimum=0
+    ),
     # A booked appointment not checked in this long after its start becomes a no-show.
-    "APPOINTMENT_NO_SHOW_GRACE_MINUTES": env_int("APPOINTMENT_NO_SHOW_GRACE_MINUTES", 30, minimum=1),
+    "APPOINTMENT_NO_SHOW_GRACE_MINUTES": env_int(
+        "APPOINTMENT_NO_SHOW_GRACE_MINUTES", 30, minimum=1
+    ),
     # How long a waitlist offer holds the freed slot.
-    "APPOINTMENT_WAITLIST_HOLD_MINUTES": env_int("APPOINTMENT_WAITLIST_HOLD_MINUTES", 120, minimum=5),
+    "APPOINTMENT_WAITLIST_HOLD_MINUTES": env_int(
+        "APPOINTMENT_WAITLIST_HOLD_MINUTES", 120, minimum=5
+    ),
     # Signed confirm/cancel email links stop working after this many hours.
     "APPOINTMENT_LINK_MAX_AGE_HOURS": env_int("APPOINTMENT_LINK_MAX_AGE_HOURS", 24 * 14, minimum=1),
     # Slot start times are on this grid (minutes).

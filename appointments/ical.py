@@ -8,7 +8,7 @@ already have.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from django.conf import settings
 from django.urls import reverse
@@ -27,23 +27,26 @@ def uid_for(appointment: Appointment) -> str:
 def _event(appointment: Appointment, *, audience: str) -> Event:
     event = Event()
     event.add("uid", uid_for(appointment))
-    event.add("dtstamp", appointment.updated_at.astimezone(dt_timezone.utc))
-    event.add("dtstart", appointment.start.astimezone(dt_timezone.utc))
-    event.add("dtend", appointment.end.astimezone(dt_timezone.utc))
+    event.add("dtstamp", appointment.updated_at.astimezone(UTC))
+    event.add("dtstart", appointment.start.astimezone(UTC))
+    event.add("dtend", appointment.end.astimezone(UTC))
     event.add("sequence", appointment.sequence)
     type_name = appointment.appointment_type.name
     provider = appointment.provider
     if audience == "provider":
         patient = appointment.patient
         # Initials only: feeds end up in third-party calendar apps.
-        summary = f"{type_name}: {patient.first_name[:1]}. {patient.last_name[:1]}. ({patient.id_number})"
+        summary = (
+            f"{type_name}: {patient.first_name[:1]}. {patient.last_name[:1]}. ({patient.id_number})"
+        )
     else:
         summary = f"{type_name} with {provider.display_name}"
     event.add("summary", vText(summary))
     where = ", ".join(x for x in [provider.room, provider.location, settings.CLINIC_NAME] if x)
     event.add("location", vText(where))
     link = settings.SITE_URL + (
-        reverse("appointments:staff_detail", args=[appointment.pk]) if audience == "provider"
+        reverse("appointments:staff_detail", args=[appointment.pk])
+        if audience == "provider"
         else reverse("appointments:my_detail", args=[appointment.pk])
     )
     event.add("url", link)

@@ -50,7 +50,9 @@ class ProviderProfile(models.Model):
     location = models.CharField(max_length=120, blank=True, default="Main clinic")
     # Empty = every active type whose provider_roles include the user's role.
     appointment_types = models.ManyToManyField(
-        "AppointmentType", blank=True, related_name="providers",
+        "AppointmentType",
+        blank=True,
+        related_name="providers",
         help_text="Leave empty to offer every type this provider's role performs.",
     )
     is_active = models.BooleanField(default=True)
@@ -85,7 +87,9 @@ class Weekday(models.IntegerChoices):
 class WeeklyAvailability(models.Model):
     """One block of regular working hours (clinic wall-clock time), e.g. Monday 08:00–12:00."""
 
-    provider = models.ForeignKey(ProviderProfile, on_delete=models.CASCADE, related_name="weekly_blocks")
+    provider = models.ForeignKey(
+        ProviderProfile, on_delete=models.CASCADE, related_name="weekly_blocks"
+    )
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start_time = models.TimeField()
     end_time = models.TimeField()
@@ -94,10 +98,14 @@ class WeeklyAvailability(models.Model):
         ordering = ["provider", "weekday", "start_time"]
         indexes = [models.Index(fields=["provider", "weekday"])]
         constraints = [
-            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")),
-                                   name="appointments_weekly_end_after_start"),
-            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6),
-                                   name="appointments_weekly_weekday_range"),
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")),
+                name="appointments_weekly_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0, weekday__lte=6),
+                name="appointments_weekly_weekday_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -124,16 +132,19 @@ class AvailabilityException(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     note = models.CharField(max_length=200, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["starts_at"]
         indexes = [models.Index(fields=["provider", "ends_at", "starts_at"])]
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")),
-                                   name="appointments_exception_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="appointments_exception_end_after_start",
+            ),
             models.CheckConstraint(
                 condition=~Q(kind="extra") | Q(provider__isnull=False),
                 name="appointments_exception_extra_has_provider",
@@ -154,24 +165,45 @@ class AppointmentType(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     description = models.CharField(max_length=240, blank=True)
     duration_minutes = models.PositiveSmallIntegerField(default=30)
-    buffer_minutes = models.PositiveSmallIntegerField(default=0, help_text="Free time after, for the provider.")
-    provider_roles = ArrayField(models.CharField(max_length=20, choices=[
-        (Role.DOCTOR.value, Role.DOCTOR.label), (Role.DENTIST.value, Role.DENTIST.label),
-        (Role.NURSE.value, Role.NURSE.label)]), default=list)
-    visit_kind = models.CharField(max_length=10, choices=VisitKind.choices, default=VisitKind.MEDICAL)
+    buffer_minutes = models.PositiveSmallIntegerField(
+        default=0, help_text="Free time after, for the provider."
+    )
+    provider_roles = ArrayField(
+        models.CharField(
+            max_length=20,
+            choices=[
+                (Role.DOCTOR.value, Role.DOCTOR.label),
+                (Role.DENTIST.value, Role.DENTIST.label),
+                (Role.NURSE.value, Role.NURSE.label),
+            ],
+        ),
+        default=list,
+    )
+    visit_kind = models.CharField(
+        max_length=10, choices=VisitKind.choices, default=VisitKind.MEDICAL
+    )
     self_bookable = models.BooleanField(default=True)
-    lead_time_minutes = models.PositiveIntegerField(default=120, help_text="Earliest online booking, from now.")
-    horizon_days = models.PositiveSmallIntegerField(default=30, help_text="Latest booking, days ahead.")
+    lead_time_minutes = models.PositiveIntegerField(
+        default=120, help_text="Earliest online booking, from now."
+    )
+    horizon_days = models.PositiveSmallIntegerField(
+        default=30, help_text="Latest booking, days ahead."
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
-                                   name="appointments_type_duration_range"),
-            models.CheckConstraint(condition=Q(buffer_minutes__lte=240),
-                                   name="appointments_type_buffer_range"),
-            models.CheckConstraint(condition=Q(horizon_days__gte=1), name="appointments_type_horizon_positive"),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
+                name="appointments_type_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(buffer_minutes__lte=240), name="appointments_type_buffer_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(horizon_days__gte=1), name="appointments_type_horizon_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -200,12 +232,22 @@ UPCOMING_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
 
 # Allowed moves; cancellation and no-show are only possible before the consultation.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    AppointmentStatus.BOOKED: (AppointmentStatus.CONFIRMED, AppointmentStatus.CHECKED_IN,
-                               AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW),
-    AppointmentStatus.CONFIRMED: (AppointmentStatus.CHECKED_IN, AppointmentStatus.CANCELLED,
-                                  AppointmentStatus.NO_SHOW),
-    AppointmentStatus.CHECKED_IN: (AppointmentStatus.IN_CONSULTATION, AppointmentStatus.COMPLETED,
-                                   AppointmentStatus.CANCELLED),
+    AppointmentStatus.BOOKED: (
+        AppointmentStatus.CONFIRMED,
+        AppointmentStatus.CHECKED_IN,
+        AppointmentStatus.CANCELLED,
+        AppointmentStatus.NO_SHOW,
+    ),
+    AppointmentStatus.CONFIRMED: (
+        AppointmentStatus.CHECKED_IN,
+        AppointmentStatus.CANCELLED,
+        AppointmentStatus.NO_SHOW,
+    ),
+    AppointmentStatus.CHECKED_IN: (
+        AppointmentStatus.IN_CONSULTATION,
+        AppointmentStatus.COMPLETED,
+        AppointmentStatus.CANCELLED,
+    ),
     AppointmentStatus.IN_CONSULTATION: (AppointmentStatus.COMPLETED,),
     AppointmentStatus.COMPLETED: (),
     AppointmentStatus.CANCELLED: (),
@@ -229,27 +271,48 @@ class AppointmentQuerySet(models.QuerySet):
 
 
 class Appointment(models.Model):
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="appointments")
-    provider = models.ForeignKey(ProviderProfile, on_delete=models.PROTECT, related_name="appointments")
-    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="appointments")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="appointments"
+    )
+    provider = models.ForeignKey(
+        ProviderProfile, on_delete=models.PROTECT, related_name="appointments"
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="appointments"
+    )
     start = models.DateTimeField()
     end = models.DateTimeField()
     # end + the type's buffer: the provider's time this appointment holds.
     end_with_buffer = models.DateTimeField()
-    status = models.CharField(max_length=20, choices=AppointmentStatus.choices, default=AppointmentStatus.BOOKED)
-    source = models.CharField(max_length=10, choices=BookingSource.choices, default=BookingSource.ONLINE)
+    status = models.CharField(
+        max_length=20, choices=AppointmentStatus.choices, default=AppointmentStatus.BOOKED
+    )
+    source = models.CharField(
+        max_length=10, choices=BookingSource.choices, default=BookingSource.ONLINE
+    )
     reason = models.TextField(blank=True, max_length=1000)
-    booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                  on_delete=models.SET_NULL, related_name="+")
-    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="+")
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     cancel_reason = models.CharField(max_length=300, blank=True)
     checked_in_at = models.DateTimeField(null=True, blank=True)
     consultation_started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    # The clinical visit opened on completion (patients.Visit id, when that app provides one).
+    # The clinical visit opened on completion.
+    visit = models.ForeignKey(
+        "patients.Visit",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
+    )
     visit_ref = models.CharField(max_length=40, blank=True)
-    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE; bumps on changes.")
+    sequence = models.PositiveIntegerField(
+        default=0, help_text="iCalendar SEQUENCE; bumps on changes."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -264,17 +327,27 @@ class Appointment(models.Model):
             models.Index(fields=["status", "start"], name="appt_status_start"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointments_end_after_start"),
-            models.CheckConstraint(condition=Q(end_with_buffer__gte=F("end")),
-                                   name="appointments_buffer_not_negative"),
-            models.CheckConstraint(condition=Q(status__in=AppointmentStatus.values),
-                                   name="appointments_status_valid"),
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")), name="appointments_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_with_buffer__gte=F("end")), name="appointments_buffer_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=AppointmentStatus.values), name="appointments_status_valid"
+            ),
             ExclusionConstraint(
                 name="appointments_no_provider_overlap",
                 index_type="GIST",
                 expressions=[
-                    (Int8Range(F("provider_id"), F("provider_id"), Value("[]")), RangeOperators.OVERLAPS),
-                    (TsTzRange(F("start"), F("end_with_buffer"), Value("[)")), RangeOperators.OVERLAPS),
+                    (
+                        Int8Range(F("provider_id"), F("provider_id"), Value("[]")),
+                        RangeOperators.OVERLAPS,
+                    ),
+                    (
+                        TsTzRange(F("start"), F("end_with_buffer"), Value("[)")),
+                        RangeOperators.OVERLAPS,
+                    ),
                 ],
                 condition=Q(status__in=ACTIVE_STATUSES),
                 violation_error_message="That slot was just taken.",
@@ -283,7 +356,10 @@ class Appointment(models.Model):
                 name="appointments_no_patient_overlap",
                 index_type="GIST",
                 expressions=[
-                    (Int8Range(F("patient_id"), F("patient_id"), Value("[]")), RangeOperators.OVERLAPS),
+                    (
+                        Int8Range(F("patient_id"), F("patient_id"), Value("[]")),
+                        RangeOperators.OVERLAPS,
+                    ),
                     (TsTzRange(F("start"), F("end"), Value("[)")), RangeOperators.OVERLAPS),
                 ],
                 condition=Q(status__in=ACTIVE_STATUSES),
@@ -316,9 +392,12 @@ class Appointment(models.Model):
     @property
     def status_tone(self) -> str:
         return {
-            AppointmentStatus.CONFIRMED: "info", AppointmentStatus.CHECKED_IN: "warn",
-            AppointmentStatus.IN_CONSULTATION: "warn", AppointmentStatus.COMPLETED: "good",
-            AppointmentStatus.CANCELLED: "bad", AppointmentStatus.NO_SHOW: "bad",
+            AppointmentStatus.CONFIRMED: "info",
+            AppointmentStatus.CHECKED_IN: "warn",
+            AppointmentStatus.IN_CONSULTATION: "warn",
+            AppointmentStatus.COMPLETED: "good",
+            AppointmentStatus.CANCELLED: "bad",
+            AppointmentStatus.NO_SHOW: "bad",
         }.get(self.status, "")
 
 
@@ -326,8 +405,9 @@ class AppointmentEvent(models.Model):
     """Immutable history: who changed what, when, from which status to which."""
 
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     at = models.DateTimeField(default=timezone.now)
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20)
@@ -339,7 +419,15 @@ class AppointmentEvent(models.Model):
         indexes = [models.Index(fields=["appointment", "at"])]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '—'} → {self.to_status}"
+        return f"{self.from_label or '—'} → {self.to_label}"
+
+    @property
+    def from_label(self) -> str:
+        return dict(AppointmentStatus.choices).get(self.from_status, self.from_status)
+
+    @property
+    def to_label(self) -> str:
+        return dict(AppointmentStatus.choices).get(self.to_status, self.to_status)
 
 
 class ReminderClaim(models.Model):
@@ -352,10 +440,15 @@ class ReminderClaim(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["appointment", "offset_minutes"],
-                                    name="appointments_one_reminder_per_offset"),
+            models.UniqueConstraint(
+                fields=["appointment", "offset_minutes"],
+                name="appointments_one_reminder_per_offset",
+            ),
         ]
         indexes = [models.Index(fields=["sent_at", "claimed_at"])]
+
+    def __str__(self) -> str:
+        return f"Reminder {self.offset_minutes} min before #{self.appointment_id}"
 
 
 class SignedLinkUse(models.Model):
@@ -366,13 +459,21 @@ class SignedLinkUse(models.Model):
     action = models.CharField(max_length=10)
     used_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return f"{self.action} link used for #{self.appointment_id}"
+
 
 class PatientCalendarFeed(models.Model):
     """The secret token of a patient's iCalendar feed (regenerate = new token, revoke = delete)."""
 
-    patient = models.OneToOneField("patients.Patient", on_delete=models.CASCADE, related_name="calendar_feed")
+    patient = models.OneToOneField(
+        "patients.Patient", on_delete=models.CASCADE, related_name="calendar_feed"
+    )
     token = models.CharField(max_length=64, unique=True, default=new_token)
     created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Calendar feed of patient #{self.patient_id}"
 
 
 class WaitlistStatus(models.TextChoices):
@@ -384,21 +485,33 @@ class WaitlistStatus(models.TextChoices):
 
 
 class WaitlistEntry(models.Model):
-    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="waitlist_entries")
-    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.CASCADE, related_name="+")
-    provider = models.ForeignKey(ProviderProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="waitlist_entries"
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.CASCADE, related_name="+"
+    )
+    provider = models.ForeignKey(
+        ProviderProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     date_from = models.DateField()
     date_to = models.DateField()
-    status = models.CharField(max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING)
+    status = models.CharField(
+        max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status", "appointment_type", "date_from"])]
         constraints = [
-            models.CheckConstraint(condition=Q(date_to__gte=F("date_from")),
-                                   name="appointments_waitlist_dates_ordered"),
+            models.CheckConstraint(
+                condition=Q(date_to__gte=F("date_from")), name="appointments_waitlist_dates_ordered"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"Waitlist #{self.pk}: {self.date_from}–{self.date_to} ({self.status})"
 
 
 class OfferStatus(models.TextChoices):
@@ -416,10 +529,20 @@ class WaitlistOffer(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField()
     expires_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=OfferStatus.choices, default=OfferStatus.PENDING)
-    appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(
+        max_length=10, choices=OfferStatus.choices, default=OfferStatus.PENDING
+    )
+    appointment = models.ForeignKey(
+        Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "expires_at"]), models.Index(fields=["provider", "start"])]
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["provider", "start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Offer #{self.pk} for {self.start:%Y-%m-%d %H:%M} ({self.status})"

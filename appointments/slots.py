@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -56,7 +55,7 @@ class Slot:
     @property
     def value(self) -> str:
         """What a form posts back: ``<provider id>|<UTC ISO start>`` (validated again on POST)."""
-        return f"{self.provider_id}|{self.start.astimezone(dt_timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+        return f"{self.provider_id}|{self.start.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
     @property
     def local_start(self) -> datetime:
@@ -73,7 +72,9 @@ def parse_slot_value(value: str) -> tuple[int, datetime]:
         start = None
         provider_id = 0
     if start is None or timezone.is_naive(start) or provider_id <= 0:
-        raise ValidationError("That slot is not valid. Please choose one from the list.", code="bad_slot")
+        raise ValidationError(
+            "That slot is not valid. Please choose one from the list.", code="bad_slot"
+        )
     return provider_id, start
 
 
@@ -103,7 +104,7 @@ def local_day_bounds(day: date) -> Interval:
     tz = conf.clinic_tz()
     start = datetime.combine(day, time.min).replace(tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time.min).replace(tzinfo=tz)
-    return start.astimezone(dt_timezone.utc), end.astimezone(dt_timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _merge(intervals: Iterable[Interval]) -> list[Interval]:
@@ -144,14 +145,16 @@ def working_time(provider_ids: list[int], window: Interval) -> dict[int, list[In
     first_day = w_start.astimezone(tz).date() - timedelta(days=1)
     last_day = w_end.astimezone(tz).date()
     blocks: dict[int, dict[int, list[tuple[time, time]]]] = defaultdict(lambda: defaultdict(list))
-    for pid, weekday, st, et in WeeklyAvailability.objects.filter(provider_id__in=provider_ids).values_list(
-        "provider_id", "weekday", "start_time", "end_time"
-    ):
+    for pid, weekday, st, et in WeeklyAvailability.objects.filter(
+        provider_id__in=provider_ids
+    ).values_list("provider_id", "weekday", "start_time", "end_time"):
         blocks[pid][weekday].append((st, et))
     added: dict[int, list[Interval]] = defaultdict(list)
     removed: dict[int | None, list[Interval]] = defaultdict(list)
     for pid, kind, s, e in AvailabilityException.objects.filter(
-        Q(provider_id__in=provider_ids) | Q(provider__isnull=True), starts_at__lt=w_end, ends_at__gt=w_start
+        Q(provider_id__in=provider_ids) | Q(provider__isnull=True),
+        starts_at__lt=w_end,
+        ends_at__gt=w_start,
     ).values_list("provider_id", "kind", "starts_at", "ends_at"):
         (added[pid] if kind == ExceptionKind.EXTRA else removed[pid]).append((s, e))
     result = {}
@@ -160,8 +163,8 @@ def working_time(provider_ids: list[int], window: Interval) -> dict[int, list[In
         day = first_day
         while day <= last_day:
             for st, et in blocks[pid].get(day.weekday(), []):
-                s = datetime.combine(day, st).replace(tzinfo=tz).astimezone(dt_timezone.utc)
-                e = datetime.combine(day, et).replace(tzinfo=tz).astimezone(dt_timezone.utc)
+                s = datetime.combine(day, st).replace(tzinfo=tz).astimezone(UTC)
+                e = datetime.combine(day, et).replace(tzinfo=tz).astimezone(UTC)
                 intervals.append((s, e))
             day += timedelta(days=1)
         intervals = [(max(s, w_start), min(e, w_end)) for s, e in _merge(intervals)]
@@ -169,12 +172,19 @@ def working_time(provider_ids: list[int], window: Interval) -> dict[int, list[In
     return result
 
 
-def busy_time(provider_ids: list[int], window: Interval, *, exclude_appointment_id: int | None = None,
-              hold_owner_patient_id: int | None = None) -> dict[int, list[Interval]]:
+def busy_time(
+    provider_ids: list[int],
+    window: Interval,
+    *,
+    exclude_appointment_id: int | None = None,
+    hold_owner_patient_id: int | None = None,
+) -> dict[int, list[Interval]]:
     """Time each provider is taken: active appointments (with buffer) and pending offer holds."""
     w_start, w_end = window
     qs = Appointment.objects.active().filter(
-        provider_id__in=provider_ids, start__gte=w_start - MAX_SPAN, start__lt=w_end,
+        provider_id__in=provider_ids,
+        start__gte=w_start - MAX_SPAN,
+        start__lt=w_end,
         end_with_buffer__gt=w_start,
     )
     if exclude_appointment_id:
@@ -183,8 +193,11 @@ def busy_time(provider_ids: list[int], window: Interval, *, exclude_appointment_
     for pid, s, e in qs.values_list("provider_id", "start", "end_with_buffer"):
         busy[pid].append((s, e))
     holds = WaitlistOffer.objects.filter(
-        provider_id__in=provider_ids, status=OfferStatus.PENDING, expires_at__gt=timezone.now(),
-        start__lt=w_end, end__gt=w_start,
+        provider_id__in=provider_ids,
+        status=OfferStatus.PENDING,
+        expires_at__gt=timezone.now(),
+        start__lt=w_end,
+        end__gt=w_start,
     )
     if hold_owner_patient_id:
         holds = holds.exclude(entry__patient_id=hold_owner_patient_id)
@@ -193,7 +206,9 @@ def busy_time(provider_ids: list[int], window: Interval, *, exclude_appointment_
     return {pid: _merge(v) for pid, v in busy.items()}
 
 
-def patient_busy(patient_id: int, window: Interval, *, exclude_appointment_id: int | None = None) -> list[Interval]:
+def patient_busy(
+    patient_id: int, window: Interval, *, exclude_appointment_id: int | None = None
+) -> list[Interval]:
     w_start, w_end = window
     qs = Appointment.objects.active().filter(
         patient_id=patient_id, start__gte=w_start - MAX_SPAN, start__lt=w_end, end__gt=w_start
@@ -225,11 +240,17 @@ def _overlaps(intervals: list[Interval], s: datetime, e: datetime) -> Interval |
 # --- Public API ----------------------------------------------------------------------------
 
 
-def booking_window(appointment_type: AppointmentType, *, now: datetime | None = None,
-                   enforce_lead_time: bool = True) -> Interval:
+def booking_window(
+    appointment_type: AppointmentType,
+    *,
+    now: datetime | None = None,
+    enforce_lead_time: bool = True,
+) -> Interval:
     """Earliest and latest start allowed now (lead time for patients; horizon for everyone)."""
     now = now or timezone.now()
-    earliest = now + timedelta(minutes=appointment_type.lead_time_minutes) if enforce_lead_time else now
+    earliest = (
+        now + timedelta(minutes=appointment_type.lead_time_minutes) if enforce_lead_time else now
+    )
     latest = now + timedelta(days=appointment_type.horizon_days)
     return earliest, latest
 
@@ -256,16 +277,26 @@ def free_slots(
     providers = [provider] if provider is not None else list(providers_for_type(appointment_type))
     if not providers:
         return []
-    earliest, latest = booking_window(appointment_type, now=now, enforce_lead_time=enforce_lead_time)
+    earliest, latest = booking_window(
+        appointment_type, now=now, enforce_lead_time=enforce_lead_time
+    )
     window = (local_day_bounds(date_from)[0], local_day_bounds(date_to)[1])
     window = (max(window[0], _align_up(earliest)), min(window[1], latest))
     if window[0] >= window[1]:
         return []
     pids = [p.pk for p in providers]
     working = working_time(pids, window)
-    busy = busy_time(pids, window, exclude_appointment_id=exclude_appointment_id,
-                     hold_owner_patient_id=patient_id)
-    mine = patient_busy(patient_id, window, exclude_appointment_id=exclude_appointment_id) if patient_id else []
+    busy = busy_time(
+        pids,
+        window,
+        exclude_appointment_id=exclude_appointment_id,
+        hold_owner_patient_id=patient_id,
+    )
+    mine = (
+        patient_busy(patient_id, window, exclude_appointment_id=exclude_appointment_id)
+        if patient_id
+        else []
+    )
     duration = timedelta(minutes=appointment_type.duration_minutes)
     held = duration + timedelta(minutes=appointment_type.buffer_minutes)
     slots: list[Slot] = []
@@ -284,14 +315,26 @@ def free_slots(
     return slots[:limit] if limit else slots
 
 
-def next_free_slots(appointment_type: AppointmentType, provider: ProviderProfile | None, after: datetime,
-                    *, patient_id: int | None = None, enforce_lead_time: bool = True,
-                    count: int = 5, days: int = 14) -> list[Slot]:
+def next_free_slots(
+    appointment_type: AppointmentType,
+    provider: ProviderProfile | None,
+    after: datetime,
+    *,
+    patient_id: int | None = None,
+    enforce_lead_time: bool = True,
+    count: int = 5,
+    days: int = 14,
+) -> list[Slot]:
     tz = conf.clinic_tz()
     first = after.astimezone(tz).date()
-    slots = free_slots(appointment_type=appointment_type, provider=provider, date_from=first,
-                       date_to=first + timedelta(days=days), patient_id=patient_id,
-                       enforce_lead_time=enforce_lead_time)
+    slots = free_slots(
+        appointment_type=appointment_type,
+        provider=provider,
+        date_from=first,
+        date_to=first + timedelta(days=days),
+        patient_id=patient_id,
+        enforce_lead_time=enforce_lead_time,
+    )
     return [s for s in slots if s.start >= after][:count] or slots[:count]
 
 
@@ -314,7 +357,9 @@ def validate_slot(
     if not by_staff and not appointment_type.self_bookable:
         raise ValidationError("This appointment type is booked through the clinic front desk.")
     if not provider_performs(provider, appointment_type):
-        raise ValidationError(f"{provider.display_name} does not perform {appointment_type.name.lower()} appointments.")
+        raise ValidationError(
+            f"{provider.display_name} does not perform {appointment_type.name.lower()} appointments."
+        )
     if timezone.is_naive(start) or not on_grid(start):
         raise ValidationError("That time is not a valid slot.")
     if start < now - past_tolerance:
@@ -331,11 +376,24 @@ def validate_slot(
     working = working_time([provider.pk], window).get(provider.pk, [])
     if not any(s <= start and end <= e for s, e in working):
         raise ValidationError(f"{provider.display_name} is not available at that time.")
-    if patient_id and patient_busy(patient_id, (start, end), exclude_appointment_id=exclude_appointment_id):
+    if patient_id and patient_busy(
+        patient_id, (start, end), exclude_appointment_id=exclude_appointment_id
+    ):
         raise ValidationError("The patient already has another appointment at that time.")
-    taken = busy_time([provider.pk], window, exclude_appointment_id=exclude_appointment_id,
-                      hold_owner_patient_id=patient_id).get(provider.pk, [])
+    taken = busy_time(
+        [provider.pk],
+        window,
+        exclude_appointment_id=exclude_appointment_id,
+        hold_owner_patient_id=patient_id,
+    ).get(provider.pk, [])
     if _overlaps(taken, start, held_end):
-        raise SlotTaken(next_slots=next_free_slots(appointment_type, provider, start, patient_id=patient_id,
-                                                   enforce_lead_time=not by_staff))
+        raise SlotTaken(
+            next_slots=next_free_slots(
+                appointment_type,
+                provider,
+                start,
+                patient_id=patient_id,
+                enforce_lead_time=not by_staff,
+            )
+        )
     return end

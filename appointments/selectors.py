@@ -1,0 +1,381 @@
+"""Reads: fetch-and-authorize helpers, calendars, the queue, history and reports."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q
+from django.http import Http404
+from django.utils import timezone
+
+from appointments import conf
+from appointments.models import (
+    Appointment,
+    AppointmentStatus,
+    ProviderProfile,
+    WaitlistOffer,
+)
+from appointments.slots import local_day_bounds, working_time
+
+
+def patient_for_user(user):
+    """The signed-in patient's own record, or None when their account has none yet."""
+    try:
+        return user.patient
+    except Exception:  # RelatedObjectDoesNotExist
+        return None
+
+
+def get_own_appointment(user, pk) -> Appointment:
+    """The patient's own appointment; 404 for "not found" and "not yours" alike."""
+    patient = patient_for_user(user)
+    try:
+        if patient is None:
+            raise Appointment.DoesNotExist
+        return Appointment.objects.with_related().get(pk=pk, patient=patient)
+    except (Appointment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such appointment") from None
+
+
+def get_appointment(pk) -> Appointment:
+    try:
+        return Appointment.objects.with_related().get(pk=pk)
+    except (Appointment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such appointment") from None
+
+
+def get_own_offer(user, pk) -> WaitlistOffer:
+    patient = patient_for_user(user)
+    try:
+        if patient is None:
+            raise WaitlistOffer.DoesNotExist
+        return WaitlistOffer.objects.select_related(
+            "entry__appointment_type", "provider__user", "entry__patient"
+        ).get(pk=pk, entry__patient=patient)
+    except (WaitlistOffer.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such offer") from None
+
+
+def active_providers():
+    return ProviderProfile.objects.filter(is_active=True, user__is_active=True).select_related(
+        "user"
+    )
+
+
+def provider_for_user(user) -> ProviderProfile | None:
+    return ProviderProfile.objects.filter(user=user).select_related("user").first()
+
+
+# --- Calendars -----------------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    sublabel: str = ""
+    items: list = field(default_factory=list)
+    free: list = field(default_factory=list)
+
+
+def _grid_position(start: datetime, end: datetime, day: date) -> tuple[int, int]:
+    """CSS grid row (1 = header) and span for a 5-minute-row day grid."""
+    tz = conf.clinic_tz()
+    first_hour = conf.get("APPOINTMENT_CALENDAR_START_HOUR")
+    rows = (conf.get("APPOINTMENT_CALENDAR_END_HOUR") - first_hour) * 12
+    ls, le = start.astimezone(tz), end.astimezone(tz)
+    start_min = (ls.hour - first_hour) * 60 + ls.minute if ls.date() == day else 0
+    end_min = (le.hour - first_hour) * 60 + le.minute if le.date() == day else rows * 5
+    row = max(0, min(rows - 1, start_min // 5))
+    span = max(1, min(rows - row, (end_min - start_min) // 5 if end_min > start_min else 1))
+    return row + 2, span
+
+
+def calendar_rows() -> list[dict]:
+    first_hour = conf.get("APPOINTMENT_CALENDAR_START_HOUR")
+    last_hour = conf.get("APPOINTMENT_CALENDAR_END_HOUR")
+    labels = []
+    for h in range(first_hour, last_hour):
+        for half in (0, 30):
+            hour12 = h % 12 or 12
+            row = (h - first_hour) * 12 + half // 5 + 2
+            labels.append(
+                {
+                    "cls": f"r-{row}" + ("" if half == 0 else " minor"),
+                    "label": f"{hour12}:{half:02d} {'AM' if h < 12 else 'PM'}",
+                }
+            )
+    return labels
+
+
+ITEM_FIELDS = (
+    "pk",
+    "provider_id",
+    "start",
+    "end",
+    "status",
+    "patient__first_name",
+    "patient__last_name",
+    "appointment_type__name",
+)
+STATUS_LABELS = dict(AppointmentStatus.choices)
+
+
+def DETAIL_BASE() -> str:  # noqa: N802 - a constant, resolved lazily (URLconf loads after models)
+    from django.urls import reverse
+
+    return reverse("appointments:staff_detail", args=[0])[:-2]
+
+
+def _items(qs, tz) -> list[dict]:
+    """Plain dicts for calendar cells: the day view renders hundreds, so no model instances."""
+    base = DETAIL_BASE()
+    items = []
+    for pk, pid, start, end, status, first, last, type_name in qs.values_list(*ITEM_FIELDS):
+        local_start = start.astimezone(tz)
+        hour12 = local_start.hour % 12 or 12
+        minute = f"{local_start.minute:02d}"
+        items.append(
+            {
+                "pk": pk,
+                "href": f"{base}{pk}/",
+                "provider_id": pid,
+                "start": local_start,
+                "end": end.astimezone(tz),
+                "status": status,
+                "status_label": STATUS_LABELS.get(status, status),
+                "patient": f"{first} {last}",
+                "type": type_name,
+                "date": local_start.date(),
+                "time": f"{hour12}:{minute} {'AM' if local_start.hour < 12 else 'PM'}",
+                "short_time": f"{hour12}:{minute}",
+            }
+        )
+    return items
+
+
+def day_calendar(
+    day: date, provider: ProviderProfile | None = None, providers=None
+) -> list[Column]:
+    """One column per provider (or just ``provider``) with that day's appointments and working
+    time, positioned on a 5-minute grid. Three queries whatever the number of appointments."""
+    providers = (
+        [provider] if provider else list(providers if providers is not None else active_providers())
+    )
+    window = local_day_bounds(day)
+    tz = conf.clinic_tz()
+    qs = (
+        Appointment.objects.filter(start__gte=window[0], start__lt=window[1])
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .order_by("start")
+    )
+    if provider:
+        qs = qs.filter(provider=provider)
+    by_provider: dict[int, list] = defaultdict(list)
+    for item in _items(qs, tz):
+        row, span = _grid_position(item["start"], item["end"], day)
+        item["cls"] = f"cal-item st-{item['status']} r-{row} s-{span}"
+        by_provider[item["provider_id"]].append(item)
+    working = working_time([p.pk for p in providers], window)
+    columns = []
+    for p in providers:
+        col = Column(
+            key=str(p.pk),
+            label=p.display_name,
+            sublabel=p.room or p.user.get_role_display(),
+            items=by_provider.get(p.pk, []),
+        )
+        col.free = [
+            "cal-free r-{} s-{}".format(*_grid_position(s, e, day))
+            for s, e in working.get(p.pk, [])
+        ]
+        columns.append(col)
+    return columns
+
+
+def week_calendar(
+    monday: date, provider: ProviderProfile | None = None, providers=None
+) -> list[Column]:
+    """Seven columns (one per day) of appointments, for one provider or the whole clinic."""
+    start = local_day_bounds(monday)[0]
+    end = local_day_bounds(monday + timedelta(days=6))[1]
+    qs = (
+        Appointment.objects.filter(start__gte=start, start__lt=end)
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .order_by("start")
+    )
+    if provider:
+        qs = qs.filter(provider=provider)
+    tz = conf.clinic_tz()
+    names = {p.pk: p.display_name for p in (providers or [])}
+    days = [monday + timedelta(days=i) for i in range(7)]
+    columns = {
+        d: Column(key=d.isoformat(), label=d.strftime("%a"), sublabel=d.strftime("%-d %b"))
+        for d in days
+    }
+    for item in _items(qs, tz):
+        if provider:
+            row, span = _grid_position(item["start"], item["end"], item["date"])
+            item["cls"] = f"cal-item st-{item['status']} r-{row} s-{span}"
+        else:
+            item["cls"] = f"cal-item st-{item['status']}"
+        item["provider"] = names.get(item["provider_id"], "")
+        columns[item["date"]].items.append(item)
+    if provider:
+        working = working_time([provider.pk], (start, end)).get(provider.pk, [])
+        for s, e in working:
+            d = timezone.localtime(s, tz).date()
+            if d in columns:
+                columns[d].free.append("cal-free r-{} s-{}".format(*_grid_position(s, e, d)))
+    return list(columns.values())
+
+
+def queue_for_day(day: date, provider: ProviderProfile | None = None):
+    window = local_day_bounds(day)
+    qs = (
+        Appointment.objects.with_related()
+        .filter(start__gte=window[0], start__lt=window[1])
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .order_by("start", "id")
+    )
+    if provider:
+        qs = qs.filter(provider=provider)
+    return qs
+
+
+def day_counts(day: date) -> dict[str, int]:
+    window = local_day_bounds(day)
+    rows = (
+        Appointment.objects.filter(start__gte=window[0], start__lt=window[1])
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    counts = dict.fromkeys(AppointmentStatus.values, 0)
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(v for k, v in counts.items() if k != AppointmentStatus.CANCELLED)
+    counts["waiting"] = counts[AppointmentStatus.CHECKED_IN]
+    counts["expected"] = counts[AppointmentStatus.BOOKED] + counts[AppointmentStatus.CONFIRMED]
+    return counts
+
+
+# --- History and reports ---------------------------------------------------------------------
+
+
+def history(
+    *, provider_id=None, patient_id=None, status="", type_id=None, date_from=None, date_to=None
+):
+    qs = Appointment.objects.with_related().order_by("-start", "-id")
+    if provider_id:
+        qs = qs.filter(provider_id=provider_id)
+    if patient_id:
+        qs = qs.filter(patient_id=patient_id)
+    if status:
+        qs = qs.filter(status=status)
+    if type_id:
+        qs = qs.filter(appointment_type_id=type_id)
+    if date_from:
+        qs = qs.filter(start__gte=local_day_bounds(date_from)[0])
+    if date_to:
+        qs = qs.filter(start__lt=local_day_bounds(date_to)[1])
+    return qs
+
+
+@dataclass
+class ProviderStats:
+    provider: ProviderProfile
+    booked_minutes: int
+    available_minutes: int
+    completed: int
+    no_shows: int
+    cancelled: int
+    total: int
+
+    @property
+    def utilisation(self) -> float:
+        return (
+            round(100 * self.booked_minutes / self.available_minutes, 1)
+            if self.available_minutes
+            else 0.0
+        )
+
+    @property
+    def no_show_rate(self) -> float:
+        due = self.completed + self.no_shows
+        return round(100 * self.no_shows / due, 1) if due else 0.0
+
+
+def provider_report(date_from: date, date_to: date) -> list[ProviderStats]:
+    """Per provider: utilisation (booked ÷ available minutes) and no-show rate for a range."""
+    window = (local_day_bounds(date_from)[0], local_day_bounds(date_to)[1])
+    providers = list(active_providers())
+    rows = (
+        Appointment.objects.filter(start__gte=window[0], start__lt=window[1])
+        .values("provider_id")
+        .annotate(
+            total=Count("id"),
+            completed=Count("id", filter=Q(status=AppointmentStatus.COMPLETED)),
+            no_shows=Count("id", filter=Q(status=AppointmentStatus.NO_SHOW)),
+            cancelled=Count("id", filter=Q(status=AppointmentStatus.CANCELLED)),
+        )
+    )
+    by_pid = {r["provider_id"]: r for r in rows}
+    minutes: dict[int, int] = defaultdict(int)
+    for pid, s, e in (
+        Appointment.objects.filter(start__gte=window[0], start__lt=window[1])
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .values_list("provider_id", "start", "end")
+    ):
+        minutes[pid] += int((e - s).total_seconds() // 60)
+    working = working_time([p.pk for p in providers], window)
+    stats = []
+    for p in providers:
+        r = by_pid.get(p.pk, {})
+        available = sum(int((e - s).total_seconds() // 60) for s, e in working.get(p.pk, []))
+        stats.append(
+            ProviderStats(
+                p,
+                minutes.get(p.pk, 0),
+                available,
+                r.get("completed", 0),
+                r.get("no_shows", 0),
+                r.get("cancelled", 0),
+                r.get("total", 0),
+            )
+        )
+    return stats
+
+
+def report_chart(stats: list[ProviderStats]) -> dict:
+    """Geometry for a server-rendered SVG bar chart (utilisation and no-show rate, in %)."""
+    bar_h, gap, label_w, width = 14, 14, 170, 640
+    plot_w = width - label_w - 60
+    rows = []
+    for i, s in enumerate(stats):
+        y = 10 + i * (2 * bar_h + gap)
+        rows.append(
+            {
+                "label": s.provider.display_name,
+                "y": y,
+                "label_y": y + bar_h + 4,
+                "util_w": round(plot_w * min(s.utilisation, 100) / 100, 1),
+                "util": s.utilisation,
+                "util_text_x": label_w + round(plot_w * min(s.utilisation, 100) / 100, 1) + 6,
+                "ns_y": y + bar_h,
+                "ns_w": round(plot_w * min(s.no_show_rate, 100) / 100, 1),
+                "ns": s.no_show_rate,
+                "ns_text_x": label_w + round(plot_w * min(s.no_show_rate, 100) / 100, 1) + 6,
+            }
+        )
+    height = 20 + len(stats) * (2 * bar_h + gap)
+    return {
+        "rows": rows,
+        "width": width,
+        "height": max(height, 40),
+        "label_w": label_w,
+        "plot_w": plot_w,
+        "bar_h": bar_h,
+        "label_x": label_w - 8,
+    }

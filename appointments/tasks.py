@@ -1,0 +1,72 @@
+"""Appointment background jobs: thin wrappers that load by id and call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils.dateparse import parse_datetime
+
+RETRY = {
+    "autoretry_for": (Exception,),
+    "retry_backoff": 30,
+    "retry_kwargs": {"max_retries": 5},
+    "acks_late": True,
+}
+
+
+@shared_task(**RETRY)
+def send_appointment_email(*, appointment_id: int, kind: str) -> int:
+    """Confirmation / reschedule / cancellation email with an .ics attachment."""
+    from appointments.emails import send_appointment_email as send
+    from appointments.models import Appointment
+
+    appointment = (
+        Appointment.objects.with_related()
+        .select_related("patient__user")
+        .filter(pk=appointment_id)
+        .first()
+    )
+    return send(appointment, kind) if appointment else 0
+
+
+@shared_task(**RETRY)
+def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
+    """One reminder, sent exactly once (claimed before sending; see ``reminder_send``)."""
+    from appointments.services import reminder_send
+
+    return reminder_send(appointment_id=appointment_id, offset_minutes=offset_minutes)
+
+
+@shared_task
+def send_due_reminders() -> int:
+    """Beat: enqueue every reminder whose time has come. Running it twice sends nothing twice."""
+    from appointments.services import reminders_due
+
+    due = reminders_due()
+    for appointment_id, offset in due:
+        send_reminder.delay(appointment_id=appointment_id, offset_minutes=offset)
+    return len(due)
+
+
+@shared_task
+def mark_no_shows() -> int:
+    """Beat: appointments not checked in after the grace period become no-shows."""
+    from appointments.services import appointments_mark_no_shows
+
+    return appointments_mark_no_shows()
+
+
+@shared_task(**RETRY)
+def offer_freed_slot(*, provider_id: int, start: str) -> bool:
+    """Offer a freed slot to the next waiting patient it fits."""
+    from appointments.services import waitlist_offer_slot
+
+    when = parse_datetime(start)
+    return bool(when and waitlist_offer_slot(provider_id=provider_id, start=when))
+
+
+@shared_task
+def expire_waitlist_offers() -> int:
+    """Beat: lapse offers past their hold and pass each slot to the next patient."""
+    from appointments.services import waitlist_expire_offers
+
+    return waitlist_expire_offers()

@@ -1,0 +1,264 @@
+"""The patient's booking flow and portal pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.audit import audit_record
+from accounts.permissions import require_perm
+from appointments import forms, selectors, services
+from appointments.models import (
+    OfferStatus,
+    PatientCalendarFeed,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistStatus,
+)
+from appointments.views._common import (
+    ACTIVE_NOT_DONE,
+    PAGE_SIZE,
+    _conflict,
+    _csv_response,
+    _ics_response,
+    _picker_context,
+)
+from uscpis.http import Request, redirect_htmx_aware, render_page
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("appointments.book_self")
+def book(request: Request):
+    patient = selectors.patient_for_user(request.user)
+    picker = forms.SlotPickerForm(request.GET or None)
+    ctx = {"patient": patient, **_picker_context(picker, patient_id=getattr(patient, "pk", None))}
+    if patient is None:
+        return render_page(request, "appointments/book.html", ctx)
+    if request.method == "POST":
+        form = forms.BookForm(request.POST)
+        if not form.is_valid():
+            ctx["booking_errors"] = [e for errs in form.errors.values() for e in errs]
+            return render_page(request, "appointments/book.html", ctx, status=422)
+        provider, start = form.cleaned_data["slot"]
+        try:
+            appointment = services.appointment_book(
+                actor=request.user,
+                patient=patient,
+                appointment_type=form.cleaned_data["type"],
+                provider=provider,
+                start=start,
+                reason=form.cleaned_data["reason"],
+                request=request,
+                offered_slots_only=True,
+            )
+        except ValidationError as exc:
+            return _conflict(request, "appointments/book.html", ctx, exc)
+        messages.success(request, "Your appointment is booked. A confirmation email is on its way.")
+        return redirect("appointments:my_detail", appointment.pk)
+    return render_page(request, "appointments/book.html", ctx, partial="slot-picker")
+
+
+@require_GET
+@require_perm("appointments.book_self")
+def my_list(request: Request):
+    patient = selectors.patient_for_user(request.user)
+    if patient is None:
+        return render_page(request, "appointments/my_list.html", {"patient": None})
+    qs = selectors.history(patient_id=patient.pk)
+    if request.GET.get("export") == "csv":
+        audit_record(
+            action="export",
+            object_type="appointments.appointment",
+            patient_id=patient.pk,
+            request=request,
+            detail={"format": "csv"},
+        )
+        return _csv_response(qs, "my-appointments.csv")
+    now = timezone.now()
+    upcoming = list(
+        qs.filter(start__gte=now - timedelta(hours=12), status__in=ACTIVE_NOT_DONE).order_by(
+            "start"
+        )[:20]
+    )
+    page = Paginator(qs.exclude(pk__in=[a.pk for a in upcoming]), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    audit_record(
+        action="read",
+        object_type="appointments.appointment",
+        patient_id=patient.pk,
+        request=request,
+        detail={"view": "my_list"},
+    )
+    ctx = {
+        "patient": patient,
+        "upcoming": upcoming,
+        "page": page,
+        "waitlist": WaitlistEntry.objects.filter(
+            patient=patient, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED]
+        ).select_related("appointment_type", "provider__user"),
+        "feed": PatientCalendarFeed.objects.filter(patient=patient).first(),
+        "waitlist_form": forms.WaitlistForm(
+            initial={
+                "date_from": timezone.localdate(),
+                "date_to": timezone.localdate() + timedelta(days=14),
+            }
+        ),
+    }
+    ctx["offers"] = WaitlistOffer.objects.filter(
+        entry__patient=patient, status=OfferStatus.PENDING, expires_at__gt=now
+    ).select_related("entry__appointment_type", "provider__user")
+    return render_page(request, "appointments/my_list.html", ctx, partial="history-table")
+
+
+@require_GET
+@require_perm("appointments.book_self")
+def my_detail(request: Request, pk: int):
+    appointment = selectors.get_own_appointment(request.user, pk)
+    audit_record(action="read", obj=appointment, patient_id=appointment.patient_id, request=request)
+    cutoff = timedelta(minutes=services.conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
+    can_change = appointment.is_upcoming and appointment.start - timezone.now() >= cutoff
+    return render_page(
+        request,
+        "appointments/my_detail.html",
+        {
+            "appointment": appointment,
+            "can_change": can_change,
+            "cutoff_hours": cutoff.total_seconds() / 3600,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("appointments.book_self")
+def my_reschedule(request: Request, pk: int):
+    appointment = selectors.get_own_appointment(request.user, pk)
+    params = request.GET.copy()
+    params.setdefault("type", str(appointment.appointment_type_id))
+    params.setdefault("provider", str(appointment.provider_id))
+    picker = forms.SlotPickerForm(params)
+    ctx = {
+        "appointment": appointment,
+        **_picker_context(picker, patient_id=appointment.patient_id, exclude_id=appointment.pk),
+    }
+    if request.method == "POST":
+        form = forms.RescheduleForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise ValidationError([e for errs in form.errors.values() for e in errs])
+            provider, start = form.cleaned_data["slot"]
+            services.appointment_reschedule(
+                actor=request.user,
+                appointment=appointment,
+                start=start,
+                provider=provider,
+                request=request,
+                offered_slots_only=True,
+            )
+        except ValidationError as exc:
+            return _conflict(request, "appointments/reschedule.html", ctx, exc)
+        messages.success(request, "Your appointment has been moved.")
+        return redirect("appointments:my_detail", appointment.pk)
+    return render_page(request, "appointments/reschedule.html", ctx, partial="slot-picker")
+
+
+@require_POST
+@require_perm("appointments.book_self")
+def my_cancel(request: Request, pk: int):
+    appointment = selectors.get_own_appointment(request.user, pk)
+    form = forms.CancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.appointment_cancel(
+            actor=request.user, appointment=appointment, reason=reason, request=request
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("appointments:my_detail", appointment.pk)
+    messages.success(request, "Your appointment is cancelled.")
+    return redirect_htmx_aware(request, reverse("appointments:my_detail", args=[appointment.pk]))
+
+
+@require_GET
+@require_perm("appointments.book_self")
+def my_ics(request: Request, pk: int):
+    appointment = selectors.get_own_appointment(request.user, pk)
+    audit_record(
+        action="export",
+        obj=appointment,
+        patient_id=appointment.patient_id,
+        request=request,
+        detail={"format": "ics"},
+    )
+    return _ics_response(appointment, "patient")
+
+
+@require_POST
+@require_perm("appointments.book_self")
+def my_feed(request: Request):
+    patient = selectors.patient_for_user(request.user)
+    if patient is None:
+        raise Http404("No patient record")
+    services.patient_feed_regenerate(
+        actor=request.user,
+        patient=patient,
+        revoke=request.POST.get("revoke") == "1",
+        request=request,
+    )
+    messages.success(request, "Calendar feed updated. Old links no longer work.")
+    return redirect("appointments:my_list")
+
+
+@require_POST
+@require_perm("appointments.book_self")
+def waitlist_join(request: Request):
+    patient = selectors.patient_for_user(request.user)
+    if patient is None:
+        raise Http404("No patient record")
+    form = forms.WaitlistForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError([e for errs in form.errors.values() for e in errs])
+        d = form.cleaned_data
+        services.waitlist_join(
+            actor=request.user,
+            patient=patient,
+            appointment_type=d["type"],
+            provider=d["provider"],
+            date_from=d["date_from"],
+            date_to=d["date_to"],
+            request=request,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("appointments:my_list")
+    messages.success(request, "You're on the waitlist. We'll email you when a slot opens.")
+    return redirect("appointments:my_list")
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("appointments.book_self")
+def waitlist_offer(request: Request, pk: int):
+    offer = selectors.get_own_offer(request.user, pk)
+    if request.method == "POST":
+        try:
+            if request.POST.get("decision") == "accept":
+                appointment = services.waitlist_offer_accept(
+                    actor=request.user, offer=offer, request=request
+                )
+                messages.success(request, "Booked. A confirmation email is on its way.")
+                return redirect("appointments:my_detail", appointment.pk)
+            services.waitlist_offer_decline(actor=request.user, offer=offer, request=request)
+            messages.info(request, "Offer declined; you stay on the waitlist.")
+            return redirect("appointments:my_list")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    return render_page(request, "appointments/waitlist_offer.html", {"offer": offer})

@@ -1,0 +1,90 @@
+"""Public endpoints: signed email links and calendar feeds (no sign-in)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.permissions import public
+from appointments import services
+from appointments.ical import feed_ics
+from appointments.models import (
+    Appointment,
+    PatientCalendarFeed,
+    ProviderProfile,
+)
+from uscpis.http import Request, render_page
+
+
+@public
+@require_http_methods(["GET", "POST"])
+def email_link(request: Request, token: str):
+    """Confirm or cancel without signing in. GET shows a button (mail scanners follow GETs);
+    POST acts, once."""
+    try:
+        appointment, action, _ = services.link_read(token)
+    except ValidationError as exc:
+        return render_page(
+            request,
+            "appointments/email_link.html",
+            {"error": " ".join(exc.messages), "bare_layout": True},
+            status=400,
+        )
+    done = False
+    error = ""
+    if request.method == "POST":
+        try:
+            appointment = services.link_use(token=token, request=request)
+            done = True
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    return render_page(
+        request,
+        "appointments/email_link.html",
+        {
+            "appointment": appointment,
+            "action": action,
+            "done": done,
+            "error": error,
+            "bare_layout": True,
+        },
+        status=400 if error else 200,
+    )
+
+
+@public
+@require_GET
+def feed(request: Request, token: str):
+    """A subscribable iCalendar feed: a provider's or a patient's appointments (secret URL)."""
+    since = timezone.now() - timedelta(days=60)
+    provider = (
+        ProviderProfile.objects.select_related("user").filter(feed_token=token).first()
+        if token
+        else None
+    )
+    if provider is not None:
+        qs = (
+            Appointment.objects.with_related()
+            .filter(provider=provider, start__gte=since)
+            .order_by("start")[:2000]
+        )
+        body = feed_ics(qs, name=f"USC-PIS: {provider.display_name}", audience="provider")
+    else:
+        patient_feed = (
+            PatientCalendarFeed.objects.select_related("patient").filter(token=token).first()
+        )
+        if patient_feed is None:
+            raise Http404("No such feed")
+        qs = (
+            Appointment.objects.with_related()
+            .filter(patient=patient_feed.patient, start__gte=since)
+            .order_by("start")
+        )
+        body = feed_ics(qs[:500], name="My clinic appointments", audience="patient")
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response

@@ -1,0 +1,97 @@
+"""History (per provider and per patient, with CSV export) and the no-show/utilisation report."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.views.decorators.http import require_GET
+
+from accounts.audit import audit_record
+from accounts.permissions import require_perm
+from appointments import forms, selectors
+from appointments.views._common import (
+    PAGE_SIZE,
+    _csv_response,
+)
+from uscpis.http import Request, render_page
+
+
+@require_GET
+@require_perm("appointments.view_schedule")
+def history(request: Request):
+    form = forms.HistoryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    qs = selectors.history(
+        provider_id=getattr(filters.get("provider"), "pk", None),
+        status=filters.get("status", ""),
+        type_id=getattr(filters.get("type"), "pk", None),
+        date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+    )
+    if request.GET.get("export") == "csv":
+        audit_record(
+            action="export",
+            object_type="appointments.appointment",
+            request=request,
+            detail={"format": "csv", "filters": {k: str(v) for k, v in filters.items() if v}},
+        )
+        return _csv_response(qs, "appointments.csv")
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_record(
+        action="read",
+        object_type="appointments.appointment",
+        request=request,
+        detail={"view": "history"},
+    )
+    return render_page(
+        request,
+        "appointments/history.html",
+        {"form": form, "page": page, "query": request.GET.urlencode()},
+        partial="history-table",
+    )
+
+
+@require_GET
+@require_perm("appointments.view_schedule")
+def patient_history(request: Request, patient_pk: int):
+    from patients.selectors import get_patient_for_user
+
+    patient = get_patient_for_user(request.user, patient_pk)
+    qs = selectors.history(patient_id=patient.pk)
+    if request.GET.get("export") == "csv":
+        audit_record(
+            action="export",
+            object_type="appointments.appointment",
+            patient_id=patient.pk,
+            request=request,
+            detail={"format": "csv"},
+        )
+        return _csv_response(qs, f"appointments-{patient.id_number}.csv")
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_record(
+        action="read",
+        object_type="appointments.appointment",
+        patient_id=patient.pk,
+        request=request,
+    )
+    return render_page(
+        request,
+        "appointments/patient_history.html",
+        {"patient": patient, "page": page},
+        partial="history-table",
+    )
+
+
+@require_GET
+@require_perm("appointments.view_reports")
+def report(request: Request):
+    form = forms.ReportForm(request.GET or {})
+    stats = []
+    if form.is_valid():
+        stats = selectors.provider_report(
+            form.cleaned_data["date_from"], form.cleaned_data["date_to"]
+        )
+    return render_page(
+        request,
+        "appointments/report.html",
+        {"form": form, "stats": stats, "chart": selectors.report_chart(stats)},
+    )
