@@ -2,6 +2,7 @@
 benchmark cases), so upstream apps never import downstream ones.
 
 Each USC-PIS app may have ``nav.py`` (``NAV``), ``dashboard.py`` (``cards(user)``),
+``chart.py`` (``links(user, patient) -> list[ChartLink]``: buttons on the patient chart),
 ``seed.py`` (``run(stdout=...)``) and ``bench.py`` (``generate(...)``, ``CASES``).
 """
 
@@ -54,3 +55,18 @@ class Card:
     detail: str = ""
     url: str = ""
     tone: str = "neutral"  # neutral | good | warn | bad
+
+
+@dataclass(frozen=True)
+class ChartLink:
+    """A button another domain adds to the patient chart (e.g. appointment history)."""
+
+    label: str
+    url: str
+
+
+def chart_links(user, patient) -> list[ChartLink]:
+    links: list[ChartLink] = []
+    for module in app_modules("chart"):
+        links.extend(module.links(user, patient))
+    return links

@@ -18,6 +18,7 @@ from patients.models import Allergy, Medication
 from patients.views.common import add_service_errors
 from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.pagination import CappedPaginator
+from uscpis.registry import chart_links
 
 CHART_TABS = [
     ("overview", "Overview", "patients.view_demographics"),
@@ -146,6 +147,7 @@ def _render_chart(
         "clinical": clinical,
         "allergies": selectors.active_allergies(patient) if clinical else [],
         "tabs": [(n, label) for n, label, perm in CHART_TABS if user_has_perm(request.user, perm)],
+        "chart_links": chart_links(request.user, patient),
         **_tab_context(request, patient, tab),
         **(extra or {}),
     }
