@@ -44,11 +44,11 @@ def generate(scale: dict, stdout) -> None:
                 """
                 INSERT INTO inventory_item (sku, name, kind, generic_name, strength, form, unit, allows_fractions,
                     reorder_point, reorder_quantity, preferred_vendor_id, default_location_id, is_active,
-                    search_text, created_at, category_id)
+                    search_text, created_at, category_id, stock_on_hand, stock_available, stock_on_order)
                 SELECT 'BENCH-' || lpad(g::text, 6, '0'), 'Bench medicine ' || g, 'medication', 'benchazol ' || g,
                     (g %% 9 + 1) * 50 || ' mg', 'Tablet', 'tablet', false, (g %% 7) * 20, 500, %s, %s, true,
                     lower('Bench medicine ' || g || ' benchazol ' || g || ' BENCH-' || lpad(g::text, 6, '0')),
-                    now(), NULL
+                    now(), NULL, 0, 0, 0
                 FROM generate_series(%s, %s) AS g
                 """,
                 [vendor_id, location_id, have + 1, items_target],
