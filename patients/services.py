@@ -229,20 +229,25 @@ def allergy_add(
     return allergy
 
 
-@transaction.atomic
-def allergy_deactivate(*, actor, allergy: Allergy, request=None) -> Allergy:
+def _set_inactive(*, actor, record, request=None):
+    """Mark an allergy or medication inactive (kept for history) and audit it."""
     _clinical_write_check(actor)
-    allergy.is_active = False
-    allergy.save(update_fields=["is_active"])
+    record.is_active = False
+    record.save(update_fields=["is_active"])
     audit_record(
         actor=actor,
         action="update",
-        obj=allergy,
-        patient_id=allergy.patient_id,
+        obj=record,
+        patient_id=record.patient_id,
         request=request,
         detail={"is_active": False},
     )
-    return allergy
+    return record
+
+
+@transaction.atomic
+def allergy_deactivate(*, actor, allergy: Allergy, request=None) -> Allergy:
+    return _set_inactive(actor=actor, record=allergy, request=request)
 
 
 @transaction.atomic
@@ -295,18 +300,7 @@ def medication_add(
 
 @transaction.atomic
 def medication_stop(*, actor, medication: Medication, request=None) -> Medication:
-    _clinical_write_check(actor)
-    medication.is_active = False
-    medication.save(update_fields=["is_active"])
-    audit_record(
-        actor=actor,
-        action="update",
-        obj=medication,
-        patient_id=medication.patient_id,
-        request=request,
-        detail={"is_active": False},
-    )
-    return medication
+    return _set_inactive(actor=actor, record=medication, request=request)
 
 
 @transaction.atomic
