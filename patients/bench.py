@@ -9,31 +9,14 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from patients import seed
 from uscpis.bench import BenchCase, page_case
 
 BENCH_PREFIX = "B"  # bench patients' ID numbers: B0000001...
 HEAVY_ID = "BENCH-HEAVY"
+# The demo data's names plus a few more, so 100,000 bench patients vary.
 FIRST = [
-    "José",
-    "María",
-    "Juan",
-    "Ana",
-    "Miguel",
-    "Sofía",
-    "Carlo",
-    "Angela",
-    "Rafael",
-    "Patricia",
-    "Gabriel",
-    "Nicole",
-    "Paolo",
-    "Kristine",
-    "Mark",
-    "Jasmine",
-    "Joshua",
-    "Camille",
-    "Christian",
-    "Bea",
+    *seed.FIRST,
     "Ramon",
     "Lourdes",
     "Ernesto",
@@ -46,26 +29,7 @@ FIRST = [
     "Girlie",
 ]
 LAST = [
-    "Dela Cruz",
-    "Santos",
-    "Reyes",
-    "García",
-    "Mendoza",
-    "Bautista",
-    "Ocampo",
-    "Villanueva",
-    "Ramos",
-    "Aquino",
-    "Castillo",
-    "Fernández",
-    "Navarro",
-    "Tan",
-    "Lim",
-    "Gómez",
-    "Peña",
-    "Sarmiento",
-    "Uy",
-    "Cabrera",
+    *seed.LAST,
     "Alcantara",
     "Magsaysay",
     "Quiñones",

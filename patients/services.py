@@ -135,13 +135,7 @@ def patient_register(
             setattr(patient, key, "")
     patient.id_number = patient.id_number.strip()
     patient.refresh_search_text()
-    try:
-        with transaction.atomic():
-            patient.save()
-    except IntegrityError as exc:
-        raise ValidationError(
-            {"id_number": "A patient with this ID number is already registered."}
-        ) from exc
+    _save_patient(patient)
     audit_record(
         actor=actor,
         action="create",
@@ -151,6 +145,18 @@ def patient_register(
         detail={"duplicate_confirmed": bool(dupes)},
     )
     return patient
+
+
+def _save_patient(patient: Patient) -> None:
+    """Save, turning the unique ID-number violation (a race with another registration)
+    into a form error instead of a 500."""
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"id_number": "A patient with this ID number is already registered."}
+        ) from exc
 
 
 @transaction.atomic
@@ -163,13 +169,7 @@ def patient_update(*, actor, patient: Patient, data: dict, request=None) -> Pati
         if key in PATIENT_FIELDS:
             setattr(patient, key, "" if value is None and key not in ("year_level",) else value)
     patient.refresh_search_text()
-    try:
-        with transaction.atomic():
-            patient.save()
-    except IntegrityError as exc:
-        raise ValidationError(
-            {"id_number": "A patient with this ID number is already registered."}
-        ) from exc
+    _save_patient(patient)
     audit_record(
         actor=actor,
         action="update",
