@@ -1020,3 +1020,40 @@ def patient_email_verify(*, token: str, request=None):
             actor=user, action="update", obj=user, request=request, detail={"email_verified": True}
         )
     return user
+
+
+@transaction.atomic
+def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
+    """Create the patient's portal account (staff side) and email them an invitation to
+    choose a password. The account is linked to this record at once.
+
+    Raises ``ValidationError`` when the record has no email, already has an account, or the
+    email belongs to another account (link that one instead: nothing is overwritten).
+    """
+    from accounts.roles import Role
+    from accounts.services import user_invite
+
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.user_id:
+        raise ValidationError("This patient already has a portal account.")
+    if not patient.email:
+        raise ValidationError("Add the patient's email address first: the invitation goes there.")
+    user = user_invite(
+        actor=actor,
+        email=patient.email,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        role=Role.PATIENT,
+        request=request,
+    )
+    patient.user = user
+    patient.save(update_fields=["user", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"portal_account": user.email},
+    )
+    return patient

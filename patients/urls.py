@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/", registry.chart, name="chart"),
     path("<int:pk>/tab/<slug:tab>/", registry.chart, name="chart_tab"),
     path("<int:pk>/edit/", registry.patient_edit, name="edit"),
+    path("<int:pk>/account/", registry.patient_account_create, name="account_create"),
     path("<int:pk>/allergies/", registry.allergy_add, name="allergy_add"),
     path(
         "<int:pk>/allergies/<int:allergy_pk>/deactivate/",

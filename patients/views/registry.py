@@ -104,6 +104,24 @@ def patient_edit(request: Request, pk: int):
     )
 
 
+@require_POST
+@require_perm("patients.register")
+def patient_account_create(request: Request, pk: int):
+    """Staff create the patient's portal account; the patient gets an invitation email."""
+    patient = selectors.get_patient_for_user(request.user, pk)
+    try:
+        patient = services.patient_account_create(
+            actor=request.user, patient=patient, request=request
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Portal account created; an invitation was emailed to {patient.email}."
+        )
+    return redirect_htmx_aware(request, reverse("patients:chart", args=[patient.pk]))
+
+
 def _tab_context(request: Request, patient, tab: str) -> dict:
     """What one chart tab shows (each tab reads only its own rows, paginated)."""
     ctx: dict = {"tab": tab}
