@@ -511,19 +511,26 @@ def diagnosis_add(
     return diagnosis
 
 
-@transaction.atomic
-def diagnosis_remove(*, actor, diagnosis: Diagnosis, request=None) -> None:
-    _check_can_write(actor, diagnosis.visit.kind)
-    _lock_draft(diagnosis.visit)
+def _remove_from_draft(*, actor, record, detail: dict, request=None) -> None:
+    """Delete a diagnosis or prescription of a draft visit (signed visits are locked)."""
+    _check_can_write(actor, record.visit.kind)
+    _lock_draft(record.visit)
     audit_record(
         actor=actor,
         action="delete",
-        obj=diagnosis,
-        patient_id=diagnosis.visit.patient_id,
+        obj=record,
+        patient_id=record.visit.patient_id,
         request=request,
-        detail={"code": diagnosis.icd10_id},
+        detail=detail,
     )
-    diagnosis.delete()
+    record.delete()
+
+
+@transaction.atomic
+def diagnosis_remove(*, actor, diagnosis: Diagnosis, request=None) -> None:
+    _remove_from_draft(
+        actor=actor, record=diagnosis, detail={"code": diagnosis.icd10_id}, request=request
+    )
 
 
 PRESCRIPTION_FIELDS = (
@@ -572,17 +579,9 @@ def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescr
 
 @transaction.atomic
 def prescription_remove(*, actor, prescription: Prescription, request=None) -> None:
-    _check_can_write(actor, prescription.visit.kind)
-    _lock_draft(prescription.visit)
-    audit_record(
-        actor=actor,
-        action="delete",
-        obj=prescription,
-        patient_id=prescription.visit.patient_id,
-        request=request,
-        detail={"drug": prescription.drug_name},
+    _remove_from_draft(
+        actor=actor, record=prescription, detail={"drug": prescription.drug_name}, request=request
     )
-    prescription.delete()
 
 
 @transaction.atomic

@@ -189,42 +189,51 @@ def visit_notes(request: Request, pk: int):
     return _region(request, visit, "visit-notes", status=422, notes_form=form)
 
 
-@require_POST
-@require_perm("patients.view_clinical")
-def visit_vitals(request: Request, pk: int):
+def _draft_write(request: Request, pk: int, form_class, partial: str, form_key: str, call):
+    """Bind ``form_class``, call the service on a draft visit, and answer with the region:
+    409 on a signed visit, 422 with the form's errors when input or the service refuses."""
     visit = _writable_visit(request, pk)
     if visit.is_signed:
         return _signed_conflict(request, visit)
-    form = forms.VitalsForm(request.POST)
+    form = form_class(request.POST)
     if form.is_valid():
         try:
-            services.vitals_record(
-                actor=request.user, visit=visit, values=form.cleaned_data, request=request
-            )
+            call(visit, form.cleaned_data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _region(request, visit, "visit-vitals")
-    return _region(request, visit, "visit-vitals", status=422, vitals_form=form)
+            return _region(request, visit, partial)
+    return _region(request, visit, partial, status=422, **{form_key: form})
+
+
+@require_POST
+@require_perm("patients.view_clinical")
+def visit_vitals(request: Request, pk: int):
+    return _draft_write(
+        request,
+        pk,
+        forms.VitalsForm,
+        "visit-vitals",
+        "vitals_form",
+        lambda visit, data: services.vitals_record(
+            actor=request.user, visit=visit, values=data, request=request
+        ),
+    )
 
 
 @require_POST
 @require_perm("patients.view_clinical")
 def visit_diagnosis_add(request: Request, pk: int):
-    visit = _writable_visit(request, pk)
-    if visit.is_signed:
-        return _signed_conflict(request, visit)
-    form = forms.DiagnosisForm(request.POST)
-    if form.is_valid():
-        try:
-            services.diagnosis_add(
-                actor=request.user, visit=visit, request=request, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return _region(request, visit, "visit-diagnoses")
-    return _region(request, visit, "visit-diagnoses", status=422, diagnosis_form=form)
+    return _draft_write(
+        request,
+        pk,
+        forms.DiagnosisForm,
+        "visit-diagnoses",
+        "diagnosis_form",
+        lambda visit, data: services.diagnosis_add(
+            actor=request.user, visit=visit, request=request, **data
+        ),
+    )
 
 
 @require_POST
@@ -244,20 +253,16 @@ def visit_diagnosis_remove(request: Request, pk: int, diagnosis_pk: int):
 @require_POST
 @require_perm("patients.view_clinical")
 def visit_prescription_add(request: Request, pk: int):
-    visit = _writable_visit(request, pk)
-    if visit.is_signed:
-        return _signed_conflict(request, visit)
-    form = forms.PrescriptionForm(request.POST)
-    if form.is_valid():
-        try:
-            services.prescription_add(
-                actor=request.user, visit=visit, data=form.cleaned_data, request=request
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return _region(request, visit, "visit-prescriptions")
-    return _region(request, visit, "visit-prescriptions", status=422, prescription_form=form)
+    return _draft_write(
+        request,
+        pk,
+        forms.PrescriptionForm,
+        "visit-prescriptions",
+        "prescription_form",
+        lambda visit, data: services.prescription_add(
+            actor=request.user, visit=visit, data=data, request=request
+        ),
+    )
 
 
 @require_POST
