@@ -80,17 +80,24 @@ class Column:
     free: list = field(default_factory=list)
 
 
-def _grid_position(start: datetime, end: datetime, day: date) -> tuple[int, int]:
-    """CSS grid row (1 = header) and span for a 5-minute-row day grid."""
-    tz = conf.clinic_tz()
-    first_hour = conf.get("APPOINTMENT_CALENDAR_START_HOUR")
-    rows = (conf.get("APPOINTMENT_CALENDAR_END_HOUR") - first_hour) * 12
-    ls, le = start.astimezone(tz), end.astimezone(tz)
-    start_min = (ls.hour - first_hour) * 60 + ls.minute if ls.date() == day else 0
-    end_min = (le.hour - first_hour) * 60 + le.minute if le.date() == day else rows * 5
-    row = max(0, min(rows - 1, start_min // 5))
-    span = max(1, min(rows - row, (end_min - start_min) // 5 if end_min > start_min else 1))
-    return row + 2, span
+class _Grid:
+    """The day grid's geometry, read once per calendar: a clinic day positions hundreds of
+    cells, and settings lookups per cell add up."""
+
+    def __init__(self):
+        self.tz = conf.clinic_tz()
+        self.first_hour = conf.get("APPOINTMENT_CALENDAR_START_HOUR")
+        self.rows = (conf.get("APPOINTMENT_CALENDAR_END_HOUR") - self.first_hour) * 12
+
+    def position(self, start: datetime, end: datetime, day: date) -> tuple[int, int]:
+        """CSS grid row (1 = header) and span for a 5-minute-row day grid."""
+        rows, first_hour = self.rows, self.first_hour
+        ls, le = start.astimezone(self.tz), end.astimezone(self.tz)
+        start_min = (ls.hour - first_hour) * 60 + ls.minute if ls.date() == day else 0
+        end_min = (le.hour - first_hour) * 60 + le.minute if le.date() == day else rows * 5
+        row = max(0, min(rows - 1, start_min // 5))
+        span = max(1, min(rows - row, (end_min - start_min) // 5 if end_min > start_min else 1))
+        return row + 2, span
 
 
 def calendar_rows() -> list[dict]:
@@ -173,9 +180,10 @@ def day_calendar(
     )
     if provider:
         qs = qs.filter(provider=provider)
+    grid = _Grid()
     by_provider: dict[int, list] = defaultdict(list)
     for item in _items(qs, tz):
-        row, span = _grid_position(item["start"], item["end"], day)
+        row, span = grid.position(item["start"], item["end"], day)
         item["cls"] = f"cal-item st-{item['status']} r-{row} s-{span}"
         by_provider[item["provider_id"]].append(item)
     working = working_time([p.pk for p in providers], window)
@@ -188,7 +196,7 @@ def day_calendar(
             items=by_provider.get(p.pk, []),
         )
         col.free = [
-            "cal-free r-{} s-{}".format(*_grid_position(s, e, day))
+            "cal-free r-{} s-{}".format(*grid.position(s, e, day))
             for s, e in working.get(p.pk, [])
         ]
         columns.append(col)
@@ -215,9 +223,10 @@ def week_calendar(
         d: Column(key=d.isoformat(), label=d.strftime("%a"), sublabel=d.strftime("%-d %b"))
         for d in days
     }
+    grid = _Grid()
     for item in _items(qs, tz):
         if provider:
-            row, span = _grid_position(item["start"], item["end"], item["date"])
+            row, span = grid.position(item["start"], item["end"], item["date"])
             item["cls"] = f"cal-item st-{item['status']} r-{row} s-{span}"
         else:
             item["cls"] = f"cal-item st-{item['status']}"
@@ -228,7 +237,7 @@ def week_calendar(
         for s, e in working:
             d = timezone.localtime(s, tz).date()
             if d in columns:
-                columns[d].free.append("cal-free r-{} s-{}".format(*_grid_position(s, e, d)))
+                columns[d].free.append("cal-free r-{} s-{}".format(*grid.position(s, e, d)))
     return list(columns.values())
 
 
