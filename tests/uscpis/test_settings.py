@@ -108,3 +108,13 @@ def test_redis_url_selects_redis_cache_and_broker():
     out = settings_value("settings.CACHES['default']['BACKEND'], settings.CELERY_BROKER_URL",
                          {"DATABASE_URL": "postgres://u@db.invalid/x"})
     assert out == "django.core.cache.backends.filebased.FileBasedCache filesystem://"
+
+
+def test_database_connections_persist_and_are_checked_before_reuse():
+    env = {"DATABASE_URL": "postgres://u@db.invalid/x"}
+    expr = "settings.DATABASES['default']['CONN_MAX_AGE'], settings.DATABASES['default']['CONN_HEALTH_CHECKS']"
+    assert settings_value(expr, env) == "60 True"
+    assert settings_value(expr, {**env, "DB_CONN_MAX_AGE": "0"}) == "0 True"
+    result = run_manage("check", env_overrides={**env, "DB_CONN_MAX_AGE": "-1"})
+    assert result.returncode != 0
+    assert "DB_CONN_MAX_AGE" in result.stderr
