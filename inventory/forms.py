@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import slugify
 
 from inventory.models import (
     ADJUST_REASONS,
@@ -54,6 +56,12 @@ class FastSelect(forms.Select):
 
 def _reason_choices(codes) -> list[tuple[str, str]]:
     return [("", "Choose a reason")] + [(c.value, c.label) for c in codes]
+
+
+def _active_locations_or(field, current_id: int | None) -> None:
+    """Offer active locations only, plus the one already chosen (so editing a record kept at
+    a retired location still validates)."""
+    field.queryset = Location.objects.filter(Q(is_active=True) | Q(pk=current_id))
 
 
 class StockFilterForm(forms.Form):
@@ -128,6 +136,10 @@ class ItemForm(forms.ModelForm):
             "reorder_point": forms.NumberInput(attrs=QTY_ATTRS),
             "reorder_quantity": forms.NumberInput(attrs=QTY_ATTRS),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _active_locations_or(self.fields["default_location"], self.instance.default_location_id)
 
 
 class ReceiveForm(forms.Form):
@@ -357,6 +369,59 @@ class VendorForm(forms.ModelForm):
         }
 
 
+class _UniqueNameForm(forms.ModelForm):
+    """Names are unique ignoring case (a database constraint); say so on the field. The
+    service turns a lost race into the same error."""
+
+    duplicate_message = "That name is already taken."
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        taken = type(self.instance).objects.filter(name__iexact=name)
+        if self.instance.pk:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError(self.duplicate_message)
+        return name
+
+
+class LocationForm(_UniqueNameForm):
+    duplicate_message = "A location with this name already exists."
+
+    class Meta:
+        model = Location
+        fields = ["name", "code", "description", "is_active"]
+        labels = {"is_active": "In use"}
+        help_texts = {
+            "code": "Short identifier, e.g. pharmacy or er-cart. Blank: made from the name.",
+            "is_active": "Untick to retire the location: it is then offered nowhere. "
+            "Only possible once it holds no stock.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].required = False
+
+    def clean_code(self):
+        return (self.cleaned_data.get("code") or "").lower()
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("code") and data.get("name"):
+            data["code"] = slugify(data["name"])[:30].strip("-")
+            if not data["code"]:
+                self.add_error("code", "Enter a code (letters, numbers, hyphens).")
+        return data
+
+
+class CategoryForm(_UniqueNameForm):
+    duplicate_message = "A category with this name already exists."
+
+    class Meta:
+        model = Category
+        fields = ["name"]
+
+
 class EquipmentForm(forms.ModelForm):
     class Meta:
         model = Equipment
@@ -378,6 +443,10 @@ class EquipmentForm(forms.ModelForm):
             "warranty_end": DATE,
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _active_locations_or(self.fields["location"], self.instance.location_id)
 
 
 class ScheduleForm(forms.ModelForm):

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 QTY = {"max_digits": 14, "decimal_places": 3}
@@ -29,11 +30,19 @@ class ItemKind(models.TextChoices):
 
 
 class Category(models.Model):
-    name = models.CharField(max_length=80, unique=True)
+    name = models.CharField(max_length=80)
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "categories"
+        constraints = [
+            # "Analgesics" and "analgesics" are the same category.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="inventory_category_name_ci_unique",
+                violation_error_message="A category with this name already exists.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -42,13 +51,21 @@ class Category(models.Model):
 class Location(models.Model):
     """A storage place: pharmacy, dental room, store room, emergency cart, ..."""
 
-    name = models.CharField(max_length=80, unique=True)
+    name = models.CharField(max_length=80)
     code = models.SlugField(max_length=30, unique=True)
     description = models.CharField(max_length=200, blank=True)
+    # Retired locations stay for history (lots, ledger, stocktakes) but are offered nowhere.
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="inventory_location_name_ci_unique",
+                violation_error_message="A location with this name already exists.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

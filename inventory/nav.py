@@ -8,4 +8,6 @@ NAV = [
     NavItem("Purchase orders", "inventory:orders", "inventory.manage_orders", section="Inventory"),
     NavItem("Equipment", "inventory:equipment", "inventory.view_stock", section="Inventory"),
     NavItem("Stocktake", "inventory:stocktakes", "inventory.manage_stock", section="Inventory"),
+    NavItem("Locations", "inventory:locations", "inventory.manage_stock", section="Inventory"),
+    NavItem("Categories", "inventory:categories", "inventory.manage_stock", section="Inventory"),
 ]

@@ -728,7 +728,10 @@ def _seed(stdout) -> None:
             generic_name=generic,
             strength=strength,
             form=form,
-            category=Category.objects.get_or_create(name=category)[0],
+            # Names are unique ignoring case: reuse a category a manager already created.
+            category=Category.objects.get_or_create(
+                name__iexact=category, defaults={"name": category}
+            )[0],
             unit=unit,
             allows_fractions=frac,
             reorder_point=Decimal(rp),

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import (
+    Count,
     DecimalField,
     ExpressionWrapper,
     F,
@@ -17,14 +18,17 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, Lower
 from django.http import Http404
 from django.utils import timezone
 
 from inventory.models import (
     OPEN_PO_STATUSES,
     AlertEpisode,
+    Category,
+    Equipment,
     Item,
+    Location,
     LotStatus,
     MaintenanceSchedule,
     PurchaseOrder,
@@ -301,3 +305,25 @@ def open_alert_counts() -> dict[str, int]:
     for kind in rows:
         counts[kind] = counts.get(kind, 0) + 1
     return counts
+
+
+def _count_subquery(qs: QuerySet, key: str):
+    """A correlated COUNT(*) per outer row (no join fan-out between several counts)."""
+    counted = qs.filter(**{key: OuterRef("pk")}).values(key).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted[:1]), 0)
+
+
+def locations_with_counts() -> QuerySet:
+    """Every location (retired ones last) with its number of lots holding stock and of
+    equipment kept there."""
+    return Location.objects.annotate(
+        lots_with_stock=_count_subquery(StockLot.objects.filter(quantity__gt=0), "location"),
+        equipment_count=_count_subquery(Equipment.objects.all(), "location"),
+    ).order_by("-is_active", Lower("name"), "id")
+
+
+def categories_with_counts() -> QuerySet:
+    """Every category with its number of active items."""
+    return Category.objects.annotate(
+        item_count=_count_subquery(Item.objects.filter(is_active=True), "category")
+    ).order_by(Lower("name"), "id")

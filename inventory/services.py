@@ -26,6 +26,7 @@ from inventory.models import (
     ADJUST_REASONS,
     DISPOSE_REASONS,
     STOCKTAKE_REASONS,
+    Category,
     Equipment,
     IntervalUnit,
     Item,
@@ -127,6 +128,19 @@ def _lock_lot(lot_id: int) -> StockLot:
         raise ValidationError("That lot no longer exists.") from None
 
 
+def _lock_location_in_use(location: Location, field_name: str) -> None:
+    """Share-lock the location row and refuse a retired one. Retiring takes the row ``FOR
+    UPDATE`` and then checks for stock, so a receipt or transfer into the location and its
+    retirement can never both succeed: whichever locks second sees the other's outcome."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT is_active FROM inventory_location WHERE id = %s FOR SHARE", [location.pk]
+        )
+        row = cursor.fetchone()
+    if row is None or not row[0]:
+        raise ValidationError({field_name: f"{location} is retired: choose another location."})
+
+
 def _lot_for_receipt(*, item, location, batch_number, expiry_date, unit_cost) -> StockLot:
     """Find or create (race-free: INSERT ... ON CONFLICT DO NOTHING) the lot and lock it."""
     StockLot.objects.bulk_create(
@@ -193,6 +207,7 @@ def stock_receive(
         raise ValidationError({"unit_cost": "Enter a cost."}) from None
     if not cost.is_finite() or cost < 0:
         raise ValidationError({"unit_cost": "The unit cost cannot be negative."})
+    _lock_location_in_use(location, "location")
     lot = _lot_for_receipt(
         item=item,
         location=location,
@@ -382,6 +397,7 @@ def stock_transfer(
     if to_location.pk == lot.location_id:
         raise ValidationError({"to_location": "Choose a different location."})
     qty = clean_quantity(lot.item, quantity)
+    _lock_location_in_use(to_location, "to_location")
     StockLot.objects.bulk_create(
         [
             StockLot(
@@ -546,6 +562,99 @@ def item_save(*, actor, item: Item, request=None) -> Item:
         detail={"sku": item.sku},
     )
     return item
+
+
+def _constraint_name(exc: IntegrityError) -> str:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", "") or ""
+
+
+def _save_unique(obj, errors: dict[str, tuple[str, str]]) -> None:
+    """Save ``obj``; a unique violation named in ``errors`` (constraint name → (field,
+    message)) becomes a ``ValidationError`` on that field instead of a 500."""
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError as exc:
+        for constraint, (field_name, message) in errors.items():
+            if constraint in _constraint_name(exc):
+                raise ValidationError({field_name: message}) from exc
+        raise
+
+
+@transaction.atomic
+def location_save(*, actor, location: Location, request=None) -> Location:
+    """Create or update a storage location. Names are unique ignoring case, codes unique.
+
+    Retiring a location (``is_active`` False) is refused while any lot there holds stock or a
+    count is open there. The location row is locked first; receipts and transfers into a
+    location share-lock it and refuse a retired one, so the two can never both succeed.
+    Raises ``ValidationError`` and changes nothing on failure."""
+    creating = location.pk is None
+    retiring = False
+    if not creating:
+        was_active = (
+            Location.objects.select_for_update()
+            .values_list("is_active", flat=True)
+            .get(pk=location.pk)
+        )
+        retiring = was_active and not location.is_active
+    if retiring:
+        lots = StockLot.objects.filter(location=location, quantity__gt=0).count()
+        if lots:
+            raise ValidationError(
+                {
+                    "is_active": f"{location.name} still holds stock in {lots} "
+                    f"lot{'s' if lots != 1 else ''}: transfer or dispose of it before "
+                    "retiring the location."
+                }
+            )
+        if Stocktake.objects.filter(location=location, status=StocktakeStatus.OPEN).exists():
+            raise ValidationError(
+                {"is_active": "A stock count is open here: post it before retiring the location."}
+            )
+    _save_unique(
+        location,
+        {
+            "inventory_location_name_ci_unique": (
+                "name",
+                "A location with this name already exists.",
+            ),
+            "inventory_location_code": ("code", "A location with this code already exists."),
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="create" if creating else "update",
+        obj=location,
+        request=request,
+        detail={"name": location.name, "code": location.code, "is_active": location.is_active},
+    )
+    return location
+
+
+@transaction.atomic
+def category_save(*, actor, category: Category, request=None) -> Category:
+    """Create or rename an item category (names unique ignoring case). Raises
+    ``ValidationError`` on a duplicate name, including one created concurrently."""
+    creating = category.pk is None
+    _save_unique(
+        category,
+        {
+            "inventory_category_name_ci_unique": (
+                "name",
+                "A category with this name already exists.",
+            )
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="create" if creating else "update",
+        obj=category,
+        request=request,
+        detail={"name": category.name},
+    )
+    return category
 
 
 @transaction.atomic

@@ -20,8 +20,10 @@ from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
 from inventory import forms, selectors, services
 from inventory.models import (
+    Category,
     Equipment,
     Item,
+    Location,
     LotStatus,
     MaintenanceSchedule,
     POStatus,
@@ -652,6 +654,83 @@ def vendor_edit(request: Request, pk: int | None = None):
             "form": form,
             "title": f"Edit {vendor}" if vendor else "New vendor",
             "back": reverse("inventory:vendors"),
+        },
+        status=_status(form),
+    )
+
+
+# --- Locations and categories ---------------------------------------------------------------------
+
+
+@require_GET
+@require_perm("inventory.view_stock")
+def locations(request: Request):
+    page = Paginator(selectors.locations_with_counts(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render_page(
+        request, "inventory/locations.html", {"page": page}, partial="location-table"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("inventory.manage_stock")
+def location_edit(request: Request, pk: int | None = None):
+    location = get_object_or_404(Location, pk=pk) if pk else None
+    form = forms.LocationForm(request.POST or None, instance=location)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.location_save(
+                actor=request.user, location=form.save(commit=False), request=request
+            )
+        except ValidationError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, "Location saved.")
+            return redirect("inventory:locations")
+    return render_page(
+        request,
+        "inventory/form.html",
+        {
+            "form": form,
+            "title": f"Edit {location}" if location else "New location",
+            "back": reverse("inventory:locations"),
+        },
+        status=_status(form),
+    )
+
+
+@require_GET
+@require_perm("inventory.view_stock")
+def categories(request: Request):
+    page = Paginator(selectors.categories_with_counts(), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render_page(
+        request, "inventory/categories.html", {"page": page}, partial="category-table"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("inventory.manage_stock")
+def category_edit(request: Request, pk: int | None = None):
+    category = get_object_or_404(Category, pk=pk) if pk else None
+    form = forms.CategoryForm(request.POST or None, instance=category)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.category_save(
+                actor=request.user, category=form.save(commit=False), request=request
+            )
+        except ValidationError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, "Category saved.")
+            return redirect("inventory:categories")
+    return render_page(
+        request,
+        "inventory/form.html",
+        {
+            "form": form,
+            "title": f"Edit {category}" if category else "New category",
+            "back": reverse("inventory:categories"),
         },
         status=_status(form),
     )
