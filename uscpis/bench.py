@@ -116,11 +116,14 @@ def run_case(case: BenchCase, runs: int, warmup: int = 3) -> BenchResult:
     )
 
 
-def write_results(results: list[BenchResult], scale: dict, output: Path) -> Path:
+def write_results(
+    results: list[BenchResult], scale: dict, output: Path, conditions: dict | None = None
+) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scale": scale,
+        "conditions": conditions or {},
         "results": [
             {**r.__dict__, "passed": r.passed} for r in results
         ],

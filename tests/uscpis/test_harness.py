@@ -48,3 +48,6 @@ def test_bench_runs_every_case_at_a_tiny_scale(tmp_path):
     for result in data["results"]:
         assert result["runs"] == 2 and result["p95_ms"] >= result["p50_ms"] > 0
         assert result["queries"] >= 1
+    # The machine's state is recorded with the timings, so a busy run can be told apart.
+    assert data["conditions"]["cpus"] >= 1
+    assert data["conditions"]["load_before"] >= 0 and data["conditions"]["load_after"] >= 0

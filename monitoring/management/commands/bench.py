@@ -5,6 +5,7 @@ the demo data is never touched. Prints p50/p95 and query counts per case and wri
 ``var/bench/latest.json``. Exits non-zero when a case with a target misses it.
 """
 
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -54,6 +55,14 @@ class Command(BaseCommand):
                 module.generate(scale, self.stdout)
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
+        conditions = {"cpus": os.cpu_count(), "load_before": round(os.getloadavg()[0], 2)}
+        self.stdout.write(
+            f"[bench] {conditions['cpus']} CPUs, load average {conditions['load_before']:.2f}"
+        )
+        if conditions["load_before"] >= 0.5 * (conditions["cpus"] or 1):
+            self.stdout.write(
+                "[bench] warning: the machine is busy; timings (p95 most) include waiting for CPU"
+            )
         results, failed = [], []
         for module in modules:
             for case in getattr(module, "CASES", []):
@@ -69,7 +78,8 @@ class Command(BaseCommand):
                 )
                 if result.passed is False:
                     failed.append(result.name)
-        path = write_results(results, scale, Path(opts["output"]))
+        conditions["load_after"] = round(os.getloadavg()[0], 2)
+        path = write_results(results, scale, Path(opts["output"]), conditions)
         self.stdout.write(f"[bench] results written to {path}")
         if failed and not opts["report_only"]:
             raise CommandError(f"Targets missed: {', '.join(failed)}")
