@@ -11,6 +11,7 @@ from uscpis.registry import Card
 
 def cards(user) -> list[Card]:
     from patients.models import CertificateStatus, MedicalCertificate, Patient, Visit, VisitStatus
+    from patients.selectors import portal_accounts_awaiting_record
 
     out: list[Card] = []
     if user_has_perm(user, "patients.approve_certificate"):
@@ -42,9 +43,30 @@ def cards(user) -> list[Card]:
         start = timezone.make_aware(timezone.datetime(today.year, today.month, today.day))
         new = Patient.objects.filter(created_at__gte=start).count()
         out.append(Card("Registered today", new, "new patients", reverse("patients:list")))
+        waiting = portal_accounts_awaiting_record().count()
+        if waiting:
+            out.append(
+                Card(
+                    "Portal accounts",
+                    waiting,
+                    "awaiting a patient record",
+                    reverse("patients:portal_accounts"),
+                    "warn",
+                )
+            )
     if user_has_perm(user, "patients.portal"):
         patient = Patient.objects.filter(user=user).first()
-        if patient is not None:
+        if patient is None:
+            out.append(
+                Card(
+                    "My health record",
+                    "Pending",
+                    "the clinic will connect your record to this account",
+                    reverse("patients:portal"),
+                    "warn",
+                )
+            )
+        else:
             visits = Visit.objects.filter(patient=patient, status=VisitStatus.SIGNED).count()
             out.append(
                 Card("My visits", visits, "see your health record", reverse("patients:portal"))

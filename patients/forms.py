@@ -277,3 +277,40 @@ class SignupForm(forms.Form):
 
 class VerifyLookupForm(forms.Form):
     code = forms.CharField(label="Verification code", max_length=16)
+
+
+class PortalAccountSearchForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(attrs={"placeholder": "Name or email"}),
+    )
+    for_patient = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+class LinkPatientSearchForm(forms.Form):
+    q = forms.CharField(
+        label="Search by name, ID number or email",
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(attrs={"placeholder": "e.g. Dela Cruz or 20231234"}),
+    )
+
+
+class AccountLinkForm(forms.Form):
+    patient = forms.ModelChoiceField(
+        queryset=Patient.objects.all(),
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "Choose the patient's record first.",
+            "invalid_choice": "Choose the patient's record from the search results.",
+        },
+    )
+    identity_checked = forms.BooleanField(
+        label="I have checked this person's university ID against the record",
+        error_messages={
+            "required": "Confirm that you checked the person's ID: once linked, they see this "
+            "whole health record."
+        },
+    )

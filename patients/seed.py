@@ -1,6 +1,7 @@
 """Demo data for patient records: realistic patients (one linked to student@usc.edu.ph),
-signed medical and dental visits with vitals, ICD-10 diagnoses, prescriptions and tooth
-charts, and certificates. Idempotent and quick (bulk inserts, no audit noise)."""
+one self-registered account still awaiting its record, signed medical and dental visits
+with vitals, ICD-10 diagnoses, prescriptions and tooth charts, and certificates.
+Idempotent and quick (bulk inserts, no audit noise)."""
 
 from __future__ import annotations
 
@@ -150,12 +151,38 @@ def _patient(i: int, rng: random.Random) -> Patient:
     return p
 
 
+UNLINKED_EMAIL = "maria.villanueva@usc.edu.ph"
+
+
+def _unlinked_portal_account(stdout) -> None:
+    """A self-registered student whose sign-up details did not match the clinic's record,
+    so "Portal accounts awaiting a record" has someone to link (created once, never reset:
+    linking it in the demo sticks)."""
+    from accounts.roles import Role
+    from accounts.seed import DEMO_PASSWORD
+
+    user, created = User.objects.get_or_create(
+        email=UNLINKED_EMAIL,
+        defaults={
+            "first_name": "María",
+            "last_name": "Villanueva",
+            "role": Role.PATIENT,
+            "date_joined": timezone.now() - timedelta(days=2),
+        },
+    )
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+        stdout.write(f"  created patient {UNLINKED_EMAIL} (awaiting a record)")
+
+
 @transaction.atomic
 def run(*, stdout) -> None:
     if not Icd10Code.objects.exists():  # the data migration's rows were flushed (tests)
         from patients.icd10 import icd10_load
 
         icd10_load()
+    _unlinked_portal_account(stdout)
     if Patient.objects.filter(id_number=DEMO_ID).exists():
         stdout.write("  patients: demo data already present")
         return

@@ -35,11 +35,18 @@ def get_patient_for_user(user, pk: int) -> Patient:
         raise Http404("No such patient") from None
 
 
+class PortalRecordMissing(Http404):
+    """The signed-in account has no patient record yet (the portal explains what to do)."""
+
+
 def patient_for_portal(user) -> Patient:
-    """The signed-in patient's own record (404 when the account has none yet)."""
+    """The signed-in patient's own record; ``PortalRecordMissing`` (a 404 unless the portal
+    view shows its "the clinic will connect your record" page) when there is none yet."""
     patient = Patient.objects.filter(user=user).first() if user.is_authenticated else None
     if patient is None:
-        raise Http404("Your account is not linked to a patient record yet. Please ask the clinic.")
+        raise PortalRecordMissing(
+            "Your account is not linked to a patient record yet. Please ask the clinic."
+        )
     return patient
 
 
@@ -237,3 +244,64 @@ def record_access_log(patient: Patient):
         .select_related("actor")
         .order_by("-created_at", "-id")
     )
+
+
+# --- Portal accounts -------------------------------------------------------------------
+
+
+def portal_accounts_awaiting_record(q: str = ""):
+    """Active patient accounts with no patient record, newest first; ``q`` matches every
+    word against first name, last name or email (case-insensitive)."""
+    from accounts.models import User
+    from accounts.roles import Role
+
+    qs = User.objects.filter(role=Role.PATIENT, is_active=True, patient__isnull=True)
+    for word in (q or "").split()[:6]:
+        qs = qs.filter(
+            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+        )
+    return qs.order_by("-date_joined", "-id")
+
+
+def unlinked_patients_by_email(emails) -> dict[str, Patient]:
+    """Records without an account whose email is one of ``emails`` (lower-cased key): the
+    likely match for an account awaiting its record. One query for a whole page."""
+    wanted = {e.lower() for e in emails if e}
+    if not wanted:
+        return {}
+    rows = (
+        Patient.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=wanted, user__isnull=True)
+        .order_by("id")
+    )
+    found: dict[str, Patient] = {}
+    for p in rows:
+        found.setdefault(p.email_lower, p)
+    return found
+
+
+def link_candidates(account, q: str = "", limit: int = 10) -> list[Patient]:
+    """Records a staff member may pick for ``account``: the search for ``q`` (name, ID
+    number or email), or with no search the records that share its email or its name."""
+    q = (q or "").strip()
+    if q:
+        return list(patient_search(q=q)[:limit])
+    # Two indexed look-ups (lower(email), and the name search) rather than one OR scan.
+    by_email = list(patient_search(q=account.email)[:limit])
+    by_name = list(patient_search(q=f"{account.first_name} {account.last_name}")[:limit])
+    seen: dict[int, Patient] = {p.pk: p for p in by_email}
+    for p in by_name:
+        seen.setdefault(p.pk, p)
+    return list(seen.values())[:limit]
+
+
+def get_patient_account(pk: int):
+    """A patient-role account (with its record, if any); 404 for staff accounts and unknown
+    ids alike."""
+    from accounts.models import User
+    from accounts.roles import Role
+
+    try:
+        return User.objects.select_related("patient").get(pk=pk, role=Role.PATIENT)
+    except (User.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such account") from None

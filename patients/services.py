@@ -907,8 +907,13 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     """Create an inactive patient account (and link or create the patient record) for an
     institutional email; the account is activated by the signed link emailed to it.
 
-    Raises ``ValidationError`` for a domain outside ``PATIENT_EMAIL_DOMAINS``, an email that
-    already has an account, or an ID number that belongs to someone else's account.
+    When a record with the ID number exists but its birth date or email does not match (or
+    it already has an account), the account is created without a record: the clinic checks
+    the person's ID and links it by hand (``patient_link_account``). The answer is the same
+    either way, so the form never tells a stranger whose ID number exists.
+
+    Raises ``ValidationError`` for a domain outside ``PATIENT_EMAIL_DOMAINS`` or an email
+    that already has an account.
     """
     from django.contrib.auth.password_validation import validate_password
 
@@ -950,11 +955,10 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
             or patient.birth_date != data["birth_date"]
             or (patient.email and patient.email.lower() != email)
         ):
-            raise ValidationError(
-                {"id_number": "This ID number cannot be linked to your account. Ask the clinic."}
-            )
-        patient.user = user
-        patient.save(update_fields=["user", "updated_at"])
+            patient = None  # staff link it after checking the person's ID
+        else:
+            patient.user = user
+            patient.save(update_fields=["user", "updated_at"])
     else:
         patient = patient_register(
             actor=user,
@@ -967,9 +971,9 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
         actor=user,
         action="create",
         obj=user,
-        patient_id=patient.pk,
+        patient_id=patient.pk if patient is not None else None,
         request=request,
-        detail={"self_registration": True},
+        detail={"self_registration": True, "record_linked": patient is not None},
     )
     link = email_verification_url(user)
     from uscpis.mail import send_templated_email
@@ -1054,5 +1058,107 @@ def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
         patient_id=patient.pk,
         request=request,
         detail={"portal_account": user.email},
+    )
+    return patient
+
+
+def _portal_write_check(actor) -> None:
+    if not user_has_perm(actor, "patients.register"):
+        raise PermissionDenied("Your role cannot manage patients' portal accounts.")
+
+
+@transaction.atomic
+def patient_link_account(*, actor, patient: Patient, user, request=None) -> Patient:
+    """Connect a patient's existing portal account (one that has no record, e.g. a
+    self-registration whose details did not match) to ``patient``, and tell the account
+    holder in the app and by email.
+
+    The account row, then the patient row, are locked (the same order everywhere, so two
+    links cannot deadlock); whoever locks second sees the first one's link and is refused.
+    ``Patient.user`` is a one-to-one column, so the database refuses a double link even on
+    a path that skipped the locks. Raises ``PermissionDenied`` for a role without
+    ``patients.register`` and ``ValidationError`` when the record already has an account,
+    the account is already linked, inactive, or not a patient's account.
+    """
+    from accounts.models import User
+    from accounts.roles import Role
+    from accounts.services import notify
+
+    _portal_write_check(actor)
+    user = User.objects.select_for_update().get(pk=user.pk)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if user.role != Role.PATIENT:
+        raise ValidationError("Only a patient's portal account can be linked to a record.")
+    if not user.is_active:
+        raise ValidationError(
+            "This account is not active yet (its email is not confirmed), so it cannot be linked."
+        )
+    if patient.user_id == user.pk:
+        raise ValidationError("This account is already linked to this record.")
+    if patient.user_id:
+        raise ValidationError(
+            "This patient already has a portal account. Unlink it first if it is the wrong one."
+        )
+    if Patient.objects.filter(user=user).exists():
+        raise ValidationError("This account is already linked to another patient record.")
+    patient.user = user
+    try:
+        with transaction.atomic():
+            patient.save(update_fields=["user", "updated_at"])
+    except IntegrityError as exc:
+        raise ValidationError("This account is already linked to another patient record.") from exc
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"portal_account": user.email, "portal_account_linked": True},
+    )
+    # No clinical details in the message: it is also emailed.
+    notify(
+        user=user,
+        title="Your health record is now connected",
+        body=(
+            "The clinic connected your portal account to your health record. You can now "
+            "see your visits, certificates and documents, and book appointments online."
+        ),
+        url=reverse("patients:portal"),
+        category="account",
+    )
+    return patient
+
+
+@transaction.atomic
+def patient_unlink_account(*, actor, patient: Patient, request=None) -> Patient:
+    """Disconnect the portal account from ``patient`` (e.g. it was linked to the wrong
+    record). The account itself stays, unlinked, and its holder is told without details.
+
+    Raises ``PermissionDenied`` for a role without ``patients.register`` and
+    ``ValidationError`` when the record has no account.
+    """
+    from accounts.services import notify
+
+    _portal_write_check(actor)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    user = patient.user
+    if user is None:
+        raise ValidationError("This patient has no portal account to unlink.")
+    patient.user = None
+    patient.save(update_fields=["user", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=patient,
+        patient_id=patient.pk,
+        request=request,
+        detail={"portal_account": user.email, "portal_account_linked": False},
+    )
+    notify(
+        user=user,
+        title="Your portal account is no longer connected to a health record",
+        body="If you think this is a mistake, please contact the clinic front desk.",
+        url=reverse("patients:portal"),
+        category="account",
     )
     return patient

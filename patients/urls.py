@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients.views import portal, records, registry, visits
+from patients.views import portal, portal_accounts, records, registry, visits
 
 app_name = "patients"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("<int:pk>/tab/<slug:tab>/", registry.chart, name="chart_tab"),
     path("<int:pk>/edit/", registry.patient_edit, name="edit"),
     path("<int:pk>/account/", registry.patient_account_create, name="account_create"),
+    path("<int:pk>/account/unlink/", portal_accounts.account_unlink, name="account_unlink"),
+    path("portal-accounts/", portal_accounts.portal_accounts, name="portal_accounts"),
+    path("portal-accounts/<int:user_pk>/link/", portal_accounts.account_link, name="account_link"),
     path("<int:pk>/allergies/", registry.allergy_add, name="allergy_add"),
     path(
         "<int:pk>/allergies/<int:allergy_pk>/deactivate/",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -17,8 +19,23 @@ from patients.views.records import certificate_pdf_response, export_response, se
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 
+def needs_record(view):
+    """A portal page for an account without a patient record yet shows what happens next
+    (the clinic connects it) instead of "not found"."""
+
+    @wraps(view)
+    def wrapper(request: Request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except selectors.PortalRecordMissing:
+            return render_page(request, "patients/portal_unlinked.html", {})
+
+    return wrapper
+
+
 @require_GET
 @require_perm("patients.portal")
+@needs_record
 def portal_home(request: Request):
     patient = selectors.patient_for_portal(request.user)
     audit_record(
@@ -42,6 +59,7 @@ def portal_home(request: Request):
 
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.portal")
+@needs_record
 def portal_profile(request: Request):
     patient = selectors.patient_for_portal(request.user)
     form = forms.ContactForm(
@@ -63,6 +81,7 @@ def portal_profile(request: Request):
 
 @require_GET
 @require_perm("patients.portal")
+@needs_record
 def portal_visits(request: Request):
     patient = selectors.patient_for_portal(request.user)
     page = Paginator(selectors.visit_timeline(patient, signed_only=True), 20).get_page(
@@ -92,6 +111,7 @@ def portal_visit(request: Request, pk: int):
 
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.portal")
+@needs_record
 def portal_certificates(request: Request):
     patient = selectors.patient_for_portal(request.user)
     form = forms.CertificateRequestForm(request.POST or None)
@@ -124,6 +144,7 @@ def portal_certificate_pdf(request: Request, pk: int):
 
 @require_GET
 @require_perm("patients.portal")
+@needs_record
 def portal_documents(request: Request):
     patient = selectors.patient_for_portal(request.user)
     page = Paginator(patient.documents.select_related("visit"), 20).get_page(
@@ -142,6 +163,7 @@ def portal_document_download(request: Request, pk: int):
 
 @require_GET
 @require_perm("patients.portal")
+@needs_record
 def portal_access_log(request: Request):
     """Who opened, downloaded or exported my record."""
     patient = selectors.patient_for_portal(request.user)
@@ -156,6 +178,7 @@ def portal_access_log(request: Request):
 
 @require_GET
 @require_perm("patients.portal")
+@needs_record
 def portal_export(request: Request, fmt: str):
     return export_response(request, selectors.patient_for_portal(request.user), fmt)
 
