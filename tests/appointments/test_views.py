@@ -83,10 +83,14 @@ def test_someone_elses_cancel_is_404_and_changes_nothing(appt, client_for, other
 
 
 def test_patient_without_a_record_sees_a_clear_message(db, client_for, make_user):
+    """An account not yet linked to a record (waiting for the front desk) is told what
+    happens next on its appointment pages, not shown an error."""
     lonely = make_user(Role.PATIENT, email="norecord@usc.edu.ph")
-    response = client_for(lonely).get("/appointments/book/")
-    assert response.status_code == 200 and b"record is not set up" in response.content
-    assert client_for(lonely).get("/appointments/my/").status_code == 200
+    for url in ("/appointments/book/", "/appointments/my/"):
+        response = client_for(lonely).get(url)
+        assert response.status_code == 200, url
+        assert b"not connected to your health record yet" in response.content, url
+        assert b"front desk will connect it" in response.content, url
 
 
 def test_transition_permissions(appt, client_for, admin_user, front_desk_user, patient_user):
@@ -415,3 +419,4 @@ def test_walk_in_view_books_the_first_free_time_and_checks_in(clinic, client_for
         "/appointments/walk-in/", {"patient": "NOPE", "type": clinic.consult.pk}
     )
     assert bad.status_code == 422 and Appointment.objects.count() == 1
+
