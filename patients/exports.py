@@ -5,7 +5,6 @@ Pure functions of the records: views do the permission check and the audit event
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 
@@ -23,6 +22,7 @@ from patients.models import (
     Visit,
     VitalSigns,
 )
+from uscpis.csvexport import csv_text
 
 # --- Shared data ---------------------------------------------------------------------------
 
@@ -53,13 +53,16 @@ def _fmt_dt(value: datetime) -> str:
 
 
 def record_csv(patient: Patient) -> bytes:
-    """One row per fact: section, date, item, details."""
+    """One row per fact: section, date, item, details (formula-safe, see uscpis.csvexport)."""
+    text = csv_text(["section", "date", "item", "details"], _record_rows(patient))
+    # Excel opens UTF-8 CSV correctly with a byte-order mark.
+    return ("\ufeff" + text).encode("utf-8")
+
+
+def _record_rows(patient: Patient):
     data = record_data(patient)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "date", "item", "details"])
     p = patient
-    writer.writerow(
+    yield (
         [
             "patient",
             p.birth_date.isoformat(),
@@ -68,7 +71,7 @@ def record_csv(patient: Patient) -> bytes:
         ]
     )
     for a in data["allergies"]:
-        writer.writerow(
+        yield (
             [
                 "allergy",
                 a.noted_on.isoformat(),
@@ -77,9 +80,9 @@ def record_csv(patient: Patient) -> bytes:
             ]
         )
     for h in data["history"]:
-        writer.writerow(["history", h.year or "", h.description, h.get_category_display()])
+        yield (["history", h.year or "", h.description, h.get_category_display()])
     for m in data["medications"]:
-        writer.writerow(
+        yield (
             [
                 "medication",
                 m.started_on.isoformat() if m.started_on else "",
@@ -88,7 +91,7 @@ def record_csv(patient: Patient) -> bytes:
             ]
         )
     for i in data["immunizations"]:
-        writer.writerow(
+        yield (
             [
                 "immunization",
                 i.given_on.isoformat(),
@@ -98,11 +101,11 @@ def record_csv(patient: Patient) -> bytes:
         )
     for v in data["visits"]:
         day = timezone.localtime(v.started_at).date().isoformat()
-        writer.writerow(["visit", day, v.get_kind_display(), v.chief_complaint])
+        yield (["visit", day, v.get_kind_display(), v.chief_complaint])
         for d in v.diagnoses.all():
-            writer.writerow(["diagnosis", day, d.icd10.code, d.icd10.title])
+            yield (["diagnosis", day, d.icd10.code, d.icd10.title])
         for rx in v.prescriptions.all():
-            writer.writerow(
+            yield (
                 [
                     "prescription",
                     day,
@@ -111,9 +114,7 @@ def record_csv(patient: Patient) -> bytes:
                 ]
             )
         for vs in v.vitals.all():
-            writer.writerow(["vitals", day, "vital signs", _vitals_text(vs)])
-    # Excel opens UTF-8 CSV correctly with a byte-order mark.
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+            yield (["vitals", day, "vital signs", _vitals_text(vs)])
 
 
 def _vitals_text(vs: VitalSigns) -> str:

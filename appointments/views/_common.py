@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from appointments import forms
@@ -16,6 +15,7 @@ from appointments.models import (
     AppointmentStatus,
 )
 from appointments.slots import SlotTaken, free_slots
+from uscpis.csvexport import csv_download
 from uscpis.http import render_page
 
 PAGE_SIZE = 25
@@ -91,13 +91,7 @@ def _parse_day(value: str | None) -> date:
         return timezone.localdate()
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_response(qs, filename: str):
-    writer = csv.writer(_Echo())
     header = [
         "id",
         "start",
@@ -111,31 +105,20 @@ def _csv_response(qs, filename: str):
         "reason",
         "cancel_reason",
     ]
-
-    def rows():
-        yield writer.writerow(header)
-        for a in qs.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    a.pk,
-                    timezone.localtime(a.start).isoformat(),
-                    timezone.localtime(a.end).isoformat(),
-                    a.status,
-                    a.appointment_type.name,
-                    a.provider.display_name,
-                    a.patient.full_name,
-                    a.patient.id_number,
-                    a.source,
-                    _csv_safe(a.reason),
-                    _csv_safe(a.cancel_reason),
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _csv_safe(text: str) -> str:
-    """Defuse spreadsheet formulas in free text."""
-    return "'" + text if text and text[0] in "=+-@\t\r" else text
+    rows = (
+        [
+            a.pk,
+            timezone.localtime(a.start).isoformat(),
+            timezone.localtime(a.end).isoformat(),
+            a.status,
+            a.appointment_type.name,
+            a.provider.display_name,
+            a.patient.full_name,
+            a.patient.id_number,
+            a.source,
+            a.reason,
+            a.cancel_reason,
+        ]
+        for a in qs.iterator(chunk_size=2000)
+    )
+    return csv_download(filename, header, rows)

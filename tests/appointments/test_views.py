@@ -245,10 +245,12 @@ def test_queue_check_in_via_htmx_returns_the_queue(clinic, client_for, front_des
 def test_history_csv_export(clinic, appt, client_for, front_desk_user):
     appt.reason = "=HYPERLINK(evil)"
     appt.save()
+    type(clinic.patient).objects.filter(pk=clinic.patient.pk).update(first_name="@SUM(A1)")
     response = client_for(front_desk_user).get("/appointments/history/?export=csv")
     body = b"".join(response.streaming_content).decode()
     assert response.status_code == 200 and clinic.patient.id_number in body
     assert "'=HYPERLINK" in body
+    assert "'@SUM(A1)" in body  # names are defused too, not only free text
 
 
 def test_report_renders_svg_chart(clinic, appt, client_for, admin_user):

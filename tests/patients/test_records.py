@@ -245,6 +245,11 @@ def test_record_pdf_and_csv(full_visit, doctor_user, patient_user, client_for):
         reverse("patients:export", args=[full_visit.patient_id, "csv"])
     ).content.decode("utf-8-sig")
     assert "diagnosis" in csv_body and "J06.9" in csv_body and "BMI 21.5" in csv_body
+    full_visit.patient.allergies.update(substance="=HYPERLINK(\"http://evil\")")
+    csv_body = c.get(
+        reverse("patients:export", args=[full_visit.patient_id, "csv"])
+    ).content.decode("utf-8-sig")
+    assert "'=HYPERLINK" in csv_body  # spreadsheet formulas arrive as text
     own = client_for(patient_user).get(reverse("patients:portal_export", args=["pdf"]))
     assert own.status_code == 200 and own["Content-Type"] == "application/pdf"
 
