@@ -641,11 +641,21 @@ class StocktakeLine(models.Model):
     def __str__(self) -> str:
         return f"Count line {self.pk} (lot {self.lot_id})"
 
+    # A count states what is on the shelf now, so the variance is taken against the lot's
+    # current quantity, not the snapshot: stock dispensed, received or moved while the sheet
+    # was open must not be counted twice. Load ``lot`` with the line (``select_related``, or
+    # the locked lot when posting) so these stay free of queries.
     @property
     def variance(self) -> Decimal | None:
+        """What posting would record now: counted minus the lot's current quantity."""
         if self.counted_quantity is None:
             return None
-        return self.counted_quantity - self.expected_quantity
+        return self.counted_quantity - self.lot.quantity
+
+    @property
+    def moved_since_start(self) -> bool:
+        """The lot's quantity changed after the sheet was started (re-check that shelf)."""
+        return self.lot.quantity != self.expected_quantity
 
 
 # --- Alert episodes ---------------------------------------------------------------------------

@@ -1114,14 +1114,30 @@ def stocktake_record_counts(
 
 @transaction.atomic
 def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
-    """Post every counted variance as a stocktake movement with its reason. Refused (nothing
-    posted) when a variance has no reason or stock moved so much the result would be negative."""
+    """Make every counted lot hold what was counted; lots left uncounted are untouched.
+
+    A count states what is on the shelf now (stock dispensed, received or moved while the
+    sheet was open is already in the lot), so each counted lot is locked, in id order, and
+    gets one stocktake movement of counted minus its current quantity, with the line's
+    reason, only when that is not zero. The result is the counted quantity, never below
+    zero. Refused, with nothing posted, when the count was already posted or a difference
+    has no reason."""
     claimed = Stocktake.objects.filter(pk=stocktake.pk, status=StocktakeStatus.OPEN).update(
         status=StocktakeStatus.POSTED, posted_by=actor, posted_at=timezone.now()
     )
     if not claimed:
         raise ValidationError("This count has already been posted.")
-    lines = list(stocktake.lines.select_related("lot__item").order_by("lot_id"))
+    lines = list(stocktake.lines.filter(counted_quantity__isnull=False).order_by("lot_id"))
+    locked = {
+        lot.pk: lot
+        for lot in StockLot.objects.select_for_update(of=("self",))
+        .select_related("item")
+        .filter(pk__in=[line.lot_id for line in lines])
+        .order_by("id")
+    }
+    for line in lines:
+        line.lot = locked[line.lot_id]  # the variance is taken against the locked quantity
+    moved = sum(line.moved_since_start for line in lines)
     missing = [line for line in lines if line.variance and not line.reason_code]
     if missing:
         raise ValidationError(
@@ -1129,13 +1145,12 @@ def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
             + ", ".join(f"{x.lot.item.display_name} batch {x.lot.batch_number}" for x in missing)
         )
     posted = 0
-    with totals.batch():  # lots in id order, then their items once, in id order
+    with totals.batch():  # lots locked above in id order, then their items once, in id order
         for line in lines:
             if not line.variance:
                 continue
-            lot = _lock_lot(line.lot_id)
             _move(
-                lot,
+                line.lot,
                 kind=MovementKind.STOCKTAKE,
                 reason=line.reason_code,
                 delta=line.variance,
@@ -1149,6 +1164,9 @@ def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
         action="update",
         obj=stocktake,
         request=request,
-        detail={"variances_posted": posted},
+        detail={
+            "variances_posted": posted,
+            "lots_moved_during_count": moved,
+        },
     )
     return stocktake

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import calendar
-import csv
 from datetime import date, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -35,6 +34,7 @@ from inventory.models import (
     Vendor,
 )
 from inventory.pdf import purchase_order_pdf
+from uscpis.csvexport import csv_download
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 PAGE_SIZE = 25
@@ -67,23 +67,6 @@ def stock(request: Request):
     return render_page(
         request, "inventory/stock.html", {"form": form, "page": page}, partial="stock-table"
     )
-
-
-def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-
-    def stream():
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow(row)
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @require_GET
@@ -124,7 +107,7 @@ def stock_export(request: Request):
         "reorder_point",
         "reorder_quantity",
     ]
-    return _csv_response(f"stock-{timezone.localdate():%Y%m%d}.csv", header, rows)
+    return csv_download(f"stock-{timezone.localdate():%Y%m%d}.csv", header, rows)
 
 
 def _movement_row(m, show_patients: bool) -> list:
@@ -172,7 +155,7 @@ def ledger_export(request: Request):
         object_type="inventory.stockmovement",
         detail={"csv": "ledger"},
     )
-    return _csv_response(
+    return csv_download(
         f"ledger-{timezone.localdate():%Y%m%d}.csv",
         LEDGER_HEADER,
         (_movement_row(m, show) for m in movements),
@@ -209,7 +192,7 @@ def item_ledger_export(request: Request, pk: int):
     show = user_has_perm(request.user, "patients.view_demographics")
     audit_record(action="export", request=request, obj=item, detail={"csv": "ledger"})
     movements = selectors.item_ledger(item).iterator(chunk_size=2000)
-    return _csv_response(
+    return csv_download(
         f"ledger-{item.sku}.csv", LEDGER_HEADER, (_movement_row(m, show) for m in movements)
     )
 
@@ -921,9 +904,7 @@ def stocktakes(request: Request):
 @require_perm("inventory.manage_stock")
 def stocktake_detail(request: Request, pk: int):
     st = get_object_or_404(Stocktake.objects.select_related("location"), pk=pk)
-    lines = list(
-        st.lines.select_related("lot__item").order_by("lot__item__name", "lot__expiry_date", "id")
-    )
+    lines = selectors.stocktake_sheet(st)
     errors = {}
     if request.method == "POST":
         counts = {
@@ -939,8 +920,13 @@ def stocktake_detail(request: Request, pk: int):
             )
             if request.POST.get("post"):
                 services.stocktake_post(actor=request.user, stocktake=st, request=request)
+                posted = st.movements.count()
                 messages.success(
-                    request, "Count posted: variances recorded as stocktake adjustments."
+                    request,
+                    f"Count posted: {posted} stocktake adjustment{'s' if posted != 1 else ''} "
+                    "recorded against the stock on hand at posting."
+                    if posted
+                    else "Count posted: every counted lot already held what was counted.",
                 )
             else:
                 messages.success(request, "Counts saved.")
@@ -950,6 +936,7 @@ def stocktake_detail(request: Request, pk: int):
             for line in lines:
                 raw, reason = counts[line.pk]
                 line.entered, line.entered_reason = raw, reason
+    editable = st.status == StocktakeStatus.OPEN
     return render_page(
         request,
         "inventory/stocktake_detail.html",
@@ -958,7 +945,8 @@ def stocktake_detail(request: Request, pk: int):
             "lines": lines,
             "errors": errors,
             "reasons": forms.STOCKTAKE_REASON_CHOICES,
-            "editable": st.status == StocktakeStatus.OPEN,
+            "editable": editable,
+            "moved": sum(line.moved_since_start for line in lines) if editable else 0,
         },
         status=422 if errors else 200,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,9 @@ from django.utils import timezone
 from accounts.roles import Role
 from inventory import services
 from inventory.models import (
+    ADJUST_REASONS,
     Equipment,
+    Item,
     MaintenanceKind,
     MaintenanceSchedule,
     PurchaseOrder,
@@ -298,6 +302,25 @@ def test_csv_exports(world, client_for, nurse_user):
         ).streaming_content
     ).decode()
     assert len(body.splitlines()) == 3 and body.count("receive") == 2
+
+
+def test_csv_exports_defuse_spreadsheet_formulas(world, client_for, inventory_user):
+    item = world["item"]
+    Item.objects.filter(pk=item.pk).update(name='=HYPERLINK("http://evil","x")')
+    services.stock_adjust(
+        actor=inventory_user, lot=world["lot"], quantity_change=-1, reason_code=ADJUST_REASONS[0], note="=1+2"
+    )
+    client = client_for(inventory_user)
+    stock = b"".join(client.get(reverse("inventory:stock_export")).streaming_content).decode()
+    assert "'=HYPERLINK" in stock and ',"=HYPERLINK' not in stock
+    for url in (
+        reverse("inventory:item_ledger_export", args=[item.pk]),
+        reverse("inventory:ledger_export"),
+    ):
+        rows = list(csv.reader(io.StringIO(b"".join(client.get(url).streaming_content).decode())))
+        adjust = next(r for r in rows if r[-1].endswith("=1+2"))
+        assert adjust[-1] == "'=1+2"
+        assert adjust[6] == "-1.000"  # a negative quantity stays a number
 
 
 def test_calendar_and_equipment_pages_render(world, client_for, inventory_user):
