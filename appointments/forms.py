@@ -190,6 +190,18 @@ class ReportForm(forms.Form):
     date_from = forms.DateField(required=False, widget=DateInput, label="From")
     date_to = forms.DateField(required=False, widget=DateInput, label="To")
 
+    @staticmethod
+    def with_default_range(query):
+        """The query with the last 30 days filled in where no dates were given, so the
+        fields show the range the figures are for."""
+        data = query.copy()
+        today = timezone.localdate()
+        if not data.get("date_from"):
+            data["date_from"] = (today - timedelta(days=30)).isoformat()
+        if not data.get("date_to"):
+            data["date_to"] = today.isoformat()
+        return data
+
     def clean(self):
         data = super().clean()
         today = timezone.localdate()

@@ -241,6 +241,15 @@ def week_calendar(
     return list(columns.values())
 
 
+def feed_window(qs, limit: int) -> list[Appointment]:
+    """At most ``limit`` appointments of ``qs`` for a calendar feed, in start order: every
+    upcoming one first (those matter to a subscriber), then the most recent past ones."""
+    now = timezone.now()
+    upcoming = list(qs.filter(start__gte=now).order_by("start", "id")[:limit])
+    past = list(qs.filter(start__lt=now).order_by("-start", "-id")[: limit - len(upcoming)])
+    return past[::-1] + upcoming
+
+
 def queue_for_day(day: date, provider: ProviderProfile | None = None):
     window = local_day_bounds(day)
     qs = (
@@ -294,7 +303,7 @@ def history(
 
 @dataclass
 class ProviderStats:
-    provider: ProviderProfile
+    provider: ProviderProfile | None  # None for the clinic's total row
     booked_minutes: int
     available_minutes: int
     completed: int
@@ -317,25 +326,27 @@ class ProviderStats:
 
 
 def provider_report(date_from: date, date_to: date) -> list[ProviderStats]:
-    """Per provider: utilisation (booked ÷ available minutes) and no-show rate for a range."""
+    """Per provider: utilisation (booked ÷ available minutes) and no-show rate for a range.
+
+    Active providers, and any provider (even one who has since left) with appointments in
+    the range, so the clinic's figures for a past period stay complete. Four queries."""
     window = (local_day_bounds(date_from)[0], local_day_bounds(date_to)[1])
-    providers = list(active_providers())
-    rows = (
-        Appointment.objects.filter(start__gte=window[0], start__lt=window[1])
-        .values("provider_id")
-        .annotate(
-            total=Count("id"),
-            completed=Count("id", filter=Q(status=AppointmentStatus.COMPLETED)),
-            no_shows=Count("id", filter=Q(status=AppointmentStatus.NO_SHOW)),
-            cancelled=Count("id", filter=Q(status=AppointmentStatus.CANCELLED)),
-        )
+    in_range = Appointment.objects.filter(start__gte=window[0], start__lt=window[1])
+    rows = in_range.values("provider_id").annotate(
+        total=Count("id"),
+        completed=Count("id", filter=Q(status=AppointmentStatus.COMPLETED)),
+        no_shows=Count("id", filter=Q(status=AppointmentStatus.NO_SHOW)),
+        cancelled=Count("id", filter=Q(status=AppointmentStatus.CANCELLED)),
     )
     by_pid = {r["provider_id"]: r for r in rows}
+    providers = list(
+        ProviderProfile.objects.filter(
+            Q(is_active=True, user__is_active=True) | Q(pk__in=list(by_pid))
+        ).select_related("user")
+    )
     minutes: dict[int, int] = defaultdict(int)
-    for pid, s, e in (
-        Appointment.objects.filter(start__gte=window[0], start__lt=window[1])
-        .exclude(status=AppointmentStatus.CANCELLED)
-        .values_list("provider_id", "start", "end")
+    for pid, s, e in in_range.exclude(status=AppointmentStatus.CANCELLED).values_list(
+        "provider_id", "start", "end"
     ):
         minutes[pid] += int((e - s).total_seconds() // 60)
     working = working_time([p.pk for p in providers], window)
@@ -355,6 +366,21 @@ def provider_report(date_from: date, date_to: date) -> list[ProviderStats]:
             )
         )
     return stats
+
+
+def report_totals(stats: list[ProviderStats]) -> ProviderStats | None:
+    """The whole clinic's row: sums of minutes and counts, rates recomputed from them."""
+    if not stats:
+        return None
+    return ProviderStats(
+        None,
+        sum(s.booked_minutes for s in stats),
+        sum(s.available_minutes for s in stats),
+        sum(s.completed for s in stats),
+        sum(s.no_shows for s in stats),
+        sum(s.cancelled for s in stats),
+        sum(s.total for s in stats),
+    )
 
 
 def report_chart(stats: list[ProviderStats]) -> dict:

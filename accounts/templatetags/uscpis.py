@@ -46,3 +46,17 @@ def paginate(context, page, target: str = ""):
     params = request.GET.copy()
     params.pop("page", None)
     return {"page": page, "query": params.urlencode(), "target": target}
+
+
+@register.filter
+def hours(minutes) -> str:
+    """Minutes for humans: ``45 min``, ``2 h``, ``12 h 30 min``, ``1,234 h``."""
+    try:
+        total = int(minutes)
+    except (TypeError, ValueError):
+        return "—"
+    h, m = divmod(abs(total), 60)
+    sign = "-" if total < 0 else ""
+    if not h:
+        return f"{sign}{m} min"
+    return f"{sign}{intcomma(h)} h" + (f" {m} min" if m else "")

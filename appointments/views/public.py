@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import public
-from appointments import services
+from appointments import selectors, services
 from appointments.ical import feed_ics
 from appointments.models import (
     Appointment,
@@ -56,6 +56,10 @@ def email_link(request: Request, token: str):
     )
 
 
+FEED_LIMIT_PROVIDER = 2000
+FEED_LIMIT_PATIENT = 500
+
+
 @public
 @require_GET
 def feed(request: Request, token: str):
@@ -67,24 +71,26 @@ def feed(request: Request, token: str):
         else None
     )
     if provider is not None:
-        qs = (
-            Appointment.objects.with_related()
-            .filter(provider=provider, start__gte=since)
-            .order_by("start")[:2000]
+        qs = Appointment.objects.with_related().filter(provider=provider, start__gte=since)
+        body = feed_ics(
+            selectors.feed_window(qs, FEED_LIMIT_PROVIDER),
+            name=f"USC-PIS: {provider.display_name}",
+            audience="provider",
         )
-        body = feed_ics(qs, name=f"USC-PIS: {provider.display_name}", audience="provider")
     else:
         patient_feed = (
             PatientCalendarFeed.objects.select_related("patient").filter(token=token).first()
         )
         if patient_feed is None:
             raise Http404("No such feed")
-        qs = (
-            Appointment.objects.with_related()
-            .filter(patient=patient_feed.patient, start__gte=since)
-            .order_by("start")
+        qs = Appointment.objects.with_related().filter(
+            patient=patient_feed.patient, start__gte=since
         )
-        body = feed_ics(qs[:500], name="My clinic appointments", audience="patient")
+        body = feed_ics(
+            selectors.feed_window(qs, FEED_LIMIT_PATIENT),
+            name="My clinic appointments",
+            audience="patient",
+        )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     return response

@@ -12,6 +12,7 @@ from appointments.views._common import (
     PAGE_SIZE,
     _csv_response,
 )
+from uscpis.csvexport import csv_download
 from uscpis.http import Request, render_page
 
 
@@ -84,14 +85,55 @@ def patient_history(request: Request, patient_pk: int):
 @require_GET
 @require_perm("appointments.view_reports")
 def report(request: Request):
-    form = forms.ReportForm(request.GET or {})
+    form = forms.ReportForm(forms.ReportForm.with_default_range(request.GET))
     stats = []
     if form.is_valid():
-        stats = selectors.provider_report(
-            form.cleaned_data["date_from"], form.cleaned_data["date_to"]
-        )
+        date_from, date_to = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
+        stats = selectors.provider_report(date_from, date_to)
+        if request.GET.get("export") == "csv":
+            return csv_download(
+                f"appointment-report-{date_from:%Y%m%d}-{date_to:%Y%m%d}.csv",
+                REPORT_HEADER,
+                [_report_row(s) for s in [*stats, selectors.report_totals(stats)] if s],
+            )
     return render_page(
         request,
         "appointments/report.html",
-        {"form": form, "stats": stats, "chart": selectors.report_chart(stats)},
+        {
+            "form": form,
+            "stats": stats,
+            "totals": selectors.report_totals(stats),
+            "chart": selectors.report_chart(stats),
+            "query": request.GET.urlencode(),
+        },
     )
+
+
+REPORT_HEADER = [
+    "provider",
+    "active",
+    "appointments",
+    "completed",
+    "no_shows",
+    "cancelled",
+    "booked_minutes",
+    "available_minutes",
+    "utilisation_pct",
+    "no_show_rate_pct",
+]
+
+
+def _report_row(s: selectors.ProviderStats) -> list:
+    p = s.provider
+    return [
+        p.display_name if p else "Whole clinic",
+        ("yes" if p.is_active and p.user.is_active else "no") if p else "",
+        s.total,
+        s.completed,
+        s.no_shows,
+        s.cancelled,
+        s.booked_minutes,
+        s.available_minutes,
+        s.utilisation,
+        s.no_show_rate,
+    ]

@@ -92,3 +92,34 @@ def test_appointment_download(clinic, booked, client_for, patient_user, other_pa
         client_for(other_patient_user).get(f"/appointments/my/{a.pk}/appointment.ics").status_code
         == 404
     )
+
+
+def test_a_capped_feed_keeps_every_upcoming_appointment(clinic, doctor_user, monkeypatch):
+    """A busy provider's feed is capped; the cap drops the oldest past events, never the
+    upcoming ones a subscriber needs."""
+    from appointments.views import public
+
+    monkeypatch.setattr(public, "FEED_LIMIT_PROVIDER", 4)
+    past = [
+        AppointmentFactory(
+            provider=clinic.doctor,
+            appointment_type=clinic.consult,
+            patient=clinic.patient,
+            start=clinic.at("09:00", day=clinic.day - timedelta(days=d)),
+            status="completed",
+        )
+        for d in (10, 20, 30)
+    ]
+    upcoming = [
+        AppointmentFactory(
+            provider=clinic.doctor,
+            appointment_type=clinic.consult,
+            patient=clinic.other,
+            start=clinic.at(hhmm),
+        )
+        for hhmm in ("09:00", "10:00", "11:00")
+    ]
+    services.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor)
+    body = Client().get(f"/appointments/feeds/{clinic.doctor.feed_token}.ics").content
+    found = {uid.split("@")[0] for uid in events(body)}
+    assert found == {f"appointment-{a.pk}" for a in [past[0], *upcoming]}

@@ -1,5 +1,7 @@
 """Views: permission matrix, object-level 404s, HTMX fragments, conflicts and query counts."""
 
+import csv
+import io
 from datetime import UTC, timedelta
 
 import pytest
@@ -8,7 +10,8 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from appointments.models import Appointment, AppointmentStatus
-from tests.appointments.factories import AppointmentFactory, PatientFactory
+from tests.appointments.factories import AppointmentFactory, PatientFactory, ProviderFactory
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +261,74 @@ def test_report_renders_svg_chart(clinic, appt, client_for, admin_user):
     assert (
         response.status_code == 200 and b'<svg class="chart" id="report-chart"' in response.content
     )
+
+
+def _report_day(clinic):
+    """On clinic.day: the doctor has 60 booked minutes (a completed 30 and a no-show 30) and
+    a cancelled 30 (not booked time); a nurse who has since left saw one patient."""
+    at = clinic.at
+    for hhmm, status in (
+        ("09:00", AppointmentStatus.COMPLETED),
+        ("10:00", AppointmentStatus.NO_SHOW),
+        ("11:00", AppointmentStatus.CANCELLED),
+    ):
+        AppointmentFactory(
+            provider=clinic.doctor,
+            patient=clinic.patient,
+            appointment_type=clinic.consult,
+            start=at(hhmm),
+            status=status,
+        )
+    gone = ProviderFactory(user=UserFactory(role=Role.NURSE, first_name="Gina", last_name="Gone"))
+    AppointmentFactory(
+        provider=gone,
+        patient=clinic.other,
+        appointment_type=clinic.consult,
+        start=at("09:00"),
+        status=AppointmentStatus.COMPLETED,
+    )
+    gone.is_active = False
+    gone.save()
+    return gone
+
+
+def test_report_figures_are_right_and_export_as_csv(clinic, client_for, admin_user):
+    gone = _report_day(clinic)
+    day = clinic.day.isoformat()
+    client = client_for(admin_user)
+    response = client.get("/appointments/reports/", {"date_from": day, "date_to": day})
+    stats = {s.provider.pk: s for s in response.context["stats"]}
+    doctor = stats[clinic.doctor.pk]
+    # 08:00–17:00 = 540 available minutes; 60 booked → 11.1 %; 1 no-show of 2 due → 50 %.
+    assert (doctor.available_minutes, doctor.booked_minutes) == (540, 60)
+    assert (doctor.utilisation, doctor.no_show_rate) == (11.1, 50.0)
+    assert (doctor.total, doctor.completed, doctor.no_shows, doctor.cancelled) == (3, 1, 1, 1)
+    # A provider who has left still counts for the period they worked in.
+    assert gone.pk in stats and stats[gone.pk].completed == 1
+    body = response.content.decode()
+    assert "inactive" in body and "9 h" in body and 'id="report-total"' in body
+    totals = response.context["totals"]
+    assert totals.booked_minutes == 90 and totals.no_shows == 1 and totals.completed == 2
+
+    export = client.get(
+        "/appointments/reports/", {"date_from": day, "date_to": day, "export": "csv"}
+    )
+    assert export["Content-Disposition"].endswith(f'-{clinic.day:%Y%m%d}.csv"')
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    by_name = {r["provider"]: r for r in rows}
+    row = by_name[clinic.doctor.display_name]
+    assert (row["booked_minutes"], row["available_minutes"]) == ("60", "540")
+    assert (row["utilisation_pct"], row["no_show_rate_pct"]) == ("11.1", "50.0")
+    assert by_name[gone.display_name]["active"] == "no"
+    assert by_name["Whole clinic"]["appointments"] == "4"
+
+
+def test_report_with_bad_dates_is_a_form_error_and_exports_nothing(clinic, client_for, admin_user):
+    response = client_for(admin_user).get(
+        "/appointments/reports/", {"date_from": "2026-02-10", "date_to": "2026-02-01", "export": "csv"}
+    )
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    assert "before the start date" in response.content.decode()
 
 
 # --- Query counts --------------------------------------------------------------------------------
