@@ -3,6 +3,7 @@ page costs a fixed number of queries however many rows it shows."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -347,3 +348,64 @@ def stocktake_sheet(stocktake: Stocktake) -> list[StocktakeLine]:
         for line in lines:
             line.posted_change = posted.get(line.lot_id)
     return lines
+
+
+_COURSE = re.compile(r"(\d{1,3})\s*(days?|d|weeks?|wks?)\b")
+_COURSE_UNITS = {"day": 1, "days": 1, "d": 1, "week": 7, "weeks": 7, "wk": 7, "wks": 7}
+
+
+def course_days(*texts: str) -> int | None:
+    """The course length in days from the first text that states one: ``"7 days"``,
+    ``"2 weeks"``, ``"every 8 hours for 5 days"``; None when none does."""
+    for text in texts:
+        match = _COURSE.search((text or "").lower())
+        if match:
+            return int(match.group(1)) * _COURSE_UNITS[match.group(2)]
+    return None
+
+
+def item_for_prescription(drug_name: str, dose: str) -> Item | None:
+    """The active stock item a prescription most likely means: its name (or generic name)
+    contains the drug's, preferring the one whose strength is the prescribed dose."""
+    drug = (drug_name or "").strip().lower()
+    if not drug:
+        return None
+    candidates = list(
+        Item.objects.filter(is_active=True, search_text__contains=drug)
+        .exclude(kind="equipment")
+        .order_by("name", "id")[:20]
+    )
+    dose = (dose or "").strip().lower()
+    for item in candidates:
+        if dose and item.strength and item.strength.lower() == dose:
+            return item
+    return candidates[0] if candidates else None
+
+
+def dispense_initial_for_prescription(user, pk) -> tuple[object, dict] | tuple[None, dict]:
+    """The prescription ``pk`` (if ``user`` may see its patient) and the dispense form's
+    starting values from it: item, quantity, patient, visit, course length."""
+    from patients.models import Patient, Prescription
+
+    try:
+        rx = (
+            Prescription.objects.select_related("visit__patient")
+            .filter(pk=int(pk), visit__patient__in=Patient.objects.visible_to(user))
+            .first()
+        )
+    except (TypeError, ValueError):
+        rx = None
+    if rx is None:
+        return None, {}
+    item = item_for_prescription(rx.drug_name, rx.dose)
+    initial = {
+        "prescription": rx.pk,
+        "visit": rx.visit_id,
+        "patient_id_number": rx.visit.patient.id_number,
+        "recipient": "patient",
+        "quantity": rx.quantity,
+        "course_days": course_days(rx.duration, rx.frequency),
+    }
+    if item is not None:
+        initial["item"] = item.pk
+    return rx, initial

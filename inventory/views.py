@@ -317,10 +317,12 @@ def lot_status(request: Request, pk: int):
 @require_perm("inventory.dispense")
 def dispense(request: Request):
     initial = {
-        k: request.GET.get(k)
-        for k in ("item", "visit", "prescription", "patient_id_number")
-        if request.GET.get(k)
+        k: request.GET.get(k) for k in ("item", "visit", "patient_id_number") if request.GET.get(k)
     }
+    rx, from_rx = selectors.dispense_initial_for_prescription(
+        request.user, request.GET.get("prescription") or request.POST.get("prescription")
+    )
+    initial.update(from_rx)
     form = forms.DispenseForm(request.POST or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -348,8 +350,11 @@ def dispense(request: Request):
             )
             for warning in result.warnings:
                 messages.warning(request, warning)
+            if d["prescription_obj"] is not None:  # back to the visit it was prescribed in
+                return redirect("patients:visit", pk=d["prescription_obj"].visit_id)
             return redirect("inventory:item_detail", pk=d["item"].pk)
-    return render_page(request, "inventory/dispense.html", {"form": form}, status=_status(form))
+    context = {"form": form, "prescription": rx}
+    return render_page(request, "inventory/dispense.html", context, status=_status(form))
 
 
 # --- Expiry and low stock -----------------------------------------------------------------------

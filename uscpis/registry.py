@@ -2,7 +2,8 @@
 benchmark cases), so upstream apps never import downstream ones.
 
 Each USC-PIS app may have ``nav.py`` (``NAV``), ``dashboard.py`` (``cards(user)``),
-``chart.py`` (``links(user, patient) -> list[ChartLink]``: buttons on the patient chart),
+``chart.py`` (``links(user, patient) -> list[ChartLink]``: buttons on the patient chart; and
+optionally ``prescription_links(user, prescription)``: actions next to a visit's prescription),
 ``seed.py`` (``run(stdout=...)``) and ``bench.py`` (``generate(...)``, ``CASES``).
 """
 
@@ -69,4 +70,15 @@ def chart_links(user, patient) -> list[ChartLink]:
     links: list[ChartLink] = []
     for module in app_modules("chart"):
         links.extend(module.links(user, patient))
+    return links
+
+
+def prescription_links(user, prescription) -> list[ChartLink]:
+    """Actions other domains offer next to a prescription (e.g. inventory's "Dispense").
+    Must not query: the visit page calls it once per prescription."""
+    links: list[ChartLink] = []
+    for module in app_modules("chart"):
+        hook = getattr(module, "prescription_links", None)
+        if hook is not None:
+            links.extend(hook(user, prescription))
     return links

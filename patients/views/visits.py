@@ -16,6 +16,7 @@ from patients import forms, selectors, services
 from patients.models import ALL_TEETH, PERMANENT_TEETH, PRIMARY_TEETH, VisitKind
 from patients.views.common import add_service_errors
 from uscpis.http import HttpResponseConflict, Request, redirect_htmx_aware, render_page
+from uscpis.registry import prescription_links
 
 # Rows of the FDI chart as the dentist faces the patient: upper right → upper left, then
 # lower right → lower left.
@@ -68,6 +69,8 @@ def tooth_rows(teeth: dict, selected: int | None = None) -> list[dict]:
 def _visit_context(request: Request, visit, **extra) -> dict:
     detail = selectors.visit_detail(visit)
     writable = can_write(request.user, visit)
+    for rx in detail["prescriptions"]:
+        rx.actions = prescription_links(request.user, rx)
     ctx = {
         "visit": visit,
         "patient": visit.patient,
