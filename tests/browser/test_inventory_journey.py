@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_receive_dispense_alert_reorder(page, new_page, live_server):
-    from patients.models import Visit
+    from patients.models import Prescription, Visit
 
     manager = UserFactory(role=Role.INVENTORY_MANAGER, email="rhea@usc.edu.ph", first_name="Rhea")
     nurse = UserFactory(role=Role.NURSE, email="liza@usc.edu.ph")
@@ -64,20 +64,30 @@ def test_receive_dispense_alert_reorder(page, new_page, live_server):
     page.wait_for_selector("text=Goods received")
     assert "Received" in page.locator("main h1").inner_text()
 
-    # 2. A nurse dispenses 15 capsules to the patient during the visit (FEFO, linked to the visit).
+    # 2. The doctor prescribed it; a nurse opens the visit and dispenses that prescription:
+    #    the form comes filled in from it (item, 15 capsules, patient, visit, 7-day course).
+    rx = Prescription.objects.create(
+        visit=visit, drug_name="Amoxicillin", dose="500 mg", frequency="every 8 hours",
+        duration="7 days", quantity=15,
+    )
     nurse_page = new_page()
     browser_login(nurse_page, live_server, nurse.email, TEST_PASSWORD)
-    nurse_page.goto(f"{live_server.url}/inventory/dispense/?item={item.pk}&visit={visit.pk}")
-    nurse_page.fill("input[name=quantity]", "15")
-    nurse_page.fill("input[name=course_days]", "7")
+    nurse_page.goto(f"{live_server.url}/patients/visits/{visit.pk}/")
+    nurse_page.click("#visit-prescriptions a:has-text('Dispense')")
+    nurse_page.wait_for_selector("#dispense-prescription")
+    assert nurse_page.input_value("input[name=quantity]") == "15"
+    assert nurse_page.input_value("input[name=course_days]") == "7"
     nurse_page.click("main button:has-text('Dispense')")
     nurse_page.wait_for_selector("text=Dispensed 15 capsule")
+    assert nurse_page.url.endswith(f"/patients/visits/{visit.pk}/")  # back to the visit
+    nurse_page.goto(f"{live_server.url}/inventory/items/{item.pk}/")
     assert nurse_page.locator("#on-hand").inner_text().strip() == "15"
     movement = StockMovement.objects.get(kind="dispense")
-    assert (movement.patient_id, movement.visit_id, movement.actor_id) == (
+    assert (movement.patient_id, movement.visit_id, movement.actor_id, movement.prescription_id) == (
         patient.pk,
         visit.pk,
         nurse.pk,
+        rx.pk,
     )
     assert not nurse_page.console_errors, nurse_page.console_errors
 
