@@ -42,6 +42,13 @@ _DEFAULTS = {
     "APPOINTMENT_WAITLIST_HOLD_MINUTES": env_int(
         "APPOINTMENT_WAITLIST_HOLD_MINUTES", 120, minimum=5
     ),
+    # A waitlist offer ends where online booking closes (start minus the type's lead time),
+    # so it can always be accepted while it runs. A slot whose offer would run shorter than
+    # this (or than the whole hold, if that is shorter) is not offered: it stays free for
+    # anyone rather than blocked by an offer nobody has time to take up.
+    "APPOINTMENT_WAITLIST_MIN_HOLD_MINUTES": env_int(
+        "APPOINTMENT_WAITLIST_MIN_HOLD_MINUTES", 15, minimum=1
+    ),
     # Signed confirm/cancel email links stop working after this many hours.
     "APPOINTMENT_LINK_MAX_AGE_HOURS": env_int("APPOINTMENT_LINK_MAX_AGE_HOURS", 24 * 14, minimum=1),
     # Slot start times are on this grid (minutes).

@@ -10,6 +10,7 @@ itself.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -314,6 +315,10 @@ class Appointment(models.Model):
         default=0, help_text="iCalendar SEQUENCE; bumps on changes."
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by ``appointment_reschedule``: the patient was emailed the new details then. With
+    # ``created_at`` it tells how long before the start the patient learnt the current time
+    # (``scheduled_at``), which decides which reminders still make sense.
+    rescheduled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = AppointmentQuerySet.as_manager()
@@ -383,6 +388,11 @@ class Appointment(models.Model):
         return int((self.end - self.start).total_seconds() // 60)
 
     @property
+    def scheduled_at(self) -> datetime:
+        """When the patient was told the current time: booked, or last rescheduled."""
+        return self.rescheduled_at or self.created_at
+
+    @property
     def waiting_minutes(self) -> int | None:
         if self.checked_in_at is None:
             return None
@@ -431,12 +441,17 @@ class AppointmentEvent(models.Model):
 
 
 class ReminderClaim(models.Model):
-    """One row per (appointment, offset): claimed before the reminder is sent, so it is sent once."""
+    """One row per (appointment, offset): claimed before the reminder is sent, so it is sent once.
+
+    ``sent_at`` empty and ``claimed_at`` old means the worker died mid-send (the claim is taken
+    over); ``skipped_at`` set means a nearer reminder went out instead and this one never will.
+    """
 
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="reminders")
     offset_minutes = models.PositiveIntegerField()
     claimed_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    skipped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -312,6 +313,8 @@ def appointment_reschedule(
             before = locked.status
             locked.status = AppointmentStatus.BOOKED
             locked.sequence += 1
+            # The reschedule email tells the patient the new time; reminders are timed from it.
+            locked.rescheduled_at = timezone.now()
             locked.save()
             # Reminders go out again for the new time.
             ReminderClaim.objects.filter(appointment=locked).delete()
@@ -574,59 +577,135 @@ def link_use(*, token: str, request=None) -> Appointment:
 # --- Reminders ------------------------------------------------------------------------------
 
 
+def _minutes(n: int) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def _reminder_offsets() -> list[int]:
+    return sorted(conf.get("APPOINTMENT_REMINDER_OFFSETS"))
+
+
+def reminder_offset_due(appointment: Appointment, *, now: datetime) -> int | None:
+    """The one reminder offset (minutes) to send for ``appointment`` at ``now``, or None.
+
+    The rules, which ``reminders_due`` applies in SQL too:
+
+    * An offset X applies only if the patient learnt the current time (booked, or last
+      rescheduled: ``Appointment.scheduled_at``) more than X before the start; otherwise the
+      confirmation (or reschedule) email already served as that reminder.
+    * Of the applicable offsets whose time has come (start - now <= X), only the nearest
+      (smallest) is sent; the larger ones are superseded and recorded as skipped.
+    """
+    if appointment.status not in UPCOMING_STATUSES or appointment.start <= now:
+        return None
+    notice = appointment.start - appointment.scheduled_at
+    left = appointment.start - now
+    due = [x for x in _reminder_offsets() if left <= _minutes(x) < notice]
+    return due[0] if due else None
+
+
 def reminders_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
-    """(appointment id, offset) pairs whose reminder time has come and that were never claimed."""
+    """(appointment id, offset) pairs to send now: at most one per appointment, chosen by the
+    rules of ``reminder_offset_due``, and not yet handled.
+
+    Handled means sent, skipped, or claimed within ``STALE_CLAIM``. An unsent claim older than
+    that belongs to a worker that died mid-send (with reject-on-worker-lost the redelivered
+    task found the claim still fresh and gave up), so it is due again and the task this
+    returns takes it over; a fresh claim is left to its worker and never sent twice.
+    """
     now = now or timezone.now()
+    offsets = _reminder_offsets()
+    upcoming = Appointment.objects.filter(status__in=UPCOMING_STATUSES, start__gt=now).annotate(
+        told_at=Coalesce("rescheduled_at", "created_at")
+    )
     due = []
-    for offset in conf.get("APPOINTMENT_REMINDER_OFFSETS"):
-        ids = (
-            Appointment.objects.filter(
-                status__in=UPCOMING_STATUSES,
-                start__gt=now,
-                start__lte=now + timedelta(minutes=offset),
-            )
-            .exclude(reminders__offset_minutes=offset)
-            .values_list("pk", flat=True)[:1000]
+    for i, offset in enumerate(offsets):
+        qs = upcoming.filter(
+            start__lte=now + _minutes(offset), start__gt=F("told_at") + _minutes(offset)
         )
+        for nearer in offsets[:i]:
+            # A nearer reminder applies now: that one goes out instead of this one.
+            qs = qs.exclude(
+                start__lte=now + _minutes(nearer), start__gt=F("told_at") + _minutes(nearer)
+            )
+        handled = ReminderClaim.objects.filter(
+            appointment=OuterRef("pk"), offset_minutes=offset
+        ).filter(
+            Q(sent_at__isnull=False)
+            | Q(skipped_at__isnull=False)
+            | Q(claimed_at__gte=now - STALE_CLAIM)
+        )
+        ids = qs.exclude(Exists(handled)).values_list("pk", flat=True)[:1000]
         due.extend((pk, offset) for pk in ids)
     return due
 
 
-def _claim_reminder(appointment_id: int, offset: int) -> bool:
+def _claim_reminder(appointment_id: int, offset: int, now: datetime) -> bool:
     try:
         with transaction.atomic():
-            ReminderClaim.objects.create(appointment_id=appointment_id, offset_minutes=offset)
+            ReminderClaim.objects.create(
+                appointment_id=appointment_id, offset_minutes=offset, claimed_at=now
+            )
         return True
     except IntegrityError:
-        # Already claimed. Reclaim only a claim whose worker died before sending.
-        stale = timezone.now() - STALE_CLAIM
+        # Already claimed. Take over only a claim whose worker died before sending.
         return bool(
             ReminderClaim.objects.filter(
                 appointment_id=appointment_id,
                 offset_minutes=offset,
                 sent_at__isnull=True,
-                claimed_at__lt=stale,
-            ).update(claimed_at=timezone.now())
+                skipped_at__isnull=True,
+                claimed_at__lt=now - STALE_CLAIM,
+            ).update(claimed_at=now)
         )
+
+
+def _skip_superseded_reminders(appointment: Appointment, *, nearest: int, now: datetime) -> None:
+    """Record the applicable offsets larger than ``nearest`` as skipped: they never go out."""
+    notice = appointment.start - appointment.scheduled_at
+    larger = [x for x in _reminder_offsets() if x > nearest and _minutes(x) < notice]
+    if not larger:
+        return
+    ReminderClaim.objects.bulk_create(
+        [
+            ReminderClaim(
+                appointment_id=appointment.pk, offset_minutes=x, claimed_at=now, skipped_at=now
+            )
+            for x in larger
+        ],
+        ignore_conflicts=True,
+    )
+    # A fresh unsent claim may be mid-send by another worker: leave it to that worker.
+    ReminderClaim.objects.filter(
+        appointment_id=appointment.pk,
+        offset_minutes__in=larger,
+        sent_at__isnull=True,
+        skipped_at__isnull=True,
+        claimed_at__lt=now - STALE_CLAIM,
+    ).update(skipped_at=now)
 
 
 def reminder_send(*, appointment_id: int, offset_minutes: int, now: datetime | None = None) -> bool:
     """Send one reminder exactly once; returns False when there is nothing (more) to send.
 
-    The (appointment, offset) row is claimed before sending, so a second beat or a duplicate
-    delivery sends nothing. If the backend raises, the claim is released and the error
-    re-raised so the task's retry can send it. A claim whose worker died mid-way is taken
-    over after ``STALE_CLAIM``.
+    Only the offset ``reminder_offset_due`` picks is sent: an offset superseded by a nearer one
+    is recorded as skipped instead, and one that doesn't apply (booked too close to the start)
+    or isn't due yet sends nothing. The (appointment, offset) row is claimed before sending, so
+    a second beat or a duplicate delivery sends nothing. If the backend raises, the claim is
+    released and the error re-raised so the task's retry can send it. A claim whose worker died
+    mid-way is taken over after ``STALE_CLAIM`` (``reminders_due`` lists it again).
     """
     now = now or timezone.now()
     appointment = Appointment.objects.with_related().filter(pk=appointment_id).first()
-    if (
-        appointment is None
-        or appointment.status not in UPCOMING_STATUSES
-        or appointment.start <= now
-    ):
+    if appointment is None:
         return False
-    if not _claim_reminder(appointment_id, offset_minutes):
+    nearest = reminder_offset_due(appointment, now=now)
+    if nearest is None or offset_minutes < nearest:
+        return False
+    if offset_minutes > nearest:
+        _skip_superseded_reminders(appointment, nearest=nearest, now=now)
+        return False
+    if not _claim_reminder(appointment_id, offset_minutes, now):
         return False
     try:
         from appointments.emails import send_appointment_email
@@ -637,9 +716,11 @@ def reminder_send(*, appointment_id: int, offset_minutes: int, now: datetime | N
             appointment_id=appointment_id, offset_minutes=offset_minutes, sent_at__isnull=True
         ).delete()
         raise
-    ReminderClaim.objects.filter(
-        appointment_id=appointment_id, offset_minutes=offset_minutes
-    ).update(sent_at=timezone.now())
+    with transaction.atomic():
+        ReminderClaim.objects.filter(
+            appointment_id=appointment_id, offset_minutes=offset_minutes
+        ).update(sent_at=timezone.now())
+        _skip_superseded_reminders(appointment, nearest=offset_minutes, now=now)
     _notify_patient(
         appointment,
         f"Reminder: {appointment.appointment_type.name}",
@@ -730,12 +811,26 @@ def _after_commit_slot_freed(provider_id: int, start: datetime, end: datetime) -
     transaction.on_commit(lambda: offer_freed_slot.delay(provider_id=provider_id, start=iso))
 
 
+def offer_min_hold() -> timedelta:
+    """The shortest waitlist hold worth offering (see APPOINTMENT_WAITLIST_MIN_HOLD_MINUTES)."""
+    return timedelta(
+        minutes=min(
+            conf.get("APPOINTMENT_WAITLIST_MIN_HOLD_MINUTES"),
+            conf.get("APPOINTMENT_WAITLIST_HOLD_MINUTES"),
+        )
+    )
+
+
 def waitlist_offer_slot(
     *, provider_id: int, start: datetime, now: datetime | None = None
 ) -> WaitlistOffer | None:
     """Offer a freed slot to the first waiting patient for whom it fits; None when nobody fits.
 
-    The offer holds the slot (other people's slot searches skip it) until it expires.
+    The offer holds the slot (other people's slot searches skip it) until it expires: the
+    configured hold, but never past the point where online booking of that type closes
+    (start minus its lead time), so a pending, unexpired offer can always be accepted. A
+    patient whose offer would be shorter than ``offer_min_hold()`` is passed over; when that
+    is everyone, nothing is offered and the slot stays free for anyone to book.
     """
     now = now or timezone.now()
     provider = ProviderProfile.objects.select_related("user").filter(pk=provider_id).first()
@@ -751,7 +846,13 @@ def waitlist_offer_slot(
         .filter(Q(provider__isnull=True) | Q(provider_id=provider_id))
         .exclude(pk__in=already_offered)
     )
+    hold = timedelta(minutes=conf.get("APPOINTMENT_WAITLIST_HOLD_MINUTES"))
+    min_hold = offer_min_hold()
     for entry in candidates[:50]:
+        lead = timedelta(minutes=entry.appointment_type.lead_time_minutes)
+        expires_at = min(now + hold, start - lead)
+        if expires_at - now < min_hold:
+            continue  # no time to accept before online booking closes
         try:
             validate_slot(
                 appointment_type=entry.appointment_type,
@@ -763,7 +864,6 @@ def waitlist_offer_slot(
             )
         except ValidationError:
             continue
-        hold = timedelta(minutes=conf.get("APPOINTMENT_WAITLIST_HOLD_MINUTES"))
         with transaction.atomic():
             claimed = WaitlistEntry.objects.filter(
                 pk=entry.pk, status=WaitlistStatus.WAITING
@@ -779,7 +879,7 @@ def waitlist_offer_slot(
                     minutes=entry.appointment_type.duration_minutes
                     + entry.appointment_type.buffer_minutes
                 ),
-                expires_at=min(now + hold, start),
+                expires_at=expires_at,
             )
             audit_record(
                 action="create",

@@ -30,7 +30,11 @@ def send_appointment_email(*, appointment_id: int, kind: str) -> int:
 
 @shared_task(**RETRY)
 def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
-    """One reminder, sent exactly once (claimed before sending; see ``reminder_send``)."""
+    """One reminder, sent exactly once (claimed before sending; see ``reminder_send``).
+
+    A redelivery that finds the claim still fresh returns False and is acked; if that claim's
+    worker died, the next beat run lists it again once it is stale and this task takes it over.
+    """
     from appointments.services import reminder_send
 
     return reminder_send(appointment_id=appointment_id, offset_minutes=offset_minutes)
@@ -38,7 +42,8 @@ def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
 
 @shared_task
 def send_due_reminders() -> int:
-    """Beat: enqueue every reminder whose time has come. Running it twice sends nothing twice."""
+    """Beat: enqueue every reminder whose time has come (see ``reminders_due``): at most one per
+    appointment, plus any whose worker died mid-send. Running it twice sends nothing twice."""
     from appointments.services import reminders_due
 
     due = reminders_due()
