@@ -399,8 +399,9 @@ def appointment_cancel(
 def _open_visit(appointment: Appointment, actor) -> None:
     """Open (or find) the clinical visit for a completed appointment and link it.
 
-    Only a clinician whose role writes that kind of visit opens one; when the front desk
-    completes an appointment the visit is opened later by the clinician from the chart.
+    The visit belongs to the appointment's provider, whoever marks it completed (the front
+    desk often does); none is opened when the provider's role doesn't write that kind of
+    visit (e.g. a nurse's appointment of a dental type).
     """
     from django.core.exceptions import PermissionDenied
 
@@ -414,6 +415,7 @@ def _open_visit(appointment: Appointment, actor) -> None:
             patient=appointment.patient,
             kind=appointment.appointment_type.visit_kind,
             appointment_ref=f"appointment:{appointment.pk}",
+            provider=appointment.provider.user,
         )
     except PermissionDenied:
         return

@@ -360,30 +360,42 @@ def _lock_draft(visit: Visit) -> Visit:
 
 @transaction.atomic
 def visit_start(
-    *, actor, patient: Patient, kind: str, appointment_ref: str = "", request=None
+    *,
+    actor,
+    patient: Patient,
+    kind: str,
+    appointment_ref: str = "",
+    provider=None,
+    request=None,
 ) -> Visit:
     """Open a draft visit of ``kind`` (``medical``/``dental``) for ``patient`` by ``actor``.
 
     Called by the appointments app when an appointment is completed (``appointment_ref`` is
-    its reference); a second call with the same non-empty reference returns the same visit,
-    so retries never open two. Raises ``PermissionDenied`` when the actor's role may not
-    write that kind of visit.
+    its reference), with ``provider`` = the clinician the patient saw: the visit is theirs
+    even when the front desk marks the appointment completed, and the audit event names
+    who did it. A second call with the same non-empty reference returns the same visit, so
+    retries never open two. Raises ``PermissionDenied`` when the clinician's role (the
+    provider's, else the actor's) may not write that kind of visit.
     """
-    _check_can_write(actor, kind)
+    clinician = provider or actor
+    _check_can_write(clinician, kind)
     if appointment_ref:
         existing = Visit.objects.filter(appointment_ref=appointment_ref, patient=patient).first()
         if existing is not None:
             return existing
     visit = Visit.objects.create(
-        patient=patient, kind=kind, provider=actor, appointment_ref=appointment_ref
+        patient=patient, kind=kind, provider=clinician, appointment_ref=appointment_ref
     )
+    detail = {"kind": kind, "appointment_ref": appointment_ref}
+    if clinician != actor:
+        detail["for_provider"] = getattr(clinician, "email", str(clinician))
     audit_record(
         actor=actor,
         action="create",
         obj=visit,
         patient_id=patient.pk,
         request=request,
-        detail={"kind": kind, "appointment_ref": appointment_ref},
+        detail=detail,
     )
     return visit
 

@@ -202,10 +202,37 @@ def test_full_lifecycle_keeps_history_and_opens_the_visit(
     ]
 
 
-def test_front_desk_completing_does_not_open_a_visit(clinic, patient_user, front_desk_user):
+def test_front_desk_completing_opens_the_visit_for_the_provider(
+    clinic, patient_user, front_desk_user, doctor_user
+):
+    """The front desk marks the appointment completed; the visit is the doctor's (they write
+    the notes), and the audit trail says the front desk opened it."""
+    from accounts.models import AuditEvent
+
     a = book(clinic, patient_user)
     a = services.appointment_transition(
         actor=front_desk_user, appointment=a, to_status="checked_in"
+    )
+    a = services.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
+    assert a.status == "completed" and a.visit is not None
+    assert a.visit.provider == doctor_user and a.visit.kind == "medical"
+    event = AuditEvent.objects.get(object_type="patients.visit", object_id=str(a.visit.pk))
+    assert event.actor == front_desk_user and event.detail["for_provider"] == doctor_user.email
+    # Completing again (a retry) never opens a second visit.
+    from patients.models import Visit
+
+    assert Visit.objects.filter(appointment_ref=f"appointment:{a.pk}").count() == 1
+
+
+def test_no_visit_when_the_provider_does_not_write_that_kind(
+    clinic, patient_user, front_desk_user, nurse_user
+):
+    from tests.appointments.factories import ProviderFactory
+
+    nurse = ProviderFactory(user=nurse_user, room="Triage")
+    a = AppointmentFactory(
+        provider=nurse, patient=clinic.patient, appointment_type=clinic.cleaning,
+        start=clinic.at("09:00"), status="checked_in",
     )
     a = services.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
     assert a.status == "completed" and a.visit is None
