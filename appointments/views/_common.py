@@ -122,3 +122,24 @@ def _csv_response(qs, filename: str):
         for a in qs.iterator(chunk_size=2000)
     )
     return csv_download(filename, header, rows)
+
+
+def _history_filters(request) -> tuple[forms.HistoryFilterForm, dict]:
+    """The history filter form bound to the query string, and ``selectors.history`` keyword
+    arguments from it (invalid values are shown as form errors and ignored)."""
+    form = forms.HistoryFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    return form, {
+        "provider_id": getattr(data.get("provider"), "pk", None),
+        "status": data.get("status", ""),
+        "type_id": getattr(data.get("type"), "pk", None),
+        "date_from": data.get("date_from"),
+        "date_to": data.get("date_to"),
+    }
+
+
+def _query_without_page(request) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    params.pop("export", None)
+    return params.urlencode()

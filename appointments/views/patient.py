@@ -28,8 +28,10 @@ from appointments.views._common import (
     PAGE_SIZE,
     _conflict,
     _csv_response,
+    _history_filters,
     _ics_response,
     _picker_context,
+    _query_without_page,
 )
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
@@ -72,7 +74,9 @@ def my_list(request: Request):
     patient = selectors.patient_for_user(request.user)
     if patient is None:
         return render_page(request, "appointments/my_list.html", {"patient": None})
+    form, filters = _history_filters(request)
     qs = selectors.history(patient_id=patient.pk)
+    filtered = selectors.history(patient_id=patient.pk, **filters)
     if request.GET.get("export") == "csv":
         audit_record(
             action="export",
@@ -81,14 +85,14 @@ def my_list(request: Request):
             request=request,
             detail={"format": "csv"},
         )
-        return _csv_response(qs, "my-appointments.csv")
+        return _csv_response(filtered, "my-appointments.csv")
     now = timezone.now()
     upcoming = list(
         qs.filter(start__gte=now - timedelta(hours=12), status__in=ACTIVE_NOT_DONE).order_by(
             "start"
         )[:20]
     )
-    page = Paginator(qs.exclude(pk__in=[a.pk for a in upcoming]), PAGE_SIZE).get_page(
+    page = Paginator(filtered.exclude(pk__in=[a.pk for a in upcoming]), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     audit_record(
@@ -102,6 +106,8 @@ def my_list(request: Request):
         "patient": patient,
         "upcoming": upcoming,
         "page": page,
+        "filter_form": form,
+        "query": _query_without_page(request),
         "waitlist": WaitlistEntry.objects.filter(
             patient=patient, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED]
         ).select_related("appointment_type", "provider__user"),

@@ -11,6 +11,8 @@ from appointments import forms, selectors
 from appointments.views._common import (
     PAGE_SIZE,
     _csv_response,
+    _history_filters,
+    _query_without_page,
 )
 from uscpis.csvexport import csv_download
 from uscpis.http import Request, render_page
@@ -19,15 +21,8 @@ from uscpis.http import Request, render_page
 @require_GET
 @require_perm("appointments.view_schedule")
 def history(request: Request):
-    form = forms.HistoryFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    qs = selectors.history(
-        provider_id=getattr(filters.get("provider"), "pk", None),
-        status=filters.get("status", ""),
-        type_id=getattr(filters.get("type"), "pk", None),
-        date_from=filters.get("date_from"),
-        date_to=filters.get("date_to"),
-    )
+    form, filters = _history_filters(request)
+    qs = selectors.history(**filters)
     if request.GET.get("export") == "csv":
         audit_record(
             action="export",
@@ -46,7 +41,7 @@ def history(request: Request):
     return render_page(
         request,
         "appointments/history.html",
-        {"form": form, "page": page, "query": request.GET.urlencode()},
+        {"form": form, "page": page, "query": _query_without_page(request)},
         partial="history-table",
     )
 
@@ -57,7 +52,8 @@ def patient_history(request: Request, patient_pk: int):
     from patients.selectors import get_patient_for_user
 
     patient = get_patient_for_user(request.user, patient_pk)
-    qs = selectors.history(patient_id=patient.pk)
+    form, filters = _history_filters(request)
+    qs = selectors.history(patient_id=patient.pk, **filters)
     if request.GET.get("export") == "csv":
         audit_record(
             action="export",
@@ -77,7 +73,7 @@ def patient_history(request: Request, patient_pk: int):
     return render_page(
         request,
         "appointments/patient_history.html",
-        {"patient": patient, "page": page},
+        {"patient": patient, "page": page, "form": form, "query": _query_without_page(request)},
         partial="history-table",
     )
 

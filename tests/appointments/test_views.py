@@ -493,3 +493,48 @@ def test_walk_in_view_books_the_first_free_time_and_checks_in(clinic, client_for
     )
     assert bad.status_code == 422 and Appointment.objects.count() == 1
 
+
+
+def _history_mix(clinic):
+    """Three of the patient's appointments with the doctor: completed, no-show, booked."""
+    made = {}
+    for days, status in ((-20, "completed"), (-10, "no_show"), (3, "booked")):
+        made[status] = AppointmentFactory(
+            provider=clinic.doctor,
+            patient=clinic.patient,
+            appointment_type=clinic.consult,
+            start=clinic.at("09:00", day=clinic.day + timedelta(days=days)),
+            status=status,
+        )
+    return made
+
+
+def test_portal_history_filters_and_exports_what_it_shows(clinic, client_for, patient_user):
+    made = _history_mix(clinic)
+    client = client_for(patient_user)
+    response = client.get("/appointments/my/", {"status": "no_show"})
+    shown = [a.pk for a in response.context["page"].object_list]
+    assert shown == [made["no_show"].pk]
+    fragment = client.get("/appointments/my/", {"status": "completed"}, HTTP_HX_REQUEST="true")
+    assert fragment.content.decode().lstrip().startswith('<div id="history-table"')
+    export = client.get("/appointments/my/", {"status": "no_show", "export": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert [int(r["id"]) for r in rows] == [made["no_show"].pk]
+    # A bad date is a form error, not a 500, and filters nothing.
+    bad = client.get("/appointments/my/", {"date_from": "not-a-date"})
+    assert bad.status_code == 200 and bad.context["filter_form"].errors["date_from"]
+
+
+def test_chart_history_filters_by_status_and_dates(clinic, client_for, front_desk_user):
+    made = _history_mix(clinic)
+    client = client_for(front_desk_user)
+    url = f"/appointments/patients/{clinic.patient.pk}/"
+    response = client.get(url, {"status": "completed"})
+    assert [a.pk for a in response.context["page"].object_list] == [made["completed"].pk]
+    since = (clinic.day - timedelta(days=15)).isoformat()
+    response = client.get(url, {"date_from": since})
+    assert {a.pk for a in response.context["page"].object_list} == {
+        made["no_show"].pk,
+        made["booked"].pk,
+    }
+    assert 'href="?date_from=' in response.content.decode()  # the CSV link keeps the filter
