@@ -125,7 +125,20 @@ def test_make_run_stack_starts_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path
         except subprocess.TimeoutExpired:
             os.killpg(stack.pid, signal.SIGKILL)
             raise
-    # Everything stopped, including the embedded PostgreSQL it started.
-    time.sleep(2)
-    leftover = subprocess.run(["pgrep", "-f", str(var_dir)], capture_output=True, text=True).stdout.split()
-    assert leftover == [], f"processes still running: {leftover}"
+    # Everything stopped, including the embedded PostgreSQL it started. On a busy machine the
+    # last of them can take a few seconds to finish exiting, so poll rather than sleep once.
+    deadline = time.monotonic() + 30
+    while True:
+        leftover = subprocess.run(
+            ["pgrep", "-f", str(var_dir)], capture_output=True, text=True
+        ).stdout.split()
+        if not leftover or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    details = subprocess.run(
+        ["ps", "-o", "pid,ppid,stat,etime,args", "-p", ",".join(leftover) or "0"],
+        capture_output=True, text=True,
+    ).stdout
+    assert leftover == [], f"processes still running after 30 s:\n{details}\n" + (
+        tmp_path / "run.log"
+    ).read_text()[-3000:]
