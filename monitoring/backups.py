@@ -15,8 +15,10 @@ import re
 import shutil
 import subprocess
 import tarfile
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,6 +311,54 @@ def verify_folder(
 
 
 # --- Restore --------------------------------------------------------------------------------
+
+# A session-level advisory lock held, on a connection of its own, for as long as a restore
+# runs (from the web's worker or from ``manage.py backup restore``): two restores never run
+# at once, and when the process running one dies the lock goes with its connection.
+RESTORE_LOCK_KEY = 7_368_270_101
+_guard_depth = threading.local()
+
+
+@contextmanager
+def restore_guard() -> Iterator[None]:
+    """Hold the restore lock; ``BackupError`` when another restore holds it.
+
+    Re-entrant within a thread, so the worker can hold it around ``backup_restore`` (which
+    takes it too) until the job's outcome is recorded.
+    """
+    if getattr(_guard_depth, "n", 0):
+        _guard_depth.n += 1
+        try:
+            yield
+        finally:
+            _guard_depth.n -= 1
+        return
+    conn = pg.connect()  # autocommit: an idle session the restore does not terminate
+    try:
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", [RESTORE_LOCK_KEY]).fetchone()[0]
+        if not got:
+            raise BackupError("Another restore is running right now; wait for it to finish.")
+        _guard_depth.n = 1
+        try:
+            yield
+        finally:
+            _guard_depth.n = 0
+    finally:
+        conn.close()  # releases the lock
+
+
+def restore_running() -> bool:
+    """Whether some process holds the restore lock (it is running a restore now)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1)",
+            [RESTORE_LOCK_KEY >> 32, RESTORE_LOCK_KEY & 0xFFFFFFFF],
+        )
+        return cursor.fetchone()[0]
 
 
 @dataclass

@@ -34,6 +34,16 @@ class VerificationStatus(models.TextChoices):
     FAILED = "failed", "Verification failed"
 
 
+class RestoreJobStatus(models.TextChoices):
+    """A restore requested from the web. Kept in the cache, not in a table: while
+    ``pg_restore`` runs it holds locks on every table (see ``services.backup_restore_request``)."""
+
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Restoring"
+    DONE = "done", "Restored"
+    FAILED = "failed", "Failed"
+
+
 class Backup(models.Model):
     kind = models.CharField(max_length=16, choices=BackupKind.choices, default=BackupKind.MANUAL)
     status = models.CharField(

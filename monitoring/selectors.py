@@ -17,7 +17,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from monitoring import backups, charts, health, metrics, offsite
-from monitoring.models import Backup, BackupStatus, Incident, TaskFailure, VerificationStatus
+from monitoring.models import (
+    Backup,
+    BackupStatus,
+    Incident,
+    RestoreJobStatus,
+    TaskFailure,
+    VerificationStatus,
+)
 
 LONG_QUERY_SECONDS = 5
 BACKUP_MAX_AGE = timedelta(hours=26)
@@ -407,6 +414,86 @@ def get_backup(pk: int) -> Backup:
     from django.shortcuts import get_object_or_404
 
     return get_object_or_404(Backup, pk=pk)
+
+
+def find_backup(pk: int) -> Backup | None:
+    return Backup.objects.filter(pk=pk).first()
+
+
+@dataclass
+class RestoreJob:
+    """A restore requested from the web, as the progress panel shows it."""
+
+    id: str
+    backup_id: int
+    status: str
+    percent: int
+    message: str
+    requested_by: str
+    requested_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime | None
+    report: dict | None
+    error: str
+    interrupted: bool = False
+
+    @classmethod
+    def from_state(cls, state: dict) -> RestoreJob:
+        def when(key: str) -> datetime | None:
+            return parse_datetime(state[key]) if state.get(key) else None
+
+        return cls(
+            id=state["id"],
+            backup_id=state["backup_id"],
+            status=state["status"],
+            percent=state.get("percent") or 0,
+            message=state.get("message") or "",
+            requested_by=state.get("requested_by") or "",
+            requested_at=when("requested_at"),
+            started_at=when("started_at"),
+            finished_at=when("finished_at"),
+            updated_at=when("updated_at"),
+            report=state.get("report"),
+            error=state.get("error") or "",
+        )
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (RestoreJobStatus.QUEUED, RestoreJobStatus.RUNNING) and not (
+            self.interrupted
+        )
+
+    @property
+    def took(self) -> str:
+        if not (self.started_at and self.finished_at):
+            return ""
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+    @property
+    def status_label(self) -> str:
+        return "Interrupted" if self.interrupted else RestoreJobStatus(self.status).label
+
+
+def get_restore_job(job_id: str) -> RestoreJob:
+    """The job, or 404 when the id is unknown or expired (ids are random, never listed).
+
+    A job still "running" while nobody holds the restore lock lost its worker: the worker
+    records the outcome before letting go of the lock, so it is reported as interrupted.
+    """
+    from django.http import Http404
+
+    from monitoring.services import restore_job_state
+
+    state = restore_job_state(job_id)
+    if state is None:
+        raise Http404("No such restore job.")
+    job = RestoreJob.from_state(state)
+    if job.status == RestoreJobStatus.RUNNING and not backups.restore_running():
+        job = RestoreJob.from_state(restore_job_state(job_id) or state)  # just finished?
+        job.interrupted = job.status == RestoreJobStatus.RUNNING
+    return job
 
 
 def age_text(when: datetime | None) -> str:

@@ -1,24 +1,29 @@
-"""Writes for backups, incidents and failed tasks. Each returns the model it changed.
+"""Writes for backups, restores, incidents and failed tasks. Each returns what it changed.
 
 Backups are long: ``backup_execute`` and ``backup_verify`` record progress on the row with
 short separate writes (so the page can poll it) and never hold a transaction open while
-``pg_dump`` or ``pg_restore`` runs.
+``pg_dump`` or ``pg_restore`` runs. A restore requested from the web runs in the worker too,
+but reports its progress through the cache (see "Restores requested from the web").
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from accounts.audit import audit_record
 from accounts.roles import Role
@@ -29,15 +34,24 @@ from monitoring.models import (
     BackupStatus,
     Incident,
     IncidentKind,
+    RestoreJobStatus,
     TaskFailure,
     VerificationStatus,
 )
 from monitoring.pg import BackupError
+from uscpis.http import client_ip
 
 Say = Callable[[str], None]
+Progress = backups.Progress
+
+logger = logging.getLogger(__name__)
 
 
 def _quiet(_line: str) -> None:
+    pass
+
+
+def _no_progress(_percent: int, _message: str) -> None:
     pass
 
 
@@ -79,7 +93,9 @@ def alert_admins(*, title: str, body: str, url: str = "", category: str = "monit
 # --- Backups ---------------------------------------------------------------------------
 
 
-def _progress_writer(backup_id: int, say: Say) -> Callable[[int, str], None]:
+def _progress_writer(
+    backup_id: int, say: Say, also: Progress | None = None
+) -> Callable[[int, str], None]:
     last = {"percent": -1, "at": 0.0}
 
     def progress(percent: int, message: str) -> None:
@@ -90,6 +106,8 @@ def _progress_writer(backup_id: int, say: Say) -> Callable[[int, str], None]:
             )
             last.update(percent=percent, at=now)
             say(f"  {percent:3d}% {message}")
+            if also is not None:
+                also(percent, message)
 
     return progress
 
@@ -117,6 +135,8 @@ def backup_request(
             .exists()
         ):
             raise ValidationError("A backup is already waiting or running.")
+        if enqueue and restore_busy_reason():
+            raise ValidationError("A restore is queued or running; back up when it has finished.")
         backup = Backup.objects.create(
             kind=kind,
             with_media=with_media,
@@ -137,12 +157,14 @@ def backup_request(
     return backup
 
 
-def backup_execute(*, backup_id: int, say: Say = _quiet, alert: bool = True) -> Backup:
+def backup_execute(
+    *, backup_id: int, say: Say = _quiet, alert: bool = True, progress: Progress | None = None
+) -> Backup:
     """Make the backup recorded as pending: dump, media archive, manifest, off-site copy.
 
     The pending row is claimed with a guarded UPDATE, so a duplicate delivery does nothing.
     On failure the row is marked failed with the reason, admins are alerted, the partial
-    folder is removed and ``BackupError`` is raised.
+    folder is removed and ``BackupError`` is raised. ``progress`` also hears each step.
     """
     started = timezone.now()
     claimed = Backup.objects.filter(pk=backup_id, status=BackupStatus.PENDING).update(
@@ -153,7 +175,7 @@ def backup_execute(*, backup_id: int, say: Say = _quiet, alert: bool = True) -> 
         return backup
     folder_name = f"{started:%Y%m%dT%H%M%SZ}-{backup_id}"
     folder = backups.backup_root() / folder_name
-    progress = _progress_writer(backup_id, say)
+    progress = _progress_writer(backup_id, say, also=progress)
     clock = time.monotonic()
     try:
         folder.mkdir(parents=True)
@@ -224,10 +246,11 @@ def backup_create(
     kind: str = BackupKind.MANUAL,
     say: Say = _quiet,
     alert: bool = True,
+    progress: Progress | None = None,
 ) -> Backup:
     """Make a backup now, in this process (the command line and the safety backup)."""
     backup = backup_request(actor=actor, with_media=with_media, kind=kind, enqueue=False)
-    return backup_execute(backup_id=backup.pk, say=say, alert=alert)
+    return backup_execute(backup_id=backup.pk, say=say, alert=alert, progress=progress)
 
 
 def backup_folder(backup: Backup, *, fetch: bool = True) -> Path:
@@ -338,60 +361,396 @@ class RestoreReport:
             out.append("Applied migrations newer than the backup.")
         return out
 
+    def as_dict(self) -> dict:
+        """The report as JSON-able data (kept in the cache for the web page)."""
+        return {
+            "backup_id": self.backup.pk,
+            "safety_backup_id": self.safety_backup.pk,
+            "tables_changed": [asdict(change) for change in self.tables_changed],
+            "media": asdict(self.media) if self.media is not None else None,
+            "migrated": self.migrated,
+            "lines": self.lines(),
+        }
+
+
+def _span(progress: Progress, low: int, high: int) -> Progress:
+    """A step's own 0-100 progress, shown as ``low``-``high`` of the whole restore."""
+
+    def scaled(percent: int, message: str) -> None:
+        progress(low + (high - low) * max(0, min(percent, 100)) // 100, message)
+
+    return scaled
+
+
+def _still_there(actor):
+    """The acting user as the (possibly rewound) database now has them, or None."""
+    if actor is None:
+        return None
+    from accounts.models import User
+
+    return User.objects.filter(pk=actor.pk).first()
+
 
 def backup_restore(
-    *, backup: Backup, actor=None, confirm: bool, say: Say = _quiet, request=None
+    *,
+    backup: Backup,
+    actor=None,
+    confirm: bool,
+    say: Say = _quiet,
+    request=None,
+    progress: Progress | None = None,
+    audit_detail: dict | None = None,
 ) -> RestoreReport:
-    """Replace the database (and media, when backed up) with ``backup``.
+    """Replace the database (and media, when backed up) with ``backup``, in this process.
 
-    Refuses without ``confirm``. Checks the files' checksums first, then takes a safety
+    Refuses without ``confirm``, and while another restore runs (``BackupError``; the
+    ``backups.restore_guard`` lock). Checks the files' checksums first, then takes a safety
     backup of the current state (refusing to go on if that fails). The database restore is
     one transaction: if it fails, nothing changed and the safety backup is there anyway.
     Afterwards migrations newer than the backup are applied, so the site keeps working.
+
+    Audit: the audit table is rewound with every other table, so the outcome is recorded
+    afterwards, in the restored trail: the restore (with ``audit_detail``, e.g. who asked
+    from where when the web queued it) or, on failure, the reason before re-raising.
+    ``progress`` hears the whole restore as 0-99%.
     """
     if not confirm:
         raise ValidationError("Restoring replaces all current data: confirmation is required.")
+    progress = progress or _no_progress
+    with backups.restore_guard():
+        try:
+            report = _restore(backup, actor=actor, say=say, progress=progress)
+        except Exception as exc:
+            _audit_restore_failed(backup, actor, exc, audit_detail, request)
+            raise
+        progress(99, "Recording the restore")
+        Backup.objects.filter(pk=backup.pk).update(
+            last_restored_at=timezone.now(), progress=100, progress_message="Restored"
+        )
+        now_actor = _still_there(actor)
+        audit_record(
+            actor=now_actor,
+            actor_email=actor.email if actor is not None else "",
+            action="update",
+            obj=backup,
+            request=request,
+            detail={
+                "backup": "restored",
+                "safety_backup": report.safety_backup.pk,
+                "tables_changed": len(report.tables_changed),
+                **(audit_detail or {}),
+            },
+        )
+    report.backup = Backup.objects.get(pk=backup.pk)
+    return report
+
+
+def _restore(backup: Backup, *, actor, say: Say, progress: Progress) -> RestoreReport:
+    progress(2, "Checking the backup's files")
     folder = backup_folder(backup)
     manifest = backups.read_manifest(folder)
     problems = backups.check_files(folder, manifest, backup.checksum)
     if problems:
         raise BackupError("Refusing to restore a damaged backup: " + "; ".join(problems))
     say(f"Taking a safety backup before restoring #{backup.pk}...")
+    safety_progress = _span(progress, 5, 40)
+
+    def safety_step(percent: int, message: str) -> None:
+        safety_progress(percent, f"Safety backup of the current data: {message}")
+
     safety = backup_create(
-        actor=actor, with_media=backup.with_media, kind=BackupKind.SAFETY, say=say
+        actor=actor,
+        with_media=backup.with_media,
+        kind=BackupKind.SAFETY,
+        say=say,
+        progress=safety_step,
     )
     say(f"Safety backup #{safety.pk} done. Restoring the database...")
+    database_progress = _span(progress, 40, 90)
 
-    def progress(percent: int, message: str) -> None:
-        # Printed only: the restore holds locks on every table, including this one.
+    def database_step(percent: int, message: str) -> None:
+        # Printed and passed on only: the restore holds locks on every table, this one too.
         say(f"  {percent:3d}% {message}")
+        database_progress(percent, f"Replacing the database: {message}")
 
-    changes = backups.restore_database(folder, progress)
+    database_step(0, "waiting for other connections to let go of the tables")
+    changes = backups.restore_database(folder, database_step)
     report = RestoreReport(backup=backup, safety_backup=safety, tables_changed=changes)
     if backups.MEDIA_FILE in manifest.get("files", {}):
         say("Restoring media files...")
+        progress(91, "Restoring uploaded files")
         report.media = backups.restore_media(folder)
     from django.core.management import call_command
-    from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
+    progress(95, "Checking for migrations newer than the backup")
     executor = MigrationExecutor(connection)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         say("Applying migrations newer than the backup...")
+        progress(96, "Applying migrations newer than the backup")
         call_command("migrate", interactive=False, verbosity=0)
         report.migrated = True
-    Backup.objects.filter(pk=backup.pk).update(
-        last_restored_at=timezone.now(), progress=100, progress_message="Restored"
-    )
-    audit_record(
-        actor=actor,
-        action="update",
-        obj=backup,
-        request=request,
-        detail={"backup": "restored", "safety_backup": safety.pk, "tables_changed": len(changes)},
-    )
-    report.backup = Backup.objects.get(pk=backup.pk)
     return report
+
+
+def _failure_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    if isinstance(exc, BackupError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+def _audit_restore_failed(backup: Backup, actor, exc: Exception, extra, request) -> None:
+    """Best effort: after a failure part-way the database may not take the event."""
+    try:
+        audit_record(
+            actor=_still_there(actor),
+            actor_email=actor.email if actor is not None else "",
+            action="update",
+            obj=backup,
+            request=request,
+            allowed=True,
+            detail={"backup": "restore failed", "error": _failure_text(exc)[:500], **(extra or {})},
+        )
+    except Exception:
+        logger.exception("Could not audit the failed restore of backup #%s", backup.pk)
+
+
+# --- Restores requested from the web ---------------------------------------------------
+#
+# A restore takes minutes, far longer than a web request may live (gunicorn kills it after
+# 30 s), so the web queues it for the worker and the page polls. The job's progress cannot
+# go in a table: pg_restore --single-transaction holds locks on every table until it
+# commits. It lives in the cache instead (Redis in production, the file cache in
+# development; both shared by the web processes and the worker), under a random id nobody
+# can guess, for RESTORE_JOB_TTL. One key, RESTORE_LOCK_KEY, names the job that is queued
+# or running; the worker also holds ``backups.restore_guard`` (a PostgreSQL advisory lock)
+# while it restores, which is what really keeps two restores apart, whoever started them.
+
+RESTORE_JOB_KEY = "monitoring:restore-job:{}"
+RESTORE_CLAIM_KEY = "monitoring:restore-job-claimed:{}"
+RESTORE_LOCK_KEY = "monitoring:restore-lock"
+RESTORE_JOB_TTL = 24 * 3600  # the report stays readable for a day
+RESTORE_LOCK_TTL = 3600  # refreshed by every progress update; a lost job frees it in an hour
+_RESTORE_REQUEST_LOCK_KEY = 7_368_270_102  # serialises "is one running?" and the claim
+
+
+class RestoreBusy(ValidationError):
+    """Another restore (or a backup) is queued or running."""
+
+
+def restore_job_state(job_id: str) -> dict | None:
+    """The job's state as stored (JSON-able), or None when unknown or expired."""
+    if not job_id:
+        return None
+    return cache.get(RESTORE_JOB_KEY.format(job_id))
+
+
+def _job_update(job_id: str, **changes) -> dict | None:
+    # Read-modify-write is safe: once queued, only the one worker that claimed it writes.
+    state = restore_job_state(job_id)
+    if state is None:
+        return None
+    state.update(changes, updated_at=timezone.now().isoformat())
+    cache.set(RESTORE_JOB_KEY.format(job_id), state, RESTORE_JOB_TTL)
+    return state
+
+
+def _release_restore_lock(job_id: str) -> None:
+    if cache.get(RESTORE_LOCK_KEY) == job_id:
+        cache.delete(RESTORE_LOCK_KEY)
+
+
+def restore_busy_reason() -> str:
+    """Why a restore cannot be queued now ("" when it can). A lock left by a job whose worker
+    died mid-restore (running, but nobody holds the restore lock) does not count."""
+    holder = cache.get(RESTORE_LOCK_KEY)
+    if holder:
+        job = restore_job_state(holder)
+        stale = job is None or job["status"] in (RestoreJobStatus.DONE, RestoreJobStatus.FAILED)
+        if job is not None and job["status"] == RestoreJobStatus.RUNNING:
+            stale = not backups.restore_running()
+        if not stale:
+            when = timezone.localtime(datetime.fromisoformat(job["requested_at"]))
+            return (
+                f"A restore of backup #{job['backup_id']} requested by {job['requested_by']} "
+                f"at {date_format(when, 'g:i A')} is "
+                f"{RestoreJobStatus(job['status']).label.lower()}. "
+                "Only one restore can run at a time: wait for it to finish."
+            )
+    if backups.restore_running():
+        return "A restore started from the command line is running: wait for it to finish."
+    return ""
+
+
+def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
+    """Queue a restore of ``backup`` for the worker (after commit); return the job's id.
+
+    The id is random (192 bits), so only the person it is shown to can follow the job.
+    Refuses with ``RestoreBusy`` while another restore is queued or running (from the web
+    or the command line) or a backup is being made, and with ``ValidationError`` for a
+    backup that did not succeed. Two admins clicking at once: the check and the claim run
+    under a transaction-scoped advisory lock, so exactly one of them gets the job. The
+    request is audited now; the restore rewinds the audit table, so ``backup_restore``
+    audits the outcome afterwards with the request's details.
+    """
+    if backup.status != BackupStatus.SUCCEEDED:
+        raise ValidationError(f"Backup #{backup.pk} did not succeed, so it cannot be restored.")
+    job_id = secrets.token_urlsafe(24)
+    now = timezone.now()
+    origin = {
+        "via": "web",
+        "requested_at": now.isoformat(),
+        "requested_from": (client_ip(request) or "") if request is not None else "",
+        "request_id": getattr(request, "request_id", "") if request is not None else "",
+    }
+    job = {
+        "id": job_id,
+        "backup_id": backup.pk,
+        "status": RestoreJobStatus.QUEUED.value,
+        "percent": 0,
+        "message": "Waiting for a worker",
+        "requested_by_id": actor.pk,
+        "requested_by": str(actor),
+        "requested_at": now.isoformat(),
+        "started_at": None,
+        "finished_at": None,
+        "updated_at": now.isoformat(),
+        "origin": origin,
+        "report": None,
+        "error": "",
+    }
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # The file cache's add() is not atomic; this makes check-then-claim atomic
+            # between web processes whatever the cache.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RESTORE_REQUEST_LOCK_KEY])
+        busy = restore_busy_reason()
+        if (
+            not busy
+            and Backup.objects.filter(
+                status__in=[BackupStatus.PENDING, BackupStatus.RUNNING],
+                created_at__gte=now - timedelta(hours=6),
+            ).exists()
+        ):
+            busy = "A backup is being made: restore when it has finished."
+        if busy:
+            raise RestoreBusy(busy)
+        cache.delete(RESTORE_LOCK_KEY)  # only a stale lock can be left here
+        if not cache.add(RESTORE_LOCK_KEY, job_id, RESTORE_LOCK_TTL):
+            raise RestoreBusy("Another restore was requested at the same moment.")
+        try:
+            cache.set(RESTORE_JOB_KEY.format(job_id), job, RESTORE_JOB_TTL)
+            audit_record(
+                actor=actor,
+                action="update",
+                obj=backup,
+                request=request,
+                detail={"backup": "restore requested"},
+            )
+        except BaseException:
+            _release_restore_lock(job_id)
+            raise
+        transaction.on_commit(lambda: _enqueue_restore(job_id))
+    return job_id
+
+
+def _enqueue_restore(job_id: str) -> None:
+    from kombu.exceptions import OperationalError
+
+    from monitoring.tasks import run_restore
+
+    try:
+        run_restore.delay(job_id=job_id)
+    except OperationalError as exc:
+        _finish_job(
+            job_id,
+            status=RestoreJobStatus.FAILED.value,
+            message="Not queued",
+            error=f"The restore could not be queued (broker: {exc}); nothing was changed.",
+        )
+
+
+def _finish_job(job_id: str, **changes) -> None:
+    _job_update(job_id, finished_at=timezone.now().isoformat(), **changes)
+    _release_restore_lock(job_id)
+
+
+def _job_progress(job_id: str) -> Progress:
+    """Progress to the job's cache entry (at most every 2 s unless the percent moves)."""
+    last = {"percent": -1, "at": 0.0}
+
+    def progress(percent: int, message: str) -> None:
+        now = time.monotonic()
+        if percent != last["percent"] or now - last["at"] > 2:
+            changes = {"percent": min(percent, 99), "message": message[:200]}
+            if last["percent"] < 0:
+                changes.update(
+                    status=RestoreJobStatus.RUNNING.value, started_at=timezone.now().isoformat()
+                )
+            _job_update(job_id, **changes)
+            cache.touch(RESTORE_LOCK_KEY, RESTORE_LOCK_TTL)
+            last.update(percent=percent, at=now)
+
+    return progress
+
+
+def backup_restore_run(*, job_id: str) -> dict | None:
+    """Run a restore queued by ``backup_restore_request`` (the worker's side); return the
+    job's final state.
+
+    Runs a job at most once: it is claimed in the cache first, so a duplicate delivery does
+    nothing. Progress, then the report or the error, go to the job's cache entry, written
+    while the restore lock is still held (so a page never sees a "running" job that nobody
+    runs, which it would call interrupted); the queue lock is released whatever happens.
+    Never raises for a failed restore: the error is on the job (and in the audit trail).
+    """
+    job = restore_job_state(job_id)
+    if job is None or job["status"] != RestoreJobStatus.QUEUED:
+        return job
+    if not cache.add(RESTORE_CLAIM_KEY.format(job_id), 1, RESTORE_JOB_TTL):
+        return job
+    try:
+        with backups.restore_guard():
+            _finish_job(job_id, **_run_restore_job(job))
+    except Exception as exc:  # from the guard: another restore runs, or no database
+        _finish_job(
+            job_id,
+            status=RestoreJobStatus.FAILED.value,
+            message="Not started",
+            error=_failure_text(exc)[:4000],
+        )
+    return restore_job_state(job_id)
+
+
+def _run_restore_job(job: dict) -> dict:
+    from accounts.models import User
+
+    try:
+        backup = Backup.objects.filter(pk=job["backup_id"]).first()
+        if backup is None:
+            raise BackupError(f"Backup #{job['backup_id']} no longer exists.")
+        report = backup_restore(
+            backup=backup,
+            actor=User.objects.filter(pk=job["requested_by_id"]).first(),
+            confirm=True,
+            progress=_job_progress(job["id"]),
+            audit_detail=job["origin"],
+        )
+    except Exception as exc:
+        logger.warning("Restore job for backup #%s failed: %s", job["backup_id"], exc)
+        return {
+            "status": RestoreJobStatus.FAILED.value,
+            "message": "Failed",
+            "error": _failure_text(exc)[:4000],
+        }
+    return {
+        "status": RestoreJobStatus.DONE.value,
+        "percent": 100,
+        "message": "Restored",
+        "report": report.as_dict(),
+    }
 
 
 def backup_prune(

@@ -29,6 +29,19 @@ def verify_backup(*, backup_id: int) -> None:
     backup_verify(backup_id=backup_id)
 
 
+@shared_task(acks_late=False)
+def run_restore(*, job_id: str) -> None:
+    """Run a restore queued from the web page; progress and outcome go to the job's cache entry.
+
+    Acknowledged when received, not when done: if the worker is lost mid-restore, the
+    broker must not deliver it again and rewind the data a second time (work entered since
+    would be lost). The page shows such a job as interrupted instead.
+    """
+    from monitoring.services import backup_restore_run
+
+    backup_restore_run(job_id=job_id)
+
+
 @shared_task
 def nightly_backup() -> None:
     """The scheduled backup (database and media), then retention."""

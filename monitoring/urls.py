@@ -18,4 +18,5 @@ urlpatterns = [
         name="backup_download",
     ),
     path("monitoring/backups/<int:pk>/restore", views.backup_restore, name="backup_restore"),
+    path("monitoring/restores/<slug:job_id>", views.restore_job, name="restore_job"),
 ]

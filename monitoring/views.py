@@ -1,6 +1,7 @@
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -150,34 +151,62 @@ def backup_download(request: Request, pk: int, part: str):
     )  # noqa: SIM115 (closed by the response)
 
 
-@require_http_methods(["GET", "POST"])
-@require_perm("monitoring.restore")
-def backup_restore(request: Request, pk: int):
+def _require_two_factor(request: Request) -> None:
     if not request.user.is_verified():
         deny(
             request,
             "monitoring.restore",
             "Restoring needs a session verified with two-factor authentication.",
         )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("monitoring.restore")
+def backup_restore(request: Request, pk: int):
+    """Confirm with the typed phrase; the restore itself is queued for the worker."""
+    _require_two_factor(request)
     backup = selectors.get_backup(pk)
     form = RestoreConfirmForm(request.POST or None, phrase=f"RESTORE {backup.pk}")
-    report, error = None, ""
+    context = {"backup": backup, "backup_id": backup.pk, "form": form, "error": ""}
+    status = 200
     if backup.status != BackupStatus.SUCCEEDED:
-        error = f"Backup #{backup.pk} did not succeed, so it cannot be restored."
-        return render_page(
-            request,
-            "monitoring/restore.html",
-            {"backup": backup, "form": None, "error": error},
-            status=409 if request.method == "POST" else 200,
-        )
-    if request.method == "POST" and form.is_valid():
+        context.update(form=None, error=f"Backup #{pk} did not succeed, so it cannot be restored.")
+        status = 409 if request.method == "POST" else 200
+    elif request.method == "POST" and form.is_valid():
         try:
-            report = services.backup_restore(
-                backup=backup, actor=request.user, confirm=True, request=request
+            job_id = services.backup_restore_request(
+                actor=request.user, backup=backup, request=request
             )
-            messages.success(request, f"Backup #{pk} restored.")
-        except (BackupError, ValidationError) as exc:
-            error = str(exc)
-    status = 422 if request.method == "POST" and (form.errors or error) else 200
-    context = {"backup": backup, "form": form, "report": report, "error": error}
-    return render_page(request, "monitoring/restore.html", context, status=status)
+        except ValidationError as exc:
+            context["error"] = " ".join(exc.messages)
+            status = 409 if isinstance(exc, services.RestoreBusy) else 422
+        else:
+            return _restore_job_response(request, job_id, created=True)
+    elif request.method == "POST":
+        status = 422
+    return render_page(
+        request, "monitoring/restore.html", context, partial="restore-panel", status=status
+    )
+
+
+def _restore_job_response(request: Request, job_id: str, *, created: bool = False):
+    url = reverse("monitoring:restore_job", args=[job_id])
+    if created and not request.htmx:
+        return redirect(url)  # post/redirect/get: reloading shows progress, not a resubmit
+    job = selectors.get_restore_job(job_id)
+    context = {"job": job, "backup_id": job.backup_id}
+    if not request.htmx:
+        context["backup"] = selectors.find_backup(job.backup_id)  # for the page header
+    response = render_page(request, "monitoring/restore.html", context, partial="restore-panel")
+    if created:
+        response["HX-Push-Url"] = url
+    return response
+
+
+@never_cache
+@require_GET
+@require_perm("monitoring.restore")
+def restore_job(request: Request, job_id: str):
+    """A queued restore's progress, then its report or error (polled by the panel)."""
+    _require_two_factor(request)
+    return _restore_job_response(request, job_id)

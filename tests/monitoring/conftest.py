@@ -30,3 +30,25 @@ def broker_down():
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     yield
     app.conf.broker_url = previous
+
+
+@pytest.fixture(autouse=True)
+def _no_restore_lock():
+    """Restore jobs live in the cache, which outlives a test: start and end without a lock."""
+    from django.core.cache import cache
+
+    from monitoring.services import RESTORE_LOCK_KEY
+
+    cache.delete(RESTORE_LOCK_KEY)
+    yield
+    cache.delete(RESTORE_LOCK_KEY)
+
+
+@pytest.fixture
+def queued_restores(monkeypatch):
+    """Stand in for the broker: record the jobs queued for the worker, run none."""
+    from monitoring import tasks
+
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.run_restore, "delay", lambda *, job_id: queued.append(job_id))
+    return queued

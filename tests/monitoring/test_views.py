@@ -248,6 +248,7 @@ def test_restore_with_the_wrong_phrase_changes_nothing(client_for, admin_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_verified_admin_restores_with_the_typed_phrase(client_for, admin_user):
+    """End to end with the worker inline (eager): queued, run, then the job page reports."""
     from tests.factories import UserFactory
 
     client = client_for(admin_user)  # enrols the admin's two-factor device before the backup
@@ -257,8 +258,10 @@ def test_verified_admin_restores_with_the_typed_phrase(client_for, admin_user):
         reverse("monitoring:backup_restore", args=[backup.pk]),
         {"confirmation": f"RESTORE {backup.pk}"},
     )
-    assert response.status_code == 200, response.content.decode()[:2000]
-    assert 'id="restore-report"' in response.content.decode()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"].startswith("/monitoring/restores/")
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and 'id="restore-report"' in page.content.decode()
     from accounts.models import User
 
     assert not User.objects.filter(email="created.after@usc.edu.ph").exists()
