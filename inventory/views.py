@@ -630,18 +630,36 @@ def vendors(request: Request):
 @require_perm("inventory.manage_orders")
 def vendor_edit(request: Request, pk: int | None = None):
     vendor = get_object_or_404(Vendor, pk=pk) if pk else None
-    form = forms.VendorForm(request.POST or None, instance=vendor)
+    return _catalogue_edit(
+        request,
+        obj=vendor,
+        form_class=forms.VendorForm,
+        save=lambda v: services.vendor_save(actor=request.user, vendor=v, request=request),
+        noun="Vendor",
+        list_url="inventory:vendors",
+    )
+
+
+def _catalogue_edit(request: Request, *, obj, form_class, save, noun: str, list_url: str):
+    """New/edit form of a small catalogue record (vendor, location, category): bind the
+    form, save through the service (its ``ValidationError`` lands on the form), back to
+    the list."""
+    form = form_class(request.POST or None, instance=obj)
     if request.method == "POST" and form.is_valid():
-        services.vendor_save(actor=request.user, vendor=form.save(commit=False), request=request)
-        messages.success(request, "Vendor saved.")
-        return redirect("inventory:vendors")
+        try:
+            save(form.save(commit=False))
+        except ValidationError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"{noun} saved.")
+            return redirect(list_url)
     return render_page(
         request,
         "inventory/form.html",
         {
             "form": form,
-            "title": f"Edit {vendor}" if vendor else "New vendor",
-            "back": reverse("inventory:vendors"),
+            "title": f"Edit {obj}" if obj else f"New {noun.lower()}",
+            "back": reverse(list_url),
         },
         status=_status(form),
     )
@@ -663,26 +681,13 @@ def locations(request: Request):
 @require_perm("inventory.manage_stock")
 def location_edit(request: Request, pk: int | None = None):
     location = get_object_or_404(Location, pk=pk) if pk else None
-    form = forms.LocationForm(request.POST or None, instance=location)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.location_save(
-                actor=request.user, location=form.save(commit=False), request=request
-            )
-        except ValidationError as exc:
-            _form_error(form, exc)
-        else:
-            messages.success(request, "Location saved.")
-            return redirect("inventory:locations")
-    return render_page(
+    return _catalogue_edit(
         request,
-        "inventory/form.html",
-        {
-            "form": form,
-            "title": f"Edit {location}" if location else "New location",
-            "back": reverse("inventory:locations"),
-        },
-        status=_status(form),
+        obj=location,
+        form_class=forms.LocationForm,
+        save=lambda loc: services.location_save(actor=request.user, location=loc, request=request),
+        noun="Location",
+        list_url="inventory:locations",
     )
 
 
@@ -701,26 +706,13 @@ def categories(request: Request):
 @require_perm("inventory.manage_stock")
 def category_edit(request: Request, pk: int | None = None):
     category = get_object_or_404(Category, pk=pk) if pk else None
-    form = forms.CategoryForm(request.POST or None, instance=category)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.category_save(
-                actor=request.user, category=form.save(commit=False), request=request
-            )
-        except ValidationError as exc:
-            _form_error(form, exc)
-        else:
-            messages.success(request, "Category saved.")
-            return redirect("inventory:categories")
-    return render_page(
+    return _catalogue_edit(
         request,
-        "inventory/form.html",
-        {
-            "form": form,
-            "title": f"Edit {category}" if category else "New category",
-            "back": reverse("inventory:categories"),
-        },
-        status=_status(form),
+        obj=category,
+        form_class=forms.CategoryForm,
+        save=lambda c: services.category_save(actor=request.user, category=c, request=request),
+        noun="Category",
+        list_url="inventory:categories",
     )
 
 

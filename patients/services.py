@@ -1094,7 +1094,6 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
     """
     from accounts.models import User
     from accounts.roles import Role
-    from accounts.services import notify
 
     _portal_write_check(actor)
     user = User.objects.select_for_update().get(pk=user.pk)
@@ -1119,26 +1118,35 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
             patient.save(update_fields=["user", "updated_at"])
     except IntegrityError as exc:
         raise ValidationError("This account is already linked to another patient record.") from exc
+    _record_link_change(
+        actor=actor,
+        patient=patient,
+        user=user,
+        linked=True,
+        request=request,
+        title="Your health record is now connected",
+        body=(
+            "The clinic connected your portal account to your health record. You can now "
+            "see your visits, certificates and documents, and book appointments online."
+        ),
+    )
+    return patient
+
+
+def _record_link_change(*, actor, patient, user, linked: bool, request, title: str, body: str):
+    """Audit a portal-account link or unlink and tell the account holder (in the app and by
+    email, so the message carries no clinical details)."""
+    from accounts.services import notify
+
     audit_record(
         actor=actor,
         action="update",
         obj=patient,
         patient_id=patient.pk,
         request=request,
-        detail={"portal_account": user.email, "portal_account_linked": True},
+        detail={"portal_account": user.email, "portal_account_linked": linked},
     )
-    # No clinical details in the message: it is also emailed.
-    notify(
-        user=user,
-        title="Your health record is now connected",
-        body=(
-            "The clinic connected your portal account to your health record. You can now "
-            "see your visits, certificates and documents, and book appointments online."
-        ),
-        url=reverse("patients:portal"),
-        category="account",
-    )
-    return patient
+    notify(user=user, title=title, body=body, url=reverse("patients:portal"), category="account")
 
 
 @transaction.atomic
@@ -1149,7 +1157,6 @@ def patient_unlink_account(*, actor, patient: Patient, request=None) -> Patient:
     Raises ``PermissionDenied`` for a role without ``patients.register`` and
     ``ValidationError`` when the record has no account.
     """
-    from accounts.services import notify
 
     _portal_write_check(actor)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -1158,19 +1165,13 @@ def patient_unlink_account(*, actor, patient: Patient, request=None) -> Patient:
         raise ValidationError("This patient has no portal account to unlink.")
     patient.user = None
     patient.save(update_fields=["user", "updated_at"])
-    audit_record(
+    _record_link_change(
         actor=actor,
-        action="update",
-        obj=patient,
-        patient_id=patient.pk,
-        request=request,
-        detail={"portal_account": user.email, "portal_account_linked": False},
-    )
-    notify(
+        patient=patient,
         user=user,
+        linked=False,
+        request=request,
         title="Your portal account is no longer connected to a health record",
         body="If you think this is a mistake, please contact the clinic front desk.",
-        url=reverse("patients:portal"),
-        category="account",
     )
     return patient

@@ -33,6 +33,22 @@ def _folder(backup: Backup) -> Path:
     return backups.backup_root() / backup.folder
 
 
+def _corrupt_dump(backup: Backup) -> None:
+    """Replace the backup's dump with bytes pg_restore cannot read, updating the manifest
+    and checksum so the file checks pass and the failure comes from pg_restore itself."""
+    folder = _folder(backup)
+    (folder / backups.DB_FILE).write_bytes(b"PGDMP" + b"\x00garbage" * 100)
+    manifest = json.loads((folder / backups.MANIFEST_FILE).read_text())
+    digest = backups.sha256_file(folder / backups.DB_FILE)
+    manifest["files"][backups.DB_FILE] = {
+        "sha256": digest,
+        "size": (folder / backups.DB_FILE).stat().st_size,
+    }
+    (folder / backups.MANIFEST_FILE).write_text(json.dumps(manifest))
+    Backup.objects.filter(pk=backup.pk).update(checksum=digest)
+    backup.refresh_from_db()
+
+
 def _media_files() -> dict[str, bytes]:
     root = Path(default_storage.location)
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
@@ -156,18 +172,7 @@ def test_restore_refuses_without_yes(admin_user):
 @pytest.mark.django_db(transaction=True)
 def test_failing_restore_changes_nothing_and_leaves_the_safety_backup_usable(admin_user):
     backup = services.backup_create(actor=admin_user)
-    # A dump that passes the checksum checks but that pg_restore cannot read.
-    folder = _folder(backup)
-    (folder / backups.DB_FILE).write_bytes(b"PGDMP" + b"\x00garbage" * 100)
-    manifest = json.loads((folder / backups.MANIFEST_FILE).read_text())
-    digest = backups.sha256_file(folder / backups.DB_FILE)
-    manifest["files"][backups.DB_FILE] = {
-        "sha256": digest,
-        "size": (folder / backups.DB_FILE).stat().st_size,
-    }
-    (folder / backups.MANIFEST_FILE).write_text(json.dumps(manifest))
-    Backup.objects.filter(pk=backup.pk).update(checksum=digest)
-    backup.refresh_from_db()
+    _corrupt_dump(backup)  # passes the checksum checks; pg_restore cannot read it
     UserFactory(email="after.backup@usc.edu.ph")
     counts_before, checksums_before = _state()
 

@@ -19,7 +19,13 @@ from monitoring import backups, services, tasks
 from monitoring.models import Backup, BackupKind, BackupStatus, RestoreJobStatus
 from tests.factories import UserFactory
 from tests.monitoring.factories import BackupFactory
-from tests.monitoring.test_backups import NOT_REWOUND, _folder, _media_files, _state
+from tests.monitoring.test_backups import (
+    NOT_REWOUND,
+    _corrupt_dump,
+    _folder,
+    _media_files,
+    _state,
+)
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -208,21 +214,9 @@ def test_a_damaged_backup_fails_and_the_page_shows_the_error(
 def test_failed_pg_restore_shows_the_error_and_changes_nothing(
     client_for, admin_user, queued_restores, confirm
 ):
-    import json
-
     client = client_for(admin_user)
     backup = services.backup_create(actor=admin_user)
-    folder = _folder(backup)
-    (folder / backups.DB_FILE).write_bytes(b"PGDMP" + b"\x00garbage" * 100)
-    manifest = json.loads((folder / backups.MANIFEST_FILE).read_text())
-    digest = backups.sha256_file(folder / backups.DB_FILE)
-    manifest["files"][backups.DB_FILE] = {
-        "sha256": digest,
-        "size": (folder / backups.DB_FILE).stat().st_size,
-    }
-    (folder / backups.MANIFEST_FILE).write_text(json.dumps(manifest))
-    Backup.objects.filter(pk=backup.pk).update(checksum=digest)
-    backup.refresh_from_db()
+    _corrupt_dump(backup)
     UserFactory(email="after.backup@usc.edu.ph")
 
     confirm(client, backup, **HX)
