@@ -9,6 +9,7 @@ import io
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,8 +21,10 @@ from patients.models import (
     Patient,
     Prescription,
     Visit,
+    VisitAddendum,
     VitalSigns,
 )
+from patients.selectors import active_allergies
 from uscpis.csvexport import csv_text
 
 # --- Shared data ---------------------------------------------------------------------------
@@ -32,12 +35,17 @@ def record_data(patient: Patient) -> dict:
     visits = list(
         Visit.objects.filter(patient=patient, status="signed")
         .select_related("provider")
-        .prefetch_related("diagnoses__icd10", "vitals", "prescriptions")
+        .prefetch_related(
+            "diagnoses__icd10",
+            "vitals",
+            "prescriptions",
+            Prefetch("addenda", queryset=VisitAddendum.objects.select_related("author")),
+        )
         .order_by("-started_at")
     )
     return {
         "patient": patient,
-        "allergies": list(patient.allergies.filter(is_active=True)),
+        "allergies": active_allergies(patient),  # most severe first
         "history": list(patient.history_entries.all()),
         "medications": list(patient.medications.filter(is_active=True)),
         "immunizations": list(patient.immunizations.all()),
@@ -115,6 +123,16 @@ def _record_rows(patient: Patient):
             )
         for vs in v.vitals.all():
             yield (["vitals", day, "vital signs", _vitals_text(vs)])
+        for ad in v.addenda.all():
+            yield (["addendum", _local_day(ad.created_at), _addendum_heading(ad), ad.text])
+
+
+def _local_day(value: datetime) -> str:
+    return timezone.localtime(value).date().isoformat()
+
+
+def _addendum_heading(ad: VisitAddendum) -> str:
+    return f"Addendum {_fmt_dt(ad.created_at)} by {ad.author.full_name}"
 
 
 def _vitals_text(vs: VitalSigns) -> str:
@@ -159,6 +177,11 @@ def _esc(text) -> str:
     from xml.sax.saxutils import escape
 
     return escape(str(text or ""))
+
+
+def _esc_lines(text) -> str:
+    """Escaped for a Paragraph, keeping the writer's line breaks."""
+    return "<br/>".join(_esc(line) for line in str(text or "").splitlines())
 
 
 def _letterhead(canvas, doc):
@@ -277,7 +300,9 @@ def record_pdf(patient: Patient) -> bytes:
                         Paragraph(_esc(i.vaccine), st["body"]),
                         i.dose_number,
                         i.given_on.isoformat(),
-                        _esc(i.lot_number),
+                        # Plain table cells are drawn as they are; only Paragraphs parse
+                        # markup (and so need escaping).
+                        Paragraph(_esc(i.lot_number), st["body"]),
                     ]
                     for i in data["immunizations"]
                 ]
@@ -311,6 +336,12 @@ def record_pdf(patient: Patient) -> bytes:
                     f"Rx: {_esc(rx.drug_name)} {_esc(rx.dose)} {_esc(rx.get_route_display())} {_esc(rx.frequency)}"
                     f" {_esc(rx.duration)} (#{rx.quantity})",
                     st["body"],
+                )
+            )
+        for ad in v.addenda.all():
+            story.append(
+                Paragraph(
+                    f"<b>{_esc(_addendum_heading(ad))}:</b> {_esc_lines(ad.text)}", st["body"]
                 )
             )
         story.append(Spacer(1, 6))
@@ -359,13 +390,14 @@ def certificate_pdf(cert: MedicalCertificate) -> bytes:
     buffer = io.BytesIO()
     doc = _doc(buffer, f"Medical certificate {cert.verification_code}")
     fit = "FIT" if cert.fitness == "fit" else "NOT FIT"
+    issued = timezone.localtime(cert.decided_at).date()
     story = [
         Paragraph("MEDICAL CERTIFICATE", st["title"]),
-        Paragraph(f"Date issued: {timezone.localtime(cert.decided_at):%-d %B %Y}", st["body"]),
+        Paragraph(f"Date issued: {issued:%-d %B %Y}", st["body"]),
         Spacer(1, 8),
         Paragraph(
             f"This is to certify that <b>{_esc(p.full_name)}</b> (ID {_esc(p.id_number)}), "
-            f"{p.age} years old, {_esc(p.get_sex_display().lower())}, was examined at the university health "
+            f"{p.age_on(issued)} years old, {_esc(p.get_sex_display().lower())}, was examined at the university health "
             f"services and is found <b>{fit}</b> for: {_esc(cert.purpose)}.",
             st["body"],
         ),
@@ -541,6 +573,8 @@ def fhir_bundle(patient: Patient) -> dict:
                 add(obs)
         for rx in v.prescriptions.all():
             add(_fhir_medication_request(rx, pid, enc_id, v))
+        for ad in v.addenda.all():
+            add(_fhir_addendum(ad, pid, enc_id))
     return {
         "resourceType": "Bundle",
         "id": f"patient-{patient.pk}-record",
@@ -694,4 +728,44 @@ def _fhir_medication_request(rx: Prescription, pid: str, enc_id: str, v: Visit) 
             }
         ],
         "dispenseRequest": {"quantity": {"value": rx.quantity}},
+    }
+
+
+def _fhir_addendum(ad: VisitAddendum, pid: str, enc_id: str) -> dict:
+    """A signed visit's addendum as a DocumentReference (LOINC 55107-7 "Addendum Document")
+    in the visit's context: the text is the attachment, and also the readable narrative."""
+    import base64
+    from html import escape
+
+    lines = "<br/>".join(escape(line, quote=False) for line in ad.text.splitlines())
+    return {
+        "resourceType": "DocumentReference",
+        "id": f"addendum-{ad.pk}",
+        "text": {
+            "status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{lines}</p></div>',
+        },
+        "status": "current",
+        "docStatus": "final",
+        "type": {
+            "coding": [
+                {"system": "http://loinc.org", "code": "55107-7", "display": "Addendum Document"}
+            ],
+            "text": "Addendum",
+        },
+        "subject": {"reference": pid},
+        "date": _iso(ad.created_at),
+        "author": [{"display": ad.author.full_name}],
+        "description": _addendum_heading(ad),
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64.b64encode(ad.text.encode("utf-8")).decode("ascii"),
+                    "title": "Addendum",
+                    "creation": _iso(ad.created_at),
+                }
+            }
+        ],
+        "context": {"encounter": [{"reference": f"Encounter/{enc_id}"}]},
     }

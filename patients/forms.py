@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.forms.models import ModelChoiceIterator
 from django.utils import timezone
 
 from patients.models import (
+    VERIFICATION_CODE_PATTERN,
     AllergySeverity,
     DocumentKind,
     Fitness,
@@ -18,7 +21,13 @@ from patients.models import (
     Visit,
     VitalSigns,
 )
-from patients.services import CONTACT_FIELDS, PATIENT_FIELDS, validate_vitals
+from patients.services import (
+    CONTACT_FIELDS,
+    PATIENT_FIELDS,
+    id_number_clean,
+    id_number_refuse_taken,
+    validate_vitals,
+)
 
 
 class DateInput(forms.DateInput):
@@ -59,8 +68,14 @@ class PatientForm(forms.ModelForm):
     def clean_birth_date(self):
         return _not_future(self.cleaned_data["birth_date"], "Birth date")
 
+    def clean_id_number(self):
+        # On the field, in any letter case (the database's unique index ignores case too).
+        value = id_number_clean(self.cleaned_data["id_number"])
+        id_number_refuse_taken(value, exclude_pk=self.instance.pk)
+        return value
+
     def validate_unique(self):
-        # The service reports a taken ID number together with the duplicate check.
+        # clean_id_number and the service check the ID number (case-insensitively).
         pass
 
 
@@ -224,20 +239,39 @@ class AddendumForm(forms.Form):
     )
 
 
+class _FirstRowsChoiceIterator(ModelChoiceIterator):
+    def __init__(self, field):
+        super().__init__(field)
+        self.queryset = field.queryset[: field.display_limit]
+
+
+class RecentModelChoiceField(forms.ModelChoiceField):
+    """Lists only the first ``display_limit`` rows of its (ordered) queryset but accepts any
+    row of it. Slicing the queryset itself would break validation, which looks the chosen
+    row up with ``.get()`` on it: every choice would be refused."""
+
+    iterator = _FirstRowsChoiceIterator
+
+    def __init__(self, queryset, *, display_limit: int = 50, **kwargs):
+        self.display_limit = display_limit
+        super().__init__(queryset, **kwargs)
+
+
 class DocumentForm(forms.Form):
     kind = forms.ChoiceField(choices=DocumentKind.choices)
     title = forms.CharField(max_length=150, required=False)
     file = forms.FileField(help_text="PDF, PNG, JPEG, TIFF or DICOM, up to 10 MB.")
-    visit = forms.ModelChoiceField(
-        queryset=Visit.objects.none(), required=False, label="Linked visit"
+    visit = RecentModelChoiceField(
+        queryset=Visit.objects.none(), required=False, label="Linked visit", display_limit=50
     )
 
     def __init__(self, *args, patient=None, **kwargs):
         super().__init__(*args, **kwargs)
         if patient is not None:
+            # The 50 most recent visits are offered; any of the patient's visits is valid.
             self.fields["visit"].queryset = Visit.objects.filter(patient=patient).order_by(
-                "-started_at"
-            )[:50]
+                "-started_at", "-id"
+            )
 
 
 class CertificateRequestForm(forms.Form):
@@ -274,9 +308,25 @@ class SignupForm(forms.Form):
     def clean_birth_date(self):
         return _not_future(self.cleaned_data["birth_date"], "Birth date")
 
+    def clean_id_number(self):
+        # Characters only: whether the number is registered is never said here.
+        return id_number_clean(self.cleaned_data["id_number"])
+
 
 class VerifyLookupForm(forms.Form):
-    code = forms.CharField(label="Verification code", max_length=16)
+    code = forms.CharField(
+        label="Verification code",
+        max_length=16,
+        validators=[
+            RegexValidator(
+                rf"\A{VERIFICATION_CODE_PATTERN}\Z",
+                "A verification code has only letters and digits, as printed on the certificate.",
+            )
+        ],
+    )
+
+    def clean_code(self):
+        return self.cleaned_data["code"].upper()
 
 
 class PortalAccountSearchForm(forms.Form):

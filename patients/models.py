@@ -2,19 +2,61 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.roles import user_has_perm
 
+# Letters NFKD does not split into a base letter and an accent, spelled as they are usually
+# typed on an ASCII keyboard; without this "Søren" is neither found by "soren" nor even by
+# "Søren" (the query's tokens are ASCII).
+_LETTERS_TO_ASCII = str.maketrans(
+    {
+        "ø": "o",
+        "ł": "l",
+        "ß": "ss",
+        "æ": "ae",
+        "đ": "d",
+        "œ": "oe",
+        "þ": "th",
+        "ð": "d",
+        "ı": "i",
+        "ħ": "h",
+        "ŧ": "t",
+    }
+)
+
 
 def normalize_search(text: str) -> str:
-    """Lower-case, accent-free text for case- and accent-insensitive search (José → jose)."""
+    """Lower-case, accent-free text for case- and accent-insensitive search (José → jose,
+    Søren Łukasiewicz → soren lukasiewicz, Straße → strasse)."""
     decomposed = unicodedata.normalize("NFKD", text or "")
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return " ".join(bare.translate(_LETTERS_TO_ASCII).split())
+
+
+def compact_id(text: str) -> str:
+    """An ID number reduced to its letters and digits ("2023-0451" → "20230451"), so that it
+    is found however its separators are typed."""
+    return re.sub(r"[^a-z0-9]", "", normalize_search(text))
+
+
+def patient_search_text(
+    *, last_name: str, first_name: str, middle_name: str, id_number: str, email: str
+) -> str:
+    """What ``Patient.search_text`` holds: the normalised names, ID number and email, plus
+    the compact ID number when it differs (``patients.selectors.patient_search`` matches
+    partial ID numbers against it)."""
+    parts = [last_name, first_name, middle_name, id_number, email]
+    compact = compact_id(id_number)
+    if compact != normalize_search(id_number):
+        parts.append(compact)
+    return normalize_search(" ".join(parts))
 
 
 class PatientType(models.TextChoices):
@@ -40,6 +82,9 @@ class BloodType(models.TextChoices):
     AB_NEG = "AB-", "AB-"
     O_POS = "O+", "O+"
     O_NEG = "O-", "O-"
+
+
+ID_NUMBER_TAKEN = "A patient with this ID number is already registered."
 
 
 class PatientQuerySet(models.QuerySet):
@@ -100,6 +145,13 @@ class Patient(models.Model):
             models.CheckConstraint(
                 condition=models.Q(sex__in=Sex.values), name="patients_patient_sex_valid"
             ),
+            # "abc123" and "ABC123" are the same ID card; registration compares them
+            # case-insensitively and the database makes that hold on every path.
+            models.UniqueConstraint(
+                Upper("id_number"),
+                name="patients_patient_id_number_ci_unique",
+                violation_error_message=ID_NUMBER_TAKEN,
+            ),
         ]
         indexes = [
             models.Index(fields=["last_name", "first_name"]),
@@ -117,16 +169,48 @@ class Patient(models.Model):
 
     @property
     def age(self) -> int:
-        today = timezone.localdate()
+        return self.age_on(timezone.localdate())
+
+    def age_on(self, day) -> int:
+        """Age in whole years on ``day`` (a date)."""
         b = self.birth_date
-        return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
 
     def refresh_search_text(self) -> None:
-        self.search_text = normalize_search(
-            " ".join(
-                [self.last_name, self.first_name, self.middle_name, self.id_number, self.email]
-            )
+        self.search_text = patient_search_text(
+            last_name=self.last_name,
+            first_name=self.first_name,
+            middle_name=self.middle_name,
+            id_number=self.id_number,
+            email=self.email,
         )
+
+
+class PendingSignup(models.Model):
+    """A self-registration whose email is not confirmed yet.
+
+    Its account stays inactive and nothing is linked or created in the registry until the
+    emailed link is opened (``patients.services.patient_email_verify``). A new sign-up with
+    the same email replaces it, and staff creating the record's portal account take the
+    account over, so a sign-up nobody confirms (a stranger's, or a lost email) never locks
+    the student out. An inactive account without this row is a deactivated one: never
+    replaced, never reactivated by a link.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_signup"
+    )
+    # What the person typed; blank only for sign-ups made before this table existed.
+    id_number = models.CharField(max_length=32, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    sex = models.CharField(max_length=1, choices=Sex.choices, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    patient_type = models.CharField(max_length=16, choices=PatientType.choices, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Pending sign-up {self.user_id}"
 
 
 # --- Registry: clinical background ----------------------------------------------------
@@ -586,6 +670,11 @@ class CertificateStatus(models.TextChoices):
 class Fitness(models.TextChoices):
     FIT = "fit", "Fit"
     NOT_FIT = "not_fit", "Not fit"
+
+
+# What a certificate's verification code may look like (codes are issued in upper case;
+# the public lookup accepts either case). Used by the lookup form and the URL.
+VERIFICATION_CODE_PATTERN = r"[A-Za-z0-9]{1,16}"
 
 
 class MedicalCertificate(models.Model):

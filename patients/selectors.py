@@ -6,7 +6,7 @@ import re
 from functools import cache
 
 from django.db import connection
-from django.db.models import BooleanField, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.http import Http404
@@ -14,14 +14,19 @@ from django.http import Http404
 from accounts.roles import user_has_perm
 from patients.models import (
     Allergy,
+    AllergySeverity,
     CertificateStatus,
     Diagnosis,
     Icd10Code,
     MedicalCertificate,
     Patient,
     PatientDocument,
+    ToothRecord,
     Visit,
+    VisitKind,
+    VisitStatus,
     VitalSigns,
+    compact_id,
     normalize_search,
 )
 
@@ -106,6 +111,15 @@ def search_tokens(q: str) -> list[str]:
     return [t for t in re.split(r"[^a-z0-9]+", normalize_search(q)) if t][:6]
 
 
+def _id_fragment(q: str) -> str:
+    """The compact form of ``q`` when it may be (part of) an ID number: one word with a
+    digit and 3+ letters or digits once separators are dropped; else ""."""
+    if len(q.split()) != 1:
+        return ""
+    compact = compact_id(q)
+    return compact if len(compact) >= 3 and any(c.isdigit() for c in compact) else ""
+
+
 def _text_filter(table_column: str, tokens: list[str], use_trigram: bool) -> RawSQL | None:
     """Each token must appear: infix ``LIKE`` on the trigram index when available and every
     token has 3+ characters, else prefix full-text search on the built-in GIN index."""
@@ -131,8 +145,9 @@ def patient_search(
     use_trigram: bool | None = None,
     qs: QuerySet | None = None,
 ) -> QuerySet[Patient]:
-    """Patients matching ``q`` (name parts, case/accent-insensitive and partial; an exact ID
-    number; or an email) and the filters, in name order."""
+    """Patients matching ``q`` (name parts, case/accent-insensitive and partial; an ID
+    number, whole or in part, with or without its separators; or an email) and the filters
+    (``college``: case-insensitive part of the name), in name order."""
     qs = Patient.objects.all() if qs is None else qs
     q = (q or "").strip()
     if q:
@@ -141,10 +156,25 @@ def patient_search(
         else:
             if use_trigram is None:
                 use_trigram = trigram_index_available()
-            text = _text_filter('"patients_patient"."search_text"', search_tokens(q), use_trigram)
-            qs = qs.filter(Q(id_number=q) | Q(text)) if text is not None else qs.filter(id_number=q)
+            column = '"patients_patient"."search_text"'
+            tokens = search_tokens(q)
+            match = Q(id_number=q)
+            text = _text_filter(column, tokens, use_trigram)
+            if text is not None:
+                match |= Q(text)
+            id_part = _id_fragment(q)
+            # Part of an ID number ("0451", "20230451" for 2023-0451): infix match on the
+            # compact ID kept in search_text. The trigram index serves it when it exists
+            # (and the token filter above is then already that same LIKE); without pg_trgm
+            # it is a scan, which the small embedded development database affords.
+            if id_part and not (use_trigram and tokens == [id_part]):
+                match |= Q(
+                    RawSQL(f"{column} LIKE %s", [f"%{id_part}%"], output_field=BooleanField())  # noqa: S611 (column name is ours; the value is a parameter)
+                )
+            qs = qs.filter(match)
     if college:
-        qs = qs.filter(college=college)
+        # Free text on the record ("School of Engineering"), so a case-insensitive part.
+        qs = qs.filter(college__icontains=college.strip())
     if year_level:
         qs = qs.filter(year_level=year_level)
     if patient_type:
@@ -171,8 +201,29 @@ def icd10_search(q: str, limit: int = 15) -> list[Icd10Code]:
 # --- Chart -----------------------------------------------------------------------------
 
 
+ALLERGY_SEVERITY_ORDER = [
+    AllergySeverity.LIFE_THREATENING,
+    AllergySeverity.SEVERE,
+    AllergySeverity.MODERATE,
+    AllergySeverity.MILD,
+]
+
+
+def allergy_severity_rank() -> Case:
+    """0 for life-threatening … 3 for mild: order by it to list the most dangerous first
+    (the stored values sort alphabetically, which would put life-threatening last)."""
+    return Case(
+        *[When(severity=s, then=Value(i)) for i, s in enumerate(ALLERGY_SEVERITY_ORDER)],
+        default=Value(len(ALLERGY_SEVERITY_ORDER)),
+        output_field=IntegerField(),
+    )
+
+
 def active_allergies(patient: Patient) -> list[Allergy]:
-    return list(patient.allergies.filter(is_active=True).order_by("-severity", "substance"))
+    """Active allergies, most severe first (life-threatening, severe, moderate, mild)."""
+    return list(
+        patient.allergies.filter(is_active=True).order_by(allergy_severity_rank(), "substance")
+    )
 
 
 def visit_timeline(patient: Patient, *, signed_only: bool = False) -> QuerySet[Visit]:
@@ -193,13 +244,48 @@ def visit_timeline(patient: Patient, *, signed_only: bool = False) -> QuerySet[V
     return qs
 
 
+def dental_chart(patient: Patient, *, visit: Visit | None = None) -> dict[int, ToothRecord]:
+    """The patient's tooth chart, {FDI tooth: record} in tooth order.
+
+    A tooth's state is the latest record of it from the patient's signed dental visits
+    (signed: the locked record, so a chart never changes under a signed visit), overlaid
+    with what ``visit`` itself records. With ``visit``, only visits started before it count,
+    so an old visit shows the chart as it was then; without, this is the current chart.
+    Each record has ``carried_over`` (True: from an earlier visit, whose date is
+    ``record.visit.started_at``; False: recorded at ``visit``). Two queries at most.
+    """
+    here: dict[int, ToothRecord] = {}
+    earlier = ToothRecord.objects.filter(
+        visit__patient_id=patient.pk, visit__kind=VisitKind.DENTAL, visit__status=VisitStatus.SIGNED
+    )
+    if visit is not None:
+        for record in visit.teeth.all():
+            record.carried_over = False
+            here[record.tooth] = record
+        earlier = earlier.filter(
+            Q(visit__started_at__lt=visit.started_at)
+            | Q(visit__started_at=visit.started_at, visit_id__lt=visit.pk)
+        )
+    latest = (
+        earlier.exclude(tooth__in=list(here))
+        .select_related("visit")
+        .order_by("tooth", "-visit__started_at", "-visit_id")
+        .distinct("tooth")  # PostgreSQL DISTINCT ON: the newest record of each tooth
+    )
+    chart = dict(here)
+    for record in latest:
+        record.carried_over = True
+        chart[record.tooth] = record
+    return dict(sorted(chart.items()))
+
+
 def visit_detail(visit: Visit) -> dict:
     return {
         "vitals": list(visit.vitals.select_related("recorded_by")),
         "diagnoses": list(visit.diagnoses.select_related("icd10")),
         "prescriptions": list(visit.prescriptions.all()),
         "addenda": list(visit.addenda.select_related("author")),
-        "teeth": {t.tooth: t for t in visit.teeth.all()},
+        "teeth": dental_chart(visit.patient, visit=visit) if visit.kind == VisitKind.DENTAL else {},
         "documents": list(visit.documents.all()),
     }
 

@@ -4,7 +4,9 @@ audit event; failures raise ``ValidationError`` and leave nothing half-saved."""
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import unicodedata
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -19,6 +21,7 @@ from accounts.audit import audit_record
 from accounts.roles import user_has_perm
 from patients.models import (
     ALL_TEETH,
+    ID_NUMBER_TAKEN,
     VITAL_RANGES,
     Allergy,
     CertificateStatus,
@@ -31,6 +34,8 @@ from patients.models import (
     Medication,
     Patient,
     PatientDocument,
+    PatientType,
+    PendingSignup,
     Prescription,
     ToothRecord,
     Visit,
@@ -38,6 +43,7 @@ from patients.models import (
     VisitKind,
     VisitStatus,
     VitalSigns,
+    normalize_search,
 )
 
 # --- Registry --------------------------------------------------------------------------
@@ -101,6 +107,46 @@ def patient_possible_duplicates(
     return found
 
 
+def id_number_clean(value: str) -> str:
+    """``value`` without surrounding spaces.
+
+    Raises ``ValidationError`` when it is empty or has spaces or control characters inside
+    (line breaks, tabs, zero-width characters): they only get in by accident, by a paste,
+    make the same card look like two numbers and broke the record's exports.
+    """
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError("Enter the ID number.", code="required")
+    if any(c.isspace() or unicodedata.category(c).startswith("C") for c in value):
+        raise ValidationError(
+            "An ID number cannot contain spaces or control characters; type it as printed "
+            "on the card.",
+            code="invalid",
+        )
+    return value
+
+
+def id_number_refuse_taken(id_number: str, *, exclude_pk: int | None = None) -> None:
+    """Raise ``ValidationError`` when another patient has ``id_number``, in any letter case
+    (the database refuses it too: ``patients_patient_id_number_ci_unique``)."""
+    taken = Patient.objects.filter(id_number__iexact=id_number)
+    if exclude_pk:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ValidationError(ID_NUMBER_TAKEN, code="unique")
+
+
+def _id_number_field(value: str, *, exclude_pk: int | None = None, taken: bool = True) -> str:
+    """``id_number_clean`` (and with ``taken`` the uniqueness check), errors on the field."""
+    try:
+        value = id_number_clean(value)
+        if taken:
+            id_number_refuse_taken(value, exclude_pk=exclude_pk)
+    except ValidationError as exc:
+        raise ValidationError({"id_number": exc.messages}) from exc
+    return value
+
+
 def _validate_birth_date(birth_date: date) -> None:
     if birth_date > timezone.localdate():
         raise ValidationError({"birth_date": "Birth date cannot be in the future."})
@@ -116,8 +162,10 @@ def patient_register(
 
     Raises ``ValidationError`` with code ``possible_duplicate`` when a patient with the same
     ID number, or the same name and birth date, exists and ``confirm_duplicate`` is false;
-    an identical ID number is always refused (the database enforces it too).
+    an identical ID number (in any letter case) is always refused (the database enforces it
+    too), and so is one with spaces or control characters inside (``id_number_clean``).
     """
+    data = {**data, "id_number": _id_number_field(data["id_number"])}
     _validate_birth_date(data["birth_date"])
     dupes = patient_possible_duplicates(
         id_number=data["id_number"],
@@ -154,16 +202,36 @@ def _save_patient(patient: Patient) -> None:
         with transaction.atomic():
             patient.save()
     except IntegrityError as exc:
-        raise ValidationError(
-            {"id_number": "A patient with this ID number is already registered."}
-        ) from exc
+        raise ValidationError({"id_number": ID_NUMBER_TAKEN}) from exc
+
+
+IDENTITY_FIELDS = ("id_number", "first_name", "last_name", "birth_date")
 
 
 @transaction.atomic
-def patient_update(*, actor, patient: Patient, data: dict, request=None) -> Patient:
-    """Change a patient's demographics (staff with ``patients.register``)."""
+def patient_update(
+    *, actor, patient: Patient, data: dict, confirm_duplicate: bool = False, request=None
+) -> Patient:
+    """Change a patient's demographics (staff with ``patients.register``).
+
+    The registration checks apply to what changes: an ID number another patient has (in any
+    letter case) or with spaces or control characters inside is refused; a new ID number,
+    name or birth date that matches another patient raises ``ValidationError`` with code
+    ``possible_duplicate`` unless ``confirm_duplicate``. ``patient`` holds the values before
+    the change.
+    """
+    if "id_number" in data:
+        data = {**data, "id_number": _id_number_field(data["id_number"], exclude_pk=patient.pk)}
     if "birth_date" in data:
         _validate_birth_date(data["birth_date"])
+    dupes = []
+    if any(k in data and data[k] != getattr(patient, k) for k in IDENTITY_FIELDS):
+        dupes = patient_possible_duplicates(
+            **{k: data.get(k, getattr(patient, k)) for k in IDENTITY_FIELDS},
+            exclude_pk=patient.pk,
+        )
+        if dupes and not confirm_duplicate:
+            raise ValidationError("Possible duplicate patient.", code="possible_duplicate")
     before = {k: str(getattr(patient, k)) for k in data if k in PATIENT_FIELDS}
     for key, value in data.items():
         if key in PATIENT_FIELDS:
@@ -176,7 +244,7 @@ def patient_update(*, actor, patient: Patient, data: dict, request=None) -> Pati
         obj=patient,
         patient_id=patient.pk,
         request=request,
-        detail={"fields": sorted(before)},
+        detail={"fields": sorted(before), "duplicate_confirmed": bool(dupes)},
     )
     return patient
 
@@ -545,6 +613,19 @@ def diagnosis_remove(*, actor, diagnosis: Diagnosis, request=None) -> None:
     )
 
 
+def _words(text: str) -> str:
+    """``text`` as its case- and accent-free words, one space apart, padded by a space."""
+    return " " + " ".join(re.findall(r"[a-z0-9]+", normalize_search(text))) + " "
+
+
+def allergy_names_drug(substance: str, drug: str) -> bool:
+    """True when the allergy's substance appears in the drug name as whole words ("Amoxicillin"
+    in "Co-amoxiclav"? no; in "Amoxicillin 500 mg"? yes; "Ace" in "Paracetamol"? no), case-
+    and accent-insensitive. A name check only: it knows no drug classes."""
+    wanted = _words(substance)
+    return wanted.strip() != "" and wanted in _words(drug)
+
+
 PRESCRIPTION_FIELDS = (
     "drug_name",
     "dose",
@@ -565,7 +646,7 @@ def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescr
     if not drug:
         raise ValidationError({"drug_name": "Enter the drug."})
     for allergy in visit.patient.allergies.filter(is_active=True):
-        if allergy.substance.lower() in drug.lower():
+        if allergy_names_drug(allergy.substance, drug):
             raise ValidationError(
                 {
                     "drug_name": f"The patient is allergic to {allergy.substance} ({allergy.get_severity_display()})."
@@ -717,6 +798,19 @@ def sniff_content_type(head: bytes) -> tuple[str, str] | None:
     return None
 
 
+def _document_title(title: str, filename: str) -> str:
+    """The given title, or else the file's name, shortened to fit the title column: a long
+    file name keeps its start and its extension, with an ellipsis between."""
+    limit = PatientDocument._meta.get_field("title").max_length
+    text = title.strip() or filename.strip() or "document"
+    if len(text) <= limit:
+        return text
+    stem, dot, ext = text.rpartition(".")
+    if title.strip() or not dot or not stem or len(ext) > 10:
+        return text[: limit - 1].rstrip() + "…"
+    return stem[: limit - len(ext) - 2].rstrip() + "…." + ext
+
+
 @transaction.atomic
 def document_upload(
     *,
@@ -761,7 +855,7 @@ def document_upload(
         patient=patient,
         visit=visit,
         kind=kind,
-        title=title.strip() or base,
+        title=_document_title(title, base),
         original_name=base,
         content_type=content_type,
         size=upload.size,
@@ -916,16 +1010,19 @@ def email_domain_allowed(email: str) -> bool:
 
 @transaction.atomic
 def patient_self_register(*, email: str, password: str, data: dict, request=None):
-    """Create an inactive patient account (and link or create the patient record) for an
-    institutional email; the account is activated by the signed link emailed to it.
+    """Sign a student or employee up with their institutional email: an inactive account,
+    a ``PendingSignup`` holding what they typed, and an email with the link that activates
+    it (``patient_email_verify``). Nothing is linked to or added to the registry before the
+    link is opened, and the answer is the same whatever the ID number, so the form never
+    tells a stranger whose ID number exists.
 
-    When a record with the ID number exists but its birth date or email does not match (or
-    it already has an account), the account is created without a record: the clinic checks
-    the person's ID and links it by hand (``patient_link_account``). The answer is the same
-    either way, so the form never tells a stranger whose ID number exists.
+    A new sign-up with the email of an account still awaiting confirmation replaces it (its
+    password and details; the old link stops working): a sign-up nobody confirms, a
+    stranger's or one whose email got lost, locks nobody out.
 
-    Raises ``ValidationError`` for a domain outside ``PATIENT_EMAIL_DOMAINS`` or an email
-    that already has an account.
+    Raises ``ValidationError`` for a domain outside ``PATIENT_EMAIL_DOMAINS``, an email
+    that already has an account (confirmed, invited or deactivated), a weak password, a
+    birth date in the future or an ID number with spaces or control characters inside.
     """
     from django.contrib.auth.password_validation import validate_password
 
@@ -941,51 +1038,43 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
                 + ")."
             }
         )
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError(
-            {"email": "An account with this email already exists. Sign in or reset your password."}
-        )
+    taken = ValidationError(
+        {"email": "An account with this email already exists. Sign in or reset your password."}
+    )
+    user = User.objects.select_for_update().filter(email__iexact=email).first()
+    replacing = user is not None
+    if replacing and not _is_unconfirmed_signup(user):
+        raise taken
     _validate_birth_date(data["birth_date"])
-    user = User(
-        email=email,
-        first_name=data["first_name"],
-        last_name=data["last_name"],
-        role=Role.PATIENT,
-        is_active=False,
-    )
+    id_number = _id_number_field(data["id_number"], taken=False)
+    if user is None:
+        user = User(email=email, role=Role.PATIENT, is_active=False)
+    user.first_name, user.last_name = data["first_name"], data["last_name"]
     validate_password(password, user)
-    user.set_password(password)
-    user.save()
-    patient = (
-        Patient.objects.select_for_update()
-        .filter(id_number__iexact=data["id_number"].strip())
-        .first()
+    user.set_password(password)  # a new password also voids the previous link
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a sign-up with the same email at the same moment
+        raise taken from exc
+    PendingSignup.objects.update_or_create(
+        user=user,
+        defaults={
+            "id_number": id_number,
+            "first_name": data["first_name"],
+            "last_name": data["last_name"],
+            "sex": data["sex"],
+            "birth_date": data["birth_date"],
+            "patient_type": data.get("patient_type") or PatientType.STUDENT,
+            "created_at": timezone.now(),
+        },
     )
-    if patient is not None:
-        if (
-            patient.user_id
-            or patient.birth_date != data["birth_date"]
-            or (patient.email and patient.email.lower() != email)
-        ):
-            patient = None  # staff link it after checking the person's ID
-        else:
-            patient.user = user
-            patient.save(update_fields=["user", "updated_at"])
-    else:
-        patient = patient_register(
-            actor=user,
-            data={**data, "email": email},
-            confirm_duplicate=True,
-            user=user,
-            request=request,
-        )
     audit_record(
         actor=user,
-        action="create",
+        action="update" if replacing else "create",
         obj=user,
-        patient_id=patient.pk if patient is not None else None,
         request=request,
-        detail={"self_registration": True, "record_linked": patient is not None},
+        detail={"self_registration": True, "replaced_unconfirmed": replacing},
     )
     link = email_verification_url(user)
     from uscpis.mail import send_templated_email
@@ -1001,40 +1090,141 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     return user
 
 
+def _is_unconfirmed_signup(user) -> bool:
+    """An account made by a sign-up whose email was never confirmed (replaceable). An
+    inactive account without a ``PendingSignup`` was deactivated: it is not."""
+    from accounts.roles import Role
+
+    return (
+        not user.is_active
+        and user.role == Role.PATIENT
+        and PendingSignup.objects.filter(user=user).exists()
+    )
+
+
 VERIFY_SALT = "patients.verify-email"
 VERIFY_MAX_AGE = 3 * 24 * 3600
+
+
+def _password_stamp(user) -> str:
+    """Changes whenever the account's password does, so a confirmation link only works for
+    the sign-up it was sent for, not for one that replaced it since."""
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac(VERIFY_SALT, user.password, algorithm="sha256").hexdigest()[:32]
 
 
 def email_verification_url(user) -> str:
     from django.core import signing
 
-    token = signing.dumps({"u": user.pk, "e": user.email}, salt=VERIFY_SALT)
+    token = signing.dumps(
+        {"u": user.pk, "e": user.email, "p": _password_stamp(user)}, salt=VERIFY_SALT
+    )
     return f"{settings.SITE_URL}{reverse('patients:verify_email', args=[token])}"
 
 
 @transaction.atomic
 def patient_email_verify(*, token: str, request=None):
-    """Activate the account named by a signed, unexpired token; ``ValidationError`` otherwise."""
+    """Activate the account a signed, unexpired confirmation link names, and only then give
+    it its patient record (``_self_registration_record``). Opening the link again changes
+    nothing.
+
+    Raises ``ValidationError`` when the link is forged or expired, was sent for a sign-up
+    that has since been replaced (another password), or names a deactivated account.
+    """
     from django.core import signing
+    from django.utils.crypto import constant_time_compare
 
     from accounts.models import User
 
+    invalid = ValidationError("This link is invalid or has expired.")
     try:
         payload = signing.loads(token, salt=VERIFY_SALT, max_age=VERIFY_MAX_AGE)
     except signing.BadSignature as exc:
-        raise ValidationError("This link is invalid or has expired.") from exc
+        raise invalid from exc
+    if not isinstance(payload, dict):
+        raise invalid
+    # The account row before any patient row: the order patient_link_account locks them in.
     user = (
         User.objects.select_for_update().filter(pk=payload.get("u"), email=payload.get("e")).first()
     )
-    if user is None:
-        raise ValidationError("This link is invalid or has expired.")
-    if not user.is_active:
-        user.is_active = True
-        user.save(update_fields=["is_active"])
-        audit_record(
-            actor=user, action="update", obj=user, request=request, detail={"email_verified": True}
-        )
+    if user is None or not constant_time_compare(str(payload.get("p", "")), _password_stamp(user)):
+        raise invalid
+    if user.is_active:
+        return user
+    pending = PendingSignup.objects.filter(user=user).first()
+    if pending is None:  # deactivated by an administrator: a link does not reopen it
+        raise invalid
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    patient = _self_registration_record(user=user, pending=pending, request=request)
+    pending.delete()
+    audit_record(
+        actor=user,
+        action="update",
+        obj=user,
+        patient_id=patient.pk if patient is not None else None,
+        request=request,
+        detail={"email_verified": True, "record_linked": patient is not None},
+    )
     return user
+
+
+def _self_registration_record(*, user, pending: PendingSignup, request=None) -> Patient | None:
+    """The record a just-confirmed sign-up gets, or None: staff then check the person's ID
+    and link one by hand (``patient_link_account``; the account waits in their list).
+
+    An existing record is linked only when its own email is the confirmed one and the ID
+    number and birth date match as well: knowing a student's ID and birth date is not
+    enough. A record is created only when nothing in the registry may be this person: no
+    record with the ID number, the same name and birth date (``patient_possible_duplicates``)
+    or the email.
+    """
+    if not pending.id_number or pending.birth_date is None or not pending.sex:
+        return None  # a sign-up from before its details were kept
+    record = Patient.objects.select_for_update().filter(id_number__iexact=pending.id_number).first()
+    if record is not None:
+        if (
+            record.user_id is None
+            and record.birth_date == pending.birth_date
+            and record.email.strip()
+            and record.email.strip().lower() == user.email.lower()
+        ):
+            record.user = user
+            record.save(update_fields=["user", "updated_at"])
+            audit_record(
+                actor=user,
+                action="update",
+                obj=record,
+                patient_id=record.pk,
+                request=request,
+                detail={"portal_account": user.email, "self_registration": True},
+            )
+            return record
+        return None
+    if (
+        patient_possible_duplicates(
+            id_number=pending.id_number,
+            first_name=pending.first_name,
+            last_name=pending.last_name,
+            birth_date=pending.birth_date,
+        )
+        or Patient.objects.filter(email__iexact=user.email).exists()
+    ):
+        return None
+    data = {
+        "id_number": pending.id_number,
+        "first_name": pending.first_name,
+        "last_name": pending.last_name,
+        "sex": pending.sex,
+        "birth_date": pending.birth_date,
+        "patient_type": pending.patient_type or PatientType.STUDENT,
+        "email": user.email,
+    }
+    try:
+        return patient_register(actor=user, data=data, user=user, request=request)
+    except ValidationError:
+        return None  # a registration at the same moment took the ID number or the name
 
 
 @transaction.atomic
@@ -1042,25 +1232,46 @@ def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
     """Create the patient's portal account (staff side) and email them an invitation to
     choose a password. The account is linked to this record at once.
 
+    An unconfirmed sign-up with the record's email (a ``PendingSignup``) does not block
+    this: that account becomes the invited one. The password the sign-up chose, its details
+    and its confirmation link are dropped, so whoever made it gains nothing.
+
     Raises ``ValidationError`` when the record has no email, already has an account, or the
     email belongs to another account (link that one instead: nothing is overwritten).
     """
+    from accounts.models import User
     from accounts.roles import Role
     from accounts.services import user_invite
 
+    # The account row before the patient row, the order patient_link_account locks them in.
+    email = Patient.objects.filter(pk=patient.pk).values_list("email", flat=True).first() or ""
+    email = User.objects.normalize_email(email).strip().lower()
+    unconfirmed = (
+        User.objects.select_for_update()
+        .filter(email__iexact=email, is_active=False, role=Role.PATIENT)
+        .exclude(pending_signup=None)
+        .first()
+        if email
+        else None
+    )
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.user_id:
         raise ValidationError("This patient already has a portal account.")
     if not patient.email:
         raise ValidationError("Add the patient's email address first: the invitation goes there.")
-    user = user_invite(
-        actor=actor,
-        email=patient.email,
-        first_name=patient.first_name,
-        last_name=patient.last_name,
-        role=Role.PATIENT,
-        request=request,
-    )
+    if unconfirmed is not None and unconfirmed.email == patient.email.strip().lower():
+        user = _invite_over_unconfirmed_signup(
+            actor=actor, user=unconfirmed, patient=patient, request=request
+        )
+    else:
+        user = user_invite(
+            actor=actor,
+            email=patient.email,
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            role=Role.PATIENT,
+            request=request,
+        )
     patient.user = user
     patient.save(update_fields=["user", "updated_at"])
     audit_record(
@@ -1072,6 +1283,37 @@ def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
         detail={"portal_account": user.email},
     )
     return patient
+
+
+def _invite_over_unconfirmed_signup(*, actor, user, patient: Patient, request=None):
+    """Turn an unconfirmed sign-up's account into a staff invitation (what
+    ``accounts.services.user_invite`` creates): active, without a password, and the
+    invitation to choose one emailed to the address."""
+    from accounts.services import password_setup_url
+    from uscpis.mail import send_templated_email
+
+    PendingSignup.objects.filter(user=user).delete()
+    user.first_name, user.last_name = patient.first_name, patient.last_name
+    user.is_active = True
+    user.set_unusable_password()  # also voids the sign-up's confirmation link
+    user.save()
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=user,
+        request=request,
+        detail={"invited": True, "replaced_unconfirmed_signup": True},
+    )
+    link = password_setup_url(user)
+    transaction.on_commit(
+        lambda: send_templated_email(
+            to=[user.email],
+            subject="You are invited to USC-PIS",
+            template="invite",
+            context={"user": user, "link": link, "invited_by": actor},
+        )
+    )
+    return user
 
 
 def _portal_write_check(actor) -> None:

@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
+from patients.models import VERIFICATION_CODE_PATTERN
 from patients.views import portal, portal_accounts, records, registry, visits
 
 app_name = "patients"
@@ -62,7 +63,11 @@ urlpatterns = [
     path("certificates/<int:pk>/decide/", records.certificate_decide, name="certificate_decide"),
     path("certificates/<int:pk>/pdf/", records.certificate_pdf, name="certificate_pdf"),
     path("verify/", records.verify_certificate, name="verify"),
-    path("verify/<str:code>/", records.verify_certificate, name="verify_certificate"),
+    re_path(
+        rf"^verify/(?P<code>{VERIFICATION_CODE_PATTERN})/$",
+        records.verify_certificate,
+        name="verify_certificate",
+    ),
     path("<int:pk>/export/<slug:fmt>/", records.patient_export, name="export"),
     # Patient portal
     path("my/", portal.portal_home, name="portal"),

@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from patients import forms, selectors, services
 from patients.views.common import add_service_errors
@@ -35,6 +36,18 @@ def portal_accounts(request: Request):
     suggested = selectors.unlinked_patients_by_email(a.email for a in page)
     for account in page:
         account.suggested_record = suggested.get(account.email.lower())
+    if suggested:
+        # The "possible record" column shows those records' names and ID numbers.
+        audit_record(
+            actor=request.user,
+            action="read",
+            object_type="patients.patient",
+            request=request,
+            detail={
+                "view": "portal_accounts",
+                "patients": sorted(p.pk for p in suggested.values()),
+            },
+        )
     ctx = {
         "form": form,
         "page": page,
@@ -77,12 +90,37 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
     confirm_only = bool(request.htmx) and request.htmx.target == "link-confirm"
     search = forms.LinkPatientSearchForm(request.GET)
     q = search.cleaned_data["q"] if search.is_valid() else ""
+    results = [] if confirm_only else selectors.link_candidates(account, q)
+    # Candidates show names, ID numbers, birth dates and emails; the confirm panel shows
+    # the selected record's details: both are reads of patient data.
+    if results:
+        audit_record(
+            actor=request.user,
+            action="read",
+            object_type="patients.patient",
+            request=request,
+            detail={
+                "view": "link_candidates",
+                "account": account.pk,
+                "q": q,
+                "patients": [p.pk for p in results],
+            },
+        )
+    if selected is not None:
+        audit_record(
+            actor=request.user,
+            action="read",
+            obj=selected,
+            patient_id=selected.pk,
+            request=request,
+            detail={"view": "account_link", "account": account.pk},
+        )
     ctx = {
         "account": account,
         "linked_record": getattr(account, "patient", None),
         "search": search,
         "q": q,
-        "results": [] if confirm_only else selectors.link_candidates(account, q),
+        "results": results,
         "selected": selected,
         "form": form,
     }

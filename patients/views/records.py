@@ -11,6 +11,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import audit_record
@@ -112,6 +113,20 @@ def certificate_new(request: Request, pk: int):
 @require_perm("patients.approve_certificate")
 def certificate_queue(request: Request):
     page = Paginator(selectors.certificates_pending(), 25).get_page(request.GET.get("page"))
+    # The queue shows names, ID numbers and purposes: one read event for the page, naming
+    # the certificates and patients listed.
+    audit_record(
+        actor=request.user,
+        action="read",
+        object_type="patients.medicalcertificate",
+        request=request,
+        detail={
+            "view": "certificate_queue",
+            "page": page.number,
+            "certificates": [c.pk for c in page],
+            "patients": sorted({c.patient_id for c in page}),
+        },
+    )
     return render_page(
         request, "patients/certificate_queue.html", {"page": page}, partial="certificate-table"
     )
@@ -227,17 +242,19 @@ def verify_certificate(request: Request, code: str = ""):
 
 def export_response(request: Request, patient, fmt: str) -> HttpResponse:
     """The record as PDF, CSV or a FHIR R4 Bundle, with an ``export`` audit event."""
-    stamp = timezone.localdate().isoformat()
+    # The file name is header text: slugified, so no ID number (even one saved before
+    # control characters were refused) can break the response.
+    stamp = f"{slugify(patient.id_number) or patient.pk}-{timezone.localdate().isoformat()}"
     if fmt == "pdf":
         response = HttpResponse(exports.record_pdf(patient), content_type="application/pdf")
-        name = f"record-{patient.id_number}-{stamp}.pdf"
+        name = f"record-{stamp}.pdf"
     elif fmt == "csv":
         response = HttpResponse(exports.record_csv(patient), content_type="text/csv; charset=utf-8")
-        name = f"record-{patient.id_number}-{stamp}.csv"
+        name = f"record-{stamp}.csv"
     elif fmt == "fhir":
         body = json.dumps(exports.fhir_bundle(patient), indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/fhir+json; charset=utf-8")
-        name = f"record-{patient.id_number}-{stamp}.fhir.json"
+        name = f"record-{stamp}.fhir.json"
     else:
         raise Http404("No such format")
     audit_record(

@@ -16,6 +16,7 @@ from accounts.roles import user_has_perm
 from patients import forms, selectors, services
 from patients.models import Allergy, Medication
 from patients.views.common import add_service_errors
+from patients.views.visits import tooth_rows
 from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.pagination import CappedPaginator
 from uscpis.registry import chart_links
@@ -26,6 +27,7 @@ CHART_TABS = [
     ("problems", "Problems & history", "patients.view_clinical"),
     ("medications", "Allergies & medications", "patients.view_clinical"),
     ("immunizations", "Immunizations", "patients.view_clinical"),
+    ("dental", "Dental chart", "patients.view_clinical"),
     ("documents", "Documents", "patients.view_clinical"),
     ("certificates", "Certificates", "patients.view_clinical"),
 ]
@@ -87,20 +89,41 @@ def patient_edit(request: Request, pk: int):
     form = forms.PatientForm(
         request.POST or None, instance=selectors.get_patient_for_user(request.user, pk)
     )
+    duplicates = []
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "confirm_duplicate"}
         try:
-            services.patient_update(actor=request.user, patient=patient, data=data, request=request)
+            services.patient_update(
+                actor=request.user,
+                patient=patient,
+                data=data,
+                confirm_duplicate=form.cleaned_data["confirm_duplicate"],
+                request=request,
+            )
         except ValidationError as exc:
-            add_service_errors(form, exc)
+            if getattr(exc, "code", None) == "possible_duplicate":
+                duplicates = services.patient_possible_duplicates(
+                    **{k: data[k] for k in services.IDENTITY_FIELDS}, exclude_pk=patient.pk
+                )
+            else:
+                add_service_errors(form, exc)
         else:
             messages.success(request, "Demographics saved.")
             return redirect_htmx_aware(request, reverse("patients:chart", args=[patient.pk]))
+    if request.method == "GET":
+        audit_record(
+            actor=request.user,
+            action="read",
+            obj=patient,
+            patient_id=patient.pk,
+            request=request,
+            detail={"view": "edit"},
+        )
     return render_page(
         request,
         "patients/patient_form.html",
-        {"form": form, "patient": patient},
-        status=422 if form.errors else 200,
+        {"form": form, "patient": patient, "duplicates": duplicates},
+        status=422 if form.errors or duplicates else 200,
     )
 
 
@@ -140,12 +163,17 @@ def _tab_context(request: Request, patient, tab: str) -> dict:
         ctx["history"] = list(patient.history_entries.all())
         ctx["history_form"] = forms.HistoryForm()
     elif tab == "medications":
-        ctx["allergy_list"] = list(patient.allergies.all())
+        ctx["allergy_list"] = list(
+            patient.allergies.order_by("-is_active", selectors.allergy_severity_rank(), "substance")
+        )
         ctx["medications"] = list(patient.medications.all())
         ctx["allergy_form"], ctx["medication_form"] = forms.AllergyForm(), forms.MedicationForm()
     elif tab == "immunizations":
         ctx["immunizations"] = list(patient.immunizations.all())
         ctx["immunization_form"] = forms.ImmunizationForm()
+    elif tab == "dental":
+        ctx["dental_teeth"] = selectors.dental_chart(patient)
+        ctx["tooth_rows"] = tooth_rows(ctx["dental_teeth"], mark_carried=False)
     elif tab == "documents":
         ctx["page"] = Paginator(
             patient.documents.select_related("uploaded_by", "visit"), 20

@@ -32,8 +32,18 @@ def can_write(user, visit) -> bool:
     return user_has_perm(user, services.KIND_PERMISSION[visit.kind]) and not visit.is_signed
 
 
-def tooth_rows(teeth: dict, selected: int | None = None) -> list[dict]:
-    """Geometry for the SVG chart: each row's y, and per tooth x, number, condition."""
+def _pending_or_here(record) -> bool:
+    """Whether a tooth record's procedure belongs on this chart: recorded at this visit, or
+    carried over and still planned."""
+    return not getattr(record, "carried_over", False) or record.procedure_status == "planned"
+
+
+def tooth_rows(
+    teeth: dict, selected: int | None = None, *, mark_carried: bool = True
+) -> list[dict]:
+    """Geometry for the SVG chart: each row's y, and per tooth x, number, condition, and
+    whether its state is carried over from an earlier visit (``selectors.dental_chart``;
+    ``mark_carried=False`` for the patient's current chart, where every state is)."""
     rows = []
     for y, numbers, size in (
         (20, UPPER_PERMANENT, 40),
@@ -47,6 +57,9 @@ def tooth_rows(teeth: dict, selected: int | None = None) -> list[dict]:
         row = []
         for i, n in enumerate(numbers):
             rec = teeth.get(n)
+            carried = mark_carried and bool(rec and getattr(rec, "carried_over", False))
+            # A procedure done at an earlier visit is history, not work for this one.
+            procedure = rec.procedure if rec and _pending_or_here(rec) else ""
             x = left + i * (size + gap) + (8 if i >= len(numbers) // 2 else 0)
             row.append(
                 {
@@ -57,8 +70,9 @@ def tooth_rows(teeth: dict, selected: int | None = None) -> list[dict]:
                     "cx": x + size // 2,
                     "ty": y + size + 13,
                     "condition": rec.condition if rec else "",
-                    "procedure": rec.procedure if rec else "",
-                    "status": rec.procedure_status if rec else "",
+                    "procedure": procedure,
+                    "status": rec.procedure_status if procedure else "",
+                    "carried": carried,
                     "selected": n == selected,
                 }
             )
@@ -101,12 +115,14 @@ def _visit_context(request: Request, visit, **extra) -> dict:
         ctx["selected_record"] = detail["teeth"].get(selected) if selected else None
         if selected and writable and "tooth_form" not in extra:
             rec = detail["teeth"].get(selected)
+            # A carried-over state starts the form, so confirming it records it here.
+            keep_procedure = rec is not None and _pending_or_here(rec)
             initial = (
                 {
                     "condition": rec.condition,
                     "surfaces": rec.surfaces,
-                    "procedure": rec.procedure,
-                    "procedure_status": rec.procedure_status,
+                    "procedure": rec.procedure if keep_procedure else "",
+                    "procedure_status": rec.procedure_status if keep_procedure else "",
                     "notes": rec.notes,
                 }
                 if rec
@@ -149,7 +165,10 @@ def visit_detail(request: Request, pk: int):
         actor=request.user, action="read", obj=visit, patient_id=visit.patient_id, request=request
     )
     tooth = request.GET.get("tooth", "")
-    selected = int(tooth) if tooth.isdigit() and int(tooth) in ALL_TEETH else None
+    # isdigit() alone accepts "²", which int() refuses; tooth numbers are two ASCII digits.
+    selected = int(tooth) if tooth.isascii() and tooth.isdigit() and len(tooth) <= 2 else None
+    if selected not in ALL_TEETH:
+        selected = None
     return render_page(
         request, "patients/visit.html", _visit_context(request, visit, selected_tooth=selected)
     )
@@ -294,6 +313,14 @@ def visit_tooth(request: Request, pk: int, tooth: int):
             return redirect(
                 reverse("patients:visit", args=[visit.pk]) + f"?tooth={tooth}#tooth-chart"
             )
+        audit_record(
+            actor=request.user,
+            action="read",
+            obj=visit,
+            patient_id=visit.patient_id,
+            request=request,
+            detail={"view": "tooth", "tooth": tooth},
+        )
         return render_page(
             request,
             "patients/visit.html",

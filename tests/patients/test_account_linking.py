@@ -182,7 +182,7 @@ def test_list_query_count_does_not_grow(
     body = response.content.decode()
     assert body.count("Review and link") + body.count("Find record") == 25
     assert "Page 1 of 2" in body
-    assert len(few.captured_queries) <= 12
+    assert len(few.captured_queries) <= 15  # includes the audit event for the suggested records
 
 
 @pytest.mark.django_db

@@ -14,7 +14,13 @@ from pypdf import PdfReader
 
 from accounts.models import AuditEvent, Notification, User
 from patients import services
-from patients.models import CertificateStatus, Immunization, Medication, PatientDocument
+from patients.models import (
+    CertificateStatus,
+    Immunization,
+    Medication,
+    Patient,
+    PatientDocument,
+)
 from tests.patients.factories import AllergyFactory, CertificateFactory
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -308,11 +314,14 @@ SIGNUP = {
 
 @pytest.mark.django_db
 def test_self_registration_with_email_verification(client, django_capture_on_commit_callbacks):
+    """The account is inactive and has no record until the emailed link is opened; only
+    then is the new person's record created and linked (a sign-up nobody confirms must not
+    hold a record: see test_self_registration.py)."""
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("patients:signup"), SIGNUP)
     assert response.status_code == 200 and b"Check your email" in response.content
     user = User.objects.get(email="new.student@usc.edu.ph")
-    assert not user.is_active and user.patient.id_number == "24000001"
+    assert not user.is_active and not Patient.objects.filter(user=user).exists()
     link = next(line for line in mail.outbox[0].body.split() if "/signup/verify/" in line)
     path = (
         link.split("127.0.0.1:8000")[-1]
@@ -321,7 +330,7 @@ def test_self_registration_with_email_verification(client, django_capture_on_com
     )
     assert client.get(path).status_code == 200
     user.refresh_from_db()
-    assert user.is_active
+    assert user.is_active and user.patient.id_number == "24000001"
     bad = client.get(reverse("patients:verify_email", args=[signing.dumps({"u": 1}, salt="other")]))
     assert bad.status_code == 400
 
