@@ -16,6 +16,7 @@ RUN pip install .
 COPY . .
 RUN DJANGO_ENV=production SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
     DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+    SITE_URL=https://build.invalid EMAIL_BACKEND=smtp EMAIL_HOST=build.invalid \
     python manage.py collectstatic --noinput
 RUN useradd --create-home --uid 1000 uscpis && mkdir -p /app/var && chown -R uscpis /app/var
 USER uscpis

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import unicodedata
+
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from accounts.models import AuditAction, User
@@ -29,6 +32,35 @@ class TokenForm(forms.Form):
 
     def clean_token(self) -> str:
         return self.cleaned_data["token"].strip().replace(" ", "")
+
+
+class CurrentCodeForm(forms.Form):
+    """A fresh code, asked again before two-factor settings change (a signed-in session
+    left open is not enough to turn two-factor authentication off)."""
+
+    code = forms.CharField(
+        label="Current code",
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text="From your authenticator app (or one of your recovery codes).",
+    )
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].strip().replace(" ", "")
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Also emails a set-password link to an invited account that never chose a password
+    (its invitation link may have expired); Django skips accounts without a usable password."""
+
+    def get_users(self, email):
+        users = User._default_manager.filter(email__iexact=email, is_active=True)
+        wanted = unicodedata.normalize("NFKC", email).casefold()
+        for user in users:
+            if not (user.has_usable_password() or user.last_login is None):
+                continue
+            if unicodedata.normalize("NFKC", user.email).casefold() == wanted:
+                yield user
 
 
 class UserInviteForm(forms.Form):

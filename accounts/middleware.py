@@ -40,36 +40,40 @@ class IdleTimeoutMiddleware:
 
 
 class TwoFactorGateMiddleware:
-    """Users with a TOTP device must enter a code; admins must enrol one before anything else."""
+    """Users with a TOTP device must enter a code; admins must enrol one before anything else.
+
+    Until the session is verified only the paths it needs are open, matched exactly (a
+    prefix such as ``/accounts/2fa/`` would also open ``disable/`` and ``recovery-codes/``):
+    the code form, signing out, the bell count, static files and the health probes, plus
+    the enrolment page for a user who has no device yet.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self._exempt: tuple[str, ...] | None = None
+        self._open: frozenset[str] | None = None
 
-    def exempt_paths(self) -> tuple[str, ...]:
-        if self._exempt is None:
-            self._exempt = (
+    def open_paths(self) -> frozenset[str]:
+        if self._open is None:
+            self._open = frozenset({
                 reverse("accounts:two_factor_verify"),
-                reverse("accounts:two_factor_setup"),
                 reverse("accounts:logout"),
                 reverse("accounts:notification_bell"),  # only a count; polled on every page
-                settings.STATIC_URL,
                 "/healthz",
                 "/readyz",
-            )
-        return self._exempt
+            })
+        return self._open
+
+    def is_open(self, path: str) -> bool:
+        return path in self.open_paths() or path.startswith(settings.STATIC_URL)
 
     def __call__(self, request):
         user = request.user
-        if (
-            user.is_authenticated
-            and not user.is_verified()
-            and not request.path.startswith(self.exempt_paths())
-        ):
+        if user.is_authenticated and not user.is_verified() and not self.is_open(request.path):
             if user_has_confirmed_device(request):
                 return _redirect(request, f"{reverse('accounts:two_factor_verify')}?next={request.path}")
-            if user.requires_two_factor:
-                return _redirect(request, reverse("accounts:two_factor_setup"))
+            setup = reverse("accounts:two_factor_setup")
+            if user.requires_two_factor and request.path != setup:
+                return _redirect(request, setup)
         return self.get_response(request)
 
 

@@ -100,6 +100,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.role == Role.PATIENT
 
     @property
+    def invitation_pending(self) -> bool:
+        """Invited (no password yet) and never signed in: the invitation can be sent again."""
+        return self.is_active and not self.has_usable_password() and self.last_login is None
+
+    @property
     def requires_two_factor(self) -> bool:
         return self.role == Role.ADMIN
 

@@ -36,13 +36,39 @@ def user_invite(
     if role not in Role.values:
         raise ValidationError({"role": "Unknown role."})
     email = User.objects.normalize_email(email).lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "A user with this email already exists."})
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        hint = " They have not chosen a password yet: open their page to resend the invitation." \
+            if existing.invitation_pending else ""
+        raise ValidationError({"email": f"A user with this email already exists.{hint}"})
     user = User.objects.create_user(
         email=email, first_name=first_name, last_name=last_name, role=role,
         is_staff=role == Role.ADMIN,
     )
     audit_record(actor=actor, action="create", obj=user, request=request, detail={"role": role})
+    _send_invitation(user=user, actor=actor)
+    return user
+
+
+@transaction.atomic
+def user_invite_resend(*, actor: User, user: User, request=None) -> User:
+    """Email a new set-password link to an invited user who never chose a password (the
+    first link expires after ``PASSWORD_RESET_TIMEOUT``).
+
+    Raises ``ValidationError`` when the account is deactivated or already has a password.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.is_active:
+        raise ValidationError("This account is deactivated: reactivate it first.")
+    if not user.invitation_pending:
+        raise ValidationError("This user has already chosen a password; they can use “Forgot your password?”.")
+    audit_record(actor=actor, action="update", obj=user, request=request,
+                 detail={"invitation": "resent"})
+    _send_invitation(user=user, actor=actor)
+    return user
+
+
+def _send_invitation(*, user: User, actor: User) -> None:
     link = password_setup_url(user)
     transaction.on_commit(
         lambda: send_templated_email(
@@ -52,7 +78,6 @@ def user_invite(
             context={"user": user, "link": link, "invited_by": actor},
         )
     )
-    return user
 
 
 @transaction.atomic

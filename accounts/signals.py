@@ -1,14 +1,16 @@
-"""Sign-in events go to the audit trail (receivers only call the audit helper)."""
+"""Sign-in events go to the audit trail; a sign-in clears that account's lockout failures."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from accounts.audit import audit_record
+from accounts.lockout import lockout_reset_for
 
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
     audit_record(actor=user, action="login", request=request)
+    lockout_reset_for(user=user)
 
 
 @receiver(user_logged_out)

@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/users/", views.user_list, name="user_list"),
     path("accounts/users/invite/", views.user_invite, name="user_invite"),
     path("accounts/users/<int:pk>/", views.user_edit, name="user_edit"),
+    path("accounts/users/<int:pk>/resend-invitation/", views.user_invite_resend, name="user_invite_resend"),
     path("accounts/audit/", views.audit_list, name="audit_list"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/bell/", views.notification_bell, name="notification_bell"),

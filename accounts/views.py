@@ -24,7 +24,9 @@ from accounts import selectors, services
 from accounts.audit import audit_record
 from accounts.forms import (
     AuditFilterForm,
+    CurrentCodeForm,
     LoginForm,
+    PasswordResetForm,
     PreferencesForm,
     TokenForm,
     UserEditForm,
@@ -48,8 +50,30 @@ login = public(
     )
 )
 logout = public(auth_views.LogoutView.as_view())
+
+
+class _AuditedPasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form):
+        with transaction.atomic():
+            response = super().form_valid(form)
+            audit_record(action="update", obj=form.user, request=self.request,
+                         detail={"password": "changed"})
+        return response
+
+
+class _AuditedPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form):
+        # An invited account choosing its first password, or a reset of an existing one.
+        what = "reset" if form.user.has_usable_password() else "set from invitation"
+        with transaction.atomic():
+            response = super().form_valid(form)
+            audit_record(actor=form.user, action="update", obj=form.user, request=self.request,
+                         detail={"password": what})
+        return response
+
+
 password_change = require_perm("accounts.signed_in")(
-    auth_views.PasswordChangeView.as_view(
+    _AuditedPasswordChangeView.as_view(
         template_name="accounts/password_change.html",
         success_url=reverse_lazy("accounts:password_change_done"),
     )
@@ -59,6 +83,7 @@ password_change_done = require_perm("accounts.signed_in")(
 )
 password_reset = public(
     auth_views.PasswordResetView.as_view(
+        form_class=PasswordResetForm,
         template_name="accounts/password_reset.html",
         email_template_name="emails/password_reset.txt",
         html_email_template_name="emails/password_reset.html",
@@ -71,7 +96,7 @@ password_reset_done = public(
     auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html")
 )
 password_reset_confirm = public(
-    auth_views.PasswordResetConfirmView.as_view(
+    _AuditedPasswordResetConfirmView.as_view(
         template_name="accounts/password_reset_confirm.html",
         success_url=reverse_lazy("accounts:password_reset_complete"),
     )
@@ -113,7 +138,7 @@ def _new_recovery_codes(user: User) -> list[str]:
 def two_factor_setup(request: Request):
     user = request.user
     if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
-        return render_page(request, "accounts/two_factor_status.html", {})
+        return _two_factor_status(request)
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
@@ -143,11 +168,42 @@ def two_factor_setup(request: Request):
     return render_page(request, "accounts/two_factor_setup.html", context)
 
 
+def _two_factor_status(request: Request, *, codes_form=None, disable_form=None, status: int = 200):
+    context = {
+        "codes_form": codes_form or CurrentCodeForm(prefix="codes"),
+        "disable_form": disable_form or CurrentCodeForm(prefix="disable"),
+    }
+    return render_page(request, "accounts/two_factor_status.html", context, status=status)
+
+
+def _current_code_form(request: Request, *, prefix: str, purpose: str) -> tuple[CurrentCodeForm, bool]:
+    """Bind the "current code" form; True when it holds a valid code of the user's devices.
+
+    Changing two-factor settings needs a verified session *and* a fresh code, so neither a
+    session signed in with only the password nor one left open on a shared computer can
+    turn the second factor off or replace the recovery codes.
+    """
+    form = CurrentCodeForm(request.POST, prefix=prefix)
+    if not form.is_valid():
+        return form, False
+    if match_token(request.user, form.cleaned_data["code"]) is not None:
+        return form, True
+    audit_record(action="denied", request=request, allowed=False,
+                 detail={"two_factor": f"wrong code to {purpose}"})
+    form.add_error("code", "That code is not valid.")
+    return form, False
+
+
 @require_POST
 @require_perm("accounts.signed_in")
 def two_factor_recovery_codes(request: Request):
+    if not TOTPDevice.objects.filter(user=request.user, confirmed=True).exists():
+        return redirect("accounts:two_factor_setup")
     if not request.user.is_verified():
         return redirect("accounts:two_factor_verify")
+    form, ok = _current_code_form(request, prefix="codes", purpose="make new recovery codes")
+    if not ok:
+        return _two_factor_status(request, codes_form=form, status=422)
     with transaction.atomic():
         codes = _new_recovery_codes(request.user)
         audit_record(action="update", request=request, object_type="otp_static.staticdevice",
@@ -162,6 +218,13 @@ def two_factor_disable(request: Request):
     if user.requires_two_factor:
         messages.error(request, "Administrators must keep two-factor authentication on.")
         return redirect("accounts:two_factor_setup")
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return redirect("accounts:two_factor_setup")
+    if not user.is_verified():
+        return redirect("accounts:two_factor_verify")
+    form, ok = _current_code_form(request, prefix="disable", purpose="turn two-factor off")
+    if not ok:
+        return _two_factor_status(request, disable_form=form, status=422)
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
@@ -236,6 +299,19 @@ def user_edit(request: Request, pk: int):
             return redirect("accounts:user_list")
     status = 422 if form.errors else 200
     return render_page(request, "accounts/user_form.html", {"form": form, "target": target}, status=status)
+
+
+@require_POST
+@require_perm("accounts.manage_users")
+def user_invite_resend(request: Request, pk: int):
+    target = get_object_or_404(User, pk=pk)
+    try:
+        services.user_invite_resend(actor=request.user, user=target, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Invitation sent again to {target.email}.")
+    return redirect("accounts:user_edit", pk=target.pk)
 
 
 @require_GET

@@ -18,7 +18,7 @@ import tarfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +33,12 @@ DB_FILE = "database.dump"
 MEDIA_FILE = "media.tar.gz"
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
-# Rows of these tables describe the backups themselves (and who is signed in), so a
-# restore puts today's rows back instead of rewinding them.
-PRESERVED_TABLES = ("monitoring_backup", "django_session")
+# Rows of these tables describe the backups themselves, who is signed in and what everyone
+# did, so a restore puts today's rows back instead of rewinding them. The audit trail in
+# particular is never rewound: after a restore it is exactly what it was before, plus the
+# restore's own event (and its hash chain still holds).
+PRESERVED_TABLES = ("monitoring_backup", "django_session", "accounts_auditevent")
+AUDIT_TABLE = "accounts_auditevent"
 
 Progress = Callable[[int, str], None]
 
@@ -99,6 +102,7 @@ def dump_database(folder: Path, progress: Progress = _noop) -> dict:
         progress(5, f"Counting rows in {len(tables)} tables")
         counts = pg.row_counts(ctl)
         migrations = pg.applied_migrations(ctl)
+        audit_head = _audit_head(ctl)
         server_version = ctl.execute("SHOW server_version").fetchone()[0]
         command = [
             pg.client("pg_dump"),
@@ -116,9 +120,21 @@ def dump_database(folder: Path, progress: Progress = _noop) -> dict:
     return {
         "row_counts": counts,
         "migrations": migrations,
+        "audit_head": audit_head,
         "server_version": server_version,
         "pg_dump": _version_of(pg.client("pg_dump")),
     }
+
+
+def _audit_head(conn: psycopg.Connection) -> dict | None:
+    """The last audit event (id and hash) in the connection's snapshot, or None when the
+    trail is empty. Kept in the manifest: it ties the backup to a point of the hash chain."""
+    if conn.execute("SELECT to_regclass(%s)", [AUDIT_TABLE]).fetchone()[0] is None:
+        return None  # checked first: an error would abort the snapshot's transaction
+    row = conn.execute(
+        f"SELECT id, hash FROM {AUDIT_TABLE} ORDER BY id DESC LIMIT 1"  # noqa: S608
+    ).fetchone()
+    return {"id": row[0], "hash": row[1]} if row else None
 
 
 _TABLE_LINE = re.compile(r"dumping contents of table|processing data for table")
@@ -197,6 +213,7 @@ def write_manifest(folder: Path, *, backup_id: int, kind: str, info: dict) -> di
         "files": files,
         "row_counts": info.get("row_counts", {}),
         "migrations": info.get("migrations", []),
+        "audit_head": info.get("audit_head"),
         "media_files": info.get("media_files"),
     }
     tmp = folder / (MANIFEST_FILE + ".tmp")
@@ -361,6 +378,38 @@ def restore_running() -> bool:
         return cursor.fetchone()[0]
 
 
+# While a process makes or verifies a backup it holds a session-level advisory lock keyed
+# by the backup's id, on a connection of its own: a row still "running" while nobody holds
+# its lock belongs to a process that died (the lock went with its connection).
+_JOB_LOCK_CLASS = {"backup": 736_827_011, "verify": 736_827_012}
+
+
+@contextmanager
+def job_guard(kind: str, backup_id: int) -> Iterator[bool]:
+    """Hold the ``kind`` ("backup" or "verify") lock of one backup; yields False (and
+    holds nothing) when another process holds it."""
+    conn = pg.connect()
+    try:
+        got = conn.execute(
+            "SELECT pg_try_advisory_lock(%s::int, %s::int)", [_JOB_LOCK_CLASS[kind], backup_id]
+        ).fetchone()[0]
+        yield got
+    finally:
+        conn.close()  # releases the lock
+
+
+def jobs_running_sql(kind: str) -> tuple[str, list[int]]:
+    """SQL (and parameters) selecting the ids of the backups a live process is making
+    ("backup") or verifying ("verify"): for use inside a guarded UPDATE, so the check and
+    the change are one statement (``pg_locks`` is read live, not from a snapshot)."""
+    return (
+        "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND classid::bigint = %s AND objsubid = 2",
+        [_JOB_LOCK_CLASS[kind]],
+    )
+
+
 @dataclass
 class TableChange:
     table: str
@@ -375,32 +424,47 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
     idle inside a transaction are ended first, since they would hold locks the restore
     waits for; other connections wait at most ``lock_timeout`` and then see the new data.
     Rows of ``PRESERVED_TABLES`` are kept aside on a control connection and put back.
+
+    The audit trail is never rewound. From the moment its rows are kept aside until they
+    are back, the control connection holds the audit chain's lock, so no event can be
+    written in between and lost: writers wait (sessions already waiting for it when the
+    restore starts are ended, as they may hold locks the restore needs). Users the kept
+    events name but the backup does not have are put back too, deactivated, so every
+    event's actor still exists and no new user can take over their id.
     """
     with pg.connect() as ctl:
         before = pg.row_counts(ctl)
-        kept = _keep_rows(ctl)
-        ctl.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND state IN ('idle in transaction', 'idle in transaction (aborted)')"
-        )
-        env = pg.client_env()
-        env["PGOPTIONS"] = "-c lock_timeout=60000"
-        command = [
-            pg.client("pg_restore"),
-            "--clean",
-            "--if-exists",
-            "--single-transaction",
-            "--no-owner",
-            "--no-privileges",
-            "--verbose",
-            f"--dbname={pg.live_db_name()}",
-            str(folder / DB_FILE),
-        ]
-        progress(30, "Restoring the database")
-        _run_with_progress(command, len(before), progress, start=30, end=85, env=env)
-        progress(88, "Putting back the backup list and sessions")
-        _put_back_rows(ctl, kept)
+        ctl.execute("SET lock_timeout = '60s'")
+        try:
+            ctl.execute("SELECT pg_advisory_lock(%s)", [_audit_lock_key()])
+        except psycopg.errors.LockNotAvailable as exc:
+            raise BackupError(
+                "The audit trail stayed locked for a minute; nothing was restored."
+            ) from exc
+        ctl.execute("RESET lock_timeout")
+        try:
+            kept = _keep_rows(ctl)
+            ctl.execute(_END_BLOCKING_SESSIONS, _audit_lock_parts())
+            env = pg.client_env()
+            env["PGOPTIONS"] = "-c lock_timeout=60000"
+            command = [
+                pg.client("pg_restore"),
+                "--clean",
+                "--if-exists",
+                "--single-transaction",
+                "--no-owner",
+                "--no-privileges",
+                "--verbose",
+                f"--dbname={pg.live_db_name()}",
+                str(folder / DB_FILE),
+            ]
+            progress(30, "Restoring the database")
+            _run_with_progress(command, len(before), progress, start=30, end=85, env=env)
+            progress(88, "Putting back the audit trail, the backup list and sessions")
+            _put_back_rows(ctl, kept)
+        finally:
+            with suppress(psycopg.Error):  # a broken connection let go of the lock already
+                ctl.execute("SELECT pg_advisory_unlock_all()")
         after = pg.row_counts(ctl)
     from django.db import connection
 
@@ -409,6 +473,33 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
     return [
         TableChange(t, before.get(t), after.get(t)) for t in tables if before.get(t) != after.get(t)
     ]
+
+
+def _audit_lock_key() -> int:
+    from accounts.audit import _AUDIT_LOCK_KEY
+
+    return _AUDIT_LOCK_KEY
+
+
+def _audit_lock_parts() -> list[int]:
+    key = _audit_lock_key()
+    return [key >> 32, key & 0xFFFFFFFF]
+
+
+# Sessions idle inside a transaction (they hold locks the restore waits for), and sessions
+# waiting for the audit chain's lock (``pg_advisory_xact_lock`` in audit_record), which
+# the restore holds: they may hold locks the restore needs, and would wait for it forever.
+_END_BLOCKING_SESSIONS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND (state IN ('idle in transaction', 'idle in transaction (aborted)') "
+    "OR pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1))"
+)
+
+_USER_TABLE = "accounts_user"
+_KEEP_ACTORS = "keep_audit_actors"
 
 
 def _keep_rows(ctl: psycopg.Connection) -> dict[str, list[str]]:
@@ -425,6 +516,18 @@ def _keep_rows(ctl: psycopg.Connection) -> dict[str, list[str]]:
             )
         )
         kept[table] = _columns(ctl, table)
+    if AUDIT_TABLE in kept and _USER_TABLE in existing:
+        kept[_KEEP_ACTORS] = _columns(ctl, _USER_TABLE)
+        ctl.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE {} AS SELECT * FROM {} WHERE id IN "
+                "(SELECT actor_id FROM {} WHERE actor_id IS NOT NULL)"
+            ).format(
+                sql.Identifier(_KEEP_ACTORS),
+                sql.Identifier(_USER_TABLE),
+                sql.Identifier(f"keep_{AUDIT_TABLE}"),
+            )
+        )
     return kept
 
 
@@ -437,10 +540,62 @@ def _columns(ctl: psycopg.Connection, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _reset_sequence(ctl: psycopg.Connection, table: str) -> None:
+    from psycopg import sql
+
+    ctl.execute(
+        sql.SQL(
+            "SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST((SELECT max(id) FROM {}), 1))"
+        ).format(sql.Identifier(table)),
+        [table],
+    )
+
+
+def _put_back_actors(ctl: psycopg.Connection, old_columns: list[str]) -> None:
+    """Users named by kept audit events but missing from the restored data come back
+    deactivated (an email now taken by another user is replaced by a placeholder)."""
+    from psycopg import sql
+
+    now_columns = set(_columns(ctl, _USER_TABLE))
+    columns = [c for c in old_columns if c in now_columns]
+    if "id" not in columns:
+        return
+    values = []
+    for column in columns:
+        if column == "is_active":
+            values.append(sql.SQL("false"))
+        elif column == "email":
+            values.append(
+                sql.SQL(
+                    "CASE WHEN EXISTS (SELECT 1 FROM {} u WHERE lower(u.email) = lower(k.email)) "
+                    "THEN 'removed-by-restore-' || k.id || '@invalid.example' ELSE k.email END"
+                ).format(sql.Identifier(_USER_TABLE))
+            )
+        else:
+            values.append(sql.SQL("k.{}").format(sql.Identifier(column)))
+    ctl.execute(
+        sql.SQL(
+            "INSERT INTO {} ({}) SELECT {} FROM {} k "
+            "WHERE NOT EXISTS (SELECT 1 FROM {} u WHERE u.id = k.id)"
+        ).format(
+            sql.Identifier(_USER_TABLE),
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            sql.SQL(", ").join(values),
+            sql.Identifier(_KEEP_ACTORS),
+            sql.Identifier(_USER_TABLE),
+        )
+    )
+    _reset_sequence(ctl, _USER_TABLE)
+
+
 def _put_back_rows(ctl: psycopg.Connection, kept: dict[str, list[str]]) -> None:
     from psycopg import sql
 
+    kept = dict(kept)
+    actor_columns = kept.pop(_KEEP_ACTORS, None)
     with ctl.transaction():
+        if actor_columns:
+            _put_back_actors(ctl, actor_columns)
         for table, old_columns in kept.items():
             now_columns = set(_columns(ctl, table))
             if not now_columns:
@@ -452,20 +607,16 @@ def _put_back_rows(ctl: psycopg.Connection, kept: dict[str, list[str]]) -> None:
                     "requested_by_id NOT IN (SELECT id FROM accounts_user)"
                 )
             cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-            ctl.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+            # The audit table refuses row deletes (a trigger); TRUNCATE is its owner's.
+            empty = "TRUNCATE {}" if table == AUDIT_TABLE else "DELETE FROM {}"
+            ctl.execute(sql.SQL(empty).format(sql.Identifier(table)))
             ctl.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
                     sql.Identifier(table), cols, cols, sql.Identifier(f"keep_{table}")
                 )
             )
             if "id" in columns:
-                ctl.execute(
-                    sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                        "GREATEST((SELECT max(id) FROM {}), 1))"
-                    ).format(sql.Identifier(table)),
-                    [table],
-                )
+                _reset_sequence(ctl, table)
 
 
 @dataclass

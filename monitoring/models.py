@@ -2,7 +2,8 @@
 
 A backup's files (``database.dump``, ``media.tar.gz``, ``manifest.json``) are the source of
 truth; the ``Backup`` row indexes them and records how the run went. Restoring a backup
-rewinds every table, so the restore keeps this table's rows aside and puts them back.
+rewinds every table but a few (this one and the audit trail among them, see
+``backups.PRESERVED_TABLES``), whose rows it keeps aside and puts back.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Backup(models.Model):
     verification_status = models.CharField(
         max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED
     )
+    verification_requested_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     verification_detail = models.TextField(blank=True)
     last_restored_at = models.DateTimeField(null=True, blank=True)

@@ -4,6 +4,7 @@ and the rest of the page still renders."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from monitoring.models import (
     TaskFailure,
     VerificationStatus,
 )
+
+logger = logging.getLogger(__name__)
 
 LONG_QUERY_SECONDS = 5
 BACKUP_MAX_AGE = timedelta(hours=26)
@@ -226,13 +229,21 @@ def _queue_lengths() -> list[dict]:
         {q.name for q in (app.amqp.queues.values() or [])}
         | {app.conf.task_default_queue or "celery"}
     )
+    from kombu.exceptions import ChannelError
+
     result = []
     with app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         channel = conn.default_channel
         for name in names:
-            declared = channel.queue_declare(queue=name, passive=True)
-            result.append({"name": name, "length": declared.message_count})
+            try:
+                length = channel.queue_declare(queue=name, passive=True).message_count
+            except ChannelError as exc:
+                # Redis keeps a queue as a list, and deletes the list when it is empty.
+                if "NOT_FOUND" not in str(exc):
+                    raise
+                length = 0
+            result.append({"name": name, "length": length})
     return result
 
 
@@ -370,35 +381,58 @@ def health_panel() -> Panel:
 
 
 def health_findings() -> dict[str, str | None]:
-    """Problems to alert on, by incident kind (None when fine)."""
+    """Problems to alert on, by incident kind (None when fine).
+
+    Each check runs on its own: one that cannot run (it raised) is left out, logged, and
+    does not keep the others from being evaluated. Works with the broker down.
+    """
     findings: dict[str, str | None] = {}
     ok, detail = health.check_database()
     findings["database"] = None if ok else detail
     if not ok:
         return findings  # everything below needs the database
-    ok, detail = health.check_broker(timeout=3.0)
-    findings["broker"] = None if ok else detail
-    if ok:
-        workers = worker_status(timeout=2.0)
-        findings["worker"] = (
-            None
-            if workers["alive"]
-            else "No Celery worker answered a ping, and no heartbeat in 3 minutes."
-        )
-    last = last_good_backup()
-    if last is None or timezone.now() - last.finished_at > BACKUP_MAX_AGE:
-        findings["backup_age"] = (
-            "There is no good backup yet."
-            if last is None
-            else f"The last good backup finished at {timezone.localtime(last.finished_at):%a %d %b %Y, %I:%M %p}."
-        )
-    else:
-        findings["backup_age"] = None
-    full = [d for d in disk_usage() if d["percent"] > DISK_ALERT_PERCENT]
-    findings["disk"] = (
-        "; ".join(f"{d['label']} ({d['path']}) is {d['percent']}% full" for d in full) or None
-    )
+    checks = {
+        "broker": _broker_finding,
+        "backup_age": _backup_age_finding,
+        "disk": _disk_finding,
+    }
+    for kind, check in checks.items():
+        try:
+            findings.update(check())
+        except Exception:
+            logger.exception("Health check %s could not run", kind)
     return findings
+
+
+def _broker_finding() -> dict[str, str | None]:
+    ok, detail = health.check_broker(timeout=3.0)
+    if not ok:
+        return {"broker": detail}  # no worker can be asked: the worker kind is left as it is
+    workers = worker_status(timeout=2.0)
+    return {
+        "broker": None,
+        "worker": None
+        if workers["alive"]
+        else "No Celery worker answered a ping, and no heartbeat in 3 minutes.",
+    }
+
+
+def _backup_age_finding() -> dict[str, str | None]:
+    last = last_good_backup()
+    if last is not None and timezone.now() - last.finished_at <= BACKUP_MAX_AGE:
+        return {"backup_age": None}
+    if last is None:
+        return {"backup_age": "There is no good backup yet."}
+    when = timezone.localtime(last.finished_at)
+    return {"backup_age": f"The last good backup finished at {when:%a %d %b %Y, %I:%M %p}."}
+
+
+def _disk_finding() -> dict[str, str | None]:
+    full = [d for d in disk_usage() if d["percent"] > DISK_ALERT_PERCENT]
+    return {
+        "disk": "; ".join(f"{d['label']} ({d['path']}) is {d['percent']}% full" for d in full)
+        or None
+    }
 
 
 # --- Backups ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -68,26 +69,61 @@ def admin_emails() -> list[str]:
     return sorted(emails)
 
 
-def alert_admins(*, title: str, body: str, url: str = "", category: str = "monitoring") -> None:
-    """In-app notification (emailed by preference) to every active admin, plus an email to
-    the ``ADMIN_EMAILS`` addresses that are not users."""
+def alert_recipients() -> list[str]:
+    """Where monitoring alerts are emailed: active admins who take email notifications, and
+    the ``ADMIN_EMAILS`` addresses."""
     from accounts.models import User
-    from accounts.services import notify
+
+    emails = set(settings.ADMINS_EMAILS)
+    emails.update(
+        User.objects.filter(role=Role.ADMIN, is_active=True, email_notifications=True).values_list(
+            "email", flat=True
+        )
+    )
+    return sorted(e for e in emails if e)
+
+
+def admin_alert_email_send(*, title: str, body: str, url: str = "") -> int:
+    """Email an alert to ``alert_recipients()`` now, through the email backend itself.
+
+    Never through the task broker: an alert is often about the broker or the workers being
+    down. Returns the number of messages handed to the backend; raises what it raises.
+    """
     from uscpis.mail import send_templated_email
 
-    admins = list(User.objects.filter(role=Role.ADMIN, is_active=True))
-    for admin in admins:
-        notify(user=admin, title=title, body=body, url=url, category=category)
-    extra = sorted(set(settings.ADMINS_EMAILS) - {a.email for a in admins})
-    if extra:
-        transaction.on_commit(
-            lambda: send_templated_email(
-                to=extra,
-                subject=title,
-                template="monitoring_alert",
-                context={"title": title, "body": body, "url": url},
-            )
-        )
+    to = alert_recipients()
+    if not to:
+        return 0
+    return send_templated_email(
+        to=to,
+        subject=title,
+        template="monitoring_alert",
+        context={"title": title, "body": body, "url": url},
+    )
+
+
+def _notify_admins_in_app(*, title: str, body: str, url: str, category: str) -> None:
+    from accounts.models import User
+    from accounts.services import notify
+
+    for admin in User.objects.filter(role=Role.ADMIN, is_active=True):
+        notify(user=admin, title=title, body=body, url=url, category=category, email=False)
+
+
+def alert_admins(*, title: str, body: str, url: str = "", category: str = "monitoring") -> None:
+    """In-app notification to every active admin, and one email to ``alert_recipients()``
+    sent by this process once the surrounding transaction commits (see
+    ``admin_alert_email_send``). A failing email backend is logged, never raised: the
+    alert's cause (a failed backup, say) is what the caller reports."""
+    _notify_admins_in_app(title=title, body=body, url=url, category=category)
+
+    def send() -> None:
+        try:
+            admin_alert_email_send(title=title, body=body, url=url)
+        except Exception:
+            logger.exception("Could not email the alert %r", title)
+
+    transaction.on_commit(send, robust=True)
 
 
 # --- Backups ---------------------------------------------------------------------------
@@ -112,6 +148,33 @@ def _progress_writer(
     return progress
 
 
+class QueueUnavailable(ValidationError):
+    """The task broker did not take the job, so no worker will run it."""
+
+
+# One transaction-scoped advisory lock serialises "is a backup or restore queued or
+# running?" and the claim that follows, for backups and restores alike.
+_QUEUE_LOCK_KEY = 7_368_270_102
+# A queued backup or verification no worker has started after this long is given up.
+QUEUE_WAIT_LIMIT = timedelta(hours=1)
+# A row marked running without its process's lock is only failed after this long (rows
+# written before the lock existed, and the instant between the claim and the lock).
+RUNNING_GRACE = timedelta(minutes=5)
+
+
+def _lock_queue() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_QUEUE_LOCK_KEY])
+
+
+def _not_queued_text(what: str, exc: Exception | None = None) -> str:
+    cause = f" ({exc.__class__.__name__}: {exc})"[:400] if exc is not None else ""
+    return (
+        f"The {what} could not be queued: the task broker is unreachable, so no worker can "
+        f"start it. Nothing was started; try again when the broker is back.{cause}"
+    )
+
+
 def backup_request(
     *,
     actor,
@@ -122,21 +185,24 @@ def backup_request(
 ) -> Backup:
     """Record a backup to be made; a worker makes it (enqueued after commit).
 
-    Refuses (``ValidationError``) while another backup is waiting or running.
+    Refuses (``ValidationError``) while another backup is waiting or running, or a restore
+    is queued or running; the check and the new row are serialised by an advisory lock, so
+    two requests at the same moment queue one backup. When the broker does not take the
+    job, the row is marked failed with the reason and ``QueueUnavailable`` is raised (once
+    the transaction has committed).
     """
     with transaction.atomic():
-        if (
-            enqueue
-            and Backup.objects.select_for_update()
-            .filter(
+        if enqueue:
+            _lock_queue()
+            if Backup.objects.filter(
                 status__in=[BackupStatus.PENDING, BackupStatus.RUNNING],
                 created_at__gte=timezone.now() - timedelta(hours=6),
-            )
-            .exists()
-        ):
-            raise ValidationError("A backup is already waiting or running.")
-        if enqueue and restore_busy_reason():
-            raise ValidationError("A restore is queued or running; back up when it has finished.")
+            ).exists():
+                raise ValidationError("A backup is already waiting or running.")
+            if restore_busy_reason():
+                raise ValidationError(
+                    "A restore is queued or running; back up when it has finished."
+                )
         backup = Backup.objects.create(
             kind=kind,
             with_media=with_media,
@@ -151,10 +217,29 @@ def backup_request(
             detail={"backup": "requested", "with_media": with_media, "kind": kind},
         )
         if enqueue:
-            from monitoring.tasks import run_backup
-
-            transaction.on_commit(lambda: run_backup.delay(backup_id=backup.pk))
+            transaction.on_commit(lambda: _enqueue_backup(backup.pk), robust=True)
+    if enqueue:
+        backup.refresh_from_db()
+        if backup.status == BackupStatus.FAILED:
+            raise QueueUnavailable(backup.error)
     return backup
+
+
+def _enqueue_backup(backup_id: int) -> None:
+    from kombu.exceptions import OperationalError
+
+    from monitoring.tasks import run_backup
+
+    try:
+        run_backup.delay(backup_id=backup_id)
+    except OperationalError as exc:
+        logger.warning("Backup #%s not queued: %s", backup_id, exc)
+        Backup.objects.filter(pk=backup_id, status=BackupStatus.PENDING).update(
+            status=BackupStatus.FAILED,
+            finished_at=timezone.now(),
+            progress_message="Not queued",
+            error=_not_queued_text("backup", exc),
+        )
 
 
 def backup_execute(
@@ -162,10 +247,19 @@ def backup_execute(
 ) -> Backup:
     """Make the backup recorded as pending: dump, media archive, manifest, off-site copy.
 
-    The pending row is claimed with a guarded UPDATE, so a duplicate delivery does nothing.
-    On failure the row is marked failed with the reason, admins are alerted, the partial
-    folder is removed and ``BackupError`` is raised. ``progress`` also hears each step.
+    The pending row is claimed with a guarded UPDATE, so a duplicate delivery does nothing;
+    while it runs this process holds the backup's lock (``backups.job_guard``), which tells
+    ``backups_reap_stale`` it is alive. On failure the row is marked failed with the
+    reason, admins are alerted, the partial folder is removed and ``BackupError`` is
+    raised. ``progress`` also hears each step.
     """
+    with backups.job_guard("backup", backup_id) as mine:
+        if not mine:  # another process is making it
+            return Backup.objects.get(pk=backup_id)
+        return _execute(backup_id=backup_id, say=say, alert=alert, also=progress)
+
+
+def _execute(*, backup_id: int, say: Say, alert: bool, also: Progress | None) -> Backup:
     started = timezone.now()
     claimed = Backup.objects.filter(pk=backup_id, status=BackupStatus.PENDING).update(
         status=BackupStatus.RUNNING, started_at=started, progress=1, progress_message="Starting"
@@ -175,7 +269,7 @@ def backup_execute(
         return backup
     folder_name = f"{started:%Y%m%dT%H%M%SZ}-{backup_id}"
     folder = backups.backup_root() / folder_name
-    progress = _progress_writer(backup_id, say, also=progress)
+    progress = _progress_writer(backup_id, say, also=also)
     clock = time.monotonic()
     try:
         folder.mkdir(parents=True)
@@ -236,6 +330,7 @@ def _manifest_summary(manifest: dict) -> dict:
         "rows": sum(manifest["row_counts"].values()),
         "migrations": len(manifest["migrations"]),
         "media_files": len(manifest["media_files"] or {}),
+        "audit_head": manifest.get("audit_head"),
     }
 
 
@@ -267,19 +362,31 @@ def backup_folder(backup: Backup, *, fetch: bool = True) -> Path:
 
 
 def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
-    """Queue a verification (the worker restores into a scratch database)."""
+    """Queue a verification (the worker restores into a scratch database).
+
+    Refuses (``ValidationError``) a backup that did not succeed or is being verified. When
+    the broker does not take the job, the verification state goes back to what it was and
+    ``QueueUnavailable`` is raised (once the transaction has committed).
+    """
     with transaction.atomic():
-        updated = (
-            Backup.objects.filter(pk=backup.pk, status=BackupStatus.SUCCEEDED)
+        row = (
+            Backup.objects.select_for_update()
+            .filter(pk=backup.pk, status=BackupStatus.SUCCEEDED)
             .exclude(
                 verification_status__in=[VerificationStatus.PENDING, VerificationStatus.RUNNING]
             )
-            .update(verification_status=VerificationStatus.PENDING)
+            .first()
         )
-        if not updated:
+        if row is None:
             raise ValidationError(
                 "This backup cannot be verified now (failed, or already being verified)."
             )
+        previous = row.verification_status
+        Backup.objects.filter(pk=backup.pk).update(
+            verification_status=VerificationStatus.PENDING,
+            verification_requested_at=timezone.now(),
+            progress_message="Verification waiting for a worker",
+        )
         audit_record(
             actor=actor,
             action="update",
@@ -287,23 +394,53 @@ def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
             request=request,
             detail={"backup": "verify requested"},
         )
-        from monitoring.tasks import verify_backup
-
-        transaction.on_commit(lambda: verify_backup.delay(backup_id=backup.pk))
+        transaction.on_commit(lambda: _enqueue_verify(backup.pk, previous), robust=True)
     backup.refresh_from_db()
+    if backup.progress_message.startswith(_VERIFY_NOT_QUEUED):
+        raise QueueUnavailable(_not_queued_text("verification"))
     return backup
+
+
+_VERIFY_NOT_QUEUED = "Verification not queued"
+
+
+def _enqueue_verify(backup_id: int, previous: str) -> None:
+    from kombu.exceptions import OperationalError
+
+    from monitoring.tasks import verify_backup
+
+    try:
+        verify_backup.delay(backup_id=backup_id)
+    except OperationalError as exc:
+        logger.warning("Verification of backup #%s not queued: %s", backup_id, exc)
+        Backup.objects.filter(pk=backup_id, verification_status=VerificationStatus.PENDING).update(
+            verification_status=previous,
+            progress_message=f"{_VERIFY_NOT_QUEUED}: broker unreachable ({exc})"[:200],
+        )
 
 
 def backup_verify(*, backup_id: int, say: Say = _quiet, alert: bool = True) -> Backup:
     """Check checksums and restore into a scratch database; record the verdict.
 
-    A failed verification marks the backup failed-verification and alerts admins; it does
-    not raise, so callers read ``verification_status``.
+    Claims the backup first (a guarded UPDATE to "verifying", under the backup's verify
+    lock): a duplicate delivery, or a second verification of the same backup while one
+    runs, does nothing and returns the row. A failed verification marks the backup
+    failed-verification and alerts admins; it does not raise, so callers read
+    ``verification_status``.
     """
+    with backups.job_guard("verify", backup_id) as mine:
+        claimed = mine and (
+            Backup.objects.filter(pk=backup_id)
+            .exclude(verification_status=VerificationStatus.RUNNING)
+            .update(verification_status=VerificationStatus.RUNNING, progress_message="Verifying")
+        )
+        if not claimed:
+            return Backup.objects.get(pk=backup_id)
+        return _verify(backup_id=backup_id, say=say, alert=alert)
+
+
+def _verify(*, backup_id: int, say: Say, alert: bool) -> Backup:
     backup = Backup.objects.get(pk=backup_id)
-    Backup.objects.filter(pk=backup_id).update(
-        verification_status=VerificationStatus.RUNNING, progress_message="Verifying"
-    )
     progress = _progress_writer(backup_id, say)
     try:
         folder = backup_folder(backup)
@@ -359,6 +496,9 @@ class RestoreReport:
             )
         if self.migrated:
             out.append("Applied migrations newer than the backup.")
+        out.append(
+            "Audit trail kept as it was (never rewound); this restore is recorded at its end."
+        )
         return out
 
     def as_dict(self) -> dict:
@@ -409,10 +549,10 @@ def backup_restore(
     one transaction: if it fails, nothing changed and the safety backup is there anyway.
     Afterwards migrations newer than the backup are applied, so the site keeps working.
 
-    Audit: the audit table is rewound with every other table, so the outcome is recorded
-    afterwards, in the restored trail: the restore (with ``audit_detail``, e.g. who asked
-    from where when the web queued it) or, on failure, the reason before re-raising.
-    ``progress`` hears the whole restore as 0-99%.
+    Audit: the audit trail is not rewound (``backups.PRESERVED_TABLES``): every event up
+    to the restore is still there afterwards, and the outcome is appended to it: the
+    restore (with ``audit_detail``, e.g. who asked from where when the web queued it) or,
+    on failure, the reason before re-raising. ``progress`` hears the whole restore as 0-99%.
     """
     if not confirm:
         raise ValidationError("Restoring replaces all current data: confirmation is required.")
@@ -533,7 +673,6 @@ RESTORE_CLAIM_KEY = "monitoring:restore-job-claimed:{}"
 RESTORE_LOCK_KEY = "monitoring:restore-lock"
 RESTORE_JOB_TTL = 24 * 3600  # the report stays readable for a day
 RESTORE_LOCK_TTL = 3600  # refreshed by every progress update; a lost job frees it in an hour
-_RESTORE_REQUEST_LOCK_KEY = 7_368_270_102  # serialises "is one running?" and the claim
 
 
 class RestoreBusy(ValidationError):
@@ -592,8 +731,8 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
     or the command line) or a backup is being made, and with ``ValidationError`` for a
     backup that did not succeed. Two admins clicking at once: the check and the claim run
     under a transaction-scoped advisory lock, so exactly one of them gets the job. The
-    request is audited now; the restore rewinds the audit table, so ``backup_restore``
-    audits the outcome afterwards with the request's details.
+    request is audited now (the restore keeps the audit trail as it is), and
+    ``backup_restore`` audits the outcome afterwards with the request's details.
     """
     if backup.status != BackupStatus.SUCCEEDED:
         raise ValidationError(f"Backup #{backup.pk} did not succeed, so it cannot be restored.")
@@ -622,10 +761,9 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
         "error": "",
     }
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            # The file cache's add() is not atomic; this makes check-then-claim atomic
-            # between web processes whatever the cache.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RESTORE_REQUEST_LOCK_KEY])
+        # The file cache's add() is not atomic; this makes check-then-claim atomic between
+        # web processes whatever the cache (and against a backup being requested).
+        _lock_queue()
         busy = restore_busy_reason()
         if (
             not busy
@@ -762,12 +900,30 @@ def backup_prune(
     say: Say = _quiet,
     dry_run: bool = False,
 ) -> list[int]:
-    """Delete backups outside the retention (newest per day for 7 days, per ISO week for 4
-    weeks, per month for 12 months). The newest verified backup is never deleted, nor one
-    in progress. Failed backups are removed after the daily window. Returns deleted ids."""
+    """Delete backups outside the retention: one per day for the 7 newest days that have a
+    usable backup, per ISO week for 4 weeks, per month for 12 months. Returns deleted ids.
+
+    Within a day (week, month) the backup kept is the newest verified one, else the newest
+    not yet verified: a backup that failed verification never fills a slot (it is kept
+    for the daily window for a look, then deleted like a failed backup). Never deleted:
+    the newest verified backup, and any backup being made or verified. Refuses
+    (``BackupError``) while a restore is queued or running, since it may be restoring one
+    of them.
+    """
     now = now or timezone.now()
+    busy = restore_busy_reason()
+    if busy:
+        raise BackupError(f"Not pruning now: {busy}")
+    in_progress = Q(status__in=[BackupStatus.PENDING, BackupStatus.RUNNING]) | Q(
+        verification_status__in=[VerificationStatus.PENDING, VerificationStatus.RUNNING]
+    )
+    settled = list(Backup.objects.exclude(in_progress).order_by("-created_at", "-id"))
+    usable = [
+        b
+        for b in settled
+        if b.status == BackupStatus.SUCCEEDED and b.verification_status != VerificationStatus.FAILED
+    ]
     keep: set[int] = set()
-    good = list(Backup.objects.filter(status=BackupStatus.SUCCEEDED).order_by("-created_at", "-id"))
     for key_of, limit in (
         (lambda b: timezone.localtime(b.created_at).date(), keep_daily),
         (lambda b: timezone.localtime(b.created_at).isocalendar()[:2], keep_weekly),
@@ -779,36 +935,35 @@ def backup_prune(
             keep_monthly,
         ),
     ):
-        seen = []
-        for b in good:
-            key = key_of(b)
-            if key in seen:
-                continue
-            if len(seen) >= limit:
-                break
-            seen.append(key)
-            keep.add(b.pk)
-    newest_verified = (
-        Backup.objects.filter(
-            status=BackupStatus.SUCCEEDED, verification_status=VerificationStatus.PASSED
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
+        slots: dict = {}
+        for b in usable:  # newest first, so slots fill newest first
+            slots.setdefault(key_of(b), []).append(b)
+        for candidates in list(slots.values())[:limit]:
+            verified = [b for b in candidates if b.is_verified]
+            keep.add((verified or candidates)[0].pk)
+    newest_verified = next((b for b in usable if b.is_verified), None)
     if newest_verified:
         keep.add(newest_verified.pk)
-    doomed = [b for b in good if b.pk not in keep]
-    doomed += list(
-        Backup.objects.filter(
-            status=BackupStatus.FAILED, created_at__lt=now - timedelta(days=keep_daily)
-        )
-    )
+    window_start = now - timedelta(days=keep_daily)
+    usable_ids = {b.pk for b in usable}
+    doomed = [
+        b
+        for b in settled
+        if b.pk not in keep and (b.pk in usable_ids or b.created_at < window_start)
+    ]
     deleted = []
     for b in doomed:
         say(
             f"  {'would delete' if dry_run else 'deleting'} backup #{b.pk} ({b.created_at:%Y-%m-%d %H:%M})"
         )
         if dry_run:
+            continue
+        if restore_busy_reason():
+            say("  stopping: a restore was requested meanwhile")
+            break
+        # A guarded DELETE: a verification that began since the list was read keeps it.
+        removed, _ = Backup.objects.filter(pk=b.pk).exclude(in_progress).delete()
+        if not removed:
             continue
         if b.folder:
             shutil.rmtree(backups.backup_root() / b.folder, ignore_errors=True)
@@ -818,7 +973,6 @@ def backup_prune(
             except BackupError as exc:
                 say(f"  warning: {exc}")
         deleted.append(b.pk)
-        b.delete()
     return deleted
 
 
@@ -826,54 +980,144 @@ def backup_prune(
 
 
 def incident_open(*, kind: str, detail: str) -> tuple[Incident, bool]:
-    """Open an incident of ``kind`` unless one is open; alert admins only when it is new."""
+    """Open an incident of ``kind`` unless one is open; returns it and whether it is new.
+
+    A new incident notifies the admins in the app. The email goes out after commit, sent
+    by this process (``incident_alert_send``), and is tried again on every later check
+    until the email backend has taken it: ``alerted_at`` is only set then.
+    """
     with transaction.atomic():
         incident, created = Incident.objects.get_or_create(
             kind=kind, resolved_at__isnull=True, defaults={"detail": detail[:2000]}
         )
         if created:
-            incident.alerted_at = timezone.now()
-            incident.save(update_fields=["alerted_at"])
-            alert_admins(
+            _notify_admins_in_app(
                 title=f"Problem: {incident.get_kind_display()}",
                 body=detail[:1000],
                 url=reverse("monitoring:monitor"),
                 category="incident",
             )
+    if incident.alerted_at is None:
+        transaction.on_commit(
+            lambda: _logged(incident_alert_send, incident_id=incident.pk), robust=True
+        )
     return incident, created
 
 
 def incident_resolve(*, kind: str) -> Incident | None:
-    """Close the open incident of ``kind`` (if any) and send the recovery message."""
+    """Close the open incident of ``kind`` (if any); the recovery email goes out after
+    commit (``incident_recovery_send``) and is retried by later checks until sent."""
     with transaction.atomic():
         incident = (
             Incident.objects.select_for_update().filter(kind=kind, resolved_at__isnull=True).first()
         )
         if incident is None:
             return None
-        incident.resolved_at = incident.recovery_sent_at = timezone.now()
-        incident.save(update_fields=["resolved_at", "recovery_sent_at"])
-        lasted = incident.resolved_at - incident.opened_at
-        alert_admins(
+        incident.resolved_at = timezone.now()
+        incident.save(update_fields=["resolved_at"])
+        _notify_admins_in_app(
             title=f"Recovered: {incident.get_kind_display()}",
-            body=f"Back to normal after {int(lasted.total_seconds() // 60)} minutes.",
+            body=_recovery_text(incident),
             url=reverse("monitoring:monitor"),
             category="incident",
         )
+    transaction.on_commit(
+        lambda: _logged(incident_recovery_send, incident_id=incident.pk), robust=True
+    )
     return incident
 
 
+def _recovery_text(incident: Incident) -> str:
+    lasted = (incident.resolved_at or timezone.now()) - incident.opened_at
+    return f"Back to normal after {int(lasted.total_seconds() // 60)} minutes."
+
+
+def _logged(send: Callable[..., bool], **kwargs) -> None:
+    try:
+        send(**kwargs)
+    except Exception:
+        logger.exception("Could not email the admins (%s %s)", send.__name__, kwargs)
+
+
+def incident_alert_send(*, incident_id: int) -> bool:
+    """Email the admins that the open incident began; True when sent now.
+
+    The incident row stays locked while the email is handed to the backend and
+    ``alerted_at`` is set only after the backend took it, so a failing backend leaves it
+    for the next check (the error is raised) and two checks at once send one email.
+    """
+    with transaction.atomic():
+        incident = (
+            Incident.objects.select_for_update()
+            .filter(pk=incident_id, resolved_at__isnull=True, alerted_at__isnull=True)
+            .first()
+        )
+        if incident is None:
+            return False
+        admin_alert_email_send(
+            title=f"Problem: {incident.get_kind_display()}",
+            body=incident.detail[:1000],
+            url=reverse("monitoring:monitor"),
+        )
+        incident.alerted_at = timezone.now()
+        incident.save(update_fields=["alerted_at"])
+    return True
+
+
+def incident_recovery_send(*, incident_id: int) -> bool:
+    """Email the admins that a resolved incident is over; same guarantees as
+    ``incident_alert_send`` (``recovery_sent_at`` set only once the backend took it)."""
+    with transaction.atomic():
+        incident = (
+            Incident.objects.select_for_update()
+            .filter(pk=incident_id, resolved_at__isnull=False, recovery_sent_at__isnull=True)
+            .first()
+        )
+        if incident is None:
+            return False
+        admin_alert_email_send(
+            title=f"Recovered: {incident.get_kind_display()}",
+            body=_recovery_text(incident),
+            url=reverse("monitoring:monitor"),
+        )
+        incident.recovery_sent_at = timezone.now()
+        incident.save(update_fields=["recovery_sent_at"])
+    return True
+
+
+RECOVERY_RETRY_WINDOW = timedelta(days=1)
+
+
+def _retry_recovery_emails() -> None:
+    """Recovery emails the backend refused earlier (within a day of the recovery)."""
+    pending = Incident.objects.filter(
+        resolved_at__gte=timezone.now() - RECOVERY_RETRY_WINDOW, recovery_sent_at__isnull=True
+    ).values_list("pk", flat=True)
+    for pk in pending:
+        _logged(incident_recovery_send, incident_id=pk)
+
+
 def incidents_evaluate(findings: dict[str, str | None]) -> dict[str, str]:
-    """Apply findings (kind → problem text, or None when fine) to the incidents."""
+    """Apply findings (kind → problem text, or None when fine) to the incidents.
+
+    Each kind is handled on its own: one that fails (logged, reported as "error: ...")
+    does not keep the others from being opened, resolved or emailed.
+    """
     outcome = {}
     for kind, problem in findings.items():
         if kind not in IncidentKind.values:
             continue
-        if problem:
-            _, created = incident_open(kind=kind, detail=problem)
-            outcome[kind] = "opened" if created else "still open"
-        elif incident_resolve(kind=kind):
-            outcome[kind] = "resolved"
+        try:
+            if problem:
+                incident, created = incident_open(kind=kind, detail=problem)
+                outcome[kind] = "opened" if created else "still open"
+                if not Incident.objects.filter(pk=incident.pk, alerted_at__isnull=False).exists():
+                    outcome[kind] += "; email not sent yet"
+            elif incident_resolve(kind=kind):
+                outcome[kind] = "resolved"
+        except Exception as exc:
+            logger.exception("Health check: could not act on %s", kind)
+            outcome[kind] = f"error: {exc.__class__.__name__}: {exc}"[:300]
     return outcome
 
 
@@ -884,7 +1128,11 @@ ADMIN_EMAILS_KEY = "monitoring:admin-emails"
 def health_check_run(findings: dict[str, str | None]) -> dict[str, str]:
     """Act on health findings. A database outage cannot be recorded in the database, so it
     is tracked in the cache (one email to the admins' last known addresses) and written as
-    an incident once the database answers again."""
+    an incident once the database answers again.
+
+    Needs neither the broker nor a worker: every email is sent by this process. Also fails
+    backup and verification rows left behind by a lost job (``backups_reap_stale``).
+    """
     from django.core.cache import cache
 
     from uscpis.mail import send_templated_email
@@ -907,25 +1155,107 @@ def health_check_run(findings: dict[str, str | None]) -> dict[str, str]:
         from django.utils.dateparse import parse_datetime
 
         opened = parse_datetime(since) or timezone.now()
-        Incident.objects.create(
+        incident = Incident.objects.create(
             kind=IncidentKind.DATABASE,
             detail="Database was unreachable",
             opened_at=opened,
             alerted_at=opened,
             resolved_at=timezone.now(),
-            recovery_sent_at=timezone.now(),
         )
-        alert_admins(
+        _notify_admins_in_app(
             title="Recovered: Database unreachable",
             body=f"The database answers again (down since {opened:%Y-%m-%d %H:%M} UTC).",
             url=reverse("monitoring:monitor"),
             category="incident",
         )
+        transaction.on_commit(
+            lambda: _logged(incident_recovery_send, incident_id=incident.pk), robust=True
+        )
         cache.delete(DB_DOWN_KEY)
         outcome["database"] = "resolved"
-    cache.set(ADMIN_EMAILS_KEY, admin_emails(), None)
+    try:
+        cache.set(ADMIN_EMAILS_KEY, alert_recipients(), None)
+    except Exception:
+        logger.exception("Health check: could not remember the admins' addresses")
+    _retry_recovery_emails()
     outcome.update(incidents_evaluate({k: v for k, v in findings.items() if k != "database"}))
+    try:
+        reaped = backups_reap_stale()
+    except Exception as exc:
+        logger.exception("Health check: could not look for stale backups")
+        outcome["stale_backups"] = f"error: {exc.__class__.__name__}: {exc}"[:300]
+    else:
+        if reaped:
+            outcome["stale_backups"] = f"{len(reaped)} marked failed: " + ", ".join(
+                f"#{pk}" for pk in reaped
+            )
     return outcome
+
+
+def backups_reap_stale(*, now: datetime | None = None) -> list[int]:
+    """Fail the backup and verification rows whose job is lost, so they stop blocking new
+    backups and restores and the page stops polling them; returns the backups' ids.
+
+    - waiting for a worker (backup, or verification) for over ``QUEUE_WAIT_LIMIT``: the
+      message was lost or no worker runs. A worker that gets it later does nothing (the
+      row is no longer pending).
+    - running while no process holds its lock (``backups.job_guard``), after
+      ``RUNNING_GRACE``: the process died (worker killed, machine restarted).
+    A lost backup is marked failed (admins alerted, partial folder removed); a lost
+    verification goes back to "not verified", as nothing is known about the backup.
+    Every change is a guarded UPDATE, so a job that finishes meanwhile keeps its result.
+    """
+    from django.db.models.expressions import RawSQL
+
+    now = now or timezone.now()
+    making = RawSQL(*backups.jobs_running_sql("backup"))  # noqa: S611 (constant SQL)
+    verifying = RawSQL(*backups.jobs_running_sql("verify"))  # noqa: S611
+    lost_backups = {
+        "No worker started this backup within an hour (is a worker running?).": Q(
+            status=BackupStatus.PENDING, created_at__lt=now - QUEUE_WAIT_LIMIT
+        ),
+        "Interrupted: the process making this backup stopped (worker restarted or killed).": Q(
+            status=BackupStatus.RUNNING, started_at__lt=now - RUNNING_GRACE
+        )
+        & ~Q(pk__in=making),
+    }
+    lost_checks = {
+        "Verification not run: no worker started it within an hour.": Q(
+            verification_status=VerificationStatus.PENDING
+        )
+        & (
+            Q(verification_requested_at__lt=now - QUEUE_WAIT_LIMIT)
+            | Q(verification_requested_at__isnull=True)
+        ),
+        "Verification interrupted: the process verifying this backup stopped.": Q(
+            verification_status=VerificationStatus.RUNNING
+        )
+        & ~Q(pk__in=verifying),
+    }
+    reaped: list[int] = []
+    for reason, lost in lost_backups.items():
+        for backup in Backup.objects.filter(lost):
+            if not Backup.objects.filter(lost, pk=backup.pk).update(
+                status=BackupStatus.FAILED,
+                finished_at=now,
+                progress_message="Failed",
+                error=reason,
+                folder="",
+            ):
+                continue  # it finished (or started) meanwhile
+            if backup.folder:
+                shutil.rmtree(backups.backup_root() / backup.folder, ignore_errors=True)
+            alert_admins(
+                title=f"Backup #{backup.pk} failed", body=reason, url=reverse("monitoring:monitor")
+            )
+            reaped.append(backup.pk)
+    for reason, lost in lost_checks.items():
+        for pk in Backup.objects.filter(lost).values_list("pk", flat=True):
+            if Backup.objects.filter(lost, pk=pk).update(
+                verification_status=VerificationStatus.UNVERIFIED, progress_message=reason
+            ):
+                reaped.append(pk)
+    return reaped
 
 
 # --- Failed tasks, integrations ----------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
 HEARTBEAT_KEY = "monitoring:worker-heartbeat"
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -44,24 +48,39 @@ def run_restore(*, job_id: str) -> None:
 
 @shared_task
 def nightly_backup() -> None:
-    """The scheduled backup (database and media), then retention."""
+    """The scheduled backup (database and media), then retention.
+
+    Retention runs even when the backup failed (a full disk is a common reason, and
+    pruning frees it; a failed backup never takes a kept backup's place). A backup that
+    fails alerts the admins and raises, so the task is recorded as failed.
+    """
     from monitoring.models import BackupKind
+    from monitoring.pg import BackupError
     from monitoring.services import backup_create, backup_prune
 
-    backup_create(kind=BackupKind.SCHEDULED, with_media=True)  # failures alert and raise
-    backup_prune()
+    try:
+        backup_create(kind=BackupKind.SCHEDULED, with_media=True)
+    finally:
+        try:
+            backup_prune()
+        except BackupError as exc:  # a restore is running: prune tomorrow
+            logger.warning("Retention skipped: %s", exc)
 
 
 @shared_task
 def weekly_verify() -> None:
-    """Verify the newest good backup that is not verified yet (alerts on failure)."""
+    """Verify the newest backup that succeeded and was never verified (alerts on failure).
+
+    A backup that failed verification is not tried again every week; a newer one is.
+    """
     from monitoring.models import Backup, BackupStatus, VerificationStatus
     from monitoring.services import backup_verify
 
     latest = (
-        Backup.objects.filter(status=BackupStatus.SUCCEEDED)
-        .exclude(verification_status=VerificationStatus.PASSED)
-        .order_by("-created_at")
+        Backup.objects.filter(
+            status=BackupStatus.SUCCEEDED, verification_status=VerificationStatus.UNVERIFIED
+        )
+        .order_by("-created_at", "-id")
         .first()
     )
     if latest is not None:
@@ -76,7 +95,9 @@ def heartbeat() -> None:
 
 @shared_task
 def check_health() -> None:
-    """Open or resolve incidents (and email admins once per incident)."""
+    """Open or resolve incidents (and email admins once per incident), and fail backup rows
+    whose job was lost. ``manage.py monitor_check`` does the same from cron, for when the
+    broker or every worker is down."""
     from monitoring.selectors import health_findings
     from monitoring.services import health_check_run
 

@@ -1,3 +1,5 @@
+import logging
+
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -12,6 +14,8 @@ from monitoring.forms import BackupStartForm, RestoreConfirmForm
 from monitoring.models import BackupStatus
 from monitoring.pg import BackupError
 from uscpis.http import Request, render_page
+
+logger = logging.getLogger(__name__)
 
 PANELS = ("health", "database", "background", "integrations", "backups")
 
@@ -35,11 +39,12 @@ def readyz(request):
         "broker": health.check_broker(),
     }
     ok = all(result for result, _ in checks.values())
+    for name, (result, detail) in checks.items():
+        if not result:  # details (hosts, ports, users in exception text) only in the logs
+            logger.warning("readyz: %s failed: %s", name, detail)
     body = {
         "status": "ok" if ok else "fail",
-        "checks": {
-            name: {"ok": result, "detail": detail} for name, (result, detail) in checks.items()
-        },
+        "checks": {name: {"ok": result} for name, (result, _) in checks.items()},
     }
     return JsonResponse(body, status=200 if ok else 503)
 
@@ -68,9 +73,12 @@ def _panel_context(name: str) -> dict:
 def _panel(request: Request, name: str, extra: dict | None = None, status: int = 200):
     """One panel: only its fragment for HTMX, else the page with just this panel filled."""
     context = {**_panel_context(name), "loaded": {name: True}, **(extra or {})}
-    return render_page(
+    response = render_page(
         request, "monitoring/monitor.html", context, partial=f"panel-{name}", status=status
     )
+    if status == 503:
+        response["X-Swap-Fragment"] = "1"  # app.js swaps this 503 in: it explains itself
+    return response
 
 
 @never_cache
@@ -100,18 +108,18 @@ def test_email(request: Request):
 @require_perm("monitoring.manage_backups")
 def backup_start(request: Request):
     form = BackupStartForm(request.POST)
-    note = None
+    note, status = None, 409
     if form.is_valid():
         try:
             services.backup_request(
                 actor=request.user, with_media=form.cleaned_data["with_media"], request=request
             )
-            note = ("good", "Backup started. Progress updates below.")
+            note, status = ("good", "Backup started. Progress updates below."), 200
+        except services.QueueUnavailable as exc:  # the row is marked failed, with why
+            note, status = ("bad", " ".join(exc.messages)), 503
         except ValidationError as exc:
             note = ("bad", " ".join(exc.messages))
-    return _panel(
-        request, "backups", {"backup_note": note}, status=200 if note and note[0] == "good" else 409
-    )
+    return _panel(request, "backups", {"backup_note": note}, status=status)
 
 
 @require_http_methods(["POST"])
@@ -121,6 +129,8 @@ def backup_verify(request: Request, pk: int):
     try:
         services.backup_verify_request(actor=request.user, backup=backup, request=request)
         note, status = ("good", f"Verification of backup #{pk} started."), 200
+    except services.QueueUnavailable as exc:
+        note, status = ("bad", " ".join(exc.messages)), 503
     except ValidationError as exc:
         note, status = ("bad", " ".join(exc.messages)), 409
     return _panel(request, "backups", {"backup_note": note}, status=status)

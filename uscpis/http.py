@@ -63,8 +63,42 @@ class HttpResponseUnprocessable(HttpResponse):
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The caller's address as the front proxy saw it (first hop of X-Forwarded-For)."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded:
-        return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+    """The caller's IP address, as the outermost trusted proxy saw it; ``None`` if unknown.
+
+    Behind ``TRUSTED_PROXY_COUNT`` proxies, each appends the address it received the request
+    from to ``X-Forwarded-For``, so the client is the entry that many places from the right;
+    anything to its left was sent by the client and is ignored. With no trusted proxy (the
+    development default) the header is ignored altogether. A missing or malformed hop falls
+    back to ``REMOTE_ADDR``; the result is always a valid, normalised address or ``None``,
+    never free text (it goes into the audit trail and is the lockout key for django-axes,
+    ``AXES_CLIENT_IP_CALLABLE``).
+    """
+    from django.conf import settings
+
+    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if proxies > 0:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [hop for hop in hops if hop]
+        if len(hops) >= proxies:
+            address = _parse_ip(hops[-proxies])
+            if address is not None:
+                return address
+    return _parse_ip(request.META.get("REMOTE_ADDR", ""))
+
+
+def _parse_ip(value: str) -> str | None:
+    """``value`` as a normalised IP address (a port or IPv6 brackets removed), else ``None``."""
+    import ipaddress
+
+    value = (value or "").strip()
+    candidates = [value]
+    if value.startswith("[") and "]" in value:  # [2001:db8::1]:443
+        candidates.append(value[1 : value.index("]")])
+    elif value.count(":") == 1:  # 203.0.113.7:51234
+        candidates.append(value.split(":", 1)[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None

@@ -36,6 +36,24 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "inventory.tasks.draft_reorders",
         "schedule": crontab(hour=22, minute=30),  # 06:30 Asia/Manila, after the alerts
     },
+    "monitoring-nightly-backup": {
+        "task": "monitoring.tasks.nightly_backup",  # then retention (prune), in the same task
+        "schedule": crontab(hour=18, minute=0),  # 02:00 Asia/Manila
+    },
+    "monitoring-weekly-verify": {
+        "task": "monitoring.tasks.weekly_verify",  # the newest never-verified backup
+        "schedule": crontab(day_of_week="sat", hour=19, minute=30),  # Sun 03:30 Asia/Manila
+    },
+    "monitoring-check-health": {
+        "task": "monitoring.tasks.check_health",
+        "schedule": crontab(minute="*"),
+        "options": {"expire_seconds": 55},  # django-celery-beat: a late check is dropped
+    },
+    "monitoring-heartbeat": {
+        "task": "monitoring.tasks.heartbeat",  # stale after 3 minutes (selectors.HEARTBEAT_FRESH)
+        "schedule": crontab(minute="*"),
+        "options": {"expire_seconds": 55},
+    },
 }
 
 __all__ = ["BEAT_SCHEDULE", "crontab"]

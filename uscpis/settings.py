@@ -38,7 +38,16 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required when DJANGO_ENV=production")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env_str("SITE_URL", "" if PRODUCTION else "http://127.0.0.1:8000").rstrip("/")
+if PRODUCTION and not SITE_URL:
+    # Invitation, password-reset and alert emails carry absolute links built from it.
+    raise ImproperlyConfigured("SITE_URL is required when DJANGO_ENV=production (e.g. https://clinic.example.edu)")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL must start with http:// or https://, got {SITE_URL!r}")
+# Reverse proxies in front of the app (the TLS terminator, a load balancer): each appends
+# the address it saw to X-Forwarded-For. 0 = the header is ignored and REMOTE_ADDR is the
+# client. Used by the audit trail and the lockout (uscpis.http.client_ip).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
 CLINIC_NAME = env_str("CLINIC_NAME", "University of San Carlos Health Services")
 APP_VERSION = "0.1.0"
 
@@ -69,6 +78,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "monitoring.middleware.HealthProbeMiddleware",  # answers /healthz and /readyz whatever the Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "uscpis.middleware.RequestIdMiddleware",
@@ -142,12 +152,16 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "uscpis"),
+            # An unreachable Redis fails fast instead of hanging requests (sessions then
+            # fall back to the database).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
     # Sessions read from Redis, written through to the database: one query less per request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    # Falls back to the database alone while Redis is unreachable (accounts/sessions.py).
+    SESSION_ENGINE = "accounts.sessions"
 else:
     CACHES = {
         "default": {
@@ -207,7 +221,11 @@ if TESTING:
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# Not axes' reset (it deletes every failure from the signing-in IP, other accounts' too):
+# a successful sign-in clears only that account's failures (accounts/lockout.py).
+AXES_RESET_ON_SUCCESS = False
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"  # emails match case-insensitively
+AXES_CLIENT_IP_CALLABLE = "uscpis.http.client_ip"  # honours TRUSTED_PROXY_COUNT
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
@@ -250,7 +268,8 @@ if CLOUDINARY_URL:
     # Listed after staticfiles so it never takes over collectstatic.
     INSTALLED_APPS.insert(INSTALLED_APPS.index("django.contrib.staticfiles") + 1, "cloudinary_storage")
     CLOUDINARY_STORAGE = {"PREFIX": env_str("CLOUDINARY_PREFIX", "uscpis")}
-    _media_storage = {"BACKEND": "cloudinary_storage.storage.RawMediaCloudinaryStorage"}
+    # Private delivery type: no public URL, downloads only through the app's audited views.
+    _media_storage = {"BACKEND": "uscpis.storages.PrivateRawCloudinaryStorage"}
 else:
     _media_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -285,12 +304,37 @@ AWS_SES_REGION_ENDPOINT = env_str(
 )
 AWS_SES_AUTO_THROTTLE = 0
 USE_SES_V2 = True
+_EMAIL_BACKEND_ALIASES = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "ses": "django_ses.SESBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}
 if env_str("EMAIL_BACKEND"):
-    EMAIL_BACKEND = env_str("EMAIL_BACKEND")
+    EMAIL_BACKEND = _EMAIL_BACKEND_ALIASES.get(env_str("EMAIL_BACKEND").strip().lower(), env_str("EMAIL_BACKEND"))
 elif AWS_SES_REGION_NAME and env_str("AWS_ACCESS_KEY_ID"):
     EMAIL_BACKEND = "django_ses.SESBackend"
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# EMAIL_BACKEND=smtp: the usual Django settings, from the environment.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=not env_bool("EMAIL_USE_SSL"))
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+if PRODUCTION:
+    # Invitations, password resets and alerts must really leave the building.
+    _NOT_DELIVERING = ("console", "locmem", "dummy", "filebased")
+    if EMAIL_BACKEND.startswith("django.core.mail.backends.") and EMAIL_BACKEND.split(".")[-2] in _NOT_DELIVERING:
+        raise ImproperlyConfigured(
+            f"EMAIL_BACKEND {EMAIL_BACKEND} delivers nothing; when DJANGO_ENV=production set "
+            "AWS_SES_REGION_NAME and AWS_ACCESS_KEY_ID (Amazon SES), or EMAIL_BACKEND=smtp with EMAIL_HOST"
+        )
+    if EMAIL_BACKEND.endswith(".smtp.EmailBackend") and not env_str("EMAIL_HOST"):
+        raise ImproperlyConfigured("EMAIL_HOST is required with EMAIL_BACKEND=smtp when DJANGO_ENV=production")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 ADMINS_EMAILS = env_list("ADMIN_EMAILS")
 

@@ -15,7 +15,7 @@ document.addEventListener("DOMContentLoaded", () => {
 // Show server error responses to HTMX requests instead of silently doing nothing.
 document.addEventListener("htmx:responseError", (evt) => {
   const status = evt.detail.xhr.status;
-  if (status === 409 || status === 422) return; // handled by swapping the returned fragment
+  if (status === 409 || status === 422 || isExplainedFragment(evt.detail.xhr)) return; // swapped in
   const box = document.createElement("div");
   box.className = "alert alert-error toast";
   box.textContent = status === 403 ? "You are not allowed to do that." :
@@ -23,10 +23,14 @@ document.addEventListener("htmx:responseError", (evt) => {
   document.body.appendChild(box);
   setTimeout(() => box.remove(), 6000);
 });
-// Let 409/422 fragments (conflicts, form errors) swap in like successes.
+// Let 409/422 fragments (conflicts, form errors), and 503s that say what is unavailable
+// (marked X-Swap-Fragment by the server), swap in like successes.
+function isExplainedFragment(xhr) {
+  return xhr.status === 503 && xhr.getResponseHeader("X-Swap-Fragment") === "1";
+}
 document.addEventListener("htmx:beforeSwap", (evt) => {
   const status = evt.detail.xhr.status;
-  if (status === 409 || status === 422) {
+  if (status === 409 || status === 422 || isExplainedFragment(evt.detail.xhr)) {
     evt.detail.shouldSwap = true;
     evt.detail.isError = false;
   }

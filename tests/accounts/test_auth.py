@@ -188,3 +188,131 @@ def test_navigation_highlights_only_the_closest_entry(rf, inventory_user):
     request = rf.get("/")
     request.user = inventory_user
     assert [i["label"] for i in navigation(request)["nav_items"] if i["active"]] == ["Home"]
+
+
+@override_settings(AXES_FAILURE_LIMIT=5)
+def test_signing_in_to_ones_own_account_does_not_forgive_guesses_at_another():
+    victim = UserFactory(role=Role.ADMIN, email="victim.admin@usc.edu.ph")
+    attacker = UserFactory(role=Role.PATIENT, email="attacker.student@usc.edu.ph")
+    address = "203.0.113.66"
+    for attempt in range(4):
+        assert _login(Client(REMOTE_ADDR=address), victim.email, f"guess-{attempt}-xxxxxx").status_code == 200
+    assert _login(Client(REMOTE_ADDR=address), attacker.email, TEST_PASSWORD).status_code == 302
+    # The fifth guess still counts as the fifth: locked.
+    assert _login(Client(REMOTE_ADDR=address), victim.email, "guess-5-xxxxxx").status_code == 429
+    assert _login(Client(REMOTE_ADDR="198.51.100.20"), victim.email, TEST_PASSWORD).status_code == 429
+
+
+@override_settings(AXES_FAILURE_LIMIT=5)
+def test_a_successful_sign_in_clears_that_accounts_own_failures():
+    user = UserFactory(role=Role.NURSE)
+    for _ in range(4):
+        _login(Client(REMOTE_ADDR="198.51.100.30"), user.email, "typo-password-xx")
+    assert _login(Client(REMOTE_ADDR="198.51.100.30"), user.email, TEST_PASSWORD).status_code == 302
+    for _ in range(4):  # a fresh allowance, not one last try
+        assert _login(Client(REMOTE_ADDR="198.51.100.31"), user.email, "typo-password-xx").status_code == 200
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_changing_the_capitals_of_the_email_does_not_escape_the_lockout():
+    user = UserFactory(role=Role.NURSE, email="nurse.case@usc.edu.ph")
+    for i, spelling in enumerate(["nurse.case@usc.edu.ph", "NURSE.case@usc.edu.ph", " Nurse.Case@USC.edu.ph "]):
+        _login(Client(REMOTE_ADDR=f"10.0.0.{i + 1}"), spelling, "wrong-password-xyz")
+    for spelling in ["nurse.case@usc.edu.ph", "Nurse.Case@usc.edu.ph"]:
+        assert _login(Client(REMOTE_ADDR="10.0.3.1"), spelling, TEST_PASSWORD).status_code == 429
+    assert user.email == "nurse.case@usc.edu.ph"
+
+
+@override_settings(AXES_FAILURE_LIMIT=3, TRUSTED_PROXY_COUNT=1)
+def test_behind_the_proxy_each_client_address_is_locked_separately():
+    proxy = "172.18.0.5"
+    attacker = "198.51.100.1"
+    for _ in range(3):  # different accounts, one client behind the proxy
+        client = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"10.9.9.{_}, {attacker}")  # left part is spoofed
+        _login(client, UserFactory(role=Role.NURSE).email, "wrong-password-xx1")
+    bystander = UserFactory(role=Role.DOCTOR)
+    assert _login(Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="192.0.2.77"), bystander.email,
+                  TEST_PASSWORD).status_code == 302
+    # The attacker's own address stays locked whatever it puts in front.
+    spoofing = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"192.0.2.77, {attacker}")
+    assert _login(spoofing, UserFactory(role=Role.DOCTOR).email, TEST_PASSWORD).status_code == 429
+    event = AuditEvent.objects.filter(action="login").latest("id")
+    assert event.ip == "192.0.2.77"
+
+
+def test_audit_ip_ignores_client_supplied_forwarded_for_without_a_trusted_proxy():
+    user = UserFactory(role=Role.NURSE)
+    _login(Client(REMOTE_ADDR="203.0.113.50", HTTP_X_FORWARDED_FOR="1.2.3.4"), user.email, TEST_PASSWORD)
+    assert AuditEvent.objects.filter(action="login").latest("id").ip == "203.0.113.50"
+    with override_settings(TRUSTED_PROXY_COUNT=1):
+        _login(Client(REMOTE_ADDR="203.0.113.51", HTTP_X_FORWARDED_FOR="not an ip <script>"), user.email, "wrong-pass-xxxxx")
+    assert AuditEvent.objects.filter(action="login_failed").latest("id").ip == "203.0.113.51"
+
+
+def test_password_change_is_audited(client_for, nurse_user):
+    client = client_for(nurse_user)
+    response = client.post(reverse("accounts:password_change"), {
+        "old_password": TEST_PASSWORD,
+        "new_password1": "a-brand-new-passphrase-77", "new_password2": "a-brand-new-passphrase-77",
+    })
+    assert response.status_code == 302
+    event = AuditEvent.objects.filter(action="update").latest("id")
+    assert event.actor == nurse_user and event.object_id == str(nurse_user.pk)
+    assert event.detail == {"password": "changed"}
+    assert "a-brand-new" not in str(event.detail)
+
+
+def _reset_link(message) -> str:
+    return re.search(r"https?://[^/]+(/accounts/password/reset/[^\s]+/)", message.body).group(1)
+
+
+def _choose_password(link: str, password: str = "mango-river-station-41"):
+    client = Client()
+    page = client.get(link, follow=True)
+    return client.post(page.redirect_chain[-1][0], {"new_password1": password, "new_password2": password})
+
+
+def test_password_reset_is_audited(mailoutbox):
+    user = UserFactory(role=Role.PATIENT, email="pat.audit@usc.edu.ph")
+    Client().post(reverse("accounts:password_reset"), {"email": user.email})
+    assert _choose_password(_reset_link(mailoutbox[0])).status_code == 302
+    event = AuditEvent.objects.filter(action="update").latest("id")
+    assert event.actor == user and event.detail == {"password": "reset"}
+
+
+def test_an_invited_user_whose_link_expired_can_ask_for_a_new_one(client_for, admin_user, mailoutbox,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(admin_user).post(reverse("accounts:user_invite"), {
+            "email": "new.staff@usc.edu.ph", "first_name": "New", "last_name": "Staff", "role": "nurse"})
+    mailoutbox.clear()
+    Client().post(reverse("accounts:password_reset"), {"email": "New.Staff@usc.edu.ph"})
+    assert len(mailoutbox) == 1 and "choose the password" in mailoutbox[0].body
+    assert _choose_password(_reset_link(mailoutbox[0])).status_code == 302
+    invited = AuditEvent.objects.filter(action="update").latest("id")
+    assert invited.actor.email == "new.staff@usc.edu.ph"
+    assert invited.detail == {"password": "set from invitation"}
+
+
+def test_password_reset_skips_deactivated_and_password_less_accounts_that_signed_in(mailoutbox):
+    from django.utils import timezone
+
+    UserFactory(role=Role.NURSE, email="gone@usc.edu.ph", is_active=False)
+    signed_in = UserFactory(role=Role.NURSE, email="sso.like@usc.edu.ph", last_login=timezone.now())
+    signed_in.set_unusable_password()
+    signed_in.save()
+    for email in ("gone@usc.edu.ph", "sso.like@usc.edu.ph"):
+        Client().post(reverse("accounts:password_reset"), {"email": email})
+    assert mailoutbox == []
+
+
+def test_htmx_never_copies_style_attributes_during_a_swap(client_for, nurse_user):
+    """Settling a ``style`` attribute would break the strict CSP (style-src 'self')."""
+    import html
+    import json
+
+    page = client_for(nurse_user).get(reverse("accounts:home")).content.decode()
+    meta = re.search(r'<meta name="htmx-config" content=\'([^\']*)\'>', page).group(1)
+    config = json.loads(html.unescape(meta))
+    assert config["attributesToSettle"] == ["class", "width", "height"]
+    assert config["allowEval"] is False and config["includeIndicatorStyles"] is False

@@ -11,8 +11,9 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import AuditEvent
 from accounts.roles import Role
-from tests.factories import UserFactory
+from tests.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -88,15 +89,96 @@ def test_admin_cannot_turn_two_factor_off(client_for, admin_user):
     assert TOTPDevice.objects.filter(user=admin_user, confirmed=True).exists()
 
 
-def test_staff_can_turn_two_factor_off(client_for, doctor_user):
-    TOTPDevice.objects.create(user=doctor_user, name="phone", confirmed=True)
+def _verified_client(user, device) -> Client:
     client = Client()
-    client.force_login(doctor_user)
+    client.force_login(user)
     session = client.session
-    session["otp_device_id"] = TOTPDevice.objects.get(user=doctor_user).persistent_id
+    session["otp_device_id"] = device.persistent_id
     session.save()
-    client.post(reverse("accounts:two_factor_disable"))
+    return client
+
+
+def _password_only_client(user) -> Client:
+    """Signed in through the login form with the password alone, CSRF enforced."""
+    client = Client(enforce_csrf_checks=True)
+    client.get(reverse("accounts:login"))
+    response = client.post(reverse("accounts:login"), {
+        "username": user.email, "password": TEST_PASSWORD,
+        "csrfmiddlewaretoken": client.cookies["csrftoken"].value,
+    })
+    assert response.status_code == 302
+    return client
+
+
+def test_staff_can_turn_two_factor_off_with_a_current_code(doctor_user):
+    device = TOTPDevice.objects.create(user=doctor_user, name="phone", confirmed=True)
+    client = _verified_client(doctor_user, device)
+    status = client.get(reverse("accounts:two_factor_setup"))
+    assert 'name="disable-code"' in status.content.decode()
+    response = client.post(reverse("accounts:two_factor_disable"), {"disable-code": _code(device)})
+    assert response.status_code == 302
     assert not TOTPDevice.objects.filter(user=doctor_user).exists()
+    assert AuditEvent.objects.filter(actor=doctor_user, detail__two_factor="disabled").exists()
+
+
+@pytest.mark.parametrize("code", ["", "000000"])
+def test_turning_two_factor_off_needs_a_valid_current_code(doctor_user, code):
+    device = TOTPDevice.objects.create(user=doctor_user, name="phone", confirmed=True)
+    client = _verified_client(doctor_user, device)
+    response = client.post(reverse("accounts:two_factor_disable"), {"disable-code": code})
+    assert response.status_code == 422 and "errorlist" in response.content.decode()
+    assert TOTPDevice.objects.filter(user=doctor_user, confirmed=True).exists()
+
+
+def test_password_alone_cannot_turn_two_factor_off_or_replace_recovery_codes(nurse_user):
+    """A password-only session (sent to the code form) gets nowhere near 2FA settings."""
+    from accounts.views import _new_recovery_codes
+
+    device = TOTPDevice.objects.create(user=nurse_user, name="phone", confirmed=True)
+    codes = set(_new_recovery_codes(nurse_user))
+    client = _password_only_client(nurse_user)
+    token = client.cookies["csrftoken"].value
+    for name in ("two_factor_disable", "two_factor_recovery_codes"):
+        response = client.post(reverse(f"accounts:{name}"), {
+            "csrfmiddlewaretoken": token, "disable-code": "123456", "codes-code": "123456",
+        })
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert TOTPDevice.objects.filter(pk=device.pk, confirmed=True).exists()
+    assert set(StaticToken.objects.filter(device__user=nurse_user).values_list("token", flat=True)) == codes
+    # The settings page itself is closed too, and the session is still not in.
+    for url in (reverse("accounts:two_factor_setup"), reverse("accounts:home")):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:two_factor_verify"))
+
+
+def test_new_recovery_codes_need_a_current_code(nurse_user):
+    from accounts.views import _new_recovery_codes
+
+    device = TOTPDevice.objects.create(user=nurse_user, name="phone", confirmed=True)
+    old = set(_new_recovery_codes(nurse_user))
+    client = _verified_client(nurse_user, device)
+    refused = client.post(reverse("accounts:two_factor_recovery_codes"), {"codes-code": "000000"})
+    assert refused.status_code == 422
+    assert set(StaticToken.objects.filter(device__user=nurse_user).values_list("token", flat=True)) == old
+    time.sleep(1.1)  # a wrong code throttles the device for a second
+    ok = client.post(reverse("accounts:two_factor_recovery_codes"), {"codes-code": _code(device)})
+    assert ok.status_code == 200 and 'id="recovery-codes"' in ok.content.decode()
+    new = set(StaticToken.objects.filter(device__user=nurse_user).values_list("token", flat=True))
+    assert len(new) == 10 and not new & old
+
+
+def test_unverified_session_only_reaches_what_it_needs(nurse_user):
+    TOTPDevice.objects.create(user=nurse_user, name="phone", confirmed=True)
+    client = Client()
+    client.force_login(nurse_user)
+    assert client.get(reverse("accounts:two_factor_verify")).status_code == 200
+    assert client.get(reverse("accounts:notification_bell")).status_code == 200
+    for url in ("/accounts/2fa/anything/", reverse("accounts:preferences"), reverse("accounts:two_factor_setup")):
+        response = client.get(url)
+        assert response.status_code == 302 and reverse("accounts:two_factor_verify") in response["Location"]
+    assert client.post(reverse("accounts:logout")).status_code == 302
 
 
 def test_device_enrolled_elsewhere_is_enforced_after_the_recheck_window(client_for, nurse_user):

@@ -85,3 +85,54 @@ def test_non_admins_cannot_manage_users(client_for, request, fixture, nurse_user
 
 def test_unknown_user_is_404(client_for, admin_user):
     assert client_for(admin_user).get(reverse("accounts:user_edit", args=[999999])).status_code == 404
+
+
+def _invite(client, django_capture_on_commit_callbacks, email="late.nurse@usc.edu.ph"):
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("accounts:user_invite"), {
+            "email": email, "first_name": "Lat", "last_name": "E", "role": Role.NURSE,
+        })
+    return User.objects.get(email=email)
+
+
+def test_admin_resends_an_invitation_that_was_never_used(client_for, admin_user, mailoutbox,
+                                                        django_capture_on_commit_callbacks):
+    admin = client_for(admin_user)
+    invited = _invite(admin, django_capture_on_commit_callbacks)
+    page = admin.get(reverse("accounts:user_edit", args=[invited.pk])).content.decode()
+    assert 'id="invitation"' in page and reverse("accounts:user_invite_resend", args=[invited.pk]) in page
+    again = admin.post(reverse("accounts:user_invite"), {
+        "email": invited.email, "first_name": "Lat", "last_name": "E", "role": Role.NURSE})
+    assert again.status_code == 422 and "resend the invitation" in again.content.decode()
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(reverse("accounts:user_invite_resend", args=[invited.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("accounts:user_edit", args=[invited.pk])
+    assert "Invitation sent again" in response.content.decode()
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [invited.email]
+    assert "/accounts/password/reset/" in mailoutbox[0].body
+    event = AuditEvent.objects.filter(action="update", object_id=str(invited.pk)).latest("id")
+    assert event.actor == admin_user and event.detail == {"invitation": "resent"}
+
+
+def test_no_resend_once_a_password_is_chosen_or_the_account_is_deactivated(
+        client_for, admin_user, nurse_user, mailoutbox, django_capture_on_commit_callbacks):
+    admin = client_for(admin_user)
+    assert 'id="invitation"' not in admin.get(reverse("accounts:user_edit", args=[nurse_user.pk])).content.decode()
+    deactivated = _invite(admin, django_capture_on_commit_callbacks, "gone.nurse@usc.edu.ph")
+    deactivated.is_active = False
+    deactivated.save()
+    mailoutbox.clear()
+    for target, message in [(nurse_user, "already chosen a password"), (deactivated, "deactivated")]:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin.post(reverse("accounts:user_invite_resend", args=[target.pk]), follow=True)
+        assert message in response.content.decode()
+    assert mailoutbox == []
+
+
+def test_only_user_managers_resend_invitations(client_for, admin_user, nurse_user, client):
+    url = reverse("accounts:user_invite_resend", args=[nurse_user.pk])
+    assert client_for(nurse_user).post(url).status_code == 403
+    assert client.post(url)["Location"].startswith(reverse("accounts:login"))
+    assert client_for(admin_user).get(url).status_code == 405
+    assert client_for(admin_user).post(reverse("accounts:user_invite_resend", args=[999999])).status_code == 404

@@ -23,13 +23,23 @@ def no_worker_heartbeat():
 
 @pytest.fixture
 def broker_down():
-    """Point Celery at a Redis port nobody listens on."""
+    """Point Celery at a Redis port nobody listens on.
+
+    The app keeps its connection and producer pools once made; they are dropped so that
+    ``delay()`` really goes to the dead port (and dropped again after, for the real one).
+    """
     from uscpis.celery import app
+
+    def drop_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
 
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
+    drop_pools()
     yield
     app.conf.broker_url = previous
+    drop_pools()
 
 
 @pytest.fixture(autouse=True)

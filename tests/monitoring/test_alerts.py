@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import Notification
 from monitoring import metrics, services
 from monitoring.models import Incident
 
@@ -83,3 +84,141 @@ def test_middleware_counts_requests_without_database_writes(client, django_asser
         client.get("/accounts/login/")
     metrics.flush()
     assert metrics.last_hour(now=time.time())[-1].count >= before + 1
+
+
+# --- Alerts when the broker, the workers or the email server are down --------------------
+
+
+@pytest.fixture
+def celery_not_eager():
+    """Tasks go to the broker for real (the suite runs them inline otherwise)."""
+    from uscpis.celery import app
+
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_alerts_still_reach_the_admins(
+    admin_user, broker_down, celery_not_eager, mailoutbox, settings
+):
+    """With the broker at a dead port, every finding opens an incident and emails the
+    admins (sent by the checking process, not queued), each incident exactly once."""
+    settings.ADMINS_EMAILS = ["ops@usc.edu.ph"]
+    findings = {
+        "database": None,
+        "broker": "ConnectionRefusedError: [Errno 111] Connection refused",
+        "backup_age": "There is no good backup yet.",
+        "disk": "Data (/var) is 95.0% full",
+    }
+    outcome = services.health_check_run(findings)
+
+    assert outcome == {"broker": "opened", "backup_age": "opened", "disk": "opened"}
+    subjects = sorted(m.subject for m in mailoutbox)
+    assert subjects == [
+        "[USC-PIS] Problem: Broker unreachable",
+        "[USC-PIS] Problem: Disk almost full",
+        "[USC-PIS] Problem: No recent good backup",
+    ]
+    assert all(sorted(m.to) == [admin_user.email, "ops@usc.edu.ph"] for m in mailoutbox)
+    assert not Incident.objects.filter(alerted_at__isnull=True).exists()
+    # In-app notifications too, with no email task queued for them.
+    notes = Notification.objects.filter(user=admin_user)
+    assert notes.count() == 3 and not notes.filter(email_wanted=True).exists()
+
+    # The next check (the broker still down) sends nothing again; recovery is emailed.
+    services.health_check_run(findings)
+    assert len(mailoutbox) == 3
+    services.health_check_run({**findings, "broker": None})
+    assert mailoutbox[-1].subject == "[USC-PIS] Recovered: Broker unreachable"
+    assert Incident.objects.get(kind="broker").recovery_sent_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_incident_is_marked_alerted_only_once_its_email_went_out(
+    admin_user, broker_down, celery_not_eager, mailoutbox, monkeypatch
+):
+    import uscpis.mail
+
+    real_send = uscpis.mail.send_templated_email
+
+    def smtp_down(**kwargs):
+        raise ConnectionRefusedError("SMTP server refused the connection")
+
+    monkeypatch.setattr(uscpis.mail, "send_templated_email", smtp_down)
+    outcome = services.health_check_run(
+        {"database": None, "broker": "down", "disk": "Data is 95% full"}
+    )
+    # Both findings were acted on, although every email failed.
+    assert outcome == {
+        "broker": "opened; email not sent yet",
+        "disk": "opened; email not sent yet",
+    }
+    assert Incident.objects.filter(resolved_at__isnull=True, alerted_at__isnull=True).count() == 2
+
+    monkeypatch.setattr(uscpis.mail, "send_templated_email", real_send)
+    outcome = services.health_check_run({"database": None, "broker": "down", "disk": None})
+    assert outcome == {"broker": "still open", "disk": "resolved"}
+    assert Incident.objects.get(kind="broker").alerted_at is not None
+    assert sorted(m.subject for m in mailoutbox) == [
+        "[USC-PIS] Problem: Broker unreachable",
+        "[USC-PIS] Recovered: Disk almost full",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_recovery_email_is_sent_by_a_later_check(admin_user, mailoutbox, monkeypatch):
+    import uscpis.mail
+
+    services.health_check_run({"database": None, "disk": "95% full"})
+    real_send = uscpis.mail.send_templated_email
+
+    def smtp_down(**kwargs):
+        raise OSError("SMTP server down")
+
+    monkeypatch.setattr(uscpis.mail, "send_templated_email", smtp_down)
+    services.health_check_run({"database": None, "disk": None})
+    incident = Incident.objects.get(kind="disk")
+    assert incident.resolved_at is not None and incident.recovery_sent_at is None
+
+    monkeypatch.setattr(uscpis.mail, "send_templated_email", real_send)
+    services.health_check_run({"database": None, "disk": None})
+    services.health_check_run({"database": None, "disk": None})
+    assert [m.subject for m in mailoutbox] == [
+        "[USC-PIS] Problem: Disk almost full",
+        "[USC-PIS] Recovered: Disk almost full",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_failing_check_does_not_stop_the_others(monkeypatch, mailoutbox, admin_user):
+    from monitoring import selectors
+
+    def broken_disk():
+        raise PermissionError("cannot stat /var/backups")
+
+    monkeypatch.setattr(selectors, "disk_usage", broken_disk)
+    findings = selectors.health_findings()
+    assert "disk" not in findings  # could not be checked: left as it is
+    assert findings["backup_age"] == "There is no good backup yet."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_monitor_check_command_alerts_with_the_broker_down(
+    admin_user, broker_down, celery_not_eager, mailoutbox, monkeypatch, capsys
+):
+    """The cron command (the compose ``monitor`` service) needs neither broker nor worker."""
+    from django.core.management import call_command
+
+    from monitoring import selectors
+
+    monkeypatch.setattr(selectors, "disk_usage", lambda: [])
+    with pytest.raises(SystemExit) as exited:
+        call_command("monitor_check")
+    assert exited.value.code == 1
+    out = capsys.readouterr().out
+    assert "broker      PROBLEM: OperationalError" in out
+    assert "(opened)" in out
+    assert "[USC-PIS] Problem: Broker unreachable" in {m.subject for m in mailoutbox}
+    assert Incident.objects.get(kind="broker").alerted_at is not None

@@ -65,7 +65,6 @@ def test_round_trip_restores_every_table_and_media(admin_user):
     backup = services.backup_create(actor=admin_user, with_media=True)
     assert backup.status == BackupStatus.SUCCEEDED
     counts_then, checksums_then = _state()
-    audit_then = AuditEvent.objects.count()
     media_then = _media_files()
     manifest = backups.read_manifest(_folder(backup))
     assert {"database.dump", "media.tar.gz"} == set(manifest["files"])
@@ -83,6 +82,7 @@ def test_round_trip_restores_every_table_and_media(admin_user):
         fh.write(b"lab result v2")
     default_storage.save("documents/new.txt", ContentFile(b"added later"))
     assert _state()[1] != checksums_then
+    trail_before = list(AuditEvent.objects.order_by("id").values_list("id", "hash"))
 
     report = services.backup_restore(backup=backup, actor=admin_user, confirm=True)
 
@@ -92,8 +92,14 @@ def test_round_trip_restores_every_table_and_media(admin_user):
             continue
         assert counts_now[table] == counts_then[table], table
         assert checksums_now[table] == checksums_then[table], table
-    # The audit trail is rewound too, then records the restore itself.
-    assert AuditEvent.objects.count() == audit_then + 1
+    # The audit trail is not rewound: every event is still there, then the safety backup's
+    # and the restore's own (see test_restore_keeps_the_audit_trail for more).
+    trail_now = list(AuditEvent.objects.order_by("id"))
+    assert [(e.pk, e.hash) for e in trail_now[: len(trail_before)]] == trail_before
+    assert [e.detail.get("backup") for e in trail_now[len(trail_before) :]] == [
+        "requested",
+        "restored",
+    ]
     assert _media_files() == media_then
     assert report.media.added == 1 and report.media.removed == 1 and report.media.changed == 1
     assert "accounts_notification" in {c.table for c in report.tables_changed}
@@ -299,3 +305,171 @@ def test_client_programs_match_the_server():
 
 
 pytestmark = []
+
+
+# --- Retention and the weekly verification choose the right backups ------------------------
+
+
+@pytest.mark.django_db
+def test_prune_prefers_the_verified_backup_of_a_day_over_one_that_failed_verification():
+    now = timezone.now().replace(hour=12)
+    yesterday = now - timedelta(days=1)
+    good = BackupFactory(
+        created_at=yesterday.replace(hour=2), verification_status=VerificationStatus.PASSED
+    )
+    corrupt = BackupFactory(
+        created_at=yesterday.replace(hour=10), verification_status=VerificationStatus.FAILED
+    )
+    BackupFactory(created_at=now.replace(hour=2), verification_status=VerificationStatus.PASSED)
+
+    deleted = services.backup_prune(now=now)
+
+    assert good.pk not in deleted and Backup.objects.filter(pk=good.pk).exists()
+    assert corrupt.pk not in deleted  # kept for a look during the daily window...
+    later = services.backup_prune(now=now + timedelta(days=8))
+    assert corrupt.pk in later  # ...then removed, never having held a slot
+
+
+@pytest.mark.django_db
+def test_prune_prefers_verified_then_unverified_and_failed_verification_fills_no_slot():
+    now = timezone.now().replace(hour=12)
+    day = [now - timedelta(days=d) for d in range(3)]
+    # Day 0: an unverified backup after a verified one -> the verified one stays.
+    verified = BackupFactory(
+        created_at=day[0].replace(hour=1), verification_status=VerificationStatus.PASSED
+    )
+    newer_unverified = BackupFactory(created_at=day[0].replace(hour=9))
+    # Day 1: only a corrupt backup: it takes no slot, so keep_daily=2 reaches day 2.
+    BackupFactory(created_at=day[1], verification_status=VerificationStatus.FAILED)
+    day2 = BackupFactory(created_at=day[2])
+
+    deleted = services.backup_prune(now=now, keep_daily=2, keep_weekly=0, keep_monthly=0)
+
+    assert deleted == [newer_unverified.pk]
+    assert {verified.pk, day2.pk} <= set(Backup.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_prune_never_deletes_a_backup_being_made_or_verified():
+    now = timezone.now()
+    old = now - timedelta(days=60)
+    BackupFactory(created_at=now - timedelta(hours=1))
+    verifying = BackupFactory(
+        created_at=now - timedelta(hours=2), verification_status=VerificationStatus.RUNNING
+    )
+    queued = BackupFactory(
+        created_at=now - timedelta(hours=3), verification_status=VerificationStatus.PENDING
+    )
+    running = BackupFactory(status=BackupStatus.RUNNING, checksum="", created_at=old)
+
+    deleted = services.backup_prune(now=now)
+
+    assert deleted == []
+    assert Backup.objects.filter(pk__in=[verifying.pk, queued.pk, running.pk]).count() == 3
+
+
+@pytest.mark.django_db
+def test_prune_refuses_while_a_restore_runs(monkeypatch):
+    now = timezone.now()
+    for days in range(10):
+        BackupFactory(created_at=now - timedelta(days=days))
+    monkeypatch.setattr(backups, "restore_running", lambda: True)
+    with pytest.raises(BackupError, match="restore"):
+        services.backup_prune(now=now)
+    assert Backup.objects.count() == 10
+    with pytest.raises(CommandError, match="restore"):
+        call_command("backup", "prune")
+
+
+@pytest.mark.django_db
+def test_nightly_task_still_prunes_when_the_backup_fails(monkeypatch):
+    from monitoring import tasks
+
+    calls = []
+
+    def disk_full(**kwargs):
+        raise BackupError("disk full")
+
+    monkeypatch.setattr(services, "backup_create", disk_full)
+    monkeypatch.setattr(services, "backup_prune", lambda **kw: calls.append("prune") or [])
+    with pytest.raises(BackupError):
+        tasks.nightly_backup()
+    assert calls == ["prune"]
+
+
+@pytest.mark.django_db
+def test_weekly_verify_takes_the_newest_never_verified_backup(monkeypatch):
+    from monitoring import tasks
+
+    verified = []
+    monkeypatch.setattr(
+        services, "backup_verify", lambda *, backup_id, **kw: verified.append(backup_id)
+    )
+    now = timezone.now()
+    BackupFactory(
+        created_at=now - timedelta(hours=1), verification_status=VerificationStatus.FAILED
+    )
+    BackupFactory(
+        created_at=now - timedelta(hours=2), verification_status=VerificationStatus.PASSED
+    )
+    BackupFactory(status=BackupStatus.FAILED, checksum="", created_at=now - timedelta(hours=3))
+    target = BackupFactory(created_at=now - timedelta(days=2))
+    BackupFactory(created_at=now - timedelta(days=3))
+
+    tasks.weekly_verify()
+
+    assert verified == [target.pk]
+
+
+# --- The audit trail across a restore -------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_keeps_the_audit_trail(admin_user):
+    """Events written after the backup survive the restore, even those of a user the
+    backup does not know (who comes back deactivated), and the chain verifies."""
+    from accounts.audit import audit_chain_verify, audit_record
+
+    audit_record(actor=admin_user, action="read", object_type="patients.patient", patient_id=7)
+    renamed = UserFactory(role=Role.FRONT_DESK, email="desk@usc.edu.ph")
+    backup = services.backup_create(actor=admin_user)
+    head = AuditEvent.objects.order_by("-id").first()
+    manifest = backups.read_manifest(_folder(backup))
+    assert manifest["audit_head"] == {"id": head.pk, "hash": head.hash}
+    assert backup.manifest["audit_head"] == manifest["audit_head"]
+
+    late_nurse = UserFactory(role=Role.NURSE, email="late.nurse@usc.edu.ph")
+    for i in range(5):
+        audit_record(
+            actor=late_nurse,
+            action="read",
+            object_type="patients.patient",
+            patient_id=42,
+            detail={"i": i},
+        )
+    # After the backup one account changed its address and a new one took the old one.
+    User.objects.filter(pk=renamed.pk).update(email="desk.old@usc.edu.ph")
+    late_desk = UserFactory(role=Role.FRONT_DESK, email="desk@usc.edu.ph")
+    audit_record(actor=late_desk, action="update", object_type="appointments.appointment")
+    trail_before = list(AuditEvent.objects.order_by("id").values_list("id", "hash"))
+
+    services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+
+    trail_now = list(AuditEvent.objects.order_by("id"))
+    assert [(e.pk, e.hash) for e in trail_now[: len(trail_before)]] == trail_before
+    assert AuditEvent.objects.filter(patient_id=42).count() == 5
+    assert trail_now[-1].detail["backup"] == "restored"
+    report = audit_chain_verify()
+    assert report.ok and report.checked == len(trail_now)
+    # The nurse is not in the backup: back as a deactivated account, so the events'
+    # actor exists and no new user takes over the id.
+    nurse = User.objects.get(pk=late_nurse.pk)
+    assert not nurse.is_active and nurse.email == "late.nurse@usc.edu.ph"
+    assert User.objects.get(pk=renamed.pk).email == "desk@usc.edu.ph"  # as in the backup
+    desk = User.objects.get(pk=late_desk.pk)  # its address is taken: a placeholder
+    assert not desk.is_active and desk.email.endswith("@invalid.example")
+    newcomer = UserFactory(role=Role.NURSE)
+    assert newcomer.pk > late_nurse.pk
+    # New events chain on after the restore.
+    audit_record(actor=admin_user, action="read", object_type="x")
+    assert audit_chain_verify().ok

@@ -20,10 +20,15 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "clinic.example.org",
     "DATABASE_URL": "postgres://uscpis@db.invalid:5432/uscpis",
     "REDIS_URL": "redis://redis.invalid:6379/0",
+    "SITE_URL": "https://clinic.example.org",
+    "EMAIL_BACKEND": "smtp",
+    "EMAIL_HOST": "smtp.example.org",
 }
 
 
-def run_manage(*args, env_overrides: dict, drop=("DATABASE_URL", "REDIS_URL", "DEBUG", "DJANGO_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE")):
+def run_manage(*args, env_overrides: dict, drop=("DATABASE_URL", "REDIS_URL", "DEBUG", "DJANGO_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE",
+                                                 "SITE_URL", "EMAIL_BACKEND", "EMAIL_HOST", "TRUSTED_PROXY_COUNT",
+                                                 "AWS_SES_REGION_NAME", "AWS_REGION", "AWS_ACCESS_KEY_ID")):
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.pop("PYTEST_CURRENT_TEST", None)
     env.update(env_overrides)
@@ -53,8 +58,8 @@ def test_production_turns_on_transport_security():
     assert out == "True True True True False"
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
-def test_production_requires_secret_key_and_allowed_hosts(missing):
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL"])
+def test_production_requires_secret_key_allowed_hosts_and_site_url(missing):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = run_manage("check", env_overrides=env)
     assert result.returncode != 0
@@ -84,7 +89,7 @@ def test_cloudinary_is_the_media_storage_when_configured():
     env = {"DATABASE_URL": "postgres://u@db.invalid/x", "CLOUDINARY_URL": "cloudinary://key:secret@democloud"}
     out = settings_value("settings.STORAGES['default']['BACKEND'], 'cloudinary_storage' in settings.INSTALLED_APPS, "
                          "settings.INSTALLED_APPS.index('cloudinary_storage') > settings.INSTALLED_APPS.index('django.contrib.staticfiles')", env)
-    assert out == "cloudinary_storage.storage.RawMediaCloudinaryStorage True True"
+    assert out == "uscpis.storages.PrivateRawCloudinaryStorage True True"
 
 
 def test_local_media_when_cloudinary_is_not_configured():
@@ -118,3 +123,50 @@ def test_database_connections_persist_and_are_checked_before_reuse():
     result = run_manage("check", env_overrides={**env, "DB_CONN_MAX_AGE": "-1"})
     assert result.returncode != 0
     assert "DB_CONN_MAX_AGE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"EMAIL_BACKEND": ""}, "delivers nothing"),  # no SES keys: would fall back to the console
+        ({"EMAIL_BACKEND": "console"}, "delivers nothing"),
+        ({"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}, "delivers nothing"),
+        ({"EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}, "delivers nothing"),
+        ({"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}, "delivers nothing"),
+        ({"EMAIL_HOST": ""}, "EMAIL_HOST is required with EMAIL_BACKEND=smtp"),
+    ],
+)
+def test_production_refuses_email_that_goes_nowhere(overrides, message):
+    result = run_manage("check", env_overrides={**PRODUCTION_ENV, **overrides})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_email_through_smtp_or_ses():
+    out = settings_value("settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_USE_TLS, settings.SITE_URL",
+                         PRODUCTION_ENV)
+    assert out == "django.core.mail.backends.smtp.EmailBackend smtp.example.org True https://clinic.example.org"
+    ses = {**PRODUCTION_ENV, "EMAIL_BACKEND": "", "AWS_SES_REGION_NAME": "ap-southeast-1",
+           "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}
+    assert settings_value("settings.EMAIL_BACKEND", ses) == "django_ses.SESBackend"
+
+
+def test_site_url_must_be_an_http_url():
+    result = run_manage("check", env_overrides={"DATABASE_URL": "postgres://u@db.invalid/x", "SITE_URL": "clinic.example.org"})
+    assert result.returncode != 0
+    assert "SITE_URL must start with http:// or https://" in result.stderr
+
+
+def test_trusted_proxy_count_is_one_in_production_and_zero_in_development():
+    assert settings_value("settings.TRUSTED_PROXY_COUNT", PRODUCTION_ENV) == "1"
+    assert settings_value("settings.TRUSTED_PROXY_COUNT", {**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "2"}) == "2"
+    assert settings_value("settings.TRUSTED_PROXY_COUNT", {"DATABASE_URL": "postgres://u@db.invalid/x"}) == "0"
+    result = run_manage("check", env_overrides={"DATABASE_URL": "postgres://u@db.invalid/x", "TRUSTED_PROXY_COUNT": "-1"})
+    assert result.returncode != 0 and "TRUSTED_PROXY_COUNT" in result.stderr
+
+
+def test_lockout_keys_and_session_engine():
+    out = settings_value("settings.AXES_RESET_ON_SUCCESS, settings.AXES_USERNAME_CALLABLE, "
+                         "settings.AXES_CLIENT_IP_CALLABLE, settings.SESSION_ENGINE",
+                         {"DATABASE_URL": "postgres://u@db.invalid/x", "REDIS_URL": "redis://127.0.0.1:6379/5"})
+    assert out == "False accounts.lockout.lockout_username uscpis.http.client_ip accounts.sessions"

@@ -1,5 +1,9 @@
-"""``manage.py monitor_check``: run the health checks and alert (for cron, when the broker
-or every worker is down and the beat job cannot run)."""
+"""``manage.py monitor_check``: run the health checks and alert, outside Celery.
+
+For cron or the compose ``monitor`` service, every minute: it works when the broker or every
+worker is down (when the beat job ``check_health`` cannot run). Emails go straight to the
+email backend. Exits 1 while there is a problem.
+"""
 
 from django.core.management.base import BaseCommand
 
@@ -8,7 +12,10 @@ from monitoring.services import health_check_run
 
 
 class Command(BaseCommand):
-    help = "Check database, broker, workers, backup age and disk; open/resolve incidents."
+    help = (
+        "Check database, broker, workers, backup age and disk; open/resolve incidents and "
+        "email the admins; fail backups whose job was lost. Exits 1 while there is a problem."
+    )
 
     def handle(self, *args, **opts):
         findings = health_findings()
@@ -18,5 +25,7 @@ class Command(BaseCommand):
                 f"{kind:<11} {'PROBLEM: ' + problem if problem else 'ok'}"
                 + (f"  ({outcome[kind]})" if kind in outcome else "")
             )
+        for kind in outcome.keys() - findings.keys():
+            self.stdout.write(f"{kind:<11} {outcome[kind]}")
         if any(findings.values()):
             raise SystemExit(1)
