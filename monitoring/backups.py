@@ -360,8 +360,10 @@ def restore_guard() -> Iterator[None]:
             yield
         finally:
             _guard_depth.n = 0
+            with suppress(psycopg.Error):  # release now, visibly to others (see job_guard)
+                conn.execute("SELECT pg_advisory_unlock(%s)", [RESTORE_LOCK_KEY])
     finally:
-        conn.close()  # releases the lock
+        conn.close()
 
 
 def restore_running() -> bool:
@@ -389,13 +391,19 @@ def job_guard(kind: str, backup_id: int) -> Iterator[bool]:
     """Hold the ``kind`` ("backup" or "verify") lock of one backup; yields False (and
     holds nothing) when another process holds it."""
     conn = pg.connect()
+    key = [_JOB_LOCK_CLASS[kind], backup_id]
+    got = False
     try:
-        got = conn.execute(
-            "SELECT pg_try_advisory_lock(%s::int, %s::int)", [_JOB_LOCK_CLASS[kind], backup_id]
-        ).fetchone()[0]
+        got = conn.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", key).fetchone()[0]
         yield got
     finally:
-        conn.close()  # releases the lock
+        # Release now: closing alone frees it only once the backend has exited, which other
+        # sessions may not see yet (a reaper would find it still "held"). A broken
+        # connection frees it anyway when closed.
+        with suppress(psycopg.Error):
+            if got:
+                conn.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", key)
+        conn.close()
 
 
 def jobs_running_sql(kind: str) -> tuple[str, list[int]]:
@@ -420,7 +428,11 @@ class TableChange:
 def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChange]:
     """Replace the live database's contents with the dump, in one transaction.
 
-    Either everything is restored or nothing changes (``--single-transaction``). Sessions
+    Either everything is restored or nothing changes: the dump, turned into SQL by
+    ``pg_restore``, runs through ``psql`` in one transaction, committed only when all of it
+    went through. Tables the backup does not have (added by a later upgrade) are dropped in
+    that same transaction, since their foreign keys would keep the backup's tables from
+    being replaced; the migrations run after the restore create them again. Sessions
     idle inside a transaction are ended first, since they would hold locks the restore
     waits for; other connections wait at most ``lock_timeout`` and then see the new data.
     Rows of ``PRESERVED_TABLES`` are kept aside on a control connection and put back.
@@ -445,21 +457,9 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
         try:
             kept = _keep_rows(ctl)
             ctl.execute(_END_BLOCKING_SESSIONS, _audit_lock_parts())
-            env = pg.client_env()
-            env["PGOPTIONS"] = "-c lock_timeout=60000"
-            command = [
-                pg.client("pg_restore"),
-                "--clean",
-                "--if-exists",
-                "--single-transaction",
-                "--no-owner",
-                "--no-privileges",
-                "--verbose",
-                f"--dbname={pg.live_db_name()}",
-                str(folder / DB_FILE),
-            ]
+            newer = _tables_not_in_dump(ctl, folder / DB_FILE)
             progress(30, "Restoring the database")
-            _run_with_progress(command, len(before), progress, start=30, end=85, env=env)
+            _restore_script(folder / DB_FILE, newer, len(before), progress)
             progress(88, "Putting back the audit trail, the backup list and sessions")
             _put_back_rows(ctl, kept)
         finally:
@@ -473,6 +473,152 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
     return [
         TableChange(t, before.get(t), after.get(t)) for t in tables if before.get(t) != after.get(t)
     ]
+
+
+# A table entry in ``pg_restore --list``: "<id>; <class oid> <oid> TABLE <schema> <name> <owner>".
+_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA )(\S+) (\S+)")
+
+# Ordinary and partitioned tables, except those an extension owns (DROP would refuse them).
+_LIVE_TABLES = (
+    "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_temp%' AND n.nspname NOT LIKE 'pg\\_toast%' "
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+    "AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1, 2"
+)
+
+
+def dump_tables(dump: Path) -> set[tuple[str, str]]:
+    """(schema, name) of every table the dump creates."""
+    try:
+        out = subprocess.run(
+            [pg.client("pg_restore"), "--list", str(dump)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=pg.client_env(),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackupError(f"pg_restore failed: {exc}; nothing was restored") from exc
+    if out.returncode != 0:
+        raise BackupError(
+            f"pg_restore failed (exit {out.returncode}); nothing was restored: "
+            + out.stderr.strip()[-800:]
+        )
+    tables = set()
+    for line in out.stdout.splitlines():
+        match = _TOC_TABLE.match(line)
+        if match:
+            tables.add((match.group(1), match.group(2)))
+    if not tables:
+        raise BackupError("The dump holds no tables; refusing to restore it.")
+    return tables
+
+
+def _tables_not_in_dump(ctl: psycopg.Connection, dump: Path) -> list[tuple[str, str]]:
+    """Live tables the dump does not have (newer than the backup). The preserved tables are
+    left alone whatever the dump holds: their rows are put back after the restore."""
+    in_dump = dump_tables(dump)
+    preserved = {("public", t) for t in PRESERVED_TABLES}
+    live = [tuple(row) for row in ctl.execute(_LIVE_TABLES).fetchall()]
+    return [t for t in live if t not in in_dump and t not in preserved]
+
+
+def _restore_script(
+    dump: Path, drop: list[tuple[str, str]], tables: int, progress: Progress
+) -> None:
+    """Run the dump as SQL through ``psql`` in one transaction, after dropping ``drop``.
+
+    ``pg_restore`` writes the script (``--clean``: drop, then create and fill); this process
+    passes it on to ``psql`` between its own ``BEGIN`` and ``COMMIT``, and writes the
+    ``COMMIT`` only when ``pg_restore`` finished well. ``psql`` stops at the first error
+    (``ON_ERROR_STOP``); a transaction left open when ``psql`` exits is rolled back, so a
+    failure anywhere changes nothing.
+    """
+    from psycopg import sql
+
+    env = pg.client_env()
+    env["PGOPTIONS"] = "-c lock_timeout=60000"
+    prelude = "BEGIN;\n" + "".join(
+        sql.SQL("DROP TABLE IF EXISTS {} CASCADE;\n").format(sql.Identifier(*t)).as_string(None)
+        for t in drop
+    )
+    restore = subprocess.Popen(
+        [
+            pg.client("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-privileges",
+            "--file=-",
+            str(dump),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    psql = subprocess.Popen(
+        [
+            pg.client("psql"),
+            "--no-psqlrc",
+            "--quiet",
+            "--set=ON_ERROR_STOP=1",
+            f"--dbname={pg.live_db_name()}",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    tails: dict[str, list[str]] = {"pg_restore": [], "psql": []}
+
+    def collect(name: str, stream) -> None:
+        for raw in stream:
+            tails[name] = (tails[name] + [raw.decode(errors="replace").rstrip()])[-20:]
+
+    readers = [
+        threading.Thread(target=collect, args=("pg_restore", restore.stderr), daemon=True),
+        threading.Thread(target=collect, args=("psql", psql.stderr), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    assert restore.stdout is not None and psql.stdin is not None
+    done, in_copy, psql_gone = 0, False, False
+    try:
+        psql.stdin.write(prelude.encode())
+        for line in restore.stdout:
+            if in_copy:
+                in_copy = line != b"\\.\n"
+            elif line.startswith(b"COPY "):
+                in_copy, done = True, done + 1
+                percent = 30 + 55 * min(done, max(tables, 1)) // max(tables, 1)
+                progress(percent, f"restoring: {done} of {tables} tables")
+            psql.stdin.write(line)
+    except BrokenPipeError:
+        psql_gone = True  # psql stopped at an error: its transaction is rolled back
+        restore.kill()
+    restore_code = restore.wait()
+    try:
+        if restore_code == 0 and not psql_gone:
+            psql.stdin.write(b"COMMIT;\n")
+        psql.stdin.close()  # without a COMMIT, psql leaves and the server rolls back
+    except BrokenPipeError:
+        pass
+    psql_code = psql.wait()
+    for reader in readers:
+        reader.join(timeout=10)
+    if psql_code != 0 or psql_gone:
+        errors = [t for t in tails["psql"] if "error" in t.lower()] or tails["psql"][-5:]
+        raise BackupError(
+            f"psql failed (exit {psql_code}); nothing was restored: " + " | ".join(errors)[-800:]
+        )
+    if restore_code != 0:
+        errors = tails["pg_restore"][-5:]
+        raise BackupError(
+            f"pg_restore failed (exit {restore_code}); nothing was restored: "
+            + " | ".join(errors)[-800:]
+        )
 
 
 def _audit_lock_key() -> int:

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring import backups, charts, health, metrics, offsite
+from monitoring import backups, charts, health, integrations, metrics, offsite
 from monitoring.models import (
     Backup,
     BackupStatus,
@@ -251,33 +251,19 @@ def _queue_lengths() -> list[dict]:
 
 
 def integrations_panel() -> Panel:
+    """Email and Cloudinary checked (results cached a minute), and the media folder."""
     panel = Panel()
-    backend = settings.EMAIL_BACKEND.rsplit(".", 1)
-    email = {
-        "backend": settings.EMAIL_BACKEND,
-        "from": settings.DEFAULT_FROM_EMAIL,
-        "reachable": None,
-        "detail": "",
-    }
-    if "smtp" in backend[0]:
-        try:
-            from django.core.mail import get_connection
-
-            conn = get_connection(timeout=5)
-            conn.open()
-            conn.close()
-            email.update(reachable=True, detail="SMTP server answered")
-        except Exception as exc:
-            email.update(reachable=False, detail=_error(exc))
-            panel.fail(f"Email server unreachable: {_error(exc)}")
-    elif "django_ses" in settings.EMAIL_BACKEND:
-        email.update(detail=f"Amazon SES, region {settings.AWS_SES_REGION_NAME}")
-    elif any(
-        word in settings.EMAIL_BACKEND for word in ("console", "locmem", "filebased", "dummy")
-    ):
-        email.update(detail="Development backend: messages are not delivered")
+    checks = integrations.status()
+    email = checks["email"]
+    if email["reachable"] is False:
+        panel.fail(f"Email unreachable: {email['detail']}")
+    elif any(word in email["backend"] for word in ("console", "locmem", "filebased", "dummy")):
         panel.warnings.append("Email is not delivered (development backend)")
     panel.data["email"] = email
+    cloudinary = checks["cloudinary"]
+    if cloudinary["reachable"] is False:
+        panel.fail(f"Cloudinary unreachable: {cloudinary['detail']}")
+    panel.data["cloudinary"] = cloudinary
 
     storage = {"backend": settings.STORAGES["default"]["BACKEND"], "reachable": None, "detail": ""}
     root = backups.media_root()

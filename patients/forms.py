@@ -293,6 +293,15 @@ class CertificateDecisionForm(forms.Form):
     rejection_reason = forms.CharField(max_length=255, required=False)
 
 
+class CertificateRevokeForm(forms.Form):
+    revoke_reason = forms.CharField(
+        max_length=255,
+        label="Reason for revoking",
+        help_text="Kept in the record for staff; never shown on the public verification page.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 class SignupForm(forms.Form):
     email = forms.EmailField(label="Institutional email")
     password = forms.CharField(

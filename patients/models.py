@@ -50,12 +50,19 @@ def patient_search_text(
     *, last_name: str, first_name: str, middle_name: str, id_number: str, email: str
 ) -> str:
     """What ``Patient.search_text`` holds: the normalised names, ID number and email, plus
-    the compact ID number when it differs (``patients.selectors.patient_search`` matches
+    the compact names and ID number when they differ (``patients.selectors.patient_search`` matches
     partial ID numbers against it)."""
     parts = [last_name, first_name, middle_name, id_number, email]
     compact = compact_id(id_number)
     if compact != normalize_search(id_number):
         parts.append(compact)
+    # Names also without their spaces, apostrophes and hyphens, so that "obrien" finds
+    # O'Brien and "delacruz" finds Dela Cruz (``patients.selectors.patient_search`` drops
+    # apostrophes from the query too).
+    for name in (last_name, first_name, middle_name):
+        compact = compact_id(name)
+        if compact and compact != normalize_search(name):
+            parts.append(compact)
     return normalize_search(" ".join(parts))
 
 
@@ -665,6 +672,7 @@ class CertificateStatus(models.TextChoices):
     PENDING = "pending", "Pending approval"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    REVOKED = "revoked", "Revoked"
 
 
 class Fitness(models.TextChoices):
@@ -697,6 +705,13 @@ class MedicalCertificate(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.CharField(max_length=255, blank=True)
+    # An approved certificate issued in error is revoked (never deleted): the public
+    # verification page then says so. The reason is staff-only.
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=255, blank=True)
     verification_code = models.CharField(max_length=16, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -713,7 +728,10 @@ class MedicalCertificate(models.Model):
                 name="patients_certificate_status_valid",
             ),
             models.CheckConstraint(
-                condition=~models.Q(status=CertificateStatus.APPROVED)
+                # A revoked certificate was approved first, so it keeps the approved fields.
+                condition=~models.Q(
+                    status__in=[CertificateStatus.APPROVED, CertificateStatus.REVOKED]
+                )
                 | models.Q(
                     decided_by__isnull=False,
                     fitness__in=Fitness.values,
@@ -722,6 +740,23 @@ class MedicalCertificate(models.Model):
                     valid_until__gte=models.F("valid_from"),
                 ),
                 name="patients_certificate_approved_complete",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        status=CertificateStatus.REVOKED,
+                        revoked_by__isnull=False,
+                        revoked_at__isnull=False,
+                    )
+                    & ~models.Q(revoke_reason="")
+                )
+                | models.Q(
+                    ~models.Q(status=CertificateStatus.REVOKED),
+                    revoked_by__isnull=True,
+                    revoked_at__isnull=True,
+                    revoke_reason="",
+                ),
+                name="patients_certificate_revoked_complete",
             ),
         ]
 

@@ -87,7 +87,7 @@ def get_document_for_user(user, pk: int) -> PatientDocument:
 def get_certificate_for_user(user, pk: int) -> MedicalCertificate:
     try:
         cert = MedicalCertificate.objects.select_related(
-            "patient", "decided_by", "requested_by"
+            "patient", "decided_by", "requested_by", "revoked_by"
         ).get(pk=pk)
     except (MedicalCertificate.DoesNotExist, ValueError, TypeError):
         raise Http404("No such certificate") from None
@@ -109,6 +109,15 @@ def trigram_index_available() -> bool:
 
 def search_tokens(q: str) -> list[str]:
     return [t for t in re.split(r"[^a-z0-9]+", normalize_search(q)) if t][:6]
+
+
+# Apostrophes inside names are dropped from a name query ("O'Brien" → "obrien"), as from the
+# compact names kept in ``Patient.search_text``.
+_APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`]")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _id_fragment(q: str) -> str:
@@ -151,13 +160,20 @@ def patient_search(
     qs = Patient.objects.all() if qs is None else qs
     q = (q or "").strip()
     if q:
+        column = '"patients_patient"."search_text"'
         if "@" in q:
-            qs = qs.annotate(email_lower=Lower("email")).filter(email_lower=q.lower())
+            # The whole address (its index), or part of it accent-folded ("penaflor@usc"
+            # finds peñaflor@usc.edu.ph): an infix match on search_text, which the trigram
+            # index serves when it exists (a scan on the small development database).
+            fragment = f"%{_like_escape(normalize_search(q))}%"
+            qs = qs.annotate(email_lower=Lower("email")).filter(
+                Q(email_lower=q.lower())
+                | Q(RawSQL(f"{column} LIKE %s", [fragment], output_field=BooleanField()))  # noqa: S611 (column name is ours; the value is a parameter)
+            )
         else:
             if use_trigram is None:
                 use_trigram = trigram_index_available()
-            column = '"patients_patient"."search_text"'
-            tokens = search_tokens(q)
+            tokens = search_tokens(_APOSTROPHES.sub("", q))
             match = Q(id_number=q)
             text = _text_filter(column, tokens, use_trigram)
             if text is not None:

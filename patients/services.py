@@ -1000,6 +1000,57 @@ def certificate_decide(
     return cert
 
 
+@transaction.atomic
+def certificate_revoke(
+    *, actor, certificate: MedicalCertificate, reason: str, request=None
+) -> MedicalCertificate:
+    """Revoke an approved certificate issued in error (whoever may approve certificates).
+    The row is locked and must still be approved, so a second revocation is refused. The
+    public verification page then reports it revoked; the reason stays with staff and the
+    patient's notification carries no clinical details."""
+    if not user_has_perm(actor, "patients.approve_certificate"):
+        raise PermissionDenied("Only doctors revoke certificates.")
+    cert = (
+        MedicalCertificate.objects.select_for_update()
+        .select_related("patient")
+        .get(pk=certificate.pk)
+    )
+    if cert.status == CertificateStatus.REVOKED:
+        raise ValidationError("This certificate has already been revoked.", code="revoked")
+    if cert.status != CertificateStatus.APPROVED:
+        raise ValidationError("Only an approved certificate can be revoked.", code="not_approved")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"revoke_reason": "Give the reason for revoking."})
+    if len(reason) > 255:
+        raise ValidationError({"revoke_reason": "Keep the reason under 255 characters."})
+    cert.status = CertificateStatus.REVOKED
+    cert.revoked_by, cert.revoked_at, cert.revoke_reason = actor, timezone.now(), reason
+    cert.save(update_fields=["status", "revoked_by", "revoked_at", "revoke_reason", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=cert,
+        patient_id=cert.patient_id,
+        request=request,
+        detail={"status": cert.status, "reason": reason},
+    )
+    if cert.patient.user_id:
+        from accounts.services import notify
+
+        notify(
+            user=cert.patient.user,
+            title="Your medical certificate was revoked",
+            body=(
+                f"Your medical certificate {cert.verification_code} was revoked by the clinic "
+                "and is no longer valid. Contact the clinic if you have questions."
+            ),
+            url=reverse("patients:portal_certificates"),
+            category="certificate",
+        )
+    return cert
+
+
 # --- Patient self-registration ---------------------------------------------------------
 
 

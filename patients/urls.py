@@ -61,6 +61,7 @@ urlpatterns = [
     path("<int:pk>/certificates/new/", records.certificate_new, name="certificate_new"),
     path("certificates/", records.certificate_queue, name="certificate_queue"),
     path("certificates/<int:pk>/decide/", records.certificate_decide, name="certificate_decide"),
+    path("certificates/<int:pk>/revoke/", records.certificate_revoke, name="certificate_revoke"),
     path("certificates/<int:pk>/pdf/", records.certificate_pdf, name="certificate_pdf"),
     path("verify/", records.verify_certificate, name="verify"),
     re_path(

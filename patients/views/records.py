@@ -136,16 +136,7 @@ def certificate_queue(request: Request):
 @require_perm("patients.approve_certificate")
 def certificate_decide(request: Request, pk: int):
     cert = selectors.get_certificate_for_user(request.user, pk)
-    today = timezone.localdate()
-    form = forms.CertificateDecisionForm(
-        request.POST or None,
-        initial={
-            "decision": "approve",
-            "fitness": "fit",
-            "valid_from": today,
-            "valid_until": today + timezone.timedelta(days=30),
-        },
-    )
+    form = _decision_form(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         approve = data.pop("decision") == "approve"
@@ -158,23 +149,67 @@ def certificate_decide(request: Request, pk: int):
         else:
             messages.success(request, "Certificate " + ("approved." if approve else "rejected."))
             return redirect_htmx_aware(request, reverse("patients:certificate_queue"))
+    return _certificate_page(request, cert, form=form)
+
+
+def _decision_form(data=None) -> forms.CertificateDecisionForm:
+    today = timezone.localdate()
+    return forms.CertificateDecisionForm(
+        data,
+        initial={
+            "decision": "approve",
+            "fitness": "fit",
+            "valid_from": today,
+            "valid_until": today + timezone.timedelta(days=30),
+        },
+    )
+
+
+def _certificate_page(request: Request, cert, *, form=None, revoke_form=None) -> HttpResponse:
+    """The certificate page: the decision form while pending, revocation once approved."""
     audit_record(
         actor=request.user, action="read", obj=cert, patient_id=cert.patient_id, request=request
     )
     ctx = {
         "certificate": cert,
         "patient": cert.patient,
-        "form": form,
+        "form": form if form is not None else _decision_form(),
+        "revoke_form": revoke_form if revoke_form is not None else forms.CertificateRevokeForm(),
         "clinical": True,
         "allergies": selectors.active_allergies(cert.patient),
         "recent_visits": list(selectors.visit_timeline(cert.patient, signed_only=True)[:5]),
     }
+    invalid = (form is not None and form.errors) or (revoke_form is not None and revoke_form.errors)
     return render_page(
-        request, "patients/certificate_decide.html", ctx, status=422 if form.errors else 200
+        request, "patients/certificate_decide.html", ctx, status=422 if invalid else 200
     )
 
 
+@require_POST
+@require_perm("patients.approve_certificate")
+def certificate_revoke(request: Request, pk: int):
+    cert = selectors.get_certificate_for_user(request.user, pk)
+    form = forms.CertificateRevokeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.certificate_revoke(
+                actor=request.user,
+                certificate=cert,
+                reason=form.cleaned_data["revoke_reason"],
+                request=request,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Certificate revoked.")
+            return redirect_htmx_aware(
+                request, reverse("patients:certificate_decide", args=[cert.pk])
+            )
+    return _certificate_page(request, cert, revoke_form=form)
+
+
 def certificate_pdf_response(request: Request, cert: MedicalCertificate) -> HttpResponse:
+    # A revoked certificate is not downloaded again (no copy of it should circulate).
     if cert.status != CertificateStatus.APPROVED:
         raise Http404("Only approved certificates can be downloaded")
     audit_record(
@@ -211,7 +246,10 @@ def verify_certificate(request: Request, code: str = ""):
     if code:
         cert = (
             MedicalCertificate.objects.select_related("patient", "decided_by")
-            .filter(verification_code=code.upper(), status=CertificateStatus.APPROVED)
+            .filter(
+                verification_code=code.upper(),
+                status__in=[CertificateStatus.APPROVED, CertificateStatus.REVOKED],
+            )
             .first()
         )
         audit_record(
@@ -232,7 +270,12 @@ def verify_certificate(request: Request, code: str = ""):
             "form": form,
             "code": code,
             "certificate": cert,
-            "is_current": bool(cert and cert.valid_from <= today <= cert.valid_until),
+            "is_revoked": bool(cert and cert.status == CertificateStatus.REVOKED),
+            "is_current": bool(
+                cert
+                and cert.status == CertificateStatus.APPROVED
+                and cert.valid_from <= today <= cert.valid_until
+            ),
         },
     )
 

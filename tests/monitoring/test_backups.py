@@ -473,3 +473,85 @@ def test_restore_keeps_the_audit_trail(admin_user):
     # New events chain on after the restore.
     audit_record(actor=admin_user, action="read", object_type="x")
     assert audit_chain_verify().ok
+
+
+# --- Restoring a backup older than the schema -----------------------------------------------
+
+
+def _live_table(name: str) -> bool:
+    with pg.connect() as conn:
+        return conn.execute("SELECT to_regclass(%s)", [name]).fetchone()[0] is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_of_a_backup_older_than_a_table_that_references_its_tables(admin_user):
+    """An upgrade after the backup added a table with a foreign key to accounts_user: the
+    restore still replaces accounts_user (the newer table goes, in the same transaction),
+    the data is the backup's, and the site works after the post-restore migrations."""
+    from django.db.migrations.executor import MigrationExecutor
+    from django.test import Client
+
+    from tests.conftest import login
+
+    nurse = UserFactory(role=Role.NURSE, email="kept.nurse@usc.edu.ph")
+    backup = services.backup_create(actor=admin_user)
+    counts_then, checksums_then = _state()
+    with pg.connect() as conn:
+        conn.execute(
+            "CREATE TABLE zz_newer (id bigserial PRIMARY KEY, user_id bigint NOT NULL "
+            "REFERENCES accounts_user (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        conn.execute("INSERT INTO zz_newer (user_id) VALUES (%s), (%s)", [nurse.pk, admin_user.pk])
+    User.objects.filter(pk=nurse.pk).update(first_name="Changed")
+    UserFactory(role=Role.DOCTOR, email="late.doctor@usc.edu.ph")
+
+    report = services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+
+    assert not _live_table("zz_newer")
+    counts_now, checksums_now = _state()
+    assert set(counts_now) == set(counts_then)
+    for table in counts_then:
+        if table not in NOT_REWOUND:
+            assert checksums_now[table] == checksums_then[table], table
+    assert not User.objects.filter(email="late.doctor@usc.edu.ph").exists()
+    assert report.safety_backup.status == BackupStatus.SUCCEEDED
+    from django.db import connection
+
+    executor = MigrationExecutor(connection)
+    assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
+    UserFactory(role=Role.NURSE, email="after.restore@usc.edu.ph")
+    assert login(Client(), admin_user).get("/monitoring/").status_code == 200
+    # The safety backup, taken with the newer table, restores it again.
+    services.backup_restore(backup=report.safety_backup, actor=admin_user, confirm=True)
+    assert _live_table("zz_newer")
+    with pg.connect() as conn:
+        conn.execute("DROP TABLE zz_newer")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_failing_after_dropping_a_newer_table_changes_nothing(admin_user):
+    """A view the backup does not know keeps a table of the backup from being dropped: the
+    restore fails part-way, after the newer table was dropped, and all of it rolls back."""
+    backup = services.backup_create(actor=admin_user)
+    with pg.connect() as conn:
+        conn.execute(
+            "CREATE TABLE zz_newer (id bigserial PRIMARY KEY, user_id bigint "
+            "REFERENCES accounts_user (id))"
+        )
+        conn.execute("INSERT INTO zz_newer (user_id) VALUES (%s)", [admin_user.pk])
+        conn.execute("CREATE VIEW zz_names AS SELECT id, email FROM accounts_user")
+    UserFactory(email="after.backup@usc.edu.ph")
+    counts_before, checksums_before = _state()
+    try:
+        with pytest.raises(BackupError, match="nothing was restored"):
+            services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+        counts_after, checksums_after = _state()
+        assert counts_after["zz_newer"] == 1
+        for table in counts_before:
+            if table not in NOT_REWOUND:
+                assert checksums_after[table] == checksums_before[table], table
+        assert User.objects.filter(email="after.backup@usc.edu.ph").exists()
+    finally:
+        with pg.connect() as conn:
+            conn.execute("DROP VIEW IF EXISTS zz_names")
+            conn.execute("DROP TABLE IF EXISTS zz_newer")
