@@ -162,14 +162,18 @@ def patient_search(
     if q:
         column = '"patients_patient"."search_text"'
         if "@" in q:
-            # The whole address (its index), or part of it accent-folded ("penaflor@usc"
-            # finds peñaflor@usc.edu.ph): an infix match on search_text, which the trigram
-            # index serves when it exists (a scan on the small development database).
-            fragment = f"%{_like_escape(normalize_search(q))}%"
-            qs = qs.annotate(email_lower=Lower("email")).filter(
-                Q(email_lower=q.lower())
-                | Q(RawSQL(f"{column} LIKE %s", [fragment], output_field=BooleanField()))  # noqa: S611 (column name is ours; the value is a parameter)
-            )
+            # A whole address is looked up through its index (one small query to know);
+            # otherwise part of one, accent-folded ("penaflor@usc" finds
+            # peñaflor@usc.edu.ph): an infix match on search_text, which the trigram index
+            # serves when it exists. One OR of both would make PostgreSQL scan the table.
+            exact = qs.annotate(email_lower=Lower("email")).filter(email_lower=q.lower())
+            if exact.exists():
+                qs = exact
+            else:
+                fragment = f"%{_like_escape(normalize_search(q))}%"
+                qs = qs.filter(
+                    RawSQL(f"{column} LIKE %s", [fragment], output_field=BooleanField())  # noqa: S611 (column name is ours; the value is a parameter)
+                )
         else:
             if use_trigram is None:
                 use_trigram = trigram_index_available()
