@@ -46,7 +46,7 @@ def user_invite(
         is_staff=role == Role.ADMIN,
     )
     audit_record(actor=actor, action="create", obj=user, request=request, detail={"role": role})
-    _send_invitation(user=user, actor=actor)
+    invitation_send(user=user, actor=actor)
     return user
 
 
@@ -64,11 +64,13 @@ def user_invite_resend(*, actor: User, user: User, request=None) -> User:
         raise ValidationError("This user has already chosen a password; they can use “Forgot your password?”.")
     audit_record(actor=actor, action="update", obj=user, request=request,
                  detail={"invitation": "resent"})
-    _send_invitation(user=user, actor=actor)
+    invitation_send(user=user, actor=actor)
     return user
 
 
-def _send_invitation(*, user: User, actor: User) -> None:
+def invitation_send(*, user: User, actor: User) -> None:
+    """Email ``user`` the link to choose a password (after commit); also used by the
+    patients app when it turns an unconfirmed sign-up into an invitation."""
     link = password_setup_url(user)
     transaction.on_commit(
         lambda: send_templated_email(

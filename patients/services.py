@@ -1340,8 +1340,7 @@ def _invite_over_unconfirmed_signup(*, actor, user, patient: Patient, request=No
     """Turn an unconfirmed sign-up's account into a staff invitation (what
     ``accounts.services.user_invite`` creates): active, without a password, and the
     invitation to choose one emailed to the address."""
-    from accounts.services import password_setup_url
-    from uscpis.mail import send_templated_email
+    from accounts.services import invitation_send
 
     PendingSignup.objects.filter(user=user).delete()
     user.first_name, user.last_name = patient.first_name, patient.last_name
@@ -1355,15 +1354,7 @@ def _invite_over_unconfirmed_signup(*, actor, user, patient: Patient, request=No
         request=request,
         detail={"invited": True, "replaced_unconfirmed_signup": True},
     )
-    link = password_setup_url(user)
-    transaction.on_commit(
-        lambda: send_templated_email(
-            to=[user.email],
-            subject="You are invited to USC-PIS",
-            template="invite",
-            context={"user": user, "link": link, "invited_by": actor},
-        )
-    )
+    invitation_send(user=user, actor=actor)
     return user
 
 

@@ -2,26 +2,13 @@
 apostrophes and hyphens ("obrien" for O'Brien, "delacruz" for Dela Cruz) are now included.
 Same batched pass as 0005 (only rows whose text changes are written)."""
 
+from importlib import import_module
+
 from django.db import migrations
 
 
-def recompute(apps, schema_editor):
-    from patients.models import patient_search_text
-
-    Patient = apps.get_model("patients", "Patient")
-    fields = ("last_name", "first_name", "middle_name", "id_number", "email")
-    changed = []
-    rows = Patient.objects.only("pk", "search_text", *fields).order_by("pk")
-    for patient in rows.iterator(chunk_size=2000):
-        text = patient_search_text(**{f: getattr(patient, f) for f in fields})
-        if text != patient.search_text:
-            patient.search_text = text
-            changed.append(patient)
-        if len(changed) >= 1000:
-            Patient.objects.bulk_update(changed, ["search_text"])
-            changed = []
-    if changed:
-        Patient.objects.bulk_update(changed, ["search_text"])
+# The same batched pass as 0005 (it uses the current ``patient_search_text``).
+recompute = import_module("patients.migrations.0005_recompute_search_text").recompute
 
 
 class Migration(migrations.Migration):
