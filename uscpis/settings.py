@@ -159,9 +159,6 @@ if REDIS_URL:
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
-    # Sessions read from Redis, written through to the database: one query less per request.
-    # Falls back to the database alone while Redis is unreachable (accounts/sessions.py).
-    SESSION_ENGINE = "accounts.sessions"
 else:
     CACHES = {
         "default": {
@@ -180,6 +177,12 @@ else:
     }
     for _folder in ("queue", "control", "processed"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+
+# Sessions read from the cache (Redis, or the shared file cache), written through to the
+# database: one query less per request, and a session keeps working while a restore is
+# replacing the tables (the session table is put back only once pg_restore has committed).
+# Falls back to the database alone while the cache is unreachable (accounts/sessions.py).
+SESSION_ENGINE = "accounts.sessions"
 
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "uscpis")
 CELERY_TASK_ACKS_LATE = True
