@@ -123,6 +123,28 @@ def _raise_integrity(exc: IntegrityError, appointment_type, provider, start, pat
 # --- Booking -----------------------------------------------------------------------------
 
 
+def _require_offered_slot(slot: dict, *, past_tolerance: timedelta = timedelta(0)) -> None:
+    """Refuse a start that is not one of the slots ``free_slots`` offers that day (a patient
+    may only pick an offered slot). ``slot`` holds ``validate_slot``'s arguments. When it
+    was taken meanwhile by a racing booking, ``validate_slot`` says so, with alternatives."""
+    from appointments.slots import free_slots
+
+    day = timezone.localtime(slot["start"], conf.clinic_tz()).date()
+    offered = free_slots(
+        appointment_type=slot["appointment_type"],
+        provider=slot["provider"],
+        date_from=day,
+        date_to=day,
+        patient_id=slot["patient_id"],
+        exclude_appointment_id=slot.get("exclude_appointment_id"),
+    )
+    if slot["start"] not in {s.start for s in offered}:
+        validate_slot(**slot, past_tolerance=past_tolerance)
+        raise ValidationError(
+            "That time is not one of the offered slots. Please pick one from the list."
+        )
+
+
 def appointment_book(
     *,
     actor,
@@ -148,41 +170,16 @@ def appointment_book(
         if source == BookingSource.WALK_IN
         else timedelta(0)
     )
-    end = validate_slot(
-        appointment_type=appointment_type,
-        provider=provider,
-        start=start,
-        patient_id=patient.pk,
-        by_staff=by_staff,
-        past_tolerance=tolerance,
-    )
+    slot = {
+        "appointment_type": appointment_type,
+        "provider": provider,
+        "start": start,
+        "patient_id": patient.pk,
+        "by_staff": by_staff,
+    }
+    end = validate_slot(**slot, past_tolerance=tolerance)
     if offered_slots_only:
-        from appointments.slots import free_slots
-
-        day = timezone.localtime(start, conf.clinic_tz()).date()
-        offered = {
-            s.start
-            for s in free_slots(
-                appointment_type=appointment_type,
-                provider=provider,
-                date_from=day,
-                date_to=day,
-                patient_id=patient.pk,
-            )
-        }
-        if start not in offered:
-            # Taken meanwhile (a racing booking just committed)? Then say so, with alternatives.
-            validate_slot(
-                appointment_type=appointment_type,
-                provider=provider,
-                start=start,
-                patient_id=patient.pk,
-                by_staff=by_staff,
-                past_tolerance=tolerance,
-            )
-            raise ValidationError(
-                "That time is not one of the offered slots. Please pick one from the list."
-            )
+        _require_offered_slot(slot, past_tolerance=tolerance)
     try:
         with transaction.atomic():
             appointment = Appointment.objects.create(
@@ -269,39 +266,17 @@ def appointment_reschedule(
             _check_cutoff(actor, locked, "rescheduled")
             provider = provider or locked.provider
             appointment_type = locked.appointment_type
-            end = validate_slot(
-                appointment_type=appointment_type,
-                provider=provider,
-                start=start,
-                patient_id=locked.patient_id,
-                by_staff=by_staff,
-                exclude_appointment_id=locked.pk,
-            )
+            slot = {
+                "appointment_type": appointment_type,
+                "provider": provider,
+                "start": start,
+                "patient_id": locked.patient_id,
+                "by_staff": by_staff,
+                "exclude_appointment_id": locked.pk,
+            }
+            end = validate_slot(**slot)
             if offered_slots_only:
-                from appointments.slots import free_slots
-
-                day = timezone.localtime(start, conf.clinic_tz()).date()
-                offered = {
-                    s.start
-                    for s in free_slots(
-                        appointment_type=appointment_type,
-                        provider=provider,
-                        date_from=day,
-                        date_to=day,
-                        patient_id=locked.patient_id,
-                        exclude_appointment_id=locked.pk,
-                    )
-                }
-                if start not in offered:
-                    validate_slot(
-                        appointment_type=appointment_type,
-                        provider=provider,
-                        start=start,
-                        patient_id=locked.patient_id,
-                        by_staff=by_staff,
-                        exclude_appointment_id=locked.pk,
-                    )
-                    raise ValidationError("That time is not one of the offered slots.")
+                _require_offered_slot(slot)
             old = {
                 "start": locked.start,
                 "provider": locked.provider_id,
