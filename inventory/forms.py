@@ -327,7 +327,7 @@ class OrderReceiveForm(forms.Form):
             )
 
     def receipts(self):
-        from inventory.services import Receipt
+        from inventory.services.purchasing import Receipt
 
         out = []
         for line in self.lines:

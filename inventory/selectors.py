@@ -409,3 +409,14 @@ def dispense_initial_for_prescription(user, pk) -> tuple[object, dict] | tuple[N
     if item is not None:
         initial["item"] = item.pk
     return rx, initial
+
+
+def dispensable_lots(item: Item, *, location: Location | None = None, today: date | None = None):
+    """Lots that may be dispensed, first-expiry-first-out (no expiry last)."""
+    today = today or timezone.localdate()
+    qs = StockLot.objects.filter(item=item, status=LotStatus.AVAILABLE, quantity__gt=0).filter(
+        Q(expiry_date__isnull=True) | Q(expiry_date__gte=today)
+    )
+    if location is not None:
+        qs = qs.filter(location=location)
+    return qs.order_by(F("expiry_date").asc(nulls_last=True), "received_at", "id")

@@ -21,13 +21,13 @@ from patients.models import (
     Visit,
     VitalSigns,
 )
-from patients.services import (
+from patients.services.registry import (
     CONTACT_FIELDS,
     PATIENT_FIELDS,
     id_number_clean,
     id_number_refuse_taken,
-    validate_vitals,
 )
+from patients.services.visits import validate_vitals
 
 
 class DateInput(forms.DateInput):

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
-from appointments import forms, selectors, services
+from appointments import conf, forms, selectors
 from appointments.models import (
     OfferStatus,
     PatientCalendarFeed,
@@ -23,7 +23,8 @@ from appointments.models import (
     WaitlistOffer,
     WaitlistStatus,
 )
-from appointments.views._common import (
+from appointments.services import booking, feeds, waitlist
+from appointments.views.common import (
     ACTIVE_NOT_DONE,
     PAGE_SIZE,
     _conflict,
@@ -51,7 +52,7 @@ def book(request: Request):
             return render_page(request, "appointments/book.html", ctx, status=422)
         provider, start = form.cleaned_data["slot"]
         try:
-            appointment = services.appointment_book(
+            appointment = booking.appointment_book(
                 actor=request.user,
                 patient=patient,
                 appointment_type=form.cleaned_data["type"],
@@ -130,7 +131,7 @@ def my_list(request: Request):
 def my_detail(request: Request, pk: int):
     appointment = selectors.get_own_appointment(request.user, pk)
     audit_record(action="read", obj=appointment, patient_id=appointment.patient_id, request=request)
-    cutoff = timedelta(minutes=services.conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
+    cutoff = timedelta(minutes=conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
     can_change = appointment.is_upcoming and appointment.start - timezone.now() >= cutoff
     return render_page(
         request,
@@ -161,7 +162,7 @@ def my_reschedule(request: Request, pk: int):
             if not form.is_valid():
                 raise ValidationError([e for errs in form.errors.values() for e in errs])
             provider, start = form.cleaned_data["slot"]
-            services.appointment_reschedule(
+            booking.appointment_reschedule(
                 actor=request.user,
                 appointment=appointment,
                 start=start,
@@ -183,7 +184,7 @@ def my_cancel(request: Request, pk: int):
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        services.appointment_cancel(
+        booking.appointment_cancel(
             actor=request.user, appointment=appointment, reason=reason, request=request
         )
     except ValidationError as exc:
@@ -213,7 +214,7 @@ def my_feed(request: Request):
     patient = selectors.patient_for_user(request.user)
     if patient is None:
         raise Http404("No patient record")
-    services.patient_feed_regenerate(
+    feeds.patient_feed_regenerate(
         actor=request.user,
         patient=patient,
         revoke=request.POST.get("revoke") == "1",
@@ -234,7 +235,7 @@ def waitlist_join(request: Request):
         if not form.is_valid():
             raise ValidationError([e for errs in form.errors.values() for e in errs])
         d = form.cleaned_data
-        services.waitlist_join(
+        waitlist.waitlist_join(
             actor=request.user,
             patient=patient,
             appointment_type=d["type"],
@@ -257,12 +258,12 @@ def waitlist_offer(request: Request, pk: int):
     if request.method == "POST":
         try:
             if request.POST.get("decision") == "accept":
-                appointment = services.waitlist_offer_accept(
+                appointment = waitlist.waitlist_offer_accept(
                     actor=request.user, offer=offer, request=request
                 )
                 messages.success(request, "Booked. A confirmation email is on its way.")
                 return redirect("appointments:my_detail", appointment.pk)
-            services.waitlist_offer_decline(actor=request.user, offer=offer, request=request)
+            waitlist.waitlist_offer_decline(actor=request.user, offer=offer, request=request)
             messages.info(request, "Offer declined; you stay on the waitlist.")
             return redirect("appointments:my_list")
         except ValidationError as exc:

@@ -10,13 +10,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import public
-from appointments import selectors, services
+from appointments import selectors
 from appointments.ical import feed_ics
 from appointments.models import (
     Appointment,
     PatientCalendarFeed,
     ProviderProfile,
 )
+from appointments.services import links
 from uscpis.http import Request, render_page
 
 
@@ -26,7 +27,7 @@ def email_link(request: Request, token: str):
     """Confirm or cancel without signing in. GET shows a button (mail scanners follow GETs);
     POST acts, once."""
     try:
-        appointment, action, _ = services.link_read(token)
+        appointment, action, _ = links.link_read(token)
     except ValidationError as exc:
         return render_page(
             request,
@@ -38,7 +39,7 @@ def email_link(request: Request, token: str):
     error = ""
     if request.method == "POST":
         try:
-            appointment = services.link_use(token=token, request=request)
+            appointment = links.link_use(token=token, request=request)
             done = True
         except ValidationError as exc:
             error = " ".join(exc.messages)

@@ -14,13 +14,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES
-from appointments import forms, selectors, services
+from appointments import forms, selectors
 from appointments.models import (
     AppointmentType,
     AvailabilityException,
     ProviderProfile,
     WeeklyAvailability,
 )
+from appointments.services import feeds
 from uscpis.http import Request, render_page
 
 
@@ -78,7 +79,7 @@ def schedule_edit(request: Request, pk: int):
                 exception_form.instance.created_by = request.user
                 exception_form.save()
             elif action == "feed":
-                services.provider_feed_regenerate(
+                feeds.provider_feed_regenerate(
                     actor=request.user,
                     provider=provider,
                     revoke=request.POST.get("revoke") == "1",
@@ -140,7 +141,7 @@ def my_provider_feed(request: Request):
     provider = selectors.provider_for_user(request.user)
     if provider is None:
         raise Http404("You have no provider profile")
-    services.provider_feed_regenerate(
+    feeds.provider_feed_regenerate(
         actor=request.user,
         provider=provider,
         revoke=request.POST.get("revoke") == "1",

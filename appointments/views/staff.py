@@ -14,15 +14,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES, user_has_perm
-from appointments import forms, selectors, services
+from appointments import forms, selectors
 from appointments.models import (
     Appointment,
     AppointmentStatus,
     BookingSource,
     ProviderProfile,
 )
+from appointments.services import booking, lifecycle
 from appointments.slots import SlotTaken, next_free_slots
-from appointments.views._common import (
+from appointments.views.common import (
     _conflict,
     _ics_response,
     _parse_day,
@@ -47,7 +48,7 @@ def staff_book(request: Request):
             if not form.is_valid():
                 raise ValidationError([e for errs in form.errors.values() for e in errs])
             provider, start = form.cleaned_data["slot"]
-            appointment = services.appointment_book(
+            appointment = booking.appointment_book(
                 actor=request.user,
                 patient=form.cleaned_data["patient"],
                 appointment_type=form.cleaned_data["type"],
@@ -90,7 +91,7 @@ def walk_in(request: Request):
             provider = get_object_or_404(
                 ProviderProfile.objects.select_related("user"), pk=slot.provider_id
             )
-            appointment = services.appointment_book(
+            appointment = booking.appointment_book(
                 actor=request.user,
                 patient=d["patient"],
                 appointment_type=d["type"],
@@ -232,7 +233,7 @@ def staff_transition(request: Request, pk: int):
     try:
         if not form.is_valid():
             raise ValidationError("Unknown status.")
-        appointment = services.appointment_transition(
+        appointment = lifecycle.appointment_transition(
             actor=request.user,
             appointment=appointment,
             to_status=form.cleaned_data["to"],
@@ -270,7 +271,7 @@ def staff_cancel(request: Request, pk: int):
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        services.appointment_cancel(
+        booking.appointment_cancel(
             actor=request.user, appointment=appointment, reason=reason, request=request
         )
         messages.success(request, "Appointment cancelled.")
@@ -294,7 +295,7 @@ def staff_reschedule(request: Request, pk: int):
     ctx = {"appointment": appointment, "form": form}
     if request.method == "POST" and form.is_valid():
         try:
-            services.appointment_reschedule(
+            booking.appointment_reschedule(
                 actor=request.user,
                 appointment=appointment,
                 start=form.cleaned_data["start"],

@@ -8,8 +8,8 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from inventory import services
 from inventory.models import Item, ItemKind, Location, Vendor
+from inventory.services import stock
 from patients.models import Patient
 
 
@@ -69,7 +69,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
 
 def receive(item, *, quantity, days=365, batch=None, location=None, cost="2.50", actor=None):
     """Put a lot into stock the proper way (service + movement)."""
-    movement = services.stock_receive(
+    movement = stock.stock_receive(
         actor=actor,
         item=item,
         location=location or item.default_location,

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from monitoring import services
+from monitoring.backups import create
 from monitoring.models import Backup, BackupStatus, VerificationStatus
 from tests.monitoring.factories import BackupFactory
 
@@ -189,7 +189,7 @@ def test_non_admins_cannot_start_verify_or_download(client_for, user_for_role):
 
 @pytest.mark.django_db(transaction=True)
 def test_download_is_audited(client_for, admin_user):
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     response = client_for(admin_user).get(
         reverse("monitoring:backup_download", args=[backup.pk, "database"])
     )
@@ -252,7 +252,7 @@ def test_verified_admin_restores_with_the_typed_phrase(client_for, admin_user):
     from tests.factories import UserFactory
 
     client = client_for(admin_user)  # enrols the admin's two-factor device before the backup
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     UserFactory(email="created.after@usc.edu.ph")
     response = client.post(
         reverse("monitoring:backup_restore", args=[backup.pk]),

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from monitoring import services
+from monitoring.backups import create, prune, restore, verify
 from monitoring.models import Backup, BackupStatus, VerificationStatus
 from monitoring.pg import BackupError
 
@@ -20,20 +20,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        create = sub.add_parser("create", help="make a backup now")
-        create.add_argument("--with-media", action="store_true", help="also archive uploaded files")
+        create_parser = sub.add_parser("create", help="make a backup now")
+        create_parser.add_argument("--with-media", action="store_true", help="also archive uploaded files")
         sub.add_parser("list", help="list backups")
-        verify = sub.add_parser(
+        verify_parser = sub.add_parser(
             "verify", help="check checksums and restore into a scratch database"
         )
-        verify.add_argument("backup_id", type=int)
-        restore = sub.add_parser("restore", help="replace the database (and media) with a backup")
-        restore.add_argument("backup_id", type=int)
-        restore.add_argument(
+        verify_parser.add_argument("backup_id", type=int)
+        restore_parser = sub.add_parser("restore", help="replace the database (and media) with a backup")
+        restore_parser.add_argument("backup_id", type=int)
+        restore_parser.add_argument(
             "--yes", action="store_true", help="confirm: current data will be replaced"
         )
-        prune = sub.add_parser("prune", help="apply retention (7 daily, 4 weekly, 12 monthly)")
-        prune.add_argument("--dry-run", action="store_true")
+        prune_parser = sub.add_parser("prune", help="apply retention (7 daily, 4 weekly, 12 monthly)")
+        prune_parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args, action: str, **opts):
         say = self.stdout.write
@@ -51,7 +51,7 @@ class Command(BaseCommand):
 
     def do_create(self, say, *, with_media: bool = False, **_):
         say(f"Creating a backup{' with media' if with_media else ''}...")
-        backup = services.backup_create(with_media=with_media, say=say)
+        backup = create.backup_create(with_media=with_media, say=say)
         say(
             self.style.SUCCESS(
                 f"Backup #{backup.pk} done: {filesizeformat(backup.size_bytes)} in "
@@ -81,7 +81,7 @@ class Command(BaseCommand):
     def do_verify(self, say, *, backup_id: int, **_):
         backup = self._get(backup_id)
         say(f"Verifying backup #{backup.pk}...")
-        backup = services.backup_verify(backup_id=backup.pk, say=say, alert=False)
+        backup = verify.backup_verify(backup_id=backup.pk, say=say, alert=False)
         if backup.verification_status != VerificationStatus.PASSED:
             raise CommandError(
                 f"Backup #{backup.pk} FAILED verification: {backup.verification_detail}"
@@ -94,13 +94,13 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Restoring backup #{backup.pk} replaces ALL current data. Re-run with --yes to confirm."
             )
-        report = services.backup_restore(backup=backup, confirm=True, say=say)
+        report = restore.backup_restore(backup=backup, confirm=True, say=say)
         for line in report.lines():
             say(line)
         say(self.style.SUCCESS("Restore complete."))
 
     def do_prune(self, say, *, dry_run: bool = False, **_):
-        deleted = services.backup_prune(say=say, dry_run=dry_run)
+        deleted = prune.backup_prune(say=say, dry_run=dry_run)
         say(
             f"{'Would delete' if dry_run else 'Deleted'} {len(deleted) if not dry_run else ''} backups."
             if not dry_run

@@ -1,421 +1,32 @@
-"""The backup engine: dump, archive, manifest, checks, scratch-restore and live restore.
-
-Everything here works on files and on the database through its own connections; the
-``Backup`` rows and alerts are handled by ``monitoring.services``.
-
-Consistency: the row counts in the manifest and the dump come from one exported snapshot
-(``pg_export_snapshot`` + ``pg_dump --snapshot``), so they describe exactly the same data.
-"""
+"""Replacing the live database and media with a backup's, keeping the audit trail, sessions
+and backup rows as they are today."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 import subprocess
 import tarfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from django.conf import settings
-from django.utils import timezone
 
 from monitoring import pg
+from monitoring.backups.layout import (
+    AUDIT_TABLE,
+    DB_FILE,
+    MEDIA_FILE,
+    PRESERVED_TABLES,
+    Progress,
+    _noop,
+    media_root,
+    sha256_file,
+)
 from monitoring.pg import BackupError
-
-DB_FILE = "database.dump"
-MEDIA_FILE = "media.tar.gz"
-MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 1
-# Rows of these tables describe the backups themselves, who is signed in and what everyone
-# did, so a restore puts today's rows back instead of rewinding them. The audit trail in
-# particular is never rewound: after a restore it is exactly what it was before, plus the
-# restore's own event (and its hash chain still holds).
-PRESERVED_TABLES = ("monitoring_backup", "django_session", "accounts_auditevent")
-AUDIT_TABLE = "accounts_auditevent"
-
-Progress = Callable[[int, str], None]
-
-
-def _noop(_percent: int, _message: str) -> None:
-    pass
-
-
-def backup_root() -> Path:
-    root = Path(settings.BACKUP_DIR)
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def media_root() -> Path | None:
-    """The local media folder, or None when media live in a remote storage (Cloudinary)."""
-    from django.core.files.storage import FileSystemStorage, storages
-
-    storage = storages["default"]
-    if isinstance(storage, FileSystemStorage):
-        return Path(storage.location)
-    return None
-
-
-def app_version() -> str:
-    version = getattr(settings, "APP_VERSION", "")
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        if out.returncode == 0 and out.stdout.strip():
-            return f"{version}+{out.stdout.strip()}"
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return version
-
-
-# --- Create ------------------------------------------------------------------------------
-
-
-def dump_database(folder: Path, progress: Progress = _noop) -> dict:
-    """Write ``folder/database.dump``; return counts and migrations from the same snapshot."""
-    target = folder / DB_FILE
-    with pg.connect(autocommit=False) as ctl:
-        ctl.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        ctl.read_only = True
-        snapshot = ctl.execute("SELECT pg_export_snapshot()").fetchone()[0]
-        tables = pg.user_tables(ctl)
-        progress(5, f"Counting rows in {len(tables)} tables")
-        counts = pg.row_counts(ctl)
-        migrations = pg.applied_migrations(ctl)
-        audit_head = _audit_head(ctl)
-        server_version = ctl.execute("SHOW server_version").fetchone()[0]
-        command = [
-            pg.client("pg_dump"),
-            "--format=custom",
-            "--no-owner",
-            "--no-privileges",
-            "--verbose",
-            f"--snapshot={snapshot}",
-            f"--file={target}",
-            pg.live_db_name(),
-        ]
-        progress(10, "Dumping the database")
-        _run_with_progress(command, len(tables), progress, start=10, end=80)
-        ctl.rollback()
-    return {
-        "row_counts": counts,
-        "migrations": migrations,
-        "audit_head": audit_head,
-        "server_version": server_version,
-        "pg_dump": _version_of(pg.client("pg_dump")),
-    }
-
-
-def _audit_head(conn: psycopg.Connection) -> dict | None:
-    """The last audit event (id and hash) in the connection's snapshot, or None when the
-    trail is empty. Kept in the manifest: it ties the backup to a point of the hash chain."""
-    if conn.execute("SELECT to_regclass(%s)", [AUDIT_TABLE]).fetchone()[0] is None:
-        return None  # checked first: an error would abort the snapshot's transaction
-    row = conn.execute(
-        f"SELECT id, hash FROM {AUDIT_TABLE} ORDER BY id DESC LIMIT 1"  # noqa: S608
-    ).fetchone()
-    return {"id": row[0], "hash": row[1]} if row else None
-
-
-_TABLE_LINE = re.compile(r"dumping contents of table|processing data for table")
-
-
-def _run_with_progress(
-    command: list[str],
-    tables: int,
-    progress: Progress,
-    *,
-    start: int,
-    end: int,
-    env: dict | None = None,
-) -> None:
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env or pg.client_env(),
-    )
-    done, tail = 0, []
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        tail = (tail + [line.rstrip()])[-20:]
-        if _TABLE_LINE.search(line):
-            done += 1
-            percent = start + (end - start) * min(done, max(tables, 1)) // max(tables, 1)
-            progress(percent, f"{Path(command[0]).name}: {done} of {tables} tables")
-    code = proc.wait()
-    if code != 0:
-        errors = [line for line in tail if "error" in line.lower()] or tail[-5:]
-        raise BackupError(
-            f"{Path(command[0]).name} failed (exit {code}): " + " | ".join(errors)[-800:]
-        )
-
-
-def _version_of(binary: str) -> str:
-    try:
-        return subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-
-
-def archive_media(folder: Path) -> dict:
-    root = media_root()
-    if root is None:
-        raise BackupError("Media are stored remotely (Cloudinary); back them up there.")
-    files = {}
-    with tarfile.open(folder / MEDIA_FILE, "w:gz") as tar:
-        if root.exists():
-            for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                rel = path.relative_to(root).as_posix()
-                tar.add(path, arcname=rel, recursive=False)
-                files[rel] = sha256_file(path)
-    return {"media_files": files}
-
-
-def write_manifest(folder: Path, *, backup_id: int, kind: str, info: dict) -> dict:
-    files = {}
-    for name in (DB_FILE, MEDIA_FILE):
-        path = folder / name
-        if path.exists():
-            files[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
-    manifest = {
-        "format": FORMAT_VERSION,
-        "backup_id": backup_id,
-        "kind": kind,
-        "created_at": timezone.now().isoformat(),
-        "app_version": app_version(),
-        "database": pg.live_db_name(),
-        "server_version": info.get("server_version", ""),
-        "pg_dump": info.get("pg_dump", ""),
-        "files": files,
-        "row_counts": info.get("row_counts", {}),
-        "migrations": info.get("migrations", []),
-        "audit_head": info.get("audit_head"),
-        "media_files": info.get("media_files"),
-    }
-    tmp = folder / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    tmp.replace(folder / MANIFEST_FILE)
-    return manifest
-
-
-def read_manifest(folder: Path) -> dict:
-    try:
-        return json.loads((folder / MANIFEST_FILE).read_text())
-    except FileNotFoundError as exc:
-        raise BackupError(f"{folder / MANIFEST_FILE} is missing") from exc
-    except json.JSONDecodeError as exc:
-        raise BackupError(f"{folder / MANIFEST_FILE} is not valid JSON: {exc}") from exc
-
-
-def folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.glob("*") if p.is_file())
-
-
-# --- Checks and verification ---------------------------------------------------------------
-
-
-def check_files(folder: Path, manifest: dict, expected_db_checksum: str = "") -> list[str]:
-    """Problems with the files (missing, wrong size, wrong SHA-256); empty when all good."""
-    problems = []
-    files = manifest.get("files") or {}
-    if DB_FILE not in files:
-        problems.append("the manifest lists no database dump")
-    for name, meta in files.items():
-        path = folder / name
-        if not path.exists():
-            problems.append(f"{name} is missing")
-            continue
-        size = path.stat().st_size
-        if size != meta.get("size"):
-            problems.append(f"{name} is {size} bytes, the manifest says {meta.get('size')}")
-        digest = sha256_file(path)
-        if digest != meta.get("sha256"):
-            problems.append(f"{name} SHA-256 does not match the manifest")
-    if expected_db_checksum and files.get(DB_FILE, {}).get("sha256") != expected_db_checksum:
-        problems.append(
-            "the manifest's database checksum differs from the one recorded at backup time"
-        )
-    return problems
-
-
-@dataclass
-class VerifyResult:
-    ok: bool
-    problems: list[str] = field(default_factory=list)
-    tables_checked: int = 0
-
-    def summary(self) -> str:
-        if self.ok:
-            return f"Checksums match; restored into a scratch database; {self.tables_checked} tables have the expected row counts."
-        return "; ".join(self.problems)[:4000]
-
-
-def verify_folder(
-    folder: Path, *, expected_db_checksum: str = "", progress: Progress = _noop
-) -> VerifyResult:
-    """Checksums, then a restore into a scratch database whose row counts must match."""
-    manifest = read_manifest(folder)
-    progress(10, "Checking SHA-256 checksums")
-    problems = check_files(folder, manifest, expected_db_checksum)
-    if problems:
-        return VerifyResult(False, problems)
-    if MEDIA_FILE in manifest.get("files", {}):
-        try:
-            with tarfile.open(folder / MEDIA_FILE, "r:gz") as tar:
-                names = {m.name for m in tar.getmembers() if m.isfile()}
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            return VerifyResult(False, [f"media archive unreadable: {exc}"])
-        missing = set(manifest.get("media_files") or {}) - names
-        if missing:
-            return VerifyResult(False, [f"media archive lacks {len(missing)} files"])
-    scratch = f"verify_{pg.live_db_name()[:30]}_{uuid.uuid4().hex[:10]}"
-    progress(20, f"Restoring into scratch database {scratch}")
-    pg.create_database(scratch)
-    try:
-        command = [
-            pg.client("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--verbose",
-            f"--dbname={scratch}",
-            str(folder / DB_FILE),
-        ]
-        expected = manifest.get("row_counts") or {}
-        try:
-            _run_with_progress(
-                command, len(expected), progress, start=20, end=85, env=pg.client_env(scratch)
-            )
-        except BackupError as exc:
-            return VerifyResult(False, [str(exc)])
-        progress(90, "Comparing row counts")
-        with pg.connect(scratch) as conn:
-            actual = pg.row_counts(conn)
-    finally:
-        pg.drop_database(scratch)
-    for table, count in sorted(expected.items()):
-        if table not in actual:
-            problems.append(f"table {table} is missing after restore")
-        elif actual[table] != count:
-            problems.append(f"{table}: {actual[table]} rows restored, manifest says {count}")
-    for table in sorted(set(actual) - set(expected)):
-        problems.append(f"table {table} is not in the manifest")
-    return VerifyResult(not problems, problems, len(actual))
-
-
-# --- Restore --------------------------------------------------------------------------------
-
-# A session-level advisory lock held, on a connection of its own, for as long as a restore
-# runs (from the web's worker or from ``manage.py backup restore``): two restores never run
-# at once, and when the process running one dies the lock goes with its connection.
-RESTORE_LOCK_KEY = 7_368_270_101
-_guard_depth = threading.local()
-
-
-@contextmanager
-def restore_guard() -> Iterator[None]:
-    """Hold the restore lock; ``BackupError`` when another restore holds it.
-
-    Re-entrant within a thread, so the worker can hold it around ``backup_restore`` (which
-    takes it too) until the job's outcome is recorded.
-    """
-    if getattr(_guard_depth, "n", 0):
-        _guard_depth.n += 1
-        try:
-            yield
-        finally:
-            _guard_depth.n -= 1
-        return
-    conn = pg.connect()  # autocommit: an idle session the restore does not terminate
-    try:
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", [RESTORE_LOCK_KEY]).fetchone()[0]
-        if not got:
-            raise BackupError("Another restore is running right now; wait for it to finish.")
-        _guard_depth.n = 1
-        try:
-            yield
-        finally:
-            _guard_depth.n = 0
-            with suppress(psycopg.Error):  # release now, visibly to others (see job_guard)
-                conn.execute("SELECT pg_advisory_unlock(%s)", [RESTORE_LOCK_KEY])
-    finally:
-        conn.close()
-
-
-def restore_running() -> bool:
-    """Whether some process holds the restore lock (it is running a restore now)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1)",
-            [RESTORE_LOCK_KEY >> 32, RESTORE_LOCK_KEY & 0xFFFFFFFF],
-        )
-        return cursor.fetchone()[0]
-
-
-# While a process makes or verifies a backup it holds a session-level advisory lock keyed
-# by the backup's id, on a connection of its own: a row still "running" while nobody holds
-# its lock belongs to a process that died (the lock went with its connection).
-_JOB_LOCK_CLASS = {"backup": 736_827_011, "verify": 736_827_012}
-
-
-@contextmanager
-def job_guard(kind: str, backup_id: int) -> Iterator[bool]:
-    """Hold the ``kind`` ("backup" or "verify") lock of one backup; yields False (and
-    holds nothing) when another process holds it."""
-    conn = pg.connect()
-    key = [_JOB_LOCK_CLASS[kind], backup_id]
-    got = False
-    try:
-        got = conn.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", key).fetchone()[0]
-        yield got
-    finally:
-        # Release now: closing alone frees it only once the backend has exited, which other
-        # sessions may not see yet (a reaper would find it still "held"). A broken
-        # connection frees it anyway when closed.
-        with suppress(psycopg.Error):
-            if got:
-                conn.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", key)
-        conn.close()
-
-
-def jobs_running_sql(kind: str) -> tuple[str, list[int]]:
-    """SQL (and parameters) selecting the ids of the backups a live process is making
-    ("backup") or verifying ("verify"): for use inside a guarded UPDATE, so the check and
-    the change are one statement (``pg_locks`` is read live, not from a snapshot)."""
-    return (
-        "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND classid::bigint = %s AND objsubid = 2",
-        [_JOB_LOCK_CLASS[kind]],
-    )
 
 
 @dataclass
@@ -477,6 +88,7 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
 
 # A table entry in ``pg_restore --list``: "<id>; <class oid> <oid> TABLE <schema> <name> <owner>".
 _TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA )(\S+) (\S+)")
+
 
 # Ordinary and partitioned tables, except those an extension owns (DROP would refuse them).
 _LIVE_TABLES = (
@@ -644,7 +256,10 @@ _END_BLOCKING_SESSIONS = (
     "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1))"
 )
 
+
 _USER_TABLE = "accounts_user"
+
+
 _KEEP_ACTORS = "keep_audit_actors"
 
 
