@@ -11,6 +11,8 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.roles import PROVIDER_ROLES
 from appointments import conf
 from appointments.models import (
     UPCOMING_STATUSES,
@@ -486,3 +488,10 @@ def reminders_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
         ids = qs.exclude(Exists(handled)).values_list("pk", flat=True)[:1000]
         due.extend((pk, offset) for pk in ids)
     return due
+
+
+def providers_without_profile():
+    """Active users in a provider role who have no provider profile (so no schedule) yet."""
+    return User.objects.filter(
+        role__in=PROVIDER_ROLES, is_active=True, provider_profile__isnull=True
+    )

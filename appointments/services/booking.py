@@ -166,6 +166,50 @@ def appointment_book(
     return appointment
 
 
+WALK_IN_WINDOW = timedelta(minutes=60)
+
+
+@transaction.atomic
+def appointment_walk_in(
+    *,
+    actor,
+    patient,
+    appointment_type: AppointmentType,
+    provider: ProviderProfile | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+    request=None,
+) -> Appointment:
+    """Book a walk-in into the first free slot that starts within ``WALK_IN_WINDOW``, with
+    ``provider`` or whoever is free; the appointment starts checked in (``BookingSource
+    .WALK_IN``). The search starts five minutes back so someone arriving just after a slot
+    began still gets it. Raises ``ValidationError`` when nobody is free within the window and
+    ``SlotTaken`` when a racing booking takes the slot first; nothing is saved then."""
+    now = now or timezone.now()
+    slots = next_free_slots(
+        appointment_type,
+        provider,
+        now - timedelta(minutes=5),
+        enforce_lead_time=False,
+        patient_id=patient.pk,
+        count=1,
+        days=0,
+    )
+    if not slots or slots[0].start > now + WALK_IN_WINDOW:
+        raise ValidationError(
+            "No provider is free for this within the next hour. Book a later slot instead."
+        )
+    return appointment_book(
+        actor=actor,
+        patient=patient,
+        appointment_type=appointment_type,
+        provider=ProviderProfile.objects.select_related("user").get(pk=slots[0].provider_id),
+        start=slots[0].start,
+        reason=reason,
+        source=BookingSource.WALK_IN,
+        request=request,
+    )
+
 def _check_cutoff(actor, appointment: Appointment, verb: str) -> None:
     if _is_staff(actor):
         return  # staff may override the cut-off

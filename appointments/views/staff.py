@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,10 +19,9 @@ from appointments.models import (
     Appointment,
     AppointmentStatus,
     BookingSource,
-    ProviderProfile,
 )
 from appointments.services import booking, lifecycle
-from appointments.slots import SlotTaken, next_free_slots
+from appointments.slots import SlotTaken
 from appointments.views.common import (
     _conflict,
     _ics_response,
@@ -72,33 +71,13 @@ def walk_in(request: Request):
     ctx = {"form": form}
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        now = timezone.now()
-        slots = next_free_slots(
-            d["type"],
-            d["provider"],
-            now - timedelta(minutes=5),
-            enforce_lead_time=False,
-            patient_id=d["patient"].pk,
-            count=1,
-            days=0,
-        )
         try:
-            if not slots or slots[0].start > now + timedelta(minutes=60):
-                raise ValidationError(
-                    "No provider is free for this within the next hour. Book a later slot instead."
-                )
-            slot = slots[0]
-            provider = get_object_or_404(
-                ProviderProfile.objects.select_related("user"), pk=slot.provider_id
-            )
-            appointment = booking.appointment_book(
+            appointment = booking.appointment_walk_in(
                 actor=request.user,
                 patient=d["patient"],
                 appointment_type=d["type"],
-                provider=provider,
-                start=slot.start,
+                provider=d["provider"],
                 reason=d["reason"],
-                source=BookingSource.WALK_IN,
                 request=request,
             )
         except ValidationError as exc:
