@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.audit import audit_record
 from accounts.models import Notification, User
@@ -174,3 +176,82 @@ def notification_mark_read(*, user: User, notification_id: int | None = None) ->
     if notification_id is not None:
         qs = qs.filter(pk=notification_id)
     return qs.update(read_at=timezone.now())
+
+
+# --- Two-factor authentication ---------------------------------------------------------
+
+RECOVERY_CODE_COUNT = 10
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """The user's authenticator device awaiting its first code, created on first call (one
+    per user: a reload of the set-up page shows the same QR code)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def _recovery_codes_replace(user: User) -> list[str]:
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return codes
+
+
+def two_factor_enrol(*, user: User, device: TOTPDevice, token: str, request=None) -> list[str]:
+    """Confirm ``device`` with a code from the user's app and issue fresh recovery codes
+    (returned once, never stored in clear elsewhere).
+
+    Raises ``ValidationError`` when the code is wrong or the device is throttled after wrong
+    codes; the throttle itself is recorded outside the transaction, so it survives the error.
+    """
+    allowed, _ = device.verify_is_allowed()
+    if not allowed:
+        raise ValidationError("Too many wrong codes in a row: wait a few seconds, then try again.")
+    if not device.verify_token(token):
+        raise ValidationError("That code is not valid. Check your phone's clock and try again.")
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _recovery_codes_replace(user)
+        audit_record(
+            actor=user,
+            action="update",
+            obj=device,
+            request=request,
+            detail={"two_factor": "enrolled"},
+        )
+    return codes
+
+
+@transaction.atomic
+def recovery_codes_regenerate(*, user: User, request=None) -> list[str]:
+    """Replace the user's recovery codes (the old ones stop working) and return the new ones."""
+    codes = _recovery_codes_replace(user)
+    audit_record(
+        actor=user,
+        action="update",
+        request=request,
+        object_type="otp_static.staticdevice",
+        detail={"two_factor": "recovery codes regenerated"},
+    )
+    return codes
+
+
+@transaction.atomic
+def two_factor_disable(*, user: User, request=None) -> None:
+    """Remove the user's authenticator and recovery codes. Refused (``ValidationError``) for
+    roles that must keep two-factor on."""
+    if user.requires_two_factor:
+        raise ValidationError("Administrators must keep two-factor authentication on.")
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    audit_record(
+        actor=user,
+        action="update",
+        request=request,
+        object_type="otp_totp.totpdevice",
+        detail={"two_factor": "disabled"},
+    )

@@ -17,7 +17,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import match_token
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors, services
@@ -39,8 +38,6 @@ from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
 from uscpis.registry import app_modules
-
-RECOVERY_CODE_COUNT = 10
 
 login = public(
     auth_views.LoginView.as_view(
@@ -125,40 +122,25 @@ def _qr_svg(data: str) -> str:
     return image.to_string(encoding="unicode")
 
 
-def _new_recovery_codes(user: User) -> list[str]:
-    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
-    device.token_set.all().delete()
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
-    return codes
-
-
 @require_http_methods(["GET", "POST"])
 @require_perm("accounts.signed_in")
 def two_factor_setup(request: Request):
     user = request.user
     if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         return _two_factor_status(request)
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    device = services.totp_device_start(user=user)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        allowed, _ = device.verify_is_allowed()
-        if not allowed:
-            form.add_error("token", "Too many wrong codes in a row: wait a few seconds, then try again.")
-        elif device.verify_token(form.cleaned_data["token"]):
-            with transaction.atomic():
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
-                codes = _new_recovery_codes(user)
-                audit_record(action="update", obj=device, request=request,
-                             detail={"two_factor": "enrolled"})
+        try:
+            codes = services.two_factor_enrol(
+                user=user, device=device, token=form.cleaned_data["token"], request=request
+            )
+        except ValidationError as exc:
+            form.add_error("token", exc)
+        else:
             otp_login(request, device)
             forget_device_state(request)
             return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
-        else:
-            form.add_error("token", "That code is not valid. Check your phone's clock and try again.")
     context = {
         "form": form,
         "qr_svg": mark_safe(_qr_svg(device.config_url)),  # noqa: S308 (our own generated SVG)
@@ -204,10 +186,7 @@ def two_factor_recovery_codes(request: Request):
     form, ok = _current_code_form(request, prefix="codes", purpose="make new recovery codes")
     if not ok:
         return _two_factor_status(request, codes_form=form, status=422)
-    with transaction.atomic():
-        codes = _new_recovery_codes(request.user)
-        audit_record(action="update", request=request, object_type="otp_static.staticdevice",
-                     detail={"two_factor": "recovery codes regenerated"})
+    codes = services.recovery_codes_regenerate(user=request.user, request=request)
     return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
 
 
@@ -225,11 +204,7 @@ def two_factor_disable(request: Request):
     form, ok = _current_code_form(request, prefix="disable", purpose="turn two-factor off")
     if not ok:
         return _two_factor_status(request, disable_form=form, status=422)
-    with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
-        StaticDevice.objects.filter(user=user).delete()
-        audit_record(action="update", request=request, object_type="otp_totp.totpdevice",
-                     detail={"two_factor": "disabled"})
+    services.two_factor_disable(user=user, request=request)
     forget_device_state(request)
     messages.success(request, "Two-factor authentication is off.")
     return redirect("accounts:two_factor_setup")
