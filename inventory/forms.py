@@ -475,3 +475,33 @@ class StocktakeStartForm(forms.Form):
 
 
 STOCKTAKE_REASON_CHOICES = [("", "—")] + [(c.value, c.label) for c in STOCKTAKE_REASONS]
+
+
+class StocktakeCountForm(forms.Form):
+    """One line of a count sheet: the quantity found on the shelf (blank: not counted yet) and
+    the reason for a difference. The quantity is checked against the item's unit by
+    ``stocktake_record_counts``."""
+
+    line = forms.IntegerField(widget=forms.HiddenInput)
+    counted = forms.CharField(required=False, max_length=20, strip=True)
+    reason = forms.ChoiceField(choices=STOCKTAKE_REASON_CHOICES, required=False)
+
+
+StocktakeCountFormSet = forms.formset_factory(StocktakeCountForm, extra=0, max_num=5000)
+
+
+def stocktake_count_formset(lines, data=None):
+    """The count sheet's formset, one form per line in sheet order, prefilled with what was
+    saved; each line gets its form as ``line.count_form`` for the template."""
+    initial = [
+        {
+            "line": line.pk,
+            "counted": "" if line.counted_quantity is None else f"{line.counted_quantity.normalize():f}",
+            "reason": line.reason_code,
+        }
+        for line in lines
+    ]
+    formset = StocktakeCountFormSet(data, initial=initial, prefix="count")
+    for line, form in zip(lines, formset.forms, strict=False):
+        line.count_form = form
+    return formset

@@ -43,7 +43,10 @@ def stocktake_start(*, actor, location: Location, request=None) -> Stocktake:
 def stocktake_record_counts(
     *, actor, stocktake: Stocktake, counts: dict[int, tuple[str, str]], request=None
 ) -> Stocktake:
-    """Save counted quantities (and reasons) by line id; blank leaves a line uncounted."""
+    """Save counted quantities (and reasons) by line id; blank leaves a line uncounted.
+
+    Ids of other sheets' lines are ignored. Raises ``ValidationError`` keyed
+    ``count_<line id>`` / ``reason_<line id>`` and saves nothing when any entry is bad."""
     stocktake = Stocktake.objects.select_for_update().get(pk=stocktake.pk)
     if stocktake.status != StocktakeStatus.OPEN:
         raise ValidationError("This count has already been posted.")
@@ -68,6 +71,16 @@ def stocktake_record_counts(
         line.save(update_fields=["counted_quantity", "reason_code"])
     if errors:
         raise ValidationError(errors)
+    audit_record(  # the lines change; the sheet itself changes when it is posted
+        actor=actor,
+        action="update",
+        object_type="inventory.stocktakeline",
+        request=request,
+        detail={
+            "stocktake": stocktake.pk,
+            "counted": sum(1 for raw, _ in counts.values() if raw not in (None, "")),
+        },
+    )
     return stocktake
 
 

@@ -43,16 +43,19 @@ def stocktakes(request: Request):
 def stocktake_detail(request: Request, pk: int):
     st = get_object_or_404(Stocktake.objects.select_related("location"), pk=pk)
     lines = selectors.stocktake_sheet(st)
+    formset = forms.stocktake_count_formset(lines, request.POST if request.method == "POST" else None)
     errors = {}
     if request.method == "POST":
-        counts = {
-            line.pk: (
-                request.POST.get(f"count_{line.pk}", "").strip(),
-                request.POST.get(f"reason_{line.pk}", ""),
-            )
-            for line in lines
-        }
         try:
+            if not formset.is_valid():
+                raise ValidationError(
+                    [*formset.non_form_errors()]
+                    + [e for form in formset.forms for errs in form.errors.values() for e in errs]
+                )
+            counts = {
+                form.cleaned_data["line"]: (form.cleaned_data["counted"], form.cleaned_data["reason"])
+                for form in formset.forms
+            }
             stocktake.stocktake_record_counts(
                 actor=request.user, stocktake=st, counts=counts, request=request
             )
@@ -71,9 +74,6 @@ def stocktake_detail(request: Request, pk: int):
             return redirect("inventory:stocktake_detail", pk=pk)
         except ValidationError as exc:
             errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-            for line in lines:
-                raw, reason = counts[line.pk]
-                line.entered, line.entered_reason = raw, reason
     editable = st.status == StocktakeStatus.OPEN
     return render_page(
         request,
@@ -82,6 +82,7 @@ def stocktake_detail(request: Request, pk: int):
             "stocktake": st,
             "lines": lines,
             "errors": errors,
+            "formset": formset,
             "reasons": forms.STOCKTAKE_REASON_CHOICES,
             "editable": editable,
             "moved": sum(line.moved_since_start for line in lines) if editable else 0,

@@ -16,7 +16,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from inventory.models import MovementKind, ReasonCode, StockLot, StockMovement, Stocktake
 from inventory.services import dispensing, stock, stocktake
-from tests.inventory.factories import ItemFactory, receive
+from tests.inventory.factories import ItemFactory, count_sheet, receive
 
 MARKER = "Moved since the count started: now"
 
@@ -173,7 +173,7 @@ def test_count_sheet_flags_lines_that_moved_and_posts_like_the_service(
 
     dispensing.stock_dispense(actor=nurse_user, item=item, quantity=5, destination="ER")
     lines = {line.lot_id: line for line in st.lines.all()}
-    client.post(url, {f"count_{lines[lot.pk].pk}": "14", f"count_{lines[still.pk].pk}": "9"})
+    client.post(url, count_sheet(st, {lines[lot.pk]: ("14", ""), lines[still.pk]: ("9", "")}))
     page = client.get(url).content.decode()
     assert page.count(MARKER) == 1 and f"{MARKER} 15" in page  # only the lot that moved
     assert "Stock moved on 1 line since this count started" in page
@@ -182,9 +182,7 @@ def test_count_sheet_flags_lines_that_moved_and_posts_like_the_service(
     response = client.post(
         url,
         {
-            f"count_{lines[lot.pk].pk}": "15",
-            f"reason_{lines[lot.pk].pk}": "lost",
-            f"count_{lines[still.pk].pk}": "9",
+            **count_sheet(st, {lines[lot.pk]: ("15", "lost"), lines[still.pk]: ("9", "")}),
             "post": "1",
         },
         follow=True,
@@ -210,7 +208,7 @@ def test_posted_sheet_shows_the_change_the_ledger_holds(inventory_user, nurse_us
     client = client_for(inventory_user)
     url = reverse("inventory:stocktake_detail", args=[st.pk])
     response = client.post(
-        url, {f"count_{line.pk}": "12", f"reason_{line.pk}": "lost", "post": "1"}, follow=True
+        url, {**count_sheet(st, {line: ("12", "lost")}), "post": "1"}, follow=True
     )
     page = response.content.decode()
     assert "Count posted: 1 stocktake adjustment recorded" in page
@@ -299,3 +297,27 @@ def test_post_waits_for_a_dispense_in_flight_and_counts_against_its_result(inven
     assert lot.quantity == 15 and _ledger(lot) == 15
     assert not StockMovement.objects.filter(kind=MovementKind.STOCKTAKE).exists()
     call_command("inventory", "check")
+
+
+@pytest.mark.django_db
+def test_count_sheet_keeps_what_was_typed_when_a_count_is_refused(inventory_user, client_for):
+    item = ItemFactory(name="Paracetamol")
+    lot = receive(item, quantity=20, batch="P1", days=100)
+    client = client_for(inventory_user)
+    client.post(reverse("inventory:stocktakes"), {"location": item.default_location_id})
+    st = Stocktake.objects.get()
+    url = reverse("inventory:stocktake_detail", args=[st.pk])
+    line = st.lines.get(lot=lot)
+    refused = client.post(url, count_sheet(st, {line: ("twelve", "")}))
+    assert refused.status_code == 422
+    assert 'value="twelve"' in refused.content.decode()
+    line.refresh_from_db()
+    assert line.counted_quantity is None
+    # The hand-written field names of old are not a count sheet any more.
+    assert client.post(url, {f"count_{line.pk}": "12"}).status_code == 422
+    line.refresh_from_db()
+    assert line.counted_quantity is None
+    saved = client.post(url, count_sheet(st, {line: ("12", "lost")}))
+    assert saved.status_code == 302
+    line.refresh_from_db()
+    assert (line.counted_quantity, line.reason_code) == (12, "lost")

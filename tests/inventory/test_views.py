@@ -28,6 +28,7 @@ from tests.inventory.factories import (
     LocationFactory,
     PatientFactory,
     VendorFactory,
+    count_sheet,
     receive,
 )
 
@@ -239,10 +240,10 @@ def test_stocktake_page_posts_variances(world, client_for, inventory_user):
     line = st.lines.get()
     client = client_for(inventory_user)
     url = reverse("inventory:stocktake_detail", args=[st.pk])
-    assert client.post(url, {f"count_{line.pk}": "18", "post": "1"}).status_code == 422  # no reason
+    assert client.post(url, {**count_sheet(st, {line: ("18", "")}), "post": "1"}).status_code == 422  # no reason
     assert (
         client.post(
-            url, {f"count_{line.pk}": "18", f"reason_{line.pk}": "lost", "post": "1"}
+            url, {**count_sheet(st, {line: ("18", "lost")}), "post": "1"}
         ).status_code
         == 302
     )
