@@ -37,13 +37,18 @@ from accounts.models import User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
+from uscpis.ratelimit import rate_limited
 from uscpis.registry import app_modules
 
+# Per address, on top of django-axes' lockout (which counts failures per account and per
+# address): one address trying many accounts is slowed down too.
 login = public(
-    auth_views.LoginView.as_view(
-        template_name="accounts/login.html",
-        authentication_form=LoginForm,
-        redirect_authenticated_user=True,
+    rate_limited("login")(
+        auth_views.LoginView.as_view(
+            template_name="accounts/login.html",
+            authentication_form=LoginForm,
+            redirect_authenticated_user=True,
+        )
     )
 )
 logout = public(auth_views.LogoutView.as_view())
@@ -78,15 +83,19 @@ password_change = require_perm("accounts.signed_in")(
 password_change_done = require_perm("accounts.signed_in")(
     auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html")
 )
+_password_reset_view = auth_views.PasswordResetView.as_view(
+    form_class=PasswordResetForm,
+    template_name="accounts/password_reset.html",
+    email_template_name="emails/password_reset.txt",
+    html_email_template_name="emails/password_reset.html",
+    subject_template_name="emails/password_reset_subject.txt",
+    success_url=reverse_lazy("accounts:password_reset_done"),
+    extra_email_context={"clinic_name": settings.CLINIC_NAME},
+)
+# Per address and per mailbox: nobody can flood one inbox with reset emails.
 password_reset = public(
-    auth_views.PasswordResetView.as_view(
-        form_class=PasswordResetForm,
-        template_name="accounts/password_reset.html",
-        email_template_name="emails/password_reset.txt",
-        html_email_template_name="emails/password_reset.html",
-        subject_template_name="emails/password_reset_subject.txt",
-        success_url=reverse_lazy("accounts:password_reset_done"),
-        extra_email_context={"clinic_name": settings.CLINIC_NAME},
+    rate_limited("password_reset", account=lambda request: request.POST.get("email", "")[:254])(
+        _password_reset_view
     )
 )
 password_reset_done = public(

@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "uscpis.ratelimit.RateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "uscpis.urls"
@@ -232,6 +233,36 @@ AXES_CLIENT_IP_CALLABLE = "uscpis.http.client_ip"  # honours TRUSTED_PROXY_COUNT
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+
+# Rate limits (uscpis/ratelimit.py): per scope, per client IP and per account (an email or
+# a user), counted in the shared cache. "<count>/<period>", period s, m, h, d or e.g. 15m;
+# "off" disables one. Each can be set from the environment: RATE_LIMIT_<SCOPE>_<IP|ACCOUNT>.
+RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", default=True)
+_RATE_LIMIT_DEFAULTS = {
+    "login": {"ip": "30/15m"},  # beyond axes' per-account/IP lockout: spraying many accounts
+    "password_reset": {"ip": "10/h", "account": "3/h"},
+    "signup": {"ip": "10/h", "account": "3/h"},
+    "certificate_verify": {"ip": "30/h"},
+    "booking": {"ip": "30/h", "account": "10/h"},
+}
+RATE_LIMITS = {
+    scope: {
+        kind: env_str(f"RATE_LIMIT_{scope.upper()}_{kind.upper()}", rate)
+        for kind, rate in kinds.items()
+    }
+    for scope, kinds in _RATE_LIMIT_DEFAULTS.items()
+}
+from uscpis.ratelimit import parse_rate as _parse_rate  # noqa: E402
+
+for _scope, _kinds in RATE_LIMITS.items():
+    for _kind, _rate in _kinds.items():
+        try:
+            _parse_rate(_rate)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"RATE_LIMIT_{_scope.upper()}_{_kind.upper()}: {exc}") from None
+RATE_LIMIT_NAMESPACE = ""  # tests give each test its own
+# Online booking: how many upcoming appointments one patient may hold at once.
+MAX_UPCOMING_APPOINTMENTS_PER_PATIENT = env_int("MAX_UPCOMING_APPOINTMENTS_PER_PATIENT", 3, minimum=1)
 
 SESSION_COOKIE_AGE = 12 * 3600
 SESSION_IDLE_TIMEOUT_STAFF = env_int("SESSION_IDLE_TIMEOUT_STAFF", 30 * 60, minimum=60)

@@ -35,10 +35,12 @@ from appointments.views.common import (
     _query_without_page,
 )
 from uscpis.http import Request, redirect_htmx_aware, render_page
+from uscpis.ratelimit import rate_limited
 
 
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_self")
+@rate_limited("booking", account=lambda request: request.user.pk)
 def book(request: Request):
     patient = selectors.patient_for_user(request.user)
     picker = forms.SlotPickerForm(request.GET or None)
