@@ -34,7 +34,9 @@ def _env(var_dir: Path, **extra) -> dict:
 
 @pytest.mark.slow
 def test_embedded_server_is_postgresql_18_with_contrib_and_stops_at_exit(tmp_path):
-    var_dir = tmp_path / "var"
+    import tempfile
+
+    var_dir = Path(tempfile.mkdtemp(prefix="uscpis-var-")) / "var"
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=_env(var_dir),
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -50,6 +52,9 @@ def test_embedded_server_is_postgresql_18_with_contrib_and_stops_at_exit(tmp_pat
     while subprocess.run(["pgrep", "-f", str(var_dir)], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "the embedded server outlived the process that started it"
         time.sleep(0.5)
+    import shutil
+
+    shutil.rmtree(var_dir.parent, ignore_errors=True)
 
 
 def test_an_old_postgresql_16_folder_stops_start_up_with_the_way_to_move(tmp_path):
