@@ -47,7 +47,9 @@ if not SITE_URL.startswith(("http://", "https://")):
 # Reverse proxies in front of the app (the TLS terminator, a load balancer): each appends
 # the address it saw to X-Forwarded-For. 0 = the header is ignored and REMOTE_ADDR is the
 # client. Used by the audit trail and the lockout (uscpis.http.client_ip).
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
+# Default 0 everywhere: trusting a hop that is not there lets any client forge its address
+# (and skip the lockout), so a deployment behind a proxy says so explicitly (compose sets 1).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 CLINIC_NAME = env_str("CLINIC_NAME", "University of San Carlos Health Services")
 APP_VERSION = "0.1.0"
 
