@@ -23,8 +23,3 @@ def test_signed_in_pages_and_downloads_are_no_store(client, clinic, doctor_user,
     login(client, patient_user)
     response = client.get(reverse("patients:portal"))
     assert "no-store" in response["Cache-Control"]
-
-
-def test_anonymous_public_pages_are_not_forced_no_store(client):
-    response = client.get(reverse("accounts:login"))
-    assert "no-store" not in response.get("Cache-Control", "")
