@@ -83,7 +83,30 @@ password_change = require_perm("accounts.signed_in")(
 password_change_done = require_perm("accounts.signed_in")(
     auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html")
 )
-_password_reset_view = auth_views.PasswordResetView.as_view(
+class _SiteUrlPasswordResetView(auth_views.PasswordResetView):
+    """The link in the email is built from SITE_URL, never from the request's Host header
+    (a forged Host would otherwise send a victim a reset link to someone else's server)."""
+
+    def form_valid(self, form):
+        from urllib.parse import urlsplit
+
+        site = urlsplit(settings.SITE_URL)
+        self.domain_override = site.netloc
+        form.save(
+            domain_override=site.netloc,
+            use_https=site.scheme == "https",
+            token_generator=self.token_generator,
+            from_email=self.from_email,
+            email_template_name=self.email_template_name,
+            subject_template_name=self.subject_template_name,
+            request=self.request,
+            html_email_template_name=self.html_email_template_name,
+            extra_email_context={**(self.extra_email_context or {}), "domain": site.netloc},
+        )
+        return redirect(self.get_success_url())
+
+
+_password_reset_view = _SiteUrlPasswordResetView.as_view(
     form_class=PasswordResetForm,
     template_name="accounts/password_reset.html",
     email_template_name="emails/password_reset.txt",
