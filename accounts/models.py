@@ -106,7 +106,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def requires_two_factor(self) -> bool:
-        return self.role == Role.ADMIN
+        # Administrators, and anyone else who can reach the Django admin.
+        return self.role == Role.ADMIN or self.is_staff or self.is_superuser
 
     def can(self, perm: str) -> bool:
         """Role-matrix check; templates use ``user.can`` through the ``can`` filter."""

@@ -50,11 +50,14 @@ if not SITE_URL.startswith(("http://", "https://")):
 # Default 0 everywhere: trusting a hop that is not there lets any client forge its address
 # (and skip the lockout), so a deployment behind a proxy says so explicitly (compose sets 1).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# The (read-only, two-factor) Django admin: mounted in development, off in production unless
+# asked for.
+DJANGO_ADMIN_ENABLED = env_bool("DJANGO_ADMIN_ENABLED", default=not PRODUCTION)
 CLINIC_NAME = env_str("CLINIC_NAME", "University of San Carlos Health Services")
 APP_VERSION = "0.1.0"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_site.ClinicAdminConfig",  # django.contrib.admin, read-only (see there)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -322,6 +325,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploaded clinical documents are readable by the app's own user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 
 # --- Backups (monitoring) -------------------------------------------------------------
