@@ -91,3 +91,19 @@ def duration_words(value) -> str:
     if seconds or not parts:
         parts.append(f"{seconds} second{'s' if seconds != 1 else ''}")
     return " ".join(parts)
+
+
+@register.filter
+def object_words(object_type: str) -> str:
+    """``patients.medicalcertificate`` → ``medical certificate`` (the model's own name), for
+    people reading the audit trail; unknown types read as words too."""
+    from django.apps import apps
+
+    text = str(object_type or "")
+    if "." in text:
+        app_label, model = text.split(".", 1)
+        try:
+            return str(apps.get_model(app_label, model)._meta.verbose_name)
+        except (LookupError, ValueError):
+            text = model
+    return text.replace("_", " ").replace(".", " ")

@@ -54,3 +54,24 @@ def test_duration_words_filter():
     assert duration_words("PT1H30M") == "1 hour 30 minutes"
     assert duration_words(timedelta(minutes=1)) == "1 minute"
     assert duration_words("0:15:00") == "15 minutes"
+
+
+def test_access_log_names_things_in_words():
+    from accounts.templatetags.uscpis import object_words
+
+    assert object_words("patients.medicalcertificate") == "medical certificate"
+    assert object_words("patients.patient") == "patient"
+    assert object_words("appointments.calendar") == "calendar"
+
+
+def test_portal_access_log_page_shows_words(client, patient_user, doctor_user):
+    from accounts.audit import audit_record
+    from tests.conftest import login
+    from tests.patients.factories import PatientFactory
+
+    patient = PatientFactory(user=patient_user)
+    audit_record(actor=doctor_user, action="read", object_type="patients.medicalcertificate",
+                 object_id="1", patient_id=patient.pk)
+    login(client, patient_user)
+    body = client.get(reverse("patients:portal_access_log")).content.decode()
+    assert "medical certificate" in body and "medicalcertificate" not in body
