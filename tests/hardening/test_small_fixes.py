@@ -75,3 +75,21 @@ def test_portal_access_log_page_shows_words(client, patient_user, doctor_user):
     login(client, patient_user)
     body = client.get(reverse("patients:portal_access_log")).content.decode()
     assert "medical certificate" in body and "medicalcertificate" not in body
+
+
+def test_a_used_email_link_shows_no_button_on_get(clinic):
+    from django.test import Client
+
+    from appointments import services
+    from tests.appointments.factories import AppointmentFactory
+
+    appt = AppointmentFactory(provider=clinic.doctor, appointment_type=clinic.consult,
+                              patient=clinic.patient, start=clinic.at("10:00"))
+    client = Client()
+    url = f"/appointments/link/{services.link_token(appt, 'cancel')}/"
+    assert b"Cancel this appointment" in client.get(url).content
+    assert client.post(url).status_code == 200
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b"already been used" in page.content
+    assert b"<form" not in page.content
