@@ -40,6 +40,12 @@ def schedules(request: Request):
     )
 
 
+def _row_id(value: str | None) -> int:
+    """A hidden row id from the form; anything that is not a positive number matches no row."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0
+
+
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.manage_schedules")
 def schedule_edit(request: Request, pk: int):
@@ -81,10 +87,7 @@ def _schedule_change(request: Request, provider, action: str, block_form, except
 
 
 def _posted_id(request: Request) -> int:
-    try:
-        return int(request.POST.get("id") or 0)
-    except ValueError:
-        return 0
+    return _row_id(request.POST.get("id"))
 
 
 @require_http_methods(["GET", "POST"])

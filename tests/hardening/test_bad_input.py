@@ -44,3 +44,12 @@ def test_calendar_feed_tokens_outside_their_alphabet_are_404(client, token):
     assert client.get(f"/appointments/feeds/{token}.ics").status_code == 404
     assert client.get(f"/appointments/link/{token}/").status_code == 404
     assert client.get(f"/patients/signup/verify/{token}/").status_code == 404
+
+
+@pytest.mark.parametrize("value", ["abc", "1e309", "\x00", "-5", "١٢", "9" * 40])
+def test_schedule_page_hidden_ids_that_are_not_numbers(client, clinic, admin_user, value):
+    login(client, admin_user)
+    url = reverse("appointments:schedule_edit", args=[clinic.doctor.pk])
+    for form in ("delete_block", "delete_exception"):
+        response = client.post(url, {"form": form, "id": value})
+        assert response.status_code == 302
