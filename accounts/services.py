@@ -13,6 +13,7 @@ from django.utils.http import urlsafe_base64_encode
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import outbox
 from accounts.audit import audit_record
 from accounts.models import Notification, User
 from accounts.roles import Role
@@ -73,15 +74,27 @@ def user_invite_resend(*, actor: User, user: User, request=None) -> User:
 def invitation_send(*, user: User, actor: User) -> None:
     """Email ``user`` the link to choose a password (after commit); also used by the
     patients app when it turns an unconfirmed sign-up into an invitation."""
-    link = password_setup_url(user)
-    transaction.on_commit(
-        lambda: send_templated_email(
+    outbox.enqueue("accounts.tasks.send_invitation_email", claim=True, user_id=user.pk,
+                   actor_id=getattr(actor, "pk", None))
+
+
+def invitation_email_send(*, user_id: int, actor_id: int | None, outbox_id: int | None = None) -> bool:
+    """Email the invitation (the link to choose a password); once per outbox message."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not outbox.claim(outbox_id):
+        return False
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        send_templated_email(
             to=[user.email],
             subject="You are invited to USC-PIS",
             template="invite",
-            context={"user": user, "link": link, "invited_by": actor},
+            context={"user": user, "link": password_setup_url(user), "invited_by": actor},
         )
-    )
+    except Exception:
+        outbox.release(outbox_id)  # the task retries; nothing was sent
+        raise
+    return True
 
 
 @transaction.atomic
@@ -131,16 +144,12 @@ def notify(
     The email is sent by a Celery task after the surrounding transaction commits, exactly
     once (see ``notification_email_send``). Every domain uses this one function.
     """
-    from accounts.tasks import send_notification_email
-
     notification = Notification.objects.create(
         user=user, title=title[:200], body=body, url=url[:500], category=category[:40],
         email_wanted=bool(email and user.email_notifications and user.is_active),
     )
     if notification.email_wanted:
-        transaction.on_commit(
-            lambda: send_notification_email.delay(notification_id=notification.pk)
-        )
+        outbox.enqueue("accounts.tasks.send_notification_email", notification_id=notification.pk)
     return notification
 
 

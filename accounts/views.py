@@ -37,13 +37,18 @@ from accounts.models import User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
+from uscpis.ratelimit import rate_limited
 from uscpis.registry import app_modules
 
+# Per address, on top of django-axes' lockout (which counts failures per account and per
+# address): one address trying many accounts is slowed down too.
 login = public(
-    auth_views.LoginView.as_view(
-        template_name="accounts/login.html",
-        authentication_form=LoginForm,
-        redirect_authenticated_user=True,
+    rate_limited("login")(
+        auth_views.LoginView.as_view(
+            template_name="accounts/login.html",
+            authentication_form=LoginForm,
+            redirect_authenticated_user=True,
+        )
     )
 )
 logout = public(auth_views.LogoutView.as_view())
@@ -78,15 +83,42 @@ password_change = require_perm("accounts.signed_in")(
 password_change_done = require_perm("accounts.signed_in")(
     auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html")
 )
+class _SiteUrlPasswordResetView(auth_views.PasswordResetView):
+    """The link in the email is built from SITE_URL, never from the request's Host header
+    (a forged Host would otherwise send a victim a reset link to someone else's server)."""
+
+    def form_valid(self, form):
+        from urllib.parse import urlsplit
+
+        site = urlsplit(settings.SITE_URL)
+        self.domain_override = site.netloc
+        form.save(
+            domain_override=site.netloc,
+            use_https=site.scheme == "https",
+            token_generator=self.token_generator,
+            from_email=self.from_email,
+            email_template_name=self.email_template_name,
+            subject_template_name=self.subject_template_name,
+            request=self.request,
+            html_email_template_name=self.html_email_template_name,
+            extra_email_context={**(self.extra_email_context or {}), "domain": site.netloc},
+        )
+        return redirect(self.get_success_url())
+
+
+_password_reset_view = _SiteUrlPasswordResetView.as_view(
+    form_class=PasswordResetForm,
+    template_name="accounts/password_reset.html",
+    email_template_name="emails/password_reset.txt",
+    html_email_template_name="emails/password_reset.html",
+    subject_template_name="emails/password_reset_subject.txt",
+    success_url=reverse_lazy("accounts:password_reset_done"),
+    extra_email_context={"clinic_name": settings.CLINIC_NAME},
+)
+# Per address and per mailbox: nobody can flood one inbox with reset emails.
 password_reset = public(
-    auth_views.PasswordResetView.as_view(
-        form_class=PasswordResetForm,
-        template_name="accounts/password_reset.html",
-        email_template_name="emails/password_reset.txt",
-        html_email_template_name="emails/password_reset.html",
-        subject_template_name="emails/password_reset_subject.txt",
-        success_url=reverse_lazy("accounts:password_reset_done"),
-        extra_email_context={"clinic_name": settings.CLINIC_NAME},
+    rate_limited("password_reset", account=lambda request: request.POST.get("email", "")[:254])(
+        _password_reset_view
     )
 )
 password_reset_done = public(

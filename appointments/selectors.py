@@ -495,3 +495,18 @@ def providers_without_profile():
     return User.objects.filter(
         role__in=PROVIDER_ROLES, is_active=True, provider_profile__isnull=True
     )
+
+
+def appointments_affected_by_time_off(*, provider, kind: str, starts_at, ends_at):
+    """Active appointments not yet started that time off from ``starts_at`` to ``ends_at``
+    would land on (``provider`` None: the whole clinic). Extra hours affect nothing."""
+    from appointments.models import ACTIVE_STATUSES, Appointment, ExceptionKind
+
+    if kind == ExceptionKind.EXTRA:
+        return Appointment.objects.none()
+    qs = Appointment.objects.with_related().filter(
+        status__in=ACTIVE_STATUSES, start__lt=ends_at, end__gt=starts_at, start__gt=timezone.now()
+    )
+    if provider is not None:
+        qs = qs.filter(provider=provider)
+    return qs.order_by("start", "id")

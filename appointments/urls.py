@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from appointments.views import patient, public, reports, schedules, staff
 
@@ -34,6 +34,8 @@ urlpatterns = [
     path("<int:pk>/reschedule/", staff.staff_reschedule, name="staff_reschedule"),
     path("<int:pk>/appointment.ics", staff.staff_ics, name="staff_ics"),
     # Public
-    path("link/<str:token>/", public.email_link, name="email_link"),
-    path("feeds/<str:token>.ics", public.feed, name="feed"),
+    # URL tokens are matched against their alphabet (signed links: URL-safe base64 and ":";
+    # feed tokens: URL-safe base64): anything else is a 404 before any code runs.
+    re_path(r"^link/(?P<token>[A-Za-z0-9_:-]{1,400})/$", public.email_link, name="email_link"),
+    re_path(r"^feeds/(?P<token>[A-Za-z0-9_-]{1,64})\.ics$", public.feed, name="feed"),
 ]

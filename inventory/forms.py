@@ -25,6 +25,7 @@ from inventory.models import (
     ReasonCode,
     Vendor,
 )
+from uscpis.forms import DateField
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 QTY_ATTRS = {"inputmode": "decimal", "step": "any", "min": "0"}
@@ -145,7 +146,7 @@ class ItemForm(forms.ModelForm):
 class ReceiveForm(forms.Form):
     location = forms.ModelChoiceField(queryset=Location.objects.filter(is_active=True))
     batch_number = forms.CharField(label="Batch / lot number", max_length=60)
-    expiry_date = forms.DateField(required=False, widget=DATE)
+    expiry_date = DateField(required=False, widget=DATE)
     quantity = forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     unit_cost = forms.DecimalField(
         label="Unit cost (₱)", min_value=0, max_digits=12, decimal_places=2
@@ -304,7 +305,7 @@ class OrderReceiveForm(forms.Form):
             self.fields[f"batch_{line.pk}"] = forms.CharField(
                 label="Batch", required=False, max_length=60
             )
-            self.fields[f"expiry_{line.pk}"] = forms.DateField(
+            self.fields[f"expiry_{line.pk}"] = DateField(
                 label="Expiry", required=False, widget=DATE
             )
             self.fields[f"cost_{line.pk}"] = forms.DecimalField(
@@ -464,7 +465,7 @@ class ScheduleForm(forms.ModelForm):
 
 class MaintenanceLogForm(forms.Form):
     kind = forms.ChoiceField(choices=MaintenanceKind.choices)
-    performed_on = forms.DateField(label="Date", widget=DATE)
+    performed_on = DateField(label="Date", widget=DATE)
     result = forms.ChoiceField(choices=MaintenanceResult.choices)
     technician = forms.CharField(required=False, max_length=120)
     work_done = forms.CharField(label="What was done", widget=forms.Textarea(attrs={"rows": 3}))

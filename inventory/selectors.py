@@ -367,14 +367,19 @@ def course_days(*texts: str) -> int | None:
 def item_for_prescription(drug_name: str, dose: str) -> Item | None:
     """The active stock item a prescription most likely means: its name (or generic name)
     contains the drug's, preferring the one whose strength is the prescribed dose."""
-    drug = (drug_name or "").strip().lower()
+    drug = " ".join((drug_name or "").lower().split())
     if not drug:
         return None
-    candidates = list(
-        Item.objects.filter(is_active=True, search_text__contains=drug)
-        .exclude(kind="equipment")
-        .order_by("name", "id")[:20]
-    )
+    # Every word of the drug name, in any order: "Paracetamol 500 mg tablet" (an item's
+    # display name, as the prescription form offers it) matches the item whose search text
+    # is "paracetamol paracetamol med-00001 500 mg tablet".
+    qs = Item.objects.filter(is_active=True).exclude(kind="equipment")
+    for word in drug.split()[:8]:
+        qs = qs.filter(search_text__contains=word)
+    candidates = list(qs.order_by("name", "id")[:20])
+    for item in candidates:  # the exact display name first
+        if item.display_name.lower() == drug:
+            return item
     dose = (dose or "").strip().lower()
     for item in candidates:
         if dose and item.strength and item.strength.lower() == dose:

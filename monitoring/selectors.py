@@ -361,7 +361,10 @@ def health_panel() -> Panel:
         panel.data["backup_age"] = age
         if age is None or age > BACKUP_MAX_AGE:
             panel.warnings.append("No good backup in the last 26 hours")
-        panel.data["incidents"] = list(Incident.objects.filter(resolved_at__isnull=True))
+        panel.data["incidents"] = incidents = list(Incident.objects.filter(resolved_at__isnull=True))
+        for incident in incidents:
+            # The badge cannot say OK while an incident is open.
+            panel.fail(f"Open incident: {incident.get_kind_display()}")
     except Exception as exc:
         panel.fail(f"Database unreachable: {_error(exc)}")
     return panel

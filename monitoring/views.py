@@ -145,12 +145,39 @@ DOWNLOADS = {
 }
 
 
-@require_GET
+# A full dump is every patient's record: downloading it is a PHI export. It needs a code
+# from the authenticator entered in the last few minutes, not only a verified session.
+DOWNLOAD_CODE_FRESH_SECONDS = 300
+DOWNLOAD_CODE_KEY = "backup_download_code_at"
+
+
+@require_http_methods(["GET", "POST"])
 @require_perm("monitoring.manage_backups")
 def backup_download(request: Request, pk: int, part: str):
+    import time
+
+    from django_otp import match_token
+
+    from accounts.forms import CurrentCodeForm
+
     backup = selectors.get_backup(pk)
     if part not in DOWNLOADS:
         raise Http404
+    fresh = time.time() - request.session.get(DOWNLOAD_CODE_KEY, 0) < DOWNLOAD_CODE_FRESH_SECONDS
+    form = CurrentCodeForm(request.POST or None)
+    if part != "manifest" and not fresh:
+        if request.method == "POST" and form.is_valid():
+            if match_token(request.user, form.cleaned_data["code"]) is not None:
+                request.session[DOWNLOAD_CODE_KEY] = int(time.time())
+                return redirect(request.path)
+            audit_record(action="denied", obj=backup, request=request, allowed=False,
+                         detail={"backup_file": part, "two_factor": "wrong code to download"})
+            form.add_error("code", "That code is not valid.")
+        return render_page(
+            request, "monitoring/backup_download.html",
+            {"form": form, "backup": backup, "part": part},
+            status=422 if form.errors else 200,
+        )
     try:
         path = create.backup_folder(backup) / DOWNLOADS[part]
     except BackupError as exc:

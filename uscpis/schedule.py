@@ -12,6 +12,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=19, minute=30),  # 03:30 Asia/Manila
     },
+    "accounts-relay-outbox": {
+        # Follow-up work recorded by the outbox while the broker was down (accounts/outbox.py).
+        "task": "accounts.tasks.relay_outbox",
+        "schedule": crontab(minute="*"),
+    },
     "appointments-send-due-reminders": {
         "task": "appointments.tasks.send_due_reminders",
         "schedule": crontab(minute="*/5"),

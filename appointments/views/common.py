@@ -16,6 +16,7 @@ from appointments.models import (
 )
 from appointments.slots import SlotTaken, free_slots
 from uscpis.csvexport import csv_download
+from uscpis.dates import parse_day
 from uscpis.http import render_page
 
 PAGE_SIZE = 25
@@ -85,10 +86,8 @@ def _ics_response(appointment: Appointment, audience: str) -> HttpResponse:
 
 
 def _parse_day(value: str | None) -> date:
-    try:
-        return date.fromisoformat(value) if value else timezone.localdate()
-    except ValueError:
-        return timezone.localdate()
+    """``?date=``, clamped to the clinic's date window (a far date must not overflow)."""
+    return parse_day(value, timezone.localdate())
 
 
 def _csv_response(qs, filename: str):

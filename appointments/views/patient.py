@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -17,6 +18,7 @@ from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from appointments import conf, forms, selectors
 from appointments.models import (
+    Appointment,
     OfferStatus,
     PatientCalendarFeed,
     WaitlistEntry,
@@ -35,10 +37,12 @@ from appointments.views.common import (
     _query_without_page,
 )
 from uscpis.http import Request, redirect_htmx_aware, render_page
+from uscpis.ratelimit import rate_limited
 
 
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_self")
+@rate_limited("booking", account=lambda request: request.user.pk)
 def book(request: Request):
     patient = selectors.patient_for_user(request.user)
     picker = forms.SlotPickerForm(request.GET or None)
@@ -51,6 +55,14 @@ def book(request: Request):
             ctx["booking_errors"] = [e for errs in form.errors.values() for e in errs]
             return render_page(request, "appointments/book.html", ctx, status=422)
         provider, start = form.cleaned_data["slot"]
+        cap = settings.MAX_UPCOMING_APPOINTMENTS_PER_PATIENT
+        upcoming = Appointment.objects.active().filter(patient=patient, start__gte=timezone.now())
+        if upcoming.count() >= cap:
+            ctx["booking_errors"] = [
+                f"You already have {cap} upcoming appointments, the most you can book online. "
+                "Cancel one, or call the clinic."
+            ]
+            return render_page(request, "appointments/book.html", ctx, status=409)
         try:
             appointment = booking.appointment_book(
                 actor=request.user,

@@ -40,6 +40,12 @@ def schedules(request: Request):
     )
 
 
+def _row_id(value: str | None) -> int:
+    """A hidden row id from the form; anything that is not a positive number matches no row."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0
+
+
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.manage_schedules")
 def schedule_edit(request: Request, pk: int):
@@ -48,15 +54,30 @@ def schedule_edit(request: Request, pk: int):
     block_form = forms.WeeklyBlockForm(request.POST if action == "block" else None)
     exception_form = forms.ExceptionForm(request.POST if action == "exception" else None)
     context = {"provider": provider, "block_form": block_form, "exception_form": exception_form}
+    context["blocks"] = provider.weekly_blocks.all()
+    context["exceptions"] = provider.exceptions.filter(
+        ends_at__gte=timezone.now() - timedelta(days=30)
+    )
+    if action == "exception" and exception_form.is_valid():
+        data = exception_form.cleaned_data
+        affected = list(selectors.appointments_affected_by_time_off(
+            provider=provider, kind=data["kind"], starts_at=data["starts_at"], ends_at=data["ends_at"]
+        ))
+        if affected and request.POST.get("cancel_affected") != "1":
+            # Show who is booked in that time before anything changes.
+            context["affected"] = affected
+            return render_page(request, "appointments/schedule_edit.html", context, status=409)
+        if affected:
+            messages.warning(
+                request,
+                f"{len(affected)} appointment(s) cancelled; the patients were told, sent a link "
+                "to book again and put on the waitlist.",
+            )
     if action is not None:
         if not _schedule_change(request, provider, action, block_form, exception_form):
             return render_page(request, "appointments/schedule_edit.html", context, status=422)
         messages.success(request, "Schedule updated.")
         return redirect("appointments:schedule_edit", provider.pk)
-    context["blocks"] = provider.weekly_blocks.all()
-    context["exceptions"] = provider.exceptions.filter(
-        ends_at__gte=timezone.now() - timedelta(days=30)
-    )
     return render_page(request, "appointments/schedule_edit.html", context)
 
 
@@ -71,7 +92,8 @@ def _schedule_change(request: Request, provider, action: str, block_form, except
         schedule_services.weekly_block_add(**who, block=block_form.save(commit=False))
     elif action == "exception" and exception_form.is_valid():
         schedule_services.availability_exception_add(
-            **who, exception=exception_form.save(commit=False)
+            **who, exception=exception_form.save(commit=False),
+            cancel_affected=request.POST.get("cancel_affected") == "1",
         )
     elif action == "feed":
         feeds.provider_feed_regenerate(**who, revoke=request.POST.get("revoke") == "1")
@@ -81,10 +103,7 @@ def _schedule_change(request: Request, provider, action: str, block_form, except
 
 
 def _posted_id(request: Request) -> int:
-    try:
-        return int(request.POST.get("id") or 0)
-    except ValueError:
-        return 0
+    return _row_id(request.POST.get("id"))
 
 
 @require_http_methods(["GET", "POST"])

@@ -131,6 +131,7 @@ def calendar(request: Request):
         "today": timezone.localdate(),
         "week_grid": view == "week" and provider is not None,
         "detail_base": reverse("appointments:staff_detail", args=[0])[:-2],
+        "own_provider": selectors.provider_for_user(request.user),
     }
     return render_page(request, "appointments/calendar.html", ctx, partial="calendar-grid")
 

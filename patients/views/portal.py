@@ -19,6 +19,7 @@ from patients.services import registry, self_registration
 from patients.views.common import add_service_errors
 from patients.views.records import certificate_pdf_response, export_response, serve_document
 from uscpis.http import Request, redirect_htmx_aware, render_page
+from uscpis.ratelimit import rate_limited
 
 
 def needs_record(view):
@@ -187,6 +188,7 @@ def portal_export(request: Request, fmt: str):
 
 @require_http_methods(["GET", "POST"])
 @public
+@rate_limited("signup", account=lambda request: request.POST.get("email", "")[:254])
 def signup(request: Request):
     """Self-registration for students and employees with an institutional email."""
     if request.user.is_authenticated:

@@ -21,6 +21,7 @@ from patients.exports import csv, fhir, pdf
 from patients.models import CertificateStatus, MedicalCertificate
 from patients.services import certificates, documents
 from patients.views.common import add_service_errors
+from uscpis import ratelimit
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 # --- Documents -------------------------------------------------------------------------
@@ -246,6 +247,7 @@ def verify_certificate(request: Request, code: str = ""):
         )
     cert = None
     if code:
+        ratelimit.check(request, "certificate_verify")  # guessing codes: 429 past the limit
         cert = (
             MedicalCertificate.objects.select_related("patient", "decided_by")
             .filter(
