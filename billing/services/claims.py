@@ -46,7 +46,7 @@ def claim_create(*, actor, invoice: Invoice, request=None) -> Claim:
     if invoice.status not in POSTED_STATUSES:
         raise ValidationError("Claims are made from issued invoices.")
     lines = list(
-        InvoiceLine.objects.select_for_update()
+        InvoiceLine.objects.select_for_update(of=("self",))
         .filter(invoice=invoice, voided=False, payer_share__gt=0, claim_line__isnull=True)
         .select_related("coverage__payer")
     )
