@@ -465,6 +465,10 @@ class InvoiceLine(models.Model):
             ),
         ]
 
+    @property
+    def total_discount(self) -> Decimal:
+        return self.discount + self.vat_exemption
+
 
 class CreditNote(models.Model):
     """A correction of an issued invoice (its own gap-free ``CN-`` number)."""
