@@ -158,12 +158,13 @@ def _chunk(cursor, start: int, end: int, patients: list[int], services: dict, cl
 
 
 def _heavy_patient_id() -> int:
-    return _scalar(f"SELECT patient_id FROM billing_invoice WHERE number = 'BINV-{YEAR}-{HEAVY_EVERY:06d}'")
+    return _scalar("SELECT patient_id FROM billing_invoice WHERE number = %s",
+                   [f"BINV-{YEAR}-{HEAVY_EVERY:06d}"])
 
 
 def _some_invoice_url() -> str:
-    pk = _scalar(f"SELECT id FROM billing_invoice WHERE number = 'BINV-{YEAR}-{HEAVY_EVERY * 2:06d}'") \
-        or _scalar("SELECT max(id) FROM billing_invoice")
+    pk = _scalar("SELECT id FROM billing_invoice WHERE number = %s",
+                 [f"BINV-{YEAR}-{HEAVY_EVERY * 2:06d}"]) or _scalar("SELECT max(id) FROM billing_invoice")
     return reverse("billing:invoice", args=[pk])
 
 

@@ -125,6 +125,9 @@ class Price(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.price_list_id}/{self.service_id}: {self.amount}"
+
 
 # --- Payers and coverage ----------------------------------------------------------------
 
@@ -272,6 +275,9 @@ class NumberSeries(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["series", "year"], name="billing_series_year_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year} at {self.last_value}"
 
 
 # --- Invoices --------------------------------------------------------------------------
@@ -469,6 +475,9 @@ class InvoiceLine(models.Model):
     def total_discount(self) -> Decimal:
         return self.discount + self.vat_exemption
 
+    def __str__(self) -> str:
+        return self.description
+
 
 class CreditNote(models.Model):
     """A correction of an issued invoice (its own gap-free ``CN-`` number)."""
@@ -485,6 +494,9 @@ class CreditNote(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_credit_note_positive")
         ]
+
+    def __str__(self) -> str:
+        return self.number
 
 
 class ApprovalStatus(models.TextChoices):
@@ -517,6 +529,9 @@ class WriteOff(models.Model):
                 name="billing_writeoff_one_pending",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"Write-off {self.amount} ({self.get_status_display()})"
 
 
 # --- Payments -------------------------------------------------------------------------
@@ -618,6 +633,9 @@ class Allocation(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_allocation_positive")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.amount} to invoice {self.invoice_id}"
+
 
 class Refund(models.Model):
     """Money given back from a payment's unallocated credit, to the method used; needs the
@@ -641,6 +659,9 @@ class Refund(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_refund_positive")
         ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.amount} ({self.get_status_display()})"
 
 
 # --- Claims ---------------------------------------------------------------------------
@@ -729,6 +750,9 @@ class ClaimLine(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.amount} on claim {self.claim_id}"
+
 
 class ClaimEvent(models.Model):
     """The claim's history: every status change, with who and why."""
@@ -744,6 +768,9 @@ class ClaimEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or 'new'} → {self.to_status}"
 
 
 class Remittance(models.Model):
@@ -763,6 +790,9 @@ class Remittance(models.Model):
             models.CheckConstraint(condition=Q(amount__gte=0), name="billing_remittance_not_negative"),
         ]
 
+    def __str__(self) -> str:
+        return self.reference
+
 
 class RemittanceLine(models.Model):
     remittance = models.ForeignKey(Remittance, on_delete=models.PROTECT, related_name="lines")
@@ -778,6 +808,9 @@ class RemittanceLine(models.Model):
                 name="billing_remittance_line_not_negative",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.paid} on claim {self.claim_id}"
 
 
 # --- Statements -----------------------------------------------------------------------
@@ -795,3 +828,6 @@ class StatementSend(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["patient", "month"], name="billing_statement_once_a_month")
         ]
+
+    def __str__(self) -> str:
+        return f"Statement {self.month:%Y-%m} for {self.patient_id}"

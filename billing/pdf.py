@@ -12,7 +12,11 @@ from django.utils import timezone
 
 from billing.models import Claim, Invoice, InvoiceStatus, Payment
 from billing.selectors import Statement, invoice_lines
-from patients.exports import _doc, _esc, _letterhead, _styles, _table
+from uscpis.pdf import document as _doc
+from uscpis.pdf import esc as _esc
+from uscpis.pdf import letterhead as _letterhead
+from uscpis.pdf import styles as _styles
+from uscpis.pdf import table as _table
 
 
 def _peso(value) -> str:

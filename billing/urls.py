@@ -1,6 +1,16 @@
 from django.urls import path
 
-from billing.views import charges, claims, config, home, invoices, patients, payments, portal, reports
+from billing.views import (
+    charges,
+    claims,
+    config,
+    home,
+    invoices,
+    patients,
+    payments,
+    portal,
+    reports,
+)
 
 app_name = "billing"
 

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from billing.models import Charge, ChargeStatus, InvoiceLine, InvoiceStatus, Service, ServiceGroup
+from billing.models import Charge, ChargeStatus, InvoiceLine, InvoiceStatus, Service
 from billing.services.common import require
 
 # Catalogue codes used when an event has no service of its own.

@@ -59,7 +59,7 @@ def cashier_day_open(*, actor, opening_float, request=None) -> CashierDay:
 def expected_by_method(day: CashierDay) -> dict[str, Decimal]:
     """What the drawer and the other channels should hold: the float plus cash taken, and
     every other method's takings, less approved refunds paid out from this day's payments."""
-    totals = {m: ZERO for m in PaymentMethod.values}
+    totals = dict.fromkeys(PaymentMethod.values, ZERO)
     for row in day.payments.values("method").annotate(total=Sum("amount")):
         totals[row["method"]] += row["total"]
     for row in (

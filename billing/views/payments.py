@@ -11,7 +11,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from billing import forms, selectors
-from billing.models import OPEN_STATUSES, CashierDay, Invoice, Payment, PaymentMethod, Refund, WriteOff
+from billing.models import (
+    OPEN_STATUSES,
+    CashierDay,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    Refund,
+    WriteOff,
+)
 from billing.pdf import receipt_pdf
 from billing.services import invoices as invoice_services
 from billing.services import payments as services

@@ -46,7 +46,9 @@ def test_claim_lifecycle_with_denial_resubmission_and_remittance(employee, billi
             claims.RemittanceItem(claim=claim2, paid=Decimal("30")),
         ],
     )
-    claim1.refresh_from_db(); claim2.refresh_from_db(); inv1.refresh_from_db()
+    claim1.refresh_from_db()
+    claim2.refresh_from_db()
+    inv1.refresh_from_db()
     assert claim1.status == ClaimStatus.PAID and claim1.outstanding == 0
     assert claim2.status == ClaimStatus.PARTIALLY_PAID and claim2.outstanding == Decimal("20.00")
     assert inv1.balance == Decimal("20.00") and inv1.status == InvoiceStatus.ISSUED

@@ -39,7 +39,8 @@ def test_oldest_first_partial_then_credit(student, billing_user, cashier_day):
     old = issued_invoice(student, billing_user, day=today - timedelta(days=3))
     new = issued_invoice(student, billing_user, day=today)
     pay, _ = _pay(student, billing_user, "300", "k")
-    old.refresh_from_db(); new.refresh_from_db()
+    old.refresh_from_db()
+    new.refresh_from_db()
     assert old.status == InvoiceStatus.PAID and new.status == InvoiceStatus.PARTIALLY_PAID
     assert new.balance == Decimal("200.00") and pay.unallocated == 0
     over, _ = _pay(student, billing_user, "500", "k2")
@@ -57,7 +58,8 @@ def test_chosen_invoice_is_paid_first(student, billing_user, cashier_day):
     old = issued_invoice(student, billing_user, day=today - timedelta(days=3))
     new = issued_invoice(student, billing_user, day=today)
     _pay(student, billing_user, "250", "k", invoice_ids=[new.pk])
-    old.refresh_from_db(); new.refresh_from_db()
+    old.refresh_from_db()
+    new.refresh_from_db()
     assert new.status == InvoiceStatus.PAID and old.status == InvoiceStatus.ISSUED
 
 

@@ -32,9 +32,9 @@ def test_beat_sends_one_statement_per_patient_per_month(student, billing_user, d
 def test_a_failed_send_releases_its_claim_so_the_retry_sends(student, billing_user):
     issued_invoice(student, billing_user)
     month = previous_month()
-    with mock.patch("uscpis.mail.EmailMultiAlternatives.send", side_effect=OSError("SMTP down")):
-        with pytest.raises(OSError):
-            statement_send(patient_id=student.pk, month=month)
+    failing = mock.patch("uscpis.mail.EmailMultiAlternatives.send", side_effect=OSError("SMTP down"))
+    with failing, pytest.raises(OSError):
+        statement_send(patient_id=student.pk, month=month)
     assert not StatementSend.objects.exists()
     assert statement_send(patient_id=student.pk, month=month) is True
     assert len(mail.outbox) == 1
