@@ -177,3 +177,14 @@ class ClaimExportForm(PeriodForm):
 class PriceForm(forms.Form):
     amount = money_field("Price")
     covered_per_term = forms.IntegerField(label="Covered per term", min_value=0, max_value=50)
+
+
+class PriceListCopyForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    effective_from = forms.DateField(label="In force from", widget=DATE)
+
+
+class PayerForm(forms.ModelForm):
+    class Meta:
+        model = Payer
+        fields = ["code", "name", "kind", "requires_loa", "loa_validity_days", "is_active"]

@@ -139,7 +139,7 @@ def cashier(request: Request):
                                                     note=close_form.cleaned_data["note"], request=request)
                 return redirect_htmx_aware(request, reverse("billing:cashier_day", args=[closed.pk]))
         except ValidationError as exc:
-            form_errors(close_form if day else open_form, exc)
+            form_errors(close_form if request.POST.get("action") == "close" else open_form, exc)
     context = {"day": day, "open_form": open_form, "close_form": close_form,
                "recent": list(CashierDay.objects.filter(cashier=request.user).order_by("-opened_at")[:10])}
     if day:

@@ -111,5 +111,6 @@ def world(catalogue, billing_user, admin_user, patient_user, other_patient_user)
         "draft": draft, "other_invoice": other_inv, "other_payment": other_pay, "refund": refund,
         "claim": claim, "writeoff": wo, "charge": unbilled, "emp_invoice": emp_inv,
         "price": Price.objects.first(), "line": draft.lines.get(),
+        "price_list": Price.objects.first().price_list,
         "payer": claim.payer,
     }

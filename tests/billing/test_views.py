@@ -36,6 +36,9 @@ GET_VIEWS = [
     ("billing:reports", {}, VIEWERS),
     ("billing:price_lists", {}, VIEWERS),
     ("billing:price_edit", {"pk": "price"}, {Role.ADMIN}),
+    ("billing:price_list_copy", {"pk": "price_list"}, {Role.ADMIN}),
+    ("billing:payer_new", {}, {Role.ADMIN}),
+    ("billing:payer_edit", {"pk": "payer"}, {Role.ADMIN}),
     ("billing:my_bills", {}, {Role.PATIENT}),
     ("billing:my_invoice_pdf", {"pk": "invoice"}, {Role.PATIENT}),
     ("billing:my_receipt_pdf", {"pk": "payment"}, {Role.PATIENT}),
@@ -53,6 +56,11 @@ POST_VIEWS = [
     ("billing:refund_request", {"pk": "payment"}, {"amount": "1", "reason": "x"}, CLERK),
     ("billing:approval_decide", {"kind": "refund", "pk": "refund"}, {"decision": "reject"}, {Role.ADMIN}),
     ("billing:claim_action", {"pk": "claim"}, {"to_status": "accepted"}, CLERK),
+    ("billing:coverage_new", {"patient_pk": "me"}, {"member_id": ""}, CLERK),
+    ("billing:payer_new", {}, {"code": "", "name": ""}, {Role.ADMIN}),
+    ("billing:price_edit", {"pk": "price"}, {"amount": "160", "covered_per_term": "3"}, {Role.ADMIN}),
+    ("billing:cashier", {}, {"action": "open", "opening_float": "100"}, CLERK),
+    ("billing:remittance_new", {}, {"payer": "", "reference": ""}, CLERK),
 ]
 
 
@@ -182,3 +190,41 @@ def test_query_counts_are_pinned(name, kwargs, limit, world, billing_user, clien
     c.get(url)
     with django_assert_max_num_queries(limit):
         assert c.get(url).status_code == 200
+
+
+def test_clinicians_see_the_balance_on_the_chart_read_only(world, doctor_user, billing_user, client_for):
+    chart = reverse("patients:chart", args=[world["me"].pk])
+    page = client_for(doctor_user).get(chart).content.decode()
+    assert "Balance ₱250.00" in page
+    assert reverse("billing:patient_balance", args=[world["me"].pk]) in page
+    assert f'href="{reverse("billing:patient", args=[world["me"].pk])}"' not in page
+    clerk_page = client_for(billing_user).get(chart).content.decode()
+    assert f'href="{reverse("billing:patient", args=[world["me"].pk])}"' in clerk_page
+
+
+def test_billing_clerk_sees_demographics_only(world, billing_user, client_for):
+    c = client_for(billing_user)
+    assert c.get(reverse("patients:chart_tab", kwargs={"pk": world["me"].pk, "tab": "timeline"})).status_code == 403
+
+
+def test_dashboard_cards_for_clerk_admin_and_patient(world, billing_user, admin_user, patient_user):
+    from billing.dashboard import cards
+
+    clerk_titles = [c.title for c in cards(billing_user)]
+    assert {"Unbilled charges", "Open invoices", "Collected today", "Claims awaiting action"} <= set(clerk_titles)
+    assert "Billing approvals" in [c.title for c in cards(admin_user)]  # a write-off and a refund wait
+    mine = {c.title: c.value for c in cards(patient_user)}
+    assert mine["My balance"] == "₱250.00"
+
+
+def test_price_change_by_admin_is_audited_and_leaves_issued_invoices(world, admin_user, client_for):
+    from accounts.models import AuditEvent
+
+    inv = world["invoice"]
+    before = inv.net_total
+    response = client_for(admin_user).post(reverse("billing:price_edit", args=[world["price"].pk]),
+                                           {"amount": "999", "covered_per_term": "0"})
+    assert response.status_code == 302
+    inv.refresh_from_db()
+    assert inv.net_total == before
+    assert AuditEvent.objects.filter(object_type="billing.price", actor=admin_user).exists()
