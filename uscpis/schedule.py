@@ -41,6 +41,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "inventory.tasks.draft_reorders",
         "schedule": crontab(hour=22, minute=30),  # 06:30 Asia/Manila, after the alerts
     },
+    "billing-monthly-statements": {
+        "task": "billing.tasks.send_monthly_statements",  # last month's, once per patient
+        "schedule": crontab(day_of_month=1, hour=0, minute=30),  # 1st, 08:30 Asia/Manila
+    },
     "monitoring-nightly-backup": {
         "task": "monitoring.tasks.nightly_backup",  # then retention (prune), in the same task
         "schedule": crontab(hour=18, minute=0),  # 02:00 Asia/Manila

@@ -293,6 +293,41 @@ USE_I18N = True
 USE_TZ = True
 CURRENCY_SYMBOL = env_str("CURRENCY_SYMBOL", "₱")
 
+# --- Billing ---------------------------------------------------------------------------
+def _billing_decimal(name: str, default: str, *, low: str, high: str):
+    from decimal import Decimal, InvalidOperation
+
+    raw = env_str(name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
+    if not (Decimal(low) <= value <= Decimal(high)):
+        raise ImproperlyConfigured(f"{name} must be between {low} and {high}")
+    return value
+
+
+# VAT contained in list prices of services not marked VAT-exempt (0 for a non-VAT clinic).
+BILLING_VAT_RATE = _billing_decimal("BILLING_VAT_RATE", "0.12", low="0", high="0.5")
+# Document series prefixes, as registered with the BIR (numbers run per series and year).
+BILLING_SERIES = {
+    "invoice": env_str("BILLING_INVOICE_SERIES", "INV"),
+    "receipt": env_str("BILLING_RECEIPT_SERIES", "OR"),
+    "credit_note": env_str("BILLING_CREDIT_NOTE_SERIES", "CN"),
+    "claim": env_str("BILLING_CLAIM_SERIES", "CLM"),
+}
+for _key, _prefix in BILLING_SERIES.items():
+    if not _prefix.isalnum() or len(_prefix) > 8:
+        raise ImproperlyConfigured(f"The billing {_key} series must be 1-8 letters or digits")
+# A fee charged when an appointment is marked no-show (off by default).
+BILLING_NO_SHOW_FEE_ENABLED = env_bool("BILLING_NO_SHOW_FEE_ENABLED", default=False)
+# Months in which a term (semester) starts: covered visits per term are counted from there.
+BILLING_TERM_START_MONTHS = sorted(
+    {int(m) for m in env_list("BILLING_TERM_START_MONTHS", ["1", "6", "8"])}
+)
+if not BILLING_TERM_START_MONTHS or not all(1 <= m <= 12 for m in BILLING_TERM_START_MONTHS):
+    raise ImproperlyConfigured("BILLING_TERM_START_MONTHS must list months 1-12")
+
 # --- Static and media ------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))

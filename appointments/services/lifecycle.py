@@ -18,6 +18,7 @@ from appointments.models import (
 )
 from appointments.services.booking import _lock, appointment_cancel
 from appointments.services.common import _record
+from appointments.signals import appointment_completed, appointment_no_show
 
 
 def _open_visit(appointment: Appointment, actor) -> None:
@@ -84,6 +85,9 @@ def appointment_transition(
             locked.sequence += 1
         locked.save()
         _record(locked, actor=actor, from_status=before, note=note)
+        if to_status in (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW):
+            event = appointment_completed if to_status == AppointmentStatus.COMPLETED else appointment_no_show
+            event.send(sender=Appointment, appointment=locked)
         audit_record(
             actor=actor,
             action="update",
@@ -119,6 +123,7 @@ def appointments_mark_no_shows(*, now: datetime | None = None) -> int:
             appt.status = AppointmentStatus.NO_SHOW
             appt.sequence += 1
             appt.save(update_fields=["status", "sequence", "updated_at"])
+            appointment_no_show.send(sender=Appointment, appointment=appt)
             _record(
                 appt,
                 actor=None,

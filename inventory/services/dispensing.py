@@ -22,6 +22,7 @@ from inventory.models import (
 from inventory.quantities import clean_quantity, fmt_qty
 from inventory.selectors import dispensable_lots
 from inventory.services.stock import _move
+from inventory.signals import stock_dispensed
 
 
 @dataclass
@@ -126,4 +127,6 @@ def stock_dispense(
             "destination": destination,
         },
     )
+    if patient is not None:
+        stock_dispensed.send(sender=StockMovement, movements=result.movements)
     return result

@@ -18,6 +18,7 @@ from patients.models import (
     MedicalCertificate,
     Patient,
 )
+from patients.signals import certificate_approved
 
 
 def _new_verification_code() -> str:
@@ -117,6 +118,8 @@ def certificate_decide(
         cert.rejection_reason = rejection_reason.strip()
     cert.decided_by, cert.decided_at = actor, timezone.now()
     cert.save()
+    if approve:
+        certificate_approved.send(sender=MedicalCertificate, certificate=cert)
     audit_record(
         actor=actor,
         action="update",

@@ -27,6 +27,7 @@ from patients.models import (
     VitalSigns,
     normalize_search,
 )
+from patients.signals import visit_signed
 
 KIND_PERMISSION = {
     VisitKind.MEDICAL: "patients.write_medical_visit",
@@ -381,6 +382,7 @@ def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
         request=request,
         detail={"signed": True},
     )
+    visit_signed.send(sender=Visit, visit=visit)
     return visit
 
 
