@@ -1,0 +1,2 @@
+def forecasts_compute():
+    pass
