@@ -235,3 +235,24 @@ def test_rebuild_command(capsys):
 
     with pytest.raises(CommandError):
         call_command("analytics", "rebuild", "--since", "not-a-date")
+
+
+def _snapshot():
+    return {
+        model.__name__: sorted(
+            tuple(str(v) for k, v in row.items() if k != "id") for row in model.objects.values()
+        )
+        for model in (VisitFact, DiagnosisFact, SyndromeDaily, StockFact)
+    }
+
+
+def test_one_day_refreshes_equal_a_monthly_rebuild():
+    make_world(FIRST, DAYS)
+    today = timezone.localdate()
+    rollup_rebuild(since=FIRST - timedelta(days=1), until=today, chunk_days=31)
+    monthly = _snapshot()
+    day = FIRST - timedelta(days=1)
+    while day <= today:
+        rollup_refresh_day(day=day)
+        day += timedelta(days=1)
+    assert _snapshot() == monthly
