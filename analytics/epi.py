@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-MIN_SIGMA = 0.5
+MIN_SIGMA = 1.0
 C1_C2_LIMIT = 3.0
 C3_LIMIT = 2.0
 
