@@ -59,8 +59,8 @@ def _ets(history: list[float], steps: int) -> list[float]:
             trend=None,
             seasonal="add",
             seasonal_periods=SEASON,
-            initialization_method="estimated",
-        ).fit()
+            initialization_method="heuristic" if len(history) >= 4 * SEASON else "estimated",
+        ).fit(use_brute=False)
         return [max(0.0, float(v)) for v in model.forecast(steps)]
 
 

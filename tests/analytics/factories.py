@@ -19,7 +19,11 @@ from tests.appointments.factories import AppointmentTypeFactory, ProviderFactory
 from tests.factories import UserFactory
 from tests.inventory.factories import ItemFactory, receive
 
-COLLEGES = ["School of Engineering", "School of Business and Economics", "School of Arts and Sciences"]
+COLLEGES = [
+    "School of Engineering",
+    "School of Business and Economics",
+    "School of Arts and Sciences",
+]
 CODES = ["J06.9", "A09", "A90", "H10.9", "F41.1", "I10", "K02.1"]
 
 

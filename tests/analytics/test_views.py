@@ -19,7 +19,7 @@ from tests.analytics.factories import make_world
 
 pytestmark = pytest.mark.django_db
 
-A, D, DE, N, F, I, B, P = (
+A, D, DE, N, F, IM, B, P = (
     Role.ADMIN,
     Role.DOCTOR,
     Role.DENTIST,
@@ -45,7 +45,7 @@ PAGES = [
     ("analytics:syndrome_new", {}, {A}),
     ("analytics:syndrome_edit", {"pk": "group"}, {A}),
     ("analytics:forecasts", {}, VIEWERS),
-    ("analytics:stock_forecast", {}, {A, D, DE, N, I}),
+    ("analytics:stock_forecast", {}, {A, D, DE, N, IM}),
 ]
 
 
@@ -144,8 +144,9 @@ def test_chart_csv_matches_the_table(world, client_for, admin_user):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == ["Medical vs dental", "Visits"]
-    from analytics.models import VisitFact
     from django.db.models import Sum
+
+    from analytics.models import VisitFact
 
     total = VisitFact.objects.filter(day__gte=timezone.localdate() - timedelta(days=181)).aggregate(
         n=Sum("visits")
