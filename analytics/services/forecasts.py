@@ -42,6 +42,7 @@ HORIZON_DAYS = 56
 HORIZON_WEEKS = 8
 MIN_HISTORY_DAYS = 5 * SEASON
 USE_WINDOW = 28
+ETS_WINDOW = 26 * SEASON
 
 
 def _naive(history: list[float], steps: int) -> list[float]:
@@ -52,6 +53,7 @@ def _naive(history: list[float], steps: int) -> list[float]:
 def _ets(history: list[float], steps: int) -> list[float]:
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
+    history = history[-ETS_WINDOW:]  # a weekly season needs months, not years (and is faster)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = ExponentialSmoothing(
