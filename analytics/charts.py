@@ -77,7 +77,7 @@ def line_chart(
 ) -> Chart:
     """Lines over shared x ``labels``; ``series`` = [(name, values)]. ``bands`` = optional
     [(low values, high values)] drawn as a shaded interval behind the lines."""
-    width, height, left, right, top, bottom = 720, 240, 44, 12, 12, 28
+    width, height, left, right, top, bottom = 720, 240, 44, 34, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = _nice_max(
         max(

@@ -32,7 +32,11 @@ class FilterForm(forms.Form):
     age_band = forms.ChoiceField(required=False, label="Age band")
 
     def __init__(self, data=None, *, choices: dict, default_days: int = 84, show_provider=True):
-        super().__init__(data)
+        today = timezone.localdate()
+        super().__init__(
+            data,
+            initial={"date_from": today - timedelta(days=default_days - 1), "date_to": today},
+        )
         self.default_days = default_days
         self.fields["provider"].choices = [("", "All providers")] + [
             (u.pk, u.full_name) for u in choices["providers"]

@@ -62,6 +62,7 @@ RAINY = (
     + ["T78.4"]
     + ["L30.9"]
 )
+TITLES = {"A90": "Dengue fever [classical dengue]", "A01.0": "Typhoid fever"}
 VACCINES = [("Hepatitis B", 80), ("Influenza", 45), ("MMR", 70), ("COVID-19", 90), ("Tetanus", 50)]
 
 
@@ -228,7 +229,7 @@ def _insert_history(stdout) -> bool:
         stdout.write("  analytics: demo staff missing, skipped")
         return False
     for code in {*DRY, *RAINY, "K02.1", "I10", "A90"}:
-        Icd10Code.objects.get_or_create(code=code, defaults={"title": code})
+        Icd10Code.objects.get_or_create(code=code, defaults={"title": TITLES.get(code, code)})
     rng = random.Random(20261205)
     today = timezone.localdate()
     patients = _history_patients(rng)

@@ -303,6 +303,12 @@ def visits_charts(f: Filters) -> list[Chart]:
             .filter(n__gt=0)
             .order_by("-n")
         )
+        if dim == "age_band":
+            from analytics.models import AGE_BANDS
+
+            rows = sorted(
+                rows, key=lambda r: AGE_BANDS.index(r[dim]) if r[dim] in AGE_BANDS else 99
+            )
         charts.append(
             bar_chart(
                 f"visits-by-{dim.replace('_', '-')}",

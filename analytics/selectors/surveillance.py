@@ -90,7 +90,12 @@ def group_charts(group: SyndromeGroup, today: date | None = None) -> list[Chart]
     )
     for row, s in zip(daily.rows, stats, strict=True):
         row.append(", ".join(s.methods) if s.methods and s.count >= group.min_cases else "")
-    history_first = epi_week_start(today) - timedelta(days=7 * 52 * 3)
+    # Weeks before the clinic's data began are unknown, not zero: they stay out of the baseline.
+    data_first = VisitFact.objects.order_by("day").values_list("day", flat=True).first() or today
+    history_first = max(
+        epi_week_start(today) - timedelta(days=7 * 52 * 3),
+        epi_week_start(data_first) + timedelta(days=7),
+    )
     weekly = weekly_counts([group], history_first, today)[group.pk]
     keyed = {}
     week = history_first

@@ -22,7 +22,7 @@ PAGE_SIZE = 25
 @require_GET
 @require_perm("analytics.view")
 def overview(request: Request):
-    form, f = filter_form(request, default_days=28)
+    form, f = filter_form(request, default_days=84)
     kpis = dashboards.overview(f)
     charts = dashboards.visits_charts(f)[:1]
     return respond(
