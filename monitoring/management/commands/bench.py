@@ -22,6 +22,7 @@ SCALES = {
     "appointments": 1_000_000,
     "items": 5_000,
     "movements": 2_000_000,
+    "visits": 200_000,  # analytics: completed bench appointments given a visit + diagnosis
 }
 
 
