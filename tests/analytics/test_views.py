@@ -51,6 +51,9 @@ PAGES = [
 
 @pytest.fixture
 def world(db):
+    from analytics.services.surveillance import syndromes_ensure_defaults
+
+    syndromes_ensure_defaults()  # the data migration's rows are gone after a flushing test
     first = timezone.localdate() - timedelta(days=6)
     data = make_world(first, 3)
     rollup_rebuild(since=first - timedelta(days=1))
@@ -303,3 +306,27 @@ def test_pages_have_no_inline_script_or_style(world, client_for, admin_user):
         body = client.get(reverse(name)).content.decode()
         assert "style=" not in body and "<style" not in body, name
         assert "<script>" not in body, name
+
+
+@pytest.mark.parametrize(
+    "name, limit",
+    [
+        ("analytics:overview", 32),
+        ("analytics:visits", 20),
+        ("analytics:diagnoses", 25),
+        ("analytics:inventory", 15),
+        ("analytics:surveillance", 25),
+        ("analytics:forecasts", 30),
+        ("analytics:productivity", 20),
+    ],
+)
+def test_query_counts_do_not_grow_with_history(
+    world, client_for, admin_user, django_assert_max_num_queries, name, limit
+):
+    client = client_for(admin_user)
+    client.get(reverse(name))
+    more = make_world(timezone.localdate() - timedelta(days=40), 5, seed=11)
+    assert more
+    rollup_rebuild(since=timezone.localdate() - timedelta(days=41))
+    with django_assert_max_num_queries(limit):
+        assert client.get(reverse(name)).status_code == 200
