@@ -5,6 +5,7 @@ opens the forecasts with their backtest error. No CSP violation on the way."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -50,7 +51,7 @@ def test_admin_overview_filter_surveillance_csv_forecasts(page, live_server):
     # 4. The weekly notifiable-disease report as CSV.
     with page.expect_download() as download:
         page.click("#weekly-report-csv")
-    content = open(download.value.path(), encoding="utf-8").read()
+    content = Path(download.value.path()).read_text(encoding="utf-8")
     assert content.startswith("Disease / syndrome,ICD-10 codes,MW") and "Dengue" in content
 
     # 5. Forecasts with their backtest error beside the seasonal-naive baseline's.
