@@ -396,6 +396,8 @@ class Visit(models.Model):
             models.Index(fields=["patient", "-started_at", "-id"], name="patients_visit_timeline"),
             models.Index(fields=["provider", "-started_at"]),
             models.Index(fields=["status", "kind"]),
+            # Analytics rolls visits up one clinic day at a time (a range on started_at).
+            models.Index(fields=["started_at"], name="patients_visit_started_idx"),
             models.Index(fields=["appointment_ref"]),
         ]
         constraints = [

@@ -23,6 +23,7 @@ SCALES = {
     "items": 5_000,
     "movements": 2_000_000,
     "invoices": 200_000,  # billing: 3 lines each, ~250,000 payments
+    "visits": 200_000,  # analytics: completed bench appointments given a visit + diagnosis
 }
 
 
