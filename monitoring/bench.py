@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 
 from uscpis.bench import page_case
+from uscpis.benchhttp import HttpPage
 
 TABLE = "accounts_auditevent"
 COPY_COLUMNS = (
@@ -287,4 +288,10 @@ CASES = [
         url=lambda: "/accounts/audit/",
         description="first page of the audit trail at 10M events",
     ),
+]
+
+
+HTTP_PAGES = [
+    HttpPage("monitoring page", "/monitoring/", user="admin@usc.edu.ph"),
+    HttpPage("audit trail (10M events)", "/accounts/audit/", user="admin@usc.edu.ph"),
 ]

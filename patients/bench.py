@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from patients import seed
 from uscpis.bench import BenchCase, page_case
+from uscpis.benchhttp import HttpPage
 
 BENCH_PREFIX = "B"  # bench patients' ID numbers: B0000001...
 HEAVY_ID = "BENCH-HEAVY"
@@ -207,5 +208,18 @@ CASES = [
         target_ms=150,
         htmx=True,
         description="ICD-10 autocomplete by words",
+    ),
+]
+
+
+HTTP_PAGES = [
+    HttpPage("patient search, two words", "/patients/?q=quinones+ram", user="doctor@usc.edu.ph"),
+    HttpPage("patient search, common fragment", "/patients/?q=mag", user="doctor@usc.edu.ph"),
+    HttpPage("patient search, exact ID", "/patients/?q=B0054321", user="doctor@usc.edu.ph"),
+    HttpPage("patient list", "/patients/", user="doctor@usc.edu.ph"),
+    HttpPage(
+        "chart, patient with 700 visits",
+        lambda: f"/patients/{_heavy_pk()}/",
+        user="doctor@usc.edu.ph",
     ),
 ]
