@@ -92,6 +92,8 @@ def _bench_patients() -> list[int]:
                     sex="F",
                     birth_date=date(2000, 1, 1),
                     search_text=f"patient {i} bench bench{i:06d}",
+                    # Registered over the past years, like the rest of the bench patients.
+                    created_at=timezone.now() - timedelta(days=1 + i % 1500),
                 )
                 for i in range(existing, BENCH_PATIENTS)
             ],
