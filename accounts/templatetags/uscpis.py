@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 
 from accounts.roles import user_has_perm
+from uscpis.fasturl import reverse_ints
 
 register = template.Library()
 
@@ -60,3 +61,10 @@ def hours(minutes) -> str:
     if not h:
         return f"{sign}{m} min"
     return f"{sign}{intcomma(h)} h" + (f" {m} min" if m else "")
+
+
+@register.simple_tag
+def url_for(name: str, *args):
+    """``{% url %}`` for links repeated on every row or tab: the same URL, reversed once per
+    process (``uscpis.fasturl``) when the arguments are ids."""
+    return reverse_ints(name, *args)
