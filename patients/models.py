@@ -164,6 +164,8 @@ class Patient(models.Model):
             models.Index(fields=["last_name", "first_name"]),
             models.Index(fields=["patient_type", "college", "year_level"]),
             models.Index(fields=["birth_date"]),
+            # "Registered today" on the home dashboards counts by it (issue 15).
+            models.Index(fields=["created_at"], name="patients_patient_created_at"),
         ]
 
     def __str__(self) -> str:
