@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("patients", "0008_recompute_search_text_names"),
+        ("patients", "0009_visit_started_at_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
