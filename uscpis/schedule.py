@@ -17,6 +17,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "accounts.tasks.relay_outbox",
         "schedule": crontab(minute="*"),
     },
+    "accounts-seal-audit-trail": {
+        "task": "accounts.tasks.seal_audit_trail",  # chains the newest audit events
+        "schedule": 10.0,  # seconds
+        "options": {"expire_seconds": 9},
+    },
     "appointments-send-due-reminders": {
         "task": "appointments.tasks.send_due_reminders",
         "schedule": crontab(minute="*/5"),
