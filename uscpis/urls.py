@@ -14,6 +14,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("analytics/", include("analytics.urls")),
     path("", include("monitoring.urls")),
+    path("", include("uscpis.api.urls")),
     path("django-admin/", admin.site.urls),
 ]
 
