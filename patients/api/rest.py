@@ -55,6 +55,8 @@ def audit_read(request, patient_id: int, obj=None, **detail) -> None:
 
 
 class PatientSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="An email address, or empty.")
+
     class Meta:
         model = Patient
         fields = ["id", *services.PATIENT_FIELDS, "created_at", "updated_at"]
