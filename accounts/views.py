@@ -42,6 +42,7 @@ from uscpis.pagination import CappedPaginator
 from uscpis.registry import app_modules
 
 RECOVERY_CODE_COUNT = 10
+NEW_TOKEN_SESSION_KEY = "api_token_new_secret"
 
 login = public(
     auth_views.LoginView.as_view(
@@ -375,32 +376,29 @@ def preferences(request: Request):
 @require_http_methods(["GET", "POST"])
 @require_perm("accounts.signed_in")
 def api_tokens(request: Request):
-    """The caller's API tokens: create one (its secret shown once, on this response only),
-    see when and from where each was last used, revoke."""
+    """The caller's API tokens: create one, see when and from where each was last used,
+    revoke. A new token's secret is shown once: kept in the session only until the page
+    after the redirect has shown it (so a reload neither re-posts nor shows it again)."""
     form = ApiTokenForm(request.POST or None)
-    secret = None
-    status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                token, secret = services.api_token_create(actor=request.user, request=request, **form.cleaned_data)
+                _, secret = services.api_token_create(actor=request.user, request=request, **form.cleaned_data)
             except ValidationError as exc:
                 for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
                     form.add_error(field if field in form.fields else None, errors)
-                status = 422
             else:
-                form = ApiTokenForm()
-        else:
-            status = 422
+                request.session[NEW_TOKEN_SESSION_KEY] = secret
+                return redirect(reverse("accounts:api_tokens"))
+    secret = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
     tokens = ApiToken.objects.filter(user=request.user).order_by("-created")
     response = render_page(
         request,
         "accounts/api_tokens.html",
         {"form": form, "tokens": tokens, "secret": secret, "max_days": settings.API_TOKEN_MAX_DAYS},
-        status=status,
+        status=422 if form.errors else 200,
     )
-    if secret:
-        response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "no-store"
     return response
 
 

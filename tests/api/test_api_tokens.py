@@ -20,6 +20,7 @@ def _create(client: Client, **data) -> tuple[object, str | None]:
     r = client.post(
         "/accounts/api-tokens/",
         {"name": "Lab sync", "scope": "read", "expires_in_days": 90, **data},
+        follow=True,
     )
     m = re.search(r'id="token-secret"[^>]*>([^<]+)<', r.content.decode())
     return r, m.group(1) if m else None
