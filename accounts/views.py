@@ -380,16 +380,15 @@ def api_tokens(request: Request):
     revoke. A new token's secret is shown once: kept in the session only until the page
     after the redirect has shown it (so a reload neither re-posts nor shows it again)."""
     form = ApiTokenForm(request.POST or None)
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                _, secret = services.api_token_create(actor=request.user, request=request, **form.cleaned_data)
-            except ValidationError as exc:
-                for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                request.session[NEW_TOKEN_SESSION_KEY] = secret
-                return redirect(reverse("accounts:api_tokens"))
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, secret = services.api_token_create(actor=request.user, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            request.session[NEW_TOKEN_SESSION_KEY] = secret
+            return redirect(reverse("accounts:api_tokens"))
     secret = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
     tokens = ApiToken.objects.filter(user=request.user).order_by("-created")
     response = render_page(
