@@ -295,6 +295,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     serializer_class = AppointmentSerializer
     filterset_class = AppointmentFilter
     ordering_fields = ["start", "created_at"]
+    ordering = ["start", "id"]
     required_permissions = {
         "list": READERS,
         "retrieve": READERS,

@@ -263,6 +263,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = PatientSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
     ordering_fields = ["last_name", "birth_date", "created_at"]
+    ordering = ["last_name", "first_name", "id"]
     required_permissions = {
         "list": READ_DEMOGRAPHICS,
         "retrieve": READ_DEMOGRAPHICS,
@@ -352,7 +353,13 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return patient
 
     @extend_schema(summary="A patient's allergies", responses=AllergySerializer(many=True))
-    @action(detail=True, methods=["get"], serializer_class=AllergySerializer, ordering_fields=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=AllergySerializer,
+        ordering_fields=[],
+        ordering=["-id"],
+    )
     def allergies(self, request, pk=None):
         patient = self._clinical_patient()
         return _nested_list(
@@ -365,7 +372,13 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         )
 
     @extend_schema(summary="A patient's medications", responses=MedicationSerializer(many=True))
-    @action(detail=True, methods=["get"], serializer_class=MedicationSerializer, ordering_fields=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=MedicationSerializer,
+        ordering_fields=[],
+        ordering=["-id"],
+    )
     def medications(self, request, pk=None):
         patient = self._clinical_patient()
         return _nested_list(
@@ -379,7 +392,11 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(summary="A patient's immunizations", responses=ImmunizationSerializer(many=True))
     @action(
-        detail=True, methods=["get"], serializer_class=ImmunizationSerializer, ordering_fields=[]
+        detail=True,
+        methods=["get"],
+        serializer_class=ImmunizationSerializer,
+        ordering_fields=[],
+        ordering=["-id"],
     )
     def immunizations(self, request, pk=None):
         patient = self._clinical_patient()
@@ -401,6 +418,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         methods=["get"],
         serializer_class=VisitSummarySerializer,
         ordering_fields=["started_at"],
+        ordering=["-started_at", "-id"],
     )
     def visits(self, request, pk=None):
         patient = self._clinical_patient()
@@ -428,7 +446,13 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(
         summary="A patient's documents (metadata)", responses=DocumentSerializer(many=True)
     )
-    @action(detail=True, methods=["get"], serializer_class=DocumentSerializer, ordering_fields=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=DocumentSerializer,
+        ordering_fields=[],
+        ordering=["-id"],
+    )
     def documents(self, request, pk=None):
         patient = self._clinical_patient()
         return _nested_list(
@@ -444,7 +468,11 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         summary="A patient's medical certificates", responses=CertificateSerializer(many=True)
     )
     @action(
-        detail=True, methods=["get"], serializer_class=CertificateSerializer, ordering_fields=[]
+        detail=True,
+        methods=["get"],
+        serializer_class=CertificateSerializer,
+        ordering_fields=[],
+        ordering=["-id"],
     )
     def certificates(self, request, pk=None):
         patient = self._clinical_patient()
