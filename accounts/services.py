@@ -235,3 +235,17 @@ def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
         detail={"api_token": token.name, "owner": token.user.email},
     )
     ApiToken.objects.filter(pk=token.pk).delete()
+
+
+def api_records_prune(*, now=None) -> dict:
+    """Delete expired API tokens (knox refuses them anyway) and Idempotency-Key records
+    older than ``IDEMPOTENCY_KEY_HOURS`` (default 24). Returns the counts deleted."""
+    from datetime import timedelta
+
+    from accounts.models import IdempotencyRecord
+
+    now = now or timezone.now()
+    hours = getattr(settings, "IDEMPOTENCY_KEY_HOURS", 24)
+    tokens, _ = ApiToken.objects.filter(expiry__lt=now).delete()
+    keys, _ = IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=hours)).delete()
+    return {"tokens": tokens, "idempotency_keys": keys}

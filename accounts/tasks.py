@@ -19,3 +19,12 @@ def clear_expired_sessions() -> None:
     """Delete expired sessions (Django's ``clearsessions``); safe to run any number of times."""
     management.call_command("clearsessions")
 
+
+
+@shared_task
+def prune_api_records() -> dict:
+    """Delete expired API tokens and Idempotency-Key records older than a day (a retry comes
+    within minutes); safe to run any number of times."""
+    from accounts.services import api_records_prune
+
+    return api_records_prune()

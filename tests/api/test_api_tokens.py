@@ -107,3 +107,29 @@ def test_patient_tokens_reach_only_their_own_record(world, patient_user, api_cli
     api = api_client(patient_user, scope="read_write")
     ids = [p["id"] for p in api.get("/api/v1/patients/").json()["results"]]
     assert ids == [world.patient.pk]
+
+
+def test_expired_tokens_and_old_idempotency_keys_are_pruned(doctor_user, api_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import IdempotencyRecord
+    from accounts.tasks import prune_api_records
+
+    api_client(doctor_user)
+    live = ApiToken.objects.get(user=doctor_user)
+    expired = ApiToken.objects.create(user=doctor_user, expiry=timedelta(days=1), name="old")[0]
+    ApiToken.objects.filter(pk=expired.pk).update(expiry=timezone.now() - timedelta(minutes=1))
+    old = IdempotencyRecord.objects.create(
+        user=doctor_user, key="a", method="POST", path="/x", request_hash="h"
+    )
+    IdempotencyRecord.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    IdempotencyRecord.objects.create(
+        user=doctor_user, key="b", method="POST", path="/x", request_hash="h"
+    )
+    assert prune_api_records() == {"tokens": 1, "idempotency_keys": 1}
+    assert list(ApiToken.objects.all()) == [live]
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["b"]
