@@ -7,9 +7,11 @@ from uscpis.registry import app_modules
 
 
 def navigation(request):
+    from django.conf import settings
+
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": []}
+        return {"nav_items": [], "site_url": settings.SITE_URL}
     items = []
     for module in app_modules("nav"):
         for item in getattr(module, "NAV", ()):
@@ -24,4 +26,5 @@ def navigation(request):
     matches = [i for i in items if request.path == i["url"] or (i["url"] != "/" and request.path.startswith(i["url"]))]
     if matches:
         max(matches, key=lambda i: len(i["url"]))["active"] = True
-    return {"nav_items": items}
+    # Absolute links shown to users (calendar feeds) come from SITE_URL, never the Host header.
+    return {"nav_items": items, "site_url": settings.SITE_URL}

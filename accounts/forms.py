@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator
 
 from accounts.models import AuditAction, TokenScope, User
 from accounts.roles import Role
+from uscpis.forms import DateField
 
 
 class LoginForm(AuthenticationForm):
@@ -90,8 +91,8 @@ class AuditFilterForm(forms.Form):
     user = forms.CharField(required=False, label="User email", max_length=254)
     patient = forms.IntegerField(required=False, label="Patient id", min_value=1)
     action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditAction.choices])
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()

@@ -108,7 +108,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def requires_two_factor(self) -> bool:
-        return self.role == Role.ADMIN
+        # Administrators, and anyone else who can reach the Django admin.
+        return self.role == Role.ADMIN or self.is_staff or self.is_superuser
 
     def can(self, perm: str) -> bool:
         """Role-matrix check; templates use ``user.can`` through the ``can`` filter."""
@@ -283,3 +284,35 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"
+
+
+class OutboxMessage(models.Model):
+    """Follow-up work (an email, a reminder, a backup) recorded in the same transaction as
+    the change that causes it, and relayed to Celery afterwards (``accounts/outbox.py``).
+
+    A broker outage therefore delays the work and loses none of it, and the request that
+    committed the change never fails because the broker is down. ``task`` is the Celery task
+    name, so this app imports no domain app.
+    """
+
+    task = models.CharField(max_length=200)
+    kwargs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(default=timezone.now)  # next relay attempt
+    attempts = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)  # published to the broker
+    done_at = models.DateTimeField(null=True, blank=True)  # claimed by a task (``claim``)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                name="accounts_outbox_pending",
+                condition=models.Q(sent_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} #{self.pk}"

@@ -56,7 +56,10 @@ PERMISSIONS: dict[str, str] = {
     "inventory.manage_equipment": "Manage equipment and its maintenance",
     # billing
     "billing.view": "See invoices and payments",
-    "billing.manage": "Issue invoices and record payments",
+    "billing.manage": "Issue invoices, record payments, work claims and the cashier's day",
+    "billing.approve": "Approve write-offs and refunds",
+    "billing.configure": "Manage the services catalogue, price lists and payers",
+    "billing.view_balance": "See a patient's billing balance on the chart (read-only)",
     "billing.portal": "See one's own bills",
     # analytics
     "analytics.view": "See clinic analytics",
@@ -76,6 +79,7 @@ _CLINICIAN = {
     "appointments.view_schedule",
     "inventory.view_stock",
     "inventory.dispense",
+    "billing.view_balance",
 }
 
 MATRIX: dict[str, frozenset[str]] = {
@@ -91,6 +95,8 @@ MATRIX: dict[str, frozenset[str]] = {
             "appointments.view_reports",
             "inventory.view_stock",
             "billing.view",
+            "billing.approve",
+            "billing.configure",
             "analytics.view",
             "monitoring.view",
             "monitoring.manage_backups",

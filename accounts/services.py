@@ -10,7 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import outbox
 from accounts.audit import audit_record
 from accounts.models import ApiToken, Notification, TokenScope, User
 from accounts.roles import Role, user_has_perm
@@ -71,15 +74,27 @@ def user_invite_resend(*, actor: User, user: User, request=None) -> User:
 def invitation_send(*, user: User, actor: User) -> None:
     """Email ``user`` the link to choose a password (after commit); also used by the
     patients app when it turns an unconfirmed sign-up into an invitation."""
-    link = password_setup_url(user)
-    transaction.on_commit(
-        lambda: send_templated_email(
+    outbox.enqueue("accounts.tasks.send_invitation_email", claim=True, user_id=user.pk,
+                   actor_id=getattr(actor, "pk", None))
+
+
+def invitation_email_send(*, user_id: int, actor_id: int | None, outbox_id: int | None = None) -> bool:
+    """Email the invitation (the link to choose a password); once per outbox message."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not outbox.claim(outbox_id):
+        return False
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        send_templated_email(
             to=[user.email],
             subject="You are invited to USC-PIS",
             template="invite",
-            context={"user": user, "link": link, "invited_by": actor},
+            context={"user": user, "link": password_setup_url(user), "invited_by": actor},
         )
-    )
+    except Exception:
+        outbox.release(outbox_id)  # the task retries; nothing was sent
+        raise
+    return True
 
 
 @transaction.atomic
@@ -132,16 +147,12 @@ def notify(
     The email is sent by a Celery task after the surrounding transaction commits, exactly
     once (see ``notification_email_send``). Every domain uses this one function.
     """
-    from accounts.tasks import send_notification_email
-
     notification = Notification.objects.create(
         user=user, title=title[:200], body=body, url=url[:500], category=category[:40],
         email_wanted=bool(email and user.email_notifications and user.is_active),
     )
     if notification.email_wanted:
-        transaction.on_commit(
-            lambda: send_notification_email.delay(notification_id=notification.pk)
-        )
+        outbox.enqueue("accounts.tasks.send_notification_email", notification_id=notification.pk)
     return notification
 
 
@@ -177,6 +188,85 @@ def notification_mark_read(*, user: User, notification_id: int | None = None) ->
     if notification_id is not None:
         qs = qs.filter(pk=notification_id)
     return qs.update(read_at=timezone.now())
+
+
+# --- Two-factor authentication ---------------------------------------------------------
+
+RECOVERY_CODE_COUNT = 10
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """The user's authenticator device awaiting its first code, created on first call (one
+    per user: a reload of the set-up page shows the same QR code)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def _recovery_codes_replace(user: User) -> list[str]:
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return codes
+
+
+def two_factor_enrol(*, user: User, device: TOTPDevice, token: str, request=None) -> list[str]:
+    """Confirm ``device`` with a code from the user's app and issue fresh recovery codes
+    (returned once, never stored in clear elsewhere).
+
+    Raises ``ValidationError`` when the code is wrong or the device is throttled after wrong
+    codes; the throttle itself is recorded outside the transaction, so it survives the error.
+    """
+    allowed, _ = device.verify_is_allowed()
+    if not allowed:
+        raise ValidationError("Too many wrong codes in a row: wait a few seconds, then try again.")
+    if not device.verify_token(token):
+        raise ValidationError("That code is not valid. Check your phone's clock and try again.")
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _recovery_codes_replace(user)
+        audit_record(
+            actor=user,
+            action="update",
+            obj=device,
+            request=request,
+            detail={"two_factor": "enrolled"},
+        )
+    return codes
+
+
+@transaction.atomic
+def recovery_codes_regenerate(*, user: User, request=None) -> list[str]:
+    """Replace the user's recovery codes (the old ones stop working) and return the new ones."""
+    codes = _recovery_codes_replace(user)
+    audit_record(
+        actor=user,
+        action="update",
+        request=request,
+        object_type="otp_static.staticdevice",
+        detail={"two_factor": "recovery codes regenerated"},
+    )
+    return codes
+
+
+@transaction.atomic
+def two_factor_disable(*, user: User, request=None) -> None:
+    """Remove the user's authenticator and recovery codes. Refused (``ValidationError``) for
+    roles that must keep two-factor on."""
+    if user.requires_two_factor:
+        raise ValidationError("Administrators must keep two-factor authentication on.")
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    audit_record(
+        actor=user,
+        action="update",
+        request=request,
+        object_type="otp_totp.totpdevice",
+        detail={"two_factor": "disabled"},
+    )
 
 
 # --- Personal API tokens -------------------------------------------------------------------

@@ -10,6 +10,11 @@ from accounts.lockout import lockout_reset_for
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
     audit_record(actor=user, action="login", request=request)
+    if request is not None and hasattr(request, "session"):
+        # The idle clock starts at sign-in, not at the first page after it.
+        import time
+
+        request.session["last_activity"] = int(time.time())
     lockout_reset_for(user=user)
 
 

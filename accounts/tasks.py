@@ -14,11 +14,20 @@ def send_notification_email(*, notification_id: int) -> bool:
     return notification_email_send(notification_id=notification_id)
 
 
+@shared_task(
+    autoretry_for=(Exception,), retry_backoff=30, retry_kwargs={"max_retries": 5}, acks_late=True
+)
+def send_invitation_email(*, user_id: int, actor_id: int | None = None, outbox_id: int | None = None) -> bool:
+    """Email an invitation (idempotent: claims its outbox message before sending)."""
+    from accounts.services import invitation_email_send
+
+    return invitation_email_send(user_id=user_id, actor_id=actor_id, outbox_id=outbox_id)
+
+
 @shared_task
 def clear_expired_sessions() -> None:
     """Delete expired sessions (Django's ``clearsessions``); safe to run any number of times."""
     management.call_command("clearsessions")
-
 
 
 @shared_task
@@ -28,3 +37,13 @@ def prune_api_records() -> dict:
     from accounts.services import api_records_prune
 
     return api_records_prune()
+
+
+@shared_task
+def relay_outbox() -> int:
+    """Publish follow-up work waiting in the outbox (every minute); see accounts/outbox.py."""
+    from accounts.outbox import purge_sent, relay
+
+    published = relay()
+    purge_sent()
+    return published

@@ -17,7 +17,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import match_token
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors, services
@@ -39,16 +38,20 @@ from accounts.models import ApiToken, User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
+from uscpis.ratelimit import rate_limited
 from uscpis.registry import app_modules
 
-RECOVERY_CODE_COUNT = 10
 NEW_TOKEN_SESSION_KEY = "api_token_new_secret"
 
+# Per address, on top of django-axes' lockout (which counts failures per account and per
+# address): one address trying many accounts is slowed down too.
 login = public(
-    auth_views.LoginView.as_view(
-        template_name="accounts/login.html",
-        authentication_form=LoginForm,
-        redirect_authenticated_user=True,
+    rate_limited("login")(
+        auth_views.LoginView.as_view(
+            template_name="accounts/login.html",
+            authentication_form=LoginForm,
+            redirect_authenticated_user=True,
+        )
     )
 )
 logout = public(auth_views.LogoutView.as_view())
@@ -83,15 +86,42 @@ password_change = require_perm("accounts.signed_in")(
 password_change_done = require_perm("accounts.signed_in")(
     auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html")
 )
+class _SiteUrlPasswordResetView(auth_views.PasswordResetView):
+    """The link in the email is built from SITE_URL, never from the request's Host header
+    (a forged Host would otherwise send a victim a reset link to someone else's server)."""
+
+    def form_valid(self, form):
+        from urllib.parse import urlsplit
+
+        site = urlsplit(settings.SITE_URL)
+        self.domain_override = site.netloc
+        form.save(
+            domain_override=site.netloc,
+            use_https=site.scheme == "https",
+            token_generator=self.token_generator,
+            from_email=self.from_email,
+            email_template_name=self.email_template_name,
+            subject_template_name=self.subject_template_name,
+            request=self.request,
+            html_email_template_name=self.html_email_template_name,
+            extra_email_context={**(self.extra_email_context or {}), "domain": site.netloc},
+        )
+        return redirect(self.get_success_url())
+
+
+_password_reset_view = _SiteUrlPasswordResetView.as_view(
+    form_class=PasswordResetForm,
+    template_name="accounts/password_reset.html",
+    email_template_name="emails/password_reset.txt",
+    html_email_template_name="emails/password_reset.html",
+    subject_template_name="emails/password_reset_subject.txt",
+    success_url=reverse_lazy("accounts:password_reset_done"),
+    extra_email_context={"clinic_name": settings.CLINIC_NAME},
+)
+# Per address and per mailbox: nobody can flood one inbox with reset emails.
 password_reset = public(
-    auth_views.PasswordResetView.as_view(
-        form_class=PasswordResetForm,
-        template_name="accounts/password_reset.html",
-        email_template_name="emails/password_reset.txt",
-        html_email_template_name="emails/password_reset.html",
-        subject_template_name="emails/password_reset_subject.txt",
-        success_url=reverse_lazy("accounts:password_reset_done"),
-        extra_email_context={"clinic_name": settings.CLINIC_NAME},
+    rate_limited("password_reset", account=lambda request: request.POST.get("email", "")[:254])(
+        _password_reset_view
     )
 )
 password_reset_done = public(
@@ -127,40 +157,25 @@ def _qr_svg(data: str) -> str:
     return image.to_string(encoding="unicode")
 
 
-def _new_recovery_codes(user: User) -> list[str]:
-    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
-    device.token_set.all().delete()
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
-    return codes
-
-
 @require_http_methods(["GET", "POST"])
 @require_perm("accounts.signed_in")
 def two_factor_setup(request: Request):
     user = request.user
     if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         return _two_factor_status(request)
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    device = services.totp_device_start(user=user)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        allowed, _ = device.verify_is_allowed()
-        if not allowed:
-            form.add_error("token", "Too many wrong codes in a row: wait a few seconds, then try again.")
-        elif device.verify_token(form.cleaned_data["token"]):
-            with transaction.atomic():
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
-                codes = _new_recovery_codes(user)
-                audit_record(action="update", obj=device, request=request,
-                             detail={"two_factor": "enrolled"})
+        try:
+            codes = services.two_factor_enrol(
+                user=user, device=device, token=form.cleaned_data["token"], request=request
+            )
+        except ValidationError as exc:
+            form.add_error("token", exc)
+        else:
             otp_login(request, device)
             forget_device_state(request)
             return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
-        else:
-            form.add_error("token", "That code is not valid. Check your phone's clock and try again.")
     context = {
         "form": form,
         "qr_svg": mark_safe(_qr_svg(device.config_url)),  # noqa: S308 (our own generated SVG)
@@ -206,10 +221,7 @@ def two_factor_recovery_codes(request: Request):
     form, ok = _current_code_form(request, prefix="codes", purpose="make new recovery codes")
     if not ok:
         return _two_factor_status(request, codes_form=form, status=422)
-    with transaction.atomic():
-        codes = _new_recovery_codes(request.user)
-        audit_record(action="update", request=request, object_type="otp_static.staticdevice",
-                     detail={"two_factor": "recovery codes regenerated"})
+    codes = services.recovery_codes_regenerate(user=request.user, request=request)
     return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
 
 
@@ -227,11 +239,7 @@ def two_factor_disable(request: Request):
     form, ok = _current_code_form(request, prefix="disable", purpose="turn two-factor off")
     if not ok:
         return _two_factor_status(request, disable_form=form, status=422)
-    with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
-        StaticDevice.objects.filter(user=user).delete()
-        audit_record(action="update", request=request, object_type="otp_totp.totpdevice",
-                     detail={"two_factor": "disabled"})
+    services.two_factor_disable(user=user, request=request)
     forget_device_state(request)
     messages.success(request, "Two-factor authentication is off.")
     return redirect("accounts:two_factor_setup")

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from accounts.audit import audit_record
 from accounts.roles import user_has_perm
-from appointments import selectors, services
+from appointments import selectors
 from appointments.models import (
     Appointment,
     AppointmentStatus,
@@ -31,6 +31,7 @@ from appointments.models import (
     ProviderProfile,
     WaitlistEntry,
 )
+from appointments.services import booking, lifecycle, waitlist
 from appointments.slots import free_slots
 from uscpis.api.idempotency import idempotency_parameter, idempotent
 
@@ -362,7 +363,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 raise serializers.ValidationError({"patient": ["No such patient."]}) from None
         else:
             patient = _own_patient(request.user)
-        appointment = services.appointment_book(
+        appointment = booking.appointment_book(
             actor=request.user,
             patient=patient,
             appointment_type=data["appointment_type"],
@@ -384,7 +385,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         ser = RescheduleSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         staff = user_has_perm(request.user, "appointments.book_for_patient")
-        appointment = services.appointment_reschedule(
+        appointment = booking.appointment_reschedule(
             actor=request.user,
             appointment=appointment,
             start=ser.validated_data["start"],
@@ -400,7 +401,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         appointment = self.get_object()
         ser = CancelSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        appointment = services.appointment_cancel(
+        appointment = booking.appointment_cancel(
             actor=request.user,
             appointment=appointment,
             reason=ser.validated_data["reason"],
@@ -412,7 +413,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @action(detail=True, methods=["post"], url_path="check-in")
     def check_in(self, request, pk=None):
         appointment = self.get_object()
-        appointment = services.appointment_transition(
+        appointment = lifecycle.appointment_transition(
             actor=request.user,
             appointment=appointment,
             to_status=AppointmentStatus.CHECKED_IN,
@@ -447,7 +448,7 @@ class WaitlistViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
                 raise serializers.ValidationError({"patient": ["Choose the patient."]})
         else:
             patient = _own_patient(request.user)
-        entry = services.waitlist_join(
+        entry = waitlist.waitlist_join(
             actor=request.user,
             patient=patient,
             appointment_type=data["appointment_type"],

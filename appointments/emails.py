@@ -22,7 +22,7 @@ def send_appointment_email(appointment: Appointment, kind: str) -> int:
     from django.utils import timezone
 
     from appointments import conf
-    from appointments.services import link_url
+    from appointments.services.links import link_url
 
     patient = appointment.patient
     to = patient.user.email if patient.user_id and patient.user.email else patient.email

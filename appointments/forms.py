@@ -14,6 +14,7 @@ from appointments.models import (
     WeeklyAvailability,
 )
 from appointments.slots import parse_slot_value, provider_performs
+from uscpis.forms import DateField
 
 
 class DateInput(forms.DateInput):
@@ -34,7 +35,7 @@ class SlotPickerForm(forms.Form):
         empty_label="Any available provider",
         label="Provider",
     )
-    date = forms.DateField(required=False, widget=DateInput, label="From")
+    date = DateField(required=False, widget=DateInput, label="From")
 
     def __init__(self, *args, staff: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,7 +122,7 @@ class StaffRescheduleForm(forms.Form):
     provider = forms.ModelChoiceField(
         queryset=ProviderProfile.objects.filter(is_active=True).select_related("user")
     )
-    date = forms.DateField(widget=DateInput)
+    date = DateField(widget=DateInput)
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time", "step": 300}))
 
     def clean(self):
@@ -166,8 +167,8 @@ class WaitlistForm(forms.Form):
         required=False,
         empty_label="Any provider",
     )
-    date_from = forms.DateField(widget=DateInput, label="From")
-    date_to = forms.DateField(widget=DateInput, label="To")
+    date_from = DateField(widget=DateInput, label="From")
+    date_to = DateField(widget=DateInput, label="To")
 
 
 class HistoryFilterForm(forms.Form):
@@ -182,13 +183,13 @@ class HistoryFilterForm(forms.Form):
     type = forms.ModelChoiceField(
         queryset=AppointmentType.objects.all(), required=False, empty_label="Any type"
     )
-    date_from = forms.DateField(required=False, widget=DateInput, label="From")
-    date_to = forms.DateField(required=False, widget=DateInput, label="To")
+    date_from = DateField(required=False, widget=DateInput, label="From")
+    date_to = DateField(required=False, widget=DateInput, label="To")
 
 
 class ReportForm(forms.Form):
-    date_from = forms.DateField(required=False, widget=DateInput, label="From")
-    date_to = forms.DateField(required=False, widget=DateInput, label="To")
+    date_from = DateField(required=False, widget=DateInput, label="From")
+    date_to = DateField(required=False, widget=DateInput, label="To")
 
     @staticmethod
     def with_default_range(query):

@@ -6,18 +6,26 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.roles import PROVIDER_ROLES
 from appointments import conf
 from appointments.models import (
+    UPCOMING_STATUSES,
     Appointment,
     AppointmentStatus,
     ProviderProfile,
+    ReminderClaim,
     WaitlistOffer,
 )
-from appointments.slots import local_day_bounds, working_time
+from appointments.slots import (
+    local_day_bounds,
+    working_time,
+)
 
 
 def patient_for_user(user):
@@ -414,3 +422,91 @@ def report_chart(stats: list[ProviderStats]) -> dict:
         "bar_h": bar_h,
         "label_x": label_w - 8,
     }
+
+
+STALE_CLAIM = timedelta(minutes=15)  # a reminder claimed this long ago and unsent is retried
+
+
+def _minutes(n: int) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def _reminder_offsets() -> list[int]:
+    return sorted(conf.get("APPOINTMENT_REMINDER_OFFSETS"))
+
+
+def reminder_offset_due(appointment: Appointment, *, now: datetime) -> int | None:
+    """The one reminder offset (minutes) to send for ``appointment`` at ``now``, or None.
+
+    The rules, which ``reminders_due`` applies in SQL too:
+
+    * An offset X applies only if the patient learnt the current time (booked, or last
+      rescheduled: ``Appointment.scheduled_at``) more than X before the start; otherwise the
+      confirmation (or reschedule) email already served as that reminder.
+    * Of the applicable offsets whose time has come (start - now <= X), only the nearest
+      (smallest) is sent; the larger ones are superseded and recorded as skipped.
+    """
+    if appointment.status not in UPCOMING_STATUSES or appointment.start <= now:
+        return None
+    notice = appointment.start - appointment.scheduled_at
+    left = appointment.start - now
+    due = [x for x in _reminder_offsets() if left <= _minutes(x) < notice]
+    return due[0] if due else None
+
+
+def reminders_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
+    """(appointment id, offset) pairs to send now: at most one per appointment, chosen by the
+    rules of ``reminder_offset_due``, and not yet handled.
+
+    Handled means sent, skipped, or claimed within ``STALE_CLAIM``. An unsent claim older than
+    that belongs to a worker that died mid-send (with reject-on-worker-lost the redelivered
+    task found the claim still fresh and gave up), so it is due again and the task this
+    returns takes it over; a fresh claim is left to its worker and never sent twice.
+    """
+    now = now or timezone.now()
+    offsets = _reminder_offsets()
+    upcoming = Appointment.objects.filter(status__in=UPCOMING_STATUSES, start__gt=now).annotate(
+        told_at=Coalesce("rescheduled_at", "created_at")
+    )
+    due = []
+    for i, offset in enumerate(offsets):
+        qs = upcoming.filter(
+            start__lte=now + _minutes(offset), start__gt=F("told_at") + _minutes(offset)
+        )
+        for nearer in offsets[:i]:
+            # A nearer reminder applies now: that one goes out instead of this one.
+            qs = qs.exclude(
+                start__lte=now + _minutes(nearer), start__gt=F("told_at") + _minutes(nearer)
+            )
+        handled = ReminderClaim.objects.filter(
+            appointment=OuterRef("pk"), offset_minutes=offset
+        ).filter(
+            Q(sent_at__isnull=False)
+            | Q(skipped_at__isnull=False)
+            | Q(claimed_at__gte=now - STALE_CLAIM)
+        )
+        ids = qs.exclude(Exists(handled)).values_list("pk", flat=True)[:1000]
+        due.extend((pk, offset) for pk in ids)
+    return due
+
+
+def providers_without_profile():
+    """Active users in a provider role who have no provider profile (so no schedule) yet."""
+    return User.objects.filter(
+        role__in=PROVIDER_ROLES, is_active=True, provider_profile__isnull=True
+    )
+
+
+def appointments_affected_by_time_off(*, provider, kind: str, starts_at, ends_at):
+    """Active appointments not yet started that time off from ``starts_at`` to ``ends_at``
+    would land on (``provider`` None: the whole clinic). Extra hours affect nothing."""
+    from appointments.models import ACTIVE_STATUSES, Appointment, ExceptionKind
+
+    if kind == ExceptionKind.EXTRA:
+        return Appointment.objects.none()
+    qs = Appointment.objects.with_related().filter(
+        status__in=ACTIVE_STATUSES, start__lt=ends_at, end__gt=starts_at, start__gt=timezone.now()
+    )
+    if provider is not None:
+        qs = qs.filter(provider=provider)
+    return qs.order_by("start", "id")

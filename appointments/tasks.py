@@ -35,7 +35,7 @@ def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
     A redelivery that finds the claim still fresh returns False and is acked; if that claim's
     worker died, the next beat run lists it again once it is stale and this task takes it over.
     """
-    from appointments.services import reminder_send
+    from appointments.services.reminders import reminder_send
 
     return reminder_send(appointment_id=appointment_id, offset_minutes=offset_minutes)
 
@@ -44,7 +44,7 @@ def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
 def send_due_reminders() -> int:
     """Beat: enqueue every reminder whose time has come (see ``reminders_due``): at most one per
     appointment, plus any whose worker died mid-send. Running it twice sends nothing twice."""
-    from appointments.services import reminders_due
+    from appointments.selectors import reminders_due
 
     due = reminders_due()
     for appointment_id, offset in due:
@@ -55,7 +55,7 @@ def send_due_reminders() -> int:
 @shared_task
 def mark_no_shows() -> int:
     """Beat: appointments not checked in after the grace period become no-shows."""
-    from appointments.services import appointments_mark_no_shows
+    from appointments.services.lifecycle import appointments_mark_no_shows
 
     return appointments_mark_no_shows()
 
@@ -63,7 +63,7 @@ def mark_no_shows() -> int:
 @shared_task(**RETRY)
 def offer_freed_slot(*, provider_id: int, start: str) -> bool:
     """Offer a freed slot to the next waiting patient it fits."""
-    from appointments.services import waitlist_offer_slot
+    from appointments.services.waitlist import waitlist_offer_slot
 
     when = parse_datetime(start)
     return bool(when and waitlist_offer_slot(provider_id=provider_id, start=when))
@@ -72,6 +72,6 @@ def offer_freed_slot(*, provider_id: int, start: str) -> bool:
 @shared_task
 def expire_waitlist_offers() -> int:
     """Beat: lapse offers past their hold and pass each slot to the next patient."""
-    from appointments.services import waitlist_expire_offers
+    from appointments.services.waitlist import waitlist_expire_offers
 
     return waitlist_expire_offers()

@@ -28,8 +28,9 @@ from inventory.models import (
     LotStatus,
     MaintenanceSchedule,
 )
+from inventory.quantities import fmt_qty
 from inventory.selectors import EXPIRY_WINDOWS, low_stock_items
-from inventory.services import fmt_qty, lots_quarantine_expired
+from inventory.services.stock import lots_quarantine_expired
 
 MAINTENANCE_NOTICE_DAYS = 14
 

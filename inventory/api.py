@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import user_has_perm
-from inventory import selectors, services
+from inventory import selectors
 from inventory.models import (
     Item,
     ItemKind,
@@ -24,6 +24,7 @@ from inventory.models import (
     StockLot,
     StockMovement,
 )
+from inventory.services import dispensing, stock
 from uscpis.api.idempotency import idempotency_parameter, idempotent
 
 
@@ -249,7 +250,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 patient = get_patient_for_user(request.user, d["patient"])
             except Http404:
                 raise serializers.ValidationError({"patient": ["No such patient."]}) from None
-        result = services.stock_dispense(
+        result = dispensing.stock_dispense(
             actor=request.user,
             item=item,
             quantity=d["quantity"],
@@ -278,7 +279,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         ser = ReceiveSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        movement = services.stock_receive(
+        movement = stock.stock_receive(
             actor=request.user,
             item=item,
             location=d["location"],

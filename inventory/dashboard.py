@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import user_has_perm
-from inventory.models import AlertEpisode, AlertKind, LotStatus, StockLot
+from inventory import selectors
+from inventory.models import LotStatus, StockLot
 from uscpis.registry import Card
 
 
@@ -14,8 +15,9 @@ def cards(user) -> list[Card]:
     if not user_has_perm(user, "inventory.view_stock"):
         return []
     today = timezone.localdate()
-    # Low stock comes from open alert episodes (kept current by the beat job): one count.
-    low = AlertEpisode.objects.filter(kind=AlertKind.LOW_STOCK, closed_at__isnull=True).count()
+    # Counted live, like the low-stock page (not from the alert episodes the morning job
+    # opens, which say 0 until it has run): one aggregate query.
+    low = selectors.low_stock_items(today).order_by().count()
     expiring = StockLot.objects.filter(
         status=LotStatus.AVAILABLE,
         quantity__gt=0,

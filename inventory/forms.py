@@ -25,6 +25,7 @@ from inventory.models import (
     ReasonCode,
     Vendor,
 )
+from uscpis.forms import DateField
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 QTY_ATTRS = {"inputmode": "decimal", "step": "any", "min": "0"}
@@ -145,7 +146,7 @@ class ItemForm(forms.ModelForm):
 class ReceiveForm(forms.Form):
     location = forms.ModelChoiceField(queryset=Location.objects.filter(is_active=True))
     batch_number = forms.CharField(label="Batch / lot number", max_length=60)
-    expiry_date = forms.DateField(required=False, widget=DATE)
+    expiry_date = DateField(required=False, widget=DATE)
     quantity = forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     unit_cost = forms.DecimalField(
         label="Unit cost (₱)", min_value=0, max_digits=12, decimal_places=2
@@ -304,7 +305,7 @@ class OrderReceiveForm(forms.Form):
             self.fields[f"batch_{line.pk}"] = forms.CharField(
                 label="Batch", required=False, max_length=60
             )
-            self.fields[f"expiry_{line.pk}"] = forms.DateField(
+            self.fields[f"expiry_{line.pk}"] = DateField(
                 label="Expiry", required=False, widget=DATE
             )
             self.fields[f"cost_{line.pk}"] = forms.DecimalField(
@@ -327,7 +328,7 @@ class OrderReceiveForm(forms.Form):
             )
 
     def receipts(self):
-        from inventory.services import Receipt
+        from inventory.services.purchasing import Receipt
 
         out = []
         for line in self.lines:
@@ -464,7 +465,7 @@ class ScheduleForm(forms.ModelForm):
 
 class MaintenanceLogForm(forms.Form):
     kind = forms.ChoiceField(choices=MaintenanceKind.choices)
-    performed_on = forms.DateField(label="Date", widget=DATE)
+    performed_on = DateField(label="Date", widget=DATE)
     result = forms.ChoiceField(choices=MaintenanceResult.choices)
     technician = forms.CharField(required=False, max_length=120)
     work_done = forms.CharField(label="What was done", widget=forms.Textarea(attrs={"rows": 3}))
@@ -475,3 +476,33 @@ class StocktakeStartForm(forms.Form):
 
 
 STOCKTAKE_REASON_CHOICES = [("", "—")] + [(c.value, c.label) for c in STOCKTAKE_REASONS]
+
+
+class StocktakeCountForm(forms.Form):
+    """One line of a count sheet: the quantity found on the shelf (blank: not counted yet) and
+    the reason for a difference. The quantity is checked against the item's unit by
+    ``stocktake_record_counts``."""
+
+    line = forms.IntegerField(widget=forms.HiddenInput)
+    counted = forms.CharField(required=False, max_length=20, strip=True)
+    reason = forms.ChoiceField(choices=STOCKTAKE_REASON_CHOICES, required=False)
+
+
+StocktakeCountFormSet = forms.formset_factory(StocktakeCountForm, extra=0, max_num=5000)
+
+
+def stocktake_count_formset(lines, data=None):
+    """The count sheet's formset, one form per line in sheet order, prefilled with what was
+    saved; each line gets its form as ``line.count_form`` for the template."""
+    initial = [
+        {
+            "line": line.pk,
+            "counted": "" if line.counted_quantity is None else f"{line.counted_quantity.normalize():f}",
+            "reason": line.reason_code,
+        }
+        for line in lines
+    ]
+    formset = StocktakeCountFormSet(data, initial=initial, prefix="count")
+    for line, form in zip(lines, formset.forms, strict=False):
+        line.count_form = form
+    return formset

@@ -1,19 +1,16 @@
-"""Purchase-order PDF (reportlab), emailed to the vendor and downloadable from the PO page."""
+"""Purchase-order PDF, emailed to the vendor and downloadable from the PO page; drawn on the
+clinic letterhead of ``uscpis.pdf``."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from io import BytesIO
-from xml.sax.saxutils import escape
 
-from django.conf import settings
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer
 
 from inventory.models import PurchaseOrder
+from uscpis import pdf
 
 
 def _peso(value: Decimal) -> str:
@@ -23,31 +20,22 @@ def _peso(value: Decimal) -> str:
 
 def purchase_order_pdf(order: PurchaseOrder) -> bytes:
     buffer = BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=order.number,
-    )
-    styles = getSampleStyleSheet()
+    doc = pdf.document(buffer, order.number)
+    st = pdf.styles()
     vendor = order.vendor
     story = [
-        Paragraph(escape(settings.CLINIC_NAME), styles["Title"]),
-        Paragraph(f"Purchase order {escape(order.number)}", styles["Heading2"]),
+        Paragraph(f"Purchase order {pdf.esc(order.number)}", st["title"]),
         Paragraph(
             f"Date: {order.sent_at or order.created_at:%d %b %Y}"
             + (f" &nbsp; Expected by: {order.expected_on:%d %b %Y}" if order.expected_on else ""),
-            styles["Normal"],
+            st["body"],
         ),
         Spacer(1, 6 * mm),
-        Paragraph(f"<b>To:</b> {escape(vendor.name)}", styles["Normal"]),
+        Paragraph(f"<b>To:</b> {pdf.esc(vendor.name)}", st["body"]),
     ]
     for line in (vendor.contact_name, vendor.address, vendor.email, vendor.phone):
         if line:
-            story.append(Paragraph(escape(line).replace("\n", "<br/>"), styles["Normal"]))
+            story.append(Paragraph(pdf.esc_lines(line), st["body"]))
     story.append(Spacer(1, 6 * mm))
     rows = [["#", "Item", "Code", "Quantity", "Unit cost", "Total"]]
     total = Decimal("0")
@@ -57,7 +45,7 @@ def purchase_order_pdf(order: PurchaseOrder) -> bytes:
         rows.append(
             [
                 str(n),
-                Paragraph(escape(line.item.display_name), styles["Normal"]),
+                Paragraph(pdf.esc(line.item.display_name), st["body"]),
                 line.item.sku,
                 f"{line.quantity_ordered.normalize():f} {line.item.unit}",
                 _peso(line.unit_cost),
@@ -65,31 +53,25 @@ def purchase_order_pdf(order: PurchaseOrder) -> bytes:
             ]
         )
     rows.append(["", "", "", "", "Total", _peso(total)])
-    table = Table(
-        rows, colWidths=[8 * mm, 62 * mm, 24 * mm, 28 * mm, 26 * mm, 28 * mm], repeatRows=1
-    )
-    table.setStyle(
-        TableStyle(
-            [
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#0b6e4f")),
-                ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
-                ("GRID", (0, 0), (-1, -2), 0.4, colors.HexColor("#dfe5ec")),
+    story.append(
+        pdf.table(
+            rows,
+            widths=[8 * mm, 62 * mm, 24 * mm, 28 * mm, 26 * mm, 28 * mm],
+            style=[
                 ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
-                ("FONTNAME", (4, -1), (-1, -1), "Helvetica-Bold"),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]
+                ("FONT", (4, -1), (-1, -1), "Helvetica-Bold", 8.5),
+            ],
         )
     )
-    story.append(table)
     if order.notes:
-        story += [Spacer(1, 6 * mm), Paragraph(escape(order.notes), styles["Normal"])]
+        story += [Spacer(1, 6 * mm), Paragraph(pdf.esc_lines(order.notes), st["body"])]
     story += [
         Spacer(1, 8 * mm),
         Paragraph(
-            "Please deliver to the University of San Carlos Health Services "
-            "and quote the order number on the delivery receipt.",
-            styles["Italic"],
+            "<i>Please deliver to the University of San Carlos Health Services "
+            "and quote the order number on the delivery receipt.</i>",
+            st["body"],
         ),
     ]
-    doc.build(story)
+    doc.build(story, onFirstPage=pdf.letterhead, onLaterPages=pdf.letterhead)
     return buffer.getvalue()

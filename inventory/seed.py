@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from inventory import services
+from inventory import quantities
 from inventory.models import (
     Category,
     Equipment,
@@ -28,6 +28,7 @@ from inventory.models import (
     ReasonCode,
     Vendor,
 )
+from inventory.services import dispensing, purchasing, stock
 
 M, S, D, E = (
     ItemKind.MEDICATION,
@@ -763,7 +764,7 @@ def _seed(stdout) -> None:
                 )
                 or 1
             )
-            services.stock_receive(
+            stock.stock_receive(
                 actor=manager,
                 item=item,
                 location=item.default_location,
@@ -812,7 +813,7 @@ def _seed(stdout) -> None:
                     else rng.choice([2, 5, 10])
                 )
             try:
-                services.stock_dispense(
+                dispensing.stock_dispense(
                     actor=nurse, item=item, quantity=qty, occurred_at=at, **kwargs
                 )
             except Exception:  # noqa: S112 - not enough stock left of that item: skip that day's entry
@@ -822,23 +823,23 @@ def _seed(stdout) -> None:
     pcm = Item.objects.get(sku="MED-LOP2")
     lot = pcm.lots.order_by("expiry_date").first()
     if lot:
-        services.lot_set_status(actor=manager, lot=lot, status="quarantined")
+        stock.lot_set_status(actor=manager, lot=lot, status="quarantined")
 
     # Purchase orders: one sent and partly received, one draft from the reorder job.
-    order = services.purchase_order_create(actor=manager, vendor=vendors[1])
+    order = purchasing.purchase_order_create(actor=manager, vendor=vendors[1])
     gauze = Item.objects.get(sku="SUP-GAUZE")
-    services.purchase_order_add_line(
+    purchasing.purchase_order_add_line(
         actor=manager, order=order, item=gauze, quantity=500, unit_cost="3.00"
     )
-    services.purchase_order_add_line(
+    purchasing.purchase_order_add_line(
         actor=manager,
         order=order,
         item=Item.objects.get(sku="SUP-MASK"),
         quantity=10,
         unit_cost="175.00",
     )
-    services.purchase_order_send(actor=manager, order=order)
-    services.purchase_orders_draft_for_low_stock(actor=None)
+    purchasing.purchase_order_send(actor=manager, order=order)
+    purchasing.purchase_orders_draft_for_low_stock(actor=None)
 
     for name, tag, serial, model, maker, loc, kind, every, unit, age in EQUIPMENT:
         eq = Equipment.objects.create(
@@ -859,7 +860,7 @@ def _seed(stdout) -> None:
             interval_value=every,
             interval_unit=unit,
             last_done_on=last,
-            next_due_on=services.add_interval(last, every, unit),
+            next_due_on=quantities.add_interval(last, every, unit),
         )
         MaintenanceLog.objects.create(
             equipment=eq,

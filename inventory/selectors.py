@@ -367,14 +367,19 @@ def course_days(*texts: str) -> int | None:
 def item_for_prescription(drug_name: str, dose: str) -> Item | None:
     """The active stock item a prescription most likely means: its name (or generic name)
     contains the drug's, preferring the one whose strength is the prescribed dose."""
-    drug = (drug_name or "").strip().lower()
+    drug = " ".join((drug_name or "").lower().split())
     if not drug:
         return None
-    candidates = list(
-        Item.objects.filter(is_active=True, search_text__contains=drug)
-        .exclude(kind="equipment")
-        .order_by("name", "id")[:20]
-    )
+    # Every word of the drug name, in any order: "Paracetamol 500 mg tablet" (an item's
+    # display name, as the prescription form offers it) matches the item whose search text
+    # is "paracetamol paracetamol med-00001 500 mg tablet".
+    qs = Item.objects.filter(is_active=True).exclude(kind="equipment")
+    for word in drug.split()[:8]:
+        qs = qs.filter(search_text__contains=word)
+    candidates = list(qs.order_by("name", "id")[:20])
+    for item in candidates:  # the exact display name first
+        if item.display_name.lower() == drug:
+            return item
     dose = (dose or "").strip().lower()
     for item in candidates:
         if dose and item.strength and item.strength.lower() == dose:
@@ -409,3 +414,14 @@ def dispense_initial_for_prescription(user, pk) -> tuple[object, dict] | tuple[N
     if item is not None:
         initial["item"] = item.pk
     return rx, initial
+
+
+def dispensable_lots(item: Item, *, location: Location | None = None, today: date | None = None):
+    """Lots that may be dispensed, first-expiry-first-out (no expiry last)."""
+    today = today or timezone.localdate()
+    qs = StockLot.objects.filter(item=item, status=LotStatus.AVAILABLE, quantity__gt=0).filter(
+        Q(expiry_date__isnull=True) | Q(expiry_date__gte=today)
+    )
+    if location is not None:
+        qs = qs.filter(location=location)
+    return qs.order_by(F("expiry_date").asc(nulls_last=True), "received_at", "id")

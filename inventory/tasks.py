@@ -8,7 +8,7 @@ from celery import shared_task
 )
 def email_purchase_order(*, order_id: int) -> bool:
     """Email a sent purchase order's PDF to the vendor (claimed first: sent once)."""
-    from inventory.services import purchase_order_email
+    from inventory.services.purchasing import purchase_order_email
 
     return purchase_order_email(order_id=order_id)
 
@@ -33,6 +33,6 @@ def run_low_stock_alerts() -> int:
 @shared_task
 def draft_reorders() -> int:
     """Daily: add low-stock items to their preferred vendors' draft orders for review."""
-    from inventory.services import purchase_orders_draft_for_low_stock
+    from inventory.services.purchasing import purchase_orders_draft_for_low_stock
 
     return len(purchase_orders_draft_for_low_stock(actor=None))

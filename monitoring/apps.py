@@ -17,7 +17,7 @@ def _record_task_failure(
 ):
     """Keep a row for every task that raised, for the monitor page (never raises itself)."""
     try:
-        from monitoring.services import task_failure_record
+        from monitoring.services.alerts import task_failure_record
 
         task_failure_record(
             task_name=getattr(sender, "name", str(sender)),

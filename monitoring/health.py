@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
@@ -34,10 +35,38 @@ def check_cache() -> tuple[bool, str]:
         return False, f"{exc.__class__.__name__}: {exc}"[:300]
 
 
+def _filesystem_broker_folders() -> tuple[bool, str]:
+    """The filesystem transport "connects" even when its folders are gone (messages then
+    fail at publish time): check that every folder exists and takes a file."""
+    import os
+    import uuid
+    from pathlib import Path
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
+        folder = options.get(key)
+        if not folder:
+            continue
+        path = Path(folder)
+        if not path.is_dir():
+            return False, f"broker folder {path} is missing"
+        probe = path / f".readyz-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"")
+            os.unlink(probe)
+        except OSError as exc:
+            return False, f"broker folder {path} is not writable: {exc.strerror or exc}"
+    return True, "folders ok"
+
+
 def check_broker(timeout: float = 2.0) -> tuple[bool, str]:
     from uscpis.celery import app
 
     started = time.monotonic()
+    if str(getattr(settings, "CELERY_BROKER_URL", "")).startswith("filesystem://"):
+        ok, detail = _filesystem_broker_folders()
+        if not ok:
+            return False, detail
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)

@@ -3,7 +3,7 @@
 A backup's files (``database.dump``, ``media.tar.gz``, ``manifest.json``) are the source of
 truth; the ``Backup`` row indexes them and records how the run went. Restoring a backup
 rewinds every table but a few (this one and the audit trail among them, see
-``backups.PRESERVED_TABLES``), whose rows it keeps aside and puts back.
+``monitoring.backups.layout.PRESERVED_TABLES``), whose rows it keeps aside and puts back.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class VerificationStatus(models.TextChoices):
 
 class RestoreJobStatus(models.TextChoices):
     """A restore requested from the web. Kept in the cache, not in a table: while
-    ``pg_restore`` runs it holds locks on every table (see ``services.backup_restore_request``)."""
+    ``pg_restore`` runs it holds locks on every table (see ``monitoring.backups.restore_jobs.backup_restore_request``)."""
 
     QUEUED = "queued", "Waiting for a worker"
     RUNNING = "running", "Restoring"

@@ -17,7 +17,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring import backups, charts, health, integrations, metrics, offsite
+from monitoring import charts, health, integrations, metrics
+from monitoring.backups import layout, locks, offsite
 from monitoring.models import (
     Backup,
     BackupStatus,
@@ -266,7 +267,7 @@ def integrations_panel() -> Panel:
     panel.data["cloudinary"] = cloudinary
 
     storage = {"backend": settings.STORAGES["default"]["BACKEND"], "reachable": None, "detail": ""}
-    root = backups.media_root()
+    root = layout.media_root()
     if root is not None:
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -290,8 +291,8 @@ def integrations_panel() -> Panel:
 def disk_usage() -> list[dict]:
     places = {
         "Data": Path(settings.VAR_DIR),
-        "Media": backups.media_root(),
-        "Backups": backups.backup_root(),
+        "Media": layout.media_root(),
+        "Backups": layout.backup_root(),
     }
     if settings.EMBEDDED_DATABASE:
         places["Data"] = Path(settings.VAR_DIR) / "pgdata"
@@ -360,7 +361,10 @@ def health_panel() -> Panel:
         panel.data["backup_age"] = age
         if age is None or age > BACKUP_MAX_AGE:
             panel.warnings.append("No good backup in the last 26 hours")
-        panel.data["incidents"] = list(Incident.objects.filter(resolved_at__isnull=True))
+        panel.data["incidents"] = incidents = list(Incident.objects.filter(resolved_at__isnull=True))
+        for incident in incidents:
+            # The badge cannot say OK while an incident is open.
+            panel.fail(f"Open incident: {incident.get_kind_display()}")
     except Exception as exc:
         panel.fail(f"Database unreachable: {_error(exc)}")
     return panel
@@ -504,13 +508,13 @@ def get_restore_job(job_id: str) -> RestoreJob:
     """
     from django.http import Http404
 
-    from monitoring.services import restore_job_state
+    from monitoring.backups.jobs import restore_job_state
 
     state = restore_job_state(job_id)
     if state is None:
         raise Http404("No such restore job.")
     job = RestoreJob.from_state(state)
-    if job.status == RestoreJobStatus.RUNNING and not backups.restore_running():
+    if job.status == RestoreJobStatus.RUNNING and not locks.restore_running():
         job = RestoreJob.from_state(restore_job_state(job_id) or state)  # just finished?
         job.interrupted = job.status == RestoreJobStatus.RUNNING
     return job

@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def run_backup(*, backup_id: int) -> None:
     """Make a requested backup (idempotent: the pending row is claimed first)."""
+    from monitoring.backups.create import backup_execute
     from monitoring.pg import BackupError
-    from monitoring.services import backup_execute
 
     try:
         backup_execute(backup_id=backup_id)
@@ -28,7 +28,7 @@ def run_backup(*, backup_id: int) -> None:
 @shared_task(acks_late=True)
 def verify_backup(*, backup_id: int) -> None:
     """Verify one backup (checksums + scratch restore); the verdict goes on the row."""
-    from monitoring.services import backup_verify
+    from monitoring.backups.verify import backup_verify
 
     backup_verify(backup_id=backup_id)
 
@@ -41,7 +41,7 @@ def run_restore(*, job_id: str) -> None:
     broker must not deliver it again and rewind the data a second time (work entered since
     would be lost). The page shows such a job as interrupted instead.
     """
-    from monitoring.services import backup_restore_run
+    from monitoring.backups.restore_jobs import backup_restore_run
 
     backup_restore_run(job_id=job_id)
 
@@ -54,9 +54,10 @@ def nightly_backup() -> None:
     pruning frees it; a failed backup never takes a kept backup's place). A backup that
     fails alerts the admins and raises, so the task is recorded as failed.
     """
+    from monitoring.backups.create import backup_create
+    from monitoring.backups.prune import backup_prune
     from monitoring.models import BackupKind
     from monitoring.pg import BackupError
-    from monitoring.services import backup_create, backup_prune
 
     try:
         backup_create(kind=BackupKind.SCHEDULED, with_media=True)
@@ -73,8 +74,8 @@ def weekly_verify() -> None:
 
     A backup that failed verification is not tried again every week; a newer one is.
     """
+    from monitoring.backups.verify import backup_verify
     from monitoring.models import Backup, BackupStatus, VerificationStatus
-    from monitoring.services import backup_verify
 
     latest = (
         Backup.objects.filter(
@@ -99,6 +100,6 @@ def check_health() -> None:
     whose job was lost. ``manage.py monitor_check`` does the same from cron, for when the
     broker or every worker is down."""
     from monitoring.selectors import health_findings
-    from monitoring.services import health_check_run
+    from monitoring.services.incidents import health_check_run
 
     health_check_run(health_findings())

@@ -9,10 +9,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record
 from accounts.permissions import deny, public, require_perm
-from monitoring import backups, health, selectors, services
+from monitoring import health, selectors
+from monitoring.backups import create, jobs, layout, restore_jobs, verify
 from monitoring.forms import BackupStartForm, RestoreConfirmForm
 from monitoring.models import BackupStatus
 from monitoring.pg import BackupError
+from monitoring.services import alerts
 from uscpis.http import Request, render_page
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ def panel(request: Request, name: str):
 @require_perm("monitoring.view")
 def test_email(request: Request):
     try:
-        services.integration_test_email_send(actor=request.user, request=request)
+        alerts.integration_test_email_send(actor=request.user, request=request)
         note = ("good", f"Test email sent to {request.user.email}.")
     except Exception as exc:
         note = ("bad", f"Sending failed: {exc.__class__.__name__}: {exc}"[:300])
@@ -111,11 +113,11 @@ def backup_start(request: Request):
     note, status = None, 409
     if form.is_valid():
         try:
-            services.backup_request(
+            create.backup_request(
                 actor=request.user, with_media=form.cleaned_data["with_media"], request=request
             )
             note, status = ("good", "Backup started. Progress updates below."), 200
-        except services.QueueUnavailable as exc:  # the row is marked failed, with why
+        except jobs.QueueUnavailable as exc:  # the row is marked failed, with why
             note, status = ("bad", " ".join(exc.messages)), 503
         except ValidationError as exc:
             note = ("bad", " ".join(exc.messages))
@@ -127,9 +129,9 @@ def backup_start(request: Request):
 def backup_verify(request: Request, pk: int):
     backup = selectors.get_backup(pk)
     try:
-        services.backup_verify_request(actor=request.user, backup=backup, request=request)
+        verify.backup_verify_request(actor=request.user, backup=backup, request=request)
         note, status = ("good", f"Verification of backup #{pk} started."), 200
-    except services.QueueUnavailable as exc:
+    except jobs.QueueUnavailable as exc:
         note, status = ("bad", " ".join(exc.messages)), 503
     except ValidationError as exc:
         note, status = ("bad", " ".join(exc.messages)), 409
@@ -137,20 +139,47 @@ def backup_verify(request: Request, pk: int):
 
 
 DOWNLOADS = {
-    "database": backups.DB_FILE,
-    "media": backups.MEDIA_FILE,
-    "manifest": backups.MANIFEST_FILE,
+    "database": layout.DB_FILE,
+    "media": layout.MEDIA_FILE,
+    "manifest": layout.MANIFEST_FILE,
 }
 
 
-@require_GET
+# A full dump is every patient's record: downloading it is a PHI export. It needs a code
+# from the authenticator entered in the last few minutes, not only a verified session.
+DOWNLOAD_CODE_FRESH_SECONDS = 300
+DOWNLOAD_CODE_KEY = "backup_download_code_at"
+
+
+@require_http_methods(["GET", "POST"])
 @require_perm("monitoring.manage_backups")
 def backup_download(request: Request, pk: int, part: str):
+    import time
+
+    from django_otp import match_token
+
+    from accounts.forms import CurrentCodeForm
+
     backup = selectors.get_backup(pk)
     if part not in DOWNLOADS:
         raise Http404
+    fresh = time.time() - request.session.get(DOWNLOAD_CODE_KEY, 0) < DOWNLOAD_CODE_FRESH_SECONDS
+    form = CurrentCodeForm(request.POST or None)
+    if part != "manifest" and not fresh:
+        if request.method == "POST" and form.is_valid():
+            if match_token(request.user, form.cleaned_data["code"]) is not None:
+                request.session[DOWNLOAD_CODE_KEY] = int(time.time())
+                return redirect(request.path)
+            audit_record(action="denied", obj=backup, request=request, allowed=False,
+                         detail={"backup_file": part, "two_factor": "wrong code to download"})
+            form.add_error("code", "That code is not valid.")
+        return render_page(
+            request, "monitoring/backup_download.html",
+            {"form": form, "backup": backup, "part": part},
+            status=422 if form.errors else 200,
+        )
     try:
-        path = services.backup_folder(backup) / DOWNLOADS[part]
+        path = create.backup_folder(backup) / DOWNLOADS[part]
     except BackupError as exc:
         raise Http404(str(exc)) from exc
     if not path.exists():
@@ -184,12 +213,12 @@ def backup_restore(request: Request, pk: int):
         status = 409 if request.method == "POST" else 200
     elif request.method == "POST" and form.is_valid():
         try:
-            job_id = services.backup_restore_request(
+            job_id = restore_jobs.backup_restore_request(
                 actor=request.user, backup=backup, request=request
             )
         except ValidationError as exc:
             context["error"] = " ".join(exc.messages)
-            status = 409 if isinstance(exc, services.RestoreBusy) else 422
+            status = 409 if isinstance(exc, restore_jobs.RestoreBusy) else 422
         else:
             return _restore_job_response(request, job_id, created=True)
     elif request.method == "POST":

@@ -15,7 +15,8 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 
 from accounts.roles import user_has_perm
-from patients import exports, selectors
+from patients import selectors
+from patients.exports import fhir as fhir_export
 from patients.models import (
     Allergy,
     Diagnosis,
@@ -170,7 +171,7 @@ class EverythingView(FhirView):
             and patient.user_id != request.user.pk
         ):
             raise Http404("No such patient")
-        bundle = exports.fhir_bundle(patient)
+        bundle = fhir_export.fhir_bundle(patient)
         entries = []
         for entry in bundle["entry"]:
             resource = entry["resource"]
@@ -269,8 +270,8 @@ def encounter_resource(v: Visit) -> dict:
         "type": [{"text": v.get_kind_display()}],
         "subject": {"reference": f"Patient/{v.patient_id}"},
         "period": {
-            "start": exports._iso(v.started_at),
-            **({"end": exports._iso(v.signed_at)} if v.signed_at else {}),
+            "start": fhir_export._iso(v.started_at),
+            **({"end": fhir_export._iso(v.signed_at)} if v.signed_at else {}),
         },
     }
     _link_practitioner(res, v)
@@ -331,7 +332,7 @@ def _read_row(resource: FhirResource, user, pk: int):
 
 
 def observation_resources(vs: VitalSigns) -> list[dict]:
-    return exports._fhir_vitals(vs, f"Patient/{vs.visit.patient_id}", f"enc-{vs.visit_id}")
+    return fhir_export._fhir_vitals(vs, f"Patient/{vs.visit.patient_id}", f"enc-{vs.visit_id}")
 
 
 def _read_observation(user, rid: str) -> VitalSigns:
@@ -366,7 +367,7 @@ OBSERVATION = FhirResource(
 
 
 def condition_resource(d: Diagnosis) -> dict:
-    return exports._fhir_condition(d, f"Patient/{d.visit.patient_id}", f"enc-{d.visit_id}", d.visit)
+    return fhir_export._fhir_condition(d, f"Patient/{d.visit.patient_id}", f"enc-{d.visit_id}", d.visit)
 
 
 CONDITION = FhirResource(
@@ -412,7 +413,7 @@ def allergy_resource(a: Allergy) -> dict:
     }
     if a.reaction:
         res["reaction"] = [
-            {"manifestation": [{"text": a.reaction}], "severity": exports.FHIR_SEVERITY[a.severity]}
+            {"manifestation": [{"text": a.reaction}], "severity": fhir_export.FHIR_SEVERITY[a.severity]}
         ]
     return res
 
@@ -438,7 +439,7 @@ MEDICATION_REQUEST = FhirResource(
     ).filter(_portal_signed(user, "visit__")),
     read=lambda user, rid: _read_row(MEDICATION_REQUEST, user, int_id(rid, "rx-")),
     to_fhir=lambda rx: [
-        exports._fhir_medication_request(
+        fhir_export._fhir_medication_request(
             rx, f"Patient/{rx.visit.patient_id}", f"enc-{rx.visit_id}", rx.visit
         )
     ],

@@ -21,13 +21,14 @@ from patients.models import (
     Visit,
     VitalSigns,
 )
-from patients.services import (
+from patients.services.registry import (
     CONTACT_FIELDS,
     PATIENT_FIELDS,
     id_number_clean,
     id_number_refuse_taken,
-    validate_vitals,
 )
+from patients.services.visits import validate_vitals
+from uscpis.forms import DateField
 
 
 class DateInput(forms.DateInput):
@@ -103,7 +104,7 @@ class MedicationForm(forms.Form):
     name = forms.CharField(label="Medication", max_length=150)
     dose = forms.CharField(max_length=60, required=False)
     frequency = forms.CharField(max_length=60, required=False)
-    started_on = forms.DateField(required=False, widget=DateInput())
+    started_on = DateField(required=False, widget=DateInput())
     notes = forms.CharField(max_length=255, required=False)
 
     def clean_started_on(self):
@@ -113,7 +114,7 @@ class MedicationForm(forms.Form):
 class ImmunizationForm(forms.Form):
     vaccine = forms.CharField(max_length=150)
     dose_number = forms.IntegerField(min_value=1, max_value=20, initial=1)
-    given_on = forms.DateField(widget=DateInput())
+    given_on = DateField(widget=DateInput())
     lot_number = forms.CharField(max_length=60, required=False)
     notes = forms.CharField(max_length=255, required=False)
 
@@ -287,8 +288,8 @@ class CertificateDecisionForm(forms.Form):
     findings = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     fitness = forms.ChoiceField(choices=[("", "—"), *Fitness.choices], required=False)
     fitness_reason = forms.CharField(max_length=255, required=False, label="Reason (if not fit)")
-    valid_from = forms.DateField(required=False, widget=DateInput())
-    valid_until = forms.DateField(required=False, widget=DateInput())
+    valid_from = DateField(required=False, widget=DateInput())
+    valid_until = DateField(required=False, widget=DateInput())
     recommendations = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     rejection_reason = forms.CharField(max_length=255, required=False)
 
@@ -311,7 +312,7 @@ class SignupForm(forms.Form):
     first_name = forms.CharField(max_length=100)
     last_name = forms.CharField(max_length=100)
     sex = forms.ChoiceField(choices=Patient._meta.get_field("sex").choices)
-    birth_date = forms.DateField(widget=DateInput())
+    birth_date = DateField(widget=DateInput())
     patient_type = forms.ChoiceField(choices=PatientType.choices)
 
     def clean_birth_date(self):

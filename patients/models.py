@@ -197,7 +197,7 @@ class PendingSignup(models.Model):
     """A self-registration whose email is not confirmed yet.
 
     Its account stays inactive and nothing is linked or created in the registry until the
-    emailed link is opened (``patients.services.patient_email_verify``). A new sign-up with
+    emailed link is opened (``patients.services.self_registration.patient_email_verify``). A new sign-up with
     the same email replaces it, and staff creating the record's portal account take the
     account over, so a sign-up nobody confirms (a stranger's, or a lost email) never locks
     the student out. An inactive account without this row is a deactivated one: never

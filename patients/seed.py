@@ -30,7 +30,7 @@ from patients.models import (
     VisitStatus,
     VitalSigns,
 )
-from patients.services import compute_bmi
+from patients.services.visits import compute_bmi
 
 FIRST = [
     "José",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cache
 
 from django.db import connection
@@ -411,3 +412,32 @@ def get_patient_account(pk: int):
         return User.objects.select_related("patient").get(pk=pk, role=Role.PATIENT)
     except (User.DoesNotExist, ValueError, TypeError):
         raise Http404("No such account") from None
+
+
+def patient_possible_duplicates(
+    *,
+    id_number: str,
+    first_name: str,
+    last_name: str,
+    birth_date: date,
+    exclude_pk: int | None = None,
+) -> list[Patient]:
+    """Registered patients with the same ID number, or the same name and birth date."""
+    from patients.models import normalize_search
+
+    same_name = (
+        Q(birth_date=birth_date)
+        & Q(last_name__iexact=last_name.strip())
+        & Q(first_name__iexact=first_name.strip())
+    )
+    qs = Patient.objects.filter(Q(id_number__iexact=id_number.strip()) | same_name)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    found = list(qs[:10])
+    if not found:
+        # Accent-insensitive second look: "José" vs "Jose".
+        wanted = (normalize_search(first_name), normalize_search(last_name))
+        for p in Patient.objects.filter(birth_date=birth_date).exclude(pk=exclude_pk or 0)[:200]:
+            if (normalize_search(p.first_name), normalize_search(p.last_name)) == wanted:
+                found.append(p)
+    return found

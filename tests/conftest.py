@@ -38,6 +38,14 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
+@pytest.fixture(autouse=True)
+def _rate_limits_per_test(settings):
+    """Each test counts its own attempts: rate-limit keys get a fresh namespace per test."""
+    import uuid
+
+    settings.RATE_LIMIT_NAMESPACE = uuid.uuid4().hex
+
+
 def login(client: Client, user) -> Client:
     """Sign ``user`` in on ``client`` (two-factor verified for admins)."""
     client.force_login(user)

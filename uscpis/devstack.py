@@ -4,6 +4,13 @@ Starts (or reuses) the database, applies migrations, loads the demo data, then r
 server, a Celery worker and Celery beat side by side, printing one demo login per role.
 Ctrl-C stops all of them (and the embedded PostgreSQL, when this started it).
 Works on embedded defaults, and with DATABASE_URL / REDIS_URL set.
+
+The web process is gunicorn, as in production (compose file, Procfile), not ``runserver``:
+a few sync workers each hold one database connection, so a burst of requests waits in the
+listen backlog instead of opening a connection per thread ("too many clients") or being
+reset. ``--reload`` restarts the workers when code changes (``USCPIS_RUN_NO_RELOAD=1`` turns
+that off). Every child is told by the kernel to stop if this supervisor dies
+(``PR_SET_PDEATHSIG``), so even a killed ``make run`` leaves no process behind.
 """
 
 from __future__ import annotations
@@ -13,6 +20,35 @@ import signal
 import subprocess
 import sys
 import time
+
+WEB_WORKERS = int(os.environ.get("WEB_CONCURRENCY", "3"))
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: deliver SIGTERM to this child when the supervisor exits, however it exits."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def web_command(port: str, *, reload: bool) -> list[str]:
+    """gunicorn as in production, bound to loopback, with auto-reload for development."""
+    command = [
+        sys.executable, "-m", "gunicorn", "uscpis.wsgi",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(WEB_WORKERS),
+        "--backlog", "2048",
+        "--timeout", "120",
+        "--graceful-timeout", "5",
+        "--access-logfile", "-",
+    ]
+    if reload:
+        command.append("--reload")
+    return command
 
 
 def main() -> int:
@@ -40,13 +76,14 @@ def main() -> int:
 
     py = sys.executable
     commands = {
-        "web": [py, "manage.py", "runserver", f"127.0.0.1:{port}"],
+        "web": web_command(port, reload=not os.environ.get("USCPIS_RUN_NO_RELOAD")),
         "worker": [py, "-m", "celery", "-A", "uscpis", "worker", "-l", "INFO", "--concurrency", "2"],
         "beat": [py, "-m", "celery", "-A", "uscpis", "beat", "-l", "INFO"],
     }
-    if os.environ.get("USCPIS_RUN_NO_RELOAD"):
-        commands["web"].append("--noreload")
-    procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    procs = {
+        name: subprocess.Popen(cmd, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        for name, cmd in commands.items()
+    }
 
     stopping = False
 

@@ -24,3 +24,23 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class NoStoreWhenSignedInMiddleware:
+    """``Cache-Control: no-store, private`` on every response to a signed-in user.
+
+    Charts, visits, exports, documents, calendar files: nothing a signed-in user receives may
+    stay in a shared computer's browser cache or a proxy after they sign out. Placed before
+    the session and authentication middleware so it sees their result on the way out.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            response["Cache-Control"] = "no-store, private"
+            response["Pragma"] = "no-cache"
+        return response

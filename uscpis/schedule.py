@@ -12,6 +12,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=19, minute=30),  # 03:30 Asia/Manila
     },
+    "accounts-relay-outbox": {
+        # Follow-up work recorded by the outbox while the broker was down (accounts/outbox.py).
+        "task": "accounts.tasks.relay_outbox",
+        "schedule": crontab(minute="*"),
+    },
     "accounts-prune-api-records": {
         "task": "accounts.tasks.prune_api_records",  # expired API tokens, day-old Idempotency-Keys
         "schedule": crontab(hour=19, minute=40),  # 03:40 Asia/Manila
@@ -39,6 +44,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
     "inventory-draft-reorders": {
         "task": "inventory.tasks.draft_reorders",
         "schedule": crontab(hour=22, minute=30),  # 06:30 Asia/Manila, after the alerts
+    },
+    "billing-monthly-statements": {
+        "task": "billing.tasks.send_monthly_statements",  # last month's, once per patient
+        "schedule": crontab(day_of_month=1, hour=0, minute=30),  # 1st, 08:30 Asia/Manila
     },
     "monitoring-nightly-backup": {
         "task": "monitoring.tasks.nightly_backup",  # then retention (prune), in the same task

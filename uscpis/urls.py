@@ -1,8 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 
-admin.site.site_header = "USC-PIS administration"
 # Django admin signs in through our login page (lockout, two-factor, audit).
 admin.site.login = login_required(admin.site.login)
 
@@ -15,8 +15,9 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
     path("", include("monitoring.urls")),
     path("", include("uscpis.api.urls")),
-    path("django-admin/", admin.site.urls),
 ]
+if settings.DJANGO_ADMIN_ENABLED:  # read-only, two-factor (accounts/admin_site.py)
+    urlpatterns.append(path("django-admin/", admin.site.urls))
 
 handler400 = "uscpis.errors.bad_request"
 handler403 = "uscpis.errors.permission_denied"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -15,15 +16,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
-from appointments import forms, selectors, services
+from appointments import conf, forms, selectors
 from appointments.models import (
+    Appointment,
     OfferStatus,
     PatientCalendarFeed,
     WaitlistEntry,
     WaitlistOffer,
     WaitlistStatus,
 )
-from appointments.views._common import (
+from appointments.services import booking, feeds, waitlist
+from appointments.views.common import (
     ACTIVE_NOT_DONE,
     PAGE_SIZE,
     _conflict,
@@ -34,10 +37,12 @@ from appointments.views._common import (
     _query_without_page,
 )
 from uscpis.http import Request, redirect_htmx_aware, render_page
+from uscpis.ratelimit import rate_limited
 
 
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_self")
+@rate_limited("booking", account=lambda request: request.user.pk)
 def book(request: Request):
     patient = selectors.patient_for_user(request.user)
     picker = forms.SlotPickerForm(request.GET or None)
@@ -50,8 +55,16 @@ def book(request: Request):
             ctx["booking_errors"] = [e for errs in form.errors.values() for e in errs]
             return render_page(request, "appointments/book.html", ctx, status=422)
         provider, start = form.cleaned_data["slot"]
+        cap = settings.MAX_UPCOMING_APPOINTMENTS_PER_PATIENT
+        upcoming = Appointment.objects.active().filter(patient=patient, start__gte=timezone.now())
+        if upcoming.count() >= cap:
+            ctx["booking_errors"] = [
+                f"You already have {cap} upcoming appointments, the most you can book online. "
+                "Cancel one, or call the clinic."
+            ]
+            return render_page(request, "appointments/book.html", ctx, status=409)
         try:
-            appointment = services.appointment_book(
+            appointment = booking.appointment_book(
                 actor=request.user,
                 patient=patient,
                 appointment_type=form.cleaned_data["type"],
@@ -130,7 +143,7 @@ def my_list(request: Request):
 def my_detail(request: Request, pk: int):
     appointment = selectors.get_own_appointment(request.user, pk)
     audit_record(action="read", obj=appointment, patient_id=appointment.patient_id, request=request)
-    cutoff = timedelta(minutes=services.conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
+    cutoff = timedelta(minutes=conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
     can_change = appointment.is_upcoming and appointment.start - timezone.now() >= cutoff
     return render_page(
         request,
@@ -161,7 +174,7 @@ def my_reschedule(request: Request, pk: int):
             if not form.is_valid():
                 raise ValidationError([e for errs in form.errors.values() for e in errs])
             provider, start = form.cleaned_data["slot"]
-            services.appointment_reschedule(
+            booking.appointment_reschedule(
                 actor=request.user,
                 appointment=appointment,
                 start=start,
@@ -183,7 +196,7 @@ def my_cancel(request: Request, pk: int):
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        services.appointment_cancel(
+        booking.appointment_cancel(
             actor=request.user, appointment=appointment, reason=reason, request=request
         )
     except ValidationError as exc:
@@ -213,7 +226,7 @@ def my_feed(request: Request):
     patient = selectors.patient_for_user(request.user)
     if patient is None:
         raise Http404("No patient record")
-    services.patient_feed_regenerate(
+    feeds.patient_feed_regenerate(
         actor=request.user,
         patient=patient,
         revoke=request.POST.get("revoke") == "1",
@@ -234,7 +247,7 @@ def waitlist_join(request: Request):
         if not form.is_valid():
             raise ValidationError([e for errs in form.errors.values() for e in errs])
         d = form.cleaned_data
-        services.waitlist_join(
+        waitlist.waitlist_join(
             actor=request.user,
             patient=patient,
             appointment_type=d["type"],
@@ -257,12 +270,12 @@ def waitlist_offer(request: Request, pk: int):
     if request.method == "POST":
         try:
             if request.POST.get("decision") == "accept":
-                appointment = services.waitlist_offer_accept(
+                appointment = waitlist.waitlist_offer_accept(
                     actor=request.user, offer=offer, request=request
                 )
                 messages.success(request, "Booked. A confirmation email is on its way.")
                 return redirect("appointments:my_detail", appointment.pk)
-            services.waitlist_offer_decline(actor=request.user, offer=offer, request=request)
+            waitlist.waitlist_offer_decline(actor=request.user, offer=offer, request=request)
             messages.info(request, "Offer declined; you stay on the waitlist.")
             return redirect("appointments:my_list")
         except ValidationError as exc:

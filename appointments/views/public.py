@@ -10,13 +10,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import public
-from appointments import selectors, services
+from appointments import selectors
 from appointments.ical import feed_ics
 from appointments.models import (
     Appointment,
+    AppointmentStatus,
     PatientCalendarFeed,
     ProviderProfile,
+    SignedLinkUse,
 )
+from appointments.services import links
 from uscpis.http import Request, render_page
 
 
@@ -26,7 +29,7 @@ def email_link(request: Request, token: str):
     """Confirm or cancel without signing in. GET shows a button (mail scanners follow GETs);
     POST acts, once."""
     try:
-        appointment, action, _ = services.link_read(token)
+        appointment, action, jti = links.link_read(token)
     except ValidationError as exc:
         return render_page(
             request,
@@ -36,9 +39,19 @@ def email_link(request: Request, token: str):
         )
     done = False
     error = ""
+    if request.method == "GET":
+        # A used link shows what happened, not a button that can only fail.
+        if SignedLinkUse.objects.filter(jti=jti).exists():
+            error = "This link has already been used."
+        elif appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED) or (
+            appointment.start <= timezone.now()
+        ):
+            error = "This appointment can no longer be changed from this link."
+        elif action == "confirm" and appointment.status == AppointmentStatus.CONFIRMED:
+            done = True
     if request.method == "POST":
         try:
-            appointment = services.link_use(token=token, request=request)
+            appointment = links.link_use(token=token, request=request)
             done = True
         except ValidationError as exc:
             error = " ".join(exc.messages)
@@ -52,7 +65,7 @@ def email_link(request: Request, token: str):
             "error": error,
             "bare_layout": True,
         },
-        status=400 if error else 200,
+        status=400 if error and request.method == "POST" else 200,
     )
 
 

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from appointments import forms, selectors
-from appointments.views._common import (
+from appointments.views.common import (
     PAGE_SIZE,
     _csv_response,
     _history_filters,

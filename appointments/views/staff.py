@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,15 +14,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES, user_has_perm
-from appointments import forms, selectors, services
+from appointments import forms, selectors
 from appointments.models import (
     Appointment,
     AppointmentStatus,
     BookingSource,
-    ProviderProfile,
 )
-from appointments.slots import SlotTaken, next_free_slots
-from appointments.views._common import (
+from appointments.services import booking, lifecycle
+from appointments.slots import SlotTaken
+from appointments.views.common import (
     _conflict,
     _ics_response,
     _parse_day,
@@ -47,7 +47,7 @@ def staff_book(request: Request):
             if not form.is_valid():
                 raise ValidationError([e for errs in form.errors.values() for e in errs])
             provider, start = form.cleaned_data["slot"]
-            appointment = services.appointment_book(
+            appointment = booking.appointment_book(
                 actor=request.user,
                 patient=form.cleaned_data["patient"],
                 appointment_type=form.cleaned_data["type"],
@@ -71,33 +71,13 @@ def walk_in(request: Request):
     ctx = {"form": form}
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        now = timezone.now()
-        slots = next_free_slots(
-            d["type"],
-            d["provider"],
-            now - timedelta(minutes=5),
-            enforce_lead_time=False,
-            patient_id=d["patient"].pk,
-            count=1,
-            days=0,
-        )
         try:
-            if not slots or slots[0].start > now + timedelta(minutes=60):
-                raise ValidationError(
-                    "No provider is free for this within the next hour. Book a later slot instead."
-                )
-            slot = slots[0]
-            provider = get_object_or_404(
-                ProviderProfile.objects.select_related("user"), pk=slot.provider_id
-            )
-            appointment = services.appointment_book(
+            appointment = booking.appointment_walk_in(
                 actor=request.user,
                 patient=d["patient"],
                 appointment_type=d["type"],
-                provider=provider,
-                start=slot.start,
+                provider=d["provider"],
                 reason=d["reason"],
-                source=BookingSource.WALK_IN,
                 request=request,
             )
         except ValidationError as exc:
@@ -151,6 +131,7 @@ def calendar(request: Request):
         "today": timezone.localdate(),
         "week_grid": view == "week" and provider is not None,
         "detail_base": reverse("appointments:staff_detail", args=[0])[:-2],
+        "own_provider": selectors.provider_for_user(request.user),
     }
     return render_page(request, "appointments/calendar.html", ctx, partial="calendar-grid")
 
@@ -232,7 +213,7 @@ def staff_transition(request: Request, pk: int):
     try:
         if not form.is_valid():
             raise ValidationError("Unknown status.")
-        appointment = services.appointment_transition(
+        appointment = lifecycle.appointment_transition(
             actor=request.user,
             appointment=appointment,
             to_status=form.cleaned_data["to"],
@@ -270,7 +251,7 @@ def staff_cancel(request: Request, pk: int):
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        services.appointment_cancel(
+        booking.appointment_cancel(
             actor=request.user, appointment=appointment, reason=reason, request=request
         )
         messages.success(request, "Appointment cancelled.")
@@ -294,7 +275,7 @@ def staff_reschedule(request: Request, pk: int):
     ctx = {"appointment": appointment, "form": form}
     if request.method == "POST" and form.is_valid():
         try:
-            services.appointment_reschedule(
+            booking.appointment_reschedule(
                 actor=request.user,
                 appointment=appointment,
                 start=form.cleaned_data["start"],

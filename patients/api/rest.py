@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.audit import audit_record
 from accounts.roles import PUBLIC, user_has_perm
-from patients import selectors, services
+from patients import selectors
 from patients.models import (
     Allergy,
     CertificateStatus,
@@ -33,6 +33,7 @@ from patients.models import (
     VisitKind,
     VitalSigns,
 )
+from patients.services import certificates, registry, visits
 
 READ_DEMOGRAPHICS = ("patients.view_demographics", "patients.portal")
 READ_CLINICAL = ("patients.view_clinical", "patients.portal")
@@ -59,7 +60,7 @@ class PatientSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = ["id", *services.PATIENT_FIELDS, "created_at", "updated_at"]
+        fields = ["id", *registry.PATIENT_FIELDS, "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -73,11 +74,11 @@ class PatientWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = [*services.PATIENT_FIELDS, "confirm_duplicate"]
+        fields = [*registry.PATIENT_FIELDS, "confirm_duplicate"]
         extra_kwargs = {"id_number": {"validators": []}}
 
     def validate_id_number(self, value):
-        return services.id_number_clean(value)
+        return registry.id_number_clean(value)
 
 
 class AllergySerializer(serializers.ModelSerializer):
@@ -323,7 +324,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         confirm = data.pop("confirm_duplicate", False)
-        patient = services.patient_register(
+        patient = registry.patient_register(
             actor=request.user, data=data, confirm_duplicate=confirm, request=request
         )
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
@@ -334,7 +335,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         confirm = data.pop("confirm_duplicate", False)
-        patient = services.patient_update(
+        patient = registry.patient_update(
             actor=request.user,
             patient=patient,
             data=data,
@@ -436,7 +437,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         patient = self.get_object()
         ser = VisitStartSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        visit = services.visit_start(
+        visit = visits.visit_start(
             actor=request.user, patient=patient, kind=ser.validated_data["kind"], request=request
         )
         return Response(
@@ -495,7 +496,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         patient = self._clinical_patient()
         ser = CertificateRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        cert = services.certificate_request(
+        cert = certificates.certificate_request(
             actor=request.user,
             patient=patient,
             purpose=ser.validated_data["purpose"],

@@ -13,10 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record
 from accounts.permissions import public, require_perm
-from patients import forms, selectors, services
+from patients import forms, selectors
+from patients.services import certificates as certificates_services
+from patients.services import registry, self_registration
 from patients.views.common import add_service_errors
 from patients.views.records import certificate_pdf_response, export_response, serve_document
 from uscpis.http import Request, redirect_htmx_aware, render_page
+from uscpis.ratelimit import rate_limited
 
 
 def needs_record(view):
@@ -66,7 +69,7 @@ def portal_profile(request: Request):
         request.POST or None, instance=selectors.patient_for_portal(request.user)
     )
     if request.method == "POST" and form.is_valid():
-        services.patient_contact_update(
+        registry.patient_contact_update(
             actor=request.user, patient=patient, data=form.cleaned_data, request=request
         )
         messages.success(request, "Your contact details are saved.")
@@ -117,7 +120,7 @@ def portal_certificates(request: Request):
     form = forms.CertificateRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.certificate_request(
+            certificates_services.certificate_request(
                 actor=request.user, patient=patient, request=request, **form.cleaned_data
             )
         except ValidationError as exc:
@@ -185,6 +188,7 @@ def portal_export(request: Request, fmt: str):
 
 @require_http_methods(["GET", "POST"])
 @public
+@rate_limited("signup", account=lambda request: request.POST.get("email", "")[:254])
 def signup(request: Request):
     """Self-registration for students and employees with an institutional email."""
     if request.user.is_authenticated:
@@ -194,7 +198,7 @@ def signup(request: Request):
         data = dict(form.cleaned_data)
         email, password = data.pop("email"), data.pop("password")
         try:
-            services.patient_self_register(
+            self_registration.patient_self_register(
                 email=email, password=password, data=data, request=request
             )
         except ValidationError as exc:
@@ -215,7 +219,7 @@ def signup(request: Request):
 @public
 def verify_email(request: Request, token: str):
     try:
-        services.patient_email_verify(token=token, request=request)
+        self_registration.patient_email_verify(token=token, request=request)
     except ValidationError as exc:
         return render_page(
             request, "patients/verify_email.html", {"error": exc.messages[0]}, status=400

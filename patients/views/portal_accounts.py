@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
-from patients import forms, selectors, services
+from patients import forms, selectors
+from patients.services import patient_accounts
 from patients.views.common import add_service_errors
 from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.pagination import CappedPaginator
@@ -69,7 +70,7 @@ def account_link(request: Request, user_pk: int):
     if form.is_valid():
         patient = selectors.get_patient_for_user(request.user, form.cleaned_data["patient"].pk)
         try:
-            services.patient_link_account(
+            patient_accounts.patient_link_account(
                 actor=request.user, patient=patient, user=account, request=request
             )
         except ValidationError as exc:
@@ -135,7 +136,7 @@ def account_unlink(request: Request, pk: int):
     patient = selectors.get_patient_for_user(request.user, pk)
     if request.method == "POST":
         try:
-            services.patient_unlink_account(actor=request.user, patient=patient, request=request)
+            patient_accounts.patient_unlink_account(actor=request.user, patient=patient, request=request)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

@@ -16,9 +16,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.audit import audit_record
 from accounts.permissions import public, require_perm
-from patients import exports, forms, selectors, services
+from patients import forms, selectors
+from patients.exports import csv, fhir, pdf
 from patients.models import CertificateStatus, MedicalCertificate
+from patients.services import certificates, documents
 from patients.views.common import add_service_errors
+from uscpis import ratelimit
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 # --- Documents -------------------------------------------------------------------------
@@ -32,7 +35,7 @@ def document_upload(request: Request, pk: int):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.document_upload(
+            documents.document_upload(
                 actor=request.user,
                 patient=patient,
                 upload=data["file"],
@@ -95,7 +98,7 @@ def certificate_new(request: Request, pk: int):
     form = forms.CertificateRequestForm(request.POST)
     if form.is_valid():
         try:
-            services.certificate_request(
+            certificates.certificate_request(
                 actor=request.user, patient=patient, request=request, **form.cleaned_data
             )
         except ValidationError as exc:
@@ -141,7 +144,7 @@ def certificate_decide(request: Request, pk: int):
         data = dict(form.cleaned_data)
         approve = data.pop("decision") == "approve"
         try:
-            services.certificate_decide(
+            certificates.certificate_decide(
                 actor=request.user, certificate=cert, approve=approve, request=request, **data
             )
         except ValidationError as exc:
@@ -192,7 +195,7 @@ def certificate_revoke(request: Request, pk: int):
     form = forms.CertificateRevokeForm(request.POST)
     if form.is_valid():
         try:
-            services.certificate_revoke(
+            certificates.certificate_revoke(
                 actor=request.user,
                 certificate=cert,
                 reason=form.cleaned_data["revoke_reason"],
@@ -220,7 +223,7 @@ def certificate_pdf_response(request: Request, cert: MedicalCertificate) -> Http
         request=request,
         detail={"format": "pdf"},
     )
-    response = HttpResponse(exports.certificate_pdf(cert), content_type="application/pdf")
+    response = HttpResponse(pdf.certificate_pdf(cert), content_type="application/pdf")
     response["Content-Disposition"] = (
         f'attachment; filename="medical-certificate-{cert.verification_code}.pdf"'
     )
@@ -244,6 +247,7 @@ def verify_certificate(request: Request, code: str = ""):
         )
     cert = None
     if code:
+        ratelimit.check(request, "certificate_verify")  # guessing codes: 429 past the limit
         cert = (
             MedicalCertificate.objects.select_related("patient", "decided_by")
             .filter(
@@ -289,13 +293,13 @@ def export_response(request: Request, patient, fmt: str) -> HttpResponse:
     # control characters were refused) can break the response.
     stamp = f"{slugify(patient.id_number) or patient.pk}-{timezone.localdate().isoformat()}"
     if fmt == "pdf":
-        response = HttpResponse(exports.record_pdf(patient), content_type="application/pdf")
+        response = HttpResponse(pdf.record_pdf(patient), content_type="application/pdf")
         name = f"record-{stamp}.pdf"
     elif fmt == "csv":
-        response = HttpResponse(exports.record_csv(patient), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(csv.record_csv(patient), content_type="text/csv; charset=utf-8")
         name = f"record-{stamp}.csv"
     elif fmt == "fhir":
-        body = json.dumps(exports.fhir_bundle(patient), indent=2, ensure_ascii=False)
+        body = json.dumps(fhir.fhir_bundle(patient), indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/fhir+json; charset=utf-8")
         name = f"record-{stamp}.fhir.json"
     else:

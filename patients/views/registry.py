@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import audit_record
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
-from patients import forms, selectors, services
+from patients import forms, selectors
 from patients.models import Allergy, Medication
+from patients.services import patient_accounts, records, registry
 from patients.views.common import add_service_errors
 from patients.views.visits import tooth_rows
 from uscpis.http import Request, redirect_htmx_aware, render_page
@@ -54,7 +55,7 @@ def patient_register(request: Request):
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "confirm_duplicate"}
         try:
-            patient = services.patient_register(
+            patient = registry.patient_register(
                 actor=request.user,
                 data=data,
                 confirm_duplicate=form.cleaned_data["confirm_duplicate"],
@@ -62,7 +63,7 @@ def patient_register(request: Request):
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "possible_duplicate":
-                duplicates = services.patient_possible_duplicates(
+                duplicates = selectors.patient_possible_duplicates(
                     id_number=data["id_number"],
                     first_name=data["first_name"],
                     last_name=data["last_name"],
@@ -93,7 +94,7 @@ def patient_edit(request: Request, pk: int):
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "confirm_duplicate"}
         try:
-            services.patient_update(
+            registry.patient_update(
                 actor=request.user,
                 patient=patient,
                 data=data,
@@ -102,8 +103,8 @@ def patient_edit(request: Request, pk: int):
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "possible_duplicate":
-                duplicates = services.patient_possible_duplicates(
-                    **{k: data[k] for k in services.IDENTITY_FIELDS}, exclude_pk=patient.pk
+                duplicates = selectors.patient_possible_duplicates(
+                    **{k: data[k] for k in registry.IDENTITY_FIELDS}, exclude_pk=patient.pk
                 )
             else:
                 add_service_errors(form, exc)
@@ -133,7 +134,7 @@ def patient_account_create(request: Request, pk: int):
     """Staff create the patient's portal account; the patient gets an invitation email."""
     patient = selectors.get_patient_for_user(request.user, pk)
     try:
-        patient = services.patient_account_create(
+        patient = patient_accounts.patient_account_create(
             actor=request.user, patient=patient, request=request
         )
     except ValidationError as exc:
@@ -251,7 +252,7 @@ def allergy_add(request: Request, pk: int):
         form_class=forms.AllergyForm,
         form_key="allergy_form",
         tab="medications",
-        service=services.allergy_add,
+        service=records.allergy_add,
     )
 
 
@@ -262,7 +263,7 @@ def allergy_deactivate(request: Request, pk: int, allergy_pk: int):
     allergy = Allergy.objects.filter(patient=patient, pk=allergy_pk).first()
     if allergy is None:
         raise Http404("No such allergy")
-    services.allergy_deactivate(actor=request.user, allergy=allergy, request=request)
+    records.allergy_deactivate(actor=request.user, allergy=allergy, request=request)
     return _chart_tab_redirect(request, patient, "medications")
 
 
@@ -275,7 +276,7 @@ def medication_add(request: Request, pk: int):
         form_class=forms.MedicationForm,
         form_key="medication_form",
         tab="medications",
-        service=services.medication_add,
+        service=records.medication_add,
     )
 
 
@@ -286,7 +287,7 @@ def medication_stop(request: Request, pk: int, medication_pk: int):
     medication = Medication.objects.filter(patient=patient, pk=medication_pk).first()
     if medication is None:
         raise Http404("No such medication")
-    services.medication_stop(actor=request.user, medication=medication, request=request)
+    records.medication_stop(actor=request.user, medication=medication, request=request)
     return _chart_tab_redirect(request, patient, "medications")
 
 
@@ -299,7 +300,7 @@ def history_add(request: Request, pk: int):
         form_class=forms.HistoryForm,
         form_key="history_form",
         tab="problems",
-        service=services.history_add,
+        service=records.history_add,
     )
 
 
@@ -312,5 +313,5 @@ def immunization_add(request: Request, pk: int):
         form_class=forms.ImmunizationForm,
         form_key="immunization_form",
         tab="immunizations",
-        service=services.immunization_add,
+        service=records.immunization_add,
     )

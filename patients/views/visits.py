@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import audit_record
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
-from patients import forms, selectors, services
+from patients import forms, selectors
 from patients.models import ALL_TEETH, PERMANENT_TEETH, PRIMARY_TEETH, VisitKind
+from patients.services import visits
 from patients.views.common import add_service_errors
 from uscpis.http import HttpResponseConflict, Request, redirect_htmx_aware, render_page
 from uscpis.registry import prescription_links
@@ -29,7 +30,7 @@ assert sorted(UPPER_PRIMARY + LOWER_PRIMARY) == sorted(PRIMARY_TEETH)
 
 
 def can_write(user, visit) -> bool:
-    return user_has_perm(user, services.KIND_PERMISSION[visit.kind]) and not visit.is_signed
+    return user_has_perm(user, visits.KIND_PERMISSION[visit.kind]) and not visit.is_signed
 
 
 def _pending_or_here(record) -> bool:
@@ -94,7 +95,7 @@ def _visit_context(request: Request, visit, **extra) -> dict:
         "can_write": writable,
         "can_sign": writable and user_has_perm(request.user, "patients.sign_visit"),
         "can_addend": visit.is_signed
-        and user_has_perm(request.user, services.KIND_PERMISSION[visit.kind]),
+        and user_has_perm(request.user, visits.KIND_PERMISSION[visit.kind]),
     }
     if writable:
         notes_class = (
@@ -153,7 +154,7 @@ def visit_new(request: Request, pk: int):
     kind = request.POST.get("kind", "")
     if kind not in VisitKind.values:
         raise Http404("No such visit kind")
-    visit = services.visit_start(actor=request.user, patient=patient, kind=kind, request=request)
+    visit = visits.visit_start(actor=request.user, patient=patient, kind=kind, request=request)
     return redirect_htmx_aware(request, reverse("patients:visit", args=[visit.pk]))
 
 
@@ -176,10 +177,10 @@ def visit_detail(request: Request, pk: int):
 
 def _writable_visit(request: Request, pk: int):
     visit = selectors.get_visit_for_user(request.user, pk)
-    if not user_has_perm(request.user, services.KIND_PERMISSION[visit.kind]):
+    if not user_has_perm(request.user, visits.KIND_PERMISSION[visit.kind]):
         from accounts.permissions import deny
 
-        deny(request, services.KIND_PERMISSION[visit.kind])
+        deny(request, visits.KIND_PERMISSION[visit.kind])
     return visit
 
 
@@ -201,7 +202,7 @@ def visit_notes(request: Request, pk: int):
     form = form_class(request.POST, instance=selectors.get_visit_for_user(request.user, pk))
     if form.is_valid():
         try:
-            visit = services.visit_update_notes(
+            visit = visits.visit_update_notes(
                 actor=request.user, visit=visit, data=form.cleaned_data, request=request
             )
         except ValidationError as exc:
@@ -237,7 +238,7 @@ def visit_vitals(request: Request, pk: int):
         forms.VitalsForm,
         "visit-vitals",
         "vitals_form",
-        lambda visit, data: services.vitals_record(
+        lambda visit, data: visits.vitals_record(
             actor=request.user, visit=visit, values=data, request=request
         ),
     )
@@ -252,7 +253,7 @@ def visit_diagnosis_add(request: Request, pk: int):
         forms.DiagnosisForm,
         "visit-diagnoses",
         "diagnosis_form",
-        lambda visit, data: services.diagnosis_add(
+        lambda visit, data: visits.diagnosis_add(
             actor=request.user, visit=visit, request=request, **data
         ),
     )
@@ -266,7 +267,7 @@ def visit_diagnosis_remove(request: Request, pk: int, diagnosis_pk: int):
     if diagnosis is None:
         raise Http404("No such diagnosis")
     try:
-        services.diagnosis_remove(actor=request.user, diagnosis=diagnosis, request=request)
+        visits.diagnosis_remove(actor=request.user, diagnosis=diagnosis, request=request)
     except ValidationError:
         return _signed_conflict(request, visit)
     return _region(request, visit, "visit-diagnoses")
@@ -281,7 +282,7 @@ def visit_prescription_add(request: Request, pk: int):
         forms.PrescriptionForm,
         "visit-prescriptions",
         "prescription_form",
-        lambda visit, data: services.prescription_add(
+        lambda visit, data: visits.prescription_add(
             actor=request.user, visit=visit, data=data, request=request
         ),
     )
@@ -295,7 +296,7 @@ def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
     if rx is None:
         raise Http404("No such prescription")
     try:
-        services.prescription_remove(actor=request.user, prescription=rx, request=request)
+        visits.prescription_remove(actor=request.user, prescription=rx, request=request)
     except ValidationError:
         return _signed_conflict(request, visit)
     return _region(request, visit, "visit-prescriptions")
@@ -333,7 +334,7 @@ def visit_tooth(request: Request, pk: int, tooth: int):
     form = forms.ToothForm(request.POST)
     if form.is_valid():
         try:
-            services.tooth_record_set(
+            visits.tooth_record_set(
                 actor=request.user, visit=visit, tooth=tooth, request=request, **form.cleaned_data
             )
         except ValidationError as exc:
@@ -348,7 +349,7 @@ def visit_tooth(request: Request, pk: int, tooth: int):
 def visit_sign(request: Request, pk: int):
     visit = _writable_visit(request, pk)
     try:
-        services.visit_sign(actor=request.user, visit=visit, request=request)
+        visits.visit_sign(actor=request.user, visit=visit, request=request)
     except ValidationError as exc:
         if getattr(exc, "code", None) == "signed":
             return _signed_conflict(request, visit)
@@ -368,7 +369,7 @@ def visit_addendum(request: Request, pk: int):
     form = forms.AddendumForm(request.POST)
     if form.is_valid():
         try:
-            services.addendum_add(
+            visits.addendum_add(
                 actor=request.user, visit=visit, text=form.cleaned_data["text"], request=request
             )
         except ValidationError as exc:

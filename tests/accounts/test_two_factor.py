@@ -11,6 +11,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import services
 from accounts.models import AuditEvent
 from accounts.roles import Role
 from tests.factories import TEST_PASSWORD, UserFactory
@@ -54,9 +55,7 @@ def test_enrolment_confirms_device_and_shows_ten_recovery_codes():
 def test_staff_with_device_must_verify_and_recovery_code_works_once():
     user = UserFactory(role=Role.NURSE)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    from accounts.views import _new_recovery_codes
-
-    codes = _new_recovery_codes(user)
+    codes = services.recovery_codes_regenerate(user=user)
     client = Client()
     client.force_login(user)
     response = client.get(reverse("accounts:home"))
@@ -132,10 +131,8 @@ def test_turning_two_factor_off_needs_a_valid_current_code(doctor_user, code):
 
 def test_password_alone_cannot_turn_two_factor_off_or_replace_recovery_codes(nurse_user):
     """A password-only session (sent to the code form) gets nowhere near 2FA settings."""
-    from accounts.views import _new_recovery_codes
-
     device = TOTPDevice.objects.create(user=nurse_user, name="phone", confirmed=True)
-    codes = set(_new_recovery_codes(nurse_user))
+    codes = set(services.recovery_codes_regenerate(user=nurse_user))
     client = _password_only_client(nurse_user)
     token = client.cookies["csrftoken"].value
     for name in ("two_factor_disable", "two_factor_recovery_codes"):
@@ -154,10 +151,8 @@ def test_password_alone_cannot_turn_two_factor_off_or_replace_recovery_codes(nur
 
 
 def test_new_recovery_codes_need_a_current_code(nurse_user):
-    from accounts.views import _new_recovery_codes
-
     device = TOTPDevice.objects.create(user=nurse_user, name="phone", confirmed=True)
-    old = set(_new_recovery_codes(nurse_user))
+    old = set(services.recovery_codes_regenerate(user=nurse_user))
     client = _verified_client(nurse_user, device)
     refused = client.post(reverse("accounts:two_factor_recovery_codes"), {"codes-code": "000000"})
     assert refused.status_code == 422
@@ -194,3 +189,35 @@ def test_device_enrolled_elsewhere_is_enforced_after_the_recheck_window(client_f
     session.save()
     response = client.get(reverse("accounts:home"))
     assert response.status_code == 302 and reverse("accounts:two_factor_verify") in response["Location"]
+
+
+def test_enrol_service_refuses_a_wrong_code_and_confirms_a_right_one(doctor_user):
+    from django.core.exceptions import ValidationError
+
+    device = services.totp_device_start(user=doctor_user)
+    assert services.totp_device_start(user=doctor_user) == device  # one pending device
+    with pytest.raises(ValidationError, match="not valid"):
+        services.two_factor_enrol(user=doctor_user, device=device, token="000000")
+    device.refresh_from_db()
+    assert not device.confirmed and device.throttling_failure_count == 1
+    time.sleep(1.1)  # the wrong code throttles the device for a second
+    codes = services.two_factor_enrol(user=doctor_user, device=device, token=_code(device))
+    device.refresh_from_db()
+    assert device.confirmed and len(codes) == 10
+    assert set(StaticToken.objects.filter(device__user=doctor_user).values_list("token", flat=True)) == set(codes)
+    assert AuditEvent.objects.filter(actor=doctor_user, detail__two_factor="enrolled").count() == 1
+
+
+def test_disable_service_removes_every_device_but_not_for_admins(doctor_user, admin_user):
+    from django.core.exceptions import ValidationError
+
+    TOTPDevice.objects.create(user=doctor_user, name="phone", confirmed=True)
+    services.recovery_codes_regenerate(user=doctor_user)
+    services.two_factor_disable(user=doctor_user)
+    assert not TOTPDevice.objects.filter(user=doctor_user).exists()
+    assert not StaticToken.objects.filter(device__user=doctor_user).exists()
+    assert AuditEvent.objects.filter(actor=doctor_user, detail__two_factor="disabled").count() == 1
+    TOTPDevice.objects.create(user=admin_user, name="phone", confirmed=True)
+    with pytest.raises(ValidationError):
+        services.two_factor_disable(user=admin_user)
+    assert TOTPDevice.objects.filter(user=admin_user).exists()

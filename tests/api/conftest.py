@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.roles import Role
-from patients import services as patient_services
 from patients.models import Icd10Code, Prescription
+from patients.services import records as record_services
+from patients.services import visits as visit_services
 from tests.appointments.conftest import local
 from tests.appointments.factories import AppointmentFactory, AppointmentTypeFactory, ProviderFactory
 from tests.inventory.factories import ItemFactory, LocationFactory, receive
@@ -67,20 +68,20 @@ def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient
     visits = {}
     for p in (patient, other):
         AllergyFactory(patient=p)
-        patient_services.immunization_add(
+        record_services.immunization_add(
             actor=doctor_user,
             patient=p,
             vaccine="Influenza",
             dose_number=1,
             given_on=timezone.localdate() - timedelta(days=30),
         )
-        visit = patient_services.visit_start(actor=doctor_user, patient=p, kind="medical")
-        patient_services.visit_update_notes(
+        visit = visit_services.visit_start(actor=doctor_user, patient=p, kind="medical")
+        visit_services.visit_update_notes(
             actor=doctor_user,
             visit=visit,
             data={"chief_complaint": "Cough and fever", "assessment": "URTI"},
         )
-        patient_services.vitals_record(
+        visit_services.vitals_record(
             actor=doctor_user,
             visit=visit,
             values={
@@ -92,7 +93,7 @@ def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient
                 "height_cm": Decimal("165.0"),
             },
         )
-        patient_services.diagnosis_add(
+        visit_services.diagnosis_add(
             actor=doctor_user, visit=visit, code="J06.9", is_primary=True
         )
         Prescription.objects.create(
@@ -103,7 +104,7 @@ def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient
             duration="3 days",
             quantity=12,
         )
-        patient_services.visit_sign(actor=doctor_user, visit=visit)
+        visit_services.visit_sign(actor=doctor_user, visit=visit)
         visits[p.pk] = visit
         CertificateFactory(patient=p, requested_by=doctor_user, verification_code=f"VC{p.pk:08d}")
     tomorrow = timezone.localdate() + timedelta(days=1)

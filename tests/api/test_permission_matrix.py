@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.roles import PUBLIC, Role
-from inventory import services as inventory_services
+from inventory.services import purchasing
 from patients.models import PatientDocument
 from uscpis.api.permissions import declared_permission, is_known, user_has_any_perm
 
@@ -94,7 +94,7 @@ def objects(world, doctor_user, inventory_user):
         sha256="0" * 64,
         uploaded_by=doctor_user,
     )
-    order = inventory_services.purchase_order_create(
+    order = purchasing.purchase_order_create(
         actor=inventory_user, vendor=world.item.preferred_vendor
     )
     own_cert = world.patient.certificates.first()

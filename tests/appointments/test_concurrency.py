@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from appointments import services
 from appointments.models import Appointment
+from appointments.services import booking
 from appointments.slots import SlotTaken
 from tests.appointments.factories import AppointmentTypeFactory, PatientFactory
 
@@ -42,7 +42,7 @@ def test_twenty_people_race_for_one_slot_exactly_one_wins(clinic, front_desk_use
     start = clinic.at("10:00")
 
     def attempt(patient):
-        return lambda: services.appointment_book(
+        return lambda: booking.appointment_book(
             actor=front_desk_user,
             patient=patient,
             appointment_type=clinic.consult,
@@ -65,7 +65,7 @@ def test_overlapping_appointments_of_different_lengths_are_refused(clinic, front
     jobs = []
     # One 90-minute booking at 10:00 against six 15-minute bookings inside 10:00–11:30.
     jobs.append(
-        lambda: services.appointment_book(
+        lambda: booking.appointment_book(
             actor=front_desk_user,
             patient=PatientFactory(),
             appointment_type=long_type,
@@ -78,7 +78,7 @@ def test_overlapping_appointments_of_different_lengths_are_refused(clinic, front
         at = clinic.at("10:00") + timedelta(minutes=minutes)
         patient = PatientFactory()
         jobs.append(
-            lambda at=at, patient=patient: services.appointment_book(
+            lambda at=at, patient=patient: booking.appointment_book(
                 actor=front_desk_user,
                 patient=patient,
                 appointment_type=short_type,

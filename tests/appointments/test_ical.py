@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from icalendar import Calendar
 
-from appointments import services
+from appointments.services import booking, feeds
 from tests.appointments.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def events(body: bytes):
 def test_provider_feed_lists_events_with_cancellations_and_can_be_revoked(
     clinic, booked, doctor_user
 ):
-    services.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor)
+    feeds.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor)
     url = f"/appointments/feeds/{clinic.doctor.feed_token}.ics"
     response = Client().get(url)
     assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
@@ -55,24 +55,24 @@ def test_provider_feed_lists_events_with_cancellations_and_can_be_revoked(
         clinic.patient.last_name not in response.content.decode()
     )  # initials only in provider feeds
     old = clinic.doctor.feed_token
-    services.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor)
+    feeds.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor)
     assert Client().get(f"/appointments/feeds/{old}.ics").status_code == 404
-    services.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor, revoke=True)
+    feeds.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor, revoke=True)
     assert Client().get(url).status_code == 404
 
 
 def test_patient_feed_has_only_their_appointments(clinic, booked, patient_user):
-    feed = services.patient_feed_regenerate(actor=patient_user, patient=clinic.patient)
+    feed = feeds.patient_feed_regenerate(actor=patient_user, patient=clinic.patient)
     found = events(Client().get(f"/appointments/feeds/{feed.token}.ics").content)
     assert len(found) == 1 and "Consultation with" in str(next(iter(found.values()))["SUMMARY"])
-    services.patient_feed_regenerate(actor=patient_user, patient=clinic.patient, revoke=True)
+    feeds.patient_feed_regenerate(actor=patient_user, patient=clinic.patient, revoke=True)
     assert Client().get(f"/appointments/feeds/{feed.token}.ics").status_code == 404
 
 
 def test_feed_reflects_reschedule(clinic, booked, patient_user):
     a, _ = booked
-    feed = services.patient_feed_regenerate(actor=patient_user, patient=clinic.patient)
-    services.appointment_reschedule(
+    feed = feeds.patient_feed_regenerate(actor=patient_user, patient=clinic.patient)
+    booking.appointment_reschedule(
         actor=patient_user, appointment=a, start=a.start + timedelta(hours=3)
     )
     ev = next(iter(events(Client().get(f"/appointments/feeds/{feed.token}.ics").content).values()))
@@ -119,7 +119,7 @@ def test_a_capped_feed_keeps_every_upcoming_appointment(clinic, doctor_user, mon
         )
         for hhmm in ("09:00", "10:00", "11:00")
     ]
-    services.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor)
+    feeds.provider_feed_regenerate(actor=doctor_user, provider=clinic.doctor)
     body = Client().get(f"/appointments/feeds/{clinic.doctor.feed_token}.ics").content
     found = {uid.split("@")[0] for uid in events(body)}
     assert found == {f"appointment-{a.pk}" for a in [past[0], *upcoming]}

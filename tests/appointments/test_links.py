@@ -7,7 +7,7 @@ import pytest
 from django.core import signing
 from django.test import Client
 
-from appointments import services
+from appointments.services import links
 from tests.appointments.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def appt(clinic):
 
 
 def path(appt, action):
-    return f"/appointments/link/{services.link_token(appt, action)}/"
+    return f"/appointments/link/{links.link_token(appt, action)}/"
 
 
 def test_confirm_link_shows_a_button_then_confirms_once(appt):
@@ -50,7 +50,7 @@ def test_cancel_link_cancels(appt, mailoutbox, django_capture_on_commit_callback
 
 
 def test_tampered_and_expired_links_are_refused(appt):
-    token = services.link_token(appt, "cancel")
+    token = links.link_token(appt, "cancel")
     assert Client().post(f"/appointments/link/{token[:-2]}xx/").status_code == 400
     forged = signing.dumps({"a": appt.pk, "x": "cancel", "j": "x"}, salt="other")
     assert Client().post(f"/appointments/link/{forged}/").status_code == 400

@@ -7,8 +7,9 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from appointments import services, tasks
+from appointments import selectors, tasks
 from appointments.models import ReminderClaim
+from appointments.services import booking, reminders
 from tests.appointments.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,9 +61,9 @@ def test_due_job_twice_and_a_retry_send_only_the_nearest_reminder(soon, mailoutb
 
 def test_a_late_task_for_a_superseded_offset_is_skipped_not_sent(soon, mailoutbox):
     """A 24 h task that runs only once the 2 h reminder is due records itself as skipped."""
-    assert services.reminder_send(appointment_id=soon.pk, offset_minutes=1440) is False
+    assert reminders.reminder_send(appointment_id=soon.pk, offset_minutes=1440) is False
     assert ReminderClaim.objects.get(appointment=soon, offset_minutes=1440).skipped_at
-    assert services.reminders_due() == [(soon.pk, 120)]
+    assert selectors.reminders_due() == [(soon.pk, 120)]
     assert mailoutbox == []
 
 
@@ -70,7 +71,7 @@ def test_booked_days_ahead_gets_the_24h_then_the_2h_reminder(clinic, mailoutbox)
     appointment = _appointment(
         clinic, starts_in=timedelta(hours=20), booked_before=timedelta(days=3)
     )
-    assert services.reminders_due() == [(appointment.pk, 1440)]
+    assert selectors.reminders_due() == [(appointment.pk, 1440)]
     assert tasks.send_due_reminders() == 1
     assert tasks.send_due_reminders() == 0
     with later(19 * 60):  # 1 h before the start
@@ -100,7 +101,7 @@ def test_booked_less_than_2h_ahead_gets_no_reminder(
     start = (now + timedelta(minutes=100)).replace(second=0, microsecond=0)
     start -= timedelta(minutes=start.minute % 5)
     with django_capture_on_commit_callbacks(execute=True):
-        services.appointment_book(
+        booking.appointment_book(
             actor=patient_user,
             patient=clinic.patient,
             appointment_type=clinic.consult,
@@ -122,7 +123,7 @@ def test_booked_3_to_24h_ahead_gets_only_the_2h_reminder(clinic, mailoutbox):
     )
     assert tasks.send_due_reminders() == 0  # the 24 h reminder would repeat the confirmation
     with later(65):  # 1 h 55 min before the start
-        assert services.reminders_due() == [(appointment.pk, 120)]
+        assert selectors.reminders_due() == [(appointment.pk, 120)]
         assert tasks.send_due_reminders() == 1
     assert len(mailoutbox) == 1
     assert not ReminderClaim.objects.filter(offset_minutes=1440).exists()
@@ -149,13 +150,13 @@ def test_reminders_are_timed_from_the_last_reschedule(clinic, front_desk_user, m
     )
     start = (now + timedelta(hours=5)).replace(second=0, microsecond=0)
     start -= timedelta(minutes=start.minute % 5)
-    moved = services.appointment_reschedule(
+    moved = booking.appointment_reschedule(
         actor=front_desk_user, appointment=appointment, start=start
     )
     assert moved.rescheduled_at >= now and moved.scheduled_at == moved.rescheduled_at
-    assert services.reminders_due() == []
-    assert services.reminders_due(now=start - timedelta(minutes=110)) == [(moved.pk, 120)]
-    assert services.reminders_due(now=start - timedelta(hours=23)) == []
+    assert selectors.reminders_due() == []
+    assert selectors.reminders_due(now=start - timedelta(minutes=110)) == [(moved.pk, 120)]
+    assert selectors.reminders_due(now=start - timedelta(hours=23)) == []
 
 
 @override_settings(APPOINTMENT_REMINDER_OFFSETS=(120,))
@@ -166,10 +167,10 @@ def test_failed_send_releases_the_claim_so_the_retry_sends_once(soon, mailoutbox
         ),
         pytest.raises(ConnectionError),
     ):
-        services.reminder_send(appointment_id=soon.pk, offset_minutes=120)
+        reminders.reminder_send(appointment_id=soon.pk, offset_minutes=120)
     assert not ReminderClaim.objects.exists()
-    assert services.reminder_send(appointment_id=soon.pk, offset_minutes=120) is True
-    assert services.reminder_send(appointment_id=soon.pk, offset_minutes=120) is False
+    assert reminders.reminder_send(appointment_id=soon.pk, offset_minutes=120) is True
+    assert reminders.reminder_send(appointment_id=soon.pk, offset_minutes=120) is False
     assert len(mailoutbox) == 1
 
 
@@ -178,10 +179,10 @@ def test_claim_of_a_worker_that_died_is_taken_over_only_when_stale(soon, mailout
     claim = ReminderClaim.objects.create(
         appointment=soon, offset_minutes=120
     )  # died before sending
-    assert services.reminder_send(appointment_id=soon.pk, offset_minutes=120) is False
+    assert reminders.reminder_send(appointment_id=soon.pk, offset_minutes=120) is False
     claim.claimed_at = timezone.now() - timedelta(hours=1)
     claim.save()
-    assert services.reminder_send(appointment_id=soon.pk, offset_minutes=120) is True
+    assert reminders.reminder_send(appointment_id=soon.pk, offset_minutes=120) is True
     assert len(mailoutbox) == 1
 
 
@@ -210,9 +211,9 @@ def test_beat_takes_over_a_stale_unsent_claim_and_sends_once(soon, mailoutbox):
     claim = ReminderClaim.objects.create(appointment=soon, offset_minutes=120)
     assert tasks.send_reminder(appointment_id=soon.pk, offset_minutes=120) is False
     ReminderClaim.objects.filter(pk=claim.pk).update(
-        claimed_at=timezone.now() - services.STALE_CLAIM - timedelta(minutes=1)
+        claimed_at=timezone.now() - reminders.STALE_CLAIM - timedelta(minutes=1)
     )
-    assert services.reminders_due() == [(soon.pk, 120)]
+    assert selectors.reminders_due() == [(soon.pk, 120)]
     assert tasks.send_due_reminders() == 1
     assert tasks.send_due_reminders() == 0
     assert len(mailoutbox) == 1
@@ -225,7 +226,7 @@ def test_beat_leaves_a_fresh_unsent_claim_to_its_worker(soon, mailoutbox):
     ReminderClaim.objects.create(
         appointment=soon, offset_minutes=120, claimed_at=timezone.now() - timedelta(minutes=5)
     )
-    assert services.reminders_due() == []
+    assert selectors.reminders_due() == []
     assert tasks.send_due_reminders() == 0
     assert mailoutbox == []
     # Still unsent once the takeover window has passed: then beat sends it, once.
@@ -242,6 +243,6 @@ def test_a_skipped_reminder_is_never_taken_over(soon, mailoutbox):
     ReminderClaim.objects.create(
         appointment=soon, offset_minutes=120, claimed_at=long_ago, skipped_at=long_ago
     )
-    assert services.reminders_due() == []
-    assert services.reminder_send(appointment_id=soon.pk, offset_minutes=120) is False
+    assert selectors.reminders_due() == []
+    assert reminders.reminder_send(appointment_id=soon.pk, offset_minutes=120) is False
     assert mailoutbox == []

@@ -9,8 +9,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification
-from appointments import services
 from appointments.models import Appointment, AppointmentEvent, AppointmentStatus, BookingSource
+from appointments.services import booking, lifecycle
 from appointments.slots import SlotTaken
 from tests.appointments.factories import AppointmentFactory
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def book(clinic, actor, hhmm="10:00", patient=None, **kw):
-    return services.appointment_book(
+    return booking.appointment_book(
         actor=actor,
         patient=patient or clinic.patient,
         appointment_type=kw.pop("kind", clinic.consult),
@@ -117,7 +117,7 @@ def test_integrity_error_from_a_race_becomes_slot_taken(clinic, patient_user, mo
         end=clinic.at("10:30"),
         end_with_buffer=clinic.at("10:40"),
     )
-    monkeypatch.setattr(services, "validate_slot", lambda **kw: kw["start"] + timedelta(minutes=30))
+    monkeypatch.setattr(booking, "validate_slot", lambda **kw: kw["start"] + timedelta(minutes=30))
     with pytest.raises(SlotTaken):
         book(clinic, patient_user, "10:20")
 
@@ -141,7 +141,7 @@ def test_non_self_bookable_type_is_staff_only(clinic, patient_user, front_desk_u
 def test_reschedule_moves_bumps_sequence_and_resets_reminders(clinic, patient_user):
     a = book(clinic, patient_user)
     a.reminders.create(offset_minutes=120)
-    moved = services.appointment_reschedule(
+    moved = booking.appointment_reschedule(
         actor=patient_user, appointment=a, start=clinic.at("13:00")
     )
     assert (
@@ -154,7 +154,7 @@ def test_reschedule_into_a_taken_slot_is_a_conflict(clinic, patient_user, other_
     a = book(clinic, patient_user)
     book(clinic, other_patient_user, "13:00", patient=clinic.other)
     with pytest.raises(SlotTaken):
-        services.appointment_reschedule(actor=patient_user, appointment=a, start=clinic.at("13:20"))
+        booking.appointment_reschedule(actor=patient_user, appointment=a, start=clinic.at("13:20"))
     a.refresh_from_db()
     assert a.start == clinic.at("10:00")
 
@@ -163,10 +163,10 @@ def test_reschedule_into_a_taken_slot_is_a_conflict(clinic, patient_user, other_
 def test_cutoff_binds_patients_but_staff_may_override(clinic, patient_user, front_desk_user):
     a = book(clinic, patient_user)
     with pytest.raises(ValidationError, match="Please call the clinic"):
-        services.appointment_cancel(actor=patient_user, appointment=a)
+        booking.appointment_cancel(actor=patient_user, appointment=a)
     with pytest.raises(ValidationError, match="Please call the clinic"):
-        services.appointment_reschedule(actor=patient_user, appointment=a, start=clinic.at("14:00"))
-    cancelled = services.appointment_cancel(
+        booking.appointment_reschedule(actor=patient_user, appointment=a, start=clinic.at("14:00"))
+    cancelled = booking.appointment_cancel(
         actor=front_desk_user, appointment=a, reason="Doctor away"
     )
     assert (
@@ -186,7 +186,7 @@ def test_full_lifecycle_keeps_history_and_opens_the_visit(
         (doctor_user, "in_consultation"),
         (doctor_user, "completed"),
     ]:
-        a = services.appointment_transition(actor=actor, appointment=a, to_status=to)
+        a = lifecycle.appointment_transition(actor=actor, appointment=a, to_status=to)
     assert a.status == "completed" and a.checked_in_at and a.completed_at
     assert (
         a.visit is not None
@@ -210,10 +210,10 @@ def test_front_desk_completing_opens_the_visit_for_the_provider(
     from accounts.models import AuditEvent
 
     a = book(clinic, patient_user)
-    a = services.appointment_transition(
+    a = lifecycle.appointment_transition(
         actor=front_desk_user, appointment=a, to_status="checked_in"
     )
-    a = services.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
+    a = lifecycle.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
     assert a.status == "completed" and a.visit is not None
     assert a.visit.provider == doctor_user and a.visit.kind == "medical"
     event = AuditEvent.objects.get(object_type="patients.visit", object_id=str(a.visit.pk))
@@ -234,7 +234,7 @@ def test_no_visit_when_the_provider_does_not_write_that_kind(
         provider=nurse, patient=clinic.patient, appointment_type=clinic.cleaning,
         start=clinic.at("09:00"), status="checked_in",
     )
-    a = services.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
+    a = lifecycle.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
     assert a.status == "completed" and a.visit is None
 
 
@@ -256,7 +256,7 @@ def test_illegal_transitions_are_refused(clinic, front_desk_user, start_status, 
         status=start_status,
     )
     with pytest.raises(ValidationError):
-        services.appointment_transition(actor=front_desk_user, appointment=a, to_status=to)
+        lifecycle.appointment_transition(actor=front_desk_user, appointment=a, to_status=to)
     a.refresh_from_db()
     assert a.status == start_status
 
@@ -282,8 +282,8 @@ def test_no_show_job_marks_only_overdue_unattended_appointments(clinic):
         patient=clinic.other,
         start=timezone.now() + timedelta(hours=1),
     )
-    assert services.appointments_mark_no_shows() == 1
-    assert services.appointments_mark_no_shows() == 0
+    assert lifecycle.appointments_mark_no_shows() == 1
+    assert lifecycle.appointments_mark_no_shows() == 0
     overdue.refresh_from_db(), arrived.refresh_from_db(), soon.refresh_from_db()
     assert (overdue.status, arrived.status, soon.status) == ("no_show", "checked_in", "booked")
     assert overdue.events.get().actor is None
@@ -295,7 +295,7 @@ def test_walk_in_is_checked_in_immediately(clinic, front_desk_user):
     clinic.doctor.weekly_blocks.update(start_time="00:00", end_time="23:59")
     if timezone.localtime(grid).hour == 23 and timezone.localtime(grid).minute > 25:
         pytest.skip("too close to midnight for a 30-minute walk-in")
-    a = services.appointment_book(
+    a = booking.appointment_book(
         actor=front_desk_user,
         patient=clinic.patient,
         appointment_type=clinic.consult,

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Notification
-from appointments import services
 from appointments.models import OfferStatus, WaitlistOffer, WaitlistStatus
+from appointments.services import booking, waitlist
 from appointments.slots import free_slots, validate_slot
 from tests.appointments.factories import AppointmentTypeFactory, PatientFactory
 from tests.factories import UserFactory
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def test_freed_slot_is_offered_held_and_cascades(
     clinic, patient_user, other_patient_user, front_desk_user, django_capture_on_commit_callbacks
 ):
-    taken = services.appointment_book(
+    taken = booking.appointment_book(
         actor=front_desk_user,
         patient=PatientFactory(),
         appointment_type=clinic.consult,
@@ -28,14 +28,14 @@ def test_freed_slot_is_offered_held_and_cascades(
         start=clinic.at("10:00"),
         source="staff",
     )
-    first = services.waitlist_join(
+    first = waitlist.waitlist_join(
         actor=patient_user,
         patient=clinic.patient,
         appointment_type=clinic.consult,
         date_from=clinic.day,
         date_to=clinic.day,
     )
-    second = services.waitlist_join(
+    second = waitlist.waitlist_join(
         actor=other_patient_user,
         patient=clinic.other,
         appointment_type=clinic.consult,
@@ -43,7 +43,7 @@ def test_freed_slot_is_offered_held_and_cascades(
         date_to=clinic.day + timedelta(days=2),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        services.appointment_cancel(actor=front_desk_user, appointment=taken, reason="Unwell")
+        booking.appointment_cancel(actor=front_desk_user, appointment=taken, reason="Unwell")
     offer = WaitlistOffer.objects.get()
     assert offer.entry == first and offer.start == clinic.at("10:00")
     assert Notification.objects.filter(
@@ -62,14 +62,14 @@ def test_freed_slot_is_offered_held_and_cascades(
     WaitlistOffer.objects.filter(pk=offer.pk).update(
         expires_at=timezone.now() - timedelta(minutes=1)
     )
-    assert services.waitlist_expire_offers() == 1
+    assert waitlist.waitlist_expire_offers() == 1
     first.refresh_from_db()
     assert first.status == WaitlistStatus.LAPSED
     offer2 = WaitlistOffer.objects.get(status=OfferStatus.PENDING)
     assert offer2.entry == second
     with pytest.raises(ValidationError):
-        services.waitlist_offer_accept(actor=patient_user, offer=offer)
-    appointment = services.waitlist_offer_accept(actor=other_patient_user, offer=offer2)
+        waitlist.waitlist_offer_accept(actor=patient_user, offer=offer)
+    appointment = waitlist.waitlist_offer_accept(actor=other_patient_user, offer=offer2)
     assert appointment.patient == clinic.other and appointment.start == clinic.at("10:00")
     second.refresh_from_db()
     assert second.status == WaitlistStatus.BOOKED
@@ -77,7 +77,7 @@ def test_freed_slot_is_offered_held_and_cascades(
 
 def test_waitlist_refuses_past_or_far_dates(clinic, patient_user):
     with pytest.raises(ValidationError):
-        services.waitlist_join(
+        waitlist.waitlist_join(
             actor=patient_user,
             patient=clinic.patient,
             appointment_type=clinic.consult,
@@ -85,7 +85,7 @@ def test_waitlist_refuses_past_or_far_dates(clinic, patient_user):
             date_to=clinic.day,
         )
     with pytest.raises(ValidationError):
-        services.waitlist_join(
+        waitlist.waitlist_join(
             actor=patient_user,
             patient=clinic.patient,
             appointment_type=clinic.consult,
@@ -97,7 +97,7 @@ def test_waitlist_refuses_past_or_far_dates(clinic, patient_user):
 def test_nobody_fitting_means_no_offer(clinic):
     UserFactory()
     assert (
-        services.waitlist_offer_slot(provider_id=clinic.doctor.pk, start=clinic.at("10:00")) is None
+        waitlist.waitlist_offer_slot(provider_id=clinic.doctor.pk, start=clinic.at("10:00")) is None
     )
 
 
@@ -107,7 +107,7 @@ def _at(moment):
 
 
 def _join(clinic, patient_user, appointment_type=None, patient=None):
-    return services.waitlist_join(
+    return waitlist.waitlist_join(
         actor=patient_user,
         patient=patient or clinic.patient,
         appointment_type=appointment_type or clinic.consult,
@@ -125,13 +125,13 @@ def test_offer_near_the_start_ends_when_online_booking_closes_and_can_be_accepte
     start = clinic.at("10:00")
     entry = _join(clinic, patient_user)
     offered_at = start - timedelta(minutes=95)
-    offer = services.waitlist_offer_slot(provider_id=clinic.doctor.pk, start=start, now=offered_at)
+    offer = waitlist.waitlist_offer_slot(provider_id=clinic.doctor.pk, start=start, now=offered_at)
     assert offer is not None
     assert offer.expires_at == start - timedelta(minutes=clinic.consult.lead_time_minutes)
     assert offer.expires_at - offered_at == timedelta(minutes=35)
     # The last moment of the hold: still bookable by the patient.
     with _at(offer.expires_at - timedelta(seconds=1)):
-        appointment = services.waitlist_offer_accept(actor=patient_user, offer=offer)
+        appointment = waitlist.waitlist_offer_accept(actor=patient_user, offer=offer)
     assert appointment.start == start and appointment.patient == clinic.patient
     entry.refresh_from_db()
     assert entry.status == WaitlistStatus.BOOKED
@@ -142,13 +142,13 @@ def test_offer_hold_no_longer_blocks_the_slot_once_online_booking_closes(
 ):
     start = clinic.at("10:00")
     _join(clinic, patient_user)
-    offer = services.waitlist_offer_slot(
+    offer = waitlist.waitlist_offer_slot(
         provider_id=clinic.doctor.pk, start=start, now=start - timedelta(minutes=95)
     )
     with _at(start - timedelta(minutes=50)):
         with pytest.raises(ValidationError, match="expired"):
-            services.waitlist_offer_accept(actor=patient_user, offer=offer)
-        booked = services.appointment_book(
+            waitlist.waitlist_offer_accept(actor=patient_user, offer=offer)
+        booked = booking.appointment_book(
             actor=front_desk_user,
             patient=clinic.other,
             appointment_type=clinic.consult,
@@ -165,8 +165,8 @@ def test_slot_too_close_for_a_meaningful_hold_is_not_offered(clinic, patient_use
     start = clinic.at("10:00")
     entry = _join(clinic, patient_user)
     now = start - timedelta(minutes=70)
-    assert services.offer_min_hold() == timedelta(minutes=15)
-    assert services.waitlist_offer_slot(provider_id=clinic.doctor.pk, start=start, now=now) is None
+    assert waitlist.offer_min_hold() == timedelta(minutes=15)
+    assert waitlist.waitlist_offer_slot(provider_id=clinic.doctor.pk, start=start, now=now) is None
     assert not WaitlistOffer.objects.exists()
     entry.refresh_from_db()
     assert entry.status == WaitlistStatus.WAITING
@@ -180,7 +180,7 @@ def test_slot_too_close_for_a_meaningful_hold_is_not_offered(clinic, patient_use
         now=now,
     )
     # Exactly the minimum is still worth offering.
-    offer = services.waitlist_offer_slot(
+    offer = waitlist.waitlist_offer_slot(
         provider_id=clinic.doctor.pk, start=start, now=start - timedelta(minutes=75)
     )
     assert offer is not None and offer.expires_at == start - timedelta(minutes=60)
@@ -195,7 +195,7 @@ def test_too_short_a_hold_passes_to_a_patient_whose_type_books_closer_in(
     _join(clinic, patient_user)
     second = _join(clinic, other_patient_user, appointment_type=quick, patient=clinic.other)
     start = clinic.at("10:00")
-    offer = services.waitlist_offer_slot(
+    offer = waitlist.waitlist_offer_slot(
         provider_id=clinic.doctor.pk, start=start, now=start - timedelta(minutes=70)
     )
     assert offer is not None and offer.entry == second

@@ -12,9 +12,9 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.roles import Role
-from inventory import services
 from inventory.alerts import alerts_run
 from inventory.models import POStatus, PurchaseOrder, StockMovement
+from inventory.services import purchasing
 from tests.browser.conftest import browser_login
 from tests.factories import TEST_PASSWORD, UserFactory
 from tests.inventory.factories import ItemFactory, LocationFactory, PatientFactory, VendorFactory
@@ -44,11 +44,11 @@ def test_receive_dispense_alert_reorder(page, new_page, live_server):
     visit = Visit.objects.create(
         patient=patient, kind="medical", provider=doctor, chief_complaint="Sore throat"
     )
-    order = services.purchase_order_create(actor=manager, vendor=vendor)
-    line = services.purchase_order_add_line(
+    order = purchasing.purchase_order_create(actor=manager, vendor=vendor)
+    line = purchasing.purchase_order_add_line(
         actor=manager, order=order, item=item, quantity=30, unit_cost="2.40"
     )
-    services.purchase_order_send(actor=manager, order=order)
+    purchasing.purchase_order_send(actor=manager, order=order)
     mail.outbox.clear()
 
     # 1. The manager receives the order: a lot with batch and expiry, status received.

@@ -67,12 +67,13 @@ def test_admin_restores_a_backup_and_watches_the_progress(page, live_server, mon
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from accounts.models import User
-    from monitoring import services, tasks
+    from monitoring import tasks
+    from monitoring.backups import create, jobs
     from monitoring.models import Backup
 
     admin = UserFactory(role=Role.ADMIN, email="restore.admin@usc.edu.ph")
     device = TOTPDevice.objects.create(user=admin, name="phone", confirmed=True)
-    backup = services.backup_create(actor=admin)
+    backup = create.backup_create(actor=admin)
     UserFactory(role=Role.NURSE, email="added.after.backup@usc.edu.ph")
     workers: list[threading.Thread] = []
 
@@ -92,7 +93,7 @@ def test_admin_restores_a_backup_and_watches_the_progress(page, live_server, mon
     monkeypatch.setattr(tasks.run_restore, "delay", worker_picks_up)
     from django.core.cache import cache
 
-    cache.delete(services.RESTORE_LOCK_KEY)  # the cache outlives tests
+    cache.delete(jobs.RESTORE_LOCK_KEY)  # the cache outlives tests
 
     browser_login(page, live_server, admin.email, TEST_PASSWORD, totp_device=device)
     page.wait_for_selector("nav.sidebar")

@@ -8,8 +8,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from inventory import services
+from inventory import selectors
 from inventory.models import Item, ItemKind, Location, Vendor
+from inventory.services import stock
 from patients.models import Patient
 
 
@@ -69,7 +70,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
 
 def receive(item, *, quantity, days=365, batch=None, location=None, cost="2.50", actor=None):
     """Put a lot into stock the proper way (service + movement)."""
-    movement = services.stock_receive(
+    movement = stock.stock_receive(
         actor=actor,
         item=item,
         location=location or item.default_location,
@@ -79,3 +80,17 @@ def receive(item, *, quantity, days=365, batch=None, location=None, cost="2.50",
         unit_cost=Decimal(cost),
     )
     return movement.lot
+
+
+def count_sheet(st, entries: dict) -> dict:
+    """POST data for the count sheet's formset: ``{line: (counted, reason)}``, other lines blank."""
+    data = {}
+    for n, line in enumerate(selectors.stocktake_sheet(st)):
+        counted, reason = entries.get(line, ("", ""))
+        data |= {
+            f"count-{n}-line": line.pk,
+            f"count-{n}-counted": counted,
+            f"count-{n}-reason": reason,
+        }
+    total = len(selectors.stocktake_sheet(st))
+    return data | {"count-TOTAL_FORMS": total, "count-INITIAL_FORMS": total}

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from accounts.models import Notification
 from accounts.roles import Role
-from inventory import services
 from inventory.alerts import alerts_run
 from inventory.models import (
     AlertEpisode,
@@ -25,7 +24,9 @@ from inventory.models import (
     ReasonCode,
     StockLot,
 )
-from inventory.services import Receipt, add_interval
+from inventory.quantities import add_interval
+from inventory.services import dispensing, equipment, purchasing, stock
+from inventory.services.purchasing import Receipt
 from tests.inventory.factories import ItemFactory, LocationFactory, VendorFactory, receive
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def test_low_stock_alert_is_sent_once_per_episode(
     lot = receive(item, quantity=12, days=400)
     with django_capture_on_commit_callbacks(execute=True):
         assert alerts_run().opened == []
-    services.stock_dispense(actor=None, item=item, quantity=3, destination="Clinic")  # 9 <= 10
+    dispensing.stock_dispense(actor=None, item=item, quantity=3, destination="Clinic")  # 9 <= 10
     with django_capture_on_commit_callbacks(execute=True):
         run = alerts_run()
     assert [e.kind for e in run.opened] == [AlertKind.LOW_STOCK]
@@ -56,7 +57,7 @@ def test_low_stock_alert_is_sent_once_per_episode(
     receive(item, quantity=20, days=400, batch="NEW")
     alerts_run()
     assert AlertEpisode.objects.get(item=item).closed_at is not None
-    services.stock_adjust(
+    stock.stock_adjust(
         actor=None,
         lot=StockLot.objects.get(batch_number="NEW"),
         quantity_change=-20,
@@ -71,8 +72,8 @@ def test_low_stock_alert_is_sent_once_per_episode(
 def test_stock_on_order_counts_against_low_stock(inventory_user):
     item = ItemFactory(reorder_point=10, reorder_quantity=50)
     receive(item, quantity=5, days=400)
-    orders = services.purchase_orders_draft_for_low_stock(actor=inventory_user)
-    services.purchase_order_send(actor=inventory_user, order=orders[0])
+    orders = purchasing.purchase_orders_draft_for_low_stock(actor=inventory_user)
+    purchasing.purchase_order_send(actor=inventory_user, order=orders[0])
     assert alerts_run().opened == []  # 5 usable + 50 on order > 10
 
 
@@ -103,11 +104,11 @@ def test_draft_orders_group_by_vendor_and_subtract_on_order(inventory_user):
     receive(ok, quantity=50)
     no_vendor = ItemFactory(preferred_vendor=None, reorder_point=5)
     # 30 of item a is already on a sent order, but 0 + 30 <= 20 is false... make it low anyway:
-    sent = services.purchase_order_create(actor=inventory_user, vendor=v1)
-    services.purchase_order_add_line(actor=inventory_user, order=sent, item=a, quantity=15)
-    services.purchase_order_send(actor=inventory_user, order=sent)
+    sent = purchasing.purchase_order_create(actor=inventory_user, vendor=v1)
+    purchasing.purchase_order_add_line(actor=inventory_user, order=sent, item=a, quantity=15)
+    purchasing.purchase_order_send(actor=inventory_user, order=sent)
 
-    orders = services.purchase_orders_draft_for_low_stock(actor=None)
+    orders = purchasing.purchase_orders_draft_for_low_stock(actor=None)
 
     by_vendor = {
         o.vendor_id: {line.item_id: line.quantity_ordered for line in o.lines.all()} for o in orders
@@ -119,7 +120,7 @@ def test_draft_orders_group_by_vendor_and_subtract_on_order(inventory_user):
     assert all(o.status == POStatus.DRAFT and o.auto_drafted for o in orders)
     assert no_vendor.pk not in {i for lines in by_vendor.values() for i in lines}
     # A second run doubles nothing.
-    assert services.purchase_orders_draft_for_low_stock(actor=None) == []
+    assert purchasing.purchase_orders_draft_for_low_stock(actor=None) == []
     assert PurchaseOrder.objects.filter(status=POStatus.DRAFT).count() == 2
 
 
@@ -128,20 +129,20 @@ def test_send_emails_pdf_once_and_receiving_creates_lots(
 ):
     vendor = VendorFactory(lead_time_days=3)
     item = ItemFactory(preferred_vendor=vendor)
-    order = services.purchase_order_create(actor=inventory_user, vendor=vendor)
+    order = purchasing.purchase_order_create(actor=inventory_user, vendor=vendor)
     with pytest.raises(ValidationError):
-        services.purchase_order_send(actor=inventory_user, order=order)  # no lines
-    line = services.purchase_order_add_line(
+        purchasing.purchase_order_send(actor=inventory_user, order=order)  # no lines
+    line = purchasing.purchase_order_add_line(
         actor=inventory_user, order=order, item=item, quantity=100, unit_cost="1.25"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        services.purchase_order_send(actor=inventory_user, order=order)
+        purchasing.purchase_order_send(actor=inventory_user, order=order)
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [vendor.email]
     name, content, mimetype = mailoutbox[0].attachments[0]
     assert name.endswith(".pdf") and content.startswith(b"%PDF") and mimetype == "application/pdf"
-    assert services.purchase_order_email(order_id=order.pk) is False  # claimed: never twice
+    assert purchasing.purchase_order_email(order_id=order.pk) is False  # claimed: never twice
     with pytest.raises(ValidationError):
-        services.purchase_order_send(actor=inventory_user, order=order)
+        purchasing.purchase_order_send(actor=inventory_user, order=order)
 
     loc = LocationFactory()
     expiry = timezone.localdate() + timedelta(days=500)
@@ -153,7 +154,7 @@ def test_send_emails_pdf_once_and_receiving_creates_lots(
         unit_cost=None,
         location=loc,
     )
-    services.purchase_order_receive(actor=inventory_user, order=order, receipts=[receipt])
+    purchasing.purchase_order_receive(actor=inventory_user, order=order, receipts=[receipt])
     order.refresh_from_db()
     lot = StockLot.objects.get(item=item, batch_number="RX-1")
     assert (
@@ -171,9 +172,9 @@ def test_send_emails_pdf_once_and_receiving_creates_lots(
         location=loc,
     )
     with pytest.raises(ValidationError, match="exceed"):
-        services.purchase_order_receive(actor=inventory_user, order=order, receipts=[over])
+        purchasing.purchase_order_receive(actor=inventory_user, order=order, receipts=[over])
     assert not StockLot.objects.filter(batch_number="RX-2").exists()
-    services.purchase_order_receive(
+    purchasing.purchase_order_receive(
         actor=inventory_user, order=order, receipts=[over], confirm_over=True
     )
     order.refresh_from_db()
@@ -183,13 +184,13 @@ def test_send_emails_pdf_once_and_receiving_creates_lots(
 def test_receiving_with_past_expiry_rolls_back_the_whole_receipt(inventory_user):
     vendor = VendorFactory()
     a, b = ItemFactory(preferred_vendor=vendor), ItemFactory(preferred_vendor=vendor)
-    order = services.purchase_order_create(actor=inventory_user, vendor=vendor)
-    la = services.purchase_order_add_line(actor=inventory_user, order=order, item=a, quantity=10)
-    lb = services.purchase_order_add_line(actor=inventory_user, order=order, item=b, quantity=10)
-    services.purchase_order_send(actor=inventory_user, order=order)
+    order = purchasing.purchase_order_create(actor=inventory_user, vendor=vendor)
+    la = purchasing.purchase_order_add_line(actor=inventory_user, order=order, item=a, quantity=10)
+    lb = purchasing.purchase_order_add_line(actor=inventory_user, order=order, item=b, quantity=10)
+    purchasing.purchase_order_send(actor=inventory_user, order=order)
     loc, today = LocationFactory(), timezone.localdate()
     with pytest.raises(ValidationError):
-        services.purchase_order_receive(
+        purchasing.purchase_order_receive(
             actor=inventory_user,
             order=order,
             receipts=[
@@ -213,7 +214,7 @@ def test_maintenance_moves_due_date_and_alerts_due_then_overdue(
 ):
     today = timezone.localdate()
     eq = Equipment.objects.create(name="Autoclave", asset_tag="EQ-1", location=LocationFactory())
-    sched = services.schedule_save(
+    sched = equipment.schedule_save(
         actor=inventory_user,
         schedule=MaintenanceSchedule(
             equipment=eq,
@@ -230,7 +231,7 @@ def test_maintenance_moves_due_date_and_alerts_due_then_overdue(
         AlertKind.MAINTENANCE_OVERDUE
     ]
     with pytest.raises(ValidationError):
-        services.maintenance_record(
+        equipment.maintenance_record(
             actor=inventory_user,
             equipment=eq,
             kind=MaintenanceKind.CALIBRATION,
@@ -238,7 +239,7 @@ def test_maintenance_moves_due_date_and_alerts_due_then_overdue(
             work_done="x",
             result="passed",
         )
-    services.maintenance_record(
+    equipment.maintenance_record(
         actor=inventory_user,
         equipment=eq,
         kind=MaintenanceKind.CALIBRATION,

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 
-from inventory import services
 from inventory.models import MovementKind, StockLot, StockMovement
+from inventory.services import dispensing
 from tests.inventory.factories import ItemFactory, receive
 
 
@@ -26,7 +26,7 @@ def test_twenty_threads_dispensing_the_last_units_never_oversell():
     def worker(n: int):
         try:
             barrier.wait()
-            result = services.stock_dispense(
+            result = dispensing.stock_dispense(
                 actor=None, item=item, quantity=n % 2 + 1, destination=f"Ward {n}"
             )
             with lock:

@@ -93,3 +93,12 @@ def test_someone_elses_or_unknown_prescription_prefills_nothing(rx, client_for, 
     })
     assert response.status_code == 422
     assert "No such prescription." in response.context["form"].errors["prescription"]
+
+
+def test_a_drug_named_as_the_items_display_name_picks_that_item():
+    ItemFactory(name="Paracetamol", generic_name="paracetamol", strength="250 mg", form="Syrup")
+    tablet = ItemFactory(name="Paracetamol", generic_name="paracetamol", strength="500 mg", form="Tablet")
+    assert tablet.display_name == "Paracetamol 500 mg tablet"
+    tablet.refresh_from_db()
+    assert selectors.item_for_prescription("Paracetamol 500 mg tablet", "") == tablet
+    assert selectors.item_for_prescription("paracetamol  500 MG Tablet", "1 tablet") == tablet

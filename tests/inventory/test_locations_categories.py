@@ -13,8 +13,9 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from inventory import forms, services
+from inventory import forms
 from inventory.models import Category, Equipment, Location, StockLot
+from inventory.services import catalogue, stock, stocktake
 from tests.inventory.factories import ItemFactory, LocationFactory, receive
 
 pytestmark = pytest.mark.django_db
@@ -181,15 +182,15 @@ def test_service_turns_a_lost_race_into_a_field_error(world, inventory_user):
     # The form's check passed, then someone else took the name: the constraint decides.
 
     with pytest.raises(ValidationError) as exc:
-        services.location_save(actor=inventory_user, location=Location(name="PHARMACY", code="p2"))
+        catalogue.location_save(actor=inventory_user, location=Location(name="PHARMACY", code="p2"))
     assert exc.value.message_dict == {"name": ["A location with this name already exists."]}
     with pytest.raises(ValidationError) as exc:
-        services.location_save(
+        catalogue.location_save(
             actor=inventory_user, location=Location(name="Elsewhere", code="pharmacy")
         )
     assert exc.value.message_dict == {"code": ["A location with this code already exists."]}
     with pytest.raises(ValidationError) as exc:
-        services.category_save(actor=inventory_user, category=Category(name="analgesics"))
+        catalogue.category_save(actor=inventory_user, category=Category(name="analgesics"))
     assert exc.value.message_dict == {"name": ["A category with this name already exists."]}
 
 
@@ -206,7 +207,7 @@ def test_retiring_a_location_with_stock_is_refused(world, client_for, inventory_
     assert Location.objects.get(pk=location.pk).is_active
 
     # Once the lot is empty the location can be retired, and it is offered nowhere after.
-    services.stock_adjust(
+    stock.stock_adjust(
         actor=inventory_user, lot=lot, quantity_change=-5, reason_code="count_correction"
     )
     assert client.post(url, {"name": "Pharmacy", "code": "pharmacy"}).status_code == 302
@@ -227,7 +228,7 @@ def test_retiring_a_location_with_stock_is_refused(world, client_for, inventory_
 
 def test_retiring_a_location_with_an_open_count_is_refused(world, client_for, inventory_user):
     location = world["location"]
-    services.stocktake_start(actor=inventory_user, location=location)
+    stocktake.stocktake_start(actor=inventory_user, location=location)
     response = client_for(inventory_user).post(
         reverse("inventory:location_edit", args=[location.pk]),
         {"name": "Pharmacy", "code": "pharmacy"},
@@ -344,7 +345,7 @@ def test_stock_cannot_be_received_or_moved_into_a_retired_location(world, invent
     assert "retired" in refused.value.message_dict["location"][0]
     lot = receive(item, quantity=5)
     with pytest.raises(ValidationError) as refused:
-        services.stock_transfer(actor=inventory_user, lot=lot, to_location=retired, quantity=2)
+        stock.stock_transfer(actor=inventory_user, lot=lot, to_location=retired, quantity=2)
     assert "retired" in refused.value.message_dict["to_location"][0]
     assert not StockLot.objects.filter(location=retired).exists()
     lot.refresh_from_db()
@@ -365,7 +366,7 @@ def test_a_receipt_racing_a_retirement_never_leaves_stock_in_a_retired_location(
             with transaction.atomic():
                 location_row = Location.objects.get(pk=location.pk)
                 location_row.is_active = False
-                services.location_save(actor=None, location=location_row)
+                catalogue.location_save(actor=None, location=location_row)
                 retiring.set()
                 time.sleep(0.5)  # hold the row lock while the receipt arrives
         finally:

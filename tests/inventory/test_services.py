@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from inventory import services
 from inventory.models import LotStatus, MovementKind, ReasonCode, StockLot, StockMovement
+from inventory.services import dispensing, stock, stocktake
 from tests.inventory.factories import ItemFactory, LocationFactory, PatientFactory, receive
 
 pytestmark = pytest.mark.django_db
@@ -24,14 +24,14 @@ def test_dispense_picks_first_expiry_first_and_skips_expired_and_quarantined(nur
     late = receive(item, quantity=10, days=300, batch="LATE")
     soon = receive(item, quantity=4, days=40, batch="SOON")
     quarantined = receive(item, quantity=50, days=20, batch="QUAR")
-    services.lot_set_status(actor=None, lot=quarantined, status=LotStatus.QUARANTINED)
+    stock.lot_set_status(actor=None, lot=quarantined, status=LotStatus.QUARANTINED)
     expired = receive(item, quantity=50, days=10, batch="OLD")
     StockLot.objects.filter(pk=expired.pk).update(
         expiry_date=timezone.localdate() - timedelta(days=1)
     )
     patient = PatientFactory()
 
-    result = services.stock_dispense(
+    result = dispensing.stock_dispense(
         actor=nurse_user, item=item, quantity=6, patient=patient, course_days=60
     )
 
@@ -54,7 +54,7 @@ def test_dispensing_more_than_usable_changes_nothing(nurse_user):
     item = ItemFactory()
     lot = receive(item, quantity=5)
     with pytest.raises(ValidationError, match="Only 5 tablet"):
-        services.stock_dispense(actor=nurse_user, item=item, quantity=6, destination="Dental room")
+        dispensing.stock_dispense(actor=nurse_user, item=item, quantity=6, destination="Dental room")
     lot.refresh_from_db()
     assert (
         lot.quantity == 5 and StockMovement.objects.filter(kind=MovementKind.DISPENSE).count() == 0
@@ -66,14 +66,14 @@ def test_bad_quantities_are_refused_for_whole_units(nurse_user, bad):
     item = ItemFactory(allows_fractions=False)
     receive(item, quantity=5)
     with pytest.raises(ValidationError):
-        services.stock_dispense(actor=nurse_user, item=item, quantity=bad, destination="Clinic")
+        dispensing.stock_dispense(actor=nurse_user, item=item, quantity=bad, destination="Clinic")
     assert StockLot.objects.get(item=item).quantity == 5
 
 
 def test_fractions_allowed_when_the_unit_allows(nurse_user):
     item = ItemFactory(unit="mL", allows_fractions=True)
     receive(item, quantity="100.5")
-    services.stock_dispense(actor=nurse_user, item=item, quantity="2.25", destination="Ward")
+    dispensing.stock_dispense(actor=nurse_user, item=item, quantity="2.25", destination="Ward")
     assert StockLot.objects.get(item=item).quantity == Decimal("98.25")
 
 
@@ -81,9 +81,9 @@ def test_dispense_needs_exactly_one_recipient(nurse_user):
     item = ItemFactory()
     receive(item, quantity=5)
     with pytest.raises(ValidationError):
-        services.stock_dispense(actor=nurse_user, item=item, quantity=1)
+        dispensing.stock_dispense(actor=nurse_user, item=item, quantity=1)
     with pytest.raises(ValidationError):
-        services.stock_dispense(
+        dispensing.stock_dispense(
             actor=nurse_user, item=item, quantity=1, patient=PatientFactory(), destination="Ward"
         )
 
@@ -98,7 +98,7 @@ def test_receipt_with_past_expiry_or_missing_batch_is_refused(inventory_user):
         {"expiry_date": today + timedelta(days=100), "batch_number": "  "},
     ):
         with pytest.raises(ValidationError):
-            services.stock_receive(
+            stock.stock_receive(
                 actor=inventory_user,
                 item=item,
                 location=item.default_location,
@@ -122,7 +122,7 @@ def test_transfer_moves_stock_and_keeps_batch(inventory_user):
     item = ItemFactory()
     lot = receive(item, quantity=10, batch="T1")
     dental = LocationFactory(name="Dental room", code="dental")
-    dest = services.stock_transfer(actor=inventory_user, lot=lot, to_location=dental, quantity=4)
+    dest = stock.stock_transfer(actor=inventory_user, lot=lot, to_location=dental, quantity=4)
     lot.refresh_from_db()
     assert (lot.quantity, dest.quantity, dest.batch_number, dest.expiry_date) == (
         6,
@@ -137,22 +137,22 @@ def test_transfer_moves_stock_and_keeps_batch(inventory_user):
     )
     assert len(refs) == 1
     with pytest.raises(ValidationError):
-        services.stock_transfer(actor=inventory_user, lot=lot, to_location=dental, quantity=7)
+        stock.stock_transfer(actor=inventory_user, lot=lot, to_location=dental, quantity=7)
 
 
 def test_adjust_and_dispose_need_reasons_and_never_go_negative(inventory_user):
     item = ItemFactory()
     lot = receive(item, quantity=10)
     with pytest.raises(ValidationError):
-        services.stock_adjust(actor=inventory_user, lot=lot, quantity_change=-2, reason_code="")
+        stock.stock_adjust(actor=inventory_user, lot=lot, quantity_change=-2, reason_code="")
     with pytest.raises(ValidationError):
-        services.stock_adjust(
+        stock.stock_adjust(
             actor=inventory_user, lot=lot, quantity_change=-11, reason_code=ReasonCode.LOST
         )
-    services.stock_adjust(
+    stock.stock_adjust(
         actor=inventory_user, lot=lot, quantity_change=-3, reason_code=ReasonCode.DAMAGED
     )
-    services.stock_dispose(actor=inventory_user, lot=lot, reason_code=ReasonCode.EXPIRED)
+    stock.stock_dispose(actor=inventory_user, lot=lot, reason_code=ReasonCode.EXPIRED)
     lot.refresh_from_db()
     assert lot.quantity == 0
     assert list(lot.movements.order_by("id").values_list("quantity", flat=True)) == [10, -3, -7]
@@ -189,15 +189,15 @@ def test_expired_lots_are_quarantined_once(inventory_user):
     item = ItemFactory()
     lot = receive(item, quantity=3, days=5)
     later = timezone.localdate() + timedelta(days=6)
-    assert services.lots_quarantine_expired(today=later) == 1
-    assert services.lots_quarantine_expired(today=later) == 0
+    assert stock.lots_quarantine_expired(today=later) == 1
+    assert stock.lots_quarantine_expired(today=later) == 0
     lot.refresh_from_db()
     assert lot.status == LotStatus.QUARANTINED
     with pytest.raises(ValidationError):  # cannot release an expired lot
         StockLot.objects.filter(pk=lot.pk).update(
             expiry_date=timezone.localdate() - timedelta(days=1)
         )
-        services.lot_set_status(actor=inventory_user, lot=lot, status=LotStatus.AVAILABLE)
+        stock.lot_set_status(actor=inventory_user, lot=lot, status=LotStatus.AVAILABLE)
 
 
 def test_stocktake_posts_variances_with_reasons(inventory_user):
@@ -205,9 +205,9 @@ def test_stocktake_posts_variances_with_reasons(inventory_user):
     loc = item.default_location
     a = receive(item, quantity=10, batch="A")
     b = receive(item, quantity=5, batch="B", days=400)
-    st = services.stocktake_start(actor=inventory_user, location=loc)
+    st = stocktake.stocktake_start(actor=inventory_user, location=loc)
     lines = {line.lot_id: line for line in st.lines.all()}
-    services.stocktake_record_counts(
+    stocktake.stocktake_record_counts(
         actor=inventory_user,
         stocktake=st,
         counts={
@@ -216,13 +216,13 @@ def test_stocktake_posts_variances_with_reasons(inventory_user):
         },
     )
     with pytest.raises(ValidationError, match="reason"):
-        services.stocktake_post(actor=inventory_user, stocktake=st)
+        stocktake.stocktake_post(actor=inventory_user, stocktake=st)
     a.refresh_from_db()
     assert a.quantity == 10  # nothing posted
-    services.stocktake_record_counts(
+    stocktake.stocktake_record_counts(
         actor=inventory_user, stocktake=st, counts={lines[a.pk].pk: ("8", ReasonCode.LOST)}
     )
-    services.stocktake_post(actor=inventory_user, stocktake=st)
+    stocktake.stocktake_post(actor=inventory_user, stocktake=st)
     a.refresh_from_db()
     b.refresh_from_db()
     assert (a.quantity, b.quantity) == (8, 5)
@@ -230,4 +230,4 @@ def test_stocktake_posts_variances_with_reasons(inventory_user):
         StockMovement.objects.filter(kind=MovementKind.STOCKTAKE, stocktake=st).get().quantity == -2
     )
     with pytest.raises(ValidationError):
-        services.stocktake_post(actor=inventory_user, stocktake=st)
+        stocktake.stocktake_post(actor=inventory_user, stocktake=st)

@@ -16,9 +16,11 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from inventory import selectors, services, totals
+from inventory import selectors, totals
 from inventory.models import Item, LotStatus, ReasonCode, StockLot
-from inventory.services import Receipt
+from inventory.services import catalogue, dispensing, purchasing, stock
+from inventory.services import stocktake as stocktake_services
+from inventory.services.purchasing import Receipt
 from tests.inventory.factories import ItemFactory, LocationFactory, PatientFactory, receive
 
 pytestmark = pytest.mark.django_db
@@ -48,36 +50,36 @@ def test_totals_follow_every_stock_service(inventory_user, nurse_user):
     assert _stored(item)[:2] == (42, 42)
     _assert_consistent(item)
 
-    services.stock_dispense(actor=nurse_user, item=item, quantity=35, patient=PatientFactory())
+    dispensing.stock_dispense(actor=nurse_user, item=item, quantity=35, patient=PatientFactory())
     assert _stored(item)[:2] == (7, 7)
-    services.stock_adjust(
+    stock.stock_adjust(
         actor=inventory_user, lot=b, quantity_change="-2", reason_code=ReasonCode.DAMAGED
     )
-    services.stock_transfer(actor=inventory_user, lot=b, to_location=other_place, quantity=3)
+    stock.stock_transfer(actor=inventory_user, lot=b, to_location=other_place, quantity=3)
     assert _stored(item)[:2] == (5, 5)  # a transfer moves stock, it does not change it
     _assert_consistent(item)
 
-    services.lot_set_status(actor=inventory_user, lot=b, status=LotStatus.QUARANTINED)
+    stock.lot_set_status(actor=inventory_user, lot=b, status=LotStatus.QUARANTINED)
     assert _stored(item)[:2] == (5, 3)  # quarantined stock is on hand but not available
-    services.stock_dispose(actor=inventory_user, lot=b, reason_code=ReasonCode.RECALLED)
+    stock.stock_dispose(actor=inventory_user, lot=b, reason_code=ReasonCode.RECALLED)
     assert _stored(item)[:2] == (3, 3)
     _assert_consistent(item)
 
-    stocktake = services.stocktake_start(actor=inventory_user, location=other_place)
+    stocktake = stocktake_services.stocktake_start(actor=inventory_user, location=other_place)
     line = stocktake.lines.get()
-    services.stocktake_record_counts(
+    stocktake_services.stocktake_record_counts(
         actor=inventory_user,
         stocktake=stocktake,
         counts={line.pk: ("1", ReasonCode.LOST)},
     )
-    services.stocktake_post(actor=inventory_user, stocktake=stocktake)
+    stocktake_services.stocktake_post(actor=inventory_user, stocktake=stocktake)
     assert _stored(item)[:2] == (1, 1)
     _assert_consistent(item)
 
     a.refresh_from_db()
     assert a.quantity == 0
     receive(item, quantity=4, batch="C", days=3)
-    assert services.lots_quarantine_expired(today=timezone.localdate() + timedelta(days=5)) == 1
+    assert stock.lots_quarantine_expired(today=timezone.localdate() + timedelta(days=5)) == 1
     assert _stored(item)[:2] == (5, 1)
     _assert_consistent(item)
 
@@ -87,21 +89,21 @@ def test_on_order_follows_the_purchase_order_lifecycle(inventory_user):
     vendor = item.preferred_vendor
     vendor.email = "orders@vendor.example.com"
     vendor.save()
-    order = services.purchase_order_create(actor=inventory_user, vendor=vendor)
-    services.purchase_order_add_line(actor=inventory_user, order=order, item=item, quantity=50)
-    services.purchase_order_add_line(actor=inventory_user, order=order, item=other, quantity=8)
+    order = purchasing.purchase_order_create(actor=inventory_user, vendor=vendor)
+    purchasing.purchase_order_add_line(actor=inventory_user, order=order, item=item, quantity=50)
+    purchasing.purchase_order_add_line(actor=inventory_user, order=order, item=other, quantity=8)
     assert _stored(item)[2] == 0  # a draft is not on order yet
-    services.purchase_order_send(actor=inventory_user, order=order)
+    purchasing.purchase_order_send(actor=inventory_user, order=order)
     assert (_stored(item)[2], _stored(other)[2]) == (50, 8)
 
     line = order.lines.get(item=item)
     expiry = timezone.localdate() + timedelta(days=200)
     receipt = Receipt(line.pk, Decimal("20"), "PO1", expiry, None, item.default_location)
-    services.purchase_order_receive(actor=inventory_user, order=order, receipts=[receipt])
+    purchasing.purchase_order_receive(actor=inventory_user, order=order, receipts=[receipt])
     assert _stored(item) == (20, 20, 30)
     assert totals.mismatches() == []
 
-    services.purchase_order_cancel(actor=inventory_user, order=order)
+    purchasing.purchase_order_cancel(actor=inventory_user, order=order)
     assert (_stored(item)[2], _stored(other)[2]) == (0, 0)
     assert totals.mismatches() == []
 
@@ -111,7 +113,7 @@ def test_saving_a_stale_item_never_overwrites_its_totals(inventory_user):
     stale = Item.objects.get(pk=item.pk)  # loaded before the stock arrives
     receive(item, quantity=9)
     stale.name = "Renamed"
-    services.item_save(actor=inventory_user, item=stale)
+    catalogue.item_save(actor=inventory_user, item=stale)
     item.refresh_from_db()
     assert item.name == "Renamed" and item.stock_on_hand == 9
 
@@ -150,7 +152,7 @@ def test_item_ledger_page_shows_lots_patients_and_actors_without_joins(client_fo
     item = ItemFactory()
     receive(item, quantity=10, batch="LOT-77")
     patient = PatientFactory(first_name="Maria")
-    services.stock_dispense(actor=nurse_user, item=item, quantity=2, patient=patient)
+    dispensing.stock_dispense(actor=nurse_user, item=item, quantity=2, patient=patient)
     body = client_for(nurse_user).get(reverse("inventory:item_detail", args=[item.pk]))
     text = body.content.decode()
     assert text.count("LOT-77") >= 3  # the lots table and both ledger rows
@@ -158,11 +160,11 @@ def test_item_ledger_page_shows_lots_patients_and_actors_without_joins(client_fo
 
 
 def test_item_ledger_count_is_capped(client_for, inventory_user, monkeypatch):
-    monkeypatch.setattr("inventory.views.LEDGER_CAP", 30)
+    monkeypatch.setattr("inventory.views.items.LEDGER_CAP", 30)
     item = ItemFactory()
     receive(item, quantity=100)
     for n in range(40):
-        services.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
+        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
     page = client_for(inventory_user).get(reverse("inventory:item_detail", args=[item.pk]))
     assert page.context["page"].paginator.capped is True
     assert page.context["page"].paginator.num_pages == 2
@@ -183,14 +185,14 @@ def test_totals_stay_exact_under_concurrent_dispensing_receiving_and_adjusting()
             if n % 4 == 0:
                 receive(item, quantity=2, batch=f"R{n}", days=300 + n)
             elif n % 4 == 1:
-                services.stock_adjust(
+                stock.stock_adjust(
                     actor=None,
                     lot=second if n % 8 == 1 else first,
                     quantity_change="1",
                     reason_code=ReasonCode.FOUND,
                 )
             else:
-                services.stock_dispense(actor=None, item=item, quantity=3, destination=f"W{n}")
+                dispensing.stock_dispense(actor=None, item=item, quantity=3, destination=f"W{n}")
         except Exception:  # refused for lack of stock: fine, totals must still hold
             pass
         finally:

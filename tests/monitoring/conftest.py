@@ -47,7 +47,7 @@ def _no_restore_lock():
     """Restore jobs live in the cache, which outlives a test: start and end without a lock."""
     from django.core.cache import cache
 
-    from monitoring.services import RESTORE_LOCK_KEY
+    from monitoring.backups.jobs import RESTORE_LOCK_KEY
 
     cache.delete(RESTORE_LOCK_KEY)
     yield

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Notification
-from monitoring import metrics, services
+from monitoring import metrics
 from monitoring.models import Incident
+from monitoring.services import incidents
 
 
 @pytest.mark.django_db
@@ -14,18 +15,18 @@ def test_incident_alerts_once_and_sends_recovery(
     admin_user, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.health_check_run({"database": None, "broker": "ConnectionRefused", "disk": None})
-        services.health_check_run({"database": None, "broker": "ConnectionRefused", "disk": None})
+        incidents.health_check_run({"database": None, "broker": "ConnectionRefused", "disk": None})
+        incidents.health_check_run({"database": None, "broker": "ConnectionRefused", "disk": None})
     assert Incident.objects.filter(kind="broker", resolved_at__isnull=True).count() == 1
     assert [m.subject for m in mailoutbox] == ["[USC-PIS] Problem: Broker unreachable"]
     with django_capture_on_commit_callbacks(execute=True):
-        outcome = services.health_check_run({"database": None, "broker": None, "disk": None})
+        outcome = incidents.health_check_run({"database": None, "broker": None, "disk": None})
     assert outcome["broker"] == "resolved"
     assert [m.subject for m in mailoutbox][-1] == "[USC-PIS] Recovered: Broker unreachable"
     assert Incident.objects.get(kind="broker").resolved_at is not None
     # A new outage opens a new incident.
     with django_capture_on_commit_callbacks(execute=True):
-        services.health_check_run({"database": None, "broker": "down again"})
+        incidents.health_check_run({"database": None, "broker": "down again"})
     assert Incident.objects.filter(kind="broker").count() == 2
 
 
@@ -35,18 +36,18 @@ def test_database_outage_is_tracked_in_the_cache_then_recorded(
 ):
     from django.core.cache import cache
 
-    cache.delete(services.DB_DOWN_KEY)
-    cache.delete(services.ADMIN_EMAILS_KEY)
+    cache.delete(incidents.DB_DOWN_KEY)
+    cache.delete(incidents.ADMIN_EMAILS_KEY)
     settings.ADMINS_EMAILS = ["ops@usc.edu.ph"]
-    services.health_check_run({"database": "OperationalError: connection refused"})
-    services.health_check_run({"database": "OperationalError: connection refused"})
+    incidents.health_check_run({"database": "OperationalError: connection refused"})
+    incidents.health_check_run({"database": "OperationalError: connection refused"})
     assert len(mailoutbox) == 1 and mailoutbox[0].to == ["ops@usc.edu.ph"]
     with django_capture_on_commit_callbacks(execute=True):
-        services.health_check_run({"database": None})
+        incidents.health_check_run({"database": None})
     incident = Incident.objects.get(kind="database")
     assert incident.resolved_at is not None
     assert "Recovered" in mailoutbox[-1].subject
-    assert cache.get(services.DB_DOWN_KEY) is None
+    assert cache.get(incidents.DB_DOWN_KEY) is None
 
 
 @pytest.mark.django_db
@@ -112,7 +113,7 @@ def test_broker_down_alerts_still_reach_the_admins(
         "backup_age": "There is no good backup yet.",
         "disk": "Data (/var) is 95.0% full",
     }
-    outcome = services.health_check_run(findings)
+    outcome = incidents.health_check_run(findings)
 
     assert outcome == {"broker": "opened", "backup_age": "opened", "disk": "opened"}
     subjects = sorted(m.subject for m in mailoutbox)
@@ -128,9 +129,9 @@ def test_broker_down_alerts_still_reach_the_admins(
     assert notes.count() == 3 and not notes.filter(email_wanted=True).exists()
 
     # The next check (the broker still down) sends nothing again; recovery is emailed.
-    services.health_check_run(findings)
+    incidents.health_check_run(findings)
     assert len(mailoutbox) == 3
-    services.health_check_run({**findings, "broker": None})
+    incidents.health_check_run({**findings, "broker": None})
     assert mailoutbox[-1].subject == "[USC-PIS] Recovered: Broker unreachable"
     assert Incident.objects.get(kind="broker").recovery_sent_at is not None
 
@@ -147,7 +148,7 @@ def test_an_incident_is_marked_alerted_only_once_its_email_went_out(
         raise ConnectionRefusedError("SMTP server refused the connection")
 
     monkeypatch.setattr(uscpis.mail, "send_templated_email", smtp_down)
-    outcome = services.health_check_run(
+    outcome = incidents.health_check_run(
         {"database": None, "broker": "down", "disk": "Data is 95% full"}
     )
     # Both findings were acted on, although every email failed.
@@ -158,7 +159,7 @@ def test_an_incident_is_marked_alerted_only_once_its_email_went_out(
     assert Incident.objects.filter(resolved_at__isnull=True, alerted_at__isnull=True).count() == 2
 
     monkeypatch.setattr(uscpis.mail, "send_templated_email", real_send)
-    outcome = services.health_check_run({"database": None, "broker": "down", "disk": None})
+    outcome = incidents.health_check_run({"database": None, "broker": "down", "disk": None})
     assert outcome == {"broker": "still open", "disk": "resolved"}
     assert Incident.objects.get(kind="broker").alerted_at is not None
     assert sorted(m.subject for m in mailoutbox) == [
@@ -171,20 +172,20 @@ def test_an_incident_is_marked_alerted_only_once_its_email_went_out(
 def test_a_failed_recovery_email_is_sent_by_a_later_check(admin_user, mailoutbox, monkeypatch):
     import uscpis.mail
 
-    services.health_check_run({"database": None, "disk": "95% full"})
+    incidents.health_check_run({"database": None, "disk": "95% full"})
     real_send = uscpis.mail.send_templated_email
 
     def smtp_down(**kwargs):
         raise OSError("SMTP server down")
 
     monkeypatch.setattr(uscpis.mail, "send_templated_email", smtp_down)
-    services.health_check_run({"database": None, "disk": None})
+    incidents.health_check_run({"database": None, "disk": None})
     incident = Incident.objects.get(kind="disk")
     assert incident.resolved_at is not None and incident.recovery_sent_at is None
 
     monkeypatch.setattr(uscpis.mail, "send_templated_email", real_send)
-    services.health_check_run({"database": None, "disk": None})
-    services.health_check_run({"database": None, "disk": None})
+    incidents.health_check_run({"database": None, "disk": None})
+    incidents.health_check_run({"database": None, "disk": None})
     assert [m.subject for m in mailoutbox] == [
         "[USC-PIS] Problem: Disk almost full",
         "[USC-PIS] Recovered: Disk almost full",

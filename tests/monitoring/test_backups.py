@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification, User
 from accounts.roles import Role
-from monitoring import backups, pg, services
+from monitoring import pg
+from monitoring.backups import create, dump, layout, locks, prune, restore, verify
 from monitoring.models import Backup, BackupStatus, VerificationStatus
 from monitoring.pg import BackupError
 from tests.factories import UserFactory
 from tests.monitoring.factories import BackupFactory
 
-NOT_REWOUND = set(backups.PRESERVED_TABLES) | {"accounts_auditevent"}
+NOT_REWOUND = set(layout.PRESERVED_TABLES) | {"accounts_auditevent"}
 
 
 def _state() -> tuple[dict, dict]:
@@ -30,21 +31,21 @@ def _state() -> tuple[dict, dict]:
 
 
 def _folder(backup: Backup) -> Path:
-    return backups.backup_root() / backup.folder
+    return layout.backup_root() / backup.folder
 
 
 def _corrupt_dump(backup: Backup) -> None:
     """Replace the backup's dump with bytes pg_restore cannot read, updating the manifest
     and checksum so the file checks pass and the failure comes from pg_restore itself."""
     folder = _folder(backup)
-    (folder / backups.DB_FILE).write_bytes(b"PGDMP" + b"\x00garbage" * 100)
-    manifest = json.loads((folder / backups.MANIFEST_FILE).read_text())
-    digest = backups.sha256_file(folder / backups.DB_FILE)
-    manifest["files"][backups.DB_FILE] = {
+    (folder / layout.DB_FILE).write_bytes(b"PGDMP" + b"\x00garbage" * 100)
+    manifest = json.loads((folder / layout.MANIFEST_FILE).read_text())
+    digest = layout.sha256_file(folder / layout.DB_FILE)
+    manifest["files"][layout.DB_FILE] = {
         "sha256": digest,
-        "size": (folder / backups.DB_FILE).stat().st_size,
+        "size": (folder / layout.DB_FILE).stat().st_size,
     }
-    (folder / backups.MANIFEST_FILE).write_text(json.dumps(manifest))
+    (folder / layout.MANIFEST_FILE).write_text(json.dumps(manifest))
     Backup.objects.filter(pk=backup.pk).update(checksum=digest)
     backup.refresh_from_db()
 
@@ -62,11 +63,11 @@ def test_round_trip_restores_every_table_and_media(admin_user):
     default_storage.save("documents/xray.txt", ContentFile(b"x-ray report"))
     default_storage.save("documents/lab.txt", ContentFile(b"lab result v1"))
 
-    backup = services.backup_create(actor=admin_user, with_media=True)
+    backup = create.backup_create(actor=admin_user, with_media=True)
     assert backup.status == BackupStatus.SUCCEEDED
     counts_then, checksums_then = _state()
     media_then = _media_files()
-    manifest = backups.read_manifest(_folder(backup))
+    manifest = layout.read_manifest(_folder(backup))
     assert {"database.dump", "media.tar.gz"} == set(manifest["files"])
     assert manifest["row_counts"]["accounts_user"] == User.objects.count()
     assert manifest["migrations"] and manifest["app_version"]
@@ -84,7 +85,7 @@ def test_round_trip_restores_every_table_and_media(admin_user):
     assert _state()[1] != checksums_then
     trail_before = list(AuditEvent.objects.order_by("id").values_list("id", "hash"))
 
-    report = services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+    report = restore.backup_restore(backup=backup, actor=admin_user, confirm=True)
 
     counts_now, checksums_now = _state()
     for table in counts_then:
@@ -117,7 +118,7 @@ def test_round_trip_restores_every_table_and_media(admin_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_verify_passes_for_a_good_backup_and_command_lists_it(admin_user, capsys):
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     call_command("backup", "verify", str(backup.pk))
     backup.refresh_from_db()
     assert backup.verification_status == VerificationStatus.PASSED
@@ -130,8 +131,8 @@ def test_verify_passes_for_a_good_backup_and_command_lists_it(admin_user, capsys
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_verify_catches_a_damaged_dump(admin_user, damage):
-    backup = services.backup_create(actor=admin_user)
-    dump = _folder(backup) / backups.DB_FILE
+    backup = create.backup_create(actor=admin_user)
+    dump = _folder(backup) / layout.DB_FILE
     data = dump.read_bytes()
     if damage == "truncate":
         dump.write_bytes(data[: len(data) // 2])
@@ -147,12 +148,12 @@ def test_verify_catches_a_damaged_dump(admin_user, damage):
 
 @pytest.mark.django_db(transaction=True)
 def test_verify_compares_row_counts_after_a_scratch_restore(admin_user):
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     folder = _folder(backup)
-    manifest = json.loads((folder / backups.MANIFEST_FILE).read_text())
+    manifest = json.loads((folder / layout.MANIFEST_FILE).read_text())
     manifest["row_counts"]["accounts_user"] += 5
-    (folder / backups.MANIFEST_FILE).write_text(json.dumps(manifest))
-    result = services.backup_verify(backup_id=backup.pk, alert=False)
+    (folder / layout.MANIFEST_FILE).write_text(json.dumps(manifest))
+    result = verify.backup_verify(backup_id=backup.pk, alert=False)
     assert result.verification_status == VerificationStatus.FAILED
     assert "accounts_user" in result.verification_detail
     # The scratch database is gone afterwards.
@@ -165,25 +166,25 @@ def test_verify_compares_row_counts_after_a_scratch_restore(admin_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_restore_refuses_without_yes(admin_user):
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     UserFactory(email="keep.me@usc.edu.ph")
     with pytest.raises(CommandError, match="--yes"):
         call_command("backup", "restore", str(backup.pk))
     assert User.objects.filter(email="keep.me@usc.edu.ph").exists()
     assert Backup.objects.count() == 1  # no safety backup either
     with pytest.raises(Exception, match="confirmation"):
-        services.backup_restore(backup=backup, actor=admin_user, confirm=False)
+        restore.backup_restore(backup=backup, actor=admin_user, confirm=False)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_failing_restore_changes_nothing_and_leaves_the_safety_backup_usable(admin_user):
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     _corrupt_dump(backup)  # passes the checksum checks; pg_restore cannot read it
     UserFactory(email="after.backup@usc.edu.ph")
     counts_before, checksums_before = _state()
 
     with pytest.raises(BackupError):
-        services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+        restore.backup_restore(backup=backup, actor=admin_user, confirm=True)
 
     assert User.objects.filter(email="after.backup@usc.edu.ph").exists()
     counts_after, checksums_after = _state()
@@ -192,7 +193,7 @@ def test_failing_restore_changes_nothing_and_leaves_the_safety_backup_usable(adm
     for table in counts_before:
         if table not in NOT_REWOUND:
             assert checksums_after[table] == checksums_before[table], table
-    verified = services.backup_verify(backup_id=safety.pk, alert=False)
+    verified = verify.backup_verify(backup_id=safety.pk, alert=False)
     assert verified.verification_status == VerificationStatus.PASSED, verified.verification_detail
 
 
@@ -203,12 +204,12 @@ def test_failed_backup_is_recorded_and_alerts_admins(
     def broken(*args, **kwargs):
         raise BackupError("pg_dump failed (exit 1): disk full")
 
-    monkeypatch.setattr(backups, "dump_database", broken)
+    monkeypatch.setattr(dump, "dump_database", broken)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(BackupError):
-        services.backup_create(actor=admin_user)
+        create.backup_create(actor=admin_user)
     backup = Backup.objects.get()
     assert backup.status == BackupStatus.FAILED and "disk full" in backup.error
-    assert not backup.folder and not list(backups.backup_root().iterdir())
+    assert not backup.folder and not list(layout.backup_root().iterdir())
     note = Notification.objects.get(user=admin_user)
     assert "failed" in note.title
     assert [m.to for m in mailoutbox] == [[admin_user.email]]
@@ -217,14 +218,14 @@ def test_failed_backup_is_recorded_and_alerts_admins(
 @pytest.mark.django_db(transaction=True)
 def test_requested_backup_runs_in_the_worker_once(admin_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        backup = services.backup_request(actor=admin_user)
+        backup = create.backup_request(actor=admin_user)
     backup.refresh_from_db()
     assert backup.status == BackupStatus.SUCCEEDED and backup.progress == 100
     assert (
         backup.size_bytes > 0 and backup.duration_seconds is not None and len(backup.checksum) == 64
     )
     # A duplicate delivery finds nothing pending and does nothing.
-    again = services.backup_execute(backup_id=backup.pk)
+    again = create.backup_execute(backup_id=backup.pk)
     assert again.finished_at == backup.finished_at
 
 
@@ -234,7 +235,7 @@ def test_second_request_while_one_is_running_is_refused(admin_user):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError):
-        services.backup_request(actor=admin_user)
+        create.backup_request(actor=admin_user)
 
 
 @pytest.mark.django_db
@@ -251,7 +252,7 @@ def test_prune_keeps_7_daily_4_weekly_12_monthly_and_the_newest_verified():
         status=BackupStatus.FAILED, checksum="", created_at=now - timedelta(days=30)
     )
 
-    deleted = services.backup_prune(now=now)
+    deleted = prune.backup_prune(now=now)
 
     kept = list(Backup.objects.order_by("-created_at"))
     kept_ids = {b.pk for b in kept}
@@ -279,7 +280,7 @@ def test_offsite_copy_to_s3_and_fetch_back_for_verify(admin_user, settings):
     settings.BACKUP_S3_BUCKET = "uscpis-test-backups"
     with mock_aws():
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="uscpis-test-backups")
-        backup = services.backup_create(actor=admin_user)
+        backup = create.backup_create(actor=admin_user)
         assert backup.remote_location.startswith("s3://uscpis-test-backups/")
         keys = [
             o["Key"]
@@ -287,13 +288,13 @@ def test_offsite_copy_to_s3_and_fetch_back_for_verify(admin_user, settings):
                 Bucket="uscpis-test-backups"
             )["Contents"]
         ]
-        assert {Path(k).name for k in keys} == {backups.DB_FILE, backups.MANIFEST_FILE}
+        assert {Path(k).name for k in keys} == {layout.DB_FILE, layout.MANIFEST_FILE}
         import shutil
 
         shutil.rmtree(_folder(backup))  # the server lost its disk
-        verified = services.backup_verify(backup_id=backup.pk, alert=False)
+        verified = verify.backup_verify(backup_id=backup.pk, alert=False)
     assert verified.verification_status == VerificationStatus.PASSED, verified.verification_detail
-    assert (_folder(backup) / backups.DB_FILE).exists()
+    assert (_folder(backup) / layout.DB_FILE).exists()
 
 
 def test_client_programs_match_the_server():
@@ -322,11 +323,11 @@ def test_prune_prefers_the_verified_backup_of_a_day_over_one_that_failed_verific
     )
     BackupFactory(created_at=now.replace(hour=2), verification_status=VerificationStatus.PASSED)
 
-    deleted = services.backup_prune(now=now)
+    deleted = prune.backup_prune(now=now)
 
     assert good.pk not in deleted and Backup.objects.filter(pk=good.pk).exists()
     assert corrupt.pk not in deleted  # kept for a look during the daily window...
-    later = services.backup_prune(now=now + timedelta(days=8))
+    later = prune.backup_prune(now=now + timedelta(days=8))
     assert corrupt.pk in later  # ...then removed, never having held a slot
 
 
@@ -343,7 +344,7 @@ def test_prune_prefers_verified_then_unverified_and_failed_verification_fills_no
     BackupFactory(created_at=day[1], verification_status=VerificationStatus.FAILED)
     day2 = BackupFactory(created_at=day[2])
 
-    deleted = services.backup_prune(now=now, keep_daily=2, keep_weekly=0, keep_monthly=0)
+    deleted = prune.backup_prune(now=now, keep_daily=2, keep_weekly=0, keep_monthly=0)
 
     assert deleted == [newer_unverified.pk]
     assert {verified.pk, day2.pk} <= set(Backup.objects.values_list("pk", flat=True))
@@ -362,7 +363,7 @@ def test_prune_never_deletes_a_backup_being_made_or_verified():
     )
     running = BackupFactory(status=BackupStatus.RUNNING, checksum="", created_at=old)
 
-    deleted = services.backup_prune(now=now)
+    deleted = prune.backup_prune(now=now)
 
     assert deleted == []
     assert Backup.objects.filter(pk__in=[verifying.pk, queued.pk, running.pk]).count() == 3
@@ -373,9 +374,9 @@ def test_prune_refuses_while_a_restore_runs(monkeypatch):
     now = timezone.now()
     for days in range(10):
         BackupFactory(created_at=now - timedelta(days=days))
-    monkeypatch.setattr(backups, "restore_running", lambda: True)
+    monkeypatch.setattr(locks, "restore_running", lambda: True)
     with pytest.raises(BackupError, match="restore"):
-        services.backup_prune(now=now)
+        prune.backup_prune(now=now)
     assert Backup.objects.count() == 10
     with pytest.raises(CommandError, match="restore"):
         call_command("backup", "prune")
@@ -390,8 +391,8 @@ def test_nightly_task_still_prunes_when_the_backup_fails(monkeypatch):
     def disk_full(**kwargs):
         raise BackupError("disk full")
 
-    monkeypatch.setattr(services, "backup_create", disk_full)
-    monkeypatch.setattr(services, "backup_prune", lambda **kw: calls.append("prune") or [])
+    monkeypatch.setattr(create, "backup_create", disk_full)
+    monkeypatch.setattr(prune, "backup_prune", lambda **kw: calls.append("prune") or [])
     with pytest.raises(BackupError):
         tasks.nightly_backup()
     assert calls == ["prune"]
@@ -403,7 +404,7 @@ def test_weekly_verify_takes_the_newest_never_verified_backup(monkeypatch):
 
     verified = []
     monkeypatch.setattr(
-        services, "backup_verify", lambda *, backup_id, **kw: verified.append(backup_id)
+        verify, "backup_verify", lambda *, backup_id, **kw: verified.append(backup_id)
     )
     now = timezone.now()
     BackupFactory(
@@ -432,9 +433,9 @@ def test_restore_keeps_the_audit_trail(admin_user):
 
     audit_record(actor=admin_user, action="read", object_type="patients.patient", patient_id=7)
     renamed = UserFactory(role=Role.FRONT_DESK, email="desk@usc.edu.ph")
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     head = AuditEvent.objects.order_by("-id").first()
-    manifest = backups.read_manifest(_folder(backup))
+    manifest = layout.read_manifest(_folder(backup))
     assert manifest["audit_head"] == {"id": head.pk, "hash": head.hash}
     assert backup.manifest["audit_head"] == manifest["audit_head"]
 
@@ -453,7 +454,7 @@ def test_restore_keeps_the_audit_trail(admin_user):
     audit_record(actor=late_desk, action="update", object_type="appointments.appointment")
     trail_before = list(AuditEvent.objects.order_by("id").values_list("id", "hash"))
 
-    services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+    restore.backup_restore(backup=backup, actor=admin_user, confirm=True)
 
     trail_now = list(AuditEvent.objects.order_by("id"))
     assert [(e.pk, e.hash) for e in trail_now[: len(trail_before)]] == trail_before
@@ -494,7 +495,7 @@ def test_restore_of_a_backup_older_than_a_table_that_references_its_tables(admin
     from tests.conftest import login
 
     nurse = UserFactory(role=Role.NURSE, email="kept.nurse@usc.edu.ph")
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     counts_then, checksums_then = _state()
     with pg.connect() as conn:
         conn.execute(
@@ -505,7 +506,7 @@ def test_restore_of_a_backup_older_than_a_table_that_references_its_tables(admin
     User.objects.filter(pk=nurse.pk).update(first_name="Changed")
     UserFactory(role=Role.DOCTOR, email="late.doctor@usc.edu.ph")
 
-    report = services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+    report = restore.backup_restore(backup=backup, actor=admin_user, confirm=True)
 
     assert not _live_table("zz_newer")
     counts_now, checksums_now = _state()
@@ -522,7 +523,7 @@ def test_restore_of_a_backup_older_than_a_table_that_references_its_tables(admin
     UserFactory(role=Role.NURSE, email="after.restore@usc.edu.ph")
     assert login(Client(), admin_user).get("/monitoring/").status_code == 200
     # The safety backup, taken with the newer table, restores it again.
-    services.backup_restore(backup=report.safety_backup, actor=admin_user, confirm=True)
+    restore.backup_restore(backup=report.safety_backup, actor=admin_user, confirm=True)
     assert _live_table("zz_newer")
     with pg.connect() as conn:
         conn.execute("DROP TABLE zz_newer")
@@ -532,7 +533,7 @@ def test_restore_of_a_backup_older_than_a_table_that_references_its_tables(admin
 def test_restore_failing_after_dropping_a_newer_table_changes_nothing(admin_user):
     """A view the backup does not know keeps a table of the backup from being dropped: the
     restore fails part-way, after the newer table was dropped, and all of it rolls back."""
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     with pg.connect() as conn:
         conn.execute(
             "CREATE TABLE zz_newer (id bigserial PRIMARY KEY, user_id bigint "
@@ -544,7 +545,7 @@ def test_restore_failing_after_dropping_a_newer_table_changes_nothing(admin_user
     counts_before, checksums_before = _state()
     try:
         with pytest.raises(BackupError, match="nothing was restored"):
-            services.backup_restore(backup=backup, actor=admin_user, confirm=True)
+            restore.backup_restore(backup=backup, actor=admin_user, confirm=True)
         counts_after, checksums_after = _state()
         assert counts_after["zz_newer"] == 1
         for table in counts_before:

@@ -15,7 +15,8 @@ from django.urls import reverse
 from accounts.audit import audit_chain_verify
 from accounts.models import AuditEvent, Notification, User
 from accounts.roles import Role
-from monitoring import backups, services, tasks
+from monitoring import tasks
+from monitoring.backups import create, jobs, layout, locks, restore_jobs
 from monitoring.models import Backup, BackupKind, BackupStatus, RestoreJobStatus
 from tests.factories import UserFactory
 from tests.monitoring.factories import BackupFactory
@@ -71,7 +72,7 @@ def test_confirming_queues_the_restore_after_commit_and_shows_the_progress_panel
     body = response.content.decode()
     assert "<html" not in body and 'id="restore-panel"' in body
     assert 'data-status="queued"' in body and "Waiting for a worker" in body
-    job_id = cache.get(services.RESTORE_LOCK_KEY)
+    job_id = cache.get(jobs.RESTORE_LOCK_KEY)
     assert job_id and len(job_id) >= 32
     assert response["HX-Push-Url"] == job_url(job_id)
     assert f'hx-get="{job_url(job_id)}"' in body and 'hx-trigger="every 1s"' in body
@@ -81,7 +82,7 @@ def test_confirming_queues_the_restore_after_commit_and_shows_the_progress_panel
     assert queued_restores == [job_id]
     backup.refresh_from_db()
     assert backup.last_restored_at is None and Backup.objects.count() == 1
-    state = services.restore_job_state(job_id)
+    state = jobs.restore_job_state(job_id)
     assert state["status"] == RestoreJobStatus.QUEUED and state["backup_id"] == backup.pk
     assert state["requested_by_id"] == admin_user.pk
     event = _restore_events("restore requested").get()
@@ -111,7 +112,7 @@ def test_wrong_phrase_queues_nothing(client_for, admin_user, queued_restores):
     )
     assert response.status_code == 422 and "does not match" in response.content.decode()
     assert 'id="restore-form"' in response.content.decode()
-    assert queued_restores == [] and cache.get(services.RESTORE_LOCK_KEY) is None
+    assert queued_restores == [] and cache.get(jobs.RESTORE_LOCK_KEY) is None
 
 
 # --- The worker's side: a real round trip --------------------------------------------------
@@ -126,7 +127,7 @@ def test_task_restores_and_the_page_shows_the_report(
     for nurse in nurses:
         Notification.objects.create(user=nurse, title="Shift change", body="Ward 2")
     default_storage.save("documents/xray.txt", ContentFile(b"x-ray report"))
-    backup = services.backup_create(actor=admin_user, with_media=True)
+    backup = create.backup_create(actor=admin_user, with_media=True)
     counts_then, checksums_then = _state()
     audit_then = AuditEvent.objects.count()
     media_then = _media_files()
@@ -148,7 +149,7 @@ def test_task_restores_and_the_page_shows_the_report(
         if table not in NOT_REWOUND:
             assert checksums_now[table] == checksums_then[table], table
     assert _media_files() == media_then
-    state = services.restore_job_state(job_id)
+    state = jobs.restore_job_state(job_id)
     assert state["status"] == RestoreJobStatus.DONE and state["percent"] == 100
     assert state["error"] == "" and state["started_at"] and state["finished_at"]
     report = state["report"]
@@ -156,7 +157,7 @@ def test_task_restores_and_the_page_shows_the_report(
     assert report["backup_id"] == backup.pk and report["safety_backup_id"] == safety.pk
     assert report["media"] == {"added": 0, "removed": 1, "changed": 0}
     assert "accounts_notification" in {t["table"] for t in report["tables_changed"]}
-    assert cache.get(services.RESTORE_LOCK_KEY) is None  # the next restore may start
+    assert cache.get(jobs.RESTORE_LOCK_KEY) is None  # the next restore may start
 
     # The audit trail was not rewound: the "restore requested" event is still there, then
     # the safety backup's, then the outcome with the request's details.
@@ -184,7 +185,7 @@ def test_task_restores_and_the_page_shows_the_report(
     # A second delivery of the same job does nothing.
     tasks.run_restore(job_id=job_id)
     assert Backup.objects.filter(kind=BackupKind.SAFETY).count() == 1
-    assert services.restore_job_state(job_id)["finished_at"] == state["finished_at"]
+    assert jobs.restore_job_state(job_id)["finished_at"] == state["finished_at"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -192,8 +193,8 @@ def test_a_damaged_backup_fails_and_the_page_shows_the_error(
     client_for, admin_user, queued_restores, confirm
 ):
     client = client_for(admin_user)
-    backup = services.backup_create(actor=admin_user)
-    dump = _folder(backup) / backups.DB_FILE
+    backup = create.backup_create(actor=admin_user)
+    dump = _folder(backup) / layout.DB_FILE
     dump.write_bytes(dump.read_bytes()[:100])
     UserFactory(email="after.backup@usc.edu.ph")
 
@@ -201,12 +202,12 @@ def test_a_damaged_backup_fails_and_the_page_shows_the_error(
     [job_id] = queued_restores
     tasks.run_restore(job_id=job_id)
 
-    state = services.restore_job_state(job_id)
+    state = jobs.restore_job_state(job_id)
     assert state["status"] == RestoreJobStatus.FAILED and state["report"] is None
     assert "Refusing to restore a damaged backup" in state["error"]
     assert User.objects.filter(email="after.backup@usc.edu.ph").exists()
     assert not Backup.objects.filter(kind=BackupKind.SAFETY).exists()
-    assert cache.get(services.RESTORE_LOCK_KEY) is None
+    assert cache.get(jobs.RESTORE_LOCK_KEY) is None
     failed = _restore_events("restore failed").get()
     assert failed.actor == admin_user and "SHA-256" in failed.detail["error"]
     assert _restore_events("restore requested").count() == 1  # nothing was rewound
@@ -221,7 +222,7 @@ def test_failed_pg_restore_shows_the_error_and_changes_nothing(
     client_for, admin_user, queued_restores, confirm
 ):
     client = client_for(admin_user)
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     _corrupt_dump(backup)
     UserFactory(email="after.backup@usc.edu.ph")
 
@@ -229,7 +230,7 @@ def test_failed_pg_restore_shows_the_error_and_changes_nothing(
     [job_id] = queued_restores
     tasks.run_restore(job_id=job_id)
 
-    state = services.restore_job_state(job_id)
+    state = jobs.restore_job_state(job_id)
     assert state["status"] == RestoreJobStatus.FAILED and "pg_restore failed" in state["error"]
     assert User.objects.filter(email="after.backup@usc.edu.ph").exists()
     assert Backup.objects.get(kind=BackupKind.SAFETY).status == BackupStatus.SUCCEEDED
@@ -248,8 +249,8 @@ def test_polling_shows_progress_while_the_worker_holds_the_restore_lock(
     client = client_for(admin_user)
     confirm(client, backup, **HX)
     [job_id] = queued_restores
-    with backups.restore_guard():  # as the worker does while it restores
-        services._job_progress(job_id)(57, "Replacing the database: pg_restore: 3 of 40 tables")
+    with locks.restore_guard():  # as the worker does while it restores
+        restore_jobs._job_progress(job_id)(57, "Replacing the database: pg_restore: 3 of 40 tables")
         polled = client.get(job_url(job_id), **HX)
     body = polled.content.decode()
     assert polled.status_code == 200 and "<html" not in body
@@ -269,12 +270,12 @@ def test_a_job_whose_worker_died_shows_as_interrupted_and_frees_the_lock(
     client = client_for(admin_user)
     confirm(client, backup, **HX)
     [job_id] = queued_restores
-    services._job_progress(job_id)(57, "Replacing the database")  # ...then the worker died
+    restore_jobs._job_progress(job_id)(57, "Replacing the database")  # ...then the worker died
     body = client.get(job_url(job_id), **HX).content.decode()
     assert 'data-status="interrupted"' in body and "The worker stopped" in body
     assert "hx-trigger" not in body  # polling stops
     # A new restore may be requested: the dead job's lock does not count.
-    assert services.restore_busy_reason() == ""
+    assert jobs.restore_busy_reason() == ""
     assert confirm(client, backup, **HX).status_code == 200
     assert len(queued_restores) == 2
 
@@ -302,7 +303,7 @@ def test_second_restore_is_refused_while_one_is_queued(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_admins_clicking_at_once_get_exactly_one_restore(admin_user, queued_restores):
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     other_admin = UserFactory(role=Role.ADMIN, email="second.admin@usc.edu.ph")
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
@@ -312,9 +313,9 @@ def test_two_admins_clicking_at_once_get_exactly_one_restore(admin_user, queued_
 
         try:
             barrier.wait()
-            services.backup_restore_request(actor=actor, backup=backup)
+            restore_jobs.backup_restore_request(actor=actor, backup=backup)
             outcomes.append("queued")
-        except services.RestoreBusy:
+        except restore_jobs.RestoreBusy:
             outcomes.append("refused")
         finally:
             connection.close()
@@ -326,7 +327,7 @@ def test_two_admins_clicking_at_once_get_exactly_one_restore(admin_user, queued_
         t.join()
     assert sorted(outcomes) == ["queued", "refused"]
     assert len(queued_restores) == 1
-    assert cache.get(services.RESTORE_LOCK_KEY) == queued_restores[0]
+    assert cache.get(jobs.RESTORE_LOCK_KEY) == queued_restores[0]
 
 
 @pytest.mark.django_db
@@ -334,7 +335,7 @@ def test_restore_from_the_command_line_blocks_the_web(
     client_for, admin_user, queued_restores, confirm
 ):
     backup = BackupFactory()
-    with backups.restore_guard():  # ``manage.py backup restore`` holds it while it runs
+    with locks.restore_guard():  # ``manage.py backup restore`` holds it while it runs
         response = confirm(client_for(admin_user), backup, **HX)
     assert response.status_code == 409 and "command line" in response.content.decode()
     assert queued_restores == []
@@ -351,7 +352,7 @@ def test_worker_does_not_start_while_another_restore_runs(
     release = threading.Event()
 
     def command_line_restore():  # another process holding the restore lock
-        with backups.restore_guard():
+        with locks.restore_guard():
             done.set()
             release.wait(10)
 
@@ -363,10 +364,10 @@ def test_worker_does_not_start_while_another_restore_runs(
     finally:
         release.set()
         holder.join()
-    state = services.restore_job_state(job_id)
+    state = jobs.restore_job_state(job_id)
     assert state["status"] == RestoreJobStatus.FAILED
     assert "Another restore is running" in state["error"]
-    assert cache.get(services.RESTORE_LOCK_KEY) is None
+    assert cache.get(jobs.RESTORE_LOCK_KEY) is None
 
 
 @pytest.mark.django_db
@@ -383,7 +384,7 @@ def test_an_unreachable_broker_fails_the_job_and_frees_the_lock(
     client = client_for(admin_user)
     response = confirm(client, backup, **HX)
     assert response.status_code == 200
-    assert cache.get(services.RESTORE_LOCK_KEY) is None  # a new request may try again
+    assert cache.get(jobs.RESTORE_LOCK_KEY) is None  # a new request may try again
     body = client.get(response["HX-Push-Url"], **HX).content.decode()
     assert 'data-status="failed"' in body and "could not be queued" in body
     assert "hx-trigger" not in body
@@ -428,7 +429,7 @@ def test_unknown_or_expired_job_is_404(client_for, admin_user, queued_restores, 
     confirm(client, backup, **HX)
     [job_id] = queued_restores
     assert client.get(job_url(job_id), **HX).status_code == 200
-    cache.delete(services.RESTORE_JOB_KEY.format(job_id))  # expired
+    cache.delete(jobs.RESTORE_JOB_KEY.format(job_id))  # expired
     assert client.get(job_url(job_id), **HX).status_code == 404
 
 
@@ -450,6 +451,6 @@ def test_job_page_escapes_the_error(client_for, admin_user, queued_restores, con
     client = client_for(admin_user)
     confirm(client, backup, **HX)
     [job_id] = queued_restores
-    services._finish_job(job_id, status="failed", message="Failed", error="<script>x()</script>")
+    restore_jobs._finish_job(job_id, status="failed", message="Failed", error="<script>x()</script>")
     body = client.get(job_url(job_id), **HX).content.decode()
     assert "<script>x()" not in body and "&lt;script&gt;" in body

@@ -11,8 +11,10 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring import backups, services, tasks
+from monitoring import tasks
+from monitoring.backups import create, jobs, locks, prune, restore_jobs
 from monitoring.models import Backup, BackupStatus, VerificationStatus
+from monitoring.services import incidents
 from tests.monitoring.factories import BackupFactory
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -47,7 +49,7 @@ def test_start_with_the_broker_down_says_so_and_leaves_nothing_pending(
     assert backup.status == BackupStatus.FAILED and "broker is unreachable" in backup.error
     assert not backup.in_progress and "backup-progress-poll" not in body
     # Nothing blocks the next try, nor a restore.
-    assert services.restore_busy_reason() == ""
+    assert jobs.restore_busy_reason() == ""
     again = client.post(reverse("monitoring:backup_start"), {}, **HX)
     assert again.status_code == 503 and "already waiting" not in again.content.decode()
 
@@ -96,13 +98,13 @@ def test_a_backup_whose_worker_died_is_failed_and_stops_blocking(admin_user, bac
     backup.refresh_from_db()
     assert backup.status == BackupStatus.RUNNING
 
-    outcome = services.health_check_run({"database": None})
+    outcome = incidents.health_check_run({"database": None})
 
     backup.refresh_from_db()
     assert backup.status == BackupStatus.FAILED and "Interrupted" in backup.error
     assert not backup.in_progress and not (backup_dir / "partial").exists()
     assert outcome["stale_backups"] == f"1 marked failed: #{backup.pk}"
-    services.backup_request(actor=admin_user, enqueue=False)  # not blocked
+    create.backup_request(actor=admin_user, enqueue=False)  # not blocked
     from accounts.models import Notification
 
     assert Notification.objects.filter(user=admin_user, title__contains="failed").exists()
@@ -116,14 +118,14 @@ def test_a_backup_still_being_made_is_left_alone():
         started_at=timezone.now() - timedelta(hours=3),
         finished_at=None,
     )
-    with backups.job_guard("backup", backup.pk) as mine:  # the live process's lock
+    with locks.job_guard("backup", backup.pk) as mine:  # the live process's lock
         assert mine
-        assert services.backups_reap_stale() == []
-        with backups.job_guard("backup", backup.pk) as second:
+        assert prune.backups_reap_stale() == []
+        with locks.job_guard("backup", backup.pk) as second:
             assert not second  # a duplicate delivery would not run it twice
     backup.refresh_from_db()
     assert backup.status == BackupStatus.RUNNING
-    assert services.backups_reap_stale() == [backup.pk]  # its process is gone now
+    assert prune.backups_reap_stale() == [backup.pk]  # its process is gone now
 
 
 @pytest.mark.django_db(transaction=True)
@@ -139,7 +141,7 @@ def test_pending_rows_nobody_picked_up_are_given_up(client_for, admin_user):
     )
     dead_check = BackupFactory(verification_status=VerificationStatus.RUNNING)
 
-    reaped = services.backups_reap_stale()
+    reaped = prune.backups_reap_stale()
 
     assert sorted(reaped) == sorted([lost.pk, lost_check.pk, dead_check.pk])
     states = dict(Backup.objects.values_list("pk", "status"))
@@ -163,7 +165,7 @@ def test_a_lost_job_picked_up_late_does_nothing():
         checksum="",
         created_at=timezone.now() - timedelta(hours=2),
     )
-    services.backups_reap_stale()
+    prune.backups_reap_stale()
     tasks.run_backup(backup_id=backup.pk)  # the lost message turns up after all
     backup.refresh_from_db()
     assert backup.status == BackupStatus.FAILED and backup.started_at is None
@@ -178,20 +180,20 @@ def test_two_backup_requests_at_once_queue_one_backup(admin_user, monkeypatch):
     from django.core.exceptions import ValidationError
 
     monkeypatch.setattr(tasks.run_backup, "delay", lambda **kw: None)
-    real_busy = services.restore_busy_reason
+    real_busy = jobs.restore_busy_reason
 
     def slow_busy():  # widen the gap between "is one queued?" and the insert
         threading.Event().wait(0.3)
         return real_busy()
 
-    monkeypatch.setattr(services, "restore_busy_reason", slow_busy)
+    monkeypatch.setattr(restore_jobs, "restore_busy_reason", slow_busy)
     start = threading.Barrier(2)
     results: list[str] = []
 
     def request_backup():
         try:
             start.wait()
-            services.backup_request(actor=admin_user)
+            create.backup_request(actor=admin_user)
             results.append("queued")
         except ValidationError as exc:
             results.append(" ".join(exc.messages))

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from monitoring import services
+from monitoring.backups import create
 from monitoring.models import Backup, BackupStatus, VerificationStatus
 from tests.monitoring.factories import BackupFactory
 
@@ -189,16 +189,29 @@ def test_non_admins_cannot_start_verify_or_download(client_for, user_for_role):
 
 @pytest.mark.django_db(transaction=True)
 def test_download_is_audited(client_for, admin_user):
-    backup = services.backup_create(actor=admin_user)
-    response = client_for(admin_user).get(
-        reverse("monitoring:backup_download", args=[backup.pk, "database"])
-    )
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    backup = create.backup_create(actor=admin_user)
+    StaticDevice.objects.create(user=admin_user, name="Recovery codes").token_set.create(token="fresh123")
+    client = client_for(admin_user)
+    url = reverse("monitoring:backup_download", args=[backup.pk, "database"])
+    # A full dump is a PHI export: a verified session is not enough, a fresh code is asked.
+    page = client.get(url)
+    assert page.status_code == 200 and b"authenticator" in page.content
+    assert not AuditEvent.objects.filter(action="export").exists()
+    wrong = client.post(url, {"code": "000000"})
+    assert wrong.status_code == 422
+    assert AuditEvent.objects.filter(action="denied", object_id=str(backup.pk)).exists()
+    for device in StaticDevice.objects.filter(user=admin_user):
+        device.throttle_reset()  # django-otp slows down retries after a wrong code
+    assert client.post(url, {"code": "fresh123"}).status_code == 302
+    response = client.get(url)
     assert response.status_code == 200
     assert b"".join(response.streaming_content).startswith(b"PGDMP")
     event = AuditEvent.objects.filter(action="export", object_id=str(backup.pk)).get()
     assert event.actor == admin_user and event.detail == {"backup_file": "database"}
     assert (
-        client_for(admin_user)
+        client
         .get(reverse("monitoring:backup_download", args=[backup.pk, "secret"]))
         .status_code
         == 404
@@ -252,7 +265,7 @@ def test_verified_admin_restores_with_the_typed_phrase(client_for, admin_user):
     from tests.factories import UserFactory
 
     client = client_for(admin_user)  # enrols the admin's two-factor device before the backup
-    backup = services.backup_create(actor=admin_user)
+    backup = create.backup_create(actor=admin_user)
     UserFactory(email="created.after@usc.edu.ph")
     response = client.post(
         reverse("monitoring:backup_restore", args=[backup.pk]),

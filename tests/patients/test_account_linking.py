@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification, User
 from accounts.roles import Role
-from patients import services
 from patients.models import Patient
+from patients.services import patient_accounts
 from tests.patients.factories import PatientFactory
 
 ALL = set(Role.values)
@@ -89,7 +89,7 @@ def test_anonymous_post_goes_to_login(client, account, record):
 @pytest.mark.django_db
 def test_service_refuses_a_role_without_the_permission(billing_user, account, record):
     with pytest.raises(PermissionDenied):
-        services.patient_link_account(actor=billing_user, patient=record, user=account)
+        patient_accounts.patient_link_account(actor=billing_user, patient=record, user=account)
 
 
 @pytest.mark.django_db
@@ -320,7 +320,7 @@ def test_refused_when_the_account_is_already_linked(client_for, front_desk_user,
 def test_refused_for_an_unconfirmed_account(front_desk_user, make_user, record):
     pending = make_user(Role.PATIENT, email="pending@usc.edu.ph", is_active=False)
     with pytest.raises(ValidationError, match="not active"):
-        services.patient_link_account(actor=front_desk_user, patient=record, user=pending)
+        patient_accounts.patient_link_account(actor=front_desk_user, patient=record, user=pending)
     record.refresh_from_db()
     assert record.user is None
 
@@ -394,10 +394,10 @@ def test_two_accounts_linked_to_one_record_at_once_only_one_wins(
     second = make_user(Role.PATIENT, email="second@usc.edu.ph")
     results = _race(
         [
-            lambda: services.patient_link_account(
+            lambda: patient_accounts.patient_link_account(
                 actor=front_desk_user, patient=record, user=first
             ),
-            lambda: services.patient_link_account(actor=nurse_user, patient=record, user=second),
+            lambda: patient_accounts.patient_link_account(actor=nurse_user, patient=record, user=second),
         ]
     )
     assert results.count("ok") == 1, results
@@ -420,8 +420,8 @@ def test_one_account_linked_to_two_records_at_once_only_one_wins(
     holder = make_user(Role.PATIENT, email="holder@usc.edu.ph")
     results = _race(
         [
-            lambda: services.patient_link_account(actor=front_desk_user, patient=one, user=holder),
-            lambda: services.patient_link_account(actor=nurse_user, patient=two, user=holder),
+            lambda: patient_accounts.patient_link_account(actor=front_desk_user, patient=one, user=holder),
+            lambda: patient_accounts.patient_link_account(actor=nurse_user, patient=two, user=holder),
         ]
     )
     assert results.count("ok") == 1, results

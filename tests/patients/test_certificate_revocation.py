@@ -11,8 +11,8 @@ from django.utils import dateformat, timezone
 
 from accounts.models import AuditEvent, Notification
 from accounts.roles import Role
-from patients import services
 from patients.models import CertificateStatus
+from patients.services import certificates
 from tests.patients.factories import CertificateFactory
 
 
@@ -62,7 +62,7 @@ def test_revoke_permission_matrix(approved, user_for_role, client_for, client):
 def test_service_refuses_non_approvers(approved, nurse_user, patient_user):
     for actor in (nurse_user, patient_user):
         with pytest.raises(PermissionDenied):
-            services.certificate_revoke(actor=actor, certificate=approved, reason="Wrong")
+            certificates.certificate_revoke(actor=actor, certificate=approved, reason="Wrong")
 
 
 @pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_verification_page_states(approved, patient_user, doctor_user, client):
     pending = CertificateFactory(patient=approved.patient, requested_by=patient_user)
     page = client.get(reverse("patients:verify_certificate", args=[pending.verification_code]))
     assert b"No approved certificate" in page.content
-    services.certificate_revoke(actor=doctor_user, certificate=approved, reason="Error")
+    certificates.certificate_revoke(actor=doctor_user, certificate=approved, reason="Error")
     page = client.get(url)
     assert b"Revoked on" in page.content and b"Authentic" not in page.content
     assert b'role="alert"' in page.content
@@ -123,9 +123,9 @@ def test_verification_page_states(approved, patient_user, doctor_user, client):
 
 @pytest.mark.django_db
 def test_double_revoke_and_non_approved_refused(approved, patient_user, doctor_user, client_for):
-    services.certificate_revoke(actor=doctor_user, certificate=approved, reason="Error")
+    certificates.certificate_revoke(actor=doctor_user, certificate=approved, reason="Error")
     with pytest.raises(ValidationError) as exc:
-        services.certificate_revoke(actor=doctor_user, certificate=approved, reason="Again")
+        certificates.certificate_revoke(actor=doctor_user, certificate=approved, reason="Again")
     assert "already been revoked" in str(exc.value)
     response = client_for(doctor_user).post(_revoke_url(approved), {"revoke_reason": "Again"})
     assert response.status_code == 422 and b"already been revoked" in response.content
@@ -133,13 +133,13 @@ def test_double_revoke_and_non_approved_refused(approved, patient_user, doctor_u
     assert approved.revoke_reason == "Error"
     pending = CertificateFactory(patient=approved.patient, requested_by=patient_user)
     with pytest.raises(ValidationError):
-        services.certificate_revoke(actor=doctor_user, certificate=pending, reason="Error")
+        certificates.certificate_revoke(actor=doctor_user, certificate=pending, reason="Error")
 
 
 @pytest.mark.django_db
 def test_reason_required(approved, doctor_user, client_for):
     with pytest.raises(ValidationError) as exc:
-        services.certificate_revoke(actor=doctor_user, certificate=approved, reason="   ")
+        certificates.certificate_revoke(actor=doctor_user, certificate=approved, reason="   ")
     assert "revoke_reason" in exc.value.message_dict
     response = client_for(doctor_user).post(_revoke_url(approved), {"revoke_reason": ""})
     assert response.status_code == 422 and b"This field is required" in response.content

@@ -14,9 +14,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
-from patients import exports, selectors, services
+from patients import selectors
+from patients.exports import record
 from patients.models import Allergy, Patient, ToothRecord, normalize_search
 from patients.selectors import patient_search, trigram_index_available
+from patients.services import visits
 from tests.patients.factories import AllergyFactory, PatientFactory, VisitFactory
 
 TRIGRAM_MODES = [False, True]
@@ -64,7 +66,7 @@ def test_chart_banner_medications_tab_and_exports_list_the_most_severe_first(
         r"<strong>([^<]+)</strong>", tab.content.decode().split('id="chart-tab"')[1]
     )
     assert listed[: len(EXPECTED_ORDER) + 1] == [*EXPECTED_ORDER, "Latex"]  # inactive last
-    assert [a.substance for a in exports.record_data(mixed_allergies)["allergies"]] == (
+    assert [a.substance for a in record.record_data(mixed_allergies)["allergies"]] == (
         EXPECTED_ORDER
     )
 
@@ -80,9 +82,9 @@ def _dental_visit(patient, dentist, *, days_ago: int, teeth: dict, sign: bool = 
         started_at=timezone.now() - timedelta(days=days_ago),
     )
     for tooth, fields in teeth.items():
-        services.tooth_record_set(actor=dentist, visit=visit, tooth=tooth, **fields)
+        visits.tooth_record_set(actor=dentist, visit=visit, tooth=tooth, **fields)
     if sign:
-        services.visit_sign(actor=dentist, visit=visit)
+        visits.visit_sign(actor=dentist, visit=visit)
         visit.refresh_from_db()
     return visit
 
@@ -106,7 +108,7 @@ def first_dental_visit(patient, dentist_user):
 def test_new_dental_visit_starts_from_the_last_signed_chart(
     first_dental_visit, patient, dentist_user, client_for
 ):
-    visit = services.visit_start(actor=dentist_user, patient=patient, kind="dental")
+    visit = visits.visit_start(actor=dentist_user, patient=patient, kind="dental")
     chart = selectors.dental_chart(patient, visit=visit)
     assert sorted(chart) == [18, 36, 46, 48]
     assert all(rec.carried_over and rec.visit_id == first_dental_visit.pk for rec in chart.values())
@@ -129,7 +131,7 @@ def test_new_dental_visit_starts_from_the_last_signed_chart(
 def test_recording_a_tooth_at_the_visit_replaces_the_carried_state(
     first_dental_visit, patient, dentist_user, client_for
 ):
-    visit = services.visit_start(actor=dentist_user, patient=patient, kind="dental")
+    visit = visits.visit_start(actor=dentist_user, patient=patient, kind="dental")
     c = client_for(dentist_user)
     response = c.post(
         reverse("patients:visit_tooth", args=[visit.pk, 36]),
@@ -149,7 +151,7 @@ def test_recording_a_tooth_at_the_visit_replaces_the_carried_state(
 def test_carried_tooth_prefills_the_form_without_last_visits_performed_procedure(
     first_dental_visit, patient, dentist_user, client_for
 ):
-    visit = services.visit_start(actor=dentist_user, patient=patient, kind="dental")
+    visit = visits.visit_start(actor=dentist_user, patient=patient, kind="dental")
     c = client_for(dentist_user)
     planned = c.get(
         reverse("patients:visit_tooth", args=[visit.pk, 48]), HTTP_HX_REQUEST="true"
@@ -218,12 +220,12 @@ def test_dental_visit_page_queries_do_not_grow_with_earlier_visits(
     c = client_for(dentist_user)
 
     def count_for_new_visit() -> int:
-        visit = services.visit_start(actor=dentist_user, patient=patient, kind="dental")
+        visit = visits.visit_start(actor=dentist_user, patient=patient, kind="dental")
         c.get(reverse("patients:visit", args=[visit.pk]))  # warm up (session, caches)
         with CaptureQueriesContext(connection) as ctx:
             assert c.get(reverse("patients:visit", args=[visit.pk])).status_code == 200
-        services.tooth_record_set(actor=dentist_user, visit=visit, tooth=11, condition="healthy")
-        services.visit_sign(actor=dentist_user, visit=visit)
+        visits.tooth_record_set(actor=dentist_user, visit=visit, tooth=11, condition="healthy")
+        visits.visit_sign(actor=dentist_user, visit=visit)
         return len(ctx)
 
     _dental_visit(patient, dentist_user, days_ago=40, teeth={36: {"condition": "caries"}})
@@ -374,7 +376,7 @@ def test_id_search_keeps_its_indexes_when_pg_trgm_exists():
     ],
 )
 def test_allergy_names_drug_matches_whole_words(substance, drug, blocked):
-    assert services.allergy_names_drug(substance, drug) is blocked
+    assert visits.allergy_names_drug(substance, drug) is blocked
 
 
 def _rx(drug: str) -> dict:
@@ -385,7 +387,7 @@ def _rx(drug: str) -> dict:
 def test_prescription_allergy_check_is_not_a_substring_match(visit, doctor_user):
     Allergy.objects.create(patient=visit.patient, substance="Ace", severity="mild")
     AllergyFactory(patient=visit.patient, substance="Ibuprofen", severity="severe")
-    assert services.prescription_add(actor=doctor_user, visit=visit, data=_rx("Paracetamol"))
+    assert visits.prescription_add(actor=doctor_user, visit=visit, data=_rx("Paracetamol"))
     with pytest.raises(ValidationError) as exc:
-        services.prescription_add(actor=doctor_user, visit=visit, data=_rx("IBUPROFEN 400"))
+        visits.prescription_add(actor=doctor_user, visit=visit, data=_rx("IBUPROFEN 400"))
     assert "allergic to Ibuprofen" in str(exc.value)

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from patients import services
+from patients.services import visits
 from tests.patients.factories import VisitFactory
 
 
@@ -22,7 +22,7 @@ def test_two_signers_at_once_only_one_wins(patient, doctor_user, make_user):
     def sign(user):
         try:
             barrier.wait()
-            services.visit_sign(actor=user, visit=v)
+            visits.visit_sign(actor=user, visit=v)
             results.append("ok")
         except ValidationError:
             results.append("refused")

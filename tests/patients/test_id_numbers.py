@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from patients import services
 from patients.models import Patient
+from patients.services import registry
 from tests.patients.factories import PatientFactory
 from tests.patients.test_registry import FORM
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _edit_form(patient, **changes):
-    data = {f: getattr(patient, f) or "" for f in services.PATIENT_FIELDS}
+    data = {f: getattr(patient, f) or "" for f in registry.PATIENT_FIELDS}
     data.update(birth_date=patient.birth_date.isoformat(), year_level=patient.year_level or "")
     data.update(changes)
     return data
@@ -48,7 +48,7 @@ def test_patient_update_service_refuses_a_taken_id_number_in_another_case(front_
     PatientFactory(id_number="ABC123")
     patient = PatientFactory(id_number="ZZZ1")
     with pytest.raises(ValidationError) as exc:
-        services.patient_update(
+        registry.patient_update(
             actor=front_desk_user, patient=patient, data={"id_number": "abc123"}
         )
     assert "id_number" in exc.value.error_dict
@@ -113,11 +113,11 @@ def test_services_refuse_control_characters_in_the_id_number(front_desk_user):
     data = {k: v for k, v in FORM.items() if v != ""}
     data.update(birth_date=date(2004, 2, 3), year_level=2, id_number="12\r\n34")
     with pytest.raises(ValidationError) as exc:
-        services.patient_register(actor=front_desk_user, data=data)
+        registry.patient_register(actor=front_desk_user, data=data)
     assert "id_number" in exc.value.error_dict
     patient = PatientFactory(id_number="OK1")
     with pytest.raises(ValidationError):
-        services.patient_update(actor=front_desk_user, patient=patient, data={"id_number": "a\nb"})
+        registry.patient_update(actor=front_desk_user, patient=patient, data={"id_number": "a\nb"})
 
 
 def test_surrounding_spaces_are_trimmed(client_for, front_desk_user):

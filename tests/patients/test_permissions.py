@@ -126,9 +126,9 @@ def test_dentist_cannot_write_medical_visit(objs, dentist_user, client_for):
 def test_portal_other_patients_objects_are_404(
     objs, other_patient, patient_user, other_patient_user, client_for, doctor_user
 ):
-    from patients import services
+    from patients.services import visits
 
-    services.visit_sign(actor=doctor_user, visit=objs["visit"])
+    visits.visit_sign(actor=doctor_user, visit=objs["visit"])
     mine = client_for(patient_user)
     assert mine.get(reverse("patients:portal_visit", args=[objs["visit"].pk])).status_code == 200
     theirs = client_for(other_patient_user)

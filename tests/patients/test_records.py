@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail, signing
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
 from accounts.models import AuditEvent, Notification, User
-from patients import services
 from patients.models import (
     CertificateStatus,
     Immunization,
@@ -21,6 +21,8 @@ from patients.models import (
     Patient,
     PatientDocument,
 )
+from patients.services import certificates, documents
+from patients.services import visits as visits_services
 from tests.patients.factories import AllergyFactory, CertificateFactory
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -44,7 +46,7 @@ def full_visit(visit, doctor_user, nurse_user):
         given_on="2010-01-01",
         lot_number="HB1",
     )
-    services.vitals_record(
+    visits_services.vitals_record(
         actor=nurse_user,
         visit=visit,
         values={
@@ -58,8 +60,8 @@ def full_visit(visit, doctor_user, nurse_user):
             "weight_kg": 55,
         },
     )
-    services.diagnosis_add(actor=doctor_user, visit=visit, code="J06.9")
-    services.prescription_add(
+    visits_services.diagnosis_add(actor=doctor_user, visit=visit, code="J06.9")
+    visits_services.prescription_add(
         actor=doctor_user,
         visit=visit,
         data={
@@ -71,7 +73,7 @@ def full_visit(visit, doctor_user, nurse_user):
             "quantity": 10,
         },
     )
-    services.visit_sign(actor=doctor_user, visit=visit)
+    visits_services.visit_sign(actor=doctor_user, visit=visit)
     return visit
 
 
@@ -112,9 +114,9 @@ def test_document_upload_checks_magic_bytes_and_download_is_audited(
 
 @pytest.mark.django_db
 def test_oversized_document_is_refused(patient, nurse_user, monkeypatch):
-    monkeypatch.setattr(services, "MAX_DOCUMENT_BYTES", 100)
-    with pytest.raises(services.ValidationError):
-        services.document_upload(
+    monkeypatch.setattr(documents, "MAX_DOCUMENT_BYTES", 100)
+    with pytest.raises(ValidationError):
+        documents.document_upload(
             actor=nurse_user,
             patient=patient,
             kind="xray",
@@ -177,10 +179,10 @@ def test_certificate_reject_needs_reason_and_notifies(
     patient, patient_user, doctor_user, django_capture_on_commit_callbacks
 ):
     cert = CertificateFactory(patient=patient, requested_by=patient_user)
-    with pytest.raises(services.ValidationError):
-        services.certificate_decide(actor=doctor_user, certificate=cert, approve=False)
+    with pytest.raises(ValidationError):
+        certificates.certificate_decide(actor=doctor_user, certificate=cert, approve=False)
     with django_capture_on_commit_callbacks(execute=True):
-        services.certificate_decide(
+        certificates.certificate_decide(
             actor=doctor_user, certificate=cert, approve=False, rejection_reason="Unseen"
         )
     assert Notification.objects.filter(user=patient_user, title__contains="rejected").exists()
@@ -190,8 +192,8 @@ def test_certificate_reject_needs_reason_and_notifies(
 def test_approval_validates_dates(patient, doctor_user, patient_user):
     cert = CertificateFactory(patient=patient, requested_by=patient_user)
     today = timezone.localdate()
-    with pytest.raises(services.ValidationError) as exc:
-        services.certificate_decide(
+    with pytest.raises(ValidationError) as exc:
+        certificates.certificate_decide(
             actor=doctor_user,
             certificate=cert,
             approve=True,

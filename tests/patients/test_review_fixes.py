@@ -18,8 +18,9 @@ from pypdf import PdfReader
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from patients import exports, services
+from patients.exports import csv, fhir, pdf
 from patients.models import Immunization, PatientDocument, Visit, VisitAddendum
+from patients.services import documents, visits
 from tests.patients.factories import CertificateFactory, PatientFactory, VisitFactory
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -116,11 +117,11 @@ def test_long_file_name_with_blank_title_is_shortened(patient, nurse_user, clien
 
 
 def test_document_title_rules():
-    assert services._document_title("  CBC  ", "x.pdf") == "CBC"
-    assert services._document_title("", "scan.pdf") == "scan.pdf"
-    assert services._document_title("", "") == "document"
-    assert services._document_title("", "b" * 200) == "b" * 149 + "…"
-    assert services._document_title("t" * 200, "x.pdf") == "t" * 149 + "…"
+    assert documents._document_title("  CBC  ", "x.pdf") == "CBC"
+    assert documents._document_title("", "scan.pdf") == "scan.pdf"
+    assert documents._document_title("", "") == "document"
+    assert documents._document_title("", "b" * 200) == "b" * 149 + "…"
+    assert documents._document_title("t" * 200, "x.pdf") == "t" * 149 + "…"
 
 
 # --- Exports ---------------------------------------------------------------------------
@@ -129,10 +130,10 @@ def test_document_title_rules():
 @pytest.fixture
 def corrected_visit(patient, doctor_user):
     visit = VisitFactory(patient=patient, provider=doctor_user, chief_complaint="Fever")
-    services.diagnosis_add(actor=doctor_user, visit=visit, code="J06.9")
-    services.visit_sign(actor=doctor_user, visit=visit)
+    visits.diagnosis_add(actor=doctor_user, visit=visit, code="J06.9")
+    visits.visit_sign(actor=doctor_user, visit=visit)
     visit.refresh_from_db()
-    services.addendum_add(
+    visits.addendum_add(
         actor=doctor_user,
         visit=visit,
         text="Correction: paracetamol 250 mg, not 500 mg.\nSee <lab> & repeat",
@@ -178,9 +179,9 @@ def test_export_queries_do_not_grow_with_addenda(
     add_visit(doctor_user)
 
     def export_all():
-        exports.record_pdf(patient)
-        exports.record_csv(patient)
-        exports.fhir_bundle(patient)
+        pdf.record_pdf(patient)
+        csv.record_csv(patient)
+        fhir.fhir_bundle(patient)
 
     with CaptureQueriesContext(connection) as few:
         export_all()
@@ -188,7 +189,7 @@ def test_export_queries_do_not_grow_with_addenda(
         add_visit(dentist_user if i % 2 else doctor_user)
     with django_assert_max_num_queries(len(few.captured_queries)):
         export_all()
-    assert "note" in exports.record_csv(patient).decode("utf-8-sig")
+    assert "note" in csv.record_csv(patient).decode("utf-8-sig")
 
 
 @pytest.mark.django_db
@@ -196,7 +197,7 @@ def test_record_pdf_plain_cells_show_real_characters(patient):
     Immunization.objects.create(
         patient=patient, vaccine="Hep <B> & co", given_on=date(2020, 1, 1), lot_number="A&B<1>"
     )
-    text = _pdf_text(exports.record_pdf(patient))
+    text = _pdf_text(pdf.record_pdf(patient))
     assert "A&B<1>" in text and "Hep <B> & co" in text
     assert "&amp;" not in text and "&lt;" not in text
 
@@ -215,7 +216,7 @@ def test_certificate_pdf_shows_age_at_issue(patient, doctor_user):
         valid_from=date(2020, 1, 1),
         valid_until=date(2020, 2, 1),
     )
-    text = _pdf_text(exports.certificate_pdf(cert))
+    text = _pdf_text(pdf.certificate_pdf(cert))
     assert "16 years old" in text
     assert f"{patient.age} years old" not in text
 

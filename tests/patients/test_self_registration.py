@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.roles import Role
-from patients import services
 from patients.models import Patient, PendingSignup
+from patients.services import self_registration
 from tests.patients.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +147,7 @@ def test_a_deactivated_account_is_not_replaced_nor_reactivated(client, signup, m
     user = make_user(Role.PATIENT, email=SIGNUP["email"], is_active=False)
     response, _ = signup()
     assert response.status_code == 422 and b"already exists" in response.content
-    token_path = urlsplit(services.email_verification_url(user)).path
+    token_path = urlsplit(self_registration.email_verification_url(user)).path
     assert _confirm(client, token_path).status_code == 400
     user.refresh_from_db()
     assert not user.is_active

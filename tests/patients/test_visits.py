@@ -9,17 +9,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from patients import services
 from patients.models import Diagnosis, Prescription, VisitStatus, VitalSigns
+from patients.services import visits
 from tests.patients.factories import AllergyFactory
 
 
 @pytest.mark.django_db
 def test_visit_start_is_idempotent_per_appointment(patient, doctor_user, dentist_user):
-    v1 = services.visit_start(
+    v1 = visits.visit_start(
         actor=doctor_user, patient=patient, kind="medical", appointment_ref="APT-1"
     )
-    v2 = services.visit_start(
+    v2 = visits.visit_start(
         actor=doctor_user, patient=patient, kind="medical", appointment_ref="APT-1"
     )
     assert v1.pk == v2.pk and v1.status == VisitStatus.DRAFT
@@ -30,8 +30,8 @@ def test_visit_start_is_idempotent_per_appointment(patient, doctor_user, dentist
         == 1
     )
     with pytest.raises(PermissionDenied):
-        services.visit_start(actor=dentist_user, patient=patient, kind="medical")
-    assert services.visit_start(actor=dentist_user, patient=patient, kind="dental").kind == "dental"
+        visits.visit_start(actor=dentist_user, patient=patient, kind="medical")
+    assert visits.visit_start(actor=dentist_user, patient=patient, kind="dental").kind == "dental"
 
 
 @pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_visit_start_is_idempotent_per_appointment(patient, doctor_user, dentist
 )
 def test_implausible_vitals_are_refused(values, field, visit, nurse_user):
     with pytest.raises(ValidationError) as exc:
-        services.vitals_record(actor=nurse_user, visit=visit, values=values)
+        visits.vitals_record(actor=nurse_user, visit=visit, values=values)
     assert field in exc.value.message_dict
     assert not VitalSigns.objects.exists()
 
@@ -110,7 +110,7 @@ def test_unknown_icd10_is_a_form_error(visit, doctor_user, client_for):
 
 @pytest.mark.django_db
 def test_diagnosis_accepts_undotted_code(visit, doctor_user):
-    d = services.diagnosis_add(actor=doctor_user, visit=visit, code="j069")
+    d = visits.diagnosis_add(actor=doctor_user, visit=visit, code="j069")
     assert d.icd10_id == "J06.9" and d.is_primary
 
 
@@ -129,7 +129,7 @@ def test_icd10_autocomplete_by_words_and_code(doctor_user, client_for):
 def test_prescription_blocked_by_allergy(visit, doctor_user):
     AllergyFactory(patient=visit.patient, substance="Amoxicillin")
     with pytest.raises(ValidationError):
-        services.prescription_add(
+        visits.prescription_add(
             actor=doctor_user,
             visit=visit,
             data={
@@ -140,7 +140,7 @@ def test_prescription_blocked_by_allergy(visit, doctor_user):
                 "quantity": 21,
             },
         )
-    rx = services.prescription_add(
+    rx = visits.prescription_add(
         actor=doctor_user,
         visit=visit,
         data={
@@ -156,13 +156,13 @@ def test_prescription_blocked_by_allergy(visit, doctor_user):
 
 @pytest.mark.django_db
 def test_signed_visit_is_locked_and_takes_addenda(visit, doctor_user, client_for):
-    services.visit_sign(actor=doctor_user, visit=visit)
+    visits.visit_sign(actor=doctor_user, visit=visit)
     with pytest.raises(ValidationError):
-        services.visit_update_notes(
+        visits.visit_update_notes(
             actor=doctor_user, visit=visit, data={"chief_complaint": "changed"}
         )
     with pytest.raises(ValidationError):
-        services.visit_sign(actor=doctor_user, visit=visit)
+        visits.visit_sign(actor=doctor_user, visit=visit)
     c = client_for(doctor_user)
     response = c.post(
         reverse("patients:visit_notes", args=[visit.pk]),
@@ -182,7 +182,7 @@ def test_signed_visit_is_locked_and_takes_addenda(visit, doctor_user, client_for
 
 @pytest.mark.django_db
 def test_script_in_free_text_renders_escaped(visit, doctor_user, client_for):
-    services.visit_update_notes(
+    visits.visit_update_notes(
         actor=doctor_user,
         visit=visit,
         data={"chief_complaint": "<script>alert(1)</script>", "assessment": "<b>x</b>"},
@@ -226,7 +226,7 @@ def test_tooth_chart_click_and_save(dental_visit, dentist_user, client_for):
 @pytest.mark.django_db
 def test_follow_up_in_the_past_is_refused(visit, doctor_user):
     with pytest.raises(ValidationError):
-        services.visit_update_notes(
+        visits.visit_update_notes(
             actor=doctor_user,
             visit=visit,
             data={"follow_up_on": timezone.localdate() - timedelta(days=1)},

@@ -86,10 +86,45 @@ def _get(url: str, timeout: float = 5):
         return exc.code, exc.read().decode()
 
 
+def _own_var_dir() -> Path:
+    """A var folder outside pytest's shared temp root: the embedded server runs as another
+    user (it needs to traverse the path) and must outlive other pytest runs' clean-ups."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="uscpis-var-")) / "var"
+
+
+def _assert_burst_holds(base: str, size: int = 50) -> None:
+    """``size`` simultaneous requests (pages that use the database and the session): every
+    one answered, no 5xx, no connection reset or refused."""
+    import threading
+
+    barrier = threading.Barrier(size)
+    results: list = []
+
+    def one(i: int) -> None:
+        barrier.wait()
+        path = ("/accounts/login/", "/readyz", f"/patients/verify/?code=BURST{i}")[i % 3]
+        try:
+            status, _ = _get(base + path, timeout=60)
+            results.append(status)
+        except OSError as exc:  # ConnectionResetError, refused, timeout
+            results.append(repr(exc))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert len(results) == size
+    failures = [r for r in results if not isinstance(r, int) or r >= 500]
+    assert failures == [], failures
+
+
 def test_make_run_stack_starts_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path):
     """What `make run` does, with nothing configured: embedded PostgreSQL, filesystem broker."""
     port = _free_port()
-    var_dir = tmp_path / "var"
+    var_dir = _own_var_dir()
     env = _env(USCPIS_VAR_DIR=str(var_dir), PORT=str(port), USCPIS_RUN_NO_RELOAD="1")
     for name in ("DATABASE_URL", "REDIS_URL", "USCPIS_DB_NAME", "DJANGO_ENV", "CELERY_QUEUE"):
         env.pop(name, None)
@@ -115,7 +150,9 @@ def test_make_run_stack_starts_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path
         ready = json.loads(body)
         assert status == 200 and ready["status"] == "ok", ready
         assert all(check["ok"] for check in ready["checks"].values())
+        _assert_burst_holds(base)
         output = (tmp_path / "run.log").read_text()
+        assert "gunicorn" in output.lower()  # served like production, not by runserver
         assert "admin@usc.edu.ph" in output and "student@usc.edu.ph" in output
         assert (var_dir / "pgdata" / "PG_VERSION").exists()
     finally:
@@ -142,3 +179,6 @@ def test_make_run_stack_starts_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path
     assert leftover == [], f"processes still running after 30 s:\n{details}\n" + (
         tmp_path / "run.log"
     ).read_text()[-3000:]
+    import shutil
+
+    shutil.rmtree(var_dir.parent, ignore_errors=True)

@@ -157,8 +157,8 @@ def test_site_url_must_be_an_http_url():
     assert "SITE_URL must start with http:// or https://" in result.stderr
 
 
-def test_trusted_proxy_count_is_one_in_production_and_zero_in_development():
-    assert settings_value("settings.TRUSTED_PROXY_COUNT", PRODUCTION_ENV) == "1"
+def test_trusted_proxy_count_defaults_to_zero_and_is_set_explicitly():
+    assert settings_value("settings.TRUSTED_PROXY_COUNT", PRODUCTION_ENV) == "0"
     assert settings_value("settings.TRUSTED_PROXY_COUNT", {**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "2"}) == "2"
     assert settings_value("settings.TRUSTED_PROXY_COUNT", {"DATABASE_URL": "postgres://u@db.invalid/x"}) == "0"
     result = run_manage("check", env_overrides={"DATABASE_URL": "postgres://u@db.invalid/x", "TRUSTED_PROXY_COUNT": "-1"})

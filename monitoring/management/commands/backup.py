@@ -1,4 +1,8 @@
-"""``manage.py backup create|list|verify|restore|prune``: backups that really restore.
+"""``manage.py backup create|list|verify|restore|prune|import``: backups that really restore.
+
+``import FOLDER`` registers a backup folder this database does not know (one made by
+another installation, or before moving to a new PostgreSQL major version) after checking
+its files against its manifest, so it can be verified and restored by id.
 
 Every subcommand prints progress for long steps and exits non-zero on failure.
 """
@@ -10,8 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from monitoring import services
-from monitoring.models import Backup, BackupStatus, VerificationStatus
+from monitoring.backups import create, prune, restore, verify
+from monitoring.models import Backup, BackupKind, BackupStatus, VerificationStatus
 from monitoring.pg import BackupError
 
 
@@ -20,20 +24,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        create = sub.add_parser("create", help="make a backup now")
-        create.add_argument("--with-media", action="store_true", help="also archive uploaded files")
+        create_parser = sub.add_parser("create", help="make a backup now")
+        create_parser.add_argument("--with-media", action="store_true", help="also archive uploaded files")
         sub.add_parser("list", help="list backups")
-        verify = sub.add_parser(
+        verify_parser = sub.add_parser(
             "verify", help="check checksums and restore into a scratch database"
         )
-        verify.add_argument("backup_id", type=int)
-        restore = sub.add_parser("restore", help="replace the database (and media) with a backup")
-        restore.add_argument("backup_id", type=int)
-        restore.add_argument(
+        verify_parser.add_argument("backup_id", type=int)
+        restore_parser = sub.add_parser("restore", help="replace the database (and media) with a backup")
+        restore_parser.add_argument("backup_id", type=int)
+        restore_parser.add_argument(
             "--yes", action="store_true", help="confirm: current data will be replaced"
         )
-        prune = sub.add_parser("prune", help="apply retention (7 daily, 4 weekly, 12 monthly)")
-        prune.add_argument("--dry-run", action="store_true")
+        imp = sub.add_parser("import", help="register a backup folder made elsewhere")
+        imp.add_argument("folder", help="a backup folder (with manifest.json), under BACKUP_DIR or anywhere")
+        prune_parser = sub.add_parser("prune", help="apply retention (7 daily, 4 weekly, 12 monthly)")
+        prune_parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args, action: str, **opts):
         say = self.stdout.write
@@ -51,10 +57,10 @@ class Command(BaseCommand):
 
     def do_create(self, say, *, with_media: bool = False, **_):
         say(f"Creating a backup{' with media' if with_media else ''}...")
-        backup = services.backup_create(with_media=with_media, say=say)
+        backup = create.backup_create(with_media=with_media, say=say)
         say(
             self.style.SUCCESS(
-                f"Backup #{backup.pk} done: {filesizeformat(backup.size_bytes)} in "
+                f"Backup #{backup.pk} done in {backup.folder}: {filesizeformat(backup.size_bytes)} in "
                 f"{backup.duration_seconds:.1f} s, sha256 {backup.checksum[:16]}…"
                 + (f", copied to {backup.remote_location}" if backup.remote_location else "")
             )
@@ -81,7 +87,7 @@ class Command(BaseCommand):
     def do_verify(self, say, *, backup_id: int, **_):
         backup = self._get(backup_id)
         say(f"Verifying backup #{backup.pk}...")
-        backup = services.backup_verify(backup_id=backup.pk, say=say, alert=False)
+        backup = verify.backup_verify(backup_id=backup.pk, say=say, alert=False)
         if backup.verification_status != VerificationStatus.PASSED:
             raise CommandError(
                 f"Backup #{backup.pk} FAILED verification: {backup.verification_detail}"
@@ -94,13 +100,49 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Restoring backup #{backup.pk} replaces ALL current data. Re-run with --yes to confirm."
             )
-        report = services.backup_restore(backup=backup, confirm=True, say=say)
+        report = restore.backup_restore(backup=backup, confirm=True, say=say)
         for line in report.lines():
             say(line)
         say(self.style.SUCCESS("Restore complete."))
 
+    def do_import(self, say, *, folder: str, **_):
+        import shutil
+        from pathlib import Path
+
+        from monitoring.backups import checks
+        from monitoring.backups import layout as backups
+
+        source = Path(folder).resolve()
+        manifest = backups.read_manifest(source)
+        problems = checks.check_files(source, manifest)
+        if problems:
+            raise CommandError(f"{source} is not a usable backup: {'; '.join(problems)}")
+        root = backups.backup_root()
+        if source.parent != root.resolve():
+            target = root / f"imported-{source.name}"
+            if target.exists():
+                raise CommandError(f"{target} already exists")
+            shutil.copytree(source, target)
+            source = target
+        files = manifest.get("files") or {}
+        backup = Backup.objects.create(
+            kind=BackupKind.MANUAL,
+            status=BackupStatus.SUCCEEDED,
+            with_media=backups.MEDIA_FILE in files,
+            finished_at=timezone.now(),
+            folder=source.name,
+            size_bytes=backups.folder_size(source),
+            checksum=files[backups.DB_FILE]["sha256"],
+            manifest=manifest,
+        )
+        say(self.style.SUCCESS(
+            f"Imported {source.name} as backup #{backup.pk} (made {manifest.get('created_at', '?')}, "
+            f"PostgreSQL {manifest.get('server_version', '?')}); restore it with: "
+            f"manage.py backup restore {backup.pk} --yes"
+        ))
+
     def do_prune(self, say, *, dry_run: bool = False, **_):
-        deleted = services.backup_prune(say=say, dry_run=dry_run)
+        deleted = prune.backup_prune(say=say, dry_run=dry_run)
         say(
             f"{'Would delete' if dry_run else 'Deleted'} {len(deleted) if not dry_run else ''} backups."
             if not dry_run

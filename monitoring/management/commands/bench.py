@@ -22,6 +22,7 @@ SCALES = {
     "appointments": 1_000_000,
     "items": 5_000,
     "movements": 2_000_000,
+    "invoices": 200_000,  # billing: 3 lines each, ~250,000 payments
 }
 
 

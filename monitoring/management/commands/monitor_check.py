@@ -8,7 +8,7 @@ email backend. Exits 1 while there is a problem.
 from django.core.management.base import BaseCommand
 
 from monitoring.selectors import health_findings
-from monitoring.services import health_check_run
+from monitoring.services.incidents import health_check_run
 
 
 class Command(BaseCommand):

@@ -1,0 +1,73 @@
+"""What the appointment services share: history rows, patient notifications and emails
+after commit, and the waitlist nudge when a slot frees up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.roles import user_has_perm
+from appointments import conf
+from appointments.models import (
+    Appointment,
+    AppointmentEvent,
+)
+
+
+def _is_staff(actor) -> bool:
+    return actor is not None and user_has_perm(actor, "appointments.book_for_patient")
+
+
+def _record(
+    appointment: Appointment, *, actor, from_status: str, note: str = "", detail=None
+) -> None:
+    AppointmentEvent.objects.create(
+        appointment=appointment,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        from_status=from_status,
+        to_status=appointment.status,
+        note=note[:300],
+        detail=detail or {},
+    )
+
+
+def _after_commit_email(appointment: Appointment, kind: str) -> None:
+    from appointments.tasks import send_appointment_email
+
+    appointment_id = appointment.pk
+    transaction.on_commit(
+        lambda: send_appointment_email.delay(appointment_id=appointment_id, kind=kind)
+    )
+
+
+def _notify_patient(appointment: Appointment, title: str, body: str = "") -> None:
+    user = appointment.patient.user
+    if user is None or not user.is_active:
+        return
+    from accounts.services import notify
+
+    # The confirmation email (with its .ics) is sent separately; this is the in-app copy.
+    notify(
+        user=user,
+        title=title,
+        body=body,
+        url=reverse("appointments:my_detail", args=[appointment.pk]),
+        category="appointments",
+        email=False,
+    )
+
+
+def _when(dt: datetime) -> str:
+    return timezone.localtime(dt, conf.clinic_tz()).strftime("%a %-d %b %Y, %-I:%M %p")
+
+
+def _after_commit_slot_freed(provider_id: int, start: datetime, end: datetime) -> None:
+    if start <= timezone.now():
+        return
+    from appointments.tasks import offer_freed_slot
+
+    iso = start.isoformat()
+    transaction.on_commit(lambda: offer_freed_slot.delay(provider_id=provider_id, start=iso))

@@ -1,0 +1,84 @@
+"""Signed links in appointment emails: confirm or cancel without signing in, each used once."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from appointments import conf
+from appointments.models import (
+    Appointment,
+    AppointmentStatus,
+    SignedLinkUse,
+)
+from appointments.services.booking import appointment_cancel
+from appointments.services.lifecycle import appointment_transition
+
+LINK_SALT = "appointments.email-link"
+
+
+def link_token(appointment: Appointment, action: str) -> str:
+    return signing.dumps(
+        {"a": appointment.pk, "x": action, "j": secrets.token_urlsafe(12)}, salt=LINK_SALT
+    )
+
+
+def link_url(appointment: Appointment, action: str) -> str:
+    from django.conf import settings
+
+    return settings.SITE_URL + reverse(
+        "appointments:email_link", args=[link_token(appointment, action)]
+    )
+
+
+def link_read(token: str) -> tuple[Appointment, str, str]:
+    """Decode a link; raises ``ValidationError`` when it is tampered with or expired."""
+    max_age = timedelta(hours=conf.get("APPOINTMENT_LINK_MAX_AGE_HOURS"))
+    try:
+        data = signing.loads(token, salt=LINK_SALT, max_age=max_age)
+        appointment = Appointment.objects.with_related().get(pk=int(data["a"]))
+        action, jti = str(data["x"]), str(data["j"])
+    except signing.SignatureExpired:
+        raise ValidationError(
+            "This link has expired. Please sign in to manage your appointment."
+        ) from None
+    except (signing.BadSignature, KeyError, TypeError, ValueError, Appointment.DoesNotExist):
+        raise ValidationError("This link is not valid.") from None
+    if action not in ("confirm", "cancel"):
+        raise ValidationError("This link is not valid.")
+    return appointment, action, jti
+
+
+def link_use(*, token: str, request=None) -> Appointment:
+    """Confirm or cancel from an email link. Each link works once; raises ``ValidationError``."""
+    appointment, action, jti = link_read(token)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                SignedLinkUse.objects.create(jti=jti, appointment=appointment, action=action)
+        except IntegrityError:
+            raise ValidationError("This link has already been used.") from None
+        if action == "confirm":
+            if appointment.status == AppointmentStatus.CONFIRMED:
+                return appointment
+            if (
+                appointment.status != AppointmentStatus.BOOKED
+                or appointment.start <= timezone.now()
+            ):
+                raise ValidationError("This appointment can no longer be confirmed.")
+            return appointment_transition(
+                actor=None,
+                appointment=appointment,
+                to_status=AppointmentStatus.CONFIRMED,
+                note="Confirmed from the email link",
+                request=request,
+            )
+        return appointment_cancel(
+            actor=None, appointment=appointment, request=request, via_link=True
+        )

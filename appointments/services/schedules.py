@@ -1,0 +1,153 @@
+"""Provider schedules: provider profiles, weekly availability blocks, exceptions (leave,
+extra hours) and appointment types. Each change runs in a transaction and is audited on the
+provider (or the type), as the schedule pages always were."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.models import User
+from appointments.models import (
+    Appointment,
+    AppointmentType,
+    AvailabilityException,
+    ProviderProfile,
+    WaitlistEntry,
+    WaitlistStatus,
+    WeeklyAvailability,
+)
+from appointments.selectors import appointments_affected_by_time_off, providers_without_profile
+from appointments.services.booking import appointment_cancel
+
+REBOOK_WINDOW_DAYS = 14  # a patient whose appointment time off cancels waits this long
+
+
+def _schedule_changed(*, actor: User, provider: ProviderProfile, change: str, request) -> None:
+    audit_record(
+        actor=actor, action="update", obj=provider, request=request, detail={"schedule": change}
+    )
+
+
+@transaction.atomic
+def provider_profiles_create_missing(*, actor: User, request=None) -> list[ProviderProfile]:
+    """Give every active provider-role user without one a provider profile; returns the new
+    profiles. Running it twice creates nothing the second time."""
+    created = []
+    for user in providers_without_profile().select_for_update(of=("self",)):
+        profile = ProviderProfile.objects.create(user=user)
+        audit_record(actor=actor, action="create", obj=profile, request=request)
+        created.append(profile)
+    return created
+
+
+@transaction.atomic
+def weekly_block_add(
+    *, actor: User, provider: ProviderProfile, block: WeeklyAvailability, request=None
+) -> WeeklyAvailability:
+    """Add a validated (unsaved) weekly availability block to the provider's schedule."""
+    block.provider = provider
+    block.save()
+    _schedule_changed(actor=actor, provider=provider, change="block", request=request)
+    return block
+
+
+@transaction.atomic
+def weekly_block_delete(
+    *, actor: User, provider: ProviderProfile, block_id: int, request=None
+) -> None:
+    """Remove one of the provider's weekly blocks (another provider's id removes nothing)."""
+    WeeklyAvailability.objects.filter(provider=provider, pk=block_id).delete()
+    _schedule_changed(actor=actor, provider=provider, change="delete_block", request=request)
+
+
+@transaction.atomic
+def availability_exception_add(
+    *,
+    actor: User,
+    provider: ProviderProfile,
+    exception: AvailabilityException,
+    cancel_affected: bool = False,
+    request=None,
+) -> AvailabilityException:
+    """Add a validated (unsaved) exception (time off or extra hours) to the schedule.
+
+    Time off over booked appointments is refused (``ValidationError``) unless
+    ``cancel_affected``: then each is cancelled through ``appointment_cancel`` (the patient
+    is notified in the portal and by email, the freed slot goes to the waitlist) with a
+    reason carrying a link to book again, and the patient is put on the waitlist for the
+    same type over the next two weeks. All in one transaction.
+    """
+    affected = list(
+        appointments_affected_by_time_off(
+            provider=provider, kind=exception.kind, starts_at=exception.starts_at,
+            ends_at=exception.ends_at,
+        ).select_for_update(of=("self",))
+    )
+    if affected and not cancel_affected:
+        raise ValidationError(
+            f"{len(affected)} booked appointment(s) fall in this time. Review them and confirm "
+            "to cancel them (the patients are told and offered another time)."
+        )
+    exception.provider = provider
+    exception.created_by = actor
+    exception.save()
+    _schedule_changed(actor=actor, provider=provider, change="exception", request=request)
+    rebook = f"{settings.SITE_URL}{reverse('appointments:book')}"
+    label = exception.get_kind_display().lower()
+    for appointment in affected:
+        appointment_cancel(
+            actor=actor,
+            appointment=appointment,
+            reason=(
+                f"The clinic had to cancel: {label} for {appointment.provider.display_name}. "
+                f"Please book another time: {rebook} (you are on the waitlist too)."
+            ),
+            request=request,
+        )
+        _waitlist_freed_patient(appointment)
+    return exception
+
+
+def _waitlist_freed_patient(appointment: Appointment) -> None:
+    start = max(timezone.localdate(), timezone.localtime(appointment.start).date())
+    if WaitlistEntry.objects.filter(
+        patient=appointment.patient, appointment_type=appointment.appointment_type,
+        status=WaitlistStatus.WAITING,
+    ).exists():
+        return
+    WaitlistEntry.objects.create(
+        patient=appointment.patient, appointment_type=appointment.appointment_type,
+        date_from=start, date_to=start + timedelta(days=REBOOK_WINDOW_DAYS),
+    )
+
+
+@transaction.atomic
+def availability_exception_delete(
+    *, actor: User, provider: ProviderProfile, exception_id: int, request=None
+) -> None:
+    """Remove one of the provider's exceptions (another provider's id removes nothing)."""
+    AvailabilityException.objects.filter(provider=provider, pk=exception_id).delete()
+    _schedule_changed(actor=actor, provider=provider, change="delete_exception", request=request)
+
+
+@transaction.atomic
+def appointment_type_save(
+    *, actor: User, appointment_type: AppointmentType, request=None
+) -> AppointmentType:
+    """Create or update an appointment type validated by its form."""
+    creating = appointment_type.pk is None
+    appointment_type.save()
+    audit_record(
+        actor=actor,
+        action="create" if creating else "update",
+        obj=appointment_type,
+        request=request,
+    )
+    return appointment_type

@@ -1,0 +1,190 @@
+"""Billing forms: they bind and validate input shape; the services enforce the rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from billing.models import (
+    ClaimStatus,
+    Coverage,
+    DenialCode,
+    InvoiceStatus,
+    Payer,
+    PaymentMethod,
+    Service,
+    ServiceGroup,
+    StatutoryDiscount,
+)
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+MONEY_ATTRS = {"inputmode": "decimal", "step": "0.01", "min": "0"}
+
+
+def money_field(label: str, *, required: bool = True, minimum: str = "0.00") -> forms.DecimalField:
+    return forms.DecimalField(label=label, required=required, max_digits=12, decimal_places=2,
+                              min_value=Decimal(minimum), widget=forms.NumberInput(attrs=MONEY_ATTRS))
+
+
+class InvoiceFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), ("open", "Open (unpaid)")] + list(InvoiceStatus.choices),
+    )
+    q = forms.CharField(label="Invoice no., patient or ID", required=False, max_length=100)
+    date_from = forms.DateField(label="From", required=False, widget=DATE)
+    date_to = forms.DateField(label="To", required=False, widget=DATE)
+
+
+class AddLineForm(forms.Form):
+    service = forms.ModelChoiceField(queryset=Service.objects.filter(is_active=True).order_by("name"))
+    quantity = forms.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"),
+                                  initial=1, widget=forms.NumberInput(attrs={"step": "any", "min": "0"}))
+    unit_price = money_field("Price (blank = list price)", required=False)
+    reason = forms.CharField(label="Reason for another price", required=False, max_length=200)
+
+
+class PriceOverrideForm(forms.Form):
+    unit_price = money_field("New unit price")
+    reason = forms.CharField(max_length=200)
+
+
+class TermsForm(forms.Form):
+    coverage = forms.ModelChoiceField(queryset=Coverage.objects.none(), required=False,
+                                      empty_label="Self-pay (no payer)")
+    statutory_discount = forms.ChoiceField(label="Statutory discount", required=False,
+                                           choices=StatutoryDiscount.choices)
+    statutory_id_number = forms.CharField(label="Senior / PWD ID number", required=False, max_length=40)
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if patient is not None:
+            self.fields["coverage"].queryset = Coverage.objects.filter(
+                patient=patient, is_active=True).select_related("payer")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200)
+
+
+class CreditNoteForm(forms.Form):
+    amount = money_field("Amount", minimum="0.01")
+    reason = forms.CharField(max_length=200)
+
+
+class PaymentForm(forms.Form):
+    """The hidden ``idempotency_key`` is minted when the form is shown: submitting the same
+    form twice (double click, retry after a timeout) records one payment."""
+
+    amount = money_field("Amount received", minimum="0.01")
+    method = forms.ChoiceField(choices=PaymentMethod.choices)
+    reference = forms.CharField(label="Reference no. (card, GCash, Maya, bank)", required=False,
+                                max_length=60)
+    invoices = forms.MultipleChoiceField(
+        label="Apply to (blank = oldest first)", required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, open_invoices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["invoices"].choices = [
+            (str(i.pk), f"{i.number} · {i.visit_day:%d %b %Y} · balance ₱{i.balance:,.2f}")
+            for i in open_invoices
+        ]
+        if not self.is_bound:
+            self.initial["idempotency_key"] = uuid.uuid4().hex
+
+
+class RefundForm(forms.Form):
+    amount = money_field("Refund amount", minimum="0.01")
+    reason = forms.CharField(max_length=200)
+
+
+class OpenDayForm(forms.Form):
+    opening_float = money_field("Opening float (cash in the drawer)")
+
+
+class CloseDayForm(forms.Form):
+    note = forms.CharField(label="Note", required=False, max_length=200)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        fields = {f"counted_{m}": money_field(f"Counted {label}") for m, label in PaymentMethod.choices}
+        self.fields = {**fields, **self.fields}
+
+    def counted(self) -> dict[str, Decimal]:
+        return {m: self.cleaned_data[f"counted_{m}"] for m in PaymentMethod.values}
+
+
+class CoverageForm(forms.ModelForm):
+    groups = forms.MultipleChoiceField(label="Service groups (none = all)", required=False,
+                                       choices=ServiceGroup.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = Coverage
+        fields = ["payer", "member_id", "valid_from", "valid_until", "percent", "fixed_amount",
+                  "groups", "annual_cap", "loa_number", "loa_issued_on"]
+        widgets = {"valid_from": DATE, "valid_until": DATE, "loa_issued_on": DATE}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["payer"].queryset = Payer.objects.filter(is_active=True)
+
+
+class ClaimActionForm(forms.Form):
+    to_status = forms.ChoiceField(choices=ClaimStatus.choices)
+    denial_code = forms.ChoiceField(required=False, choices=[("", "—")] + list(DenialCode.choices))
+    note = forms.CharField(required=False, max_length=200)
+    loa_number = forms.CharField(label="LOA number", required=False, max_length=60)
+
+
+class ClaimFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("action", "Needs action")]
+                               + list(ClaimStatus.choices))
+    payer = forms.ModelChoiceField(queryset=Payer.objects.all(), required=False, empty_label="Any payer")
+
+
+class RemittanceForm(forms.Form):
+    payer = forms.ModelChoiceField(queryset=Payer.objects.filter(is_active=True))
+    reference = forms.CharField(label="Remittance reference", max_length=60)
+    received_on = forms.DateField(widget=DATE, initial=timezone.localdate)
+    amount = money_field("Amount received")
+
+
+class PeriodForm(forms.Form):
+    date_from = forms.DateField(label="From", required=False, widget=DATE)
+    date_to = forms.DateField(label="To", required=False, widget=DATE)
+
+    def period(self) -> tuple[date, date]:
+        today = timezone.localdate()
+        data = self.cleaned_data if self.is_valid() else {}
+        date_to = data.get("date_to") or today
+        date_from = data.get("date_from") or (date_to - timedelta(days=30))
+        if date_from > date_to:
+            date_from, date_to = date_to, date_from
+        return date_from, date_to
+
+
+class ClaimExportForm(PeriodForm):
+    payer = forms.ModelChoiceField(queryset=Payer.objects.all())
+
+
+class PriceForm(forms.Form):
+    amount = money_field("Price")
+    covered_per_term = forms.IntegerField(label="Covered per term", min_value=0, max_value=50)
+
+
+class PriceListCopyForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    effective_from = forms.DateField(label="In force from", widget=DATE)
+
+
+class PayerForm(forms.ModelForm):
+    class Meta:
+        model = Payer
+        fields = ["code", "name", "kind", "requires_loa", "loa_validity_days", "is_active"]

@@ -1,0 +1,509 @@
+"""Reads for billing pages, reports and statements (each does its own joins; no N+1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.http import Http404
+from django.utils import timezone
+
+from billing.models import (
+    OPEN_STATUSES,
+    POSTED_STATUSES,
+    ZERO,
+    Allocation,
+    ApprovalStatus,
+    CashierDay,
+    CashierDayStatus,
+    Charge,
+    ChargeStatus,
+    Claim,
+    ClaimStatus,
+    Coverage,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    Refund,
+    WriteOff,
+)
+
+MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
+BALANCE = ExpressionWrapper(
+    F("patient_total") + F("moved_to_patient") - F("credited") - F("written_off") - F("amount_paid"),
+    output_field=MONEY_FIELD,
+)
+
+
+def _sum(qs, expr) -> Decimal:
+    return qs.aggregate(s=Coalesce(Sum(expr), Value(ZERO), output_field=MONEY_FIELD))["s"]
+
+
+# --- Objects -----------------------------------------------------------------------------
+
+
+def get_invoice(pk: int) -> Invoice:
+    try:
+        return Invoice.objects.select_related(
+            "patient", "issued_by", "voided_by", "coverage__payer"
+        ).get(pk=pk)
+    except (Invoice.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such invoice") from None
+
+
+def get_own_invoice(user, pk: int) -> Invoice:
+    """A patient's own issued invoice; anything else (drafts, another's) is a 404."""
+    invoice = Invoice.objects.select_related("patient", "coverage__payer").filter(
+        pk=pk, patient__user=user, status__in=[*POSTED_STATUSES, InvoiceStatus.VOID]
+    ).first()
+    if invoice is None:
+        raise Http404("No such invoice")
+    return invoice
+
+
+def get_own_payment(user, pk: int) -> Payment:
+    payment = Payment.objects.select_related("patient", "received_by").filter(
+        pk=pk, patient__user=user
+    ).first()
+    if payment is None:
+        raise Http404("No such receipt")
+    return payment
+
+
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    voided = invoice.status == InvoiceStatus.VOID
+    return list(
+        invoice.lines.filter(voided=voided).select_related("service", "provider", "coverage__payer")
+    )
+
+
+# --- Balances ------------------------------------------------------------------------------
+
+
+@dataclass
+class Balance:
+    owed: Decimal = ZERO  # open invoices' balance
+    credit: Decimal = ZERO  # unallocated payments
+    open_invoices: int = 0
+
+    @property
+    def net(self) -> Decimal:
+        return self.owed - self.credit
+
+
+def patient_balance(patient_id: int) -> Balance:
+    """What the patient owes (issued − credits − allocations) and the credit they hold."""
+    row = Invoice.objects.filter(patient_id=patient_id, status__in=OPEN_STATUSES).aggregate(
+        owed=Coalesce(Sum(BALANCE), Value(ZERO), output_field=MONEY_FIELD), n=Count("id")
+    )
+    credit = _sum(Payment.objects.filter(patient_id=patient_id), "unallocated")
+    return Balance(owed=row["owed"], credit=credit, open_invoices=row["n"])
+
+
+# --- Lists ---------------------------------------------------------------------------------
+
+
+def invoice_list(*, status: str = "", q: str = "", date_from=None, date_to=None,
+                 patient_id: int | None = None) -> QuerySet[Invoice]:
+    qs = Invoice.objects.select_related("patient").order_by("-visit_day", "-id")
+    if status == "open":
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    elif status:
+        qs = qs.filter(status=status)
+    if patient_id:
+        qs = qs.filter(patient_id=patient_id)
+    if q:
+        term = q.strip()
+        qs = qs.filter(
+            Q(number__iexact=term) | Q(patient__id_number__iexact=term)
+            | Q(patient__search_text__contains=term.lower())
+        )
+    if date_from:
+        qs = qs.filter(visit_day__gte=date_from)
+    if date_to:
+        qs = qs.filter(visit_day__lte=date_to)
+    return qs
+
+
+def unbilled_charges(status: str = ChargeStatus.UNBILLED) -> QuerySet[Charge]:
+    return Charge.objects.filter(status=status).select_related("patient", "service").order_by(
+        "-occurred_on", "-id"
+    )
+
+
+def reversed_on_issued() -> QuerySet[Charge]:
+    """Reversed charges still on an issued invoice: each needs a credit note."""
+    return (
+        Charge.objects.filter(
+            status=ChargeStatus.REVERSED,
+            invoice_lines__voided=False,
+            invoice_lines__invoice__status__in=OPEN_STATUSES,
+        )
+        .select_related("patient")
+        .annotate(invoice_id=F("invoice_lines__invoice_id"),
+                  invoice_number=F("invoice_lines__invoice__number"))
+        .order_by("-reversed_at")
+    )
+
+
+def claim_list(*, status: str = "", payer_id: int | None = None) -> QuerySet[Claim]:
+    qs = Claim.objects.select_related("payer", "patient").order_by("-created_at", "-id")
+    if status == "action":
+        qs = qs.filter(status__in=[ClaimStatus.DRAFT, ClaimStatus.DENIED])
+    elif status:
+        qs = qs.filter(status=status)
+    if payer_id:
+        qs = qs.filter(payer_id=payer_id)
+    return qs
+
+
+def pending_approvals():
+    return (
+        list(WriteOff.objects.filter(status=ApprovalStatus.REQUESTED)
+             .select_related("invoice__patient", "requested_by")),
+        list(Refund.objects.filter(status=ApprovalStatus.REQUESTED)
+             .select_related("payment__patient", "requested_by")),
+    )
+
+
+# --- Home and dashboard --------------------------------------------------------------------
+
+
+def home_counts() -> dict:
+    today = timezone.localdate()
+    start = timezone.make_aware(timezone.datetime.combine(today, timezone.datetime.min.time()))
+    invoice_row = Invoice.objects.aggregate(
+        drafts=Count("id", filter=Q(status=InvoiceStatus.DRAFT)),
+        open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+        open_amount=Coalesce(Sum(BALANCE, filter=Q(status__in=OPEN_STATUSES)), Value(ZERO),
+                             output_field=MONEY_FIELD),
+    )
+    return {
+        "unbilled": Charge.objects.filter(status=ChargeStatus.UNBILLED).count(),
+        "drafts": invoice_row["drafts"],
+        "open_invoices": invoice_row["open"],
+        "open_amount": invoice_row["open_amount"],
+        "collected_today": _sum(Payment.objects.filter(received_at__gte=start), "amount"),
+        "claims_action": Claim.objects.filter(
+            status__in=[ClaimStatus.DRAFT, ClaimStatus.DENIED]).count(),
+        "approvals": WriteOff.objects.filter(status=ApprovalStatus.REQUESTED).count()
+        + Refund.objects.filter(status=ApprovalStatus.REQUESTED).count(),
+    }
+
+
+def open_cashier_day(user) -> CashierDay | None:
+    return CashierDay.objects.filter(cashier=user, status=CashierDayStatus.OPEN).first()
+
+
+# --- Reports -------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    title: str
+    columns: list[str]
+    rows: list[list] = field(default_factory=list)
+    money_columns: set[int] = field(default_factory=set)
+    chart: list[tuple[str, Decimal]] = field(default_factory=list)
+
+
+def _posted_lines(date_from: date, date_to: date):
+    return InvoiceLine.objects.filter(
+        voided=False,
+        invoice__status__in=POSTED_STATUSES,
+        invoice__visit_day__gte=date_from,
+        invoice__visit_day__lte=date_to,
+    )
+
+
+def _revenue(date_from, date_to, key: str, label: str, title: str) -> Report:
+    rows = (
+        _posted_lines(date_from, date_to).values(key)
+        .annotate(n=Count("id"), gross=Sum("gross"), discounts=Sum(F("discount") + F("vat_exemption")),
+                  net=Sum("net"), payer=Sum("payer_share"), patient=Sum("patient_share"))
+        .order_by("-net")
+    )
+    report = Report(title, [label, "Lines", "Gross", "Discounts", "Net", "Payers", "Patients"],
+                    money_columns={2, 3, 4, 5, 6})
+    for r in rows:
+        report.rows.append([r[key] or "—", r["n"], r["gross"], r["discounts"], r["net"], r["payer"], r["patient"]])
+    return report
+
+
+def report_revenue_by_service(date_from, date_to) -> Report:
+    return _revenue(date_from, date_to, "service__name", "Service", "Revenue by service")
+
+
+def report_revenue_by_provider(date_from, date_to) -> Report:
+    report = _revenue(date_from, date_to, "provider__email", "Provider", "Revenue by provider")
+    return report
+
+
+def report_revenue_by_payer(date_from, date_to) -> Report:
+    rows = (
+        _posted_lines(date_from, date_to).filter(payer_share__gt=0)
+        .values("coverage__payer__name").annotate(n=Count("id"), amount=Sum("payer_share"))
+        .order_by("-amount")
+    )
+    patient = _sum(_posted_lines(date_from, date_to), "patient_share")
+    report = Report("Revenue by payer", ["Payer", "Lines", "Amount"], money_columns={2})
+    report.rows = [[r["coverage__payer__name"], r["n"], r["amount"]] for r in rows]
+    report.rows.append(["Patients (self-pay)", "", patient])
+    return report
+
+
+def report_revenue_by_day(date_from, date_to) -> Report:
+    rows = (
+        _posted_lines(date_from, date_to).values("invoice__visit_day")
+        .annotate(n=Count("invoice", distinct=True), net=Sum("net"))
+        .order_by("invoice__visit_day")
+    )
+    report = Report("Revenue by day", ["Day", "Invoices", "Net revenue"], money_columns={2})
+    for r in rows:
+        report.rows.append([r["invoice__visit_day"], r["n"], r["net"]])
+        report.chart.append((r["invoice__visit_day"].strftime("%d %b"), r["net"]))
+    return report
+
+
+def _payments_between(date_from, date_to):
+    tz = timezone.get_current_timezone()
+    start = timezone.datetime.combine(date_from, timezone.datetime.min.time(), tzinfo=tz)
+    end = timezone.datetime.combine(date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz)
+    return Payment.objects.filter(received_at__gte=start, received_at__lt=end)
+
+
+def report_collections_by_method(date_from, date_to) -> Report:
+    rows = _payments_between(date_from, date_to).values("method").annotate(
+        n=Count("id"), amount=Sum("amount"), refunded=Sum("refunded")).order_by("method")
+    labels = dict(Payment._meta.get_field("method").choices)
+    report = Report("Collections by method", ["Method", "Payments", "Collected", "Refunded"],
+                    money_columns={2, 3})
+    report.rows = [[labels.get(r["method"], r["method"]), r["n"], r["amount"], r["refunded"]] for r in rows]
+    return report
+
+
+def report_collections_by_cashier(date_from, date_to) -> Report:
+    rows = (
+        _payments_between(date_from, date_to)
+        .annotate(day=TruncDate("received_at"))
+        .values("received_by__email", "day").annotate(n=Count("id"), amount=Sum("amount"))
+        .order_by("day", "received_by__email")
+    )
+    report = Report("Collections by cashier", ["Day", "Cashier", "Payments", "Collected"],
+                    money_columns={3})
+    report.rows = [[r["day"], r["received_by__email"], r["n"], r["amount"]] for r in rows]
+    return report
+
+
+AGE_BUCKETS = [("0–30", 0, 30), ("31–60", 31, 60), ("61–90", 61, 90), ("90+", 91, None)]
+
+
+def _bucket_sums(prefix_filter_today: date):
+    sums = {}
+    for label, low, high in AGE_BUCKETS:
+        cond = Q(visit_day__lte=prefix_filter_today - timedelta(days=low))
+        if high is not None:
+            cond &= Q(visit_day__gte=prefix_filter_today - timedelta(days=high))
+        sums[label] = Coalesce(Sum(BALANCE, filter=cond), Value(ZERO), output_field=MONEY_FIELD)
+    return sums
+
+
+def report_ar_by_patient(today: date | None = None, limit: int = 500) -> Report:
+    """Accounts receivable ageing by patient (open invoices, by days since the visit)."""
+    today = today or timezone.localdate()
+    rows = (
+        Invoice.objects.filter(status__in=OPEN_STATUSES)
+        .values("patient_id", "patient__last_name", "patient__first_name", "patient__id_number")
+        .annotate(**_bucket_sums(today), total=Sum(BALANCE))
+        .order_by("-total")[:limit]
+    )
+    report = Report("Accounts receivable ageing by patient",
+                    ["Patient", "ID number", *[b[0] for b in AGE_BUCKETS], "Total"],
+                    money_columns={2, 3, 4, 5, 6})
+    for r in rows:
+        report.rows.append([f"{r['patient__last_name']}, {r['patient__first_name']}",
+                            r["patient__id_number"], *[r[b[0]] for b in AGE_BUCKETS], r["total"]])
+    return report
+
+
+def report_ar_by_payer(today: date | None = None) -> Report:
+    """Claims ageing by payer: outstanding payer amounts by days since submission, with the
+    denial rate."""
+    today = today or timezone.localdate()
+    outstanding = ExpressionWrapper(
+        F("total") - F("paid") - F("adjusted") - F("moved_to_patient"), output_field=MONEY_FIELD)
+    buckets = {}
+    for label, low, high in AGE_BUCKETS:
+        cond = Q(created_at__date__lte=today - timedelta(days=low))
+        if high is not None:
+            cond &= Q(created_at__date__gte=today - timedelta(days=high))
+        buckets[label] = Coalesce(Sum(outstanding, filter=cond & ~Q(status=ClaimStatus.PAID)),
+                                  Value(ZERO), output_field=MONEY_FIELD)
+    rows = (
+        Claim.objects.values("payer__name")
+        .annotate(**buckets, total=Coalesce(Sum(outstanding, filter=~Q(status=ClaimStatus.PAID)),
+                                            Value(ZERO), output_field=MONEY_FIELD),
+                  claims=Count("id"), denied=Count("id", filter=Q(status=ClaimStatus.DENIED)))
+        .order_by("payer__name")
+    )
+    report = Report("Receivables from payers (claims ageing)",
+                    ["Payer", *[b[0] for b in AGE_BUCKETS], "Outstanding", "Claims", "Denial rate"],
+                    money_columns={1, 2, 3, 4, 5})
+    for r in rows:
+        rate = f"{100 * r['denied'] / r['claims']:.0f} %" if r["claims"] else "—"
+        report.rows.append([r["payer__name"], *[r[b[0]] for b in AGE_BUCKETS], r["total"], r["claims"], rate])
+    return report
+
+
+def report_outstanding_claims() -> Report:
+    rows = Claim.objects.exclude(status=ClaimStatus.PAID).select_related("payer", "patient").order_by(
+        "created_at")[:500]
+    report = Report("Outstanding claims", ["Claim", "Payer", "Patient", "Status", "Created", "Outstanding"],
+                    money_columns={5})
+    report.rows = [[c.number, c.payer.name, c.patient.full_name, c.get_status_display(),
+                    timezone.localdate(c.created_at), c.outstanding] for c in rows]
+    return report
+
+
+def report_discounts(date_from, date_to) -> Report:
+    """Statutory (senior/PWD) and other discounts: the tax-deduction documentation."""
+    rows = (
+        _posted_lines(date_from, date_to).filter(Q(discount__gt=0) | Q(vat_exemption__gt=0))
+        .select_related("invoice__patient", "service").order_by("invoice__visit_day", "id")[:2000]
+    )
+    report = Report("Discounts given", ["Day", "Invoice", "Patient", "Kind", "ID number", "Service",
+                                        "Gross", "VAT exemption", "Discount"], money_columns={6, 7, 8})
+    for line in rows:
+        inv = line.invoice
+        report.rows.append([inv.visit_day, inv.number, inv.patient.full_name,
+                            inv.get_statutory_discount_display() if inv.statutory_discount else "Other",
+                            inv.statutory_id_number, line.service.name, line.gross,
+                            line.vat_exemption, line.discount])
+    return report
+
+
+REPORTS = {
+    "revenue_service": ("Revenue by service", report_revenue_by_service, True),
+    "revenue_provider": ("Revenue by provider", report_revenue_by_provider, True),
+    "revenue_payer": ("Revenue by payer", report_revenue_by_payer, True),
+    "revenue_day": ("Revenue by day", report_revenue_by_day, True),
+    "collections_method": ("Collections by method", report_collections_by_method, True),
+    "collections_cashier": ("Collections by cashier", report_collections_by_cashier, True),
+    "ar_patient": ("AR ageing by patient", report_ar_by_patient, False),
+    "ar_payer": ("AR ageing by payer", report_ar_by_payer, False),
+    "claims_outstanding": ("Outstanding claims", report_outstanding_claims, False),
+    "discounts": ("Discounts", report_discounts, True),
+}
+
+
+# --- Statements ----------------------------------------------------------------------------
+
+
+@dataclass
+class Statement:
+    patient: object
+    date_from: date
+    date_to: date
+    opening: Decimal
+    entries: list[tuple[date, str, str, Decimal]]  # day, document, description, +owed / −paid
+    closing: Decimal
+    credit: Decimal
+
+
+def _owed_before(patient_id: int, day: date) -> Decimal:
+    tz = timezone.get_current_timezone()
+    start = timezone.datetime.combine(day, timezone.datetime.min.time(), tzinfo=tz)
+    owed = _sum(Invoice.objects.filter(patient_id=patient_id, status__in=POSTED_STATUSES,
+                                       issued_at__lt=start), F("patient_total") + F("moved_to_patient"))
+    credits = _sum(CreditNote.objects.filter(invoice__patient_id=patient_id, created_at__lt=start), "amount")
+    wo = _sum(WriteOff.objects.filter(invoice__patient_id=patient_id, status=ApprovalStatus.APPROVED,
+                                      decided_at__lt=start), "amount")
+    paid = _sum(Allocation.objects.filter(invoice__patient_id=patient_id, created_at__lt=start), "amount")
+    return owed - credits - wo - paid
+
+
+def statement(patient, date_from: date, date_to: date) -> Statement:
+    """Opening balance, invoices, payments, credits in the period, closing balance. (Share
+    moved back from a payer is dated with its invoice.)"""
+    tz = timezone.get_current_timezone()
+    start = timezone.datetime.combine(date_from, timezone.datetime.min.time(), tzinfo=tz)
+    end = timezone.datetime.combine(date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz)
+    pid = patient.pk
+    entries = []
+    for inv in Invoice.objects.filter(patient_id=pid, status__in=POSTED_STATUSES,
+                                      issued_at__gte=start, issued_at__lt=end):
+        entries.append((timezone.localdate(inv.issued_at), inv.number, "Invoice",
+                        inv.patient_total + inv.moved_to_patient))
+    for a in Allocation.objects.filter(invoice__patient_id=pid, created_at__gte=start,
+                                       created_at__lt=end).select_related("payment", "invoice"):
+        entries.append((timezone.localdate(a.created_at), a.payment.receipt_number,
+                        f"Payment ({a.payment.get_method_display()}) on {a.invoice.number}", -a.amount))
+    for cn in CreditNote.objects.filter(invoice__patient_id=pid, created_at__gte=start,
+                                        created_at__lt=end).select_related("invoice"):
+        entries.append((timezone.localdate(cn.created_at), cn.number,
+                        f"Credit note on {cn.invoice.number}: {cn.reason}", -cn.amount))
+    for wo in WriteOff.objects.filter(invoice__patient_id=pid, status=ApprovalStatus.APPROVED,
+                                      decided_at__gte=start, decided_at__lt=end).select_related("invoice"):
+        entries.append((timezone.localdate(wo.decided_at), wo.invoice.number, "Written off", -wo.amount))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    opening = _owed_before(pid, date_from)
+    closing = opening + sum((e[3] for e in entries), ZERO)
+    credit = _sum(Payment.objects.filter(patient_id=pid), "unallocated")
+    return Statement(patient, date_from, date_to, opening, entries, closing, credit)
+
+
+def coverages_for(patient_id: int) -> list[Coverage]:
+    return list(Coverage.objects.filter(patient_id=patient_id).select_related("payer"))
+
+
+def claim_rows(claims) -> list[dict]:
+    """What a claim form needs per claim: member PIN, patient, service dates, ICD-10 codes
+    (the diagnoses of the patient's visits on those days: nothing else clinical), services
+    and amounts. Three queries whatever the number of claims."""
+    from patients.models import Diagnosis
+
+    claims = list(claims)
+    lines = (
+        InvoiceLine.objects.filter(claim_line__claim__in=claims)
+        .select_related("invoice", "claim_line")
+        .order_by("pk")
+    )
+    by_claim: dict[int, list[InvoiceLine]] = {}
+    for line in lines:
+        by_claim.setdefault(line.claim_line.claim_id, []).append(line)
+    days = {(c.patient_id, x.invoice.visit_day) for c in claims for x in by_claim.get(c.pk, [])}
+    codes: dict[tuple[int, date], set[str]] = {}
+    if days:
+        for pid, started, code in Diagnosis.objects.filter(
+            visit__patient_id__in={p for p, _ in days},
+            visit__started_at__date__gte=min(d for _, d in days) - timedelta(days=1),
+            visit__started_at__date__lte=max(d for _, d in days) + timedelta(days=1),
+        ).values_list("visit__patient_id", "visit__started_at", "icd10_id"):
+            codes.setdefault((pid, timezone.localdate(started)), set()).add(code)
+    rows = []
+    for c in claims:
+        own = by_claim.get(c.pk, [])
+        service_days = sorted({x.invoice.visit_day for x in own})
+        icd = sorted(set().union(*[codes.get((c.patient_id, d), set()) for d in service_days]))
+        rows.append({
+            "claim": c.number,
+            "status": c.get_status_display(),
+            "payer": c.payer.name,
+            "member_id": c.coverage.member_id,
+            "loa": c.loa_number,
+            "patient": f"{c.patient.last_name}, {c.patient.first_name}",
+            "patient_id_number": c.patient.id_number,
+            "birth_date": c.patient.birth_date.isoformat(),
+            "service_date": ", ".join(d.isoformat() for d in service_days),
+            "icd10": " ".join(icd),
+            "services": "; ".join(x.description for x in own),
+            "invoices": " ".join(sorted({x.invoice.number for x in own})),
+            "amount": c.total,
+            "paid": c.paid,
+        })
+    return rows

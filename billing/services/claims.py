@@ -1,0 +1,198 @@
+"""Insurance claims from the payer's share of issued invoices, their lifecycle, and
+remittance posting across many claims."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from billing.models import (
+    CLAIM_TRANSITIONS,
+    POSTED_STATUSES,
+    ZERO,
+    Claim,
+    ClaimEvent,
+    ClaimLine,
+    ClaimStatus,
+    DenialCode,
+    Invoice,
+    InvoiceLine,
+    Payer,
+    Remittance,
+    RemittanceLine,
+)
+from billing.money import to_money
+from billing.services.common import require
+from billing.services.invoices import lock_invoice, settle_status
+from billing.services.numbering import next_number
+
+
+def _event(claim: Claim, *, before: str, actor, note: str = "") -> None:
+    ClaimEvent.objects.create(
+        claim=claim, from_status=before, to_status=claim.status, note=note[:200], actor=actor
+    )
+
+
+@transaction.atomic
+def claim_create(*, actor, invoice: Invoice, request=None) -> Claim:
+    """A draft claim for the payer's share of an issued invoice (lines not yet claimed)."""
+    require(actor, "billing.manage")
+    invoice = lock_invoice(invoice)
+    if invoice.status not in POSTED_STATUSES:
+        raise ValidationError("Claims are made from issued invoices.")
+    lines = list(
+        InvoiceLine.objects.select_for_update(of=("self",))
+        .filter(invoice=invoice, voided=False, payer_share__gt=0, claim_line__isnull=True)
+        .select_related("coverage__payer")
+    )
+    if not lines:
+        raise ValidationError("Nothing on this invoice is left to claim from a payer.")
+    coverage = lines[0].coverage
+    claim = Claim.objects.create(
+        payer=coverage.payer,
+        coverage=coverage,
+        patient_id=invoice.patient_id,
+        number=next_number("claim"),
+        loa_number=coverage.loa_number,
+        created_by=actor,
+    )
+    total = ZERO
+    for line in lines:
+        ClaimLine.objects.create(claim=claim, invoice_line=line, amount=line.payer_share)
+        total += line.payer_share
+    claim.total = total
+    claim.save(update_fields=["total"])
+    _event(claim, before="", actor=actor, note=f"From {invoice.number}")
+    audit_record(actor=actor, action="create", obj=claim, patient_id=claim.patient_id,
+                 request=request, detail={"invoice": invoice.number, "total": str(total)})
+    return claim
+
+
+def _loa_problem(claim: Claim) -> str:
+    payer = claim.payer
+    if not payer.requires_loa:
+        return ""
+    first_day = (
+        Invoice.objects.filter(lines__claim_line__claim=claim).order_by("visit_day")
+        .values_list("visit_day", flat=True).first()
+    )
+    coverage = claim.coverage
+    if not claim.loa_number or first_day is None or not coverage.loa_issued_on:
+        return f"{payer.name} needs a letter of authorisation before the claim is submitted."
+    if not coverage.loa_valid_on(first_day):
+        return (f"The letter of authorisation {claim.loa_number} was not valid on "
+                f"{first_day:%d %b %Y} ({payer.loa_validity_days} days from issue).")
+    return ""
+
+
+@transaction.atomic
+def claim_transition(*, actor, claim: Claim, to_status: str, denial_code: str = "",
+                     note: str = "", loa_number: str | None = None, request=None) -> Claim:
+    """Move a claim: submit (LOA checked for HMOs), accept, deny (with a code), resubmit a
+    corrected denied claim."""
+    require(actor, "billing.manage")
+    claim = Claim.objects.select_for_update().select_related("payer", "coverage__payer").get(pk=claim.pk)
+    if to_status not in CLAIM_TRANSITIONS.get(claim.status, ()):
+        raise ValidationError(f"A {claim.get_status_display().lower()} claim can't be moved there.")
+    before = claim.status
+    if loa_number is not None:
+        claim.loa_number = loa_number.strip()[:60]
+    if to_status == ClaimStatus.SUBMITTED:
+        problem = _loa_problem(claim)
+        if problem:
+            raise ValidationError(problem)
+        claim.submitted_at = timezone.now()
+        claim.submissions += 1
+        claim.denial_code, claim.denial_note = "", ""
+    if to_status == ClaimStatus.DENIED:
+        if denial_code not in DenialCode.values:
+            raise ValidationError({"denial_code": "Choose the payer's denial reason."})
+        claim.denial_code, claim.denial_note = denial_code, note.strip()[:200]
+    claim.status = to_status
+    claim.save()
+    _event(claim, before=before, actor=actor, note=note)
+    audit_record(actor=actor, action="update", obj=claim, patient_id=claim.patient_id,
+                 request=request, detail={"status": {"from": before, "to": to_status},
+                                          "denial_code": denial_code})
+    return claim
+
+
+@dataclass(frozen=True)
+class RemittanceItem:
+    claim: Claim
+    paid: Decimal
+    adjustment: Decimal = ZERO  # contractual write-off
+    patient_responsibility: Decimal = ZERO  # moved back to the patient
+
+
+REMITTABLE = (ClaimStatus.SUBMITTED, ClaimStatus.ACCEPTED, ClaimStatus.PARTIALLY_PAID)
+
+
+@transaction.atomic
+def remittance_post(*, actor, payer: Payer, reference: str, received_on, amount,
+                    items: list[RemittanceItem], request=None) -> Remittance:
+    """Post one payer payment across claims. Per claim: paid + contractual adjustment +
+    patient responsibility may not exceed what is outstanding; the paid amounts must add up
+    to the remittance. Patient responsibility is added to the claim's invoices, which the
+    patient then owes."""
+    require(actor, "billing.manage")
+    amount = to_money(amount)
+    if not reference.strip():
+        raise ValidationError({"reference": "Enter the payer's remittance reference."})
+    if not items:
+        raise ValidationError("Post the remittance to at least one claim.")
+    if sum((to_money(i.paid) for i in items), ZERO) != amount:
+        raise ValidationError({"amount": "The amounts paid per claim must add up to the remittance."})
+    if Remittance.objects.filter(payer=payer, reference=reference.strip()).exists():
+        raise ValidationError({"reference": "This remittance was already posted."})
+    remittance = Remittance.objects.create(payer=payer, reference=reference.strip(),
+                                           received_on=received_on, amount=amount, posted_by=actor)
+    claims = {
+        c.pk: c
+        for c in Claim.objects.select_for_update()
+        .filter(pk__in=[i.claim.pk for i in items]).order_by("pk")
+    }
+    for item in items:
+        claim = claims[item.claim.pk]
+        paid, adj, moved = to_money(item.paid), to_money(item.adjustment), to_money(item.patient_responsibility)
+        if claim.payer_id != payer.pk:
+            raise ValidationError(f"{claim.number} is a claim on another payer.")
+        if claim.status not in REMITTABLE:
+            raise ValidationError(f"{claim.number} is {claim.get_status_display().lower()}; it can't be paid.")
+        if min(paid, adj, moved) < 0:
+            raise ValidationError("Amounts cannot be negative.")
+        if paid + adj + moved > claim.outstanding:
+            raise ValidationError(f"{claim.number}: more than the {claim.outstanding} outstanding.")
+        RemittanceLine.objects.create(remittance=remittance, claim=claim, paid=paid,
+                                      contractual_adjustment=adj, patient_responsibility=moved)
+        before = claim.status
+        claim.paid += paid
+        claim.adjusted += adj
+        claim.moved_to_patient += moved
+        claim.status = ClaimStatus.PAID if claim.outstanding == 0 else ClaimStatus.PARTIALLY_PAID
+        claim.save()
+        _event(claim, before=before, actor=actor, note=f"Remittance {remittance.reference}: paid {paid}")
+        if moved:
+            _move_to_patient(claim, moved)
+    audit_record(actor=actor, action="create", obj=remittance, request=request,
+                 detail={"payer": payer.code, "amount": str(amount), "claims": [i.claim.pk for i in items]})
+    return remittance
+
+
+def _move_to_patient(claim: Claim, amount: Decimal) -> None:
+    """Spread ``amount`` over the claim's invoices (in line order, up to each line's share)."""
+    left = amount
+    for cl in claim.lines.select_related("invoice_line").order_by("pk"):
+        if left <= 0:
+            break
+        take = min(left, cl.amount)
+        invoice = lock_invoice(cl.invoice_line.invoice_id)
+        invoice.moved_to_patient += take
+        settle_status(invoice)
+        invoice.save(update_fields=["moved_to_patient", "status", "updated_at"])
+        left -= take

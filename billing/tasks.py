@@ -1,0 +1,28 @@
+"""Billing background jobs: thin wrappers that call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task
+def send_monthly_statements() -> int:
+    """Monthly (beat): queue last month's statement for every patient with a balance."""
+    from billing.services.statements import patients_due_statement, previous_month
+
+    month = previous_month()
+    ids = patients_due_statement(month)
+    for patient_id in ids:
+        send_statement.delay(patient_id=patient_id, month=month.isoformat())
+    return len(ids)
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=60, retry_kwargs={"max_retries": 5},
+             acks_late=True)
+def send_statement(*, patient_id: int, month: str) -> bool:
+    """One statement email, sent once per patient and month (claimed before sending)."""
+    from datetime import date
+
+    from billing.services.statements import statement_send
+
+    return statement_send(patient_id=patient_id, month=date.fromisoformat(month))

@@ -1,0 +1,1 @@
+"""Inventory views, one module per area; ``urls.py`` imports the modules."""

@@ -1,0 +1,2 @@
+"""Monitoring writes: alerts to administrators, incidents and health checks. Backups and
+restores live in ``monitoring.backups``."""

@@ -1,0 +1,1 @@
+from tests.appointments.conftest import clinic  # noqa: F401  (the appointments fixtures)

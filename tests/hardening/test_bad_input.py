@@ -1,0 +1,55 @@
+"""Bad input answers a form error or a 4xx, never a 500 (issue #11, "Bad input")."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import login
+
+pytestmark = pytest.mark.django_db
+
+FAR = ["9999-12-31", "0001-01-01", "2026-02-30", "x" * 50]
+
+
+@pytest.mark.parametrize("value", FAR)
+@pytest.mark.parametrize("name", ["appointments:calendar", "appointments:queue", "appointments:history"])
+def test_staff_pages_clamp_far_dates(client, clinic, doctor_user, name, value):
+    login(client, doctor_user)
+    for extra in ("", "&view=week", f"&view=week&provider={clinic.doctor.pk}"):
+        response = client.get(reverse(name) + f"?date={value}&date_from={value}&date_to={value}{extra}")
+        assert response.status_code < 500
+
+
+@pytest.mark.parametrize("value", FAR)
+def test_patient_booking_and_history_clamp_far_dates(client, clinic, patient_user, value):
+    login(client, patient_user)
+    for url in (reverse("appointments:book"), reverse("appointments:my_list")):
+        response = client.get(
+            url + f"?date={value}&type={clinic.consult.pk}&provider={clinic.doctor.pk}&date_from={value}"
+        )
+        assert response.status_code < 500
+
+
+def test_a_far_date_in_a_form_is_a_form_error(client, clinic, doctor_user):
+    from appointments.forms import SlotPickerForm
+
+    form = SlotPickerForm({"date": "9999-12-31", "type": clinic.consult.pk})
+    assert not form.is_valid()
+    assert "between" in str(form.errors["date"])
+
+
+@pytest.mark.parametrize("token", ["abc%00def", "%00", "a b", "..%2f..%2fetc"])
+def test_calendar_feed_tokens_outside_their_alphabet_are_404(client, token):
+    assert client.get(f"/appointments/feeds/{token}.ics").status_code == 404
+    assert client.get(f"/appointments/link/{token}/").status_code == 404
+    assert client.get(f"/patients/signup/verify/{token}/").status_code == 404
+
+
+@pytest.mark.parametrize("value", ["abc", "1e309", "\x00", "-5", "١٢", "9" * 40])
+def test_schedule_page_hidden_ids_that_are_not_numbers(client, clinic, admin_user, value):
+    login(client, admin_user)
+    url = reverse("appointments:schedule_edit", args=[clinic.doctor.pk])
+    for form in ("delete_block", "delete_exception"):
+        response = client.post(url, {"form": form, "id": value})
+        assert response.status_code == 302
