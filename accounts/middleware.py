@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.functional import LazyObject, empty
 from django_htmx.http import HttpResponseClientRedirect
 
 POLL_HEADER = "X-Poll"  # background polling (bell, monitor) is not user activity
@@ -22,6 +23,13 @@ class IdleTimeoutMiddleware:
 
     def __call__(self, request):
         user = request.user
+        if isinstance(user, LazyObject):
+            # Every page reads the user dozens of times (templates, permission checks), and
+            # each read through the lazy wrapper costs a Python call: unwrap it once here,
+            # after the auth and OTP middleware have done their work.
+            if user._wrapped is empty:
+                user._setup()
+            request.user = user = user._wrapped
         if user.is_authenticated:
             now = int(time.time())
             timeout = (

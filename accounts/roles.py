@@ -62,7 +62,11 @@ PERMISSIONS: dict[str, str] = {
     "billing.view_balance": "See a patient's billing balance on the chart (read-only)",
     "billing.portal": "See one's own bills",
     # analytics
-    "analytics.view": "See clinic analytics",
+    "analytics.view": "See clinic analytics (dashboards, surveillance, forecasts)",
+    "analytics.view_productivity": "See staff productivity (providers: only their own)",
+    "analytics.drill_down": "Open the patient lists behind analytics figures",
+    "analytics.manage_syndromes": "Edit the surveillance syndrome definitions",
+    "analytics.view_financial": "See financial analytics",
     # monitoring
     "monitoring.view": "See the database monitor and system health",
     "monitoring.manage_backups": "Start, verify and download backups",
@@ -98,6 +102,9 @@ MATRIX: dict[str, frozenset[str]] = {
             "billing.approve",
             "billing.configure",
             "analytics.view",
+            "analytics.view_productivity",
+            "analytics.manage_syndromes",
+            "analytics.view_financial",
             "monitoring.view",
             "monitoring.manage_backups",
             "monitoring.restore",
@@ -112,6 +119,8 @@ MATRIX: dict[str, frozenset[str]] = {
             "patients.export_record",
             "appointments.manage_queue",
             "analytics.view",
+            "analytics.view_productivity",
+            "analytics.drill_down",
         }
     ),
     Role.DENTIST: frozenset(
@@ -121,10 +130,16 @@ MATRIX: dict[str, frozenset[str]] = {
             "patients.sign_visit",
             "patients.export_record",
             "appointments.manage_queue",
+            "analytics.view_productivity",
         }
     ),
     Role.NURSE: frozenset(
-        _CLINICIAN | {"patients.write_medical_visit", "appointments.manage_queue"}
+        _CLINICIAN
+        | {
+            "patients.write_medical_visit",
+            "appointments.manage_queue",
+            "analytics.view_productivity",
+        }
     ),
     Role.FRONT_DESK: frozenset(
         {
@@ -152,6 +167,7 @@ MATRIX: dict[str, frozenset[str]] = {
             "patients.view_demographics",
             "billing.view",
             "billing.manage",
+            "analytics.view_financial",
         }
     ),
     Role.PATIENT: frozenset(

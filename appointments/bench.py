@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from uscpis.bench import BenchCase, api_case, page_case
+from uscpis.benchhttp import HttpPage
 
 PROVIDERS = 10
 SLOTS_PER_DAY = 16  # 08:00–12:00 and 13:00–17:00, 30 minutes each
@@ -91,6 +92,8 @@ def _bench_patients() -> list[int]:
                     sex="F",
                     birth_date=date(2000, 1, 1),
                     search_text=f"patient {i} bench bench{i:06d}",
+                    # Registered over the past years, like the rest of the bench patients.
+                    created_at=timezone.now() - timedelta(days=1 + i % 1500),
                 )
                 for i in range(existing, BENCH_PATIENTS)
             ],
@@ -351,5 +354,23 @@ CASES = [
         _plans_case,
         target_ms=None,
         description="EXPLAIN of the day-view and slot-search queries has no Seq Scan on appointments",
+    ),
+]
+
+
+def _booking_url() -> str:
+    from appointments.models import AppointmentType
+
+    kind = AppointmentType.objects.get(slug="bench-consultation")
+    first = timezone.localdate() + timedelta(days=1)
+    return f"/appointments/new/?type={kind.pk}&provider={_provider().pk}&date={first.isoformat()}"
+
+
+HTTP_PAGES = [
+    HttpPage("free slots (booking page)", _booking_url, user="frontdesk@usc.edu.ph"),
+    HttpPage(
+        "clinic day calendar",
+        lambda: f"/appointments/calendar/?date={_busy_day()}",
+        user="frontdesk@usc.edu.ph",
     ),
 ]

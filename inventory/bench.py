@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 
 from uscpis.bench import api_case, page_case
+from uscpis.benchhttp import HttpPage
 
 CHUNK = 500_000
 
@@ -166,4 +167,15 @@ CASES = [
         target_ms=50,
         htmx=True,
     ),
+]
+
+
+HTTP_PAGES = [
+    HttpPage("stock overview", lambda: reverse("inventory:stock"), user="inventory@usc.edu.ph"),
+    HttpPage(
+        "stock overview search",
+        lambda: reverse("inventory:stock") + "?q=benchazol+42",
+        user="inventory@usc.edu.ph",
+    ),
+    HttpPage("item ledger", _busiest_item_url, user="inventory@usc.edu.ph"),
 ]

@@ -11,9 +11,11 @@ from django.utils import timezone
 
 from patients import seed
 from uscpis.bench import BenchCase, api_case, page_case
+from uscpis.benchhttp import HttpPage
 
 BENCH_PREFIX = "B"  # bench patients' ID numbers: B0000001...
 HEAVY_ID = "BENCH-HEAVY"
+REGISTRATION_SPAN = 5 * 365 * 86400  # seconds
 # The demo data's names plus a few more, so 100,000 bench patients vary.
 FIRST = [
     *seed.FIRST,
@@ -61,6 +63,7 @@ def generate(scale: dict, stdout) -> None:
     target = int(scale.get("patients", 0))
     have = Patient.objects.filter(id_number__startswith=BENCH_PREFIX + "0").count()
     rng = random.Random(2026 + have)
+    now = timezone.now()
     batch: list[Patient] = []
     for i in range(have + 1, target + 1):
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -77,6 +80,9 @@ def generate(scale: dict, stdout) -> None:
             college=rng.choice(COLLEGES) if student else "",
             year_level=rng.randint(1, 5) if student else None,
         )
+        # Registered over five years (about 55 a day), not all today: the "Registered
+        # today" tile and anything else filtering on it must see a realistic spread.
+        p.created_at = now - timedelta(seconds=rng.randrange(REGISTRATION_SPAN))
         p.refresh_search_text()
         batch.append(p)
         if len(batch) >= 5000:
@@ -237,5 +243,18 @@ CASES = [
         target_ms=300,
         accept="application/fhir+json",
         description="FHIR Patient/{id}/$everything for the patient with 700 visits",
+    ),
+]
+
+
+HTTP_PAGES = [
+    HttpPage("patient search, two words", "/patients/?q=quinones+ram", user="doctor@usc.edu.ph"),
+    HttpPage("patient search, common fragment", "/patients/?q=mag", user="doctor@usc.edu.ph"),
+    HttpPage("patient search, exact ID", "/patients/?q=B0054321", user="doctor@usc.edu.ph"),
+    HttpPage("patient list", "/patients/", user="doctor@usc.edu.ph"),
+    HttpPage(
+        "chart, patient with 700 visits",
+        lambda: f"/patients/{_heavy_pk()}/",
+        user="doctor@usc.edu.ph",
     ),
 ]

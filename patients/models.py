@@ -164,6 +164,8 @@ class Patient(models.Model):
             models.Index(fields=["last_name", "first_name"]),
             models.Index(fields=["patient_type", "college", "year_level"]),
             models.Index(fields=["birth_date"]),
+            # "Registered today" on the home dashboards counts by it (issue 15).
+            models.Index(fields=["created_at"], name="patients_patient_created_at"),
         ]
 
     def __str__(self) -> str:
@@ -396,6 +398,8 @@ class Visit(models.Model):
             models.Index(fields=["patient", "-started_at", "-id"], name="patients_visit_timeline"),
             models.Index(fields=["provider", "-started_at"]),
             models.Index(fields=["status", "kind"]),
+            # Analytics rolls visits up one clinic day at a time (a range on started_at).
+            models.Index(fields=["started_at"], name="patients_visit_started_idx"),
             models.Index(fields=["appointment_ref"]),
         ]
         constraints = [

@@ -2,8 +2,9 @@
 benchmark cases), so upstream apps never import downstream ones.
 
 Each USC-PIS app may have ``nav.py`` (``NAV``), ``dashboard.py`` (``cards(user)``),
-``chart.py`` (``links(user, patient) -> list[ChartLink]``: buttons on the patient chart; and
-optionally ``prescription_links(user, prescription)``: actions next to a visit's prescription),
+``chart.py`` (``links(user, patient) -> list[ChartLink]``: buttons on the patient chart;
+optionally ``prescription_links(user, prescription)``: actions next to a visit's prescription;
+and ``page_links(user, page)``: buttons another domain adds to a page, by its URL name),
 ``seed.py`` (``run(stdout=...)``) and ``bench.py`` (``generate(...)``, ``CASES``).
 """
 
@@ -81,4 +82,15 @@ def prescription_links(user, prescription) -> list[ChartLink]:
         hook = getattr(module, "prescription_links", None)
         if hook is not None:
             links.extend(hook(user, prescription))
+    return links
+
+
+def page_links(user, page: str) -> list[ChartLink]:
+    """Buttons other domains add to the page named ``page`` (e.g. analytics' stock-out
+    forecast on ``inventory:low_stock``). Must not query."""
+    links: list[ChartLink] = []
+    for module in app_modules("chart"):
+        hook = getattr(module, "page_links", None)
+        if hook is not None:
+            links.extend(hook(user, page))
     return links

@@ -49,6 +49,23 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "billing.tasks.send_monthly_statements",  # last month's, once per patient
         "schedule": crontab(day_of_month=1, hour=0, minute=30),  # 1st, 08:30 Asia/Manila
     },
+    "analytics-refresh-today": {
+        "task": "analytics.tasks.refresh_today",  # rollups of today + yesterday, then EARS
+        "schedule": crontab(minute="*/5"),
+        "options": {"expire_seconds": 290},
+    },
+    "analytics-refresh-recent": {
+        "task": "analytics.tasks.refresh_recent",  # the last 35 days' rollups
+        "schedule": crontab(hour=17, minute=10),  # 01:10 Asia/Manila
+    },
+    "analytics-compute-forecasts": {
+        "task": "analytics.tasks.compute_forecasts",
+        "schedule": crontab(hour=17, minute=40),  # 01:40 Asia/Manila, after the rollups
+    },
+    "analytics-weekly-report": {
+        "task": "analytics.tasks.send_weekly_report",  # claimed per week: sent once
+        "schedule": crontab(day_of_week="sun", hour=23, minute=0),  # Mon 07:00 Asia/Manila
+    },
     "monitoring-nightly-backup": {
         "task": "monitoring.tasks.nightly_backup",  # then retention (prune), in the same task
         "schedule": crontab(hour=18, minute=0),  # 02:00 Asia/Manila

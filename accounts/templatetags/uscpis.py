@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from django import template
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from accounts.roles import user_has_perm
+from uscpis.fasturl import reverse_ints
 
 register = template.Library()
 
@@ -107,3 +113,45 @@ def object_words(object_type: str) -> str:
         except (LookupError, ValueError):
             text = model
     return text.replace("_", " ").replace(".", " ")
+@register.simple_tag
+def url_for(name: str, *args):
+    """``{% url %}`` for links repeated on every row or tab: the same URL, reversed once per
+    process (``uscpis.fasturl``) when the arguments are ids."""
+    return reverse_ints(name, *args)
+
+
+# --- The signed-in layout ---------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _layout_html(part: str, values: tuple) -> str:
+    """``_layout_<part>.html`` rendered from ``values`` (everything it shows), once per
+    distinct set of values per process: a changed name, role, menu or active entry is a
+    different key, so the cache is never stale, only outgrown."""
+    layout, user, nav = values
+    context = {"layout": dict(layout), "u": dict(user), "nav_items": [dict(i) for i in nav]}
+    return mark_safe(render_to_string(f"_layout_{part}.html", context))  # noqa: S308 - autoescaped template output
+
+
+@register.simple_tag(takes_context=True)
+def layout_part(context, part: str):
+    """The signed-in top bar and menu (``base.html``) without re-rendering them per page."""
+    user = context["user"]
+    if part == "top":
+        shown = (
+            ("first_name", user.first_name),
+            ("last_name", user.last_name),
+            ("full_name", user.full_name),
+            ("email", user.email),
+            ("get_role_display", user.get_role_display()),
+        )
+        values = (tuple(context.get("layout", {}).items()), shown, ())
+    else:
+        nav = tuple(tuple(item.items()) for item in context.get("nav_items", ()))
+        values = ((), (("get_role_display", user.get_role_display()),), nav)
+    return _layout_html(part, values)
+
+
+@receiver(setting_changed)
+def _forget_layout(**kwargs) -> None:
+    _layout_html.cache_clear()

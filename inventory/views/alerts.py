@@ -19,6 +19,7 @@ from inventory.models import (
 from inventory.services import purchasing
 from inventory.views.common import PAGE_SIZE
 from uscpis.http import Request, redirect_htmx_aware, render_page
+from uscpis.registry import page_links
 
 
 def _bar_chart(rows: list[dict]) -> dict:
@@ -79,7 +80,11 @@ def low_stock(request: Request):
     return render_page(
         request,
         "inventory/low_stock.html",
-        {"page": page, "drafted": drafted},
+        {
+            "page": page,
+            "drafted": drafted,
+            "page_links": page_links(request.user, "inventory:low_stock"),
+        },
         partial="low-stock-table",
     )
 

@@ -41,7 +41,8 @@ def patient_list(request: Request):
     form = forms.PatientSearchForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     patients = selectors.patient_search(**{k: v for k, v in data.items() if v not in (None, "")})
-    page = CappedPaginator(patients, 25).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(patients, 25, when_few=selectors.patient_search_few_order)
+    page = paginator.get_page(request.GET.get("page"))
     return render_page(
         request, "patients/patient_list.html", {"form": form, "page": page}, partial="patient-table"
     )

@@ -31,3 +31,20 @@ def test_small_results_are_counted_exactly():
     Notification.objects.bulk_create(Notification(user=user, title=f"n{i}") for i in range(7))
     paginator = CappedPaginator(Notification.objects.order_by("id"), 5, cap=12)
     assert paginator.count == 7 and paginator.capped is False and paginator.num_pages == 2
+
+
+def test_when_few_reorders_only_results_under_the_cap():
+    user = UserFactory()
+    Notification.objects.bulk_create(Notification(user=user, title=f"n{i}") for i in range(7))
+    seen = []
+
+    def when_few(qs):
+        seen.append(qs.count())
+        return qs.order_by("-id")
+
+    few = CappedPaginator(Notification.objects.order_by("id"), 5, cap=12, when_few=when_few)
+    assert [n.title for n in few.page(1)] == ["n6", "n5", "n4", "n3", "n2"]
+    assert seen == [7]
+    many = CappedPaginator(Notification.objects.order_by("id"), 5, cap=3, when_few=when_few)
+    assert [n.title for n in many.page(1)] == ["n0", "n1", "n2"]  # capped: order kept
+    assert seen == [7]

@@ -1,0 +1,42 @@
+"""Analytics' card on the home dashboard: recent outbreak signals (one cheap query)."""
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.roles import user_has_perm
+from uscpis.registry import Card
+
+
+def cards(user) -> list[Card]:
+    if not user_has_perm(user, "analytics.view"):
+        return []
+    from analytics.models import AberrationSignal
+
+    since = timezone.localdate() - timedelta(days=14)
+    recent = list(
+        AberrationSignal.objects.filter(last_on__gte=since)
+        .select_related("group")
+        .order_by("-last_on")[:3]
+    )
+    if recent:
+        names = ", ".join(s.group.name for s in recent)
+        return [
+            Card(
+                "Outbreak signals",
+                len(recent),
+                detail=f"last 2 weeks: {names}",
+                url=reverse("analytics:surveillance"),
+                tone="bad",
+            )
+        ]
+    return [
+        Card(
+            "Outbreak signals",
+            0,
+            detail="none in the last 2 weeks",
+            url=reverse("analytics:surveillance"),
+            tone="good",
+        )
+    ]

@@ -1,0 +1,1 @@
+"""Reads for the analytics pages, by sub-domain (import the submodules)."""

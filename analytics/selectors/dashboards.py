@@ -1,0 +1,802 @@
+"""Reads for the analytics pages: rollups first, a few small live queries (today's queue,
+certificates, stock alerts, outcomes), and the privacy rule for small counts.
+
+Privacy: a viewer without clinical access (``patients.view_clinical``) sees diagnosis and
+outcome counts between 1 and 4 as "<5" wherever the cell is narrowed to a group of people
+(a demographic filter or breakdown), because such a cell can point at a person.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from accounts.roles import Role, user_has_perm
+from analytics.charts import SUPPRESSED, Chart, bar_chart, line_chart
+from analytics.epi import epi_week, epi_week_start
+from analytics.models import DiagnosisFact, RollupDay, StockFact, VisitFact
+
+YEAR = timedelta(days=364)  # 52 weeks: the same weekday last year
+
+
+@dataclass
+class Filters:
+    date_from: date
+    date_to: date
+    provider_id: int | None = None
+    patient_type: str = ""
+    unit: str = ""
+    sex: str = ""
+    age_band: str = ""
+
+    @property
+    def demographic(self) -> bool:
+        return bool(self.patient_type or self.unit or self.sex or self.age_band)
+
+    def q(self, *, shift: timedelta = timedelta(0)) -> Q:
+        q = Q(day__gte=self.date_from - shift, day__lte=self.date_to - shift)
+        if self.provider_id:
+            q &= Q(provider_id=self.provider_id)
+        for name in ("patient_type", "unit", "sex", "age_band"):
+            if getattr(self, name):
+                q &= Q(**{name: getattr(self, name)})
+        return q
+
+    def describe(self) -> str:
+        parts = [f"{self.date_from:%d %b %Y} – {self.date_to:%d %b %Y}"]
+        for label, value in (
+            ("patient type", self.patient_type),
+            ("college/department", self.unit),
+            ("sex", self.sex),
+            ("age", self.age_band),
+        ):
+            if value:
+                parts.append(f"{label}: {value}")
+        if self.provider_id:
+            parts.append(f"provider #{self.provider_id}")
+        return "; ".join(parts)
+
+
+def is_clinical(user) -> bool:
+    return user_has_perm(user, "patients.view_clinical")
+
+
+def suppress(value, *, user, identifying: bool = True):
+    """``value`` as ``user`` may see it: 1–4 become "<5" for non-clinical viewers."""
+    if identifying and not is_clinical(user) and isinstance(value, int) and 0 < value < 5:
+        return SUPPRESSED
+    return value
+
+
+def pct(part, whole) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def as_of() -> timezone.datetime | None:
+    return (
+        RollupDay.objects.order_by("-refreshed_at").values_list("refreshed_at", flat=True).first()
+    )
+
+
+# --- Overview ---------------------------------------------------------------------------
+
+
+@dataclass
+class Kpi:
+    label: str
+    value: object
+    detail: str = ""
+    tone: str = "neutral"
+
+
+def _visit_total(q: Q) -> int:
+    return VisitFact.objects.filter(q).aggregate(n=Sum("visits"))["n"] or 0
+
+
+def _change(now: int, before: int) -> tuple[str, str]:
+    if not before:
+        return "no visits the same period last year", "neutral"
+    change = pct(now - before, before)
+    return f"{change:+.0f}% vs {before:,} last year", "good" if change >= 0 else "warn"
+
+
+def overview(f: Filters) -> list[Kpi]:
+    """The headline figures. Visits today and this week come from today's rollup (refreshed
+    every few minutes); waiting now and the median wait are live from today's queue."""
+    from appointments.models import Appointment, AppointmentStatus
+    from appointments.slots import local_day_bounds
+    from inventory.models import Item, LotStatus, StockLot
+    from patients.models import CertificateStatus, MedicalCertificate
+
+    today = timezone.localdate()
+    week_start = epi_week_start(today)
+    base = Filters(today, today, f.provider_id, f.patient_type, f.unit, f.sex, f.age_band)
+    today_n = _visit_total(base.q())
+    today_ly = _visit_total(base.q(shift=YEAR))
+    week = Filters(week_start, today, f.provider_id, f.patient_type, f.unit, f.sex, f.age_band)
+    week_n = _visit_total(week.q())
+    week_ly = _visit_total(week.q(shift=YEAR))
+    kpis = [
+        Kpi("Visits today", today_n, *_change(today_n, today_ly)),
+        Kpi("Visits this week", week_n, *_change(week_n, week_ly)),
+    ]
+    start, end = local_day_bounds(today)
+    queue = Appointment.objects.filter(start__gte=start, start__lt=end)
+    if f.provider_id:
+        queue = queue.filter(provider__user_id=f.provider_id)
+    waiting = queue.filter(status=AppointmentStatus.CHECKED_IN).count()
+    waits = [
+        (s - c).total_seconds() / 60
+        for c, s in queue.filter(
+            checked_in_at__isnull=False, consultation_started_at__isnull=False
+        ).values_list("checked_in_at", "consultation_started_at")
+    ]
+    median_wait = round(statistics.median(waits)) if waits else None
+    kpis.append(
+        Kpi(
+            "Waiting now",
+            waiting,
+            f"median wait today {median_wait} min"
+            if median_wait is not None
+            else "no one seen yet today",
+            "warn" if waiting > 5 else "neutral",
+        )
+    )
+    totals = VisitFact.objects.filter(f.q()).aggregate(
+        completed=Sum("completed"), no_shows=Sum("no_shows"), booked=Sum("booked_minutes")
+    )
+    rate = pct(totals["no_shows"] or 0, (totals["completed"] or 0) + (totals["no_shows"] or 0))
+    kpis.append(
+        Kpi(
+            "No-show rate",
+            f"{rate}%" if rate is not None else "—",
+            f"{totals['no_shows'] or 0:,} no-shows in the period",
+            "bad" if rate and rate > 15 else "neutral",
+        )
+    )
+    available = available_minutes(f)
+    util = pct(totals["booked"] or 0, sum(available.values()))
+    kpis.append(
+        Kpi(
+            "Provider utilisation",
+            f"{util}%" if util is not None else "—",
+            "booked ÷ scheduled hours in the period",
+        )
+    )
+    pending = MedicalCertificate.objects.filter(status=CertificateStatus.PENDING).count()
+    decided = MedicalCertificate.objects.filter(
+        decided_at__isnull=False,
+        created_at__date__gte=f.date_from,
+        created_at__date__lte=f.date_to,
+    ).values_list("created_at", "decided_at")
+    hours = [(d - c).total_seconds() / 3600 for c, d in decided]
+    turnaround = (
+        f"median turnaround {statistics.median(hours):.1f} h"
+        if hours
+        else "none decided in the period"
+    )
+    kpis.append(
+        Kpi("Certificates pending", pending, turnaround, "warn" if pending > 10 else "neutral")
+    )
+    low = Item.objects.filter(is_active=True, stock_available__lte=F("reorder_point")).count()
+    expiring = (
+        StockLot.objects.filter(
+            status=LotStatus.AVAILABLE,
+            quantity__gt=0,
+            expiry_date__isnull=False,
+            expiry_date__lte=today + timedelta(days=60),
+        )
+        .values("item_id")
+        .distinct()
+        .count()
+    )
+    kpis.append(
+        Kpi(
+            "Low-stock items",
+            low,
+            f"{expiring} item(s) with lots expiring within 60 days",
+            "bad" if low else "good",
+        )
+    )
+    return kpis
+
+
+def available_minutes(f: Filters) -> dict[int, int]:
+    """Scheduled minutes per provider user in the period (from the weekly availability)."""
+    from appointments.models import ProviderProfile
+    from appointments.slots import local_day_bounds, working_time
+
+    profiles = ProviderProfile.objects.filter(is_active=True)
+    if f.provider_id:
+        profiles = profiles.filter(user_id=f.provider_id)
+    by_profile = dict(profiles.values_list("id", "user_id"))
+    window = (
+        local_day_bounds(f.date_from)[0],
+        local_day_bounds(min(f.date_to, timezone.localdate()))[1],
+    )
+    working = working_time(list(by_profile), window)
+    return {
+        by_profile[pid]: sum(int((e - s).total_seconds() // 60) for s, e in intervals)
+        for pid, intervals in working.items()
+    }
+
+
+# --- Visits and trends -------------------------------------------------------------------
+
+
+def _weekly(q: Q, first: date, last: date, shift: timedelta = timedelta(0)) -> dict[date, int]:
+    """Visits per epi week (keyed by the week's Sunday, in this year's calendar)."""
+    totals: dict[date, int] = {}
+    for day, n in (
+        VisitFact.objects.filter(q).values("day").annotate(n=Sum("visits")).values_list("day", "n")
+    ):
+        key = epi_week_start(day + shift)
+        totals[key] = totals.get(key, 0) + (n or 0)
+    return totals
+
+
+def visits_charts(f: Filters) -> list[Chart]:
+    first, last = epi_week_start(f.date_from), f.date_to
+    this_year = _weekly(f.q(), first, last)
+    last_year = _weekly(f.q(shift=YEAR), first, last, shift=YEAR)
+    weeks = []
+    week = first
+    while week <= last:
+        weeks.append(week)
+        week += timedelta(days=7)
+    labels = [f"W{epi_week(w)[1]:02d} {w:%d %b}" for w in weeks]
+    charts = [
+        line_chart(
+            "visits-weekly",
+            "Visits per epidemiological week, with the same weeks last year",
+            labels,
+            [
+                ("This period", [this_year.get(w, 0) for w in weeks]),
+                ("Last year", [last_year.get(w, 0) for w in weeks]),
+            ],
+            header=["Week (starts Sunday)", "Visits", "Same week last year"],
+        )
+    ]
+    monthly = dict(
+        VisitFact.objects.filter(f.q())
+        .annotate(m=TruncMonth("day"))
+        .values("m")
+        .annotate(n=Sum("visits"))
+        .values_list("m", "n")
+    )
+    monthly_ly = dict(
+        VisitFact.objects.filter(f.q(shift=YEAR))
+        .annotate(m=TruncMonth("day"))
+        .values("m")
+        .annotate(n=Sum("visits"))
+        .values_list("m", "n")
+    )
+    months = sorted(monthly)
+    charts.append(
+        line_chart(
+            "visits-monthly",
+            "Visits per month, with last year",
+            [f"{m:%b %Y}" for m in months],
+            [
+                ("This period", [monthly.get(m, 0) for m in months]),
+                ("Last year", [monthly_ly.get(m.replace(year=m.year - 1), 0) for m in months]),
+            ],
+            header=["Month", "Visits", "Same month last year"],
+        )
+    )
+    for dim, title in (
+        ("unit", "Visits by college / department"),
+        ("patient_type", "Visits by patient type"),
+        ("age_band", "Visits by age band"),
+        ("sex", "Visits by sex"),
+        ("visit_kind", "Medical vs dental"),
+    ):
+        rows = (
+            VisitFact.objects.filter(f.q())
+            .values(dim)
+            .annotate(n=Sum("visits"))
+            .filter(n__gt=0)
+            .order_by("-n")
+        )
+        if dim == "age_band":
+            from analytics.models import AGE_BANDS
+
+            rows = sorted(
+                rows, key=lambda r: AGE_BANDS.index(r[dim]) if r[dim] in AGE_BANDS else 99
+            )
+        charts.append(
+            bar_chart(
+                f"visits-by-{dim.replace('_', '-')}",
+                title,
+                [(_dim_label(dim, r[dim]), r["n"]) for r in rows],
+                header=[title.replace("Visits by ", "").capitalize(), "Visits"],
+            )
+        )
+    booked = VisitFact.objects.filter(f.q()).aggregate(
+        appts=Sum("appointments"), cancelled=Sum("cancelled"), walk_ins=Sum("walk_ins")
+    )
+    walk = booked["walk_ins"] or 0
+    scheduled = (booked["appts"] or 0) - (booked["cancelled"] or 0) - walk
+    charts.append(
+        bar_chart(
+            "walk-in-vs-booked",
+            "Walk-in vs booked appointments",
+            [("Booked ahead", scheduled), ("Walk-in", walk)],
+            header=["Source", "Appointments (not cancelled)"],
+        )
+    )
+    return charts
+
+
+_LABELS = {
+    "sex": {"F": "Female", "M": "Male", "X": "Intersex / other"},
+    "visit_kind": {"medical": "Medical", "dental": "Dental"},
+    "patient_type": {
+        "student": "Student",
+        "employee": "Employee",
+        "dependent": "Dependent",
+        "other": "Other",
+    },
+}
+
+
+def _dim_label(dim: str, value: str) -> str:
+    return _LABELS.get(dim, {}).get(value, value or "(none)")
+
+
+def filter_choices() -> dict:
+    """Choices for the filter form: units seen in the rollups and providers."""
+    from accounts.models import User
+    from accounts.roles import PROVIDER_ROLES
+
+    units = list(
+        VisitFact.objects.exclude(unit="")
+        .values_list("unit", flat=True)
+        .distinct()
+        .order_by("unit")
+    )
+    providers = list(
+        User.objects.filter(role__in=PROVIDER_ROLES).order_by("last_name", "first_name")
+    )
+    return {"units": units, "providers": providers}
+
+
+# --- Diagnoses and outcomes -----------------------------------------------------------------
+
+CHAPTERS = [
+    ("A00", "B99", "I", "Infectious and parasitic"),
+    ("C00", "D48", "II", "Neoplasms"),
+    ("D50", "D89", "III", "Blood and immune"),
+    ("E00", "E90", "IV", "Endocrine and metabolic"),
+    ("F00", "F99", "V", "Mental and behavioural"),
+    ("G00", "G99", "VI", "Nervous system"),
+    ("H00", "H59", "VII", "Eye"),
+    ("H60", "H95", "VIII", "Ear"),
+    ("I00", "I99", "IX", "Circulatory"),
+    ("J00", "J99", "X", "Respiratory"),
+    ("K00", "K93", "XI", "Digestive (incl. dental)"),
+    ("L00", "L99", "XII", "Skin"),
+    ("M00", "M99", "XIII", "Musculoskeletal"),
+    ("N00", "N99", "XIV", "Genitourinary"),
+    ("O00", "O99", "XV", "Pregnancy"),
+    ("P00", "P96", "XVI", "Perinatal"),
+    ("Q00", "Q99", "XVII", "Congenital"),
+    ("R00", "R99", "XVIII", "Symptoms and signs"),
+    ("S00", "T98", "XIX", "Injury and poisoning"),
+    ("V01", "Y98", "XX", "External causes"),
+    ("Z00", "Z99", "XXI", "Health services contact"),
+    ("U00", "U99", "XXII", "Special purposes"),
+]
+
+
+def chapter_of(code: str) -> str:
+    key = code[:3]
+    for lo, hi, number, name in CHAPTERS:
+        if lo <= key <= hi:
+            return f"{number} {name}"
+    return "Other"
+
+
+def diagnosis_rows(f: Filters, *, limit: int = 15) -> list[dict]:
+    from patients.models import Icd10Code
+
+    rows = list(
+        DiagnosisFact.objects.filter(f.q())
+        .values("icd10_code")
+        .annotate(n=Sum("diagnoses"))
+        .order_by("-n", "icd10_code")[:limit]
+    )
+    titles = dict(
+        Icd10Code.objects.filter(code__in=[r["icd10_code"] for r in rows]).values_list(
+            "code", "title"
+        )
+    )
+    for r in rows:
+        r["title"] = titles.get(r["icd10_code"], "")
+    return rows
+
+
+def diagnoses_charts(f: Filters, user) -> list[Chart]:
+    from patients.models import ToothRecord
+
+    ident = f.demographic
+    top = diagnosis_rows(f)
+    charts = [
+        bar_chart(
+            "top-diagnoses",
+            "Top ICD-10 diagnoses",
+            [
+                (f"{r['icd10_code']} {r['title']}", suppress(r["n"], user=user, identifying=ident))
+                for r in top
+            ],
+            header=["Diagnosis", "Count"],
+        )
+    ]
+    chapters: dict[str, int] = {}
+    for code, n in (
+        DiagnosisFact.objects.filter(f.q())
+        .values("icd10_code")
+        .annotate(n=Sum("diagnoses"))
+        .values_list("icd10_code", "n")
+    ):
+        chapter = chapter_of(code)
+        chapters[chapter] = chapters.get(chapter, 0) + n
+    charts.append(
+        bar_chart(
+            "diagnosis-chapters",
+            "Diagnoses by ICD-10 chapter",
+            [
+                (name, suppress(n, user=user, identifying=ident))
+                for name, n in sorted(chapters.items(), key=lambda kv: -kv[1])
+            ],
+            header=["Chapter", "Count"],
+        )
+    )
+    by_unit = (
+        DiagnosisFact.objects.filter(f.q())
+        .values("unit")
+        .annotate(n=Sum("diagnoses"))
+        .order_by("-n")
+    )
+    charts.append(
+        bar_chart(
+            "diagnoses-by-unit",
+            "Diagnoses by college / department",
+            [(r["unit"] or "(none)", suppress(r["n"], user=user)) for r in by_unit],
+            header=["College / department", "Diagnoses"],
+        )
+    )
+    from analytics.services.rollups import day_bounds
+
+    lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
+    teeth = ToothRecord.objects.filter(
+        visit__started_at__gte=lo, visit__started_at__lt=hi, procedure_status="performed"
+    ).exclude(procedure="")
+    if f.provider_id:
+        teeth = teeth.filter(visit__provider_id=f.provider_id)
+    procedures = teeth.values("procedure").annotate(n=Count("id")).order_by("-n")
+    labels = dict(ToothRecord._meta.get_field("procedure").choices)
+    charts.append(
+        bar_chart(
+            "dental-procedures",
+            "Dental procedures performed",
+            [(str(labels.get(r["procedure"], r["procedure"])), r["n"]) for r in procedures],
+            header=["Procedure", "Performed"],
+        )
+    )
+    return charts
+
+
+def outcomes(f: Filters, user) -> dict:
+    """Follow-up completion, blood-pressure control, BMI bands and immunisation coverage
+    (live queries over the clinical tables)."""
+    from django.db import connection
+
+    from analytics.services.rollups import day_bounds
+
+    lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT COUNT(*),
+                   COUNT(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM patients_visit n
+                       WHERE n.patient_id = v.patient_id AND n.id <> v.id
+                         AND n.started_at >= v.started_at
+                         AND n.started_at < v.follow_up_on + 15))
+            FROM patients_visit v
+            WHERE v.follow_up_on IS NOT NULL AND v.follow_up_on >= %s AND v.follow_up_on <= %s
+              AND v.follow_up_on < CURRENT_DATE
+            """,
+            [f.date_from, f.date_to],
+        )
+        due, kept = cursor.fetchone()
+        cursor.execute(
+            """
+            WITH hyper AS (
+                SELECT DISTINCT v.patient_id FROM patients_diagnosis d
+                JOIN patients_visit v ON v.id = d.visit_id
+                WHERE d.icd10_id ~ '^I1[0-5]'
+            ), last_bp AS (
+                SELECT DISTINCT ON (v.patient_id) v.patient_id, s.systolic, s.diastolic
+                FROM patients_vitalsigns s JOIN patients_visit v ON v.id = s.visit_id
+                WHERE v.patient_id IN (SELECT patient_id FROM hyper)
+                  AND s.systolic IS NOT NULL AND s.diastolic IS NOT NULL
+                ORDER BY v.patient_id, s.recorded_at DESC
+            )
+            SELECT (SELECT COUNT(*) FROM hyper), COUNT(*),
+                   COUNT(*) FILTER (WHERE systolic < 140 AND diastolic < 90)
+            FROM last_bp
+            """
+        )
+        hypertensive, measured, controlled = cursor.fetchone()
+        cursor.execute(
+            """
+            SELECT band, COUNT(*) FROM (
+                SELECT DISTINCT ON (v.patient_id) CASE
+                    WHEN s.bmi < 18.5 THEN '1 Underweight (<18.5)'
+                    WHEN s.bmi < 25 THEN '2 Normal (18.5–24.9)'
+                    WHEN s.bmi < 30 THEN '3 Overweight (25–29.9)'
+                    ELSE '4 Obese (≥30)' END AS band
+                FROM patients_vitalsigns s JOIN patients_visit v ON v.id = s.visit_id
+                WHERE s.bmi IS NOT NULL AND v.started_at >= %s AND v.started_at < %s
+                ORDER BY v.patient_id, s.recorded_at DESC
+            ) AS latest GROUP BY band ORDER BY band
+            """,
+            [lo, hi],
+        )
+        bmi = [(band[2:], n) for band, n in cursor.fetchall()]
+        cursor.execute(
+            """
+            SELECT i.vaccine, COUNT(DISTINCT i.patient_id)
+            FROM patients_immunization i JOIN patients_patient p ON p.id = i.patient_id
+            WHERE p.patient_type = 'student' GROUP BY i.vaccine ORDER BY 2 DESC
+            """
+        )
+        vaccines = cursor.fetchall()
+        cursor.execute("SELECT COUNT(*) FROM patients_patient WHERE patient_type = 'student'")
+        students = cursor.fetchone()[0]
+    coverage = [(v, pct(n, students) or 0.0) for v, n in vaccines]
+    return {
+        "followups_due": due,
+        "followups_kept": kept,
+        "followup_rate": pct(kept, due),
+        "hypertensive": suppress(hypertensive, user=user),
+        "bp_measured": measured,
+        "bp_controlled": suppress(controlled, user=user),
+        "bp_control_rate": pct(controlled, measured),
+        "charts": [
+            bar_chart(
+                "bmi-bands",
+                "BMI of patients seen (latest measurement)",
+                [(band, suppress(n, user=user)) for band, n in bmi],
+                header=["BMI band", "Patients"],
+            ),
+            bar_chart(
+                "immunisation-coverage",
+                f"Immunisation coverage of students (of {students:,})",
+                coverage,
+                header=["Vaccine", "Students with ≥1 dose (%)"],
+                unit="%",
+            ),
+        ],
+    }
+
+
+# --- Staff productivity -------------------------------------------------------------------
+
+
+@dataclass
+class ProviderRow:
+    user_id: int
+    name: str
+    visits: int = 0
+    days: int = 0
+    per_day: float | None = None
+    consult_avg: float | None = None
+    sign_avg_h: float | None = None
+    unsigned: int = 0
+    booked_minutes: int = 0
+    available_minutes: int = 0
+    utilisation: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def productivity(f: Filters, user) -> list[ProviderRow]:
+    """Per provider; a provider who is not an administrator sees only their own row."""
+    from accounts.models import User
+
+    if user.role != Role.ADMIN:
+        f = Filters(f.date_from, f.date_to, user.pk, f.patient_type, f.unit, f.sex, f.age_band)
+    rows = (
+        VisitFact.objects.filter(f.q())
+        .exclude(provider_id=None)
+        .values("provider_id")
+        .annotate(
+            n_visits=Sum("visits"),
+            days=Count("day", distinct=True, filter=Q(visits__gt=0)),
+            consults=Sum("consults"),
+            consult_minutes=Sum("consult_minutes"),
+            signed=Sum("signed_visits"),
+            sign_minutes=Sum("sign_minutes"),
+            booked=Sum("booked_minutes"),
+        )
+    )
+    available = available_minutes(f)
+    names = {
+        u.pk: u.full_name
+        for u in User.objects.filter(pk__in=[r["provider_id"] for r in rows] + list(available))
+    }
+    out = {}
+    for r in rows:
+        pid = r["provider_id"]
+        out[pid] = ProviderRow(
+            user_id=pid,
+            name=names.get(pid, f"#{pid}"),
+            visits=r["n_visits"] or 0,
+            days=r["days"] or 0,
+            per_day=round(r["n_visits"] / r["days"], 1) if r["days"] else None,
+            consult_avg=round(r["consult_minutes"] / r["consults"], 1) if r["consults"] else None,
+            sign_avg_h=round(r["sign_minutes"] / r["signed"] / 60, 1) if r["signed"] else None,
+            unsigned=(r["n_visits"] or 0) - (r["signed"] or 0),
+            booked_minutes=r["booked"] or 0,
+        )
+    for pid, minutes in available.items():
+        row = out.setdefault(pid, ProviderRow(user_id=pid, name=names.get(pid, f"#{pid}")))
+        row.available_minutes = minutes
+    for row in out.values():
+        row.utilisation = pct(row.booked_minutes, row.available_minutes)
+    return sorted(out.values(), key=lambda r: (-r.visits, r.name))
+
+
+def productivity_charts(rows: list[ProviderRow]) -> list[Chart]:
+    return [
+        bar_chart(
+            "visits-per-provider",
+            "Visits per provider",
+            [(r.name, r.visits) for r in rows],
+            header=[
+                "Provider",
+                "Visits",
+                "Visits per working day",
+                "Consultation (min)",
+                "Visit to signature (h)",
+                "Unsigned",
+                "Utilisation (%)",
+            ],
+            extra_columns=[
+                [r.per_day, r.consult_avg, r.sign_avg_h, r.unsigned, r.utilisation] for r in rows
+            ],
+        )
+    ]
+
+
+# --- Inventory ----------------------------------------------------------------------------
+
+
+def inventory_charts(f: Filters) -> list[Chart]:
+    from inventory.models import Item
+
+    days = (f.date_to - f.date_from).days + 1
+    q = Q(day__gte=f.date_from, day__lte=f.date_to)
+    per_item = list(
+        StockFact.objects.filter(q)
+        .values("item_id")
+        .annotate(
+            used=Sum("dispensed"),
+            value=Sum("dispensed_value"),
+            expired=Sum("expired_value"),
+            avg_stock=Sum("closing") / days,
+            stockout_days=Count("id", filter=Q(closing__lte=0)),
+        )
+    )
+    items = {
+        i.pk: i
+        for i in Item.objects.filter(pk__in=[r["item_id"] for r in per_item]).select_related(
+            "category"
+        )
+    }
+    table = []
+    for r in per_item:
+        item = items.get(r["item_id"])
+        if item is None:
+            continue
+        used = float(r["used"] or 0)
+        daily = used / days if days else 0
+        turnover = (
+            round(used / float(r["avg_stock"]), 2)
+            if r["avg_stock"] and r["avg_stock"] > 0
+            else None
+        )
+        supply = round(float(item.stock_available) / daily) if daily > 0 else None
+        table.append(
+            {
+                "name": item.display_name if hasattr(item, "display_name") else item.name,
+                "category": item.category.name if item.category else "(none)",
+                "used": used,
+                "value": float(r["value"] or 0),
+                "expired": float(r["expired"] or 0),
+                "turnover": turnover,
+                "supply": supply,
+                "stockout_days": r["stockout_days"],
+            }
+        )
+    table.sort(key=lambda r: -r["used"])
+    categories: dict[str, float] = {}
+    for r in table:
+        categories[r["category"]] = categories.get(r["category"], 0) + r["used"]
+    losses = sorted((r for r in table if r["expired"]), key=lambda r: -r["expired"])
+    return [
+        bar_chart(
+            "consumption-by-item",
+            "Consumption per item (dispensed)",
+            [(r["name"], r["used"]) for r in table[:20]],
+            header=[
+                "Item",
+                "Dispensed",
+                "Value (PHP)",
+                "Turnover",
+                "Days of supply",
+                "Stock-out days",
+            ],
+            extra_columns=[
+                [r["value"], r["turnover"], r["supply"], r["stockout_days"]] for r in table[:20]
+            ],
+        ),
+        bar_chart(
+            "consumption-by-category",
+            "Consumption per category",
+            sorted(categories.items(), key=lambda kv: -kv[1]),
+            header=["Category", "Dispensed"],
+        ),
+        bar_chart(
+            "expiry-losses",
+            "Expiry losses (value written off, PHP)",
+            [(r["name"], r["expired"]) for r in losses],
+            header=["Item", "Written off (PHP)"],
+        ),
+    ]
+
+
+# --- Data quality -------------------------------------------------------------------------
+
+QUALITY_CHECKS = {
+    "no-diagnosis": "Signed visits without a diagnosis",
+    "unsigned": "Visits left unsigned for more than 24 hours",
+    "no-visit": "Completed appointments without a visit",
+    "no-patient": "Dispensing without a patient",
+}
+
+
+def quality_querysets() -> dict:
+    from appointments.models import Appointment, AppointmentStatus
+    from inventory.models import MovementKind, StockMovement
+    from patients.models import Visit, VisitStatus
+
+    return {
+        "no-diagnosis": Visit.objects.filter(status=VisitStatus.SIGNED, diagnoses__isnull=True)
+        .select_related("patient", "provider")
+        .order_by("-started_at"),
+        "unsigned": Visit.objects.filter(
+            status=VisitStatus.DRAFT, started_at__lt=timezone.now() - timedelta(hours=24)
+        )
+        .select_related("patient", "provider")
+        .order_by("started_at"),
+        "no-visit": Appointment.objects.filter(
+            status=AppointmentStatus.COMPLETED, visit__isnull=True
+        )
+        .select_related("patient", "provider__user")
+        .order_by("-start"),
+        "no-patient": StockMovement.objects.filter(kind=MovementKind.DISPENSE, patient__isnull=True)
+        .select_related("item")
+        .order_by("-created_at"),
+    }
+
+
+def quality_counts() -> list[tuple[str, str, int]]:
+    return [(key, QUALITY_CHECKS[key], qs.count()) for key, qs in quality_querysets().items()]

@@ -1,0 +1,39 @@
+"""Analytics' beat jobs: thin wrappers around the services (each is idempotent)."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def refresh_today() -> None:
+    """Today's and yesterday's rollups, then the surveillance check (every few minutes)."""
+    from analytics.services.rollups import rollup_refresh_today
+    from analytics.services.surveillance import signals_detect
+
+    rollup_refresh_today()
+    signals_detect()
+
+
+@shared_task(acks_late=True)
+def refresh_recent() -> int:
+    """Nightly: the last five weeks' rollups (late diagnoses, moved appointments)."""
+    from analytics.services.rollups import rollup_refresh_recent
+
+    return rollup_refresh_recent()
+
+
+@shared_task(acks_late=True)
+def compute_forecasts() -> None:
+    """Nightly: visit-load and stock-out forecasts, stored for the pages."""
+    from analytics.services.forecasts import forecasts_compute
+
+    forecasts_compute()
+
+
+@shared_task(
+    autoretry_for=(Exception,), retry_backoff=60, retry_kwargs={"max_retries": 5}, acks_late=True
+)
+def send_weekly_report() -> bool:
+    """Monday 07:00 clinic time: the weekly report to administrators, once per week."""
+    from analytics.services.reports import weekly_report_send
+
+    return weekly_report_send()

@@ -1,0 +1,217 @@
+"""The dashboards: overview, visits, diagnoses and outcomes, productivity, inventory,
+financial, data quality, and the clinical drill-downs (patient lists, PHI-audited)."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.views.decorators.http import require_GET
+
+from accounts.audit import audit_record
+from accounts.permissions import require_perm
+from accounts.roles import user_has_perm
+from analytics.charts import bar_chart
+from analytics.selectors import dashboards
+from analytics.views._common import filter_form, respond, tabs
+from uscpis.http import Request, render_page
+
+PAGE_SIZE = 25
+
+
+@require_GET
+@require_perm("analytics.view")
+def overview(request: Request):
+    form, f = filter_form(request, default_days=84)
+    kpis = dashboards.overview(f)
+    charts = dashboards.visits_charts(f)[:1]
+    return respond(
+        request,
+        template="analytics/overview.html",
+        active="analytics:overview",
+        title="Clinic overview",
+        subtitle=f.describe(),
+        charts=charts,
+        kpis=kpis,
+        context={"form": form},
+    )
+
+
+@require_GET
+@require_perm("analytics.view")
+def visits(request: Request):
+    form, f = filter_form(request, default_days=182)
+    return respond(
+        request,
+        template="analytics/dashboard.html",
+        active="analytics:visits",
+        title="Visits and trends",
+        subtitle=f.describe(),
+        charts=dashboards.visits_charts(f),
+        context={"form": form},
+    )
+
+
+@require_GET
+@require_perm("analytics.view")
+def diagnoses(request: Request):
+    form, f = filter_form(request, default_days=182)
+    charts = dashboards.diagnoses_charts(f, request.user)
+    outcome = dashboards.outcomes(f, request.user)
+    top = dashboards.diagnosis_rows(f)
+    return respond(
+        request,
+        template="analytics/diagnoses.html",
+        active="analytics:diagnoses",
+        title="Diagnoses and outcomes",
+        subtitle=f.describe(),
+        charts=charts + outcome["charts"],
+        notes=[
+            f"Follow-ups kept: {outcome['followup_rate'] or '—'}% of {outcome['followups_due']} due.",
+            f"Hypertensive patients with last BP under 140/90: {outcome['bp_control_rate'] or '—'}%.",
+        ],
+        context={
+            "form": form,
+            "outcome": outcome,
+            "top": top,
+            "clinical": dashboards.is_clinical(request.user),
+        },
+    )
+
+
+@require_GET
+@require_perm("analytics.drill_down")
+def diagnosis_patients(request: Request, code: str):
+    """The patients behind a diagnosis count (clinical roles; one PHI audit event)."""
+    from analytics.services.rollups import day_bounds
+    from patients.models import Icd10Code, Visit
+
+    icd = Icd10Code.objects.filter(code=code).first()
+    if icd is None:
+        raise Http404("Unknown ICD-10 code.")
+    form, f = filter_form(request, default_days=182)
+    lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
+    qs = (
+        Visit.objects.filter(diagnoses__icd10=icd, started_at__gte=lo, started_at__lt=hi)
+        .select_related("patient", "provider")
+        .order_by("-started_at")
+        .distinct()
+    )
+    if f.provider_id:
+        qs = qs.filter(provider_id=f.provider_id)
+    for name, field in (("patient_type", "patient_type"), ("sex", "sex")):
+        if getattr(f, name):
+            qs = qs.filter(**{f"patient__{field}": getattr(f, name)})
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_record(
+        action="read",
+        object_type="patients.patient",
+        request=request,
+        detail={
+            "view": "analytics drill-down",
+            "icd10": code,
+            "patients": sorted({v.patient_id for v in page}),
+        },
+    )
+    return render_page(
+        request,
+        "analytics/patients.html",
+        {"tabs": tabs(request, "analytics:diagnoses"), "icd": icd, "page": page, "form": form},
+    )
+
+
+@require_GET
+@require_perm("analytics.view_productivity")
+def productivity(request: Request):
+    is_admin = request.user.role == "admin"
+    form, f = filter_form(request, default_days=28, show_provider=is_admin)
+    rows = dashboards.productivity(f, request.user)
+    return respond(
+        request,
+        template="analytics/productivity.html",
+        active="analytics:productivity",
+        title="Staff productivity" if is_admin else "My productivity",
+        subtitle=f.describe(),
+        charts=dashboards.productivity_charts(rows),
+        context={"form": form, "rows": rows, "is_admin": is_admin},
+    )
+
+
+@require_GET
+@require_perm("analytics.view")
+def inventory(request: Request):
+    form, f = filter_form(request, default_days=90, show_provider=False)
+    return respond(
+        request,
+        template="analytics/dashboard.html",
+        active="analytics:inventory",
+        title="Inventory",
+        subtitle=f.describe(),
+        charts=dashboards.inventory_charts(f),
+        context={"form": form, "inventory": True},
+    )
+
+
+@require_GET
+@require_perm("analytics.view_financial")
+def financial(request: Request):
+    billing_ready = apps.is_installed("billing") and any(
+        True for _ in apps.get_app_config("billing").get_models()
+    )
+    return render_page(
+        request,
+        "analytics/financial.html",
+        {"tabs": tabs(request, "analytics:financial"), "billing_ready": billing_ready},
+    )
+
+
+@require_GET
+@require_perm("analytics.view")
+def quality(request: Request):
+    counts = dashboards.quality_counts()
+    chart = bar_chart(
+        "data-quality",
+        "What makes the figures wrong",
+        [(label, n) for _, label, n in counts],
+        header=["Check", "Rows"],
+    )
+    return respond(
+        request,
+        template="analytics/quality.html",
+        active="analytics:quality",
+        title="Data quality",
+        subtitle="Records that are missing something the figures depend on",
+        charts=[chart],
+        context={
+            "counts": counts,
+            "can_drill": user_has_perm(request.user, "analytics.drill_down"),
+        },
+    )
+
+
+@require_GET
+@require_perm("analytics.drill_down")
+def quality_rows(request: Request, check: str):
+    """The rows behind one data-quality count (clinical roles; one PHI audit event)."""
+    querysets = dashboards.quality_querysets()
+    if check not in querysets:
+        raise Http404("Unknown check.")
+    page = Paginator(querysets[check], PAGE_SIZE).get_page(request.GET.get("page"))
+    patients = sorted({getattr(row, "patient_id", None) for row in page} - {None})
+    audit_record(
+        action="read",
+        object_type="patients.patient",
+        request=request,
+        detail={"view": "analytics data quality", "check": check, "patients": patients},
+    )
+    return render_page(
+        request,
+        "analytics/quality_rows.html",
+        {
+            "tabs": tabs(request, "analytics:quality"),
+            "check": check,
+            "label": dashboards.QUALITY_CHECKS[check],
+            "page": page,
+        },
+        partial="quality-rows",
+    )

@@ -1,0 +1,71 @@
+"""The chart timeline rows rendered in Python (issue 15) say exactly what the template said:
+same markup once whitespace is normalised, escaped text, localised numbers and dates."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.template import Context, Template
+from django.utils import timezone
+
+from patients.models import Diagnosis, Icd10Code, Prescription, VitalSigns
+from patients.selectors import visit_timeline
+from tests.patients.factories import PatientFactory, VisitFactory
+
+pytestmark = pytest.mark.django_db
+
+# The template loop this tag replaced, kept verbatim as the reference.
+OLD_LOOP = (
+    "{% load uscpis %}"
+    + '    {% for v in page %}<li class="timeline-item kind-{{ v.kind }}">\n      <div class="timeline-when">{{ v.started_at|date:"D j M Y, g:i A" }}</div>\n      <div class="timeline-body">\n        <a href="{% url_for \'patients:visit\' v.pk %}"><strong>{{ v.get_kind_display }}</strong></a>\n        {% if v.is_signed %}<span class="badge good">Signed</span>{% else %}<span class="badge warn">Draft</span>{% endif %}\n        <span class="muted">\u00b7 {{ v.provider.full_name }}</span>\n        {% if v.chief_complaint %}<div>{{ v.chief_complaint }}</div>{% endif %}\n        <div class="small">{% for d in v.diagnoses.all %}<span class="badge info">{{ d.icd10.code }}</span> {{ d.icd10.title }}{% if not forloop.last %}; {% endif %}{% endfor %}\n        {% for vs in v.vitals.all|slice:":1" %}<span class="muted"> \u00b7 {% if vs.temperature_c %}T {{ vs.temperature_c }} \u00b0C {% endif %}{% if vs.blood_pressure %}BP {{ vs.blood_pressure }} {% endif %}{% if vs.bmi %}BMI {{ vs.bmi }}{% endif %}</span>{% endfor %}\n        {% with n=v.prescriptions.all|length %}{% if n %}<span class="muted"> \u00b7 {{ n }} prescription{{ n|pluralize }}</span>{% endif %}{% endwith %}</div>\n      </div></li>{% endfor %}\n'
+)
+NEW_LOOP = "{% load chart_rows %}{% for v in page %}{% timeline_item v %}{% endfor %}"
+
+
+def _norm(html: str) -> str:
+    return (
+        re.sub(r"\s+", " ", re.sub(r">\s+<", "><", html))
+        .replace("> ", ">")
+        .replace(" <", "<")
+        .strip()
+    )
+
+
+def test_timeline_rows_match_the_template(doctor_user):
+    patient = PatientFactory()
+    plain = VisitFactory(
+        patient=patient,
+        provider=doctor_user,
+        status="signed",
+        signed_by=doctor_user,
+        signed_at=timezone.now(),
+        chief_complaint='Fever <script>alert("x")</script> & cough',
+    )
+    code_a = Icd10Code.objects.create(code="Z99.91", title="Test code <b> & more")
+    code_b = Icd10Code.objects.create(code="Z99.92", title="Fever, unspecified")
+    Diagnosis.objects.create(visit=plain, icd10=code_a, is_primary=True)
+    Diagnosis.objects.create(visit=plain, icd10=code_b)
+    VitalSigns.objects.create(
+        visit=plain,
+        recorded_by=doctor_user,
+        temperature_c=Decimal("38.4"),
+        systolic=120,
+        diastolic=80,
+    )
+    for i in range(2):
+        Prescription.objects.create(
+            visit=plain, drug_name=f"Drug {i}", dose="1 tab", frequency="tid", quantity=10
+        )
+    VisitFactory(
+        patient=patient, provider=doctor_user, chief_complaint="", kind="dental"
+    )  # a draft, nothing else
+    one = VisitFactory(patient=patient, provider=doctor_user, chief_complaint="Check-up")
+    Prescription.objects.create(visit=one, drug_name="Drug", dose="1", frequency="od", quantity=1)
+    page = list(visit_timeline(patient))
+    old = Template(OLD_LOOP).render(Context({"page": page}))
+    new = Template(NEW_LOOP).render(Context({"page": page}))
+    assert _norm(new) == _norm(old)
+    assert "&lt;script&gt;" in new and "<script>" not in new
+    assert "38.4" in new and "1 prescription<" in new and "2 prescriptions" in new

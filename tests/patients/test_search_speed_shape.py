@@ -1,0 +1,74 @@
+"""Issue 15: the patient search's first page is sorted from the matches when they are few
+(the trigram index finds them) and walked in name order when they are many; the order the
+user sees is the same either way. "Registered today" counts through an index."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from patients import dashboard
+from patients.models import Patient
+from tests.conftest import login
+from tests.patients.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _page_sql(client, q):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/patients/", {"q": q})
+    assert response.status_code == 200
+    page_sql = [
+        c["sql"]
+        for c in ctx.captured_queries
+        if "ORDER BY" in c["sql"] and "patients_patient" in c["sql"]
+    ]
+    assert page_sql, [c["sql"] for c in ctx.captured_queries]
+    return response, page_sql[-1]
+
+
+def test_few_matches_are_sorted_not_walked_and_keep_name_order(client, doctor_user):
+    for last, first in [("Quiñones", "Ramon"), ("Quinones", "Ramil"), ("Abad", "Ramon")]:
+        PatientFactory(last_name=last, first_name=first)
+    login(client, doctor_user)
+    response, sql = _page_sql(client, "quinones ram")
+    assert "||" in sql  # the order the name index cannot serve
+    names = [p.first_name for p in response.context["page"]]
+    assert sorted(names) == ["Ramil", "Ramon"]
+    expected = list(
+        Patient.objects.filter(pk__in=[p.pk for p in response.context["page"]])
+        .order_by("last_name", "first_name", "id")
+        .values_list("first_name", flat=True)
+    )
+    assert names == expected
+
+
+def test_many_matches_keep_the_index_order(client, doctor_user, monkeypatch):
+    from uscpis import pagination
+
+    PatientFactory.create_batch(4, last_name="Magno")
+    original = pagination.CappedPaginator.__init__
+
+    def small_cap(self, *args, **kwargs):
+        original(self, *args, **{**kwargs, "cap": 2})
+
+    monkeypatch.setattr(pagination.CappedPaginator, "__init__", small_cap)
+    login(client, doctor_user)
+    _, sql = _page_sql(client, "magno")
+    assert "||" not in sql
+
+
+def test_registered_today_counts_only_today(front_desk_user):
+    PatientFactory.create_batch(2)
+    old = PatientFactory()
+    Patient.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    card = next(c for c in dashboard.cards(front_desk_user) if c.title == "Registered today")
+    assert card.value == Patient.objects.count() - 1
+    assert any(index.fields == ["created_at"] for index in Patient._meta.indexes), (
+        "the count needs an index on created_at"
+    )
