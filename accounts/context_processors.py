@@ -22,6 +22,7 @@ LAYOUT_URLS = {
     "notifications": "accounts:notifications",
     "bell": "accounts:notification_bell",
     "preferences": "accounts:preferences",
+    "api_tokens": "accounts:api_tokens",
     "two_factor": "accounts:two_factor_setup",
     "password_change": "accounts:password_change",
     "logout": "accounts:logout",

@@ -5,8 +5,9 @@ import unicodedata
 from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxValueValidator
 
-from accounts.models import AuditAction, User
+from accounts.models import AuditAction, TokenScope, User
 from accounts.roles import Role
 from uscpis.forms import DateField
 
@@ -98,3 +99,22 @@ class AuditFilterForm(forms.Form):
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise forms.ValidationError("'From' must be on or before 'To'.")
         return data
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="What will use it, e.g. “Lab system sync”.")
+    scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
+    expires_in_days = forms.IntegerField(
+        label="Expires after (days)",
+        min_value=1,
+        help_text="Every token expires; at most a year.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        super().__init__(*args, **kwargs)
+        self.fields["expires_in_days"].initial = settings.API_TOKEN_DEFAULT_DAYS
+        self.fields["expires_in_days"].max_value = settings.API_TOKEN_MAX_DAYS
+        self.fields["expires_in_days"].widget.attrs["max"] = settings.API_TOKEN_MAX_DAYS
+        self.fields["expires_in_days"].validators.append(MaxValueValidator(settings.API_TOKEN_MAX_DAYS))

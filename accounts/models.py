@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from knox.models import AbstractAuthToken
 
 from accounts.roles import PROVIDER_ROLES, STAFF_ROLES, Role, user_has_perm
 
@@ -216,6 +219,67 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    READ_WRITE = "read_write", "Read and write"
+
+
+class ApiToken(AbstractAuthToken):
+    """A personal API token (django-rest-knox): only a SHA-512 digest of the secret is kept,
+    it always expires, and it can be limited to reading. ``uid`` names it in URLs (the
+    ``token_key`` is the start of the secret itself, so it never appears in a link)."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80)
+    scope = models.CharField(max_length=12, choices=TokenScope.choices, default=TokenScope.READ)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope__in=TokenScope.values), name="accounts_apitoken_scope_valid"
+            ),
+            # Tokens always expire (DRF's own tokens never do; ours must).
+            models.CheckConstraint(
+                condition=models.Q(expiry__isnull=False), name="accounts_apitoken_expires"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.token_key}…)"
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == TokenScope.READ_WRITE
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a write sent with an ``Idempotency-Key`` header: a retry with
+    the same key returns it instead of booking, dispensing or paying twice. The row is
+    inserted in the same transaction as the write, so two concurrent retries queue on the
+    unique key and the second sees the first's result."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=512)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="accounts_idempotency_user_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
 
 
 class OutboxMessage(models.Model):

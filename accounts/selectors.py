@@ -46,3 +46,36 @@ def unread_count(user: User) -> int:
 
 def notifications_for(user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_token_for_user(user, uid):
+    """One API token the user may manage: their own, or anyone's for administrators;
+    404 otherwise ("not found" and "not yours" alike)."""
+    from django.http import Http404
+
+    from accounts.models import ApiToken
+    from accounts.roles import user_has_perm
+
+    qs = ApiToken.objects.select_related("user")
+    if not user_has_perm(user, "accounts.manage_users"):
+        qs = qs.filter(user=user)
+    try:
+        return qs.get(uid=uid)
+    except (ApiToken.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such token") from None
+
+
+def api_tokens_all(q: str = ""):
+    """Every live API token with its owner, newest first; ``q`` matches the owner's email
+    or name, or the token's name."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from accounts.models import ApiToken
+
+    qs = ApiToken.objects.select_related("user").filter(expiry__gt=timezone.now())
+    for word in q.split()[:4]:
+        qs = qs.filter(
+            Q(user__email__icontains=word) | Q(user__last_name__icontains=word) | Q(name__icontains=word)
+        )
+    return qs.order_by("-created")

@@ -15,8 +15,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import Notification, User
-from accounts.roles import Role
+from accounts.models import ApiToken, Notification, TokenScope, User
+from accounts.roles import Role, user_has_perm
 from uscpis.mail import send_templated_email
 
 
@@ -114,6 +114,9 @@ def user_update(
     if role != Role.ADMIN:
         user.is_superuser = False
     user.save()
+    if not is_active:
+        # knox refuses an inactive user's tokens anyway; deleting them makes it final.
+        ApiToken.objects.filter(user=user).delete()
     audit_record(
         actor=actor, action="update", obj=user, request=request,
         detail={"before": before, "after": {"role": role, "is_active": is_active}},
@@ -264,3 +267,75 @@ def two_factor_disable(*, user: User, request=None) -> None:
         object_type="otp_totp.totpdevice",
         detail={"two_factor": "disabled"},
     )
+
+
+# --- Personal API tokens -------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_token_create(
+    *, actor: User, name: str, scope: str, expires_in_days: int | None = None, request=None
+) -> tuple[ApiToken, str]:
+    """Issue a personal API token for ``actor``; returns it and its secret, which is shown
+    once and never stored (only its SHA-512 digest is). Every token expires: the default is
+    ``API_TOKEN_DEFAULT_DAYS``, at most ``API_TOKEN_MAX_DAYS``. Patients' tokens only ever
+    reach their own record (the API's access rules are the portal's)."""
+    from datetime import timedelta
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Name the token after what will use it."})
+    if scope not in TokenScope.values:
+        raise ValidationError({"scope": "Choose read only or read and write."})
+    days = expires_in_days or settings.API_TOKEN_DEFAULT_DAYS
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise ValidationError(
+            {"expires_in_days": f"A token lasts 1 to {settings.API_TOKEN_MAX_DAYS} days."}
+        )
+    if not user_has_perm(actor, "accounts.signed_in"):
+        raise ValidationError("Only active accounts can have API tokens.")
+    token, secret = ApiToken.objects.create(
+        user=actor, expiry=timedelta(days=days), name=name[:80], scope=scope
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=token,
+        object_id=str(token.uid),
+        request=request,
+        detail={"api_token": token.name, "scope": scope, "expires": token.expiry.isoformat()},
+    )
+    return token, secret
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
+    """Delete a token: it stops working at once. The owner may revoke their own; an
+    administrator (``accounts.manage_users``) any."""
+    from django.core.exceptions import PermissionDenied
+
+    if token.user_id != actor.pk and not user_has_perm(actor, "accounts.manage_users"):
+        raise PermissionDenied("You can only revoke your own tokens.")
+    audit_record(
+        actor=actor,
+        action="delete",
+        obj=token,
+        object_id=str(token.uid),
+        request=request,
+        detail={"api_token": token.name, "owner": token.user.email},
+    )
+    ApiToken.objects.filter(pk=token.pk).delete()
+
+
+def api_records_prune(*, now=None) -> dict:
+    """Delete expired API tokens (knox refuses them anyway) and Idempotency-Key records
+    older than ``IDEMPOTENCY_KEY_HOURS`` (default 24). Returns the counts deleted."""
+    from datetime import timedelta
+
+    from accounts.models import IdempotencyRecord
+
+    now = now or timezone.now()
+    hours = getattr(settings, "IDEMPOTENCY_KEY_HOURS", 24)
+    tokens, _ = ApiToken.objects.filter(expiry__lt=now).delete()
+    keys, _ = IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=hours)).delete()
+    return {"tokens": tokens, "idempotency_keys": keys}

@@ -31,6 +31,15 @@ def clear_expired_sessions() -> None:
 
 
 @shared_task
+def prune_api_records() -> dict:
+    """Delete expired API tokens and Idempotency-Key records older than a day (a retry comes
+    within minutes); safe to run any number of times."""
+    from accounts.services import api_records_prune
+
+    return api_records_prune()
+
+
+@shared_task
 def relay_outbox() -> int:
     """Publish follow-up work waiting in the outbox (every minute); see accounts/outbox.py."""
     from accounts.outbox import purge_sent, relay

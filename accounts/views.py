@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import selectors, services
 from accounts.audit import audit_record
 from accounts.forms import (
+    ApiTokenForm,
     AuditFilterForm,
     CurrentCodeForm,
     LoginForm,
@@ -33,12 +34,14 @@ from accounts.forms import (
     UserInviteForm,
 )
 from accounts.middleware import forget_device_state
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
 from uscpis.ratelimit import rate_limited
 from uscpis.registry import app_modules
+
+NEW_TOKEN_SESSION_KEY = "api_token_new_secret"
 
 # Per address, on top of django-axes' lockout (which counts failures per account and per
 # address): one address trying many accounts is slowed down too.
@@ -373,3 +376,56 @@ def preferences(request: Request):
         messages.success(request, "Preferences saved.")
         return redirect(reverse("accounts:preferences"))
     return render_page(request, "accounts/preferences.html", {"form": form})
+
+
+# --- Personal API tokens -------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.signed_in")
+def api_tokens(request: Request):
+    """The caller's API tokens: create one, see when and from where each was last used,
+    revoke. A new token's secret is shown once: kept in the session only until the page
+    after the redirect has shown it (so a reload neither re-posts nor shows it again)."""
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, secret = services.api_token_create(actor=request.user, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            request.session[NEW_TOKEN_SESSION_KEY] = secret
+            return redirect(reverse("accounts:api_tokens"))
+    secret = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    tokens = ApiToken.objects.filter(user=request.user).order_by("-created")
+    response = render_page(
+        request,
+        "accounts/api_tokens.html",
+        {"form": form, "tokens": tokens, "secret": secret, "max_days": settings.API_TOKEN_MAX_DAYS},
+        status=422 if form.errors else 200,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@require_perm("accounts.signed_in")
+def api_token_revoke(request: Request, uid):
+    """Revoke one of one's own tokens (administrators: anyone's; "not found" and "not
+    yours" are the same 404)."""
+    token = selectors.api_token_for_user(request.user, uid)
+    services.api_token_revoke(actor=request.user, token=token, request=request)
+    messages.success(request, f"Token “{token.name}” revoked; it no longer works.")
+    back = "accounts:api_token_admin" if token.user_id != request.user.pk else "accounts:api_tokens"
+    return redirect(reverse(back))
+
+
+@require_GET
+@require_perm("accounts.manage_users")
+def api_token_admin(request: Request):
+    """Every user's API tokens, for administrators (revoke any)."""
+    q = request.GET.get("q", "").strip()[:100]
+    tokens = selectors.api_tokens_all(q=q)
+    page = CappedPaginator(tokens, 50, cap=5000).get_page(request.GET.get("page"))
+    return render_page(request, "accounts/api_token_admin.html", {"page": page, "q": q}, partial="token-table")

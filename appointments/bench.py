@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Role
-from uscpis.bench import BenchCase, page_case
+from uscpis.bench import BenchCase, api_case, page_case
 from uscpis.benchhttp import HttpPage
 
 PROVIDERS = 10
@@ -239,6 +239,17 @@ def _slot_search_case():
     return run
 
 
+def _api_slots_url() -> str:
+    from appointments.models import AppointmentType
+
+    kind = AppointmentType.objects.get(slug="bench-consultation")
+    first = timezone.localdate() + timedelta(days=1)
+    return (
+        f"/api/v1/slots/?appointment_type={kind.pk}&provider={_provider().pk}"
+        f"&date_from={first}&date_to={first + timedelta(days=6)}"
+    )
+
+
 def _busy_day() -> str:
     return (timezone.localdate() - timedelta(days=3)).isoformat()
 
@@ -291,6 +302,13 @@ def _plans_case():
 
 
 CASES = [
+    api_case(
+        "api: free slots, provider-week",
+        user=_front_desk,
+        url=lambda: _api_slots_url(),
+        target_ms=40,
+        description="GET /api/v1/slots/ for one provider over 7 days with 1M appointments",
+    ),
     BenchCase(
         "appointments: free slots, provider-week",
         _slot_search_case,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.urls import reverse
 
-from uscpis.bench import page_case
+from uscpis.bench import api_case, page_case
 from uscpis.benchhttp import HttpPage
 
 CHUNK = 500_000
@@ -127,6 +127,13 @@ def _busiest_item_url() -> str:
 
 
 CASES = [
+    api_case(
+        "api: stock list",
+        user=_manager,
+        url=lambda: "/api/v1/inventory/items/",
+        target_ms=40,
+        description="GET /api/v1/inventory/items/ first cursor page of 5,000 items",
+    ),
     page_case(
         "inventory: stock overview",
         user=_manager,

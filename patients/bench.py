@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from patients import seed
-from uscpis.bench import BenchCase, page_case
+from uscpis.bench import BenchCase, api_case, page_case
 from uscpis.benchhttp import HttpPage
 
 BENCH_PREFIX = "B"  # bench patients' ID numbers: B0000001...
@@ -213,6 +213,36 @@ CASES = [
         target_ms=150,
         htmx=True,
         description="ICD-10 autocomplete by words",
+    ),
+    api_case(
+        "api: patient search",
+        user=_doctor,
+        url=lambda: "/api/v1/patients/?q=dimacul",
+        target_ms=40,
+        description="GET /api/v1/patients/?q= (first cursor page, audited)",
+    ),
+    api_case(
+        "api: patient read",
+        user=_doctor,
+        url=lambda: f"/api/v1/patients/{_heavy_pk()}/",
+        target_ms=40,
+        description="GET /api/v1/patients/{id}/ (audited)",
+    ),
+    api_case(
+        "fhir: Patient search by name",
+        user=_doctor,
+        url=lambda: "/fhir/R4/Patient?name=dimacul",
+        target_ms=40,
+        accept="application/fhir+json",
+        description="FHIR Patient?name= searchset, 20 per page",
+    ),
+    api_case(
+        "fhir: $everything, 700 visits",
+        user=_doctor,
+        url=lambda: f"/fhir/R4/Patient/{_heavy_pk()}/$everything",
+        target_ms=300,
+        accept="application/fhir+json",
+        description="FHIR Patient/{id}/$everything for the patient with 700 visits",
     ),
 ]
 

@@ -59,15 +59,24 @@ def signed_in_client(user):
     if user.requires_two_factor:
         from django_otp.plugins.otp_totp.models import TOTPDevice
 
-        device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench", defaults={"confirmed": True})
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="bench", defaults={"confirmed": True}
+        )
         session = client.session
         session["otp_device_id"] = device.persistent_id
         session.save()
     return client
 
 
-def page_case(name: str, *, user: Callable[[], object], url: Callable[[], str],
-              target_ms: float | None = None, description: str = "", htmx: bool = False) -> BenchCase:
+def page_case(
+    name: str,
+    *,
+    user: Callable[[], object],
+    url: Callable[[], str],
+    target_ms: float | None = None,
+    description: str = "",
+    htmx: bool = False,
+) -> BenchCase:
     """A case that GETs a page as a signed-in user and requires a 200."""
 
     def prepare():
@@ -124,9 +133,39 @@ def write_results(
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scale": scale,
         "conditions": conditions or {},
-        "results": [
-            {**r.__dict__, "passed": r.passed} for r in results
-        ],
+        "results": [{**r.__dict__, "passed": r.passed} for r in results],
     }
     output.write_text(json.dumps(payload, indent=2))
     return output
+
+
+def api_case(
+    name: str,
+    *,
+    user: Callable[[], object],
+    url: Callable[[], str],
+    target_ms: float | None = None,
+    description: str = "",
+    accept: str = "application/json",
+) -> BenchCase:
+    """A case that GETs an API (REST or FHIR) URL with a personal API token and requires a
+    200 (the token is made once, in ``prepare``)."""
+
+    def prepare():
+        from django.test import Client
+
+        from accounts.services import api_token_create
+
+        _, secret = api_token_create(actor=user(), name=f"bench {name}"[:80], scope="read")
+        client = Client(HTTP_AUTHORIZATION=f"Token {secret}", HTTP_ACCEPT=accept)
+        target = url()
+
+        def run():
+            response = client.get(target)
+            if response.status_code != 200:
+                raise RuntimeError(f"{name}: GET {target} answered {response.status_code}")
+            return response
+
+        return run
+
+    return BenchCase(name=name, prepare=prepare, target_ms=target_ms, description=description)

@@ -22,6 +22,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 10.0,  # seconds
         "options": {"expire_seconds": 9},
     },
+    "accounts-prune-api-records": {
+        "task": "accounts.tasks.prune_api_records",  # expired API tokens, day-old Idempotency-Keys
+        "schedule": crontab(hour=19, minute=40),  # 03:40 Asia/Manila
+    },
     "appointments-send-due-reminders": {
         "task": "appointments.tasks.send_due_reminders",
         "schedule": crontab(minute="*/5"),

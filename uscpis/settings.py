@@ -72,6 +72,11 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_celery_beat",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # USC-PIS domains; order matters for seed_demo (upstream first).
     "accounts",
     "patients",
@@ -279,6 +284,84 @@ OTP_TOTP_ISSUER = "USC-PIS"
 
 # Patients may self-register only with these institutional email domains.
 PATIENT_EMAIL_DOMAINS = env_list("PATIENT_EMAIL_DOMAINS", ["usc.edu.ph"])
+
+# --- REST API and FHIR (uscpis/api/, each app's api.py) ------------------------------
+# Personal API tokens: django-rest-knox, hashed, expiring, on our own model (scope, name,
+# last use). knox's own migrations are not run: its AuthToken is swapped for ours.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+MIGRATION_MODULES = {"knox": None}
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
+if API_TOKEN_DEFAULT_DAYS > API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfigured("API_TOKEN_DEFAULT_DAYS cannot exceed API_TOKEN_MAX_DAYS")
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_TTL": timedelta(days=API_TOKEN_DEFAULT_DAYS),
+    "AUTO_REFRESH": False,
+    "TOKEN_PREFIX": "uscpis_",
+}
+# Requests per period ("120/min"): per token (or signed-in user) and per anonymous IP,
+# counted in the shared cache (Redis in production).
+API_RATE_USER = env_str("API_RATE_USER", "600/min")
+API_RATE_ANON = env_str("API_RATE_ANON", "30/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "uscpis.api.auth.ApiTokenAuthentication",
+        "uscpis.api.auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["uscpis.api.permissions.RolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "uscpis.api.pagination.ApiCursorPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "uscpis.api.filters.StrictOrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "uscpis.api.throttles.TokenRateThrottle",
+        "uscpis.api.throttles.AnonIpRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"token": API_RATE_USER, "anon_ip": API_RATE_ANON},
+    "EXCEPTION_HANDLER": "uscpis.api.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "USC-PIS API",
+    "DESCRIPTION": (
+        "REST API of the USC-PIS clinic system. Authenticate with a personal API token "
+        "(`Authorization: Token <token>`, created on the API tokens page). Errors are RFC 9457 "
+        "problem+json. Lists use cursor pagination (`next`/`previous` links)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "uscpis.api.schema.add_problem_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "AppointmentStatusEnum": "appointments.models.AppointmentStatus",
+        "VisitStatusEnum": "patients.models.VisitStatus",
+        "CertificateStatusEnum": "patients.models.CertificateStatus",
+        "LotStatusEnum": "inventory.models.LotStatus",
+        "PurchaseOrderStatusEnum": "inventory.models.POStatus",
+        "WaitlistStatusEnum": "appointments.models.WaitlistStatus",
+        "VisitKindEnum": "patients.models.VisitKind",
+        "ItemKindEnum": "inventory.models.ItemKind",
+        "MovementKindEnum": "inventory.models.MovementKind",
+        "DocumentKindEnum": "patients.models.DocumentKind",
+    },
+    "DISABLE_ERRORS_AND_WARNINGS": not DEBUG,
+}
 
 # --- Internationalisation --------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -14,6 +14,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("analytics/", include("analytics.urls")),
     path("", include("monitoring.urls")),
+    path("", include("uscpis.api.urls")),
 ]
 if settings.DJANGO_ADMIN_ENABLED:  # read-only, two-factor (accounts/admin_site.py)
     urlpatterns.append(path("django-admin/", admin.site.urls))

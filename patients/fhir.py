@@ -1,0 +1,495 @@
+"""FHIR R4 resources of the patients domain: Patient, Encounter, Observation (vital signs,
+LOINC), Condition (ICD-10), AllergyIntolerance, MedicationRequest, Immunization, and
+``Patient/{id}/$everything`` (the existing FHIR export).
+
+Visibility is the domain's own: ``Patient.objects.visible_to`` for demographics; clinical
+rows for clinical staff, and a patient's own signed records for the patient (as in the
+portal). Clinical resources are built by the same functions as the record export, so an
+export and the API say the same thing.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+
+from accounts.roles import user_has_perm
+from patients import selectors
+from patients.exports import fhir as fhir_export
+from patients.models import (
+    Allergy,
+    Diagnosis,
+    Immunization,
+    Patient,
+    Prescription,
+    Visit,
+    VisitStatus,
+    VitalSigns,
+)
+from uscpis.api.fhir import (
+    FhirResource,
+    FhirView,
+    SearchError,
+    SearchParam,
+    base_url,
+    date_q,
+    fhir_response,
+    int_id,
+    reference_id,
+)
+
+INSTITUTIONAL_ID_SYSTEM = "https://usc.edu.ph/id-number"
+# PH Core (DOH / UP Manila NTHC) NamingSystem "PIN - PhilHealth Identification Number".
+PHILHEALTH_ID_SYSTEM = "http://philhealth.gov.ph/fhir/Identifier/philhealth-id"
+DEMOGRAPHICS = ("patients.view_demographics", "patients.portal")
+CLINICAL = ("patients.view_clinical", "patients.portal")
+GENDER = {"F": "female", "M": "male", "X": "other"}
+
+
+def _scoped(qs, user, patient_field: str = "patient"):
+    """Rows of clinical data ``user`` may read: all for clinical staff, a patient's own for
+    the patient (``_portal_signed`` adds: of signed visits only), none for anyone else."""
+    if user_has_perm(user, "patients.view_clinical"):
+        return qs
+    if user_has_perm(user, "patients.portal"):
+        return qs.filter(**{f"{patient_field}__user": user})
+    return qs.none()
+
+
+def _patient_param(field: str) -> SearchParam:
+    def apply(qs, value, request):
+        pid = reference_id(value, "Patient")
+        if not pid.isdigit():
+            return qs.none()
+        return qs.filter(**{field: int(pid)})
+
+    return SearchParam("patient", "reference", "The patient (Patient/<id> or <id>)", apply)
+
+
+# --- Patient ------------------------------------------------------------------------------
+
+
+def patient_identifiers(patient: Patient) -> list[dict]:
+    """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core)."""
+    ids = [
+        {
+            "use": "usual",
+            "type": {"text": "Institutional ID number"},
+            "system": INSTITUTIONAL_ID_SYSTEM,
+            "value": patient.id_number,
+        }
+    ]
+    pin = getattr(patient, "philhealth_pin", "")
+    if pin:
+        ids.append(
+            {
+                "use": "official",
+                "type": {"text": "PhilHealth Identification Number (PIN)"},
+                "system": PHILHEALTH_ID_SYSTEM,
+                "value": pin,
+            }
+        )
+    return ids
+
+
+def patient_resource(patient: Patient) -> dict:
+    res = {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "identifier": patient_identifiers(patient),
+        "active": True,
+        "name": [
+            {
+                "use": "official",
+                "text": patient.full_name,
+                "family": patient.last_name,
+                "given": [n for n in (patient.first_name, patient.middle_name) if n],
+            }
+        ],
+        "gender": GENDER.get(patient.sex, "unknown"),
+        "birthDate": patient.birth_date.isoformat(),
+    }
+    telecom = []
+    if patient.phone:
+        telecom.append({"system": "phone", "value": patient.phone})
+    if patient.email:
+        telecom.append({"system": "email", "value": patient.email})
+    if telecom:
+        res["telecom"] = telecom
+    if patient.address:
+        res["address"] = [{"text": patient.address}]
+    if patient.emergency_contact_name:
+        contact = {"name": {"text": patient.emergency_contact_name}}
+        if patient.emergency_contact_relation:
+            contact["relationship"] = [{"text": patient.emergency_contact_relation}]
+        if patient.emergency_contact_phone:
+            contact["telecom"] = [{"system": "phone", "value": patient.emergency_contact_phone}]
+        res["contact"] = [contact]
+    return res
+
+
+def _identifier_filter(qs, value, request):
+    system, sep, code = value.partition("|")
+    if not sep:
+        system, code = "", value
+    if system and system not in (INSTITUTIONAL_ID_SYSTEM, PHILHEALTH_ID_SYSTEM):
+        return qs.none()
+    if system == PHILHEALTH_ID_SYSTEM:
+        if not hasattr(Patient, "philhealth_pin"):
+            return qs.none()
+        return qs.filter(philhealth_pin=code.strip())
+    return qs.filter(id_number__iexact=code.strip())
+
+
+def _name_filter(qs, value, request):
+    return selectors.patient_search(q=value[:200], qs=qs).order_by()
+
+
+def _read_patient(user, rid: str) -> Patient:
+    return selectors.get_patient_for_user(user, int_id(rid))
+
+
+class EverythingView(FhirView):
+    """``Patient/{id}/$everything``: the patient's record as a searchset Bundle, the same
+    content as the record export (signed visits), audited as an export."""
+
+    required_permission = ("patients.export_record", "patients.portal")
+
+    @extend_schema(exclude=True)
+    def get(self, request, resource_id: str):
+        from accounts.audit import audit_record
+
+        unknown = set(request.query_params) - {"_format"}
+        if unknown:
+            raise SearchError(
+                f"Unsupported parameter(s) for $everything: {', '.join(sorted(unknown))}."
+            )
+        patient = _read_patient(request.user, resource_id)
+        if (
+            not user_has_perm(request.user, "patients.export_record")
+            and patient.user_id != request.user.pk
+        ):
+            raise Http404("No such patient")
+        bundle = fhir_export.fhir_bundle(patient)
+        entries = []
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            if resource["resourceType"] == "Patient":
+                resource = patient_resource(patient)
+            elif resource["resourceType"] == "Encounter":
+                _link_practitioner(resource, None)
+            entries.append(
+                {
+                    "fullUrl": f"{base_url()}/{resource['resourceType']}/{resource['id']}",
+                    "resource": resource,
+                    "search": {
+                        "mode": "match" if resource["resourceType"] == "Patient" else "include"
+                    },
+                }
+            )
+        audit_record(
+            actor=request.user,
+            action="export",
+            obj=patient,
+            patient_id=patient.pk,
+            request=request,
+            detail={"format": "fhir", "via": "fhir", "operation": "$everything"},
+        )
+        return fhir_response(
+            {
+                "resourceType": "Bundle",
+                "id": bundle["id"],
+                "type": "searchset",
+                "timestamp": bundle["timestamp"],
+                "total": len(entries),
+                "link": [
+                    {"relation": "self", "url": f"{base_url()}/Patient/{patient.pk}/$everything"}
+                ],
+                "entry": entries,
+            }
+        )
+
+
+def _link_practitioner(encounter: dict, visit: Visit | None) -> None:
+    """Encounters name their practitioner by reference when the visit is at hand."""
+    if visit is not None and visit.provider_id:
+        encounter["participant"] = [
+            {
+                "individual": {
+                    "reference": f"Practitioner/{visit.provider_id}",
+                    "display": visit.provider.full_name,
+                }
+            }
+        ]
+
+
+PATIENT = FhirResource(
+    type="Patient",
+    permission=DEMOGRAPHICS,
+    queryset=lambda user: Patient.objects.visible_to(user),
+    read=_read_patient,
+    to_fhir=lambda p: [patient_resource(p)],
+    patient_id=lambda p: p.pk,
+    params=[
+        SearchParam(
+            "identifier",
+            "token",
+            "Institutional ID number or PhilHealth PIN ([system|]value)",
+            _identifier_filter,
+        ),
+        SearchParam(
+            "name", "string", "Any part of the name (case and accent insensitive)", _name_filter
+        ),
+        SearchParam(
+            "birthdate",
+            "date",
+            "Birth date ([eq|gt|lt|ge|le]YYYY[-MM[-DD]])",
+            lambda qs, v, r: qs.filter(date_q("birth_date", v, is_date=True)),
+        ),
+    ],
+    operations={"$everything": EverythingView},
+)
+
+
+# --- Encounter ----------------------------------------------------------------------------
+
+ENCOUNTER_STATUS = {VisitStatus.SIGNED: "finished", VisitStatus.DRAFT: "in-progress"}
+
+
+def encounter_resource(v: Visit) -> dict:
+    res = {
+        "resourceType": "Encounter",
+        "id": f"enc-{v.pk}",
+        "status": ENCOUNTER_STATUS.get(v.status, "unknown"),
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "AMB",
+            "display": "ambulatory",
+        },
+        "type": [{"text": v.get_kind_display()}],
+        "subject": {"reference": f"Patient/{v.patient_id}"},
+        "period": {
+            "start": fhir_export._iso(v.started_at),
+            **({"end": fhir_export._iso(v.signed_at)} if v.signed_at else {}),
+        },
+    }
+    _link_practitioner(res, v)
+    if v.chief_complaint:
+        res["reasonCode"] = [{"text": v.chief_complaint}]
+    return res
+
+
+def _encounter_status(qs, value, request):
+    wanted = {s.strip() for s in value.split(",")}
+    unknown = wanted - set(ENCOUNTER_STATUS.values())
+    if unknown:
+        raise SearchError(
+            f"Unsupported Encounter status {', '.join(sorted(unknown))} (finished, in-progress)."
+        )
+    return qs.filter(status__in=[k for k, v in ENCOUNTER_STATUS.items() if v in wanted])
+
+
+ENCOUNTER = FhirResource(
+    type="Encounter",
+    permission=CLINICAL,
+    queryset=lambda user: _scoped(Visit.objects.select_related("provider"), user).filter(
+        _portal_signed(user)
+    ),
+    read=lambda user, rid: _read_row(ENCOUNTER, user, int_id(rid, "enc-")),
+    to_fhir=lambda v: [encounter_resource(v)],
+    patient_id=lambda v: v.patient_id,
+    params=[
+        _patient_param("patient_id"),
+        SearchParam(
+            "date",
+            "date",
+            "When the visit started",
+            lambda qs, v, r: qs.filter(date_q("started_at", v)),
+        ),
+        SearchParam(
+            "status", "token", "finished (signed) or in-progress (draft)", _encounter_status
+        ),
+    ],
+)
+
+
+def _portal_signed(user, visit_field: str = "") -> Q:
+    """Patients see signed visits only (and what they contain)."""
+    if user_has_perm(user, "patients.view_clinical"):
+        return Q()
+    return Q(**{f"{visit_field}status": VisitStatus.SIGNED})
+
+
+def _read_row(resource: FhirResource, user, pk: int):
+    try:
+        return resource.queryset(user).get(pk=pk)
+    except resource.queryset(user).model.DoesNotExist:
+        raise Http404("No such resource") from None
+
+
+# --- Observation (vital signs) --------------------------------------------------------------
+
+
+def observation_resources(vs: VitalSigns) -> list[dict]:
+    return fhir_export._fhir_vitals(vs, f"Patient/{vs.visit.patient_id}", f"enc-{vs.visit_id}")
+
+
+def _read_observation(user, rid: str) -> VitalSigns:
+    parts = rid.split("-")
+    if len(parts) < 3 or parts[0] != "obs" or not parts[1].isdigit():
+        raise Http404("No such resource")
+    return _read_row(OBSERVATION, user, int(parts[1]))
+
+
+OBSERVATION = FhirResource(
+    type="Observation",
+    permission=CLINICAL,
+    queryset=lambda user: _scoped(
+        VitalSigns.objects.select_related("visit"), user, "visit__patient"
+    ).filter(_portal_signed(user, "visit__")),
+    read=_read_observation,
+    to_fhir=observation_resources,
+    patient_id=lambda vs: vs.visit.patient_id,
+    params=[
+        _patient_param("visit__patient_id"),
+        SearchParam(
+            "date",
+            "date",
+            "When the vital signs were taken",
+            lambda qs, v, r: qs.filter(date_q("recorded_at", v)),
+        ),
+    ],
+)
+
+
+# --- Condition ------------------------------------------------------------------------------
+
+
+def condition_resource(d: Diagnosis) -> dict:
+    return fhir_export._fhir_condition(d, f"Patient/{d.visit.patient_id}", f"enc-{d.visit_id}", d.visit)
+
+
+CONDITION = FhirResource(
+    type="Condition",
+    permission=CLINICAL,
+    queryset=lambda user: _scoped(
+        Diagnosis.objects.select_related("icd10", "visit"), user, "visit__patient"
+    ).filter(_portal_signed(user, "visit__")),
+    read=lambda user, rid: _read_row(CONDITION, user, int_id(rid, "cond-")),
+    to_fhir=lambda d: [condition_resource(d)],
+    patient_id=lambda d: d.visit.patient_id,
+    params=[
+        _patient_param("visit__patient_id"),
+        SearchParam(
+            "code",
+            "token",
+            "ICD-10 code ([http://hl7.org/fhir/sid/icd-10|]J06.9)",
+            lambda qs, v, r: qs.filter(icd10_id__iexact=v.partition("|")[2] or v),
+        ),
+    ],
+)
+
+
+# --- AllergyIntolerance -------------------------------------------------------------------
+
+
+def allergy_resource(a: Allergy) -> dict:
+    res = {
+        "resourceType": "AllergyIntolerance",
+        "id": f"allergy-{a.pk}",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": "active" if a.is_active else "inactive",
+                }
+            ]
+        },
+        "criticality": "high" if a.severity in ("severe", "life_threatening") else "low",
+        "code": {"text": a.substance},
+        "patient": {"reference": f"Patient/{a.patient_id}"},
+        "recordedDate": a.noted_on.isoformat(),
+    }
+    if a.reaction:
+        res["reaction"] = [
+            {"manifestation": [{"text": a.reaction}], "severity": fhir_export.FHIR_SEVERITY[a.severity]}
+        ]
+    return res
+
+
+ALLERGY = FhirResource(
+    type="AllergyIntolerance",
+    permission=CLINICAL,
+    queryset=lambda user: _scoped(Allergy.objects.all(), user),
+    read=lambda user, rid: _read_row(ALLERGY, user, int_id(rid, "allergy-")),
+    to_fhir=lambda a: [allergy_resource(a)],
+    patient_id=lambda a: a.patient_id,
+    params=[_patient_param("patient_id")],
+)
+
+
+# --- MedicationRequest --------------------------------------------------------------------
+
+MEDICATION_REQUEST = FhirResource(
+    type="MedicationRequest",
+    permission=CLINICAL,
+    queryset=lambda user: _scoped(
+        Prescription.objects.select_related("visit__provider"), user, "visit__patient"
+    ).filter(_portal_signed(user, "visit__")),
+    read=lambda user, rid: _read_row(MEDICATION_REQUEST, user, int_id(rid, "rx-")),
+    to_fhir=lambda rx: [
+        fhir_export._fhir_medication_request(
+            rx, f"Patient/{rx.visit.patient_id}", f"enc-{rx.visit_id}", rx.visit
+        )
+    ],
+    patient_id=lambda rx: rx.visit.patient_id,
+    params=[
+        _patient_param("visit__patient_id"),
+        SearchParam(
+            "authoredon",
+            "date",
+            "When it was prescribed",
+            lambda qs, v, r: qs.filter(date_q("created_at", v)),
+        ),
+    ],
+)
+
+
+# --- Immunization -------------------------------------------------------------------------
+
+
+def immunization_resource(i: Immunization) -> dict:
+    res = {
+        "resourceType": "Immunization",
+        "id": f"imm-{i.pk}",
+        "status": "completed",
+        "vaccineCode": {"text": i.vaccine},
+        "patient": {"reference": f"Patient/{i.patient_id}"},
+        "occurrenceDateTime": i.given_on.isoformat(),
+        "protocolApplied": [{"doseNumberPositiveInt": i.dose_number}],
+    }
+    if i.lot_number:
+        res["lotNumber"] = i.lot_number
+    return res
+
+
+IMMUNIZATION = FhirResource(
+    type="Immunization",
+    permission=CLINICAL,
+    queryset=lambda user: _scoped(Immunization.objects.all(), user),
+    read=lambda user, rid: _read_row(IMMUNIZATION, user, int_id(rid, "imm-")),
+    to_fhir=lambda i: [immunization_resource(i)],
+    patient_id=lambda i: i.patient_id,
+    params=[
+        _patient_param("patient_id"),
+        SearchParam(
+            "date",
+            "date",
+            "When it was given",
+            lambda qs, v, r: qs.filter(date_q("given_on", v, is_date=True)),
+        ),
+    ],
+)
+
+RESOURCES = [PATIENT, ENCOUNTER, OBSERVATION, CONDITION, ALLERGY, MEDICATION_REQUEST, IMMUNIZATION]

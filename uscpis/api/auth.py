@@ -1,0 +1,45 @@
+"""Who is calling: a personal API token (knox, hashed and expiring), else the web session.
+
+A token of a deactivated user is refused at once (knox checks ``is_active`` on every
+request); an expired token is deleted when presented. The token's last use (time and IP) is
+written at most once a minute, so a busy integration does not turn every read into a write.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from knox.auth import TokenAuthentication
+from rest_framework import authentication
+
+from uscpis.http import client_ip
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <secret>``."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None:
+            _touch(result[1], request)
+        return result
+
+
+def _touch(token, request) -> None:
+    now = timezone.now()
+    ip = client_ip(request)
+    if (
+        token.last_used_at is not None
+        and now - token.last_used_at < LAST_USED_RESOLUTION
+        and token.last_used_ip == ip
+    ):
+        return
+    type(token).objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
+    token.last_used_at, token.last_used_ip = now, ip
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The signed-in browser (the API docs' "try it out"); CSRF-checked for writes."""
