@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import audit_record
-from accounts.permissions import require_perm
+from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
 from patients import forms, selectors
 from patients.models import ALL_TEETH, PERMANENT_TEETH, PRIMARY_TEETH, VisitKind
@@ -178,7 +178,6 @@ def visit_detail(request: Request, pk: int):
 def _writable_visit(request: Request, pk: int):
     visit = selectors.get_visit_for_user(request.user, pk)
     if not user_has_perm(request.user, visits.KIND_PERMISSION[visit.kind]):
-        from accounts.permissions import deny
 
         deny(request, visits.KIND_PERMISSION[visit.kind])
     return visit
