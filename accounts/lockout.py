@@ -12,6 +12,7 @@ the signed-in account's failures instead.
 
 from __future__ import annotations
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 
 
@@ -34,8 +35,6 @@ def lockout_reset_for(*, user) -> int:
     """Forget the recorded sign-in failures against ``user``'s account (from any address);
     other accounts' failures, including those from the same address, stay. Returns how
     many records were removed."""
-    from axes.handlers.proxy import AxesProxyHandler
-
     username = normalise_username(user.get_username())
     if username is None:
         return 0

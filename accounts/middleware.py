@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import LazyObject, empty
 from django_htmx.http import HttpResponseClientRedirect
+from django_otp import user_has_device
 
 POLL_HEADER = "X-Poll"  # background polling (bell, monitor) is not user activity
 
@@ -95,8 +96,6 @@ def user_has_confirmed_device(request) -> bool:
     Saves two queries on every request of staff who do not use two-factor authentication;
     a device enrolled from another session is noticed within five minutes.
     """
-    from django_otp import user_has_device
-
     now = int(time.time())
     cached = request.session.get(HAS_DEVICE_KEY)
     if cached is not None and now - cached[1] < HAS_DEVICE_RECHECK_SECONDS:

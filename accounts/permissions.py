@@ -19,6 +19,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.audit import audit_record
 from accounts.roles import PERMISSIONS, PUBLIC, user_has_perm
 
 
@@ -51,7 +52,6 @@ def public(view):
 
 def deny(request, perm: str = "", reason: str = "") -> None:
     """Record the refusal in the audit trail and raise ``PermissionDenied`` (403)."""
-    from accounts.audit import audit_record
 
     audit_record(
         action="denied",

@@ -34,6 +34,10 @@ PERMISSIONS: dict[str, str] = {
     "patients.view_demographics": "See patients' names, IDs and contact details",
     "patients.register": "Register patients and edit their demographics",
     "patients.view_clinical": "Read clinical records (visits, allergies, documents)",
+    "patients.write_clinical": (
+        "Add to clinical records: visits, allergies, medications, history, immunizations "
+        "(which kind of visit is checked by the services)"
+    ),
     "patients.write_medical_visit": "Record medical consultations and vitals",
     "patients.write_dental_visit": "Record dental visits and tooth charts",
     "patients.sign_visit": "Sign (lock) visits",
@@ -113,6 +117,7 @@ MATRIX: dict[str, frozenset[str]] = {
     Role.DOCTOR: frozenset(
         _CLINICIAN
         | {
+            "patients.write_clinical",
             "patients.write_medical_visit",
             "patients.sign_visit",
             "patients.approve_certificate",
@@ -126,6 +131,7 @@ MATRIX: dict[str, frozenset[str]] = {
     Role.DENTIST: frozenset(
         _CLINICIAN
         | {
+            "patients.write_clinical",
             "patients.write_dental_visit",
             "patients.sign_visit",
             "patients.export_record",
@@ -136,6 +142,7 @@ MATRIX: dict[str, frozenset[str]] = {
     Role.NURSE: frozenset(
         _CLINICIAN
         | {
+            "patients.write_clinical",
             "patients.write_medical_visit",
             "appointments.manage_queue",
             "analytics.view_productivity",

@@ -3,10 +3,10 @@
 from celery import shared_task
 from django.core import management
 
+from uscpis.celery import RETRY_POLICY
 
-@shared_task(
-    autoretry_for=(Exception,), retry_backoff=30, retry_kwargs={"max_retries": 5}, acks_late=True
-)
+
+@shared_task(**RETRY_POLICY)
 def send_notification_email(*, notification_id: int) -> bool:
     """Email one in-app notification (idempotent: claimed before sending)."""
     from accounts.services import notification_email_send

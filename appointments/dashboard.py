@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments.models import Appointment, AppointmentStatus
+from appointments.selectors import day_counts, local_day_bounds, patient_for_user
 from uscpis.registry import Card
 
 
@@ -13,7 +14,6 @@ def cards(user) -> list[Card]:
     if user_has_perm(user, "appointments.manage_queue") or (
         user_has_perm(user, "appointments.view_schedule") and user.role not in PROVIDER_ROLES
     ):
-        from appointments.selectors import day_counts
 
         counts = day_counts(timezone.localdate())
         queue = reverse("appointments:queue")
@@ -40,7 +40,6 @@ def cards(user) -> list[Card]:
             ),
         ]
     if user.role in PROVIDER_ROLES:
-        from appointments.selectors import local_day_bounds
 
         start, end = local_day_bounds(timezone.localdate())
         mine = (
@@ -52,7 +51,6 @@ def cards(user) -> list[Card]:
             Card("My appointments today", mine, url=reverse("appointments:queue") + "?mine=1")
         )
     if user_has_perm(user, "appointments.book_self"):
-        from appointments.selectors import patient_for_user
 
         patient = patient_for_user(user)
         upcoming = None

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
+from appointments import conf
 from appointments.ical import appointment_ics
 from appointments.models import Appointment, AppointmentStatus
+from appointments.services.links import link_url
 from uscpis.mail import send_templated_email
 
 SUBJECTS = {
@@ -19,10 +23,7 @@ def send_appointment_email(appointment: Appointment, kind: str) -> int:
 
     Raises whatever the backend raises (the calling task retries).
     """
-    from django.utils import timezone
 
-    from appointments import conf
-    from appointments.services.links import link_url
 
     patient = appointment.patient
     to = patient.user.email if patient.user_id and patient.user.email else patient.email

@@ -25,6 +25,7 @@ from appointments.models import (
     WeeklyAvailability,
 )
 from appointments.slots import working_time
+from patients.models import Patient
 
 PROVIDERS = [
     ("doctor@usc.edu.ph", "Room 101", [(0, 5, "08:00", "12:00"), (0, 5, "13:00", "17:00")]),
@@ -146,7 +147,6 @@ def _holidays(today: date) -> None:
 
 
 def _patients():
-    from patients.models import Patient
 
     student = User.objects.filter(email="student@usc.edu.ph").first()
     if student is not None and not Patient.objects.filter(user=student).exists():

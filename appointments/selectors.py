@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -139,7 +140,6 @@ STATUS_LABELS = dict(AppointmentStatus.choices)
 
 
 def DETAIL_BASE() -> str:  # noqa: N802 - a constant, resolved lazily (URLconf loads after models)
-    from django.urls import reverse
 
     return reverse("appointments:staff_detail", args=[0])[:-2]
 

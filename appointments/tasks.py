@@ -5,15 +5,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-RETRY = {
-    "autoretry_for": (Exception,),
-    "retry_backoff": 30,
-    "retry_kwargs": {"max_retries": 5},
-    "acks_late": True,
-}
+from uscpis.celery import RETRY_POLICY
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY_POLICY)
 def send_appointment_email(*, appointment_id: int, kind: str, outbox_id: int | None = None) -> int:
     """Confirmation / reschedule / cancellation email with an .ics attachment; once per
     outbox message (claimed before sending, released if sending fails so a retry sends)."""
@@ -36,7 +31,7 @@ def send_appointment_email(*, appointment_id: int, kind: str, outbox_id: int | N
         raise
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY_POLICY)
 def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
     """One reminder, sent exactly once (claimed before sending; see ``reminder_send``).
 
@@ -68,7 +63,7 @@ def mark_no_shows() -> int:
     return appointments_mark_no_shows()
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY_POLICY)
 def offer_freed_slot(*, provider_id: int, start: str) -> bool:
     """Offer a freed slot to the next waiting patient it fits."""
     from appointments.services.waitlist import waitlist_offer_slot

@@ -29,6 +29,7 @@ from inventory.models import (
     Vendor,
 )
 from inventory.services import dispensing, purchasing, stock
+from patients.models import Patient
 
 M, S, D, E = (
     ItemKind.MEDICATION,
@@ -777,7 +778,6 @@ def _seed(stdout) -> None:
             )
 
     # Three months of dispensing: patients from the patients seed (the demo student too) and ward use.
-    from patients.models import Patient
 
     patients = list(Patient.objects.order_by("id")[:40])
     common = [

@@ -40,6 +40,8 @@ from inventory.models import (
     StocktakeLine,
     StocktakeStatus,
 )
+from patients.models import Patient, Prescription
+from uscpis.pagination import CappedPaginator
 
 QTY_FIELD = DecimalField(max_digits=16, decimal_places=3)
 MONEY_FIELD = DecimalField(max_digits=18, decimal_places=2)
@@ -206,7 +208,6 @@ def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int,
     rare patients and order lines are prefetched (a query only when a row has one). The
     count stops at ``cap`` rows, so an item with a very long history costs no more than
     one with ``cap`` movements; the full history is in the ledger CSV."""
-    from uscpis.pagination import CappedPaginator
 
     movements = (
         StockMovement.objects.filter(item=item)
@@ -390,7 +391,6 @@ def item_for_prescription(drug_name: str, dose: str) -> Item | None:
 def dispense_initial_for_prescription(user, pk) -> tuple[object, dict] | tuple[None, dict]:
     """The prescription ``pk`` (if ``user`` may see its patient) and the dispense form's
     starting values from it: item, quantity, patient, visit, course length."""
-    from patients.models import Patient, Prescription
 
     try:
         rx = (

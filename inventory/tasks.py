@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
+from uscpis.celery import RETRY_POLICY
 
-@shared_task(
-    autoretry_for=(Exception,), retry_backoff=30, retry_kwargs={"max_retries": 5}, acks_late=True
-)
+
+@shared_task(**RETRY_POLICY)
 def email_purchase_order(*, order_id: int) -> bool:
     """Email a sent purchase order's PDF to the vendor (claimed first: sent once)."""
     from inventory.services.purchasing import purchase_order_email

@@ -1,6 +1,7 @@
 """Monitoring's cards on the home dashboard (admins): backup age and open incidents."""
 
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.roles import user_has_perm
 from monitoring.models import Incident
@@ -11,7 +12,6 @@ from uscpis.registry import Card
 def cards(user) -> list[Card]:
     if not user_has_perm(user, "monitoring.view"):
         return []
-    from django.utils import timezone
 
     url = reverse("monitoring:monitor")
     last = last_good_backup()

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from uscpis.celery import app
+
 
 def check_database() -> tuple[bool, str]:
     try:
@@ -60,7 +62,6 @@ def _filesystem_broker_folders() -> tuple[bool, str]:
 
 
 def check_broker(timeout: float = 2.0) -> tuple[bool, str]:
-    from uscpis.celery import app
 
     started = time.monotonic()
     if str(getattr(settings, "CELERY_BROKER_URL", "")).startswith("filesystem://"):

@@ -12,6 +12,7 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.mail import get_connection
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ def check_email() -> dict:
         if "django_ses" in backend:
             result.update(reachable=True, detail=_ses_status())
         elif "smtp" in backend.rsplit(".", 1)[0]:
-            from django.core.mail import get_connection
 
             conn = get_connection(timeout=TIMEOUT_SECONDS)
             conn.open()
@@ -65,8 +65,7 @@ def check_email() -> dict:
 
 def _ses_status() -> str:
     """Ask SES for the sending quota, with the backend's own credentials and region."""
-    from botocore.config import Config
-    from django.core.mail import get_connection
+    from botocore.config import Config  # optional dependency, only with Amazon SES
 
     region = getattr(settings, "AWS_SES_REGION_NAME", "") or "us-east-1"
     endpoint = getattr(settings, "AWS_SES_REGION_ENDPOINT", "")
@@ -95,8 +94,8 @@ def check_cloudinary() -> dict:
     if not getattr(settings, "CLOUDINARY_URL", ""):
         return {"configured": False, "reachable": None, "detail": "Not configured"}
     try:
-        import cloudinary
-        import cloudinary.api
+        import cloudinary  # optional dependency, only with Cloudinary
+        import cloudinary.api  # optional dependency, only with Cloudinary
 
         cloud = cloudinary.config().cloud_name or ""
         answer = cloudinary.api.ping(timeout=TIMEOUT_SECONDS)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from monitoring import views
+
 
 class HealthProbeMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -20,7 +22,6 @@ class HealthProbeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "GET" and request.path_info in ("/healthz", "/readyz"):
-            from monitoring import views
 
             probe = views.healthz if request.path_info == "/healthz" else views.readyz
             return probe(request)

@@ -18,6 +18,9 @@ from pathlib import Path
 import psycopg
 from django.conf import settings
 from django.db import connection
+from psycopg import sql
+
+from uscpis.embedded_db import embedded_bin_dir
 
 
 class BackupError(Exception):
@@ -81,8 +84,6 @@ def _client_major(binary: Path) -> int | None:
 
 def _embedded_dir() -> Path | None:
     try:
-        from uscpis.embedded_db import embedded_bin_dir
-
         path = embedded_bin_dir()
     except Exception:
         return None
@@ -130,15 +131,11 @@ def user_tables(conn: psycopg.Connection) -> list[str]:
 
 
 def _ident(table: str) -> psycopg.sql.Composable:
-    from psycopg import sql
-
     return sql.Identifier(*table.split(".", 1))
 
 
 def row_counts(conn: psycopg.Connection) -> dict[str, int]:
     """Exact ``count(*)`` of every table (in the connection's current snapshot)."""
-    from psycopg import sql
-
     counts = {}
     for table in user_tables(conn):
         counts[table] = conn.execute(
@@ -149,8 +146,6 @@ def row_counts(conn: psycopg.Connection) -> dict[str, int]:
 
 def content_checksums(conn: psycopg.Connection, tables: list[str] | None = None) -> dict[str, str]:
     """MD5 of every table's rows as text, in a stable order: equal checksums, equal data."""
-    from psycopg import sql
-
     result = {}
     for table in tables or user_tables(conn):
         query = sql.SQL(
@@ -169,15 +164,11 @@ def applied_migrations(conn: psycopg.Connection) -> list[str]:
 
 
 def create_database(name: str) -> None:
-    from psycopg import sql
-
     with connect("postgres") as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def drop_database(name: str) -> None:
-    from psycopg import sql
-
     with connect("postgres") as conn:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]

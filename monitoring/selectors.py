@@ -14,11 +14,17 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_celery_beat.models import PeriodicTask
+from kombu.exceptions import ChannelError
 
 from monitoring import charts, health, integrations, metrics
 from monitoring.backups import layout, locks, offsite
+from monitoring.backups.jobs import restore_job_state
 from monitoring.models import (
     Backup,
     BackupStatus,
@@ -27,6 +33,7 @@ from monitoring.models import (
     TaskFailure,
     VerificationStatus,
 )
+from uscpis.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +135,6 @@ def database_panel() -> Panel:
 
 
 def _unapplied_migrations() -> list[str]:
-    from django.db.migrations.executor import MigrationExecutor
 
     executor = MigrationExecutor(connection)
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
@@ -172,7 +178,6 @@ def slow_statements() -> dict:
 def worker_status(timeout: float = 1.0) -> dict:
     """Live workers: Celery ping, else the heartbeat task's last run (for brokers that
     cannot broadcast)."""
-    from uscpis.celery import app
 
     names, detail = [], ""
     try:
@@ -210,8 +215,6 @@ def background_panel() -> Panel:
                 + (f"; {workers['detail']}" if workers["detail"] else "")
             )
     try:
-        from django_celery_beat.models import PeriodicTask
-
         panel.data["beat"] = list(
             PeriodicTask.objects.order_by("name").values(
                 "name", "task", "enabled", "last_run_at", "total_run_count"
@@ -224,13 +227,11 @@ def background_panel() -> Panel:
 
 
 def _queue_lengths() -> list[dict]:
-    from uscpis.celery import app
 
     names = sorted(
         {q.name for q in (app.amqp.queues.values() or [])}
         | {app.conf.task_default_queue or "celery"}
     )
-    from kombu.exceptions import ChannelError
 
     result = []
     with app.connection_for_read() as conn:
@@ -435,7 +436,6 @@ def backups_for_page(limit: int = 20) -> list[Backup]:
 
 
 def get_backup(pk: int) -> Backup:
-    from django.shortcuts import get_object_or_404
 
     return get_object_or_404(Backup, pk=pk)
 
@@ -506,9 +506,7 @@ def get_restore_job(job_id: str) -> RestoreJob:
     A job still "running" while nobody holds the restore lock lost its worker: the worker
     records the outcome before letting go of the lock, so it is reported as interrupted.
     """
-    from django.http import Http404
 
-    from monitoring.backups.jobs import restore_job_state
 
     state = restore_job_state(job_id)
     if state is None:

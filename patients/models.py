@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -637,7 +638,6 @@ class DocumentKind(models.TextChoices):
 
 
 def document_upload_to(instance, filename: str) -> str:
-    import uuid
 
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"patients/{instance.patient_id}/{uuid.uuid4().hex}.{ext}"

@@ -13,6 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.roles import Role
+from accounts.seed import DEMO_PASSWORD
+from patients.icd10 import icd10_load
 from patients.models import (
     Allergy,
     CertificateStatus,
@@ -158,8 +161,6 @@ def _unlinked_portal_account(stdout) -> None:
     """A self-registered student whose sign-up details did not match the clinic's record,
     so "Portal accounts awaiting a record" has someone to link (created once, never reset:
     linking it in the demo sticks)."""
-    from accounts.roles import Role
-    from accounts.seed import DEMO_PASSWORD
 
     user, created = User.objects.get_or_create(
         email=UNLINKED_EMAIL,
@@ -179,7 +180,6 @@ def _unlinked_portal_account(stdout) -> None:
 @transaction.atomic
 def run(*, stdout) -> None:
     if not Icd10Code.objects.exists():  # the data migration's rows were flushed (tests)
-        from patients.icd10 import icd10_load
 
         icd10_load()
     _unlinked_portal_account(stdout)

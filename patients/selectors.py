@@ -12,7 +12,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 from django.http import Http404
 
-from accounts.roles import user_has_perm
+from accounts.models import AuditEvent, User
+from accounts.roles import Role, user_has_perm
 from patients.models import (
     Allergy,
     AllergySeverity,
@@ -351,7 +352,6 @@ def latest_measurements(patient: Patient) -> list[VitalSigns]:
 
 def record_access_log(patient: Patient):
     """Who opened, downloaded or exported this patient's record (for the patient portal)."""
-    from accounts.models import AuditEvent
 
     return (
         AuditEvent.objects.filter(patient_id=patient.pk, action__in=["read", "export"])
@@ -366,8 +366,6 @@ def record_access_log(patient: Patient):
 def portal_accounts_awaiting_record(q: str = ""):
     """Active patient accounts with no patient record, newest first; ``q`` matches every
     word against first name, last name or email (case-insensitive)."""
-    from accounts.models import User
-    from accounts.roles import Role
 
     qs = User.objects.filter(role=Role.PATIENT, is_active=True, patient__isnull=True)
     for word in (q or "").split()[:6]:
@@ -412,8 +410,6 @@ def link_candidates(account, q: str = "", limit: int = 10) -> list[Patient]:
 def get_patient_account(pk: int):
     """A patient-role account (with its record, if any); 404 for staff accounts and unknown
     ids alike."""
-    from accounts.models import User
-    from accounts.roles import Role
 
     try:
         return User.objects.select_related("patient").get(pk=pk, role=Role.PATIENT)
@@ -430,7 +426,6 @@ def patient_possible_duplicates(
     exclude_pk: int | None = None,
 ) -> list[Patient]:
     """Registered patients with the same ID number, or the same name and birth date."""
-    from patients.models import normalize_search
 
     same_name = (
         Q(birth_date=birth_date)

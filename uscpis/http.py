@@ -6,10 +6,12 @@ block named after the DOM id they replace (radiofeed ``partials.py`` style).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRedirect
 
 if TYPE_CHECKING:
@@ -47,7 +49,6 @@ def render_page(
 
 def redirect_htmx_aware(request: HttpRequest, url: str) -> HttpResponse:
     """After a successful write: a plain redirect, or ``HX-Redirect`` for HTMX."""
-    from django.shortcuts import redirect
 
     if getattr(request, "htmx", None):
         return HttpResponseClientRedirect(url)
@@ -73,7 +74,6 @@ def client_ip(request: HttpRequest) -> str | None:
     never free text (it goes into the audit trail and is the lockout key for django-axes,
     ``AXES_CLIENT_IP_CALLABLE``).
     """
-    from django.conf import settings
 
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies > 0:
@@ -88,7 +88,6 @@ def client_ip(request: HttpRequest) -> str | None:
 
 def _parse_ip(value: str) -> str | None:
     """``value`` as a normalised IP address (a port or IPv6 brackets removed), else ``None``."""
-    import ipaddress
 
     value = (value or "").strip()
     candidates = [value]

@@ -3,13 +3,18 @@ styles and tables (reportlab)."""
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 from django.conf import settings
 from django.utils import timezone
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import SimpleDocTemplate, Table, TableStyle
 
 
 def styles():
-    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
-
     base = getSampleStyleSheet()
     return {
         "title": ParagraphStyle("t", parent=base["Title"], fontSize=16, spaceAfter=6),
@@ -22,8 +27,6 @@ def styles():
 
 
 def esc(text) -> str:
-    from xml.sax.saxutils import escape
-
     return escape(str(text or ""))
 
 
@@ -34,9 +37,6 @@ def esc_lines(text) -> str:
 
 def letterhead(canvas, doc):
     """Draw the clinic band at the top and the generated-at line at the foot of a page."""
-    from reportlab.lib import colors
-    from reportlab.lib.units import mm
-
     width, height = doc.pagesize
     canvas.saveState()
     canvas.setFillColor(colors.HexColor("#0b5d3b"))
@@ -57,10 +57,6 @@ def letterhead(canvas, doc):
 
 def document(buffer, title: str):
     """An A4 document with margins that leave room for the letterhead."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
-    from reportlab.platypus import SimpleDocTemplate
-
     return SimpleDocTemplate(
         buffer,
         pagesize=A4,
@@ -75,9 +71,6 @@ def document(buffer, title: str):
 
 def table(rows, widths=None, style=()):
     """A table with a bold shaded header row repeated on each page; ``style`` adds commands."""
-    from reportlab.lib import colors
-    from reportlab.platypus import Table, TableStyle
-
     t = Table(rows, colWidths=widths, repeatRows=1)
     t.setStyle(
         TableStyle(

@@ -13,24 +13,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
+from pathlib import Path
 from types import ModuleType
 
-DOMAIN_APPS = (
-    "accounts",
-    "patients",
-    "appointments",
-    "inventory",
-    "billing",
-    "analytics",
-    "monitoring",
-)
+from django.apps import apps
+from django.conf import settings
+
+
+def domain_apps() -> tuple[str, ...]:
+    """The project's own apps (those living in this repository), in ``INSTALLED_APPS`` order,
+    which lists upstream apps first. ``INSTALLED_APPS`` is the one place the list is written."""
+    base = Path(settings.BASE_DIR).resolve()
+    return tuple(
+        config.name for config in apps.get_app_configs() if Path(config.path).resolve().parent == base
+    )
 
 
 @cache
 def app_modules(module: str) -> tuple[ModuleType, ...]:
     """The ``<app>.<module>`` modules that exist, in dependency order."""
     found = []
-    for app in DOMAIN_APPS:
+    for app in domain_apps():
         name = f"{app}.{module}"
         try:
             found.append(import_module(name))

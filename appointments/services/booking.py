@@ -31,7 +31,7 @@ from appointments.services.common import (
     _record,
     _when,
 )
-from appointments.slots import SlotTaken, next_free_slots, validate_slot
+from appointments.slots import SlotTaken, free_slots, next_free_slots, validate_slot
 
 PROVIDER_CONSTRAINT = "appointments_no_provider_overlap"
 
@@ -65,7 +65,6 @@ def _require_offered_slot(slot: dict, *, past_tolerance: timedelta = timedelta(0
     """Refuse a start that is not one of the slots ``free_slots`` offers that day (a patient
     may only pick an offered slot). ``slot`` holds ``validate_slot``'s arguments. When it
     was taken meanwhile by a racing booking, ``validate_slot`` says so, with alternatives."""
-    from appointments.slots import free_slots
 
     day = timezone.localtime(slot["start"], conf.clinic_tz()).date()
     offered = free_slots(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -30,7 +31,6 @@ def link_token(appointment: Appointment, action: str) -> str:
 
 
 def link_url(appointment: Appointment, action: str) -> str:
-    from django.conf import settings
 
     return settings.SITE_URL + reverse(
         "appointments:email_link", args=[link_token(appointment, action)]

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from appointments.emails import send_appointment_email
 from appointments.models import (
     Appointment,
     ReminderClaim,
@@ -83,8 +84,6 @@ def reminder_send(*, appointment_id: int, offset_minutes: int, now: datetime | N
     if not _claim_reminder(appointment_id, offset_minutes, now):
         return False
     try:
-        from appointments.emails import send_appointment_email
-
         send_appointment_email(appointment, "reminder")
     except Exception:
         ReminderClaim.objects.filter(

@@ -47,15 +47,25 @@ def provider_profiles_create_missing(*, actor: User, request=None) -> list[Provi
     return created
 
 
+def _entry_add(*, actor: User, provider: ProviderProfile, entry, change: str, request):
+    entry.provider = provider
+    entry.save()
+    _schedule_changed(actor=actor, provider=provider, change=change, request=request)
+    return entry
+
+
+def _entry_delete(model, *, actor: User, provider: ProviderProfile, pk: int, change: str, request):
+    # Filtering on the provider too: another provider's id deletes nothing.
+    model.objects.filter(provider=provider, pk=pk).delete()
+    _schedule_changed(actor=actor, provider=provider, change=change, request=request)
+
+
 @transaction.atomic
 def weekly_block_add(
     *, actor: User, provider: ProviderProfile, block: WeeklyAvailability, request=None
 ) -> WeeklyAvailability:
     """Add a validated (unsaved) weekly availability block to the provider's schedule."""
-    block.provider = provider
-    block.save()
-    _schedule_changed(actor=actor, provider=provider, change="block", request=request)
-    return block
+    return _entry_add(actor=actor, provider=provider, entry=block, change="block", request=request)
 
 
 @transaction.atomic
@@ -63,8 +73,14 @@ def weekly_block_delete(
     *, actor: User, provider: ProviderProfile, block_id: int, request=None
 ) -> None:
     """Remove one of the provider's weekly blocks (another provider's id removes nothing)."""
-    WeeklyAvailability.objects.filter(provider=provider, pk=block_id).delete()
-    _schedule_changed(actor=actor, provider=provider, change="delete_block", request=request)
+    _entry_delete(
+        WeeklyAvailability,
+        actor=actor,
+        provider=provider,
+        pk=block_id,
+        change="delete_block",
+        request=request,
+    )
 
 
 @transaction.atomic
@@ -95,10 +111,8 @@ def availability_exception_add(
             f"{len(affected)} booked appointment(s) fall in this time. Review them and confirm "
             "to cancel them (the patients are told and offered another time)."
         )
-    exception.provider = provider
     exception.created_by = actor
-    exception.save()
-    _schedule_changed(actor=actor, provider=provider, change="exception", request=request)
+    _entry_add(actor=actor, provider=provider, entry=exception, change="exception", request=request)
     rebook = f"{settings.SITE_URL}{reverse('appointments:book')}"
     label = exception.get_kind_display().lower()
     for appointment in affected:
@@ -133,8 +147,14 @@ def availability_exception_delete(
     *, actor: User, provider: ProviderProfile, exception_id: int, request=None
 ) -> None:
     """Remove one of the provider's exceptions (another provider's id removes nothing)."""
-    AvailabilityException.objects.filter(provider=provider, pk=exception_id).delete()
-    _schedule_changed(actor=actor, provider=provider, change="delete_exception", request=request)
+    _entry_delete(
+        AvailabilityException,
+        actor=actor,
+        provider=provider,
+        pk=exception_id,
+        change="delete_exception",
+        request=request,
+    )
 
 
 @transaction.atomic

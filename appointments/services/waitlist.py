@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.services import notify
 from appointments import conf
 from appointments.models import (
     Appointment,
@@ -137,7 +138,6 @@ def waitlist_offer_slot(
                 detail={"start": start.isoformat(), "provider": provider_id},
             )
             if entry.patient.user is not None:
-                from accounts.services import notify
 
                 notify(
                     user=entry.patient.user,

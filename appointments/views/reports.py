@@ -14,6 +14,7 @@ from appointments.views.common import (
     _history_filters,
     _query_without_page,
 )
+from patients.selectors import get_patient_for_user
 from uscpis.csvexport import csv_download
 from uscpis.http import Request, render_page
 
@@ -49,7 +50,6 @@ def history(request: Request):
 @require_GET
 @require_perm("appointments.view_schedule")
 def patient_history(request: Request, patient_pk: int):
-    from patients.selectors import get_patient_for_user
 
     patient = get_patient_for_user(request.user, patient_pk)
     form, filters = _history_filters(request)

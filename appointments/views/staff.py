@@ -16,6 +16,7 @@ from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments import forms, selectors
 from appointments.models import (
+    TRANSITIONS,
     Appointment,
     AppointmentStatus,
     BookingSource,
@@ -194,7 +195,6 @@ def _next_actions(appointment: Appointment, user) -> list[tuple[str, str, str]]:
         AppointmentStatus.COMPLETED: ("Complete", ""),
         AppointmentStatus.NO_SHOW: ("No-show", "danger"),
     }
-    from appointments.models import TRANSITIONS
 
     return [
         (to, *labels[to])

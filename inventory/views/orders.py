@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -176,7 +178,6 @@ def order_receive(request: Request, pk: int):
 @require_perm("inventory.manage_orders")
 def order_pdf(request: Request, pk: int):
     order = get_object_or_404(PurchaseOrder.objects.select_related("vendor"), pk=pk)
-    from io import BytesIO
 
     return FileResponse(
         BytesIO(purchase_order_pdf(order)),

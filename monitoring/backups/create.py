@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from accounts.audit import audit_record
 from monitoring.backups import dump, layout, locks, offsite
@@ -35,6 +36,7 @@ from monitoring.models import (
 )
 from monitoring.pg import BackupError
 from monitoring.services.alerts import alert_admins
+from monitoring.tasks import run_backup
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +92,7 @@ def backup_request(
 
 
 def _enqueue_backup(backup_id: int) -> None:
-    from kombu.exceptions import OperationalError
 
-    from monitoring.tasks import run_backup
 
     try:
         run_backup.delay(backup_id=backup_id)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, storages
 from django.utils import timezone
 
 from monitoring import pg
@@ -59,7 +60,6 @@ def sha256_file(path: Path) -> str:
 
 def media_root() -> Path | None:
     """The local media folder, or None when media live in a remote storage (Cloudinary)."""
-    from django.core.files.storage import FileSystemStorage, storages
 
     storage = storages["default"]
     if isinstance(storage, FileSystemStorage):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import psycopg
+from django.db import connection
 
 from monitoring import pg
 from monitoring.pg import BackupError
@@ -52,7 +53,6 @@ def restore_guard() -> Iterator[None]:
 
 def restore_running() -> bool:
     """Whether some process holds the restore lock (it is running a restore now)."""
-    from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(

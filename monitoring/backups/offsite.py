@@ -43,7 +43,7 @@ def describe() -> str:
 
 
 def _s3():
-    import boto3
+    import boto3  # optional dependency, used only with S3 off-site copies
 
     return boto3.client(
         "s3",
@@ -68,7 +68,7 @@ def upload(folder: Path) -> str:
                 client.upload_file(str(path), bucket, f"{key_prefix}/{path.name}")
             return f"s3://{bucket}/{key_prefix}"
         if kind == "cloudinary":
-            import cloudinary.uploader
+            import cloudinary.uploader  # optional dependency, used only with Cloudinary off-site copies
 
             base = f"{_prefix()}/{folder.name}"
             for path in files:
@@ -98,7 +98,7 @@ def fetch(location: str, folder: Path, names: list[str]) -> None:
                 client.download_file(bucket, f"{key_prefix}/{name}", str(folder / name))
             return
         if location.startswith("cloudinary://raw/"):
-            import cloudinary.utils
+            import cloudinary.utils  # optional dependency, used only with Cloudinary off-site copies
 
             base = location.removeprefix("cloudinary://raw/")
             for name in names:
@@ -128,7 +128,7 @@ def delete(location: str) -> None:
             for obj in listed.get("Contents", []):
                 client.delete_object(Bucket=bucket, Key=obj["Key"])
         elif location.startswith("cloudinary://raw/"):
-            import cloudinary.api
+            import cloudinary.api  # optional dependency, used only with Cloudinary off-site copies
 
             cloudinary.api.delete_resources_by_prefix(
                 location.removeprefix("cloudinary://raw/"), resource_type="raw", type="private"

@@ -7,6 +7,7 @@ import shutil
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
@@ -125,7 +126,6 @@ def backups_reap_stale(*, now: datetime | None = None) -> list[int]:
     verification goes back to "not verified", as nothing is known about the backup.
     Every change is a guarded UPDATE, so a job that finishes meanwhile keeps its result.
     """
-    from django.db.models.expressions import RawSQL
 
     now = now or timezone.now()
     making = RawSQL(*locks.jobs_running_sql("backup"))  # noqa: S611 (constant SQL)

@@ -6,10 +6,13 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import User
 from monitoring.backups import checks, layout, locks, restore_engine
 from monitoring.backups.create import backup_create, backup_folder
 from monitoring.backups.jobs import Progress, Say, _no_progress, _quiet
@@ -78,7 +81,6 @@ def _still_there(actor):
     """The acting user as the (possibly rewound) database now has them, or None."""
     if actor is None:
         return None
-    from accounts.models import User
 
     return User.objects.filter(pk=actor.pk).first()
 
@@ -172,8 +174,6 @@ def _restore(backup: Backup, *, actor, say: Say, progress: Progress) -> RestoreR
         say("Restoring media files...")
         progress(91, "Restoring uploaded files")
         report.media = restore_engine.restore_media(folder)
-    from django.core.management import call_command
-    from django.db.migrations.executor import MigrationExecutor
 
     progress(95, "Checking for migrations newer than the backup")
     executor = MigrationExecutor(connection)

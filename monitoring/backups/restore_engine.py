@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from django.db import connection
+from psycopg import sql
 
+from accounts.audit import _AUDIT_LOCK_KEY
 from monitoring import pg
 from monitoring.backups.layout import (
     AUDIT_TABLE,
@@ -79,7 +82,6 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
             with suppress(psycopg.Error):  # a broken connection let go of the lock already
                 ctl.execute("SELECT pg_advisory_unlock_all()")
         after = pg.row_counts(ctl)
-    from django.db import connection
 
     connection.close()  # its prepared statements refer to the dropped tables
     tables = sorted(set(before) | set(after))
@@ -150,8 +152,6 @@ def _restore_script(
     (``ON_ERROR_STOP``); a transaction left open when ``psql`` exits is rolled back, so a
     failure anywhere changes nothing.
     """
-    from psycopg import sql
-
     env = pg.client_env()
     env["PGOPTIONS"] = "-c lock_timeout=60000"
     prelude = "BEGIN;\n" + "".join(
@@ -246,7 +246,6 @@ def _seal_fenced(ctl: psycopg.Connection) -> None:
 
 
 def _audit_lock_key() -> int:
-    from accounts.audit import _AUDIT_LOCK_KEY
 
     return _AUDIT_LOCK_KEY
 
@@ -276,8 +275,6 @@ _KEEP_ACTORS = "keep_audit_actors"
 
 
 def _keep_rows(ctl: psycopg.Connection) -> dict[str, list[str]]:
-    from psycopg import sql
-
     kept = {}
     existing = set(pg.user_tables(ctl))
     for table in PRESERVED_TABLES:
@@ -314,8 +311,6 @@ def _columns(ctl: psycopg.Connection, table: str) -> list[str]:
 
 
 def _reset_sequence(ctl: psycopg.Connection, table: str) -> None:
-    from psycopg import sql
-
     ctl.execute(
         sql.SQL(
             "SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST((SELECT max(id) FROM {}), 1))"
@@ -327,8 +322,6 @@ def _reset_sequence(ctl: psycopg.Connection, table: str) -> None:
 def _put_back_actors(ctl: psycopg.Connection, old_columns: list[str]) -> None:
     """Users named by kept audit events but missing from the restored data come back
     deactivated (an email now taken by another user is replaced by a placeholder)."""
-    from psycopg import sql
-
     now_columns = set(_columns(ctl, _USER_TABLE))
     columns = [c for c in old_columns if c in now_columns]
     if "id" not in columns:
@@ -362,8 +355,6 @@ def _put_back_actors(ctl: psycopg.Connection, old_columns: list[str]) -> None:
 
 
 def _put_back_rows(ctl: psycopg.Connection, kept: dict[str, list[str]]) -> None:
-    from psycopg import sql
-
     kept = dict(kept)
     actor_columns = kept.pop(_KEEP_ACTORS, None)
     with ctl.transaction():

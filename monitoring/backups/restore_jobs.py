@@ -12,8 +12,10 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from accounts.audit import audit_record
+from accounts.models import User
 from monitoring.backups import locks
 from monitoring.backups.jobs import (
     RESTORE_JOB_KEY,
@@ -30,6 +32,7 @@ from monitoring.models import (
     RestoreJobStatus,
 )
 from monitoring.pg import BackupError
+from monitoring.tasks import run_restore
 from uscpis.http import client_ip
 
 logger = logging.getLogger(__name__)
@@ -145,9 +148,7 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
 
 
 def _enqueue_restore(job_id: str) -> None:
-    from kombu.exceptions import OperationalError
 
-    from monitoring.tasks import run_restore
 
     try:
         run_restore.delay(job_id=job_id)
@@ -213,7 +214,6 @@ def backup_restore_run(*, job_id: str) -> dict | None:
 
 
 def _run_restore_job(job: dict) -> dict:
-    from accounts.models import User
 
     try:
         backup = Backup.objects.filter(pk=job["backup_id"]).first()

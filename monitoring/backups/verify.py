@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from accounts.audit import audit_record
 from monitoring.backups import checks, locks
@@ -25,6 +26,7 @@ from monitoring.models import (
     VerificationStatus,
 )
 from monitoring.services.alerts import alert_admins
+from monitoring.tasks import verify_backup
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +75,7 @@ _VERIFY_NOT_QUEUED = "Verification not queued"
 
 
 def _enqueue_verify(backup_id: int, previous: str) -> None:
-    from kombu.exceptions import OperationalError
 
-    from monitoring.tasks import verify_backup
 
     try:
         verify_backup.delay(backup_id=backup_id)

@@ -8,16 +8,18 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.audit import audit_record
+from accounts.models import User
 from accounts.roles import Role
+from accounts.services import notify
 from monitoring.models import (
     TaskFailure,
 )
+from uscpis import mail
 
 logger = logging.getLogger(__name__)
 
 
 def admin_emails() -> list[str]:
-    from accounts.models import User
 
     emails = set(settings.ADMINS_EMAILS)
     emails.update(
@@ -29,7 +31,6 @@ def admin_emails() -> list[str]:
 def alert_recipients() -> list[str]:
     """Where monitoring alerts are emailed: active admins who take email notifications, and
     the ``ADMIN_EMAILS`` addresses."""
-    from accounts.models import User
 
     emails = set(settings.ADMINS_EMAILS)
     emails.update(
@@ -46,12 +47,11 @@ def admin_alert_email_send(*, title: str, body: str, url: str = "") -> int:
     Never through the task broker: an alert is often about the broker or the workers being
     down. Returns the number of messages handed to the backend; raises what it raises.
     """
-    from uscpis.mail import send_templated_email
 
     to = alert_recipients()
     if not to:
         return 0
-    return send_templated_email(
+    return mail.send_templated_email(
         to=to,
         subject=title,
         template="monitoring_alert",
@@ -60,8 +60,6 @@ def admin_alert_email_send(*, title: str, body: str, url: str = "") -> int:
 
 
 def _notify_admins_in_app(*, title: str, body: str, url: str, category: str) -> None:
-    from accounts.models import User
-    from accounts.services import notify
 
     for admin in User.objects.filter(role=Role.ADMIN, is_active=True):
         notify(user=admin, title=title, body=body, url=url, category=category, email=False)
@@ -96,9 +94,8 @@ def task_failure_record(
 
 def integration_test_email_send(*, actor, request=None) -> None:
     """Send a test email to ``actor`` through the configured backend now (errors raise)."""
-    from uscpis.mail import send_templated_email
 
-    send_templated_email(
+    mail.send_templated_email(
         to=[actor.email],
         subject="Test email from the monitor page",
         template="monitoring_test",

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from monitoring.backups.prune import backups_reap_stale
 from monitoring.models import (
@@ -21,6 +23,7 @@ from monitoring.services.alerts import (
     admin_alert_email_send,
     alert_recipients,
 )
+from uscpis import mail
 
 logger = logging.getLogger(__name__)
 
@@ -181,16 +184,14 @@ def health_check_run(findings: dict[str, str | None]) -> dict[str, str]:
     Needs neither the broker nor a worker: every email is sent by this process. Also fails
     backup and verification rows left behind by a lost job (``backups_reap_stale``).
     """
-    from django.core.cache import cache
 
-    from uscpis.mail import send_templated_email
 
     problem = findings.get("database")
     if problem:
         if cache.add(DB_DOWN_KEY, timezone.now().isoformat(), None):
             to = sorted(set(cache.get(ADMIN_EMAILS_KEY) or []) | set(settings.ADMINS_EMAILS))
             if to:
-                send_templated_email(
+                mail.send_templated_email(
                     to=to,
                     subject="Problem: Database unreachable",
                     template="monitoring_alert",
@@ -200,7 +201,6 @@ def health_check_run(findings: dict[str, str | None]) -> dict[str, str]:
     outcome = {}
     since = cache.get(DB_DOWN_KEY)
     if since:
-        from django.utils.dateparse import parse_datetime
 
         opened = parse_datetime(since) or timezone.now()
         incident = Incident.objects.create(

@@ -3,7 +3,9 @@ MedicationRequest, AllergyIntolerance, ...)."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
+from html import escape
 
 from django.conf import settings
 from django.utils import timezone
@@ -327,8 +329,6 @@ def _fhir_medication_request(rx: Prescription, pid: str, enc_id: str, v: Visit) 
 def _fhir_addendum(ad: VisitAddendum, pid: str, enc_id: str) -> dict:
     """A signed visit's addendum as a DocumentReference (LOINC 55107-7 "Addendum Document")
     in the visit's context: the text is the attachment, and also the readable narrative."""
-    import base64
-    from html import escape
 
     lines = "<br/>".join(escape(line, quote=False) for line in ad.text.splitlines())
     return {

@@ -7,6 +7,11 @@ import io
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib.units import mm
+from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from patients.exports.record import _addendum_heading, _fmt_dt, _vitals_text, record_data
 from patients.models import (
@@ -18,8 +23,6 @@ from uscpis import pdf
 
 
 def record_pdf(patient: Patient) -> bytes:
-    from reportlab.platypus import Paragraph, Spacer
-
     data = record_data(patient)
     st = pdf.styles()
     buffer = io.BytesIO()
@@ -136,12 +139,6 @@ def certificate_verify_url(cert: MedicalCertificate) -> str:
 def certificate_pdf(cert: MedicalCertificate) -> bytes:
     """The approved certificate on letterhead, with its verification code and a QR code
     pointing at the public verification page."""
-    from reportlab.graphics import renderPDF
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Flowable, Paragraph, Spacer
-
     if cert.status != CertificateStatus.APPROVED:
         raise ValueError("Only approved certificates are printed.")
     st = pdf.styles()

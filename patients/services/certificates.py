@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.roles import user_has_perm
+from accounts.services import notify
 from patients.models import (
     CertificateStatus,
     Fitness,
@@ -129,7 +130,6 @@ def certificate_decide(
         detail={"status": cert.status},
     )
     if cert.patient.user_id:
-        from accounts.services import notify
 
         verb = "approved" if approve else "rejected"
         notify(
@@ -181,7 +181,6 @@ def certificate_revoke(
         detail={"status": cert.status, "reason": reason},
     )
     if cert.patient.user_id:
-        from accounts.services import notify
 
         notify(
             user=cert.patient.user,

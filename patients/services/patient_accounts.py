@@ -7,7 +7,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from accounts.audit import audit_record
-from accounts.roles import user_has_perm
+from accounts.models import User
+from accounts.roles import Role, user_has_perm
+from accounts.services import invitation_send, notify, user_invite
 from patients.models import (
     Patient,
     PendingSignup,
@@ -26,9 +28,6 @@ def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
     Raises ``ValidationError`` when the record has no email, already has an account, or the
     email belongs to another account (link that one instead: nothing is overwritten).
     """
-    from accounts.models import User
-    from accounts.roles import Role
-    from accounts.services import user_invite
 
     # The account row before the patient row, the order patient_link_account locks them in.
     email = Patient.objects.filter(pk=patient.pk).values_list("email", flat=True).first() or ""
@@ -76,7 +75,6 @@ def _invite_over_unconfirmed_signup(*, actor, user, patient: Patient, request=No
     """Turn an unconfirmed sign-up's account into a staff invitation (what
     ``accounts.services.user_invite`` creates): active, without a password, and the
     invitation to choose one emailed to the address."""
-    from accounts.services import invitation_send
 
     PendingSignup.objects.filter(user=user).delete()
     user.first_name, user.last_name = patient.first_name, patient.last_name
@@ -112,8 +110,6 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
     ``patients.register`` and ``ValidationError`` when the record already has an account,
     the account is already linked, inactive, or not a patient's account.
     """
-    from accounts.models import User
-    from accounts.roles import Role
 
     _portal_write_check(actor)
     user = User.objects.select_for_update().get(pk=user.pk)
@@ -156,7 +152,6 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
 def _record_link_change(*, actor, patient, user, linked: bool, request, title: str, body: str):
     """Audit a portal-account link or unlink and tell the account holder (in the app and by
     email, so the message carries no clinical details)."""
-    from accounts.services import notify
 
     audit_record(
         actor=actor,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.roles import user_has_perm
+from patients.icd10 import dotted
 from patients.models import (
     ALL_TEETH,
     VITAL_RANGES,
@@ -182,7 +183,6 @@ def vitals_record(*, actor, visit: Visit, values: dict, request=None) -> VitalSi
 
 def icd10_lookup(code: str) -> Icd10Code:
     """The ICD-10 code ``code`` (dotted or not); ``ValidationError`` when it is unknown."""
-    from patients.icd10 import dotted
 
     raw = (code or "").strip().upper().replace(" ", "")
     candidates = {raw, dotted(raw.replace(".", ""))}

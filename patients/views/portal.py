@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -205,7 +206,6 @@ def signup(request: Request):
             add_service_errors(form, exc)
         else:
             return render_page(request, "patients/signup_sent.html", {"email": email})
-    from django.conf import settings
 
     return render_page(
         request,

@@ -245,7 +245,7 @@ def _background_add(request: Request, pk: int, *, form_class, form_key: str, tab
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def allergy_add(request: Request, pk: int):
     return _background_add(
         request,
@@ -258,7 +258,7 @@ def allergy_add(request: Request, pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def allergy_deactivate(request: Request, pk: int, allergy_pk: int):
     patient = selectors.get_patient_for_user(request.user, pk)
     allergy = Allergy.objects.filter(patient=patient, pk=allergy_pk).first()
@@ -269,7 +269,7 @@ def allergy_deactivate(request: Request, pk: int, allergy_pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def medication_add(request: Request, pk: int):
     return _background_add(
         request,
@@ -282,7 +282,7 @@ def medication_add(request: Request, pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def medication_stop(request: Request, pk: int, medication_pk: int):
     patient = selectors.get_patient_for_user(request.user, pk)
     medication = Medication.objects.filter(patient=patient, pk=medication_pk).first()
@@ -293,7 +293,7 @@ def medication_stop(request: Request, pk: int, medication_pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def history_add(request: Request, pk: int):
     return _background_add(
         request,
@@ -306,7 +306,7 @@ def history_add(request: Request, pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def immunization_add(request: Request, pk: int):
     return _background_add(
         request,

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import audit_record
-from accounts.permissions import require_perm
+from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
 from patients import forms, selectors
 from patients.models import ALL_TEETH, PERMANENT_TEETH, PRIMARY_TEETH, VisitKind
@@ -148,7 +148,7 @@ def _region(request: Request, visit, partial: str, status: int = 200, **extra):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_new(request: Request, pk: int):
     patient = selectors.get_patient_for_user(request.user, pk)
     kind = request.POST.get("kind", "")
@@ -178,7 +178,6 @@ def visit_detail(request: Request, pk: int):
 def _writable_visit(request: Request, pk: int):
     visit = selectors.get_visit_for_user(request.user, pk)
     if not user_has_perm(request.user, visits.KIND_PERMISSION[visit.kind]):
-        from accounts.permissions import deny
 
         deny(request, visits.KIND_PERMISSION[visit.kind])
     return visit
@@ -193,7 +192,7 @@ def _signed_conflict(request: Request, visit):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_notes(request: Request, pk: int):
     visit = _writable_visit(request, pk)
     if visit.is_signed:
@@ -230,7 +229,7 @@ def _draft_write(request: Request, pk: int, form_class, partial: str, form_key: 
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_vitals(request: Request, pk: int):
     return _draft_write(
         request,
@@ -245,7 +244,7 @@ def visit_vitals(request: Request, pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_diagnosis_add(request: Request, pk: int):
     return _draft_write(
         request,
@@ -260,7 +259,7 @@ def visit_diagnosis_add(request: Request, pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_diagnosis_remove(request: Request, pk: int, diagnosis_pk: int):
     visit = _writable_visit(request, pk)
     diagnosis = visit.diagnoses.filter(pk=diagnosis_pk).first()
@@ -274,7 +273,7 @@ def visit_diagnosis_remove(request: Request, pk: int, diagnosis_pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_prescription_add(request: Request, pk: int):
     return _draft_write(
         request,
@@ -289,7 +288,7 @@ def visit_prescription_add(request: Request, pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
     visit = _writable_visit(request, pk)
     rx = visit.prescriptions.filter(pk=prescription_pk).first()
@@ -303,7 +302,7 @@ def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
 
 
 @require_http_methods(["GET", "POST"])
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_tooth(request: Request, pk: int, tooth: int):
     """GET: the tooth panel for one tooth; POST: save that tooth's condition/procedure."""
     visit = selectors.get_visit_for_user(request.user, pk)
@@ -363,7 +362,7 @@ def visit_sign(request: Request, pk: int):
 
 
 @require_POST
-@require_perm("patients.view_clinical")
+@require_perm("patients.write_clinical")
 def visit_addendum(request: Request, pk: int):
     visit = _writable_visit(request, pk)
     form = forms.AddendumForm(request.POST)

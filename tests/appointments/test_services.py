@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import override_settings
@@ -290,17 +291,15 @@ def test_no_show_job_marks_only_overdue_unattended_appointments(clinic):
 
 
 def test_walk_in_is_checked_in_immediately(clinic, front_desk_user):
-    now = timezone.now()
-    grid = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5)
-    clinic.doctor.weekly_blocks.update(start_time="00:00", end_time="23:59")
-    if timezone.localtime(grid).hour == 23 and timezone.localtime(grid).minute > 25:
-        pytest.skip("too close to midnight for a 30-minute walk-in")
-    a = booking.appointment_book(
-        actor=front_desk_user,
-        patient=clinic.patient,
-        appointment_type=clinic.consult,
-        provider=clinic.doctor,
-        start=grid,
-        source=BookingSource.WALK_IN,
-    )
+    with time_machine.travel(clinic.at("10:07"), tick=False):
+        now = timezone.now()
+        grid = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5)
+        a = booking.appointment_book(
+            actor=front_desk_user,
+            patient=clinic.patient,
+            appointment_type=clinic.consult,
+            provider=clinic.doctor,
+            start=grid,
+            source=BookingSource.WALK_IN,
+        )
     assert a.status == "checked_in" and a.checked_in_at

@@ -409,7 +409,8 @@ def test_job_page_needs_the_restore_permission_and_two_factor(
     unverified = Client()
     unverified.force_login(admin_user)  # signed in, two-factor code not entered
     response = unverified.get(job_url(job_id))
-    assert response.status_code in (302, 403) and "restore-panel" not in response.content.decode()
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/2fa/")
+    assert "restore-panel" not in response.content.decode()
     # Even past the two-factor gate, the view itself refuses.
     from monitoring.views import restore_job
 

@@ -230,7 +230,7 @@ def test_restore_needs_a_two_factor_verified_session(admin_user):
     client = Client()
     client.force_login(admin_user)  # signed in, but not verified with a code
     response = client.get(reverse("monitoring:backup_restore", args=[backup.pk]))
-    assert response.status_code in (302, 403)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/2fa/")
     assert "Restore backup" not in response.content.decode()
     # Even if the two-factor gate were bypassed, the view itself refuses.
     from django.test import RequestFactory

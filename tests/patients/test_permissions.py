@@ -4,6 +4,7 @@ someone else's object 404."""
 import pytest
 from django.urls import reverse
 
+from accounts.models import AuditEvent
 from accounts.roles import Role
 from patients.models import CertificateStatus
 from tests.patients.factories import CertificateFactory
@@ -96,7 +97,11 @@ def test_post_matrix(name, key, data, allowed, objs, user_for_role, client_for, 
         payload = {**data, **({"substance": f"Latex {role}"} if "substance" in data else {})}
         response = client_for(user_for_role(role)).post(url, payload)
         if role in allowed:
-            assert response.status_code in (200, 302), (role, url, response.status_code)
+            assert response.status_code == 302, (role, url, response.status_code)
+            wrote = AuditEvent.objects.filter(
+                actor__role=role, action__in=["create", "update"], allowed=True
+            )
+            assert wrote.exists(), (role, url)
         else:
             assert response.status_code == 403, (role, url, response.status_code)
 

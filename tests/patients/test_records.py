@@ -1,7 +1,6 @@
 """Documents, certificates (workflow, PDF, verification, notification), exports (PDF, CSV,
 FHIR validated with fhir.resources), portal and self-registration."""
 
-import io
 import json
 from datetime import timedelta
 
@@ -11,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from pypdf import PdfReader
 
 from accounts.models import AuditEvent, Notification, User
 from patients.models import (
@@ -24,13 +22,11 @@ from patients.models import (
 from patients.services import certificates, documents
 from patients.services import visits as visits_services
 from tests.patients.factories import AllergyFactory, CertificateFactory
+from tests.pdftext import pdf_text
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
-
-def _pdf_text(content: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
 
 @pytest.fixture
@@ -161,7 +157,7 @@ def test_certificate_workflow_pdf_verification_and_notification(
     assert any("approved" in m.subject for m in mail.outbox)
     pdf = portal.get(reverse("patients:portal_certificate_pdf", args=[cert.pk]))
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
-    text = _pdf_text(pdf.content)
+    text = pdf_text(pdf.content)
     assert "MEDICAL CERTIFICATE" in text and cert.verification_code in text and "FIT" in text
     assert "Pat" in text and "PE class" in text
     page = client.get(reverse("patients:verify_certificate", args=[cert.verification_code]))
@@ -242,7 +238,7 @@ def test_fhir_bundle_validates_with_fhir_resources(full_visit, doctor_user, clie
 def test_record_pdf_and_csv(full_visit, doctor_user, patient_user, client_for):
     c = client_for(doctor_user)
     pdf = c.get(reverse("patients:export", args=[full_visit.patient_id, "pdf"]))
-    text = _pdf_text(pdf.content)
+    text = pdf_text(pdf.content)
     assert (
         "Patient record" in text
         and "Penicillin" in text

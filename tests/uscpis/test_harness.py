@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
-from uscpis.registry import DOMAIN_APPS
+from uscpis.registry import domain_apps
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -18,7 +18,7 @@ def _counts() -> dict[str, int]:
     return {
         model._meta.label: model._default_manager.count()
         for model in apps.get_models()
-        if model._meta.app_label in DOMAIN_APPS and model._meta.label != "accounts.AuditEvent"
+        if model._meta.app_label in domain_apps() and model._meta.label != "accounts.AuditEvent"
     }
 
 
