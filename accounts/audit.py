@@ -1,15 +1,50 @@
-"""The audit trail helper every domain calls to record reads and writes of patient data.
+"""The audit trail: writing events on the request path, sealing them into a hash chain
+off it, and verifying the chain.
 
-``audit_record`` appends one ``AuditEvent`` whose hash is chained to the previous event's.
-Writers are serialised by a transaction-scoped PostgreSQL advisory lock, so the chain has
-no forks even with many web processes and workers writing at once; the event commits or
-rolls back with the caller's transaction (a rolled-back write leaves no event).
+Writing (``audit_record``) is one INSERT in the caller's transaction: an event commits or
+rolls back with the change it describes. Writers never wait for each other. The one lock
+they take is the *shared* side of the restore fence (``_AUDIT_LOCK_KEY``), which only a
+database restore takes exclusively, so that no event is written while the restore has the
+trail set aside (see ``monitoring.backups.restore_database``).
+
+Sealing (``audit_seal``: the beat task every few seconds, ``manage.py audit seal``, and
+before ``audit verify``) links events in id order: each sealed event stores ``prev_hash``
+(the previous sealed event's hash, or ``GENESIS_HASH``) and ``hash`` = SHA-256 of
+``prev_hash`` and its own contents. A database trigger lets UPDATE set these two columns
+once, on an event whose seal is still empty, and refuses every other UPDATE and DELETE.
+
+Id order is not commit order: a transaction may draw id 100, and commit after another
+transaction's id 101 has committed. The sealer must never seal past such a gap, since
+the late event could then never be chained in its place. The sealer's horizon:
+
+1. read the id sequence's last value ``M``: every id up to ``M`` has been drawn;
+2. then list the transactions holding ``RowExclusiveLock`` on the audit table. INSERT
+   takes that lock when the statement is parsed, before the id default is evaluated, and
+   keeps it until commit or rollback, so every transaction that drew an id up to ``M``
+   and has not finished is on that list;
+3. wait until each listed transaction has ended (PostgreSQL drops its virtual transaction
+   id lock at that moment). Then every event with id up to ``M`` is committed or will never
+   exist, and events up to ``M`` are sealed in id order.
+
+Only transactions that wrote to the audit table are waited for (not the cluster-wide
+``xmin``, which any other database's long transaction would hold back), and nothing is
+inferred from wall-clock age. A writer that stays open longer than the wait postpones
+sealing past its event to a later run; nothing is ever sealed out of order. This relies
+on the id sequence having ``CACHE 1`` (the default): a session caching ids could insert a
+pre-drawn id later without holding the table lock at step 2.
+
+One sealer runs at a time (a session advisory lock on ``_SEALER_LOCK_KEY``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.http import HttpRequest
@@ -18,7 +53,31 @@ from accounts.models import AuditAction, AuditEvent
 from uscpis.http import client_ip
 
 GENESIS_HASH = "0" * 64
-_AUDIT_LOCK_KEY = 7_368_270_001  # any fixed bigint; identifies the audit-chain lock
+# The restore fence: writers hold it shared for their transaction, a restore exclusively
+# while the trail is set aside. (Named for monitoring.backups, which imports it.)
+_AUDIT_LOCK_KEY = 7_368_270_001
+_SEALER_LOCK_KEY = 7_368_270_002
+TABLE = AuditEvent._meta.db_table
+
+# The event's contents in hash order; prev_hash comes first.
+PAYLOAD_COLUMNS = (
+    "created_at",
+    "actor_id",
+    "actor_email",
+    "action",
+    "object_type",
+    "object_id",
+    "patient_id",
+    "allowed",
+    "ip",
+    "request_id",
+    "path",
+    "detail",
+)
+_SELECT_ROWS = (
+    f"SELECT id, prev_hash, hash, {', '.join(PAYLOAD_COLUMNS)} FROM {TABLE} "  # noqa: S608
+    "WHERE id > %s AND id <= %s ORDER BY id LIMIT %s"
+)
 
 
 def audit_record(
@@ -34,11 +93,12 @@ def audit_record(
     detail: dict | None = None,
     actor_email: str = "",
 ) -> AuditEvent:
-    """Append an audit event and return it.
+    """Append an audit event (unsealed; ``audit_seal`` chains it later) and return it.
 
     ``obj`` fills ``object_type``/``object_id`` from a model instance. ``request`` supplies
     the IP address, request id and path (and the actor when none is given). Raises
-    ``ValueError`` for an unknown action.
+    ``ValueError`` for an unknown action. Never waits for other writers; waits only while
+    a database restore has the trail set aside.
     """
     if action not in AuditAction.values:
         raise ValueError(f"Unknown audit action {action!r}")
@@ -65,34 +125,277 @@ def audit_record(
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
-        last_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        event.prev_hash = last_hash or GENESIS_HASH
-        event.hash = event.compute_hash()
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_AUDIT_LOCK_KEY])
         event.save()
     return event
 
 
+# --- Hashing --------------------------------------------------------------------------------
+
+
+def chain_hash(prev_hash: str, payload: Sequence) -> str:
+    """SHA-256 of ``prev_hash`` and an event's contents (``PAYLOAD_COLUMNS`` order).
+
+    Values as read from the database: ``detail`` as a dict or as its JSON text, and the
+    timestamp in any zone (hashed in UTC).
+    """
+    values = list(payload)
+    created_at: datetime = values[0]
+    values[0] = created_at.astimezone(UTC).isoformat()
+    if isinstance(values[-1], str):
+        values[-1] = json.loads(values[-1])
+    encoded = json.dumps(
+        [prev_hash, *values], sort_keys=True, separators=(",", ":"), default=str
+    ).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+# --- Sealing --------------------------------------------------------------------------------
+
+
+class AuditChainError(Exception):
+    """The trail is in a state the sealer must not build on (found only after tampering)."""
+
+
+@dataclass(frozen=True)
+class SealReport:
+    sealed: int
+    head_id: int | None  # the last sealed event after this run
+    head_hash: str | None
+    skipped: str = ""  # why nothing was sealed (another sealer, a restore, a slow writer)
+
+
+# Transactions (other than ours) that may hold an uncommitted audit event.
+_OPEN_WRITERS = (
+    "SELECT DISTINCT virtualtransaction FROM pg_locks WHERE locktype = 'relation' "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND relation = %s::regclass AND mode = 'RowExclusiveLock' AND granted "
+    "AND pid IS DISTINCT FROM pg_backend_pid()"
+)
+_STILL_OPEN = "SELECT count(*) FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(%s)"
+
+
+def _sealing_horizon(cursor, wait_seconds: float) -> tuple[int | None, int]:
+    """The highest id below which no event can still appear, or None if a writer holding a
+    possible gap stayed open for ``wait_seconds``; with the number of writers waited for."""
+    cursor.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'id'))", [TABLE])
+    drawn = cursor.fetchone()[0]
+    if drawn is None:
+        return 0, 0
+    cursor.execute(_OPEN_WRITERS, [TABLE])
+    writers = [row[0] for row in cursor.fetchall()]
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.005
+    while writers:
+        cursor.execute(_STILL_OPEN, [writers])
+        if cursor.fetchone()[0] == 0:
+            break
+        if time.monotonic() >= deadline:
+            return None, len(writers)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+    return drawn, len(writers)
+
+
+def _chain_head(cursor) -> tuple[int, str, int | None]:
+    """(id, hash) of the last sealed event (0 and ``GENESIS_HASH`` for none) and the first
+    unsealed id (None when all are sealed). Uses the partial index of unsealed events."""
+    cursor.execute(f"SELECT min(id) FROM {TABLE} WHERE hash IS NULL")  # noqa: S608
+    first_unsealed = cursor.fetchone()[0]
+    if first_unsealed is None:
+        cursor.execute(f"SELECT id, hash FROM {TABLE} ORDER BY id DESC LIMIT 1")  # noqa: S608
+    else:
+        cursor.execute(
+            f"SELECT id, hash FROM {TABLE} WHERE id < %s ORDER BY id DESC LIMIT 1",  # noqa: S608
+            [first_unsealed],
+        )
+    row = cursor.fetchone()
+    head_id, head_hash = row if row else (0, GENESIS_HASH)
+    if head_hash is None:  # not possible: min(id) of unsealed is first_unsealed
+        raise AuditChainError(f"Event {head_id} is unsealed below the chain head")
+    return head_id, head_hash, first_unsealed
+
+
+def _seal_batch(cursor, head_id: int, head_hash: str, through: int, size: int):
+    """Seal up to ``size`` events after ``head_id`` (up to ``through``); return the count
+    and the new head."""
+    cursor.execute(_SELECT_ROWS, [head_id, through, size])
+    rows = cursor.fetchall()
+    if not rows:
+        return 0, head_id, head_hash
+    values = []
+    prev = head_hash
+    for event_id, _prev, sealed_hash, *payload in rows:
+        if sealed_hash is not None:
+            raise AuditChainError(
+                f"Event {event_id} is sealed but an event before it is not: the trail was "
+                "changed outside the application; run `manage.py audit verify`."
+            )
+        digest = chain_hash(prev, payload)
+        values.append((event_id, prev, digest))
+        prev = digest
+    placeholders = ", ".join(["(%s::bigint, %s, %s)"] * len(values))
+    cursor.execute(
+        f"UPDATE {TABLE} AS e SET prev_hash = v.prev, hash = v.hash "  # noqa: S608
+        f"FROM (VALUES {placeholders}) AS v(id, prev, hash) "
+        "WHERE e.id = v.id AND e.hash IS NULL",
+        [value for row in values for value in row],
+    )
+    if cursor.rowcount != len(values):
+        raise AuditChainError("Events changed while they were being sealed")
+    return len(values), values[-1][0], prev
+
+
+def audit_seal(
+    *,
+    wait_seconds: float = 5.0,
+    batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> SealReport:
+    """Seal every event that can no longer be preceded by a late commit, in id order.
+
+    Waits up to ``wait_seconds`` for another sealer and for writers that may still fill a
+    gap; if they stay, seals nothing and says why in ``skipped`` (the next run catches up).
+    Each batch commits on its own (``progress`` gets the running count), so a long run
+    keeps what it sealed. Stops quietly while a restore holds the fence. Raises
+    ``AuditChainError`` when the trail was changed outside the application.
+    """
+    deadline = time.monotonic() + wait_seconds
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_SEALER_LOCK_KEY])
+            if cursor.fetchone()[0]:
+                break
+            if time.monotonic() >= deadline:
+                return SealReport(0, None, None, "another sealer is running")
+            time.sleep(0.05)
+        try:
+            return _seal_locked(cursor, max(deadline - time.monotonic(), 0), batch_size, progress)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_SEALER_LOCK_KEY])
+
+
+def _seal_locked(cursor, wait_seconds, batch_size, progress) -> SealReport:
+    through, writers = _sealing_horizon(cursor, wait_seconds)
+    if through is None:
+        head_id, head_hash, _ = _chain_head(cursor)
+        return SealReport(0, head_id, head_hash, f"{writers} writer(s) still open")
+    sealed = 0
+    while True:
+        with transaction.atomic():
+            cursor.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", [_AUDIT_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                return SealReport(sealed, None, None, "a restore is in progress")
+            head_id, head_hash, first_unsealed = _chain_head(cursor)
+            if first_unsealed is None or first_unsealed > through:
+                return SealReport(sealed, head_id, head_hash)
+            count, head_id, head_hash = _seal_batch(cursor, head_id, head_hash, through, batch_size)
+        sealed += count
+        if progress is not None:
+            progress(sealed)
+        if count < batch_size:
+            return SealReport(sealed, head_id, head_hash)
+
+
+def audit_seal_fenced(cursor) -> int:
+    """Seal every event, on a connection that holds the restore fence exclusively, so no
+    writer is in flight and no sealer can run: no horizon to wait for.
+
+    For a restore (before it sets the trail aside, so the rows it puts back are sealed
+    whatever schema the backup has) and for bulk loads that append sealed events after the
+    head. ``cursor`` is a Django or psycopg cursor; each batch is one UPDATE statement, so
+    in autocommit mode each batch commits on its own. Returns the count sealed.
+    """
+    head_id, head_hash, first_unsealed = _chain_head(cursor)
+    sealed = 0
+    while first_unsealed is not None:
+        count, head_id, head_hash = _seal_batch(cursor, head_id, head_hash, 2**62, 5000)
+        sealed += count
+        if count < 5000:
+            break
+    return sealed
+
+
+# --- Verifying ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ChainReport:
-    checked: int
+    checked: int  # sealed events verified before the first broken link (all when intact)
     broken_at: int | None  # id of the first event whose link does not hold
     reason: str = ""
+    head_id: int | None = None  # the last sealed event when the check started
+    head_hash: str | None = None
+    unsealed: int = 0  # events after the head, not chained yet
+    oldest_unsealed_id: int | None = None
+    oldest_unsealed_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
         return self.broken_at is None
 
 
-def audit_chain_verify() -> ChainReport:
-    """Walk the whole chain in order; report the first event whose link is broken."""
-    expected_prev = GENESIS_HASH
-    checked = 0
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
-        if event.prev_hash != expected_prev:
-            return ChainReport(checked, event.pk, "previous-hash link does not match (an event before it was removed or changed)")
-        if event.compute_hash() != event.hash:
-            return ChainReport(checked, event.pk, "contents do not match its hash (the event was edited)")
-        expected_prev = event.hash
-        checked += 1
-    return ChainReport(checked, None)
+def audit_chain_verify(
+    *,
+    seal: bool = True,
+    seal_wait_seconds: float = 30.0,
+    batch_size: int = 10_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> ChainReport:
+    """Check every sealed event in id order; report the first broken link, and the events
+    not sealed yet (count and oldest).
+
+    Detects any edit of a sealed event (its contents no longer give its hash), any deletion
+    or reordering (the next event's ``prev_hash`` no longer matches, or contents move to an
+    id whose chain hash does not fit them), and an unsealed event below sealed ones. Seals
+    first unless ``seal=False``. Reads in keyset batches of ``batch_size``; ``progress``
+    gets (checked, ids to check) after each batch. Memory stays flat at any size.
+    """
+    if seal:
+        with suppress(AuditChainError):  # the walk below finds and reports the cause
+            audit_seal(wait_seconds=seal_wait_seconds)
+    with connection.cursor() as cursor:
+        head_id, head_hash, _ = _chain_head_for_verify(cursor)
+        expected_prev, after, checked = GENESIS_HASH, 0, 0
+        while after < head_id:
+            cursor.execute(_SELECT_ROWS, [after, head_id, batch_size])
+            rows = cursor.fetchall()
+            for event_id, prev_hash, digest, *payload in rows:
+                broken = _check_link(expected_prev, prev_hash, digest, payload)
+                if broken:
+                    return ChainReport(checked, event_id, broken, head_id, head_hash)
+                expected_prev = digest
+                checked += 1
+            after = rows[-1][0] if rows else head_id
+            if progress is not None:
+                progress(checked, head_id)
+        cursor.execute(
+            f"SELECT count(*), min(id), min(created_at) FROM {TABLE} WHERE id > %s",  # noqa: S608
+            [head_id],
+        )
+        unsealed, oldest_id, oldest_at = cursor.fetchone()
+    return ChainReport(
+        checked, None, "", head_id or None, head_hash, unsealed, oldest_id, oldest_at
+    )
+
+
+def _chain_head_for_verify(cursor) -> tuple[int, str | None, int | None]:
+    """The last sealed event, found from the top of the table (so an unsealed event below
+    it is walked over and reported, not taken for the end of the chain)."""
+    cursor.execute(
+        f"SELECT id, hash FROM {TABLE} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1"  # noqa: S608
+    )
+    row = cursor.fetchone()
+    return (row[0], row[1], None) if row else (0, None, None)
+
+
+def _check_link(expected_prev: str, prev_hash, digest, payload) -> str:
+    if digest is None:
+        return "the event is not sealed though later events are (its seal was removed)"
+    if prev_hash != expected_prev:
+        return (
+            "previous-hash link does not match (an event before it was removed, inserted or moved)"
+        )
+    if chain_hash(prev_hash, payload) != digest:
+        return "contents do not match its hash (the event was edited or moved)"
+    return ""

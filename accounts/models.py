@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -131,9 +129,13 @@ class AuditAction(models.TextChoices):
 class AuditEvent(models.Model):
     """One append-only entry of the audit trail.
 
-    ``hash`` = SHA-256 of ``prev_hash`` and this event's fields, so editing or deleting any
-    row breaks the chain from there on (``manage.py audit verify`` finds the first broken
-    link). A database trigger refuses UPDATE and DELETE on this table.
+    Written unsealed (``prev_hash`` and ``hash`` empty) in the transaction of the change it
+    records; ``accounts.audit.audit_seal`` later chains events in id order, setting
+    ``prev_hash`` to the previous event's ``hash`` and ``hash`` to SHA-256 of ``prev_hash``
+    and this event's fields, so editing, deleting or reordering a sealed event breaks the
+    chain from there on (``manage.py audit verify`` finds the first broken link). A database
+    trigger refuses DELETE, any UPDATE of a sealed event, and any UPDATE of an unsealed one
+    other than setting its seal.
     """
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -150,8 +152,9 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     path = models.CharField(max_length=512, blank=True)
     detail = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # The seal, set once by the sealer; empty until then.
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -160,33 +163,26 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor", "created_at"]),
             models.Index(fields=["patient_id", "created_at"]),
             models.Index(fields=["action", "created_at"]),
+            # The sealer's work list: small, since events are sealed within seconds.
+            models.Index(
+                fields=["id"], condition=models.Q(hash__isnull=True),
+                name="accounts_audit_unsealed_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(hash__isnull=True, prev_hash__isnull=True)
+                | models.Q(hash__isnull=False, prev_hash__isnull=False),
+                name="accounts_audit_seal_whole",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email or 'anonymous'} {self.action}"
 
-    def compute_hash(self) -> str:
-        payload = json.dumps(
-            [
-                self.prev_hash,
-                self.created_at.isoformat(),
-                self.actor_id,
-                self.actor_email,
-                self.action,
-                self.object_type,
-                self.object_id,
-                self.patient_id,
-                self.allowed,
-                self.ip,
-                self.request_id,
-                self.path,
-                self.detail,
-            ],
-            sort_keys=True,
-            separators=(",", ":"),
-            default=str,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()
+    @property
+    def is_sealed(self) -> bool:
+        return self.hash is not None
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -47,3 +47,16 @@ def relay_outbox() -> int:
     published = relay()
     purge_sent()
     return published
+
+
+@shared_task
+def seal_audit_trail() -> int:
+    """Chain the audit events written since the last run (``accounts.audit.audit_seal``).
+
+    Safe to run any number of times and concurrently (one sealer at a time; a second one
+    returns at once). Waits a few seconds at most for open writers; what it cannot seal
+    yet, the next run does. Returns the count sealed.
+    """
+    from accounts.audit import audit_seal
+
+    return audit_seal(wait_seconds=5.0).sealed

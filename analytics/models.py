@@ -260,6 +260,7 @@ class ForecastSummary(models.Model):
     mape = models.FloatField(null=True)
     naive_mape = models.FloatField(null=True)
     ets_mape = models.FloatField(null=True)
+    last_year_mape = models.FloatField(null=True)
     history_days = models.IntegerField(default=0)
     computed_at = models.DateTimeField(default=timezone.now)
 

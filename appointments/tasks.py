@@ -14,8 +14,10 @@ RETRY = {
 
 
 @shared_task(**RETRY)
-def send_appointment_email(*, appointment_id: int, kind: str) -> int:
-    """Confirmation / reschedule / cancellation email with an .ics attachment."""
+def send_appointment_email(*, appointment_id: int, kind: str, outbox_id: int | None = None) -> int:
+    """Confirmation / reschedule / cancellation email with an .ics attachment; once per
+    outbox message (claimed before sending, released if sending fails so a retry sends)."""
+    from accounts import outbox
     from appointments.emails import send_appointment_email as send
     from appointments.models import Appointment
 
@@ -25,7 +27,13 @@ def send_appointment_email(*, appointment_id: int, kind: str) -> int:
         .filter(pk=appointment_id)
         .first()
     )
-    return send(appointment, kind) if appointment else 0
+    if appointment is None or not outbox.claim(outbox_id):
+        return 0
+    try:
+        return send(appointment, kind)
+    except Exception:
+        outbox.release(outbox_id)
+        raise
 
 
 @shared_task(**RETRY)

@@ -387,6 +387,23 @@ def report_discounts(date_from, date_to) -> Report:
     return report
 
 
+def report_sales_book(date_from, date_to) -> Report:
+    """The sales book: every invoice number issued in the period, voids included (BIR)."""
+    tz = timezone.get_current_timezone()
+    start = timezone.datetime.combine(date_from, timezone.datetime.min.time(), tzinfo=tz)
+    end = timezone.datetime.combine(date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz)
+    rows = (
+        Invoice.objects.filter(issued_at__gte=start, issued_at__lt=end)
+        .select_related("patient").order_by("number")[:5000]
+    )
+    report = Report("Sales book", ["Invoice", "Issued", "Customer", "Status", "Gross", "Discounts",
+                                   "VAT", "Net"], money_columns={4, 5, 6, 7})
+    report.rows = [[i.number, timezone.localdate(i.issued_at), i.patient.full_name,
+                    i.get_status_display(), i.gross_total, i.discount_total, i.vat_total, i.net_total]
+                   for i in rows]
+    return report
+
+
 REPORTS = {
     "revenue_service": ("Revenue by service", report_revenue_by_service, True),
     "revenue_provider": ("Revenue by provider", report_revenue_by_provider, True),
@@ -398,6 +415,7 @@ REPORTS = {
     "ar_payer": ("AR ageing by payer", report_ar_by_payer, False),
     "claims_outstanding": ("Outstanding claims", report_outstanding_claims, False),
     "discounts": ("Discounts", report_discounts, True),
+    "sales_book": ("Sales book", report_sales_book, True),
 }
 
 

@@ -17,6 +17,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "accounts.tasks.relay_outbox",
         "schedule": crontab(minute="*"),
     },
+    "accounts-seal-audit-trail": {
+        "task": "accounts.tasks.seal_audit_trail",  # chains the newest audit events
+        "schedule": 10.0,  # seconds
+        "options": {"expire_seconds": 9},
+    },
     "accounts-prune-api-records": {
         "task": "accounts.tasks.prune_api_records",  # expired API tokens, day-old Idempotency-Keys
         "schedule": crontab(hour=19, minute=40),  # 03:40 Asia/Manila

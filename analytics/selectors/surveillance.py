@@ -130,6 +130,7 @@ KIND_LABELS = {"all": "All visits", "medical": "Medical", "dental": "Dental"}
 METHOD_LABELS = {
     "holt_winters": "Holt-Winters (weekly season)",
     "seasonal_naive": "Seasonal naive (same weekday last week)",
+    "last_year": "Same week last year",
     "insufficient": "Not enough history yet",
 }
 

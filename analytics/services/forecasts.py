@@ -1,8 +1,10 @@
 """Forecasts, computed nightly by a beat task and stored (pages only read them).
 
-Visit load: daily visits per visit kind (all, medical, dental) from the rollups. Two
-candidates: the seasonal-naive baseline (the same weekday last week) and Holt-Winters
-exponential smoothing with a weekly season (statsmodels). Each is backtested from 12
+Visit load: daily visits per visit kind (all, medical, dental) from the rollups. Three
+candidates: the seasonal-naive baseline (the same weekday last week), Holt-Winters
+exponential smoothing with a weekly season (statsmodels), and the same weekday 52 weeks
+earlier (the academic calendar's breaks and exam weeks; it needs more than a year of history
+before the backtest origins, so it competes only once the clinic has that). Each is backtested from 12
 rolling origins over the last 12 weeks (fit on the data before the origin, forecast the
 next 7 days); the one with the lower MAPE is used, per granularity (daily MAPE for the
 daily forecast, MAPE of weekly totals for the weekly one). The 80 % interval is the
@@ -66,7 +68,20 @@ def _ets(history: list[float], steps: int) -> list[float]:
         return [max(0.0, float(v)) for v in model.forecast(steps)]
 
 
-METHODS = {"seasonal_naive": _naive, "holt_winters": _ets}
+YEAR = 52 * SEASON
+
+
+def _last_year(history: list[float], steps: int) -> list[float]:
+    """The same weekday 52 weeks earlier (the academic calendar repeats: breaks, exams)."""
+    if len(history) < YEAR:
+        raise ValueError("needs a year of history")
+    return [history[len(history) - YEAR + i] for i in range(steps)]
+
+
+METHODS = {"seasonal_naive": _naive, "holt_winters": _ets, "last_year": _last_year}
+# Horizons longer than a year back are impossible; a method must have been backtested
+# from at least this many origins to be chosen.
+MIN_ORIGINS = 6
 
 
 def _mape(actual: list[float], predicted: list[float]) -> float | None:
@@ -90,16 +105,20 @@ def backtest(series: list[float], method: str) -> dict:
     fn = METHODS[method]
     daily_a, daily_p, week_a, week_p = [], [], [], []
     n = len(series)
+    origins = 0
     for k in range(BACKTEST_WEEKS, 0, -1):
         origin = n - k * SEASON
-        if origin < 4 * SEASON:
+        if origin < 4 * SEASON or (method == "last_year" and origin < YEAR):
             continue
+        origins += 1
         predicted = fn(series[:origin], SEASON)
         actual = series[origin : origin + SEASON]
         daily_a += actual
         daily_p += predicted
         week_a.append(sum(actual))
         week_p.append(sum(predicted))
+    if origins < MIN_ORIGINS:
+        daily_a, daily_p, week_a, week_p = [], [], [], []
     return {
         "daily_mape": _mape(daily_a, daily_p),
         "weekly_mape": _mape(week_a, week_p),
@@ -109,11 +128,14 @@ def backtest(series: list[float], method: str) -> dict:
 
 
 def _better(results: dict, key: str) -> str:
-    """The method with the lower MAPE (seasonal naive on ties or when unknown)."""
-    naive, ets = results["seasonal_naive"][key], results["holt_winters"][key]
-    if ets is not None and (naive is None or ets < naive):
-        return "holt_winters"
-    return "seasonal_naive"
+    """The method with the lowest MAPE (the seasonal-naive baseline on ties or when no
+    method could be backtested)."""
+    best = "seasonal_naive"
+    for method in ("holt_winters", "last_year"):
+        mape, best_mape = results[method][key], results[best][key]
+        if mape is not None and (best_mape is None or mape < best_mape):
+            best = method
+    return best
 
 
 def visit_series(kind: str, first: date, last: date) -> list[float]:
@@ -165,6 +187,7 @@ def visit_forecast_compute(*, today: date | None = None) -> None:
                     mape=results[method][key],
                     naive_mape=results["seasonal_naive"][key],
                     ets_mape=results["holt_winters"][key],
+                    last_year_mape=results["last_year"][key],
                     history_days=len(series),
                 )
                 path = METHODS[method](series, horizon)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.roles import user_has_perm
 from appointments import conf
 from appointments.models import (
@@ -35,12 +35,9 @@ def _record(
 
 
 def _after_commit_email(appointment: Appointment, kind: str) -> None:
-    from appointments.tasks import send_appointment_email
-
-    appointment_id = appointment.pk
-    transaction.on_commit(
-        lambda: send_appointment_email.delay(appointment_id=appointment_id, kind=kind)
-    )
+    """Queue the patient's email through the outbox (written in this transaction)."""
+    outbox.enqueue("appointments.tasks.send_appointment_email", claim=True,
+                   appointment_id=appointment.pk, kind=kind)
 
 
 def _notify_patient(appointment: Appointment, title: str, body: str = "") -> None:
@@ -67,7 +64,5 @@ def _when(dt: datetime) -> str:
 def _after_commit_slot_freed(provider_id: int, start: datetime, end: datetime) -> None:
     if start <= timezone.now():
         return
-    from appointments.tasks import offer_freed_slot
-
-    iso = start.isoformat()
-    transaction.on_commit(lambda: offer_freed_slot.delay(provider_id=provider_id, start=iso))
+    outbox.enqueue("appointments.tasks.offer_freed_slot", provider_id=provider_id,
+                   start=start.isoformat())

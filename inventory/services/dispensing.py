@@ -21,8 +21,8 @@ from inventory.models import (
 )
 from inventory.quantities import clean_quantity, fmt_qty
 from inventory.selectors import dispensable_lots
-from inventory.services.stock import _move
-from inventory.signals import stock_dispensed
+from inventory.services.stock import _lock_lot, _move
+from inventory.signals import dispensing_reversed, stock_dispensed
 
 
 @dataclass
@@ -130,3 +130,31 @@ def stock_dispense(
     if patient is not None:
         stock_dispensed.send(sender=StockMovement, movements=result.movements)
     return result
+
+
+@transaction.atomic
+def stock_dispense_cancel(*, actor, movement: StockMovement, reason: str, request=None) -> StockMovement:
+    """Cancel a dispensing to a patient (entered in error, or the stock came back unused):
+    the quantity goes back to its lot through a correcting movement (the ledger keeps both
+    rows) and downstream apps are told (billing reverses the charge). A dispensing is
+    cancelled once; raises ``ValidationError`` otherwise."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Give the reason for cancelling the dispensing."})
+    if movement.kind != MovementKind.DISPENSE or movement.patient_id is None:
+        raise ValidationError("Only a dispensing to a patient can be cancelled here.")
+    lot = _lock_lot(movement.lot_id)
+    marker = f"Cancels dispensing #{movement.pk}"
+    if StockMovement.objects.filter(lot=lot, kind=MovementKind.ADJUST, note__startswith=marker).exists():
+        raise ValidationError("This dispensing was already cancelled.")
+    correction = _move(
+        lot, kind=MovementKind.ADJUST, reason=ReasonCode.DATA_ENTRY, delta=-movement.quantity,
+        actor=actor, patient_id=movement.patient_id, visit_id=movement.visit_id,
+        prescription_id=movement.prescription_id, note=f"{marker}: {reason}"[:300],
+    )
+    audit_record(actor=actor, action="create", obj=correction, request=request,
+                 patient_id=movement.patient_id,
+                 detail={"cancels_dispense": movement.pk, "reason": reason})
+    dispensing_reversed.send(sender=StockMovement, movement=movement, reason=reason)
+    return correction
+

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.audit import audit_record
 from inventory import totals
 from inventory.models import (
@@ -184,9 +185,7 @@ def purchase_orders_draft_for_low_stock(
 
 @transaction.atomic
 def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> PurchaseOrder:
-    """Draft → sent; the PDF is emailed to the vendor after commit (exactly once)."""
-    from inventory.tasks import email_purchase_order
-
+    """Draft → sent; the PDF is emailed to the vendor through the outbox (exactly once)."""
     order = _lock_order(order)
     if order.status != POStatus.DRAFT:
         raise ValidationError("This order has already been sent or closed.")
@@ -202,7 +201,7 @@ def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> Purchas
     audit_record(
         actor=actor, action="update", obj=order, request=request, detail={"status": "sent"}
     )
-    transaction.on_commit(lambda: email_purchase_order.delay(order_id=order.pk))
+    outbox.enqueue("inventory.tasks.email_purchase_order", order_id=order.pk)
     return order
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tarfile
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -26,6 +27,7 @@ from monitoring.pg import BackupError
 def dump_database(folder: Path, progress: Progress = _noop) -> dict:
     """Write ``folder/database.dump``; return counts and migrations from the same snapshot."""
     target = folder / DB_FILE
+    _seal_audit_trail()
     with pg.connect(autocommit=False) as ctl:
         ctl.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         ctl.read_only = True
@@ -58,13 +60,24 @@ def dump_database(folder: Path, progress: Progress = _noop) -> dict:
     }
 
 
+def _seal_audit_trail() -> None:
+    """Chain the newest audit events first, so the manifest's head is as recent as can be.
+    A trail the sealer refuses (changed outside the application) does not stop a backup."""
+    from accounts.audit import AuditChainError, audit_seal
+
+    with suppress(AuditChainError):
+        audit_seal(wait_seconds=5.0)
+
+
 def _audit_head(conn: psycopg.Connection) -> dict | None:
-    """The last audit event (id and hash) in the connection's snapshot, or None when the
-    trail is empty. Kept in the manifest: it ties the backup to a point of the hash chain."""
+    """The last sealed audit event (id and hash) in the connection's snapshot, or None when
+    nothing is sealed. Kept in the manifest: it ties the backup to a point of the hash chain
+    (events after it are not chained yet; the sealer links them after this one)."""
     if conn.execute("SELECT to_regclass(%s)", [AUDIT_TABLE]).fetchone()[0] is None:
         return None  # checked first: an error would abort the snapshot's transaction
     row = conn.execute(
-        f"SELECT id, hash FROM {AUDIT_TABLE} ORDER BY id DESC LIMIT 1"  # noqa: S608
+        f"SELECT id, hash FROM {AUDIT_TABLE} WHERE hash IS NOT NULL "  # noqa: S608
+        "ORDER BY id DESC LIMIT 1"
     ).fetchone()
     return {"id": row[0], "hash": row[1]} if row else None
 

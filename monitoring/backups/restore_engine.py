@@ -49,9 +49,10 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
     Rows of ``PRESERVED_TABLES`` are kept aside on a control connection and put back.
 
     The audit trail is never rewound. From the moment its rows are kept aside until they
-    are back, the control connection holds the audit chain's lock, so no event can be
+    are back, the control connection holds the audit fence exclusively, so no event can be
     written in between and lost: writers wait (sessions already waiting for it when the
-    restore starts are ended, as they may hold locks the restore needs). Users the kept
+    restore starts are ended, as they may hold locks the restore needs). Every event is
+    sealed before it is set aside (no writer is in flight while the fence is held). Users the kept
     events name but the backup does not have are put back too, deactivated, so every
     event's actor still exists and no new user can take over their id.
     """
@@ -66,6 +67,7 @@ def restore_database(folder: Path, progress: Progress = _noop) -> list[TableChan
             ) from exc
         ctl.execute("RESET lock_timeout")
         try:
+            _seal_fenced(ctl)
             kept = _keep_rows(ctl)
             ctl.execute(_END_BLOCKING_SESSIONS, _audit_lock_parts())
             newer = _tables_not_in_dump(ctl, folder / DB_FILE)
@@ -233,6 +235,16 @@ def _restore_script(
         )
 
 
+def _seal_fenced(ctl: psycopg.Connection) -> None:
+    """With the fence held no audit writer is in flight: seal every event before the trail
+    is set aside, so the rows put back are sealed (and fit a backup's older schema, where
+    the seal columns are required)."""
+    from accounts.audit import audit_seal_fenced
+
+    if ctl.execute("SELECT to_regclass(%s)", [AUDIT_TABLE]).fetchone()[0] is not None:
+        audit_seal_fenced(ctl.cursor())
+
+
 def _audit_lock_key() -> int:
     from accounts.audit import _AUDIT_LOCK_KEY
 
@@ -245,7 +257,7 @@ def _audit_lock_parts() -> list[int]:
 
 
 # Sessions idle inside a transaction (they hold locks the restore waits for), and sessions
-# waiting for the audit chain's lock (``pg_advisory_xact_lock`` in audit_record), which
+# waiting for the audit fence (``pg_advisory_xact_lock_shared`` in audit_record), which
 # the restore holds: they may hold locks the restore needs, and would wait for it forever.
 _END_BLOCKING_SESSIONS = (
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.audit import audit_record
 from patients.models import (
     Patient,
@@ -91,18 +92,29 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
         request=request,
         detail={"self_registration": True, "replaced_unconfirmed": replacing},
     )
-    link = email_verification_url(user)
+    outbox.enqueue("patients.tasks.send_verification_email", claim=True, user_id=user.pk)
+    return user
+
+
+def verification_email_send(*, user_id: int, outbox_id: int | None = None) -> bool:
+    """Email the sign-up's confirmation link; once per outbox message."""
+    from accounts.models import User
     from uscpis.mail import send_templated_email
 
-    transaction.on_commit(
-        lambda: send_templated_email(
-            to=[email],
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not outbox.claim(outbox_id):
+        return False
+    try:
+        send_templated_email(
+            to=[user.email],
             subject="Confirm your email",
             template="patients_verify_email",
-            context={"user": user, "link": link},
+            context={"user": user, "link": email_verification_url(user)},
         )
-    )
-    return user
+    except Exception:
+        outbox.release(outbox_id)
+        raise
+    return True
 
 
 def _is_unconfirmed_signup(user) -> bool:

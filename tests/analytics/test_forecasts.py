@@ -106,3 +106,20 @@ def test_stock_out_date_counts_orders(db):
     assert row.reorder_by == row.runs_out_on - timedelta(days=item.preferred_vendor.lead_time_days)
     assert math.isclose(row.backtest_error_pct, 50.0)
     assert StockForecast.objects.get(item=idle).days_left is None
+
+
+def test_same_week_last_year_wins_once_the_calendar_repeats():
+    """With two years of a semester break that the weekly pattern alone cannot predict,
+    the same-week-last-year candidate backtests best."""
+    pattern = [20, 22, 25, 21, 18, 8, 0]
+    n = 2 * 364 + 14
+    # A break in the 12 weeks before the end of each year (the backtest window).
+    series = [
+        float(pattern[i % 7] // (4 if (i % 364) in range(364 - 70, 364 - 28) else 1))
+        for i in range(n)
+    ]
+    results = {m: forecasts.backtest(series, m) for m in forecasts.METHODS}
+    assert results["last_year"]["weekly_mape"] == 0.0
+    assert forecasts._better(results, "weekly_mape") == "last_year"
+    short = forecasts.backtest(series[:400], "last_year")
+    assert short["weekly_mape"] is None  # too few origins with a year behind them

@@ -134,3 +134,20 @@ def test_receivers_are_connected_once():
     assert receivers.on_appointment_completed in [
         r[1]() for r in appointment_signals.appointment_completed.receivers
     ]
+
+
+def test_cancelling_a_dispensing_returns_the_stock_and_reverses_its_charge(catalogue, student, nurse_user):
+    from django.core.exceptions import ValidationError
+
+    item = ItemFactory(name="Cetirizine", default_location=LocationFactory())
+    lot = receive(item, quantity=20, cost="3.00")
+    result = inventory_services.stock_dispense(actor=nurse_user, item=item, quantity=6, patient=student)
+    charge = Charge.objects.get()
+    inventory_services.stock_dispense_cancel(actor=nurse_user, movement=result.movements[0],
+                                             reason="Dispensed to the wrong patient")
+    lot.refresh_from_db()
+    charge.refresh_from_db()
+    assert lot.quantity == 20 and charge.status == ChargeStatus.REVERSED
+    with pytest.raises(ValidationError):
+        inventory_services.stock_dispense_cancel(actor=nurse_user, movement=result.movements[0],
+                                                 reason="again")

@@ -80,7 +80,7 @@ def test_portal_access_log_page_shows_words(client, patient_user, doctor_user):
 def test_a_used_email_link_shows_no_button_on_get(clinic):
     from django.test import Client
 
-    from appointments import services
+    from appointments.services import links as services
     from tests.appointments.factories import AppointmentFactory
 
     appt = AppointmentFactory(provider=clinic.doctor, appointment_type=clinic.consult,
