@@ -359,6 +359,9 @@ SPECTACULAR_SETTINGS = {
         "ItemKindEnum": "inventory.models.ItemKind",
         "MovementKindEnum": "inventory.models.MovementKind",
         "DocumentKindEnum": "patients.models.DocumentKind",
+        "InvoiceStatusEnum": "billing.models.InvoiceStatus",
+        "ClaimStatusEnum": "billing.models.ClaimStatus",
+        "PaymentMethodEnum": "billing.models.PaymentMethod",
     },
     "DISABLE_ERRORS_AND_WARNINGS": not DEBUG,
 }

@@ -46,7 +46,7 @@ def api_client(db):
 
 
 @pytest.fixture
-def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient_user):
+def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient_user, billing_user):
     """Two patients with portal accounts and records (a signed visit with vitals, a
     diagnosis and a prescription; an allergy; an immunization), a doctor and a dentist
     working every day, a consultation type, an appointment each, and a stocked item."""
@@ -117,7 +117,9 @@ def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient
     location = LocationFactory(code="pharmacy", name="Pharmacy")
     item = ItemFactory(default_location=location)
     receive(item, quantity=100, location=location)
+    invoice, other_invoice, claim = _billing(patient, other, billing_user)
     return SimpleNamespace(
+        invoice=invoice, other_invoice=other_invoice, claim=claim,
         doctor=doctor,
         dentist=dentist,
         consult=consult,
@@ -135,3 +137,18 @@ def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient
 
 
 ROLES = list(Role)
+
+
+def _billing(patient, other, billing_user):
+    """An issued invoice each, an open cashier day, an HMO claim for the other patient."""
+    from billing.catalogue import catalogue_ensure
+    from billing.services import claims, payments
+    from tests.billing.conftest import hmo_coverage, issued_invoice
+
+    catalogue_ensure()
+    payments.cashier_day_open(actor=billing_user, opening_float=Decimal("500"))
+    invoice = issued_invoice(patient, billing_user, "LAB-CBC")
+    hmo_coverage(other, percent="80")
+    other_invoice = issued_invoice(other, billing_user, "LAB-CBC")
+    claim = claims.claim_create(actor=billing_user, invoice=other_invoice)
+    return invoice, other_invoice, claim

@@ -112,6 +112,9 @@ def objects(world, doctor_user, inventory_user):
         "purchase-order": (order.pk, None),
         "certificate-verify": (own_cert.verification_code, None),
         "fhir": (world.patient.pk, world.other.pk),
+        "invoice": (world.invoice.pk, world.other_invoice.pk),
+        "claim": (world.claim.pk, None),
+        "billing-balance": (world.patient.pk, world.other.pk),
     }
 
 
@@ -126,8 +129,8 @@ def _url(name: str, route: str, objects, own: bool = True) -> str | None:
         value = objects[key][0 if own else 1]
         if value is None:
             return None
-        for arg in ("pk", "code", "resource_id"):
-            if f"<{arg}>" in route or f"<str:{arg}>" in route or f"(?P<{arg}>" in route:
+        for arg in ("pk", "code", "resource_id", "patient_pk"):
+            if any(f"{x}{arg}>" in route for x in ("<", "<str:", "<int:", "(?P<")):
                 kwargs[arg] = value
     extra = _resource_kwargs(name, route)
     return reverse(name, kwargs={**kwargs, **extra})
