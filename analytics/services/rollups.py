@@ -183,7 +183,41 @@ ON CONFLICT ON CONSTRAINT analytics_stockfact_one_per_day DO UPDATE SET
     closing = EXCLUDED.closing
 """
 
+BILLING_SQL = """
+INSERT INTO analytics_billingfact (
+    day, service_id, service_group, payer_id, provider_id, lines, gross, discount, net,
+    payer_share, patient_share, cost)
+SELECT (i.issued_at AT TIME ZONE %(tz)s)::date, l.service_id, s."group", c.payer_id,
+    l.provider_id, COUNT(*), SUM(l.gross), SUM(l.discount + l.vat_exemption), SUM(l.net),
+    SUM(l.payer_share), SUM(l.patient_share),
+    COALESCE(round(SUM(ch.unit_cost * ch.quantity), 2), 0)
+FROM billing_invoiceline l
+JOIN billing_invoice i ON i.id = l.invoice_id
+JOIN billing_service s ON s.id = l.service_id
+LEFT JOIN billing_coverage c ON c.id = l.coverage_id
+LEFT JOIN billing_charge ch ON ch.id = l.charge_id
+WHERE i.issued_at >= %(lo)s AND i.issued_at < %(hi)s
+  AND i.status IN ('issued', 'partially_paid', 'paid', 'written_off') AND NOT l.voided
+GROUP BY 1, l.service_id, s."group", c.payer_id, l.provider_id
+ON CONFLICT ON CONSTRAINT analytics_billingfact_one_row_per_cell DO UPDATE SET
+    lines = EXCLUDED.lines, gross = EXCLUDED.gross, discount = EXCLUDED.discount,
+    net = EXCLUDED.net, payer_share = EXCLUDED.payer_share,
+    patient_share = EXCLUDED.patient_share, cost = EXCLUDED.cost
+"""
+
+PAYMENT_SQL = """
+INSERT INTO analytics_paymentfact (day, method, payments, amount, refunded)
+SELECT (received_at AT TIME ZONE %(tz)s)::date, method, COUNT(*), SUM(amount), SUM(refunded)
+FROM billing_payment
+WHERE received_at >= %(lo)s AND received_at < %(hi)s
+GROUP BY 1, method
+ON CONFLICT ON CONSTRAINT analytics_paymentfact_one_per_day DO UPDATE SET
+    payments = EXCLUDED.payments, amount = EXCLUDED.amount, refunded = EXCLUDED.refunded
+"""
+
 TABLES = (
+    "analytics_billingfact",
+    "analytics_paymentfact",
     "analytics_visitfact",
     "analytics_diagnosisfact",
     "analytics_syndromedaily",
@@ -230,7 +264,7 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
                 f"DELETE FROM {table} WHERE day BETWEEN %s AND %s",  # noqa: S608
                 [first, last],
             )
-        for sql in (VISIT_SQL, DIAGNOSIS_SQL, SYNDROME_SQL, STOCK_SQL):
+        for sql in (VISIT_SQL, DIAGNOSIS_SQL, SYNDROME_SQL, STOCK_SQL, BILLING_SQL, PAYMENT_SQL):
             cursor.execute(sql, params)
         now = timezone.now()
         RollupDay.objects.filter(day__range=(first, last)).delete()
