@@ -150,6 +150,8 @@ class StockFact(models.Model):
     expired_value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     returned = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     disposed_other = models.DecimalField(max_digits=14, decimal_places=3, default=0)
+    # Dispensings cancelled that day (the stock came back: a correcting adjustment).
+    patient_returns = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     adjusted = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     closing = models.DecimalField(max_digits=14, decimal_places=3, default=0)
 

@@ -18,7 +18,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-NIGHTLY_DAYS = 35  # draft visits gain diagnoses and appointments move for a while
+NIGHTLY_DAYS = 35
+# inventory's stock_dispense_cancel marks its correcting adjustment with this note.
+CANCELLED_DISPENSING = (
+    "Cancels dispensing #"  # draft visits gain diagnoses and appointments move for a while
+)
 
 
 def _dims(day: str) -> str:
@@ -149,7 +153,9 @@ WITH days AS (
         -SUM(quantity) FILTER (WHERE kind = 'dispose'
                                AND reason_code NOT IN ('expired', 'return_to_vendor'))
             AS disposed_other,
-        SUM(quantity) FILTER (WHERE kind IN ('adjust', 'stocktake')) AS adjusted
+        SUM(quantity) FILTER (WHERE kind = 'adjust' AND note LIKE %(cancel)s) AS patient_returns,
+        SUM(quantity) FILTER (WHERE kind IN ('adjust', 'stocktake')
+                              AND NOT (kind = 'adjust' AND note LIKE %(cancel)s)) AS adjusted
     FROM inventory_stockmovement
     WHERE created_at >= %(lo)s AND created_at < %(hi)s
     GROUP BY 1, 2
@@ -163,24 +169,25 @@ WITH days AS (
         COALESCE(o.qty, 0) + SUM(COALESCE(m.net, 0))
             OVER (PARTITION BY i.item_id ORDER BY d.day) AS closing,
         m.received, m.dispensed, m.dispensed_value, m.expired, m.expired_value, m.returned,
-        m.disposed_other, m.adjusted, i.first_day
+        m.disposed_other, m.patient_returns, m.adjusted, i.first_day
     FROM items i CROSS JOIN days d
     LEFT JOIN opening o ON o.item_id = i.item_id
     LEFT JOIN daily m ON m.item_id = i.item_id AND m.day = d.day
 )
 INSERT INTO analytics_stockfact (
     day, item_id, received, dispensed, dispensed_value, expired, expired_value, returned,
-    disposed_other, adjusted, closing)
+    disposed_other, patient_returns, adjusted, closing)
 SELECT day, item_id, COALESCE(received, 0), COALESCE(dispensed, 0),
     COALESCE(dispensed_value, 0), COALESCE(expired, 0), COALESCE(expired_value, 0),
-    COALESCE(returned, 0), COALESCE(disposed_other, 0), COALESCE(adjusted, 0), closing
+    COALESCE(returned, 0), COALESCE(disposed_other, 0), COALESCE(patient_returns, 0),
+    COALESCE(adjusted, 0), closing
 FROM grid WHERE day >= first_day
 ON CONFLICT ON CONSTRAINT analytics_stockfact_one_per_day DO UPDATE SET
     received = EXCLUDED.received, dispensed = EXCLUDED.dispensed,
     dispensed_value = EXCLUDED.dispensed_value, expired = EXCLUDED.expired,
     expired_value = EXCLUDED.expired_value, returned = EXCLUDED.returned,
-    disposed_other = EXCLUDED.disposed_other, adjusted = EXCLUDED.adjusted,
-    closing = EXCLUDED.closing
+    disposed_other = EXCLUDED.disposed_other, patient_returns = EXCLUDED.patient_returns,
+    adjusted = EXCLUDED.adjusted, closing = EXCLUDED.closing
 """
 
 BILLING_SQL = """
@@ -256,7 +263,14 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
 
     lo, _ = day_bounds(first)
     _, hi = day_bounds(last)
-    params = {"first": first, "last": last, "lo": lo, "hi": hi, "tz": settings.TIME_ZONE}
+    params = {
+        "first": first,
+        "last": last,
+        "lo": lo,
+        "hi": hi,
+        "tz": settings.TIME_ZONE,
+        "cancel": CANCELLED_DISPENSING + "%",
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [0x414E])
         for table in TABLES:
