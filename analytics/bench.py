@@ -144,6 +144,12 @@ CASES = [
     _page("productivity (own)", "/analytics/productivity/", user=_doctor),
     _page("inventory", "/analytics/inventory/"),
     _page("surveillance", "/analytics/surveillance/"),
+    _page(
+        "financial",
+        "/analytics/financial/",
+        target_ms=None,
+        description="billing rollups plus live receivables ageing and claim outcomes",
+    ),
     _page("forecasts", "/analytics/forecasts/"),
     _page("data quality", "/analytics/quality/", target_ms=None),
     BenchCase(

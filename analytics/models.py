@@ -150,6 +150,8 @@ class StockFact(models.Model):
     expired_value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     returned = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     disposed_other = models.DecimalField(max_digits=14, decimal_places=3, default=0)
+    # Dispensings cancelled that day (the stock came back: a correcting adjustment).
+    patient_returns = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     adjusted = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     closing = models.DecimalField(max_digits=14, decimal_places=3, default=0)
 
@@ -328,3 +330,63 @@ class WeeklyReportClaim(models.Model):
 
     def __str__(self) -> str:
         return f"Weekly report of {self.week_start}"
+
+
+class BillingFact(models.Model):
+    """Invoice lines of invoices issued that local day (void invoices and voided lines left
+    out), per service × payer (none = self-pay) × provider. ``cost`` is the charges' unit
+    cost × quantity (dispensed items), for margins."""
+
+    day = models.DateField()
+    service = models.ForeignKey(
+        "billing.Service", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    service_group = models.CharField(max_length=16)
+    payer = models.ForeignKey(
+        "billing.Payer",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    provider = _user_fk()
+    lines = models.IntegerField(default=0)
+    gross = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    discount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    net = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    payer_share = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    patient_share = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "service", "payer", "provider"],
+                nulls_distinct=False,
+                name="analytics_billingfact_one_row_per_cell",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Billing {self.day} · service #{self.service_id}"
+
+
+class PaymentFact(models.Model):
+    """Payments received that local day, per method (collections)."""
+
+    day = models.DateField()
+    method = models.CharField(max_length=8)
+    payments = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    refunded = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "method"], name="analytics_paymentfact_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payments {self.day} · {self.method}"

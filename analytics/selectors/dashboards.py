@@ -688,7 +688,7 @@ def inventory_charts(f: Filters) -> list[Chart]:
         StockFact.objects.filter(q)
         .values("item_id")
         .annotate(
-            used=Sum("dispensed"),
+            used=Sum("dispensed") - Sum("patient_returns"),
             value=Sum("dispensed_value"),
             expired=Sum("expired_value"),
             avg_stock=Sum("closing") / days,

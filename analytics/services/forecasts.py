@@ -229,8 +229,10 @@ def stock_forecast_compute(*, today: date | None = None) -> int:
         for row in StockFact.objects.filter(day__gte=before_from, day__lt=today)
         .values("item_id")
         .annotate(
-            recent=Sum("dispensed", filter=_q_day_gte(recent_from)),
-            before=Sum("dispensed", filter=_q_day_lt(recent_from)),
+            recent=Sum("dispensed", filter=_q_day_gte(recent_from))
+            - Sum("patient_returns", filter=_q_day_gte(recent_from)),
+            before=Sum("dispensed", filter=_q_day_lt(recent_from))
+            - Sum("patient_returns", filter=_q_day_lt(recent_from)),
         )
     }
     rows = []

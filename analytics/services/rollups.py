@@ -18,7 +18,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-NIGHTLY_DAYS = 35  # draft visits gain diagnoses and appointments move for a while
+NIGHTLY_DAYS = 35
+# inventory's stock_dispense_cancel marks its correcting adjustment with this note.
+CANCELLED_DISPENSING = (
+    "Cancels dispensing #"  # draft visits gain diagnoses and appointments move for a while
+)
 
 
 def _dims(day: str) -> str:
@@ -149,7 +153,9 @@ WITH days AS (
         -SUM(quantity) FILTER (WHERE kind = 'dispose'
                                AND reason_code NOT IN ('expired', 'return_to_vendor'))
             AS disposed_other,
-        SUM(quantity) FILTER (WHERE kind IN ('adjust', 'stocktake')) AS adjusted
+        SUM(quantity) FILTER (WHERE kind = 'adjust' AND note LIKE %(cancel)s) AS patient_returns,
+        SUM(quantity) FILTER (WHERE kind IN ('adjust', 'stocktake')
+                              AND NOT (kind = 'adjust' AND note LIKE %(cancel)s)) AS adjusted
     FROM inventory_stockmovement
     WHERE created_at >= %(lo)s AND created_at < %(hi)s
     GROUP BY 1, 2
@@ -163,27 +169,62 @@ WITH days AS (
         COALESCE(o.qty, 0) + SUM(COALESCE(m.net, 0))
             OVER (PARTITION BY i.item_id ORDER BY d.day) AS closing,
         m.received, m.dispensed, m.dispensed_value, m.expired, m.expired_value, m.returned,
-        m.disposed_other, m.adjusted, i.first_day
+        m.disposed_other, m.patient_returns, m.adjusted, i.first_day
     FROM items i CROSS JOIN days d
     LEFT JOIN opening o ON o.item_id = i.item_id
     LEFT JOIN daily m ON m.item_id = i.item_id AND m.day = d.day
 )
 INSERT INTO analytics_stockfact (
     day, item_id, received, dispensed, dispensed_value, expired, expired_value, returned,
-    disposed_other, adjusted, closing)
+    disposed_other, patient_returns, adjusted, closing)
 SELECT day, item_id, COALESCE(received, 0), COALESCE(dispensed, 0),
     COALESCE(dispensed_value, 0), COALESCE(expired, 0), COALESCE(expired_value, 0),
-    COALESCE(returned, 0), COALESCE(disposed_other, 0), COALESCE(adjusted, 0), closing
+    COALESCE(returned, 0), COALESCE(disposed_other, 0), COALESCE(patient_returns, 0),
+    COALESCE(adjusted, 0), closing
 FROM grid WHERE day >= first_day
 ON CONFLICT ON CONSTRAINT analytics_stockfact_one_per_day DO UPDATE SET
     received = EXCLUDED.received, dispensed = EXCLUDED.dispensed,
     dispensed_value = EXCLUDED.dispensed_value, expired = EXCLUDED.expired,
     expired_value = EXCLUDED.expired_value, returned = EXCLUDED.returned,
-    disposed_other = EXCLUDED.disposed_other, adjusted = EXCLUDED.adjusted,
-    closing = EXCLUDED.closing
+    disposed_other = EXCLUDED.disposed_other, patient_returns = EXCLUDED.patient_returns,
+    adjusted = EXCLUDED.adjusted, closing = EXCLUDED.closing
+"""
+
+BILLING_SQL = """
+INSERT INTO analytics_billingfact (
+    day, service_id, service_group, payer_id, provider_id, lines, gross, discount, net,
+    payer_share, patient_share, cost)
+SELECT (i.issued_at AT TIME ZONE %(tz)s)::date, l.service_id, s."group", c.payer_id,
+    l.provider_id, COUNT(*), SUM(l.gross), SUM(l.discount + l.vat_exemption), SUM(l.net),
+    SUM(l.payer_share), SUM(l.patient_share),
+    COALESCE(round(SUM(ch.unit_cost * ch.quantity), 2), 0)
+FROM billing_invoiceline l
+JOIN billing_invoice i ON i.id = l.invoice_id
+JOIN billing_service s ON s.id = l.service_id
+LEFT JOIN billing_coverage c ON c.id = l.coverage_id
+LEFT JOIN billing_charge ch ON ch.id = l.charge_id
+WHERE i.issued_at >= %(lo)s AND i.issued_at < %(hi)s
+  AND i.status IN ('issued', 'partially_paid', 'paid', 'written_off') AND NOT l.voided
+GROUP BY 1, l.service_id, s."group", c.payer_id, l.provider_id
+ON CONFLICT ON CONSTRAINT analytics_billingfact_one_row_per_cell DO UPDATE SET
+    lines = EXCLUDED.lines, gross = EXCLUDED.gross, discount = EXCLUDED.discount,
+    net = EXCLUDED.net, payer_share = EXCLUDED.payer_share,
+    patient_share = EXCLUDED.patient_share, cost = EXCLUDED.cost
+"""
+
+PAYMENT_SQL = """
+INSERT INTO analytics_paymentfact (day, method, payments, amount, refunded)
+SELECT (received_at AT TIME ZONE %(tz)s)::date, method, COUNT(*), SUM(amount), SUM(refunded)
+FROM billing_payment
+WHERE received_at >= %(lo)s AND received_at < %(hi)s
+GROUP BY 1, method
+ON CONFLICT ON CONSTRAINT analytics_paymentfact_one_per_day DO UPDATE SET
+    payments = EXCLUDED.payments, amount = EXCLUDED.amount, refunded = EXCLUDED.refunded
 """
 
 TABLES = (
+    "analytics_billingfact",
+    "analytics_paymentfact",
     "analytics_visitfact",
     "analytics_diagnosisfact",
     "analytics_syndromedaily",
@@ -222,7 +263,14 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
 
     lo, _ = day_bounds(first)
     _, hi = day_bounds(last)
-    params = {"first": first, "last": last, "lo": lo, "hi": hi, "tz": settings.TIME_ZONE}
+    params = {
+        "first": first,
+        "last": last,
+        "lo": lo,
+        "hi": hi,
+        "tz": settings.TIME_ZONE,
+        "cancel": CANCELLED_DISPENSING + "%",
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [0x414E])
         for table in TABLES:
@@ -230,7 +278,7 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
                 f"DELETE FROM {table} WHERE day BETWEEN %s AND %s",  # noqa: S608
                 [first, last],
             )
-        for sql in (VISIT_SQL, DIAGNOSIS_SQL, SYNDROME_SQL, STOCK_SQL):
+        for sql in (VISIT_SQL, DIAGNOSIS_SQL, SYNDROME_SQL, STOCK_SQL, BILLING_SQL, PAYMENT_SQL):
             cursor.execute(sql, params)
         now = timezone.now()
         RollupDay.objects.filter(day__range=(first, last)).delete()

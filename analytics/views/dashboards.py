@@ -3,7 +3,6 @@ financial, data quality, and the clinical drill-downs (patient lists, PHI-audite
 
 from __future__ import annotations
 
-from django.apps import apps
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.views.decorators.http import require_GET
@@ -24,6 +23,10 @@ PAGE_SIZE = 25
 def overview(request: Request):
     form, f = filter_form(request, default_days=84)
     kpis = dashboards.overview(f)
+    if user_has_perm(request.user, "analytics.view_financial"):
+        from analytics.selectors.financial import financial as figures
+
+        kpis += figures(f, charts=False)[0][:3]  # revenue, collections, receivables
     charts = dashboards.visits_charts(f)[:1]
     return respond(
         request,
@@ -155,13 +158,19 @@ def inventory(request: Request):
 @require_GET
 @require_perm("analytics.view_financial")
 def financial(request: Request):
-    billing_ready = apps.is_installed("billing") and any(
-        True for _ in apps.get_app_config("billing").get_models()
-    )
-    return render_page(
+    from analytics.selectors.financial import financial as figures
+
+    form, f = filter_form(request, default_days=91)
+    kpis, charts = figures(f)
+    return respond(
         request,
-        "analytics/financial.html",
-        {"tabs": tabs(request, "analytics:financial"), "billing_ready": billing_ready},
+        template="analytics/financial.html",
+        active="analytics:financial",
+        title="Financial analytics",
+        subtitle=f.describe(),
+        charts=charts,
+        kpis=kpis,
+        context={"form": form},
     )
 
 

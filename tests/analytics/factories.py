@@ -155,6 +155,19 @@ def make_world(first: date, days: int = 4, seed: int = 7) -> dict:
                 created_at=local(day, 23, 59),
             )
         )
+        movements.append(  # the 23:30 dispensing cancelled at 23:50: 5 come back
+            StockMovement(
+                lot=lot,
+                item=item,
+                kind=MovementKind.ADJUST,
+                reason_code=ReasonCode.DATA_ENTRY,
+                quantity=Decimal("5"),
+                unit_cost=Decimal("3.00"),
+                patient=patients[d],
+                note="Cancels dispensing #0: wrong patient",
+                created_at=local(day, 23, 50),
+            )
+        )
         movements.append(
             StockMovement(
                 lot=other_lot,

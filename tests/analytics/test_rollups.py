@@ -180,7 +180,9 @@ def test_every_rollup_equals_the_raw_tables():
             assert fact.expired == by("dispose", {"expired"})
             assert fact.returned == by("dispose", {"return_to_vendor"})
             assert fact.received == -by("receive")
-            assert fact.adjusted == -by("adjust")
+            returns = [m.quantity for m in today if m.note.startswith("Cancels dispensing #")]
+            assert fact.patient_returns == sum(returns, Decimal(0))
+            assert fact.adjusted == -by("adjust") - fact.patient_returns
             assert fact.dispensed_value == sum(
                 (-m.quantity * m.unit_cost for m in today if m.kind == "dispense"), Decimal(0)
             )
@@ -198,6 +200,7 @@ def test_day_boundaries_are_clinic_time():
     assert sum(f.appointments for f in facts) == 5
     item = StockFact.objects.get(day=FIRST, dispensed__gt=0)
     assert item.dispensed == Decimal("10")  # 00:30 + 12:00 + 23:30 all belong to FIRST
+    assert item.patient_returns == Decimal("5")  # the 23:30 dispensing, cancelled at 23:50
 
 
 def test_refresh_is_idempotent_and_follows_changes():

@@ -236,9 +236,9 @@ def test_admin_sees_every_provider(world, client_for, admin_user):
     assert world["doctor"].user.full_name in body and world["nurse"].user.full_name in body
 
 
-def test_financial_says_billing_is_not_available(world, client_for, billing_user):
-    body = client_for(billing_user).get(reverse("analytics:financial")).content.decode()
-    assert "Billing is not yet available" in body
+def test_doctor_overview_has_no_money(world, client_for, doctor_user):
+    body = client_for(doctor_user).get(reverse("analytics:overview")).content.decode()
+    assert "Revenue (net)" not in body and "Receivables now" not in body
 
 
 def test_syndrome_edit_is_audited_and_recounts(

@@ -1,0 +1,193 @@
+"""Reads for the financial page: revenue, collections, receivables, discounts, margins and
+claims (billing rollups, plus live receivables ageing and claim outcomes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+
+from analytics.charts import Chart, bar_chart, line_chart
+from analytics.epi import epi_week, epi_week_start
+from analytics.models import BillingFact, PaymentFact, StockFact
+from analytics.selectors.dashboards import Filters, Kpi, pct
+
+
+def _peso(value) -> str:
+    return f"PHP {Decimal(value or 0):,.2f}"
+
+
+def _range(f: Filters) -> Q:
+    q = Q(day__gte=f.date_from, day__lte=f.date_to)
+    if f.provider_id:
+        q &= Q(provider_id=f.provider_id)
+    return q
+
+
+def receivables_ageing() -> list[tuple[str, Decimal]]:
+    """What patients still owe on posted invoices, by age since issue."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT CASE
+                WHEN now() - issued_at <= interval '30 days' THEN '0–30 days'
+                WHEN now() - issued_at <= interval '60 days' THEN '31–60 days'
+                WHEN now() - issued_at <= interval '90 days' THEN '61–90 days'
+                ELSE 'Over 90 days' END AS bucket,
+                SUM(patient_total + moved_to_patient - credited - written_off - amount_paid)
+            FROM billing_invoice
+            WHERE status IN ('issued', 'partially_paid')
+            GROUP BY 1 ORDER BY 1
+            """
+        )
+        rows = dict(cursor.fetchall())
+    order = ["0–30 days", "31–60 days", "61–90 days", "Over 90 days"]
+    return [(b, rows.get(b) or Decimal(0)) for b in order]
+
+
+def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart]]:
+    from accounts.models import User
+    from billing.models import Claim, ClaimStatus, Payer, Service, ServiceGroup
+
+    facts = BillingFact.objects.filter(_range(f))
+    totals = facts.aggregate(
+        net=Sum("net"),
+        discount=Sum("discount"),
+        gross=Sum("gross"),
+        cost=Sum("cost"),
+        payer=Sum("payer_share"),
+    )
+    collected = PaymentFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).aggregate(
+        amount=Sum("amount"), refunded=Sum("refunded")
+    )
+    ageing = receivables_ageing()
+    claims = Claim.objects.filter(
+        submitted_at__date__gte=f.date_from, submitted_at__date__lte=f.date_to
+    ).aggregate(
+        decided=Count("id", filter=~Q(status__in=[ClaimStatus.DRAFT, ClaimStatus.SUBMITTED])),
+        denied=Count("id", filter=Q(status=ClaimStatus.DENIED)),
+    )
+    denial = pct(claims["denied"], claims["decided"])
+    kpis = [
+        Kpi("Revenue (net)", _peso(totals["net"]), f"gross {_peso(totals['gross'])}"),
+        Kpi(
+            "Collections",
+            _peso((collected["amount"] or 0) - (collected["refunded"] or 0)),
+            f"refunds {_peso(collected['refunded'])}",
+        ),
+        Kpi(
+            "Receivables now",
+            _peso(sum(v for _, v in ageing)),
+            f"over 90 days {_peso(ageing[-1][1])}",
+            "warn" if ageing[-1][1] else "good",
+        ),
+        Kpi("Discounts", _peso(totals["discount"]), "statutory, VAT exemption and others"),
+        Kpi(
+            "Claims denial rate",
+            f"{denial}%" if denial is not None else "—",
+            f"{claims['denied']} of {claims['decided']} decided claims",
+        ),
+    ]
+    if not charts:
+        return kpis, []
+    services = dict(Service.objects.values_list("id", "name"))
+    by_service = facts.values("service_id").annotate(n=Sum("net")).order_by("-n")[:15]
+    groups = dict(ServiceGroup.choices)
+    by_group = list(
+        facts.values("service_group")
+        .annotate(n=Sum("net"), cost=Sum("cost"), disc=Sum("discount"))
+        .order_by("-n")
+    )
+    dispensed_cost = StockFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).aggregate(
+        v=Sum("dispensed_value")
+    )["v"] or Decimal(0)
+    payers = dict(Payer.objects.values_list("id", "name"))
+    by_payer = facts.values("payer_id").annotate(n=Sum("net")).order_by("-n")
+    by_provider = list(
+        facts.exclude(provider_id=None).values("provider_id").annotate(n=Sum("net")).order_by("-n")
+    )
+    names = {
+        u.pk: u.full_name
+        for u in User.objects.filter(pk__in=[r["provider_id"] for r in by_provider])
+    }
+    weeks: dict = {}
+    for day, amount, refunded in PaymentFact.objects.filter(
+        day__gte=f.date_from, day__lte=f.date_to
+    ).values_list("day", "amount", "refunded"):
+        key = epi_week_start(day)
+        weeks[key] = weeks.get(key, Decimal(0)) + amount - refunded
+    revenue_weeks: dict = {}
+    for day, net in facts.values_list("day", "net"):
+        key = epi_week_start(day)
+        revenue_weeks[key] = revenue_weeks.get(key, Decimal(0)) + net
+    starts = []
+    week = epi_week_start(f.date_from)
+    while week <= f.date_to:
+        starts.append(week)
+        week += timedelta(days=7)
+    return kpis, [
+        line_chart(
+            "revenue-collections-weekly",
+            "Revenue and collections per week (PHP)",
+            [f"W{epi_week(w)[1]:02d} {w:%d %b}" for w in starts],
+            [
+                ("Revenue", [float(revenue_weeks.get(w, 0)) for w in starts]),
+                ("Collections", [float(weeks.get(w, 0)) for w in starts]),
+            ],
+            header=["Week", "Revenue (PHP)", "Collections (PHP)"],
+        ),
+        bar_chart(
+            "revenue-by-service",
+            "Revenue by service (PHP)",
+            [(services.get(r["service_id"], "?"), float(r["n"])) for r in by_service],
+            header=["Service", "Revenue (PHP)"],
+        ),
+        bar_chart(
+            "revenue-by-group",
+            "Revenue, discounts and cost by service group (PHP)",
+            [
+                (str(groups.get(r["service_group"], r["service_group"])), float(r["n"]))
+                for r in by_group
+            ],
+            header=[
+                "Service group",
+                "Revenue (PHP)",
+                "Discounts (PHP)",
+                "Cost of items (PHP)",
+                "Margin (PHP)",
+            ],
+            extra_columns=[
+                [float(r["disc"]), float(r["cost"]), float(r["n"] - r["cost"])] for r in by_group
+            ],
+            note=f"Cost of all items dispensed in the period (billed or not): {_peso(dispensed_cost)}.",
+        ),
+        bar_chart(
+            "revenue-by-payer",
+            "Revenue by payer (PHP)",
+            [
+                (
+                    payers.get(r["payer_id"], "Self-pay") if r["payer_id"] else "Self-pay",
+                    float(r["n"]),
+                )
+                for r in by_payer
+            ],
+            header=["Payer", "Revenue (PHP)"],
+        ),
+        bar_chart(
+            "revenue-by-provider",
+            "Revenue by provider (PHP)",
+            [
+                (names.get(r["provider_id"], f"#{r['provider_id']}"), float(r["n"]))
+                for r in by_provider
+            ],
+            header=["Provider", "Revenue (PHP)"],
+        ),
+        bar_chart(
+            "receivables-ageing",
+            "Receivables by age (what patients owe now, PHP)",
+            [(b, float(v)) for b, v in ageing],
+            header=["Age since issue", "Owed (PHP)"],
+        ),
+    ]
