@@ -46,8 +46,9 @@ def _detail_context(request, invoice, **extra) -> dict:
         "terms_form": forms.TermsForm(patient=invoice.patient, initial={
             "coverage": invoice.coverage_id, "statutory_discount": invoice.statutory_discount,
             "statutory_id_number": invoice.statutory_id_number}),
-        "reason_form": forms.ReasonForm(),
-        "credit_form": forms.CreditNoteForm(),
+        "void_form": forms.ReasonForm(prefix="void"),
+        "writeoff_form": forms.ReasonForm(prefix="writeoff"),
+        "credit_form": forms.CreditNoteForm(prefix="credit"),
         "pending_writeoff": any(w.status == ApprovalStatus.REQUESTED for w in invoice.write_offs.all()),
     }
     context.update(extra)
@@ -134,11 +135,10 @@ def invoice_action(request: Request, pk: int, action: str):
         if action == "issue":
             services.invoice_issue(actor=request.user, invoice=invoice, request=request)
         elif action == "void":
-            form = forms.ReasonForm(request.POST)
             services.invoice_void(actor=request.user, invoice=invoice,
-                                  reason=form.data.get("reason", ""), request=request)
+                                  reason=request.POST.get("void-reason", ""), request=request)
         elif action == "credit":
-            form = forms.CreditNoteForm(request.POST)
+            form = forms.CreditNoteForm(request.POST, prefix="credit")
             if not form.is_valid():
                 raise ValidationError("Enter the amount and the reason of the credit note.")
             services.credit_note_create(actor=request.user, invoice=invoice,
@@ -146,7 +146,7 @@ def invoice_action(request: Request, pk: int, action: str):
                                         reason=form.cleaned_data["reason"], request=request)
         elif action == "writeoff":
             services.writeoff_request(actor=request.user, invoice=invoice,
-                                      reason=request.POST.get("reason", ""), request=request)
+                                      reason=request.POST.get("writeoff-reason", ""), request=request)
         elif action == "claim":
             claim = claim_services.claim_create(actor=request.user, invoice=invoice, request=request)
             return redirect_htmx_aware(request, reverse("billing:claim", args=[claim.pk]))

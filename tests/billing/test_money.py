@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.money import line_amounts, split_share, to_money
@@ -47,9 +47,12 @@ def test_plain_vat_line_reports_the_vat_it_contains():
     assert amounts.net == Decimal("112.00") and amounts.vat == Decimal("12.00")
 
 
+# Pure arithmetic, but the CI machine is shared: never fail on a slow draw.
+RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 money = st.decimals(min_value=Decimal("0"), max_value=Decimal("99999.99"), places=2)
 
 
+@RELAXED
 @given(price=money, qty=st.integers(min_value=1, max_value=50), exempt=st.booleans(),
        statutory=st.booleans(), promo=st.integers(min_value=0, max_value=100))
 def test_line_amounts_always_add_up(price, qty, exempt, statutory, promo):
@@ -61,6 +64,7 @@ def test_line_amounts_always_add_up(price, qty, exempt, statutory, promo):
     assert a.net <= a.gross
 
 
+@RELAXED
 @given(net=money, percent=st.integers(min_value=0, max_value=100),
        cap=st.one_of(st.none(), money))
 def test_payer_share_never_exceeds_line_or_cap(net, percent, cap):

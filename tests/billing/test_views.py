@@ -228,3 +228,29 @@ def test_price_change_by_admin_is_audited_and_leaves_issued_invoices(world, admi
     inv.refresh_from_db()
     assert inv.net_total == before
     assert AuditEvent.objects.filter(object_type="billing.price", actor=admin_user).exists()
+
+
+def test_invoice_corrections_through_the_page(world, billing_user, client_for):
+    c = client_for(billing_user)
+    inv = world["invoice"]
+    url = lambda action: reverse("billing:invoice_action", args=[inv.pk, action])  # noqa: E731
+    assert c.post(url("credit"), {"credit-amount": "10", "credit-reason": "Goodwill"}).status_code == 302
+    inv.refresh_from_db()
+    assert inv.credited == 10
+    page = c.get(reverse("billing:invoice", args=[inv.pk])).content.decode()
+    assert page.count('id="id_void-reason"') == 0  # partly paid: no void
+    assert page.count('id="id_writeoff-reason"') == 1 and page.count('id="id_credit-reason"') == 1
+    claimed = world["emp_invoice"]
+    assert c.post(reverse("billing:invoice_action", args=[claimed.pk, "void"]),
+                  {"void-reason": "Wrong patient"}).status_code == 302
+    claimed.refresh_from_db()
+    assert claimed.status != "void"  # it has a claim: refused with a message
+
+    from tests.billing.conftest import issued_invoice
+
+    fresh = issued_invoice(world["emp"], billing_user, "LAB-UA")  # no credit to absorb
+    assert c.post(reverse("billing:invoice_action", args=[fresh.pk, "void"]),
+                  {"void-reason": "Wrong patient"}).status_code == 302
+    fresh.refresh_from_db()
+    assert fresh.status == "void" and fresh.void_reason == "Wrong patient"
+    assert fresh.number in c.get(reverse("billing:void_register")).content.decode()
