@@ -311,7 +311,7 @@ def test_pages_have_no_inline_script_or_style(world, client_for, admin_user):
 @pytest.mark.parametrize(
     "name, limit",
     [
-        ("analytics:overview", 32),
+        ("analytics:overview", 40),
         ("analytics:visits", 20),
         ("analytics:diagnoses", 25),
         ("analytics:inventory", 15),
