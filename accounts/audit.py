@@ -49,14 +49,16 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.http import HttpRequest
 
-from accounts.models import AuditAction, AuditEvent
+from accounts.models import AuditAction, AuditEvent, User
 from uscpis.http import client_ip
+from uscpis.request_context import RequestOrigin, current_origin
 
 GENESIS_HASH = "0" * 64
 # The restore fence: writers hold it shared for their transaction, a restore exclusively
 # while the trail is set aside. (Named for monitoring.backups, which imports it.)
 _AUDIT_LOCK_KEY = 7_368_270_001
 _SEALER_LOCK_KEY = 7_368_270_002
+_NO_ORIGIN = RequestOrigin(ip="", request_id="", path="")  # tasks and commands
 TABLE = AuditEvent._meta.db_table
 
 # The event's contents in hash order; prev_hash comes first.
@@ -104,8 +106,8 @@ def _read_window(cursor, after: int, through: int, size: int) -> tuple[list[tupl
 
 def audit_record(
     *,
-    actor=None,
-    action: str,
+    actor: User | None = None,
+    action: AuditAction | str,
     obj=None,
     object_type: str = "",
     object_id: str | int = "",
@@ -117,10 +119,11 @@ def audit_record(
 ) -> AuditEvent:
     """Append an audit event (unsealed; ``audit_seal`` chains it later) and return it.
 
-    ``obj`` fills ``object_type``/``object_id`` from a model instance. ``request`` supplies
-    the IP address, request id and path (and the actor when none is given). Raises
-    ``ValueError`` for an unknown action. Never waits for other writers; waits only while
-    a database restore has the trail set aside.
+    ``obj`` fills ``object_type``/``object_id`` from a model instance. The IP address,
+    request id and path come from the current request's origin (set by the request-id
+    middleware; empty in tasks and commands); an explicit ``request`` overrides them and
+    supplies the actor when none is given. Raises ``ValueError`` for an unknown action.
+    Never waits for other writers; waits only while a restore has the trail set aside.
     """
     if action not in AuditAction.values:
         raise ValueError(f"Unknown audit action {action!r}")
@@ -131,18 +134,26 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
+    if request is not None:
+        origin = RequestOrigin(
+            ip=(client_ip(request) or "")[:45],
+            request_id=getattr(request, "request_id", "")[:64],
+            path=request.get_full_path()[:512],
+        )
+    else:
+        origin = current_origin.get() or _NO_ORIGIN
     safe_detail = json.loads(json.dumps(detail or {}, default=str))
     event = AuditEvent(
         actor=actor,
         actor_email=(actor.email if actor is not None else actor_email)[:254],
-        action=action,
+        action=AuditAction(action),
         object_type=object_type[:64],
         object_id=str(object_id or "")[:64],
         patient_id=patient_id,
         allowed=allowed,
-        ip=(client_ip(request) or "")[:45] if request is not None else "",
-        request_id=getattr(request, "request_id", "")[:64] if request is not None else "",
-        path=request.get_full_path()[:512] if request is not None else "",
+        ip=origin.ip,
+        request_id=origin.request_id,
+        path=origin.path,
         detail=safe_detail,
     )
     with transaction.atomic():
