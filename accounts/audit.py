@@ -49,14 +49,16 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.http import HttpRequest
 
-from accounts.models import AuditAction, AuditEvent
+from accounts.models import AuditAction, AuditEvent, User
 from uscpis.http import client_ip
+from uscpis.request_context import RequestOrigin, current_origin
 
 GENESIS_HASH = "0" * 64
 # The restore fence: writers hold it shared for their transaction, a restore exclusively
 # while the trail is set aside. (Named for monitoring.backups, which imports it.)
 _AUDIT_LOCK_KEY = 7_368_270_001
 _SEALER_LOCK_KEY = 7_368_270_002
+_NO_ORIGIN = RequestOrigin(ip="", request_id="", path="")  # tasks and commands
 TABLE = AuditEvent._meta.db_table
 
 # The event's contents in hash order; prev_hash comes first.
@@ -74,16 +76,38 @@ PAYLOAD_COLUMNS = (
     "path",
     "detail",
 )
-_SELECT_ROWS = (
+# Reads go by windows of ids, sorted here: a bounded range never tempts the planner into
+# sorting millions of rows (as ORDER BY ... LIMIT over a wide range does without fresh
+# statistics, e.g. right after a bulk load).
+_SELECT_WINDOW = (
     f"SELECT id, prev_hash, hash, {', '.join(PAYLOAD_COLUMNS)} FROM {TABLE} "  # noqa: S608
-    "WHERE id > %s AND id <= %s ORDER BY id LIMIT %s"
+    "WHERE id > %s AND id <= %s"
 )
+_NEXT_ID = f"SELECT min(id) FROM {TABLE} WHERE id > %s AND id <= %s"  # noqa: S608
+
+
+def _read_window(cursor, after: int, through: int, size: int) -> tuple[list[tuple], int]:
+    """Events with ``after < id <= min(after + size, through)`` in id order, and the window's
+    end; an empty window skips ahead to the next event (ids have gaps: rolled-back writes)."""
+    end = min(through, after + size)
+    cursor.execute(_SELECT_WINDOW, [after, end])
+    rows = cursor.fetchall()
+    if not rows and end < through:
+        cursor.execute(_NEXT_ID, [end, through])
+        following = cursor.fetchone()[0]
+        if following is None:
+            return [], through
+        end = min(through, following - 1 + size)
+        cursor.execute(_SELECT_WINDOW, [following - 1, end])
+        rows = cursor.fetchall()
+    rows.sort(key=lambda row: row[0])
+    return rows, end
 
 
 def audit_record(
     *,
-    actor=None,
-    action: str,
+    actor: User | None = None,
+    action: AuditAction | str,
     obj=None,
     object_type: str = "",
     object_id: str | int = "",
@@ -95,10 +119,11 @@ def audit_record(
 ) -> AuditEvent:
     """Append an audit event (unsealed; ``audit_seal`` chains it later) and return it.
 
-    ``obj`` fills ``object_type``/``object_id`` from a model instance. ``request`` supplies
-    the IP address, request id and path (and the actor when none is given). Raises
-    ``ValueError`` for an unknown action. Never waits for other writers; waits only while
-    a database restore has the trail set aside.
+    ``obj`` fills ``object_type``/``object_id`` from a model instance. The IP address,
+    request id and path come from the current request's origin (set by the request-id
+    middleware; empty in tasks and commands); an explicit ``request`` overrides them and
+    supplies the actor when none is given. Raises ``ValueError`` for an unknown action.
+    Never waits for other writers; waits only while a restore has the trail set aside.
     """
     if action not in AuditAction.values:
         raise ValueError(f"Unknown audit action {action!r}")
@@ -109,18 +134,26 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
+    if request is not None:
+        origin = RequestOrigin(
+            ip=(client_ip(request) or "")[:45],
+            request_id=getattr(request, "request_id", "")[:64],
+            path=request.get_full_path()[:512],
+        )
+    else:
+        origin = current_origin.get() or _NO_ORIGIN
     safe_detail = json.loads(json.dumps(detail or {}, default=str))
     event = AuditEvent(
         actor=actor,
         actor_email=(actor.email if actor is not None else actor_email)[:254],
-        action=action,
+        action=AuditAction(action),
         object_type=object_type[:64],
         object_id=str(object_id or "")[:64],
         patient_id=patient_id,
         allowed=allowed,
-        ip=(client_ip(request) or "")[:45] if request is not None else "",
-        request_id=getattr(request, "request_id", "")[:64] if request is not None else "",
-        path=request.get_full_path()[:512] if request is not None else "",
+        ip=origin.ip,
+        request_id=origin.request_id,
+        path=origin.path,
         detail=safe_detail,
     )
     with transaction.atomic():
@@ -216,11 +249,10 @@ def _chain_head(cursor) -> tuple[int, str, int | None]:
     return head_id, head_hash, first_unsealed
 
 
-def _seal_batch(cursor, head_id: int, head_hash: str, through: int, size: int):
-    """Seal up to ``size`` events after ``head_id`` (up to ``through``); return the count
-    and the new head."""
-    cursor.execute(_SELECT_ROWS, [head_id, through, size])
-    rows = cursor.fetchall()
+def _seal_window(cursor, head_id: int, head_hash: str, through: int, size: int):
+    """Seal the events in the next window of ids after the head (up to ``through``); return
+    the count and the new head."""
+    rows, _ = _read_window(cursor, head_id, through, size)
     if not rows:
         return 0, head_id, head_hash
     values = []
@@ -289,12 +321,14 @@ def _seal_locked(cursor, wait_seconds, batch_size, progress) -> SealReport:
             head_id, head_hash, first_unsealed = _chain_head(cursor)
             if first_unsealed is None or first_unsealed > through:
                 return SealReport(sealed, head_id, head_hash)
-            count, head_id, head_hash = _seal_batch(cursor, head_id, head_hash, through, batch_size)
+            count, head_id, head_hash = _seal_window(
+                cursor, head_id, head_hash, through, batch_size
+            )
+        if count == 0:  # cannot happen (an unsealed event lies within reach); never spin
+            return SealReport(sealed, head_id, head_hash)
         sealed += count
         if progress is not None:
             progress(sealed)
-        if count < batch_size:
-            return SealReport(sealed, head_id, head_hash)
 
 
 def audit_seal_fenced(cursor) -> int:
@@ -306,14 +340,15 @@ def audit_seal_fenced(cursor) -> int:
     head. ``cursor`` is a Django or psycopg cursor; each batch is one UPDATE statement, so
     in autocommit mode each batch commits on its own. Returns the count sealed.
     """
-    head_id, head_hash, first_unsealed = _chain_head(cursor)
     sealed = 0
-    while first_unsealed is not None:
-        count, head_id, head_hash = _seal_batch(cursor, head_id, head_hash, 2**62, 5000)
+    while True:
+        head_id, head_hash, first_unsealed = _chain_head(cursor)
+        if first_unsealed is None:
+            return sealed
+        count = _seal_window(cursor, head_id, head_hash, 2**62, 5000)[0]
+        if count == 0:  # cannot happen (the first unsealed event is within reach)
+            return sealed
         sealed += count
-        if count < 5000:
-            break
-    return sealed
 
 
 # --- Verifying ------------------------------------------------------------------------------
@@ -348,7 +383,7 @@ def audit_chain_verify(
     Detects any edit of a sealed event (its contents no longer give its hash), any deletion
     or reordering (the next event's ``prev_hash`` no longer matches, or contents move to an
     id whose chain hash does not fit them), and an unsealed event below sealed ones. Seals
-    first unless ``seal=False``. Reads in keyset batches of ``batch_size``; ``progress``
+    first unless ``seal=False``. Reads in windows of ``batch_size`` ids; ``progress``
     gets (checked, ids to check) after each batch. Memory stays flat at any size.
     """
     if seal:
@@ -358,15 +393,13 @@ def audit_chain_verify(
         head_id, head_hash, _ = _chain_head_for_verify(cursor)
         expected_prev, after, checked = GENESIS_HASH, 0, 0
         while after < head_id:
-            cursor.execute(_SELECT_ROWS, [after, head_id, batch_size])
-            rows = cursor.fetchall()
+            rows, after = _read_window(cursor, after, head_id, batch_size)
             for event_id, prev_hash, digest, *payload in rows:
                 broken = _check_link(expected_prev, prev_hash, digest, payload)
                 if broken:
                     return ChainReport(checked, event_id, broken, head_id, head_hash)
                 expected_prev = digest
                 checked += 1
-            after = rows[-1][0] if rows else head_id
             if progress is not None:
                 progress(checked, head_id)
         cursor.execute(

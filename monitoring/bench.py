@@ -4,11 +4,12 @@
 default: a few years of a busy clinic). They are ordinary events of the current
 ``AuditEvent`` model — chart reads, record edits, bookings, sign-ins, failed sign-ins and
 denials by the clinic's staff, spread over three years with ids in time order — appended
-after the newest event and hash-chained to it exactly as ``audit_record`` would, so
+after the newest event and sealed into the hash chain exactly as ``audit_seal`` would, so
 ``manage.py audit verify`` walks the whole trail. Rows go in with one ``COPY`` stream; the
 secondary indexes and constraints are dropped for the load and rebuilt afterwards inside
 the same transaction (a bulk build is several times faster than maintaining seven indexes
-row by row), while the audit-chain advisory lock keeps live writers from forking the chain.
+row by row), while the audit trail's restore fence keeps live writers out (they wait), so
+the loaded events chain on after every event written before them.
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ def _secondary_structures(cursor) -> tuple[list[tuple[str, str]], list[tuple[str
 
 def generate(scale: dict, stdout) -> None:
     """Top the audit trail up to ``scale["audit_events"]`` chained events. Idempotent."""
-    from accounts.audit import _AUDIT_LOCK_KEY, GENESIS_HASH
+    from accounts.audit import _AUDIT_LOCK_KEY, GENESIS_HASH, audit_seal_fenced
 
     target = int(scale.get("audit_events", 0))
     with connection.cursor() as cursor:
@@ -233,7 +234,10 @@ def generate(scale: dict, stdout) -> None:
     step = SPAN / missing
     big = missing >= BULK_THRESHOLD
     with transaction.atomic(), connection.cursor() as cursor:
+        # The restore fence, exclusively: no audit writer is in flight, so the events
+        # written so far are sealed first and the loaded ones chain on after them.
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
+        audit_seal_fenced(cursor)
         cursor.execute("SELECT hash FROM accounts_auditevent ORDER BY id DESC LIMIT 1")
         row = cursor.fetchone()
         prev_hash = row[0] if row else GENESIS_HASH

@@ -12,7 +12,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 from django.http import Http404
 
-from accounts.models import AuditEvent, User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, AuditEvent, User
 from accounts.roles import Role, user_has_perm
 from patients.models import (
     Allergy,
@@ -33,12 +34,30 @@ from patients.models import (
 )
 
 
+def _denied(user, *, object_type: str, object_id, patient_id: int) -> None:
+    """An existing record the user may not see: the caller answers 404 (existence never
+    leaks), and the trail keeps the attempt, naming the patient whose record was probed."""
+    audit_record(
+        actor=user if getattr(user, "is_authenticated", False) else None,
+        action=AuditAction.DENIED,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        allowed=False,
+        detail={"reason": "not visible to this user (answered 404)"},
+    )
+
+
 def get_patient_for_user(user, pk: int) -> Patient:
     """The patient ``pk`` if ``user`` may see it; otherwise 404 ("not found" and "not yours"
-    look the same, so existence never leaks)."""
+    look the same, so existence never leaks). "Not yours" is audited as denied."""
     try:
         return Patient.objects.visible_to(user).get(pk=pk)
-    except (Patient.DoesNotExist, ValueError, TypeError):
+    except (ValueError, TypeError):
+        raise Http404("No such patient") from None
+    except Patient.DoesNotExist:
+        if Patient.objects.filter(pk=pk).exists():
+            _denied(user, object_type="patients.patient", object_id=pk, patient_id=int(pk))
         raise Http404("No such patient") from None
 
 
@@ -69,9 +88,10 @@ def get_visit_for_user(user, pk: int) -> Visit:
         visit = Visit.objects.select_related("patient", "provider", "signed_by").get(pk=pk)
     except (Visit.DoesNotExist, ValueError, TypeError):
         raise Http404("No such visit") from None
-    if not _can_read_clinical(user, visit.patient.user_id):
-        raise Http404("No such visit")
-    if not user_has_perm(user, "patients.view_clinical") and not visit.is_signed:
+    if not _can_read_clinical(user, visit.patient.user_id) or (
+        not user_has_perm(user, "patients.view_clinical") and not visit.is_signed
+    ):
+        _denied(user, object_type="patients.visit", object_id=pk, patient_id=visit.patient_id)
         raise Http404("No such visit")
     return visit
 
@@ -82,6 +102,7 @@ def get_document_for_user(user, pk: int) -> PatientDocument:
     except (PatientDocument.DoesNotExist, ValueError, TypeError):
         raise Http404("No such document") from None
     if not _can_read_clinical(user, doc.patient.user_id):
+        _denied(user, object_type="patients.patientdocument", object_id=pk, patient_id=doc.patient_id)
         raise Http404("No such document")
     return doc
 
@@ -94,6 +115,9 @@ def get_certificate_for_user(user, pk: int) -> MedicalCertificate:
     except (MedicalCertificate.DoesNotExist, ValueError, TypeError):
         raise Http404("No such certificate") from None
     if not _can_read_clinical(user, cert.patient.user_id):
+        _denied(
+            user, object_type="patients.medicalcertificate", object_id=pk, patient_id=cert.patient_id
+        )
         raise Http404("No such certificate")
     return cert
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 
+from uscpis.http import client_ip
+from uscpis.request_context import RequestOrigin, current_origin
+
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -12,7 +15,9 @@ class RequestIdMiddleware:
     """Give every request an id (kept from a proxy's ``X-Request-ID`` when it is sane).
 
     The id is stored on ``request.request_id``, written into audit events and echoed in the
-    response so a user's report can be matched with the logs.
+    response so a user's report can be matched with the logs. For the length of the request
+    the address, id and path are also the current ``RequestOrigin``, so services write audit
+    events with them without taking ``request``.
     """
 
     def __init__(self, get_response):
@@ -21,7 +26,16 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         request.request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        response = self.get_response(request)
+        origin = RequestOrigin(
+            ip=(client_ip(request) or "")[:45],
+            request_id=request.request_id[:64],
+            path=request.get_full_path()[:512],
+        )
+        token = current_origin.set(origin)  # read by accounts.audit.audit_record
+        try:
+            response = self.get_response(request)
+        finally:
+            current_origin.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
 
