@@ -102,6 +102,7 @@ def dispense_cancel(request: Request, pk: int):
             f"batch {movement.lot.batch_number}"
         ),
         "back": back,
+        "back_label": "Keep it",
         "submit": "Cancel dispensing",
     }
     return render_page(request, "inventory/form.html", context, status=_status(form))
