@@ -85,9 +85,13 @@ class PaymentForm(forms.Form):
     reference = forms.CharField(label="Reference no. (card, GCash, Maya, bank)", required=False,
                                 max_length=60)
     invoices = forms.MultipleChoiceField(
-        label="Apply to (blank = oldest first)", required=False,
-        widget=forms.CheckboxSelectMultiple,
+        label="Apply to, in the order you tick them (none ticked = oldest first)",
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "pay-order"}),
     )
+    # The order the clerk ticked the invoices in (billing.js keeps it; checkboxes alone are
+    # always submitted in page order, i.e. by date).
+    invoice_order = forms.CharField(widget=forms.HiddenInput, required=False, max_length=2000)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args, open_invoices=(), **kwargs):
@@ -98,6 +102,18 @@ class PaymentForm(forms.Form):
         ]
         if not self.is_bound:
             self.initial["idempotency_key"] = uuid.uuid4().hex
+            self.initial["invoice_order"] = ",".join(self.initial.get("invoices") or [])
+
+    def chosen_invoice_ids(self) -> list[int]:
+        """The ticked invoices in the order the clerk picked them: ``invoice_order`` first
+        (only ids that are ticked), then any ticked ones it doesn't name, in page order."""
+        chosen = [int(i) for i in self.cleaned_data["invoices"]]
+        picked = [
+            int(x) for x in self.cleaned_data.get("invoice_order", "").split(",")
+            if x.strip().isdigit()
+        ]
+        ordered = list(dict.fromkeys(i for i in picked if i in chosen))
+        return ordered + [i for i in chosen if i not in ordered]
 
 
 class RefundForm(forms.Form):

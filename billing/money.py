@@ -73,3 +73,52 @@ def split_share(*, net: Decimal, percent, fixed: Decimal | None, cap_left: Decim
     if cap_left is not None:
         share = min(share, max(cap_left, ZERO))
     return max(share, ZERO)
+
+
+_ONES = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+
+
+def _under_thousand(n: int) -> list[str]:
+    words = []
+    if n >= 100:
+        words += [_ONES[n // 100], "hundred"]
+        n %= 100
+    if n >= 20:
+        words.append(_TENS[n // 10] + (f"-{_ONES[n % 10]}" if n % 10 else ""))
+    elif n:
+        words.append(_ONES[n])
+    return words
+
+
+def integer_in_words(n: int) -> str:
+    """``1200`` → ``"one thousand two hundred"`` (English, as written on Philippine checks)."""
+    if n < 0:
+        return "minus " + integer_in_words(-n)
+    if n == 0:
+        return "zero"
+    words = []
+    for size, name in _SCALES:
+        if n >= size:
+            words += [integer_in_words(n // size), name]
+            n %= size
+    words += _under_thousand(n)
+    return " ".join(words)
+
+
+def amount_in_words(value) -> str:
+    """An amount as written on an official receipt:
+    ``Decimal("1200.50")`` → ``"One thousand two hundred pesos and 50/100"``."""
+    amount = to_money(value)
+    pesos = int(abs(amount))
+    centavos = int((abs(amount) - pesos) * 100)
+    words = integer_in_words(pesos)
+    text = f"{words} {'peso' if pesos == 1 else 'pesos'} and {centavos:02d}/100"
+    if amount < 0:
+        text = "minus " + text
+    return text[0].upper() + text[1:]

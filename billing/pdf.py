@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Claim, Invoice, InvoiceStatus, Payment
+from billing.money import amount_in_words
 from billing.selectors import Statement, invoice_lines
 from uscpis.pdf import document as _doc
 from uscpis.pdf import esc as _esc
@@ -36,6 +37,12 @@ def _build(title: str, story_fn) -> bytes:
     return buffer.getvalue()
 
 
+def _seller_block(styles, Paragraph):
+    """The seller's name and TIN: required on every invoice and official receipt."""
+    tin = settings.CLINIC_TIN.strip() or "not configured"
+    return Paragraph(f"{_esc(settings.CLINIC_NAME)} · <b>TIN:</b> {_esc(tin)}", styles["body"])
+
+
 def _patient_block(patient, styles, Paragraph):
     return Paragraph(
         f"<b>Bill to:</b> {_esc(patient.full_name)} · ID {_esc(patient.id_number)}"
@@ -51,6 +58,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         from reportlab.platypus import Spacer
 
         status = "VOID — " + _esc(invoice.void_reason) if invoice.status == InvoiceStatus.VOID else ""
+        s.append(_seller_block(styles, Paragraph))
         s.append(Paragraph(
             f"<b>Invoice no.</b> {_esc(invoice.number or 'DRAFT')} · <b>Date</b> "
             f"{timezone.localdate(invoice.issued_at or invoice.created_at):%d %b %Y} · "
@@ -88,6 +96,7 @@ def receipt_pdf(payment: Payment) -> bytes:
     allocations = list(payment.allocations.select_related("invoice"))
 
     def story(s, styles, Paragraph):
+        s.append(_seller_block(styles, Paragraph))
         s.append(Paragraph(
             f"<b>Official receipt no.</b> {_esc(payment.receipt_number)} · "
             f"{timezone.localtime(payment.received_at):%d %b %Y, %I:%M %p}", styles["body"]))
@@ -96,6 +105,8 @@ def receipt_pdf(payment: Payment) -> bytes:
         s.append(Paragraph(
             f"<b>Amount:</b> {_peso(payment.amount)} by {_esc(payment.get_method_display())}"
             + (f" (ref. {_esc(payment.reference)})" if payment.reference else ""), styles["body"]))
+        s.append(Paragraph(f"<b>The sum of:</b> {_esc(amount_in_words(payment.amount))}",
+                           styles["body"]))
         rows = [["Applied to invoice", "Amount"]]
         rows += [[a.invoice.number, _peso(a.amount)] for a in allocations]
         if payment.unallocated:

@@ -506,3 +506,12 @@ def stocktake_count_formset(lines, data=None):
     for line, form in zip(lines, formset.forms, strict=False):
         line.count_form = form
     return formset
+
+
+class DispenseCancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for cancelling",
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept on the ledger and the reversed charge, e.g. dispensed to the wrong patient.",
+    )

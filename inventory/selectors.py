@@ -32,6 +32,7 @@ from inventory.models import (
     Location,
     LotStatus,
     MaintenanceSchedule,
+    MovementKind,
     PurchaseOrder,
     PurchaseOrderLine,
     StockLot,
@@ -425,3 +426,28 @@ def dispensable_lots(item: Item, *, location: Location | None = None, today: dat
     if location is not None:
         qs = qs.filter(location=location)
     return qs.order_by(F("expiry_date").asc(nulls_last=True), "received_at", "id")
+
+
+def dispensing_to_cancel(pk: int) -> StockMovement | None:
+    """A dispensing to a patient (the only kind that can be cancelled), or ``None``."""
+    return (
+        StockMovement.objects.select_related("item", "lot", "lot__location", "patient")
+        .filter(pk=pk, kind=MovementKind.DISPENSE, patient__isnull=False)
+        .first()
+    )
+
+
+def cancelled_dispensings(movements) -> set[int]:
+    """Which of ``movements`` (dispensings) were cancelled: one query for the whole page."""
+    from inventory.services.dispensing import cancel_marker
+
+    ids = [m.pk for m in movements if m.kind == MovementKind.DISPENSE and m.patient_id]
+    if not ids:
+        return set()
+    match = Q()
+    for pk in ids:
+        match |= Q(note__startswith=cancel_marker(pk))
+    notes = list(
+        StockMovement.objects.filter(match, kind=MovementKind.ADJUST).values_list("note", flat=True)
+    )
+    return {pk for pk in ids for note in notes if note.startswith(cancel_marker(pk))}

@@ -16,6 +16,7 @@ urlpatterns = [
     path("lots/<int:pk>/status/", items.lot_status, name="lot_status"),
     path("lots/<int:pk>/<slug:action>/", items.lot_action, name="lot_action"),
     path("dispense/", dispensing.dispense, name="dispense"),
+    path("dispensings/<int:pk>/cancel/", dispensing.dispense_cancel, name="dispense_cancel"),
     path("expiry/", alerts.expiry, name="expiry"),
     path("low-stock/", alerts.low_stock, name="low_stock"),
     path("low-stock/draft/", alerts.draft_order, name="draft_order"),

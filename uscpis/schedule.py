@@ -52,7 +52,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
     },
     "billing-monthly-statements": {
         "task": "billing.tasks.send_monthly_statements",  # last month's, once per patient
-        "schedule": crontab(day_of_month=1, hour=0, minute=30),  # 1st, 08:30 Asia/Manila
+        # Hourly on the 1st-3rd: later runs send nothing new but take over a claim whose
+        # worker died mid-send (billing/services/statements.py, STALE_CLAIM).
+        "schedule": crontab(day_of_month="1-3", minute=30),
     },
     "analytics-refresh-today": {
         "task": "analytics.tasks.refresh_today",  # rollups of today + yesterday, then EARS

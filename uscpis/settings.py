@@ -54,6 +54,8 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 # asked for.
 DJANGO_ADMIN_ENABLED = env_bool("DJANGO_ADMIN_ENABLED", default=not PRODUCTION)
 CLINIC_NAME = env_str("CLINIC_NAME", "University of San Carlos Health Services")
+# The clinic's BIR taxpayer identification number, printed on invoices and official receipts.
+CLINIC_TIN = env_str("CLINIC_TIN", "")
 APP_VERSION = "0.1.0"
 
 INSTALLED_APPS = [

@@ -132,6 +132,11 @@ def stock_dispense(
     return result
 
 
+def cancel_marker(movement_id: int) -> str:
+    """How a cancelling adjustment's note starts (the colon keeps #12 apart from #123)."""
+    return f"Cancels dispensing #{movement_id}:"
+
+
 @transaction.atomic
 def stock_dispense_cancel(*, actor, movement: StockMovement, reason: str, request=None) -> StockMovement:
     """Cancel a dispensing to a patient (entered in error, or the stock came back unused):
@@ -144,13 +149,13 @@ def stock_dispense_cancel(*, actor, movement: StockMovement, reason: str, reques
     if movement.kind != MovementKind.DISPENSE or movement.patient_id is None:
         raise ValidationError("Only a dispensing to a patient can be cancelled here.")
     lot = _lock_lot(movement.lot_id)
-    marker = f"Cancels dispensing #{movement.pk}"
+    marker = cancel_marker(movement.pk)
     if StockMovement.objects.filter(lot=lot, kind=MovementKind.ADJUST, note__startswith=marker).exists():
         raise ValidationError("This dispensing was already cancelled.")
     correction = _move(
         lot, kind=MovementKind.ADJUST, reason=ReasonCode.DATA_ENTRY, delta=-movement.quantity,
         actor=actor, patient_id=movement.patient_id, visit_id=movement.visit_id,
-        prescription_id=movement.prescription_id, note=f"{marker}: {reason}"[:300],
+        prescription_id=movement.prescription_id, note=f"{marker} {reason}"[:300],
     )
     audit_record(actor=actor, action="create", obj=correction, request=request,
                  patient_id=movement.patient_id,

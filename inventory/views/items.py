@@ -153,6 +153,8 @@ def item_detail(request: Request, pk: int):
         "lots": lots,
         "page": page,
         "show_patients": show_patients,
+        "can_dispense": user_has_perm(request.user, "inventory.dispense"),
+        "cancelled": selectors.cancelled_dispensings(page),
     }
     return render_page(request, "inventory/item_detail.html", context, partial="ledger")
 

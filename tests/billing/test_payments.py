@@ -96,3 +96,43 @@ def test_cashier_day_close_reports_expected_counted_and_difference(student, bill
         payments.cashier_day_close(actor=billing_user, day=day, counted={})
     with pytest.raises(ValidationError, match="cashier day"):
         _pay(student, billing_user, "10", "c")
+
+
+def test_chosen_invoices_are_paid_in_the_order_the_clerk_ticked_them(
+    student, billing_user, cashier_day, client_for
+):
+    """Checkboxes post in page (date) order; the clerk ticked the newer invoice first, so the
+    payment settles it first and only the rest goes to the older one."""
+    from django.urls import reverse
+
+    today = timezone.localdate()
+    old = issued_invoice(student, billing_user, day=today - timedelta(days=3))
+    new = issued_invoice(student, billing_user, day=today)
+    c = client_for(billing_user)
+    url = reverse("billing:payment_new", args=[student.pk])
+    form = c.get(url, {"invoice": [new.pk]})
+    assert b'name="invoice_order"' in form.content and b"js/billing.js" in form.content
+    response = c.post(url, {
+        "amount": "300", "method": "cash", "idempotency_key": "order-1",
+        "invoices": [str(old.pk), str(new.pk)],  # as the browser sends them: page order
+        "invoice_order": f"{new.pk},{old.pk}",  # as the clerk ticked them
+    })
+    assert response.status_code == 302
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert new.status == InvoiceStatus.PAID
+    assert old.amount_paid == Decimal("300.00") - new.amount_paid
+    assert old.status == InvoiceStatus.PARTIALLY_PAID
+
+
+def test_invoice_order_naming_unticked_or_junk_ids_is_ignored(student, billing_user):
+    from billing.forms import PaymentForm
+
+    today = timezone.localdate()
+    a = issued_invoice(student, billing_user, day=today - timedelta(days=3))
+    b = issued_invoice(student, billing_user, day=today)
+    form = PaymentForm({"amount": "1", "method": "cash", "idempotency_key": "k",
+                        "invoices": [str(a.pk), str(b.pk)],
+                        "invoice_order": f"999,x,{b.pk},{b.pk}"}, open_invoices=[a, b])
+    assert form.is_valid(), form.errors
+    assert form.chosen_invoice_ids() == [b.pk, a.pk]

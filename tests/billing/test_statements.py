@@ -54,3 +54,29 @@ def test_statement_opening_entries_closing(student, billing_user, cashier_day):
     assert [e[3] for e in st.entries] == [Decimal("250.00"), Decimal("-100.00")]
     later = statement(student, today + timedelta(days=1), today + timedelta(days=2))
     assert later.opening == Decimal("150.00") and later.entries == []
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_over_by_the_next_run(student, billing_user):
+    """A worker that died between claiming and sending leaves an unsent claim: once it is older
+    than STALE_CLAIM the next run takes it over and sends; a fresh one is left alone."""
+    from billing.services import statements
+
+    issued_invoice(student, billing_user)
+    month = previous_month()
+    now = timezone.now()
+    StatementSend.objects.create(patient_id=student.pk, month=month, claimed_at=now)  # died
+    # Still fresh: maybe mid-send elsewhere, so not due and not sent again.
+    assert statements.patients_due_statement(month, now=now) == []
+    assert statement_send(patient_id=student.pk, month=month, now=now) is False
+    later = now + statements.STALE_CLAIM + timedelta(minutes=1)
+    assert statements.patients_due_statement(month, now=later) == [student.pk]
+    assert statement_send(patient_id=student.pk, month=month, now=later) is True
+    assert len(mail.outbox) == 1
+    claim = StatementSend.objects.get()
+    assert claim.sent_at is not None and claim.claimed_at == later
+    # Sent now: exactly once, however late the next runs come.
+    much_later = later + timedelta(hours=5)
+    assert statements.patients_due_statement(month, now=much_later) == []
+    assert statement_send(patient_id=student.pk, month=month, now=much_later) is False
+    assert tasks.send_monthly_statements() == 0
+    assert len(mail.outbox) == 1
