@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import ApiToken, Notification, TokenScope, User
+from accounts.models import ApiToken, IdempotencyRecord, Notification, TokenScope, User
 from accounts.roles import Role, user_has_perm
 from uscpis.mail import send_templated_email
 
@@ -204,6 +206,17 @@ def totp_device_start(*, user: User) -> TOTPDevice:
     return device
 
 
+def _two_factor_audit(user: User, change: str, *, request, obj=None, object_type: str = ""):
+    audit_record(
+        actor=user,
+        action="update",
+        obj=obj,
+        object_type=object_type,
+        request=request,
+        detail={"two_factor": change},
+    )
+
+
 def _recovery_codes_replace(user: User) -> list[str]:
     device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
     device.token_set.all().delete()
@@ -228,13 +241,7 @@ def two_factor_enrol(*, user: User, device: TOTPDevice, token: str, request=None
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _recovery_codes_replace(user)
-        audit_record(
-            actor=user,
-            action="update",
-            obj=device,
-            request=request,
-            detail={"two_factor": "enrolled"},
-        )
+        _two_factor_audit(user, "enrolled", request=request, obj=device)
     return codes
 
 
@@ -242,12 +249,8 @@ def two_factor_enrol(*, user: User, device: TOTPDevice, token: str, request=None
 def recovery_codes_regenerate(*, user: User, request=None) -> list[str]:
     """Replace the user's recovery codes (the old ones stop working) and return the new ones."""
     codes = _recovery_codes_replace(user)
-    audit_record(
-        actor=user,
-        action="update",
-        request=request,
-        object_type="otp_static.staticdevice",
-        detail={"two_factor": "recovery codes regenerated"},
+    _two_factor_audit(
+        user, "recovery codes regenerated", request=request, object_type="otp_static.staticdevice"
     )
     return codes
 
@@ -260,13 +263,7 @@ def two_factor_disable(*, user: User, request=None) -> None:
         raise ValidationError("Administrators must keep two-factor authentication on.")
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
-    audit_record(
-        actor=user,
-        action="update",
-        request=request,
-        object_type="otp_totp.totpdevice",
-        detail={"two_factor": "disabled"},
-    )
+    _two_factor_audit(user, "disabled", request=request, object_type="otp_totp.totpdevice")
 
 
 # --- Personal API tokens -------------------------------------------------------------------
@@ -280,7 +277,6 @@ def api_token_create(
     once and never stored (only its SHA-512 digest is). Every token expires: the default is
     ``API_TOKEN_DEFAULT_DAYS``, at most ``API_TOKEN_MAX_DAYS``. Patients' tokens only ever
     reach their own record (the API's access rules are the portal's)."""
-    from datetime import timedelta
 
     name = (name or "").strip()
     if not name:
@@ -312,7 +308,6 @@ def api_token_create(
 def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
     """Delete a token: it stops working at once. The owner may revoke their own; an
     administrator (``accounts.manage_users``) any."""
-    from django.core.exceptions import PermissionDenied
 
     if token.user_id != actor.pk and not user_has_perm(actor, "accounts.manage_users"):
         raise PermissionDenied("You can only revoke your own tokens.")
@@ -330,9 +325,7 @@ def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
 def api_records_prune(*, now=None) -> dict:
     """Delete expired API tokens (knox refuses them anyway) and Idempotency-Key records
     older than ``IDEMPOTENCY_KEY_HOURS`` (default 24). Returns the counts deleted."""
-    from datetime import timedelta
 
-    from accounts.models import IdempotencyRecord
 
     now = now or timezone.now()
     hours = getattr(settings, "IDEMPOTENCY_KEY_HOURS", 24)

@@ -14,9 +14,7 @@ def send_notification_email(*, notification_id: int) -> bool:
     return notification_email_send(notification_id=notification_id)
 
 
-@shared_task(
-    autoretry_for=(Exception,), retry_backoff=30, retry_kwargs={"max_retries": 5}, acks_late=True
-)
+@shared_task(**RETRY_POLICY)
 def send_invitation_email(*, user_id: int, actor_id: int | None = None, outbox_id: int | None = None) -> bool:
     """Email an invitation (idempotent: claims its outbox message before sending)."""
     from accounts.services import invitation_email_send

@@ -95,7 +95,7 @@ class _SiteUrlPasswordResetView(auth_views.PasswordResetView):
 
         site = urlsplit(settings.SITE_URL)
         self.domain_override = site.netloc
-        form.save(
+        form.save(  # not a write: PasswordResetForm.save only sends the email
             domain_override=site.netloc,
             use_https=site.scheme == "https",
             token_generator=self.token_generator,

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from uscpis.celery import RETRY_POLICY
+
 
 @shared_task(acks_late=True)
 def refresh_today() -> None:
@@ -29,9 +31,7 @@ def compute_forecasts() -> None:
     forecasts_compute()
 
 
-@shared_task(
-    autoretry_for=(Exception,), retry_backoff=60, retry_kwargs={"max_retries": 5}, acks_late=True
-)
+@shared_task(**RETRY_POLICY)
 def send_weekly_report() -> bool:
     """Monday 07:00 clinic time: the weekly report to administrators, once per week."""
     from analytics.services.reports import weekly_report_send

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from appointments import conf
 from appointments.models import (
     AppointmentStatus,
     AppointmentType,
@@ -14,6 +15,7 @@ from appointments.models import (
     WeeklyAvailability,
 )
 from appointments.slots import parse_slot_value, provider_performs
+from patients.models import Patient
 from uscpis.forms import DateField
 
 
@@ -85,7 +87,6 @@ class StaffBookForm(BookForm):
     patient = forms.CharField(max_length=32, label="Patient ID number")
 
     def clean_patient(self):
-        from patients.models import Patient
 
         value = self.cleaned_data["patient"].strip()
         patient = Patient.objects.filter(id_number__iexact=value).first()
@@ -128,9 +129,7 @@ class StaffRescheduleForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("date") and data.get("time"):
-            from datetime import datetime
 
-            from appointments import conf
 
             data["start"] = datetime.combine(data["date"], data["time"]).replace(
                 tzinfo=conf.clinic_tz()

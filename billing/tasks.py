@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from uscpis.celery import RETRY_POLICY
+
 
 @shared_task
 def send_monthly_statements() -> int:
@@ -17,8 +19,7 @@ def send_monthly_statements() -> int:
     return len(ids)
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=60, retry_kwargs={"max_retries": 5},
-             acks_late=True)
+@shared_task(**RETRY_POLICY)
 def send_statement(*, patient_id: int, month: str) -> bool:
     """One statement email, sent once per patient and month (claimed before sending)."""
     from datetime import date

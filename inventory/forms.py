@@ -25,6 +25,8 @@ from inventory.models import (
     ReasonCode,
     Vendor,
 )
+from inventory.services.purchasing import Receipt
+from patients.models import Patient, Prescription, Visit
 from uscpis.forms import DateField
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -201,7 +203,6 @@ class DispenseForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        from patients.models import Patient, Prescription, Visit
 
         data["patient"] = data["visit_obj"] = data["prescription_obj"] = None
         if data.get("recipient") == "ward":
@@ -328,7 +329,6 @@ class OrderReceiveForm(forms.Form):
             )
 
     def receipts(self):
-        from inventory.services.purchasing import Receipt
 
         out = []
         for line in self.lines:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from uscpis.celery import RETRY_POLICY
 
-@shared_task(
-    autoretry_for=(Exception,), retry_backoff=30, retry_kwargs={"max_retries": 5}, acks_late=True
-)
+
+@shared_task(**RETRY_POLICY)
 def send_verification_email(*, user_id: int, outbox_id: int | None = None) -> bool:
     """A sign-up's confirmation email (once per outbox message)."""
     from patients.services.self_registration import verification_email_send

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.roles import user_has_perm
+from accounts.services import notify
 from appointments import conf
 from appointments.models import (
     Appointment,
@@ -44,7 +45,6 @@ def _notify_patient(appointment: Appointment, title: str, body: str = "") -> Non
     user = appointment.patient.user
     if user is None or not user.is_active:
         return
-    from accounts.services import notify
 
     # The confirmation email (with its .ics) is sent separately; this is the in-app copy.
     notify(

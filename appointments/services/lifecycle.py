@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from appointments.models import (
 from appointments.services.booking import _lock, appointment_cancel
 from appointments.services.common import _record
 from appointments.signals import appointment_completed, appointment_no_show
+from patients.services.visits import visit_start
 
 
 def _open_visit(appointment: Appointment, actor) -> None:
@@ -28,12 +29,7 @@ def _open_visit(appointment: Appointment, actor) -> None:
     desk often does); none is opened when the provider's role doesn't write that kind of
     visit (e.g. a nurse's appointment of a dental type).
     """
-    from django.core.exceptions import PermissionDenied
 
-    try:
-        from patients.services.visits import visit_start
-    except ImportError:  # the records app is optional for scheduling
-        return
     try:
         visit = visit_start(
             actor=actor,

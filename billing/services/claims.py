@@ -19,6 +19,7 @@ from billing.models import (
     ClaimEvent,
     ClaimLine,
     ClaimStatus,
+    Coverage,
     DenialCode,
     Invoice,
     InvoiceLine,
@@ -196,3 +197,21 @@ def _move_to_patient(claim: Claim, amount: Decimal) -> None:
         settle_status(invoice)
         invoice.save(update_fields=["moved_to_patient", "status", "updated_at"])
         left -= take
+
+
+@transaction.atomic
+def coverage_add(*, actor, patient, coverage: Coverage, request=None) -> Coverage:
+    """Record a patient's insurance coverage (validated by its form, unsaved); raises
+    ``ValidationError`` when the model's own checks refuse it, saving nothing."""
+    coverage.patient = patient
+    coverage.full_clean()
+    coverage.save()
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=coverage,
+        patient_id=patient.pk,
+        request=request,
+        detail={"payer": coverage.payer.code},
+    )
+    return coverage

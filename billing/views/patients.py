@@ -4,7 +4,6 @@ entry, statements, and the read-only balance clinicians see from the chart."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -13,6 +12,7 @@ from accounts.permissions import require_perm
 from billing import forms, selectors
 from billing.models import Payment
 from billing.pdf import statement_pdf
+from billing.services import claims
 from billing.views._common import form_errors, page_of, pdf_response
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
@@ -44,14 +44,11 @@ def coverage_new(request: Request, patient_pk: int):
     patient = _patient(request, patient_pk)
     form = forms.CoverageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        coverage = form.save(commit=False)
-        coverage.patient = patient
         try:
-            with transaction.atomic():
-                coverage.full_clean()
-                coverage.save()
-                audit_record(actor=request.user, action="create", obj=coverage, patient_id=patient.pk,
-                             request=request, detail={"payer": coverage.payer.code})
+            claims.coverage_add(
+                actor=request.user, patient=patient, coverage=form.save(commit=False),
+                request=request,
+            )
             return redirect_htmx_aware(request, reverse("billing:patient", args=[patient.pk]))
         except ValidationError as exc:
             form_errors(form, exc)

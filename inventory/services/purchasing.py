@@ -23,9 +23,11 @@ from inventory.models import (
     StockLot,
     Vendor,
 )
+from inventory.pdf import purchase_order_pdf
 from inventory.quantities import clean_quantity, fmt_qty
 from inventory.selectors import low_stock_items, on_order_map
 from inventory.services.stock import stock_receive
+from uscpis import mail
 
 _REORDER_LOCK_KEY = 7_368_270_105  # serialises the purchase-order drafting job
 
@@ -208,8 +210,6 @@ def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> Purchas
 def purchase_order_email(*, order_id: int) -> bool:
     """Email a sent order's PDF to its vendor; claimed first so it goes out once. On a
     backend error the claim is released and the error re-raised (the task retries)."""
-    from inventory.pdf import purchase_order_pdf
-    from uscpis.mail import send_templated_email
 
     claimed = PurchaseOrder.objects.filter(
         pk=order_id,
@@ -220,7 +220,7 @@ def purchase_order_email(*, order_id: int) -> bool:
         return False
     order = PurchaseOrder.objects.select_related("vendor").get(pk=order_id)
     try:
-        send_templated_email(
+        mail.send_templated_email(
             to=[order.vendor.email],
             subject=f"Purchase order {order.number}",
             template="inventory_purchase_order",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import outbox
 from accounts.audit import audit_record
+from accounts.models import User
+from accounts.roles import Role
 from patients.models import (
     Patient,
     PatientType,
@@ -17,6 +22,7 @@ from patients.models import (
 )
 from patients.selectors import patient_possible_duplicates
 from patients.services.registry import _id_number_field, _validate_birth_date, patient_register
+from uscpis import mail
 
 
 def email_domain_allowed(email: str) -> bool:
@@ -40,10 +46,7 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     that already has an account (confirmed, invited or deactivated), a weak password, a
     birth date in the future or an ID number with spaces or control characters inside.
     """
-    from django.contrib.auth.password_validation import validate_password
 
-    from accounts.models import User
-    from accounts.roles import Role
 
     email = User.objects.normalize_email(email).strip().lower()
     if not email_domain_allowed(email):
@@ -98,14 +101,12 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
 
 def verification_email_send(*, user_id: int, outbox_id: int | None = None) -> bool:
     """Email the sign-up's confirmation link; once per outbox message."""
-    from accounts.models import User
-    from uscpis.mail import send_templated_email
 
     user = User.objects.filter(pk=user_id).first()
     if user is None or not outbox.claim(outbox_id):
         return False
     try:
-        send_templated_email(
+        mail.send_templated_email(
             to=[user.email],
             subject="Confirm your email",
             template="patients_verify_email",
@@ -120,7 +121,6 @@ def verification_email_send(*, user_id: int, outbox_id: int | None = None) -> bo
 def _is_unconfirmed_signup(user) -> bool:
     """An account made by a sign-up whose email was never confirmed (replaceable). An
     inactive account without a ``PendingSignup`` was deactivated: it is not."""
-    from accounts.roles import Role
 
     return (
         not user.is_active
@@ -138,13 +138,11 @@ VERIFY_MAX_AGE = 3 * 24 * 3600
 def _password_stamp(user) -> str:
     """Changes whenever the account's password does, so a confirmation link only works for
     the sign-up it was sent for, not for one that replaced it since."""
-    from django.utils.crypto import salted_hmac
 
     return salted_hmac(VERIFY_SALT, user.password, algorithm="sha256").hexdigest()[:32]
 
 
 def email_verification_url(user) -> str:
-    from django.core import signing
 
     token = signing.dumps(
         {"u": user.pk, "e": user.email, "p": _password_stamp(user)}, salt=VERIFY_SALT
@@ -161,10 +159,7 @@ def patient_email_verify(*, token: str, request=None):
     Raises ``ValidationError`` when the link is forged or expired, was sent for a sign-up
     that has since been replaced (another password), or names a deactivated account.
     """
-    from django.core import signing
-    from django.utils.crypto import constant_time_compare
 
-    from accounts.models import User
 
     invalid = ValidationError("This link is invalid or has expired.")
     try:
