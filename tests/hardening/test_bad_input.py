@@ -86,3 +86,13 @@ def test_equipment_calendar_clamps_far_months(client, inventory_user, year, mont
     login(client, inventory_user)
     response = client.get(reverse("inventory:equipment_calendar"), {"year": year, "month": month})
     assert response.status_code == 200
+
+
+def test_billing_statement_with_far_dates_is_not_a_500(client, patient_user):
+    from tests.patients.factories import PatientFactory
+
+    PatientFactory(user=patient_user)
+    login(client, patient_user)
+    for value in ("9999-12-31", "0001-01-01"):
+        response = client.get("/billing/my/statement.pdf", {"date_from": value, "date_to": value})
+        assert response.status_code < 500
