@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -54,8 +55,6 @@ def backup_root() -> Path:
 
 def owner_only(path: Path) -> None:
     """Folders 0700, files 0600, recursively: readable by the app's own user only."""
-    import os
-
     if path.is_dir():
         os.chmod(path, 0o700)
         for child in path.iterdir():

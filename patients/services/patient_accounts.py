@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -15,6 +18,7 @@ from patients.models import (
     Patient,
     PendingSignup,
 )
+from uscpis.mail import send_templated_email
 
 
 @transaction.atomic
@@ -159,8 +163,6 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
 
 
 def _fold(text: str) -> str:
-    import unicodedata
-
     text = unicodedata.normalize("NFKD", text or "")
     return " ".join("".join(c for c in text if not unicodedata.combining(c)).casefold().split())
 
@@ -204,10 +206,6 @@ def record_access_changed_email_send(
     *, patient_id: int, account_email: str, linked: bool, outbox_id: int | None = None
 ) -> bool:
     """Email the record's own address that a portal account was linked or unlinked (once)."""
-    from django.conf import settings
-
-    from uscpis.mail import send_templated_email
-
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None or not patient.email or not outbox.claim(outbox_id):
         return False
