@@ -16,6 +16,7 @@ does nothing.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import timedelta
 
@@ -83,9 +84,7 @@ def relay(*, only: int | None = None, limit: int = BATCH) -> int:
 
 
 def _publish(message: OutboxMessage) -> None:
-    import importlib
-
-    from uscpis.celery import app
+    from uscpis.celery import app  # the Celery app loads settings: imported when used
 
     task = app.tasks.get(message.task)
     if task is None:  # tasks modules register on import; the web process imports lazily

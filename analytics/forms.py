@@ -11,6 +11,7 @@ from django.utils import timezone
 from analytics.models import AGE_BANDS, SyndromeGroup
 from analytics.selectors.dashboards import Filters
 from patients.models import PatientType, Sex
+from uscpis.forms import DateField
 
 
 class DateInput(forms.DateInput):
@@ -21,8 +22,8 @@ class FilterForm(forms.Form):
     """The dashboards' filters; an invalid value falls back to the defaults with an error
     shown (never a 500)."""
 
-    date_from = forms.DateField(required=False, widget=DateInput, label="From")
-    date_to = forms.DateField(required=False, widget=DateInput, label="To")
+    date_from = DateField(required=False, widget=DateInput, label="From")
+    date_to = DateField(required=False, widget=DateInput, label="To")
     provider = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Provider"
     )

@@ -20,6 +20,7 @@ from billing.models import (
     ServiceGroup,
     StatutoryDiscount,
 )
+from uscpis.forms import DateField
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 MONEY_ATTRS = {"inputmode": "decimal", "step": "0.01", "min": "0"}
@@ -36,8 +37,8 @@ class InvoiceFilterForm(forms.Form):
         choices=[("", "Any status"), ("open", "Open (unpaid)")] + list(InvoiceStatus.choices),
     )
     q = forms.CharField(label="Invoice no., patient or ID", required=False, max_length=100)
-    date_from = forms.DateField(label="From", required=False, widget=DATE)
-    date_to = forms.DateField(label="To", required=False, widget=DATE)
+    date_from = DateField(label="From", required=False, widget=DATE)
+    date_to = DateField(label="To", required=False, widget=DATE)
 
 
 class AddLineForm(forms.Form):
@@ -168,13 +169,13 @@ class ClaimFilterForm(forms.Form):
 class RemittanceForm(forms.Form):
     payer = forms.ModelChoiceField(queryset=Payer.objects.filter(is_active=True))
     reference = forms.CharField(label="Remittance reference", max_length=60)
-    received_on = forms.DateField(widget=DATE, initial=timezone.localdate)
+    received_on = DateField(widget=DATE, initial=timezone.localdate)
     amount = money_field("Amount received")
 
 
 class PeriodForm(forms.Form):
-    date_from = forms.DateField(label="From", required=False, widget=DATE)
-    date_to = forms.DateField(label="To", required=False, widget=DATE)
+    date_from = DateField(label="From", required=False, widget=DATE)
+    date_to = DateField(label="To", required=False, widget=DATE)
 
     def period(self) -> tuple[date, date]:
         today = timezone.localdate()
@@ -197,7 +198,7 @@ class PriceForm(forms.Form):
 
 class PriceListCopyForm(forms.Form):
     name = forms.CharField(max_length=120)
-    effective_from = forms.DateField(label="In force from", widget=DATE)
+    effective_from = DateField(label="In force from", widget=DATE)
 
 
 class PayerForm(forms.ModelForm):

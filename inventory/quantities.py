@@ -25,6 +25,9 @@ def clean_quantity(
         raise ValidationError({field_name: "Enter a number."}) from None
     if not qty.is_finite():
         raise ValidationError({field_name: "Enter a number."})
+    # Before any arithmetic: quantize() of 1e309 raises InvalidOperation (a 500 before).
+    if abs(qty) >= Decimal("1e10"):
+        raise ValidationError({field_name: "That quantity is too large."})
     if qty < 0 or (qty == 0 and not allow_zero):
         raise ValidationError({field_name: "Enter a quantity greater than zero."})
     if qty != qty.quantize(Decimal("0.001")):

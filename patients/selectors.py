@@ -375,10 +375,15 @@ def latest_measurements(patient: Patient) -> list[VitalSigns]:
 
 
 def record_access_log(patient: Patient):
-    """Who opened, downloaded or exported this patient's record (for the patient portal)."""
+    """Who opened, downloaded or exported this patient's record, and who connected or
+    disconnected a portal account to it (for the patient portal)."""
 
     return (
-        AuditEvent.objects.filter(patient_id=patient.pk, action__in=["read", "export"])
+        AuditEvent.objects.filter(patient_id=patient.pk)
+        .filter(
+            Q(action__in=["read", "export"])
+            | Q(action="update", detail__has_key="portal_account_linked")
+        )
         .select_related("actor")
         .order_by("-created_at", "-id")
     )

@@ -34,3 +34,12 @@ def finite_decimal(value) -> Decimal:
     if not number.is_finite():
         raise ValidationError("Enter a number.", code="invalid")
     return number
+
+
+def parse_id(value) -> int | None:
+    """A row id posted in a hidden field or a query string: a positive whole number that fits
+    a bigint, else None (so "abc", "1e309" or a NUL byte never reach the database)."""
+    text = str(value or "").strip()
+    if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) > 0:
+        return int(text)
+    return None

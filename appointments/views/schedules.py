@@ -18,6 +18,7 @@ from appointments.models import (
 )
 from appointments.services import feeds
 from appointments.services import schedules as schedule_services
+from uscpis.forms import parse_id
 from uscpis.http import Request, render_page
 
 
@@ -38,12 +39,6 @@ def schedules(request: Request):
             "missing": selectors.providers_without_profile().count(),
         },
     )
-
-
-def _row_id(value: str | None) -> int:
-    """A hidden row id from the form; anything that is not a positive number matches no row."""
-    value = (value or "").strip()
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,7 +98,8 @@ def _schedule_change(request: Request, provider, action: str, block_form, except
 
 
 def _posted_id(request: Request) -> int:
-    return _row_id(request.POST.get("id"))
+    """The hidden row id; anything that is not a positive number matches no row."""
+    return parse_id(request.POST.get("id")) or 0
 
 
 @require_http_methods(["GET", "POST"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +19,7 @@ from inventory.models import (
 )
 from inventory.services import purchasing
 from inventory.views.common import PAGE_SIZE
+from uscpis.forms import parse_id
 from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.registry import page_links
 
@@ -92,9 +94,12 @@ def low_stock(request: Request):
 @require_POST
 @require_perm("inventory.manage_orders")
 def draft_order(request: Request):
-    item_id = request.POST.get("item")
+    raw = request.POST.get("item")
     items = None
-    if item_id:
+    if raw:
+        item_id = parse_id(raw)
+        if item_id is None:
+            raise Http404("No such item")
         items = [get_object_or_404(Item, pk=item_id)]
     orders = purchasing.purchase_orders_draft_for_low_stock(
         actor=request.user, items=items, request=request

@@ -21,6 +21,7 @@ from inventory.models import (
 )
 from inventory.services import equipment as equipment_services
 from inventory.views.common import PAGE_SIZE, _form_error, _status
+from uscpis.dates import clamp_day
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 
@@ -152,8 +153,8 @@ def equipment_calendar(request: Request):
             int(request.GET.get("year", today.year)),
             int(request.GET.get("month", today.month)),
         )
-        first = date(year, month, 1)
-    except ValueError:
+        first = clamp_day(date(year, month, 1)).replace(day=1)  # a far year must not overflow
+    except (ValueError, OverflowError):
         first = today.replace(day=1)
     last = date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
     due: dict[date, list] = {}

@@ -136,7 +136,7 @@ def _execute(*, backup_id: int, say: Say, alert: bool, also: Progress | None) ->
     progress = _progress_writer(backup_id, say, also=also)
     clock = time.monotonic()
     try:
-        folder.mkdir(parents=True)
+        folder.mkdir(mode=0o700, parents=True)
         Backup.objects.filter(pk=backup_id).update(folder=folder_name)
         info = dump.dump_database(folder, progress)
         if backup.with_media:
@@ -144,6 +144,7 @@ def _execute(*, backup_id: int, say: Say, alert: bool, also: Progress | None) ->
             info.update(dump.archive_media(folder))
         progress(88, "Writing the manifest")
         manifest = layout.write_manifest(folder, backup_id=backup_id, kind=backup.kind, info=info)
+        layout.owner_only(folder)  # the dump, the media archive and the manifest: 0600
         remote = ""
         if offsite.target():
             progress(92, f"Copying off-site ({offsite.describe()})")

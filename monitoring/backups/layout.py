@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -45,9 +46,21 @@ def _noop(_percent: int, _message: str) -> None:
 
 
 def backup_root() -> Path:
+    """The backup directory, created owner-only (every backup is every patient's record)."""
     root = Path(settings.BACKUP_DIR)
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    owner_only(root)
     return root
+
+
+def owner_only(path: Path) -> None:
+    """Folders 0700, files 0600, recursively: readable by the app's own user only."""
+    if path.is_dir():
+        os.chmod(path, 0o700)
+        for child in path.iterdir():
+            owner_only(child)
+    elif path.exists():
+        os.chmod(path, 0o600)
 
 
 def sha256_file(path: Path) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from accounts import outbox
 from accounts.audit import audit_record
 from accounts.models import User
 from accounts.roles import Role, user_has_perm
@@ -14,6 +18,7 @@ from patients.models import (
     Patient,
     PendingSignup,
 )
+from uscpis.mail import send_templated_email
 
 
 @transaction.atomic
@@ -128,6 +133,14 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
         )
     if Patient.objects.filter(user=user).exists():
         raise ValidationError("This account is already linked to another patient record.")
+    if "name" in account_record_differences(user, patient) and not user_has_perm(
+        actor, "patients.view_clinical"
+    ):
+        # Front desk could otherwise give an account it controls the whole clinical record.
+        raise ValidationError(
+            "The account's name differs from the record's. Linking them needs a second "
+            "person: a doctor, dentist or nurse must check the ID and make this link."
+        )
     patient.user = user
     try:
         with transaction.atomic():
@@ -149,9 +162,29 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
     return patient
 
 
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text or "")
+    return " ".join("".join(c for c in text if not unicodedata.combining(c)).casefold().split())
+
+
+def account_record_differences(user, patient: Patient) -> list[str]:
+    """What differs between a portal account and a record ("name", "email"): names compared
+    ignoring case, accents and spacing; the email only when the record has one."""
+    differences = []
+    if (_fold(user.first_name), _fold(user.last_name)) != (
+        _fold(patient.first_name), _fold(patient.last_name)
+    ):
+        differences.append("name")
+    if patient.email and patient.email.strip().lower() != user.email.strip().lower():
+        differences.append("email")
+    return differences
+
+
 def _record_link_change(*, actor, patient, user, linked: bool, request, title: str, body: str):
-    """Audit a portal-account link or unlink and tell the account holder (in the app and by
-    email, so the message carries no clinical details)."""
+    """Audit a portal-account link or unlink, tell the account holder (in the app and by
+    email, so the message carries no clinical details) and, when the record has its own
+    email, tell that address too: an account linked or unlinked behind the patient's back
+    does not go unnoticed."""
 
     audit_record(
         actor=actor,
@@ -162,6 +195,33 @@ def _record_link_change(*, actor, patient, user, linked: bool, request, title: s
         detail={"portal_account": user.email, "portal_account_linked": linked},
     )
     notify(user=user, title=title, body=body, url=reverse("patients:portal"), category="account")
+    if patient.email and patient.email.strip().lower() != user.email.strip().lower():
+        outbox.enqueue(
+            "patients.tasks.send_record_access_changed_email", claim=True,
+            patient_id=patient.pk, account_email=user.email, linked=linked,
+        )
+
+
+def record_access_changed_email_send(
+    *, patient_id: int, account_email: str, linked: bool, outbox_id: int | None = None
+) -> bool:
+    """Email the record's own address that a portal account was linked or unlinked (once)."""
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None or not patient.email or not outbox.claim(outbox_id):
+        return False
+    try:
+        send_templated_email(
+            to=[patient.email],
+            subject="A portal account was " + ("connected to" if linked else "disconnected from")
+            + " your health record",
+            template="patients_record_access_changed",
+            context={"patient": patient, "account_email": account_email, "linked": linked,
+                     "clinic_phone": getattr(settings, "CLINIC_PHONE", "")},
+        )
+    except Exception:
+        outbox.release(outbox_id)
+        raise
+    return True
 
 
 @transaction.atomic

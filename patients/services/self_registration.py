@@ -42,8 +42,10 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     password and details; the old link stops working): a sign-up nobody confirms, a
     stranger's or one whose email got lost, locks nobody out.
 
-    Raises ``ValidationError`` for a domain outside ``PATIENT_EMAIL_DOMAINS``, an email
-    that already has an account (confirmed, invited or deactivated), a weak password, a
+    An email that already has an account (confirmed, invited, deactivated, staff) gets the
+    same answer as a new one: nothing is created, and the address's owner is told by email
+    that someone tried to sign up with it (``None`` is returned). Raises
+    ``ValidationError`` for a domain outside ``PATIENT_EMAIL_DOMAINS``, a weak password, a
     birth date in the future or an ID number with spaces or control characters inside.
     """
 
@@ -57,25 +59,30 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
                 + ")."
             }
         )
-    taken = ValidationError(
-        {"email": "An account with this email already exists. Sign in or reset your password."}
+    # Everything the form can object to is checked before looking the email up, so the
+    # answer never depends on whether an account exists.
+    _validate_birth_date(data["birth_date"])
+    id_number = _id_number_field(data["id_number"], taken=False)
+    validate_password(
+        password, User(email=email, first_name=data["first_name"], last_name=data["last_name"])
     )
     user = User.objects.select_for_update().filter(email__iexact=email).first()
     replacing = user is not None
     if replacing and not _is_unconfirmed_signup(user):
-        raise taken
-    _validate_birth_date(data["birth_date"])
-    id_number = _id_number_field(data["id_number"], taken=False)
+        _tell_owner_of_signup_attempt(user, request=request)
+        return None
     if user is None:
         user = User(email=email, role=Role.PATIENT, is_active=False)
     user.first_name, user.last_name = data["first_name"], data["last_name"]
-    validate_password(password, user)
     user.set_password(password)  # a new password also voids the previous link
     try:
         with transaction.atomic():
             user.save()
-    except IntegrityError as exc:  # a sign-up with the same email at the same moment
-        raise taken from exc
+    except IntegrityError:  # a sign-up with the same email at the same moment
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is not None:
+            _tell_owner_of_signup_attempt(existing, request=request)
+        return None
     PendingSignup.objects.update_or_create(
         user=user,
         defaults={
@@ -97,6 +104,40 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     )
     outbox.enqueue("patients.tasks.send_verification_email", claim=True, user_id=user.pk)
     return user
+
+
+def _tell_owner_of_signup_attempt(user, *, request=None) -> None:
+    audit_record(action="denied", obj=user, request=request, allowed=False,
+                 detail={"self_registration": "email already has an account"})
+    outbox.enqueue("patients.tasks.send_account_exists_email", claim=True, user_id=user.pk)
+
+
+def account_exists_email_send(*, user_id: int, outbox_id: int | None = None) -> bool:
+    """Tell an account's owner that someone tried to sign up with their email; once per
+    outbox message."""
+    from django.urls import reverse
+
+    from accounts.models import User
+    from uscpis.mail import send_templated_email
+
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not outbox.claim(outbox_id):
+        return False
+    try:
+        send_templated_email(
+            to=[user.email],
+            subject="Someone tried to sign up with your email",
+            template="patients_account_exists",
+            context={
+                "user": user,
+                "login_url": f"{settings.SITE_URL}{reverse('accounts:login')}",
+                "reset_url": f"{settings.SITE_URL}{reverse('accounts:password_reset')}",
+            },
+        )
+    except Exception:
+        outbox.release(outbox_id)
+        raise
+    return True
 
 
 def verification_email_send(*, user_id: int, outbox_id: int | None = None) -> bool:

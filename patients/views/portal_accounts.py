@@ -116,7 +116,12 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
             request=request,
             detail={"view": "account_link", "account": account.pk},
         )
+    differences = (
+        patient_accounts.account_record_differences(account, selected) if selected is not None else []
+    )
     ctx = {
+        "differences": differences,
+        "needs_clinician": "name" in differences and not request.user.can("patients.view_clinical"),
         "account": account,
         "linked_record": getattr(account, "patient", None),
         "search": search,

@@ -233,8 +233,13 @@ def test_link_page_suggests_records_and_searches_with_htmx(
         url, {"patient": other.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="link-confirm"
     ).content.decode()
     assert confirm.lstrip().startswith('<section id="link-confirm"')
-    assert "21990002" in confirm and "Link account to this record" in confirm
-    assert "differs" in confirm  # the record's email is not the account's
+    assert "21990002" in confirm and "differs" in confirm
+    # Another person's name: front desk cannot make this link alone (issue #11).
+    assert 'id="needs-clinician"' in confirm and "Link account to this record" not in confirm
+    same = client.get(
+        url, {"patient": record.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="link-confirm"
+    ).content.decode()
+    assert "Link account to this record" in same and "needs-clinician" not in same
 
 
 @pytest.mark.django_db
@@ -267,8 +272,9 @@ def test_link_success_notifies_and_the_patient_sees_their_record(
     assert event.action == "update" and event.detail["portal_account_linked"] is True
     note = Notification.objects.get(user=account)
     assert note.title == "Your health record is now connected"
-    assert [m.to for m in mail.outbox] == [[account.email]]
-    assert "21990001" not in mail.outbox[0].body  # no record details by email
+    # The account holder, and the record's own email (it differs), are both told.
+    assert sorted(m.to for m in mail.outbox) == sorted([[account.email], [record.email]])
+    assert all("21990001" not in m.body for m in mail.outbox)  # no record details by email
     after = portal.get(reverse("patients:portal"))
     assert after.status_code == 200 and "21990001" in after.content.decode()
     assert portal.get(reverse("patients:portal_visits")).status_code == 200
@@ -390,8 +396,9 @@ def test_two_accounts_linked_to_one_record_at_once_only_one_wins(
     front_desk_user, nurse_user, make_user
 ):
     record = PatientFactory()
-    first = make_user(Role.PATIENT, email="first@usc.edu.ph")
-    second = make_user(Role.PATIENT, email="second@usc.edu.ph")
+    names = {"first_name": record.first_name, "last_name": record.last_name}
+    first = make_user(Role.PATIENT, email="first@usc.edu.ph", **names)
+    second = make_user(Role.PATIENT, email="second@usc.edu.ph", **names)
     results = _race(
         [
             lambda: patient_accounts.patient_link_account(

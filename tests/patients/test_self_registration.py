@@ -39,8 +39,8 @@ def signup(client, mailoutbox, django_capture_on_commit_callbacks):
             response = client.post(reverse("patients:signup"), {**SIGNUP, **overrides})
         path = None
         if len(mailoutbox) > sent:
-            link = next(w for w in mailoutbox[-1].body.split() if "/signup/verify/" in w)
-            path = urlsplit(link).path
+            link = next((w for w in mailoutbox[-1].body.split() if "/signup/verify/" in w), None)
+            path = urlsplit(link).path if link else None
         return response, path
 
     return post
@@ -133,11 +133,14 @@ def test_a_second_signup_replaces_an_unconfirmed_one_and_voids_its_link(client, 
     assert not _password_is("stranger-chose-this-1")
 
 
-def test_a_confirmed_account_is_never_replaced(client, signup):
+def test_a_confirmed_account_is_never_replaced(client, signup, mailoutbox):
     _, path = signup(password="student-chose-this-2")
     _confirm(client, path)
     again, no_link = signup(password="stranger-chose-this-1")
-    assert again.status_code == 422 and b"already exists" in again.content and no_link is None
+    # The same answer as for a new email; the owner is told by email instead.
+    assert again.status_code == 200 and b"Check your email" in again.content and no_link is None
+    assert b"already exists" not in again.content
+    assert mailoutbox[-1].to == [SIGNUP["email"]] and "tried to sign up" in mailoutbox[-1].subject
     assert _password_is("student-chose-this-2")
 
 
@@ -146,7 +149,7 @@ def test_a_deactivated_account_is_not_replaced_nor_reactivated(client, signup, m
     sign-up: a new sign-up is refused and an old confirmation link does not reopen it."""
     user = make_user(Role.PATIENT, email=SIGNUP["email"], is_active=False)
     response, _ = signup()
-    assert response.status_code == 422 and b"already exists" in response.content
+    assert response.status_code == 200 and b"already exists" not in response.content
     token_path = urlsplit(self_registration.email_verification_url(user)).path
     assert _confirm(client, token_path).status_code == 400
     user.refresh_from_db()
@@ -258,3 +261,13 @@ def test_migration_turns_legacy_unconfirmed_signups_into_pending_ones(make_user)
     assert pending.id_number == "20231111" and pending.birth_date == record.birth_date
     assert PendingSignup.objects.get(user=unlinked).id_number == ""
     assert not PendingSignup.objects.filter(user__in=[confirmed, invited]).exists()
+
+
+def test_signup_with_a_staff_email_answers_like_any_other(client, signup, make_user, mailoutbox):
+    staff = make_user(Role.DOCTOR, email=SIGNUP["email"])
+    response, link = signup()
+    assert response.status_code == 200 and b"Check your email" in response.content
+    assert link is None and not staff.__class__.objects.filter(email=SIGNUP["email"], role=Role.PATIENT).exists()
+    assert [m.subject for m in mailoutbox if "tried to sign up" in m.subject]
+    staff.refresh_from_db()
+    assert staff.role == Role.DOCTOR and staff.is_active

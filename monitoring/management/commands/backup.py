@@ -123,6 +123,7 @@ class Command(BaseCommand):
             if target.exists():
                 raise CommandError(f"{target} already exists")
             shutil.copytree(source, target)
+            backups.owner_only(target)
             source = target
         files = manifest.get("files") or {}
         backup = Backup.objects.create(
