@@ -129,8 +129,12 @@ def test_make_run_stack_starts_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path
     for name in ("DATABASE_URL", "REDIS_URL", "USCPIS_DB_NAME", "DJANGO_ENV", "CELERY_QUEUE"):
         env.pop(name, None)
     log = (tmp_path / "run.log").open("w")
+    from uscpis.devstack import _die_with_parent
+
+    # If this test process is killed, the stack goes with it (and takes its children along).
     stack = subprocess.Popen([sys.executable, "-m", "uscpis.devstack"], cwd=ROOT, env=env,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             preexec_fn=_die_with_parent)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
