@@ -25,7 +25,8 @@ HEAVY_EVERY = 500  # every 500th invoice belongs to the "heavy" patient (400 at 
 def _scalar(sql: str, params=()):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+        return row[0] if row else None
 
 
 def _clerk():
@@ -158,8 +159,13 @@ def _chunk(cursor, start: int, end: int, patients: list[int], services: dict, cl
 
 
 def _heavy_patient_id() -> int:
-    return _scalar("SELECT patient_id FROM billing_invoice WHERE number = %s",
-                   [f"BINV-{YEAR}-{HEAVY_EVERY:06d}"])
+    """The patient given every HEAVY_EVERY-th bench invoice; below that many invoices (the
+    tiny-scale harness test), whoever has the most."""
+    return _scalar(
+        "SELECT patient_id FROM billing_invoice WHERE number = %s", [f"BINV-{YEAR}-{HEAVY_EVERY:06d}"]
+    ) or _scalar(
+        "SELECT patient_id FROM billing_invoice GROUP BY patient_id ORDER BY count(*) DESC LIMIT 1"
+    )
 
 
 def _some_invoice_url() -> str:
