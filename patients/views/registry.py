@@ -88,7 +88,11 @@ def patient_register(request: Request):
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.register")
 def patient_edit(request: Request, pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
+    # GET shows the demographics (a read); a POST's change is audited by patient_update.
+    reading = request.method == "GET"
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=AuditAction.READ if reading else None, detail={"view": "edit"}
+    )
     form = forms.PatientForm(
         request.POST or None,
         instance=selectors.get_patient_for_user(request.user, pk, purpose=None),
@@ -114,14 +118,6 @@ def patient_edit(request: Request, pk: int):
         else:
             messages.success(request, "Demographics saved.")
             return redirect_htmx_aware(request, reverse("patients:chart", args=[patient.pk]))
-    if request.method == "GET":
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=patient,
-            patient_id=patient.pk,
-            detail={"view": "edit"},
-        )
     return render_page(
         request,
         "patients/patient_form.html",

@@ -162,10 +162,7 @@ def visit_new(request: Request, pk: int):
 @require_GET
 @require_perm("patients.view_clinical")
 def visit_detail(request: Request, pk: int):
-    visit = selectors.get_visit_for_user(request.user, pk, purpose=None)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=visit, patient_id=visit.patient_id
-    )
+    visit = selectors.get_visit_for_user(request.user, pk, purpose=AuditAction.READ)
     tooth = request.GET.get("tooth", "")
     # isdigit() alone accepts "²", which int() refuses; tooth numbers are two ASCII digits.
     selected = int(tooth) if tooth.isascii() and tooth.isdigit() and len(tooth) <= 2 else None
