@@ -539,13 +539,8 @@ class DocumentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = PatientDocument.objects.none()
 
     def retrieve(self, request, *args, **kwargs):
-        doc = selectors.get_document_for_user(request.user, kwargs["pk"], purpose=None)
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=doc,
-            patient_id=doc.patient_id,
-            detail={"via": "api"},
+        doc = selectors.get_document_for_user(
+            request.user, kwargs["pk"], purpose=AuditAction.READ, detail={"via": "api"}
         )
         return Response(DocumentSerializer(doc).data)
 
@@ -583,13 +578,8 @@ class CertificateViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = MedicalCertificate.objects.none()
 
     def retrieve(self, request, *args, **kwargs):
-        cert = selectors.get_certificate_for_user(request.user, kwargs["pk"], purpose=None)
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=cert,
-            patient_id=cert.patient_id,
-            detail={"via": "api"},
+        cert = selectors.get_certificate_for_user(
+            request.user, kwargs["pk"], purpose=AuditAction.READ, detail={"via": "api"}
         )
         return Response(CertificateSerializer(cert).data)
 
