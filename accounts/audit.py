@@ -51,7 +51,7 @@ from django.http import HttpRequest
 
 from accounts.models import AuditAction, AuditEvent, User
 from uscpis.http import client_ip
-from uscpis.request_context import RequestOrigin, current_origin
+from uscpis.request_context import RequestOrigin, current_origin, phi_accessed
 
 GENESIS_HASH = "0" * 64
 # The restore fence: writers hold it shared for their transaction, a restore exclusively
@@ -161,6 +161,59 @@ def audit_record(
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_AUDIT_LOCK_KEY])
         event.save()
     return event
+
+
+PHI_PURPOSES = (AuditAction.READ, AuditAction.EXPORT)
+
+
+def audit_phi_access(
+    *,
+    actor: User | None,
+    action: AuditAction | str,
+    patient_id: int | None,
+    obj=None,
+    object_type: str = "",
+    object_id: str | int = "",
+    detail: dict | None = None,
+) -> AuditEvent | None:
+    """Record that ``actor`` read or exported one patient's data — once per request.
+
+    The only writer of per-patient "read"/"export" events: the access helpers in
+    ``patients.selectors`` (and the few pages that show one patient's data without them) call
+    it, so serving patient data cannot skip the trail. Within one request a second read (or
+    second export) of the same patient is not recorded again; returns ``None`` then.
+    """
+    if action not in PHI_PURPOSES:
+        raise ValueError(f"Not a PHI access purpose: {action!r}")
+    seen = phi_accessed.get()
+    if seen is not None:
+        key = (patient_id, str(action))
+        if key in seen:
+            return None
+        seen.add(key)
+    return audit_record(
+        actor=actor,
+        action=action,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        detail=detail,
+    )
+
+
+def audit_phi_list(
+    *,
+    actor: User | None,
+    object_type: str,
+    detail: dict,
+    action: AuditAction | str = AuditAction.READ,
+) -> AuditEvent:
+    """Record a page (queue, list, report) that showed many patients at once: one event
+    naming no single patient, the ids (or the filter) in ``detail``."""
+    if action not in PHI_PURPOSES:
+        raise ValueError(f"Not a PHI access purpose: {action!r}")
+    return audit_record(actor=actor, action=action, object_type=object_type, detail=detail)
 
 
 # --- Hashing --------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_list
+from accounts.models import AuditAction
 from analytics.selectors.dashboards import Filters, overview
 
 
@@ -58,11 +59,10 @@ class KpiView(APIView):
         params.is_valid(raise_exception=True)
         f = Filters(params.validated_data["date_from"], params.validated_data["date_to"])
         kpis = overview(f)
-        audit_record(
+        audit_phi_list(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             object_type="analytics.overview",
-            request=request,
             detail={"via": "api"},
         )
         return Response(

@@ -20,7 +20,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from appointments import selectors
 from appointments.models import (
@@ -324,11 +325,10 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by()))
         patients = sorted({a.patient_id for a in page})
         if patients:
-            audit_record(
+            audit_phi_access(
                 actor=request.user,
-                action="read",
+                action=AuditAction.READ,
                 object_type="appointments.appointment",
-                request=request,
                 patient_id=patients[0] if len(patients) == 1 else None,
                 detail={"via": "api", "view": "list", "appointments": [a.pk for a in page]},
             )
@@ -336,12 +336,11 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     def retrieve(self, request, *args, **kwargs):
         appointment = self.get_object()
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             obj=appointment,
             patient_id=appointment.patient_id,
-            request=request,
             detail={"via": "api"},
         )
         return Response(self.get_serializer(appointment).data)
@@ -358,7 +357,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             from patients.selectors import get_patient_for_user
 
             try:
-                patient = get_patient_for_user(request.user, data["patient"])
+                patient = get_patient_for_user(request.user, data["patient"], purpose=None)
             except Http404:
                 raise serializers.ValidationError({"patient": ["No such patient."]}) from None
         else:

@@ -13,7 +13,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from billing import selectors
 from billing.models import (
@@ -37,11 +38,10 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 def _audit(request, patient_ids, object_type: str, **detail) -> None:
     ids = sorted({p for p in patient_ids if p})
     if ids:
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             object_type=object_type,
-            request=request,
             patient_id=ids[0] if len(ids) == 1 else None,
             detail={"via": "api", "patients": ids[:100], **detail},
         )
@@ -219,12 +219,11 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def retrieve(self, request, *args, **kwargs):
         invoice = self.get_object()
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             obj=invoice,
             patient_id=invoice.patient_id,
-            request=request,
             detail={"via": "api"},
         )
         return Response(self.get_serializer(invoice).data)
@@ -284,7 +283,7 @@ class PaymentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
         try:
-            patient = get_patient_for_user(request.user, d["patient"])
+            patient = get_patient_for_user(request.user, d["patient"], purpose=None)
         except Http404:
             raise serializers.ValidationError({"patient": ["No such patient."]}) from None
         payment, _ = payments.payment_record(
@@ -328,12 +327,11 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def retrieve(self, request, *args, **kwargs):
         claim = self.get_object()
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             obj=claim,
             patient_id=claim.patient_id,
-            request=request,
             detail={"via": "api"},
         )
         return Response(self.get_serializer(claim).data)
@@ -348,7 +346,7 @@ class BalanceView(APIView):
     def get(self, request, patient_pk: int):
         from patients.selectors import get_patient_for_user
 
-        patient = get_patient_for_user(request.user, patient_pk)
+        patient = get_patient_for_user(request.user, patient_pk, purpose=None)
         if (
             not user_has_perm(request.user, "billing.view")
             and not user_has_perm(request.user, "billing.view_balance")
@@ -356,12 +354,11 @@ class BalanceView(APIView):
         ):
             raise Http404("No such patient")
         balance = selectors.patient_balance(patient.pk)
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             object_type="billing.account",
             patient_id=patient.pk,
-            request=request,
             detail={"view": "balance", "via": "api"},
         )
         return Response(

@@ -247,7 +247,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             from patients.selectors import get_patient_for_user
 
             try:
-                patient = get_patient_for_user(request.user, d["patient"])
+                patient = get_patient_for_user(request.user, d["patient"], purpose=None)
             except Http404:
                 raise serializers.ValidationError({"patient": ["No such patient."]}) from None
         result = dispensing.stock_dispense(
@@ -304,7 +304,7 @@ def _prescription_for(user, pk: int):
     rx = Prescription.objects.filter(pk=pk).select_related("visit").first()
     if rx is None:
         raise serializers.ValidationError({"prescription": ["No such prescription."]})
-    get_visit_for_user(user, rx.visit_id)
+    get_visit_for_user(user, rx.visit_id, purpose=None)
     return rx
 
 

@@ -14,6 +14,8 @@ from django.db.models import Q
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from patients import selectors
 from patients.exports import fhir as fhir_export
@@ -147,7 +149,7 @@ def _name_filter(qs, value, request):
 
 
 def _read_patient(user, rid: str) -> Patient:
-    return selectors.get_patient_for_user(user, int_id(rid))
+    return selectors.get_patient_for_user(user, int_id(rid), purpose=None)
 
 
 class EverythingView(FhirView):
@@ -158,7 +160,6 @@ class EverythingView(FhirView):
 
     @extend_schema(exclude=True)
     def get(self, request, resource_id: str):
-        from accounts.audit import audit_record
 
         unknown = set(request.query_params) - {"_format"}
         if unknown:
@@ -188,12 +189,11 @@ class EverythingView(FhirView):
                     },
                 }
             )
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="export",
+            action=AuditAction.EXPORT,
             obj=patient,
             patient_id=patient.pk,
-            request=request,
             detail={"format": "fhir", "via": "fhir", "operation": "$everything"},
         )
         return fhir_response(
@@ -367,7 +367,9 @@ OBSERVATION = FhirResource(
 
 
 def condition_resource(d: Diagnosis) -> dict:
-    return fhir_export._fhir_condition(d, f"Patient/{d.visit.patient_id}", f"enc-{d.visit_id}", d.visit)
+    return fhir_export._fhir_condition(
+        d, f"Patient/{d.visit.patient_id}", f"enc-{d.visit_id}", d.visit
+    )
 
 
 CONDITION = FhirResource(
@@ -413,7 +415,10 @@ def allergy_resource(a: Allergy) -> dict:
     }
     if a.reaction:
         res["reaction"] = [
-            {"manifestation": [{"text": a.reaction}], "severity": fhir_export.FHIR_SEVERITY[a.severity]}
+            {
+                "manifestation": [{"text": a.reaction}],
+                "severity": fhir_export.FHIR_SEVERITY[a.severity],
+            }
         ]
     return res
 

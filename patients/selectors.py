@@ -12,7 +12,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 from django.http import Http404
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access, audit_record
 from accounts.models import AuditAction, AuditEvent, User
 from accounts.roles import Role, user_has_perm
 from patients.models import (
@@ -48,17 +48,41 @@ def _denied(user, *, object_type: str, object_id, patient_id: int) -> None:
     )
 
 
-def get_patient_for_user(user, pk: int) -> Patient:
+def _served(user, purpose, detail, *, obj, patient_id: int, object_type: str = "", object_id=""):
+    """Audit that ``user`` is being served this record (``purpose`` READ or EXPORT), once per
+    patient and purpose per request. ``purpose=None`` is for write paths whose service records
+    the change itself (the page answering a POST shows no more than what was written)."""
+    if purpose is None:
+        return
+    audit_phi_access(
+        actor=user if getattr(user, "is_authenticated", False) else None,
+        action=purpose,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        detail=detail,
+    )
+
+
+# The access helpers below are the one owner of per-patient read/export events: ``purpose``
+# is a required keyword (AuditAction.READ, AuditAction.EXPORT, or None for a write whose
+# service audits it), so a view cannot fetch a record without deciding how it is audited.
+
+
+def get_patient_for_user(user, pk: int, *, purpose, detail: dict | None = None) -> Patient:
     """The patient ``pk`` if ``user`` may see it; otherwise 404 ("not found" and "not yours"
     look the same, so existence never leaks). "Not yours" is audited as denied."""
     try:
-        return Patient.objects.visible_to(user).get(pk=pk)
+        patient = Patient.objects.visible_to(user).get(pk=pk)
     except (ValueError, TypeError):
         raise Http404("No such patient") from None
     except Patient.DoesNotExist:
         if Patient.objects.filter(pk=pk).exists():
             _denied(user, object_type="patients.patient", object_id=pk, patient_id=int(pk))
         raise Http404("No such patient") from None
+    _served(user, purpose, detail, obj=patient, patient_id=patient.pk)
+    return patient
 
 
 class PortalRecordMissing(Http404):
@@ -82,7 +106,7 @@ def _can_read_clinical(user, patient_user_id: int | None) -> bool:
     return user_has_perm(user, "patients.portal") and patient_user_id == user.pk
 
 
-def get_visit_for_user(user, pk: int) -> Visit:
+def get_visit_for_user(user, pk: int, *, purpose, detail: dict | None = None) -> Visit:
     """A visit the user may read (clinical staff: any; patients: their own signed visits)."""
     try:
         visit = Visit.objects.select_related("patient", "provider", "signed_by").get(pk=pk)
@@ -93,21 +117,27 @@ def get_visit_for_user(user, pk: int) -> Visit:
     ):
         _denied(user, object_type="patients.visit", object_id=pk, patient_id=visit.patient_id)
         raise Http404("No such visit")
+    _served(user, purpose, detail, obj=visit, patient_id=visit.patient_id)
     return visit
 
 
-def get_document_for_user(user, pk: int) -> PatientDocument:
+def get_document_for_user(user, pk: int, *, purpose, detail: dict | None = None) -> PatientDocument:
     try:
         doc = PatientDocument.objects.select_related("patient", "uploaded_by").get(pk=pk)
     except (PatientDocument.DoesNotExist, ValueError, TypeError):
         raise Http404("No such document") from None
     if not _can_read_clinical(user, doc.patient.user_id):
-        _denied(user, object_type="patients.patientdocument", object_id=pk, patient_id=doc.patient_id)
+        _denied(
+            user, object_type="patients.patientdocument", object_id=pk, patient_id=doc.patient_id
+        )
         raise Http404("No such document")
+    _served(user, purpose, detail, obj=doc, patient_id=doc.patient_id)
     return doc
 
 
-def get_certificate_for_user(user, pk: int) -> MedicalCertificate:
+def get_certificate_for_user(
+    user, pk: int, *, purpose, detail: dict | None = None
+) -> MedicalCertificate:
     try:
         cert = MedicalCertificate.objects.select_related(
             "patient", "decided_by", "requested_by", "revoked_by"
@@ -116,9 +146,13 @@ def get_certificate_for_user(user, pk: int) -> MedicalCertificate:
         raise Http404("No such certificate") from None
     if not _can_read_clinical(user, cert.patient.user_id):
         _denied(
-            user, object_type="patients.medicalcertificate", object_id=pk, patient_id=cert.patient_id
+            user,
+            object_type="patients.medicalcertificate",
+            object_id=pk,
+            patient_id=cert.patient_id,
         )
         raise Http404("No such certificate")
+    _served(user, purpose, detail, obj=cert, patient_id=cert.patient_id)
     return cert
 
 

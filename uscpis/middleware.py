@@ -6,7 +6,7 @@ import re
 import uuid
 
 from uscpis.http import client_ip
-from uscpis.request_context import RequestOrigin, current_origin
+from uscpis.request_context import RequestOrigin, current_origin, phi_accessed
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -32,9 +32,11 @@ class RequestIdMiddleware:
             path=request.get_full_path()[:512],
         )
         token = current_origin.set(origin)  # read by accounts.audit.audit_record
+        seen = phi_accessed.set(set())  # read by accounts.audit.audit_phi_access
         try:
             response = self.get_response(request)
         finally:
+            phi_accessed.reset(seen)
             current_origin.reset(token)
         response["X-Request-ID"] = request.request_id
         return response

@@ -20,3 +20,11 @@ class RequestOrigin:
 
 
 current_origin: ContextVar[RequestOrigin | None] = ContextVar("current_origin", default=None)
+
+
+# (patient id, action) pairs already audited as a read or export in this request, so a view
+# that reaches the same patient through two access helpers leaves one event. ``None`` outside
+# a request (tasks, commands, tests without the middleware): nothing is de-duplicated.
+phi_accessed: ContextVar[set[tuple[int | None, str]] | None] = ContextVar(
+    "phi_accessed", default=None
+)

@@ -7,7 +7,8 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.views.decorators.http import require_GET
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
 from analytics.charts import bar_chart
@@ -106,10 +107,10 @@ def diagnosis_patients(request: Request, code: str):
         if getattr(f, name):
             qs = qs.filter(**{f"patient__{field}": getattr(f, name)})
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    audit_record(
-        action="read",
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.READ,
         object_type="patients.patient",
-        request=request,
         detail={
             "view": "analytics drill-down",
             "icd10": code,
@@ -207,10 +208,10 @@ def quality_rows(request: Request, check: str):
         raise Http404("Unknown check.")
     page = Paginator(querysets[check], PAGE_SIZE).get_page(request.GET.get("page"))
     patients = sorted({getattr(row, "patient_id", None) for row in page} - {None})
-    audit_record(
-        action="read",
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.READ,
         object_type="patients.patient",
-        request=request,
         detail={"view": "analytics data quality", "check": check, "patients": patients},
     )
     return render_page(

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from analytics.forms import SyndromeForm
 from analytics.models import SyndromeGroup
@@ -24,10 +25,10 @@ from uscpis.http import Request, render_page
 def surveillance(request: Request):
     report = selectors.weekly_report()
     if request.GET.get("export") == "csv" and not request.GET.get("chart"):
-        audit_record(
-            action="export",
+        audit_phi_list(
+            actor=request.user,
+            action=AuditAction.EXPORT,
             object_type="analytics.surveillance",
-            request=request,
             detail={"format": "csv", "weeks": len(report["weeks"])},
         )
         header = (

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from appointments import conf, forms, selectors
 from appointments.models import (
@@ -91,11 +92,11 @@ def my_list(request: Request):
     qs = selectors.history(patient_id=patient.pk)
     filtered = selectors.history(patient_id=patient.pk, **filters)
     if request.GET.get("export") == "csv":
-        audit_record(
-            action="export",
+        audit_phi_access(
+            actor=request.user,
+            action=AuditAction.EXPORT,
             object_type="appointments.appointment",
             patient_id=patient.pk,
-            request=request,
             detail={"format": "csv"},
         )
         return _csv_response(filtered, "my-appointments.csv")
@@ -108,11 +109,11 @@ def my_list(request: Request):
     page = Paginator(filtered.exclude(pk__in=[a.pk for a in upcoming]), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    audit_record(
-        action="read",
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.READ,
         object_type="appointments.appointment",
         patient_id=patient.pk,
-        request=request,
         detail={"view": "my_list"},
     )
     ctx = {
@@ -142,7 +143,12 @@ def my_list(request: Request):
 @require_perm("appointments.book_self")
 def my_detail(request: Request, pk: int):
     appointment = selectors.get_own_appointment(request.user, pk)
-    audit_record(action="read", obj=appointment, patient_id=appointment.patient_id, request=request)
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.READ,
+        obj=appointment,
+        patient_id=appointment.patient_id,
+    )
     cutoff = timedelta(minutes=conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
     can_change = appointment.is_upcoming and appointment.start - timezone.now() >= cutoff
     return render_page(
@@ -210,11 +216,11 @@ def my_cancel(request: Request, pk: int):
 @require_perm("appointments.book_self")
 def my_ics(request: Request, pk: int):
     appointment = selectors.get_own_appointment(request.user, pk)
-    audit_record(
-        action="export",
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.EXPORT,
         obj=appointment,
         patient_id=appointment.patient_id,
-        request=request,
         detail={"format": "ics"},
     )
     return _ics_response(appointment, "patient")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.views.decorators.http import require_GET
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from appointments import forms, selectors
 from appointments.views.common import (
@@ -25,18 +26,18 @@ def history(request: Request):
     form, filters = _history_filters(request)
     qs = selectors.history(**filters)
     if request.GET.get("export") == "csv":
-        audit_record(
-            action="export",
+        audit_phi_list(
+            actor=request.user,
+            action=AuditAction.EXPORT,
             object_type="appointments.appointment",
-            request=request,
             detail={"format": "csv", "filters": {k: str(v) for k, v in filters.items() if v}},
         )
         return _csv_response(qs, "appointments.csv")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    audit_record(
-        action="read",
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.READ,
         object_type="appointments.appointment",
-        request=request,
         detail={"view": "history"},
     )
     return render_page(
@@ -51,24 +52,24 @@ def history(request: Request):
 @require_perm("appointments.view_schedule")
 def patient_history(request: Request, patient_pk: int):
 
-    patient = get_patient_for_user(request.user, patient_pk)
+    patient = get_patient_for_user(request.user, patient_pk, purpose=None)
     form, filters = _history_filters(request)
     qs = selectors.history(patient_id=patient.pk, **filters)
     if request.GET.get("export") == "csv":
-        audit_record(
-            action="export",
+        audit_phi_access(
+            actor=request.user,
+            action=AuditAction.EXPORT,
             object_type="appointments.appointment",
             patient_id=patient.pk,
-            request=request,
             detail={"format": "csv"},
         )
         return _csv_response(qs, f"appointments-{patient.id_number}.csv")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    audit_record(
-        action="read",
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.READ,
         object_type="appointments.appointment",
         patient_id=patient.pk,
-        request=request,
     )
     return render_page(
         request,

@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments import forms, selectors
@@ -114,10 +115,10 @@ def calendar(request: Request):
     else:
         columns = selectors.day_calendar(day, provider, providers)
         prev_day, next_day = day - timedelta(days=1), day + timedelta(days=1)
-    audit_record(
-        action="read",
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.READ,
         object_type="appointments.calendar",
-        request=request,
         detail={"view": view, "date": day.isoformat(), "provider": getattr(provider, "pk", None)},
     )
     ctx = {
@@ -143,10 +144,10 @@ def queue(request: Request):
     day = _parse_day(request.GET.get("date"))
     own = selectors.provider_for_user(request.user) if request.GET.get("mine") == "1" else None
     items = list(selectors.queue_for_day(day, own))
-    audit_record(
-        action="read",
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.READ,
         object_type="appointments.queue",
-        request=request,
         detail={"date": day.isoformat(), "count": len(items)},
     )
     ctx = {
@@ -164,7 +165,12 @@ def queue(request: Request):
 @require_perm("appointments.view_schedule")
 def staff_detail(request: Request, pk: int):
     appointment = selectors.get_appointment(pk)
-    audit_record(action="read", obj=appointment, patient_id=appointment.patient_id, request=request)
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.READ,
+        obj=appointment,
+        patient_id=appointment.patient_id,
+    )
     events = appointment.events.select_related("actor").order_by("at", "id")
     return render_page(
         request,
@@ -303,11 +309,11 @@ def staff_reschedule(request: Request, pk: int):
 @require_perm("appointments.view_schedule")
 def staff_ics(request: Request, pk: int):
     appointment = selectors.get_appointment(pk)
-    audit_record(
-        action="export",
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.EXPORT,
         obj=appointment,
         patient_id=appointment.patient_id,
-        request=request,
         detail={"format": "ics"},
     )
     return _ics_response(appointment, "provider")

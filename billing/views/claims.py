@@ -10,7 +10,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
 from billing.models import CLAIM_TRANSITIONS, Claim, ClaimStatus, Payer
@@ -26,26 +27,43 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 def claim_list(request: Request):
     form = forms.ClaimFilterForm(request.GET or None)
     d = form.cleaned_data if form.is_valid() else {}
-    qs = selectors.claim_list(status=d.get("status", ""), payer_id=d["payer"].pk if d.get("payer") else None)
-    return render_page(request, "billing/claims.html", {
-        "form": form, "page": page_of(request, qs), "query": query_without_page(request),
-        "export_form": forms.ClaimExportForm(),
-    }, partial="claim-table")
+    qs = selectors.claim_list(
+        status=d.get("status", ""), payer_id=d["payer"].pk if d.get("payer") else None
+    )
+    return render_page(
+        request,
+        "billing/claims.html",
+        {
+            "form": form,
+            "page": page_of(request, qs),
+            "query": query_without_page(request),
+            "export_form": forms.ClaimExportForm(),
+        },
+        partial="claim-table",
+    )
 
 
 @require_GET
 @require_perm("billing.view")
 def claim_detail(request: Request, pk: int):
     claim = get_object_or_404(Claim.objects.select_related("payer", "coverage", "patient"), pk=pk)
-    audit_record(action="read", obj=claim, patient_id=claim.patient_id, request=request)
-    return render_page(request, "billing/claim.html", {
-        "claim": claim,
-        "lines": list(claim.lines.select_related("invoice_line__invoice")),
-        "events": list(claim.events.select_related("actor")),
-        "remittances": list(claim.remittance_lines.select_related("remittance")),
-        "next_statuses": [(s, ClaimStatus(s).label) for s in CLAIM_TRANSITIONS.get(claim.status, ())],
-        "form": forms.ClaimActionForm(initial={"loa_number": claim.loa_number}),
-    })
+    audit_phi_access(
+        actor=request.user, action=AuditAction.READ, obj=claim, patient_id=claim.patient_id
+    )
+    return render_page(
+        request,
+        "billing/claim.html",
+        {
+            "claim": claim,
+            "lines": list(claim.lines.select_related("invoice_line__invoice")),
+            "events": list(claim.events.select_related("actor")),
+            "remittances": list(claim.remittance_lines.select_related("remittance")),
+            "next_statuses": [
+                (s, ClaimStatus(s).label) for s in CLAIM_TRANSITIONS.get(claim.status, ())
+            ],
+            "form": forms.ClaimActionForm(initial={"loa_number": claim.loa_number}),
+        },
+    )
 
 
 @require_POST
@@ -57,9 +75,15 @@ def claim_action(request: Request, pk: int):
         if not form.is_valid():
             raise ValidationError("Choose what happens to the claim.")
         d = form.cleaned_data
-        services.claim_transition(actor=request.user, claim=claim, to_status=d["to_status"],
-                                  denial_code=d["denial_code"], note=d["note"],
-                                  loa_number=d["loa_number"] or None, request=request)
+        services.claim_transition(
+            actor=request.user,
+            claim=claim,
+            to_status=d["to_status"],
+            denial_code=d["denial_code"],
+            note=d["note"],
+            loa_number=d["loa_number"] or None,
+            request=request,
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect_htmx_aware(request, reverse("billing:claim", args=[pk]))
@@ -69,13 +93,18 @@ def _remittance_items(request, claims) -> list[services.RemittanceItem]:
     items = []
     for claim in claims:
         try:
-            paid, adj, moved = (Decimal(request.POST.get(f"{f}_{claim.pk}") or "0")
-                                for f in ("paid", "adj", "patient"))
+            paid, adj, moved = (
+                Decimal(request.POST.get(f"{f}_{claim.pk}") or "0")
+                for f in ("paid", "adj", "patient")
+            )
         except InvalidOperation:
             raise ValidationError(f"{claim.number}: enter amounts as numbers.") from None
         if paid or adj or moved:
-            items.append(services.RemittanceItem(claim=claim, paid=paid, adjustment=adj,
-                                                 patient_responsibility=moved))
+            items.append(
+                services.RemittanceItem(
+                    claim=claim, paid=paid, adjustment=adj, patient_responsibility=moved
+                )
+            )
     return items
 
 
@@ -87,21 +116,37 @@ def remittance_new(request: Request):
     form = forms.RemittanceForm(request.POST or None, initial={"payer": request.GET.get("payer")})
     payer_id = request.POST.get("payer") or request.GET.get("payer")
     payer = Payer.objects.filter(pk=payer_id).first() if str(payer_id or "").isdigit() else None
-    claims = list(Claim.objects.filter(payer=payer, status__in=services.REMITTABLE)
-                  .select_related("patient").order_by("created_at")) if payer else []
+    claims = (
+        list(
+            Claim.objects.filter(payer=payer, status__in=services.REMITTABLE)
+            .select_related("patient")
+            .order_by("created_at")
+        )
+        if payer
+        else []
+    )
     if request.method == "POST" and form.is_valid():
         try:
             d = form.cleaned_data
-            services.remittance_post(actor=request.user, payer=d["payer"], reference=d["reference"],
-                                     received_on=d["received_on"], amount=d["amount"],
-                                     items=_remittance_items(request, claims), request=request)
+            services.remittance_post(
+                actor=request.user,
+                payer=d["payer"],
+                reference=d["reference"],
+                received_on=d["received_on"],
+                amount=d["amount"],
+                items=_remittance_items(request, claims),
+                request=request,
+            )
             messages.success(request, "Remittance posted.")
             return redirect_htmx_aware(request, reverse("billing:claims"))
         except ValidationError as exc:
             form_errors(form, exc)
-    return render_page(request, "billing/remittance.html",
-                       {"form": form, "payer": payer, "claims": claims, "values": request.POST},
-                       status=422 if form.errors else 200)
+    return render_page(
+        request,
+        "billing/remittance.html",
+        {"form": form, "payer": payer, "claims": claims, "values": request.POST},
+        status=422 if form.errors else 200,
+    )
 
 
 @require_GET
@@ -114,17 +159,42 @@ def claim_export(request: Request):
         return redirect_htmx_aware(request, reverse("billing:claims"))
     date_from, date_to = form.period()
     payer = form.cleaned_data["payer"]
-    claims = list(Claim.objects.filter(payer=payer, created_at__date__gte=date_from,
-                                       created_at__date__lte=date_to)
-                  .select_related("payer", "patient", "coverage").order_by("created_at"))
+    claims = list(
+        Claim.objects.filter(
+            payer=payer, created_at__date__gte=date_from, created_at__date__lte=date_to
+        )
+        .select_related("payer", "patient", "coverage")
+        .order_by("created_at")
+    )
     fmt = "pdf" if request.GET.get("format") == "pdf" else "csv"
-    audit_record(action="export", object_type="billing.claim", request=request,
-                 detail={"format": fmt, "payer": payer.code, "claims": len(claims)})
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        object_type="billing.claim",
+        detail={"format": fmt, "payer": payer.code, "claims": len(claims)},
+    )
     name = f"claims-{payer.code}-{date_from}-{date_to}"
     if fmt == "pdf":
-        return pdf_response(claims_summary_pdf(claims, payer_name=payer.name, date_from=date_from,
-                                               date_to=date_to), f"{name}.pdf", inline=False)
+        return pdf_response(
+            claims_summary_pdf(claims, payer_name=payer.name, date_from=date_from, date_to=date_to),
+            f"{name}.pdf",
+            inline=False,
+        )
     rows = selectors.claim_rows(claims)
-    header = ["claim", "status", "payer", "member_id", "loa", "patient", "patient_id_number",
-              "birth_date", "service_date", "icd10", "services", "invoices", "amount", "paid"]
+    header = [
+        "claim",
+        "status",
+        "payer",
+        "member_id",
+        "loa",
+        "patient",
+        "patient_id_number",
+        "birth_date",
+        "service_date",
+        "icd10",
+        "services",
+        "invoices",
+        "amount",
+        "paid",
+    ]
     return csv_download(f"{name}.csv", header, ([r[h] for h in header] for r in rows))

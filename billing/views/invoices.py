@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
 from billing.models import ApprovalStatus, InvoiceLine, InvoiceStatus
@@ -25,9 +26,12 @@ def invoice_list(request: Request):
     form = forms.InvoiceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     page = page_of(request, selectors.invoice_list(**{k: v for k, v in filters.items() if v}))
-    return render_page(request, "billing/invoices.html",
-                       {"form": form, "page": page, "query": query_without_page(request)},
-                       partial="invoice-table")
+    return render_page(
+        request,
+        "billing/invoices.html",
+        {"form": form, "page": page, "query": query_without_page(request)},
+        partial="invoice-table",
+    )
 
 
 def _detail_context(request, invoice, **extra) -> dict:
@@ -38,18 +42,31 @@ def _detail_context(request, invoice, **extra) -> dict:
         "allocations": list(invoice.allocations.select_related("payment")),
         "credit_notes": list(invoice.credit_notes.all()),
         "write_offs": list(invoice.write_offs.all()),
-        "claims": list({x.claim_line.claim for x in InvoiceLine.objects.filter(
-            invoice=invoice, claim_line__isnull=False).select_related("claim_line__claim")}),
-        "claimable": invoice.status != InvoiceStatus.DRAFT and any(
-            x.payer_share > 0 for x in lines),
+        "claims": list(
+            {
+                x.claim_line.claim
+                for x in InvoiceLine.objects.filter(
+                    invoice=invoice, claim_line__isnull=False
+                ).select_related("claim_line__claim")
+            }
+        ),
+        "claimable": invoice.status != InvoiceStatus.DRAFT
+        and any(x.payer_share > 0 for x in lines),
         "line_form": forms.AddLineForm(),
-        "terms_form": forms.TermsForm(patient=invoice.patient, initial={
-            "coverage": invoice.coverage_id, "statutory_discount": invoice.statutory_discount,
-            "statutory_id_number": invoice.statutory_id_number}),
+        "terms_form": forms.TermsForm(
+            patient=invoice.patient,
+            initial={
+                "coverage": invoice.coverage_id,
+                "statutory_discount": invoice.statutory_discount,
+                "statutory_id_number": invoice.statutory_id_number,
+            },
+        ),
         "void_form": forms.ReasonForm(prefix="void"),
         "writeoff_form": forms.ReasonForm(prefix="writeoff"),
         "credit_form": forms.CreditNoteForm(prefix="credit"),
-        "pending_writeoff": any(w.status == ApprovalStatus.REQUESTED for w in invoice.write_offs.all()),
+        "pending_writeoff": any(
+            w.status == ApprovalStatus.REQUESTED for w in invoice.write_offs.all()
+        ),
     }
     context.update(extra)
     return context
@@ -59,9 +76,12 @@ def _detail_context(request, invoice, **extra) -> dict:
 @require_perm("billing.view")
 def invoice_detail(request: Request, pk: int):
     invoice = selectors.get_invoice(pk)
-    audit_record(action="read", obj=invoice, patient_id=invoice.patient_id, request=request)
-    return render_page(request, "billing/invoice.html", _detail_context(request, invoice),
-                       partial="invoice-lines")
+    audit_phi_access(
+        actor=request.user, action=AuditAction.READ, obj=invoice, patient_id=invoice.patient_id
+    )
+    return render_page(
+        request, "billing/invoice.html", _detail_context(request, invoice), partial="invoice-lines"
+    )
 
 
 @require_POST
@@ -72,16 +92,26 @@ def invoice_add_line(request: Request, pk: int):
     if form.is_valid():
         try:
             d = form.cleaned_data
-            services.invoice_add_line(actor=request.user, invoice=invoice, service=d["service"],
-                                      quantity=d["quantity"], unit_price_value=d["unit_price"],
-                                      reason=d["reason"], request=request)
+            services.invoice_add_line(
+                actor=request.user,
+                invoice=invoice,
+                service=d["service"],
+                quantity=d["quantity"],
+                unit_price_value=d["unit_price"],
+                reason=d["reason"],
+                request=request,
+            )
             form = forms.AddLineForm()
         except ValidationError as exc:
             form_errors(form, exc)
     invoice = selectors.get_invoice(pk)
-    return render_page(request, "billing/invoice.html",
-                       _detail_context(request, invoice, line_form=form), partial="invoice-lines",
-                       status=422 if form.errors else 200)
+    return render_page(
+        request,
+        "billing/invoice.html",
+        _detail_context(request, invoice, line_form=form),
+        partial="invoice-lines",
+        status=422 if form.errors else 200,
+    )
 
 
 @require_POST
@@ -97,15 +127,23 @@ def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
             form = forms.PriceOverrideForm(request.POST)
             if not form.is_valid():
                 raise ValidationError("Enter the new price and the reason.")
-            services.invoice_override_price(actor=request.user, line=line,
-                                            unit_price_value=form.cleaned_data["unit_price"],
-                                            reason=form.cleaned_data["reason"], request=request)
+            services.invoice_override_price(
+                actor=request.user,
+                line=line,
+                unit_price_value=form.cleaned_data["unit_price"],
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
     except ValidationError as exc:
         error = " ".join(exc.messages)
     invoice = selectors.get_invoice(pk)
-    return render_page(request, "billing/invoice.html",
-                       _detail_context(request, invoice, line_error=error), partial="invoice-lines",
-                       status=422 if error else 200)
+    return render_page(
+        request,
+        "billing/invoice.html",
+        _detail_context(request, invoice, line_error=error),
+        partial="invoice-lines",
+        status=422 if error else 200,
+    )
 
 
 @require_POST
@@ -116,14 +154,23 @@ def invoice_terms(request: Request, pk: int):
     if form.is_valid():
         try:
             d = form.cleaned_data
-            services.invoice_set_terms(actor=request.user, invoice=invoice, coverage=d["coverage"],
-                                       statutory_discount=d["statutory_discount"],
-                                       statutory_id_number=d["statutory_id_number"], request=request)
+            services.invoice_set_terms(
+                actor=request.user,
+                invoice=invoice,
+                coverage=d["coverage"],
+                statutory_discount=d["statutory_discount"],
+                statutory_id_number=d["statutory_id_number"],
+                request=request,
+            )
             return redirect_htmx_aware(request, reverse("billing:invoice", args=[pk]))
         except ValidationError as exc:
             form_errors(form, exc)
-    return render_page(request, "billing/invoice.html",
-                       _detail_context(request, selectors.get_invoice(pk), terms_form=form), status=422)
+    return render_page(
+        request,
+        "billing/invoice.html",
+        _detail_context(request, selectors.get_invoice(pk), terms_form=form),
+        status=422,
+    )
 
 
 @require_http_methods(["POST"])
@@ -135,20 +182,34 @@ def invoice_action(request: Request, pk: int, action: str):
         if action == "issue":
             services.invoice_issue(actor=request.user, invoice=invoice, request=request)
         elif action == "void":
-            services.invoice_void(actor=request.user, invoice=invoice,
-                                  reason=request.POST.get("void-reason", ""), request=request)
+            services.invoice_void(
+                actor=request.user,
+                invoice=invoice,
+                reason=request.POST.get("void-reason", ""),
+                request=request,
+            )
         elif action == "credit":
             form = forms.CreditNoteForm(request.POST, prefix="credit")
             if not form.is_valid():
                 raise ValidationError("Enter the amount and the reason of the credit note.")
-            services.credit_note_create(actor=request.user, invoice=invoice,
-                                        amount=form.cleaned_data["amount"],
-                                        reason=form.cleaned_data["reason"], request=request)
+            services.credit_note_create(
+                actor=request.user,
+                invoice=invoice,
+                amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
         elif action == "writeoff":
-            services.writeoff_request(actor=request.user, invoice=invoice,
-                                      reason=request.POST.get("writeoff-reason", ""), request=request)
+            services.writeoff_request(
+                actor=request.user,
+                invoice=invoice,
+                reason=request.POST.get("writeoff-reason", ""),
+                request=request,
+            )
         elif action == "claim":
-            claim = claim_services.claim_create(actor=request.user, invoice=invoice, request=request)
+            claim = claim_services.claim_create(
+                actor=request.user, invoice=invoice, request=request
+            )
             return redirect_htmx_aware(request, reverse("billing:claim", args=[claim.pk]))
         else:
             raise ValidationError("Unknown action.")
@@ -161,8 +222,13 @@ def invoice_action(request: Request, pk: int, action: str):
 @require_perm("billing.view")
 def invoice_pdf_view(request: Request, pk: int):
     invoice = selectors.get_invoice(pk)
-    audit_record(action="export", obj=invoice, patient_id=invoice.patient_id, request=request,
-                 detail={"format": "pdf"})
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        obj=invoice,
+        patient_id=invoice.patient_id,
+        detail={"format": "pdf"},
+    )
     return pdf_response(invoice_pdf(invoice), f"{invoice.number or f'draft-{invoice.pk}'}.pdf")
 
 
@@ -170,6 +236,10 @@ def invoice_pdf_view(request: Request, pk: int):
 @require_perm("billing.view")
 def void_register(request: Request):
     """The BIR void register: every voided invoice number, when, why and by whom."""
-    page = page_of(request, selectors.invoice_list(status=InvoiceStatus.VOID).select_related("voided_by")
-                   .order_by("-voided_at"))
+    page = page_of(
+        request,
+        selectors.invoice_list(status=InvoiceStatus.VOID)
+        .select_related("voided_by")
+        .order_by("-voided_at"),
+    )
     return render_page(request, "billing/void_register.html", {"page": page}, partial="void-table")

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
 from billing.models import (
@@ -28,8 +29,11 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 
 
 def _open_invoices(patient):
-    return list(Invoice.objects.filter(patient=patient, status__in=OPEN_STATUSES)
-                .order_by("visit_day", "pk"))
+    return list(
+        Invoice.objects.filter(patient=patient, status__in=OPEN_STATUSES).order_by(
+            "visit_day", "pk"
+        )
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -37,10 +41,13 @@ def _open_invoices(patient):
 def payment_new(request: Request, patient_pk: int):
     from patients.selectors import get_patient_for_user
 
-    patient = get_patient_for_user(request.user, patient_pk)
+    patient = get_patient_for_user(request.user, patient_pk, purpose=None)
     open_invoices = _open_invoices(patient)
-    form = forms.PaymentForm(request.POST or None, open_invoices=open_invoices,
-                             initial={"invoices": request.GET.getlist("invoice")})
+    form = forms.PaymentForm(
+        request.POST or None,
+        open_invoices=open_invoices,
+        initial={"invoices": request.GET.getlist("invoice")},
+    )
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -51,32 +58,52 @@ def payment_new(request: Request, patient_pk: int):
             return redirect_htmx_aware(request, reverse("billing:payment", args=[payment.pk]))
         except ValidationError as exc:
             form_errors(form, exc)
-    return render_page(request, "billing/payment_form.html", {
-        "patient": patient, "form": form, "open_invoices": open_invoices,
-        "balance": selectors.patient_balance(patient.pk),
-        "cashier_day": selectors.open_cashier_day(request.user),
-    }, status=422 if form.errors else 200)
+    return render_page(
+        request,
+        "billing/payment_form.html",
+        {
+            "patient": patient,
+            "form": form,
+            "open_invoices": open_invoices,
+            "balance": selectors.patient_balance(patient.pk),
+            "cashier_day": selectors.open_cashier_day(request.user),
+        },
+        status=422 if form.errors else 200,
+    )
 
 
 @require_GET
 @require_perm("billing.view")
 def payment_detail(request: Request, pk: int):
-    payment = get_object_or_404(Payment.objects.select_related("patient", "received_by", "cashier_day"), pk=pk)
-    audit_record(action="read", obj=payment, patient_id=payment.patient_id, request=request)
-    return render_page(request, "billing/payment.html", {
-        "payment": payment,
-        "allocations": list(payment.allocations.select_related("invoice")),
-        "refunds": list(payment.refunds.all()),
-        "refund_form": forms.RefundForm(),
-    })
+    payment = get_object_or_404(
+        Payment.objects.select_related("patient", "received_by", "cashier_day"), pk=pk
+    )
+    audit_phi_access(
+        actor=request.user, action=AuditAction.READ, obj=payment, patient_id=payment.patient_id
+    )
+    return render_page(
+        request,
+        "billing/payment.html",
+        {
+            "payment": payment,
+            "allocations": list(payment.allocations.select_related("invoice")),
+            "refunds": list(payment.refunds.all()),
+            "refund_form": forms.RefundForm(),
+        },
+    )
 
 
 @require_GET
 @require_perm("billing.view")
 def receipt_pdf_view(request: Request, pk: int):
     payment = get_object_or_404(Payment.objects.select_related("patient", "received_by"), pk=pk)
-    audit_record(action="export", obj=payment, patient_id=payment.patient_id, request=request,
-                 detail={"format": "pdf"})
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        obj=payment,
+        patient_id=payment.patient_id,
+        detail={"format": "pdf"},
+    )
     return pdf_response(receipt_pdf(payment), f"{payment.receipt_number}.pdf")
 
 
@@ -88,8 +115,13 @@ def refund_request(request: Request, pk: int):
     try:
         if not form.is_valid():
             raise ValidationError("Enter the refund amount and the reason.")
-        services.refund_request(actor=request.user, payment=payment, amount=form.cleaned_data["amount"],
-                                reason=form.cleaned_data["reason"], request=request)
+        services.refund_request(
+            actor=request.user,
+            payment=payment,
+            amount=form.cleaned_data["amount"],
+            reason=form.cleaned_data["reason"],
+            request=request,
+        )
         messages.success(request, "Refund requested; an administrator approves it.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -100,7 +132,9 @@ def refund_request(request: Request, pk: int):
 @require_perm("billing.approve")
 def approvals(request: Request):
     writeoffs, refunds = selectors.pending_approvals()
-    return render_page(request, "billing/approvals.html", {"writeoffs": writeoffs, "refunds": refunds})
+    return render_page(
+        request, "billing/approvals.html", {"writeoffs": writeoffs, "refunds": refunds}
+    )
 
 
 @require_POST
@@ -109,11 +143,19 @@ def approval_decide(request: Request, kind: str, pk: int):
     approve = request.POST.get("decision") == "approve"
     try:
         if kind == "writeoff":
-            invoice_services.writeoff_decide(actor=request.user, writeoff=get_object_or_404(WriteOff, pk=pk),
-                                             approve=approve, request=request)
+            invoice_services.writeoff_decide(
+                actor=request.user,
+                writeoff=get_object_or_404(WriteOff, pk=pk),
+                approve=approve,
+                request=request,
+            )
         else:
-            services.refund_decide(actor=request.user, refund=get_object_or_404(Refund, pk=pk),
-                                   approve=approve, request=request)
+            services.refund_decide(
+                actor=request.user,
+                refund=get_object_or_404(Refund, pk=pk),
+                approve=approve,
+                request=request,
+            )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect_htmx_aware(request, reverse("billing:approvals"))
@@ -129,24 +171,44 @@ def cashier(request: Request):
     if request.method == "POST":
         try:
             if request.POST.get("action") == "open" and open_form.is_valid():
-                services.cashier_day_open(actor=request.user,
-                                          opening_float=open_form.cleaned_data["opening_float"],
-                                          request=request)
+                services.cashier_day_open(
+                    actor=request.user,
+                    opening_float=open_form.cleaned_data["opening_float"],
+                    request=request,
+                )
                 return redirect_htmx_aware(request, reverse("billing:cashier"))
             if request.POST.get("action") == "close" and day and close_form.is_valid():
-                closed = services.cashier_day_close(actor=request.user, day=day,
-                                                    counted=close_form.counted(),
-                                                    note=close_form.cleaned_data["note"], request=request)
-                return redirect_htmx_aware(request, reverse("billing:cashier_day", args=[closed.pk]))
+                closed = services.cashier_day_close(
+                    actor=request.user,
+                    day=day,
+                    counted=close_form.counted(),
+                    note=close_form.cleaned_data["note"],
+                    request=request,
+                )
+                return redirect_htmx_aware(
+                    request, reverse("billing:cashier_day", args=[closed.pk])
+                )
         except ValidationError as exc:
             form_errors(close_form if request.POST.get("action") == "close" else open_form, exc)
-    context = {"day": day, "open_form": open_form, "close_form": close_form,
-               "recent": list(CashierDay.objects.filter(cashier=request.user).order_by("-opened_at")[:10])}
+    context = {
+        "day": day,
+        "open_form": open_form,
+        "close_form": close_form,
+        "recent": list(CashierDay.objects.filter(cashier=request.user).order_by("-opened_at")[:10]),
+    }
     if day:
-        context["expected"] = [(label, services.expected_by_method(day)[m]) for m, label in PaymentMethod.choices]
-        context["payments"] = list(day.payments.select_related("patient").order_by("-received_at")[:50])
-    return render_page(request, "billing/cashier.html", context,
-                       status=422 if (open_form.errors or close_form.errors) else 200)
+        context["expected"] = [
+            (label, services.expected_by_method(day)[m]) for m, label in PaymentMethod.choices
+        ]
+        context["payments"] = list(
+            day.payments.select_related("patient").order_by("-received_at")[:50]
+        )
+    return render_page(
+        request,
+        "billing/cashier.html",
+        context,
+        status=422 if (open_form.errors or close_form.errors) else 200,
+    )
 
 
 @require_GET
@@ -161,8 +223,18 @@ def cashier_day(request: Request, pk: int):
     for method, label in PaymentMethod.choices:
         exp = Decimal(str(expected.get(method, "0")))
         counted = Decimal(day.counted[method]) if method in day.counted else None
-        rows.append({"label": label, "expected": exp, "counted": counted,
-                     "difference": None if counted is None else counted - exp})
+        rows.append(
+            {
+                "label": label,
+                "expected": exp,
+                "counted": counted,
+                "difference": None if counted is None else counted - exp,
+            }
+        )
     page = page_of(request, day.payments.select_related("patient").order_by("-received_at"))
-    return render_page(request, "billing/cashier_day.html", {"day": day, "rows": rows, "page": page},
-                       partial="day-payments")
+    return render_page(
+        request,
+        "billing/cashier_day.html",
+        {"day": day, "rows": rows, "page": page},
+        partial="day-payments",
+    )

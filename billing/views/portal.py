@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.views.decorators.http import require_GET
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
 from billing.models import POSTED_STATUSES, Claim, Invoice, InvoiceStatus, Payment
@@ -24,25 +25,38 @@ def _me(request):
 @require_perm("billing.portal")
 def my_bills(request: Request):
     patient = _me(request)
-    audit_record(action="read", object_type="billing.account", patient_id=patient.pk, request=request,
-                 detail={"view": "portal"})
-    return render_page(request, "billing/my_bills.html", {
-        "patient": patient,
-        "balance": selectors.patient_balance(patient.pk),
-        "invoices": list(Invoice.objects.filter(patient=patient, status__in=[*POSTED_STATUSES,
-                                                                              InvoiceStatus.VOID])
-                         .order_by("-visit_day", "-id")[:50]),
-        "payments": list(Payment.objects.filter(patient=patient).order_by("-received_at")[:50]),
-        "claims": list(Claim.objects.filter(patient=patient).select_related("payer")[:20]),
-        "period": forms.PeriodForm(),
-    })
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.READ,
+        object_type="billing.account",
+        patient_id=patient.pk,
+        detail={"view": "portal"},
+    )
+    return render_page(
+        request,
+        "billing/my_bills.html",
+        {
+            "patient": patient,
+            "balance": selectors.patient_balance(patient.pk),
+            "invoices": list(
+                Invoice.objects.filter(
+                    patient=patient, status__in=[*POSTED_STATUSES, InvoiceStatus.VOID]
+                ).order_by("-visit_day", "-id")[:50]
+            ),
+            "payments": list(Payment.objects.filter(patient=patient).order_by("-received_at")[:50]),
+            "claims": list(Claim.objects.filter(patient=patient).select_related("payer")[:20]),
+            "period": forms.PeriodForm(),
+        },
+    )
 
 
 @require_GET
 @require_perm("billing.portal")
 def my_invoice_pdf(request: Request, pk: int):
     invoice = selectors.get_own_invoice(request.user, pk)
-    audit_record(action="export", obj=invoice, patient_id=invoice.patient_id, request=request)
+    audit_phi_access(
+        actor=request.user, action=AuditAction.EXPORT, obj=invoice, patient_id=invoice.patient_id
+    )
     return pdf_response(invoice_pdf(invoice), f"{invoice.number}.pdf")
 
 
@@ -50,7 +64,9 @@ def my_invoice_pdf(request: Request, pk: int):
 @require_perm("billing.portal")
 def my_receipt_pdf(request: Request, pk: int):
     payment = selectors.get_own_payment(request.user, pk)
-    audit_record(action="export", obj=payment, patient_id=payment.patient_id, request=request)
+    audit_phi_access(
+        actor=request.user, action=AuditAction.EXPORT, obj=payment, patient_id=payment.patient_id
+    )
     return pdf_response(receipt_pdf(payment), f"{payment.receipt_number}.pdf")
 
 
@@ -59,6 +75,12 @@ def my_receipt_pdf(request: Request, pk: int):
 def my_statement_pdf(request: Request):
     patient = _me(request)
     date_from, date_to = forms.PeriodForm(request.GET).period()
-    audit_record(action="export", object_type="billing.statement", patient_id=patient.pk, request=request)
-    return pdf_response(statement_pdf(selectors.statement(patient, date_from, date_to)),
-                        f"statement-{date_to}.pdf")
+    audit_phi_access(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        object_type="billing.statement",
+        patient_id=patient.pk,
+    )
+    return pdf_response(
+        statement_pdf(selectors.statement(patient, date_from, date_to)), f"statement-{date_to}.pdf"
+    )

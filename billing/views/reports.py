@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.http import Http404
 from django.views.decorators.http import require_GET
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
 from uscpis.csvexport import csv_download
@@ -16,9 +17,17 @@ def _bars(points) -> list[dict]:
     """Bars for a server-drawn SVG chart (heights in percent of the largest)."""
     top = max((v for _, v in points), default=0) or 1
     width = 100 / max(len(points), 1)
-    return [{"label": label, "value": v, "x": i * width, "w": width * 0.8,
-             "h": float(v) / float(top) * 100, "y": 100 - float(v) / float(top) * 100}
-            for i, (label, v) in enumerate(points)]
+    return [
+        {
+            "label": label,
+            "value": v,
+            "x": i * width,
+            "w": width * 0.8,
+            "h": float(v) / float(top) * 100,
+            "y": 100 - float(v) / float(top) * 100,
+        }
+        for i, (label, v) in enumerate(points)
+    ]
 
 
 @require_GET
@@ -32,11 +41,26 @@ def reports(request: Request):
     date_from, date_to = form.period()
     report = build(date_from, date_to) if dated else build()
     if request.GET.get("export") == "csv":
-        audit_record(action="export", object_type="billing.report", request=request,
-                     detail={"report": key, "from": str(date_from), "to": str(date_to)})
+        audit_phi_list(
+            actor=request.user,
+            action=AuditAction.EXPORT,
+            object_type="billing.report",
+            detail={"report": key, "from": str(date_from), "to": str(date_to)},
+        )
         return csv_download(f"{key}-{date_from}-{date_to}.csv", report.columns, report.rows)
-    return render_page(request, "billing/reports.html", {
-        "reports": [(k, v[0]) for k, v in selectors.REPORTS.items()], "key": key, "report": report,
-        "form": form, "dated": dated, "date_from": date_from, "date_to": date_to,
-        "bars": _bars(report.chart), "query": request.GET.urlencode(),
-    }, partial="report-body")
+    return render_page(
+        request,
+        "billing/reports.html",
+        {
+            "reports": [(k, v[0]) for k, v in selectors.REPORTS.items()],
+            "key": key,
+            "report": report,
+            "form": form,
+            "dated": dated,
+            "date_from": date_from,
+            "date_to": date_to,
+            "bars": _bars(report.chart),
+            "query": request.GET.urlencode(),
+        },
+        partial="report-body",
+    )

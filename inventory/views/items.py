@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_list, audit_record
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
 from inventory import forms, quantities, selectors
@@ -49,8 +50,11 @@ def stock_export(request: Request):
     items = selectors.stock_overview(**{k: v for k, v in data.items() if v}).iterator(
         chunk_size=1000
     )
-    audit_record(
-        action="export", request=request, object_type="inventory.item", detail={"csv": "stock"}
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        object_type="inventory.item",
+        detail={"csv": "stock"},
     )
     rows = (
         [
@@ -121,9 +125,9 @@ LEDGER_HEADER = [
 def ledger_export(request: Request):
     show = user_has_perm(request.user, "patients.view_demographics")
     movements = selectors.ledger_all().iterator(chunk_size=2000)
-    audit_record(
-        action="export",
-        request=request,
+    audit_phi_list(
+        actor=request.user,
+        action=AuditAction.EXPORT,
         object_type="inventory.stockmovement",
         detail={"csv": "ledger"},
     )

@@ -15,7 +15,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.roles import PUBLIC, user_has_perm
 from patients import selectors
 from patients.models import (
@@ -40,14 +41,13 @@ READ_CLINICAL = ("patients.view_clinical", "patients.portal")
 
 
 def audit_read(request, patient_id: int, obj=None, **detail) -> None:
-    audit_record(
+    audit_phi_access(
         actor=request.user,
-        action="read",
+        action=AuditAction.READ,
         obj=obj,
         object_type="" if obj is not None else "patients.patient",
         object_id="" if obj is not None else patient_id,
         patient_id=patient_id,
-        request=request,
         detail={"via": "api", **detail},
     )
 
@@ -284,7 +284,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Patient.objects.visible_to(self.request.user)
 
     def get_object(self) -> Patient:
-        return selectors.get_patient_for_user(self.request.user, self.kwargs["pk"])
+        return selectors.get_patient_for_user(self.request.user, self.kwargs["pk"], purpose=None)
 
     def list(self, request, *args, **kwargs):
         p = request.query_params
@@ -304,11 +304,10 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ).order_by()
         page = self.paginate_queryset(self.filter_queryset(qs))
         if page:
-            audit_record(
+            audit_phi_access(
                 actor=request.user,
-                action="read",
+                action=AuditAction.READ,
                 object_type="patients.patient",
-                request=request,
                 patient_id=page[0].pk if len(page) == 1 else None,
                 detail={"via": "api", "view": "search", "patients": [p.pk for p in page]},
             )
@@ -441,7 +440,10 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             actor=request.user, patient=patient, kind=ser.validated_data["kind"], request=request
         )
         return Response(
-            VisitSerializer(selectors.get_visit_for_user(request.user, visit.pk)).data, status=201
+            VisitSerializer(
+                selectors.get_visit_for_user(request.user, visit.pk, purpose=None)
+            ).data,
+            status=201,
         )
 
     @extend_schema(
@@ -514,18 +516,17 @@ class VisitViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Visit.objects.none()
 
     def retrieve(self, request, *args, **kwargs):
-        visit = selectors.get_visit_for_user(request.user, kwargs["pk"])
+        visit = selectors.get_visit_for_user(request.user, kwargs["pk"], purpose=None)
         visit = (
             Visit.objects.select_related("provider")
             .prefetch_related("vitals", "prescriptions", "diagnoses__icd10")
             .get(pk=visit.pk)
         )
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             obj=visit,
             patient_id=visit.patient_id,
-            request=request,
             detail={"via": "api"},
         )
         return Response(VisitSerializer(visit).data)
@@ -538,14 +539,8 @@ class DocumentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = PatientDocument.objects.none()
 
     def retrieve(self, request, *args, **kwargs):
-        doc = selectors.get_document_for_user(request.user, kwargs["pk"])
-        audit_record(
-            actor=request.user,
-            action="read",
-            obj=doc,
-            patient_id=doc.patient_id,
-            request=request,
-            detail={"via": "api"},
+        doc = selectors.get_document_for_user(
+            request.user, kwargs["pk"], purpose=AuditAction.READ, detail={"via": "api"}
         )
         return Response(DocumentSerializer(doc).data)
 
@@ -555,13 +550,12 @@ class DocumentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        doc = selectors.get_document_for_user(request.user, pk)
-        audit_record(
+        doc = selectors.get_document_for_user(request.user, pk, purpose=None)
+        audit_phi_access(
             actor=request.user,
-            action="export",
+            action=AuditAction.EXPORT,
             obj=doc,
             patient_id=doc.patient_id,
-            request=request,
             detail={"download": doc.original_name, "via": "api"},
         )
         try:
@@ -584,14 +578,8 @@ class CertificateViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = MedicalCertificate.objects.none()
 
     def retrieve(self, request, *args, **kwargs):
-        cert = selectors.get_certificate_for_user(request.user, kwargs["pk"])
-        audit_record(
-            actor=request.user,
-            action="read",
-            obj=cert,
-            patient_id=cert.patient_id,
-            request=request,
-            detail={"via": "api"},
+        cert = selectors.get_certificate_for_user(
+            request.user, kwargs["pk"], purpose=AuditAction.READ, detail={"via": "api"}
         )
         return Response(CertificateSerializer(cert).data)
 
@@ -618,14 +606,13 @@ class CertificateVerifyView(APIView):
             )
             .first()
         )
-        audit_record(
-            action="read",
+        audit_phi_access(
+            actor=request.user,
+            action=AuditAction.READ,
             obj=cert,
             object_type="patients.medicalcertificate",
             object_id=code[:16],
             patient_id=cert.patient_id if cert else None,
-            request=request,
-            allowed=cert is not None,
             detail={"verification": "public", "via": "api"},
         )
         if cert is None:

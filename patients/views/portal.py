@@ -12,7 +12,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.permissions import public, require_perm
 from patients import forms, selectors
 from patients.services import certificates as certificates_services
@@ -42,12 +43,11 @@ def needs_record(view):
 @needs_record
 def portal_home(request: Request):
     patient = selectors.patient_for_portal(request.user)
-    audit_record(
+    audit_phi_access(
         actor=request.user,
-        action="read",
+        action=AuditAction.READ,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"view": "portal"},
     )
     ctx = {
@@ -102,9 +102,9 @@ def portal_visits(request: Request):
 @require_GET
 @require_perm("patients.portal")
 def portal_visit(request: Request, pk: int):
-    visit = selectors.get_visit_for_user(request.user, pk)
-    audit_record(
-        actor=request.user, action="read", obj=visit, patient_id=visit.patient_id, request=request
+    visit = selectors.get_visit_for_user(request.user, pk, purpose=None)
+    audit_phi_access(
+        actor=request.user, action=AuditAction.READ, obj=visit, patient_id=visit.patient_id
     )
     return render_page(
         request,
@@ -143,7 +143,9 @@ def portal_certificates(request: Request):
 @require_GET
 @require_perm("patients.portal")
 def portal_certificate_pdf(request: Request, pk: int):
-    return certificate_pdf_response(request, selectors.get_certificate_for_user(request.user, pk))
+    return certificate_pdf_response(
+        request, selectors.get_certificate_for_user(request.user, pk, purpose=None)
+    )
 
 
 @require_GET
@@ -162,7 +164,7 @@ def portal_documents(request: Request):
 @require_GET
 @require_perm("patients.portal")
 def portal_document_download(request: Request, pk: int):
-    return serve_document(request, selectors.get_document_for_user(request.user, pk))
+    return serve_document(request, selectors.get_document_for_user(request.user, pk, purpose=None))
 
 
 @require_GET

@@ -9,7 +9,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from patients import forms, selectors
 from patients.services import patient_accounts
@@ -20,7 +21,7 @@ from uscpis.pagination import CappedPaginator
 
 def _patient_or_none(request: Request, pk) -> object | None:
     try:
-        return selectors.get_patient_for_user(request.user, pk) if pk else None
+        return selectors.get_patient_for_user(request.user, pk, purpose=None) if pk else None
     except Http404:
         return None
 
@@ -39,11 +40,10 @@ def portal_accounts(request: Request):
         account.suggested_record = suggested.get(account.email.lower())
     if suggested:
         # The "possible record" column shows those records' names and ID numbers.
-        audit_record(
+        audit_phi_list(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             object_type="patients.patient",
-            request=request,
             detail={
                 "view": "portal_accounts",
                 "patients": sorted(p.pk for p in suggested.values()),
@@ -68,7 +68,9 @@ def account_link(request: Request, user_pk: int):
         return _render_link_page(request, account, form, selected)
     form = forms.AccountLinkForm(request.POST)
     if form.is_valid():
-        patient = selectors.get_patient_for_user(request.user, form.cleaned_data["patient"].pk)
+        patient = selectors.get_patient_for_user(
+            request.user, form.cleaned_data["patient"].pk, purpose=None
+        )
         try:
             patient_accounts.patient_link_account(
                 actor=request.user, patient=patient, user=account, request=request
@@ -95,11 +97,10 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
     # Candidates show names, ID numbers, birth dates and emails; the confirm panel shows
     # the selected record's details: both are reads of patient data.
     if results:
-        audit_record(
+        audit_phi_list(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             object_type="patients.patient",
-            request=request,
             detail={
                 "view": "link_candidates",
                 "account": account.pk,
@@ -108,12 +109,11 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
             },
         )
     if selected is not None:
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             obj=selected,
             patient_id=selected.pk,
-            request=request,
             detail={"view": "account_link", "account": account.pk},
         )
     differences = (
@@ -138,10 +138,12 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
 @require_perm("patients.register")
 def account_unlink(request: Request, pk: int):
     """Confirm, then disconnect the portal account from this record (the account stays)."""
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     if request.method == "POST":
         try:
-            patient_accounts.patient_unlink_account(actor=request.user, patient=patient, request=request)
+            patient_accounts.patient_unlink_account(
+                actor=request.user, patient=patient, request=request
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

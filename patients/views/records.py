@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.models import AuditAction
 from accounts.permissions import public, require_perm
 from patients import forms, selectors
 from patients.exports import csv, fhir, pdf
@@ -30,7 +31,7 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.manage_documents")
 def document_upload(request: Request, pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     form = forms.DocumentForm(request.POST or None, request.FILES or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -61,12 +62,11 @@ def document_upload(request: Request, pk: int):
 
 def serve_document(request: Request, doc):
     """Stream a stored document after the caller has been authorised; audited."""
-    audit_record(
+    audit_phi_access(
         actor=request.user,
-        action="export",
+        action=AuditAction.EXPORT,
         obj=doc,
         patient_id=doc.patient_id,
-        request=request,
         detail={"download": doc.original_name},
     )
     try:
@@ -85,7 +85,7 @@ def serve_document(request: Request, doc):
 @require_GET
 @require_perm("patients.view_clinical")
 def document_download(request: Request, pk: int):
-    return serve_document(request, selectors.get_document_for_user(request.user, pk))
+    return serve_document(request, selectors.get_document_for_user(request.user, pk, purpose=None))
 
 
 # --- Certificates ----------------------------------------------------------------------
@@ -94,7 +94,7 @@ def document_download(request: Request, pk: int):
 @require_POST
 @require_perm("patients.view_clinical")
 def certificate_new(request: Request, pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     form = forms.CertificateRequestForm(request.POST)
     if form.is_valid():
         try:
@@ -118,11 +118,10 @@ def certificate_queue(request: Request):
     page = Paginator(selectors.certificates_pending(), 25).get_page(request.GET.get("page"))
     # The queue shows names, ID numbers and purposes: one read event for the page, naming
     # the certificates and patients listed.
-    audit_record(
+    audit_phi_list(
         actor=request.user,
-        action="read",
+        action=AuditAction.READ,
         object_type="patients.medicalcertificate",
-        request=request,
         detail={
             "view": "certificate_queue",
             "page": page.number,
@@ -138,7 +137,7 @@ def certificate_queue(request: Request):
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.approve_certificate")
 def certificate_decide(request: Request, pk: int):
-    cert = selectors.get_certificate_for_user(request.user, pk)
+    cert = selectors.get_certificate_for_user(request.user, pk, purpose=None)
     form = _decision_form(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -170,8 +169,8 @@ def _decision_form(data=None) -> forms.CertificateDecisionForm:
 
 def _certificate_page(request: Request, cert, *, form=None, revoke_form=None) -> HttpResponse:
     """The certificate page: the decision form while pending, revocation once approved."""
-    audit_record(
-        actor=request.user, action="read", obj=cert, patient_id=cert.patient_id, request=request
+    audit_phi_access(
+        actor=request.user, action=AuditAction.READ, obj=cert, patient_id=cert.patient_id
     )
     ctx = {
         "certificate": cert,
@@ -191,7 +190,7 @@ def _certificate_page(request: Request, cert, *, form=None, revoke_form=None) ->
 @require_POST
 @require_perm("patients.approve_certificate")
 def certificate_revoke(request: Request, pk: int):
-    cert = selectors.get_certificate_for_user(request.user, pk)
+    cert = selectors.get_certificate_for_user(request.user, pk, purpose=None)
     form = forms.CertificateRevokeForm(request.POST)
     if form.is_valid():
         try:
@@ -215,12 +214,11 @@ def certificate_pdf_response(request: Request, cert: MedicalCertificate) -> Http
     # A revoked certificate is not downloaded again (no copy of it should circulate).
     if cert.status != CertificateStatus.APPROVED:
         raise Http404("Only approved certificates can be downloaded")
-    audit_record(
+    audit_phi_access(
         actor=request.user,
-        action="export",
+        action=AuditAction.EXPORT,
         obj=cert,
         patient_id=cert.patient_id,
-        request=request,
         detail={"format": "pdf"},
     )
     response = HttpResponse(pdf.certificate_pdf(cert), content_type="application/pdf")
@@ -233,7 +231,9 @@ def certificate_pdf_response(request: Request, cert: MedicalCertificate) -> Http
 @require_GET
 @require_perm("patients.view_clinical")
 def certificate_pdf(request: Request, pk: int):
-    return certificate_pdf_response(request, selectors.get_certificate_for_user(request.user, pk))
+    return certificate_pdf_response(
+        request, selectors.get_certificate_for_user(request.user, pk, purpose=None)
+    )
 
 
 @require_GET
@@ -256,14 +256,13 @@ def verify_certificate(request: Request, code: str = ""):
             )
             .first()
         )
-        audit_record(
-            action="read",
+        audit_phi_access(
+            actor=request.user,
+            action=AuditAction.READ,
             obj=cert,
             object_type="patients.medicalcertificate",
             object_id=code[:16],
             patient_id=cert.patient_id if cert else None,
-            request=request,
-            allowed=cert is not None,
             detail={"verification": "public"},
         )
     today = timezone.localdate()
@@ -304,12 +303,11 @@ def export_response(request: Request, patient, fmt: str) -> HttpResponse:
         name = f"record-{stamp}.fhir.json"
     else:
         raise Http404("No such format")
-    audit_record(
+    audit_phi_access(
         actor=request.user,
-        action="export",
+        action=AuditAction.EXPORT,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"format": fmt},
     )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -319,4 +317,6 @@ def export_response(request: Request, patient, fmt: str) -> HttpResponse:
 @require_GET
 @require_perm("patients.export_record")
 def patient_export(request: Request, pk: int, fmt: str):
-    return export_response(request, selectors.get_patient_for_user(request.user, pk), fmt)
+    return export_response(
+        request, selectors.get_patient_for_user(request.user, pk, purpose=None), fmt
+    )

@@ -10,7 +10,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
 from patients import forms, selectors
@@ -87,9 +88,14 @@ def patient_register(request: Request):
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.register")
 def patient_edit(request: Request, pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk)
+    # GET shows the demographics (a read); a POST's change is audited by patient_update.
+    reading = request.method == "GET"
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=AuditAction.READ if reading else None, detail={"view": "edit"}
+    )
     form = forms.PatientForm(
-        request.POST or None, instance=selectors.get_patient_for_user(request.user, pk)
+        request.POST or None,
+        instance=selectors.get_patient_for_user(request.user, pk, purpose=None),
     )
     duplicates = []
     if request.method == "POST" and form.is_valid():
@@ -112,15 +118,6 @@ def patient_edit(request: Request, pk: int):
         else:
             messages.success(request, "Demographics saved.")
             return redirect_htmx_aware(request, reverse("patients:chart", args=[patient.pk]))
-    if request.method == "GET":
-        audit_record(
-            actor=request.user,
-            action="read",
-            obj=patient,
-            patient_id=patient.pk,
-            request=request,
-            detail={"view": "edit"},
-        )
     return render_page(
         request,
         "patients/patient_form.html",
@@ -133,7 +130,7 @@ def patient_edit(request: Request, pk: int):
 @require_perm("patients.register")
 def patient_account_create(request: Request, pk: int):
     """Staff create the patient's portal account; the patient gets an invitation email."""
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     try:
         patient = patient_accounts.patient_account_create(
             actor=request.user, patient=patient, request=request
@@ -206,7 +203,7 @@ def _render_chart(
 @require_perm("patients.view_demographics")
 def chart(request: Request, pk: int, tab: str = ""):
     """The patient chart: header (allergies and alerts) and one tab; HTMX swaps the tab."""
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     tab = tab or (
         "timeline" if user_has_perm(request.user, "patients.view_clinical") else "overview"
     )
@@ -214,12 +211,11 @@ def chart(request: Request, pk: int, tab: str = ""):
         raise Http404("No such tab")
     if not user_has_perm(request.user, TAB_PERMS[tab]):
         deny(request, TAB_PERMS[tab])
-    audit_record(
+    audit_phi_access(
         actor=request.user,
-        action="read",
+        action=AuditAction.READ,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"view": "chart", "tab": tab},
     )
     return _render_chart(request, patient, tab)
@@ -232,7 +228,7 @@ def _chart_tab_redirect(request: Request, patient, tab: str):
 
 
 def _background_add(request: Request, pk: int, *, form_class, form_key: str, tab: str, service):
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     form = form_class(request.POST)
     if form.is_valid():
         try:
@@ -260,7 +256,7 @@ def allergy_add(request: Request, pk: int):
 @require_POST
 @require_perm("patients.write_clinical")
 def allergy_deactivate(request: Request, pk: int, allergy_pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     allergy = Allergy.objects.filter(patient=patient, pk=allergy_pk).first()
     if allergy is None:
         raise Http404("No such allergy")
@@ -284,7 +280,7 @@ def medication_add(request: Request, pk: int):
 @require_POST
 @require_perm("patients.write_clinical")
 def medication_stop(request: Request, pk: int, medication_pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     medication = Medication.objects.filter(patient=patient, pk=medication_pk).first()
     if medication is None:
         raise Http404("No such medication")

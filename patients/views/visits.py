@@ -9,7 +9,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_record
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
 from patients import forms, selectors
@@ -150,7 +151,7 @@ def _region(request: Request, visit, partial: str, status: int = 200, **extra):
 @require_POST
 @require_perm("patients.write_clinical")
 def visit_new(request: Request, pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk)
+    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     kind = request.POST.get("kind", "")
     if kind not in VisitKind.values:
         raise Http404("No such visit kind")
@@ -161,10 +162,7 @@ def visit_new(request: Request, pk: int):
 @require_GET
 @require_perm("patients.view_clinical")
 def visit_detail(request: Request, pk: int):
-    visit = selectors.get_visit_for_user(request.user, pk)
-    audit_record(
-        actor=request.user, action="read", obj=visit, patient_id=visit.patient_id, request=request
-    )
+    visit = selectors.get_visit_for_user(request.user, pk, purpose=AuditAction.READ)
     tooth = request.GET.get("tooth", "")
     # isdigit() alone accepts "²", which int() refuses; tooth numbers are two ASCII digits.
     selected = int(tooth) if tooth.isascii() and tooth.isdigit() and len(tooth) <= 2 else None
@@ -176,9 +174,8 @@ def visit_detail(request: Request, pk: int):
 
 
 def _writable_visit(request: Request, pk: int):
-    visit = selectors.get_visit_for_user(request.user, pk)
+    visit = selectors.get_visit_for_user(request.user, pk, purpose=None)
     if not user_has_perm(request.user, visits.KIND_PERMISSION[visit.kind]):
-
         deny(request, visits.KIND_PERMISSION[visit.kind])
     return visit
 
@@ -198,7 +195,9 @@ def visit_notes(request: Request, pk: int):
     if visit.is_signed:
         return _signed_conflict(request, visit)
     form_class = forms.VisitNotesForm if visit.kind == VisitKind.MEDICAL else forms.DentalNotesForm
-    form = form_class(request.POST, instance=selectors.get_visit_for_user(request.user, pk))
+    form = form_class(
+        request.POST, instance=selectors.get_visit_for_user(request.user, pk, purpose=None)
+    )
     if form.is_valid():
         try:
             visit = visits.visit_update_notes(
@@ -305,7 +304,7 @@ def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
 @require_perm("patients.write_clinical")
 def visit_tooth(request: Request, pk: int, tooth: int):
     """GET: the tooth panel for one tooth; POST: save that tooth's condition/procedure."""
-    visit = selectors.get_visit_for_user(request.user, pk)
+    visit = selectors.get_visit_for_user(request.user, pk, purpose=None)
     if visit.kind != VisitKind.DENTAL or tooth not in ALL_TEETH:
         raise Http404("No such tooth")
     if request.method == "GET":
@@ -313,12 +312,11 @@ def visit_tooth(request: Request, pk: int, tooth: int):
             return redirect(
                 reverse("patients:visit", args=[visit.pk]) + f"?tooth={tooth}#tooth-chart"
             )
-        audit_record(
+        audit_phi_access(
             actor=request.user,
-            action="read",
+            action=AuditAction.READ,
             obj=visit,
             patient_id=visit.patient_id,
-            request=request,
             detail={"view": "tooth", "tooth": tooth},
         )
         return render_page(

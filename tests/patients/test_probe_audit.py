@@ -71,11 +71,11 @@ def test_a_staff_id_probe_of_the_chart_is_audited_too(patient, other_patient, do
     from patients.selectors import get_patient_for_user
 
     with pytest.raises(Http404):
-        get_patient_for_user(patient.user, other_patient.pk)
+        get_patient_for_user(patient.user, other_patient.pk, purpose=None)
     with pytest.raises(Http404):
-        get_patient_for_user(patient.user, 987_654)  # does not exist: nothing to name
+        get_patient_for_user(patient.user, 987_654, purpose=None)  # does not exist: nothing to name
     with pytest.raises(Http404):
-        get_patient_for_user(patient.user, "x")
+        get_patient_for_user(patient.user, "x", purpose=None)
     assert _denied() == [
         (patient.user_id, "patients.patient", str(other_patient.pk), other_patient.pk, False, "")
     ]

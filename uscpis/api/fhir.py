@@ -26,6 +26,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
+from accounts.audit import audit_phi_access
+from accounts.models import AuditAction
 from accounts.roles import PUBLIC
 
 FHIR_VERSION = "4.0.1"
@@ -215,18 +217,16 @@ def _count(request) -> int:
 def _audit(request, resource: FhirResource, rows, *, view: str) -> None:
     if resource.patient_id is None or not rows:
         return
-    from accounts.audit import audit_record
 
     patients = sorted({pid for pid in (resource.patient_id(r) for r in rows) if pid})
     if not patients:
         return
-    audit_record(
+    audit_phi_access(
         actor=request.user,
-        action="read",
+        action=AuditAction.READ,
         obj=rows[0] if len(rows) == 1 else None,
         object_type="" if len(rows) == 1 else f"fhir.{resource.type.lower()}",
         patient_id=patients[0] if len(patients) == 1 else None,
-        request=request,
         detail={"via": "fhir", "view": view, "resource": resource.type, "patients": patients[:100]},
     )
 
