@@ -15,12 +15,22 @@ class UserAdmin(BaseUserAdmin):
         ("Person", {"fields": ["first_name", "last_name", "role", "email_notifications"]}),
         ("Access", {"fields": ["is_active", "is_staff", "is_superuser"]}),
     ]
-    add_fieldsets = [(None, {"fields": ["email", "first_name", "last_name", "role", "password1", "password2"]})]
+    add_fieldsets = [
+        (None, {"fields": ["email", "first_name", "last_name", "role", "password1", "password2"]})
+    ]
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_email", "action", "object_type", "object_id", "patient_id", "allowed"]
+    list_display = [
+        "created_at",
+        "actor_email",
+        "action",
+        "object_type",
+        "object_id",
+        "patient_id",
+        "allowed",
+    ]
     list_filter = ["action", "allowed"]
 
     def has_add_permission(self, request):

@@ -37,8 +37,11 @@ class ClinicAdminSite(AdminSite):
             if request.method not in SAFE_METHODS and not request.path.endswith("/logout/"):
                 from accounts.permissions import deny
 
-                deny(request, "django_admin.write",
-                     reason="The Django admin is read-only: make changes on the clinic's own pages.")
+                deny(
+                    request,
+                    "django_admin.write",
+                    reason="The Django admin is read-only: make changes on the clinic's own pages.",
+                )
             return inner(request, *args, **kwargs)
 
         return update_wrapper(read_only, inner)

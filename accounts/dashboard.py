@@ -13,15 +13,27 @@ from uscpis.registry import Card
 def cards(user) -> list[Card]:
     result = []
     unread = Notification.objects.filter(user=user, read_at__isnull=True).count()
-    result.append(Card("Unread notifications", unread, url=reverse("accounts:notifications"),
-                       tone="warn" if unread else "good"))
+    result.append(
+        Card(
+            "Unread notifications",
+            unread,
+            url=reverse("accounts:notifications"),
+            tone="warn" if unread else "good",
+        )
+    )
     if user_has_perm(user, "accounts.manage_users"):
         active = User.objects.filter(is_active=True).count()
         result.append(Card("Active users", active, url=reverse("accounts:user_list")))
     if user_has_perm(user, "accounts.view_audit"):
         since = timezone.now() - timedelta(hours=24)
         denied = AuditEvent.objects.filter(allowed=False, created_at__gte=since).count()
-        result.append(Card("Refusals, last 24 h", denied, detail="failed sign-ins and denied pages",
-                           url=reverse("accounts:audit_list") + "?action=denied",
-                           tone="bad" if denied > 20 else "neutral"))
+        result.append(
+            Card(
+                "Refusals, last 24 h",
+                denied,
+                detail="failed sign-ins and denied pages",
+                url=reverse("accounts:audit_list") + "?action=denied",
+                tone="bad" if denied > 20 else "neutral",
+            )
+        )
     return result

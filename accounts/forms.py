@@ -91,7 +91,9 @@ class AuditFilterForm(forms.Form):
     user = forms.CharField(required=False, label="User email", max_length=254)
     patient = forms.IntegerField(required=False, label="Patient id", min_value=1)
     action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditAction.choices])
-    date_from = DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
     date_to = DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
@@ -117,4 +119,6 @@ class ApiTokenForm(forms.Form):
         self.fields["expires_in_days"].initial = settings.API_TOKEN_DEFAULT_DAYS
         self.fields["expires_in_days"].max_value = settings.API_TOKEN_MAX_DAYS
         self.fields["expires_in_days"].widget.attrs["max"] = settings.API_TOKEN_MAX_DAYS
-        self.fields["expires_in_days"].validators.append(MaxValueValidator(settings.API_TOKEN_MAX_DAYS))
+        self.fields["expires_in_days"].validators.append(
+            MaxValueValidator(settings.API_TOKEN_MAX_DAYS)
+        )

@@ -63,13 +63,15 @@ class TwoFactorGateMiddleware:
 
     def open_paths(self) -> frozenset[str]:
         if self._open is None:
-            self._open = frozenset({
-                reverse("accounts:two_factor_verify"),
-                reverse("accounts:logout"),
-                reverse("accounts:notification_bell"),  # only a count; polled on every page
-                "/healthz",
-                "/readyz",
-            })
+            self._open = frozenset(
+                {
+                    reverse("accounts:two_factor_verify"),
+                    reverse("accounts:logout"),
+                    reverse("accounts:notification_bell"),  # only a count; polled on every page
+                    "/healthz",
+                    "/readyz",
+                }
+            )
         return self._open
 
     def is_open(self, path: str) -> bool:
@@ -79,7 +81,9 @@ class TwoFactorGateMiddleware:
         user = request.user
         if user.is_authenticated and not user.is_verified() and not self.is_open(request.path):
             if user_has_confirmed_device(request):
-                return _redirect(request, f"{reverse('accounts:two_factor_verify')}?next={request.path}")
+                return _redirect(
+                    request, f"{reverse('accounts:two_factor_verify')}?next={request.path}"
+                )
             setup = reverse("accounts:two_factor_setup")
             if user.requires_two_factor and request.path != setup:
                 return _redirect(request, setup)

@@ -54,7 +54,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
     email_notifications = models.BooleanField(
-        "email me notifications", default=True,
+        "email me notifications",
+        default=True,
         help_text="Also send in-app notifications by email.",
     )
 
@@ -165,7 +166,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["action", "created_at"]),
             # The sealer's work list: small, since events are sealed within seconds.
             models.Index(
-                fields=["id"], condition=models.Q(hash__isnull=True),
+                fields=["id"],
+                condition=models.Q(hash__isnull=True),
                 name="accounts_audit_unsealed_idx",
             ),
         ]
@@ -241,7 +243,8 @@ class ApiToken(AbstractAuthToken):
         ordering = ["-created"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(scope__in=TokenScope.values), name="accounts_apitoken_scope_valid"
+                condition=models.Q(scope__in=TokenScope.values),
+                name="accounts_apitoken_scope_valid",
             ),
             # Tokens always expire (DRF's own tokens never do; ours must).
             models.CheckConstraint(

@@ -48,8 +48,9 @@ def kick(pk: int) -> None:
     try:
         relay(only=pk)
     except Exception:  # the beat relay will try again
-        logger.warning("outbox: immediate relay of #%s failed; the beat relay retries", pk,
-                       exc_info=True)
+        logger.warning(
+            "outbox: immediate relay of #%s failed; the beat relay retries", pk, exc_info=True
+        )
 
 
 def relay(*, only: int | None = None, limit: int = BATCH) -> int:
@@ -105,7 +106,9 @@ def claim(outbox_id: int | None) -> bool:
     if outbox_id is None:
         return True
     return bool(
-        OutboxMessage.objects.filter(pk=outbox_id, done_at__isnull=True).update(done_at=timezone.now())
+        OutboxMessage.objects.filter(pk=outbox_id, done_at__isnull=True).update(
+            done_at=timezone.now()
+        )
     )
 
 

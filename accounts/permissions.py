@@ -33,7 +33,9 @@ def require_perm(perm: str):
             user = request.user
             if not user.is_authenticated:
                 if getattr(request, "htmx", None):
-                    return HttpResponseClientRedirect(redirect_to_login(request.get_full_path()).url)
+                    return HttpResponseClientRedirect(
+                        redirect_to_login(request.get_full_path()).url
+                    )
                 return redirect_to_login(request.get_full_path())
             if not user_has_perm(user, perm):
                 deny(request, perm)

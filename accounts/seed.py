@@ -21,8 +21,13 @@ def run(*, stdout) -> None:
     for email, first, last, role in DEMO_USERS:
         user, created = User.objects.get_or_create(
             email=email,
-            defaults={"first_name": first, "last_name": last, "role": role,
-                      "is_staff": role == Role.ADMIN, "is_superuser": role == Role.ADMIN},
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "role": role,
+                "is_staff": role == Role.ADMIN,
+                "is_superuser": role == Role.ADMIN,
+            },
         )
         if created:
             user.set_password(DEMO_PASSWORD)

@@ -22,8 +22,12 @@ def user_list(*, q: str = "", role: str = "") -> QuerySet[User]:
 
 
 def audit_search(
-    *, user: str = "", patient: int | None = None, action: str = "",
-    date_from=None, date_to=None,
+    *,
+    user: str = "",
+    patient: int | None = None,
+    action: str = "",
+    date_from=None,
+    date_to=None,
 ) -> QuerySet[AuditEvent]:
     qs = AuditEvent.objects.select_related("actor").order_by("-id")
     if user:
@@ -76,6 +80,8 @@ def api_tokens_all(q: str = ""):
     qs = ApiToken.objects.select_related("user").filter(expiry__gt=timezone.now())
     for word in q.split()[:4]:
         qs = qs.filter(
-            Q(user__email__icontains=word) | Q(user__last_name__icontains=word) | Q(name__icontains=word)
+            Q(user__email__icontains=word)
+            | Q(user__last_name__icontains=word)
+            | Q(name__icontains=word)
         )
     return qs.order_by("-created")

@@ -43,11 +43,17 @@ def user_invite(
     email = User.objects.normalize_email(email).lower()
     existing = User.objects.filter(email__iexact=email).first()
     if existing is not None:
-        hint = " They have not chosen a password yet: open their page to resend the invitation." \
-            if existing.invitation_pending else ""
+        hint = (
+            " They have not chosen a password yet: open their page to resend the invitation."
+            if existing.invitation_pending
+            else ""
+        )
         raise ValidationError({"email": f"A user with this email already exists.{hint}"})
     user = User.objects.create_user(
-        email=email, first_name=first_name, last_name=last_name, role=role,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
         is_staff=role == Role.ADMIN,
     )
     audit_record(actor=actor, action="create", obj=user, request=request, detail={"role": role})
@@ -66,9 +72,12 @@ def user_invite_resend(*, actor: User, user: User, request=None) -> User:
     if not user.is_active:
         raise ValidationError("This account is deactivated: reactivate it first.")
     if not user.invitation_pending:
-        raise ValidationError("This user has already chosen a password; they can use “Forgot your password?”.")
-    audit_record(actor=actor, action="update", obj=user, request=request,
-                 detail={"invitation": "resent"})
+        raise ValidationError(
+            "This user has already chosen a password; they can use “Forgot your password?”."
+        )
+    audit_record(
+        actor=actor, action="update", obj=user, request=request, detail={"invitation": "resent"}
+    )
     invitation_send(user=user, actor=actor)
     return user
 
@@ -76,11 +85,17 @@ def user_invite_resend(*, actor: User, user: User, request=None) -> User:
 def invitation_send(*, user: User, actor: User) -> None:
     """Email ``user`` the link to choose a password (after commit); also used by the
     patients app when it turns an unconfirmed sign-up into an invitation."""
-    outbox.enqueue("accounts.tasks.send_invitation_email", claim=True, user_id=user.pk,
-                   actor_id=getattr(actor, "pk", None))
+    outbox.enqueue(
+        "accounts.tasks.send_invitation_email",
+        claim=True,
+        user_id=user.pk,
+        actor_id=getattr(actor, "pk", None),
+    )
 
 
-def invitation_email_send(*, user_id: int, actor_id: int | None, outbox_id: int | None = None) -> bool:
+def invitation_email_send(
+    *, user_id: int, actor_id: int | None, outbox_id: int | None = None
+) -> bool:
     """Email the invitation (the link to choose a password); once per outbox message."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None or not outbox.claim(outbox_id):
@@ -101,7 +116,13 @@ def invitation_email_send(*, user_id: int, actor_id: int | None, outbox_id: int 
 
 @transaction.atomic
 def user_update(
-    *, actor: User, user: User, first_name: str, last_name: str, role: str, is_active: bool,
+    *,
+    actor: User,
+    user: User,
+    first_name: str,
+    last_name: str,
+    role: str,
+    is_active: bool,
     request=None,
 ) -> User:
     """Change a user's name, role or active flag. An admin cannot demote or lock themself."""
@@ -120,7 +141,10 @@ def user_update(
         # knox refuses an inactive user's tokens anyway; deleting them makes it final.
         ApiToken.objects.filter(user=user).delete()
     audit_record(
-        actor=actor, action="update", obj=user, request=request,
+        actor=actor,
+        action="update",
+        obj=user,
+        request=request,
         detail={"before": before, "after": {"role": role, "is_active": is_active}},
     )
     return user
@@ -130,8 +154,13 @@ def user_update(
 def user_set_preferences(*, user: User, email_notifications: bool, request=None) -> User:
     user.email_notifications = email_notifications
     user.save(update_fields=["email_notifications"])
-    audit_record(actor=user, action="update", obj=user, request=request,
-                 detail={"email_notifications": email_notifications})
+    audit_record(
+        actor=user,
+        action="update",
+        obj=user,
+        request=request,
+        detail={"email_notifications": email_notifications},
+    )
     return user
 
 
@@ -150,7 +179,11 @@ def notify(
     once (see ``notification_email_send``). Every domain uses this one function.
     """
     notification = Notification.objects.create(
-        user=user, title=title[:200], body=body, url=url[:500], category=category[:40],
+        user=user,
+        title=title[:200],
+        body=body,
+        url=url[:500],
+        category=category[:40],
         email_wanted=bool(email and user.email_notifications and user.is_active),
     )
     if notification.email_wanted:
@@ -325,7 +358,6 @@ def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
 def api_records_prune(*, now=None) -> dict:
     """Delete expired API tokens (knox refuses them anyway) and Idempotency-Key records
     older than ``IDEMPOTENCY_KEY_HOURS`` (default 24). Returns the counts deleted."""
-
 
     now = now or timezone.now()
     hours = getattr(settings, "IDEMPOTENCY_KEY_HOURS", 24)

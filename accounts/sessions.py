@@ -26,7 +26,9 @@ class SessionStore(CachedDBStore):
         try:
             data = self._cache.get(self.cache_key)
         except Exception:
-            logger.warning("Session cache unavailable; reading the session from the database", exc_info=True)
+            logger.warning(
+                "Session cache unavailable; reading the session from the database", exc_info=True
+            )
             data = None
             cache_ok = False
         else:
@@ -39,7 +41,9 @@ class SessionStore(CachedDBStore):
         data = self.decode(session.session_data)
         if cache_ok:
             try:
-                self._cache.set(self.cache_key, data, self.get_expiry_age(expiry=session.expire_date))
+                self._cache.set(
+                    self.cache_key, data, self.get_expiry_age(expiry=session.expire_date)
+                )
             except Exception:
                 logger.warning("Session cache unavailable; not caching the session", exc_info=True)
         return data
@@ -62,4 +66,6 @@ class SessionStore(CachedDBStore):
         try:
             self._cache.delete(self.cache_key_prefix + session_key)
         except Exception:
-            logger.warning("Session cache unavailable; cached copy of a deleted session kept", exc_info=True)
+            logger.warning(
+                "Session cache unavailable; cached copy of a deleted session kept", exc_info=True
+            )

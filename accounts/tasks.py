@@ -15,7 +15,9 @@ def send_notification_email(*, notification_id: int) -> bool:
 
 
 @shared_task(**RETRY_POLICY)
-def send_invitation_email(*, user_id: int, actor_id: int | None = None, outbox_id: int | None = None) -> bool:
+def send_invitation_email(
+    *, user_id: int, actor_id: int | None = None, outbox_id: int | None = None
+) -> bool:
     """Email an invitation (idempotent: claims its outbox message before sending)."""
     from accounts.services import invitation_email_send
 

@@ -61,8 +61,9 @@ class _AuditedPasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         with transaction.atomic():
             response = super().form_valid(form)
-            audit_record(action="update", obj=form.user, request=self.request,
-                         detail={"password": "changed"})
+            audit_record(
+                action="update", obj=form.user, request=self.request, detail={"password": "changed"}
+            )
         return response
 
 
@@ -72,8 +73,13 @@ class _AuditedPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         what = "reset" if form.user.has_usable_password() else "set from invitation"
         with transaction.atomic():
             response = super().form_valid(form)
-            audit_record(actor=form.user, action="update", obj=form.user, request=self.request,
-                         detail={"password": what})
+            audit_record(
+                actor=form.user,
+                action="update",
+                obj=form.user,
+                request=self.request,
+                detail={"password": what},
+            )
         return response
 
 
@@ -86,6 +92,8 @@ password_change = require_perm("accounts.signed_in")(
 password_change_done = require_perm("accounts.signed_in")(
     auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html")
 )
+
+
 class _SiteUrlPasswordResetView(auth_views.PasswordResetView):
     """The link in the email is built from SITE_URL, never from the request's Host header
     (a forged Host would otherwise send a victim a reset link to someone else's server)."""
@@ -193,7 +201,9 @@ def _two_factor_status(request: Request, *, codes_form=None, disable_form=None, 
     return render_page(request, "accounts/two_factor_status.html", context, status=status)
 
 
-def _current_code_form(request: Request, *, prefix: str, purpose: str) -> tuple[CurrentCodeForm, bool]:
+def _current_code_form(
+    request: Request, *, prefix: str, purpose: str
+) -> tuple[CurrentCodeForm, bool]:
     """Bind the "current code" form; True when it holds a valid code of the user's devices.
 
     Changing two-factor settings needs a verified session *and* a fresh code, so neither a
@@ -205,8 +215,12 @@ def _current_code_form(request: Request, *, prefix: str, purpose: str) -> tuple[
         return form, False
     if match_token(request.user, form.cleaned_data["code"]) is not None:
         return form, True
-    audit_record(action="denied", request=request, allowed=False,
-                 detail={"two_factor": f"wrong code to {purpose}"})
+    audit_record(
+        action="denied",
+        request=request,
+        allowed=False,
+        detail={"two_factor": f"wrong code to {purpose}"},
+    )
     form.add_error("code", "That code is not valid.")
     return form, False
 
@@ -256,12 +270,22 @@ def two_factor_verify(request: Request):
         device = match_token(request.user, form.cleaned_data["token"])
         if device is not None:
             otp_login(request, device)
-            audit_record(action="login", request=request, detail={"two_factor": device.__class__.__name__})
+            audit_record(
+                action="login", request=request, detail={"two_factor": device.__class__.__name__}
+            )
             return redirect(next_url or "accounts:home")
-        audit_record(action="login_failed", request=request, allowed=False,
-                     detail={"two_factor": "wrong code"})
+        audit_record(
+            action="login_failed",
+            request=request,
+            allowed=False,
+            detail={"two_factor": "wrong code"},
+        )
         form.add_error("token", "That code is not valid.")
-    return render_page(request, "accounts/two_factor_verify.html", {"form": form, "next": next_url, "bare_layout": True})
+    return render_page(
+        request,
+        "accounts/two_factor_verify.html",
+        {"form": form, "next": next_url, "bare_layout": True},
+    )
 
 
 # --- User administration ---------------------------------------------------------------
@@ -274,8 +298,9 @@ def user_list(request: Request):
     data = form.cleaned_data if form.is_valid() else {}
     users = selectors.user_list(q=data.get("q", ""), role=data.get("role", ""))
     page = Paginator(users, 25).get_page(request.GET.get("page"))
-    return render_page(request, "accounts/user_list.html", {"form": form, "page": page},
-                       partial="user-table")
+    return render_page(
+        request, "accounts/user_list.html", {"form": form, "page": page}, partial="user-table"
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -291,7 +316,9 @@ def user_invite(request: Request):
             messages.success(request, f"Invitation sent to {user.email}.")
             return redirect("accounts:user_list")
     status = 422 if form.errors else 200
-    return render_page(request, "accounts/user_form.html", {"form": form, "inviting": True}, status=status)
+    return render_page(
+        request, "accounts/user_form.html", {"form": form, "inviting": True}, status=status
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -301,14 +328,18 @@ def user_edit(request: Request, pk: int):
     form = UserEditForm(request.POST or None, instance=User.objects.get(pk=pk))
     if request.method == "POST" and form.is_valid():
         try:
-            services.user_update(actor=request.user, user=target, request=request, **form.cleaned_data)
+            services.user_update(
+                actor=request.user, user=target, request=request, **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, f"{target.email} updated.")
             return redirect("accounts:user_list")
     status = 422 if form.errors else 200
-    return render_page(request, "accounts/user_form.html", {"form": form, "target": target}, status=status)
+    return render_page(
+        request, "accounts/user_form.html", {"form": form, "target": target}, status=status
+    )
 
 
 @require_POST
@@ -331,8 +362,9 @@ def audit_list(request: Request):
     data = form.cleaned_data if form.is_valid() else {}
     events = selectors.audit_search(**{k: v for k, v in data.items() if v not in (None, "")})
     page = CappedPaginator(events, 50, cap=5000).get_page(request.GET.get("page"))
-    return render_page(request, "accounts/audit_list.html", {"form": form, "page": page},
-                       partial="audit-table")
+    return render_page(
+        request, "accounts/audit_list.html", {"form": form, "page": page}, partial="audit-table"
+    )
 
 
 # --- Notifications and preferences -----------------------------------------------------
@@ -341,16 +373,20 @@ def audit_list(request: Request):
 @require_GET
 @require_perm("accounts.signed_in")
 def notification_list(request: Request):
-    page = Paginator(selectors.notifications_for(request.user), 20).get_page(request.GET.get("page"))
-    return render_page(request, "accounts/notifications.html", {"page": page},
-                       partial="notification-list")
+    page = Paginator(selectors.notifications_for(request.user), 20).get_page(
+        request.GET.get("page")
+    )
+    return render_page(
+        request, "accounts/notifications.html", {"page": page}, partial="notification-list"
+    )
 
 
 @require_GET
 @require_perm("accounts.signed_in")
 def notification_bell(request: Request):
-    return render_page(request, "accounts/_bell.html",
-                       {"unread": selectors.unread_count(request.user)})
+    return render_page(
+        request, "accounts/_bell.html", {"unread": selectors.unread_count(request.user)}
+    )
 
 
 @require_POST
@@ -358,9 +394,12 @@ def notification_bell(request: Request):
 def notification_read(request: Request, pk: int | None = None):
     services.notification_mark_read(user=request.user, notification_id=pk)
     if request.htmx:
-        page = Paginator(selectors.notifications_for(request.user), 20).get_page(request.POST.get("page"))
-        response = render_page(request, "accounts/notifications.html", {"page": page},
-                               partial="notification-list")
+        page = Paginator(selectors.notifications_for(request.user), 20).get_page(
+            request.POST.get("page")
+        )
+        response = render_page(
+            request, "accounts/notifications.html", {"page": page}, partial="notification-list"
+        )
         response["HX-Trigger"] = "notifications-changed"
         return response
     return redirect("accounts:notifications")
@@ -390,7 +429,9 @@ def api_tokens(request: Request):
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            _, secret = services.api_token_create(actor=request.user, request=request, **form.cleaned_data)
+            _, secret = services.api_token_create(
+                actor=request.user, request=request, **form.cleaned_data
+            )
         except ValidationError as exc:
             for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -428,4 +469,6 @@ def api_token_admin(request: Request):
     q = request.GET.get("q", "").strip()[:100]
     tokens = selectors.api_tokens_all(q=q)
     page = CappedPaginator(tokens, 50, cap=5000).get_page(request.GET.get("page"))
-    return render_page(request, "accounts/api_token_admin.html", {"page": page, "q": q}, partial="token-table")
+    return render_page(
+        request, "accounts/api_token_admin.html", {"page": page, "q": q}, partial="token-table"
+    )

@@ -9,7 +9,14 @@ from uscpis.registry import ChartLink
 def links(user, patient) -> list[ChartLink]:
     result = []
     if user_has_perm(user, "appointments.book_for_patient"):
-        result.append(ChartLink("Book appointment", reverse("appointments:staff_book") + f"?patient={patient.id_number}"))
+        result.append(
+            ChartLink(
+                "Book appointment",
+                reverse("appointments:staff_book") + f"?patient={patient.id_number}",
+            )
+        )
     if user_has_perm(user, "appointments.view_schedule"):
-        result.append(ChartLink("Appointments", reverse("appointments:patient_history", args=[patient.pk])))
+        result.append(
+            ChartLink("Appointments", reverse("appointments:patient_history", args=[patient.pk]))
+        )
     return result

@@ -14,7 +14,6 @@ def cards(user) -> list[Card]:
     if user_has_perm(user, "appointments.manage_queue") or (
         user_has_perm(user, "appointments.view_schedule") and user.role not in PROVIDER_ROLES
     ):
-
         counts = day_counts(timezone.localdate())
         queue = reverse("appointments:queue")
         result += [
@@ -40,7 +39,6 @@ def cards(user) -> list[Card]:
             ),
         ]
     if user.role in PROVIDER_ROLES:
-
         start, end = local_day_bounds(timezone.localdate())
         mine = (
             Appointment.objects.filter(provider__user=user, start__gte=start, start__lt=end)
@@ -51,7 +49,6 @@ def cards(user) -> list[Card]:
             Card("My appointments today", mine, url=reverse("appointments:queue") + "?mine=1")
         )
     if user_has_perm(user, "appointments.book_self"):
-
         patient = patient_for_user(user)
         upcoming = None
         if patient is not None:

@@ -24,7 +24,6 @@ def send_appointment_email(appointment: Appointment, kind: str) -> int:
     Raises whatever the backend raises (the calling task retries).
     """
 
-
     patient = appointment.patient
     to = patient.user.email if patient.user_id and patient.user.email else patient.email
     if not to:

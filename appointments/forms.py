@@ -129,8 +129,6 @@ class StaffRescheduleForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("date") and data.get("time"):
-
-
             data["start"] = datetime.combine(data["date"], data["time"]).replace(
                 tzinfo=conf.clinic_tz()
             )

@@ -204,8 +204,7 @@ def day_calendar(
             items=by_provider.get(p.pk, []),
         )
         col.free = [
-            "cal-free r-{} s-{}".format(*grid.position(s, e, day))
-            for s, e in working.get(p.pk, [])
+            "cal-free r-{} s-{}".format(*grid.position(s, e, day)) for s, e in working.get(p.pk, [])
         ]
         columns.append(col)
     return columns

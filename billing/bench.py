@@ -35,8 +35,13 @@ def _clerk():
 
     user = User.objects.filter(email=CLERK_EMAIL).first()
     if user is None:
-        user = User.objects.create_user(email=CLERK_EMAIL, password=None, role=Role.BILLING_CLERK,
-                                        first_name="Bench", last_name="Clerk")
+        user = User.objects.create_user(
+            email=CLERK_EMAIL,
+            password=None,
+            role=Role.BILLING_CLERK,
+            first_name="Bench",
+            last_name="Clerk",
+        )
     return user
 
 
@@ -49,7 +54,9 @@ def generate(scale: dict, stdout) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM patients_patient ORDER BY id LIMIT 100000")
         patients = [row[0] for row in cursor.fetchall()]
-        cursor.execute("SELECT code, id FROM billing_service WHERE code IN ('LAB-CBC','LAB-UA','LAB-FBS')")
+        cursor.execute(
+            "SELECT code, id FROM billing_service WHERE code IN ('LAB-CBC','LAB-UA','LAB-FBS')"
+        )
         services = dict(cursor.fetchall())
     if not patients or target <= 0:
         stdout.write("  billing: no patients to bill; skipped")
@@ -73,12 +80,15 @@ def generate(scale: dict, stdout) -> None:
             _chunk(cursor, start, end, patients, services, clerk.pk, day_id)
         stdout.write(f"  billing: invoices {end} / {target}")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE billing_invoice; ANALYZE billing_invoiceline; "
-                       "ANALYZE billing_payment; ANALYZE billing_allocation")
+        cursor.execute(
+            "ANALYZE billing_invoice; ANALYZE billing_invoiceline; "
+            "ANALYZE billing_payment; ANALYZE billing_allocation"
+        )
 
 
-def _chunk(cursor, start: int, end: int, patients: list[int], services: dict, clerk_id: int,
-           day_id: int) -> None:
+def _chunk(
+    cursor, start: int, end: int, patients: list[int], services: dict, clerk_id: int, day_id: int
+) -> None:
     # Status by i mod 20: 12 paid (two payments of 250), 3 partially paid (200), 5 issued.
     cursor.execute(
         """
@@ -98,8 +108,14 @@ def _chunk(cursor, start: int, end: int, patients: list[int], services: dict, cl
                '', now(), now()
         FROM generate_series(%(start)s, %(end)s) AS i
         """,
-        {"heavy": HEAVY_EVERY, "patients": patients, "year": YEAR, "clerk": clerk_id,
-         "start": start, "end": end},
+        {
+            "heavy": HEAVY_EVERY,
+            "patients": patients,
+            "year": YEAR,
+            "clerk": clerk_id,
+            "start": start,
+            "end": end,
+        },
     )
     cursor.execute(
         """
@@ -115,11 +131,19 @@ def _chunk(cursor, start: int, end: int, patients: list[int], services: dict, cl
                            (%(fbs)s, 'Fasting blood sugar', 150.00)) AS s(service_id, name, amount)
         WHERE inv.number BETWEEN %(first)s AND %(last)s
         """,
-        {"cbc": services["LAB-CBC"], "ua": services["LAB-UA"], "fbs": services["LAB-FBS"],
-         "first": f"BINV-{YEAR}-{start:06d}", "last": f"BINV-{YEAR}-{end:06d}"},
+        {
+            "cbc": services["LAB-CBC"],
+            "ua": services["LAB-UA"],
+            "fbs": services["LAB-FBS"],
+            "first": f"BINV-{YEAR}-{start:06d}",
+            "last": f"BINV-{YEAR}-{end:06d}",
+        },
     )
-    base = _scalar("SELECT coalesce(max(last_value), 0) FROM billing_numberseries "
-                   "WHERE series = 'BOR' AND year = %s", [YEAR])
+    base = _scalar(
+        "SELECT coalesce(max(last_value), 0) FROM billing_numberseries "
+        "WHERE series = 'BOR' AND year = %s",
+        [YEAR],
+    )
     cursor.execute(
         """
         INSERT INTO billing_payment (patient_id, cashier_day_id, method, reference, amount,
@@ -134,8 +158,14 @@ def _chunk(cursor, start: int, end: int, patients: list[int], services: dict, cl
         WHERE inv.number BETWEEN %(first)s AND %(last)s
           AND (inv.status = 'paid' OR (inv.status = 'partially_paid' AND k = 1))
         """,
-        {"day": day_id, "year": YEAR, "base": base, "clerk": clerk_id,
-         "first": f"BINV-{YEAR}-{start:06d}", "last": f"BINV-{YEAR}-{end:06d}"},
+        {
+            "day": day_id,
+            "year": YEAR,
+            "base": base,
+            "clerk": clerk_id,
+            "first": f"BINV-{YEAR}-{start:06d}",
+            "last": f"BINV-{YEAR}-{end:06d}",
+        },
     )
     added = cursor.rowcount
     cursor.execute(
@@ -162,15 +192,17 @@ def _heavy_patient_id() -> int:
     """The patient given every HEAVY_EVERY-th bench invoice; below that many invoices (the
     tiny-scale harness test), whoever has the most."""
     return _scalar(
-        "SELECT patient_id FROM billing_invoice WHERE number = %s", [f"BINV-{YEAR}-{HEAVY_EVERY:06d}"]
+        "SELECT patient_id FROM billing_invoice WHERE number = %s",
+        [f"BINV-{YEAR}-{HEAVY_EVERY:06d}"],
     ) or _scalar(
         "SELECT patient_id FROM billing_invoice GROUP BY patient_id ORDER BY count(*) DESC LIMIT 1"
     )
 
 
 def _some_invoice_url() -> str:
-    pk = _scalar("SELECT id FROM billing_invoice WHERE number = %s",
-                 [f"BINV-{YEAR}-{HEAVY_EVERY * 2:06d}"]) or _scalar("SELECT max(id) FROM billing_invoice")
+    pk = _scalar(
+        "SELECT id FROM billing_invoice WHERE number = %s", [f"BINV-{YEAR}-{HEAVY_EVERY * 2:06d}"]
+    ) or _scalar("SELECT max(id) FROM billing_invoice")
     return reverse("billing:invoice", args=[pk])
 
 
@@ -190,8 +222,12 @@ def _issue_case() -> BenchCase:
 
             draft = Invoice.objects.create(patient=patient, visit_day=timezone.localdate())
             for code in ("LAB-CBC", "LAB-UA", "LAB-FBS"):
-                invoices.invoice_add_line(actor=clerk, invoice=draft, service=Service.objects.get(code=code),
-                                          quantity=Decimal("1"))
+                invoices.invoice_add_line(
+                    actor=clerk,
+                    invoice=draft,
+                    service=Service.objects.get(code=code),
+                    quantity=Decimal("1"),
+                )
 
         def run():
             with transaction.atomic():
@@ -200,8 +236,12 @@ def _issue_case() -> BenchCase:
 
         return run
 
-    return BenchCase("billing: issue an invoice", prepare, target_ms=30,
-                     description="draft of 3 lines → gap-free number, totals, credit check (rolled back)")
+    return BenchCase(
+        "billing: issue an invoice",
+        prepare,
+        target_ms=30,
+        description="draft of 3 lines → gap-free number, totals, credit check (rolled back)",
+    )
 
 
 def _close_case() -> BenchCase:
@@ -226,20 +266,36 @@ def _close_case() -> BenchCase:
 
         return run
 
-    return BenchCase("billing: close a cashier day", prepare, target_ms=100,
-                     description="300 payments: expected vs counted per method (rolled back)")
+    return BenchCase(
+        "billing: close a cashier day",
+        prepare,
+        target_ms=100,
+        description="300 payments: expected vs counted per method (rolled back)",
+    )
 
 
 CASES = [
-    page_case("billing: patient billing tab", user=_clerk,
-              url=lambda: reverse("billing:patient", args=[_heavy_patient_id()]), target_ms=50,
-              description="a patient with 400 invoices (paginated) and their balance"),
+    page_case(
+        "billing: patient billing tab",
+        user=_clerk,
+        url=lambda: reverse("billing:patient", args=[_heavy_patient_id()]),
+        target_ms=50,
+        description="a patient with 400 invoices (paginated) and their balance",
+    ),
     page_case("billing: invoice page", user=_clerk, url=_some_invoice_url, target_ms=50),
-    page_case("billing: AR ageing by patient", user=_clerk,
-              url=lambda: reverse("billing:reports") + "?report=ar_patient", target_ms=150,
-              description="open invoices bucketed 0–30/31–60/61–90/90+ by patient"),
-    page_case("billing: invoice list open", user=_clerk,
-              url=lambda: reverse("billing:invoices") + "?status=open", target_ms=50),
+    page_case(
+        "billing: AR ageing by patient",
+        user=_clerk,
+        url=lambda: reverse("billing:reports") + "?report=ar_patient",
+        target_ms=150,
+        description="open invoices bucketed 0–30/31–60/61–90/90+ by patient",
+    ),
+    page_case(
+        "billing: invoice list open",
+        user=_clerk,
+        url=lambda: reverse("billing:invoices") + "?status=open",
+        target_ms=50,
+    ),
     _issue_case(),
     _close_case(),
 ]

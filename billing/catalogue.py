@@ -58,8 +58,12 @@ def catalogue_ensure() -> dict[str, int]:
     for code, name, group, procedure, _price, exempt in SERVICES:
         service, new = Service.objects.get_or_create(
             code=code,
-            defaults={"name": name, "group": group, "dental_procedure": procedure,
-                      "vat_exempt": exempt},
+            defaults={
+                "name": name,
+                "group": group,
+                "dental_procedure": procedure,
+                "vat_exempt": exempt,
+            },
         )
         services[code] = service
         created["services"] += new
@@ -74,7 +78,9 @@ def catalogue_ensure() -> dict[str, int]:
             if code == "MEDS":
                 defaults = {"basis": PriceBasis.COST_PLUS, "markup_percent": MEDICINE_MARKUP}
             else:
-                amount = (Decimal(price) * (share if code != "NOSHOW" else 1)).quantize(Decimal("0.01"))
+                amount = (Decimal(price) * (share if code != "NOSHOW" else 1)).quantize(
+                    Decimal("0.01")
+                )
                 defaults = {
                     "amount": amount,
                     "covered_per_term": covered if group == ServiceGroup.CONSULTATION else 0,
@@ -83,7 +89,12 @@ def catalogue_ensure() -> dict[str, int]:
     for code, name, kind, loa, days in PAYERS:
         _, new = Payer.objects.get_or_create(
             code=code,
-            defaults={"name": name, "kind": kind, "requires_loa": loa, "loa_validity_days": days or 3},
+            defaults={
+                "name": name,
+                "kind": kind,
+                "requires_loa": loa,
+                "loa_validity_days": days or 3,
+            },
         )
         created["payers"] += new
     return created

@@ -16,6 +16,9 @@ def links(user, patient) -> list[ChartLink]:
         from billing.selectors import patient_balance
 
         bal = patient_balance(patient.pk)
-        result.append(ChartLink(f"Balance {money(bal.owed)}",
-                                reverse("billing:patient_balance", args=[patient.pk])))
+        result.append(
+            ChartLink(
+                f"Balance {money(bal.owed)}", reverse("billing:patient_balance", args=[patient.pk])
+            )
+        )
     return result

@@ -27,8 +27,14 @@ MONEY_ATTRS = {"inputmode": "decimal", "step": "0.01", "min": "0"}
 
 
 def money_field(label: str, *, required: bool = True, minimum: str = "0.00") -> forms.DecimalField:
-    return forms.DecimalField(label=label, required=required, max_digits=12, decimal_places=2,
-                              min_value=Decimal(minimum), widget=forms.NumberInput(attrs=MONEY_ATTRS))
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal(minimum),
+        widget=forms.NumberInput(attrs=MONEY_ATTRS),
+    )
 
 
 class InvoiceFilterForm(forms.Form):
@@ -42,9 +48,16 @@ class InvoiceFilterForm(forms.Form):
 
 
 class AddLineForm(forms.Form):
-    service = forms.ModelChoiceField(queryset=Service.objects.filter(is_active=True).order_by("name"))
-    quantity = forms.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"),
-                                  initial=1, widget=forms.NumberInput(attrs={"step": "any", "min": "0"}))
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.filter(is_active=True).order_by("name")
+    )
+    quantity = forms.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        min_value=Decimal("0.001"),
+        initial=1,
+        widget=forms.NumberInput(attrs={"step": "any", "min": "0"}),
+    )
     unit_price = money_field("Price (blank = list price)", required=False)
     reason = forms.CharField(label="Reason for another price", required=False, max_length=200)
 
@@ -55,17 +68,22 @@ class PriceOverrideForm(forms.Form):
 
 
 class TermsForm(forms.Form):
-    coverage = forms.ModelChoiceField(queryset=Coverage.objects.none(), required=False,
-                                      empty_label="Self-pay (no payer)")
-    statutory_discount = forms.ChoiceField(label="Statutory discount", required=False,
-                                           choices=StatutoryDiscount.choices)
-    statutory_id_number = forms.CharField(label="Senior / PWD ID number", required=False, max_length=40)
+    coverage = forms.ModelChoiceField(
+        queryset=Coverage.objects.none(), required=False, empty_label="Self-pay (no payer)"
+    )
+    statutory_discount = forms.ChoiceField(
+        label="Statutory discount", required=False, choices=StatutoryDiscount.choices
+    )
+    statutory_id_number = forms.CharField(
+        label="Senior / PWD ID number", required=False, max_length=40
+    )
 
     def __init__(self, *args, patient=None, **kwargs):
         super().__init__(*args, **kwargs)
         if patient is not None:
             self.fields["coverage"].queryset = Coverage.objects.filter(
-                patient=patient, is_active=True).select_related("payer")
+                patient=patient, is_active=True
+            ).select_related("payer")
 
 
 class ReasonForm(forms.Form):
@@ -83,8 +101,9 @@ class PaymentForm(forms.Form):
 
     amount = money_field("Amount received", minimum="0.01")
     method = forms.ChoiceField(choices=PaymentMethod.choices)
-    reference = forms.CharField(label="Reference no. (card, GCash, Maya, bank)", required=False,
-                                max_length=60)
+    reference = forms.CharField(
+        label="Reference no. (card, GCash, Maya, bank)", required=False, max_length=60
+    )
     invoices = forms.MultipleChoiceField(
         label="Apply to, in the order you tick them (none ticked = oldest first)",
         required=False,
@@ -110,7 +129,8 @@ class PaymentForm(forms.Form):
         (only ids that are ticked), then any ticked ones it doesn't name, in page order."""
         chosen = [int(i) for i in self.cleaned_data["invoices"]]
         picked = [
-            int(x) for x in self.cleaned_data.get("invoice_order", "").split(",")
+            int(x)
+            for x in self.cleaned_data.get("invoice_order", "").split(",")
             if x.strip().isdigit()
         ]
         ordered = list(dict.fromkeys(i for i in picked if i in chosen))
@@ -131,7 +151,9 @@ class CloseDayForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        fields = {f"counted_{m}": money_field(f"Counted {label}") for m, label in PaymentMethod.choices}
+        fields = {
+            f"counted_{m}": money_field(f"Counted {label}") for m, label in PaymentMethod.choices
+        }
         self.fields = {**fields, **self.fields}
 
     def counted(self) -> dict[str, Decimal]:
@@ -139,13 +161,27 @@ class CloseDayForm(forms.Form):
 
 
 class CoverageForm(forms.ModelForm):
-    groups = forms.MultipleChoiceField(label="Service groups (none = all)", required=False,
-                                       choices=ServiceGroup.choices, widget=forms.CheckboxSelectMultiple)
+    groups = forms.MultipleChoiceField(
+        label="Service groups (none = all)",
+        required=False,
+        choices=ServiceGroup.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
 
     class Meta:
         model = Coverage
-        fields = ["payer", "member_id", "valid_from", "valid_until", "percent", "fixed_amount",
-                  "groups", "annual_cap", "loa_number", "loa_issued_on"]
+        fields = [
+            "payer",
+            "member_id",
+            "valid_from",
+            "valid_until",
+            "percent",
+            "fixed_amount",
+            "groups",
+            "annual_cap",
+            "loa_number",
+            "loa_issued_on",
+        ]
         widgets = {"valid_from": DATE, "valid_until": DATE, "loa_issued_on": DATE}
 
     def __init__(self, *args, **kwargs):
@@ -161,9 +197,13 @@ class ClaimActionForm(forms.Form):
 
 
 class ClaimFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("action", "Needs action")]
-                               + list(ClaimStatus.choices))
-    payer = forms.ModelChoiceField(queryset=Payer.objects.all(), required=False, empty_label="Any payer")
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), ("action", "Needs action")] + list(ClaimStatus.choices),
+    )
+    payer = forms.ModelChoiceField(
+        queryset=Payer.objects.all(), required=False, empty_label="Any payer"
+    )
 
 
 class RemittanceForm(forms.Form):

@@ -161,7 +161,9 @@ class Coverage(models.Model):
     """A patient's membership with a payer: what share it pays, for which service groups,
     up to an annual cap, between two dates."""
 
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="coverages")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="coverages"
+    )
     payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="coverages")
     member_id = models.CharField("member ID / PIN", max_length=40)
     valid_from = models.DateField()
@@ -226,7 +228,9 @@ class Charge(models.Model):
     is unique, so an event is charged exactly once however often it is announced or
     reconciled."""
 
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="charges")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="charges"
+    )
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="charges")
     source_key = models.CharField(max_length=60, unique=True)
     description = models.CharField(max_length=200)
@@ -314,7 +318,9 @@ class Invoice(models.Model):
     credit notes − write-off; ``balance`` = ``patient_due`` − ``amount_paid``.
     """
 
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="invoices")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="invoices"
+    )
     visit_day = models.DateField()
     status = models.CharField(
         max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
@@ -430,7 +436,9 @@ class InvoiceLine(models.Model):
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=Decimal("1"))
     unit_price = models.DecimalField(**MONEY)
     price_override_reason = models.CharField(max_length=200, blank=True)
-    covered_by_fee = models.BooleanField(default=False, help_text="Within the term's covered visits.")
+    covered_by_fee = models.BooleanField(
+        default=False, help_text="Within the term's covered visits."
+    )
     vat_exempt = models.BooleanField(default=True)
     gross = models.DecimalField(**MONEY)
     vat_exemption = models.DecimalField(**MONEY, default=ZERO)
@@ -486,7 +494,9 @@ class CreditNote(models.Model):
     number = models.CharField(max_length=30, unique=True)
     amount = models.DecimalField(**MONEY)
     reason = models.CharField(max_length=200)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -512,7 +522,9 @@ class WriteOff(models.Model):
     status = models.CharField(
         max_length=10, choices=ApprovalStatus.choices, default=ApprovalStatus.REQUESTED
     )
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     requested_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -551,7 +563,9 @@ class CashierDayStatus(models.TextChoices):
 
 
 class CashierDay(models.Model):
-    cashier = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    cashier = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     business_date = models.DateField()
     opening_float = models.DecimalField(**MONEY, default=ZERO)
     status = models.CharField(
@@ -582,7 +596,9 @@ class Payment(models.Model):
     """Money received from a patient. ``unallocated`` is the patient's credit from it
     (overpayment), less what was refunded."""
 
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="payments")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="payments"
+    )
     cashier_day = models.ForeignKey(CashierDay, on_delete=models.PROTECT, related_name="payments")
     method = models.CharField(max_length=8, choices=PaymentMethod.choices)
     reference = models.CharField(max_length=60, blank=True)
@@ -591,7 +607,9 @@ class Payment(models.Model):
     refunded = models.DecimalField(**MONEY, default=ZERO)
     receipt_number = models.CharField(max_length=30, unique=True)
     idempotency_key = models.CharField(max_length=64, unique=True)
-    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -647,7 +665,9 @@ class Refund(models.Model):
     status = models.CharField(
         max_length=10, choices=ApprovalStatus.choices, default=ApprovalStatus.REQUESTED
     )
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     requested_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -711,7 +731,9 @@ class Claim(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     submissions = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -744,7 +766,9 @@ class Claim(models.Model):
 
 class ClaimLine(models.Model):
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="lines")
-    invoice_line = models.OneToOneField(InvoiceLine, on_delete=models.PROTECT, related_name="claim_line")
+    invoice_line = models.OneToOneField(
+        InvoiceLine, on_delete=models.PROTECT, related_name="claim_line"
+    )
     amount = models.DecimalField(**MONEY)
 
     class Meta:
@@ -780,14 +804,20 @@ class Remittance(models.Model):
     reference = models.CharField(max_length=60)
     received_on = models.DateField()
     amount = models.DecimalField(**MONEY)
-    posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     posted_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-received_on", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["payer", "reference"], name="billing_remittance_ref_unique"),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="billing_remittance_not_negative"),
+            models.UniqueConstraint(
+                fields=["payer", "reference"], name="billing_remittance_ref_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="billing_remittance_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -804,7 +834,9 @@ class RemittanceLine(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(paid__gte=0, contractual_adjustment__gte=0, patient_responsibility__gte=0),
+                condition=Q(
+                    paid__gte=0, contractual_adjustment__gte=0, patient_responsibility__gte=0
+                ),
                 name="billing_remittance_line_not_negative",
             )
         ]
@@ -826,7 +858,9 @@ class StatementSend(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["patient", "month"], name="billing_statement_once_a_month")
+            models.UniqueConstraint(
+                fields=["patient", "month"], name="billing_statement_once_a_month"
+            )
         ]
 
     def __str__(self) -> str:

@@ -65,7 +65,9 @@ def _plain(gross: Decimal, discount: Decimal, applies_vat: bool, rate: Decimal) 
     return LineAmounts(gross, ZERO, discount, net, vat)
 
 
-def split_share(*, net: Decimal, percent, fixed: Decimal | None, cap_left: Decimal | None) -> Decimal:
+def split_share(
+    *, net: Decimal, percent, fixed: Decimal | None, cap_left: Decimal | None
+) -> Decimal:
     """The payer's share of a line worth ``net``: ``percent`` of it, or ``fixed`` (whichever
     coverage says), never more than the line nor than what is left of the annual cap."""
     share = to_money(fixed) if fixed is not None else to_money(net * Decimal(percent) / 100)
@@ -76,8 +78,25 @@ def split_share(*, net: Decimal, percent, fixed: Decimal | None, cap_left: Decim
 
 
 _ONES = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
 ]
 _TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]

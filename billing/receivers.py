@@ -27,8 +27,9 @@ def on_stock_dispensed(sender, movements, **kwargs) -> None:
 
 
 def on_dispensing_reversed(sender, movement, reason: str = "", **kwargs) -> None:
-    charges.charge_reverse(actor=None, source_key=f"dispense:{movement.pk}",
-                           reason=reason or "Dispensing cancelled")
+    charges.charge_reverse(
+        actor=None, source_key=f"dispense:{movement.pk}", reason=reason or "Dispensing cancelled"
+    )
 
 
 def connect() -> None:

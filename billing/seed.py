@@ -62,18 +62,32 @@ def _coverages(rng: random.Random) -> list[Coverage]:
             payer, percent, cap = payers["usc"], Decimal("50"), Decimal("10000")
         else:
             payer, percent, cap = payers["intellicare"], Decimal("90"), Decimal("15000")
-        made.append(Coverage.objects.create(
-            patient=patient, payer=payer, member_id=f"{payer.code[:2].upper()}-{100000 + n}",
-            valid_from=date(today.year - 1, 1, 1), percent=percent, annual_cap=cap,
-            loa_number=f"LOA-{rng.randint(100000, 999999)}" if payer.requires_loa else "",
-            loa_issued_on=today - timedelta(days=rng.randint(0, 1)) if payer.requires_loa else None,
-        ))
+        made.append(
+            Coverage.objects.create(
+                patient=patient,
+                payer=payer,
+                member_id=f"{payer.code[:2].upper()}-{100000 + n}",
+                valid_from=date(today.year - 1, 1, 1),
+                percent=percent,
+                annual_cap=cap,
+                loa_number=f"LOA-{rng.randint(100000, 999999)}" if payer.requires_loa else "",
+                loa_issued_on=today - timedelta(days=rng.randint(0, 1))
+                if payer.requires_loa
+                else None,
+            )
+        )
     for n, patient in enumerate(Patient.objects.filter(patient_type="student").order_by("pk")[:10]):
-        made.append(Coverage.objects.create(
-            patient=patient, payer=payers["philhealth-konsulta"],
-            member_id=f"12-{300000000 + n:09d}-{n % 10}", valid_from=date(today.year, 1, 1),
-            percent=Decimal("100"), groups=["lab"], annual_cap=Decimal("750"),
-        ))
+        made.append(
+            Coverage.objects.create(
+                patient=patient,
+                payer=payers["philhealth-konsulta"],
+                member_id=f"12-{300000000 + n:09d}-{n % 10}",
+                valid_from=date(today.year, 1, 1),
+                percent=Decimal("100"),
+                groups=["lab"],
+                annual_cap=Decimal("750"),
+            )
+        )
     return made
 
 
@@ -92,11 +106,20 @@ def _seed(stdout, clerk, admin) -> None:
             from billing.models import Service
 
             service = Service.objects.get(code=code)
-            charges.charge_capture(charges.ChargeSpec(
-                source_key=f"demo-lab:{patient.pk}:{n}", patient_id=patient.pk, service=service,
-                description=service.name, occurred_on=today - timedelta(days=20 + n * 15)))
-    drafts = list(Invoice.objects.filter(status=InvoiceStatus.DRAFT, visit_day__lt=today,
-                                         net_total__gt=0).order_by("visit_day", "pk"))
+            charges.charge_capture(
+                charges.ChargeSpec(
+                    source_key=f"demo-lab:{patient.pk}:{n}",
+                    patient_id=patient.pk,
+                    service=service,
+                    description=service.name,
+                    occurred_on=today - timedelta(days=20 + n * 15),
+                )
+            )
+    drafts = list(
+        Invoice.objects.filter(
+            status=InvoiceStatus.DRAFT, visit_day__lt=today, net_total__gt=0
+        ).order_by("visit_day", "pk")
+    )
     # Past days: issue most drafts; a closed cashier day yesterday took most payments.
     past_day = payments.cashier_day_open(actor=clerk, opening_float=Decimal("1000"))
     issued = []
@@ -110,23 +133,36 @@ def _seed(stdout, clerk, admin) -> None:
             continue
         method = rng.choice(methods)
         amount = inv.balance if rng.random() < 0.7 else (inv.balance / 2).quantize(Decimal("0.01"))
-        payments.payment_record(actor=clerk, patient=inv.patient, amount=amount, method=method,
-                                reference="" if method == "cash" else f"{method.upper()}-{70000 + n}",
-                                idempotency_key=f"demo-pay-{n}")
+        payments.payment_record(
+            actor=clerk,
+            patient=inv.patient,
+            amount=amount,
+            method=method,
+            reference="" if method == "cash" else f"{method.upper()}-{70000 + n}",
+            idempotency_key=f"demo-pay-{n}",
+        )
     yesterday = timezone.now() - timedelta(days=1)
     Payment.objects.filter(cashier_day=past_day).update(received_at=yesterday)
-    CashierDay.objects.filter(pk=past_day.pk).update(business_date=today - timedelta(days=1),
-                                                     opened_at=yesterday - timedelta(hours=8))
+    CashierDay.objects.filter(pk=past_day.pk).update(
+        business_date=today - timedelta(days=1), opened_at=yesterday - timedelta(hours=8)
+    )
     expected = payments.expected_by_method(past_day)
     counted = dict(expected)
     counted["cash"] = expected["cash"] - Decimal("20.00")  # the drawer was ₱20 short
-    payments.cashier_day_close(actor=clerk, day=past_day, counted=counted, note="₱20 short; reported")
+    payments.cashier_day_close(
+        actor=clerk, day=past_day, counted=counted, note="₱20 short; reported"
+    )
     # Today: an open day with a couple of payments and one overpayment kept as credit.
     payments.cashier_day_open(actor=clerk, opening_float=Decimal("1000"))
     open_now = list(Invoice.objects.filter(status=InvoiceStatus.ISSUED).order_by("pk")[:3])
     for n, inv in enumerate(open_now):
-        payments.payment_record(actor=clerk, patient=inv.patient, amount=inv.balance + (50 if n == 0 else 0),
-                                method="cash", idempotency_key=f"demo-today-{n}")
+        payments.payment_record(
+            actor=clerk,
+            patient=inv.patient,
+            amount=inv.balance + (50 if n == 0 else 0),
+            method="cash",
+            idempotency_key=f"demo-today-{n}",
+        )
     _corrections(clerk, admin)
     _claims(clerk, rng)
     stdout.write(
@@ -138,25 +174,37 @@ def _seed(stdout, clerk, admin) -> None:
 def _corrections(clerk, admin) -> None:
     open_invoices = list(Invoice.objects.filter(status=InvoiceStatus.ISSUED).order_by("-pk")[:4])
     if len(open_invoices) >= 3:
-        invoices.credit_note_create(actor=clerk, invoice=open_invoices[0],
-                                    amount=min(Decimal("50"), open_invoices[0].balance),
-                                    reason="Price agreed at the counter")
-        invoices.invoice_void(actor=clerk, invoice=open_invoices[1],
-                              reason="Issued to the wrong patient record")
-        invoices.writeoff_request(actor=clerk, invoice=open_invoices[2],
-                                  reason="Indigent student, endorsed by the Dean")
+        invoices.credit_note_create(
+            actor=clerk,
+            invoice=open_invoices[0],
+            amount=min(Decimal("50"), open_invoices[0].balance),
+            reason="Price agreed at the counter",
+        )
+        invoices.invoice_void(
+            actor=clerk, invoice=open_invoices[1], reason="Issued to the wrong patient record"
+        )
+        invoices.writeoff_request(
+            actor=clerk, invoice=open_invoices[2], reason="Indigent student, endorsed by the Dean"
+        )
     credit = Payment.objects.filter(unallocated__gt=0).first()
     if credit is not None:
-        payments.refund_request(actor=clerk, payment=credit, amount=credit.unallocated,
-                                reason="Overpayment returned to the patient")
+        payments.refund_request(
+            actor=clerk,
+            payment=credit,
+            amount=credit.unallocated,
+            reason="Overpayment returned to the patient",
+        )
 
 
 def _claims(clerk, rng) -> None:
     """Claims from HMO and university shares, pushed to every state."""
     candidates = list(
-        Invoice.objects.filter(status__in=[InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID,
-                                           InvoiceStatus.PAID], payer_total__gt=0)
-        .select_related("coverage__payer").order_by("visit_day", "pk")
+        Invoice.objects.filter(
+            status__in=[InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID],
+            payer_total__gt=0,
+        )
+        .select_related("coverage__payer")
+        .order_by("visit_day", "pk")
     )
     made = []
     for inv in candidates:
@@ -164,35 +212,56 @@ def _claims(clerk, rng) -> None:
             made.append(claims.claim_create(actor=clerk, invoice=inv))
         except ValidationError:  # nothing left to claim on this invoice
             continue
-    plan = [ClaimStatus.DRAFT, ClaimStatus.SUBMITTED, ClaimStatus.ACCEPTED, ClaimStatus.DENIED,
-            "partial", "paid"]
+    plan = [
+        ClaimStatus.DRAFT,
+        ClaimStatus.SUBMITTED,
+        ClaimStatus.ACCEPTED,
+        ClaimStatus.DENIED,
+        "partial",
+        "paid",
+    ]
     to_remit: dict[int, list] = {}
     for n, claim in enumerate(made):
         target = plan[n % len(plan)]
         if target == ClaimStatus.DRAFT:
             continue
         if claim.payer.requires_loa:  # each HMO visit had its own letter of authorisation
-            first_day = claim.lines.order_by("invoice_line__invoice__visit_day").values_list(
-                "invoice_line__invoice__visit_day", flat=True).first()
+            first_day = (
+                claim.lines.order_by("invoice_line__invoice__visit_day")
+                .values_list("invoice_line__invoice__visit_day", flat=True)
+                .first()
+            )
             Coverage.objects.filter(pk=claim.coverage_id).update(loa_issued_on=first_day)
         claim = claims.claim_transition(actor=clerk, claim=claim, to_status=ClaimStatus.SUBMITTED)
         if target == ClaimStatus.SUBMITTED:
             continue
         if target == ClaimStatus.DENIED:
-            claims.claim_transition(actor=clerk, claim=claim, to_status=ClaimStatus.DENIED,
-                                    denial_code="incomplete", note="Claim signature form missing")
+            claims.claim_transition(
+                actor=clerk,
+                claim=claim,
+                to_status=ClaimStatus.DENIED,
+                denial_code="incomplete",
+                note="Claim signature form missing",
+            )
             continue
         claim = claims.claim_transition(actor=clerk, claim=claim, to_status=ClaimStatus.ACCEPTED)
         if target == ClaimStatus.ACCEPTED:
             continue
         if target == "partial":
-            item = claims.RemittanceItem(claim=claim, paid=(claim.total * Decimal("0.6")).quantize(Decimal("0.01")),
-                                         adjustment=(claim.total * Decimal("0.1")).quantize(Decimal("0.01")))
+            item = claims.RemittanceItem(
+                claim=claim,
+                paid=(claim.total * Decimal("0.6")).quantize(Decimal("0.01")),
+                adjustment=(claim.total * Decimal("0.1")).quantize(Decimal("0.01")),
+            )
         else:
             item = claims.RemittanceItem(claim=claim, paid=claim.total)
         to_remit.setdefault(claim.payer_id, []).append(item)
     for payer_id, items in to_remit.items():
-        claims.remittance_post(actor=clerk, payer=Payer.objects.get(pk=payer_id),
-                               reference=f"RMT-{rng.randint(10000, 99999)}",
-                               received_on=timezone.localdate(), amount=sum(i.paid for i in items),
-                               items=items)
+        claims.remittance_post(
+            actor=clerk,
+            payer=Payer.objects.get(pk=payer_id),
+            reference=f"RMT-{rng.randint(10000, 99999)}",
+            received_on=timezone.localdate(),
+            amount=sum(i.paid for i in items),
+            items=items,
+        )

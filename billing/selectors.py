@@ -35,7 +35,11 @@ from billing.models import (
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
 BALANCE = ExpressionWrapper(
-    F("patient_total") + F("moved_to_patient") - F("credited") - F("written_off") - F("amount_paid"),
+    F("patient_total")
+    + F("moved_to_patient")
+    - F("credited")
+    - F("written_off")
+    - F("amount_paid"),
     output_field=MONEY_FIELD,
 )
 
@@ -58,18 +62,22 @@ def get_invoice(pk: int) -> Invoice:
 
 def get_own_invoice(user, pk: int) -> Invoice:
     """A patient's own issued invoice; anything else (drafts, another's) is a 404."""
-    invoice = Invoice.objects.select_related("patient", "coverage__payer").filter(
-        pk=pk, patient__user=user, status__in=[*POSTED_STATUSES, InvoiceStatus.VOID]
-    ).first()
+    invoice = (
+        Invoice.objects.select_related("patient", "coverage__payer")
+        .filter(pk=pk, patient__user=user, status__in=[*POSTED_STATUSES, InvoiceStatus.VOID])
+        .first()
+    )
     if invoice is None:
         raise Http404("No such invoice")
     return invoice
 
 
 def get_own_payment(user, pk: int) -> Payment:
-    payment = Payment.objects.select_related("patient", "received_by").filter(
-        pk=pk, patient__user=user
-    ).first()
+    payment = (
+        Payment.objects.select_related("patient", "received_by")
+        .filter(pk=pk, patient__user=user)
+        .first()
+    )
     if payment is None:
         raise Http404("No such receipt")
     return payment
@@ -108,8 +116,9 @@ def patient_balance(patient_id: int) -> Balance:
 # --- Lists ---------------------------------------------------------------------------------
 
 
-def invoice_list(*, status: str = "", q: str = "", date_from=None, date_to=None,
-                 patient_id: int | None = None) -> QuerySet[Invoice]:
+def invoice_list(
+    *, status: str = "", q: str = "", date_from=None, date_to=None, patient_id: int | None = None
+) -> QuerySet[Invoice]:
     qs = Invoice.objects.select_related("patient").order_by("-visit_day", "-id")
     if status == "open":
         qs = qs.filter(status__in=OPEN_STATUSES)
@@ -120,7 +129,8 @@ def invoice_list(*, status: str = "", q: str = "", date_from=None, date_to=None,
     if q:
         term = q.strip()
         qs = qs.filter(
-            Q(number__iexact=term) | Q(patient__id_number__iexact=term)
+            Q(number__iexact=term)
+            | Q(patient__id_number__iexact=term)
             | Q(patient__search_text__contains=term.lower())
         )
     if date_from:
@@ -131,8 +141,10 @@ def invoice_list(*, status: str = "", q: str = "", date_from=None, date_to=None,
 
 
 def unbilled_charges(status: str = ChargeStatus.UNBILLED) -> QuerySet[Charge]:
-    return Charge.objects.filter(status=status).select_related("patient", "service").order_by(
-        "-occurred_on", "-id"
+    return (
+        Charge.objects.filter(status=status)
+        .select_related("patient", "service")
+        .order_by("-occurred_on", "-id")
     )
 
 
@@ -145,8 +157,10 @@ def reversed_on_issued() -> QuerySet[Charge]:
             invoice_lines__invoice__status__in=OPEN_STATUSES,
         )
         .select_related("patient")
-        .annotate(invoice_id=F("invoice_lines__invoice_id"),
-                  invoice_number=F("invoice_lines__invoice__number"))
+        .annotate(
+            invoice_id=F("invoice_lines__invoice_id"),
+            invoice_number=F("invoice_lines__invoice__number"),
+        )
         .order_by("-reversed_at")
     )
 
@@ -164,10 +178,16 @@ def claim_list(*, status: str = "", payer_id: int | None = None) -> QuerySet[Cla
 
 def pending_approvals():
     return (
-        list(WriteOff.objects.filter(status=ApprovalStatus.REQUESTED)
-             .select_related("invoice__patient", "requested_by")),
-        list(Refund.objects.filter(status=ApprovalStatus.REQUESTED)
-             .select_related("payment__patient", "requested_by")),
+        list(
+            WriteOff.objects.filter(status=ApprovalStatus.REQUESTED).select_related(
+                "invoice__patient", "requested_by"
+            )
+        ),
+        list(
+            Refund.objects.filter(status=ApprovalStatus.REQUESTED).select_related(
+                "payment__patient", "requested_by"
+            )
+        ),
     )
 
 
@@ -180,8 +200,9 @@ def home_counts() -> dict:
     invoice_row = Invoice.objects.aggregate(
         drafts=Count("id", filter=Q(status=InvoiceStatus.DRAFT)),
         open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
-        open_amount=Coalesce(Sum(BALANCE, filter=Q(status__in=OPEN_STATUSES)), Value(ZERO),
-                             output_field=MONEY_FIELD),
+        open_amount=Coalesce(
+            Sum(BALANCE, filter=Q(status__in=OPEN_STATUSES)), Value(ZERO), output_field=MONEY_FIELD
+        ),
     )
     return {
         "unbilled": Charge.objects.filter(status=ChargeStatus.UNBILLED).count(),
@@ -190,7 +211,8 @@ def home_counts() -> dict:
         "open_amount": invoice_row["open_amount"],
         "collected_today": _sum(Payment.objects.filter(received_at__gte=start), "amount"),
         "claims_action": Claim.objects.filter(
-            status__in=[ClaimStatus.DRAFT, ClaimStatus.DENIED]).count(),
+            status__in=[ClaimStatus.DRAFT, ClaimStatus.DENIED]
+        ).count(),
         "approvals": WriteOff.objects.filter(status=ApprovalStatus.REQUESTED).count()
         + Refund.objects.filter(status=ApprovalStatus.REQUESTED).count(),
     }
@@ -223,15 +245,27 @@ def _posted_lines(date_from: date, date_to: date):
 
 def _revenue(date_from, date_to, key: str, label: str, title: str) -> Report:
     rows = (
-        _posted_lines(date_from, date_to).values(key)
-        .annotate(n=Count("id"), gross=Sum("gross"), discounts=Sum(F("discount") + F("vat_exemption")),
-                  net=Sum("net"), payer=Sum("payer_share"), patient=Sum("patient_share"))
+        _posted_lines(date_from, date_to)
+        .values(key)
+        .annotate(
+            n=Count("id"),
+            gross=Sum("gross"),
+            discounts=Sum(F("discount") + F("vat_exemption")),
+            net=Sum("net"),
+            payer=Sum("payer_share"),
+            patient=Sum("patient_share"),
+        )
         .order_by("-net")
     )
-    report = Report(title, [label, "Lines", "Gross", "Discounts", "Net", "Payers", "Patients"],
-                    money_columns={2, 3, 4, 5, 6})
+    report = Report(
+        title,
+        [label, "Lines", "Gross", "Discounts", "Net", "Payers", "Patients"],
+        money_columns={2, 3, 4, 5, 6},
+    )
     for r in rows:
-        report.rows.append([r[key] or "—", r["n"], r["gross"], r["discounts"], r["net"], r["payer"], r["patient"]])
+        report.rows.append(
+            [r[key] or "—", r["n"], r["gross"], r["discounts"], r["net"], r["payer"], r["patient"]]
+        )
     return report
 
 
@@ -246,8 +280,10 @@ def report_revenue_by_provider(date_from, date_to) -> Report:
 
 def report_revenue_by_payer(date_from, date_to) -> Report:
     rows = (
-        _posted_lines(date_from, date_to).filter(payer_share__gt=0)
-        .values("coverage__payer__name").annotate(n=Count("id"), amount=Sum("payer_share"))
+        _posted_lines(date_from, date_to)
+        .filter(payer_share__gt=0)
+        .values("coverage__payer__name")
+        .annotate(n=Count("id"), amount=Sum("payer_share"))
         .order_by("-amount")
     )
     patient = _sum(_posted_lines(date_from, date_to), "patient_share")
@@ -259,7 +295,8 @@ def report_revenue_by_payer(date_from, date_to) -> Report:
 
 def report_revenue_by_day(date_from, date_to) -> Report:
     rows = (
-        _posted_lines(date_from, date_to).values("invoice__visit_day")
+        _posted_lines(date_from, date_to)
+        .values("invoice__visit_day")
         .annotate(n=Count("invoice", distinct=True), net=Sum("net"))
         .order_by("invoice__visit_day")
     )
@@ -273,17 +310,28 @@ def report_revenue_by_day(date_from, date_to) -> Report:
 def _payments_between(date_from, date_to):
     tz = timezone.get_current_timezone()
     start = timezone.datetime.combine(date_from, timezone.datetime.min.time(), tzinfo=tz)
-    end = timezone.datetime.combine(date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz)
+    end = timezone.datetime.combine(
+        date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz
+    )
     return Payment.objects.filter(received_at__gte=start, received_at__lt=end)
 
 
 def report_collections_by_method(date_from, date_to) -> Report:
-    rows = _payments_between(date_from, date_to).values("method").annotate(
-        n=Count("id"), amount=Sum("amount"), refunded=Sum("refunded")).order_by("method")
+    rows = (
+        _payments_between(date_from, date_to)
+        .values("method")
+        .annotate(n=Count("id"), amount=Sum("amount"), refunded=Sum("refunded"))
+        .order_by("method")
+    )
     labels = dict(Payment._meta.get_field("method").choices)
-    report = Report("Collections by method", ["Method", "Payments", "Collected", "Refunded"],
-                    money_columns={2, 3})
-    report.rows = [[labels.get(r["method"], r["method"]), r["n"], r["amount"], r["refunded"]] for r in rows]
+    report = Report(
+        "Collections by method",
+        ["Method", "Payments", "Collected", "Refunded"],
+        money_columns={2, 3},
+    )
+    report.rows = [
+        [labels.get(r["method"], r["method"]), r["n"], r["amount"], r["refunded"]] for r in rows
+    ]
     return report
 
 
@@ -291,11 +339,13 @@ def report_collections_by_cashier(date_from, date_to) -> Report:
     rows = (
         _payments_between(date_from, date_to)
         .annotate(day=TruncDate("received_at"))
-        .values("received_by__email", "day").annotate(n=Count("id"), amount=Sum("amount"))
+        .values("received_by__email", "day")
+        .annotate(n=Count("id"), amount=Sum("amount"))
         .order_by("day", "received_by__email")
     )
-    report = Report("Collections by cashier", ["Day", "Cashier", "Payments", "Collected"],
-                    money_columns={3})
+    report = Report(
+        "Collections by cashier", ["Day", "Cashier", "Payments", "Collected"], money_columns={3}
+    )
     report.rows = [[r["day"], r["received_by__email"], r["n"], r["amount"]] for r in rows]
     return report
 
@@ -322,12 +372,20 @@ def report_ar_by_patient(today: date | None = None, limit: int = 500) -> Report:
         .annotate(**_bucket_sums(today), total=Sum(BALANCE))
         .order_by("-total")[:limit]
     )
-    report = Report("Accounts receivable ageing by patient",
-                    ["Patient", "ID number", *[b[0] for b in AGE_BUCKETS], "Total"],
-                    money_columns={2, 3, 4, 5, 6})
+    report = Report(
+        "Accounts receivable ageing by patient",
+        ["Patient", "ID number", *[b[0] for b in AGE_BUCKETS], "Total"],
+        money_columns={2, 3, 4, 5, 6},
+    )
     for r in rows:
-        report.rows.append([f"{r['patient__last_name']}, {r['patient__first_name']}",
-                            r["patient__id_number"], *[r[b[0]] for b in AGE_BUCKETS], r["total"]])
+        report.rows.append(
+            [
+                f"{r['patient__last_name']}, {r['patient__first_name']}",
+                r["patient__id_number"],
+                *[r[b[0]] for b in AGE_BUCKETS],
+                r["total"],
+            ]
+        )
     return report
 
 
@@ -336,54 +394,108 @@ def report_ar_by_payer(today: date | None = None) -> Report:
     denial rate."""
     today = today or timezone.localdate()
     outstanding = ExpressionWrapper(
-        F("total") - F("paid") - F("adjusted") - F("moved_to_patient"), output_field=MONEY_FIELD)
+        F("total") - F("paid") - F("adjusted") - F("moved_to_patient"), output_field=MONEY_FIELD
+    )
     buckets = {}
     for label, low, high in AGE_BUCKETS:
         cond = Q(created_at__date__lte=today - timedelta(days=low))
         if high is not None:
             cond &= Q(created_at__date__gte=today - timedelta(days=high))
-        buckets[label] = Coalesce(Sum(outstanding, filter=cond & ~Q(status=ClaimStatus.PAID)),
-                                  Value(ZERO), output_field=MONEY_FIELD)
+        buckets[label] = Coalesce(
+            Sum(outstanding, filter=cond & ~Q(status=ClaimStatus.PAID)),
+            Value(ZERO),
+            output_field=MONEY_FIELD,
+        )
     rows = (
         Claim.objects.values("payer__name")
-        .annotate(**buckets, total=Coalesce(Sum(outstanding, filter=~Q(status=ClaimStatus.PAID)),
-                                            Value(ZERO), output_field=MONEY_FIELD),
-                  claims=Count("id"), denied=Count("id", filter=Q(status=ClaimStatus.DENIED)))
+        .annotate(
+            **buckets,
+            total=Coalesce(
+                Sum(outstanding, filter=~Q(status=ClaimStatus.PAID)),
+                Value(ZERO),
+                output_field=MONEY_FIELD,
+            ),
+            claims=Count("id"),
+            denied=Count("id", filter=Q(status=ClaimStatus.DENIED)),
+        )
         .order_by("payer__name")
     )
-    report = Report("Receivables from payers (claims ageing)",
-                    ["Payer", *[b[0] for b in AGE_BUCKETS], "Outstanding", "Claims", "Denial rate"],
-                    money_columns={1, 2, 3, 4, 5})
+    report = Report(
+        "Receivables from payers (claims ageing)",
+        ["Payer", *[b[0] for b in AGE_BUCKETS], "Outstanding", "Claims", "Denial rate"],
+        money_columns={1, 2, 3, 4, 5},
+    )
     for r in rows:
         rate = f"{100 * r['denied'] / r['claims']:.0f} %" if r["claims"] else "—"
-        report.rows.append([r["payer__name"], *[r[b[0]] for b in AGE_BUCKETS], r["total"], r["claims"], rate])
+        report.rows.append(
+            [r["payer__name"], *[r[b[0]] for b in AGE_BUCKETS], r["total"], r["claims"], rate]
+        )
     return report
 
 
 def report_outstanding_claims() -> Report:
-    rows = Claim.objects.exclude(status=ClaimStatus.PAID).select_related("payer", "patient").order_by(
-        "created_at")[:500]
-    report = Report("Outstanding claims", ["Claim", "Payer", "Patient", "Status", "Created", "Outstanding"],
-                    money_columns={5})
-    report.rows = [[c.number, c.payer.name, c.patient.full_name, c.get_status_display(),
-                    timezone.localdate(c.created_at), c.outstanding] for c in rows]
+    rows = (
+        Claim.objects.exclude(status=ClaimStatus.PAID)
+        .select_related("payer", "patient")
+        .order_by("created_at")[:500]
+    )
+    report = Report(
+        "Outstanding claims",
+        ["Claim", "Payer", "Patient", "Status", "Created", "Outstanding"],
+        money_columns={5},
+    )
+    report.rows = [
+        [
+            c.number,
+            c.payer.name,
+            c.patient.full_name,
+            c.get_status_display(),
+            timezone.localdate(c.created_at),
+            c.outstanding,
+        ]
+        for c in rows
+    ]
     return report
 
 
 def report_discounts(date_from, date_to) -> Report:
     """Statutory (senior/PWD) and other discounts: the tax-deduction documentation."""
     rows = (
-        _posted_lines(date_from, date_to).filter(Q(discount__gt=0) | Q(vat_exemption__gt=0))
-        .select_related("invoice__patient", "service").order_by("invoice__visit_day", "id")[:2000]
+        _posted_lines(date_from, date_to)
+        .filter(Q(discount__gt=0) | Q(vat_exemption__gt=0))
+        .select_related("invoice__patient", "service")
+        .order_by("invoice__visit_day", "id")[:2000]
     )
-    report = Report("Discounts given", ["Day", "Invoice", "Patient", "Kind", "ID number", "Service",
-                                        "Gross", "VAT exemption", "Discount"], money_columns={6, 7, 8})
+    report = Report(
+        "Discounts given",
+        [
+            "Day",
+            "Invoice",
+            "Patient",
+            "Kind",
+            "ID number",
+            "Service",
+            "Gross",
+            "VAT exemption",
+            "Discount",
+        ],
+        money_columns={6, 7, 8},
+    )
     for line in rows:
         inv = line.invoice
-        report.rows.append([inv.visit_day, inv.number, inv.patient.full_name,
-                            inv.get_statutory_discount_display() if inv.statutory_discount else "Other",
-                            inv.statutory_id_number, line.service.name, line.gross,
-                            line.vat_exemption, line.discount])
+        report.rows.append(
+            [
+                inv.visit_day,
+                inv.number,
+                inv.patient.full_name,
+                inv.get_statutory_discount_display() if inv.statutory_discount else "Other",
+                inv.statutory_id_number,
+                line.service.name,
+                line.gross,
+                line.vat_exemption,
+                line.discount,
+            ]
+        )
     return report
 
 
@@ -391,16 +503,32 @@ def report_sales_book(date_from, date_to) -> Report:
     """The sales book: every invoice number issued in the period, voids included (BIR)."""
     tz = timezone.get_current_timezone()
     start = timezone.datetime.combine(date_from, timezone.datetime.min.time(), tzinfo=tz)
-    end = timezone.datetime.combine(date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz)
+    end = timezone.datetime.combine(
+        date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz
+    )
     rows = (
         Invoice.objects.filter(issued_at__gte=start, issued_at__lt=end)
-        .select_related("patient").order_by("number")[:5000]
+        .select_related("patient")
+        .order_by("number")[:5000]
     )
-    report = Report("Sales book", ["Invoice", "Issued", "Customer", "Status", "Gross", "Discounts",
-                                   "VAT", "Net"], money_columns={4, 5, 6, 7})
-    report.rows = [[i.number, timezone.localdate(i.issued_at), i.patient.full_name,
-                    i.get_status_display(), i.gross_total, i.discount_total, i.vat_total, i.net_total]
-                   for i in rows]
+    report = Report(
+        "Sales book",
+        ["Invoice", "Issued", "Customer", "Status", "Gross", "Discounts", "VAT", "Net"],
+        money_columns={4, 5, 6, 7},
+    )
+    report.rows = [
+        [
+            i.number,
+            timezone.localdate(i.issued_at),
+            i.patient.full_name,
+            i.get_status_display(),
+            i.gross_total,
+            i.discount_total,
+            i.vat_total,
+            i.net_total,
+        ]
+        for i in rows
+    ]
     return report
 
 
@@ -436,12 +564,24 @@ class Statement:
 def _owed_before(patient_id: int, day: date) -> Decimal:
     tz = timezone.get_current_timezone()
     start = timezone.datetime.combine(day, timezone.datetime.min.time(), tzinfo=tz)
-    owed = _sum(Invoice.objects.filter(patient_id=patient_id, status__in=POSTED_STATUSES,
-                                       issued_at__lt=start), F("patient_total") + F("moved_to_patient"))
-    credits = _sum(CreditNote.objects.filter(invoice__patient_id=patient_id, created_at__lt=start), "amount")
-    wo = _sum(WriteOff.objects.filter(invoice__patient_id=patient_id, status=ApprovalStatus.APPROVED,
-                                      decided_at__lt=start), "amount")
-    paid = _sum(Allocation.objects.filter(invoice__patient_id=patient_id, created_at__lt=start), "amount")
+    owed = _sum(
+        Invoice.objects.filter(
+            patient_id=patient_id, status__in=POSTED_STATUSES, issued_at__lt=start
+        ),
+        F("patient_total") + F("moved_to_patient"),
+    )
+    credits = _sum(
+        CreditNote.objects.filter(invoice__patient_id=patient_id, created_at__lt=start), "amount"
+    )
+    wo = _sum(
+        WriteOff.objects.filter(
+            invoice__patient_id=patient_id, status=ApprovalStatus.APPROVED, decided_at__lt=start
+        ),
+        "amount",
+    )
+    paid = _sum(
+        Allocation.objects.filter(invoice__patient_id=patient_id, created_at__lt=start), "amount"
+    )
     return owed - credits - wo - paid
 
 
@@ -450,24 +590,53 @@ def statement(patient, date_from: date, date_to: date) -> Statement:
     moved back from a payer is dated with its invoice.)"""
     tz = timezone.get_current_timezone()
     start = timezone.datetime.combine(date_from, timezone.datetime.min.time(), tzinfo=tz)
-    end = timezone.datetime.combine(date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz)
+    end = timezone.datetime.combine(
+        date_to + timedelta(days=1), timezone.datetime.min.time(), tzinfo=tz
+    )
     pid = patient.pk
     entries = []
-    for inv in Invoice.objects.filter(patient_id=pid, status__in=POSTED_STATUSES,
-                                      issued_at__gte=start, issued_at__lt=end):
-        entries.append((timezone.localdate(inv.issued_at), inv.number, "Invoice",
-                        inv.patient_total + inv.moved_to_patient))
-    for a in Allocation.objects.filter(invoice__patient_id=pid, created_at__gte=start,
-                                       created_at__lt=end).select_related("payment", "invoice"):
-        entries.append((timezone.localdate(a.created_at), a.payment.receipt_number,
-                        f"Payment ({a.payment.get_method_display()}) on {a.invoice.number}", -a.amount))
-    for cn in CreditNote.objects.filter(invoice__patient_id=pid, created_at__gte=start,
-                                        created_at__lt=end).select_related("invoice"):
-        entries.append((timezone.localdate(cn.created_at), cn.number,
-                        f"Credit note on {cn.invoice.number}: {cn.reason}", -cn.amount))
-    for wo in WriteOff.objects.filter(invoice__patient_id=pid, status=ApprovalStatus.APPROVED,
-                                      decided_at__gte=start, decided_at__lt=end).select_related("invoice"):
-        entries.append((timezone.localdate(wo.decided_at), wo.invoice.number, "Written off", -wo.amount))
+    for inv in Invoice.objects.filter(
+        patient_id=pid, status__in=POSTED_STATUSES, issued_at__gte=start, issued_at__lt=end
+    ):
+        entries.append(
+            (
+                timezone.localdate(inv.issued_at),
+                inv.number,
+                "Invoice",
+                inv.patient_total + inv.moved_to_patient,
+            )
+        )
+    for a in Allocation.objects.filter(
+        invoice__patient_id=pid, created_at__gte=start, created_at__lt=end
+    ).select_related("payment", "invoice"):
+        entries.append(
+            (
+                timezone.localdate(a.created_at),
+                a.payment.receipt_number,
+                f"Payment ({a.payment.get_method_display()}) on {a.invoice.number}",
+                -a.amount,
+            )
+        )
+    for cn in CreditNote.objects.filter(
+        invoice__patient_id=pid, created_at__gte=start, created_at__lt=end
+    ).select_related("invoice"):
+        entries.append(
+            (
+                timezone.localdate(cn.created_at),
+                cn.number,
+                f"Credit note on {cn.invoice.number}: {cn.reason}",
+                -cn.amount,
+            )
+        )
+    for wo in WriteOff.objects.filter(
+        invoice__patient_id=pid,
+        status=ApprovalStatus.APPROVED,
+        decided_at__gte=start,
+        decided_at__lt=end,
+    ).select_related("invoice"):
+        entries.append(
+            (timezone.localdate(wo.decided_at), wo.invoice.number, "Written off", -wo.amount)
+        )
     entries.sort(key=lambda e: (e[0], e[1]))
     opening = _owed_before(pid, date_from)
     closing = opening + sum((e[3] for e in entries), ZERO)
@@ -508,20 +677,22 @@ def claim_rows(claims) -> list[dict]:
         own = by_claim.get(c.pk, [])
         service_days = sorted({x.invoice.visit_day for x in own})
         icd = sorted(set().union(*[codes.get((c.patient_id, d), set()) for d in service_days]))
-        rows.append({
-            "claim": c.number,
-            "status": c.get_status_display(),
-            "payer": c.payer.name,
-            "member_id": c.coverage.member_id,
-            "loa": c.loa_number,
-            "patient": f"{c.patient.last_name}, {c.patient.first_name}",
-            "patient_id_number": c.patient.id_number,
-            "birth_date": c.patient.birth_date.isoformat(),
-            "service_date": ", ".join(d.isoformat() for d in service_days),
-            "icd10": " ".join(icd),
-            "services": "; ".join(x.description for x in own),
-            "invoices": " ".join(sorted({x.invoice.number for x in own})),
-            "amount": c.total,
-            "paid": c.paid,
-        })
+        rows.append(
+            {
+                "claim": c.number,
+                "status": c.get_status_display(),
+                "payer": c.payer.name,
+                "member_id": c.coverage.member_id,
+                "loa": c.loa_number,
+                "patient": f"{c.patient.last_name}, {c.patient.first_name}",
+                "patient_id_number": c.patient.id_number,
+                "birth_date": c.patient.birth_date.isoformat(),
+                "service_date": ", ".join(d.isoformat() for d in service_days),
+                "icd10": " ".join(icd),
+                "services": "; ".join(x.description for x in own),
+                "invoices": " ".join(sorted({x.invoice.number for x in own})),
+                "amount": c.total,
+                "paid": c.paid,
+            }
+        )
     return rows

@@ -23,8 +23,11 @@ urlpatterns = [
     path("invoices/<int:pk>/", invoices.invoice_detail, name="invoice"),
     path("invoices/<int:pk>/pdf/", invoices.invoice_pdf_view, name="invoice_pdf"),
     path("invoices/<int:pk>/lines/", invoices.invoice_add_line, name="invoice_add_line"),
-    path("invoices/<int:pk>/lines/<int:line_pk>/<str:action>/", invoices.invoice_line_action,
-         name="invoice_line_action"),
+    path(
+        "invoices/<int:pk>/lines/<int:line_pk>/<str:action>/",
+        invoices.invoice_line_action,
+        name="invoice_line_action",
+    ),
     path("invoices/<int:pk>/terms/", invoices.invoice_terms, name="invoice_terms"),
     path("invoices/<int:pk>/do/<str:action>/", invoices.invoice_action, name="invoice_action"),
     path("patients/<int:patient_pk>/", patients.patient_account, name="patient"),

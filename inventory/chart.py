@@ -13,7 +13,7 @@ def links(user, patient) -> list[ChartLink]:
 
 
 def prescription_links(user, prescription) -> list[ChartLink]:
-    """"Dispense" next to a prescription: the dispense form, filled in from it."""
+    """ "Dispense" next to a prescription: the dispense form, filled in from it."""
     if not user_has_perm(user, "inventory.dispense"):
         return []
     query = urlencode({"prescription": prescription.pk})

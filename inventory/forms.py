@@ -497,7 +497,9 @@ def stocktake_count_formset(lines, data=None):
     initial = [
         {
             "line": line.pk,
-            "counted": "" if line.counted_quantity is None else f"{line.counted_quantity.normalize():f}",
+            "counted": ""
+            if line.counted_quantity is None
+            else f"{line.counted_quantity.normalize():f}",
             "reason": line.reason_code,
         }
         for line in lines

@@ -49,7 +49,6 @@ def check_email() -> dict:
         if "django_ses" in backend:
             result.update(reachable=True, detail=_ses_status())
         elif "smtp" in backend.rsplit(".", 1)[0]:
-
             conn = get_connection(timeout=TIMEOUT_SECONDS)
             conn.open()
             conn.close()

@@ -22,7 +22,6 @@ class HealthProbeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "GET" and request.path_info in ("/healthz", "/readyz"):
-
             probe = views.healthz if request.path_info == "/healthz" else views.readyz
             return probe(request)
         return self.get_response(request)

@@ -362,7 +362,9 @@ def health_panel() -> Panel:
         panel.data["backup_age"] = age
         if age is None or age > BACKUP_MAX_AGE:
             panel.warnings.append("No good backup in the last 26 hours")
-        panel.data["incidents"] = incidents = list(Incident.objects.filter(resolved_at__isnull=True))
+        panel.data["incidents"] = incidents = list(
+            Incident.objects.filter(resolved_at__isnull=True)
+        )
         for incident in incidents:
             # The badge cannot say OK while an incident is open.
             panel.fail(f"Open incident: {incident.get_kind_display()}")
@@ -506,7 +508,6 @@ def get_restore_job(job_id: str) -> RestoreJob:
     A job still "running" while nobody holds the restore lock lost its worker: the worker
     records the outcome before letting go of the lock, so it is reported as interrupted.
     """
-
 
     state = restore_job_state(job_id)
     if state is None:

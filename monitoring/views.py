@@ -170,11 +170,17 @@ def backup_download(request: Request, pk: int, part: str):
             if match_token(request.user, form.cleaned_data["code"]) is not None:
                 request.session[DOWNLOAD_CODE_KEY] = int(time.time())
                 return redirect(request.path)
-            audit_record(action="denied", obj=backup, request=request, allowed=False,
-                         detail={"backup_file": part, "two_factor": "wrong code to download"})
+            audit_record(
+                action="denied",
+                obj=backup,
+                request=request,
+                allowed=False,
+                detail={"backup_file": part, "two_factor": "wrong code to download"},
+            )
             form.add_error("code", "That code is not valid.")
         return render_page(
-            request, "monitoring/backup_download.html",
+            request,
+            "monitoring/backup_download.html",
             {"form": form, "backup": backup, "part": part},
             status=422 if form.errors else 200,
         )

@@ -180,7 +180,6 @@ def _unlinked_portal_account(stdout) -> None:
 @transaction.atomic
 def run(*, stdout) -> None:
     if not Icd10Code.objects.exists():  # the data migration's rows were flushed (tests)
-
         icd10_load()
     _unlinked_portal_account(stdout)
     if Patient.objects.filter(id_number=DEMO_ID).exists():

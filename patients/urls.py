@@ -91,5 +91,9 @@ urlpatterns = [
     path("my/export/<slug:fmt>/", portal.portal_export, name="portal_export"),
     # Self-registration
     path("signup/", portal.signup, name="signup"),
-    re_path(r"^signup/verify/(?P<token>[A-Za-z0-9_:-]{1,400})/$", portal.verify_email, name="verify_email"),
+    re_path(
+        r"^signup/verify/(?P<token>[A-Za-z0-9_:-]{1,400})/$",
+        portal.verify_email,
+        name="verify_email",
+    ),
 ]

@@ -71,47 +71,68 @@ def make_user(db):
 
 @pytest.fixture
 def admin_user(make_user):
-    return make_user(Role.ADMIN, email="admin.persona@usc.edu.ph", first_name="Ada", last_name="Admin")
+    return make_user(
+        Role.ADMIN, email="admin.persona@usc.edu.ph", first_name="Ada", last_name="Admin"
+    )
 
 
 @pytest.fixture
 def doctor_user(make_user):
-    return make_user(Role.DOCTOR, email="doctor.persona@usc.edu.ph", first_name="Doc", last_name="Tor")
+    return make_user(
+        Role.DOCTOR, email="doctor.persona@usc.edu.ph", first_name="Doc", last_name="Tor"
+    )
 
 
 @pytest.fixture
 def dentist_user(make_user):
-    return make_user(Role.DENTIST, email="dentist.persona@usc.edu.ph", first_name="Den", last_name="Tist")
+    return make_user(
+        Role.DENTIST, email="dentist.persona@usc.edu.ph", first_name="Den", last_name="Tist"
+    )
 
 
 @pytest.fixture
 def nurse_user(make_user):
-    return make_user(Role.NURSE, email="nurse.persona@usc.edu.ph", first_name="Nora", last_name="Nurse")
+    return make_user(
+        Role.NURSE, email="nurse.persona@usc.edu.ph", first_name="Nora", last_name="Nurse"
+    )
 
 
 @pytest.fixture
 def front_desk_user(make_user):
-    return make_user(Role.FRONT_DESK, email="desk.persona@usc.edu.ph", first_name="Fran", last_name="Desk")
+    return make_user(
+        Role.FRONT_DESK, email="desk.persona@usc.edu.ph", first_name="Fran", last_name="Desk"
+    )
 
 
 @pytest.fixture
 def inventory_user(make_user):
-    return make_user(Role.INVENTORY_MANAGER, email="stock.persona@usc.edu.ph", first_name="Ivan", last_name="Stock")
+    return make_user(
+        Role.INVENTORY_MANAGER,
+        email="stock.persona@usc.edu.ph",
+        first_name="Ivan",
+        last_name="Stock",
+    )
 
 
 @pytest.fixture
 def billing_user(make_user):
-    return make_user(Role.BILLING_CLERK, email="billing.persona@usc.edu.ph", first_name="Bill", last_name="Clerk")
+    return make_user(
+        Role.BILLING_CLERK, email="billing.persona@usc.edu.ph", first_name="Bill", last_name="Clerk"
+    )
 
 
 @pytest.fixture
 def patient_user(make_user):
-    return make_user(Role.PATIENT, email="student.persona@usc.edu.ph", first_name="Pat", last_name="Student")
+    return make_user(
+        Role.PATIENT, email="student.persona@usc.edu.ph", first_name="Pat", last_name="Student"
+    )
 
 
 @pytest.fixture
 def other_patient_user(make_user):
-    return make_user(Role.PATIENT, email="other.persona@usc.edu.ph", first_name="Otto", last_name="Other")
+    return make_user(
+        Role.PATIENT, email="other.persona@usc.edu.ph", first_name="Otto", last_name="Other"
+    )
 
 
 ROLE_FIXTURES = {

@@ -39,7 +39,9 @@ class _Echo:
         return value
 
 
-def csv_download(filename: str, header: list[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
+def csv_download(
+    filename: str, header: list[str], rows: Iterable[Iterable]
+) -> StreamingHttpResponse:
     """A streamed CSV attachment: ``rows`` may be a generator over a large queryset."""
     writer = csv.writer(_Echo())
 

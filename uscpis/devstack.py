@@ -38,13 +38,22 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 def web_command(port: str, *, reload: bool) -> list[str]:
     """gunicorn as in production, bound to loopback, with auto-reload for development."""
     command = [
-        sys.executable, "-m", "gunicorn", "uscpis.wsgi",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(WEB_WORKERS),
-        "--backlog", "2048",
-        "--timeout", "120",
-        "--graceful-timeout", "5",
-        "--access-logfile", "-",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "uscpis.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WEB_WORKERS),
+        "--backlog",
+        "2048",
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "5",
+        "--access-logfile",
+        "-",
     ]
     if reload:
         command.append("--reload")
@@ -63,21 +72,38 @@ def main() -> int:
 
     django.setup()  # starts the embedded PostgreSQL when DATABASE_URL is not set
     db = settings.DATABASES["default"]
-    where = "embedded PostgreSQL in var/pgdata" if settings.EMBEDDED_DATABASE else f"{db['HOST']}/{db['NAME']}"
+    where = (
+        "embedded PostgreSQL in var/pgdata"
+        if settings.EMBEDDED_DATABASE
+        else f"{db['HOST']}/{db['NAME']}"
+    )
     print(f"[run] database: {where}", flush=True)
     if not settings.EMBEDDED_DATABASE:
         from uscpis.embedded_db import ensure_database_exists
 
         if ensure_database_exists(db):
             print(f"[run] created database {db['NAME']}", flush=True)
-    print(f"[run] broker: {'Redis' if settings.REDIS_URL else 'filesystem (var/broker)'}", flush=True)
+    print(
+        f"[run] broker: {'Redis' if settings.REDIS_URL else 'filesystem (var/broker)'}", flush=True
+    )
     call_command("migrate", "--noinput", verbosity=0)
     call_command("seed_demo")
 
     py = sys.executable
     commands = {
         "web": web_command(port, reload=not os.environ.get("USCPIS_RUN_NO_RELOAD")),
-        "worker": [py, "-m", "celery", "-A", "uscpis", "worker", "-l", "INFO", "--concurrency", "2"],
+        "worker": [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "uscpis",
+            "worker",
+            "-l",
+            "INFO",
+            "--concurrency",
+            "2",
+        ],
         "beat": [py, "-m", "celery", "-A", "uscpis", "beat", "-l", "INFO"],
     }
     procs = {
@@ -114,7 +140,10 @@ def main() -> int:
     print(f"[run] demo logins, password '{DEMO_PASSWORD}':")
     for email, _f, _l, role in DEMO_USERS:
         print(f"[run]   {role.label:<18} {email}")
-    print("[run] the administrator is asked to enrol an authenticator app at first sign-in.\n", flush=True)
+    print(
+        "[run] the administrator is asked to enrol an authenticator app at first sign-in.\n",
+        flush=True,
+    )
 
     exit_code = 0
     while not stopping:

@@ -120,10 +120,17 @@ def _start(pgdata: Path):
     if not was_running and not _legacy and not _preloads_pg_stat_statements(handle):
         # First start of a new cluster: pg_stat_statements must be preloaded, which takes
         # a restart (pg_ctl reuses the socket options it was started with).
-        _psql(handle.get_postmaster_info(), "postgres",
-              "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=handle.pgdata, user=handle.system_user,
-               timeout=60)
+        _psql(
+            handle.get_postmaster_info(),
+            "postgres",
+            "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'",
+        )
+        pg_ctl(
+            ["-w", "-m", "fast", "restart"],
+            pgdata=handle.pgdata,
+            user=handle.system_user,
+            timeout=60,
+        )
         handle._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
     return handle, not was_running
 
@@ -136,8 +143,9 @@ def _preloads_pg_stat_statements(handle) -> bool:
 def _psql(info, dbname: str, statement: str):
     import psycopg
 
-    with psycopg.connect(dbname=dbname, user="postgres", host=str(info.socket_dir),
-                         port=info.port, autocommit=True) as conn:
+    with psycopg.connect(
+        dbname=dbname, user="postgres", host=str(info.socket_dir), port=info.port, autocommit=True
+    ) as conn:
         cursor = conn.execute(statement)
         return cursor.fetchone() if cursor.description else None
 
@@ -145,8 +153,9 @@ def _psql(info, dbname: str, statement: str):
 def _ensure_extensions(info, dbname: str) -> None:
     import psycopg
 
-    with psycopg.connect(dbname=dbname, user="postgres", host=str(info.socket_dir),
-                         port=info.port, autocommit=True) as conn:
+    with psycopg.connect(
+        dbname=dbname, user="postgres", host=str(info.socket_dir), port=info.port, autocommit=True
+    ) as conn:
         have = {row[0] for row in conn.execute("SELECT extname FROM pg_extension")}
         for extension in EXTENSIONS:
             if extension not in have:
@@ -161,7 +170,12 @@ def stop_if_started_here() -> bool:
     _started_here = False
     _get_server, _info, pg_ctl, _bin = _modules()
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_handle.pgdata, user=_handle.system_user, timeout=60)
+        pg_ctl(
+            ["-w", "-m", "fast", "stop"],
+            pgdata=_handle.pgdata,
+            user=_handle.system_user,
+            timeout=60,
+        )
     except Exception:  # already stopped, or stopping failed: nothing more we can do at exit
         return False
     return True
@@ -182,10 +196,15 @@ def ensure_database_exists(db: dict) -> bool:
     from psycopg import sql
 
     params = {
-        "dbname": "postgres", "user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
-        "host": db.get("HOST") or None, "port": db.get("PORT") or None,
+        "dbname": "postgres",
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
     }
-    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True) as conn:
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if v is not None}, autocommit=True
+    ) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
             return False
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
@@ -197,7 +216,10 @@ def _ensure_database(info, name: str) -> bool:
     from psycopg import sql
 
     with psycopg.connect(
-        dbname="postgres", user="postgres", host=str(info.socket_dir), port=info.port,
+        dbname="postgres",
+        user="postgres",
+        host=str(info.socket_dir),
+        port=info.port,
         autocommit=True,
     ) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():

@@ -21,4 +21,6 @@ def page_not_found(request, exception=None):
 def server_error(request):
     # No context processors: the failure may be in the database or a context processor.
     template = loader.get_template("errors/500.html")
-    return HttpResponseServerError(template.render({"request_id": getattr(request, "request_id", "")}))
+    return HttpResponseServerError(
+        template.render({"request_id": getattr(request, "request_id", "")})
+    )

@@ -145,8 +145,10 @@ def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     from django.template import loader
 
     minutes = math.ceil(exc.retry_after / 60)
-    wait = f"{minutes} minute{'s' if minutes != 1 else ''}" if exc.retry_after >= 60 else (
-        f"{exc.retry_after} second{'s' if exc.retry_after != 1 else ''}"
+    wait = (
+        f"{minutes} minute{'s' if minutes != 1 else ''}"
+        if exc.retry_after >= 60
+        else (f"{exc.retry_after} second{'s' if exc.retry_after != 1 else ''}")
     )
     body = loader.render_to_string("errors/429.html", {"wait": wait}, request=request)
     response = HttpResponse(body, status=429)
@@ -196,5 +198,6 @@ class RateLimitMiddleware:
 
 
 def _log_refusal(request: HttpRequest, exc: RateLimited) -> None:
-    logger.info("rate limit %s reached (retry after %ss) for %s", exc.scope, exc.retry_after,
-                request.path)
+    logger.info(
+        "rate limit %s reached (retry after %ss) for %s", exc.scope, exc.retry_after, request.path
+    )

@@ -25,7 +25,9 @@ def domain_apps() -> tuple[str, ...]:
     which lists upstream apps first. ``INSTALLED_APPS`` is the one place the list is written."""
     base = Path(settings.BASE_DIR).resolve()
     return tuple(
-        config.name for config in apps.get_app_configs() if Path(config.path).resolve().parent == base
+        config.name
+        for config in apps.get_app_configs()
+        if Path(config.path).resolve().parent == base
     )
 
 

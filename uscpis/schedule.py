@@ -40,7 +40,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
     },
     "inventory-daily-alerts": {
         "task": "inventory.tasks.run_inventory_alerts",
-        "schedule": crontab(hour=22, minute=0),  # 06:00 Asia/Manila: quarantine, expiry, maintenance, low stock
+        "schedule": crontab(
+            hour=22, minute=0
+        ),  # 06:00 Asia/Manila: quarantine, expiry, maintenance, low stock
     },
     "inventory-low-stock-alerts": {
         "task": "inventory.tasks.run_low_stock_alerts",

@@ -34,14 +34,18 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY is required when DJANGO_ENV=production")
     SECRET_KEY = "dev-insecure-uscpis-key-only-for-local-development-0123456789"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
+)
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required when DJANGO_ENV=production")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("SITE_URL", "" if PRODUCTION else "http://127.0.0.1:8000").rstrip("/")
 if PRODUCTION and not SITE_URL:
     # Invitation, password-reset and alert emails carry absolute links built from it.
-    raise ImproperlyConfigured("SITE_URL is required when DJANGO_ENV=production (e.g. https://clinic.example.edu)")
+    raise ImproperlyConfigured(
+        "SITE_URL is required when DJANGO_ENV=production (e.g. https://clinic.example.edu)"
+    )
 if not SITE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"SITE_URL must start with http:// or https://, got {SITE_URL!r}")
 # Reverse proxies in front of the app (the TLS terminator, a load balancer): each appends
@@ -272,10 +276,14 @@ for _scope, _kinds in RATE_LIMITS.items():
         try:
             _parse_rate(_rate)
         except ImproperlyConfigured as exc:
-            raise ImproperlyConfigured(f"RATE_LIMIT_{_scope.upper()}_{_kind.upper()}: {exc}") from None
+            raise ImproperlyConfigured(
+                f"RATE_LIMIT_{_scope.upper()}_{_kind.upper()}: {exc}"
+            ) from None
 RATE_LIMIT_NAMESPACE = ""  # tests give each test its own
 # Online booking: how many upcoming appointments one patient may hold at once.
-MAX_UPCOMING_APPOINTMENTS_PER_PATIENT = env_int("MAX_UPCOMING_APPOINTMENTS_PER_PATIENT", 3, minimum=1)
+MAX_UPCOMING_APPOINTMENTS_PER_PATIENT = env_int(
+    "MAX_UPCOMING_APPOINTMENTS_PER_PATIENT", 3, minimum=1
+)
 
 SESSION_COOKIE_AGE = 12 * 3600
 SESSION_IDLE_TIMEOUT_STAFF = env_int("SESSION_IDLE_TIMEOUT_STAFF", 30 * 60, minimum=60)
@@ -381,6 +389,7 @@ USE_I18N = True
 USE_TZ = True
 CURRENCY_SYMBOL = env_str("CURRENCY_SYMBOL", "₱")
 
+
 # --- Billing ---------------------------------------------------------------------------
 def _billing_decimal(name: str, default: str, *, low: str, high: str):
     from decimal import Decimal, InvalidOperation
@@ -429,7 +438,9 @@ if CLOUDINARY_URL:
     if not CLOUDINARY_URL.startswith("cloudinary://"):
         raise ImproperlyConfigured("CLOUDINARY_URL must look like cloudinary://key:secret@cloud")
     # Listed after staticfiles so it never takes over collectstatic.
-    INSTALLED_APPS.insert(INSTALLED_APPS.index("django.contrib.staticfiles") + 1, "cloudinary_storage")
+    INSTALLED_APPS.insert(
+        INSTALLED_APPS.index("django.contrib.staticfiles") + 1, "cloudinary_storage"
+    )
     CLOUDINARY_STORAGE = {"PREFIX": env_str("CLOUDINARY_PREFIX", "uscpis")}
     # Private delivery type: no public URL, downloads only through the app's audited views.
     _media_storage = {"BACKEND": "uscpis.storages.PrivateRawCloudinaryStorage"}
@@ -476,7 +487,9 @@ _EMAIL_BACKEND_ALIASES = {
     "console": "django.core.mail.backends.console.EmailBackend",
 }
 if env_str("EMAIL_BACKEND"):
-    EMAIL_BACKEND = _EMAIL_BACKEND_ALIASES.get(env_str("EMAIL_BACKEND").strip().lower(), env_str("EMAIL_BACKEND"))
+    EMAIL_BACKEND = _EMAIL_BACKEND_ALIASES.get(
+        env_str("EMAIL_BACKEND").strip().lower(), env_str("EMAIL_BACKEND")
+    )
 elif AWS_SES_REGION_NAME and env_str("AWS_ACCESS_KEY_ID"):
     EMAIL_BACKEND = "django_ses.SESBackend"
 else:
@@ -494,13 +507,18 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 if PRODUCTION:
     # Invitations, password resets and alerts must really leave the building.
     _NOT_DELIVERING = ("console", "locmem", "dummy", "filebased")
-    if EMAIL_BACKEND.startswith("django.core.mail.backends.") and EMAIL_BACKEND.split(".")[-2] in _NOT_DELIVERING:
+    if (
+        EMAIL_BACKEND.startswith("django.core.mail.backends.")
+        and EMAIL_BACKEND.split(".")[-2] in _NOT_DELIVERING
+    ):
         raise ImproperlyConfigured(
             f"EMAIL_BACKEND {EMAIL_BACKEND} delivers nothing; when DJANGO_ENV=production set "
             "AWS_SES_REGION_NAME and AWS_ACCESS_KEY_ID (Amazon SES), or EMAIL_BACKEND=smtp with EMAIL_HOST"
         )
     if EMAIL_BACKEND.endswith(".smtp.EmailBackend") and not env_str("EMAIL_HOST"):
-        raise ImproperlyConfigured("EMAIL_HOST is required with EMAIL_BACKEND=smtp when DJANGO_ENV=production")
+        raise ImproperlyConfigured(
+            "EMAIL_HOST is required with EMAIL_BACKEND=smtp when DJANGO_ENV=production"
+        )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 ADMINS_EMAILS = env_list("ADMIN_EMAILS")
 

@@ -113,6 +113,8 @@ def object_words(object_type: str) -> str:
         except (LookupError, ValueError):
             text = model
     return text.replace("_", " ").replace(".", " ")
+
+
 @register.simple_tag
 def url_for(name: str, *args):
     """``{% url %}`` for links repeated on every row or tab: the same URL, reversed once per

@@ -209,6 +209,7 @@ def appointment_walk_in(
         request=request,
     )
 
+
 def _check_cutoff(actor, appointment: Appointment, verb: str) -> None:
     if _is_staff(actor):
         return  # staff may override the cut-off

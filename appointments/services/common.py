@@ -37,8 +37,12 @@ def _record(
 
 def _after_commit_email(appointment: Appointment, kind: str) -> None:
     """Queue the patient's email through the outbox (written in this transaction)."""
-    outbox.enqueue("appointments.tasks.send_appointment_email", claim=True,
-                   appointment_id=appointment.pk, kind=kind)
+    outbox.enqueue(
+        "appointments.tasks.send_appointment_email",
+        claim=True,
+        appointment_id=appointment.pk,
+        kind=kind,
+    )
 
 
 def _notify_patient(appointment: Appointment, title: str, body: str = "") -> None:
@@ -64,5 +68,6 @@ def _when(dt: datetime) -> str:
 def _after_commit_slot_freed(provider_id: int, start: datetime, end: datetime) -> None:
     if start <= timezone.now():
         return
-    outbox.enqueue("appointments.tasks.offer_freed_slot", provider_id=provider_id,
-                   start=start.isoformat())
+    outbox.enqueue(
+        "appointments.tasks.offer_freed_slot", provider_id=provider_id, start=start.isoformat()
+    )

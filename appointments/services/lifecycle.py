@@ -82,7 +82,11 @@ def appointment_transition(
         locked.save()
         _record(locked, actor=actor, from_status=before, note=note)
         if to_status in (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW):
-            event = appointment_completed if to_status == AppointmentStatus.COMPLETED else appointment_no_show
+            event = (
+                appointment_completed
+                if to_status == AppointmentStatus.COMPLETED
+                else appointment_no_show
+            )
             event.send(sender=Appointment, appointment=locked)
         audit_record(
             actor=actor,

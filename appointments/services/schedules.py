@@ -102,7 +102,9 @@ def availability_exception_add(
     """
     affected = list(
         appointments_affected_by_time_off(
-            provider=provider, kind=exception.kind, starts_at=exception.starts_at,
+            provider=provider,
+            kind=exception.kind,
+            starts_at=exception.starts_at,
             ends_at=exception.ends_at,
         ).select_for_update(of=("self",))
     )
@@ -132,13 +134,16 @@ def availability_exception_add(
 def _waitlist_freed_patient(appointment: Appointment) -> None:
     start = max(timezone.localdate(), timezone.localtime(appointment.start).date())
     if WaitlistEntry.objects.filter(
-        patient=appointment.patient, appointment_type=appointment.appointment_type,
+        patient=appointment.patient,
+        appointment_type=appointment.appointment_type,
         status=WaitlistStatus.WAITING,
     ).exists():
         return
     WaitlistEntry.objects.create(
-        patient=appointment.patient, appointment_type=appointment.appointment_type,
-        date_from=start, date_to=start + timedelta(days=REBOOK_WINDOW_DAYS),
+        patient=appointment.patient,
+        appointment_type=appointment.appointment_type,
+        date_from=start,
+        date_to=start + timedelta(days=REBOOK_WINDOW_DAYS),
     )
 
 

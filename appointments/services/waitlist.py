@@ -138,7 +138,6 @@ def waitlist_offer_slot(
                 detail={"start": start.isoformat(), "provider": provider_id},
             )
             if entry.patient.user is not None:
-
                 notify(
                     user=entry.patient.user,
                     title=f"A slot opened: {entry.appointment_type.name}",

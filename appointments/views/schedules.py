@@ -55,9 +55,14 @@ def schedule_edit(request: Request, pk: int):
     )
     if action == "exception" and exception_form.is_valid():
         data = exception_form.cleaned_data
-        affected = list(selectors.appointments_affected_by_time_off(
-            provider=provider, kind=data["kind"], starts_at=data["starts_at"], ends_at=data["ends_at"]
-        ))
+        affected = list(
+            selectors.appointments_affected_by_time_off(
+                provider=provider,
+                kind=data["kind"],
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+            )
+        )
         if affected and request.POST.get("cancel_affected") != "1":
             # Show who is booked in that time before anything changes.
             context["affected"] = affected
@@ -87,7 +92,8 @@ def _schedule_change(request: Request, provider, action: str, block_form, except
         schedule_services.weekly_block_add(**who, block=block_form.save(commit=False))
     elif action == "exception" and exception_form.is_valid():
         schedule_services.availability_exception_add(
-            **who, exception=exception_form.save(commit=False),
+            **who,
+            exception=exception_form.save(commit=False),
             cancel_affected=request.POST.get("cancel_affected") == "1",
         )
     elif action == "feed":

@@ -15,7 +15,9 @@ from billing.services.common import require
 
 
 @transaction.atomic
-def price_update(*, actor, price: Price, amount: Decimal, covered_per_term: int, request=None) -> Price:
+def price_update(
+    *, actor, price: Price, amount: Decimal, covered_per_term: int, request=None
+) -> Price:
     require(actor, "billing.configure")
     price = Price.objects.select_for_update().get(pk=price.pk)
     before = str(price.amount)
@@ -23,15 +25,23 @@ def price_update(*, actor, price: Price, amount: Decimal, covered_per_term: int,
         raise ValidationError("Prices and covered visits cannot be negative.")
     price.amount, price.covered_per_term = amount, covered_per_term
     price.save(update_fields=["amount", "covered_per_term"])
-    audit_record(actor=actor, action="update", obj=price, request=request,
-                 detail={"amount": {"from": before, "to": str(amount)},
-                         "covered_per_term": covered_per_term})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=price,
+        request=request,
+        detail={
+            "amount": {"from": before, "to": str(amount)},
+            "covered_per_term": covered_per_term,
+        },
+    )
     return price
 
 
 @transaction.atomic
-def price_list_copy(*, actor, source: PriceList, effective_from: date, name: str,
-                    request=None) -> PriceList:
+def price_list_copy(
+    *, actor, source: PriceList, effective_from: date, name: str, request=None
+) -> PriceList:
     """A new list for the same patient type from ``effective_from``, starting from the
     source's prices (then edited price by price)."""
     require(actor, "billing.configure")
@@ -39,18 +49,35 @@ def price_list_copy(*, actor, source: PriceList, effective_from: date, name: str
         raise ValidationError({"effective_from": "A new list starts after the one it copies."})
     try:
         with transaction.atomic():
-            new = PriceList.objects.create(name=name.strip() or source.name,
-                                           patient_type=source.patient_type,
-                                           effective_from=effective_from)
+            new = PriceList.objects.create(
+                name=name.strip() or source.name,
+                patient_type=source.patient_type,
+                effective_from=effective_from,
+            )
     except IntegrityError:
-        raise ValidationError({"effective_from": "A list for this patient type already starts that day."}) from None
-    Price.objects.bulk_create([
-        Price(price_list=new, service_id=p.service_id, basis=p.basis, amount=p.amount,
-              markup_percent=p.markup_percent, covered_per_term=p.covered_per_term)
-        for p in source.prices.all()
-    ])
-    audit_record(actor=actor, action="create", obj=new, request=request,
-                 detail={"copied_from": source.pk, "effective_from": str(effective_from)})
+        raise ValidationError(
+            {"effective_from": "A list for this patient type already starts that day."}
+        ) from None
+    Price.objects.bulk_create(
+        [
+            Price(
+                price_list=new,
+                service_id=p.service_id,
+                basis=p.basis,
+                amount=p.amount,
+                markup_percent=p.markup_percent,
+                covered_per_term=p.covered_per_term,
+            )
+            for p in source.prices.all()
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=new,
+        request=request,
+        detail={"copied_from": source.pk, "effective_from": str(effective_from)},
+    )
     return new
 
 
@@ -60,7 +87,15 @@ def payer_save(*, actor, payer: Payer, request=None) -> Payer:
     created = payer.pk is None
     payer.full_clean()
     payer.save()
-    audit_record(actor=actor, action="create" if created else "update", obj=payer, request=request,
-                 detail={"code": payer.code, "requires_loa": payer.requires_loa,
-                         "loa_validity_days": payer.loa_validity_days})
+    audit_record(
+        actor=actor,
+        action="create" if created else "update",
+        obj=payer,
+        request=request,
+        detail={
+            "code": payer.code,
+            "requires_loa": payer.requires_loa,
+            "loa_validity_days": payer.loa_validity_days,
+        },
+    )
     return payer

@@ -189,7 +189,9 @@ def specs_for_dispense(movements) -> list[ChargeSpec]:
     for movement in movements:
         if movement.patient_id is None:
             continue
-        service = Service.objects.filter(item_id=movement.item_id, is_active=True).first() or fallback
+        service = (
+            Service.objects.filter(item_id=movement.item_id, is_active=True).first() or fallback
+        )
         if service is None:
             continue
         item = movement.item
@@ -217,8 +219,9 @@ def capture(specs: list[ChargeSpec]) -> int:
 
 
 @transaction.atomic
-def charge_reverse(*, actor, source_key: str = "", charge: Charge | None = None, reason: str,
-                   request=None) -> Charge | None:
+def charge_reverse(
+    *, actor, source_key: str = "", charge: Charge | None = None, reason: str, request=None
+) -> Charge | None:
     """Reverse a charge (a cancelled dispensing, returned stock, a charge entered in error).
 
     Unbilled or on a draft: it leaves the draft. Already on an issued invoice: the invoice
@@ -232,9 +235,7 @@ def charge_reverse(*, actor, source_key: str = "", charge: Charge | None = None,
     charge = qs.filter(pk=charge.pk).first() if charge else qs.filter(source_key=source_key).first()
     if charge is None or charge.status == ChargeStatus.REVERSED:
         return charge
-    line = (
-        InvoiceLine.objects.filter(charge=charge, voided=False).select_related("invoice").first()
-    )
+    line = InvoiceLine.objects.filter(charge=charge, voided=False).select_related("invoice").first()
     if line is not None and line.invoice.status == InvoiceStatus.DRAFT:
         from billing.services.invoices import _recompute, lock_invoice
 
@@ -252,8 +253,11 @@ def charge_reverse(*, actor, source_key: str = "", charge: Charge | None = None,
         patient_id=charge.patient_id,
         request=request,
         actor_email="" if actor else "system:billing-capture",
-        detail={"reversed": charge.source_key, "reason": charge.reversal_reason,
-                "on_issued_invoice": bool(line and line.invoice.status != InvoiceStatus.DRAFT)},
+        detail={
+            "reversed": charge.source_key,
+            "reason": charge.reversal_reason,
+            "on_issued_invoice": bool(line and line.invoice.status != InvoiceStatus.DRAFT),
+        },
     )
     return charge
 
@@ -269,8 +273,14 @@ def charge_bill(*, actor, charge: Charge, request=None):
     if charge.status != ChargeStatus.UNBILLED:
         raise ValidationError("This charge is not waiting to be billed.")
     invoice = invoice_add_charge(charge=charge)
-    audit_record(actor=actor, action="update", obj=charge, patient_id=charge.patient_id,
-                 request=request, detail={"billed_on": invoice.pk})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=charge,
+        patient_id=charge.patient_id,
+        request=request,
+        detail={"billed_on": invoice.pk},
+    )
     return invoice
 
 
@@ -297,9 +307,11 @@ def capture_since(since: date) -> dict[str, int]:
                 if charge_capture(spec)[1]:
                     counts[kind] += 1
 
-    for appt in Appointment.objects.filter(
-        status=AppointmentStatus.COMPLETED, start__gte=start
-    ).select_related("appointment_type", "provider").iterator(chunk_size=500):
+    for appt in (
+        Appointment.objects.filter(status=AppointmentStatus.COMPLETED, start__gte=start)
+        .select_related("appointment_type", "provider")
+        .iterator(chunk_size=500)
+    ):
         if f"appointment:{appt.pk}" not in existing:
             run("appointments", specs_for_appointment(appt))
     if settings.BILLING_NO_SHOW_FEE_ENABLED:
@@ -307,9 +319,11 @@ def capture_since(since: date) -> dict[str, int]:
             status=AppointmentStatus.NO_SHOW, start__gte=start
         ).select_related("appointment_type"):
             run("no_shows", specs_for_no_show(appt))
-    for visit in Visit.objects.filter(
-        status=VisitStatus.SIGNED, signed_at__gte=start
-    ).prefetch_related("teeth").iterator(chunk_size=500):
+    for visit in (
+        Visit.objects.filter(status=VisitStatus.SIGNED, signed_at__gte=start)
+        .prefetch_related("teeth")
+        .iterator(chunk_size=500)
+    ):
         run("visits", specs_for_visit(visit))
     for cert in MedicalCertificate.objects.filter(
         status__in=[CertificateStatus.APPROVED, CertificateStatus.REVOKED], decided_at__gte=start

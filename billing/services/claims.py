@@ -69,8 +69,14 @@ def claim_create(*, actor, invoice: Invoice, request=None) -> Claim:
     claim.total = total
     claim.save(update_fields=["total"])
     _event(claim, before="", actor=actor, note=f"From {invoice.number}")
-    audit_record(actor=actor, action="create", obj=claim, patient_id=claim.patient_id,
-                 request=request, detail={"invoice": invoice.number, "total": str(total)})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=claim,
+        patient_id=claim.patient_id,
+        request=request,
+        detail={"invoice": invoice.number, "total": str(total)},
+    )
     return claim
 
 
@@ -79,25 +85,41 @@ def _loa_problem(claim: Claim) -> str:
     if not payer.requires_loa:
         return ""
     first_day = (
-        Invoice.objects.filter(lines__claim_line__claim=claim).order_by("visit_day")
-        .values_list("visit_day", flat=True).first()
+        Invoice.objects.filter(lines__claim_line__claim=claim)
+        .order_by("visit_day")
+        .values_list("visit_day", flat=True)
+        .first()
     )
     coverage = claim.coverage
     if not claim.loa_number or first_day is None or not coverage.loa_issued_on:
         return f"{payer.name} needs a letter of authorisation before the claim is submitted."
     if not coverage.loa_valid_on(first_day):
-        return (f"The letter of authorisation {claim.loa_number} was not valid on "
-                f"{first_day:%d %b %Y} ({payer.loa_validity_days} days from issue).")
+        return (
+            f"The letter of authorisation {claim.loa_number} was not valid on "
+            f"{first_day:%d %b %Y} ({payer.loa_validity_days} days from issue)."
+        )
     return ""
 
 
 @transaction.atomic
-def claim_transition(*, actor, claim: Claim, to_status: str, denial_code: str = "",
-                     note: str = "", loa_number: str | None = None, request=None) -> Claim:
+def claim_transition(
+    *,
+    actor,
+    claim: Claim,
+    to_status: str,
+    denial_code: str = "",
+    note: str = "",
+    loa_number: str | None = None,
+    request=None,
+) -> Claim:
     """Move a claim: submit (LOA checked for HMOs), accept, deny (with a code), resubmit a
     corrected denied claim."""
     require(actor, "billing.manage")
-    claim = Claim.objects.select_for_update().select_related("payer", "coverage__payer").get(pk=claim.pk)
+    claim = (
+        Claim.objects.select_for_update()
+        .select_related("payer", "coverage__payer")
+        .get(pk=claim.pk)
+    )
     if to_status not in CLAIM_TRANSITIONS.get(claim.status, ()):
         raise ValidationError(f"A {claim.get_status_display().lower()} claim can't be moved there.")
     before = claim.status
@@ -117,9 +139,14 @@ def claim_transition(*, actor, claim: Claim, to_status: str, denial_code: str = 
     claim.status = to_status
     claim.save()
     _event(claim, before=before, actor=actor, note=note)
-    audit_record(actor=actor, action="update", obj=claim, patient_id=claim.patient_id,
-                 request=request, detail={"status": {"from": before, "to": to_status},
-                                          "denial_code": denial_code})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=claim,
+        patient_id=claim.patient_id,
+        request=request,
+        detail={"status": {"from": before, "to": to_status}, "denial_code": denial_code},
+    )
     return claim
 
 
@@ -135,8 +162,16 @@ REMITTABLE = (ClaimStatus.SUBMITTED, ClaimStatus.ACCEPTED, ClaimStatus.PARTIALLY
 
 
 @transaction.atomic
-def remittance_post(*, actor, payer: Payer, reference: str, received_on, amount,
-                    items: list[RemittanceItem], request=None) -> Remittance:
+def remittance_post(
+    *,
+    actor,
+    payer: Payer,
+    reference: str,
+    received_on,
+    amount,
+    items: list[RemittanceItem],
+    request=None,
+) -> Remittance:
     """Post one payer payment across claims. Per claim: paid + contractual adjustment +
     patient responsibility may not exceed what is outstanding; the paid amounts must add up
     to the remittance. Patient responsibility is added to the claim's invoices, which the
@@ -148,40 +183,69 @@ def remittance_post(*, actor, payer: Payer, reference: str, received_on, amount,
     if not items:
         raise ValidationError("Post the remittance to at least one claim.")
     if sum((to_money(i.paid) for i in items), ZERO) != amount:
-        raise ValidationError({"amount": "The amounts paid per claim must add up to the remittance."})
+        raise ValidationError(
+            {"amount": "The amounts paid per claim must add up to the remittance."}
+        )
     if Remittance.objects.filter(payer=payer, reference=reference.strip()).exists():
         raise ValidationError({"reference": "This remittance was already posted."})
-    remittance = Remittance.objects.create(payer=payer, reference=reference.strip(),
-                                           received_on=received_on, amount=amount, posted_by=actor)
+    remittance = Remittance.objects.create(
+        payer=payer,
+        reference=reference.strip(),
+        received_on=received_on,
+        amount=amount,
+        posted_by=actor,
+    )
     claims = {
         c.pk: c
         for c in Claim.objects.select_for_update()
-        .filter(pk__in=[i.claim.pk for i in items]).order_by("pk")
+        .filter(pk__in=[i.claim.pk for i in items])
+        .order_by("pk")
     }
     for item in items:
         claim = claims[item.claim.pk]
-        paid, adj, moved = to_money(item.paid), to_money(item.adjustment), to_money(item.patient_responsibility)
+        paid, adj, moved = (
+            to_money(item.paid),
+            to_money(item.adjustment),
+            to_money(item.patient_responsibility),
+        )
         if claim.payer_id != payer.pk:
             raise ValidationError(f"{claim.number} is a claim on another payer.")
         if claim.status not in REMITTABLE:
-            raise ValidationError(f"{claim.number} is {claim.get_status_display().lower()}; it can't be paid.")
+            raise ValidationError(
+                f"{claim.number} is {claim.get_status_display().lower()}; it can't be paid."
+            )
         if min(paid, adj, moved) < 0:
             raise ValidationError("Amounts cannot be negative.")
         if paid + adj + moved > claim.outstanding:
             raise ValidationError(f"{claim.number}: more than the {claim.outstanding} outstanding.")
-        RemittanceLine.objects.create(remittance=remittance, claim=claim, paid=paid,
-                                      contractual_adjustment=adj, patient_responsibility=moved)
+        RemittanceLine.objects.create(
+            remittance=remittance,
+            claim=claim,
+            paid=paid,
+            contractual_adjustment=adj,
+            patient_responsibility=moved,
+        )
         before = claim.status
         claim.paid += paid
         claim.adjusted += adj
         claim.moved_to_patient += moved
         claim.status = ClaimStatus.PAID if claim.outstanding == 0 else ClaimStatus.PARTIALLY_PAID
         claim.save()
-        _event(claim, before=before, actor=actor, note=f"Remittance {remittance.reference}: paid {paid}")
+        _event(
+            claim,
+            before=before,
+            actor=actor,
+            note=f"Remittance {remittance.reference}: paid {paid}",
+        )
         if moved:
             _move_to_patient(claim, moved)
-    audit_record(actor=actor, action="create", obj=remittance, request=request,
-                 detail={"payer": payer.code, "amount": str(amount), "claims": [i.claim.pk for i in items]})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=remittance,
+        request=request,
+        detail={"payer": payer.code, "amount": str(amount), "claims": [i.claim.pk for i in items]},
+    )
     return remittance
 
 

@@ -100,7 +100,9 @@ def _fill_line(invoice: Invoice, line: InvoiceLine, *, caps: dict) -> None:
     if coverage is not None and coverage.covers(line.service.group, invoice.visit_day):
         key = coverage.pk
         if key not in caps:
-            caps[key] = cap_left(coverage, year=invoice.visit_day.year, exclude_invoice_id=invoice.pk)
+            caps[key] = cap_left(
+                coverage, year=invoice.visit_day.year, exclude_invoice_id=invoice.pk
+            )
         share = split_share(
             net=line.net, percent=coverage.percent, fixed=coverage.fixed_amount, cap_left=caps[key]
         )
@@ -172,8 +174,14 @@ def _require_draft(invoice: Invoice) -> None:
 
 @transaction.atomic
 def invoice_add_line(
-    *, actor, invoice: Invoice, service: Service, quantity: Decimal, unit_price_value=None,
-    reason: str = "", request=None,
+    *,
+    actor,
+    invoice: Invoice,
+    service: Service,
+    quantity: Decimal,
+    unit_price_value=None,
+    reason: str = "",
+    request=None,
 ) -> InvoiceLine:
     """Add a manual line (e.g. a lab service) to a draft; a price other than the list's
     needs a reason."""
@@ -202,8 +210,17 @@ def invoice_add_line(
         patient_share=ZERO,
     )
     _recompute(invoice)
-    _audit(actor, "create", line, patient_id=invoice.patient_id, request=request,
-           invoice=invoice.pk, service=service.code, quantity=str(quantity), unit_price=str(amount))
+    _audit(
+        actor,
+        "create",
+        line,
+        patient_id=invoice.patient_id,
+        request=request,
+        invoice=invoice.pk,
+        service=service.code,
+        quantity=str(quantity),
+        unit_price=str(amount),
+    )
     return line
 
 
@@ -220,7 +237,9 @@ def invoice_remove_line(*, actor, line: InvoiceLine, request=None) -> Invoice:
     if line.charge_id:
         Charge.objects.filter(pk=line.charge_id).update(status=ChargeStatus.UNBILLED)
     _recompute(invoice)
-    _audit(actor, "delete", line, patient_id=invoice.patient_id, request=request, invoice=invoice.pk)
+    _audit(
+        actor, "delete", line, patient_id=invoice.patient_id, request=request, invoice=invoice.pk
+    )
     return invoice
 
 
@@ -241,15 +260,27 @@ def invoice_override_price(
     line.unit_price, line.price_override_reason = amount, reason.strip()
     line.save(update_fields=["unit_price", "price_override_reason"])
     _recompute(invoice)
-    _audit(actor, "update", line, patient_id=invoice.patient_id, request=request,
-           unit_price={"from": str(before), "to": str(amount)}, reason=reason.strip())
+    _audit(
+        actor,
+        "update",
+        line,
+        patient_id=invoice.patient_id,
+        request=request,
+        unit_price={"from": str(before), "to": str(amount)},
+        reason=reason.strip(),
+    )
     return line
 
 
 @transaction.atomic
 def invoice_set_terms(
-    *, actor, invoice: Invoice, coverage: Coverage | None, statutory_discount: str = "",
-    statutory_id_number: str = "", request=None,
+    *,
+    actor,
+    invoice: Invoice,
+    coverage: Coverage | None,
+    statutory_discount: str = "",
+    statutory_id_number: str = "",
+    request=None,
 ) -> Invoice:
     """Choose the payer coverage and the senior/PWD discount of a draft; every line is
     re-split. The discount needs the ID number, which is printed on the invoice."""
@@ -259,15 +290,24 @@ def invoice_set_terms(
     if statutory_discount not in StatutoryDiscount.values:
         raise ValidationError({"statutory_discount": "Choose a listed discount."})
     if statutory_discount and not statutory_id_number.strip():
-        raise ValidationError({"statutory_id_number": "Record the senior citizen or PWD ID number."})
+        raise ValidationError(
+            {"statutory_id_number": "Record the senior citizen or PWD ID number."}
+        )
     if coverage is not None and coverage.patient_id != invoice.patient_id:
         raise ValidationError({"coverage": "That coverage belongs to another patient."})
     invoice.coverage = coverage
     invoice.statutory_discount = statutory_discount
     invoice.statutory_id_number = statutory_id_number.strip() if statutory_discount else ""
     _recompute(invoice)
-    _audit(actor, "update", invoice, patient_id=invoice.patient_id, request=request,
-           coverage=coverage.pk if coverage else None, statutory_discount=statutory_discount)
+    _audit(
+        actor,
+        "update",
+        invoice,
+        patient_id=invoice.patient_id,
+        request=request,
+        coverage=coverage.pk if coverage else None,
+        statutory_discount=statutory_discount,
+    )
     return invoice
 
 
@@ -277,7 +317,9 @@ def settle_status(invoice: Invoice) -> None:
         return
     balance = invoice.patient_due - invoice.amount_paid
     if balance <= 0:
-        invoice.status = InvoiceStatus.WRITTEN_OFF if invoice.written_off > 0 else InvoiceStatus.PAID
+        invoice.status = (
+            InvoiceStatus.WRITTEN_OFF if invoice.written_off > 0 else InvoiceStatus.PAID
+        )
     elif invoice.amount_paid > 0:
         invoice.status = InvoiceStatus.PARTIALLY_PAID
     else:
@@ -301,9 +343,16 @@ def invoice_issue(*, actor, invoice: Invoice, request=None) -> Invoice:
     invoice.status = InvoiceStatus.ISSUED
     settle_status(invoice)
     invoice.save()
-    _audit(actor, "update", invoice, patient_id=invoice.patient_id, request=request,
-           issued=invoice.number, total=str(invoice.net_total),
-           patient_share=str(invoice.patient_total))
+    _audit(
+        actor,
+        "update",
+        invoice,
+        patient_id=invoice.patient_id,
+        request=request,
+        issued=invoice.number,
+        total=str(invoice.net_total),
+        patient_share=str(invoice.patient_total),
+    )
     from billing.services.payments import credit_apply_locked
 
     credit_apply_locked(actor=actor, patient_id=invoice.patient_id)
@@ -326,22 +375,31 @@ def invoice_void(*, actor, invoice: Invoice, reason: str, request=None) -> Invoi
     if invoice.credited > 0 or invoice.lines.filter(claim_line__isnull=False).exists():
         raise ValidationError("This invoice has a credit note or a claim; it cannot be voided.")
     invoice.status = InvoiceStatus.VOID
-    invoice.void_reason, invoice.voided_at, invoice.voided_by = reason.strip(), timezone.now(), actor
+    invoice.void_reason, invoice.voided_at, invoice.voided_by = (
+        reason.strip(),
+        timezone.now(),
+        actor,
+    )
     invoice.save()
     charge_ids = list(invoice.lines.exclude(charge=None).values_list("charge_id", flat=True))
     invoice.lines.update(voided=True)
     Charge.objects.filter(pk__in=charge_ids, status=ChargeStatus.BILLED).update(
         status=ChargeStatus.UNBILLED
     )
-    _audit(actor, "update", invoice, patient_id=invoice.patient_id, request=request,
-           voided=invoice.number, reason=invoice.void_reason)
+    _audit(
+        actor,
+        "update",
+        invoice,
+        patient_id=invoice.patient_id,
+        request=request,
+        voided=invoice.number,
+        reason=invoice.void_reason,
+    )
     return invoice
 
 
 @transaction.atomic
-def credit_note_create(
-    *, actor, invoice: Invoice, amount, reason: str, request=None
-) -> CreditNote:
+def credit_note_create(*, actor, invoice: Invoice, amount, reason: str, request=None) -> CreditNote:
     """Reduce what the patient owes on an issued invoice, with its own CN number."""
     require(actor, "billing.manage")
     invoice = lock_invoice(invoice)
@@ -353,14 +411,25 @@ def credit_note_create(
     if amount <= 0 or amount > invoice.balance:
         raise ValidationError({"amount": f"Enter an amount between ₱0.01 and {invoice.balance}."})
     note = CreditNote.objects.create(
-        invoice=invoice, number=next_number("credit_note"), amount=amount,
-        reason=reason.strip(), created_by=actor,
+        invoice=invoice,
+        number=next_number("credit_note"),
+        amount=amount,
+        reason=reason.strip(),
+        created_by=actor,
     )
     invoice.credited += amount
     settle_status(invoice)
     invoice.save()
-    _audit(actor, "create", note, patient_id=invoice.patient_id, request=request,
-           invoice=invoice.number, amount=str(amount), reason=note.reason)
+    _audit(
+        actor,
+        "create",
+        note,
+        patient_id=invoice.patient_id,
+        request=request,
+        invoice=invoice.number,
+        amount=str(amount),
+        reason=note.reason,
+    )
     return note
 
 
@@ -380,8 +449,15 @@ def writeoff_request(*, actor, invoice: Invoice, reason: str, request=None) -> W
             )
     except IntegrityError:
         raise ValidationError("A write-off of this invoice is already awaiting approval.") from None
-    _audit(actor, "create", wo, patient_id=invoice.patient_id, request=request,
-           invoice=invoice.number, amount=str(wo.amount))
+    _audit(
+        actor,
+        "create",
+        wo,
+        patient_id=invoice.patient_id,
+        request=request,
+        invoice=invoice.number,
+        amount=str(wo.amount),
+    )
     return wo
 
 
@@ -406,8 +482,15 @@ def writeoff_decide(*, actor, writeoff: WriteOff, approve: bool, request=None) -
     else:
         wo.status = ApprovalStatus.REJECTED
     wo.save()
-    _audit(actor, "update", wo, patient_id=invoice.patient_id, request=request,
-           status=wo.status, amount=str(wo.amount))
+    _audit(
+        actor,
+        "update",
+        wo,
+        patient_id=invoice.patient_id,
+        request=request,
+        status=wo.status,
+        amount=str(wo.amount),
+    )
     return wo
 
 

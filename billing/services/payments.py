@@ -51,8 +51,13 @@ def cashier_day_open(*, actor, opening_float, request=None) -> CashierDay:
             )
     except IntegrityError:
         raise ValidationError("You already have an open cashier day; close it first.") from None
-    audit_record(actor=actor, action="create", obj=day, request=request,
-                 detail={"opening_float": str(amount)})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=day,
+        request=request,
+        detail={"opening_float": str(amount)},
+    )
     return day
 
 
@@ -73,8 +78,9 @@ def expected_by_method(day: CashierDay) -> dict[str, Decimal]:
 
 
 @transaction.atomic
-def cashier_day_close(*, actor, day: CashierDay, counted: dict[str, Decimal], note: str = "",
-                      request=None) -> CashierDay:
+def cashier_day_close(
+    *, actor, day: CashierDay, counted: dict[str, Decimal], note: str = "", request=None
+) -> CashierDay:
     """Close the day with what was counted per method; the close report keeps expected,
     counted and the difference. A closed day takes no more payments and cannot change."""
     require(actor, "billing.manage")
@@ -96,8 +102,13 @@ def cashier_day_close(*, actor, day: CashierDay, counted: dict[str, Decimal], no
     day.closed_at = timezone.now()
     day.close_note = note.strip()[:200]
     day.save()
-    audit_record(actor=actor, action="update", obj=day, request=request,
-                 detail={"closed": True, "expected": day.expected, "counted": day.counted})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=day,
+        request=request,
+        detail={"closed": True, "expected": day.expected, "counted": day.counted},
+    )
     return day
 
 
@@ -164,7 +175,9 @@ def payment_record(
         raise ValidationError({"method": "Choose a payment method."})
     reference = (reference or "").strip()[:60]
     if method != PaymentMethod.CASH and not reference:
-        raise ValidationError({"reference": "Enter the reference number of the transfer or card slip."})
+        raise ValidationError(
+            {"reference": "Enter the reference number of the transfer or card slip."}
+        )
     try:
         with transaction.atomic():
             day = (
@@ -187,10 +200,19 @@ def payment_record(
             )
             invoices = _lock_open_invoices(patient.pk, invoice_ids)
             allocated = _allocate(payment=payment, invoices=invoices, actor=actor)
-            audit_record(actor=actor, action="create", obj=payment, patient_id=patient.pk,
-                         request=request,
-                         detail={"amount": str(amount), "method": method,
-                                 "receipt": payment.receipt_number, "allocated": str(allocated)})
+            audit_record(
+                actor=actor,
+                action="create",
+                obj=payment,
+                patient_id=patient.pk,
+                request=request,
+                detail={
+                    "amount": str(amount),
+                    "method": method,
+                    "receipt": payment.receipt_number,
+                    "allocated": str(allocated),
+                },
+            )
     except IntegrityError:
         existing = Payment.objects.filter(idempotency_key=key).first()
         if existing is None:
@@ -214,9 +236,14 @@ def credit_apply_locked(*, actor, patient_id: int) -> Decimal:
     for payment in payments:
         total += _allocate(payment=payment, invoices=invoices, actor=actor)
     if total:
-        audit_record(actor=actor, action="update", object_type="billing.payment",
-                     patient_id=patient_id, actor_email="" if actor else "system:billing",
-                     detail={"credit_applied": str(total)})
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="billing.payment",
+            patient_id=patient_id,
+            actor_email="" if actor else "system:billing",
+            detail={"credit_applied": str(total)},
+        )
     return total
 
 
@@ -227,7 +254,9 @@ def credit_apply(*, actor, patient, request=None) -> Decimal:
 
 
 def patient_credit(patient_id: int) -> Decimal:
-    return Payment.objects.filter(patient_id=patient_id).aggregate(c=Sum("unallocated"))["c"] or ZERO
+    return (
+        Payment.objects.filter(patient_id=patient_id).aggregate(c=Sum("unallocated"))["c"] or ZERO
+    )
 
 
 @transaction.atomic
@@ -238,14 +267,25 @@ def refund_request(*, actor, payment: Payment, amount, reason: str, request=None
     if not reason.strip():
         raise ValidationError({"reason": "Give the reason for the refund."})
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    pending = payment.refunds.filter(status=ApprovalStatus.REQUESTED).aggregate(
-        s=Sum("amount"))["s"] or ZERO
+    pending = (
+        payment.refunds.filter(status=ApprovalStatus.REQUESTED).aggregate(s=Sum("amount"))["s"]
+        or ZERO
+    )
     if amount <= 0 or amount > payment.unallocated - pending:
-        raise ValidationError({"amount": f"Up to {payment.unallocated - pending} of this payment is unused credit."})
-    refund = Refund.objects.create(payment=payment, amount=amount, reason=reason.strip(),
-                                   requested_by=actor)
-    audit_record(actor=actor, action="create", obj=refund, patient_id=payment.patient_id,
-                 request=request, detail={"amount": str(amount), "payment": payment.receipt_number})
+        raise ValidationError(
+            {"amount": f"Up to {payment.unallocated - pending} of this payment is unused credit."}
+        )
+    refund = Refund.objects.create(
+        payment=payment, amount=amount, reason=reason.strip(), requested_by=actor
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=refund,
+        patient_id=payment.patient_id,
+        request=request,
+        detail={"amount": str(amount), "payment": payment.receipt_number},
+    )
     return refund
 
 
@@ -268,6 +308,12 @@ def refund_decide(*, actor, refund: Refund, approve: bool, request=None) -> Refu
     else:
         refund.status = ApprovalStatus.REJECTED
     refund.save()
-    audit_record(actor=actor, action="update", obj=refund, patient_id=payment.patient_id,
-                 request=request, detail={"status": refund.status, "amount": str(refund.amount)})
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=refund,
+        patient_id=payment.patient_id,
+        request=request,
+        detail={"status": refund.status, "amount": str(refund.amount)},
+    )
     return refund

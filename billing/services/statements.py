@@ -91,7 +91,11 @@ def statement_send(*, patient_id: int, month: date, now: datetime | None = None)
         ours.filter(sent_at__isnull=True).delete()
         raise
     ours.update(sent_at=timezone.now())
-    audit_record(action="export", object_type="billing.statement", patient_id=patient_id,
-                 actor_email="system:billing-statements",
-                 detail={"emailed": month.isoformat()})
+    audit_record(
+        action="export",
+        object_type="billing.statement",
+        patient_id=patient_id,
+        actor_email="system:billing-statements",
+        detail={"emailed": month.isoformat()},
+    )
     return True

@@ -22,10 +22,17 @@ def charge_list(request: Request):
     if status not in ChargeStatus.values:
         status = ChargeStatus.UNBILLED
     page = page_of(request, selectors.unbilled_charges(status))
-    return render_page(request, "billing/charges.html", {
-        "page": page, "status": status, "statuses": ChargeStatus.choices,
-        "reason_form": forms.ReasonForm(),
-    }, partial="charge-table")
+    return render_page(
+        request,
+        "billing/charges.html",
+        {
+            "page": page,
+            "status": status,
+            "statuses": ChargeStatus.choices,
+            "reason_form": forms.ReasonForm(),
+        },
+        partial="charge-table",
+    )
 
 
 @require_POST
@@ -34,13 +41,16 @@ def charge_action(request: Request, pk: int, action: str):
     charge = get_object_or_404(Charge, pk=pk)
     try:
         if action == "bill":
-            invoice = charge_services.charge_bill(actor=request.user, charge=charge, request=request)
+            invoice = charge_services.charge_bill(
+                actor=request.user, charge=charge, request=request
+            )
             return redirect_htmx_aware(request, reverse("billing:invoice", args=[invoice.pk]))
         form = forms.ReasonForm(request.POST)
         if action != "reverse" or not form.is_valid():
             raise ValidationError("Give the reason for reversing the charge.")
-        charge_services.charge_reverse(actor=request.user, charge=charge,
-                                       reason=form.cleaned_data["reason"], request=request)
+        charge_services.charge_reverse(
+            actor=request.user, charge=charge, reason=form.cleaned_data["reason"], request=request
+        )
     except ValidationError as exc:
         from django.contrib import messages
 

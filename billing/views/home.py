@@ -17,11 +17,15 @@ def home(request: Request):
     drafts = list(selectors.invoice_list(status=InvoiceStatus.DRAFT)[:10])
     reversed_charges = list(selectors.reversed_on_issued()[:10])
     writeoffs, refunds = selectors.pending_approvals()
-    return render_page(request, "billing/home.html", {
-        "counts": counts,
-        "drafts": drafts,
-        "reversed_charges": reversed_charges,
-        "writeoffs": writeoffs,
-        "refunds": refunds,
-        "cashier_day": selectors.open_cashier_day(request.user),
-    })
+    return render_page(
+        request,
+        "billing/home.html",
+        {
+            "counts": counts,
+            "drafts": drafts,
+            "reversed_charges": reversed_charges,
+            "writeoffs": writeoffs,
+            "refunds": refunds,
+            "cashier_day": selectors.open_cashier_day(request.user),
+        },
+    )

@@ -57,7 +57,9 @@ def coverage_new(request: Request, patient_pk: int):
     if request.method == "POST" and form.is_valid():
         try:
             claims.coverage_add(
-                actor=request.user, patient=patient, coverage=form.save(commit=False),
+                actor=request.user,
+                patient=patient,
+                coverage=form.save(commit=False),
                 request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:patient", args=[patient.pk]))

@@ -52,9 +52,15 @@ def payment_new(request: Request, patient_pk: int):
         d = form.cleaned_data
         try:
             payment, _ = services.payment_record(
-                actor=request.user, patient=patient, amount=d["amount"], method=d["method"],
-                reference=d["reference"], idempotency_key=d["idempotency_key"],
-                invoice_ids=form.chosen_invoice_ids() or None, request=request)
+                actor=request.user,
+                patient=patient,
+                amount=d["amount"],
+                method=d["method"],
+                reference=d["reference"],
+                idempotency_key=d["idempotency_key"],
+                invoice_ids=form.chosen_invoice_ids() or None,
+                request=request,
+            )
             return redirect_htmx_aware(request, reverse("billing:payment", args=[payment.pk]))
         except ValidationError as exc:
             form_errors(form, exc)

@@ -138,7 +138,9 @@ def cancel_marker(movement_id: int) -> str:
 
 
 @transaction.atomic
-def stock_dispense_cancel(*, actor, movement: StockMovement, reason: str, request=None) -> StockMovement:
+def stock_dispense_cancel(
+    *, actor, movement: StockMovement, reason: str, request=None
+) -> StockMovement:
     """Cancel a dispensing to a patient (entered in error, or the stock came back unused):
     the quantity goes back to its lot through a correcting movement (the ledger keeps both
     rows) and downstream apps are told (billing reverses the charge). A dispensing is
@@ -150,16 +152,28 @@ def stock_dispense_cancel(*, actor, movement: StockMovement, reason: str, reques
         raise ValidationError("Only a dispensing to a patient can be cancelled here.")
     lot = _lock_lot(movement.lot_id)
     marker = cancel_marker(movement.pk)
-    if StockMovement.objects.filter(lot=lot, kind=MovementKind.ADJUST, note__startswith=marker).exists():
+    if StockMovement.objects.filter(
+        lot=lot, kind=MovementKind.ADJUST, note__startswith=marker
+    ).exists():
         raise ValidationError("This dispensing was already cancelled.")
     correction = _move(
-        lot, kind=MovementKind.ADJUST, reason=ReasonCode.DATA_ENTRY, delta=-movement.quantity,
-        actor=actor, patient_id=movement.patient_id, visit_id=movement.visit_id,
-        prescription_id=movement.prescription_id, note=f"{marker} {reason}"[:300],
+        lot,
+        kind=MovementKind.ADJUST,
+        reason=ReasonCode.DATA_ENTRY,
+        delta=-movement.quantity,
+        actor=actor,
+        patient_id=movement.patient_id,
+        visit_id=movement.visit_id,
+        prescription_id=movement.prescription_id,
+        note=f"{marker} {reason}"[:300],
     )
-    audit_record(actor=actor, action="create", obj=correction, request=request,
-                 patient_id=movement.patient_id,
-                 detail={"cancels_dispense": movement.pk, "reason": reason})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=correction,
+        request=request,
+        patient_id=movement.patient_id,
+        detail={"cancels_dispense": movement.pk, "reason": reason},
+    )
     dispensing_reversed.send(sender=StockMovement, movement=movement, reason=reason)
     return correction
-

@@ -7,8 +7,6 @@ from django.core.exceptions import ValidationError
 PAGE_SIZE = 25
 
 
-
-
 def _form_error(form, exc: ValidationError) -> None:
     """Attach a service's ValidationError to the form (fields it names, else non-field)."""
     if hasattr(exc, "error_dict"):

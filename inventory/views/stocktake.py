@@ -43,7 +43,9 @@ def stocktakes(request: Request):
 def stocktake_detail(request: Request, pk: int):
     st = get_object_or_404(Stocktake.objects.select_related("location"), pk=pk)
     lines = selectors.stocktake_sheet(st)
-    formset = forms.stocktake_count_formset(lines, request.POST if request.method == "POST" else None)
+    formset = forms.stocktake_count_formset(
+        lines, request.POST if request.method == "POST" else None
+    )
     errors = {}
     if request.method == "POST":
         try:
@@ -53,7 +55,10 @@ def stocktake_detail(request: Request, pk: int):
                     + [e for form in formset.forms for errs in form.errors.values() for e in errs]
                 )
             counts = {
-                form.cleaned_data["line"]: (form.cleaned_data["counted"], form.cleaned_data["reason"])
+                form.cleaned_data["line"]: (
+                    form.cleaned_data["counted"],
+                    form.cleaned_data["reason"],
+                )
                 for form in formset.forms
             }
             stocktake.stocktake_record_counts(

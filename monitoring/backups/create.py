@@ -93,7 +93,6 @@ def backup_request(
 
 def _enqueue_backup(backup_id: int) -> None:
 
-
     try:
         run_backup.delay(backup_id=backup_id)
     except OperationalError as exc:

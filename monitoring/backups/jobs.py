@@ -25,8 +25,6 @@ Say = Callable[[str], None]
 Progress = layout.Progress
 
 
-
-
 def _quiet(_line: str) -> None:
     pass
 

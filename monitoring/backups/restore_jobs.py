@@ -149,7 +149,6 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
 
 def _enqueue_restore(job_id: str) -> None:
 
-
     try:
         run_restore.delay(job_id=job_id)
     except OperationalError as exc:

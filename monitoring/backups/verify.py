@@ -76,7 +76,6 @@ _VERIFY_NOT_QUEUED = "Verification not queued"
 
 def _enqueue_verify(backup_id: int, previous: str) -> None:
 
-
     try:
         verify_backup.delay(backup_id=backup_id)
     except OperationalError as exc:

@@ -185,7 +185,6 @@ def health_check_run(findings: dict[str, str | None]) -> dict[str, str]:
     backup and verification rows left behind by a lost job (``backups_reap_stale``).
     """
 
-
     problem = findings.get("database")
     if problem:
         if cache.add(DB_DOWN_KEY, timezone.now().isoformat(), None):
@@ -201,7 +200,6 @@ def health_check_run(findings: dict[str, str | None]) -> dict[str, str]:
     outcome = {}
     since = cache.get(DB_DOWN_KEY)
     if since:
-
         opened = parse_datetime(since) or timezone.now()
         incident = Incident.objects.create(
             kind=IncidentKind.DATABASE,

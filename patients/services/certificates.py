@@ -130,7 +130,6 @@ def certificate_decide(
         detail={"status": cert.status},
     )
     if cert.patient.user_id:
-
         verb = "approved" if approve else "rejected"
         notify(
             user=cert.patient.user,
@@ -181,7 +180,6 @@ def certificate_revoke(
         detail={"status": cert.status, "reason": reason},
     )
     if cert.patient.user_id:
-
         notify(
             user=cert.patient.user,
             title="Your medical certificate was revoked",

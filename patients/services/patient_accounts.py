@@ -172,7 +172,8 @@ def account_record_differences(user, patient: Patient) -> list[str]:
     ignoring case, accents and spacing; the email only when the record has one."""
     differences = []
     if (_fold(user.first_name), _fold(user.last_name)) != (
-        _fold(patient.first_name), _fold(patient.last_name)
+        _fold(patient.first_name),
+        _fold(patient.last_name),
     ):
         differences.append("name")
     if patient.email and patient.email.strip().lower() != user.email.strip().lower():
@@ -197,8 +198,11 @@ def _record_link_change(*, actor, patient, user, linked: bool, request, title: s
     notify(user=user, title=title, body=body, url=reverse("patients:portal"), category="account")
     if patient.email and patient.email.strip().lower() != user.email.strip().lower():
         outbox.enqueue(
-            "patients.tasks.send_record_access_changed_email", claim=True,
-            patient_id=patient.pk, account_email=user.email, linked=linked,
+            "patients.tasks.send_record_access_changed_email",
+            claim=True,
+            patient_id=patient.pk,
+            account_email=user.email,
+            linked=linked,
         )
 
 
@@ -212,11 +216,16 @@ def record_access_changed_email_send(
     try:
         send_templated_email(
             to=[patient.email],
-            subject="A portal account was " + ("connected to" if linked else "disconnected from")
+            subject="A portal account was "
+            + ("connected to" if linked else "disconnected from")
             + " your health record",
             template="patients_record_access_changed",
-            context={"patient": patient, "account_email": account_email, "linked": linked,
-                     "clinic_phone": getattr(settings, "CLINIC_PHONE", "")},
+            context={
+                "patient": patient,
+                "account_email": account_email,
+                "linked": linked,
+                "clinic_phone": getattr(settings, "CLINIC_PHONE", ""),
+            },
         )
     except Exception:
         outbox.release(outbox_id)

@@ -49,7 +49,6 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     birth date in the future or an ID number with spaces or control characters inside.
     """
 
-
     email = User.objects.normalize_email(email).strip().lower()
     if not email_domain_allowed(email):
         raise ValidationError(
@@ -107,8 +106,13 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
 
 
 def _tell_owner_of_signup_attempt(user, *, request=None) -> None:
-    audit_record(action="denied", obj=user, request=request, allowed=False,
-                 detail={"self_registration": "email already has an account"})
+    audit_record(
+        action="denied",
+        obj=user,
+        request=request,
+        allowed=False,
+        detail={"self_registration": "email already has an account"},
+    )
     outbox.enqueue("patients.tasks.send_account_exists_email", claim=True, user_id=user.pk)
 
 
@@ -200,7 +204,6 @@ def patient_email_verify(*, token: str, request=None):
     Raises ``ValidationError`` when the link is forged or expired, was sent for a sign-up
     that has since been replaced (another password), or names a deactivated account.
     """
-
 
     invalid = ValidationError("This link is invalid or has expired.")
     try:

@@ -117,7 +117,9 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
             detail={"view": "account_link", "account": account.pk},
         )
     differences = (
-        patient_accounts.account_record_differences(account, selected) if selected is not None else []
+        patient_accounts.account_record_differences(account, selected)
+        if selected is not None
+        else []
     )
     ctx = {
         "differences": differences,

@@ -27,9 +27,17 @@ from tests.factories import UserFactory
 @pytest.mark.django_db
 def test_events_are_written_unsealed_and_chained_by_the_sealer():
     user = UserFactory(role=Role.DOCTOR)
-    first = audit_record(actor=user, action="read", object_type="patients.patient", object_id=1, patient_id=1)
-    second = audit_record(actor=user, action="update", object_type="patients.patient", object_id=1, patient_id=1,
-                          detail={"field": "phone"})
+    first = audit_record(
+        actor=user, action="read", object_type="patients.patient", object_id=1, patient_id=1
+    )
+    second = audit_record(
+        actor=user,
+        action="update",
+        object_type="patients.patient",
+        object_id=1,
+        patient_id=1,
+        detail={"field": "phone"},
+    )
     assert first.hash is None and second.hash is None
     report = audit_seal(wait_seconds=1)
     assert report.sealed == 2 and report.head_id == second.pk and not report.skipped
@@ -48,15 +56,20 @@ def test_database_refuses_update_and_delete():
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).update(action="login")
     with pytest.raises(DatabaseError), transaction.atomic():
-        AuditEvent.objects.filter(pk=event.pk).update(action="login", prev_hash="a" * 64, hash="b" * 64)
+        AuditEvent.objects.filter(pk=event.pk).update(
+            action="login", prev_hash="a" * 64, hash="b" * 64
+        )
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).update(hash="b" * 64)  # half a seal
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).delete()
     audit_seal(wait_seconds=1)
     # Sealed: nothing changes any more, the seal included.
-    for change in ({"action": "login"}, {"hash": "c" * 64, "prev_hash": "d" * 64},
-                   {"hash": None, "prev_hash": None}):
+    for change in (
+        {"action": "login"},
+        {"hash": "c" * 64, "prev_hash": "d" * 64},
+        {"hash": None, "prev_hash": None},
+    ):
         with pytest.raises(DatabaseError, match="sealed"), transaction.atomic():
             AuditEvent.objects.filter(pk=event.pk).update(**change)
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -75,8 +88,17 @@ def _tamper(sql, params):
 
 def _sealed_events(n, **fields):
     user = UserFactory(role=Role.NURSE)
-    events = [audit_record(actor=user, action="read", object_type="patients.patient", object_id=i,
-                           patient_id=i, **fields) for i in range(n)]
+    events = [
+        audit_record(
+            actor=user,
+            action="read",
+            object_type="patients.patient",
+            object_id=i,
+            patient_id=i,
+            **fields,
+        )
+        for i in range(n)
+    ]
     assert audit_seal(wait_seconds=1).sealed == n
     return events
 
@@ -113,8 +135,9 @@ def test_swapping_two_events_breaks_the_chain():
     )
     _tamper("UPDATE accounts_auditevent SET id = %s WHERE id = %s", [a, b])
     _tamper("UPDATE accounts_auditevent SET id = %s WHERE id = -1", [b])
-    assert list(AuditEvent.objects.filter(pk__in=[a, b]).order_by("id").values_list("object_id", flat=True)) == [
-        "2", "1"]
+    assert list(
+        AuditEvent.objects.filter(pk__in=[a, b]).order_by("id").values_list("object_id", flat=True)
+    ) == ["2", "1"]
     report = audit_chain_verify()
     assert report.broken_at == a and report.checked == 1
 
@@ -132,7 +155,9 @@ def test_swapping_contents_but_keeping_the_seals_breaks_the_chain():
 @pytest.mark.django_db
 def test_removing_a_seal_is_reported_not_resealed():
     events = _sealed_events(3)
-    _tamper("UPDATE accounts_auditevent SET hash = NULL, prev_hash = NULL WHERE id = %s", [events[1].pk])
+    _tamper(
+        "UPDATE accounts_auditevent SET hash = NULL, prev_hash = NULL WHERE id = %s", [events[1].pk]
+    )
     report = audit_chain_verify()
     assert report.broken_at == events[1].pk and "not sealed" in report.reason
     with pytest.raises(CommandError, match="BROKEN"):
@@ -142,14 +167,19 @@ def test_removing_a_seal_is_reported_not_resealed():
 @pytest.mark.django_db
 def test_unsealed_events_are_reported_with_the_oldest(capsys):
     _sealed_events(2)
-    late = [audit_record(action="login_failed", actor_email=f"{i}@x.org", allowed=False) for i in range(3)]
+    late = [
+        audit_record(action="login_failed", actor_email=f"{i}@x.org", allowed=False)
+        for i in range(3)
+    ]
     report = audit_chain_verify(seal=False)
     assert report.ok and report.checked == 2
     assert report.unsealed == 3 and report.oldest_unsealed_id == late[0].pk
     assert report.oldest_unsealed_at == late[0].created_at
     call_command("audit", "verify", "--no-seal")
     out = capsys.readouterr().out
-    assert "2 events verified" in out and f"3 events not sealed yet (oldest: event {late[0].pk}" in out
+    assert (
+        "2 events verified" in out and f"3 events not sealed yet (oldest: event {late[0].pk}" in out
+    )
     call_command("audit", "verify")  # seals first
     out = capsys.readouterr().out
     assert "5 events verified" in out and "not sealed" not in out
@@ -176,11 +206,17 @@ def test_events_from_before_sealing_keep_their_hashes():
 @pytest.mark.django_db
 def test_admin_searches_events_by_user_patient_action_and_date(client_for, admin_user):
     nurse = UserFactory(role=Role.NURSE, email="searched.nurse@usc.edu.ph")
-    audit_record(actor=nurse, action="read", object_type="patients.patient", object_id=7, patient_id=7)
-    audit_record(actor=nurse, action="update", object_type="patients.patient", object_id=8, patient_id=8)
+    audit_record(
+        actor=nurse, action="read", object_type="patients.patient", object_id=7, patient_id=7
+    )
+    audit_record(
+        actor=nurse, action="update", object_type="patients.patient", object_id=8, patient_id=8
+    )
     client = client_for(admin_user)
     url = reverse("accounts:audit_list")
-    body = client.get(url, {"user": "searched.nurse", "patient": 7, "action": "read"}).content.decode()
+    body = client.get(
+        url, {"user": "searched.nurse", "patient": 7, "action": "read"}
+    ).content.decode()
     assert "searched.nurse@usc.edu.ph" in body and "#7" in body and "#8" not in body
     fragment = client.get(url, {"patient": 8}, HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<div id="audit-table"') and "#8" in fragment
@@ -189,7 +225,9 @@ def test_admin_searches_events_by_user_patient_action_and_date(client_for, admin
 
 
 @pytest.mark.django_db
-def test_audit_page_query_count_does_not_grow(client_for, admin_user, django_assert_max_num_queries):
+def test_audit_page_query_count_does_not_grow(
+    client_for, admin_user, django_assert_max_num_queries
+):
     client = client_for(admin_user)
     for i in range(60):
         audit_record(actor=admin_user, action="read", object_id=i)

@@ -117,12 +117,24 @@ def test_patient_timeout_is_longer_than_staff(client_for, patient_user, settings
 def test_password_change_enforces_length_and_similarity(client_for, nurse_user):
     client = client_for(nurse_user)
     url = reverse("accounts:password_change")
-    short = client.post(url, {"old_password": TEST_PASSWORD, "new_password1": "Short-pw1", "new_password2": "Short-pw1"})
+    short = client.post(
+        url,
+        {"old_password": TEST_PASSWORD, "new_password1": "Short-pw1", "new_password2": "Short-pw1"},
+    )
     assert "at least 12 characters" in short.content.decode()
     similar = nurse_user.email  # long enough, but the same as the email address
-    resp = client.post(url, {"old_password": TEST_PASSWORD, "new_password1": similar, "new_password2": similar})
+    resp = client.post(
+        url, {"old_password": TEST_PASSWORD, "new_password1": similar, "new_password2": similar}
+    )
     assert "too similar to the email address" in resp.content.decode()
-    good = client.post(url, {"old_password": TEST_PASSWORD, "new_password1": "violet-harbor-lantern-88", "new_password2": "violet-harbor-lantern-88"})
+    good = client.post(
+        url,
+        {
+            "old_password": TEST_PASSWORD,
+            "new_password1": "violet-harbor-lantern-88",
+            "new_password2": "violet-harbor-lantern-88",
+        },
+    )
     assert good.status_code == 302
     nurse_user.refresh_from_db()
     assert nurse_user.check_password("violet-harbor-lantern-88")
@@ -139,7 +151,10 @@ def test_password_reset_by_email_link_works_once(mailoutbox):
     link = re.search(r"https?://[^/]+(/accounts/password/reset/[^\s]+/)", message.body).group(1)
     page = client.get(link, follow=True)
     set_url = page.redirect_chain[-1][0]
-    done = client.post(set_url, {"new_password1": "mango-river-station-41", "new_password2": "mango-river-station-41"})
+    done = client.post(
+        set_url,
+        {"new_password1": "mango-river-station-41", "new_password2": "mango-river-station-41"},
+    )
     assert done.status_code == 302
     user.refresh_from_db()
     assert user.check_password("mango-river-station-41")
@@ -149,7 +164,9 @@ def test_password_reset_by_email_link_works_once(mailoutbox):
 
 
 def test_password_reset_for_unknown_email_reveals_nothing(mailoutbox):
-    response = Client().post(reverse("accounts:password_reset"), {"email": "nobody@usc.edu.ph"}, follow=True)
+    response = Client().post(
+        reverse("accounts:password_reset"), {"email": "nobody@usc.edu.ph"}, follow=True
+    )
     assert response.status_code == 200 and len(mailoutbox) == 0
     assert "If an account uses that address" in response.content.decode()
 
@@ -171,7 +188,6 @@ def test_friendly_404_page(client_for, nurse_user):
     response = client_for(nurse_user).get("/no/such/page/")
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
-
 
 
 def test_navigation_highlights_only_the_closest_entry(rf, inventory_user):
@@ -196,11 +212,16 @@ def test_signing_in_to_ones_own_account_does_not_forgive_guesses_at_another():
     attacker = UserFactory(role=Role.PATIENT, email="attacker.student@usc.edu.ph")
     address = "203.0.113.66"
     for attempt in range(4):
-        assert _login(Client(REMOTE_ADDR=address), victim.email, f"guess-{attempt}-xxxxxx").status_code == 200
+        assert (
+            _login(Client(REMOTE_ADDR=address), victim.email, f"guess-{attempt}-xxxxxx").status_code
+            == 200
+        )
     assert _login(Client(REMOTE_ADDR=address), attacker.email, TEST_PASSWORD).status_code == 302
     # The fifth guess still counts as the fifth: locked.
     assert _login(Client(REMOTE_ADDR=address), victim.email, "guess-5-xxxxxx").status_code == 429
-    assert _login(Client(REMOTE_ADDR="198.51.100.20"), victim.email, TEST_PASSWORD).status_code == 429
+    assert (
+        _login(Client(REMOTE_ADDR="198.51.100.20"), victim.email, TEST_PASSWORD).status_code == 429
+    )
 
 
 @override_settings(AXES_FAILURE_LIMIT=5)
@@ -210,13 +231,18 @@ def test_a_successful_sign_in_clears_that_accounts_own_failures():
         _login(Client(REMOTE_ADDR="198.51.100.30"), user.email, "typo-password-xx")
     assert _login(Client(REMOTE_ADDR="198.51.100.30"), user.email, TEST_PASSWORD).status_code == 302
     for _ in range(4):  # a fresh allowance, not one last try
-        assert _login(Client(REMOTE_ADDR="198.51.100.31"), user.email, "typo-password-xx").status_code == 200
+        assert (
+            _login(Client(REMOTE_ADDR="198.51.100.31"), user.email, "typo-password-xx").status_code
+            == 200
+        )
 
 
 @override_settings(AXES_FAILURE_LIMIT=3)
 def test_changing_the_capitals_of_the_email_does_not_escape_the_lockout():
     user = UserFactory(role=Role.NURSE, email="nurse.case@usc.edu.ph")
-    for i, spelling in enumerate(["nurse.case@usc.edu.ph", "NURSE.case@usc.edu.ph", " Nurse.Case@USC.edu.ph "]):
+    for i, spelling in enumerate(
+        ["nurse.case@usc.edu.ph", "NURSE.case@usc.edu.ph", " Nurse.Case@USC.edu.ph "]
+    ):
         _login(Client(REMOTE_ADDR=f"10.0.0.{i + 1}"), spelling, "wrong-password-xyz")
     for spelling in ["nurse.case@usc.edu.ph", "Nurse.Case@usc.edu.ph"]:
         assert _login(Client(REMOTE_ADDR="10.0.3.1"), spelling, TEST_PASSWORD).status_code == 429
@@ -228,11 +254,19 @@ def test_behind_the_proxy_each_client_address_is_locked_separately():
     proxy = "172.18.0.5"
     attacker = "198.51.100.1"
     for _ in range(3):  # different accounts, one client behind the proxy
-        client = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"10.9.9.{_}, {attacker}")  # left part is spoofed
+        client = Client(
+            REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"10.9.9.{_}, {attacker}"
+        )  # left part is spoofed
         _login(client, UserFactory(role=Role.NURSE).email, "wrong-password-xx1")
     bystander = UserFactory(role=Role.DOCTOR)
-    assert _login(Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="192.0.2.77"), bystander.email,
-                  TEST_PASSWORD).status_code == 302
+    assert (
+        _login(
+            Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="192.0.2.77"),
+            bystander.email,
+            TEST_PASSWORD,
+        ).status_code
+        == 302
+    )
     # The attacker's own address stays locked whatever it puts in front.
     spoofing = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"192.0.2.77, {attacker}")
     assert _login(spoofing, UserFactory(role=Role.DOCTOR).email, TEST_PASSWORD).status_code == 429
@@ -242,19 +276,31 @@ def test_behind_the_proxy_each_client_address_is_locked_separately():
 
 def test_audit_ip_ignores_client_supplied_forwarded_for_without_a_trusted_proxy():
     user = UserFactory(role=Role.NURSE)
-    _login(Client(REMOTE_ADDR="203.0.113.50", HTTP_X_FORWARDED_FOR="1.2.3.4"), user.email, TEST_PASSWORD)
+    _login(
+        Client(REMOTE_ADDR="203.0.113.50", HTTP_X_FORWARDED_FOR="1.2.3.4"),
+        user.email,
+        TEST_PASSWORD,
+    )
     assert AuditEvent.objects.filter(action="login").latest("id").ip == "203.0.113.50"
     with override_settings(TRUSTED_PROXY_COUNT=1):
-        _login(Client(REMOTE_ADDR="203.0.113.51", HTTP_X_FORWARDED_FOR="not an ip <script>"), user.email, "wrong-pass-xxxxx")
+        _login(
+            Client(REMOTE_ADDR="203.0.113.51", HTTP_X_FORWARDED_FOR="not an ip <script>"),
+            user.email,
+            "wrong-pass-xxxxx",
+        )
     assert AuditEvent.objects.filter(action="login_failed").latest("id").ip == "203.0.113.51"
 
 
 def test_password_change_is_audited(client_for, nurse_user):
     client = client_for(nurse_user)
-    response = client.post(reverse("accounts:password_change"), {
-        "old_password": TEST_PASSWORD,
-        "new_password1": "a-brand-new-passphrase-77", "new_password2": "a-brand-new-passphrase-77",
-    })
+    response = client.post(
+        reverse("accounts:password_change"),
+        {
+            "old_password": TEST_PASSWORD,
+            "new_password1": "a-brand-new-passphrase-77",
+            "new_password2": "a-brand-new-passphrase-77",
+        },
+    )
     assert response.status_code == 302
     event = AuditEvent.objects.filter(action="update").latest("id")
     assert event.actor == nurse_user and event.object_id == str(nurse_user.pk)
@@ -269,7 +315,9 @@ def _reset_link(message) -> str:
 def _choose_password(link: str, password: str = "mango-river-station-41"):
     client = Client()
     page = client.get(link, follow=True)
-    return client.post(page.redirect_chain[-1][0], {"new_password1": password, "new_password2": password})
+    return client.post(
+        page.redirect_chain[-1][0], {"new_password1": password, "new_password2": password}
+    )
 
 
 def test_password_reset_is_audited(mailoutbox):
@@ -280,11 +328,19 @@ def test_password_reset_is_audited(mailoutbox):
     assert event.actor == user and event.detail == {"password": "reset"}
 
 
-def test_an_invited_user_whose_link_expired_can_ask_for_a_new_one(client_for, admin_user, mailoutbox,
-                                                                   django_capture_on_commit_callbacks):
+def test_an_invited_user_whose_link_expired_can_ask_for_a_new_one(
+    client_for, admin_user, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        client_for(admin_user).post(reverse("accounts:user_invite"), {
-            "email": "new.staff@usc.edu.ph", "first_name": "New", "last_name": "Staff", "role": "nurse"})
+        client_for(admin_user).post(
+            reverse("accounts:user_invite"),
+            {
+                "email": "new.staff@usc.edu.ph",
+                "first_name": "New",
+                "last_name": "Staff",
+                "role": "nurse",
+            },
+        )
     mailoutbox.clear()
     Client().post(reverse("accounts:password_reset"), {"email": "New.Staff@usc.edu.ph"})
     assert len(mailoutbox) == 1 and "choose the password" in mailoutbox[0].body

@@ -44,8 +44,9 @@ def test_rolled_back_change_leaves_no_work(patient_user):
     assert not OutboxMessage.objects.exists()
 
 
-def test_broker_down_the_change_commits_and_the_work_waits(patient_user, broker_down,
-                                                            django_capture_on_commit_callbacks):
+def test_broker_down_the_change_commits_and_the_work_waits(
+    patient_user, broker_down, django_capture_on_commit_callbacks
+):
     patient_user.email_notifications = True
     patient_user.save()
     with django_capture_on_commit_callbacks(execute=True):
@@ -72,7 +73,9 @@ def test_claim_is_true_once():
     assert outbox.claim(None) is True
 
 
-def test_invitation_sent_exactly_once_even_if_delivered_twice(admin_user, django_capture_on_commit_callbacks):
+def test_invitation_sent_exactly_once_even_if_delivered_twice(
+    admin_user, django_capture_on_commit_callbacks
+):
     from accounts.services import invitation_email_send, invitation_send
 
     with django_capture_on_commit_callbacks(execute=True):

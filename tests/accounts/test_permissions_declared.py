@@ -4,7 +4,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.roles import MATRIX, PERMISSIONS, PUBLIC, Role
 
-OUR_APPS = {"accounts", "patients", "appointments", "inventory", "billing", "analytics", "monitoring"}
+OUR_APPS = {
+    "accounts",
+    "patients",
+    "appointments",
+    "inventory",
+    "billing",
+    "analytics",
+    "monitoring",
+}
 
 
 def _walk(patterns, prefix="", namespace=""):
@@ -35,7 +43,9 @@ def test_every_view_declares_a_permission():
 def test_matrix_covers_every_role_and_only_known_permissions():
     assert set(MATRIX) == set(Role)
     for role, perms in MATRIX.items():
-        assert perms <= set(PERMISSIONS), f"{role} has unknown permissions {perms - set(PERMISSIONS)}"
+        assert perms <= set(PERMISSIONS), (
+            f"{role} has unknown permissions {perms - set(PERMISSIONS)}"
+        )
     # Every permission is granted to someone, or it is dead weight.
     granted = set().union(*MATRIX.values())
     assert granted == set(PERMISSIONS), f"never granted: {set(PERMISSIONS) - granted}"

@@ -29,12 +29,18 @@ def test_signed_in_pages_render_with_the_cache_down(client_for, nurse_user):
     client = client_for(nurse_user)
     assert client.get(reverse("accounts:home")).status_code == 200
     with override_settings(CACHES=DEAD_REDIS):
-        for url in (reverse("accounts:home"), reverse("accounts:notifications"), reverse("accounts:preferences")):
+        for url in (
+            reverse("accounts:home"),
+            reverse("accounts:notifications"),
+            reverse("accounts:preferences"),
+        ):
             response = client.get(url)
             assert response.status_code == 200, url
             assert nurse_user.email in response.content.decode()
         # Writes to the session (a message after saving preferences) land in the database.
-        response = client.post(reverse("accounts:preferences"), {"email_notifications": ""}, follow=True)
+        response = client.post(
+            reverse("accounts:preferences"), {"email_notifications": ""}, follow=True
+        )
         assert response.status_code == 200 and "Preferences saved" in response.content.decode()
         key = client.session.session_key
         assert client.post(reverse("accounts:logout")).status_code == 302
@@ -45,7 +51,9 @@ def test_signed_in_pages_render_with_the_cache_down(client_for, nurse_user):
 def test_signing_in_works_with_the_cache_down(nurse_user):
     client = Client()
     with override_settings(CACHES=DEAD_REDIS):
-        response = client.post(reverse("accounts:login"), {"username": nurse_user.email, "password": TEST_PASSWORD})
+        response = client.post(
+            reverse("accounts:login"), {"username": nurse_user.email, "password": TEST_PASSWORD}
+        )
         assert response.status_code == 302
         assert client.get(reverse("accounts:home")).status_code == 200
 

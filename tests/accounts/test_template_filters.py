@@ -10,8 +10,16 @@ from accounts.templatetags.uscpis import hours, money
 
 @pytest.mark.parametrize(
     ("minutes", "shown"),
-    [(0, "0 min"), (45, "45 min"), (60, "1 h"), (750, "12 h 30 min"), (74_040, "1,234 h"),
-     (-90, "-1 h 30 min"), (None, "—"), ("x", "—")],
+    [
+        (0, "0 min"),
+        (45, "45 min"),
+        (60, "1 h"),
+        (750, "12 h 30 min"),
+        (74_040, "1,234 h"),
+        (-90, "-1 h 30 min"),
+        (None, "—"),
+        ("x", "—"),
+    ],
 )
 def test_hours(minutes, shown):
     assert hours(minutes) == shown

@@ -28,7 +28,9 @@ def test_admin_without_device_is_sent_to_enrolment():
     client = Client()
     client.force_login(admin)
     response = client.get(reverse("accounts:user_list"))
-    assert response.status_code == 302 and response["Location"] == reverse("accounts:two_factor_setup")
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "accounts:two_factor_setup"
+    )
     page = client.get(reverse("accounts:two_factor_setup"))
     assert page.status_code == 200 and b"<svg" in page.content
 
@@ -59,8 +61,13 @@ def test_staff_with_device_must_verify_and_recovery_code_works_once():
     client = Client()
     client.force_login(user)
     response = client.get(reverse("accounts:home"))
-    assert response.status_code == 302 and reverse("accounts:two_factor_verify") in response["Location"]
-    assert client.post(reverse("accounts:two_factor_verify"), {"token": codes[0]}).status_code == 302
+    assert (
+        response.status_code == 302
+        and reverse("accounts:two_factor_verify") in response["Location"]
+    )
+    assert (
+        client.post(reverse("accounts:two_factor_verify"), {"token": codes[0]}).status_code == 302
+    )
     assert client.get(reverse("accounts:home")).status_code == 200
     # The same recovery code does not work a second time.
     other = Client()
@@ -101,10 +108,14 @@ def _password_only_client(user) -> Client:
     """Signed in through the login form with the password alone, CSRF enforced."""
     client = Client(enforce_csrf_checks=True)
     client.get(reverse("accounts:login"))
-    response = client.post(reverse("accounts:login"), {
-        "username": user.email, "password": TEST_PASSWORD,
-        "csrfmiddlewaretoken": client.cookies["csrftoken"].value,
-    })
+    response = client.post(
+        reverse("accounts:login"),
+        {
+            "username": user.email,
+            "password": TEST_PASSWORD,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"].value,
+        },
+    )
     assert response.status_code == 302
     return client
 
@@ -136,13 +147,21 @@ def test_password_alone_cannot_turn_two_factor_off_or_replace_recovery_codes(nur
     client = _password_only_client(nurse_user)
     token = client.cookies["csrftoken"].value
     for name in ("two_factor_disable", "two_factor_recovery_codes"):
-        response = client.post(reverse(f"accounts:{name}"), {
-            "csrfmiddlewaretoken": token, "disable-code": "123456", "codes-code": "123456",
-        })
+        response = client.post(
+            reverse(f"accounts:{name}"),
+            {
+                "csrfmiddlewaretoken": token,
+                "disable-code": "123456",
+                "codes-code": "123456",
+            },
+        )
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("accounts:two_factor_verify"))
     assert TOTPDevice.objects.filter(pk=device.pk, confirmed=True).exists()
-    assert set(StaticToken.objects.filter(device__user=nurse_user).values_list("token", flat=True)) == codes
+    assert (
+        set(StaticToken.objects.filter(device__user=nurse_user).values_list("token", flat=True))
+        == codes
+    )
     # The settings page itself is closed too, and the session is still not in.
     for url in (reverse("accounts:two_factor_setup"), reverse("accounts:home")):
         response = client.get(url)
@@ -156,7 +175,10 @@ def test_new_recovery_codes_need_a_current_code(nurse_user):
     client = _verified_client(nurse_user, device)
     refused = client.post(reverse("accounts:two_factor_recovery_codes"), {"codes-code": "000000"})
     assert refused.status_code == 422
-    assert set(StaticToken.objects.filter(device__user=nurse_user).values_list("token", flat=True)) == old
+    assert (
+        set(StaticToken.objects.filter(device__user=nurse_user).values_list("token", flat=True))
+        == old
+    )
     time.sleep(1.1)  # a wrong code throttles the device for a second
     ok = client.post(reverse("accounts:two_factor_recovery_codes"), {"codes-code": _code(device)})
     assert ok.status_code == 200 and 'id="recovery-codes"' in ok.content.decode()
@@ -170,9 +192,16 @@ def test_unverified_session_only_reaches_what_it_needs(nurse_user):
     client.force_login(nurse_user)
     assert client.get(reverse("accounts:two_factor_verify")).status_code == 200
     assert client.get(reverse("accounts:notification_bell")).status_code == 200
-    for url in ("/accounts/2fa/anything/", reverse("accounts:preferences"), reverse("accounts:two_factor_setup")):
+    for url in (
+        "/accounts/2fa/anything/",
+        reverse("accounts:preferences"),
+        reverse("accounts:two_factor_setup"),
+    ):
         response = client.get(url)
-        assert response.status_code == 302 and reverse("accounts:two_factor_verify") in response["Location"]
+        assert (
+            response.status_code == 302
+            and reverse("accounts:two_factor_verify") in response["Location"]
+        )
     assert client.post(reverse("accounts:logout")).status_code == 302
 
 
@@ -188,7 +217,10 @@ def test_device_enrolled_elsewhere_is_enforced_after_the_recheck_window(client_f
     session[HAS_DEVICE_KEY] = [False, checked_at - HAS_DEVICE_RECHECK_SECONDS - 1]
     session.save()
     response = client.get(reverse("accounts:home"))
-    assert response.status_code == 302 and reverse("accounts:two_factor_verify") in response["Location"]
+    assert (
+        response.status_code == 302
+        and reverse("accounts:two_factor_verify") in response["Location"]
+    )
 
 
 def test_enrol_service_refuses_a_wrong_code_and_confirms_a_right_one(doctor_user):
@@ -204,7 +236,9 @@ def test_enrol_service_refuses_a_wrong_code_and_confirms_a_right_one(doctor_user
     codes = services.two_factor_enrol(user=doctor_user, device=device, token=_code(device))
     device.refresh_from_db()
     assert device.confirmed and len(codes) == 10
-    assert set(StaticToken.objects.filter(device__user=doctor_user).values_list("token", flat=True)) == set(codes)
+    assert set(
+        StaticToken.objects.filter(device__user=doctor_user).values_list("token", flat=True)
+    ) == set(codes)
     assert AuditEvent.objects.filter(actor=doctor_user, detail__two_factor="enrolled").count() == 1
 
 

@@ -46,7 +46,9 @@ def api_client(db):
 
 
 @pytest.fixture
-def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient_user, billing_user):
+def world(
+    db, doctor_user, dentist_user, nurse_user, patient_user, other_patient_user, billing_user
+):
     """Two patients with portal accounts and records (a signed visit with vitals, a
     diagnosis and a prescription; an allergy; an immunization), a doctor and a dentist
     working every day, a consultation type, an appointment each, and a stocked item."""
@@ -93,9 +95,7 @@ def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient
                 "height_cm": Decimal("165.0"),
             },
         )
-        visit_services.diagnosis_add(
-            actor=doctor_user, visit=visit, code="J06.9", is_primary=True
-        )
+        visit_services.diagnosis_add(actor=doctor_user, visit=visit, code="J06.9", is_primary=True)
         Prescription.objects.create(
             visit=visit,
             drug_name="Paracetamol",
@@ -119,7 +119,9 @@ def world(db, doctor_user, dentist_user, nurse_user, patient_user, other_patient
     receive(item, quantity=100, location=location)
     invoice, other_invoice, claim = _billing(patient, other, billing_user)
     return SimpleNamespace(
-        invoice=invoice, other_invoice=other_invoice, claim=claim,
+        invoice=invoice,
+        other_invoice=other_invoice,
+        claim=claim,
         doctor=doctor,
         dentist=dentist,
         consult=consult,

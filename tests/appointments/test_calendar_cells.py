@@ -3,8 +3,13 @@
 from appointments.templatetags.calendar_cells import grid_cell, list_cell
 
 ITEM = {
-    "cls": "cal-item st-booked", "href": "/appointments/7/", "time": "9:30 AM", "short_time": "9:30",
-    "patient": '<script>alert("x")</script> Ana', "type": "Consult & <b>", "status_label": "Booked",
+    "cls": "cal-item st-booked",
+    "href": "/appointments/7/",
+    "time": "9:30 AM",
+    "short_time": "9:30",
+    "patient": '<script>alert("x")</script> Ana',
+    "type": "Consult & <b>",
+    "status_label": "Booked",
     "provider": "Dr. O'Neil",
 }
 

@@ -214,7 +214,9 @@ def test_front_desk_completing_opens_the_visit_for_the_provider(
     a = lifecycle.appointment_transition(
         actor=front_desk_user, appointment=a, to_status="checked_in"
     )
-    a = lifecycle.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
+    a = lifecycle.appointment_transition(
+        actor=front_desk_user, appointment=a, to_status="completed"
+    )
     assert a.status == "completed" and a.visit is not None
     assert a.visit.provider == doctor_user and a.visit.kind == "medical"
     event = AuditEvent.objects.get(object_type="patients.visit", object_id=str(a.visit.pk))
@@ -232,10 +234,15 @@ def test_no_visit_when_the_provider_does_not_write_that_kind(
 
     nurse = ProviderFactory(user=nurse_user, room="Triage")
     a = AppointmentFactory(
-        provider=nurse, patient=clinic.patient, appointment_type=clinic.cleaning,
-        start=clinic.at("09:00"), status="checked_in",
+        provider=nurse,
+        patient=clinic.patient,
+        appointment_type=clinic.cleaning,
+        start=clinic.at("09:00"),
+        status="checked_in",
     )
-    a = lifecycle.appointment_transition(actor=front_desk_user, appointment=a, to_status="completed")
+    a = lifecycle.appointment_transition(
+        actor=front_desk_user, appointment=a, to_status="completed"
+    )
     assert a.status == "completed" and a.visit is None
 
 

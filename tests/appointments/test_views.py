@@ -326,7 +326,8 @@ def test_report_figures_are_right_and_export_as_csv(clinic, client_for, admin_us
 
 def test_report_with_bad_dates_is_a_form_error_and_exports_nothing(clinic, client_for, admin_user):
     response = client_for(admin_user).get(
-        "/appointments/reports/", {"date_from": "2026-02-10", "date_to": "2026-02-01", "export": "csv"}
+        "/appointments/reports/",
+        {"date_from": "2026-02-10", "date_to": "2026-02-01", "export": "csv"},
     )
     assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
     assert "before the start date" in response.content.decode()
@@ -490,7 +491,6 @@ def test_walk_in_view_books_the_first_free_time_and_checks_in(clinic, client_for
             "/appointments/walk-in/", {"patient": "NOPE", "type": clinic.consult.pk}
         )
     assert bad.status_code == 422 and Appointment.objects.count() == 1
-
 
 
 def _history_mix(clinic):

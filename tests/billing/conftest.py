@@ -39,8 +39,15 @@ def cashier_day(billing_user):
     return payments.cashier_day_open(actor=billing_user, opening_float=Decimal("500"))
 
 
-def charge(patient, code: str = "LAB-CBC", *, day: date | None = None, quantity="1",
-           unit_cost=None, key: str | None = None):
+def charge(
+    patient,
+    code: str = "LAB-CBC",
+    *,
+    day: date | None = None,
+    quantity="1",
+    unit_cost=None,
+    key: str | None = None,
+):
     """Capture a charge of ``code`` for ``patient`` (lands on the day's draft)."""
     spec = ChargeSpec(
         source_key=key or f"test:{next(_keys)}",
@@ -82,20 +89,34 @@ def world(catalogue, billing_user, admin_user, patient_user, other_patient_user)
     a pending write-off and refund; an unbilled charge."""
     from billing.services import claims
 
-    me = PatientFactory(user=patient_user, patient_type="student", first_name="Pat", last_name="Student")
+    me = PatientFactory(
+        user=patient_user, patient_type="student", first_name="Pat", last_name="Student"
+    )
     other = PatientFactory(user=other_patient_user, patient_type="student")
     emp = PatientFactory(patient_type="employee")
     day = payments.cashier_day_open(actor=billing_user, opening_float=Decimal("500"))
     today = timezone.localdate()
     inv = issued_invoice(me, billing_user, "LAB-CBC", "LAB-UA", day=today - timedelta(days=40))
-    pay, _ = payments.payment_record(actor=billing_user, patient=me, amount=Decimal("100"),
-                                     method="gcash", reference="GC-1", idempotency_key="w1")
+    pay, _ = payments.payment_record(
+        actor=billing_user,
+        patient=me,
+        amount=Decimal("100"),
+        method="gcash",
+        reference="GC-1",
+        idempotency_key="w1",
+    )
     draft = charge(me, "LAB-FBS", day=today).invoice_lines.get().invoice
     other_inv = issued_invoice(other, billing_user, "LAB-CBC", day=today - timedelta(days=2))
-    other_pay, _ = payments.payment_record(actor=billing_user, patient=other, amount=Decimal("300"),
-                                           method="cash", idempotency_key="w2")
-    refund = payments.refund_request(actor=billing_user, payment=other_pay, amount=Decimal("50"),
-                                     reason="Overpaid")
+    other_pay, _ = payments.payment_record(
+        actor=billing_user,
+        patient=other,
+        amount=Decimal("300"),
+        method="cash",
+        idempotency_key="w2",
+    )
+    refund = payments.refund_request(
+        actor=billing_user, payment=other_pay, amount=Decimal("50"), reason="Overpaid"
+    )
     hmo_coverage(emp, percent="80")
     emp_inv = issued_invoice(emp, billing_user, "LAB-CBC", day=today)
     claim = claims.claim_create(actor=billing_user, invoice=emp_inv)
@@ -107,10 +128,22 @@ def world(catalogue, billing_user, admin_user, patient_user, other_patient_user)
     from billing.models import Price
 
     return {
-        "me": me, "other": other, "emp": emp, "day": day, "invoice": inv, "payment": pay,
-        "draft": draft, "other_invoice": other_inv, "other_payment": other_pay, "refund": refund,
-        "claim": claim, "writeoff": wo, "charge": unbilled, "emp_invoice": emp_inv,
-        "price": Price.objects.first(), "line": draft.lines.get(),
+        "me": me,
+        "other": other,
+        "emp": emp,
+        "day": day,
+        "invoice": inv,
+        "payment": pay,
+        "draft": draft,
+        "other_invoice": other_inv,
+        "other_payment": other_pay,
+        "refund": refund,
+        "claim": claim,
+        "writeoff": wo,
+        "charge": unbilled,
+        "emp_invoice": emp_inv,
+        "price": Price.objects.first(),
+        "line": draft.lines.get(),
         "price_list": Price.objects.first().price_list,
         "payer": claim.payer,
     }

@@ -25,30 +25,45 @@ operation = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=st.lists(operation, min_size=1, max_size=8))
 def test_any_sequence_conserves_money(student, billing_user, admin_user, ops):
     with transaction.atomic():
         payments.cashier_day_open(actor=billing_user, opening_float=Decimal("0"))
-        invs = [issued_invoice(student, billing_user, code) for code in ("LAB-CBC", "LAB-UA", "LAB-FBS")]
+        invs = [
+            issued_invoice(student, billing_user, code) for code in ("LAB-CBC", "LAB-UA", "LAB-FBS")
+        ]
         received = Decimal("0")
         for n, (kind, amount, extra) in enumerate(ops):
             try:
                 if kind == "pay":
-                    payments.payment_record(actor=billing_user, patient=student, amount=amount,
-                                            method=extra, reference="R" if extra != "cash" else "",
-                                            idempotency_key=f"op-{n}")
+                    payments.payment_record(
+                        actor=billing_user,
+                        patient=student,
+                        amount=amount,
+                        method=extra,
+                        reference="R" if extra != "cash" else "",
+                        idempotency_key=f"op-{n}",
+                    )
                     received += amount
                 elif kind == "credit_note":
-                    invoices.credit_note_create(actor=billing_user, invoice=invs[extra],
-                                                amount=amount, reason="correction")
+                    invoices.credit_note_create(
+                        actor=billing_user, invoice=invs[extra], amount=amount, reason="correction"
+                    )
                 else:
                     pay = Payment.objects.filter(patient=student, unallocated__gt=0).first()
                     if pay is None:
                         continue
-                    refund = payments.refund_request(actor=billing_user, payment=pay,
-                                                     amount=min(amount, pay.unallocated), reason="r")
+                    refund = payments.refund_request(
+                        actor=billing_user,
+                        payment=pay,
+                        amount=min(amount, pay.unallocated),
+                        reason="r",
+                    )
                     payments.refund_decide(actor=admin_user, refund=refund, approve=True)
             except ValidationError:
                 pass  # refused operations (e.g. credit above balance) change nothing

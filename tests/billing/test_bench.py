@@ -23,7 +23,9 @@ def test_generate_tops_up_and_every_case_runs():
     first_payments = Payment.objects.count()
     assert first_payments == Allocation.objects.count() > 1200
     bench.generate({"invoices": 1200}, io.StringIO())
-    assert bench_invoices.count() == 1200 and Payment.objects.count() == first_payments  # idempotent
+    assert (
+        bench_invoices.count() == 1200 and Payment.objects.count() == first_payments
+    )  # idempotent
     bench.generate({"invoices": 1500}, io.StringIO())
     assert bench_invoices.count() == 1500
     report = billing_check()

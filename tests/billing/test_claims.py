@@ -23,26 +23,50 @@ def test_claim_lifecycle_with_denial_resubmission_and_remittance(employee, billi
     claims.claim_transition(actor=billing_user, claim=claim1, to_status=ClaimStatus.SUBMITTED)
     with pytest.raises(ValidationError):
         claims.claim_transition(actor=billing_user, claim=claim1, to_status=ClaimStatus.DENIED)
-    claims.claim_transition(actor=billing_user, claim=claim1, to_status=ClaimStatus.DENIED,
-                            denial_code="incomplete", note="Missing CSF")
-    claim1 = claims.claim_transition(actor=billing_user, claim=claim1, to_status=ClaimStatus.SUBMITTED)
+    claims.claim_transition(
+        actor=billing_user,
+        claim=claim1,
+        to_status=ClaimStatus.DENIED,
+        denial_code="incomplete",
+        note="Missing CSF",
+    )
+    claim1 = claims.claim_transition(
+        actor=billing_user, claim=claim1, to_status=ClaimStatus.SUBMITTED
+    )
     assert claim1.submissions == 2 and claim1.denial_code == ""
-    assert [e.to_status for e in claim1.events.all()] == ["draft", "submitted", "denied", "submitted"]
+    assert [e.to_status for e in claim1.events.all()] == [
+        "draft",
+        "submitted",
+        "denied",
+        "submitted",
+    ]
 
     inv2 = issued_invoice(employee, billing_user, "LAB-UA", day=timezone.localdate())
     claim2 = claims.claim_create(actor=billing_user, invoice=inv2)
     claims.claim_transition(actor=billing_user, claim=claim2, to_status=ClaimStatus.SUBMITTED)
     payer = Payer.objects.get(code="maxicare")
     with pytest.raises(ValidationError):  # paid amounts must add up
-        claims.remittance_post(actor=billing_user, payer=payer, reference="R1",
-                               received_on=timezone.localdate(), amount="100",
-                               items=[claims.RemittanceItem(claim=claim1, paid=Decimal("50"))])
+        claims.remittance_post(
+            actor=billing_user,
+            payer=payer,
+            reference="R1",
+            received_on=timezone.localdate(),
+            amount="100",
+            items=[claims.RemittanceItem(claim=claim1, paid=Decimal("50"))],
+        )
     claims.remittance_post(
-        actor=billing_user, payer=payer, reference="R1", received_on=timezone.localdate(),
+        actor=billing_user,
+        payer=payer,
+        reference="R1",
+        received_on=timezone.localdate(),
         amount="130",
         items=[
-            claims.RemittanceItem(claim=claim1, paid=Decimal("100"), adjustment=Decimal("5"),
-                                  patient_responsibility=Decimal("20")),
+            claims.RemittanceItem(
+                claim=claim1,
+                paid=Decimal("100"),
+                adjustment=Decimal("5"),
+                patient_responsibility=Decimal("20"),
+            ),
             claims.RemittanceItem(claim=claim2, paid=Decimal("30")),
         ],
     )

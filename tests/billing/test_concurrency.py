@@ -63,9 +63,13 @@ def test_twenty_payments_racing_for_the_same_invoices_never_over_allocate(studen
         issued_invoice(student, billing_user, code)
     errors = _race(
         20,
-        lambda i: payments.payment_record(actor=billing_user, patient=student,
-                                          amount=Decimal("60.00"), method="cash",
-                                          idempotency_key=f"race-{i}"),
+        lambda i: payments.payment_record(
+            actor=billing_user,
+            patient=student,
+            amount=Decimal("60.00"),
+            method="cash",
+            idempotency_key=f"race-{i}",
+        ),
     )
     assert errors == []
     assert Payment.objects.count() == 20

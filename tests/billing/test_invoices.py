@@ -36,7 +36,9 @@ def test_charges_of_one_day_share_a_draft_and_another_day_gets_its_own(student):
     assert Charge.objects.filter(status=ChargeStatus.BILLED).count() == 3
 
 
-def test_employee_pays_half_and_students_first_three_consultations_per_term_are_covered(student, employee):
+def test_employee_pays_half_and_students_first_three_consultations_per_term_are_covered(
+    student, employee
+):
     day = date(2026, 9, 1)
     for n in range(4):
         charge(student, "CONSULT", day=day + timedelta(days=n))
@@ -62,8 +64,12 @@ def test_issue_assigns_sequential_numbers_and_freezes_the_invoice(student, billi
     assert first.number == f"INV-{year}-000001" and second.number == f"INV-{year}-000002"
     assert first.status == InvoiceStatus.ISSUED and first.balance == Decimal("250.00")
     with pytest.raises(ValidationError):
-        invoices.invoice_add_line(actor=billing_user, invoice=first,
-                                  service=first.lines.first().service, quantity=Decimal("1"))
+        invoices.invoice_add_line(
+            actor=billing_user,
+            invoice=first,
+            service=first.lines.first().service,
+            quantity=Decimal("1"),
+        )
     with pytest.raises(ValidationError):
         invoices.invoice_remove_line(actor=billing_user, line=first.lines.first())
 
@@ -78,9 +84,12 @@ def test_a_price_change_never_changes_an_issued_invoice(student, billing_user):
 def test_price_override_needs_a_reason(student, billing_user):
     line = charge(student).invoice_lines.get()
     with pytest.raises(ValidationError):
-        invoices.invoice_override_price(actor=billing_user, line=line, unit_price_value="100", reason="")
-    invoices.invoice_override_price(actor=billing_user, line=line, unit_price_value="100",
-                                    reason="Clinic promo")
+        invoices.invoice_override_price(
+            actor=billing_user, line=line, unit_price_value="100", reason=""
+        )
+    invoices.invoice_override_price(
+        actor=billing_user, line=line, unit_price_value="100", reason="Clinic promo"
+    )
     line.invoice.refresh_from_db()
     assert line.invoice.net_total == Decimal("100.00")
 
@@ -102,13 +111,22 @@ def test_senior_discount_needs_the_id_and_applies_per_line(employee, billing_use
     # MEDS carries VAT: 97.39 × 1.15 = 112.00 list price
     assert inv.net_total == Decimal("112.00")
     with pytest.raises(ValidationError):
-        invoices.invoice_set_terms(actor=billing_user, invoice=inv, coverage=None,
-                                   statutory_discount="senior")
-    inv = invoices.invoice_set_terms(actor=billing_user, invoice=inv, coverage=None,
-                                     statutory_discount="senior", statutory_id_number="SC-0042")
+        invoices.invoice_set_terms(
+            actor=billing_user, invoice=inv, coverage=None, statutory_discount="senior"
+        )
+    inv = invoices.invoice_set_terms(
+        actor=billing_user,
+        invoice=inv,
+        coverage=None,
+        statutory_discount="senior",
+        statutory_id_number="SC-0042",
+    )
     line = inv.lines.get()
     assert (line.vat_exemption, line.discount, line.net) == (
-        Decimal("12.00"), Decimal("20.00"), Decimal("80.00"))
+        Decimal("12.00"),
+        Decimal("20.00"),
+        Decimal("80.00"),
+    )
     assert inv.discount_total == Decimal("32.00") and inv.statutory_id_number == "SC-0042"
 
 
@@ -130,7 +148,9 @@ def test_credit_note_reduces_the_balance_and_is_numbered(student, billing_user):
     inv = issued_invoice(student, billing_user)
     with pytest.raises(ValidationError):
         invoices.credit_note_create(actor=billing_user, invoice=inv, amount="300", reason="x")
-    note = invoices.credit_note_create(actor=billing_user, invoice=inv, amount="250", reason="Goodwill")
+    note = invoices.credit_note_create(
+        actor=billing_user, invoice=inv, amount="250", reason="Goodwill"
+    )
     inv.refresh_from_db()
     assert note.number.startswith("CN-") and inv.balance == 0 and inv.status == InvoiceStatus.PAID
 
@@ -158,6 +178,7 @@ def test_financial_writes_are_audited(student, billing_user):
     from accounts.models import AuditEvent
 
     inv = issued_invoice(student, billing_user)
-    assert AuditEvent.objects.filter(object_type="billing.invoice", object_id=str(inv.pk),
-                                     actor=billing_user).exists()
+    assert AuditEvent.objects.filter(
+        object_type="billing.invoice", object_id=str(inv.pk), actor=billing_user
+    ).exists()
     assert AuditEvent.objects.filter(object_type="billing.charge", patient_id=student.pk).exists()

@@ -18,8 +18,9 @@ def test_rounding_is_half_up_to_centavos():
 
 
 def test_senior_discount_on_a_vat_line_is_price_over_1_4():
-    amounts = line_amounts(quantity=1, unit_price=Decimal("112.00"), vat_exempt=False,
-                           vat_rate=VAT, statutory=True)
+    amounts = line_amounts(
+        quantity=1, unit_price=Decimal("112.00"), vat_exempt=False, vat_rate=VAT, statutory=True
+    )
     assert amounts.vat_exemption == Decimal("12.00")
     assert amounts.discount == Decimal("20.00")  # 20 % of the VAT-exclusive 100
     assert amounts.net == Decimal("80.00") == to_money(Decimal("112") / Decimal("1.4"))
@@ -27,19 +28,38 @@ def test_senior_discount_on_a_vat_line_is_price_over_1_4():
 
 
 def test_senior_discount_on_a_vat_exempt_line_is_20_percent_of_price():
-    amounts = line_amounts(quantity=2, unit_price=Decimal("250.00"), vat_exempt=True,
-                           vat_rate=VAT, statutory=True)
+    amounts = line_amounts(
+        quantity=2, unit_price=Decimal("250.00"), vat_exempt=True, vat_rate=VAT, statutory=True
+    )
     assert (amounts.gross, amounts.vat_exemption, amounts.discount, amounts.net) == (
-        Decimal("500.00"), Decimal("0.00"), Decimal("100.00"), Decimal("400.00"))
+        Decimal("500.00"),
+        Decimal("0.00"),
+        Decimal("100.00"),
+        Decimal("400.00"),
+    )
 
 
 def test_no_double_discount_the_larger_wins():
-    promo_bigger = line_amounts(quantity=1, unit_price=Decimal("100"), vat_exempt=True,
-                                vat_rate=VAT, statutory=True, promo_percent=Decimal("30"))
+    promo_bigger = line_amounts(
+        quantity=1,
+        unit_price=Decimal("100"),
+        vat_exempt=True,
+        vat_rate=VAT,
+        statutory=True,
+        promo_percent=Decimal("30"),
+    )
     assert promo_bigger.discount == Decimal("30.00") and promo_bigger.net == Decimal("70.00")
-    statutory_bigger = line_amounts(quantity=1, unit_price=Decimal("100"), vat_exempt=True,
-                                    vat_rate=VAT, statutory=True, promo_percent=Decimal("10"))
-    assert statutory_bigger.discount == Decimal("20.00") and statutory_bigger.net == Decimal("80.00")
+    statutory_bigger = line_amounts(
+        quantity=1,
+        unit_price=Decimal("100"),
+        vat_exempt=True,
+        vat_rate=VAT,
+        statutory=True,
+        promo_percent=Decimal("10"),
+    )
+    assert statutory_bigger.discount == Decimal("20.00") and statutory_bigger.net == Decimal(
+        "80.00"
+    )
 
 
 def test_plain_vat_line_reports_the_vat_it_contains():
@@ -53,11 +73,22 @@ money = st.decimals(min_value=Decimal("0"), max_value=Decimal("99999.99"), place
 
 
 @RELAXED
-@given(price=money, qty=st.integers(min_value=1, max_value=50), exempt=st.booleans(),
-       statutory=st.booleans(), promo=st.integers(min_value=0, max_value=100))
+@given(
+    price=money,
+    qty=st.integers(min_value=1, max_value=50),
+    exempt=st.booleans(),
+    statutory=st.booleans(),
+    promo=st.integers(min_value=0, max_value=100),
+)
 def test_line_amounts_always_add_up(price, qty, exempt, statutory, promo):
-    a = line_amounts(quantity=qty, unit_price=price, vat_exempt=exempt, vat_rate=VAT,
-                     statutory=statutory, promo_percent=Decimal(promo))
+    a = line_amounts(
+        quantity=qty,
+        unit_price=price,
+        vat_exempt=exempt,
+        vat_rate=VAT,
+        statutory=statutory,
+        promo_percent=Decimal(promo),
+    )
     for value in (a.gross, a.vat_exemption, a.discount, a.net, a.vat):
         assert value == value.quantize(Decimal("0.01")) and value >= 0
     assert a.net == a.gross - a.vat_exemption - a.discount
@@ -65,8 +96,7 @@ def test_line_amounts_always_add_up(price, qty, exempt, statutory, promo):
 
 
 @RELAXED
-@given(net=money, percent=st.integers(min_value=0, max_value=100),
-       cap=st.one_of(st.none(), money))
+@given(net=money, percent=st.integers(min_value=0, max_value=100), cap=st.one_of(st.none(), money))
 def test_payer_share_never_exceeds_line_or_cap(net, percent, cap):
     share = split_share(net=net, percent=percent, fixed=None, cap_left=cap)
     assert Decimal("0") <= share <= net

@@ -16,8 +16,14 @@ pytestmark = pytest.mark.django_db
 
 
 def _pay(patient, actor, amount, key, **kw):
-    return payments.payment_record(actor=actor, patient=patient, amount=Decimal(amount),
-                                   method=kw.pop("method", "cash"), idempotency_key=key, **kw)
+    return payments.payment_record(
+        actor=actor,
+        patient=patient,
+        amount=Decimal(amount),
+        method=kw.pop("method", "cash"),
+        idempotency_key=key,
+        **kw,
+    )
 
 
 def test_a_payment_needs_an_open_cashier_day(student, billing_user):
@@ -71,12 +77,16 @@ def test_gcash_needs_its_reference(student, billing_user, cashier_day):
     assert pay.method == "gcash" and Allocation.objects.get().amount == Decimal("100.00")
 
 
-def test_refund_of_credit_needs_approval_and_cannot_exceed_credit(student, billing_user, admin_user, cashier_day):
+def test_refund_of_credit_needs_approval_and_cannot_exceed_credit(
+    student, billing_user, admin_user, cashier_day
+):
     issued_invoice(student, billing_user)
     pay, _ = _pay(student, billing_user, "400", "k")
     with pytest.raises(ValidationError):
         payments.refund_request(actor=billing_user, payment=pay, amount="151", reason="x")
-    refund = payments.refund_request(actor=billing_user, payment=pay, amount="150", reason="Overpaid")
+    refund = payments.refund_request(
+        actor=billing_user, payment=pay, amount="150", reason="Overpaid"
+    )
     with pytest.raises(PermissionDenied):
         payments.refund_decide(actor=billing_user, refund=refund, approve=True)
     payments.refund_decide(actor=admin_user, refund=refund, approve=True)
@@ -84,12 +94,17 @@ def test_refund_of_credit_needs_approval_and_cannot_exceed_credit(student, billi
     assert pay.unallocated == 0 and pay.refunded == Decimal("150.00")
 
 
-def test_cashier_day_close_reports_expected_counted_and_difference(student, billing_user, cashier_day):
+def test_cashier_day_close_reports_expected_counted_and_difference(
+    student, billing_user, cashier_day
+):
     issued_invoice(student, billing_user)
     _pay(student, billing_user, "100", "a")
     _pay(student, billing_user, "50", "b", method="gcash", reference="GC-1")
-    day = payments.cashier_day_close(actor=billing_user, day=cashier_day,
-                                     counted={"cash": Decimal("590"), "gcash": Decimal("50")})
+    day = payments.cashier_day_close(
+        actor=billing_user,
+        day=cashier_day,
+        counted={"cash": Decimal("590"), "gcash": Decimal("50")},
+    )
     assert day.status == CashierDayStatus.CLOSED
     assert day.expected["cash"] == "600.00" and day.counted["cash"] == "590.00"
     with pytest.raises(ValidationError):
@@ -112,11 +127,16 @@ def test_chosen_invoices_are_paid_in_the_order_the_clerk_ticked_them(
     url = reverse("billing:payment_new", args=[student.pk])
     form = c.get(url, {"invoice": [new.pk]})
     assert b'name="invoice_order"' in form.content and b"js/billing.js" in form.content
-    response = c.post(url, {
-        "amount": "300", "method": "cash", "idempotency_key": "order-1",
-        "invoices": [str(old.pk), str(new.pk)],  # as the browser sends them: page order
-        "invoice_order": f"{new.pk},{old.pk}",  # as the clerk ticked them
-    })
+    response = c.post(
+        url,
+        {
+            "amount": "300",
+            "method": "cash",
+            "idempotency_key": "order-1",
+            "invoices": [str(old.pk), str(new.pk)],  # as the browser sends them: page order
+            "invoice_order": f"{new.pk},{old.pk}",  # as the clerk ticked them
+        },
+    )
     assert response.status_code == 302
     old.refresh_from_db()
     new.refresh_from_db()
@@ -131,8 +151,15 @@ def test_invoice_order_naming_unticked_or_junk_ids_is_ignored(student, billing_u
     today = timezone.localdate()
     a = issued_invoice(student, billing_user, day=today - timedelta(days=3))
     b = issued_invoice(student, billing_user, day=today)
-    form = PaymentForm({"amount": "1", "method": "cash", "idempotency_key": "k",
-                        "invoices": [str(a.pk), str(b.pk)],
-                        "invoice_order": f"999,x,{b.pk},{b.pk}"}, open_invoices=[a, b])
+    form = PaymentForm(
+        {
+            "amount": "1",
+            "method": "cash",
+            "idempotency_key": "k",
+            "invoices": [str(a.pk), str(b.pk)],
+            "invoice_order": f"999,x,{b.pk},{b.pk}",
+        },
+        open_invoices=[a, b],
+    )
     assert form.is_valid(), form.errors
     assert form.chosen_invoice_ids() == [b.pk, a.pk]

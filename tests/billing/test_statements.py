@@ -17,7 +17,9 @@ from tests.billing.conftest import issued_invoice
 pytestmark = pytest.mark.django_db
 
 
-def test_beat_sends_one_statement_per_patient_per_month(student, billing_user, django_capture_on_commit_callbacks):
+def test_beat_sends_one_statement_per_patient_per_month(
+    student, billing_user, django_capture_on_commit_callbacks
+):
     issued_invoice(student, billing_user)
     assert tasks.send_monthly_statements() == 1
     assert tasks.send_monthly_statements() == 0  # second beat run: nothing new
@@ -32,7 +34,9 @@ def test_beat_sends_one_statement_per_patient_per_month(student, billing_user, d
 def test_a_failed_send_releases_its_claim_so_the_retry_sends(student, billing_user):
     issued_invoice(student, billing_user)
     month = previous_month()
-    failing = mock.patch("uscpis.mail.EmailMultiAlternatives.send", side_effect=OSError("SMTP down"))
+    failing = mock.patch(
+        "uscpis.mail.EmailMultiAlternatives.send", side_effect=OSError("SMTP down")
+    )
     with failing, pytest.raises(OSError):
         statement_send(patient_id=student.pk, month=month)
     assert not StatementSend.objects.exists()
@@ -46,8 +50,13 @@ def test_statement_opening_entries_closing(student, billing_user, cashier_day):
     from billing.services import payments
 
     issued_invoice(student, billing_user)
-    payments.payment_record(actor=billing_user, patient=student, amount=Decimal("100"),
-                            method="cash", idempotency_key="s1")
+    payments.payment_record(
+        actor=billing_user,
+        patient=student,
+        amount=Decimal("100"),
+        method="cash",
+        idempotency_key="s1",
+    )
     today = timezone.localdate()
     st = statement(student, today - timedelta(days=1), today)
     assert st.opening == 0 and st.closing == Decimal("150.00")

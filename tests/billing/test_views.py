@@ -49,16 +49,30 @@ GET_VIEWS = [
 POST_VIEWS = [
     ("billing:charge_action", {"pk": "charge", "action": "bill"}, {}, CLERK),
     ("billing:invoice_add_line", {"pk": "draft"}, {"service": "", "quantity": "1"}, CLERK),
-    ("billing:invoice_line_action", {"pk": "draft", "line_pk": "line", "action": "price"},
-     {"unit_price": "10", "reason": "promo"}, CLERK),
+    (
+        "billing:invoice_line_action",
+        {"pk": "draft", "line_pk": "line", "action": "price"},
+        {"unit_price": "10", "reason": "promo"},
+        CLERK,
+    ),
     ("billing:invoice_terms", {"pk": "draft"}, {"statutory_discount": ""}, CLERK),
     ("billing:invoice_action", {"pk": "draft", "action": "issue"}, {}, CLERK),
     ("billing:refund_request", {"pk": "payment"}, {"amount": "1", "reason": "x"}, CLERK),
-    ("billing:approval_decide", {"kind": "refund", "pk": "refund"}, {"decision": "reject"}, {Role.ADMIN}),
+    (
+        "billing:approval_decide",
+        {"kind": "refund", "pk": "refund"},
+        {"decision": "reject"},
+        {Role.ADMIN},
+    ),
     ("billing:claim_action", {"pk": "claim"}, {"to_status": "accepted"}, CLERK),
     ("billing:coverage_new", {"patient_pk": "me"}, {"member_id": ""}, CLERK),
     ("billing:payer_new", {}, {"code": "", "name": ""}, {Role.ADMIN}),
-    ("billing:price_edit", {"pk": "price"}, {"amount": "160", "covered_per_term": "3"}, {Role.ADMIN}),
+    (
+        "billing:price_edit",
+        {"pk": "price"},
+        {"amount": "160", "covered_per_term": "3"},
+        {Role.ADMIN},
+    ),
     ("billing:cashier", {}, {"action": "open", "opening_float": "100"}, CLERK),
     ("billing:remittance_new", {}, {"payer": "", "reference": ""}, CLERK),
 ]
@@ -92,9 +106,14 @@ def test_post_matrix(name, kwargs, data, allowed, world, user_for_role, client_f
         assert client_for(user_for_role(role)).post(url, data).status_code in (200, 302, 422), role
 
 
-@pytest.mark.parametrize("name,key", [("billing:my_invoice_pdf", "other_invoice"),
-                                      ("billing:my_receipt_pdf", "other_payment"),
-                                      ("billing:my_invoice_pdf", "draft")])
+@pytest.mark.parametrize(
+    "name,key",
+    [
+        ("billing:my_invoice_pdf", "other_invoice"),
+        ("billing:my_receipt_pdf", "other_payment"),
+        ("billing:my_invoice_pdf", "draft"),
+    ],
+)
 def test_portal_other_patients_documents_are_404(name, key, world, patient_user, client_for):
     response = client_for(patient_user).get(reverse(name, args=[world[key].pk]))
     assert response.status_code == 404
@@ -114,13 +133,20 @@ def test_my_bills_shows_own_balance_receipt_and_nothing_of_others(world, patient
 
 
 def test_invoice_page_shows_lines_and_balance(world, billing_user, client_for):
-    page = client_for(billing_user).get(reverse("billing:invoice", args=[world["invoice"].pk])).content.decode()
+    page = (
+        client_for(billing_user)
+        .get(reverse("billing:invoice", args=[world["invoice"].pk]))
+        .content.decode()
+    )
     assert "Complete blood count" in page and "Urinalysis" in page and "₱250.00" in page
 
 
 def test_htmx_invoice_list_returns_only_the_table(world, billing_user, client_for):
-    response = client_for(billing_user).get(reverse("billing:invoices") + "?status=open",
-                                            HTTP_HX_REQUEST="true", HTTP_HX_TARGET="invoice-table")
+    response = client_for(billing_user).get(
+        reverse("billing:invoices") + "?status=open",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="invoice-table",
+    )
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="invoice-table"') and "<html" not in body
 
@@ -162,25 +188,39 @@ def test_claim_export_csv_carries_claim_form_fields(world, billing_user, client_
 
 def test_bad_input_is_a_form_error_not_a_500(world, billing_user, client_for):
     c = client_for(billing_user)
-    r = c.post(reverse("billing:payment_new", args=[world["me"].pk]),
-               {"amount": "-5", "method": "bitcoin", "idempotency_key": "x"})
+    r = c.post(
+        reverse("billing:payment_new", args=[world["me"].pk]),
+        {"amount": "-5", "method": "bitcoin", "idempotency_key": "x"},
+    )
     assert r.status_code == 422
-    r = c.post(reverse("billing:remittance_new"), {"payer": world["payer"].pk, "reference": "R9",
-               "received_on": "2026-01-01", "amount": "10", f"paid_{world['claim'].pk}": "abc"})
+    r = c.post(
+        reverse("billing:remittance_new"),
+        {
+            "payer": world["payer"].pk,
+            "reference": "R9",
+            "received_on": "2026-01-01",
+            "amount": "10",
+            f"paid_{world['claim'].pk}": "abc",
+        },
+    )
     assert r.status_code == 422
     assert c.get(reverse("billing:reports"), {"report": "nope"}).status_code == 404
 
 
-@pytest.mark.parametrize("name,kwargs,limit", [
-    ("billing:invoices", {}, 12),
-    ("billing:invoice", {"pk": "invoice"}, 22),
-    ("billing:patient", {"patient_pk": "me"}, 16),
-    ("billing:claims", {}, 12),
-    ("billing:home", {}, 16),
-    ("billing:cashier_day", {"pk": "day"}, 12),
-])
-def test_query_counts_are_pinned(name, kwargs, limit, world, billing_user, client_for,
-                                 django_assert_max_num_queries):
+@pytest.mark.parametrize(
+    "name,kwargs,limit",
+    [
+        ("billing:invoices", {}, 12),
+        ("billing:invoice", {"pk": "invoice"}, 22),
+        ("billing:patient", {"patient_pk": "me"}, 16),
+        ("billing:claims", {}, 12),
+        ("billing:home", {}, 16),
+        ("billing:cashier_day", {"pk": "day"}, 12),
+    ],
+)
+def test_query_counts_are_pinned(
+    name, kwargs, limit, world, billing_user, client_for, django_assert_max_num_queries
+):
     from tests.billing.conftest import issued_invoice
 
     for _ in range(5):  # more rows must not mean more queries
@@ -192,7 +232,9 @@ def test_query_counts_are_pinned(name, kwargs, limit, world, billing_user, clien
         assert c.get(url).status_code == 200
 
 
-def test_clinicians_see_the_balance_on_the_chart_read_only(world, doctor_user, billing_user, client_for):
+def test_clinicians_see_the_balance_on_the_chart_read_only(
+    world, doctor_user, billing_user, client_for
+):
     chart = reverse("patients:chart", args=[world["me"].pk])
     page = client_for(doctor_user).get(chart).content.decode()
     assert "Balance ₱250.00" in page
@@ -204,15 +246,27 @@ def test_clinicians_see_the_balance_on_the_chart_read_only(world, doctor_user, b
 
 def test_billing_clerk_sees_demographics_only(world, billing_user, client_for):
     c = client_for(billing_user)
-    assert c.get(reverse("patients:chart_tab", kwargs={"pk": world["me"].pk, "tab": "timeline"})).status_code == 403
+    assert (
+        c.get(
+            reverse("patients:chart_tab", kwargs={"pk": world["me"].pk, "tab": "timeline"})
+        ).status_code
+        == 403
+    )
 
 
 def test_dashboard_cards_for_clerk_admin_and_patient(world, billing_user, admin_user, patient_user):
     from billing.dashboard import cards
 
     clerk_titles = [c.title for c in cards(billing_user)]
-    assert {"Unbilled charges", "Open invoices", "Collected today", "Claims awaiting action"} <= set(clerk_titles)
-    assert "Billing approvals" in [c.title for c in cards(admin_user)]  # a write-off and a refund wait
+    assert {
+        "Unbilled charges",
+        "Open invoices",
+        "Collected today",
+        "Claims awaiting action",
+    } <= set(clerk_titles)
+    assert "Billing approvals" in [
+        c.title for c in cards(admin_user)
+    ]  # a write-off and a refund wait
     mine = {c.title: c.value for c in cards(patient_user)}
     assert mine["My balance"] == "₱250.00"
 
@@ -222,8 +276,10 @@ def test_price_change_by_admin_is_audited_and_leaves_issued_invoices(world, admi
 
     inv = world["invoice"]
     before = inv.net_total
-    response = client_for(admin_user).post(reverse("billing:price_edit", args=[world["price"].pk]),
-                                           {"amount": "999", "covered_per_term": "0"})
+    response = client_for(admin_user).post(
+        reverse("billing:price_edit", args=[world["price"].pk]),
+        {"amount": "999", "covered_per_term": "0"},
+    )
     assert response.status_code == 302
     inv.refresh_from_db()
     assert inv.net_total == before
@@ -234,23 +290,36 @@ def test_invoice_corrections_through_the_page(world, billing_user, client_for):
     c = client_for(billing_user)
     inv = world["invoice"]
     url = lambda action: reverse("billing:invoice_action", args=[inv.pk, action])  # noqa: E731
-    assert c.post(url("credit"), {"credit-amount": "10", "credit-reason": "Goodwill"}).status_code == 302
+    assert (
+        c.post(url("credit"), {"credit-amount": "10", "credit-reason": "Goodwill"}).status_code
+        == 302
+    )
     inv.refresh_from_db()
     assert inv.credited == 10
     page = c.get(reverse("billing:invoice", args=[inv.pk])).content.decode()
     assert page.count('id="id_void-reason"') == 0  # partly paid: no void
     assert page.count('id="id_writeoff-reason"') == 1 and page.count('id="id_credit-reason"') == 1
     claimed = world["emp_invoice"]
-    assert c.post(reverse("billing:invoice_action", args=[claimed.pk, "void"]),
-                  {"void-reason": "Wrong patient"}).status_code == 302
+    assert (
+        c.post(
+            reverse("billing:invoice_action", args=[claimed.pk, "void"]),
+            {"void-reason": "Wrong patient"},
+        ).status_code
+        == 302
+    )
     claimed.refresh_from_db()
     assert claimed.status != "void"  # it has a claim: refused with a message
 
     from tests.billing.conftest import issued_invoice
 
     fresh = issued_invoice(world["emp"], billing_user, "LAB-UA")  # no credit to absorb
-    assert c.post(reverse("billing:invoice_action", args=[fresh.pk, "void"]),
-                  {"void-reason": "Wrong patient"}).status_code == 302
+    assert (
+        c.post(
+            reverse("billing:invoice_action", args=[fresh.pk, "void"]),
+            {"void-reason": "Wrong patient"},
+        ).status_code
+        == 302
+    )
     fresh.refresh_from_db()
     assert fresh.status == "void" and fresh.void_reason == "Wrong patient"
     assert fresh.number in c.get(reverse("billing:void_register")).content.decode()

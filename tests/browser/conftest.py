@@ -58,8 +58,9 @@ def pytest_runtest_makereport(item, call):
 
 
 def _new_page(browser, request, *, width=1280, height=860):
-    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US",
-                                  timezone_id="Asia/Manila")
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale="en-US", timezone_id="Asia/Manila"
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []

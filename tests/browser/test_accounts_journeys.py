@@ -11,6 +11,7 @@ from tests.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
 @pytest.mark.parametrize("role", [r for r in Role if r != Role.ADMIN])
 def test_each_role_signs_in_and_sees_its_navigation(page, live_server, role):
     user = UserFactory(role=role, email=f"{role}@usc.edu.ph")

@@ -30,15 +30,37 @@ def test_visit_to_invoice_to_claim_to_patient(page, new_page, live_server):
     nurse = UserFactory(role=Role.NURSE, email="liza@usc.edu.ph")
     clerk = UserFactory(role=Role.BILLING_CLERK, email="paolo@usc.edu.ph", first_name="Paolo")
     emma_user = UserFactory(role=Role.PATIENT, email="emma@usc.edu.ph", first_name="Emma")
-    emma = PatientFactory(first_name="Emma", last_name="Lopez", id_number="E-2020-17",
-                          patient_type="employee", user=emma_user, email="emma@usc.edu.ph")
-    item = ItemFactory(name="Amoxicillin", strength="500 mg", form="Capsule", unit="capsule",
-                       default_location=LocationFactory(name="Pharmacy", code="pharmacy"))
+    emma = PatientFactory(
+        first_name="Emma",
+        last_name="Lopez",
+        id_number="E-2020-17",
+        patient_type="employee",
+        user=emma_user,
+        email="emma@usc.edu.ph",
+    )
+    item = ItemFactory(
+        name="Amoxicillin",
+        strength="500 mg",
+        form="Capsule",
+        unit="capsule",
+        default_location=LocationFactory(name="Pharmacy", code="pharmacy"),
+    )
     receive(item, quantity=100, cost="4.00")
-    visit = Visit.objects.create(patient=emma, kind="medical", provider=doctor,
-                                 chief_complaint="Sore throat", assessment="Acute pharyngitis")
-    Prescription.objects.create(visit=visit, drug_name="Amoxicillin", dose="500 mg",
-                                frequency="every 8 hours", duration="5 days", quantity=15)
+    visit = Visit.objects.create(
+        patient=emma,
+        kind="medical",
+        provider=doctor,
+        chief_complaint="Sore throat",
+        assessment="Acute pharyngitis",
+    )
+    Prescription.objects.create(
+        visit=visit,
+        drug_name="Amoxicillin",
+        dose="500 mg",
+        frequency="every 8 hours",
+        duration="5 days",
+        quantity=15,
+    )
 
     # 1. The doctor signs the visit; the nurse dispenses its prescription.
     doc = new_page()
@@ -76,7 +98,9 @@ def test_visit_to_invoice_to_claim_to_patient(page, new_page, live_server):
     page.click("main button:has-text('Save coverage')")
     page.wait_for_selector("text=MX-7781-02")
     page.goto(f"{live_server.url}/billing/invoices/{invoice.pk}/")
-    page.select_option("#id_coverage", label=page.locator("#id_coverage option").nth(1).inner_text())
+    page.select_option(
+        "#id_coverage", label=page.locator("#id_coverage option").nth(1).inner_text()
+    )
     page.click("main button:has-text('Apply payer and discount')")
     page.wait_for_selector("dd:has-text('Maxicare')")
     page.click("main button:has-text('Issue invoice')")

@@ -67,8 +67,12 @@ def test_receive_dispense_alert_reorder(page, new_page, live_server):
     # 2. The doctor prescribed it; a nurse opens the visit and dispenses that prescription:
     #    the form comes filled in from it (item, 15 capsules, patient, visit, 7-day course).
     rx = Prescription.objects.create(
-        visit=visit, drug_name="Amoxicillin", dose="500 mg", frequency="every 8 hours",
-        duration="7 days", quantity=15,
+        visit=visit,
+        drug_name="Amoxicillin",
+        dose="500 mg",
+        frequency="every 8 hours",
+        duration="7 days",
+        quantity=15,
     )
     nurse_page = new_page()
     browser_login(nurse_page, live_server, nurse.email, TEST_PASSWORD)
@@ -83,7 +87,12 @@ def test_receive_dispense_alert_reorder(page, new_page, live_server):
     nurse_page.goto(f"{live_server.url}/inventory/items/{item.pk}/")
     assert nurse_page.locator("#on-hand").inner_text().strip() == "15"
     movement = StockMovement.objects.get(kind="dispense")
-    assert (movement.patient_id, movement.visit_id, movement.actor_id, movement.prescription_id) == (
+    assert (
+        movement.patient_id,
+        movement.visit_id,
+        movement.actor_id,
+        movement.prescription_id,
+    ) == (
         patient.pk,
         visit.pk,
         nurse.pk,

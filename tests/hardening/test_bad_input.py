@@ -13,11 +13,15 @@ FAR = ["9999-12-31", "0001-01-01", "2026-02-30", "x" * 50]
 
 
 @pytest.mark.parametrize("value", FAR)
-@pytest.mark.parametrize("name", ["appointments:calendar", "appointments:queue", "appointments:history"])
+@pytest.mark.parametrize(
+    "name", ["appointments:calendar", "appointments:queue", "appointments:history"]
+)
 def test_staff_pages_clamp_far_dates(client, clinic, doctor_user, name, value):
     login(client, doctor_user)
     for extra in ("", "&view=week", f"&view=week&provider={clinic.doctor.pk}"):
-        response = client.get(reverse(name) + f"?date={value}&date_from={value}&date_to={value}{extra}")
+        response = client.get(
+            reverse(name) + f"?date={value}&date_from={value}&date_to={value}{extra}"
+        )
         assert response.status_code < 500
 
 
@@ -26,7 +30,8 @@ def test_patient_booking_and_history_clamp_far_dates(client, clinic, patient_use
     login(client, patient_user)
     for url in (reverse("appointments:book"), reverse("appointments:my_list")):
         response = client.get(
-            url + f"?date={value}&type={clinic.consult.pk}&provider={clinic.doctor.pk}&date_from={value}"
+            url
+            + f"?date={value}&type={clinic.consult.pk}&provider={clinic.doctor.pk}&date_from={value}"
         )
         assert response.status_code < 500
 
@@ -66,10 +71,16 @@ def test_huge_and_exponent_quantities_are_form_errors(client, inventory_user, va
     with pytest.raises(ValidationError):
         clean_quantity(item, value)
     login(client, inventory_user)
-    response = client.post(reverse("inventory:item_receive", args=[item.pk]), {
-        "location": LocationFactory().pk, "batch_number": "B1", "quantity": value,
-        "unit_cost": "1.00", "reason_code": "purchase",
-    })
+    response = client.post(
+        reverse("inventory:item_receive", args=[item.pk]),
+        {
+            "location": LocationFactory().pk,
+            "batch_number": "B1",
+            "quantity": value,
+            "unit_cost": "1.00",
+            "reason_code": "purchase",
+        },
+    )
     assert 400 <= response.status_code < 500 or response.status_code == 200
     assert not item.lots.exists()
 
@@ -81,7 +92,9 @@ def test_low_stock_draft_with_a_bad_item_id(client, inventory_user, value):
     assert response.status_code in (302, 404)
 
 
-@pytest.mark.parametrize("year,month", [("9999", "12"), ("1", "1"), ("99999", "1"), ("2026", "13"), ("x", "y")])
+@pytest.mark.parametrize(
+    "year,month", [("9999", "12"), ("1", "1"), ("99999", "1"), ("2026", "13"), ("x", "y")]
+)
 def test_equipment_calendar_clamps_far_months(client, inventory_user, year, month):
     login(client, inventory_user)
     response = client.get(reverse("inventory:equipment_calendar"), {"year": year, "month": month})

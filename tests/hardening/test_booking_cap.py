@@ -19,8 +19,12 @@ def test_online_booking_stops_at_the_cap(client, clinic, patient_user, settings)
     settings.MAX_UPCOMING_APPOINTMENTS_PER_PATIENT = 3
     for days in (2, 3, 4):
         start = clinic.at("10:00") + timedelta(days=days)
-        AppointmentFactory(patient=clinic.patient, provider=clinic.doctor, appointment_type=clinic.consult,
-                           start=start)
+        AppointmentFactory(
+            patient=clinic.patient,
+            provider=clinic.doctor,
+            appointment_type=clinic.consult,
+            start=start,
+        )
     login(client, patient_user)
     response = client.post(
         f"/appointments/book/?type={clinic.consult.pk}",

@@ -41,10 +41,19 @@ def test_admin_is_not_mounted_in_production():
     import subprocess
     import sys
 
-    env = {**os.environ, "DJANGO_ENV": "production", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "a.example",
-           "SITE_URL": "https://a.example", "EMAIL_BACKEND": "smtp", "EMAIL_HOST": "smtp.example"}
-    code = ("import django; django.setup(); from django.urls import resolve, Resolver404\n"
-            "try:\n    resolve('/django-admin/'); print('mounted')\nexcept Resolver404:\n    print('off')")
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "x" * 60,
+        "ALLOWED_HOSTS": "a.example",
+        "SITE_URL": "https://a.example",
+        "EMAIL_BACKEND": "smtp",
+        "EMAIL_HOST": "smtp.example",
+    }
+    code = (
+        "import django; django.setup(); from django.urls import resolve, Resolver404\n"
+        "try:\n    resolve('/django-admin/'); print('mounted')\nexcept Resolver404:\n    print('off')"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "off", out.stderr[-2000:]
 

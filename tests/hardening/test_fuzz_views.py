@@ -24,15 +24,51 @@ from hypothesis import strategies as st
 from accounts.roles import PUBLIC, Role, user_has_perm
 from tests.conftest import login
 
-OUR_APPS = ("accounts", "patients", "appointments", "inventory", "billing", "analytics", "monitoring")
+OUR_APPS = (
+    "accounts",
+    "patients",
+    "appointments",
+    "inventory",
+    "billing",
+    "analytics",
+    "monitoring",
+)
 # Views that would end the session or hand work to long-running machinery under test.
 SKIP = {"accounts:logout", "monitoring:restore_start", "monitoring:backup_restore"}
 
 NASTY = [
-    "9999-12-31", "0001-01-01", "2026-02-30", "1e309", "-1e309", "NaN", "inf", "-0",
-    "99999999999999999999999", "-1", "0", "1", "3", "1.5", "", " ", "\x00", "a\x00b",
-    "<script>alert(1)</script>", "' OR 1=1 --", "%", "../../etc/passwd", "ñ" * 3, "x" * 300,
-    "2026-12-05T10:00", "on", "true", "csv", "pdf", "json", "week", "day",
+    "9999-12-31",
+    "0001-01-01",
+    "2026-02-30",
+    "1e309",
+    "-1e309",
+    "NaN",
+    "inf",
+    "-0",
+    "99999999999999999999999",
+    "-1",
+    "0",
+    "1",
+    "3",
+    "1.5",
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "%",
+    "../../etc/passwd",
+    "ñ" * 3,
+    "x" * 300,
+    "2026-12-05T10:00",
+    "on",
+    "true",
+    "csv",
+    "pdf",
+    "json",
+    "week",
+    "day",
 ]
 VALUES = st.one_of(st.sampled_from(NASTY), st.text(max_size=12), st.integers().map(str))
 
@@ -71,17 +107,58 @@ def _field_names() -> list[str]:
         for _n, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, django_forms.BaseForm) and cls.__module__ == module.__name__:
                 names.update(getattr(cls, "base_fields", {}))
-    names.update({"date", "date_from", "date_to", "q", "page", "provider", "type", "view", "status",
-                  "year", "month", "code", "export", "mine", "item", "patient", "slot", "form",
-                  "action", "quantity", "revoke", "next", "tab", "kind", "sort", "id", "item_id",
-                  "lot", "lot_id", "line", "user_pk", "format", "fmt"})
+    names.update(
+        {
+            "date",
+            "date_from",
+            "date_to",
+            "q",
+            "page",
+            "provider",
+            "type",
+            "view",
+            "status",
+            "year",
+            "month",
+            "code",
+            "export",
+            "mine",
+            "item",
+            "patient",
+            "slot",
+            "form",
+            "action",
+            "quantity",
+            "revoke",
+            "next",
+            "tab",
+            "kind",
+            "sort",
+            "id",
+            "item_id",
+            "lot",
+            "lot_id",
+            "line",
+            "user_pk",
+            "format",
+            "fmt",
+        }
+    )
     return sorted(names)
 
 
 FIELDS = _field_names()
 VIEWS = _views()
-ROLE_ORDER = [Role.ADMIN, Role.DOCTOR, Role.NURSE, Role.FRONT_DESK, Role.INVENTORY_MANAGER,
-              Role.BILLING_CLERK, Role.DENTIST, Role.PATIENT]
+ROLE_ORDER = [
+    Role.ADMIN,
+    Role.DOCTOR,
+    Role.NURSE,
+    Role.FRONT_DESK,
+    Role.INVENTORY_MANAGER,
+    Role.BILLING_CLERK,
+    Role.DENTIST,
+    Role.PATIENT,
+]
 
 
 def _role_for(perm: str):
@@ -125,9 +202,13 @@ def personas(db, clinic, admin_user, nurse_user, front_desk_user, inventory_user
     from tests.conftest import ROLE_FIXTURES  # noqa: F401
 
     users = {
-        Role.ADMIN: admin_user, Role.DOCTOR: clinic.doctor.user, Role.DENTIST: clinic.dentist.user,
-        Role.NURSE: nurse_user, Role.FRONT_DESK: front_desk_user,
-        Role.INVENTORY_MANAGER: inventory_user, Role.BILLING_CLERK: billing_user,
+        Role.ADMIN: admin_user,
+        Role.DOCTOR: clinic.doctor.user,
+        Role.DENTIST: clinic.dentist.user,
+        Role.NURSE: nurse_user,
+        Role.FRONT_DESK: front_desk_user,
+        Role.INVENTORY_MANAGER: inventory_user,
+        Role.BILLING_CLERK: billing_user,
         Role.PATIENT: clinic.patient.user,
     }
     clients = {None: Client(raise_request_exception=False)}
@@ -141,8 +222,7 @@ def personas(db, clinic, admin_user, nurse_user, front_desk_user, inventory_user
 def test_generated_input_never_answers_5xx(name, route, perm, personas):
     client = personas[_role_for(perm)]
 
-    @settings(max_examples=3, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=3, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(
         url_args=st.lists(VALUES, min_size=3, max_size=3),
         query=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=4),
@@ -151,12 +231,24 @@ def test_generated_input_never_answers_5xx(name, route, perm, personas):
     )
     # Besides the generated ones: every field at once set to a far date, an overflowing
     # number and a NUL byte (the faults the outside test found).
-    @example(url_args=["1", "1", "1"], query=dict.fromkeys(FIELDS, "9999-12-31"),
-             data=dict.fromkeys(FIELDS, "9999-12-31"), htmx=False)
-    @example(url_args=["1", "1", "1"], query=dict.fromkeys(FIELDS, "1e309"),
-             data=dict.fromkeys(FIELDS, "1e309"), htmx=True)
-    @example(url_args=["1", "1", "1"], query=dict.fromkeys(FIELDS, "a\x00b"),
-             data=dict.fromkeys(FIELDS, "a\x00b"), htmx=False)
+    @example(
+        url_args=["1", "1", "1"],
+        query=dict.fromkeys(FIELDS, "9999-12-31"),
+        data=dict.fromkeys(FIELDS, "9999-12-31"),
+        htmx=False,
+    )
+    @example(
+        url_args=["1", "1", "1"],
+        query=dict.fromkeys(FIELDS, "1e309"),
+        data=dict.fromkeys(FIELDS, "1e309"),
+        htmx=True,
+    )
+    @example(
+        url_args=["1", "1", "1"],
+        query=dict.fromkeys(FIELDS, "a\x00b"),
+        data=dict.fromkeys(FIELDS, "a\x00b"),
+        htmx=False,
+    )
     def check(url_args, query, data, htmx):
         path = _path(route, url_args)
         headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}

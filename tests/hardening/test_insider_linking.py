@@ -24,27 +24,34 @@ def insider_account(make_user):
 
 @pytest.fixture
 def victim():
-    return PatientFactory(first_name="Maria", last_name="Santos", id_number="21990002",
-                          email="maria.santos@gmail.com")
+    return PatientFactory(
+        first_name="Maria", last_name="Santos", id_number="21990002", email="maria.santos@gmail.com"
+    )
 
 
 def _link(client, account, record):
-    return client.post(reverse("patients:account_link", args=[account.pk]),
-                       {"patient": record.pk, "identity_checked": "on"})
+    return client.post(
+        reverse("patients:account_link", args=[account.pk]),
+        {"patient": record.pk, "identity_checked": "on"},
+    )
 
 
-def test_front_desk_cannot_link_an_account_whose_name_differs(client, front_desk_user,
-                                                               insider_account, victim):
+def test_front_desk_cannot_link_an_account_whose_name_differs(
+    client, front_desk_user, insider_account, victim
+):
     login(client, front_desk_user)
-    page = client.get(reverse("patients:account_link", args=[insider_account.pk]),
-                      {"patient": victim.pk}).content.decode()
+    page = client.get(
+        reverse("patients:account_link", args=[insider_account.pk]), {"patient": victim.pk}
+    ).content.decode()
     assert 'id="needs-clinician"' in page
     response = _link(client, insider_account, victim)
     assert response.status_code == 422
     victim.refresh_from_db()
     assert victim.user_id is None
     with pytest.raises(ValidationError):
-        patient_accounts.patient_link_account(actor=front_desk_user, patient=victim, user=insider_account)
+        patient_accounts.patient_link_account(
+            actor=front_desk_user, patient=victim, user=insider_account
+        )
 
 
 def test_a_clinician_may_make_the_mismatched_link_and_the_record_email_is_told(
@@ -60,11 +67,15 @@ def test_a_clinician_may_make_the_mismatched_link_and_the_record_email_is_told(
     assert "desk.alt@usc.edu.ph" in to_record[0].body
 
 
-def test_unlink_tells_the_record_email_too(client, front_desk_user, make_user,
-                                           django_capture_on_commit_callbacks):
-    holder = make_user(Role.PATIENT, email="maria.s@usc.edu.ph", first_name="Maria", last_name="Santos")
-    record = PatientFactory(first_name="Maria", last_name="Santos", email="maria.santos@gmail.com",
-                            user=holder)
+def test_unlink_tells_the_record_email_too(
+    client, front_desk_user, make_user, django_capture_on_commit_callbacks
+):
+    holder = make_user(
+        Role.PATIENT, email="maria.s@usc.edu.ph", first_name="Maria", last_name="Santos"
+    )
+    record = PatientFactory(
+        first_name="Maria", last_name="Santos", email="maria.santos@gmail.com", user=holder
+    )
     login(client, front_desk_user)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("patients:account_unlink", args=[record.pk]))
@@ -84,7 +95,9 @@ def test_who_viewed_my_record_shows_who_linked_the_account(client, nurse_user, m
 
 
 def test_same_name_link_by_front_desk_still_works(front_desk_user, make_user):
-    holder = make_user(Role.PATIENT, email="jose.r@usc.edu.ph", first_name="José", last_name="Rizal")
+    holder = make_user(
+        Role.PATIENT, email="jose.r@usc.edu.ph", first_name="José", last_name="Rizal"
+    )
     record = PatientFactory(first_name="JOSE", last_name="rizal")
     patient_accounts.patient_link_account(actor=front_desk_user, patient=record, user=holder)
     record.refresh_from_db()

@@ -18,17 +18,31 @@ pytestmark = pytest.mark.django_db
 
 def _leave(clinic, **extra):
     day = clinic.day
-    return {"form": "exception", "kind": "leave", "note": "Conference",
-            "starts_at": f"{day:%Y-%m-%d}T08:00", "ends_at": f"{day:%Y-%m-%d}T12:00", **extra}
+    return {
+        "form": "exception",
+        "kind": "leave",
+        "note": "Conference",
+        "starts_at": f"{day:%Y-%m-%d}T08:00",
+        "ends_at": f"{day:%Y-%m-%d}T12:00",
+        **extra,
+    }
 
 
 def test_leave_over_booked_time_lists_them_first_then_cancels_and_tells_patients(
     client, clinic, admin_user, django_capture_on_commit_callbacks
 ):
-    inside = AppointmentFactory(provider=clinic.doctor, appointment_type=clinic.consult,
-                                patient=clinic.patient, start=clinic.at("10:00"))
-    outside = AppointmentFactory(provider=clinic.doctor, appointment_type=clinic.consult,
-                                 patient=clinic.other, start=clinic.at("14:00"))
+    inside = AppointmentFactory(
+        provider=clinic.doctor,
+        appointment_type=clinic.consult,
+        patient=clinic.patient,
+        start=clinic.at("10:00"),
+    )
+    outside = AppointmentFactory(
+        provider=clinic.doctor,
+        appointment_type=clinic.consult,
+        patient=clinic.other,
+        start=clinic.at("14:00"),
+    )
     login(client, admin_user)
     url = reverse("appointments:schedule_edit", args=[clinic.doctor.pk])
 
@@ -65,10 +79,15 @@ def test_the_service_refuses_to_leave_bookings_in_the_way(clinic, admin_user):
 
     from appointments.services.schedules import availability_exception_add
 
-    AppointmentFactory(provider=clinic.doctor, appointment_type=clinic.consult,
-                       patient=clinic.patient, start=clinic.at("10:00"))
-    exception = AvailabilityException(kind="leave", starts_at=clinic.at("08:00"),
-                                      ends_at=clinic.at("12:00") + timedelta(hours=1))
+    AppointmentFactory(
+        provider=clinic.doctor,
+        appointment_type=clinic.consult,
+        patient=clinic.patient,
+        start=clinic.at("10:00"),
+    )
+    exception = AvailabilityException(
+        kind="leave", starts_at=clinic.at("08:00"), ends_at=clinic.at("12:00") + timedelta(hours=1)
+    )
     with pytest.raises(ValidationError):
         availability_exception_add(actor=admin_user, provider=clinic.doctor, exception=exception)
     assert not AvailabilityException.objects.exists()

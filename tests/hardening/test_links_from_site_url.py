@@ -14,8 +14,11 @@ pytestmark = pytest.mark.django_db
 def test_password_reset_link_uses_site_url_not_the_host_header(client, patient_user, settings):
     settings.ALLOWED_HOSTS = ["*"]
     settings.SITE_URL = "https://clinic.example.edu"
-    response = client.post(reverse("accounts:password_reset"), {"email": patient_user.email},
-                           HTTP_HOST="evil.example.net")
+    response = client.post(
+        reverse("accounts:password_reset"),
+        {"email": patient_user.email},
+        HTTP_HOST="evil.example.net",
+    )
     assert response.status_code == 302
     (message,) = mail.outbox
     bodies = [message.body] + [alt[0] for alt in message.alternatives]

@@ -43,8 +43,15 @@ def broker_down():
     back()
 
 
-def test_broker_down_then_back(client, clinic, patient_user, nurse_user, doctor_user, broker_down,
-                               django_capture_on_commit_callbacks):
+def test_broker_down_then_back(
+    client,
+    clinic,
+    patient_user,
+    nurse_user,
+    doctor_user,
+    broker_down,
+    django_capture_on_commit_callbacks,
+):
     patient_user.email_notifications = True
     patient_user.save()
     item = ItemFactory(name="Paracetamol", strength="500 mg", form="Tablet", reorder_point=0)
@@ -61,18 +68,29 @@ def test_broker_down_then_back(client, clinic, patient_user, nurse_user, doctor_
     assert booked.status_code == 302
     nurse = login(client.__class__(), nurse_user)
     with django_capture_on_commit_callbacks(execute=True):
-        dispensed = nurse.post(reverse("inventory:dispense"), {
-            "item": item.pk, "quantity": "2", "recipient": "patient",
-            "patient_id_number": clinic.patient.id_number,
-        })
+        dispensed = nurse.post(
+            reverse("inventory:dispense"),
+            {
+                "item": item.pk,
+                "quantity": "2",
+                "recipient": "patient",
+                "patient_id_number": clinic.patient.id_number,
+            },
+        )
     assert dispensed.status_code == 302
     doctor = login(client.__class__(), doctor_user)
     today = timezone.localdate()
     with django_capture_on_commit_callbacks(execute=True):
-        approved = doctor.post(reverse("patients:certificate_decide", args=[cert.pk]), {
-            "decision": "approve", "fitness": "fit", "findings": "Normal exam",
-            "valid_from": today.isoformat(), "valid_until": (today + timedelta(days=30)).isoformat(),
-        })
+        approved = doctor.post(
+            reverse("patients:certificate_decide", args=[cert.pk]),
+            {
+                "decision": "approve",
+                "fitness": "fit",
+                "findings": "Normal exam",
+                "valid_from": today.isoformat(),
+                "valid_until": (today + timedelta(days=30)).isoformat(),
+            },
+        )
     assert approved.status_code == 302
 
     assert Appointment.objects.filter(patient=clinic.patient).count() == 1

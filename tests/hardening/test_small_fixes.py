@@ -25,12 +25,23 @@ def test_plain_text_email_does_not_show_html_entities(patient_user):
     from uscpis.mail import send_templated_email as send_templated
 
     patient_user.first_name = 'Ana "Nini" O\'Brien & Co'
-    send_templated(to=[patient_user.email], subject="x", template="notification",
-                   context={"user": patient_user, "notification": {"title": 'Results for "CBC" & <urinalysis>', "body": ""}})
+    send_templated(
+        to=[patient_user.email],
+        subject="x",
+        template="notification",
+        context={
+            "user": patient_user,
+            "notification": {"title": 'Results for "CBC" & <urinalysis>', "body": ""},
+        },
+    )
     (message,) = mail.outbox
     assert '"Nini"' in message.body and "O'Brien & Co" in message.body
     assert 'Results for "CBC" & <urinalysis>' in message.body
-    assert "&quot;" not in message.body and "&#x27;" not in message.body and "&amp;" not in message.body
+    assert (
+        "&quot;" not in message.body
+        and "&#x27;" not in message.body
+        and "&amp;" not in message.body
+    )
     html = message.alternatives[0][0]
     assert "&lt;urinalysis&gt;" in html  # the HTML part stays escaped
 
@@ -39,7 +50,9 @@ def test_lockout_message_reads_in_words(client, settings):
     settings.AXES_FAILURE_LIMIT = 2
     url = reverse("accounts:login")
     for _ in range(3):
-        response = client.post(url, {"username": "locked@usc.edu.ph", "password": "wrong-password-1"})
+        response = client.post(
+            url, {"username": "locked@usc.edu.ph", "password": "wrong-password-1"}
+        )
     body = response.content.decode()
     assert "PT15M" not in body
     assert "15 minutes" in body
@@ -70,8 +83,13 @@ def test_portal_access_log_page_shows_words(client, patient_user, doctor_user):
     from tests.patients.factories import PatientFactory
 
     patient = PatientFactory(user=patient_user)
-    audit_record(actor=doctor_user, action="read", object_type="patients.medicalcertificate",
-                 object_id="1", patient_id=patient.pk)
+    audit_record(
+        actor=doctor_user,
+        action="read",
+        object_type="patients.medicalcertificate",
+        object_id="1",
+        patient_id=patient.pk,
+    )
     login(client, patient_user)
     body = client.get(reverse("patients:portal_access_log")).content.decode()
     assert "medical certificate" in body and "medicalcertificate" not in body
@@ -83,8 +101,12 @@ def test_a_used_email_link_shows_no_button_on_get(clinic):
     from appointments.services import links as services
     from tests.appointments.factories import AppointmentFactory
 
-    appt = AppointmentFactory(provider=clinic.doctor, appointment_type=clinic.consult,
-                              patient=clinic.patient, start=clinic.at("10:00"))
+    appt = AppointmentFactory(
+        provider=clinic.doctor,
+        appointment_type=clinic.consult,
+        patient=clinic.patient,
+        start=clinic.at("10:00"),
+    )
     client = Client()
     url = f"/appointments/link/{services.link_token(appt, 'cancel')}/"
     assert b"Cancel this appointment" in client.get(url).content

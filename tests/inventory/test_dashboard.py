@@ -15,7 +15,9 @@ def _cards(client):
     return {c.title: c for c in client.get(reverse("accounts:home")).context["cards"]}
 
 
-def test_badges_show_low_stock_and_lots_expiring_within_30_days(client_for, inventory_user, nurse_user):
+def test_badges_show_low_stock_and_lots_expiring_within_30_days(
+    client_for, inventory_user, nurse_user
+):
     low = ItemFactory(reorder_point=10, name="Amoxicillin")
     receive(low, quantity=12, days=400)
     dispensing.stock_dispense(actor=None, item=low, quantity=5, destination="Clinic")  # 7 <= 10

@@ -96,4 +96,7 @@ def test_anonymous_is_sent_to_sign_in(dispensed, client):
 def test_marker_of_one_dispensing_does_not_block_another(dispensed, nurse_user):
     """#12's cancellation must not be mistaken for #1's (the marker ends with a colon)."""
     movement, lot = dispensed
-    assert dispensing.cancel_marker(1) != dispensing.cancel_marker(12)[: len(dispensing.cancel_marker(1))]
+    assert (
+        dispensing.cancel_marker(1)
+        != dispensing.cancel_marker(12)[: len(dispensing.cancel_marker(1))]
+    )

@@ -54,7 +54,9 @@ def test_dispensing_more_than_usable_changes_nothing(nurse_user):
     item = ItemFactory()
     lot = receive(item, quantity=5)
     with pytest.raises(ValidationError, match="Only 5 tablet"):
-        dispensing.stock_dispense(actor=nurse_user, item=item, quantity=6, destination="Dental room")
+        dispensing.stock_dispense(
+            actor=nurse_user, item=item, quantity=6, destination="Dental room"
+        )
     lot.refresh_from_db()
     assert (
         lot.quantity == 5 and StockMovement.objects.filter(kind=MovementKind.DISPENSE).count() == 0

@@ -240,11 +240,11 @@ def test_stocktake_page_posts_variances(world, client_for, inventory_user):
     line = st.lines.get()
     client = client_for(inventory_user)
     url = reverse("inventory:stocktake_detail", args=[st.pk])
-    assert client.post(url, {**count_sheet(st, {line: ("18", "")}), "post": "1"}).status_code == 422  # no reason
     assert (
-        client.post(
-            url, {**count_sheet(st, {line: ("18", "lost")}), "post": "1"}
-        ).status_code
+        client.post(url, {**count_sheet(st, {line: ("18", "")}), "post": "1"}).status_code == 422
+    )  # no reason
+    assert (
+        client.post(url, {**count_sheet(st, {line: ("18", "lost")}), "post": "1"}).status_code
         == 302
     )
     assert StockLot.objects.get(pk=world["lot"].pk).quantity == 18
@@ -310,7 +310,11 @@ def test_csv_exports_defuse_spreadsheet_formulas(world, client_for, inventory_us
     item = world["item"]
     Item.objects.filter(pk=item.pk).update(name='=HYPERLINK("http://evil","x")')
     stock_services.stock_adjust(
-        actor=inventory_user, lot=world["lot"], quantity_change=-1, reason_code=ADJUST_REASONS[0], note="=1+2"
+        actor=inventory_user,
+        lot=world["lot"],
+        quantity_change=-1,
+        reason_code=ADJUST_REASONS[0],
+        note="=1+2",
     )
     client = client_for(inventory_user)
     stock = b"".join(client.get(reverse("inventory:stock_export")).streaming_content).decode()

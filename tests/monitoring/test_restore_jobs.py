@@ -452,6 +452,8 @@ def test_job_page_escapes_the_error(client_for, admin_user, queued_restores, con
     client = client_for(admin_user)
     confirm(client, backup, **HX)
     [job_id] = queued_restores
-    restore_jobs._finish_job(job_id, status="failed", message="Failed", error="<script>x()</script>")
+    restore_jobs._finish_job(
+        job_id, status="failed", message="Failed", error="<script>x()</script>"
+    )
     body = client.get(job_url(job_id), **HX).content.decode()
     assert "<script>x()" not in body and "&lt;script&gt;" in body

@@ -199,7 +199,9 @@ def test_download_is_audited(client_for, admin_user):
     from django_otp.plugins.otp_static.models import StaticDevice
 
     backup = create.backup_create(actor=admin_user)
-    StaticDevice.objects.create(user=admin_user, name="Recovery codes").token_set.create(token="fresh123")
+    StaticDevice.objects.create(user=admin_user, name="Recovery codes").token_set.create(
+        token="fresh123"
+    )
     client = client_for(admin_user)
     url = reverse("monitoring:backup_download", args=[backup.pk, "database"])
     # A full dump is a PHI export: a verified session is not enough, a fresh code is asked.
@@ -218,9 +220,7 @@ def test_download_is_audited(client_for, admin_user):
     event = AuditEvent.objects.filter(action="export", object_id=str(backup.pk)).get()
     assert event.actor == admin_user and event.detail == {"backup_file": "database"}
     assert (
-        client
-        .get(reverse("monitoring:backup_download", args=[backup.pk, "secret"]))
-        .status_code
+        client.get(reverse("monitoring:backup_download", args=[backup.pk, "secret"])).status_code
         == 404
     )
     assert (

@@ -404,7 +404,9 @@ def test_two_accounts_linked_to_one_record_at_once_only_one_wins(
             lambda: patient_accounts.patient_link_account(
                 actor=front_desk_user, patient=record, user=first
             ),
-            lambda: patient_accounts.patient_link_account(actor=nurse_user, patient=record, user=second),
+            lambda: patient_accounts.patient_link_account(
+                actor=nurse_user, patient=record, user=second
+            ),
         ]
     )
     assert results.count("ok") == 1, results
@@ -427,8 +429,12 @@ def test_one_account_linked_to_two_records_at_once_only_one_wins(
     holder = make_user(Role.PATIENT, email="holder@usc.edu.ph")
     results = _race(
         [
-            lambda: patient_accounts.patient_link_account(actor=front_desk_user, patient=one, user=holder),
-            lambda: patient_accounts.patient_link_account(actor=nurse_user, patient=two, user=holder),
+            lambda: patient_accounts.patient_link_account(
+                actor=front_desk_user, patient=one, user=holder
+            ),
+            lambda: patient_accounts.patient_link_account(
+                actor=nurse_user, patient=two, user=holder
+            ),
         ]
     )
     assert results.count("ok") == 1, results

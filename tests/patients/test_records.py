@@ -28,7 +28,6 @@ PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-
 @pytest.fixture
 def full_visit(visit, doctor_user, nurse_user):
     AllergyFactory(patient=visit.patient, substance="Penicillin", reaction="Hives")
@@ -249,7 +248,7 @@ def test_record_pdf_and_csv(full_visit, doctor_user, patient_user, client_for):
         reverse("patients:export", args=[full_visit.patient_id, "csv"])
     ).content.decode("utf-8-sig")
     assert "diagnosis" in csv_body and "J06.9" in csv_body and "BMI 21.5" in csv_body
-    full_visit.patient.allergies.update(substance="=HYPERLINK(\"http://evil\")")
+    full_visit.patient.allergies.update(substance='=HYPERLINK("http://evil")')
     csv_body = c.get(
         reverse("patients:export", args=[full_visit.patient_id, "csv"])
     ).content.decode("utf-8-sig")

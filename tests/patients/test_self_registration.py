@@ -267,7 +267,10 @@ def test_signup_with_a_staff_email_answers_like_any_other(client, signup, make_u
     staff = make_user(Role.DOCTOR, email=SIGNUP["email"])
     response, link = signup()
     assert response.status_code == 200 and b"Check your email" in response.content
-    assert link is None and not staff.__class__.objects.filter(email=SIGNUP["email"], role=Role.PATIENT).exists()
+    assert (
+        link is None
+        and not staff.__class__.objects.filter(email=SIGNUP["email"], role=Role.PATIENT).exists()
+    )
     assert [m.subject for m in mailoutbox if "tried to sign up" in m.subject]
     staff.refresh_from_db()
     assert staff.role == Role.DOCTOR and staff.is_active

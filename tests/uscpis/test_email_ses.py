@@ -35,8 +35,12 @@ def test_branded_email_goes_through_ses(fake_ses):
         to=["patient@usc.edu.ph"],
         subject="Your certificate is ready",
         template="notification",
-        context={"notification": type("N", (), {"title": "Your certificate is ready", "body": "Download it.", "url": "/x"})(),
-                 "user": type("U", (), {"first_name": "Bea"})()},
+        context={
+            "notification": type(
+                "N", (), {"title": "Your certificate is ready", "body": "Download it.", "url": "/x"}
+            )(),
+            "user": type("U", (), {"first_name": "Bea"})(),
+        },
         attachments=[("hello.ics", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar")],
     )
     assert sent == 1

@@ -27,7 +27,11 @@ from monitoring.pg import client_bin_dir; print("backup_bin", client_bin_dir())
 
 
 def _env(var_dir: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "USCPIS_DB_NAME", "PYTEST_CURRENT_TEST")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "USCPIS_DB_NAME", "PYTEST_CURRENT_TEST")
+    }
     env.update(USCPIS_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="uscpis.settings", **extra)
     return env
 
@@ -37,12 +41,20 @@ def test_embedded_server_is_postgresql_18_with_contrib_and_stops_at_exit(tmp_pat
     import tempfile
 
     var_dir = Path(tempfile.mkdtemp(prefix="uscpis-var-")) / "var"
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=_env(var_dir),
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=_env(var_dir),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     assert int(lines["version"]) // 10000 == 18
-    assert {"pg_trgm", "btree_gist", "unaccent", "pg_stat_statements"} <= set(lines["ext"].split(","))
+    assert {"pg_trgm", "btree_gist", "unaccent", "pg_stat_statements"} <= set(
+        lines["ext"].split(",")
+    )
     assert lines["pgss"] == "True"
     assert lines["unaccent"] == "Penaflor Ibanez"
     # backups use the embedded server's own pg_dump/pg_restore
@@ -50,7 +62,9 @@ def test_embedded_server_is_postgresql_18_with_contrib_and_stops_at_exit(tmp_pat
     assert (var_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
     deadline = time.monotonic() + 20
     while subprocess.run(["pgrep", "-f", str(var_dir)], capture_output=True).returncode == 0:
-        assert time.monotonic() < deadline, "the embedded server outlived the process that started it"
+        assert time.monotonic() < deadline, (
+            "the embedded server outlived the process that started it"
+        )
         time.sleep(0.5)
     import shutil
 
@@ -62,8 +76,14 @@ def test_an_old_postgresql_16_folder_stops_start_up_with_the_way_to_move(tmp_pat
     pgdata.mkdir(parents=True)
     (pgdata / "PG_VERSION").write_text("16\n")
     (pgdata / "base").mkdir()
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT,
-                            env=_env(tmp_path / "var"), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=_env(tmp_path / "var"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "PostgreSQL 16" in result.stderr
     assert "manage.py backup create" in result.stderr

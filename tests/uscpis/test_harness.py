@@ -38,8 +38,27 @@ def test_seed_demo_creates_every_role_and_is_idempotent():
 def test_bench_runs_every_case_at_a_tiny_scale(tmp_path):
     output = tmp_path / "bench.json"
     call_command(
-        "bench", "--force", "--report-only", "--patients", "40", "--appointments", "60",
-        "--items", "12", "--movements", "120", "--audit-events", "300", "--invoices", "20", "--visits", "20", "--requests", "2", "--output", str(output),
+        "bench",
+        "--force",
+        "--report-only",
+        "--patients",
+        "40",
+        "--appointments",
+        "60",
+        "--items",
+        "12",
+        "--movements",
+        "120",
+        "--audit-events",
+        "300",
+        "--invoices",
+        "20",
+        "--visits",
+        "20",
+        "--requests",
+        "2",
+        "--output",
+        str(output),
         stdout=io.StringIO(),
     )
     data = json.loads(output.read_text())

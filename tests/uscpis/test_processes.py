@@ -37,13 +37,33 @@ def test_real_worker_sends_a_notification_email(tmp_path):
     queue = f"test-{uuid.uuid4().hex[:8]}"
     mail_dir = tmp_path / "mail"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "uscpis", "worker", "--pool", "solo", "-Q", queue,
-         "-l", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "uscpis",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            queue,
+            "-l",
+            "INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
         cwd=ROOT,
-        env=_env(USCPIS_DB_NAME=connection.settings_dict["NAME"],
-                 EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-                 EMAIL_FILE_PATH=str(mail_dir), CELERY_QUEUE=queue),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=_env(
+            USCPIS_DB_NAME=connection.settings_dict["NAME"],
+            EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+            EMAIL_FILE_PATH=str(mail_dir),
+            CELERY_QUEUE=queue,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     previous = app.conf.task_always_eager, app.conf.task_default_queue
     app.conf.task_always_eager, app.conf.task_default_queue = False, queue
@@ -51,7 +71,9 @@ def test_real_worker_sends_a_notification_email(tmp_path):
         from accounts.services import notify
 
         user = UserFactory(role=Role.NURSE, email="worker.test@usc.edu.ph")
-        notification = notify(user=user, title="Delivered by a real worker")  # autocommit: enqueued now
+        notification = notify(
+            user=user, title="Delivered by a real worker"
+        )  # autocommit: enqueued now
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             notification.refresh_from_db()
@@ -62,7 +84,9 @@ def test_real_worker_sends_a_notification_email(tmp_path):
         assert notification.emailed_at is not None, "the worker did not process the task in time"
         written = "".join(p.read_text() for p in mail_dir.glob("*.log"))
         assert "Delivered by a real worker" in written and "worker.test@usc.edu.ph" in written
-        assert Notification.objects.filter(pk=notification.pk, emailed_at__isnull=False).count() == 1
+        assert (
+            Notification.objects.filter(pk=notification.pk, emailed_at__isnull=False).count() == 1
+        )
     finally:
         app.conf.task_always_eager, app.conf.task_default_queue = previous
         worker.send_signal(signal.SIGTERM)
@@ -132,9 +156,15 @@ def test_make_run_stack_starts_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path
     from uscpis.devstack import _die_with_parent
 
     # If this test process is killed, the stack goes with it (and takes its children along).
-    stack = subprocess.Popen([sys.executable, "-m", "uscpis.devstack"], cwd=ROOT, env=env,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                             preexec_fn=_die_with_parent)
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "uscpis.devstack"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -178,11 +208,13 @@ def test_make_run_stack_starts_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path
         time.sleep(0.5)
     details = subprocess.run(
         ["ps", "-o", "pid,ppid,stat,etime,args", "-p", ",".join(leftover) or "0"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     ).stdout
-    assert leftover == [], f"processes still running after 30 s:\n{details}\n" + (
-        tmp_path / "run.log"
-    ).read_text()[-3000:]
+    assert leftover == [], (
+        f"processes still running after 30 s:\n{details}\n"
+        + (tmp_path / "run.log").read_text()[-3000:]
+    )
     import shutil
 
     shutil.rmtree(var_dir.parent, ignore_errors=True)

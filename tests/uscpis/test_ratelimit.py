@@ -27,9 +27,13 @@ def test_settings_reject_a_malformed_limit(monkeypatch):
 
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "uscpis.settings",
-             "RATE_LIMIT_SIGNUP_IP": "lots"},
-        capture_output=True, text=True,
+        env={
+            **__import__("os").environ,
+            "DJANGO_SETTINGS_MODULE": "uscpis.settings",
+            "RATE_LIMIT_SIGNUP_IP": "lots",
+        },
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "RATE_LIMIT_SIGNUP_IP" in result.stderr

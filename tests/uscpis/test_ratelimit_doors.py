@@ -12,7 +12,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_password_reset_sends_at_most_three_emails_to_one_mailbox(client, patient_user, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_reset": {"ip": "100/h", "account": "3/h"}}
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "password_reset": {"ip": "100/h", "account": "3/h"},
+    }
     url = reverse("accounts:password_reset")
     statuses = [
         client.post(url, {"email": patient_user.email}, REMOTE_ADDR=f"198.51.100.{i}").status_code
@@ -28,7 +31,10 @@ def test_password_reset_sends_at_most_three_emails_to_one_mailbox(client, patien
 
 
 def test_password_reset_per_address(client, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_reset": {"ip": "5/h", "account": "3/h"}}
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "password_reset": {"ip": "5/h", "account": "3/h"},
+    }
     url = reverse("accounts:password_reset")
     statuses = [client.post(url, {"email": f"x{i}@usc.edu.ph"}).status_code for i in range(7)]
     assert statuses.count(429) == 2
@@ -57,14 +63,18 @@ def test_login_by_address_beyond_the_lockout(client, settings):
     settings.AXES_FAILURE_LIMIT = 1000  # show the limiter on its own, whatever axes does
     url = reverse("accounts:login")
     statuses = [
-        client.post(url, {"username": f"spray{i}@usc.edu.ph", "password": "wrong-password-1"}).status_code
+        client.post(
+            url, {"username": f"spray{i}@usc.edu.ph", "password": "wrong-password-1"}
+        ).status_code
         for i in range(31)
     ]
     assert 429 not in statuses[:30]
     assert statuses[30] == 429
     assert "Retry-After" in client.post(url, {"username": "a@usc.edu.ph", "password": "b"})
     # another address still signs in
-    other = client.post(url, {"username": "x@usc.edu.ph", "password": "y"}, REMOTE_ADDR="192.0.2.50")
+    other = client.post(
+        url, {"username": "x@usc.edu.ph", "password": "y"}, REMOTE_ADDR="192.0.2.50"
+    )
     assert other.status_code != 429
 
 

@@ -26,12 +26,15 @@ class Command(BaseCommand):
             try:
                 day = date.fromisoformat(since)
             except ValueError as exc:
-                raise CommandError(f"--since must be a date like 2026-01-31, not {since!r}") from exc
+                raise CommandError(
+                    f"--since must be a date like 2026-01-31, not {since!r}"
+                ) from exc
             from billing.services.charges import capture_since
 
             counts = capture_since(day)
             self.stdout.write(
-                "captured " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+                "captured "
+                + ", ".join(f"{n} {kind}" for kind, n in counts.items())
                 + f" (total {sum(counts.values())} new charges)"
             )
             return

@@ -25,20 +25,28 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         create_parser = sub.add_parser("create", help="make a backup now")
-        create_parser.add_argument("--with-media", action="store_true", help="also archive uploaded files")
+        create_parser.add_argument(
+            "--with-media", action="store_true", help="also archive uploaded files"
+        )
         sub.add_parser("list", help="list backups")
         verify_parser = sub.add_parser(
             "verify", help="check checksums and restore into a scratch database"
         )
         verify_parser.add_argument("backup_id", type=int)
-        restore_parser = sub.add_parser("restore", help="replace the database (and media) with a backup")
+        restore_parser = sub.add_parser(
+            "restore", help="replace the database (and media) with a backup"
+        )
         restore_parser.add_argument("backup_id", type=int)
         restore_parser.add_argument(
             "--yes", action="store_true", help="confirm: current data will be replaced"
         )
         imp = sub.add_parser("import", help="register a backup folder made elsewhere")
-        imp.add_argument("folder", help="a backup folder (with manifest.json), under BACKUP_DIR or anywhere")
-        prune_parser = sub.add_parser("prune", help="apply retention (7 daily, 4 weekly, 12 monthly)")
+        imp.add_argument(
+            "folder", help="a backup folder (with manifest.json), under BACKUP_DIR or anywhere"
+        )
+        prune_parser = sub.add_parser(
+            "prune", help="apply retention (7 daily, 4 weekly, 12 monthly)"
+        )
         prune_parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args, action: str, **opts):
@@ -136,11 +144,13 @@ class Command(BaseCommand):
             checksum=files[backups.DB_FILE]["sha256"],
             manifest=manifest,
         )
-        say(self.style.SUCCESS(
-            f"Imported {source.name} as backup #{backup.pk} (made {manifest.get('created_at', '?')}, "
-            f"PostgreSQL {manifest.get('server_version', '?')}); restore it with: "
-            f"manage.py backup restore {backup.pk} --yes"
-        ))
+        say(
+            self.style.SUCCESS(
+                f"Imported {source.name} as backup #{backup.pk} (made {manifest.get('created_at', '?')}, "
+                f"PostgreSQL {manifest.get('server_version', '?')}); restore it with: "
+                f"manage.py backup restore {backup.pk} --yes"
+            )
+        )
 
     def do_prune(self, say, *, dry_run: bool = False, **_):
         deleted = prune.backup_prune(say=say, dry_run=dry_run)

@@ -29,7 +29,9 @@ SCALES = {
 
 
 class Command(BaseCommand):
-    help = "Benchmarks: generate data at scale, time pages/services, print p50/p95 and query counts."
+    help = (
+        "Benchmarks: generate data at scale, time pages/services, print p50/p95 and query counts."
+    )
 
     def add_arguments(self, parser):
         for key, default in SCALES.items():
@@ -37,16 +39,26 @@ class Command(BaseCommand):
         parser.add_argument("--requests", type=int, default=50, help="timed runs per case")
         parser.add_argument("--only", default="", help="run only cases whose name contains this")
         parser.add_argument("--skip-generate", action="store_true")
-        parser.add_argument("--output", default=str(Path(settings.VAR_DIR) / "bench" / "latest.json"))
-        parser.add_argument("--force", action="store_true", help="allow a database not named *_bench")
-        parser.add_argument("--report-only", action="store_true", help="do not fail on missed targets")
+        parser.add_argument(
+            "--output", default=str(Path(settings.VAR_DIR) / "bench" / "latest.json")
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="allow a database not named *_bench"
+        )
+        parser.add_argument(
+            "--report-only", action="store_true", help="do not fail on missed targets"
+        )
         http = parser.add_argument_group("HTTP mode (gunicorn + wrk, uscpis/benchhttp.py)")
-        http.add_argument("--http", action="store_true", help="measure over real HTTP instead of in-process")
+        http.add_argument(
+            "--http", action="store_true", help="measure over real HTTP instead of in-process"
+        )
         http.add_argument("--duration", default="15s", help="wrk -d per page")
         http.add_argument("--connections", type=int, default=8, help="wrk -c")
         http.add_argument("--threads", type=int, default=2, help="wrk -t")
         http.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
-        http.add_argument("--password", default="", help="the seeded users' password (default: the demo one)")
+        http.add_argument(
+            "--password", default="", help="the seeded users' password (default: the demo one)"
+        )
         http.add_argument(
             "--http-output", default=str(Path(settings.VAR_DIR) / "bench" / "http-latest.json")
         )
@@ -54,7 +66,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         name = connection.settings_dict["NAME"]
         if not name.endswith("_bench") and not opts["force"]:
-            raise CommandError(f"Refusing to benchmark database {name!r}: run `make bench` (uses uscpis_bench).")
+            raise CommandError(
+                f"Refusing to benchmark database {name!r}: run `make bench` (uses uscpis_bench)."
+            )
         scale = {key: opts[key] for key in SCALES}
         from uscpis.embedded_db import ensure_database_exists
 
@@ -114,7 +128,9 @@ class Command(BaseCommand):
         pages = benchhttp.collect_pages(modules)
         payload = benchhttp.run(
             pages,
-            opts={key: opts[key] for key in ("duration", "connections", "threads", "workers", "only")},
+            opts={
+                key: opts[key] for key in ("duration", "connections", "threads", "workers", "only")
+            },
             stdout=self.stdout,
             output=Path(opts["http_output"]),
             password=opts["password"] or DEMO_PASSWORD,
