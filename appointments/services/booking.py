@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -119,6 +120,8 @@ def appointment_book(
         _require_offered_slot(slot, past_tolerance=tolerance)
     try:
         with transaction.atomic():
+            if source == BookingSource.ONLINE and not by_staff:
+                _hold_booking_cap(patient)
             appointment = Appointment.objects.create(
                 patient=patient,
                 provider=provider,
@@ -166,6 +169,30 @@ def appointment_book(
 
 
 WALK_IN_WINDOW = timedelta(minutes=60)
+
+
+class BookingCapReached(ValidationError):
+    """The patient already holds the most upcoming appointments online booking allows."""
+
+    def __init__(self, cap: int):
+        super().__init__(
+            f"You already have {cap} upcoming appointments, the most you can book online. "
+            "Cancel one, or call the clinic.",
+            code="booking_cap",
+        )
+
+
+def _hold_booking_cap(patient) -> None:
+    """Refuse a patient's own booking past ``MAX_UPCOMING_APPOINTMENTS_PER_PATIENT``.
+
+    The patient's row is locked first, so two bookings submitted at once by the same
+    patient are counted one after the other and cannot both slip under the cap.
+    """
+    cap = settings.MAX_UPCOMING_APPOINTMENTS_PER_PATIENT
+    list(type(patient).objects.select_for_update().filter(pk=patient.pk).values_list("pk"))
+    upcoming = Appointment.objects.active().filter(patient=patient, start__gte=timezone.now())
+    if upcoming.count() >= cap:
+        raise BookingCapReached(cap)
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from appointments.models import (
     Appointment,
     AppointmentStatus,
 )
+from appointments.services import booking
 from appointments.slots import SlotTaken, free_slots
 from uscpis.csvexport import csv_download
 from uscpis.dates import parse_day
@@ -73,7 +74,7 @@ def _picker_context(
 def _conflict(request, template, ctx, exc: ValidationError, partial=None):
     ctx["booking_errors"] = _errors(exc)
     ctx["next_slots"] = getattr(exc, "next_slots", [])
-    status = 409 if isinstance(exc, SlotTaken) else 422
+    status = 409 if isinstance(exc, SlotTaken | booking.BookingCapReached) else 422
     return render_page(request, template, ctx, partial=partial, status=status)
 
 

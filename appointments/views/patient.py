@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -19,7 +18,6 @@ from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from appointments import conf, forms, selectors
 from appointments.models import (
-    Appointment,
     OfferStatus,
     PatientCalendarFeed,
     WaitlistEntry,
@@ -56,14 +54,6 @@ def book(request: Request):
             ctx["booking_errors"] = [e for errs in form.errors.values() for e in errs]
             return render_page(request, "appointments/book.html", ctx, status=422)
         provider, start = form.cleaned_data["slot"]
-        cap = settings.MAX_UPCOMING_APPOINTMENTS_PER_PATIENT
-        upcoming = Appointment.objects.active().filter(patient=patient, start__gte=timezone.now())
-        if upcoming.count() >= cap:
-            ctx["booking_errors"] = [
-                f"You already have {cap} upcoming appointments, the most you can book online. "
-                "Cancel one, or call the clinic."
-            ]
-            return render_page(request, "appointments/book.html", ctx, status=409)
         try:
             appointment = booking.appointment_book(
                 actor=request.user,

@@ -39,3 +39,64 @@ def test_online_booking_stops_at_the_cap(client, clinic, patient_user, settings)
         {"type": clinic.consult.pk, "slot": slot_value(clinic, "08:40"), "reason": "Cough"},
     )
     assert response.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_bookings_by_one_patient_never_pass_the_cap(
+    clinic, patient_user, settings, monkeypatch
+):
+    """Two bookings submitted at once by a patient one below the cap: exactly one wins,
+    even when both have counted before either has inserted (the check pauses to make sure)."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from appointments.services import booking
+
+    check = booking._hold_booking_cap
+
+    def slow_check(patient):
+        check(patient)
+        time.sleep(0.5)  # the other booking counts now, unless the patient row is locked
+
+    monkeypatch.setattr(booking, "_hold_booking_cap", slow_check)
+
+    settings.MAX_UPCOMING_APPOINTMENTS_PER_PATIENT = 3
+    for days in (2, 3):
+        AppointmentFactory(
+            patient=clinic.patient,
+            provider=clinic.doctor,
+            appointment_type=clinic.consult,
+            start=clinic.at("10:00") + timedelta(days=days),
+        )
+    starts = [clinic.at("09:00") + timedelta(days=5), clinic.at("11:00") + timedelta(days=5)]
+    barrier = threading.Barrier(len(starts))
+    results = []
+
+    def book(start):
+        try:
+            barrier.wait()
+            results.append(
+                booking.appointment_book(
+                    actor=patient_user,
+                    patient=clinic.patient,
+                    appointment_type=clinic.consult,
+                    provider=clinic.doctor,
+                    start=start,
+                    source="online",
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the loser's refusal is the result
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=book, args=(s,)) for s in starts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refused = [r for r in results if isinstance(r, booking.BookingCapReached)]
+    assert len(refused) == 1, results
+    assert Appointment.objects.filter(patient=clinic.patient).count() == 3
