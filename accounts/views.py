@@ -466,7 +466,7 @@ def api_token_revoke(request: Request, uid):
 @require_perm("accounts.manage_users")
 def api_token_admin(request: Request):
     """Every user's API tokens, for administrators (revoke any)."""
-    q = request.GET.get("q", "").strip()[:100]
+    q = request.GET.get("q", "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL
     tokens = selectors.api_tokens_all(q=q)
     page = CappedPaginator(tokens, 50, cap=5000).get_page(request.GET.get("page"))
     return render_page(
