@@ -69,7 +69,8 @@ def test_admin_enrols_totp_then_signs_in_with_a_code(page, live_server):
     # (within the device's allowed drift) rather than replaying the enrolment code.
     device.refresh_from_db()
     code = totp(device.bin_key, drift=1)
-    page.wait_for_timeout(1200)  # django-otp throttles for 1 s after a wrong code
+    # django-otp throttles for 1 s after a wrong code (2 s after two); wait out either.
+    page.wait_for_timeout(2200)
     page.fill("input[name=token]", f"{code:06d}")
     page.click("text=Verify")
     page.wait_for_selector("nav.sidebar")
