@@ -10,6 +10,7 @@ export and the API say the same thing.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -28,7 +29,9 @@ from patients.models import (
     Visit,
     VisitStatus,
     VitalSigns,
+    format_philhealth_pin,
 )
+from patients.services.registry import philhealth_pin_clean
 from uscpis.api.fhir import (
     FhirResource,
     FhirView,
@@ -72,24 +75,41 @@ def _patient_param(field: str) -> SearchParam:
 # --- Patient ------------------------------------------------------------------------------
 
 
+# v2-0203 "NH": the identifier type PH Core's PhilHealth ID profile fixes.
+PHILHEALTH_ID_TYPE = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+            "code": "NH",
+            "display": "National Health Plan Identifier",
+        }
+    ],
+    "text": "PhilHealth Identification Number (PIN)",
+}
+
+
 def patient_identifiers(patient: Patient) -> list[dict]:
-    """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core)."""
+    """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core
+    ``ph-core-philhealth-id``: its system, type NH, the value as ``nn-nnnnnnnnn-n``)."""
+    return _identifiers(patient.id_number, patient.philhealth_pin)
+
+
+def _identifiers(id_number: str, pin: str | None) -> list[dict]:
     ids = [
         {
             "use": "usual",
             "type": {"text": "Institutional ID number"},
             "system": INSTITUTIONAL_ID_SYSTEM,
-            "value": patient.id_number,
+            "value": id_number,
         }
     ]
-    pin = getattr(patient, "philhealth_pin", "")
     if pin:
         ids.append(
             {
                 "use": "official",
-                "type": {"text": "PhilHealth Identification Number (PIN)"},
+                "type": PHILHEALTH_ID_TYPE,
                 "system": PHILHEALTH_ID_SYSTEM,
-                "value": pin,
+                "value": format_philhealth_pin(pin),
             }
         )
     return ids
@@ -131,17 +151,28 @@ def patient_resource(patient: Patient) -> dict:
     return res
 
 
+def _pin_or_none(code: str) -> str | None:
+    try:
+        return philhealth_pin_clean(code)
+    except ValidationError:
+        return None
+
+
 def _identifier_filter(qs, value, request):
+    """``[system|]value``: the institutional ID (any letter case) or the PhilHealth PIN
+    (with or without its dashes); without a system, either."""
     system, sep, code = value.partition("|")
     if not sep:
         system, code = "", value
+    code = code.strip()
     if system and system not in (INSTITUTIONAL_ID_SYSTEM, PHILHEALTH_ID_SYSTEM):
         return qs.none()
+    pin = _pin_or_none(code)
     if system == PHILHEALTH_ID_SYSTEM:
-        if not hasattr(Patient, "philhealth_pin"):
-            return qs.none()
-        return qs.filter(philhealth_pin=code.strip())
-    return qs.filter(id_number__iexact=code.strip())
+        return qs.filter(philhealth_pin=pin) if pin else qs.none()
+    if system == INSTITUTIONAL_ID_SYSTEM or not pin:
+        return qs.filter(id_number__iexact=code)
+    return qs.filter(Q(id_number__iexact=code) | Q(philhealth_pin=pin))
 
 
 def _name_filter(qs, value, request):
