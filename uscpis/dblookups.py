@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.postgres.fields import ArrayField
-from django.db.models import BigIntegerField, F, Lookup, Q, Value
+from django.db.models import BigIntegerField, F, Lookup, Q
+from django.db.models.expressions import RawSQL
 
 
 class _AnyOf(Lookup):
@@ -26,7 +27,11 @@ class _AnyOf(Lookup):
 
 def any_of(field: str, ids: Iterable[int]) -> _AnyOf | Q:
     """A filter expression: ``field`` (an integer column) is one of ``ids``."""
-    ids = list(ids)
+    ids = [int(i) for i in ids]
     if not ids:
         return Q(pk__in=[])
-    return _AnyOf(F(field), Value(ids, output_field=ArrayField(BigIntegerField())))
+    # A raw parameter: psycopg adapts the list of ints as an array in one go (a Value
+    # with an ArrayField would have Django prepare every element).
+    return _AnyOf(
+        F(field), RawSQL("%s::bigint[]", (ids,), output_field=ArrayField(BigIntegerField()))
+    )
