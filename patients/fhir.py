@@ -78,41 +78,33 @@ def _patient_param(field: str) -> SearchParam:
 # --- Patient ------------------------------------------------------------------------------
 
 
-# v2-0203 "NH": the identifier type PH Core's PhilHealth ID profile fixes.
-PHILHEALTH_ID_TYPE = {
-    "coding": [
-        {
-            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-            "code": "NH",
-            "display": "National Health Plan Identifier",
-        }
-    ],
-    "text": "PhilHealth Identification Number (PIN)",
-}
-
-
 def patient_identifiers(patient: Patient) -> list[dict]:
     """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core
-    ``ph-core-philhealth-id``: its system, type NH, the value as ``nn-nnnnnnnnn-n``)."""
-    return _identifiers(patient.id_number, patient.philhealth_pin)
-
-
-def _identifiers(id_number: str, pin: str | None) -> list[dict]:
+    ``ph-core-philhealth-id``: its system, type v2-0203 NH, the value as ``nn-nnnnnnnnn-n``)."""
     ids = [
         {
             "use": "usual",
             "type": {"text": "Institutional ID number"},
             "system": INSTITUTIONAL_ID_SYSTEM,
-            "value": id_number,
+            "value": patient.id_number,
         }
     ]
-    if pin:
+    if patient.philhealth_pin:
         ids.append(
             {
                 "use": "official",
-                "type": PHILHEALTH_ID_TYPE,
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                            "code": "NH",
+                            "display": "National Health Plan Identifier",
+                        }
+                    ],
+                    "text": "PhilHealth Identification Number (PIN)",
+                },
                 "system": PHILHEALTH_ID_SYSTEM,
-                "value": format_philhealth_pin(pin),
+                "value": format_philhealth_pin(patient.philhealth_pin),
             }
         )
     return ids

@@ -188,7 +188,8 @@ def _save_patient(patient: Patient) -> None:
         with transaction.atomic():
             patient.save()
     except IntegrityError as exc:
-        if "philhealth_pin" in str(exc):
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", "") == "patients_patient_philhealth_pin_unique":
             raise ValidationError({"philhealth_pin": PHILHEALTH_PIN_TAKEN}) from exc
         raise ValidationError({"id_number": ID_NUMBER_TAKEN}) from exc
 
