@@ -81,7 +81,8 @@ def _coverages(rng: random.Random) -> list[Coverage]:
             Coverage.objects.create(
                 patient=patient,
                 payer=payers["philhealth-konsulta"],
-                member_id=f"12-{300000000 + n:09d}-{n % 10}",
+                # The PIN on the patient's record where there is one.
+                member_id=patient.philhealth_pin_display or f"12-{300000000 + n:09d}-{n % 10}",
                 valid_from=date(today.year, 1, 1),
                 percent=Decimal("100"),
                 groups=["lab"],

@@ -28,10 +28,12 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    PayerKind,
     Payment,
     Refund,
     WriteOff,
 )
+from patients.models import format_philhealth_pin
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
 BALANCE = ExpressionWrapper(
@@ -648,6 +650,15 @@ def coverages_for(patient_id: int) -> list[Coverage]:
     return list(Coverage.objects.filter(patient_id=patient_id).select_related("payer"))
 
 
+def claim_member_id(claim: Claim) -> str:
+    """The member ID a claim form shows: the coverage's, or, for a PhilHealth claim whose
+    coverage has none, the PhilHealth PIN on the patient's record (``nn-nnnnnnnnn-n``)."""
+    member_id = (claim.coverage.member_id or "").strip()
+    if not member_id and claim.payer.kind == PayerKind.PHILHEALTH:
+        member_id = format_philhealth_pin(claim.patient.philhealth_pin)
+    return member_id
+
+
 def claim_rows(claims) -> list[dict]:
     """What a claim form needs per claim: member PIN, patient, service dates, ICD-10 codes
     (the diagnoses of the patient's visits on those days: nothing else clinical), services
@@ -682,7 +693,7 @@ def claim_rows(claims) -> list[dict]:
                 "claim": c.number,
                 "status": c.get_status_display(),
                 "payer": c.payer.name,
-                "member_id": c.coverage.member_id,
+                "member_id": claim_member_id(c),
                 "loa": c.loa_number,
                 "patient": f"{c.patient.last_name}, {c.patient.first_name}",
                 "patient_id_number": c.patient.id_number,

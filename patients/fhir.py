@@ -10,8 +10,10 @@ export and the API say the same thing.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 
 from accounts.audit import audit_phi_access
@@ -28,8 +30,12 @@ from patients.models import (
     Visit,
     VisitStatus,
     VitalSigns,
+    format_philhealth_pin,
 )
+from patients.services.registry import philhealth_pin_clean
 from uscpis.api.fhir import (
+    BulkJSONRenderer,
+    FhirBulkJSONRenderer,
     FhirResource,
     FhirView,
     SearchError,
@@ -73,7 +79,8 @@ def _patient_param(field: str) -> SearchParam:
 
 
 def patient_identifiers(patient: Patient) -> list[dict]:
-    """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core)."""
+    """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core
+    ``ph-core-philhealth-id``: its system, type v2-0203 NH, the value as ``nn-nnnnnnnnn-n``)."""
     ids = [
         {
             "use": "usual",
@@ -82,14 +89,22 @@ def patient_identifiers(patient: Patient) -> list[dict]:
             "value": patient.id_number,
         }
     ]
-    pin = getattr(patient, "philhealth_pin", "")
-    if pin:
+    if patient.philhealth_pin:
         ids.append(
             {
                 "use": "official",
-                "type": {"text": "PhilHealth Identification Number (PIN)"},
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                            "code": "NH",
+                            "display": "National Health Plan Identifier",
+                        }
+                    ],
+                    "text": "PhilHealth Identification Number (PIN)",
+                },
                 "system": PHILHEALTH_ID_SYSTEM,
-                "value": pin,
+                "value": format_philhealth_pin(patient.philhealth_pin),
             }
         )
     return ids
@@ -131,17 +146,28 @@ def patient_resource(patient: Patient) -> dict:
     return res
 
 
+def _pin_or_none(code: str) -> str | None:
+    try:
+        return philhealth_pin_clean(code)
+    except ValidationError:
+        return None
+
+
 def _identifier_filter(qs, value, request):
+    """``[system|]value``: the institutional ID (any letter case) or the PhilHealth PIN
+    (with or without its dashes); without a system, either."""
     system, sep, code = value.partition("|")
     if not sep:
         system, code = "", value
+    code = code.strip()
     if system and system not in (INSTITUTIONAL_ID_SYSTEM, PHILHEALTH_ID_SYSTEM):
         return qs.none()
+    pin = _pin_or_none(code)
     if system == PHILHEALTH_ID_SYSTEM:
-        if not hasattr(Patient, "philhealth_pin"):
-            return qs.none()
-        return qs.filter(philhealth_pin=code.strip())
-    return qs.filter(id_number__iexact=code.strip())
+        return qs.filter(philhealth_pin=pin) if pin else qs.none()
+    if system == INSTITUTIONAL_ID_SYSTEM or not pin:
+        return qs.filter(id_number__iexact=code)
+    return qs.filter(Q(id_number__iexact=code) | Q(philhealth_pin=pin))
 
 
 def _name_filter(qs, value, request):
@@ -157,6 +183,8 @@ class EverythingView(FhirView):
     content as the record export (signed visits), audited as an export."""
 
     required_permission = ("patients.export_record", "patients.portal")
+    # Thousands of resources: the lean encoder (the body is plain JSON types only).
+    renderer_classes = [FhirBulkJSONRenderer, BulkJSONRenderer]
 
     @extend_schema(exclude=True)
     def get(self, request, resource_id: str):
@@ -172,23 +200,18 @@ class EverythingView(FhirView):
             and patient.user_id != request.user.pk
         ):
             raise Http404("No such patient")
-        bundle = fhir_export.fhir_bundle(patient)
-        entries = []
-        for entry in bundle["entry"]:
-            resource = entry["resource"]
-            if resource["resourceType"] == "Patient":
-                resource = patient_resource(patient)
-            elif resource["resourceType"] == "Encounter":
-                _link_practitioner(resource, None)
-            entries.append(
-                {
-                    "fullUrl": f"{base_url()}/{resource['resourceType']}/{resource['id']}",
-                    "resource": resource,
-                    "search": {
-                        "mode": "match" if resource["resourceType"] == "Patient" else "include"
-                    },
-                }
+        base = base_url()
+        entries = [
+            {
+                "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
+                "resource": resource,
+                "search": {"mode": "include"},
+            }
+            for resource in fhir_export.record_resources(
+                patient, patient_resource=patient_resource(patient), practitioner_reference=True
             )
+        ]
+        entries[0]["search"]["mode"] = "match"  # the Patient
         audit_phi_access(
             actor=request.user,
             action=AuditAction.EXPORT,
@@ -199,9 +222,9 @@ class EverythingView(FhirView):
         return fhir_response(
             {
                 "resourceType": "Bundle",
-                "id": bundle["id"],
+                "id": f"patient-{patient.pk}-record",
                 "type": "searchset",
-                "timestamp": bundle["timestamp"],
+                "timestamp": fhir_export._iso(timezone.now()),
                 "total": len(entries),
                 "link": [
                     {"relation": "self", "url": f"{base_url()}/Patient/{patient.pk}/$everything"}
@@ -209,19 +232,6 @@ class EverythingView(FhirView):
                 "entry": entries,
             }
         )
-
-
-def _link_practitioner(encounter: dict, visit: Visit | None) -> None:
-    """Encounters name their practitioner by reference when the visit is at hand."""
-    if visit is not None and visit.provider_id:
-        encounter["participant"] = [
-            {
-                "individual": {
-                    "reference": f"Practitioner/{visit.provider_id}",
-                    "display": visit.provider.full_name,
-                }
-            }
-        ]
 
 
 PATIENT = FhirResource(
@@ -258,26 +268,17 @@ ENCOUNTER_STATUS = {VisitStatus.SIGNED: "finished", VisitStatus.DRAFT: "in-progr
 
 
 def encounter_resource(v: Visit) -> dict:
-    res = {
-        "resourceType": "Encounter",
-        "id": f"enc-{v.pk}",
-        "status": ENCOUNTER_STATUS.get(v.status, "unknown"),
-        "class": {
-            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-            "code": "AMB",
-            "display": "ambulatory",
-        },
-        "type": [{"text": v.get_kind_display()}],
-        "subject": {"reference": f"Patient/{v.patient_id}"},
-        "period": {
-            "start": fhir_export._iso(v.started_at),
-            **({"end": fhir_export._iso(v.signed_at)} if v.signed_at else {}),
-        },
-    }
-    _link_practitioner(res, v)
-    if v.chief_complaint:
-        res["reasonCode"] = [{"text": v.chief_complaint}]
-    return res
+    return fhir_export.encounter_fhir(
+        v.pk,
+        f"Patient/{v.patient_id}",
+        status=ENCOUNTER_STATUS.get(v.status, "unknown"),
+        kind=v.kind,
+        start=fhir_export._iso(v.started_at),
+        end=fhir_export._iso(v.signed_at) if v.signed_at else None,
+        provider_id=v.provider_id,
+        provider_name=v.provider.full_name if v.provider_id else "",
+        chief_complaint=v.chief_complaint,
+    )
 
 
 def _encounter_status(qs, value, request):
@@ -397,30 +398,15 @@ CONDITION = FhirResource(
 
 
 def allergy_resource(a: Allergy) -> dict:
-    res = {
-        "resourceType": "AllergyIntolerance",
-        "id": f"allergy-{a.pk}",
-        "clinicalStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-                    "code": "active" if a.is_active else "inactive",
-                }
-            ]
-        },
-        "criticality": "high" if a.severity in ("severe", "life_threatening") else "low",
-        "code": {"text": a.substance},
-        "patient": {"reference": f"Patient/{a.patient_id}"},
-        "recordedDate": a.noted_on.isoformat(),
-    }
-    if a.reaction:
-        res["reaction"] = [
-            {
-                "manifestation": [{"text": a.reaction}],
-                "severity": fhir_export.FHIR_SEVERITY[a.severity],
-            }
-        ]
-    return res
+    return fhir_export.allergy_fhir(
+        a.pk,
+        a.patient_id,
+        substance=a.substance,
+        reaction=a.reaction,
+        severity=a.severity,
+        is_active=a.is_active,
+        noted_on=a.noted_on,
+    )
 
 
 ALLERGY = FhirResource(
@@ -465,18 +451,14 @@ MEDICATION_REQUEST = FhirResource(
 
 
 def immunization_resource(i: Immunization) -> dict:
-    res = {
-        "resourceType": "Immunization",
-        "id": f"imm-{i.pk}",
-        "status": "completed",
-        "vaccineCode": {"text": i.vaccine},
-        "patient": {"reference": f"Patient/{i.patient_id}"},
-        "occurrenceDateTime": i.given_on.isoformat(),
-        "protocolApplied": [{"doseNumberPositiveInt": i.dose_number}],
-    }
-    if i.lot_number:
-        res["lotNumber"] = i.lot_number
-    return res
+    return fhir_export.immunization_fhir(
+        i.pk,
+        i.patient_id,
+        vaccine=i.vaccine,
+        given_on=i.given_on,
+        dose_number=i.dose_number,
+        lot_number=i.lot_number,
+    )
 
 
 IMMUNIZATION = FhirResource(

@@ -26,6 +26,8 @@ from patients.services.registry import (
     PATIENT_FIELDS,
     id_number_clean,
     id_number_refuse_taken,
+    philhealth_pin_clean,
+    philhealth_pin_refuse_taken,
 )
 from patients.services.visits import validate_vitals
 from uscpis.forms import DateField
@@ -64,10 +66,30 @@ class PatientForm(forms.ModelForm):
     class Meta:
         model = Patient
         fields = PATIENT_FIELDS
-        widgets = {"birth_date": DateInput(), "address": forms.Textarea(attrs={"rows": 2})}
+        widgets = {
+            "birth_date": DateInput(),
+            "address": forms.Textarea(attrs={"rows": 2}),
+            "philhealth_pin": forms.TextInput(
+                attrs={"inputmode": "numeric", "placeholder": "12-345678901-2", "maxlength": 16}
+            ),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Typed with dashes (as printed on the card): the field takes up to 16 characters
+        # and the clean method keeps the 12 digits; an existing PIN is shown formatted.
+        self.fields["philhealth_pin"].max_length = 16
+        self.fields["philhealth_pin"].validators = []
+        if self.instance.pk and self.instance.philhealth_pin and not self.is_bound:
+            self.initial["philhealth_pin"] = self.instance.philhealth_pin_display
 
     def clean_birth_date(self):
         return _not_future(self.cleaned_data["birth_date"], "Birth date")
+
+    def clean_philhealth_pin(self):
+        pin = philhealth_pin_clean(self.cleaned_data.get("philhealth_pin"))
+        philhealth_pin_refuse_taken(pin, exclude_pk=self.instance.pk)
+        return pin
 
     def clean_id_number(self):
         # On the field, in any letter case (the database's unique index ignores case too).

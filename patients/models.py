@@ -93,6 +93,17 @@ class BloodType(models.TextChoices):
 
 
 ID_NUMBER_TAKEN = "A patient with this ID number is already registered."
+PHILHEALTH_PIN_TAKEN = "Another patient already has this PhilHealth PIN."
+
+
+def format_philhealth_pin(pin: str | None) -> str:
+    """A stored PIN (12 digits) as printed on the PhilHealth ID and in PH Core's
+    ``nn-nnnnnnnnn-n`` form: ``123456789012`` -> ``12-345678901-2``; empty when none."""
+    if not pin:
+        return ""
+    if len(pin) != 12 or not pin.isdigit():
+        return pin
+    return f"{pin[:2]}-{pin[2:11]}-{pin[11]}"
 
 
 class PatientQuerySet(models.QuerySet):
@@ -135,6 +146,15 @@ class Patient(models.Model):
     emergency_contact_phone = models.CharField(max_length=32, blank=True)
     emergency_contact_relation = models.CharField(max_length=60, blank=True)
     blood_type = models.CharField(max_length=3, choices=BloodType.choices, blank=True, default="")
+    # PhilHealth Identification Number: 12 digits without dashes, NULL when not recorded
+    # (nullable so code without the column still inserts); unique when present.
+    philhealth_pin = models.CharField(
+        "PhilHealth PIN",
+        max_length=12,
+        null=True,
+        blank=True,
+        help_text="12 digits, as on the PhilHealth ID (12-345678901-2); optional.",
+    )
     # Normalised "last first middle id email" kept by the services for accent-free search.
     search_text = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -160,6 +180,17 @@ class Patient(models.Model):
                 name="patients_patient_id_number_ci_unique",
                 violation_error_message=ID_NUMBER_TAKEN,
             ),
+            models.UniqueConstraint(
+                fields=["philhealth_pin"],
+                condition=models.Q(philhealth_pin__isnull=False),
+                name="patients_patient_philhealth_pin_unique",
+                violation_error_message=PHILHEALTH_PIN_TAKEN,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(philhealth_pin__isnull=True)
+                | models.Q(philhealth_pin__regex=r"^[0-9]{12}$"),
+                name="patients_patient_philhealth_pin_digits",
+            ),
         ]
         indexes = [
             models.Index(fields=["last_name", "first_name"]),
@@ -180,6 +211,10 @@ class Patient(models.Model):
     @property
     def age(self) -> int:
         return self.age_on(timezone.localdate())
+
+    @property
+    def philhealth_pin_display(self) -> str:
+        return format_philhealth_pin(self.philhealth_pin)
 
     def age_on(self, day) -> int:
         """Age in whole years on ``day`` (a date)."""

@@ -149,9 +149,17 @@ def _patient(i: int, rng: random.Random) -> Patient:
         emergency_contact_phone="0917 555 0101",
         emergency_contact_relation="Parent",
         blood_type=rng.choice(["O+", "A+", "B+", "AB+", ""]),
+        # Every third patient has their PhilHealth PIN on record (not from ``rng``, so the
+        # rest of the demo data stays as it was).
+        philhealth_pin=demo_philhealth_pin(i) if i % 3 == 0 else None,
     )
     p.refresh_search_text()
     return p
+
+
+def demo_philhealth_pin(i: int) -> str:
+    """A made-up, well-formed PIN (12 digits), distinct for each ``i`` below 126,000."""
+    return f"{12 + i % 3:02d}{(100_000_000 + i * 7_919) % 10**9:09d}{i % 10}"
 
 
 UNLINKED_EMAIL = "maria.villanueva@usc.edu.ph"
@@ -213,6 +221,7 @@ def run(*, stdout) -> None:
         emergency_contact_phone="0918 765 4321",
         emergency_contact_relation="Mother",
         blood_type="O+",
+        philhealth_pin="120345678901",
     )
     demo.refresh_search_text()
     patients = Patient.objects.bulk_create([demo, *patients])

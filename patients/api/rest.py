@@ -57,6 +57,11 @@ def audit_read(request, patient_id: int, obj=None, **detail) -> None:
 
 class PatientSerializer(serializers.ModelSerializer):
     email = serializers.CharField(read_only=True, help_text="An email address, or empty.")
+    philhealth_pin = serializers.CharField(
+        source="philhealth_pin_display",
+        read_only=True,
+        help_text="PhilHealth PIN as printed on the ID (12-345678901-2), or empty.",
+    )
 
     class Meta:
         model = Patient
@@ -72,13 +77,28 @@ class PatientWriteSerializer(serializers.ModelSerializer):
         help_text="Register anyway when a patient with the same name and birth date exists (409 otherwise).",
     )
 
+    philhealth_pin = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=16,
+        help_text="PhilHealth PIN: 12 digits, with or without dashes (12-345678901-2); "
+        "empty or null removes it. Unique: another patient's PIN is a 400.",
+    )
+
     class Meta:
         model = Patient
         fields = [*registry.PATIENT_FIELDS, "confirm_duplicate"]
         extra_kwargs = {"id_number": {"validators": []}}
+        # The services check both unique fields (ID number, PhilHealth PIN) with
+        # field errors; the database constraints back them.
+        validators: list = []
 
     def validate_id_number(self, value):
         return registry.id_number_clean(value)
+
+    def validate_philhealth_pin(self, value):
+        return registry.philhealth_pin_clean(value)
 
 
 class AllergySerializer(serializers.ModelSerializer):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from patients.models import (
     ID_NUMBER_TAKEN,
+    PHILHEALTH_PIN_TAKEN,
     Patient,
 )
 from patients.selectors import patient_possible_duplicates
@@ -35,7 +36,10 @@ PATIENT_FIELDS = (
     "emergency_contact_phone",
     "emergency_contact_relation",
     "blood_type",
+    "philhealth_pin",
 )
+# Fields stored as NULL (not "") when left empty.
+NULLABLE_FIELDS = ("year_level", "birth_date", "philhealth_pin")
 
 
 CONTACT_FIELDS = (
@@ -77,6 +81,45 @@ def id_number_refuse_taken(id_number: str, *, exclude_pk: int | None = None) -> 
         raise ValidationError(ID_NUMBER_TAKEN, code="unique")
 
 
+PHILHEALTH_PIN_INVALID = (
+    "A PhilHealth PIN has 12 digits, as on the PhilHealth ID (for example 12-345678901-2)."
+)
+
+
+def philhealth_pin_clean(value: str | None) -> str | None:
+    """A PhilHealth PIN as stored: its 12 digits, without the dashes or spaces it is often
+    written with (``12-345678901-2``); ``None`` when left empty. Raises ``ValidationError``
+    for anything else (letters, too few or too many digits)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    digits = value.replace("-", "").replace(" ", "")
+    if len(digits) != 12 or not digits.isascii() or not digits.isdigit():
+        raise ValidationError(PHILHEALTH_PIN_INVALID, code="invalid")
+    return digits
+
+
+def philhealth_pin_refuse_taken(pin: str | None, *, exclude_pk: int | None = None) -> None:
+    """Raise ``ValidationError`` when another patient has ``pin`` (the database refuses it
+    too: ``patients_patient_philhealth_pin_unique``)."""
+    if not pin:
+        return
+    taken = Patient.objects.filter(philhealth_pin=pin)
+    if exclude_pk:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ValidationError(PHILHEALTH_PIN_TAKEN, code="unique")
+
+
+def _philhealth_pin_field(value, *, exclude_pk: int | None = None) -> str | None:
+    try:
+        pin = philhealth_pin_clean(value)
+        philhealth_pin_refuse_taken(pin, exclude_pk=exclude_pk)
+    except ValidationError as exc:
+        raise ValidationError({"philhealth_pin": exc.messages}) from exc
+    return pin
+
+
 def _id_number_field(value: str, *, exclude_pk: int | None = None, taken: bool = True) -> str:
     """``id_number_clean`` (and with ``taken`` the uniqueness check), errors on the field."""
     try:
@@ -107,6 +150,8 @@ def patient_register(
     too), and so is one with spaces or control characters inside (``id_number_clean``).
     """
     data = {**data, "id_number": _id_number_field(data["id_number"])}
+    if "philhealth_pin" in data:
+        data["philhealth_pin"] = _philhealth_pin_field(data["philhealth_pin"])
     _validate_birth_date(data["birth_date"])
     dupes = patient_possible_duplicates(
         id_number=data["id_number"],
@@ -120,7 +165,7 @@ def patient_register(
         raise ValidationError("Possible duplicate patient.", code="possible_duplicate")
     patient = Patient(user=user, **{k: data.get(k) for k in PATIENT_FIELDS if k in data})
     for key in PATIENT_FIELDS:
-        if getattr(patient, key) is None and key not in ("year_level", "birth_date"):
+        if getattr(patient, key) is None and key not in NULLABLE_FIELDS:
             setattr(patient, key, "")
     patient.id_number = patient.id_number.strip()
     patient.refresh_search_text()
@@ -137,12 +182,15 @@ def patient_register(
 
 
 def _save_patient(patient: Patient) -> None:
-    """Save, turning the unique ID-number violation (a race with another registration)
-    into a form error instead of a 500."""
+    """Save, turning a unique ID-number or PhilHealth PIN violation (a race with another
+    registration or edit) into a form error instead of a 500."""
     try:
         with transaction.atomic():
             patient.save()
     except IntegrityError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", "") == "patients_patient_philhealth_pin_unique":
+            raise ValidationError({"philhealth_pin": PHILHEALTH_PIN_TAKEN}) from exc
         raise ValidationError({"id_number": ID_NUMBER_TAKEN}) from exc
 
 
@@ -163,6 +211,11 @@ def patient_update(
     """
     if "id_number" in data:
         data = {**data, "id_number": _id_number_field(data["id_number"], exclude_pk=patient.pk)}
+    if "philhealth_pin" in data:
+        data = {
+            **data,
+            "philhealth_pin": _philhealth_pin_field(data["philhealth_pin"], exclude_pk=patient.pk),
+        }
     if "birth_date" in data:
         _validate_birth_date(data["birth_date"])
     dupes = []
@@ -176,7 +229,7 @@ def patient_update(
     before = {k: str(getattr(patient, k)) for k in data if k in PATIENT_FIELDS}
     for key, value in data.items():
         if key in PATIENT_FIELDS:
-            setattr(patient, key, "" if value is None and key not in ("year_level",) else value)
+            setattr(patient, key, "" if value is None and key not in NULLABLE_FIELDS else value)
     patient.refresh_search_text()
     _save_patient(patient)
     audit_record(

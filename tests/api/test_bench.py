@@ -19,7 +19,7 @@ API_CASES = {
     "api: patient search": 10,
     "api: patient read": 9,
     "fhir: Patient search by name": 9,
-    "fhir: $everything, 700 visits": 19,
+    "fhir: $everything, 700 visits": 16,
     "api: free slots, provider-week": 10,
     "api: stock list": 4,
 }

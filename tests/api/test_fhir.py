@@ -107,16 +107,55 @@ def test_patient_identifiers_and_search_params(world, api_client, doctor_user):
 def test_philhealth_pin_uses_the_ph_core_system_where_recorded(world):
     from patients.fhir import PHILHEALTH_ID_SYSTEM, patient_resource
 
-    world.patient.philhealth_pin = "12-123456789-1"
+    world.patient.philhealth_pin = "121234567891"
     resource = patient_resource(world.patient)
     validate(resource)
     assert {
         "use": "official",
-        "type": {"text": "PhilHealth Identification Number (PIN)"},
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                    "code": "NH",
+                    "display": "National Health Plan Identifier",
+                }
+            ],
+            "text": "PhilHealth Identification Number (PIN)",
+        },
         "system": PHILHEALTH_ID_SYSTEM,
         "value": "12-123456789-1",
     } in resource["identifier"]
     assert PHILHEALTH_ID_SYSTEM == "http://philhealth.gov.ph/fhir/Identifier/philhealth-id"
+    world.patient.philhealth_pin = None
+    assert len(patient_resource(world.patient)["identifier"]) == 1
+
+
+def test_search_by_philhealth_pin(world, api_client, doctor_user):
+    from patients.fhir import PHILHEALTH_ID_SYSTEM
+
+    world.patient.philhealth_pin = "121234567891"
+    world.patient.save(update_fields=["philhealth_pin"])
+    client = api_client(doctor_user)
+
+    def ids(value):
+        r = _get(client, "/fhir/R4/Patient", identifier=value)
+        assert r.status_code == 200, r.content
+        validate(r.json())
+        return [e["resource"]["id"] for e in r.json()["entry"]]
+
+    me = [str(world.patient.pk)]
+    assert ids(f"{PHILHEALTH_ID_SYSTEM}|12-123456789-1") == me
+    assert ids(f"{PHILHEALTH_ID_SYSTEM}|121234567891") == me
+    assert ids("12-123456789-1") == me  # no system: any identifier
+    assert ids(f"{PHILHEALTH_ID_SYSTEM}|121234567890") == []
+    assert ids(f"{PHILHEALTH_ID_SYSTEM}|not-a-pin") == []
+    assert ids(f"{PHILHEALTH_ID_SYSTEM}|2024-0001") == []  # the other system's value
+    assert ids("https://usc.edu.ph/id-number|121234567891") == []
+    read = _get(client, f"/fhir/R4/Patient/{world.patient.pk}").json()
+    validate(read)
+    assert {"system": PHILHEALTH_ID_SYSTEM, "value": "12-123456789-1"}.items() <= next(
+        i for i in read["identifier"] if i["system"] == PHILHEALTH_ID_SYSTEM
+    ).items()
 
 
 def test_paging_links_walk_every_patient_once(world, api_client, doctor_user):

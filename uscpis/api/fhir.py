@@ -8,6 +8,7 @@ Same tokens, role matrix and audit as the REST API; content type ``application/f
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,33 @@ COMMON_PARAMS = {"_id", "_count", "_format", "_after"}
 class FhirJSONRenderer(JSONRenderer):
     media_type = "application/fhir+json"
     format = "fhir+json"
+
+
+class _BulkJSONMixin:
+    """For large bodies made only of JSON types (str, int, float, bool, None, dict, list:
+    ``$everything``): the stdlib encoder without DRF's ``default`` hook and without the
+    circular-reference bookkeeping (the body is a freshly built tree). Same bytes as
+    ``FhirJSONRenderer``; pretty-printing (``indent=``) goes through it unchanged."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None or self.get_indent(accepted_media_type, renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)
+        text = json.dumps(
+            data,
+            ensure_ascii=self.ensure_ascii,
+            allow_nan=not self.strict,
+            separators=(",", ":") if self.compact else (", ", ": "),
+            check_circular=False,
+        )
+        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
+class FhirBulkJSONRenderer(_BulkJSONMixin, FhirJSONRenderer):
+    pass
+
+
+class BulkJSONRenderer(_BulkJSONMixin, JSONRenderer):
+    pass
 
 
 class FhirJSONParser(JSONParser):
