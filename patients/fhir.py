@@ -21,6 +21,11 @@ from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from patients import selectors
 from patients.exports import fhir as fhir_export
+from patients.exports.fhir import (
+    INSTITUTIONAL_ID_SYSTEM,
+    PHILHEALTH_ID_SYSTEM,
+    patient_identifiers,
+)
 from patients.models import (
     Allergy,
     Diagnosis,
@@ -30,7 +35,6 @@ from patients.models import (
     Visit,
     VisitStatus,
     VitalSigns,
-    format_philhealth_pin,
 )
 from patients.services.registry import philhealth_pin_clean
 from uscpis.api.fhir import (
@@ -47,9 +51,6 @@ from uscpis.api.fhir import (
     reference_id,
 )
 
-INSTITUTIONAL_ID_SYSTEM = "https://usc.edu.ph/id-number"
-# PH Core (DOH / UP Manila NTHC) NamingSystem "PIN - PhilHealth Identification Number".
-PHILHEALTH_ID_SYSTEM = "http://philhealth.gov.ph/fhir/Identifier/philhealth-id"
 DEMOGRAPHICS = ("patients.view_demographics", "patients.portal")
 CLINICAL = ("patients.view_clinical", "patients.portal")
 GENDER = {"F": "female", "M": "male", "X": "other"}
@@ -76,38 +77,6 @@ def _patient_param(field: str) -> SearchParam:
 
 
 # --- Patient ------------------------------------------------------------------------------
-
-
-def patient_identifiers(patient: Patient) -> list[dict]:
-    """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core
-    ``ph-core-philhealth-id``: its system, type v2-0203 NH, the value as ``nn-nnnnnnnnn-n``)."""
-    ids = [
-        {
-            "use": "usual",
-            "type": {"text": "Institutional ID number"},
-            "system": INSTITUTIONAL_ID_SYSTEM,
-            "value": patient.id_number,
-        }
-    ]
-    if patient.philhealth_pin:
-        ids.append(
-            {
-                "use": "official",
-                "type": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                            "code": "NH",
-                            "display": "National Health Plan Identifier",
-                        }
-                    ],
-                    "text": "PhilHealth Identification Number (PIN)",
-                },
-                "system": PHILHEALTH_ID_SYSTEM,
-                "value": format_philhealth_pin(patient.philhealth_pin),
-            }
-        )
-    return ids
 
 
 def patient_resource(patient: Patient) -> dict:

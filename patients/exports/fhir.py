@@ -35,6 +35,7 @@ from patients.models import (
     VisitKind,
     VisitStatus,
     VitalSigns,
+    format_philhealth_pin,
 )
 from patients.selectors import allergy_severity_rank
 from uscpis.dblookups import any_of
@@ -653,13 +654,50 @@ def _record_resources(
     return out
 
 
+INSTITUTIONAL_ID_SYSTEM = "https://usc.edu.ph/id-number"
+# PH Core (ph-core-philhealth-id): the PhilHealth Identification Number's system.
+PHILHEALTH_ID_SYSTEM = "http://philhealth.gov.ph/fhir/Identifier/philhealth-id"
+
+
+def patient_identifiers(patient: Patient) -> list[dict]:
+    """The institutional ID number and, where recorded, the PhilHealth PIN (PH Core
+    ``ph-core-philhealth-id``: its system, type v2-0203 NH, the value as ``nn-nnnnnnnnn-n``)."""
+    ids = [
+        {
+            "use": "usual",
+            "type": {"text": "Institutional ID number"},
+            "system": INSTITUTIONAL_ID_SYSTEM,
+            "value": patient.id_number,
+        }
+    ]
+    if patient.philhealth_pin:
+        ids.append(
+            {
+                "use": "official",
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                            "code": "NH",
+                            "display": "National Health Plan Identifier",
+                        }
+                    ],
+                    "text": "PhilHealth Identification Number (PIN)",
+                },
+                "system": PHILHEALTH_ID_SYSTEM,
+                "value": format_philhealth_pin(patient.philhealth_pin),
+            }
+        )
+    return ids
+
+
 def _export_patient(patient: Patient) -> dict:
     """The downloaded record's Patient (the FHIR API serves ``patients.fhir``'s, with the
     PH Core identifiers and the emergency contact)."""
     pat = {
         "resourceType": "Patient",
         "id": str(patient.pk),
-        "identifier": [{"system": "https://usc.edu.ph/id-number", "value": patient.id_number}],
+        "identifier": patient_identifiers(patient),
         "name": [
             {
                 "family": patient.last_name,

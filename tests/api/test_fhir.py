@@ -130,6 +130,20 @@ def test_philhealth_pin_uses_the_ph_core_system_where_recorded(world):
     assert len(patient_resource(world.patient)["identifier"]) == 1
 
 
+def test_the_downloaded_record_carries_the_same_identifiers_as_the_api(world):
+    from patients.exports.fhir import fhir_bundle
+    from patients.fhir import PHILHEALTH_ID_SYSTEM, patient_resource
+
+    world.patient.philhealth_pin = "121234567891"
+    world.patient.save(update_fields=["philhealth_pin"])
+    downloaded = fhir_bundle(world.patient)["entry"][0]["resource"]
+    validate(downloaded)
+    assert downloaded["identifier"] == patient_resource(world.patient)["identifier"]
+    assert {"system": PHILHEALTH_ID_SYSTEM, "value": "12-123456789-1"}.items() <= next(
+        i for i in downloaded["identifier"] if i["system"] == PHILHEALTH_ID_SYSTEM
+    ).items()
+
+
 def test_search_by_philhealth_pin(world, api_client, doctor_user):
     from patients.fhir import PHILHEALTH_ID_SYSTEM
 
