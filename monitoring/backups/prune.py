@@ -133,9 +133,13 @@ def backups_reap_stale(*, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     # A job the outbox has not handed to the broker yet (broker down), or handed over less
     # than QUEUE_WAIT_LIMIT ago, is not lost: the hour counts from when it was published.
+    # (The outbox is only read when something is waiting at all, which is rare.)
     since = now - QUEUE_WAIT_LIMIT
-    held_backups = outbox.waiting_for(RUN_BACKUP_TASK, "backup_id", sent_since=since)
-    held_checks = outbox.waiting_for(VERIFY_BACKUP_TASK, "backup_id", sent_since=since)
+    held_backups = held_checks = set()
+    if Backup.objects.filter(status=BackupStatus.PENDING).exists():
+        held_backups = outbox.waiting_for(RUN_BACKUP_TASK, "backup_id", sent_since=since)
+    if Backup.objects.filter(verification_status=VerificationStatus.PENDING).exists():
+        held_checks = outbox.waiting_for(VERIFY_BACKUP_TASK, "backup_id", sent_since=since)
     making = RawSQL(*locks.jobs_running_sql("backup"))  # noqa: S611 (constant SQL)
     verifying = RawSQL(*locks.jobs_running_sql("verify"))  # noqa: S611
     lost_backups = {
