@@ -93,6 +93,7 @@ def availability_exception_add(
     exception: AvailabilityException,
     cancel_affected: bool = False,
     moves: dict[int, datetime] | None = None,
+    reviewed: set[int] | None = None,
     request=None,
 ) -> AvailabilityException:
     """Add a validated (unsaved) exception (time off or extra hours) to the schedule.
@@ -108,7 +109,8 @@ def availability_exception_add(
     to book again, and the patient is put on the waitlist for the same type over the next
     two weeks. All in one transaction: a move that cannot be made (the slot was taken
     meanwhile, two moved to one time) raises ``ValidationError`` naming it, and nothing
-    changes.
+    changes; so does ``reviewed`` (the ids the staff member was shown) no longer matching
+    the appointments found under lock.
     """
     affected = list(
         appointments_affected_by_time_off(
@@ -122,6 +124,12 @@ def availability_exception_add(
         raise ValidationError(
             f"{len(affected)} booked appointment(s) fall in this time. Review them and confirm "
             "to move or cancel them (the patients are told)."
+        )
+    if reviewed is not None and {a.pk for a in affected} != reviewed:
+        # Booked (or cancelled) since the list was shown: nothing happens to it unseen.
+        raise ValidationError(
+            "The appointments in this time changed since they were listed; review them again.",
+            code="affected_changed",
         )
     moves = moves or {}
     exception.created_by = actor

@@ -56,6 +56,7 @@ def schedule_edit(request: Request, pk: int):
         ends_at__gte=timezone.now() - timedelta(days=30)
     )
     moves: dict[int, datetime] = {}
+    seen: set[int] | None = None  # the affected appointments the form was shown with
     if action == "exception" and exception_form.is_valid():
         data = exception_form.cleaned_data
         affected = list(
@@ -76,8 +77,8 @@ def schedule_edit(request: Request, pk: int):
             context["affected_ids"] = _ids(affected)
             for item in context["affected"]:
                 item.chosen = request.POST.get(item.field_name) or ""
-            seen = request.POST.get("affected_ids", "")
-            if confirmed and seen != _ids(affected):
+            posted_ids = request.POST.get("affected_ids", "")
+            if confirmed and posted_ids != _ids(affected):
                 # Booked meanwhile: nobody reviewed it yet, so nothing happens to it unseen.
                 context["move_error"] = (
                     "The appointments in this time changed since they were listed; review "
@@ -86,6 +87,7 @@ def schedule_edit(request: Request, pk: int):
                 confirmed = False
         if affected and not confirmed:
             return render_page(request, "appointments/schedule_edit.html", context, status=409)
+        seen = {a.pk for a in affected}
         moves, bad = _posted_moves(request, affected)
         if bad:
             context["move_error"] = bad
@@ -93,10 +95,12 @@ def schedule_edit(request: Request, pk: int):
     if action is not None:
         try:
             changed = _schedule_change(
-                request, provider, action, block_form, exception_form, moves=moves
+                request, provider, action, block_form, exception_form, moves=moves, reviewed=seen
             )
         except ValidationError as exc:  # a move could not be made: nothing changed
             context["move_error"] = " ".join(exc.messages)
+            if not context.get("affected"):  # booked just now: no list shown to carry it
+                messages.error(request, context["move_error"])
             return render_page(request, "appointments/schedule_edit.html", context, status=409)
         if not changed:
             return render_page(request, "appointments/schedule_edit.html", context, status=422)
@@ -137,7 +141,14 @@ def _posted_moves(request: Request, affected) -> tuple[dict[int, datetime], str]
 
 
 def _schedule_change(
-    request: Request, provider, action: str, block_form, exception_form, *, moves=None
+    request: Request,
+    provider,
+    action: str,
+    block_form,
+    exception_form,
+    *,
+    moves=None,
+    reviewed=None,
 ) -> bool:
     """Apply the posted schedule change; False when its form is invalid or it is unknown."""
     who = {"actor": request.user, "provider": provider, "request": request}
@@ -153,6 +164,7 @@ def _schedule_change(
             exception=exception_form.save(commit=False),
             cancel_affected=request.POST.get("cancel_affected") == "1",
             moves=moves,
+            reviewed=reviewed,
         )
     elif action == "feed":
         feeds.provider_feed_regenerate(**who, revoke=request.POST.get("revoke") == "1")

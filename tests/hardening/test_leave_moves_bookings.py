@@ -238,3 +238,27 @@ def test_no_free_time_left_offers_only_cancel(client, clinic, schedule, settings
     assert f'name="move_{affected.pk}"' in body
     assert "no free time in the next two weeks" in body
     assert '<option value="cancel" selected>' in body
+
+
+def test_the_service_refuses_when_the_reviewed_list_no_longer_matches(clinic, admin_user):
+    """Booked between the page's check and the service's lock: the service compares the ids
+    the staff member reviewed with those it finds under lock, and changes nothing."""
+    from django.core.exceptions import ValidationError
+
+    from appointments.services.schedules import availability_exception_add
+
+    reviewed = _booked(clinic, "10:00")
+    _booked(clinic, "11:00", patient=clinic.other)  # the one nobody saw
+    exception = AvailabilityException(
+        kind="leave", starts_at=clinic.at("08:00"), ends_at=clinic.at("12:00")
+    )
+    with pytest.raises(ValidationError, match="review them again"):
+        availability_exception_add(
+            actor=admin_user,
+            provider=clinic.doctor,
+            exception=exception,
+            cancel_affected=True,
+            reviewed={reviewed.pk},
+        )
+    assert not AvailabilityException.objects.exists()
+    assert Appointment.objects.filter(status="booked").count() == 2
