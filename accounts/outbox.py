@@ -17,10 +17,12 @@ does nothing.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import OutboxMessage
@@ -41,6 +43,42 @@ def enqueue(task: str, *, claim: bool = False, **kwargs) -> OutboxMessage:
         message.save(update_fields=["kwargs"])
     transaction.on_commit(lambda: kick(pk), robust=True)
     return message
+
+
+def enqueue_many(task: str, kwargs_list: list[dict]) -> int:
+    """``enqueue`` for a fan-out (a beat job queuing one task per patient): the rows are
+    written in one transaction with one insert, and one relay run publishes them after the
+    commit (the beat relay the rest, when the broker is down). Work already waiting in the
+    outbox with the same arguments is not added again (the beat job runs again during an
+    outage). Returns how many were added."""
+    with transaction.atomic():
+        waiting = {
+            _key(kwargs)
+            for kwargs in OutboxMessage.objects.filter(task=task, sent_at__isnull=True).values_list(
+                "kwargs", flat=True
+            )
+        }
+        new = []
+        for kwargs in kwargs_list:
+            if _key(kwargs) not in waiting:
+                waiting.add(_key(kwargs))
+                new.append(OutboxMessage(task=task, kwargs=kwargs))
+        if new:
+            OutboxMessage.objects.bulk_create(new, batch_size=1000)
+            transaction.on_commit(_kick_all, robust=True)
+    return len(new)
+
+
+def _key(kwargs) -> str:
+    return json.dumps(kwargs, sort_keys=True, default=str)
+
+
+def _kick_all() -> None:
+    try:
+        while relay() == BATCH:
+            pass
+    except Exception:  # the beat relay will try again
+        logger.warning("outbox: immediate relay failed; the beat relay retries", exc_info=True)
 
 
 def kick(pk: int) -> None:
@@ -64,24 +102,48 @@ def relay(*, only: int | None = None, limit: int = BATCH) -> int:
     now = timezone.now()
     qs = OutboxMessage.objects.filter(sent_at__isnull=True)
     qs = qs.filter(pk=only) if only is not None else qs.filter(available_at__lte=now)
+    # Eager mode (tests): the task runs in this process, so it runs once the claim has
+    # committed, as a worker's would (a restore, say, must not wait on the claim's locks).
+    inline: list[OutboxMessage] | None = [] if _eager() else None
     with transaction.atomic():
         for message in qs.select_for_update(skip_locked=True).order_by("id")[:limit]:
             try:
-                _publish(message)
+                if inline is None:
+                    _publish(message)
             except Exception as exc:
-                message.attempts += 1
-                message.available_at = timezone.now() + min(
-                    timedelta(minutes=2 ** min(message.attempts - 1, 10)), MAX_BACKOFF
-                )
-                message.last_error = f"{exc.__class__.__name__}: {exc}"[:1000]
-                message.save(update_fields=["attempts", "available_at", "last_error"])
-                logger.warning("outbox: %s not published (%s); will retry", message, exc)
+                _failed(message, exc)
                 break  # the broker is most likely down: the rest would fail the same way
             message.sent_at = timezone.now()
             message.attempts += 1
             message.save(update_fields=["sent_at", "attempts"])
             published += 1
+            if inline is not None:
+                inline.append(message)
+    for message in inline or []:
+        try:
+            _publish(message)
+        except Exception as exc:
+            message.sent_at, message.attempts = None, message.attempts - 1
+            message.save(update_fields=["sent_at"])
+            _failed(message, exc)
+            published -= 1
     return published
+
+
+def _failed(message: OutboxMessage, exc: Exception) -> None:
+    message.attempts += 1
+    message.available_at = timezone.now() + min(
+        timedelta(minutes=2 ** min(message.attempts - 1, 10)), MAX_BACKOFF
+    )
+    message.last_error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    message.save(update_fields=["attempts", "available_at", "last_error"])
+    logger.warning("outbox: %s not published (%s); will retry", message, exc)
+
+
+def _eager() -> bool:
+    from uscpis.celery import app  # the Celery app loads settings: imported when used
+
+    return bool(app.conf.task_always_eager)
 
 
 def _publish(message: OutboxMessage) -> None:
@@ -116,6 +178,21 @@ def release(outbox_id: int | None) -> None:
     """Undo ``claim`` when the work failed, so the task's retry can do it."""
     if outbox_id is not None:
         OutboxMessage.objects.filter(pk=outbox_id).update(done_at=None)
+
+
+def waiting_for(task: str, key: str, *, sent_since=None) -> set:
+    """The ``kwargs[key]`` values of ``task``'s messages not yet published (and, with
+    ``sent_since``, those published since then): the work a broker outage is holding back,
+    which a "no worker picked it up" reaper must not give up on."""
+    qs = OutboxMessage.objects.filter(task=task)
+    held = Q(sent_at__isnull=True)
+    if sent_since is not None:
+        held |= Q(sent_at__gte=sent_since)
+    return {
+        kwargs.get(key)
+        for kwargs in qs.filter(held).values_list("kwargs", flat=True)
+        if isinstance(kwargs, dict) and kwargs.get(key) is not None
+    }
 
 
 def pending_count() -> int:

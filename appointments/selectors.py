@@ -24,6 +24,8 @@ from appointments.models import (
     WaitlistOffer,
 )
 from appointments.slots import (
+    Slot,
+    free_slots,
     local_day_bounds,
     working_time,
 )
@@ -494,6 +496,84 @@ def providers_without_profile():
     return User.objects.filter(
         role__in=PROVIDER_ROLES, is_active=True, provider_profile__isnull=True
     )
+
+
+MOVE_SEARCH_DAYS = 14  # how far past an affected appointment a new time is looked for
+
+
+@dataclass
+class AffectedAppointment:
+    """An appointment time off would land on, with the free slots it could move to (the
+    first is the suggested one; none: it can only be cancelled)."""
+
+    appointment: Appointment
+    options: list[Slot]
+    chosen: str = ""  # the slot value (or "cancel") posted for it, when shown again
+
+    @property
+    def field_name(self) -> str:
+        return f"move_{self.appointment.pk}"
+
+    @property
+    def suggested(self) -> Slot | None:
+        return self.options[0] if self.options else None
+
+    @property
+    def selected(self) -> str:
+        """The choice the form shows: as posted, else the suggested slot, else cancel."""
+        valid = {"cancel", *(slot.value for slot in self.options)}
+        if self.chosen in valid:
+            return self.chosen
+        return self.suggested.value if self.suggested else "cancel"
+
+
+def time_off_move_options(
+    affected: list[Appointment], *, starts_at, ends_at, count: int = 5
+) -> list[AffectedAppointment]:
+    """For each affected appointment, up to ``count`` free slots of the same provider and
+    type at or after its time and outside the time off (staff rules: no lead time). The
+    suggestions do not collide with each other: each appointment's list leaves out the
+    time already suggested to an earlier one. One slot search per provider and type.
+
+    This is a proposal only: the move itself validates the slot again inside the
+    transaction that adds the time off, and the exclusion constraint guards the rest.
+    """
+    by_pair: dict[tuple[int, int], list[Appointment]] = defaultdict(list)
+    for appointment in affected:
+        by_pair[(appointment.provider_id, appointment.appointment_type_id)].append(appointment)
+    options: dict[int, list[Slot]] = {}
+    suggested: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    tz = conf.clinic_tz()
+    for (provider_id, _type_id), group in by_pair.items():
+        first = group[0]
+        appointment_type = first.appointment_type
+        held = timedelta(minutes=appointment_type.buffer_minutes)
+        slots = [
+            slot
+            for slot in free_slots(
+                appointment_type=appointment_type,
+                provider=first.provider,
+                date_from=timezone.localtime(first.start, tz).date(),
+                date_to=timezone.localtime(group[-1].start, tz).date()
+                + timedelta(days=MOVE_SEARCH_DAYS),
+                enforce_lead_time=False,
+            )
+            if not (slot.start < ends_at and slot.end + held > starts_at)
+        ]
+        for appointment in group:
+            mine = []
+            for slot in slots:
+                if slot.start < appointment.start:
+                    continue
+                if any(slot.start < e and slot.end + held > s for s, e in suggested[provider_id]):
+                    continue
+                mine.append(slot)
+                if len(mine) == count:
+                    break
+            if mine:
+                suggested[provider_id].append((mine[0].start, mine[0].end + held))
+            options[appointment.pk] = mine
+    return [AffectedAppointment(a, options.get(a.pk, [])) for a in affected]
 
 
 def appointments_affected_by_time_off(*, provider, kind: str, starts_at, ends_at):

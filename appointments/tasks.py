@@ -46,13 +46,16 @@ def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
 @shared_task
 def send_due_reminders() -> int:
     """Beat: enqueue every reminder whose time has come (see ``reminders_due``): at most one per
-    appointment, plus any whose worker died mid-send. Running it twice sends nothing twice."""
+    appointment, plus any whose worker died mid-send. Running it twice sends nothing twice.
+    Queued through the outbox: with the broker down they wait and none is lost."""
+    from accounts import outbox
     from appointments.selectors import reminders_due
 
     due = reminders_due()
-    for appointment_id, offset in due:
-        send_reminder.delay(appointment_id=appointment_id, offset_minutes=offset)
-    return len(due)
+    return outbox.enqueue_many(
+        "appointments.tasks.send_reminder",
+        [{"appointment_id": pk, "offset_minutes": offset} for pk, offset in due],
+    )
 
 
 @shared_task

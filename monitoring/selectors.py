@@ -22,9 +22,16 @@ from django.utils.dateparse import parse_datetime
 from django_celery_beat.models import PeriodicTask
 from kombu.exceptions import ChannelError
 
+from accounts import outbox
 from monitoring import charts, health, integrations, metrics
 from monitoring.backups import layout, locks, offsite
-from monitoring.backups.jobs import restore_job_state
+from monitoring.backups.jobs import (
+    RESTORE_TOO_LATE_TEXT,
+    RUN_BACKUP_TASK,
+    VERIFY_BACKUP_TASK,
+    restore_job_state,
+    restore_job_too_late,
+)
 from monitoring.models import (
     Backup,
     BackupStatus,
@@ -432,9 +439,19 @@ def _disk_finding() -> dict[str, str | None]:
 
 
 def backups_for_page(limit: int = 20) -> list[Backup]:
-    return list(
+    """The newest backups; each in-progress one carries ``waiting_for_broker`` when its job
+    is still in the outbox (the broker is down: it starts once the broker is back)."""
+    backups = list(
         Backup.objects.select_related("requested_by").order_by("-created_at", "-id")[:limit]
     )
+    if any(b.in_progress for b in backups):
+        held_backups = outbox.waiting_for(RUN_BACKUP_TASK, "backup_id")
+        held_checks = outbox.waiting_for(VERIFY_BACKUP_TASK, "backup_id")
+        for b in backups:
+            b.waiting_for_broker = (b.status == BackupStatus.PENDING and b.pk in held_backups) or (
+                b.verification_status == VerificationStatus.PENDING and b.pk in held_checks
+            )
+    return backups
 
 
 def get_backup(pk: int) -> Backup:
@@ -513,6 +530,8 @@ def get_restore_job(job_id: str) -> RestoreJob:
     if state is None:
         raise Http404("No such restore job.")
     job = RestoreJob.from_state(state)
+    if restore_job_too_late(state):  # the broker was down too long; the worker won't run it
+        job.interrupted, job.error = True, RESTORE_TOO_LATE_TEXT
     if job.status == RestoreJobStatus.RUNNING and not locks.restore_running():
         job = RestoreJob.from_state(restore_job_state(job_id) or state)  # just finished?
         job.interrupted = job.status == RestoreJobStatus.RUNNING

@@ -26,11 +26,14 @@ def run_backup(*, backup_id: int) -> None:
 
 
 @shared_task(acks_late=True)
-def verify_backup(*, backup_id: int) -> None:
-    """Verify one backup (checksums + scratch restore); the verdict goes on the row."""
+def verify_backup(*, backup_id: int, outbox_id: int | None = None) -> None:
+    """Verify one backup (checksums + scratch restore); the verdict goes on the row. Once
+    per outbox message: a redelivery after the verification finished does not repeat it."""
+    from accounts import outbox
     from monitoring.backups.verify import backup_verify
 
-    backup_verify(backup_id=backup_id)
+    if outbox.claim(outbox_id):
+        backup_verify(backup_id=backup_id)
 
 
 @shared_task(acks_late=False)

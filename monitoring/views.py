@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.audit import audit_record
 from accounts.permissions import deny, public, require_perm
 from monitoring import health, selectors
-from monitoring.backups import create, jobs, layout, restore_jobs, verify
+from monitoring.backups import create, layout, restore_jobs, verify
 from monitoring.forms import BackupStartForm, RestoreConfirmForm
 from monitoring.models import BackupStatus
 from monitoring.pg import BackupError
@@ -68,6 +68,7 @@ def _panel_context(name: str) -> dict:
             "backups": rows,
             "start_form": BackupStartForm(),
             "any_in_progress": any(b.in_progress for b in rows),
+            "any_waiting_for_broker": any(getattr(b, "waiting_for_broker", False) for b in rows),
         }
     return {name: getattr(selectors, f"{name}_panel")()}
 
@@ -116,9 +117,7 @@ def backup_start(request: Request):
             create.backup_request(
                 actor=request.user, with_media=form.cleaned_data["with_media"], request=request
             )
-            note, status = ("good", "Backup started. Progress updates below."), 200
-        except jobs.QueueUnavailable as exc:  # the row is marked failed, with why
-            note, status = ("bad", " ".join(exc.messages)), 503
+            note, status = ("good", "Backup queued. Progress updates below."), 200
         except ValidationError as exc:
             note = ("bad", " ".join(exc.messages))
     return _panel(request, "backups", {"backup_note": note}, status=status)
@@ -130,9 +129,7 @@ def backup_verify(request: Request, pk: int):
     backup = selectors.get_backup(pk)
     try:
         verify.backup_verify_request(actor=request.user, backup=backup, request=request)
-        note, status = ("good", f"Verification of backup #{pk} started."), 200
-    except jobs.QueueUnavailable as exc:
-        note, status = ("bad", " ".join(exc.messages)), 503
+        note, status = ("good", f"Verification of backup #{pk} queued."), 200
     except ValidationError as exc:
         note, status = ("bad", " ".join(exc.messages)), 409
     return _panel(request, "backups", {"backup_note": note}, status=status)

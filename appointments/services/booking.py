@@ -120,7 +120,11 @@ def appointment_book(
         _require_offered_slot(slot, past_tolerance=tolerance)
     try:
         with transaction.atomic():
-            if source == BookingSource.ONLINE and not by_staff:
+            # The patient's own bookings (online, or accepting a waitlist offer) are capped;
+            # staff booking for a patient is not.
+            if source == BookingSource.ONLINE or (
+                source == BookingSource.WAITLIST and not by_staff
+            ):
                 _hold_booking_cap(patient)
             appointment = Appointment.objects.create(
                 patient=patient,

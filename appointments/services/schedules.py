@@ -4,7 +4,7 @@ provider (or the type), as the schedule pages always were."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User
+from appointments import conf
 from appointments.models import (
     Appointment,
     AppointmentType,
@@ -24,7 +25,8 @@ from appointments.models import (
     WeeklyAvailability,
 )
 from appointments.selectors import appointments_affected_by_time_off, providers_without_profile
-from appointments.services.booking import appointment_cancel
+from appointments.services.booking import appointment_cancel, appointment_reschedule
+from appointments.slots import SlotTaken
 
 REBOOK_WINDOW_DAYS = 14  # a patient whose appointment time off cancels waits this long
 
@@ -90,15 +92,25 @@ def availability_exception_add(
     provider: ProviderProfile,
     exception: AvailabilityException,
     cancel_affected: bool = False,
+    moves: dict[int, datetime] | None = None,
+    reviewed: set[int] | None = None,
     request=None,
 ) -> AvailabilityException:
     """Add a validated (unsaved) exception (time off or extra hours) to the schedule.
 
-    Time off over booked appointments is refused (``ValidationError``) unless
-    ``cancel_affected``: then each is cancelled through ``appointment_cancel`` (the patient
-    is notified in the portal and by email, the freed slot goes to the waitlist) with a
-    reason carrying a link to book again, and the patient is put on the waitlist for the
-    same type over the next two weeks. All in one transaction.
+    Time off over booked appointments is refused (``ValidationError``) unless the change is
+    confirmed (``cancel_affected``). Then each affected appointment whose id is in
+    ``moves`` is moved to that start (same provider and type) through
+    ``appointment_reschedule``, after the time off is in place: the slot is validated
+    against the new schedule, the exclusion constraint guards double booking, and the
+    patient is notified in the portal and by email (through the outbox) of the new time.
+    Every other affected appointment is cancelled through ``appointment_cancel`` (the
+    patient is notified, the freed slot goes to the waitlist) with a reason carrying a link
+    to book again, and the patient is put on the waitlist for the same type over the next
+    two weeks. All in one transaction: a move that cannot be made (the slot was taken
+    meanwhile, two moved to one time) raises ``ValidationError`` naming it, and nothing
+    changes; so does ``reviewed`` (the ids the staff member was shown) no longer matching
+    the appointments found under lock.
     """
     affected = list(
         appointments_affected_by_time_off(
@@ -111,13 +123,25 @@ def availability_exception_add(
     if affected and not cancel_affected:
         raise ValidationError(
             f"{len(affected)} booked appointment(s) fall in this time. Review them and confirm "
-            "to cancel them (the patients are told and offered another time)."
+            "to move or cancel them (the patients are told)."
         )
+    if reviewed is not None and {a.pk for a in affected} != reviewed:
+        # Booked (or cancelled) since the list was shown: nothing happens to it unseen.
+        raise ValidationError(
+            "The appointments in this time changed since they were listed; review them again.",
+            code="affected_changed",
+        )
+    moves = moves or {}
     exception.created_by = actor
     _entry_add(actor=actor, provider=provider, entry=exception, change="exception", request=request)
     rebook = f"{settings.SITE_URL}{reverse('appointments:book')}"
     label = exception.get_kind_display().lower()
     for appointment in affected:
+        if appointment.pk in moves:
+            _move_affected(
+                actor=actor, appointment=appointment, start=moves[appointment.pk], request=request
+            )
+            continue
         appointment_cancel(
             actor=actor,
             appointment=appointment,
@@ -129,6 +153,24 @@ def availability_exception_add(
         )
         _waitlist_freed_patient(appointment)
     return exception
+
+
+def _move_affected(*, actor: User, appointment: Appointment, start: datetime, request) -> None:
+    when = timezone.localtime(appointment.start, conf.clinic_tz())
+    who = f"{appointment.patient.full_name}'s {when:%-I:%M %p} appointment"
+    try:
+        appointment_reschedule(actor=actor, appointment=appointment, start=start, request=request)
+    except SlotTaken as exc:
+        raise ValidationError(
+            f"Could not move {who}: the new time was just taken. Nothing was changed; "
+            "choose again.",
+            code="move_taken",
+        ) from exc
+    except ValidationError as exc:
+        raise ValidationError(
+            f"Could not move {who}: {' '.join(exc.messages)} Nothing was changed; choose again.",
+            code="move_refused",
+        ) from exc
 
 
 def _waitlist_freed_patient(appointment: Appointment) -> None:

@@ -151,7 +151,11 @@ def waitlist_offer_slot(
 
 
 def waitlist_offer_accept(*, actor, offer: WaitlistOffer, request=None) -> Appointment:
-    """Book the held slot for the offer's patient. Raises ``ValidationError`` if it lapsed."""
+    """Book the held slot for the offer's patient. Raises ``ValidationError`` if it lapsed,
+    and ``BookingCapReached`` when the patient (accepting for themself) already holds the
+    most upcoming appointments online booking allows: counted under the patient row lock,
+    in the booking's transaction, like an online booking. The offer then stays open until
+    it lapses, so cancelling another appointment and accepting again works."""
     with transaction.atomic():
         locked = (
             WaitlistOffer.objects.select_for_update()

@@ -276,4 +276,7 @@ def waitlist_offer(request: Request, pk: int):
             return redirect("appointments:my_list")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+            return render_page(
+                request, "appointments/waitlist_offer.html", {"offer": offer}, status=409
+            )
     return render_page(request, "appointments/waitlist_offer.html", {"offer": offer})

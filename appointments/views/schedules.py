@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -18,6 +19,7 @@ from appointments.models import (
 )
 from appointments.services import feeds
 from appointments.services import schedules as schedule_services
+from appointments.slots import parse_slot_value
 from uscpis.forms import parse_id
 from uscpis.http import Request, render_page
 
@@ -53,6 +55,8 @@ def schedule_edit(request: Request, pk: int):
     context["exceptions"] = provider.exceptions.filter(
         ends_at__gte=timezone.now() - timedelta(days=30)
     )
+    moves: dict[int, datetime] = {}
+    seen: set[int] | None = None  # the affected appointments the form was shown with
     if action == "exception" and exception_form.is_valid():
         data = exception_form.cleaned_data
         affected = list(
@@ -63,25 +67,89 @@ def schedule_edit(request: Request, pk: int):
                 ends_at=data["ends_at"],
             )
         )
-        if affected and request.POST.get("cancel_affected") != "1":
-            # Show who is booked in that time before anything changes.
-            context["affected"] = affected
-            return render_page(request, "appointments/schedule_edit.html", context, status=409)
+        confirmed = request.POST.get("cancel_affected") == "1"
         if affected:
+            # Show who is booked in that time, and where each could move, before anything
+            # changes; shown again when a chosen move cannot be made.
+            context["affected"] = selectors.time_off_move_options(
+                affected, starts_at=data["starts_at"], ends_at=data["ends_at"]
+            )
+            context["affected_ids"] = _ids(affected)
+            for item in context["affected"]:
+                item.chosen = request.POST.get(item.field_name) or ""
+            posted_ids = request.POST.get("affected_ids", "")
+            if confirmed and posted_ids != _ids(affected):
+                # Booked meanwhile: nobody reviewed it yet, so nothing happens to it unseen.
+                context["move_error"] = (
+                    "The appointments in this time changed since they were listed; review "
+                    "them again."
+                )
+                confirmed = False
+        if affected and not confirmed:
+            return render_page(request, "appointments/schedule_edit.html", context, status=409)
+        seen = {a.pk for a in affected}
+        moves, bad = _posted_moves(request, affected)
+        if bad:
+            context["move_error"] = bad
+            return render_page(request, "appointments/schedule_edit.html", context, status=409)
+    if action is not None:
+        try:
+            changed = _schedule_change(
+                request, provider, action, block_form, exception_form, moves=moves, reviewed=seen
+            )
+        except ValidationError as exc:  # a move could not be made: nothing changed
+            context["move_error"] = " ".join(exc.messages)
+            if not context.get("affected"):  # booked just now: no list shown to carry it
+                messages.error(request, context["move_error"])
+            return render_page(request, "appointments/schedule_edit.html", context, status=409)
+        if not changed:
+            return render_page(request, "appointments/schedule_edit.html", context, status=422)
+        if context.get("affected"):
+            moved = len(moves)
+            cancelled = len(context["affected"]) - moved
             messages.warning(
                 request,
-                f"{len(affected)} appointment(s) cancelled; the patients were told, sent a link "
-                "to book again and put on the waitlist.",
+                f"{moved} appointment(s) moved and {cancelled} cancelled; each patient was "
+                "told (those cancelled were sent a link to book again and put on the "
+                "waitlist).",
             )
-    if action is not None:
-        if not _schedule_change(request, provider, action, block_form, exception_form):
-            return render_page(request, "appointments/schedule_edit.html", context, status=422)
         messages.success(request, "Schedule updated.")
         return redirect("appointments:schedule_edit", provider.pk)
     return render_page(request, "appointments/schedule_edit.html", context)
 
 
-def _schedule_change(request: Request, provider, action: str, block_form, exception_form) -> bool:
+def _ids(affected) -> str:
+    return ",".join(str(a.pk) for a in affected)
+
+
+def _posted_moves(request: Request, affected) -> tuple[dict[int, datetime], str]:
+    """The moves chosen on the form: ``move_<id>`` is a slot value (a new time with the same
+    provider) or "cancel"/absent. Returns them, or an error for a tampered value."""
+    moves: dict[int, datetime] = {}
+    for appointment in affected:
+        value = request.POST.get(f"move_{appointment.pk}") or "cancel"
+        if value == "cancel":
+            continue
+        try:
+            provider_id, start = parse_slot_value(value)
+        except ValidationError as exc:
+            return {}, " ".join(exc.messages)
+        if provider_id != appointment.provider_id:
+            return {}, "An appointment can only move to another time with the same provider."
+        moves[appointment.pk] = start
+    return moves, ""
+
+
+def _schedule_change(
+    request: Request,
+    provider,
+    action: str,
+    block_form,
+    exception_form,
+    *,
+    moves=None,
+    reviewed=None,
+) -> bool:
     """Apply the posted schedule change; False when its form is invalid or it is unknown."""
     who = {"actor": request.user, "provider": provider, "request": request}
     if action == "delete_block":
@@ -95,6 +163,8 @@ def _schedule_change(request: Request, provider, action: str, block_form, except
             **who,
             exception=exception_form.save(commit=False),
             cancel_affected=request.POST.get("cancel_affected") == "1",
+            moves=moves,
+            reviewed=reviewed,
         )
     elif action == "feed":
         feeds.provider_feed_regenerate(**who, revoke=request.POST.get("revoke") == "1")

@@ -15,16 +15,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
+from accounts import outbox
 from accounts.audit import audit_record
 from monitoring.backups import dump, layout, locks, offsite
 from monitoring.backups.jobs import (
+    RUN_BACKUP_TASK,
     Progress,
-    QueueUnavailable,
     Say,
     _lock_queue,
-    _not_queued_text,
     _progress_writer,
     _quiet,
     restore_busy_reason,
@@ -36,7 +35,6 @@ from monitoring.models import (
 )
 from monitoring.pg import BackupError
 from monitoring.services.alerts import alert_admins
-from monitoring.tasks import run_backup
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +47,13 @@ def backup_request(
     request=None,
     enqueue: bool = True,
 ) -> Backup:
-    """Record a backup to be made; a worker makes it (enqueued after commit).
+    """Record a backup to be made; a worker makes it (queued through the outbox).
 
     Refuses (``ValidationError``) while another backup is waiting or running, or a restore
     is queued or running; the check and the new row are serialised by an advisory lock, so
-    two requests at the same moment queue one backup. When the broker does not take the
-    job, the row is marked failed with the reason and ``QueueUnavailable`` is raised (once
-    the transaction has committed).
+    two requests at the same moment queue one backup. The job is an outbox message written
+    with the row: when the broker is down the backup stays pending ("waiting for the task
+    broker") and the outbox relay hands it to a worker once the broker is back.
     """
     with transaction.atomic():
         if enqueue:
@@ -83,26 +81,9 @@ def backup_request(
             detail={"backup": "requested", "with_media": with_media, "kind": kind},
         )
         if enqueue:
-            transaction.on_commit(lambda: _enqueue_backup(backup.pk), robust=True)
-    if enqueue:
-        backup.refresh_from_db()
-        if backup.status == BackupStatus.FAILED:
-            raise QueueUnavailable(backup.error)
+            # run_backup claims the pending row first, so a second delivery does nothing.
+            outbox.enqueue(RUN_BACKUP_TASK, backup_id=backup.pk)
     return backup
-
-
-def _enqueue_backup(backup_id: int) -> None:
-
-    try:
-        run_backup.delay(backup_id=backup_id)
-    except OperationalError as exc:
-        logger.warning("Backup #%s not queued: %s", backup_id, exc)
-        Backup.objects.filter(pk=backup_id, status=BackupStatus.PENDING).update(
-            status=BackupStatus.FAILED,
-            finished_at=timezone.now(),
-            progress_message="Not queued",
-            error=_not_queued_text("backup", exc),
-        )
 
 
 def backup_execute(

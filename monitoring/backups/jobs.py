@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -52,8 +51,10 @@ def _progress_writer(
     return progress
 
 
-class QueueUnavailable(ValidationError):
-    """The task broker did not take the job, so no worker will run it."""
+# The jobs' Celery tasks, as the outbox names them (``accounts.outbox.enqueue``).
+RUN_BACKUP_TASK = "monitoring.tasks.run_backup"
+VERIFY_BACKUP_TASK = "monitoring.tasks.verify_backup"
+RUN_RESTORE_TASK = "monitoring.tasks.run_restore"
 
 
 # One transaction-scoped advisory lock serialises "is a backup or restore queued or
@@ -75,14 +76,6 @@ def _lock_queue() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_QUEUE_LOCK_KEY])
 
 
-def _not_queued_text(what: str, exc: Exception | None = None) -> str:
-    cause = f" ({exc.__class__.__name__}: {exc})"[:400] if exc is not None else ""
-    return (
-        f"The {what} could not be queued: the task broker is unreachable, so no worker can "
-        f"start it. Nothing was started; try again when the broker is back.{cause}"
-    )
-
-
 RESTORE_JOB_KEY = "monitoring:restore-job:{}"
 
 
@@ -94,6 +87,27 @@ def restore_job_state(job_id: str) -> dict | None:
     if not job_id:
         return None
     return cache.get(RESTORE_JOB_KEY.format(job_id))
+
+
+# A restore rewinds the data to the backup: one that could not start soon after it was
+# asked for (the broker was down for longer) is not run hours later over the work entered
+# since. Its lock has expired by then too, so something else may have been started.
+RESTORE_START_LIMIT = timedelta(hours=1)  # = the restore lock's lifetime
+
+
+RESTORE_TOO_LATE_TEXT = (
+    "Not started: no worker could start this restore within an hour of the request (the "
+    "task broker was unreachable). Nothing was changed; request it again if still wanted."
+)
+
+
+def restore_job_too_late(job: dict, *, now=None) -> bool:
+    """A queued job asked for longer ago than ``RESTORE_START_LIMIT``."""
+    requested = job.get("requested_at")
+    if job.get("status") != RestoreJobStatus.QUEUED or not requested:
+        return False
+    when = datetime.fromisoformat(requested)
+    return (now or timezone.now()) - when > RESTORE_START_LIMIT
 
 
 def restore_busy_reason() -> str:

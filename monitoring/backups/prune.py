@@ -11,10 +11,13 @@ from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import outbox
 from monitoring.backups import layout, locks, offsite
 from monitoring.backups.jobs import (
     QUEUE_WAIT_LIMIT,
+    RUN_BACKUP_TASK,
     RUNNING_GRACE,
+    VERIFY_BACKUP_TASK,
     Say,
     _quiet,
     restore_busy_reason,
@@ -128,12 +131,22 @@ def backups_reap_stale(*, now: datetime | None = None) -> list[int]:
     """
 
     now = now or timezone.now()
+    # A job the outbox has not handed to the broker yet (broker down), or handed over less
+    # than QUEUE_WAIT_LIMIT ago, is not lost: the hour counts from when it was published.
+    # (The outbox is only read when something is waiting at all, which is rare.)
+    since = now - QUEUE_WAIT_LIMIT
+    held_backups = held_checks = set()
+    if Backup.objects.filter(status=BackupStatus.PENDING).exists():
+        held_backups = outbox.waiting_for(RUN_BACKUP_TASK, "backup_id", sent_since=since)
+    if Backup.objects.filter(verification_status=VerificationStatus.PENDING).exists():
+        held_checks = outbox.waiting_for(VERIFY_BACKUP_TASK, "backup_id", sent_since=since)
     making = RawSQL(*locks.jobs_running_sql("backup"))  # noqa: S611 (constant SQL)
     verifying = RawSQL(*locks.jobs_running_sql("verify"))  # noqa: S611
     lost_backups = {
         "No worker started this backup within an hour (is a worker running?).": Q(
             status=BackupStatus.PENDING, created_at__lt=now - QUEUE_WAIT_LIMIT
-        ),
+        )
+        & ~Q(pk__in=held_backups),
         "Interrupted: the process making this backup stopped (worker restarted or killed).": Q(
             status=BackupStatus.RUNNING, started_at__lt=now - RUNNING_GRACE
         )
@@ -146,7 +159,8 @@ def backups_reap_stale(*, now: datetime | None = None) -> list[int]:
         & (
             Q(verification_requested_at__lt=now - QUEUE_WAIT_LIMIT)
             | Q(verification_requested_at__isnull=True)
-        ),
+        )
+        & ~Q(pk__in=held_checks),
         "Verification interrupted: the process verifying this backup stopped.": Q(
             verification_status=VerificationStatus.RUNNING
         )

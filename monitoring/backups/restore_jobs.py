@@ -12,18 +12,21 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
+from accounts import outbox
 from accounts.audit import audit_record
 from accounts.models import User
 from monitoring.backups import locks
 from monitoring.backups.jobs import (
     RESTORE_JOB_KEY,
     RESTORE_LOCK_KEY,
+    RESTORE_TOO_LATE_TEXT,
+    RUN_RESTORE_TASK,
     Progress,
     _lock_queue,
     restore_busy_reason,
     restore_job_state,
+    restore_job_too_late,
 )
 from monitoring.backups.restore import _failure_text, backup_restore
 from monitoring.models import (
@@ -32,7 +35,6 @@ from monitoring.models import (
     RestoreJobStatus,
 )
 from monitoring.pg import BackupError
-from monitoring.tasks import run_restore
 from uscpis.http import client_ip
 
 logger = logging.getLogger(__name__)
@@ -143,21 +145,10 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
         except BaseException:
             _release_restore_lock(job_id)
             raise
-        transaction.on_commit(lambda: _enqueue_restore(job_id))
+        # Through the outbox: with the broker down the job waits (the page says so) and
+        # starts when the broker is back, unless it waited past RESTORE_START_LIMIT.
+        outbox.enqueue(RUN_RESTORE_TASK, job_id=job_id)
     return job_id
-
-
-def _enqueue_restore(job_id: str) -> None:
-
-    try:
-        run_restore.delay(job_id=job_id)
-    except OperationalError as exc:
-        _finish_job(
-            job_id,
-            status=RestoreJobStatus.FAILED.value,
-            message="Not queued",
-            error=f"The restore could not be queued (broker: {exc}); nothing was changed.",
-        )
 
 
 def _finish_job(job_id: str, **changes) -> None:
@@ -199,6 +190,14 @@ def backup_restore_run(*, job_id: str) -> dict | None:
         return job
     if not cache.add(RESTORE_CLAIM_KEY.format(job_id), 1, RESTORE_JOB_TTL):
         return job
+    if restore_job_too_late(job):
+        _finish_job(
+            job_id,
+            status=RestoreJobStatus.FAILED.value,
+            message="Not started",
+            error=RESTORE_TOO_LATE_TEXT,
+        )
+        return restore_job_state(job_id)
     try:
         with locks.restore_guard():
             _finish_job(job_id, **_run_restore_job(job))

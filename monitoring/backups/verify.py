@@ -8,15 +8,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
+from accounts import outbox
 from accounts.audit import audit_record
 from monitoring.backups import checks, locks
 from monitoring.backups.create import backup_folder
 from monitoring.backups.jobs import (
-    QueueUnavailable,
+    VERIFY_BACKUP_TASK,
     Say,
-    _not_queued_text,
     _progress_writer,
     _quiet,
 )
@@ -26,7 +25,6 @@ from monitoring.models import (
     VerificationStatus,
 )
 from monitoring.services.alerts import alert_admins
-from monitoring.tasks import verify_backup
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +32,10 @@ logger = logging.getLogger(__name__)
 def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
     """Queue a verification (the worker restores into a scratch database).
 
-    Refuses (``ValidationError``) a backup that did not succeed or is being verified. When
-    the broker does not take the job, the verification state goes back to what it was and
-    ``QueueUnavailable`` is raised (once the transaction has committed).
+    Refuses (``ValidationError``) a backup that did not succeed or is being verified. The
+    job goes through the outbox (written with the "pending" state): with the broker down
+    the verification waits and runs when the broker is back. The task claims its outbox
+    message, so a second delivery verifies nothing twice.
     """
     with transaction.atomic():
         row = (
@@ -51,7 +50,6 @@ def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
             raise ValidationError(
                 "This backup cannot be verified now (failed, or already being verified)."
             )
-        previous = row.verification_status
         Backup.objects.filter(pk=backup.pk).update(
             verification_status=VerificationStatus.PENDING,
             verification_requested_at=timezone.now(),
@@ -64,26 +62,9 @@ def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
             request=request,
             detail={"backup": "verify requested"},
         )
-        transaction.on_commit(lambda: _enqueue_verify(backup.pk, previous), robust=True)
+        outbox.enqueue(VERIFY_BACKUP_TASK, claim=True, backup_id=backup.pk)
     backup.refresh_from_db()
-    if backup.progress_message.startswith(_VERIFY_NOT_QUEUED):
-        raise QueueUnavailable(_not_queued_text("verification"))
     return backup
-
-
-_VERIFY_NOT_QUEUED = "Verification not queued"
-
-
-def _enqueue_verify(backup_id: int, previous: str) -> None:
-
-    try:
-        verify_backup.delay(backup_id=backup_id)
-    except OperationalError as exc:
-        logger.warning("Verification of backup #%s not queued: %s", backup_id, exc)
-        Backup.objects.filter(pk=backup_id, verification_status=VerificationStatus.PENDING).update(
-            verification_status=previous,
-            progress_message=f"{_VERIFY_NOT_QUEUED}: broker unreachable ({exc})"[:200],
-        )
 
 
 def backup_verify(*, backup_id: int, say: Say = _quiet, alert: bool = True) -> Backup:

@@ -15,6 +15,19 @@ from tests.appointments.factories import AppointmentFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _outbox_relays_after_the_beat_job(monkeypatch, django_capture_on_commit_callbacks):
+    """The beat job writes outbox rows; here its commit's relay runs at once (the test's
+    transaction never commits), as it does in production when the broker is up."""
+    real = tasks.send_due_reminders
+
+    def run(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, "send_due_reminders", run)
+
+
 def _appointment(clinic, *, starts_in: timedelta, booked_before: timedelta, patient=None):
     """An appointment starting ``starts_in`` from now, booked ``booked_before`` its start."""
     start = (timezone.now() + starts_in).replace(second=0, microsecond=0)

@@ -17,6 +17,19 @@ from tests.billing.conftest import issued_invoice
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _outbox_relays_after_the_beat_job(monkeypatch, django_capture_on_commit_callbacks):
+    """The beat job writes outbox rows; here its commit's relay runs at once (the test's
+    transaction never commits), as it does in production when the broker is up."""
+    real = tasks.send_monthly_statements
+
+    def run(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, "send_monthly_statements", run)
+
+
 def test_beat_sends_one_statement_per_patient_per_month(
     student, billing_user, django_capture_on_commit_callbacks
 ):

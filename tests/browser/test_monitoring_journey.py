@@ -77,7 +77,9 @@ def test_admin_restores_a_backup_and_watches_the_progress(page, live_server, mon
     UserFactory(role=Role.NURSE, email="added.after.backup@usc.edu.ph")
     workers: list[threading.Thread] = []
 
-    def worker_picks_up(*, job_id):
+    def worker_picks_up(*args, kwargs, **options):  # what the outbox relay publishes
+        job_id = kwargs["job_id"]
+
         def run():
             from django.db import connection
 
@@ -90,7 +92,7 @@ def test_admin_restores_a_backup_and_watches_the_progress(page, live_server, mon
         workers.append(threading.Thread(target=run))
         workers[-1].start()
 
-    monkeypatch.setattr(tasks.run_restore, "delay", worker_picks_up)
+    monkeypatch.setattr(tasks.run_restore, "apply_async", worker_picks_up)
     from django.core.cache import cache
 
     cache.delete(jobs.RESTORE_LOCK_KEY)  # the cache outlives tests

@@ -55,7 +55,9 @@ def test_leave_over_booked_time_lists_them_first_then_cancels_and_tells_patients
     assert inside.status == "booked"
 
     with django_capture_on_commit_callbacks(execute=True):
-        confirmed = client.post(url, _leave(clinic, cancel_affected="1"))
+        confirmed = client.post(
+            url, _leave(clinic, cancel_affected="1", affected_ids=str(inside.pk))
+        )
     assert confirmed.status_code == 302
     assert AvailabilityException.objects.filter(provider=clinic.doctor, kind="leave").count() == 1
     inside.refresh_from_db()

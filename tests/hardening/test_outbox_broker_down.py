@@ -113,3 +113,63 @@ def test_broker_down_then_back(
     for message in OutboxMessage.objects.all():
         outbox._publish(message)
     assert len(mail.outbox) == count
+
+
+def test_beat_fan_out_with_the_broker_down_waits_and_sends_each_once(
+    clinic, broker_down, django_capture_on_commit_callbacks, mailoutbox
+):
+    """The reminder beat job queues through the outbox (it used to ``.delay()`` each
+    reminder, which raised with the broker down and lost them): the job succeeds, the
+    reminder waits, a second beat run during the outage adds nothing, and when the broker
+    is back the relay hands it over once and it is sent once."""
+    from appointments import tasks
+    from tests.appointments.factories import AppointmentFactory
+
+    start = (timezone.now() + timedelta(minutes=90)).replace(second=0, microsecond=0)
+    appointment = AppointmentFactory(
+        provider=clinic.doctor,
+        appointment_type=clinic.consult,
+        patient=clinic.patient,
+        start=start,
+        created_at=start - timedelta(days=3),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_due_reminders() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_due_reminders() == 0  # still waiting: not queued twice
+    waiting = OutboxMessage.objects.get(task="appointments.tasks.send_reminder")
+    assert waiting.sent_at is None and waiting.last_error
+    assert waiting.kwargs == {"appointment_id": appointment.pk, "offset_minutes": 120}
+    assert mailoutbox == []
+
+    broker_down()  # the broker is back
+    OutboxMessage.objects.update(available_at=timezone.now())
+    assert outbox.relay() == 1
+    assert outbox.relay() == 0
+    assert len(mailoutbox) == 1 and "Reminder" in mailoutbox[0].subject
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_due_reminders() == 0  # sent: nothing more to queue
+    assert len(mailoutbox) == 1
+
+
+def test_monthly_statements_with_the_broker_down_wait_and_go_out_once(
+    billing_user, broker_down, django_capture_on_commit_callbacks, mailoutbox
+):
+    from billing import tasks
+    from billing.catalogue import catalogue_ensure
+    from tests.billing.conftest import issued_invoice
+    from tests.patients.factories import PatientFactory
+
+    catalogue_ensure()
+    student = PatientFactory(patient_type="student")
+    issued_invoice(student, billing_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_monthly_statements() == 1
+    assert OutboxMessage.objects.filter(
+        task="billing.tasks.send_statement", sent_at__isnull=True
+    ).exists()
+    assert mailoutbox == []
+    broker_down()
+    OutboxMessage.objects.update(available_at=timezone.now())
+    assert outbox.relay() == 1 and outbox.relay() == 0
+    assert len(mailoutbox) == 1 and "Statement of account" in mailoutbox[0].subject

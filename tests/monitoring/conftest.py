@@ -60,5 +60,19 @@ def queued_restores(monkeypatch):
     from monitoring import tasks
 
     queued: list[str] = []
-    monkeypatch.setattr(tasks.run_restore, "delay", lambda *, job_id: queued.append(job_id))
+    monkeypatch.setattr(
+        tasks.run_restore, "apply_async", lambda *a, kwargs, **kw: queued.append(kwargs["job_id"])
+    )
+    return queued
+
+
+def record_jobs(monkeypatch, task) -> list[dict]:
+    """Stand in for the broker for ``task``: the outbox relay publishes with
+    ``apply_async``; record each job's arguments (without the outbox id), run none."""
+    queued: list[dict] = []
+
+    def publish(*args, kwargs, **options):
+        queued.append({k: v for k, v in kwargs.items() if k != "outbox_id"})
+
+    monkeypatch.setattr(task, "apply_async", publish)
     return queued

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
@@ -11,6 +12,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.audit import audit_chain_verify
 from accounts.models import AuditEvent, Notification, User
@@ -19,6 +21,7 @@ from monitoring import tasks
 from monitoring.backups import create, jobs, layout, locks, restore_jobs
 from monitoring.models import Backup, BackupKind, BackupStatus, RestoreJobStatus
 from tests.factories import UserFactory
+from tests.monitoring.conftest import record_jobs
 from tests.monitoring.factories import BackupFactory
 from tests.monitoring.test_backups import (
     NOT_REWOUND,
@@ -371,23 +374,63 @@ def test_worker_does_not_start_while_another_restore_runs(
 
 
 @pytest.mark.django_db
-def test_an_unreachable_broker_fails_the_job_and_frees_the_lock(
+def test_an_unreachable_broker_leaves_the_job_queued_until_the_relay_hands_it_over(
     client_for, admin_user, monkeypatch, confirm
 ):
+    """Through the outbox: the request answers 2xx and the job waits (still holding the
+    queue, so no backup or second restore slips in); the relay publishes it once."""
     from kombu.exceptions import OperationalError
 
-    def down(**kwargs):
+    from accounts import outbox
+    from accounts.models import OutboxMessage
+
+    def down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379")
 
-    monkeypatch.setattr(tasks.run_restore, "delay", down)
+    monkeypatch.setattr(tasks.run_restore, "apply_async", down)
     backup = BackupFactory()
     client = client_for(admin_user)
     response = confirm(client, backup, **HX)
     assert response.status_code == 200
-    assert cache.get(jobs.RESTORE_LOCK_KEY) is None  # a new request may try again
+    job_id = cache.get(jobs.RESTORE_LOCK_KEY)
+    assert job_id  # still the queued job's
     body = client.get(response["HX-Push-Url"], **HX).content.decode()
-    assert 'data-status="failed"' in body and "could not be queued" in body
-    assert "hx-trigger" not in body
+    assert 'data-status="queued"' in body and 'hx-trigger="every 1s"' in body
+    assert "Only one restore" in jobs.restore_busy_reason()
+    message = OutboxMessage.objects.get(task=jobs.RUN_RESTORE_TASK)
+    assert message.sent_at is None and "OperationalError" in message.last_error
+
+    queued = record_jobs(monkeypatch, tasks.run_restore)  # the broker is back
+    OutboxMessage.objects.update(available_at=timezone.now())
+    assert outbox.relay() == 1 and outbox.relay() == 0
+    assert queued == [{"job_id": job_id}]
+
+
+@pytest.mark.django_db
+def test_a_restore_the_broker_held_back_past_the_limit_is_not_run(
+    client_for, admin_user, queued_restores, confirm
+):
+    """A restore rewinds the data: one that could only reach a worker hours after it was
+    asked for is failed ("not started"), never run over the work entered since."""
+    backup = BackupFactory()
+    client = client_for(admin_user)
+    response = confirm(client, backup, **HX)
+    [job_id] = queued_restores
+    state = jobs.restore_job_state(job_id)
+    late = timezone.now() - jobs.RESTORE_START_LIMIT - timedelta(minutes=1)
+    state["requested_at"] = late.isoformat()
+    cache.set(jobs.RESTORE_JOB_KEY.format(job_id), state, 600)
+    body = client.get(response["HX-Push-Url"], **HX).content.decode()
+    assert 'data-status="interrupted"' in body and "Nothing was changed" in body
+    assert "hx-trigger" not in body  # the page stops polling
+
+    tasks.run_restore(job_id=job_id)  # the worker finally gets it
+
+    state = jobs.restore_job_state(job_id)
+    assert state["status"] == RestoreJobStatus.FAILED and state["message"] == "Not started"
+    backup.refresh_from_db()
+    assert backup.last_restored_at is None and Backup.objects.count() == 1  # no safety backup
+    assert cache.get(jobs.RESTORE_LOCK_KEY) is None
 
 
 # --- Who may follow a job -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from monitoring import tasks
 from monitoring.backups import create, jobs, locks, prune, restore_jobs
 from monitoring.models import Backup, BackupStatus, VerificationStatus
 from monitoring.services import incidents
+from tests.monitoring.conftest import record_jobs
 from tests.monitoring.factories import BackupFactory
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -31,33 +32,85 @@ def celery_not_eager():
 
 
 # --- Broker down when a backup or a verification is queued ---------------------------------
+# The job goes through the outbox (issue #11): the request answers 2xx, the row waits as
+# "queued, waiting for the task broker", and the relay hands it over once, when it is back.
+
+
+def _broker_back(monkeypatch, task) -> list[dict]:
+    """The broker is back: a stand-in records what the relay publishes for ``task``."""
+    from accounts.models import OutboxMessage
+
+    queued = record_jobs(monkeypatch, task)
+    OutboxMessage.objects.update(available_at=timezone.now())  # its backoff has passed
+    return queued
 
 
 @pytest.mark.django_db(transaction=True)
-def test_start_with_the_broker_down_says_so_and_leaves_nothing_pending(
-    client_for, admin_user, broker_down, celery_not_eager
+def test_start_with_the_broker_down_queues_the_backup_and_the_relay_hands_it_over_once(
+    client_for, admin_user, broker_down, celery_not_eager, monkeypatch
 ):
+    from accounts import outbox
+    from accounts.models import OutboxMessage
+
     client = client_for(admin_user)
     client.raise_request_exception = False
     response = client.post(reverse("monitoring:backup_start"), {}, **HX)
 
-    assert response.status_code == 503
-    assert response["X-Swap-Fragment"] == "1"  # app.js swaps it in instead of a generic toast
+    assert response.status_code == 200
     body = response.content.decode()
-    assert "could not be queued" in body and "broker is unreachable" in body
+    assert "Backup queued" in body and "waiting for the task broker" in body
+    assert 'id="backup-progress-poll"' in body and 'hx-trigger="every 10s"' in body
     backup = Backup.objects.get()
-    assert backup.status == BackupStatus.FAILED and "broker is unreachable" in backup.error
-    assert not backup.in_progress and "backup-progress-poll" not in body
-    # Nothing blocks the next try, nor a restore.
-    assert jobs.restore_busy_reason() == ""
+    assert backup.status == BackupStatus.PENDING and backup.in_progress
+    message = OutboxMessage.objects.get(task=jobs.RUN_BACKUP_TASK)
+    assert message.sent_at is None and message.attempts == 1  # the kick failed, it waits
+    assert "OperationalError" in message.last_error or message.last_error
+    # A second request is refused (one is waiting), and so is a restore.
     again = client.post(reverse("monitoring:backup_start"), {}, **HX)
-    assert again.status_code == 503 and "already waiting" not in again.content.decode()
+    assert again.status_code == 409 and "already waiting" in again.content.decode()
+    # Two hours of outage: the reaper leaves it alone (its job has not reached a worker).
+    later = timezone.now() + timedelta(hours=2)
+    assert prune.backups_reap_stale(now=later) == []
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.PENDING
+
+    queued = _broker_back(monkeypatch, tasks.run_backup)
+    assert outbox.relay() == 1
+    assert outbox.relay() == 0  # the next beat run publishes nothing again
+    assert queued == [{"backup_id": backup.pk}]
+    # Published just now: the reaper's hour counts from here, not from the request.
+    assert prune.backups_reap_stale() == []
+    # The worker runs it (a redelivery does nothing more).
+    tasks.run_backup(backup_id=backup.pk)
+    tasks.run_backup(backup_id=backup.pk)
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.SUCCEEDED
+    assert Backup.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_verify_with_the_broker_down_says_so_and_can_be_retried(
+def test_a_pending_backup_published_long_ago_is_still_reaped(admin_user, monkeypatch):
+    """The outbox only shields a job it still holds: one handed to the broker over an hour
+    ago that no worker started is lost as before."""
+    from accounts import outbox
+    from accounts.models import OutboxMessage
+
+    queued = record_jobs(monkeypatch, tasks.run_backup)
+    backup = create.backup_request(actor=admin_user)
+    assert queued == [{"backup_id": backup.pk}]  # the kick after commit published it
+    assert outbox.relay() == 0
+    OutboxMessage.objects.update(sent_at=timezone.now() - timedelta(hours=2))
+    Backup.objects.filter(pk=backup.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    assert prune.backups_reap_stale() == [backup.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_with_the_broker_down_waits_and_runs_once_when_it_is_back(
     client_for, admin_user, broker_down, celery_not_eager, monkeypatch
 ):
+    from accounts import outbox
+    from accounts.models import OutboxMessage
+
     backup = BackupFactory(verification_status=VerificationStatus.PASSED)
     client = client_for(admin_user)
     client.raise_request_exception = False
@@ -65,16 +118,27 @@ def test_verify_with_the_broker_down_says_so_and_can_be_retried(
 
     response = client.post(url, **HX)
 
-    assert response.status_code == 503
-    assert "verification could not be queued" in response.content.decode()
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f"Verification of backup #{backup.pk} queued" in body
+    assert "waiting for the task broker" in body
     backup.refresh_from_db()
-    assert backup.verification_status == VerificationStatus.PASSED  # as it was
-    assert not backup.in_progress
-    # Once the broker is back (a stand-in records the job), it can be verified.
-    queued = []
-    monkeypatch.setattr(tasks.verify_backup, "delay", lambda **kw: queued.append(kw))
-    assert client.post(url, **HX).status_code == 200
+    assert backup.verification_status == VerificationStatus.PENDING and backup.in_progress
+    assert client.post(url, **HX).status_code == 409  # already waiting
+    assert prune.backups_reap_stale(now=timezone.now() + timedelta(hours=2)) == []
+
+    queued = _broker_back(monkeypatch, tasks.verify_backup)
+    assert outbox.relay() == 1 and outbox.relay() == 0
     assert queued == [{"backup_id": backup.pk}]
+    # At-least-once delivery: the second delivery of the same message verifies nothing.
+    message = OutboxMessage.objects.get(task=jobs.VERIFY_BACKUP_TASK)
+    ran = []
+    monkeypatch.setattr(
+        "monitoring.backups.verify.backup_verify", lambda **kw: ran.append(kw["backup_id"])
+    )
+    tasks.verify_backup(**message.kwargs)
+    tasks.verify_backup(**message.kwargs)
+    assert ran == [backup.pk]
 
 
 # --- The reaper (in the health check) -----------------------------------------------------
@@ -179,7 +243,7 @@ def test_two_backup_requests_at_once_queue_one_backup(admin_user, monkeypatch):
     """Real threads, real transactions: the check and the insert are serialised."""
     from django.core.exceptions import ValidationError
 
-    monkeypatch.setattr(tasks.run_backup, "delay", lambda **kw: None)
+    record_jobs(monkeypatch, tasks.run_backup)
     real_busy = jobs.restore_busy_reason
 
     def slow_busy():  # widen the gap between "is one queued?" and the insert
