@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
@@ -32,16 +34,12 @@ from billing.models import (
     Refund,
     WriteOff,
 )
+from patients.models import Patient
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
-BALANCE = ExpressionWrapper(
-    F("patient_total")
-    + F("moved_to_patient")
-    - F("credited")
-    - F("written_off")
-    - F("amount_paid"),
-    output_field=MONEY_FIELD,
-)
+# The stored balance (a generated column: 0 on drafts and voids, otherwise patient share +
+# moved back − credits − write-off − allocations).
+BALANCE = F("open_balance")
 
 
 def _sum(qs, expr) -> Decimal:
@@ -140,6 +138,26 @@ def invoice_list(
     return qs
 
 
+@dataclass
+class ListTotals:
+    count: int = 0
+    net: Decimal = ZERO
+    patient: Decimal = ZERO
+    balance: Decimal = ZERO
+
+
+def invoice_list_totals(qs: QuerySet[Invoice]) -> ListTotals:
+    """Count and sums of a filtered invoice list in one aggregate (the paginator takes its
+    count from here instead of a second ``COUNT(*)``)."""
+    row = qs.order_by().aggregate(
+        count=Count("id"),
+        net=Coalesce(Sum("net_total"), Value(ZERO), output_field=MONEY_FIELD),
+        patient=Coalesce(Sum("patient_total"), Value(ZERO), output_field=MONEY_FIELD),
+        balance=Coalesce(Sum("open_balance"), Value(ZERO), output_field=MONEY_FIELD),
+    )
+    return ListTotals(**row)
+
+
 def unbilled_charges(status: str = ChargeStatus.UNBILLED) -> QuerySet[Charge]:
     return (
         Charge.objects.filter(status=status)
@@ -232,6 +250,8 @@ class Report:
     rows: list[list] = field(default_factory=list)
     money_columns: set[int] = field(default_factory=set)
     chart: list[tuple[str, Decimal]] = field(default_factory=list)
+    totals: list | None = None  # a footer row (grand totals), when the report has one
+    page: Page | None = None  # set when the rows are one page of many
 
 
 def _posted_lines(date_from: date, date_to: date):
@@ -363,30 +383,88 @@ def _bucket_sums(prefix_filter_today: date):
     return sums
 
 
-def report_ar_by_patient(today: date | None = None, limit: int = 500) -> Report:
-    """Accounts receivable ageing by patient (open invoices, by days since the visit)."""
-    today = today or timezone.localdate()
-    rows = (
-        Invoice.objects.filter(status__in=OPEN_STATUSES)
-        .values("patient_id", "patient__last_name", "patient__first_name", "patient__id_number")
-        .annotate(**_bucket_sums(today), total=Sum(BALANCE))
-        .order_by("-total")[:limit]
+AR_PAGE_SIZE = 50
+
+_AR_BY_PATIENT_SQL = """
+    WITH per(patient_id, b0, b1, b2, b3, total) AS (
+        SELECT patient_id,
+               coalesce(sum(open_balance) FILTER (WHERE visit_day BETWEEN %(d30)s AND %(today)s), 0),
+               coalesce(sum(open_balance) FILTER (WHERE visit_day BETWEEN %(d60)s AND %(d31)s), 0),
+               coalesce(sum(open_balance) FILTER (WHERE visit_day BETWEEN %(d90)s AND %(d61)s), 0),
+               coalesce(sum(open_balance) FILTER (WHERE visit_day <= %(d91)s), 0),
+               sum(open_balance)
+        FROM billing_invoice
+        WHERE status IN ('issued', 'partially_paid')
+        GROUP BY patient_id
     )
+    SELECT patient_id, b0, b1, b2, b3, total,
+           count(*) OVER (), sum(b0) OVER (), sum(b1) OVER (), sum(b2) OVER (),
+           sum(b3) OVER (), sum(total) OVER ()
+    FROM per
+    ORDER BY total DESC, patient_id
+    LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def _ar_rows(today: date, limit: int | None, offset: int) -> list[tuple]:
+    params = {"today": today, "limit": limit, "offset": offset}
+    for days in (30, 31, 60, 61, 90, 91):
+        params[f"d{days}"] = today - timedelta(days=days)
+    with connection.cursor() as cursor:
+        cursor.execute(_AR_BY_PATIENT_SQL, params)
+        return cursor.fetchall()
+
+
+def report_ar_by_patient(
+    today: date | None = None, *, page: int | str | None = None, per_page: int = AR_PAGE_SIZE
+) -> Report:
+    """Accounts receivable ageing by patient (open invoices, by days since the visit), largest
+    balance first.
+
+    One query: a single ``GROUP BY patient`` with a conditional sum per bucket over the
+    stored open balance (an index-only scan of the open-invoice partial index), whose window
+    sums give the grand total and the patient count on every row; then the page's patient
+    names. ``page=None`` returns every row (the CSV export); otherwise one page of
+    ``per_page`` rows with ``report.page`` for the pager.
+    """
+    today = today or timezone.localdate()
     report = Report(
         "Accounts receivable ageing by patient",
         ["Patient", "ID number", *[b[0] for b in AGE_BUCKETS], "Total"],
         money_columns={2, 3, 4, 5, 6},
     )
+    if page is None:
+        rows = _ar_rows(today, None, 0)
+    else:
+        number = _page_number(page)
+        rows = _ar_rows(today, per_page, (number - 1) * per_page)
+        if not rows and number > 1:  # past the end: show the last page
+            count = _ar_rows(today, 1, 0)
+            last = max(1, -(-count[0][6] // per_page)) if count else 1
+            rows = _ar_rows(today, per_page, (last - 1) * per_page)
+            number = last
+        total_rows = rows[0][6] if rows else 0
+        report.page = Paginator(range(total_rows), per_page).get_page(number)
+        report.page.object_list = report.rows
+    names = {
+        pk: (f"{last}, {first}", id_number)
+        for pk, last, first, id_number in Patient.objects.filter(
+            pk__in=[r[0] for r in rows]
+        ).values_list("pk", "last_name", "first_name", "id_number")
+    }
     for r in rows:
-        report.rows.append(
-            [
-                f"{r['patient__last_name']}, {r['patient__first_name']}",
-                r["patient__id_number"],
-                *[r[b[0]] for b in AGE_BUCKETS],
-                r["total"],
-            ]
-        )
+        name, id_number = names.get(r[0], ("?", ""))
+        report.rows.append([name, id_number, *r[1:6]])
+    if rows:
+        report.totals = ["All patients", f"{rows[0][6]} patients", *rows[0][7:12]]
     return report
+
+
+def _page_number(page) -> int:
+    try:
+        return max(1, int(page))
+    except (TypeError, ValueError):
+        return 1
 
 
 def report_ar_by_payer(today: date | None = None) -> Report:
@@ -425,11 +503,17 @@ def report_ar_by_payer(today: date | None = None) -> Report:
         ["Payer", *[b[0] for b in AGE_BUCKETS], "Outstanding", "Claims", "Denial rate"],
         money_columns={1, 2, 3, 4, 5},
     )
+    claims = denied = 0
+    sums = [ZERO] * (len(AGE_BUCKETS) + 1)
     for r in rows:
         rate = f"{100 * r['denied'] / r['claims']:.0f} %" if r["claims"] else "—"
-        report.rows.append(
-            [r["payer__name"], *[r[b[0]] for b in AGE_BUCKETS], r["total"], r["claims"], rate]
-        )
+        amounts = [*[r[b[0]] for b in AGE_BUCKETS], r["total"]]
+        report.rows.append([r["payer__name"], *amounts, r["claims"], rate])
+        sums = [a + b for a, b in zip(sums, amounts, strict=True)]
+        claims, denied = claims + r["claims"], denied + r["denied"]
+    if report.rows:
+        rate = f"{100 * denied / claims:.0f} %" if claims else "—"
+        report.totals = ["All payers", *sums, claims, rate]
     return report
 
 
@@ -545,6 +629,8 @@ REPORTS = {
     "discounts": ("Discounts", report_discounts, True),
     "sales_book": ("Sales book", report_sales_book, True),
 }
+# Reports shown a page at a time (their builder takes ``page``; ``None`` = every row).
+PAGED_REPORTS = frozenset({"ar_patient"})
 
 
 # --- Statements ----------------------------------------------------------------------------
