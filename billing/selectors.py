@@ -30,8 +30,11 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    KonsultaCapitation,
+    KonsultaRegistration,
     Payment,
     Refund,
+    ServiceGroup,
     WriteOff,
 )
 from patients.models import Patient
@@ -633,6 +636,76 @@ REPORTS = {
 PAGED_REPORTS = frozenset({"ar_patient"})
 
 
+# --- PhilHealth Konsulta -------------------------------------------------------------------
+
+
+@dataclass
+class KonsultaSummary:
+    year: int
+    members: int = 0
+    expected: Decimal = ZERO  # capitation due: the registered members' rates
+    received: Decimal = ZERO
+    consultations: int = 0  # covered services given to members at ₱0, by group below
+    by_group: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.expected - self.received
+
+
+def konsulta_summary(year: int) -> KonsultaSummary:
+    """Registered members and capitation expected vs received for ``year``, and the covered
+    services given (lines priced ₱0 under the capitation, on invoices that are not void).
+    Three aggregate queries."""
+    reg = KonsultaRegistration.objects.filter(year=year).aggregate(
+        n=Count("id"), due=Coalesce(Sum("capitation_rate"), Value(ZERO), output_field=MONEY_FIELD)
+    )
+    received = _sum(KonsultaCapitation.objects.filter(year=year), "amount")
+    groups = (
+        InvoiceLine.objects.filter(
+            covered_by_capitation=True, voided=False, invoice__visit_day__year=year
+        )
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .values("service__group")
+        .annotate(n=Count("id"))
+        .order_by("service__group")
+    )
+    labels = dict(ServiceGroup.choices)
+    by_group = [(labels.get(g["service__group"], g["service__group"]), g["n"]) for g in groups]
+    return KonsultaSummary(
+        year=year,
+        members=reg["n"],
+        expected=reg["due"],
+        received=received,
+        consultations=sum(n for _, n in by_group),
+        by_group=by_group,
+    )
+
+
+def konsulta_registrations(year: int) -> QuerySet[KonsultaRegistration]:
+    return (
+        KonsultaRegistration.objects.filter(year=year)
+        .select_related("patient", "coverage", "registered_by")
+        .order_by("patient__last_name", "patient__first_name", "pk")
+    )
+
+
+def konsulta_capitations(year: int) -> list[KonsultaCapitation]:
+    return list(KonsultaCapitation.objects.filter(year=year).select_related("posted_by"))
+
+
+def konsulta_covered_lines(year: int, limit: int = 20) -> list[InvoiceLine]:
+    """The latest services given to Konsulta members at ₱0 under the capitation."""
+    return list(
+        InvoiceLine.objects.filter(
+            covered_by_capitation=True, voided=False, invoice__visit_day__year=year
+        )
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .select_related("invoice__patient", "service")
+        .order_by("-invoice__visit_day", "-pk")[:limit]
+    )
+
+
 # --- Statements ----------------------------------------------------------------------------
 
 
@@ -743,7 +816,7 @@ def claim_rows(claims) -> list[dict]:
     claims = list(claims)
     lines = (
         InvoiceLine.objects.filter(claim_line__claim__in=claims)
-        .select_related("invoice", "claim_line")
+        .select_related("invoice", "claim_line__service")
         .order_by("pk")
     )
     by_claim: dict[int, list[InvoiceLine]] = {}
@@ -762,7 +835,11 @@ def claim_rows(claims) -> list[dict]:
     for c in claims:
         own = by_claim.get(c.pk, [])
         service_days = sorted({x.invoice.visit_day for x in own})
-        icd = sorted(set().union(*[codes.get((c.patient_id, d), set()) for d in service_days]))
+        corrected = {x.claim_line.icd10_id for x in own if x.claim_line.icd10_id}
+        # A corrected line's ICD-10 code is what the payer is told; otherwise the visits'.
+        icd = sorted(
+            corrected or set().union(*[codes.get((c.patient_id, d), set()) for d in service_days])
+        )
         rows.append(
             {
                 "claim": c.number,
@@ -775,7 +852,10 @@ def claim_rows(claims) -> list[dict]:
                 "birth_date": c.patient.birth_date.isoformat(),
                 "service_date": ", ".join(d.isoformat() for d in service_days),
                 "icd10": " ".join(icd),
-                "services": "; ".join(x.description for x in own),
+                "services": "; ".join(
+                    x.claim_line.service.name if x.claim_line.service_id else x.description
+                    for x in own
+                ),
                 "invoices": " ".join(sorted({x.invoice.number for x in own})),
                 "amount": c.total,
                 "paid": c.paid,
