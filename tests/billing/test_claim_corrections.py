@@ -142,7 +142,7 @@ def test_correction_through_the_claim_page(claim, billing_user, client_for, icd)
     c = client_for(billing_user)
     url = reverse("billing:claim_line_correct", args=[claim.pk, line.pk])
     page = c.get(reverse("billing:claim", args=[claim.pk])).content.decode()
-    assert "Correct this line" in page and url in page
+    assert "Correct line #" in page and url in page
     bad = c.post(url, {f"line{line.pk}-amount": "90", f"line{line.pk}-reason": ""})
     assert bad.status_code == 422 and "This field is required" in bad.content.decode()
     r = c.post(
