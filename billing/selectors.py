@@ -419,7 +419,7 @@ def _ar_rows(today: date, limit: int | None, offset: int) -> list[tuple]:
 
 
 def report_ar_by_patient(
-    today: date | None = None, *, page: int | str | None = None, per_page: int = AR_PAGE_SIZE
+    today: date | None = None, *, page: int | str | None = None, per_page: int | None = None
 ) -> Report:
     """Accounts receivable ageing by patient (open invoices, by days since the visit), largest
     balance first.
@@ -431,6 +431,7 @@ def report_ar_by_patient(
     ``per_page`` rows with ``report.page`` for the pager.
     """
     today = today or timezone.localdate()
+    per_page = per_page or AR_PAGE_SIZE
     report = Report(
         "Accounts receivable ageing by patient",
         ["Patient", "ID number", *[b[0] for b in AGE_BUCKETS], "Total"],

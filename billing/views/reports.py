@@ -41,7 +41,7 @@ def reports(request: Request):
     date_from, date_to = form.period()
     export = request.GET.get("export") == "csv"
     if key in selectors.PAGED_REPORTS:  # one page on screen, every row in the CSV
-        report = build(page=None if export else request.GET.get("page"))
+        report = build(page=None if export else (request.GET.get("page") or 1))
     else:
         report = build(date_from, date_to) if dated else build()
     if export:

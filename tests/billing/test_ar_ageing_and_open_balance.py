@@ -93,11 +93,16 @@ def test_ar_ageing_buckets_pages_and_grand_totals(catalogue, billing_user):
     assert sum(r[6] for r in everything.rows) == everything.totals[6]
 
 
-def test_ar_ageing_page_and_csv(catalogue, billing_user, client_for):
-    _ageing_world(billing_user)
+def test_ar_ageing_page_and_csv(catalogue, billing_user, client_for, monkeypatch):
+    a, b, c_ = _ageing_world(billing_user)
+    monkeypatch.setattr(selectors, "AR_PAGE_SIZE", 2)
     c = client_for(billing_user)
     page = c.get(reverse("billing:reports"), {"report": "ar_patient"}).content.decode()
     assert "All patients" in page and "3 patients" in page and "₱600.00" in page
+    # The screen shows one page (not every patient); the next page has the rest.
+    assert "Page 1 of 2" in page and a.id_number in page and c_.id_number not in page
+    page2 = c.get(reverse("billing:reports"), {"report": "ar_patient", "page": 2}).content.decode()
+    assert c_.id_number in page2 and a.id_number not in page2 and "₱600.00" in page2
     csv = c.get(reverse("billing:reports"), {"report": "ar_patient", "export": "csv"})
     lines = b"".join(csv.streaming_content).decode().strip().splitlines()
     assert len(lines) == 1 + 3 + 1 and lines[-1].startswith("All patients")
