@@ -465,6 +465,8 @@ class Invoice(models.Model):
             models.Index(fields=["status", "-visit_day"], name="billing_inv_status_day"),
             models.Index(fields=["patient", "-visit_day"], name="billing_inv_patient_day"),
             models.Index(fields=["issued_at"], name="billing_inv_issued_at"),
+            # Every invoice in the list's display order (the unfiltered list's page).
+            models.Index(fields=["-visit_day", "-id"], name="billing_inv_day_id"),
             # Open invoices only (~40 % of rows): the open list in its display order, and AR
             # ageing grouped by patient, both answered from the index alone.
             models.Index(
