@@ -63,6 +63,7 @@ PERMISSIONS: dict[str, str] = {
     "billing.manage": "Issue invoices, record payments, work claims and the cashier's day",
     "billing.approve": "Approve write-offs and refunds",
     "billing.configure": "Manage the services catalogue, price lists and payers",
+    "billing.konsulta": "Register PhilHealth Konsulta members and post capitation received",
     "billing.view_balance": "See a patient's billing balance on the chart (read-only)",
     "billing.portal": "See one's own bills",
     # analytics
@@ -105,6 +106,7 @@ MATRIX: dict[str, frozenset[str]] = {
             "billing.view",
             "billing.approve",
             "billing.configure",
+            "billing.konsulta",
             "analytics.view",
             "analytics.view_productivity",
             "analytics.manage_syndromes",
@@ -174,6 +176,7 @@ MATRIX: dict[str, frozenset[str]] = {
             "patients.view_demographics",
             "billing.view",
             "billing.manage",
+            "billing.konsulta",
             "analytics.view_financial",
         }
     ),

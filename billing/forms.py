@@ -20,6 +20,7 @@ from billing.models import (
     ServiceGroup,
     StatutoryDiscount,
 )
+from patients.models import Patient
 from uscpis.forms import DateField
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -245,3 +246,71 @@ class PayerForm(forms.ModelForm):
     class Meta:
         model = Payer
         fields = ["code", "name", "kind", "requires_loa", "loa_validity_days", "is_active"]
+
+
+# --- PhilHealth Konsulta -------------------------------------------------------------------
+
+
+def _this_year() -> int:
+    return timezone.localdate().year
+
+
+class KonsultaYearForm(forms.Form):
+    year = forms.IntegerField(min_value=2020, max_value=2100, initial=_this_year)
+
+    def year_or_current(self) -> int:
+        return self.cleaned_data["year"] if self.is_valid() else _this_year()
+
+
+class KonsultaRegisterForm(forms.Form):
+    id_number = forms.CharField(label="Patient ID number", max_length=40)
+    pin = forms.CharField(
+        label="PhilHealth PIN", max_length=16, help_text="12 digits: 12-123456789-1"
+    )
+    year = forms.IntegerField(
+        label="Validity year", min_value=2020, max_value=2100, initial=_this_year
+    )
+    registered_on = DateField(
+        label="Registration / assignment date", widget=DATE, initial=timezone.localdate
+    )
+
+    def clean_id_number(self):
+        value = self.cleaned_data["id_number"].strip()
+        patient = Patient.objects.filter(id_number__iexact=value).first()
+        if patient is None:
+            raise forms.ValidationError("No patient has this ID number.")
+        self.patient = patient
+        return value
+
+
+class KonsultaCapitationForm(forms.Form):
+    year = forms.IntegerField(label="For year", min_value=2020, max_value=2100, initial=_this_year)
+    reference = forms.CharField(label="PhilHealth reference", max_length=60)
+    received_on = DateField(widget=DATE, initial=timezone.localdate)
+    amount = money_field("Amount received", minimum="0.01")
+    members = forms.IntegerField(
+        label="Members (as stated)", required=False, min_value=0, max_value=10_000_000
+    )
+
+
+# --- Claim corrections ---------------------------------------------------------------------
+
+
+class ClaimLineCorrectForm(forms.Form):
+    amount = money_field("Amount claimed", minimum="0.01")
+    icd10 = forms.CharField(label="ICD-10 code", required=False, max_length=8)
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.filter(is_active=True).order_by("name"),
+        required=False,
+        empty_label="(as invoiced)",
+    )
+    reason = forms.CharField(label="Reason for the correction", max_length=200)
+
+    def clean_icd10(self):
+        return self.cleaned_data["icd10"].strip().upper()
+
+    def clean_reason(self):
+        value = self.cleaned_data["reason"].strip()
+        if not value:
+            raise forms.ValidationError("Say why the line is corrected.")
+        return value

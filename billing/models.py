@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from patients.models import PatientType
@@ -214,6 +214,90 @@ class Coverage(models.Model):
         return 0 <= (day - self.loa_issued_on).days < self.payer.loa_validity_days
 
 
+# --- PhilHealth Konsulta (primary-care capitation) ------------------------------------
+
+
+class KonsultaRegistration(models.Model):
+    """A PhilHealth member registered with (assigned to) the clinic as their Konsulta
+    primary-care provider for one year. PhilHealth pays the clinic a capitation per
+    registered member per year (PC 2020-0022: ₱500 public, ₱750 private providers) instead of
+    per visit, so the member's covered consultations and listed lab tests cost them ₱0 and
+    are never claimed line by line.
+
+    Its coverage (payer PhilHealth, member PIN, the registration year, 0 % per-line share)
+    is what the invoices and the chart show; the rate is copied from the configuration when
+    the member registers, so changing it later does not change past years."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="konsulta_registrations"
+    )
+    coverage = models.OneToOneField(
+        Coverage, on_delete=models.PROTECT, related_name="konsulta_registration"
+    )
+    year = models.PositiveSmallIntegerField("validity year")
+    registered_on = models.DateField("registration / assignment date")
+    capitation_rate = models.DecimalField(**MONEY)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-year", "-registered_on", "-id"]
+        indexes = [models.Index(fields=["year", "registered_on"], name="billing_konsulta_year")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "year"], name="billing_konsulta_one_per_member_year"
+            ),
+            models.CheckConstraint(
+                condition=Q(capitation_rate__gte=0), name="billing_konsulta_rate_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(year__gte=2020, year__lte=2100), name="billing_konsulta_year_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(registered_on__year__lte=F("year")),
+                name="billing_konsulta_registered_by_year",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Konsulta {self.year} · {self.coverage.member_id}"
+
+
+class KonsultaCapitation(models.Model):
+    """Capitation received from PhilHealth for a year (a tranche), posted like a
+    remittance: once per payer reference."""
+
+    payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="capitations")
+    year = models.PositiveSmallIntegerField("for year")
+    reference = models.CharField(max_length=60)
+    received_on = models.DateField()
+    amount = models.DecimalField(**MONEY)
+    members = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Members the tranche is for, as PhilHealth states it."
+    )
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    posted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payer", "reference"], name="billing_capitation_ref_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_capitation_positive"),
+            models.CheckConstraint(
+                condition=Q(year__gte=2020, year__lte=2100), name="billing_capitation_year_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.year})"
+
+
 # --- Charges -------------------------------------------------------------------------
 
 
@@ -348,6 +432,25 @@ class Invoice(models.Model):
     credited = models.DecimalField(**MONEY, default=ZERO)
     written_off = models.DecimalField(**MONEY, default=ZERO)
     amount_paid = models.DecimalField(**MONEY, default=ZERO)
+    # What the patient still owes on a posted invoice (0 on drafts and voids): computed and
+    # stored by PostgreSQL in the same statement that changes any of its sources (allocations,
+    # credit notes, write-offs, moved payer shares update those columns in their transaction),
+    # so it can never drift; AR ageing and the open-invoice list read it from a covering index.
+    open_balance = models.GeneratedField(
+        expression=Case(
+            When(
+                Q(status__in=["draft", "void"]),
+                then=Value(ZERO),
+            ),
+            default=F("patient_total")
+            + F("moved_to_patient")
+            - F("credited")
+            - F("written_off")
+            - F("amount_paid"),
+        ),
+        output_field=models.DecimalField(**MONEY),
+        db_persist=True,
+    )
     void_reason = models.CharField(max_length=200, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     voided_by = models.ForeignKey(
@@ -362,6 +465,22 @@ class Invoice(models.Model):
             models.Index(fields=["status", "-visit_day"], name="billing_inv_status_day"),
             models.Index(fields=["patient", "-visit_day"], name="billing_inv_patient_day"),
             models.Index(fields=["issued_at"], name="billing_inv_issued_at"),
+            # Every invoice in the list's display order (the unfiltered list's page).
+            models.Index(fields=["-visit_day", "-id"], name="billing_inv_day_id"),
+            # Open invoices only (~40 % of rows): the open list in its display order, and AR
+            # ageing grouped by patient, both answered from the index alone.
+            models.Index(
+                fields=["-visit_day", "-id"],
+                name="billing_inv_open_list",
+                condition=Q(status__in=["issued", "partially_paid"]),
+                include=["patient", "open_balance", "net_total", "patient_total"],
+            ),
+            models.Index(
+                fields=["patient", "visit_day"],
+                name="billing_inv_open_ageing",
+                condition=Q(status__in=["issued", "partially_paid"]),
+                include=["open_balance"],
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -438,6 +557,11 @@ class InvoiceLine(models.Model):
     price_override_reason = models.CharField(max_length=200, blank=True)
     covered_by_fee = models.BooleanField(
         default=False, help_text="Within the term's covered visits."
+    )
+    covered_by_capitation = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A Konsulta member's covered service: paid by PhilHealth's capitation (₱0).",
     )
     vat_exempt = models.BooleanField(default=True)
     gross = models.DecimalField(**MONEY)
@@ -701,9 +825,14 @@ CLAIM_TRANSITIONS: dict[str, tuple[str, ...]] = {
     ClaimStatus.SUBMITTED: (ClaimStatus.ACCEPTED, ClaimStatus.DENIED),
     ClaimStatus.ACCEPTED: (ClaimStatus.DENIED,),
     ClaimStatus.DENIED: (ClaimStatus.SUBMITTED,),  # corrected and resubmitted
-    ClaimStatus.PARTIALLY_PAID: (),
+    # Part of it denied (paid less than claimed, the rest still outstanding): corrected and
+    # resubmitted for the rest.
+    ClaimStatus.PARTIALLY_PAID: (ClaimStatus.SUBMITTED,),
     ClaimStatus.PAID: (),
 }
+# Whose lines may be corrected (amount, ICD-10 code, service) before resubmission. Draft
+# lines come from the invoice; submitted and accepted claims are with the payer: immutable.
+CLAIM_CORRECTABLE = (ClaimStatus.DENIED, ClaimStatus.PARTIALLY_PAID)
 
 
 class DenialCode(models.TextChoices):
@@ -770,12 +899,62 @@ class ClaimLine(models.Model):
         InvoiceLine, on_delete=models.PROTECT, related_name="claim_line"
     )
     amount = models.DecimalField(**MONEY)
+    # Set by a correction: the diagnosis the payer is told, and the service claimed when it
+    # differs from the invoice line's (null = the invoice line's own).
+    icd10 = models.ForeignKey(
+        "patients.Icd10Code", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_claimline_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount} on claim {self.claim_id}"
+
+    @property
+    def claimed_service(self):
+        return self.service or self.invoice_line.service
+
+
+class ClaimLineChange(models.Model):
+    """One field of a claim line changed by a correction: who, when, from what to what, why.
+    Append-only (nothing updates or deletes these rows)."""
+
+    class Field(models.TextChoices):
+        AMOUNT = "amount", "Amount"
+        ICD10 = "icd10", "ICD-10 code"
+        SERVICE = "service", "Service"
+
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="line_changes")
+    line = models.ForeignKey(ClaimLine, on_delete=models.PROTECT, related_name="changes")
+    submission = models.PositiveSmallIntegerField(help_text="Corrects this submission.")
+    field = models.CharField(max_length=8, choices=Field.choices)
+    old_value = models.CharField(max_length=200, blank=True)
+    new_value = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=200)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(field__in=["amount", "icd10", "service"]),
+                name="billing_claimlinechange_field_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason=""), name="billing_claimlinechange_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()}: {self.old_value or '—'} → {self.new_value or '—'}"
 
 
 class ClaimEvent(models.Model):

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,11 +26,16 @@ from billing.models import (
     ClaimStatus,
     Coverage,
     Invoice,
+    InvoiceLine,
     InvoiceStatus,
     Payer,
     Payment,
+    Service,
 )
-from billing.services import charges, claims, invoices, payments
+from billing.services import charges, claims, invoices, konsulta, payments
+from inventory.models import StockMovement
+from inventory.services.dispensing import stock_dispense_cancel
+from patients.models import Icd10Code
 
 
 def run(*, stdout) -> None:
@@ -76,19 +82,76 @@ def _coverages(rng: random.Random) -> list[Coverage]:
                 else None,
             )
         )
-    for n, patient in enumerate(Patient.objects.filter(patient_type="student").order_by("pk")[:10]):
+    return made
+
+
+def _konsulta(clerk, today: date) -> list:
+    """Konsulta members: ten students without a portal account and five employees without
+    an HMO, registered this year (three also last year), so their consultations and
+    listed lab tests from now on cost them ₱0; one capitation tranche received."""
+    from patients.models import Patient
+
+    students = Patient.objects.filter(patient_type="student", user__isnull=True).order_by("pk")
+    employees = Patient.objects.filter(patient_type="employee").order_by("pk")[40:45]
+    members = [*students[:10], *employees]
+    made = []
+    for n, patient in enumerate(members):
+        # The PIN on the patient's record where there is one.
+        pin = patient.philhealth_pin_display or f"12-{300000000 + n:09d}-{n % 10}"
+        if n < 3:
+            made.append(
+                konsulta.konsulta_register(
+                    actor=clerk,
+                    patient=patient,
+                    pin=pin,
+                    year=today.year - 1,
+                    registered_on=date(today.year - 1, 2, 1 + n),
+                )
+            )
         made.append(
-            Coverage.objects.create(
+            konsulta.konsulta_register(
+                actor=clerk,
                 patient=patient,
-                payer=payers["philhealth-konsulta"],
-                # The PIN on the patient's record where there is one.
-                member_id=patient.philhealth_pin_display or f"12-{300000000 + n:09d}-{n % 10}",
-                valid_from=date(today.year, 1, 1),
-                percent=Decimal("100"),
-                groups=["lab"],
-                annual_cap=Decimal("750"),
+                pin=pin,
+                year=today.year,
+                registered_on=date(today.year, 1, 10 + n),
             )
         )
+    konsulta.konsulta_capitation_post(
+        actor=clerk,
+        year=today.year - 1,
+        reference=f"KON-{today.year - 1}-T1",
+        received_on=date(today.year - 1, 7, 15),
+        amount=sum((r.capitation_rate for r in made if r.year == today.year - 1), Decimal("0")),
+        members=3,
+    )
+    this_year = [r for r in made if r.year == today.year]
+    konsulta.konsulta_capitation_post(
+        actor=clerk,
+        year=today.year,
+        reference=f"KON-{today.year}-T1",
+        received_on=date(today.year, 6, 30),
+        amount=(sum((r.capitation_rate for r in this_year), Decimal("0")) / 2).quantize(
+            Decimal("0.01")
+        ),
+        members=len(this_year),
+    )
+    # Covered services given to members (priced ₱0 under the capitation when captured).
+    consult, cbc = Service.objects.get(code="CONSULT"), Service.objects.get(code="LAB-CBC")
+    for n, reg in enumerate(this_year[:8]):
+        day = today - timedelta(days=3 + 4 * n)
+        for service in (consult, cbc) if n % 2 else (cbc,):
+            charges.charge_capture(
+                charges.ChargeSpec(
+                    source_key=f"demo-konsulta:{reg.patient_id}:{service.code}",
+                    patient_id=reg.patient_id,
+                    service=service,
+                    description=service.name,
+                    occurred_on=day,
+                )
+            )
+    return made
+
     return made
 
 
@@ -96,6 +159,7 @@ def _seed(stdout, clerk, admin) -> None:
     rng = random.Random(1212)
     today = timezone.localdate()
     covered = _coverages(rng)
+    members = _konsulta(clerk, today)
     # LOAs are valid for a few days: date the HMO ones to each patient's visits below.
     counts = charges.capture_since(today - timedelta(days=45))
     stdout.write(f"  captured charges: {counts}")
@@ -104,8 +168,6 @@ def _seed(stdout, clerk, admin) -> None:
     # A few lab services for every demo patient with a portal account, so "My bills" shows data.
     for patient in Patient.objects.filter(user__isnull=False)[:5]:
         for n, code in enumerate(("LAB-CBC", "LAB-UA")):
-            from billing.models import Service
-
             service = Service.objects.get(code=code)
             charges.charge_capture(
                 charges.ChargeSpec(
@@ -116,10 +178,12 @@ def _seed(stdout, clerk, admin) -> None:
                     occurred_on=today - timedelta(days=20 + n * 15),
                 )
             )
+    _dispensing_cancelled(stdout, before_issue=True)
     drafts = list(
-        Invoice.objects.filter(
-            status=InvoiceStatus.DRAFT, visit_day__lt=today, net_total__gt=0
-        ).order_by("visit_day", "pk")
+        Invoice.objects.filter(status=InvoiceStatus.DRAFT, visit_day__lt=today)
+        .filter(Q(net_total__gt=0) | Q(lines__covered_by_capitation=True, lines__voided=False))
+        .distinct()
+        .order_by("visit_day", "pk")
     )
     # Past days: issue most drafts; a closed cashier day yesterday took most payments.
     past_day = payments.cashier_day_open(actor=clerk, opening_float=Decimal("1000"))
@@ -165,10 +229,38 @@ def _seed(stdout, clerk, admin) -> None:
             idempotency_key=f"demo-today-{n}",
         )
     _corrections(clerk, admin)
+    _dispensing_cancelled(stdout, before_issue=False)
     _claims(clerk, rng)
     stdout.write(
-        f"  {len(covered)} coverages, {len(issued)} invoices issued, "
+        f"  {len(covered)} coverages, {len(members)} Konsulta registrations, "
+        f"{len(issued)} invoices issued, "
         f"{Payment.objects.count()} payments, {Claim.objects.count()} claims"
+    )
+
+
+def _dispensing_cancelled(stdout, *, before_issue: bool) -> None:
+    """A dispensing to a patient cancelled in the pharmacy: billing reverses its charge.
+    Before issuing: the charge leaves its draft (listed under reversed charges). After: the
+    charge was on an issued invoice, so the billing home asks for a credit note."""
+    actor = User.objects.filter(email="inventory@usc.edu.ph").first()
+    billed = InvoiceLine.objects.filter(
+        voided=False, charge__source_key__startswith="dispense:", charge__status="billed"
+    ).exclude(invoice__status=InvoiceStatus.VOID)
+    if before_issue:
+        billed = billed.filter(invoice__status=InvoiceStatus.DRAFT)
+    else:
+        billed = billed.exclude(invoice__status=InvoiceStatus.DRAFT)
+    line = billed.select_related("charge").order_by("-invoice__visit_day", "-pk").first()
+    if actor is None or line is None:
+        stdout.write("  no billed dispensing to cancel; skipped")
+        return
+    movement = StockMovement.objects.get(pk=int(line.charge.source_key.split(":")[1]))
+    stock_dispense_cancel(
+        actor=actor,
+        movement=movement,
+        reason="Returned unopened at the counter"
+        if before_issue
+        else "Dispensed to the wrong patient record",
     )
 
 
@@ -220,6 +312,7 @@ def _claims(clerk, rng) -> None:
         ClaimStatus.DENIED,
         "partial",
         "paid",
+        "corrected",
     ]
     to_remit: dict[int, list] = {}
     for n, claim in enumerate(made):
@@ -235,6 +328,31 @@ def _claims(clerk, rng) -> None:
             Coverage.objects.filter(pk=claim.coverage_id).update(loa_issued_on=first_day)
         claim = claims.claim_transition(actor=clerk, claim=claim, to_status=ClaimStatus.SUBMITTED)
         if target == ClaimStatus.SUBMITTED:
+            continue
+        if target == "corrected":  # denied, a line corrected, resubmitted
+            claim = claims.claim_transition(
+                actor=clerk,
+                claim=claim,
+                to_status=ClaimStatus.DENIED,
+                denial_code="not_covered",
+                note="Diagnosis code does not support the service",
+            )
+            line = claim.lines.order_by("pk").first()
+            icd = Icd10Code.objects.filter(code="J06.9").first()
+            claims.claim_line_correct(
+                actor=clerk,
+                line=line,
+                amount=line.amount,
+                icd10_code=icd.code if icd else "",
+                service=None if icd else Service.objects.get(code="CONSULT"),
+                reason="Diagnosis from the signed visit added",
+            )
+            claims.claim_transition(
+                actor=clerk,
+                claim=claim,
+                to_status=ClaimStatus.SUBMITTED,
+                note="Corrected and resubmitted",
+            )
             continue
         if target == ClaimStatus.DENIED:
             claims.claim_transition(

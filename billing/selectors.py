@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
@@ -28,22 +30,20 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    KonsultaCapitation,
+    KonsultaRegistration,
     PayerKind,
     Payment,
     Refund,
+    ServiceGroup,
     WriteOff,
 )
-from patients.models import format_philhealth_pin
+from patients.models import Patient, format_philhealth_pin
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
-BALANCE = ExpressionWrapper(
-    F("patient_total")
-    + F("moved_to_patient")
-    - F("credited")
-    - F("written_off")
-    - F("amount_paid"),
-    output_field=MONEY_FIELD,
-)
+# The stored balance (a generated column: 0 on drafts and voids, otherwise patient share +
+# moved back − credits − write-off − allocations).
+BALANCE = F("open_balance")
 
 
 def _sum(qs, expr) -> Decimal:
@@ -142,6 +142,26 @@ def invoice_list(
     return qs
 
 
+@dataclass
+class ListTotals:
+    count: int = 0
+    net: Decimal = ZERO
+    patient: Decimal = ZERO
+    balance: Decimal = ZERO
+
+
+def invoice_list_totals(qs: QuerySet[Invoice]) -> ListTotals:
+    """Count and sums of a filtered invoice list in one aggregate (the paginator takes its
+    count from here instead of a second ``COUNT(*)``)."""
+    row = qs.order_by().aggregate(
+        count=Count("id"),
+        net=Coalesce(Sum("net_total"), Value(ZERO), output_field=MONEY_FIELD),
+        patient=Coalesce(Sum("patient_total"), Value(ZERO), output_field=MONEY_FIELD),
+        balance=Coalesce(Sum("open_balance"), Value(ZERO), output_field=MONEY_FIELD),
+    )
+    return ListTotals(**row)
+
+
 def unbilled_charges(status: str = ChargeStatus.UNBILLED) -> QuerySet[Charge]:
     return (
         Charge.objects.filter(status=status)
@@ -234,6 +254,8 @@ class Report:
     rows: list[list] = field(default_factory=list)
     money_columns: set[int] = field(default_factory=set)
     chart: list[tuple[str, Decimal]] = field(default_factory=list)
+    totals: list | None = None  # a footer row (grand totals), when the report has one
+    page: Page | None = None  # set when the rows are one page of many
 
 
 def _posted_lines(date_from: date, date_to: date):
@@ -365,30 +387,89 @@ def _bucket_sums(prefix_filter_today: date):
     return sums
 
 
-def report_ar_by_patient(today: date | None = None, limit: int = 500) -> Report:
-    """Accounts receivable ageing by patient (open invoices, by days since the visit)."""
-    today = today or timezone.localdate()
-    rows = (
-        Invoice.objects.filter(status__in=OPEN_STATUSES)
-        .values("patient_id", "patient__last_name", "patient__first_name", "patient__id_number")
-        .annotate(**_bucket_sums(today), total=Sum(BALANCE))
-        .order_by("-total")[:limit]
+AR_PAGE_SIZE = 50
+
+_AR_BY_PATIENT_SQL = """
+    WITH per(patient_id, b0, b1, b2, b3, total) AS (
+        SELECT patient_id,
+               coalesce(sum(open_balance) FILTER (WHERE visit_day BETWEEN %(d30)s AND %(today)s), 0),
+               coalesce(sum(open_balance) FILTER (WHERE visit_day BETWEEN %(d60)s AND %(d31)s), 0),
+               coalesce(sum(open_balance) FILTER (WHERE visit_day BETWEEN %(d90)s AND %(d61)s), 0),
+               coalesce(sum(open_balance) FILTER (WHERE visit_day <= %(d91)s), 0),
+               sum(open_balance)
+        FROM billing_invoice
+        WHERE status IN ('issued', 'partially_paid')
+        GROUP BY patient_id
     )
+    SELECT patient_id, b0, b1, b2, b3, total,
+           count(*) OVER (), sum(b0) OVER (), sum(b1) OVER (), sum(b2) OVER (),
+           sum(b3) OVER (), sum(total) OVER ()
+    FROM per
+    ORDER BY total DESC, patient_id
+    LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def _ar_rows(today: date, limit: int | None, offset: int) -> list[tuple]:
+    params = {"today": today, "limit": limit, "offset": offset}
+    for days in (30, 31, 60, 61, 90, 91):
+        params[f"d{days}"] = today - timedelta(days=days)
+    with connection.cursor() as cursor:
+        cursor.execute(_AR_BY_PATIENT_SQL, params)
+        return cursor.fetchall()
+
+
+def report_ar_by_patient(
+    today: date | None = None, *, page: int | str | None = None, per_page: int | None = None
+) -> Report:
+    """Accounts receivable ageing by patient (open invoices, by days since the visit), largest
+    balance first.
+
+    One query: a single ``GROUP BY patient`` with a conditional sum per bucket over the
+    stored open balance (an index-only scan of the open-invoice partial index), whose window
+    sums give the grand total and the patient count on every row; then the page's patient
+    names. ``page=None`` returns every row (the CSV export); otherwise one page of
+    ``per_page`` rows with ``report.page`` for the pager.
+    """
+    today = today or timezone.localdate()
+    per_page = per_page or AR_PAGE_SIZE
     report = Report(
         "Accounts receivable ageing by patient",
         ["Patient", "ID number", *[b[0] for b in AGE_BUCKETS], "Total"],
         money_columns={2, 3, 4, 5, 6},
     )
+    if page is None:
+        rows = _ar_rows(today, None, 0)
+    else:
+        number = _page_number(page)
+        rows = _ar_rows(today, per_page, (number - 1) * per_page)
+        if not rows and number > 1:  # past the end: show the last page
+            count = _ar_rows(today, 1, 0)
+            last = max(1, -(-count[0][6] // per_page)) if count else 1
+            rows = _ar_rows(today, per_page, (last - 1) * per_page)
+            number = last
+        total_rows = rows[0][6] if rows else 0
+        report.page = Paginator(range(total_rows), per_page).get_page(number)
+        report.page.object_list = report.rows
+    names = {
+        pk: (f"{last}, {first}", id_number)
+        for pk, last, first, id_number in Patient.objects.filter(
+            pk__in=[r[0] for r in rows]
+        ).values_list("pk", "last_name", "first_name", "id_number")
+    }
     for r in rows:
-        report.rows.append(
-            [
-                f"{r['patient__last_name']}, {r['patient__first_name']}",
-                r["patient__id_number"],
-                *[r[b[0]] for b in AGE_BUCKETS],
-                r["total"],
-            ]
-        )
+        name, id_number = names.get(r[0], ("?", ""))
+        report.rows.append([name, id_number, *r[1:6]])
+    if rows:
+        report.totals = ["All patients", f"{rows[0][6]} patients", *rows[0][7:12]]
     return report
+
+
+def _page_number(page) -> int:
+    try:
+        return max(1, int(page))
+    except (TypeError, ValueError):
+        return 1
 
 
 def report_ar_by_payer(today: date | None = None) -> Report:
@@ -427,11 +508,17 @@ def report_ar_by_payer(today: date | None = None) -> Report:
         ["Payer", *[b[0] for b in AGE_BUCKETS], "Outstanding", "Claims", "Denial rate"],
         money_columns={1, 2, 3, 4, 5},
     )
+    claims = denied = 0
+    sums = [ZERO] * (len(AGE_BUCKETS) + 1)
     for r in rows:
         rate = f"{100 * r['denied'] / r['claims']:.0f} %" if r["claims"] else "—"
-        report.rows.append(
-            [r["payer__name"], *[r[b[0]] for b in AGE_BUCKETS], r["total"], r["claims"], rate]
-        )
+        amounts = [*[r[b[0]] for b in AGE_BUCKETS], r["total"]]
+        report.rows.append([r["payer__name"], *amounts, r["claims"], rate])
+        sums = [a + b for a, b in zip(sums, amounts, strict=True)]
+        claims, denied = claims + r["claims"], denied + r["denied"]
+    if report.rows:
+        rate = f"{100 * denied / claims:.0f} %" if claims else "—"
+        report.totals = ["All payers", *sums, claims, rate]
     return report
 
 
@@ -547,6 +634,78 @@ REPORTS = {
     "discounts": ("Discounts", report_discounts, True),
     "sales_book": ("Sales book", report_sales_book, True),
 }
+# Reports shown a page at a time (their builder takes ``page``; ``None`` = every row).
+PAGED_REPORTS = frozenset({"ar_patient"})
+
+
+# --- PhilHealth Konsulta -------------------------------------------------------------------
+
+
+@dataclass
+class KonsultaSummary:
+    year: int
+    members: int = 0
+    expected: Decimal = ZERO  # capitation due: the registered members' rates
+    received: Decimal = ZERO
+    consultations: int = 0  # covered services given to members at ₱0, by group below
+    by_group: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.expected - self.received
+
+
+def konsulta_summary(year: int) -> KonsultaSummary:
+    """Registered members and capitation expected vs received for ``year``, and the covered
+    services given (lines priced ₱0 under the capitation, on invoices that are not void).
+    Three aggregate queries."""
+    reg = KonsultaRegistration.objects.filter(year=year).aggregate(
+        n=Count("id"), due=Coalesce(Sum("capitation_rate"), Value(ZERO), output_field=MONEY_FIELD)
+    )
+    received = _sum(KonsultaCapitation.objects.filter(year=year), "amount")
+    groups = (
+        InvoiceLine.objects.filter(
+            covered_by_capitation=True, voided=False, invoice__visit_day__year=year
+        )
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .values("service__group")
+        .annotate(n=Count("id"))
+        .order_by("service__group")
+    )
+    labels = dict(ServiceGroup.choices)
+    by_group = [(labels.get(g["service__group"], g["service__group"]), g["n"]) for g in groups]
+    return KonsultaSummary(
+        year=year,
+        members=reg["n"],
+        expected=reg["due"],
+        received=received,
+        consultations=sum(n for _, n in by_group),
+        by_group=by_group,
+    )
+
+
+def konsulta_registrations(year: int) -> QuerySet[KonsultaRegistration]:
+    return (
+        KonsultaRegistration.objects.filter(year=year)
+        .select_related("patient", "coverage", "registered_by")
+        .order_by("patient__last_name", "patient__first_name", "pk")
+    )
+
+
+def konsulta_capitations(year: int) -> list[KonsultaCapitation]:
+    return list(KonsultaCapitation.objects.filter(year=year).select_related("posted_by"))
+
+
+def konsulta_covered_lines(year: int, limit: int = 20) -> list[InvoiceLine]:
+    """The latest services given to Konsulta members at ₱0 under the capitation."""
+    return list(
+        InvoiceLine.objects.filter(
+            covered_by_capitation=True, voided=False, invoice__visit_day__year=year
+        )
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .select_related("invoice__patient", "service")
+        .order_by("-invoice__visit_day", "-pk")[:limit]
+    )
 
 
 # --- Statements ----------------------------------------------------------------------------
@@ -668,7 +827,7 @@ def claim_rows(claims) -> list[dict]:
     claims = list(claims)
     lines = (
         InvoiceLine.objects.filter(claim_line__claim__in=claims)
-        .select_related("invoice", "claim_line")
+        .select_related("invoice", "claim_line__service")
         .order_by("pk")
     )
     by_claim: dict[int, list[InvoiceLine]] = {}
@@ -687,7 +846,11 @@ def claim_rows(claims) -> list[dict]:
     for c in claims:
         own = by_claim.get(c.pk, [])
         service_days = sorted({x.invoice.visit_day for x in own})
-        icd = sorted(set().union(*[codes.get((c.patient_id, d), set()) for d in service_days]))
+        corrected = {x.claim_line.icd10_id for x in own if x.claim_line.icd10_id}
+        # A corrected line's ICD-10 code is what the payer is told; otherwise the visits'.
+        icd = sorted(
+            corrected or set().union(*[codes.get((c.patient_id, d), set()) for d in service_days])
+        )
         rows.append(
             {
                 "claim": c.number,
@@ -700,7 +863,10 @@ def claim_rows(claims) -> list[dict]:
                 "birth_date": c.patient.birth_date.isoformat(),
                 "service_date": ", ".join(d.isoformat() for d in service_days),
                 "icd10": " ".join(icd),
-                "services": "; ".join(x.description for x in own),
+                "services": "; ".join(
+                    x.claim_line.service.name if x.claim_line.service_id else x.description
+                    for x in own
+                ),
                 "invoices": " ".join(sorted({x.invoice.number for x in own})),
                 "amount": c.total,
                 "paid": c.paid,

@@ -424,6 +424,12 @@ BILLING_TERM_START_MONTHS = sorted(
 )
 if not BILLING_TERM_START_MONTHS or not all(1 <= m <= 12 for m in BILLING_TERM_START_MONTHS):
     raise ImproperlyConfigured("BILLING_TERM_START_MONTHS must list months 1-12")
+# PhilHealth Konsulta capitation per registered member per year (PC 2020-0022: ₱500 for
+# public, ₱750 for private providers), and the service groups it covers at ₱0 to the member.
+BILLING_KONSULTA_CAPITATION = _billing_decimal(
+    "BILLING_KONSULTA_CAPITATION", "750.00", low="0", high="100000"
+)
+BILLING_KONSULTA_GROUPS = env_list("BILLING_KONSULTA_GROUPS", ["consultation", "lab"])
 
 # --- Static and media ------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -82,6 +82,34 @@ CHECKS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "Stored open balance equals patient share − credit notes − write-offs − allocations",
+        """
+        SELECT i.id, coalesce(i.number, 'draft #' || i.id), i.open_balance,
+               CASE WHEN i.status IN ('draft', 'void') THEN 0
+                    ELSE i.patient_total + i.moved_to_patient - coalesce(c.s, 0)
+                         - coalesce(w.s, 0) - coalesce(a.s, 0) END
+        FROM billing_invoice i
+        LEFT JOIN (SELECT invoice_id, sum(amount) AS s FROM billing_allocation
+                   GROUP BY invoice_id) a ON a.invoice_id = i.id
+        LEFT JOIN (SELECT invoice_id, sum(amount) AS s FROM billing_creditnote
+                   GROUP BY invoice_id) c ON c.invoice_id = i.id
+        LEFT JOIN (SELECT invoice_id, sum(amount) AS s FROM billing_writeoff
+                   WHERE status = 'approved' GROUP BY invoice_id) w ON w.invoice_id = i.id
+        WHERE i.open_balance IS DISTINCT FROM
+              CASE WHEN i.status IN ('draft', 'void') THEN 0
+                   ELSE i.patient_total + i.moved_to_patient - coalesce(c.s, 0)
+                        - coalesce(w.s, 0) - coalesce(a.s, 0) END
+        """,
+    ),
+    (
+        "Open invoices have a balance; settled ones none",
+        """
+        SELECT id, number, status, open_balance FROM billing_invoice
+        WHERE (status IN ('issued', 'partially_paid') AND open_balance < 0)
+           OR (status = 'paid' AND open_balance <> 0)
+        """,
+    ),
+    (
         "A written-off invoice's amount equals its approved write-offs",
         """
         SELECT i.id, i.number, i.written_off, coalesce(sum(w.amount), 0)

@@ -12,12 +12,14 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from billing.models import (
+    CLAIM_CORRECTABLE,
     CLAIM_TRANSITIONS,
     POSTED_STATUSES,
     ZERO,
     Claim,
     ClaimEvent,
     ClaimLine,
+    ClaimLineChange,
     ClaimStatus,
     Coverage,
     DenialCode,
@@ -26,11 +28,13 @@ from billing.models import (
     Payer,
     Remittance,
     RemittanceLine,
+    Service,
 )
 from billing.money import to_money
 from billing.services.common import require
 from billing.services.invoices import lock_invoice, settle_status
 from billing.services.numbering import next_number
+from patients.models import Icd10Code
 
 
 def _event(claim: Claim, *, before: str, actor, note: str = "") -> None:
@@ -125,6 +129,9 @@ def claim_transition(
     before = claim.status
     if loa_number is not None:
         claim.loa_number = loa_number.strip()[:60]
+    resubmit_part = to_status == ClaimStatus.SUBMITTED and before == ClaimStatus.PARTIALLY_PAID
+    if resubmit_part and claim.outstanding <= 0:
+        raise ValidationError("Nothing is left outstanding on this claim to resubmit.")
     if to_status == ClaimStatus.SUBMITTED:
         problem = _loa_problem(claim)
         if problem:
@@ -148,6 +155,107 @@ def claim_transition(
         detail={"status": {"from": before, "to": to_status}, "denial_code": denial_code},
     )
     return claim
+
+
+@transaction.atomic
+def claim_line_correct(
+    *,
+    actor,
+    line: ClaimLine,
+    amount,
+    icd10_code: str = "",
+    service: Service | None = None,
+    reason: str,
+    request=None,
+) -> ClaimLine:
+    """Correct a line of a denied or partially paid claim before it is resubmitted: the
+    amount claimed (above 0, at most the invoice line's payer share, and the claim's total
+    never below what was already settled on it), the ICD-10 code told to the payer, the
+    service claimed. Every changed field leaves a ``ClaimLineChange`` (who, when, old → new,
+    why) and the claim's history a note. Submitted and accepted claims are with the payer
+    and cannot be changed; drafts carry the invoice's own lines."""
+    require(actor, "billing.manage")
+    reason = (reason or "").strip()[:200]
+    if not reason:
+        raise ValidationError({"reason": "Say why the line is corrected."})
+    claim = Claim.objects.select_for_update().get(pk=line.claim_id)
+    if claim.status not in CLAIM_CORRECTABLE:
+        raise ValidationError(
+            f"A {claim.get_status_display().lower()} claim can't be changed: only denied or "
+            "partially paid claims are corrected, then resubmitted."
+        )
+    line = (
+        ClaimLine.objects.select_for_update(of=("self",))
+        .select_related("invoice_line__service", "icd10", "service")
+        .get(pk=line.pk, claim=claim)
+    )
+    amount = to_money(amount)
+    if amount <= 0:
+        raise ValidationError({"amount": "The amount claimed must be above zero."})
+    if amount > line.invoice_line.payer_share:
+        raise ValidationError(
+            {"amount": f"At most the payer's share invoiced ({line.invoice_line.payer_share})."}
+        )
+    new_total = claim.total - line.amount + amount
+    settled = claim.paid + claim.adjusted + claim.moved_to_patient
+    if new_total < settled:
+        raise ValidationError({"amount": f"The claim has {settled} settled already."})
+    icd10 = None
+    if icd10_code:
+        icd10 = Icd10Code.objects.filter(code__iexact=icd10_code.strip()).first()
+        if icd10 is None:
+            raise ValidationError({"icd10": f"{icd10_code} is not an ICD-10 code."})
+    if service is not None and service.pk == line.invoice_line.service_id:
+        service = None  # the invoiced service itself: no override
+    changes = []
+    if amount != line.amount:
+        changes.append((ClaimLineChange.Field.AMOUNT, str(line.amount), str(amount)))
+        line.amount = amount
+    if icd10 is not None and icd10.pk != line.icd10_id:
+        changes.append((ClaimLineChange.Field.ICD10, line.icd10_id or "", icd10.pk))
+        line.icd10 = icd10
+    if (service.pk if service else None) != line.service_id:
+        changes.append(
+            (
+                ClaimLineChange.Field.SERVICE,
+                line.claimed_service.name,
+                (service or line.invoice_line.service).name,
+            )
+        )
+        line.service = service
+    if not changes:
+        raise ValidationError("Nothing was changed on the line.")
+    line.save(update_fields=["amount", "icd10", "service"])
+    ClaimLineChange.objects.bulk_create(
+        ClaimLineChange(
+            claim=claim,
+            line=line,
+            submission=claim.submissions,
+            field=field,
+            old_value=old[:200],
+            new_value=new[:200],
+            reason=reason,
+            actor=actor,
+        )
+        for field, old, new in changes
+    )
+    claim.total = new_total
+    claim.save(update_fields=["total"])
+    summary = "; ".join(f"{ClaimLineChange.Field(f).label} {o or '—'} → {n}" for f, o, n in changes)
+    _event(claim, before=claim.status, actor=actor, note=f"Line corrected: {summary} ({reason})")
+    audit_record(
+        actor=actor,
+        action="update",
+        obj=claim,
+        patient_id=claim.patient_id,
+        request=request,
+        detail={
+            "line": line.pk,
+            "changes": {f: {"from": o, "to": n} for f, o, n in changes},
+            "reason": reason,
+        },
+    )
+    return line
 
 
 @dataclass(frozen=True)

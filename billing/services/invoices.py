@@ -33,6 +33,7 @@ from billing.services.numbering import next_number
 from billing.services.pricing import (
     best_coverage,
     cap_left,
+    covered_by_konsulta,
     covered_by_term_fee,
     price_for,
     unit_price,
@@ -137,7 +138,10 @@ def _line_for_charge(invoice: Invoice, charge: Charge) -> InvoiceLine:
     service = charge.service
     price = price_for(service, patient_type=invoice.patient.patient_type, day=charge.occurred_on)
     covered = covered_by_term_fee(charge, price)
-    amount = ZERO if covered else unit_price(price, unit_cost=charge.unit_cost)
+    capitation = not covered and covered_by_konsulta(
+        patient_id=charge.patient_id, group=service.group, day=charge.occurred_on
+    )
+    amount = ZERO if covered or capitation else unit_price(price, unit_cost=charge.unit_cost)
     return InvoiceLine(
         invoice=invoice,
         charge=charge,
@@ -146,6 +150,7 @@ def _line_for_charge(invoice: Invoice, charge: Charge) -> InvoiceLine:
         quantity=charge.quantity,
         unit_price=amount,
         covered_by_fee=covered,
+        covered_by_capitation=capitation,
         vat_exempt=service.vat_exempt,
         gross=ZERO,
         net=ZERO,

@@ -16,6 +16,7 @@ from billing.models import (
     Coverage,
     InvoiceLine,
     InvoiceStatus,
+    KonsultaRegistration,
     Price,
     PriceBasis,
     Service,
@@ -85,10 +86,27 @@ def covered_by_term_fee(charge: Charge, price: Price | None) -> bool:
     return earlier + same_day_before < price.covered_per_term
 
 
+def covered_by_konsulta(*, patient_id: int, group: str, day: date) -> bool:
+    """True when the patient is a Konsulta member registered with the clinic for ``day``'s
+    year (on or before ``day``) and the service group is in the Konsulta package: PhilHealth
+    pays for it through the capitation, so the member pays ₱0 and nothing is claimed."""
+    if group not in settings.BILLING_KONSULTA_GROUPS:
+        return False
+    return KonsultaRegistration.objects.filter(
+        patient_id=patient_id,
+        year=day.year,
+        registered_on__lte=day,
+        coverage__is_active=True,
+    ).exists()
+
+
 def best_coverage(patient_id: int, day: date) -> Coverage | None:
-    """The patient's payer coverage in force on ``day`` (newest first), if any."""
-    for coverage in Coverage.objects.filter(patient_id=patient_id, is_active=True).select_related(
-        "payer"
+    """The patient's per-line payer coverage in force on ``day`` (newest first), if any. A
+    Konsulta registration's coverage pays by capitation, not per line, so it is not one."""
+    for coverage in (
+        Coverage.objects.filter(patient_id=patient_id, is_active=True)
+        .filter(konsulta_registration__isnull=True)
+        .select_related("payer")
     ):
         if coverage.valid_from <= day and (not coverage.valid_until or day <= coverage.valid_until):
             return coverage

@@ -9,8 +9,12 @@ from django.http import HttpResponse
 PAGE_SIZE = 25
 
 
-def page_of(request, qs):
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+def page_of(request, qs, *, count: int | None = None):
+    """A page of ``qs``; pass ``count`` when it is already known (no second ``COUNT(*)``)."""
+    paginator = Paginator(qs, PAGE_SIZE)
+    if count is not None:
+        paginator.count = count  # a cached_property: set, it is never queried
+    return paginator.get_page(request.GET.get("page"))
 
 
 def form_errors(form, exc: ValidationError) -> None:

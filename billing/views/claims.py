@@ -14,7 +14,14 @@ from accounts.audit import audit_phi_access, audit_phi_list
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
-from billing.models import CLAIM_TRANSITIONS, Claim, ClaimStatus, Payer
+from billing.models import (
+    CLAIM_CORRECTABLE,
+    CLAIM_TRANSITIONS,
+    Claim,
+    ClaimLine,
+    ClaimStatus,
+    Payer,
+)
 from billing.pdf import claims_summary_pdf
 from billing.services import claims as services
 from billing.views._common import form_errors, page_of, pdf_response, query_without_page
@@ -50,12 +57,38 @@ def claim_detail(request: Request, pk: int):
     audit_phi_access(
         actor=request.user, action=AuditAction.READ, obj=claim, patient_id=claim.patient_id
     )
+    return _claim_page(request, claim)
+
+
+def _claim_page(request: Request, claim: Claim, *, bad_line=None, bad_form=None, status=200):
+    lines = list(
+        claim.lines.select_related(
+            "invoice_line__invoice", "invoice_line__service", "icd10", "service"
+        )
+    )
+    correctable = claim.status in CLAIM_CORRECTABLE and request.user.can("billing.manage")
+    if correctable:
+        for line in lines:
+            line.form = (
+                bad_form
+                if bad_line == line.pk
+                else forms.ClaimLineCorrectForm(
+                    prefix=f"line{line.pk}",
+                    initial={
+                        "amount": line.amount,
+                        "icd10": line.icd10_id or "",
+                        "service": line.service_id,
+                    },
+                )
+            )
     return render_page(
         request,
         "billing/claim.html",
         {
             "claim": claim,
-            "lines": list(claim.lines.select_related("invoice_line__invoice")),
+            "lines": lines,
+            "correctable": correctable,
+            "changes": list(claim.line_changes.select_related("actor", "line")),
             "events": list(claim.events.select_related("actor")),
             "remittances": list(claim.remittance_lines.select_related("remittance")),
             "next_statuses": [
@@ -63,7 +96,35 @@ def claim_detail(request: Request, pk: int):
             ],
             "form": forms.ClaimActionForm(initial={"loa_number": claim.loa_number}),
         },
+        status=status,
     )
+
+
+@require_POST
+@require_perm("billing.manage")
+def claim_line_correct(request: Request, pk: int, line_pk: int):
+    """Correct one line of a denied / partially paid claim (amount, ICD-10, service, reason)."""
+    claim = get_object_or_404(Claim.objects.select_related("payer", "coverage", "patient"), pk=pk)
+    line = get_object_or_404(ClaimLine, pk=line_pk, claim=claim)
+    form = forms.ClaimLineCorrectForm(request.POST, prefix=f"line{line.pk}")
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.claim_line_correct(
+                actor=request.user,
+                line=line,
+                amount=d["amount"],
+                icd10_code=d["icd10"],
+                service=d["service"],
+                reason=d["reason"],
+                request=request,
+            )
+            messages.success(request, "Line corrected. Resubmit the claim when it is ready.")
+            return redirect_htmx_aware(request, reverse("billing:claim", args=[pk]))
+        except ValidationError as exc:
+            form_errors(form, exc)
+    claim.refresh_from_db()
+    return _claim_page(request, claim, bad_line=line.pk, bad_form=form, status=422)
 
 
 @require_POST

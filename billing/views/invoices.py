@@ -25,11 +25,13 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 def invoice_list(request: Request):
     form = forms.InvoiceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    page = page_of(request, selectors.invoice_list(**{k: v for k, v in filters.items() if v}))
+    qs = selectors.invoice_list(**{k: v for k, v in filters.items() if v})
+    totals = selectors.invoice_list_totals(qs)
+    page = page_of(request, qs, count=totals.count)
     return render_page(
         request,
         "billing/invoices.html",
-        {"form": form, "page": page, "query": query_without_page(request)},
+        {"form": form, "page": page, "totals": totals, "query": query_without_page(request)},
         partial="invoice-table",
     )
 

@@ -39,15 +39,20 @@ def reports(request: Request):
     title, build, dated = selectors.REPORTS[key]
     form = forms.PeriodForm(request.GET or None)
     date_from, date_to = form.period()
-    report = build(date_from, date_to) if dated else build()
-    if request.GET.get("export") == "csv":
+    export = request.GET.get("export") == "csv"
+    if key in selectors.PAGED_REPORTS:  # one page on screen, every row in the CSV
+        report = build(page=None if export else (request.GET.get("page") or 1))
+    else:
+        report = build(date_from, date_to) if dated else build()
+    if export:
         audit_phi_list(
             actor=request.user,
             action=AuditAction.EXPORT,
             object_type="billing.report",
             detail={"report": key, "from": str(date_from), "to": str(date_to)},
         )
-        return csv_download(f"{key}-{date_from}-{date_to}.csv", report.columns, report.rows)
+        rows = [*report.rows, report.totals] if report.totals else report.rows
+        return csv_download(f"{key}-{date_from}-{date_to}.csv", report.columns, rows)
     return render_page(
         request,
         "billing/reports.html",

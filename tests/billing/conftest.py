@@ -139,6 +139,7 @@ def world(catalogue, billing_user, admin_user, patient_user, other_patient_user)
         "other_payment": other_pay,
         "refund": refund,
         "claim": claim,
+        "claim_line": claim.lines.get(),
         "writeoff": wo,
         "charge": unbilled,
         "emp_invoice": emp_inv,

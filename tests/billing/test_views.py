@@ -34,6 +34,7 @@ GET_VIEWS = [
     ("billing:remittance_new", {}, CLERK),
     ("billing:claim", {"pk": "claim"}, VIEWERS),
     ("billing:reports", {}, VIEWERS),
+    ("billing:konsulta", {}, VIEWERS),
     ("billing:price_lists", {}, VIEWERS),
     ("billing:price_edit", {"pk": "price"}, {Role.ADMIN}),
     ("billing:price_list_copy", {"pk": "price_list"}, {Role.ADMIN}),
@@ -65,6 +66,14 @@ POST_VIEWS = [
         {Role.ADMIN},
     ),
     ("billing:claim_action", {"pk": "claim"}, {"to_status": "accepted"}, CLERK),
+    (
+        "billing:claim_line_correct",
+        {"pk": "claim", "line_pk": "claim_line"},
+        {"amount": "1", "reason": "x"},
+        CLERK,
+    ),
+    ("billing:konsulta_register", {}, {"id_number": ""}, VIEWERS),
+    ("billing:konsulta_capitation", {}, {"reference": ""}, VIEWERS),
     ("billing:coverage_new", {"patient_pk": "me"}, {"member_id": ""}, CLERK),
     ("billing:payer_new", {}, {"code": "", "name": ""}, {Role.ADMIN}),
     (
