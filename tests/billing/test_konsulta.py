@@ -215,3 +215,16 @@ def test_konsulta_page_query_count(
         charge(p, "LAB-CBC")
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert c.get(reverse("billing:konsulta")).status_code == 200
+
+
+def test_registration_refuses_a_pin_other_than_the_one_on_the_record(student, billing_user):
+    student.philhealth_pin = "121234567891"
+    student.save(update_fields=["philhealth_pin"])
+    with pytest.raises(ValidationError) as exc:
+        _register(student, billing_user, pin="123456789012")
+    assert "12-123456789-1" in str(exc.value)
+    assert not KonsultaRegistration.objects.exists() and not Coverage.objects.filter(
+        patient=student, payer__code="philhealth-konsulta"
+    ).exists()
+    reg = _register(student, billing_user, pin="12-123456789-1")  # the recorded PIN: fine
+    assert reg.coverage.member_id == "12-123456789-1"
