@@ -390,3 +390,41 @@ class PaymentFact(models.Model):
 
     def __str__(self) -> str:
         return f"Payments {self.day} · {self.method}"
+
+
+RECEIVABLE_BUCKETS = ("0-30", "31-60", "61-90", "91+")
+
+
+class ReceivableFact(models.Model):
+    """What was owed at the end of one local day, per payer × ageing bucket.
+
+    ``payer`` empty: patients (the patient share of posted invoices, less allocations,
+    credit notes and approved write-offs dated up to that day; void invoices drop out on
+    the day they were voided). ``payer`` set: that payer's claims (claim total less the
+    remittance lines received up to that day). Age = days from the invoice's issue (the
+    claim's creation) to ``day``."""
+
+    day = models.DateField()
+    payer = models.ForeignKey(
+        "billing.Payer",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    bucket = models.CharField(max_length=8)
+    documents = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "payer", "bucket"],
+                nulls_distinct=False,
+                name="analytics_receivablefact_one_row_per_cell",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Receivables {self.day} · {self.bucket}"

@@ -11,7 +11,13 @@ from django.db.models import Count, Q, Sum
 
 from analytics.charts import Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
-from analytics.models import BillingFact, PaymentFact, StockFact
+from analytics.models import (
+    RECEIVABLE_BUCKETS,
+    BillingFact,
+    PaymentFact,
+    ReceivableFact,
+    StockFact,
+)
 from analytics.selectors.dashboards import Filters, Kpi, pct
 
 
@@ -45,6 +51,78 @@ def receivables_ageing() -> list[tuple[str, Decimal]]:
         rows = dict(cursor.fetchall())
     order = ["0–30 days", "31–60 days", "61–90 days", "Over 90 days"]
     return [(b, rows.get(b) or Decimal(0)) for b in order]
+
+
+BUCKET_LABELS = {
+    "0-30": "0–30 days",
+    "31-60": "31–60 days",
+    "61-90": "61–90 days",
+    "91+": "Over 90 days",
+}
+DAILY_POINTS_UP_TO = 92  # longer ranges are drawn one point per week (its last day)
+
+
+def receivables_trend(f: Filters, payers: dict[int, str]) -> list[Chart]:
+    """What was owed at the end of each day of the period by ageing bucket (patients and
+    payers together), and the last day split by payer — from the daily receivables rollup."""
+    rows = ReceivableFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
+    by_day: dict = {}
+    for day, bucket, amount in (
+        rows.values("day", "bucket").annotate(a=Sum("amount")).values_list("day", "bucket", "a")
+    ):
+        by_day.setdefault(day, {})[bucket] = amount
+    days = []
+    day = f.date_from
+    while day <= f.date_to:
+        days.append(day)
+        day += timedelta(days=1)
+    if len(days) > DAILY_POINTS_UP_TO:
+        days = [d for d in days if d.weekday() == 5 or d == f.date_to]  # Saturdays + last day
+    labels = [f"{d:%d %b}" for d in days]
+    series = [
+        (BUCKET_LABELS[b], [float(by_day.get(d, {}).get(b, 0)) for d in days])
+        for b in RECEIVABLE_BUCKETS
+    ]
+    totals = [sum(values[i] for _, values in series) for i in range(len(days))]
+    trend = line_chart(
+        "receivables-trend",
+        "Receivables ageing over time (owed at the end of each day, PHP)",
+        labels,
+        series,
+        header=[
+            "End of day",
+            *[BUCKET_LABELS[b] + " (PHP)" for b in RECEIVABLE_BUCKETS],
+            "Total (PHP)",
+        ],
+        note="Patients' share of posted invoices and payers' claims, aged from issue."
+        + (
+            " One point per week (Saturday)."
+            if len(days) < (f.date_to - f.date_from).days + 1
+            else ""
+        ),
+    )
+    for row, total in zip(trend.rows, totals, strict=True):
+        row.append(round(total, 2))
+    last = rows.filter(day=f.date_to)
+    per_payer: dict = {}
+    for payer_id, bucket, amount in last.values_list("payer_id", "bucket", "amount"):
+        per_payer.setdefault(payer_id, {})[bucket] = amount
+    ordered = sorted(per_payer.items(), key=lambda kv: -sum(kv[1].values()))
+    by_payer = bar_chart(
+        "receivables-by-payer",
+        f"Receivables by payer at the end of {f.date_to:%d %b %Y} (PHP)",
+        [
+            (payers.get(pid, f"Payer #{pid}") if pid else "Patients", float(sum(v.values())))
+            for pid, v in ordered
+        ],
+        header=[
+            "Owed by",
+            "Total (PHP)",
+            *[BUCKET_LABELS[b] + " (PHP)" for b in RECEIVABLE_BUCKETS],
+        ],
+        extra_columns=[[float(v.get(b, 0)) for b in RECEIVABLE_BUCKETS] for _, v in ordered],
+    )
+    return [trend, by_payer]
 
 
 def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart]]:
@@ -190,4 +268,5 @@ def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart
             [(b, float(v)) for b, v in ageing],
             header=["Age since issue", "Owed (PHP)"],
         ),
+        *receivables_trend(f, payers),
     ]

@@ -222,9 +222,71 @@ ON CONFLICT ON CONSTRAINT analytics_paymentfact_one_per_day DO UPDATE SET
     payments = EXCLUDED.payments, amount = EXCLUDED.amount, refunded = EXCLUDED.refunded
 """
 
+# Receivables at the end of each day: every receivable document (the patient share of a
+# posted invoice; a payer's claim) less what settled it up to that day. Only documents with
+# something still owed at the start of the range, or opened inside it, are expanded to days.
+RECEIVABLE_SQL = """
+WITH days AS (
+    SELECT generate_series(%(first)s::date, %(last)s::date, interval '1 day')::date AS day
+), docs AS (
+    SELECT 'i' AS src, i.id, NULL::bigint AS payer_id,
+        (i.issued_at AT TIME ZONE %(tz)s)::date AS opened_on,
+        CASE WHEN i.status = 'void' THEN (i.voided_at AT TIME ZONE %(tz)s)::date END AS closed_on,
+        i.patient_total + i.moved_to_patient AS owed
+    FROM billing_invoice i
+    WHERE i.status <> 'draft' AND i.issued_at < %(hi)s
+    UNION ALL
+    SELECT 'c', c.id, c.payer_id, (c.created_at AT TIME ZONE %(tz)s)::date, NULL, c.total
+    FROM billing_claim c
+    WHERE c.status <> 'draft' AND c.created_at < %(hi)s
+), cuts AS (
+    SELECT 'i' AS src, invoice_id AS id, (created_at AT TIME ZONE %(tz)s)::date AS on_day, amount
+    FROM billing_allocation WHERE created_at < %(hi)s
+    UNION ALL
+    SELECT 'i', invoice_id, (created_at AT TIME ZONE %(tz)s)::date, amount
+    FROM billing_creditnote WHERE created_at < %(hi)s
+    UNION ALL
+    SELECT 'i', invoice_id, (decided_at AT TIME ZONE %(tz)s)::date, amount
+    FROM billing_writeoff WHERE status = 'approved' AND decided_at < %(hi)s
+    UNION ALL
+    SELECT 'c', l.claim_id, r.received_on,
+        l.paid + l.contractual_adjustment + l.patient_responsibility
+    FROM billing_remittanceline l JOIN billing_remittance r ON r.id = l.remittance_id
+    WHERE r.received_on <= %(last)s
+), before AS (
+    SELECT src, id, SUM(amount) AS amount FROM cuts WHERE on_day < %(first)s GROUP BY 1, 2
+), inside AS (
+    SELECT src, id, on_day, SUM(amount) AS amount FROM cuts WHERE on_day >= %(first)s
+    GROUP BY 1, 2, 3
+), live AS (
+    SELECT d.src, d.id, d.payer_id, d.opened_on, d.closed_on,
+        d.owed - COALESCE(b.amount, 0) AS opening
+    FROM docs d LEFT JOIN before b ON b.src = d.src AND b.id = d.id
+    WHERE (d.owed - COALESCE(b.amount, 0) <> 0 OR d.opened_on >= %(first)s)
+      AND (d.closed_on IS NULL OR d.closed_on > %(first)s)
+), grid AS (
+    SELECT o.payer_id, o.opened_on, o.closed_on, x.day,
+        o.opening - SUM(COALESCE(c.amount, 0))
+            OVER (PARTITION BY o.src, o.id ORDER BY x.day) AS balance
+    FROM live o CROSS JOIN days x
+    LEFT JOIN inside c ON c.src = o.src AND c.id = o.id AND c.on_day = x.day
+)
+INSERT INTO analytics_receivablefact (day, payer_id, bucket, documents, amount)
+SELECT day, payer_id,
+    CASE WHEN day - opened_on <= 30 THEN '0-30' WHEN day - opened_on <= 60 THEN '31-60'
+         WHEN day - opened_on <= 90 THEN '61-90' ELSE '91+' END,
+    COUNT(*), SUM(balance)
+FROM grid
+WHERE day >= opened_on AND (closed_on IS NULL OR day < closed_on) AND balance > 0
+GROUP BY 1, 2, 3
+ON CONFLICT ON CONSTRAINT analytics_receivablefact_one_row_per_cell DO UPDATE SET
+    documents = EXCLUDED.documents, amount = EXCLUDED.amount
+"""
+
 TABLES = (
     "analytics_billingfact",
     "analytics_paymentfact",
+    "analytics_receivablefact",
     "analytics_visitfact",
     "analytics_diagnosisfact",
     "analytics_syndromedaily",
@@ -278,7 +340,15 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
                 f"DELETE FROM {table} WHERE day BETWEEN %s AND %s",  # noqa: S608
                 [first, last],
             )
-        for sql in (VISIT_SQL, DIAGNOSIS_SQL, SYNDROME_SQL, STOCK_SQL, BILLING_SQL, PAYMENT_SQL):
+        for sql in (
+            VISIT_SQL,
+            DIAGNOSIS_SQL,
+            SYNDROME_SQL,
+            STOCK_SQL,
+            BILLING_SQL,
+            PAYMENT_SQL,
+            RECEIVABLE_SQL,
+        ):
             cursor.execute(sql, params)
         now = timezone.now()
         RollupDay.objects.filter(day__range=(first, last)).delete()
@@ -315,7 +385,8 @@ def first_data_day() -> date | None:
             """SELECT LEAST(
                    (SELECT MIN(start) FROM appointments_appointment),
                    (SELECT MIN(started_at) FROM patients_visit),
-                   (SELECT MIN(created_at) FROM inventory_stockmovement))"""
+                   (SELECT MIN(created_at) FROM inventory_stockmovement),
+                   (SELECT MIN(issued_at) FROM billing_invoice))"""
         )
         first = cursor.fetchone()[0]
     return local_day(first) if first else None
