@@ -8,7 +8,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from analytics.charts import Chart, line_chart
-from analytics.epi import ears, epi_week, epi_week_start, weekly_baseline
+from analytics.epi import ears, epi_week, epi_week_start, weekly_flag
 from analytics.models import (
     AberrationSignal,
     ForecastSummary,
@@ -90,36 +90,29 @@ def group_charts(group: SyndromeGroup, today: date | None = None) -> list[Chart]
     )
     for row, s in zip(daily.rows, stats, strict=True):
         row.append(", ".join(s.methods) if s.methods and s.count >= group.min_cases else "")
-    # Weeks before the clinic's data began are unknown, not zero: they stay out of the baseline.
-    data_first = VisitFact.objects.order_by("day").values_list("day", flat=True).first() or today
-    history_first = max(
-        epi_week_start(today) - timedelta(days=7 * 52 * 3),
-        epi_week_start(data_first) + timedelta(days=7),
-    )
-    weekly = weekly_counts([group], history_first, today)[group.pk]
-    keyed = {}
-    week = history_first
-    while week <= today:
-        keyed[epi_week(week + timedelta(days=3))] = weekly.get(week, 0)
-        week += timedelta(days=7)
+    from analytics.services.surveillance import weekly_history
+
+    keyed = weekly_history(group, today)
     starts = weeks_ending(today, 52)
-    labels, cases, limits = [], [], []
+    labels, cases, limits, flags = [], [], [], []
     for w in starts:
-        year, number = epi_week(w + timedelta(days=3))
-        labels.append(f"{year}-W{number:02d}")
-        cases.append(weekly.get(w, 0))
-        limit = weekly_baseline(keyed, year, number)
-        limits.append(round(limit, 1) if limit is not None else None)
+        stat = weekly_flag(keyed, *epi_week(w + timedelta(days=3)))
+        labels.append(f"{stat.year}-W{stat.week:02d}")
+        cases.append(stat.count)
+        limits.append(round(stat.threshold, 1) if stat.threshold is not None else None)
+        flags.append("HL" if stat.flagged and stat.count >= group.min_cases else "")
     weekly_chart = line_chart(
         f"syndrome-{group.slug}-weekly",
         f"{group.name}: cases per morbidity week and the seasonal baseline",
         labels,
-        [("Cases", cases), ("Seasonal limit (mean + 2 sd, same weeks of earlier years)", limits)],
-        header=["Morbidity week", "Cases", "Seasonal limit"],
+        [("Cases", cases), ("Seasonal limit (mean + 3 sd, same weeks of earlier years)", limits)],
+        header=["Morbidity week", "Cases", "Seasonal limit", "Flagged"],
         note=""
         if any(v is not None for v in limits)
         else "The seasonal limit needs at least one earlier year of data.",
     )
+    for row, flag in zip(weekly_chart.rows, flags, strict=True):
+        row.append(flag)
     return [daily, weekly_chart]
 
 

@@ -14,7 +14,7 @@ from accounts.permissions import require_perm
 from analytics.forms import SyndromeForm
 from analytics.models import SyndromeGroup
 from analytics.selectors import surveillance as selectors
-from analytics.services.surveillance import syndrome_save
+from analytics.services.surveillance import WEEKLY_METHOD, syndrome_save
 from analytics.views._common import respond, tabs
 from uscpis.csvexport import csv_download
 from uscpis.http import Request, render_page
@@ -58,7 +58,13 @@ def surveillance(request: Request):
         title="Surveillance",
         subtitle="Syndromes by morbidity week (Sunday–Saturday) and EARS outbreak signals",
         charts=charts,
-        context={"report": report, "signals": signals, "groups": groups, "chosen": chosen},
+        context={
+            "report": report,
+            "signals": signals,
+            "groups": groups,
+            "chosen": chosen,
+            "weekly_only": [WEEKLY_METHOD],
+        },
     )
 
 
