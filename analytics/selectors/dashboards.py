@@ -471,72 +471,159 @@ def diagnoses_charts(f: Filters, user) -> list[Chart]:
             header=["College / department", "Diagnoses"],
         )
     )
-    from analytics.services.rollups import day_bounds
+    from django.db import connection
 
-    lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
-    teeth = ToothRecord.objects.filter(
-        visit__started_at__gte=lo, visit__started_at__lt=hi, procedure_status="performed"
-    ).exclude(procedure="")
-    if f.provider_id:
-        teeth = teeth.filter(visit__provider_id=f.provider_id)
-    procedures = teeth.values("procedure").annotate(n=Count("id")).order_by("-n")
+    provider = "AND v.provider_id = %(provider)s" if f.provider_id else ""
+    where = _patient_where(f, age_on="(v.started_at AT TIME ZONE %(tz)s)::date")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.procedure, COUNT(*) FROM patients_toothrecord t
+            JOIN patients_visit v ON v.id = t.visit_id
+            JOIN patients_patient p ON p.id = v.patient_id
+            WHERE v.started_at >= %(lo)s AND v.started_at < %(hi)s
+              AND t.procedure_status = 'performed' AND t.procedure <> ''
+              {provider} AND {where}
+            GROUP BY 1 ORDER BY 2 DESC, 1
+            """,  # noqa: S608 (constant fragments; values are parameters)
+            _outcome_params(f),
+        )
+        procedures = [{"procedure": proc, "n": n} for proc, n in cursor.fetchall()]
     labels = dict(ToothRecord._meta.get_field("procedure").choices)
     charts.append(
         bar_chart(
             "dental-procedures",
             "Dental procedures performed",
-            [(str(labels.get(r["procedure"], r["procedure"])), r["n"]) for r in procedures],
+            [
+                (
+                    str(labels.get(r["procedure"], r["procedure"])),
+                    suppress(r["n"], user=user, identifying=ident),
+                )
+                for r in procedures
+            ],
             header=["Procedure", "Performed"],
+            note="Every filter applies (age band at the visit).",
         )
     )
     return charts
 
 
-def outcomes(f: Filters, user) -> dict:
-    """Follow-up completion, blood-pressure control, BMI bands and immunisation coverage
-    (live queries over the clinical tables)."""
-    from django.db import connection
+def _patient_where(f: Filters, *, age_on: str) -> str:
+    """SQL conditions on patient ``p`` for the demographic filters (named parameters
+    ``%(patient_type)s``…, see ``_outcome_params``); the age band is taken on ``age_on``."""
+    from analytics.services.rollups import UNIT_SQL, age_band_sql
+
+    parts = ["TRUE"]
+    if f.patient_type:
+        parts.append("p.patient_type = %(patient_type)s")
+    if f.unit:
+        parts.append(f"{UNIT_SQL} = %(unit)s")
+    if f.sex:
+        parts.append("p.sex = %(sex)s")
+    if f.age_band:
+        parts.append(f"{age_band_sql(age_on)} = %(age_band)s")
+    return " AND ".join(parts)
+
+
+def _outcome_params(f: Filters) -> dict:
+    from django.conf import settings
 
     from analytics.services.rollups import day_bounds
 
-    lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
+    return {
+        "from": f.date_from,
+        "to": f.date_to,
+        "lo": day_bounds(f.date_from)[0],
+        "hi": day_bounds(f.date_to)[1],
+        "today": timezone.localdate(),
+        "tz": settings.TIME_ZONE,
+        "provider": f.provider_id,
+        "patient_type": f.patient_type,
+        "unit": f.unit,
+        "sex": f.sex,
+        "age_band": f.age_band,
+    }
+
+
+# Which filters each outcome cannot use, and why (shown next to the figure).
+OUTCOME_FILTER_NOTES = {
+    "followups": "",
+    "hypertension": "",
+    "bmi": "",
+    "immunisation": (
+        "Provider filter does not apply (immunisations are recorded without a provider); "
+        "the period's start does not apply either: coverage counts doses given on or before "
+        "its end."
+    ),
+    "dental": "",
+}
+
+
+def outcomes(f: Filters, user) -> dict:
+    """Follow-up completion, blood-pressure control, BMI bands and immunisation coverage,
+    honouring the filters (live queries over the clinical tables, each narrowed by an
+    index to the period or to a small set of patients):
+
+    * follow-ups: visits whose follow-up fell due in the period (and before today), by the
+      visit's provider and the patient's group at the visit; kept = the patient came back
+      from the visit until 14 days after the due date;
+    * hypertension: patients with a hypertensive disease (I10–I15) diagnosed by the
+      period's end who were seen in the period (by the provider), by their last blood
+      pressure in the period; age band at the period's end;
+    * BMI: patients seen in the period (by the provider), their latest BMI in it;
+    * immunisation: the population chosen by the patient filters (students unless a patient
+      type is chosen), share with at least one dose given by the period's end.
+    """
+    from django.db import connection
+
+    params = _outcome_params(f)
+    provider = "AND v.provider_id = %(provider)s" if f.provider_id else ""
+    at_visit = _patient_where(f, age_on="(v.started_at AT TIME ZONE %(tz)s)::date")
+    at_end = _patient_where(f, age_on="%(to)s::date")
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             SELECT COUNT(*),
                    COUNT(*) FILTER (WHERE EXISTS (
                        SELECT 1 FROM patients_visit n
                        WHERE n.patient_id = v.patient_id AND n.id <> v.id
                          AND n.started_at >= v.started_at
                          AND n.started_at < v.follow_up_on + 15))
-            FROM patients_visit v
-            WHERE v.follow_up_on IS NOT NULL AND v.follow_up_on >= %s AND v.follow_up_on <= %s
-              AND v.follow_up_on < CURRENT_DATE
-            """,
-            [f.date_from, f.date_to],
+            FROM patients_visit v JOIN patients_patient p ON p.id = v.patient_id
+            WHERE v.follow_up_on >= %(from)s AND v.follow_up_on <= %(to)s
+              AND v.follow_up_on < %(today)s {provider} AND {at_visit}
+            """,  # noqa: S608 (constant fragments; values are parameters)
+            params,
         )
         due, kept = cursor.fetchone()
         cursor.execute(
-            """
+            f"""
             WITH hyper AS (
                 SELECT DISTINCT v.patient_id FROM patients_diagnosis d
                 JOIN patients_visit v ON v.id = d.visit_id
-                WHERE d.icd10_id ~ '^I1[0-5]'
+                WHERE d.icd10_id >= 'I10' AND d.icd10_id < 'I16' AND v.started_at < %(hi)s
+            ), seen AS (
+                SELECT DISTINCT v.patient_id FROM hyper h
+                JOIN patients_visit v ON v.patient_id = h.patient_id
+                JOIN patients_patient p ON p.id = v.patient_id
+                WHERE v.started_at >= %(lo)s AND v.started_at < %(hi)s {provider} AND {at_end}
             ), last_bp AS (
                 SELECT DISTINCT ON (v.patient_id) v.patient_id, s.systolic, s.diastolic
-                FROM patients_vitalsigns s JOIN patients_visit v ON v.id = s.visit_id
-                WHERE v.patient_id IN (SELECT patient_id FROM hyper)
-                  AND s.systolic IS NOT NULL AND s.diastolic IS NOT NULL
+                FROM seen JOIN patients_visit v ON v.patient_id = seen.patient_id
+                JOIN patients_vitalsigns s ON s.visit_id = v.id
+                WHERE s.systolic IS NOT NULL AND s.diastolic IS NOT NULL
+                  AND s.recorded_at >= %(lo)s AND s.recorded_at < %(hi)s
                 ORDER BY v.patient_id, s.recorded_at DESC
             )
-            SELECT (SELECT COUNT(*) FROM hyper), COUNT(*),
+            SELECT (SELECT COUNT(*) FROM seen), COUNT(*),
                    COUNT(*) FILTER (WHERE systolic < 140 AND diastolic < 90)
             FROM last_bp
-            """
+            """,  # noqa: S608
+            params,
         )
         hypertensive, measured, controlled = cursor.fetchone()
         cursor.execute(
-            """
+            f"""
             SELECT band, COUNT(*) FROM (
                 SELECT DISTINCT ON (v.patient_id) CASE
                     WHEN s.bmi < 18.5 THEN '1 Underweight (<18.5)'
@@ -544,45 +631,71 @@ def outcomes(f: Filters, user) -> dict:
                     WHEN s.bmi < 30 THEN '3 Overweight (25–29.9)'
                     ELSE '4 Obese (≥30)' END AS band
                 FROM patients_vitalsigns s JOIN patients_visit v ON v.id = s.visit_id
-                WHERE s.bmi IS NOT NULL AND v.started_at >= %s AND v.started_at < %s
+                JOIN patients_patient p ON p.id = v.patient_id
+                WHERE s.bmi IS NOT NULL AND v.started_at >= %(lo)s AND v.started_at < %(hi)s
+                  {provider} AND {at_end}
                 ORDER BY v.patient_id, s.recorded_at DESC
             ) AS latest GROUP BY band ORDER BY band
-            """,
-            [lo, hi],
+            """,  # noqa: S608
+            params,
         )
         bmi = [(band[2:], n) for band, n in cursor.fetchall()]
+        population = dict(params, patient_type=f.patient_type or "student")
+        population_where = _patient_where(
+            Filters(
+                f.date_from, f.date_to, None, population["patient_type"], f.unit, f.sex, f.age_band
+            ),
+            age_on="%(to)s::date",
+        )
         cursor.execute(
-            """
+            f"""
             SELECT i.vaccine, COUNT(DISTINCT i.patient_id)
             FROM patients_immunization i JOIN patients_patient p ON p.id = i.patient_id
-            WHERE p.patient_type = 'student' GROUP BY i.vaccine ORDER BY 2 DESC
-            """
+            WHERE i.given_on <= %(to)s AND p.created_at < %(hi)s AND {population_where}
+            GROUP BY i.vaccine ORDER BY 2 DESC, 1
+            """,  # noqa: S608
+            population,
         )
         vaccines = cursor.fetchall()
-        cursor.execute("SELECT COUNT(*) FROM patients_patient WHERE patient_type = 'student'")
-        students = cursor.fetchone()[0]
-    coverage = [(v, pct(n, students) or 0.0) for v, n in vaccines]
+        cursor.execute(
+            f"""SELECT COUNT(*) FROM patients_patient p
+                WHERE p.created_at < %(hi)s AND {population_where}""",  # noqa: S608
+            population,
+        )
+        people = cursor.fetchone()[0]
+    from patients.models import PatientType
+
+    group = str(dict(PatientType.choices).get(population["patient_type"], "patients")).lower()
+    group = group if group.endswith("s") else group + "s"
+    ident = f.demographic
+    coverage = [(v, pct(n, people) or 0.0) for v, n in vaccines]
     return {
-        "followups_due": due,
-        "followups_kept": kept,
+        "followups_due": suppress(due, user=user, identifying=ident),
+        "followups_kept": suppress(kept, user=user, identifying=ident),
         "followup_rate": pct(kept, due),
         "hypertensive": suppress(hypertensive, user=user),
-        "bp_measured": measured,
+        "bp_measured": suppress(measured, user=user),
         "bp_controlled": suppress(controlled, user=user),
         "bp_control_rate": pct(controlled, measured),
+        "notes": OUTCOME_FILTER_NOTES,
+        "population": people,
+        "population_label": group,
         "charts": [
             bar_chart(
                 "bmi-bands",
-                "BMI of patients seen (latest measurement)",
+                "BMI of patients seen (latest measurement in the period)",
                 [(band, suppress(n, user=user)) for band, n in bmi],
                 header=["BMI band", "Patients"],
+                note="Every filter applies: patients seen in the period (by the provider), "
+                "age band at the period's end.",
             ),
             bar_chart(
                 "immunisation-coverage",
-                f"Immunisation coverage of students (of {students:,})",
+                f"Immunisation coverage of {group} (of {people:,}) by {f.date_to:%d %b %Y}",
                 coverage,
-                header=["Vaccine", "Students with ≥1 dose (%)"],
+                header=["Vaccine", f"{group.capitalize()} with ≥1 dose (%)"],
                 unit="%",
+                note=OUTCOME_FILTER_NOTES["immunisation"],
             ),
         ],
     }

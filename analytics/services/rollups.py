@@ -25,17 +25,25 @@ CANCELLED_DISPENSING = (
 )
 
 
-def _dims(day: str) -> str:
-    """Patient dimensions at the event's local day ``day`` (an SQL expression)."""
+UNIT_SQL = "COALESCE(NULLIF(p.college, ''), p.department)"
+
+
+def age_band_sql(day: str) -> str:
+    """The age band (``AGE_BANDS``) of patient ``p`` on ``day`` (an SQL expression)."""
     age = f"date_part('year', age({day}, p.birth_date))"
-    return f"""
-    p.patient_type AS patient_type,
-    COALESCE(NULLIF(p.college, ''), p.department) AS unit,
-    p.sex AS sex,
-    CASE
+    return f"""CASE
         WHEN {age} < 18 THEN '<18' WHEN {age} < 25 THEN '18-24' WHEN {age} < 35 THEN '25-34'
         WHEN {age} < 50 THEN '35-49' WHEN {age} < 65 THEN '50-64' ELSE '65+'
-    END AS age_band"""
+    END"""
+
+
+def _dims(day: str) -> str:
+    """Patient dimensions at the event's local day ``day`` (an SQL expression)."""
+    return f"""
+    p.patient_type AS patient_type,
+    {UNIT_SQL} AS unit,
+    p.sex AS sex,
+    {age_band_sql(day)} AS age_band"""
 
 
 _APPT_DAY = "(a.start AT TIME ZONE %(tz)s)::date"

@@ -73,6 +73,7 @@ def diagnoses(request: Request):
         notes=[
             f"Follow-ups kept: {outcome['followup_rate'] or '—'}% of {outcome['followups_due']} due.",
             f"Hypertensive patients with last BP under 140/90: {outcome['bp_control_rate'] or '—'}%.",
+            f"Immunisation coverage: {dashboards.OUTCOME_FILTER_NOTES['immunisation']}",
         ],
         context={
             "form": form,
