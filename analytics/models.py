@@ -428,3 +428,24 @@ class ReceivableFact(models.Model):
 
     def __str__(self) -> str:
         return f"Receivables {self.day} · {self.bucket}"
+
+
+class QualityFact(models.Model):
+    """Rows that make the figures wrong, per local day and problem: signed visits started
+    that day without a diagnosis (``no-diagnosis``), completed appointments of that day
+    without a visit (``no-visit``), dispensings that day without a patient
+    (``no-patient``). Days without a problem have no row."""
+
+    day = models.DateField()
+    problem = models.CharField(max_length=16)
+    rows = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "problem"], name="analytics_qualityfact_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.problem} on {self.day}: {self.rows}"

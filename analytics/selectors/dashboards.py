@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -911,5 +911,40 @@ def quality_querysets() -> dict:
     }
 
 
+ROLLED_UP_CHECKS = ("no-diagnosis", "no-visit", "no-patient")
+
+
 def quality_counts() -> list[tuple[str, str, int]]:
-    return [(key, QUALITY_CHECKS[key], qs.count()) for key, qs in quality_querysets().items()]
+    """Counts of each check: the rolled-up ones summed from ``QualityFact`` (today's and
+    yesterday's refreshed every few minutes, older days nightly), drafts over 24 h live
+    (few rows, indexed by status)."""
+    from analytics.models import QualityFact
+
+    facts = dict(
+        QualityFact.objects.values("problem").annotate(n=Sum("rows")).values_list("problem", "n")
+    )
+    unsigned = quality_querysets()["unsigned"].count()
+    return [
+        (key, label, unsigned if key == "unsigned" else facts.get(key) or 0)
+        for key, label in QUALITY_CHECKS.items()
+    ]
+
+
+def quality_rows(check: str):
+    """(rows queryset, known count or None) for a check's drill-down: a rolled-up check is
+    narrowed to the days its rollup has rows for (so a page never scans the whole history
+    for a handful of rows) and its count comes from the rollup."""
+    from analytics.models import QualityFact
+    from analytics.services.rollups import day_bounds
+
+    qs = quality_querysets()[check]
+    if check not in ROLLED_UP_CHECKS:
+        return qs, None
+    span = QualityFact.objects.filter(problem=check, rows__gt=0).aggregate(
+        first=Min("day"), last=Max("day"), n=Sum("rows")
+    )
+    if not span["n"]:
+        return qs.none(), 0
+    lo, hi = day_bounds(span["first"])[0], day_bounds(span["last"])[1]
+    field = {"no-diagnosis": "started_at", "no-visit": "start", "no-patient": "created_at"}[check]
+    return qs.filter(**{f"{field}__gte": lo, f"{field}__lt": hi}), span["n"]

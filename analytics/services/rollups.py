@@ -291,10 +291,31 @@ ON CONFLICT ON CONSTRAINT analytics_receivablefact_one_row_per_cell DO UPDATE SE
     documents = EXCLUDED.documents, amount = EXCLUDED.amount
 """
 
+QUALITY_SQL = """
+INSERT INTO analytics_qualityfact (day, problem, rows)
+SELECT day, problem, COUNT(*) FROM (
+    SELECT (v.started_at AT TIME ZONE %(tz)s)::date AS day, 'no-diagnosis' AS problem
+    FROM patients_visit v
+    WHERE v.started_at >= %(lo)s AND v.started_at < %(hi)s AND v.status = 'signed'
+      AND NOT EXISTS (SELECT 1 FROM patients_diagnosis d WHERE d.visit_id = v.id)
+    UNION ALL
+    SELECT (a.start AT TIME ZONE %(tz)s)::date, 'no-visit' FROM appointments_appointment a
+    WHERE a.start >= %(lo)s AND a.start < %(hi)s AND a.status = 'completed'
+      AND a.visit_id IS NULL
+    UNION ALL
+    SELECT (m.created_at AT TIME ZONE %(tz)s)::date, 'no-patient' FROM inventory_stockmovement m
+    WHERE m.created_at >= %(lo)s AND m.created_at < %(hi)s AND m.kind = 'dispense'
+      AND m.patient_id IS NULL
+) AS problems
+GROUP BY 1, 2
+ON CONFLICT ON CONSTRAINT analytics_qualityfact_one_per_day DO UPDATE SET rows = EXCLUDED.rows
+"""
+
 TABLES = (
     "analytics_billingfact",
     "analytics_paymentfact",
     "analytics_receivablefact",
+    "analytics_qualityfact",
     "analytics_visitfact",
     "analytics_diagnosisfact",
     "analytics_syndromedaily",
@@ -356,6 +377,7 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
             BILLING_SQL,
             PAYMENT_SQL,
             RECEIVABLE_SQL,
+            QUALITY_SQL,
         ):
             cursor.execute(sql, params)
         now = timezone.now()

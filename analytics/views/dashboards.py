@@ -204,10 +204,13 @@ def quality(request: Request):
 @require_perm("analytics.drill_down")
 def quality_rows(request: Request, check: str):
     """The rows behind one data-quality count (clinical roles; one PHI audit event)."""
-    querysets = dashboards.quality_querysets()
-    if check not in querysets:
+    if check not in dashboards.QUALITY_CHECKS:
         raise Http404("Unknown check.")
-    page = Paginator(querysets[check], PAGE_SIZE).get_page(request.GET.get("page"))
+    rows, count = dashboards.quality_rows(check)
+    paginator = Paginator(rows, PAGE_SIZE)
+    if count is not None:
+        paginator.count = count  # from the rollup: no COUNT over the whole history
+    page = paginator.get_page(request.GET.get("page"))
     patients = sorted({getattr(row, "patient_id", None) for row in page} - {None})
     audit_phi_list(
         actor=request.user,
