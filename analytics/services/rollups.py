@@ -140,13 +140,18 @@ ON CONFLICT ON CONSTRAINT analytics_syndrome_one_per_day DO UPDATE SET cases = E
 """  # noqa: S608
 
 # Closing stock of each day = everything before the range + the running sum inside it.
-# Items get a row from the day of their first movement on.
+# Items get a row from the day of their first movement on. "Everything before" is the
+# previous day's closing when that day is rolled up (the movement ledger is append-only and
+# stamped at insert, so a past day's closing does not change), else the ledger's sum.
+OPENING_FROM_LEDGER = """SELECT item_id, SUM(quantity) AS qty
+    FROM inventory_stockmovement WHERE created_at < %(lo)s GROUP BY item_id"""
+OPENING_FROM_FACTS = """SELECT item_id, closing AS qty
+    FROM analytics_stockfact WHERE day = %(prev)s::date"""
 STOCK_SQL = """
 WITH days AS (
     SELECT generate_series(%(first)s::date, %(last)s::date, interval '1 day')::date AS day
 ), opening AS (
-    SELECT item_id, SUM(quantity) AS qty, MIN(created_at) AS since
-    FROM inventory_stockmovement WHERE created_at < %(lo)s GROUP BY item_id
+    {opening}
 ), daily AS (
     SELECT item_id, (created_at AT TIME ZONE %(tz)s)::date AS day,
         SUM(quantity) AS net,
@@ -165,7 +170,8 @@ WITH days AS (
         SUM(quantity) FILTER (WHERE kind IN ('adjust', 'stocktake')
                               AND NOT (kind = 'adjust' AND note LIKE %(cancel)s)) AS adjusted
     FROM inventory_stockmovement
-    WHERE created_at >= %(lo)s AND created_at < %(hi)s
+    -- every kind listed so the (kind, created_at) index serves the day's range
+    WHERE kind = ANY(%(kinds)s) AND created_at >= %(lo)s AND created_at < %(hi)s
     GROUP BY 1, 2
 ), items AS (
     SELECT item_id, %(first)s::date AS first_day FROM opening
@@ -231,47 +237,57 @@ ON CONFLICT ON CONSTRAINT analytics_paymentfact_one_per_day DO UPDATE SET
 """
 
 # Receivables at the end of each day: every receivable document (the patient share of a
-# posted invoice; a payer's claim) less what settled it up to that day. Only documents with
-# something still owed at the start of the range, or opened inside it, are expanded to days.
+# posted invoice; a payer's claim) at its balance now (billing keeps ``amount_paid``,
+# ``credited``, ``written_off`` and the claim's settled amounts equal to the ledger rows)
+# plus whatever settled it after that day. Only documents still owed now, voided or settled
+# since the range began are read, so a recent day costs about the same however long the
+# history is.
 RECEIVABLE_SQL = """
 WITH days AS (
     SELECT generate_series(%(first)s::date, %(last)s::date, interval '1 day')::date AS day
-), docs AS (
-    SELECT 'i' AS src, i.id, NULL::bigint AS payer_id,
-        (i.issued_at AT TIME ZONE %(tz)s)::date AS opened_on,
-        CASE WHEN i.status = 'void' THEN (i.voided_at AT TIME ZONE %(tz)s)::date END AS closed_on,
-        i.patient_total + i.moved_to_patient AS owed
-    FROM billing_invoice i
-    WHERE i.status <> 'draft' AND i.issued_at < %(hi)s
-    UNION ALL
-    SELECT 'c', c.id, c.payer_id, (c.created_at AT TIME ZONE %(tz)s)::date, NULL, c.total
-    FROM billing_claim c
-    WHERE c.status <> 'draft' AND c.created_at < %(hi)s
 ), cuts AS (
     SELECT 'i' AS src, invoice_id AS id, (created_at AT TIME ZONE %(tz)s)::date AS on_day, amount
-    FROM billing_allocation WHERE created_at < %(hi)s
+    FROM billing_allocation WHERE created_at >= %(lo)s
     UNION ALL
     SELECT 'i', invoice_id, (created_at AT TIME ZONE %(tz)s)::date, amount
-    FROM billing_creditnote WHERE created_at < %(hi)s
+    FROM billing_creditnote WHERE created_at >= %(lo)s
     UNION ALL
     SELECT 'i', invoice_id, (decided_at AT TIME ZONE %(tz)s)::date, amount
-    FROM billing_writeoff WHERE status = 'approved' AND decided_at < %(hi)s
+    FROM billing_writeoff WHERE status = 'approved' AND decided_at >= %(lo)s
     UNION ALL
     SELECT 'c', l.claim_id, r.received_on,
         l.paid + l.contractual_adjustment + l.patient_responsibility
     FROM billing_remittanceline l JOIN billing_remittance r ON r.id = l.remittance_id
-    WHERE r.received_on <= %(last)s
-), before AS (
-    SELECT src, id, SUM(amount) AS amount FROM cuts WHERE on_day < %(first)s GROUP BY 1, 2
+    WHERE r.received_on >= %(first)s
+), later AS (
+    SELECT src, id, SUM(amount) AS amount FROM cuts GROUP BY 1, 2
 ), inside AS (
-    SELECT src, id, on_day, SUM(amount) AS amount FROM cuts WHERE on_day >= %(first)s
+    SELECT src, id, on_day, SUM(amount) AS amount FROM cuts WHERE on_day <= %(last)s
     GROUP BY 1, 2, 3
+), docs AS (
+    SELECT 'i' AS src, i.id, NULL::bigint AS payer_id,
+        (i.issued_at AT TIME ZONE %(tz)s)::date AS opened_on,
+        CASE WHEN i.status = 'void' THEN (i.voided_at AT TIME ZONE %(tz)s)::date END AS closed_on,
+        i.patient_total + i.moved_to_patient - i.credited - i.written_off - i.amount_paid AS owed
+    FROM billing_invoice i
+    WHERE i.status <> 'draft' AND i.issued_at < %(hi)s
+      AND ((i.status <> 'void'
+            AND i.patient_total + i.moved_to_patient - i.credited - i.written_off
+                - i.amount_paid <> 0)
+           OR (i.status = 'void' AND i.voided_at >= %(lo)s)
+           OR i.id IN (SELECT id FROM later WHERE src = 'i'))
+    UNION ALL
+    SELECT 'c', c.id, c.payer_id, (c.created_at AT TIME ZONE %(tz)s)::date, NULL,
+        c.total - c.paid - c.adjusted - c.moved_to_patient
+    FROM billing_claim c
+    WHERE c.status <> 'draft' AND c.created_at < %(hi)s
+      AND (c.total - c.paid - c.adjusted - c.moved_to_patient <> 0
+           OR c.id IN (SELECT id FROM later WHERE src = 'c'))
 ), live AS (
     SELECT d.src, d.id, d.payer_id, d.opened_on, d.closed_on,
-        d.owed - COALESCE(b.amount, 0) AS opening
-    FROM docs d LEFT JOIN before b ON b.src = d.src AND b.id = d.id
-    WHERE (d.owed - COALESCE(b.amount, 0) <> 0 OR d.opened_on >= %(first)s)
-      AND (d.closed_on IS NULL OR d.closed_on > %(first)s)
+        d.owed + COALESCE(l.amount, 0) AS opening
+    FROM docs d LEFT JOIN later l ON l.src = d.src AND l.id = d.id
+    WHERE d.closed_on IS NULL OR d.closed_on > %(first)s
 ), grid AS (
     SELECT o.payer_id, o.opened_on, o.closed_on, x.day,
         o.opening - SUM(COALESCE(c.amount, 0))
@@ -351,12 +367,16 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
     day. Refreshes of overlapping ranges queue on an advisory lock.
     """
     from analytics.models import RollupDay
+    from inventory.models import MovementKind
 
     lo, _ = day_bounds(first)
     _, hi = day_bounds(last)
+    chained = RollupDay.objects.filter(day=first - timedelta(days=1)).exists()
     params = {
         "first": first,
         "last": last,
+        "prev": first - timedelta(days=1),
+        "kinds": list(MovementKind.values),
         "lo": lo,
         "hi": hi,
         "tz": settings.TIME_ZONE,
@@ -373,7 +393,7 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
             VISIT_SQL,
             DIAGNOSIS_SQL,
             SYNDROME_SQL,
-            STOCK_SQL,
+            STOCK_SQL.format(opening=OPENING_FROM_FACTS if chained else OPENING_FROM_LEDGER),
             BILLING_SQL,
             PAYMENT_SQL,
             RECEIVABLE_SQL,

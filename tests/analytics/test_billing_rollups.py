@@ -197,6 +197,12 @@ def _settlements(billing_world):
         amount=invoices[0].patient_total - Decimal("50.00"),
         created_at=local(FIRST + timedelta(days=3), 23, 30),
     )
+    # Billing keeps the invoice's totals equal to its ledger rows; so does this fixture.
+    Invoice.objects.filter(pk=invoices[0].pk).update(
+        amount_paid=invoices[0].patient_total, status="paid"
+    )
+    Invoice.objects.filter(pk=invoices[1].pk).update(credited=Decimal("20.00"))
+    Invoice.objects.filter(pk=invoices[2].pk).update(written_off=Decimal("40.00"))
     CreditNote.objects.create(
         invoice=invoices[1],
         number="AN-CN-1",
@@ -227,7 +233,8 @@ def _settlements(billing_world):
         number="AN-CL-1",
         status="partially_paid",
         total=Decimal("270.00"),
-        paid=Decimal("100.00"),
+        paid=Decimal("90.00"),
+        adjusted=Decimal("10.00"),
         created_by=cashier,
         created_at=local(FIRST, 23, 30),
     )
