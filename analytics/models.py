@@ -159,7 +159,16 @@ class StockFact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "item"], name="analytics_stockfact_one_per_day"),
         ]
-        indexes = [models.Index(fields=["item", "day"])]
+        indexes = [
+            models.Index(fields=["item", "day"]),
+            # The financial page's cost of dispensed items: only the days with dispensing.
+            models.Index(
+                fields=["day"],
+                include=["dispensed_value"],
+                condition=~Q(dispensed_value=0),
+                name="analytics_stockfact_disp_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Item #{self.item_id} on {self.day}"
@@ -216,7 +225,7 @@ class RollupDay(models.Model):
     """When each day's rollups were last refreshed (the pages say "figures as of")."""
 
     day = models.DateField(unique=True)
-    refreshed_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:
         return f"Rollups of {self.day}"

@@ -351,14 +351,22 @@ def _dim_label(dim: str, value: str) -> str:
 
 def filter_choices() -> dict:
     """Choices for the filter form: units seen in the rollups and providers."""
+    from django.core.cache import cache
+
     from accounts.models import User
     from accounts.roles import PROVIDER_ROLES
 
-    units = list(
-        VisitFact.objects.exclude(unit="")
-        .values_list("unit", flat=True)
-        .distinct()
-        .order_by("unit")
+    # The units only change when the rollups do: cached per refresh.
+    stamp = as_of()
+    units = cache.get_or_set(
+        f"analytics:filter-units:{stamp.timestamp() if stamp else 0}",
+        lambda: list(
+            VisitFact.objects.exclude(unit="")
+            .values_list("unit", flat=True)
+            .distinct()
+            .order_by("unit")
+        ),
+        300,
     )
     providers = list(
         User.objects.filter(role__in=PROVIDER_ROLES).order_by("last_name", "first_name")
@@ -647,19 +655,22 @@ def outcomes(f: Filters, user) -> dict:
             ),
             age_on="%(to)s::date",
         )
+        if f.date_to >= params["today"]:
+            population_where += " AND TRUE"  # everyone registered so far (index-only count)
+        else:
+            population_where += " AND p.created_at < %(hi)s"
         cursor.execute(
             f"""
             SELECT i.vaccine, COUNT(DISTINCT i.patient_id)
             FROM patients_immunization i JOIN patients_patient p ON p.id = i.patient_id
-            WHERE i.given_on <= %(to)s AND p.created_at < %(hi)s AND {population_where}
+            WHERE i.given_on <= %(to)s AND {population_where}
             GROUP BY i.vaccine ORDER BY 2 DESC, 1
             """,  # noqa: S608
             population,
         )
         vaccines = cursor.fetchall()
         cursor.execute(
-            f"""SELECT COUNT(*) FROM patients_patient p
-                WHERE p.created_at < %(hi)s AND {population_where}""",  # noqa: S608
+            f"""SELECT COUNT(*) FROM patients_patient p WHERE {population_where}""",  # noqa: S608
             population,
         )
         people = cursor.fetchone()[0]

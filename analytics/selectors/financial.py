@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from analytics.charts import Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
@@ -33,24 +33,18 @@ def _range(f: Filters) -> Q:
 
 
 def receivables_ageing() -> list[tuple[str, Decimal]]:
-    """What patients still owe on posted invoices, by age since issue."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT CASE
-                WHEN now() - issued_at <= interval '30 days' THEN '0–30 days'
-                WHEN now() - issued_at <= interval '60 days' THEN '31–60 days'
-                WHEN now() - issued_at <= interval '90 days' THEN '61–90 days'
-                ELSE 'Over 90 days' END AS bucket,
-                SUM(patient_total + moved_to_patient - credited - written_off - amount_paid)
-            FROM billing_invoice
-            WHERE status IN ('issued', 'partially_paid')
-            GROUP BY 1 ORDER BY 1
-            """
-        )
-        rows = dict(cursor.fetchall())
-    order = ["0–30 days", "31–60 days", "61–90 days", "Over 90 days"]
-    return [(b, rows.get(b) or Decimal(0)) for b in order]
+    """What patients owe on posted invoices, by age since issue: today's receivables
+    rollup (refreshed every few minutes), or the latest day rolled up."""
+    latest = (
+        ReceivableFact.objects.filter(day__lte=timezone.localdate())
+        .order_by("-day")
+        .values_list("day", flat=True)
+        .first()
+    )
+    rows = dict(
+        ReceivableFact.objects.filter(day=latest, payer_id=None).values_list("bucket", "amount")
+    )
+    return [(BUCKET_LABELS[b], rows.get(b) or Decimal(0)) for b in RECEIVABLE_BUCKETS]
 
 
 BUCKET_LABELS = {
@@ -178,9 +172,9 @@ def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart
         .annotate(n=Sum("net"), cost=Sum("cost"), disc=Sum("discount"))
         .order_by("-n")
     )
-    dispensed_cost = StockFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).aggregate(
-        v=Sum("dispensed_value")
-    )["v"] or Decimal(0)
+    dispensed_cost = StockFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).exclude(
+        dispensed_value=0
+    ).aggregate(v=Sum("dispensed_value"))["v"] or Decimal(0)
     payers = dict(Payer.objects.values_list("id", "name"))
     by_payer = facts.values("payer_id").annotate(n=Sum("net")).order_by("-n")
     by_provider = list(

@@ -118,6 +118,21 @@ def forecasts(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def stock_forecast(request: Request):
+    if request.GET.get("export") != "csv":
+        from django.core.paginator import Paginator
+
+        # The page lists the items that run out first, 50 at a time; the CSV has them all.
+        page = Paginator(selectors.stock_forecasts(), 50).get_page(request.GET.get("page"))
+        return render_page(
+            request,
+            "analytics/stock_forecast.html",
+            {
+                "tabs": tabs(request, "analytics:forecasts"),
+                "rows": page,
+                "page": page,
+                "computed_at": page[0].computed_at if page else None,
+            },
+        )
     rows = list(selectors.stock_forecasts())
     if request.GET.get("export") == "csv":
         return csv_download(
