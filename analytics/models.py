@@ -168,6 +168,19 @@ class StockFact(models.Model):
                 condition=~Q(dispensed_value=0),
                 name="analytics_stockfact_disp_idx",
             ),
+            # The inventory page: the days an item moved (same condition as its query).
+            models.Index(
+                fields=["day"],
+                include=[
+                    "item",
+                    "dispensed",
+                    "patient_returns",
+                    "dispensed_value",
+                    "expired_value",
+                ],
+                condition=~Q(dispensed=0) | ~Q(patient_returns=0) | ~Q(expired_value=0),
+                name="analytics_stockfact_moved_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -803,63 +803,79 @@ def productivity_charts(rows: list[ProviderRow]) -> list[Chart]:
 # --- Inventory ----------------------------------------------------------------------------
 
 
+# Stock rows of days when the item moved (dispensed, came back or expired): the partial
+# index ``analytics_stockfact_moved_idx`` covers exactly these.
+MOVED = ~Q(dispensed=0) | ~Q(patient_returns=0) | ~Q(expired_value=0)
+TOP_ITEMS = 20
+
+
 def inventory_charts(f: Filters) -> list[Chart]:
+    """Consumption per item and category and expiry losses from the days items moved; the
+    top items' turnover, days of supply and stock-out days from their daily rows."""
     from inventory.models import Item
 
     days = (f.date_to - f.date_from).days + 1
     q = Q(day__gte=f.date_from, day__lte=f.date_to)
-    per_item = list(
-        StockFact.objects.filter(q)
+    per_item = {
+        r["item_id"]: r
+        for r in StockFact.objects.filter(q)
+        .filter(MOVED)
         .values("item_id")
         .annotate(
             used=Sum("dispensed") - Sum("patient_returns"),
             value=Sum("dispensed_value"),
             expired=Sum("expired_value"),
-            avg_stock=Sum("closing") / days,
-            stockout_days=Count("id", filter=Q(closing__lte=0)),
-        )
-    )
-    items = {
-        i.pk: i
-        for i in Item.objects.filter(pk__in=[r["item_id"] for r in per_item]).select_related(
-            "category"
         )
     }
+    ranked = sorted(per_item.values(), key=lambda r: (-float(r["used"] or 0), r["item_id"]))
+    top_ids = [r["item_id"] for r in ranked[:TOP_ITEMS]]
+    loss_ids = [r["item_id"] for r in ranked if r["expired"]]
+    levels = {
+        r["item_id"]: r
+        for r in StockFact.objects.filter(q, item_id__in=top_ids)
+        .values("item_id")
+        .annotate(
+            avg_stock=Sum("closing") / days, stockout_days=Count("id", filter=Q(closing__lte=0))
+        )
+    }
+    items = {i.pk: i for i in Item.objects.filter(pk__in=set(top_ids) | set(loss_ids))}
+    category_of = dict(Item.objects.values_list("id", "category__name"))  # no 5,000-id IN list
     table = []
-    for r in per_item:
+    for r in ranked[:TOP_ITEMS]:
         item = items.get(r["item_id"])
         if item is None:
             continue
+        level = levels.get(r["item_id"], {})
         used = float(r["used"] or 0)
         daily = used / days if days else 0
-        turnover = (
-            round(used / float(r["avg_stock"]), 2)
-            if r["avg_stock"] and r["avg_stock"] > 0
-            else None
-        )
+        avg_stock = level.get("avg_stock")
+        turnover = round(used / float(avg_stock), 2) if avg_stock and avg_stock > 0 else None
         supply = round(float(item.stock_available) / daily) if daily > 0 else None
         table.append(
             {
                 "name": item.display_name if hasattr(item, "display_name") else item.name,
-                "category": item.category.name if item.category else "(none)",
                 "used": used,
                 "value": float(r["value"] or 0),
-                "expired": float(r["expired"] or 0),
                 "turnover": turnover,
                 "supply": supply,
-                "stockout_days": r["stockout_days"],
+                "stockout_days": level.get("stockout_days", 0),
             }
         )
-    table.sort(key=lambda r: -r["used"])
     categories: dict[str, float] = {}
-    for r in table:
-        categories[r["category"]] = categories.get(r["category"], 0) + r["used"]
-    losses = sorted((r for r in table if r["expired"]), key=lambda r: -r["expired"])
+    for r in ranked:
+        name = category_of.get(r["item_id"]) or "(none)"
+        categories[name] = categories.get(name, 0) + float(r["used"] or 0)
+    losses = []
+    for r in sorted((r for r in ranked if r["expired"]), key=lambda r: -r["expired"]):
+        item = items.get(r["item_id"])
+        if item is not None:
+            name = item.display_name if hasattr(item, "display_name") else item.name
+            losses.append({"name": name, "expired": float(r["expired"])})
     return [
         bar_chart(
             "consumption-by-item",
             "Consumption per item (dispensed)",
-            [(r["name"], r["used"]) for r in table[:20]],
+            [(r["name"], r["used"]) for r in table],
             header=[
                 "Item",
                 "Dispensed",
@@ -869,7 +885,7 @@ def inventory_charts(f: Filters) -> list[Chart]:
                 "Stock-out days",
             ],
             extra_columns=[
-                [r["value"], r["turnover"], r["supply"], r["stockout_days"]] for r in table[:20]
+                [r["value"], r["turnover"], r["supply"], r["stockout_days"]] for r in table
             ],
         ),
         bar_chart(
