@@ -240,7 +240,7 @@ def _weekly(q: Q, first: date, last: date, shift: timedelta = timedelta(0)) -> d
     return totals
 
 
-def visits_charts(f: Filters) -> list[Chart]:
+def visits_charts(f: Filters, *, weekly_only: bool = False) -> list[Chart]:
     first, last = epi_week_start(f.date_from), f.date_to
     this_year = _weekly(f.q(), first, last)
     last_year = _weekly(f.q(shift=YEAR), first, last, shift=YEAR)
@@ -262,6 +262,8 @@ def visits_charts(f: Filters) -> list[Chart]:
             header=["Week (starts Sunday)", "Visits", "Same week last year"],
         )
     ]
+    if weekly_only:
+        return charts
     monthly = dict(
         VisitFact.objects.filter(f.q())
         .annotate(m=TruncMonth("day"))

@@ -134,6 +134,17 @@ def forecast_sections() -> list[dict]:
     for f in VisitForecast.objects.all():
         rows.setdefault((f.kind, f.granularity), []).append(f)
     today = timezone.localdate()
+    past_weeks = weeks_ending(today, 9)[:-1]
+    # One grouped read of the last 8 weeks' visits per kind (not one query per week × kind).
+    per_week: dict[tuple[str, date], int] = {}
+    for day, kind, n in (
+        VisitFact.objects.filter(day__gte=past_weeks[0], day__lt=past_weeks[-1] + timedelta(days=7))
+        .values("day", "visit_kind")
+        .annotate(n=Sum("visits"))
+        .values_list("day", "visit_kind", "n")
+    ):
+        for key in ((kind, epi_week_start(day)), ("all", epi_week_start(day))):
+            per_week[key] = per_week.get(key, 0) + (n or 0)
     sections = []
     for kind in ("all", "medical", "dental"):
         charts = []
@@ -143,12 +154,9 @@ def forecast_sections() -> list[dict]:
                 continue
             labels, history, expected, lo, hi = [], [], [], [], []
             if granularity == "week":
-                for w in weeks_ending(today, 9)[:-1]:
-                    qs = VisitFact.objects.filter(day__gte=w, day__lte=w + timedelta(days=6))
-                    if kind != "all":
-                        qs = qs.filter(visit_kind=kind)
+                for w in past_weeks:
                     labels.append(f"{w:%d %b}")
-                    history.append(qs.aggregate(n=Sum("visits"))["n"] or 0)
+                    history.append(per_week.get((kind, w), 0))
                     expected.append(None)
                     lo.append(None)
                     hi.append(None)

@@ -28,7 +28,7 @@ def overview(request: Request):
         from analytics.selectors.financial import financial as figures
 
         kpis += figures(f, charts=False)[0][:3]  # revenue, collections, receivables
-    charts = dashboards.visits_charts(f)[:1]
+    charts = dashboards.visits_charts(f, weekly_only=True)
     return respond(
         request,
         template="analytics/overview.html",
