@@ -412,15 +412,23 @@ def chapter_of(code: str) -> str:
     return "Other"
 
 
-def diagnosis_rows(f: Filters, *, limit: int = 15) -> list[dict]:
-    from patients.models import Icd10Code
-
-    rows = list(
+def code_counts(f: Filters) -> list[tuple[str, int]]:
+    """Diagnoses per ICD-10 code in the filtered period, most frequent first (one read of
+    the rollup serves the top codes and the chapters)."""
+    return list(
         DiagnosisFact.objects.filter(f.q())
         .values("icd10_code")
         .annotate(n=Sum("diagnoses"))
-        .order_by("-n", "icd10_code")[:limit]
+        .order_by("-n", "icd10_code")
+        .values_list("icd10_code", "n")
     )
+
+
+def diagnosis_rows(f: Filters, *, limit: int = 15, counts=None) -> list[dict]:
+    from patients.models import Icd10Code
+
+    counts = code_counts(f) if counts is None else counts
+    rows = [{"icd10_code": code, "n": n} for code, n in counts[:limit]]
     titles = dict(
         Icd10Code.objects.filter(code__in=[r["icd10_code"] for r in rows]).values_list(
             "code", "title"
@@ -431,11 +439,12 @@ def diagnosis_rows(f: Filters, *, limit: int = 15) -> list[dict]:
     return rows
 
 
-def diagnoses_charts(f: Filters, user) -> list[Chart]:
+def diagnoses_charts(f: Filters, user, *, top=None, counts=None) -> list[Chart]:
     from patients.models import ToothRecord
 
     ident = f.demographic
-    top = diagnosis_rows(f)
+    counts = code_counts(f) if counts is None else counts
+    top = diagnosis_rows(f, counts=counts) if top is None else top
     charts = [
         bar_chart(
             "top-diagnoses",
@@ -448,12 +457,7 @@ def diagnoses_charts(f: Filters, user) -> list[Chart]:
         )
     ]
     chapters: dict[str, int] = {}
-    for code, n in (
-        DiagnosisFact.objects.filter(f.q())
-        .values("icd10_code")
-        .annotate(n=Sum("diagnoses"))
-        .values_list("icd10_code", "n")
-    ):
+    for code, n in counts:
         chapter = chapter_of(code)
         chapters[chapter] = chapters.get(chapter, 0) + n
     charts.append(

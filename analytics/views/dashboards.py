@@ -60,9 +60,10 @@ def visits(request: Request):
 @require_perm("analytics.view")
 def diagnoses(request: Request):
     form, f = filter_form(request, default_days=182)
-    charts = dashboards.diagnoses_charts(f, request.user)
+    counts = dashboards.code_counts(f)
+    top = dashboards.diagnosis_rows(f, counts=counts)
+    charts = dashboards.diagnoses_charts(f, request.user, top=top, counts=counts)
     outcome = dashboards.outcomes(f, request.user)
-    top = dashboards.diagnosis_rows(f)
     return respond(
         request,
         template="analytics/diagnoses.html",
