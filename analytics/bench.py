@@ -130,32 +130,54 @@ def _page(name: str, path: str, user=_admin, **kwargs) -> BenchCase:
     )
 
 
+def _billing():
+    from accounts.models import User
+
+    return User.objects.get(email="billing@usc.edu.ph")
+
+
 CASES = [
     _page("overview", "/analytics/"),
+    _page("overview, one college", "/analytics/?unit=School+of+Engineering"),
     _page("visits and trends", "/analytics/visits/"),
     _page("visits and trends, one college", "/analytics/visits/?unit=School+of+Engineering"),
     _page(
         "diagnoses and outcomes",
         "/analytics/diagnoses/",
-        target_ms=None,
-        description="outcomes (follow-ups, BP control, BMI, immunisations) are live queries",
+        description="top codes from rollups; outcomes are indexed live queries",
     ),
+    _page(
+        "diagnoses and outcomes, filtered",
+        "/analytics/diagnoses/?sex=F&age_band=18-24&patient_type=student",
+        user=_doctor,
+    ),
+    _page("diagnosis drill-down (doctor)", "/analytics/diagnoses/J06.9/patients/", user=_doctor),
     _page("productivity (admin)", "/analytics/productivity/"),
     _page("productivity (own)", "/analytics/productivity/", user=_doctor),
     _page("inventory", "/analytics/inventory/"),
     _page("surveillance", "/analytics/surveillance/"),
+    _page("surveillance, dengue charts", "/analytics/surveillance/?group=dengue"),
+    _page("syndrome definitions", "/analytics/surveillance/syndromes/"),
     _page(
         "financial",
         "/analytics/financial/",
-        target_ms=None,
-        description="billing rollups plus live receivables ageing and claim outcomes",
+        description="billing and receivables rollups plus receivables now and claim outcomes",
+    ),
+    _page(
+        "financial, one year (billing clerk)",
+        "/analytics/financial/?date_from="
+        + (timezone.localdate() - timedelta(days=364)).isoformat(),
+        user=_billing,
     ),
     _page("forecasts", "/analytics/forecasts/"),
-    _page("data quality", "/analytics/quality/", target_ms=None),
+    _page("stock-out forecast", "/analytics/forecasts/stock/"),
+    _page("data quality", "/analytics/quality/"),
+    _page("data quality rows (doctor)", "/analytics/quality/no-diagnosis/", user=_doctor),
     BenchCase(
         "analytics: refresh one day's rollups",
         _refresh_case,
         target_ms=5000,
-        description="rollup_refresh_day() at full scale (visits, diagnoses, syndromes, stock)",
+        description="rollup_refresh_day() at full scale (visits, diagnoses, syndromes, stock, "
+        "billing, payments, receivables)",
     ),
 ]

@@ -10,6 +10,10 @@ EARS (Hutwagner et al., 2003) on a daily count series x:
 * C2: the same with a 2-day guard band (baseline t−9…t−3); flag > 3.
 * C3: the sum of max(0, C2 − 1) over t, t−1, t−2; flag > 2.
 
+Weekly counts use a seasonal baseline (CDC "historical limits"): the threshold of week w
+is mean + 3 sd (sd ≥ √mean) of weeks w−2…w+2 of up to five earlier years; a week whose
+count exceeds it is flagged (``weekly_flag``).
+
 ``MIN_SIGMA`` keeps a flat baseline (sd 0, common with sparse counts) from turning a single
 case into an infinite statistic; a syndrome's ``min_cases`` adds a floor in counts.
 """
@@ -97,11 +101,17 @@ def ears(counts: list[int], *, min_sigma: float = MIN_SIGMA) -> list[EarsDay]:
     return result
 
 
+WEEKLY_SD_LIMIT = 3.0
+
+
 def weekly_baseline(
     history: dict[tuple[int, int], int], year: int, week: int, *, years: int = 5
 ) -> float | None:
-    """Historical-limits threshold for (year, week): mean + 2 sd of weeks week−2…week+2 in
-    up to ``years`` earlier years; None without at least 3 such weeks."""
+    """Seasonal (historical-limits) threshold for (year, week): mean + 3 sd of weeks
+    week−2…week+2 in up to ``years`` earlier years, the sd taken as at least √mean (Poisson
+    noise: a run of similar years must not make any small rise a signal) and at least
+    ``MIN_SIGMA``; None without at least 3 such weeks. Three sd rather than the figure's
+    usual two keep false alarms near one per syndrome per decade on Poisson-like counts."""
     values = []
     for back in range(1, years + 1):
         for offset in range(-2, 3):
@@ -111,4 +121,21 @@ def weekly_baseline(
     if len(values) < 3:
         return None
     mean, sd = _mean_sd(values)
-    return mean + 2 * sd
+    return mean + WEEKLY_SD_LIMIT * max(sd, math.sqrt(mean), MIN_SIGMA)
+
+
+@dataclass(frozen=True)
+class WeekStat:
+    year: int
+    week: int
+    count: int
+    threshold: float | None
+
+    @property
+    def flagged(self) -> bool:
+        return self.threshold is not None and self.count > self.threshold
+
+
+def weekly_flag(history: dict[tuple[int, int], int], year: int, week: int) -> WeekStat:
+    """The count of (year, week) against its historical-limits threshold."""
+    return WeekStat(year, week, history.get((year, week), 0), weekly_baseline(history, year, week))

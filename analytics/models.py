@@ -159,7 +159,29 @@ class StockFact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "item"], name="analytics_stockfact_one_per_day"),
         ]
-        indexes = [models.Index(fields=["item", "day"])]
+        indexes = [
+            models.Index(fields=["item", "day"]),
+            # The financial page's cost of dispensed items: only the days with dispensing.
+            models.Index(
+                fields=["day"],
+                include=["dispensed_value"],
+                condition=~Q(dispensed_value=0),
+                name="analytics_stockfact_disp_idx",
+            ),
+            # The inventory page: the days an item moved (same condition as its query).
+            models.Index(
+                fields=["day"],
+                include=[
+                    "item",
+                    "dispensed",
+                    "patient_returns",
+                    "dispensed_value",
+                    "expired_value",
+                ],
+                condition=~Q(dispensed=0) | ~Q(patient_returns=0) | ~Q(expired_value=0),
+                name="analytics_stockfact_moved_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Item #{self.item_id} on {self.day}"
@@ -216,7 +238,7 @@ class RollupDay(models.Model):
     """When each day's rollups were last refreshed (the pages say "figures as of")."""
 
     day = models.DateField(unique=True)
-    refreshed_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:
         return f"Rollups of {self.day}"
@@ -390,3 +412,62 @@ class PaymentFact(models.Model):
 
     def __str__(self) -> str:
         return f"Payments {self.day} · {self.method}"
+
+
+RECEIVABLE_BUCKETS = ("0-30", "31-60", "61-90", "91+")
+
+
+class ReceivableFact(models.Model):
+    """What was owed at the end of one local day, per payer × ageing bucket.
+
+    ``payer`` empty: patients (the patient share of posted invoices, less allocations,
+    credit notes and approved write-offs dated up to that day; void invoices drop out on
+    the day they were voided). ``payer`` set: that payer's claims (claim total less the
+    remittance lines received up to that day). Age = days from the invoice's issue (the
+    claim's creation) to ``day``."""
+
+    day = models.DateField()
+    payer = models.ForeignKey(
+        "billing.Payer",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    bucket = models.CharField(max_length=8)
+    documents = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "payer", "bucket"],
+                nulls_distinct=False,
+                name="analytics_receivablefact_one_row_per_cell",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Receivables {self.day} · {self.bucket}"
+
+
+class QualityFact(models.Model):
+    """Rows that make the figures wrong, per local day and problem: signed visits started
+    that day without a diagnosis (``no-diagnosis``), completed appointments of that day
+    without a visit (``no-visit``), dispensings that day without a patient
+    (``no-patient``). Days without a problem have no row."""
+
+    day = models.DateField()
+    problem = models.CharField(max_length=16)
+    rows = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "problem"], name="analytics_qualityfact_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.problem} on {self.day}: {self.rows}"

@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -240,7 +240,7 @@ def _weekly(q: Q, first: date, last: date, shift: timedelta = timedelta(0)) -> d
     return totals
 
 
-def visits_charts(f: Filters) -> list[Chart]:
+def visits_charts(f: Filters, *, weekly_only: bool = False) -> list[Chart]:
     first, last = epi_week_start(f.date_from), f.date_to
     this_year = _weekly(f.q(), first, last)
     last_year = _weekly(f.q(shift=YEAR), first, last, shift=YEAR)
@@ -262,6 +262,8 @@ def visits_charts(f: Filters) -> list[Chart]:
             header=["Week (starts Sunday)", "Visits", "Same week last year"],
         )
     ]
+    if weekly_only:
+        return charts
     monthly = dict(
         VisitFact.objects.filter(f.q())
         .annotate(m=TruncMonth("day"))
@@ -351,14 +353,22 @@ def _dim_label(dim: str, value: str) -> str:
 
 def filter_choices() -> dict:
     """Choices for the filter form: units seen in the rollups and providers."""
+    from django.core.cache import cache
+
     from accounts.models import User
     from accounts.roles import PROVIDER_ROLES
 
-    units = list(
-        VisitFact.objects.exclude(unit="")
-        .values_list("unit", flat=True)
-        .distinct()
-        .order_by("unit")
+    # The units only change when the rollups do: cached per refresh.
+    stamp = as_of()
+    units = cache.get_or_set(
+        f"analytics:filter-units:{stamp.timestamp() if stamp else 0}",
+        lambda: list(
+            VisitFact.objects.exclude(unit="")
+            .values_list("unit", flat=True)
+            .distinct()
+            .order_by("unit")
+        ),
+        300,
     )
     providers = list(
         User.objects.filter(role__in=PROVIDER_ROLES).order_by("last_name", "first_name")
@@ -402,15 +412,23 @@ def chapter_of(code: str) -> str:
     return "Other"
 
 
-def diagnosis_rows(f: Filters, *, limit: int = 15) -> list[dict]:
-    from patients.models import Icd10Code
-
-    rows = list(
+def code_counts(f: Filters) -> list[tuple[str, int]]:
+    """Diagnoses per ICD-10 code in the filtered period, most frequent first (one read of
+    the rollup serves the top codes and the chapters)."""
+    return list(
         DiagnosisFact.objects.filter(f.q())
         .values("icd10_code")
         .annotate(n=Sum("diagnoses"))
-        .order_by("-n", "icd10_code")[:limit]
+        .order_by("-n", "icd10_code")
+        .values_list("icd10_code", "n")
     )
+
+
+def diagnosis_rows(f: Filters, *, limit: int = 15, counts=None) -> list[dict]:
+    from patients.models import Icd10Code
+
+    counts = code_counts(f) if counts is None else counts
+    rows = [{"icd10_code": code, "n": n} for code, n in counts[:limit]]
     titles = dict(
         Icd10Code.objects.filter(code__in=[r["icd10_code"] for r in rows]).values_list(
             "code", "title"
@@ -421,11 +439,12 @@ def diagnosis_rows(f: Filters, *, limit: int = 15) -> list[dict]:
     return rows
 
 
-def diagnoses_charts(f: Filters, user) -> list[Chart]:
+def diagnoses_charts(f: Filters, user, *, top=None, counts=None) -> list[Chart]:
     from patients.models import ToothRecord
 
     ident = f.demographic
-    top = diagnosis_rows(f)
+    counts = code_counts(f) if counts is None else counts
+    top = diagnosis_rows(f, counts=counts) if top is None else top
     charts = [
         bar_chart(
             "top-diagnoses",
@@ -438,12 +457,7 @@ def diagnoses_charts(f: Filters, user) -> list[Chart]:
         )
     ]
     chapters: dict[str, int] = {}
-    for code, n in (
-        DiagnosisFact.objects.filter(f.q())
-        .values("icd10_code")
-        .annotate(n=Sum("diagnoses"))
-        .values_list("icd10_code", "n")
-    ):
+    for code, n in counts:
         chapter = chapter_of(code)
         chapters[chapter] = chapters.get(chapter, 0) + n
     charts.append(
@@ -471,72 +485,159 @@ def diagnoses_charts(f: Filters, user) -> list[Chart]:
             header=["College / department", "Diagnoses"],
         )
     )
-    from analytics.services.rollups import day_bounds
+    from django.db import connection
 
-    lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
-    teeth = ToothRecord.objects.filter(
-        visit__started_at__gte=lo, visit__started_at__lt=hi, procedure_status="performed"
-    ).exclude(procedure="")
-    if f.provider_id:
-        teeth = teeth.filter(visit__provider_id=f.provider_id)
-    procedures = teeth.values("procedure").annotate(n=Count("id")).order_by("-n")
+    provider = "AND v.provider_id = %(provider)s" if f.provider_id else ""
+    where = _patient_where(f, age_on="(v.started_at AT TIME ZONE %(tz)s)::date")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.procedure, COUNT(*) FROM patients_toothrecord t
+            JOIN patients_visit v ON v.id = t.visit_id
+            JOIN patients_patient p ON p.id = v.patient_id
+            WHERE v.started_at >= %(lo)s AND v.started_at < %(hi)s
+              AND t.procedure_status = 'performed' AND t.procedure <> ''
+              {provider} AND {where}
+            GROUP BY 1 ORDER BY 2 DESC, 1
+            """,  # noqa: S608 (constant fragments; values are parameters)
+            _outcome_params(f),
+        )
+        procedures = [{"procedure": proc, "n": n} for proc, n in cursor.fetchall()]
     labels = dict(ToothRecord._meta.get_field("procedure").choices)
     charts.append(
         bar_chart(
             "dental-procedures",
             "Dental procedures performed",
-            [(str(labels.get(r["procedure"], r["procedure"])), r["n"]) for r in procedures],
+            [
+                (
+                    str(labels.get(r["procedure"], r["procedure"])),
+                    suppress(r["n"], user=user, identifying=ident),
+                )
+                for r in procedures
+            ],
             header=["Procedure", "Performed"],
+            note="Every filter applies (age band at the visit).",
         )
     )
     return charts
 
 
-def outcomes(f: Filters, user) -> dict:
-    """Follow-up completion, blood-pressure control, BMI bands and immunisation coverage
-    (live queries over the clinical tables)."""
-    from django.db import connection
+def _patient_where(f: Filters, *, age_on: str) -> str:
+    """SQL conditions on patient ``p`` for the demographic filters (named parameters
+    ``%(patient_type)s``…, see ``_outcome_params``); the age band is taken on ``age_on``."""
+    from analytics.services.rollups import UNIT_SQL, age_band_sql
+
+    parts = ["TRUE"]
+    if f.patient_type:
+        parts.append("p.patient_type = %(patient_type)s")
+    if f.unit:
+        parts.append(f"{UNIT_SQL} = %(unit)s")
+    if f.sex:
+        parts.append("p.sex = %(sex)s")
+    if f.age_band:
+        parts.append(f"{age_band_sql(age_on)} = %(age_band)s")
+    return " AND ".join(parts)
+
+
+def _outcome_params(f: Filters) -> dict:
+    from django.conf import settings
 
     from analytics.services.rollups import day_bounds
 
-    lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
+    return {
+        "from": f.date_from,
+        "to": f.date_to,
+        "lo": day_bounds(f.date_from)[0],
+        "hi": day_bounds(f.date_to)[1],
+        "today": timezone.localdate(),
+        "tz": settings.TIME_ZONE,
+        "provider": f.provider_id,
+        "patient_type": f.patient_type,
+        "unit": f.unit,
+        "sex": f.sex,
+        "age_band": f.age_band,
+    }
+
+
+# Which filters each outcome cannot use, and why (shown next to the figure).
+OUTCOME_FILTER_NOTES = {
+    "followups": "",
+    "hypertension": "",
+    "bmi": "",
+    "immunisation": (
+        "Provider filter does not apply (immunisations are recorded without a provider); "
+        "the period's start does not apply either: coverage counts doses given on or before "
+        "its end."
+    ),
+    "dental": "",
+}
+
+
+def outcomes(f: Filters, user) -> dict:
+    """Follow-up completion, blood-pressure control, BMI bands and immunisation coverage,
+    honouring the filters (live queries over the clinical tables, each narrowed by an
+    index to the period or to a small set of patients):
+
+    * follow-ups: visits whose follow-up fell due in the period (and before today), by the
+      visit's provider and the patient's group at the visit; kept = the patient came back
+      from the visit until 14 days after the due date;
+    * hypertension: patients with a hypertensive disease (I10–I15) diagnosed by the
+      period's end who were seen in the period (by the provider), by their last blood
+      pressure in the period; age band at the period's end;
+    * BMI: patients seen in the period (by the provider), their latest BMI in it;
+    * immunisation: the population chosen by the patient filters (students unless a patient
+      type is chosen), share with at least one dose given by the period's end.
+    """
+    from django.db import connection
+
+    params = _outcome_params(f)
+    provider = "AND v.provider_id = %(provider)s" if f.provider_id else ""
+    at_visit = _patient_where(f, age_on="(v.started_at AT TIME ZONE %(tz)s)::date")
+    at_end = _patient_where(f, age_on="%(to)s::date")
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             SELECT COUNT(*),
                    COUNT(*) FILTER (WHERE EXISTS (
                        SELECT 1 FROM patients_visit n
                        WHERE n.patient_id = v.patient_id AND n.id <> v.id
                          AND n.started_at >= v.started_at
                          AND n.started_at < v.follow_up_on + 15))
-            FROM patients_visit v
-            WHERE v.follow_up_on IS NOT NULL AND v.follow_up_on >= %s AND v.follow_up_on <= %s
-              AND v.follow_up_on < CURRENT_DATE
-            """,
-            [f.date_from, f.date_to],
+            FROM patients_visit v JOIN patients_patient p ON p.id = v.patient_id
+            WHERE v.follow_up_on >= %(from)s AND v.follow_up_on <= %(to)s
+              AND v.follow_up_on < %(today)s {provider} AND {at_visit}
+            """,  # noqa: S608 (constant fragments; values are parameters)
+            params,
         )
         due, kept = cursor.fetchone()
         cursor.execute(
-            """
+            f"""
             WITH hyper AS (
                 SELECT DISTINCT v.patient_id FROM patients_diagnosis d
                 JOIN patients_visit v ON v.id = d.visit_id
-                WHERE d.icd10_id ~ '^I1[0-5]'
+                WHERE d.icd10_id >= 'I10' AND d.icd10_id < 'I16' AND v.started_at < %(hi)s
+            ), seen AS (
+                SELECT DISTINCT v.patient_id FROM hyper h
+                JOIN patients_visit v ON v.patient_id = h.patient_id
+                JOIN patients_patient p ON p.id = v.patient_id
+                WHERE v.started_at >= %(lo)s AND v.started_at < %(hi)s {provider} AND {at_end}
             ), last_bp AS (
                 SELECT DISTINCT ON (v.patient_id) v.patient_id, s.systolic, s.diastolic
-                FROM patients_vitalsigns s JOIN patients_visit v ON v.id = s.visit_id
-                WHERE v.patient_id IN (SELECT patient_id FROM hyper)
-                  AND s.systolic IS NOT NULL AND s.diastolic IS NOT NULL
+                FROM seen JOIN patients_visit v ON v.patient_id = seen.patient_id
+                JOIN patients_vitalsigns s ON s.visit_id = v.id
+                WHERE s.systolic IS NOT NULL AND s.diastolic IS NOT NULL
+                  AND s.recorded_at >= %(lo)s AND s.recorded_at < %(hi)s
                 ORDER BY v.patient_id, s.recorded_at DESC
             )
-            SELECT (SELECT COUNT(*) FROM hyper), COUNT(*),
+            SELECT (SELECT COUNT(*) FROM seen), COUNT(*),
                    COUNT(*) FILTER (WHERE systolic < 140 AND diastolic < 90)
             FROM last_bp
-            """
+            """,  # noqa: S608
+            params,
         )
         hypertensive, measured, controlled = cursor.fetchone()
         cursor.execute(
-            """
+            f"""
             SELECT band, COUNT(*) FROM (
                 SELECT DISTINCT ON (v.patient_id) CASE
                     WHEN s.bmi < 18.5 THEN '1 Underweight (<18.5)'
@@ -544,45 +645,74 @@ def outcomes(f: Filters, user) -> dict:
                     WHEN s.bmi < 30 THEN '3 Overweight (25–29.9)'
                     ELSE '4 Obese (≥30)' END AS band
                 FROM patients_vitalsigns s JOIN patients_visit v ON v.id = s.visit_id
-                WHERE s.bmi IS NOT NULL AND v.started_at >= %s AND v.started_at < %s
+                JOIN patients_patient p ON p.id = v.patient_id
+                WHERE s.bmi IS NOT NULL AND v.started_at >= %(lo)s AND v.started_at < %(hi)s
+                  {provider} AND {at_end}
                 ORDER BY v.patient_id, s.recorded_at DESC
             ) AS latest GROUP BY band ORDER BY band
-            """,
-            [lo, hi],
+            """,  # noqa: S608
+            params,
         )
         bmi = [(band[2:], n) for band, n in cursor.fetchall()]
+        population = dict(params, patient_type=f.patient_type or "student")
+        population_where = _patient_where(
+            Filters(
+                f.date_from, f.date_to, None, population["patient_type"], f.unit, f.sex, f.age_band
+            ),
+            age_on="%(to)s::date",
+        )
+        if f.date_to >= params["today"]:
+            population_where += " AND TRUE"  # everyone registered so far (index-only count)
+        else:
+            population_where += " AND p.created_at < %(hi)s"
         cursor.execute(
-            """
+            f"""
             SELECT i.vaccine, COUNT(DISTINCT i.patient_id)
             FROM patients_immunization i JOIN patients_patient p ON p.id = i.patient_id
-            WHERE p.patient_type = 'student' GROUP BY i.vaccine ORDER BY 2 DESC
-            """
+            WHERE i.given_on <= %(to)s AND {population_where}
+            GROUP BY i.vaccine ORDER BY 2 DESC, 1
+            """,  # noqa: S608
+            population,
         )
         vaccines = cursor.fetchall()
-        cursor.execute("SELECT COUNT(*) FROM patients_patient WHERE patient_type = 'student'")
-        students = cursor.fetchone()[0]
-    coverage = [(v, pct(n, students) or 0.0) for v, n in vaccines]
+        cursor.execute(
+            f"""SELECT COUNT(*) FROM patients_patient p WHERE {population_where}""",  # noqa: S608
+            population,
+        )
+        people = cursor.fetchone()[0]
+    from patients.models import PatientType
+
+    group = str(dict(PatientType.choices).get(population["patient_type"], "patients")).lower()
+    group = group if group.endswith("s") else group + "s"
+    ident = f.demographic
+    coverage = [(v, pct(n, people) or 0.0) for v, n in vaccines]
     return {
-        "followups_due": due,
-        "followups_kept": kept,
+        "followups_due": suppress(due, user=user, identifying=ident),
+        "followups_kept": suppress(kept, user=user, identifying=ident),
         "followup_rate": pct(kept, due),
         "hypertensive": suppress(hypertensive, user=user),
-        "bp_measured": measured,
+        "bp_measured": suppress(measured, user=user),
         "bp_controlled": suppress(controlled, user=user),
         "bp_control_rate": pct(controlled, measured),
+        "notes": OUTCOME_FILTER_NOTES,
+        "population": people,
+        "population_label": group,
         "charts": [
             bar_chart(
                 "bmi-bands",
-                "BMI of patients seen (latest measurement)",
+                "BMI of patients seen (latest measurement in the period)",
                 [(band, suppress(n, user=user)) for band, n in bmi],
                 header=["BMI band", "Patients"],
+                note="Every filter applies: patients seen in the period (by the provider), "
+                "age band at the period's end.",
             ),
             bar_chart(
                 "immunisation-coverage",
-                f"Immunisation coverage of students (of {students:,})",
+                f"Immunisation coverage of {group} (of {people:,}) by {f.date_to:%d %b %Y}",
                 coverage,
-                header=["Vaccine", "Students with ≥1 dose (%)"],
+                header=["Vaccine", f"{group.capitalize()} with ≥1 dose (%)"],
                 unit="%",
+                note=OUTCOME_FILTER_NOTES["immunisation"],
             ),
         ],
     }
@@ -679,63 +809,79 @@ def productivity_charts(rows: list[ProviderRow]) -> list[Chart]:
 # --- Inventory ----------------------------------------------------------------------------
 
 
+# Stock rows of days when the item moved (dispensed, came back or expired): the partial
+# index ``analytics_stockfact_moved_idx`` covers exactly these.
+MOVED = ~Q(dispensed=0) | ~Q(patient_returns=0) | ~Q(expired_value=0)
+TOP_ITEMS = 20
+
+
 def inventory_charts(f: Filters) -> list[Chart]:
+    """Consumption per item and category and expiry losses from the days items moved; the
+    top items' turnover, days of supply and stock-out days from their daily rows."""
     from inventory.models import Item
 
     days = (f.date_to - f.date_from).days + 1
     q = Q(day__gte=f.date_from, day__lte=f.date_to)
-    per_item = list(
-        StockFact.objects.filter(q)
+    per_item = {
+        r["item_id"]: r
+        for r in StockFact.objects.filter(q)
+        .filter(MOVED)
         .values("item_id")
         .annotate(
             used=Sum("dispensed") - Sum("patient_returns"),
             value=Sum("dispensed_value"),
             expired=Sum("expired_value"),
-            avg_stock=Sum("closing") / days,
-            stockout_days=Count("id", filter=Q(closing__lte=0)),
-        )
-    )
-    items = {
-        i.pk: i
-        for i in Item.objects.filter(pk__in=[r["item_id"] for r in per_item]).select_related(
-            "category"
         )
     }
+    ranked = sorted(per_item.values(), key=lambda r: (-float(r["used"] or 0), r["item_id"]))
+    top_ids = [r["item_id"] for r in ranked[:TOP_ITEMS]]
+    loss_ids = [r["item_id"] for r in ranked if r["expired"]]
+    levels = {
+        r["item_id"]: r
+        for r in StockFact.objects.filter(q, item_id__in=top_ids)
+        .values("item_id")
+        .annotate(
+            avg_stock=Sum("closing") / days, stockout_days=Count("id", filter=Q(closing__lte=0))
+        )
+    }
+    items = {i.pk: i for i in Item.objects.filter(pk__in=set(top_ids) | set(loss_ids))}
+    category_of = dict(Item.objects.values_list("id", "category__name"))  # no 5,000-id IN list
     table = []
-    for r in per_item:
+    for r in ranked[:TOP_ITEMS]:
         item = items.get(r["item_id"])
         if item is None:
             continue
+        level = levels.get(r["item_id"], {})
         used = float(r["used"] or 0)
         daily = used / days if days else 0
-        turnover = (
-            round(used / float(r["avg_stock"]), 2)
-            if r["avg_stock"] and r["avg_stock"] > 0
-            else None
-        )
+        avg_stock = level.get("avg_stock")
+        turnover = round(used / float(avg_stock), 2) if avg_stock and avg_stock > 0 else None
         supply = round(float(item.stock_available) / daily) if daily > 0 else None
         table.append(
             {
                 "name": item.display_name if hasattr(item, "display_name") else item.name,
-                "category": item.category.name if item.category else "(none)",
                 "used": used,
                 "value": float(r["value"] or 0),
-                "expired": float(r["expired"] or 0),
                 "turnover": turnover,
                 "supply": supply,
-                "stockout_days": r["stockout_days"],
+                "stockout_days": level.get("stockout_days", 0),
             }
         )
-    table.sort(key=lambda r: -r["used"])
     categories: dict[str, float] = {}
-    for r in table:
-        categories[r["category"]] = categories.get(r["category"], 0) + r["used"]
-    losses = sorted((r for r in table if r["expired"]), key=lambda r: -r["expired"])
+    for r in ranked:
+        name = category_of.get(r["item_id"]) or "(none)"
+        categories[name] = categories.get(name, 0) + float(r["used"] or 0)
+    losses = []
+    for r in sorted((r for r in ranked if r["expired"]), key=lambda r: -r["expired"]):
+        item = items.get(r["item_id"])
+        if item is not None:
+            name = item.display_name if hasattr(item, "display_name") else item.name
+            losses.append({"name": name, "expired": float(r["expired"])})
     return [
         bar_chart(
             "consumption-by-item",
             "Consumption per item (dispensed)",
-            [(r["name"], r["used"]) for r in table[:20]],
+            [(r["name"], r["used"]) for r in table],
             header=[
                 "Item",
                 "Dispensed",
@@ -745,7 +891,7 @@ def inventory_charts(f: Filters) -> list[Chart]:
                 "Stock-out days",
             ],
             extra_columns=[
-                [r["value"], r["turnover"], r["supply"], r["stockout_days"]] for r in table[:20]
+                [r["value"], r["turnover"], r["supply"], r["stockout_days"]] for r in table
             ],
         ),
         bar_chart(
@@ -798,5 +944,40 @@ def quality_querysets() -> dict:
     }
 
 
+ROLLED_UP_CHECKS = ("no-diagnosis", "no-visit", "no-patient")
+
+
 def quality_counts() -> list[tuple[str, str, int]]:
-    return [(key, QUALITY_CHECKS[key], qs.count()) for key, qs in quality_querysets().items()]
+    """Counts of each check: the rolled-up ones summed from ``QualityFact`` (today's and
+    yesterday's refreshed every few minutes, older days nightly), drafts over 24 h live
+    (few rows, indexed by status)."""
+    from analytics.models import QualityFact
+
+    facts = dict(
+        QualityFact.objects.values("problem").annotate(n=Sum("rows")).values_list("problem", "n")
+    )
+    unsigned = quality_querysets()["unsigned"].count()
+    return [
+        (key, label, unsigned if key == "unsigned" else facts.get(key) or 0)
+        for key, label in QUALITY_CHECKS.items()
+    ]
+
+
+def quality_rows(check: str):
+    """(rows queryset, known count or None) for a check's drill-down: a rolled-up check is
+    narrowed to the days its rollup has rows for (so a page never scans the whole history
+    for a handful of rows) and its count comes from the rollup."""
+    from analytics.models import QualityFact
+    from analytics.services.rollups import day_bounds
+
+    qs = quality_querysets()[check]
+    if check not in ROLLED_UP_CHECKS:
+        return qs, None
+    span = QualityFact.objects.filter(problem=check, rows__gt=0).aggregate(
+        first=Min("day"), last=Max("day"), n=Sum("rows")
+    )
+    if not span["n"]:
+        return qs.none(), 0
+    lo, hi = day_bounds(span["first"])[0], day_bounds(span["last"])[1]
+    field = {"no-diagnosis": "started_at", "no-visit": "start", "no-patient": "created_at"}[check]
+    return qs.filter(**{f"{field}__gte": lo, f"{field}__lt": hi}), span["n"]

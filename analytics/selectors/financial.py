@@ -6,12 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from analytics.charts import Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
-from analytics.models import BillingFact, PaymentFact, StockFact
+from analytics.models import (
+    RECEIVABLE_BUCKETS,
+    BillingFact,
+    PaymentFact,
+    ReceivableFact,
+    StockFact,
+)
 from analytics.selectors.dashboards import Filters, Kpi, pct
 
 
@@ -27,24 +33,90 @@ def _range(f: Filters) -> Q:
 
 
 def receivables_ageing() -> list[tuple[str, Decimal]]:
-    """What patients still owe on posted invoices, by age since issue."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT CASE
-                WHEN now() - issued_at <= interval '30 days' THEN '0–30 days'
-                WHEN now() - issued_at <= interval '60 days' THEN '31–60 days'
-                WHEN now() - issued_at <= interval '90 days' THEN '61–90 days'
-                ELSE 'Over 90 days' END AS bucket,
-                SUM(patient_total + moved_to_patient - credited - written_off - amount_paid)
-            FROM billing_invoice
-            WHERE status IN ('issued', 'partially_paid')
-            GROUP BY 1 ORDER BY 1
-            """
-        )
-        rows = dict(cursor.fetchall())
-    order = ["0–30 days", "31–60 days", "61–90 days", "Over 90 days"]
-    return [(b, rows.get(b) or Decimal(0)) for b in order]
+    """What patients owe on posted invoices, by age since issue: today's receivables
+    rollup (refreshed every few minutes), or the latest day rolled up."""
+    latest = (
+        ReceivableFact.objects.filter(day__lte=timezone.localdate())
+        .order_by("-day")
+        .values_list("day", flat=True)
+        .first()
+    )
+    rows = dict(
+        ReceivableFact.objects.filter(day=latest, payer_id=None).values_list("bucket", "amount")
+    )
+    return [(BUCKET_LABELS[b], rows.get(b) or Decimal(0)) for b in RECEIVABLE_BUCKETS]
+
+
+BUCKET_LABELS = {
+    "0-30": "0–30 days",
+    "31-60": "31–60 days",
+    "61-90": "61–90 days",
+    "91+": "Over 90 days",
+}
+DAILY_POINTS_UP_TO = 92  # longer ranges are drawn one point per week (its last day)
+
+
+def receivables_trend(f: Filters, payers: dict[int, str]) -> list[Chart]:
+    """What was owed at the end of each day of the period by ageing bucket (patients and
+    payers together), and the last day split by payer — from the daily receivables rollup."""
+    rows = ReceivableFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
+    by_day: dict = {}
+    for day, bucket, amount in (
+        rows.values("day", "bucket").annotate(a=Sum("amount")).values_list("day", "bucket", "a")
+    ):
+        by_day.setdefault(day, {})[bucket] = amount
+    days = []
+    day = f.date_from
+    while day <= f.date_to:
+        days.append(day)
+        day += timedelta(days=1)
+    if len(days) > DAILY_POINTS_UP_TO:
+        days = [d for d in days if d.weekday() == 5 or d == f.date_to]  # Saturdays + last day
+    labels = [f"{d:%d %b}" for d in days]
+    series = [
+        (BUCKET_LABELS[b], [float(by_day.get(d, {}).get(b, 0)) for d in days])
+        for b in RECEIVABLE_BUCKETS
+    ]
+    totals = [sum(values[i] for _, values in series) for i in range(len(days))]
+    trend = line_chart(
+        "receivables-trend",
+        "Receivables ageing over time (owed at the end of each day, PHP)",
+        labels,
+        series,
+        header=[
+            "End of day",
+            *[BUCKET_LABELS[b] + " (PHP)" for b in RECEIVABLE_BUCKETS],
+            "Total (PHP)",
+        ],
+        note="Patients' share of posted invoices and payers' claims, aged from issue."
+        + (
+            " One point per week (Saturday)."
+            if len(days) < (f.date_to - f.date_from).days + 1
+            else ""
+        ),
+    )
+    for row, total in zip(trend.rows, totals, strict=True):
+        row.append(round(total, 2))
+    last = rows.filter(day=f.date_to)
+    per_payer: dict = {}
+    for payer_id, bucket, amount in last.values_list("payer_id", "bucket", "amount"):
+        per_payer.setdefault(payer_id, {})[bucket] = amount
+    ordered = sorted(per_payer.items(), key=lambda kv: -sum(kv[1].values()))
+    by_payer = bar_chart(
+        "receivables-by-payer",
+        f"Receivables by payer at the end of {f.date_to:%d %b %Y} (PHP)",
+        [
+            (payers.get(pid, f"Payer #{pid}") if pid else "Patients", float(sum(v.values())))
+            for pid, v in ordered
+        ],
+        header=[
+            "Owed by",
+            "Total (PHP)",
+            *[BUCKET_LABELS[b] + " (PHP)" for b in RECEIVABLE_BUCKETS],
+        ],
+        extra_columns=[[float(v.get(b, 0)) for b in RECEIVABLE_BUCKETS] for _, v in ordered],
+    )
+    return [trend, by_payer]
 
 
 def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart]]:
@@ -100,9 +172,9 @@ def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart
         .annotate(n=Sum("net"), cost=Sum("cost"), disc=Sum("discount"))
         .order_by("-n")
     )
-    dispensed_cost = StockFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).aggregate(
-        v=Sum("dispensed_value")
-    )["v"] or Decimal(0)
+    dispensed_cost = StockFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).exclude(
+        dispensed_value=0
+    ).aggregate(v=Sum("dispensed_value"))["v"] or Decimal(0)
     payers = dict(Payer.objects.values_list("id", "name"))
     by_payer = facts.values("payer_id").annotate(n=Sum("net")).order_by("-n")
     by_provider = list(
@@ -190,4 +262,5 @@ def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart
             [(b, float(v)) for b, v in ageing],
             header=["Age since issue", "Owed (PHP)"],
         ),
+        *receivables_trend(f, payers),
     ]

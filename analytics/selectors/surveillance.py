@@ -8,7 +8,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from analytics.charts import Chart, line_chart
-from analytics.epi import ears, epi_week, epi_week_start, weekly_baseline
+from analytics.epi import ears, epi_week, epi_week_start, weekly_flag
 from analytics.models import (
     AberrationSignal,
     ForecastSummary,
@@ -90,36 +90,29 @@ def group_charts(group: SyndromeGroup, today: date | None = None) -> list[Chart]
     )
     for row, s in zip(daily.rows, stats, strict=True):
         row.append(", ".join(s.methods) if s.methods and s.count >= group.min_cases else "")
-    # Weeks before the clinic's data began are unknown, not zero: they stay out of the baseline.
-    data_first = VisitFact.objects.order_by("day").values_list("day", flat=True).first() or today
-    history_first = max(
-        epi_week_start(today) - timedelta(days=7 * 52 * 3),
-        epi_week_start(data_first) + timedelta(days=7),
-    )
-    weekly = weekly_counts([group], history_first, today)[group.pk]
-    keyed = {}
-    week = history_first
-    while week <= today:
-        keyed[epi_week(week + timedelta(days=3))] = weekly.get(week, 0)
-        week += timedelta(days=7)
+    from analytics.services.surveillance import weekly_history
+
+    keyed = weekly_history(group, today)
     starts = weeks_ending(today, 52)
-    labels, cases, limits = [], [], []
+    labels, cases, limits, flags = [], [], [], []
     for w in starts:
-        year, number = epi_week(w + timedelta(days=3))
-        labels.append(f"{year}-W{number:02d}")
-        cases.append(weekly.get(w, 0))
-        limit = weekly_baseline(keyed, year, number)
-        limits.append(round(limit, 1) if limit is not None else None)
+        stat = weekly_flag(keyed, *epi_week(w + timedelta(days=3)))
+        labels.append(f"{stat.year}-W{stat.week:02d}")
+        cases.append(stat.count)
+        limits.append(round(stat.threshold, 1) if stat.threshold is not None else None)
+        flags.append("HL" if stat.flagged and stat.count >= group.min_cases else "")
     weekly_chart = line_chart(
         f"syndrome-{group.slug}-weekly",
         f"{group.name}: cases per morbidity week and the seasonal baseline",
         labels,
-        [("Cases", cases), ("Seasonal limit (mean + 2 sd, same weeks of earlier years)", limits)],
-        header=["Morbidity week", "Cases", "Seasonal limit"],
+        [("Cases", cases), ("Seasonal limit (mean + 3 sd, same weeks of earlier years)", limits)],
+        header=["Morbidity week", "Cases", "Seasonal limit", "Flagged"],
         note=""
         if any(v is not None for v in limits)
         else "The seasonal limit needs at least one earlier year of data.",
     )
+    for row, flag in zip(weekly_chart.rows, flags, strict=True):
+        row.append(flag)
     return [daily, weekly_chart]
 
 
@@ -141,6 +134,17 @@ def forecast_sections() -> list[dict]:
     for f in VisitForecast.objects.all():
         rows.setdefault((f.kind, f.granularity), []).append(f)
     today = timezone.localdate()
+    past_weeks = weeks_ending(today, 9)[:-1]
+    # One grouped read of the last 8 weeks' visits per kind (not one query per week × kind).
+    per_week: dict[tuple[str, date], int] = {}
+    for day, kind, n in (
+        VisitFact.objects.filter(day__gte=past_weeks[0], day__lt=past_weeks[-1] + timedelta(days=7))
+        .values("day", "visit_kind")
+        .annotate(n=Sum("visits"))
+        .values_list("day", "visit_kind", "n")
+    ):
+        for key in ((kind, epi_week_start(day)), ("all", epi_week_start(day))):
+            per_week[key] = per_week.get(key, 0) + (n or 0)
     sections = []
     for kind in ("all", "medical", "dental"):
         charts = []
@@ -150,12 +154,9 @@ def forecast_sections() -> list[dict]:
                 continue
             labels, history, expected, lo, hi = [], [], [], [], []
             if granularity == "week":
-                for w in weeks_ending(today, 9)[:-1]:
-                    qs = VisitFact.objects.filter(day__gte=w, day__lte=w + timedelta(days=6))
-                    if kind != "all":
-                        qs = qs.filter(visit_kind=kind)
+                for w in past_weeks:
                     labels.append(f"{w:%d %b}")
-                    history.append(qs.aggregate(n=Sum("visits"))["n"] or 0)
+                    history.append(per_week.get((kind, w), 0))
                     expected.append(None)
                     lo.append(None)
                     hi.append(None)

@@ -25,17 +25,25 @@ CANCELLED_DISPENSING = (
 )
 
 
-def _dims(day: str) -> str:
-    """Patient dimensions at the event's local day ``day`` (an SQL expression)."""
+UNIT_SQL = "COALESCE(NULLIF(p.college, ''), p.department)"
+
+
+def age_band_sql(day: str) -> str:
+    """The age band (``AGE_BANDS``) of patient ``p`` on ``day`` (an SQL expression)."""
     age = f"date_part('year', age({day}, p.birth_date))"
-    return f"""
-    p.patient_type AS patient_type,
-    COALESCE(NULLIF(p.college, ''), p.department) AS unit,
-    p.sex AS sex,
-    CASE
+    return f"""CASE
         WHEN {age} < 18 THEN '<18' WHEN {age} < 25 THEN '18-24' WHEN {age} < 35 THEN '25-34'
         WHEN {age} < 50 THEN '35-49' WHEN {age} < 65 THEN '50-64' ELSE '65+'
-    END AS age_band"""
+    END"""
+
+
+def _dims(day: str) -> str:
+    """Patient dimensions at the event's local day ``day`` (an SQL expression)."""
+    return f"""
+    p.patient_type AS patient_type,
+    {UNIT_SQL} AS unit,
+    p.sex AS sex,
+    {age_band_sql(day)} AS age_band"""
 
 
 _APPT_DAY = "(a.start AT TIME ZONE %(tz)s)::date"
@@ -132,13 +140,18 @@ ON CONFLICT ON CONSTRAINT analytics_syndrome_one_per_day DO UPDATE SET cases = E
 """  # noqa: S608
 
 # Closing stock of each day = everything before the range + the running sum inside it.
-# Items get a row from the day of their first movement on.
+# Items get a row from the day of their first movement on. "Everything before" is the
+# previous day's closing when that day is rolled up (the movement ledger is append-only and
+# stamped at insert, so a past day's closing does not change), else the ledger's sum.
+OPENING_FROM_LEDGER = """SELECT item_id, SUM(quantity) AS qty
+    FROM inventory_stockmovement WHERE created_at < %(lo)s GROUP BY item_id"""
+OPENING_FROM_FACTS = """SELECT item_id, closing AS qty
+    FROM analytics_stockfact WHERE day = %(prev)s::date"""
 STOCK_SQL = """
 WITH days AS (
     SELECT generate_series(%(first)s::date, %(last)s::date, interval '1 day')::date AS day
 ), opening AS (
-    SELECT item_id, SUM(quantity) AS qty, MIN(created_at) AS since
-    FROM inventory_stockmovement WHERE created_at < %(lo)s GROUP BY item_id
+    {opening}
 ), daily AS (
     SELECT item_id, (created_at AT TIME ZONE %(tz)s)::date AS day,
         SUM(quantity) AS net,
@@ -157,7 +170,8 @@ WITH days AS (
         SUM(quantity) FILTER (WHERE kind IN ('adjust', 'stocktake')
                               AND NOT (kind = 'adjust' AND note LIKE %(cancel)s)) AS adjusted
     FROM inventory_stockmovement
-    WHERE created_at >= %(lo)s AND created_at < %(hi)s
+    -- every kind listed so the (kind, created_at) index serves the day's range
+    WHERE kind = ANY(%(kinds)s) AND created_at >= %(lo)s AND created_at < %(hi)s
     GROUP BY 1, 2
 ), items AS (
     SELECT item_id, %(first)s::date AS first_day FROM opening
@@ -222,9 +236,102 @@ ON CONFLICT ON CONSTRAINT analytics_paymentfact_one_per_day DO UPDATE SET
     payments = EXCLUDED.payments, amount = EXCLUDED.amount, refunded = EXCLUDED.refunded
 """
 
+# Receivables at the end of each day: every receivable document (the patient share of a
+# posted invoice; a payer's claim) at its balance now (billing keeps ``amount_paid``,
+# ``credited``, ``written_off`` and the claim's settled amounts equal to the ledger rows)
+# plus whatever settled it after that day. Only documents still owed now, voided or settled
+# since the range began are read, so a recent day costs about the same however long the
+# history is.
+RECEIVABLE_SQL = """
+WITH days AS (
+    SELECT generate_series(%(first)s::date, %(last)s::date, interval '1 day')::date AS day
+), cuts AS (
+    SELECT 'i' AS src, invoice_id AS id, (created_at AT TIME ZONE %(tz)s)::date AS on_day, amount
+    FROM billing_allocation WHERE created_at >= %(lo)s
+    UNION ALL
+    SELECT 'i', invoice_id, (created_at AT TIME ZONE %(tz)s)::date, amount
+    FROM billing_creditnote WHERE created_at >= %(lo)s
+    UNION ALL
+    SELECT 'i', invoice_id, (decided_at AT TIME ZONE %(tz)s)::date, amount
+    FROM billing_writeoff WHERE status = 'approved' AND decided_at >= %(lo)s
+    UNION ALL
+    SELECT 'c', l.claim_id, r.received_on,
+        l.paid + l.contractual_adjustment + l.patient_responsibility
+    FROM billing_remittanceline l JOIN billing_remittance r ON r.id = l.remittance_id
+    WHERE r.received_on >= %(first)s
+), later AS (
+    SELECT src, id, SUM(amount) AS amount FROM cuts GROUP BY 1, 2
+), inside AS (
+    SELECT src, id, on_day, SUM(amount) AS amount FROM cuts WHERE on_day <= %(last)s
+    GROUP BY 1, 2, 3
+), docs AS (
+    SELECT 'i' AS src, i.id, NULL::bigint AS payer_id,
+        (i.issued_at AT TIME ZONE %(tz)s)::date AS opened_on,
+        CASE WHEN i.status = 'void' THEN (i.voided_at AT TIME ZONE %(tz)s)::date END AS closed_on,
+        i.patient_total + i.moved_to_patient - i.credited - i.written_off - i.amount_paid AS owed
+    FROM billing_invoice i
+    WHERE i.status <> 'draft' AND i.issued_at < %(hi)s
+      AND ((i.status <> 'void'
+            AND i.patient_total + i.moved_to_patient - i.credited - i.written_off
+                - i.amount_paid <> 0)
+           OR (i.status = 'void' AND i.voided_at >= %(lo)s)
+           OR i.id IN (SELECT id FROM later WHERE src = 'i'))
+    UNION ALL
+    SELECT 'c', c.id, c.payer_id, (c.created_at AT TIME ZONE %(tz)s)::date, NULL,
+        c.total - c.paid - c.adjusted - c.moved_to_patient
+    FROM billing_claim c
+    WHERE c.status <> 'draft' AND c.created_at < %(hi)s
+      AND (c.total - c.paid - c.adjusted - c.moved_to_patient <> 0
+           OR c.id IN (SELECT id FROM later WHERE src = 'c'))
+), live AS (
+    SELECT d.src, d.id, d.payer_id, d.opened_on, d.closed_on,
+        d.owed + COALESCE(l.amount, 0) AS opening
+    FROM docs d LEFT JOIN later l ON l.src = d.src AND l.id = d.id
+    WHERE d.closed_on IS NULL OR d.closed_on > %(first)s
+), grid AS (
+    SELECT o.payer_id, o.opened_on, o.closed_on, x.day,
+        o.opening - SUM(COALESCE(c.amount, 0))
+            OVER (PARTITION BY o.src, o.id ORDER BY x.day) AS balance
+    FROM live o CROSS JOIN days x
+    LEFT JOIN inside c ON c.src = o.src AND c.id = o.id AND c.on_day = x.day
+)
+INSERT INTO analytics_receivablefact (day, payer_id, bucket, documents, amount)
+SELECT day, payer_id,
+    CASE WHEN day - opened_on <= 30 THEN '0-30' WHEN day - opened_on <= 60 THEN '31-60'
+         WHEN day - opened_on <= 90 THEN '61-90' ELSE '91+' END,
+    COUNT(*), SUM(balance)
+FROM grid
+WHERE day >= opened_on AND (closed_on IS NULL OR day < closed_on) AND balance > 0
+GROUP BY 1, 2, 3
+ON CONFLICT ON CONSTRAINT analytics_receivablefact_one_row_per_cell DO UPDATE SET
+    documents = EXCLUDED.documents, amount = EXCLUDED.amount
+"""
+
+QUALITY_SQL = """
+INSERT INTO analytics_qualityfact (day, problem, rows)
+SELECT day, problem, COUNT(*) FROM (
+    SELECT (v.started_at AT TIME ZONE %(tz)s)::date AS day, 'no-diagnosis' AS problem
+    FROM patients_visit v
+    WHERE v.started_at >= %(lo)s AND v.started_at < %(hi)s AND v.status = 'signed'
+      AND NOT EXISTS (SELECT 1 FROM patients_diagnosis d WHERE d.visit_id = v.id)
+    UNION ALL
+    SELECT (a.start AT TIME ZONE %(tz)s)::date, 'no-visit' FROM appointments_appointment a
+    WHERE a.start >= %(lo)s AND a.start < %(hi)s AND a.status = 'completed'
+      AND a.visit_id IS NULL
+    UNION ALL
+    SELECT (m.created_at AT TIME ZONE %(tz)s)::date, 'no-patient' FROM inventory_stockmovement m
+    WHERE m.created_at >= %(lo)s AND m.created_at < %(hi)s AND m.kind = 'dispense'
+      AND m.patient_id IS NULL
+) AS problems
+GROUP BY 1, 2
+ON CONFLICT ON CONSTRAINT analytics_qualityfact_one_per_day DO UPDATE SET rows = EXCLUDED.rows
+"""
+
 TABLES = (
     "analytics_billingfact",
     "analytics_paymentfact",
+    "analytics_receivablefact",
+    "analytics_qualityfact",
     "analytics_visitfact",
     "analytics_diagnosisfact",
     "analytics_syndromedaily",
@@ -260,12 +367,16 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
     day. Refreshes of overlapping ranges queue on an advisory lock.
     """
     from analytics.models import RollupDay
+    from inventory.models import MovementKind
 
     lo, _ = day_bounds(first)
     _, hi = day_bounds(last)
+    chained = RollupDay.objects.filter(day=first - timedelta(days=1)).exists()
     params = {
         "first": first,
         "last": last,
+        "prev": first - timedelta(days=1),
+        "kinds": list(MovementKind.values),
         "lo": lo,
         "hi": hi,
         "tz": settings.TIME_ZONE,
@@ -278,7 +389,16 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
                 f"DELETE FROM {table} WHERE day BETWEEN %s AND %s",  # noqa: S608
                 [first, last],
             )
-        for sql in (VISIT_SQL, DIAGNOSIS_SQL, SYNDROME_SQL, STOCK_SQL, BILLING_SQL, PAYMENT_SQL):
+        for sql in (
+            VISIT_SQL,
+            DIAGNOSIS_SQL,
+            SYNDROME_SQL,
+            STOCK_SQL.format(opening=OPENING_FROM_FACTS if chained else OPENING_FROM_LEDGER),
+            BILLING_SQL,
+            PAYMENT_SQL,
+            RECEIVABLE_SQL,
+            QUALITY_SQL,
+        ):
             cursor.execute(sql, params)
         now = timezone.now()
         RollupDay.objects.filter(day__range=(first, last)).delete()
@@ -315,7 +435,8 @@ def first_data_day() -> date | None:
             """SELECT LEAST(
                    (SELECT MIN(start) FROM appointments_appointment),
                    (SELECT MIN(started_at) FROM patients_visit),
-                   (SELECT MIN(created_at) FROM inventory_stockmovement))"""
+                   (SELECT MIN(created_at) FROM inventory_stockmovement),
+                   (SELECT MIN(issued_at) FROM billing_invoice))"""
         )
         first = cursor.fetchone()[0]
     return local_day(first) if first else None

@@ -1,8 +1,10 @@
 """Syndromic surveillance: syndrome definitions (administrator-edited), EARS signals.
 
 A signal episode opens on the first day any EARS method flags a syndrome (and the day has
-at least the syndrome's ``min_cases``) and stays open while flags recur within
-``EPISODE_GAP_DAYS``. Each episode is one ``AberrationSignal`` row (unique per group and
+at least the syndrome's ``min_cases``), or on the Sunday of a morbidity week whose count
+exceeds its seasonal baseline (historical limits, method ``HL``; the week has at least
+``min_cases``), and stays open while flags of either kind recur within
+``EPISODE_GAP_DAYS``: a daily and a weekly flag of the same outbreak are one episode. Each episode is one ``AberrationSignal`` row (unique per group and
 start day) and is notified once: ``notified_at`` is claimed with a guarded UPDATE before the
 doctors and administrators are told (in-app and by email through ``notify``).
 """
@@ -17,11 +19,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from analytics.epi import ears
+from analytics.epi import ears, epi_week, epi_week_start, weekly_flag
 from analytics.models import AberrationSignal, SyndromeDaily, SyndromeGroup
 
 EPISODE_GAP_DAYS = 7
 LOOKBACK_DAYS = 60
+WEEKLY_LOOKBACK_WEEKS = 8
+HISTORY_YEARS = 5
+WEEKLY_METHOD = "HL"  # historical limits on weekly counts
 NOTIFY_WITHIN_DAYS = 14  # older episodes found by a rebuild are recorded, not announced
 
 DEFAULT_SYNDROMES = [
@@ -156,11 +161,91 @@ def signals_detect(*, today: date | None = None, lookback_days: int = LOOKBACK_D
                 signal = _record(group, day, day_stat, methods)
                 if signal is not None:
                     opened.append(signal)
+            opened.extend(_weekly_signals(group, today))
         for signal in AberrationSignal.objects.filter(notified_at__isnull=True).select_related(
             "group"
         ):
             _announce(signal, today)
     return opened
+
+
+def weekly_history(group: SyndromeGroup, today: date) -> dict[tuple[int, int], int]:
+    """Cases per (epi year, week) from the first full week of data (weeks before the
+    clinic's data began are unknown, not zero, so they stay out of the baseline) to the
+    current week, over at most ``HISTORY_YEARS`` + 1 years."""
+    from analytics.models import VisitFact
+
+    data_first = VisitFact.objects.order_by("day").values_list("day", flat=True).first() or today
+    first = max(
+        epi_week_start(today) - timedelta(days=7 * 53 * (HISTORY_YEARS + 1)),
+        epi_week_start(data_first) + timedelta(days=7),
+    )
+    counts: dict[date, int] = {}
+    for day, cases in SyndromeDaily.objects.filter(
+        group=group, day__gte=first, day__lte=today
+    ).values_list("day", "cases"):
+        week = epi_week_start(day)
+        counts[week] = counts.get(week, 0) + cases
+    keyed = {}
+    week = first
+    while week <= today:
+        keyed[epi_week(week + timedelta(days=3))] = counts.get(week, 0)
+        week += timedelta(days=7)
+    return keyed
+
+
+def _weekly_signals(group: SyndromeGroup, today: date) -> list[AberrationSignal]:
+    """Flag the last ``WEEKLY_LOOKBACK_WEEKS`` morbidity weeks (the current one included:
+    its count only grows) whose count exceeds the seasonal baseline."""
+    history = weekly_history(group, today)
+    opened = []
+    current = epi_week_start(today)
+    for back in range(WEEKLY_LOOKBACK_WEEKS - 1, -1, -1):
+        start = current - timedelta(days=7 * back)
+        stat = weekly_flag(history, *epi_week(start + timedelta(days=3)))
+        if not stat.flagged or stat.count < group.min_cases:
+            continue
+        signal = _record_week(group, start, min(start + timedelta(days=6), today), stat)
+        if signal is not None:
+            opened.append(signal)
+    return opened
+
+
+def _record_week(group, start: date, end: date, stat) -> AberrationSignal | None:
+    """A flagged week joins any episode of the group that overlaps it (or ended within the
+    gap before it); otherwise it opens one on the week's Sunday."""
+    recent = (
+        AberrationSignal.objects.filter(
+            group=group,
+            started_on__lte=end,
+            last_on__gte=start - timedelta(days=EPISODE_GAP_DAYS),
+        )
+        .order_by("-started_on")
+        .first()
+    )
+    if recent is not None:
+        fields = []
+        if WEEKLY_METHOD not in recent.methods:
+            recent.methods = sorted({*recent.methods, WEEKLY_METHOD})
+            fields.append("methods")
+        if end > recent.last_on:
+            recent.last_on = end
+            fields.append("last_on")
+        if fields:
+            recent.save(update_fields=fields)
+        return None
+    signal, created = AberrationSignal.objects.get_or_create(
+        group=group,
+        started_on=start,
+        defaults={
+            "last_on": end,
+            "methods": [WEEKLY_METHOD],
+            "observed": stat.count,
+            "threshold": round(stat.threshold, 2),
+            "peak": stat.count,
+        },
+    )
+    return signal if created else None
 
 
 def _record(group, day: date, stat, methods: list[str]) -> AberrationSignal | None:
@@ -213,10 +298,18 @@ def _announce(signal: AberrationSignal, today: date) -> bool:
         return False
     url = reverse("analytics:surveillance") + f"?group={signal.group.slug}"
     title = f"Possible outbreak: {signal.group.name}"
-    body = (
-        f"{signal.observed} case(s) on {signal.started_on:%a %d %b %Y}, above the expected "
-        f"{signal.threshold:.1f} (EARS {', '.join(signal.methods)})."
-    )
+    if signal.methods == [WEEKLY_METHOD]:
+        year, week = epi_week(signal.started_on + timedelta(days=3))
+        body = (
+            f"{signal.observed} case(s) in morbidity week {week} of {year} (from "
+            f"{signal.started_on:%a %d %b %Y}), above the seasonal limit of "
+            f"{signal.threshold:.1f} (same weeks of earlier years)."
+        )
+    else:
+        body = (
+            f"{signal.observed} case(s) on {signal.started_on:%a %d %b %Y}, above the expected "
+            f"{signal.threshold:.1f} (EARS {', '.join(signal.methods)})."
+        )
     for user in User.objects.filter(is_active=True, role__in=[Role.DOCTOR, Role.ADMIN]):
         notify(user=user, title=title, body=body, url=url, category="surveillance")
     return True

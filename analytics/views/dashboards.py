@@ -28,7 +28,7 @@ def overview(request: Request):
         from analytics.selectors.financial import financial as figures
 
         kpis += figures(f, charts=False)[0][:3]  # revenue, collections, receivables
-    charts = dashboards.visits_charts(f)[:1]
+    charts = dashboards.visits_charts(f, weekly_only=True)
     return respond(
         request,
         template="analytics/overview.html",
@@ -60,9 +60,10 @@ def visits(request: Request):
 @require_perm("analytics.view")
 def diagnoses(request: Request):
     form, f = filter_form(request, default_days=182)
-    charts = dashboards.diagnoses_charts(f, request.user)
+    counts = dashboards.code_counts(f)
+    top = dashboards.diagnosis_rows(f, counts=counts)
+    charts = dashboards.diagnoses_charts(f, request.user, top=top, counts=counts)
     outcome = dashboards.outcomes(f, request.user)
-    top = dashboards.diagnosis_rows(f)
     return respond(
         request,
         template="analytics/diagnoses.html",
@@ -73,6 +74,7 @@ def diagnoses(request: Request):
         notes=[
             f"Follow-ups kept: {outcome['followup_rate'] or '—'}% of {outcome['followups_due']} due.",
             f"Hypertensive patients with last BP under 140/90: {outcome['bp_control_rate'] or '—'}%.",
+            f"Immunisation coverage: {dashboards.OUTCOME_FILTER_NOTES['immunisation']}",
         ],
         context={
             "form": form,
@@ -203,10 +205,13 @@ def quality(request: Request):
 @require_perm("analytics.drill_down")
 def quality_rows(request: Request, check: str):
     """The rows behind one data-quality count (clinical roles; one PHI audit event)."""
-    querysets = dashboards.quality_querysets()
-    if check not in querysets:
+    if check not in dashboards.QUALITY_CHECKS:
         raise Http404("Unknown check.")
-    page = Paginator(querysets[check], PAGE_SIZE).get_page(request.GET.get("page"))
+    rows, count = dashboards.quality_rows(check)
+    paginator = Paginator(rows, PAGE_SIZE)
+    if count is not None:
+        paginator.count = count  # from the rollup: no COUNT over the whole history
+    page = paginator.get_page(request.GET.get("page"))
     patients = sorted({getattr(row, "patient_id", None) for row in page} - {None})
     audit_phi_list(
         actor=request.user,

@@ -14,7 +14,7 @@ from accounts.permissions import require_perm
 from analytics.forms import SyndromeForm
 from analytics.models import SyndromeGroup
 from analytics.selectors import surveillance as selectors
-from analytics.services.surveillance import syndrome_save
+from analytics.services.surveillance import WEEKLY_METHOD, syndrome_save
 from analytics.views._common import respond, tabs
 from uscpis.csvexport import csv_download
 from uscpis.http import Request, render_page
@@ -58,7 +58,13 @@ def surveillance(request: Request):
         title="Surveillance",
         subtitle="Syndromes by morbidity week (Sunday–Saturday) and EARS outbreak signals",
         charts=charts,
-        context={"report": report, "signals": signals, "groups": groups, "chosen": chosen},
+        context={
+            "report": report,
+            "signals": signals,
+            "groups": groups,
+            "chosen": chosen,
+            "weekly_only": [WEEKLY_METHOD],
+        },
     )
 
 
@@ -112,6 +118,21 @@ def forecasts(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def stock_forecast(request: Request):
+    if request.GET.get("export") != "csv":
+        from django.core.paginator import Paginator
+
+        # The page lists the items that run out first, 50 at a time; the CSV has them all.
+        page = Paginator(selectors.stock_forecasts(), 50).get_page(request.GET.get("page"))
+        return render_page(
+            request,
+            "analytics/stock_forecast.html",
+            {
+                "tabs": tabs(request, "analytics:forecasts"),
+                "rows": page,
+                "page": page,
+                "computed_at": page[0].computed_at if page else None,
+            },
+        )
     rows = list(selectors.stock_forecasts())
     if request.GET.get("export") == "csv":
         return csv_download(

@@ -259,3 +259,45 @@ def test_one_day_refreshes_equal_a_monthly_rebuild():
         rollup_refresh_day(day=day)
         day += timedelta(days=1)
     assert _snapshot() == monthly
+
+
+def test_data_quality_rollup_equals_the_raw_tables(client_for, doctor_user):
+    from analytics.models import QualityFact
+    from analytics.selectors.dashboards import quality_counts, quality_querysets
+    from inventory.models import MovementKind
+
+    world = make_world(FIRST, DAYS)
+    # Make one of each problem at the day edges: a visit signed without a diagnosis
+    # (23:30), a completed appointment whose visit was unlinked (00:30), a dispensing
+    # without a patient (23:30).
+    visit = Visit.objects.filter(status="signed").order_by("started_at").first()
+    visit.diagnoses.all().delete()
+    appt = Appointment.objects.filter(status="completed").order_by("-start").first()
+    appt.visit = None
+    appt.save(update_fields=["visit"])
+    item = world["items"][0]
+    lot = StockMovement.objects.filter(item=item).first().lot
+    StockMovement.objects.create(
+        lot=lot,
+        item=item,
+        kind=MovementKind.DISPENSE,
+        reason_code="patient",
+        quantity=Decimal("-1"),
+        unit_cost=Decimal("3.00"),
+        destination="Sports fest first-aid kit",
+        created_at=local(FIRST + timedelta(days=1), 23, 30),
+    )
+    rollup_rebuild(since=FIRST - timedelta(days=1), until=timezone.localdate())
+    querysets = quality_querysets()
+    fields = {"no-diagnosis": "started_at", "no-visit": "start", "no-patient": "created_at"}
+    for problem, field in fields.items():
+        expected = Counter(local_day(getattr(row, field)) for row in querysets[problem])
+        actual = dict(QualityFact.objects.filter(problem=problem).values_list("day", "rows"))
+        assert actual == dict(expected) and actual, problem
+    counts = {key: n for key, _, n in quality_counts()}
+    for problem in fields:
+        assert counts[problem] == querysets[problem].count()
+    # The drill-down lists the same rows the rollup counted.
+    client = client_for(doctor_user)
+    page = client.get("/analytics/quality/no-diagnosis/").content.decode()
+    assert visit.patient.last_name in page
