@@ -223,8 +223,9 @@ def test_registration_refuses_a_pin_other_than_the_one_on_the_record(student, bi
     with pytest.raises(ValidationError) as exc:
         _register(student, billing_user, pin="123456789012")
     assert "12-123456789-1" in str(exc.value)
-    assert not KonsultaRegistration.objects.exists() and not Coverage.objects.filter(
-        patient=student, payer__code="philhealth-konsulta"
-    ).exists()
+    assert (
+        not KonsultaRegistration.objects.exists()
+        and not Coverage.objects.filter(patient=student, payer__code="philhealth-konsulta").exists()
+    )
     reg = _register(student, billing_user, pin="12-123456789-1")  # the recorded PIN: fine
     assert reg.coverage.member_id == "12-123456789-1"
