@@ -20,7 +20,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from appointments import selectors
@@ -315,34 +314,22 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         patient = selectors.patient_for_user(user)
         return qs.filter(patient=patient) if patient is not None else qs.none()
 
-    def get_object(self) -> Appointment:
-        try:
-            return self.get_queryset().get(pk=self.kwargs["pk"])
-        except (Appointment.DoesNotExist, ValueError, TypeError):
-            raise Http404("No such appointment") from None
+    def get_object(self, purpose: AuditAction | None = None) -> Appointment:
+        """The appointment (schedule staff: any; a patient: their own), audited as
+        ``purpose`` (the writes pass None: their services audit them)."""
+        return selectors.get_appointment_for_user(
+            self.request.user, self.kwargs["pk"], purpose=purpose, detail={"via": "api"}
+        )
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by()))
-        patients = sorted({a.patient_id for a in page})
-        if patients:
-            audit_phi_access(
-                actor=request.user,
-                action=AuditAction.READ,
-                object_type="appointments.appointment",
-                patient_id=patients[0] if len(patients) == 1 else None,
-                detail={"via": "api", "view": "list", "appointments": [a.pk for a in page]},
-            )
+        selectors.appointments_served(
+            request.user, page or [], detail={"via": "api", "view": "list"}
+        )
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
-        appointment = self.get_object()
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=appointment,
-            patient_id=appointment.patient_id,
-            detail={"via": "api"},
-        )
+        appointment = self.get_object(AuditAction.READ)
         return Response(self.get_serializer(appointment).data)
 
     @idempotent

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
+from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from appointments import conf, forms, selectors
@@ -75,20 +75,18 @@ def book(request: Request):
 @require_GET
 @require_perm("appointments.book_self")
 def my_list(request: Request):
-    patient = selectors.patient_for_user(request.user)
+    export = request.GET.get("export") == "csv"
+    patient = selectors.own_patient(
+        request.user,
+        purpose=AuditAction.EXPORT if export else AuditAction.READ,
+        detail={"format": "csv"} if export else {"view": "my_list"},
+    )
     if patient is None:
         return render_page(request, "appointments/my_list.html", {"patient": None})
     form, filters = _history_filters(request)
     qs = selectors.history(patient_id=patient.pk)
     filtered = selectors.history(patient_id=patient.pk, **filters)
-    if request.GET.get("export") == "csv":
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.EXPORT,
-            object_type="appointments.appointment",
-            patient_id=patient.pk,
-            detail={"format": "csv"},
-        )
+    if export:
         return _csv_response(filtered, "my-appointments.csv")
     now = timezone.now()
     upcoming = list(
@@ -98,13 +96,6 @@ def my_list(request: Request):
     )
     page = Paginator(filtered.exclude(pk__in=[a.pk for a in upcoming]), PAGE_SIZE).get_page(
         request.GET.get("page")
-    )
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        object_type="appointments.appointment",
-        patient_id=patient.pk,
-        detail={"view": "my_list"},
     )
     ctx = {
         "patient": patient,
@@ -132,13 +123,7 @@ def my_list(request: Request):
 @require_GET
 @require_perm("appointments.book_self")
 def my_detail(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-    )
+    appointment = selectors.get_own_appointment(request.user, pk, purpose=AuditAction.READ)
     cutoff = timedelta(minutes=conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
     can_change = appointment.is_upcoming and appointment.start - timezone.now() >= cutoff
     return render_page(
@@ -155,7 +140,9 @@ def my_detail(request: Request, pk: int):
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_self")
 def my_reschedule(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
+    appointment = selectors.get_own_appointment(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "reschedule"}
+    )
     params = request.GET.copy()
     params.setdefault("type", str(appointment.appointment_type_id))
     params.setdefault("provider", str(appointment.provider_id))
@@ -188,7 +175,7 @@ def my_reschedule(request: Request, pk: int):
 @require_POST
 @require_perm("appointments.book_self")
 def my_cancel(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
+    appointment = selectors.get_own_appointment(request.user, pk, purpose=None)
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
@@ -205,13 +192,8 @@ def my_cancel(request: Request, pk: int):
 @require_GET
 @require_perm("appointments.book_self")
 def my_ics(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-        detail={"format": "ics"},
+    appointment = selectors.get_own_appointment(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "ics"}
     )
     return _ics_response(appointment, "patient")
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.audit import audit_phi_list, read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES, user_has_perm
@@ -164,13 +164,7 @@ def queue(request: Request):
 @require_GET
 @require_perm("appointments.view_schedule")
 def staff_detail(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-    )
+    appointment = selectors.get_appointment_for_user(request.user, pk, purpose=AuditAction.READ)
     events = appointment.events.select_related("actor").order_by("at", "id")
     return render_page(
         request,
@@ -213,7 +207,7 @@ def _next_actions(appointment: Appointment, user) -> list[tuple[str, str, str]]:
 @require_POST
 @require_perm("appointments.manage_queue")
 def staff_transition(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
+    appointment = selectors.get_appointment_for_user(request.user, pk, purpose=None)
     form = forms.TransitionForm(request.POST)
     error = ""
     try:
@@ -253,7 +247,7 @@ def staff_transition(request: Request, pk: int):
 @require_POST
 @require_perm("appointments.book_for_patient")
 def staff_cancel(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
+    appointment = selectors.get_appointment_for_user(request.user, pk, purpose=None)
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
@@ -269,7 +263,9 @@ def staff_cancel(request: Request, pk: int):
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_for_patient")
 def staff_reschedule(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
+    appointment = selectors.get_appointment_for_user(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "reschedule"}
+    )
     form = forms.StaffRescheduleForm(
         request.POST or None,
         initial={
@@ -308,12 +304,7 @@ def staff_reschedule(request: Request, pk: int):
 @require_GET
 @require_perm("appointments.view_schedule")
 def staff_ics(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-        detail={"format": "ics"},
+    appointment = selectors.get_appointment_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "ics"}
     )
     return _ics_response(appointment, "provider")

@@ -6,11 +6,10 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.audit import audit_phi_list
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
@@ -46,10 +45,7 @@ def claim_list(request: Request):
 @require_GET
 @require_perm("billing.view")
 def claim_detail(request: Request, pk: int):
-    claim = get_object_or_404(Claim.objects.select_related("payer", "coverage", "patient"), pk=pk)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=claim, patient_id=claim.patient_id
-    )
+    claim = selectors.get_claim_for_user(request.user, pk, purpose=AuditAction.READ)
     return render_page(
         request,
         "billing/claim.html",
@@ -69,7 +65,7 @@ def claim_detail(request: Request, pk: int):
 @require_POST
 @require_perm("billing.manage")
 def claim_action(request: Request, pk: int):
-    claim = get_object_or_404(Claim, pk=pk)
+    claim = selectors.get_claim_for_user(request.user, pk, purpose=None)
     form = forms.ClaimActionForm(request.POST)
     try:
         if not form.is_valid():

@@ -8,7 +8,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
@@ -75,10 +74,7 @@ def _detail_context(request, invoice, **extra) -> dict:
 @require_GET
 @require_perm("billing.view")
 def invoice_detail(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=invoice, patient_id=invoice.patient_id
-    )
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=AuditAction.READ)
     return render_page(
         request, "billing/invoice.html", _detail_context(request, invoice), partial="invoice-lines"
     )
@@ -87,7 +83,7 @@ def invoice_detail(request: Request, pk: int):
 @require_POST
 @require_perm("billing.manage")
 def invoice_add_line(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     form = forms.AddLineForm(request.POST)
     if form.is_valid():
         try:
@@ -104,7 +100,7 @@ def invoice_add_line(request: Request, pk: int):
             form = forms.AddLineForm()
         except ValidationError as exc:
             form_errors(form, exc)
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     return render_page(
         request,
         "billing/invoice.html",
@@ -117,7 +113,7 @@ def invoice_add_line(request: Request, pk: int):
 @require_POST
 @require_perm("billing.manage")
 def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     line = get_object_or_404(InvoiceLine, pk=line_pk, invoice=invoice, voided=False)
     error = None
     try:
@@ -136,7 +132,7 @@ def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
             )
     except ValidationError as exc:
         error = " ".join(exc.messages)
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     return render_page(
         request,
         "billing/invoice.html",
@@ -149,7 +145,7 @@ def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
 @require_POST
 @require_perm("billing.manage")
 def invoice_terms(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     form = forms.TermsForm(request.POST, patient=invoice.patient)
     if form.is_valid():
         try:
@@ -168,7 +164,9 @@ def invoice_terms(request: Request, pk: int):
     return render_page(
         request,
         "billing/invoice.html",
-        _detail_context(request, selectors.get_invoice(pk), terms_form=form),
+        _detail_context(
+            request, selectors.get_invoice_for_user(request.user, pk, purpose=None), terms_form=form
+        ),
         status=422,
     )
 
@@ -177,7 +175,7 @@ def invoice_terms(request: Request, pk: int):
 @require_perm("billing.manage")
 def invoice_action(request: Request, pk: int, action: str):
     """Issue, void, credit note, write-off request, claim: one service call each."""
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     try:
         if action == "issue":
             services.invoice_issue(actor=request.user, invoice=invoice, request=request)
@@ -221,13 +219,8 @@ def invoice_action(request: Request, pk: int, action: str):
 @require_GET
 @require_perm("billing.view")
 def invoice_pdf_view(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=invoice,
-        patient_id=invoice.patient_id,
-        detail={"format": "pdf"},
+    invoice = selectors.get_invoice_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "pdf"}
     )
     return pdf_response(invoice_pdf(invoice), f"{invoice.number or f'draft-{invoice.pk}'}.pdf")
 

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
+from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
@@ -16,7 +16,6 @@ from billing.models import (
     OPEN_STATUSES,
     CashierDay,
     Invoice,
-    Payment,
     PaymentMethod,
     Refund,
     WriteOff,
@@ -25,6 +24,7 @@ from billing.pdf import receipt_pdf
 from billing.services import invoices as invoice_services
 from billing.services import payments as services
 from billing.views._common import form_errors, page_of, pdf_response
+from patients.selectors import get_patient_for_user
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 
@@ -39,9 +39,13 @@ def _open_invoices(patient):
 @require_http_methods(["GET", "POST"])
 @require_perm("billing.manage")
 def payment_new(request: Request, patient_pk: int):
-    from patients.selectors import get_patient_for_user
-
-    patient = get_patient_for_user(request.user, patient_pk, purpose=None)
+    patient = get_patient_for_user(
+        request.user,
+        patient_pk,
+        purpose=read_purpose(request),
+        object_type="billing.account",
+        detail={"view": "payment_new"},
+    )
     open_invoices = _open_invoices(patient)
     form = forms.PaymentForm(
         request.POST or None,
@@ -81,12 +85,7 @@ def payment_new(request: Request, patient_pk: int):
 @require_GET
 @require_perm("billing.view")
 def payment_detail(request: Request, pk: int):
-    payment = get_object_or_404(
-        Payment.objects.select_related("patient", "received_by", "cashier_day"), pk=pk
-    )
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=payment, patient_id=payment.patient_id
-    )
+    payment = selectors.get_payment_for_user(request.user, pk, purpose=AuditAction.READ)
     return render_page(
         request,
         "billing/payment.html",
@@ -102,13 +101,8 @@ def payment_detail(request: Request, pk: int):
 @require_GET
 @require_perm("billing.view")
 def receipt_pdf_view(request: Request, pk: int):
-    payment = get_object_or_404(Payment.objects.select_related("patient", "received_by"), pk=pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=payment,
-        patient_id=payment.patient_id,
-        detail={"format": "pdf"},
+    payment = selectors.get_payment_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "pdf"}
     )
     return pdf_response(receipt_pdf(payment), f"{payment.receipt_number}.pdf")
 
@@ -116,7 +110,7 @@ def receipt_pdf_view(request: Request, pk: int):
 @require_POST
 @require_perm("billing.manage")
 def refund_request(request: Request, pk: int):
-    payment = get_object_or_404(Payment, pk=pk)
+    payment = selectors.get_payment_for_user(request.user, pk, purpose=None)
     form = forms.RefundForm(request.POST)
     try:
         if not form.is_valid():

@@ -10,7 +10,6 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
@@ -203,7 +202,8 @@ def _render_chart(
 @require_perm("patients.view_demographics")
 def chart(request: Request, pk: int, tab: str = ""):
     """The patient chart: header (allergies and alerts) and one tab; HTMX swaps the tab."""
-    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
+    # The tab is checked first (it depends on the role alone), so a refused tab serves
+    # nothing and records no read.
     tab = tab or (
         "timeline" if user_has_perm(request.user, "patients.view_clinical") else "overview"
     )
@@ -211,12 +211,8 @@ def chart(request: Request, pk: int, tab: str = ""):
         raise Http404("No such tab")
     if not user_has_perm(request.user, TAB_PERMS[tab]):
         deny(request, TAB_PERMS[tab])
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=patient,
-        patient_id=patient.pk,
-        detail={"view": "chart", "tab": tab},
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=AuditAction.READ, detail={"view": "chart", "tab": tab}
     )
     return _render_chart(request, patient, tab)
 

@@ -9,7 +9,6 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
@@ -304,21 +303,24 @@ def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
 @require_perm("patients.write_clinical")
 def visit_tooth(request: Request, pk: int, tooth: int):
     """GET: the tooth panel for one tooth; POST: save that tooth's condition/procedure."""
-    visit = selectors.get_visit_for_user(request.user, pk, purpose=None)
-    if visit.kind != VisitKind.DENTAL or tooth not in ALL_TEETH:
+    if tooth not in ALL_TEETH:
+        raise Http404("No such tooth")
+    # A GET from HTMX shows the tooth panel (a read); a plain GET only redirects to the visit
+    # page (which records its own read); a POST's change is audited by its service.
+    shows_panel = request.method == "GET" and bool(request.htmx)
+    visit = selectors.get_visit_for_user(
+        request.user,
+        pk,
+        purpose=AuditAction.READ if shows_panel else None,
+        detail={"view": "tooth", "tooth": tooth},
+    )
+    if visit.kind != VisitKind.DENTAL:
         raise Http404("No such tooth")
     if request.method == "GET":
         if not request.htmx:
             return redirect(
                 reverse("patients:visit", args=[visit.pk]) + f"?tooth={tooth}#tooth-chart"
             )
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=visit,
-            patient_id=visit.patient_id,
-            detail={"view": "tooth", "tooth": tooth},
-        )
         return render_page(
             request,
             "patients/visit.html",
