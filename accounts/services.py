@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import ApiToken, IdempotencyRecord, Notification, TokenScope, User
+from accounts.models import ApiToken, AuditAction, IdempotencyRecord, Notification, TokenScope, User
 from accounts.roles import Role, user_has_perm
 from uscpis.mail import send_templated_email
 
@@ -56,7 +56,9 @@ def user_invite(
         role=role,
         is_staff=role == Role.ADMIN,
     )
-    audit_record(actor=actor, action="create", obj=user, request=request, detail={"role": role})
+    audit_record(
+        actor=actor, action=AuditAction.CREATE, obj=user, request=request, detail={"role": role}
+    )
     invitation_send(user=user, actor=actor)
     return user
 
@@ -76,7 +78,11 @@ def user_invite_resend(*, actor: User, user: User, request=None) -> User:
             "This user has already chosen a password; they can use “Forgot your password?”."
         )
     audit_record(
-        actor=actor, action="update", obj=user, request=request, detail={"invitation": "resent"}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=user,
+        request=request,
+        detail={"invitation": "resent"},
     )
     invitation_send(user=user, actor=actor)
     return user
@@ -142,7 +148,7 @@ def user_update(
         ApiToken.objects.filter(user=user).delete()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
         request=request,
         detail={"before": before, "after": {"role": role, "is_active": is_active}},
@@ -156,7 +162,7 @@ def user_set_preferences(*, user: User, email_notifications: bool, request=None)
     user.save(update_fields=["email_notifications"])
     audit_record(
         actor=user,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
         request=request,
         detail={"email_notifications": email_notifications},
@@ -242,7 +248,7 @@ def totp_device_start(*, user: User) -> TOTPDevice:
 def _two_factor_audit(user: User, change: str, *, request, obj=None, object_type: str = ""):
     audit_record(
         actor=user,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=obj,
         object_type=object_type,
         request=request,
@@ -328,7 +334,7 @@ def api_token_create(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=token,
         object_id=str(token.uid),
         request=request,
@@ -346,7 +352,7 @@ def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
         raise PermissionDenied("You can only revoke your own tokens.")
     audit_record(
         actor=actor,
-        action="delete",
+        action=AuditAction.DELETE,
         obj=token,
         object_id=str(token.uid),
         request=request,

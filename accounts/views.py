@@ -34,7 +34,7 @@ from accounts.forms import (
     UserInviteForm,
 )
 from accounts.middleware import forget_device_state
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, AuditAction, User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
@@ -62,7 +62,10 @@ class _AuditedPasswordChangeView(auth_views.PasswordChangeView):
         with transaction.atomic():
             response = super().form_valid(form)
             audit_record(
-                action="update", obj=form.user, request=self.request, detail={"password": "changed"}
+                action=AuditAction.UPDATE,
+                obj=form.user,
+                request=self.request,
+                detail={"password": "changed"},
             )
         return response
 
@@ -75,7 +78,7 @@ class _AuditedPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             response = super().form_valid(form)
             audit_record(
                 actor=form.user,
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=form.user,
                 request=self.request,
                 detail={"password": what},
@@ -216,7 +219,7 @@ def _current_code_form(
     if match_token(request.user, form.cleaned_data["code"]) is not None:
         return form, True
     audit_record(
-        action="denied",
+        action=AuditAction.DENIED,
         request=request,
         allowed=False,
         detail={"two_factor": f"wrong code to {purpose}"},
@@ -271,11 +274,13 @@ def two_factor_verify(request: Request):
         if device is not None:
             otp_login(request, device)
             audit_record(
-                action="login", request=request, detail={"two_factor": device.__class__.__name__}
+                action=AuditAction.LOGIN,
+                request=request,
+                detail={"two_factor": device.__class__.__name__},
             )
             return redirect(next_url or "accounts:home")
         audit_record(
-            action="login_failed",
+            action=AuditAction.LOGIN_FAILED,
             request=request,
             allowed=False,
             detail={"two_factor": "wrong code"},

@@ -107,16 +107,21 @@ def appointments_served(user, appointments, *, detail: dict) -> None:
     )
 
 
-def get_own_offer(user, pk) -> WaitlistOffer:
+def get_own_offer(
+    user, pk, *, purpose: AuditAction | None, detail: dict | None = None
+) -> WaitlistOffer:
+    """The patient's own waitlist offer (404 otherwise), audited as ``purpose``."""
     patient = patient_for_user(user)
     try:
         if patient is None:
             raise WaitlistOffer.DoesNotExist
-        return WaitlistOffer.objects.select_related(
+        offer = WaitlistOffer.objects.select_related(
             "entry__appointment_type", "provider__user", "entry__patient"
         ).get(pk=pk, entry__patient=patient)
     except (WaitlistOffer.DoesNotExist, ValueError, TypeError):
         raise Http404("No such offer") from None
+    audit_phi_served(user, purpose, obj=offer, patient_id=patient.pk, detail=detail)
+    return offer
 
 
 def active_providers():

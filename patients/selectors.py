@@ -484,8 +484,8 @@ def record_access_log(patient: Patient):
     return (
         AuditEvent.objects.filter(patient_id=patient.pk)
         .filter(
-            Q(action__in=["read", "export"])
-            | Q(action="update", detail__has_key="portal_account_linked")
+            Q(action__in=[AuditAction.READ, AuditAction.EXPORT])
+            | Q(action=AuditAction.UPDATE, detail__has_key="portal_account_linked")
         )
         .select_related("actor")
         .order_by("-created_at", "-id")

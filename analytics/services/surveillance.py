@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from analytics.epi import ears
 from analytics.models import AberrationSignal, SyndromeDaily, SyndromeGroup
 
@@ -84,7 +85,7 @@ def syndrome_save(*, actor, group: SyndromeGroup, request=None) -> SyndromeGroup
     group.save()
     audit_record(
         actor=actor,
-        action="update" if before else "create",
+        action=AuditAction.UPDATE if before else AuditAction.CREATE,
         obj=group,
         request=request,
         detail={

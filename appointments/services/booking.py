@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from appointments import conf
 from appointments.models import (
     TRANSITIONS,
@@ -145,7 +146,7 @@ def appointment_book(
             )
             audit_record(
                 actor=actor,
-                action="create",
+                action=AuditAction.CREATE,
                 obj=appointment,
                 patient_id=patient.pk,
                 request=request,
@@ -316,7 +317,7 @@ def appointment_reschedule(
             )
             audit_record(
                 actor=actor,
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=locked,
                 patient_id=locked.patient_id,
                 request=request,
@@ -364,7 +365,7 @@ def appointment_cancel(
         _record(locked, actor=actor, from_status=before, note=locked.cancel_reason or "Cancelled")
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=locked,
             patient_id=locked.patient_id,
             request=request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from appointments.models import (
     PatientCalendarFeed,
     ProviderProfile,
@@ -21,7 +22,7 @@ def provider_feed_regenerate(
     provider.save(update_fields=["feed_token"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=provider,
         request=request,
         detail={"feed": "revoked" if revoke else "regenerated"},
@@ -37,7 +38,7 @@ def patient_feed_regenerate(
     feed = None if revoke else PatientCalendarFeed.objects.create(patient=patient)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         object_type="appointments.patientcalendarfeed",
         object_id=patient.pk,
         patient_id=patient.pk,

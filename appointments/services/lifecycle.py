@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from appointments import conf
 from appointments.models import (
     TRANSITIONS,
@@ -90,7 +91,7 @@ def appointment_transition(
             event.send(sender=Appointment, appointment=locked)
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=locked,
             patient_id=locked.patient_id,
             request=request,
@@ -131,7 +132,7 @@ def appointments_mark_no_shows(*, now: datetime | None = None) -> int:
                 note=f"Not checked in {grace.seconds // 60} min after start",
             )
             audit_record(
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=appt,
                 patient_id=appt.patient_id,
                 actor_email="system:no-show",

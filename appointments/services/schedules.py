@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from appointments.models import (
     Appointment,
     AppointmentType,
@@ -31,7 +31,11 @@ REBOOK_WINDOW_DAYS = 14  # a patient whose appointment time off cancels waits th
 
 def _schedule_changed(*, actor: User, provider: ProviderProfile, change: str, request) -> None:
     audit_record(
-        actor=actor, action="update", obj=provider, request=request, detail={"schedule": change}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=provider,
+        request=request,
+        detail={"schedule": change},
     )
 
 
@@ -42,7 +46,7 @@ def provider_profiles_create_missing(*, actor: User, request=None) -> list[Provi
     created = []
     for user in providers_without_profile().select_for_update(of=("self",)):
         profile = ProviderProfile.objects.create(user=user)
-        audit_record(actor=actor, action="create", obj=profile, request=request)
+        audit_record(actor=actor, action=AuditAction.CREATE, obj=profile, request=request)
         created.append(profile)
     return created
 
@@ -171,7 +175,7 @@ def appointment_type_save(
     appointment_type.save()
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=appointment_type,
         request=request,
     )

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.services import notify
 from appointments import conf
 from appointments.models import (
@@ -56,7 +57,9 @@ def waitlist_join(
         date_from=date_from,
         date_to=date_to,
     )
-    audit_record(actor=actor, action="create", obj=entry, patient_id=patient.pk, request=request)
+    audit_record(
+        actor=actor, action=AuditAction.CREATE, obj=entry, patient_id=patient.pk, request=request
+    )
     return entry
 
 
@@ -131,7 +134,7 @@ def waitlist_offer_slot(
                 expires_at=expires_at,
             )
             audit_record(
-                action="create",
+                action=AuditAction.CREATE,
                 obj=offer,
                 patient_id=entry.patient_id,
                 actor_email="system:waitlist",
@@ -188,7 +191,7 @@ def waitlist_offer_decline(*, actor, offer: WaitlistOffer, request=None) -> Wait
         WaitlistEntry.objects.filter(pk=offer.entry_id).update(status=WaitlistStatus.WAITING)
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=offer,
             patient_id=offer.entry.patient_id,
             request=request,

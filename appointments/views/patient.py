@@ -244,7 +244,7 @@ def waitlist_join(request: Request):
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_self")
 def waitlist_offer(request: Request, pk: int):
-    offer = selectors.get_own_offer(request.user, pk)
+    offer = selectors.get_own_offer(request.user, pk, purpose=read_purpose(request))
     if request.method == "POST":
         try:
             if request.POST.get("decision") == "accept":

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from billing.models import Payer, Price, PriceList
 from billing.services.common import require
 
@@ -27,7 +28,7 @@ def price_update(
     price.save(update_fields=["amount", "covered_per_term"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=price,
         request=request,
         detail={
@@ -73,7 +74,7 @@ def price_list_copy(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=new,
         request=request,
         detail={"copied_from": source.pk, "effective_from": str(effective_from)},
@@ -89,7 +90,7 @@ def payer_save(*, actor, payer: Payer, request=None) -> Payer:
     payer.save()
     audit_record(
         actor=actor,
-        action="create" if created else "update",
+        action=AuditAction.CREATE if created else AuditAction.UPDATE,
         obj=payer,
         request=request,
         detail={

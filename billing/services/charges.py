@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from billing.models import Charge, ChargeStatus, InvoiceLine, InvoiceStatus, Service
 from billing.services.common import require
 
@@ -71,7 +72,7 @@ def charge_capture(spec: ChargeSpec) -> tuple[Charge, bool]:
             return Charge.objects.get(source_key=spec.source_key), False
         invoice_add_charge(charge=charge)
         audit_record(
-            action="create",
+            action=AuditAction.CREATE,
             obj=charge,
             patient_id=spec.patient_id,
             actor_email="system:billing-capture",
@@ -248,7 +249,7 @@ def charge_reverse(
     charge.save(update_fields=["status", "reversed_at", "reversal_reason"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=charge,
         patient_id=charge.patient_id,
         request=request,
@@ -275,7 +276,7 @@ def charge_bill(*, actor, charge: Charge, request=None):
     invoice = invoice_add_charge(charge=charge)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=charge,
         patient_id=charge.patient_id,
         request=request,

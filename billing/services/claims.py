@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from billing.models import (
     CLAIM_TRANSITIONS,
     POSTED_STATUSES,
@@ -71,7 +72,7 @@ def claim_create(*, actor, invoice: Invoice, request=None) -> Claim:
     _event(claim, before="", actor=actor, note=f"From {invoice.number}")
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=claim,
         patient_id=claim.patient_id,
         request=request,
@@ -141,7 +142,7 @@ def claim_transition(
     _event(claim, before=before, actor=actor, note=note)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=claim,
         patient_id=claim.patient_id,
         request=request,
@@ -241,7 +242,7 @@ def remittance_post(
             _move_to_patient(claim, moved)
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=remittance,
         request=request,
         detail={"payer": payer.code, "amount": str(amount), "claims": [i.claim.pk for i in items]},
@@ -272,7 +273,7 @@ def coverage_add(*, actor, patient, coverage: Coverage, request=None) -> Coverag
     coverage.save()
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=coverage,
         patient_id=patient.pk,
         request=request,

@@ -16,6 +16,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from billing.models import (
     OPEN_STATUSES,
     ZERO,
@@ -53,7 +54,7 @@ def cashier_day_open(*, actor, opening_float, request=None) -> CashierDay:
         raise ValidationError("You already have an open cashier day; close it first.") from None
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=day,
         request=request,
         detail={"opening_float": str(amount)},
@@ -104,7 +105,7 @@ def cashier_day_close(
     day.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=day,
         request=request,
         detail={"closed": True, "expected": day.expected, "counted": day.counted},
@@ -202,7 +203,7 @@ def payment_record(
             allocated = _allocate(payment=payment, invoices=invoices, actor=actor)
             audit_record(
                 actor=actor,
-                action="create",
+                action=AuditAction.CREATE,
                 obj=payment,
                 patient_id=patient.pk,
                 request=request,
@@ -238,7 +239,7 @@ def credit_apply_locked(*, actor, patient_id: int) -> Decimal:
     if total:
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             object_type="billing.payment",
             patient_id=patient_id,
             actor_email="" if actor else "system:billing",
@@ -280,7 +281,7 @@ def refund_request(*, actor, payment: Payment, amount, reason: str, request=None
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=refund,
         patient_id=payment.patient_id,
         request=request,
@@ -310,7 +311,7 @@ def refund_decide(*, actor, refund: Refund, approve: bool, request=None) -> Refu
     refund.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=refund,
         patient_id=payment.patient_id,
         request=request,

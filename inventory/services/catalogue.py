@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from inventory.models import (
     Category,
     Item,
@@ -34,7 +35,7 @@ def item_save(*, actor, item: Item, request=None) -> Item:
     item.save()
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=item,
         request=request,
         detail={"sku": item.sku},
@@ -103,7 +104,7 @@ def location_save(*, actor, location: Location, request=None) -> Location:
     )
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=location,
         request=request,
         detail={"name": location.name, "code": location.code, "is_active": location.is_active},
@@ -127,7 +128,7 @@ def category_save(*, actor, category: Category, request=None) -> Category:
     )
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=category,
         request=request,
         detail={"name": category.name},
@@ -140,6 +141,9 @@ def vendor_save(*, actor, vendor: Vendor, request=None) -> Vendor:
     creating = vendor.pk is None
     vendor.save()
     audit_record(
-        actor=actor, action="create" if creating else "update", obj=vendor, request=request
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=vendor,
+        request=request,
     )
     return vendor

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from inventory.models import (
     Item,
     Location,
@@ -115,7 +116,7 @@ def stock_dispense(
             )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=result.movements[0],
         request=request,
         patient_id=patient.pk if patient is not None else None,
@@ -169,7 +170,7 @@ def stock_dispense_cancel(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=correction,
         request=request,
         patient_id=movement.patient_id,

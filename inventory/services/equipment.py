@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from inventory.models import (
     Equipment,
     MaintenanceLog,
@@ -28,7 +29,10 @@ def equipment_save(*, actor, equipment: Equipment, request=None) -> Equipment:
         raise ValidationError({"warranty_end": "The warranty cannot end before the purchase date."})
     equipment.save()
     audit_record(
-        actor=actor, action="create" if creating else "update", obj=equipment, request=request
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=equipment,
+        request=request,
     )
     return equipment
 
@@ -49,7 +53,7 @@ def schedule_save(*, actor, schedule: MaintenanceSchedule, request=None) -> Main
         raise ValidationError(
             {"kind": "This equipment already has a schedule of that kind."}
         ) from None
-    audit_record(actor=actor, action="update", obj=schedule, request=request)
+    audit_record(actor=actor, action=AuditAction.UPDATE, obj=schedule, request=request)
     return schedule
 
 
@@ -96,7 +100,7 @@ def maintenance_record(
         schedule.save(update_fields=["last_done_on", "next_due_on"])
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=log,
         request=request,
         detail={"kind": kind, "result": result},

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from inventory import totals
 from inventory.models import (
     Item,
@@ -64,7 +65,7 @@ def _draft_for_vendor(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
 def purchase_order_create(*, actor, vendor: Vendor, request=None) -> PurchaseOrder:
     """A new draft for ``vendor`` (or its existing draft: one working draft per vendor)."""
     order = _draft_for_vendor(vendor=vendor, actor=actor, auto=False)
-    audit_record(actor=actor, action="create", obj=order, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=order, request=request)
     return order
 
 
@@ -105,7 +106,7 @@ def purchase_order_add_line(
         line.save(update_fields=["quantity_ordered", "unit_cost"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=order,
         request=request,
         detail={"line_item": item.pk, "quantity": fmt_qty(qty)},
@@ -121,7 +122,7 @@ def purchase_order_remove_line(*, actor, line: PurchaseOrderLine, request=None) 
     PurchaseOrderLine.objects.filter(pk=line.pk).delete()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=order,
         request=request,
         detail={"removed_item": line.item_id},
@@ -177,7 +178,7 @@ def purchase_orders_draft_for_low_stock(
     for order in touched.values():
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=order,
             request=request,
             detail={"drafted": "low stock"},
@@ -201,7 +202,11 @@ def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> Purchas
     order.save(update_fields=["status", "sent_at", "expected_on"])
     totals.touch(order.lines.values_list("item_id", flat=True))
     audit_record(
-        actor=actor, action="update", obj=order, request=request, detail={"status": "sent"}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=order,
+        request=request,
+        detail={"status": "sent"},
     )
     outbox.enqueue("inventory.tasks.email_purchase_order", order_id=order.pk)
     return order
@@ -243,7 +248,11 @@ def purchase_order_cancel(*, actor, order: PurchaseOrder, request=None) -> Purch
     order.save(update_fields=["status", "closed_at"])
     totals.touch(order.lines.values_list("item_id", flat=True))
     audit_record(
-        actor=actor, action="update", obj=order, request=request, detail={"status": "cancelled"}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=order,
+        request=request,
+        detail={"status": "cancelled"},
     )
     return order
 
@@ -313,6 +322,10 @@ def purchase_order_receive(
         order.save(update_fields=["status", "closed_at"])
         totals.touch(line.item_id for line in lines.values())
     audit_record(
-        actor=actor, action="update", obj=order, request=request, detail={"status": order.status}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=order,
+        request=request,
+        detail={"status": order.status},
     )
     return order

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from inventory import totals
 from inventory.models import (
     ADJUST_REASONS,
@@ -167,7 +168,7 @@ def stock_receive(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=movement,
         request=request,
         detail={"receive": fmt_qty(qty), "item": item.pk, "lot": lot.pk},
@@ -199,7 +200,7 @@ def stock_adjust(
     )
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=movement,
         request=request,
         detail={"adjust": fmt_qty(delta), "reason": reason_code, "lot": lot.pk},
@@ -267,7 +268,7 @@ def stock_transfer(
     )
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=out,
         request=request,
         detail={"transfer": fmt_qty(qty), "from": source.pk, "to": dest.pk},
@@ -295,7 +296,7 @@ def stock_dispose(
     )
     audit_record(
         actor=actor,
-        action="delete",
+        action=AuditAction.DELETE,
         obj=movement,
         request=request,
         detail={"dispose": fmt_qty(qty), "reason": reason_code, "lot": lot.pk},
@@ -320,7 +321,7 @@ def lot_set_status(*, actor, lot: StockLot, status: str, request=None) -> StockL
     movement = _move(lot, kind=MovementKind.ADJUST, reason=reason, delta=Decimal("0"), actor=actor)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=lot,
         request=request,
         detail={"status": status, "movement": movement.pk},

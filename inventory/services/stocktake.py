@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from inventory import totals
 from inventory.models import (
     STOCKTAKE_REASONS,
@@ -35,7 +36,7 @@ def stocktake_start(*, actor, location: Location, request=None) -> Stocktake:
     StocktakeLine.objects.bulk_create(
         StocktakeLine(stocktake=stocktake, lot=lot, expected_quantity=lot.quantity) for lot in lots
     )
-    audit_record(actor=actor, action="create", obj=stocktake, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=stocktake, request=request)
     return stocktake
 
 
@@ -73,7 +74,7 @@ def stocktake_record_counts(
         raise ValidationError(errors)
     audit_record(  # the lines change; the sheet itself changes when it is posted
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         object_type="inventory.stocktakeline",
         request=request,
         detail={
@@ -133,7 +134,7 @@ def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
     stocktake.refresh_from_db()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=stocktake,
         request=request,
         detail={

@@ -150,7 +150,10 @@ def item_detail(request: Request, pk: int):
     patient_ids = sorted({m.patient_id for m in page if m.patient_id})
     if patient_ids and show_patients:
         audit_record(
-            action="read", request=request, obj=item, detail={"ledger_patients": patient_ids}
+            action=AuditAction.READ,
+            request=request,
+            obj=item,
+            detail={"ledger_patients": patient_ids},
         )
     context = {
         "item": item,
@@ -168,7 +171,7 @@ def item_detail(request: Request, pk: int):
 def item_ledger_export(request: Request, pk: int):
     item = get_object_or_404(Item, pk=pk)
     show = user_has_perm(request.user, "patients.view_demographics")
-    audit_record(action="export", request=request, obj=item, detail={"csv": "ledger"})
+    audit_record(action=AuditAction.EXPORT, request=request, obj=item, detail={"csv": "ledger"})
     movements = selectors.item_ledger(item).iterator(chunk_size=2000)
     return csv_download(
         f"ledger-{item.sku}.csv", LEDGER_HEADER, (_movement_row(m, show) for m in movements)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from monitoring.backups import dump, layout, locks, offsite
 from monitoring.backups.jobs import (
     Progress,
@@ -77,7 +78,7 @@ def backup_request(
         )
         audit_record(
             actor=actor,
-            action="create",
+            action=AuditAction.CREATE,
             obj=backup,
             request=request,
             detail={"backup": "requested", "with_media": with_media, "kind": kind},

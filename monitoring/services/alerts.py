@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from accounts.roles import Role
 from accounts.services import notify
 from monitoring.models import (
@@ -103,7 +103,7 @@ def integration_test_email_send(*, actor, request=None) -> None:
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         request=request,
         object_type="monitoring.test_email",
         detail={"to": actor.email},

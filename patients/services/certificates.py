@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from accounts.services import notify
 from patients.models import (
@@ -54,7 +55,7 @@ def certificate_request(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=cert,
         patient_id=patient.pk,
         request=request,
@@ -123,7 +124,7 @@ def certificate_decide(
         certificate_approved.send(sender=MedicalCertificate, certificate=cert)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=cert,
         patient_id=cert.patient_id,
         request=request,
@@ -173,7 +174,7 @@ def certificate_revoke(
     cert.save(update_fields=["status", "revoked_by", "revoked_at", "revoke_reason", "updated_at"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=cert,
         patient_id=cert.patient_id,
         request=request,

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from patients.models import (
     Patient,
@@ -108,7 +109,7 @@ def document_upload(
     doc.save()
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=doc,
         patient_id=patient.pk,
         request=request,

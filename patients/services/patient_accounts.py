@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from accounts.roles import Role, user_has_perm
 from accounts.services import invitation_send, notify, user_invite
 from patients.models import (
@@ -67,7 +67,7 @@ def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
     patient.save(update_fields=["user", "updated_at"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
         request=request,
@@ -88,7 +88,7 @@ def _invite_over_unconfirmed_signup(*, actor, user, patient: Patient, request=No
     user.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
         request=request,
         detail={"invited": True, "replaced_unconfirmed_signup": True},
@@ -189,7 +189,7 @@ def _record_link_change(*, actor, patient, user, linked: bool, request, title: s
 
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
         request=request,

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from patients.models import (
     Allergy,
@@ -42,7 +43,9 @@ def allergy_add(
         severity=severity,
         recorded_by=actor,
     )
-    audit_record(actor=actor, action="create", obj=allergy, patient_id=patient.pk, request=request)
+    audit_record(
+        actor=actor, action=AuditAction.CREATE, obj=allergy, patient_id=patient.pk, request=request
+    )
     return allergy
 
 
@@ -53,7 +56,7 @@ def _set_inactive(*, actor, record, request=None):
     record.save(update_fields=["is_active"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=record,
         patient_id=record.patient_id,
         request=request,
@@ -84,7 +87,9 @@ def history_add(
     entry = MedicalHistoryEntry.objects.create(
         patient=patient, category=category, description=description, year=year, notes=notes
     )
-    audit_record(actor=actor, action="create", obj=entry, patient_id=patient.pk, request=request)
+    audit_record(
+        actor=actor, action=AuditAction.CREATE, obj=entry, patient_id=patient.pk, request=request
+    )
     return entry
 
 
@@ -111,7 +116,9 @@ def medication_add(
         started_on=started_on,
         notes=notes,
     )
-    audit_record(actor=actor, action="create", obj=med, patient_id=patient.pk, request=request)
+    audit_record(
+        actor=actor, action=AuditAction.CREATE, obj=med, patient_id=patient.pk, request=request
+    )
     return med
 
 
@@ -145,5 +152,7 @@ def immunization_add(
         lot_number=lot_number,
         notes=notes,
     )
-    audit_record(actor=actor, action="create", obj=imm, patient_id=patient.pk, request=request)
+    audit_record(
+        actor=actor, action=AuditAction.CREATE, obj=imm, patient_id=patient.pk, request=request
+    )
     return imm

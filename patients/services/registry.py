@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from patients.models import (
     ID_NUMBER_TAKEN,
     Patient,
@@ -127,7 +128,7 @@ def patient_register(
     _save_patient(patient)
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=patient,
         patient_id=patient.pk,
         request=request,
@@ -181,7 +182,7 @@ def patient_update(
     _save_patient(patient)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
         request=request,
@@ -202,7 +203,7 @@ def patient_contact_update(*, actor, patient: Patient, data: dict, request=None)
     patient.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
         request=request,

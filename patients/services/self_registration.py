@@ -13,7 +13,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from accounts.roles import Role
 from patients.models import (
     Patient,
@@ -96,7 +96,7 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     )
     audit_record(
         actor=user,
-        action="update" if replacing else "create",
+        action=AuditAction.UPDATE if replacing else AuditAction.CREATE,
         obj=user,
         request=request,
         detail={"self_registration": True, "replaced_unconfirmed": replacing},
@@ -107,7 +107,7 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
 
 def _tell_owner_of_signup_attempt(user, *, request=None) -> None:
     audit_record(
-        action="denied",
+        action=AuditAction.DENIED,
         obj=user,
         request=request,
         allowed=False,
@@ -229,7 +229,7 @@ def patient_email_verify(*, token: str, request=None):
     pending.delete()
     audit_record(
         actor=user,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
         patient_id=patient.pk if patient is not None else None,
         request=request,
@@ -262,7 +262,7 @@ def _self_registration_record(*, user, pending: PendingSignup, request=None) -> 
             record.save(update_fields=["user", "updated_at"])
             audit_record(
                 actor=user,
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=record,
                 patient_id=record.pk,
                 request=request,

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from patients.icd10 import dotted
 from patients.models import (
@@ -87,7 +88,7 @@ def visit_start(
         detail["for_provider"] = getattr(clinician, "email", str(clinician))
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=visit,
         patient_id=patient.pk,
         request=request,
@@ -122,7 +123,7 @@ def visit_update_notes(*, actor, visit: Visit, data: dict, request=None) -> Visi
     visit.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=visit,
         patient_id=visit.patient_id,
         request=request,
@@ -176,7 +177,11 @@ def vitals_record(*, actor, visit: Visit, values: dict, request=None) -> VitalSi
     vitals.bmi = compute_bmi(vitals.height_cm, vitals.weight_kg)
     vitals.save()
     audit_record(
-        actor=actor, action="create", obj=vitals, patient_id=visit.patient_id, request=request
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=vitals,
+        patient_id=visit.patient_id,
+        request=request,
     )
     return vitals
 
@@ -209,7 +214,7 @@ def diagnosis_add(
     diagnosis = Diagnosis.objects.create(visit=visit, icd10=icd, is_primary=is_primary, note=note)
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=diagnosis,
         patient_id=visit.patient_id,
         request=request,
@@ -224,7 +229,7 @@ def _remove_from_draft(*, actor, record, detail: dict, request=None) -> None:
     _lock_draft(record.visit)
     audit_record(
         actor=actor,
-        action="delete",
+        action=AuditAction.DELETE,
         obj=record,
         patient_id=record.visit.patient_id,
         request=request,
@@ -288,7 +293,7 @@ def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescr
     rx.save()
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=rx,
         patient_id=visit.patient_id,
         request=request,
@@ -341,7 +346,7 @@ def tooth_record_set(
     record.full_clean()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=record,
         patient_id=visit.patient_id,
         request=request,
@@ -376,7 +381,7 @@ def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
     visit.refresh_from_db()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=visit,
         patient_id=visit.patient_id,
         request=request,
@@ -396,6 +401,10 @@ def addendum_add(*, actor, visit: Visit, text: str, request=None) -> VisitAddend
         raise ValidationError({"text": "Write the addendum."})
     addendum = VisitAddendum.objects.create(visit=visit, author=actor, text=text.strip())
     audit_record(
-        actor=actor, action="create", obj=addendum, patient_id=visit.patient_id, request=request
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=addendum,
+        patient_id=visit.patient_id,
+        request=request,
     )
     return addendum
