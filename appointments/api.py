@@ -357,7 +357,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             start=data["start"],
             reason=data.get("reason", ""),
             source=BookingSource.STAFF if staff else BookingSource.ONLINE,
-            request=request,
             offered_slots_only=not staff,
         )
         return Response(self.get_serializer(appointment).data, status=status.HTTP_201_CREATED)
@@ -376,7 +375,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             appointment=appointment,
             start=ser.validated_data["start"],
             provider=ser.validated_data.get("provider"),
-            request=request,
             offered_slots_only=not staff,
         )
         return Response(self.get_serializer(appointment).data)
@@ -391,7 +389,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             actor=request.user,
             appointment=appointment,
             reason=ser.validated_data["reason"],
-            request=request,
         )
         return Response(self.get_serializer(appointment).data)
 
@@ -403,7 +400,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             actor=request.user,
             appointment=appointment,
             to_status=AppointmentStatus.CHECKED_IN,
-            request=request,
         )
         return Response(self.get_serializer(appointment).data)
 
@@ -441,7 +437,6 @@ class WaitlistViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
             date_from=data["date_from"],
             date_to=data["date_to"],
             provider=data.get("provider"),
-            request=request,
         )
         return Response(self.get_serializer(entry).data, status=status.HTTP_201_CREATED)
 

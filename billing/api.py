@@ -279,7 +279,6 @@ class PaymentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             reference=d.get("reference", ""),
             invoice_ids=d.get("invoices") or None,
             idempotency_key=f"api:{request.user.pk}:{request.headers[HEADER]}"[:64],
-            request=request,
         )
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 

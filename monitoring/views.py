@@ -97,7 +97,7 @@ def panel(request: Request, name: str):
 @require_perm("monitoring.view")
 def test_email(request: Request):
     try:
-        alerts.integration_test_email_send(actor=request.user, request=request)
+        alerts.integration_test_email_send(actor=request.user)
         note = ("good", f"Test email sent to {request.user.email}.")
     except Exception as exc:
         note = ("bad", f"Sending failed: {exc.__class__.__name__}: {exc}"[:300])

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from analytics.epi import ears
 from analytics.models import AberrationSignal, SyndromeDaily, SyndromeGroup
 
@@ -67,7 +67,7 @@ def clean_prefixes(raw: str) -> list[str]:
 
 
 @transaction.atomic
-def syndrome_save(*, actor, group: SyndromeGroup, request=None) -> SyndromeGroup:
+def syndrome_save(*, actor: User | None, group: SyndromeGroup) -> SyndromeGroup:
     """Create or update a syndrome definition, audit it, and recount its history after
     commit (the daily counts of every day are rebuilt for this group)."""
     before = None
@@ -87,7 +87,6 @@ def syndrome_save(*, actor, group: SyndromeGroup, request=None) -> SyndromeGroup
         actor=actor,
         action=AuditAction.UPDATE if before else AuditAction.CREATE,
         obj=group,
-        request=request,
         detail={
             "before": before,
             "after": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from appointments.models import (
     PatientCalendarFeed,
     ProviderProfile,
@@ -15,7 +15,7 @@ from appointments.models import (
 
 @transaction.atomic
 def provider_feed_regenerate(
-    *, actor, provider: ProviderProfile, revoke: bool = False, request=None
+    *, actor: User | None, provider: ProviderProfile, revoke: bool = False
 ) -> ProviderProfile:
     """Issue a new secret feed token (the old URL stops working), or revoke the feed."""
     provider.feed_token = None if revoke else new_token()
@@ -24,7 +24,6 @@ def provider_feed_regenerate(
         actor=actor,
         action=AuditAction.UPDATE,
         obj=provider,
-        request=request,
         detail={"feed": "revoked" if revoke else "regenerated"},
     )
     return provider
@@ -32,7 +31,7 @@ def provider_feed_regenerate(
 
 @transaction.atomic
 def patient_feed_regenerate(
-    *, actor, patient, revoke: bool = False, request=None
+    *, actor: User | None, patient, revoke: bool = False
 ) -> PatientCalendarFeed | None:
     PatientCalendarFeed.objects.filter(patient=patient).delete()
     feed = None if revoke else PatientCalendarFeed.objects.create(patient=patient)
@@ -42,7 +41,6 @@ def patient_feed_regenerate(
         object_type="appointments.patientcalendarfeed",
         object_id=patient.pk,
         patient_id=patient.pk,
-        request=request,
         detail={"feed": "revoked" if revoke else "regenerated"},
     )
     return feed

@@ -29,53 +29,50 @@ from appointments.services.booking import appointment_cancel
 REBOOK_WINDOW_DAYS = 14  # a patient whose appointment time off cancels waits this long
 
 
-def _schedule_changed(*, actor: User, provider: ProviderProfile, change: str, request) -> None:
+def _schedule_changed(*, actor: User, provider: ProviderProfile, change: str) -> None:
     audit_record(
         actor=actor,
         action=AuditAction.UPDATE,
         obj=provider,
-        request=request,
         detail={"schedule": change},
     )
 
 
 @transaction.atomic
-def provider_profiles_create_missing(*, actor: User, request=None) -> list[ProviderProfile]:
+def provider_profiles_create_missing(*, actor: User) -> list[ProviderProfile]:
     """Give every active provider-role user without one a provider profile; returns the new
     profiles. Running it twice creates nothing the second time."""
     created = []
     for user in providers_without_profile().select_for_update(of=("self",)):
         profile = ProviderProfile.objects.create(user=user)
-        audit_record(actor=actor, action=AuditAction.CREATE, obj=profile, request=request)
+        audit_record(actor=actor, action=AuditAction.CREATE, obj=profile)
         created.append(profile)
     return created
 
 
-def _entry_add(*, actor: User, provider: ProviderProfile, entry, change: str, request):
+def _entry_add(*, actor: User, provider: ProviderProfile, entry, change: str):
     entry.provider = provider
     entry.save()
-    _schedule_changed(actor=actor, provider=provider, change=change, request=request)
+    _schedule_changed(actor=actor, provider=provider, change=change)
     return entry
 
 
-def _entry_delete(model, *, actor: User, provider: ProviderProfile, pk: int, change: str, request):
+def _entry_delete(model, *, actor: User, provider: ProviderProfile, pk: int, change: str):
     # Filtering on the provider too: another provider's id deletes nothing.
     model.objects.filter(provider=provider, pk=pk).delete()
-    _schedule_changed(actor=actor, provider=provider, change=change, request=request)
+    _schedule_changed(actor=actor, provider=provider, change=change)
 
 
 @transaction.atomic
 def weekly_block_add(
-    *, actor: User, provider: ProviderProfile, block: WeeklyAvailability, request=None
+    *, actor: User, provider: ProviderProfile, block: WeeklyAvailability
 ) -> WeeklyAvailability:
     """Add a validated (unsaved) weekly availability block to the provider's schedule."""
-    return _entry_add(actor=actor, provider=provider, entry=block, change="block", request=request)
+    return _entry_add(actor=actor, provider=provider, entry=block, change="block")
 
 
 @transaction.atomic
-def weekly_block_delete(
-    *, actor: User, provider: ProviderProfile, block_id: int, request=None
-) -> None:
+def weekly_block_delete(*, actor: User, provider: ProviderProfile, block_id: int) -> None:
     """Remove one of the provider's weekly blocks (another provider's id removes nothing)."""
     _entry_delete(
         WeeklyAvailability,
@@ -83,7 +80,6 @@ def weekly_block_delete(
         provider=provider,
         pk=block_id,
         change="delete_block",
-        request=request,
     )
 
 
@@ -94,7 +90,6 @@ def availability_exception_add(
     provider: ProviderProfile,
     exception: AvailabilityException,
     cancel_affected: bool = False,
-    request=None,
 ) -> AvailabilityException:
     """Add a validated (unsaved) exception (time off or extra hours) to the schedule.
 
@@ -118,7 +113,7 @@ def availability_exception_add(
             "to cancel them (the patients are told and offered another time)."
         )
     exception.created_by = actor
-    _entry_add(actor=actor, provider=provider, entry=exception, change="exception", request=request)
+    _entry_add(actor=actor, provider=provider, entry=exception, change="exception")
     rebook = f"{settings.SITE_URL}{reverse('appointments:book')}"
     label = exception.get_kind_display().lower()
     for appointment in affected:
@@ -129,7 +124,6 @@ def availability_exception_add(
                 f"The clinic had to cancel: {label} for {appointment.provider.display_name}. "
                 f"Please book another time: {rebook} (you are on the waitlist too)."
             ),
-            request=request,
         )
         _waitlist_freed_patient(appointment)
     return exception
@@ -153,7 +147,7 @@ def _waitlist_freed_patient(appointment: Appointment) -> None:
 
 @transaction.atomic
 def availability_exception_delete(
-    *, actor: User, provider: ProviderProfile, exception_id: int, request=None
+    *, actor: User, provider: ProviderProfile, exception_id: int
 ) -> None:
     """Remove one of the provider's exceptions (another provider's id removes nothing)."""
     _entry_delete(
@@ -162,14 +156,11 @@ def availability_exception_delete(
         provider=provider,
         pk=exception_id,
         change="delete_exception",
-        request=request,
     )
 
 
 @transaction.atomic
-def appointment_type_save(
-    *, actor: User, appointment_type: AppointmentType, request=None
-) -> AppointmentType:
+def appointment_type_save(*, actor: User, appointment_type: AppointmentType) -> AppointmentType:
     """Create or update an appointment type validated by its form."""
     creating = appointment_type.pk is None
     appointment_type.save()
@@ -177,6 +168,5 @@ def appointment_type_save(
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=appointment_type,
-        request=request,
     )
     return appointment_type

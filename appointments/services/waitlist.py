@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from accounts.services import notify
 from appointments import conf
 from appointments.models import (
@@ -32,13 +32,12 @@ from appointments.slots import validate_slot
 @transaction.atomic
 def waitlist_join(
     *,
-    actor,
+    actor: User | None,
     patient,
     appointment_type: AppointmentType,
     date_from: date,
     date_to: date,
     provider: ProviderProfile | None = None,
-    request=None,
 ) -> WaitlistEntry:
     """Put ``patient`` on the waitlist for a type (and provider) between two dates."""
     today = timezone.localdate()
@@ -57,9 +56,7 @@ def waitlist_join(
         date_from=date_from,
         date_to=date_to,
     )
-    audit_record(
-        actor=actor, action=AuditAction.CREATE, obj=entry, patient_id=patient.pk, request=request
-    )
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=entry, patient_id=patient.pk)
     return entry
 
 
@@ -153,7 +150,7 @@ def waitlist_offer_slot(
     return None
 
 
-def waitlist_offer_accept(*, actor, offer: WaitlistOffer, request=None) -> Appointment:
+def waitlist_offer_accept(*, actor: User | None, offer: WaitlistOffer) -> Appointment:
     """Book the held slot for the offer's patient. Raises ``ValidationError`` if it lapsed."""
     with transaction.atomic():
         locked = (
@@ -172,7 +169,6 @@ def waitlist_offer_accept(*, actor, offer: WaitlistOffer, request=None) -> Appoi
             start=locked.start,
             source=BookingSource.WAITLIST,
             reason="From the waitlist",
-            request=request,
         )
         locked.status, locked.appointment = OfferStatus.ACCEPTED, appointment
         locked.save(update_fields=["status", "appointment"])
@@ -181,7 +177,7 @@ def waitlist_offer_accept(*, actor, offer: WaitlistOffer, request=None) -> Appoi
     return appointment
 
 
-def waitlist_offer_decline(*, actor, offer: WaitlistOffer, request=None) -> WaitlistOffer:
+def waitlist_offer_decline(*, actor: User | None, offer: WaitlistOffer) -> WaitlistOffer:
     with transaction.atomic():
         updated = WaitlistOffer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING).update(
             status=OfferStatus.DECLINED
@@ -194,7 +190,6 @@ def waitlist_offer_decline(*, actor, offer: WaitlistOffer, request=None) -> Wait
             action=AuditAction.UPDATE,
             obj=offer,
             patient_id=offer.entry.patient_id,
-            request=request,
             detail={"offer": "declined"},
         )
         _after_commit_slot_freed(offer.provider_id, offer.start, offer.end)

@@ -62,7 +62,6 @@ def book(request: Request):
                 provider=provider,
                 start=start,
                 reason=form.cleaned_data["reason"],
-                request=request,
                 offered_slots_only=True,
             )
         except ValidationError as exc:
@@ -162,7 +161,6 @@ def my_reschedule(request: Request, pk: int):
                 appointment=appointment,
                 start=start,
                 provider=provider,
-                request=request,
                 offered_slots_only=True,
             )
         except ValidationError as exc:
@@ -179,9 +177,7 @@ def my_cancel(request: Request, pk: int):
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        booking.appointment_cancel(
-            actor=request.user, appointment=appointment, reason=reason, request=request
-        )
+        booking.appointment_cancel(actor=request.user, appointment=appointment, reason=reason)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("appointments:my_detail", appointment.pk)
@@ -208,7 +204,6 @@ def my_feed(request: Request):
         actor=request.user,
         patient=patient,
         revoke=request.POST.get("revoke") == "1",
-        request=request,
     )
     messages.success(request, "Calendar feed updated. Old links no longer work.")
     return redirect("appointments:my_list")
@@ -232,7 +227,6 @@ def waitlist_join(request: Request):
             provider=d["provider"],
             date_from=d["date_from"],
             date_to=d["date_to"],
-            request=request,
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -248,12 +242,10 @@ def waitlist_offer(request: Request, pk: int):
     if request.method == "POST":
         try:
             if request.POST.get("decision") == "accept":
-                appointment = waitlist.waitlist_offer_accept(
-                    actor=request.user, offer=offer, request=request
-                )
+                appointment = waitlist.waitlist_offer_accept(actor=request.user, offer=offer)
                 messages.success(request, "Booked. A confirmation email is on its way.")
                 return redirect("appointments:my_detail", appointment.pk)
-            waitlist.waitlist_offer_decline(actor=request.user, offer=offer, request=request)
+            waitlist.waitlist_offer_decline(actor=request.user, offer=offer)
             messages.info(request, "Offer declined; you stay on the waitlist.")
             return redirect("appointments:my_list")
         except ValidationError as exc:

@@ -57,7 +57,6 @@ def staff_book(request: Request):
                 start=start,
                 reason=form.cleaned_data["reason"],
                 source=BookingSource.STAFF,
-                request=request,
             )
         except ValidationError as exc:
             return _conflict(request, "appointments/staff_book.html", ctx, exc)
@@ -80,7 +79,6 @@ def walk_in(request: Request):
                 appointment_type=d["type"],
                 provider=d["provider"],
                 reason=d["reason"],
-                request=request,
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -217,7 +215,6 @@ def staff_transition(request: Request, pk: int):
             actor=request.user,
             appointment=appointment,
             to_status=form.cleaned_data["to"],
-            request=request,
         )
     except ValidationError as exc:
         error = " ".join(exc.messages)
@@ -251,9 +248,7 @@ def staff_cancel(request: Request, pk: int):
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        booking.appointment_cancel(
-            actor=request.user, appointment=appointment, reason=reason, request=request
-        )
+        booking.appointment_cancel(actor=request.user, appointment=appointment, reason=reason)
         messages.success(request, "Appointment cancelled.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -282,7 +277,6 @@ def staff_reschedule(request: Request, pk: int):
                 appointment=appointment,
                 start=form.cleaned_data["start"],
                 provider=form.cleaned_data["provider"],
-                request=request,
             )
         except ValidationError as exc:
             return _conflict(

@@ -10,14 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from billing.models import Payer, Price, PriceList
 from billing.services.common import require
 
 
 @transaction.atomic
 def price_update(
-    *, actor, price: Price, amount: Decimal, covered_per_term: int, request=None
+    *, actor: User | None, price: Price, amount: Decimal, covered_per_term: int
 ) -> Price:
     require(actor, "billing.configure")
     price = Price.objects.select_for_update().get(pk=price.pk)
@@ -30,7 +30,6 @@ def price_update(
         actor=actor,
         action=AuditAction.UPDATE,
         obj=price,
-        request=request,
         detail={
             "amount": {"from": before, "to": str(amount)},
             "covered_per_term": covered_per_term,
@@ -41,7 +40,7 @@ def price_update(
 
 @transaction.atomic
 def price_list_copy(
-    *, actor, source: PriceList, effective_from: date, name: str, request=None
+    *, actor: User | None, source: PriceList, effective_from: date, name: str
 ) -> PriceList:
     """A new list for the same patient type from ``effective_from``, starting from the
     source's prices (then edited price by price)."""
@@ -76,14 +75,13 @@ def price_list_copy(
         actor=actor,
         action=AuditAction.CREATE,
         obj=new,
-        request=request,
         detail={"copied_from": source.pk, "effective_from": str(effective_from)},
     )
     return new
 
 
 @transaction.atomic
-def payer_save(*, actor, payer: Payer, request=None) -> Payer:
+def payer_save(*, actor: User | None, payer: Payer) -> Payer:
     require(actor, "billing.configure")
     created = payer.pk is None
     payer.full_clean()
@@ -92,7 +90,6 @@ def payer_save(*, actor, payer: Payer, request=None) -> Payer:
         actor=actor,
         action=AuditAction.CREATE if created else AuditAction.UPDATE,
         obj=payer,
-        request=request,
         detail={
             "code": payer.code,
             "requires_loa": payer.requires_loa,

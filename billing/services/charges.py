@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from billing.models import Charge, ChargeStatus, InvoiceLine, InvoiceStatus, Service
 from billing.services.common import require
 
@@ -221,7 +221,7 @@ def capture(specs: list[ChargeSpec]) -> int:
 
 @transaction.atomic
 def charge_reverse(
-    *, actor, source_key: str = "", charge: Charge | None = None, reason: str, request=None
+    *, actor: User | None, source_key: str = "", charge: Charge | None = None, reason: str
 ) -> Charge | None:
     """Reverse a charge (a cancelled dispensing, returned stock, a charge entered in error).
 
@@ -252,7 +252,6 @@ def charge_reverse(
         action=AuditAction.UPDATE,
         obj=charge,
         patient_id=charge.patient_id,
-        request=request,
         actor_email="" if actor else "system:billing-capture",
         detail={
             "reversed": charge.source_key,
@@ -264,7 +263,7 @@ def charge_reverse(
 
 
 @transaction.atomic
-def charge_bill(*, actor, charge: Charge, request=None):
+def charge_bill(*, actor: User | None, charge: Charge):
     """Put an unbilled charge (e.g. one taken off a draft, or from a voided invoice) back on
     the patient's draft for its day."""
     from billing.services.invoices import invoice_add_charge
@@ -279,7 +278,6 @@ def charge_bill(*, actor, charge: Charge, request=None):
         action=AuditAction.UPDATE,
         obj=charge,
         patient_id=charge.patient_id,
-        request=request,
         detail={"billed_on": invoice.pk},
     )
     return invoice

@@ -78,7 +78,6 @@ def claim_action(request: Request, pk: int):
             denial_code=d["denial_code"],
             note=d["note"],
             loa_number=d["loa_number"] or None,
-            request=request,
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -131,7 +130,6 @@ def remittance_new(request: Request):
                 received_on=d["received_on"],
                 amount=d["amount"],
                 items=_remittance_items(request, claims),
-                request=request,
             )
             messages.success(request, "Remittance posted.")
             return redirect_htmx_aware(request, reverse("billing:claims"))

@@ -95,7 +95,6 @@ def invoice_add_line(request: Request, pk: int):
                 quantity=d["quantity"],
                 unit_price_value=d["unit_price"],
                 reason=d["reason"],
-                request=request,
             )
             form = forms.AddLineForm()
         except ValidationError as exc:
@@ -118,7 +117,7 @@ def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
     error = None
     try:
         if action == "remove":
-            services.invoice_remove_line(actor=request.user, line=line, request=request)
+            services.invoice_remove_line(actor=request.user, line=line)
         else:
             form = forms.PriceOverrideForm(request.POST)
             if not form.is_valid():
@@ -128,7 +127,6 @@ def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
                 line=line,
                 unit_price_value=form.cleaned_data["unit_price"],
                 reason=form.cleaned_data["reason"],
-                request=request,
             )
     except ValidationError as exc:
         error = " ".join(exc.messages)
@@ -156,7 +154,6 @@ def invoice_terms(request: Request, pk: int):
                 coverage=d["coverage"],
                 statutory_discount=d["statutory_discount"],
                 statutory_id_number=d["statutory_id_number"],
-                request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:invoice", args=[pk]))
         except ValidationError as exc:
@@ -178,13 +175,12 @@ def invoice_action(request: Request, pk: int, action: str):
     invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     try:
         if action == "issue":
-            services.invoice_issue(actor=request.user, invoice=invoice, request=request)
+            services.invoice_issue(actor=request.user, invoice=invoice)
         elif action == "void":
             services.invoice_void(
                 actor=request.user,
                 invoice=invoice,
                 reason=request.POST.get("void-reason", ""),
-                request=request,
             )
         elif action == "credit":
             form = forms.CreditNoteForm(request.POST, prefix="credit")
@@ -195,19 +191,15 @@ def invoice_action(request: Request, pk: int, action: str):
                 invoice=invoice,
                 amount=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
-                request=request,
             )
         elif action == "writeoff":
             services.writeoff_request(
                 actor=request.user,
                 invoice=invoice,
                 reason=request.POST.get("writeoff-reason", ""),
-                request=request,
             )
         elif action == "claim":
-            claim = claim_services.claim_create(
-                actor=request.user, invoice=invoice, request=request
-            )
+            claim = claim_services.claim_create(actor=request.user, invoice=invoice)
             return redirect_htmx_aware(request, reverse("billing:claim", args=[claim.pk]))
         else:
             raise ValidationError("Unknown action.")

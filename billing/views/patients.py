@@ -56,7 +56,6 @@ def coverage_new(request: Request, patient_pk: int):
                 actor=request.user,
                 patient=patient,
                 coverage=form.save(commit=False),
-                request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:patient", args=[patient.pk]))
         except ValidationError as exc:

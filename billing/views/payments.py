@@ -63,7 +63,6 @@ def payment_new(request: Request, patient_pk: int):
                 reference=d["reference"],
                 idempotency_key=d["idempotency_key"],
                 invoice_ids=form.chosen_invoice_ids() or None,
-                request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:payment", args=[payment.pk]))
         except ValidationError as exc:
@@ -120,7 +119,6 @@ def refund_request(request: Request, pk: int):
             payment=payment,
             amount=form.cleaned_data["amount"],
             reason=form.cleaned_data["reason"],
-            request=request,
         )
         messages.success(request, "Refund requested; an administrator approves it.")
     except ValidationError as exc:
@@ -147,14 +145,12 @@ def approval_decide(request: Request, kind: str, pk: int):
                 actor=request.user,
                 writeoff=get_object_or_404(WriteOff, pk=pk),
                 approve=approve,
-                request=request,
             )
         else:
             services.refund_decide(
                 actor=request.user,
                 refund=get_object_or_404(Refund, pk=pk),
                 approve=approve,
-                request=request,
             )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -174,7 +170,6 @@ def cashier(request: Request):
                 services.cashier_day_open(
                     actor=request.user,
                     opening_float=open_form.cleaned_data["opening_float"],
-                    request=request,
                 )
                 return redirect_htmx_aware(request, reverse("billing:cashier"))
             if request.POST.get("action") == "close" and day and close_form.is_valid():
@@ -183,7 +178,6 @@ def cashier(request: Request):
                     day=day,
                     counted=close_form.counted(),
                     note=close_form.cleaned_data["note"],
-                    request=request,
                 )
                 return redirect_htmx_aware(
                     request, reverse("billing:cashier_day", args=[closed.pk])

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from inventory.models import (
     Category,
     Item,
@@ -19,7 +19,7 @@ from inventory.models import (
 
 
 @transaction.atomic
-def item_save(*, actor, item: Item, request=None) -> Item:
+def item_save(*, actor: User | None, item: Item) -> Item:
     """Create or update a catalogue item (the form has validated its fields)."""
     creating = item.pk is None
     if item.reorder_point < 0 or item.reorder_quantity < 0:
@@ -37,7 +37,6 @@ def item_save(*, actor, item: Item, request=None) -> Item:
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=item,
-        request=request,
         detail={"sku": item.sku},
     )
     return item
@@ -62,7 +61,7 @@ def _save_unique(obj, errors: dict[str, tuple[str, str]]) -> None:
 
 
 @transaction.atomic
-def location_save(*, actor, location: Location, request=None) -> Location:
+def location_save(*, actor: User | None, location: Location) -> Location:
     """Create or update a storage location. Names are unique ignoring case, codes unique.
 
     Retiring a location (``is_active`` False) is refused while any lot there holds stock or a
@@ -106,14 +105,13 @@ def location_save(*, actor, location: Location, request=None) -> Location:
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=location,
-        request=request,
         detail={"name": location.name, "code": location.code, "is_active": location.is_active},
     )
     return location
 
 
 @transaction.atomic
-def category_save(*, actor, category: Category, request=None) -> Category:
+def category_save(*, actor: User | None, category: Category) -> Category:
     """Create or rename an item category (names unique ignoring case). Raises
     ``ValidationError`` on a duplicate name, including one created concurrently."""
     creating = category.pk is None
@@ -130,20 +128,18 @@ def category_save(*, actor, category: Category, request=None) -> Category:
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=category,
-        request=request,
         detail={"name": category.name},
     )
     return category
 
 
 @transaction.atomic
-def vendor_save(*, actor, vendor: Vendor, request=None) -> Vendor:
+def vendor_save(*, actor: User | None, vendor: Vendor) -> Vendor:
     creating = vendor.pk is None
     vendor.save()
     audit_record(
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=vendor,
-        request=request,
     )
     return vendor

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from inventory.models import (
     Item,
     Location,
@@ -39,7 +39,7 @@ class DispenseResult:
 @transaction.atomic
 def stock_dispense(
     *,
-    actor,
+    actor: User | None,
     item: Item,
     quantity,
     patient=None,
@@ -49,7 +49,6 @@ def stock_dispense(
     location: Location | None = None,
     course_days: int | None = None,
     note: str = "",
-    request=None,
     occurred_at=None,
 ) -> DispenseResult:
     """Dispense to a patient (optionally during a visit / for a prescription) or for ward or
@@ -118,7 +117,6 @@ def stock_dispense(
         actor=actor,
         action=AuditAction.CREATE,
         obj=result.movements[0],
-        request=request,
         patient_id=patient.pk if patient is not None else None,
         detail={
             "dispense": fmt_qty(qty),
@@ -140,7 +138,7 @@ def cancel_marker(movement_id: int) -> str:
 
 @transaction.atomic
 def stock_dispense_cancel(
-    *, actor, movement: StockMovement, reason: str, request=None
+    *, actor: User | None, movement: StockMovement, reason: str
 ) -> StockMovement:
     """Cancel a dispensing to a patient (entered in error, or the stock came back unused):
     the quantity goes back to its lot through a correcting movement (the ledger keeps both
@@ -172,7 +170,6 @@ def stock_dispense_cancel(
         actor=actor,
         action=AuditAction.CREATE,
         obj=correction,
-        request=request,
         patient_id=movement.patient_id,
         detail={"cancels_dispense": movement.pk, "reason": reason},
     )

@@ -185,9 +185,7 @@ def item_edit(request: Request, pk: int | None = None):
     form = forms.ItemForm(request.POST or None, instance=item)
     if request.method == "POST" and form.is_valid():
         try:
-            item = catalogue.item_save(
-                actor=request.user, item=form.save(commit=False), request=request
-            )
+            item = catalogue.item_save(actor=request.user, item=form.save(commit=False))
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -214,9 +212,7 @@ def item_receive(request: Request, pk: int):
     form = forms.ReceiveForm(request.POST or None, initial={"location": item.default_location_id})
     if request.method == "POST" and form.is_valid():
         try:
-            stock_services.stock_receive(
-                actor=request.user, item=item, request=request, **form.cleaned_data
-            )
+            stock_services.stock_receive(actor=request.user, item=item, **form.cleaned_data)
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -256,7 +252,7 @@ def lot_action(request: Request, pk: int, action: str):
     form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            service(actor=request.user, lot=lot, request=request, **form.cleaned_data)
+            service(actor=request.user, lot=lot, **form.cleaned_data)
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -284,7 +280,7 @@ def lot_status(request: Request, pk: int):
     lot = get_object_or_404(StockLot, pk=pk)
     status = request.POST.get("status", "")
     try:
-        stock_services.lot_set_status(actor=request.user, lot=lot, status=status, request=request)
+        stock_services.lot_set_status(actor=request.user, lot=lot, status=status)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -92,7 +92,7 @@ def task_failure_record(
     )
 
 
-def integration_test_email_send(*, actor, request=None) -> None:
+def integration_test_email_send(*, actor: User | None) -> None:
     """Send a test email to ``actor`` through the configured backend now (errors raise)."""
 
     mail.send_templated_email(
@@ -104,7 +104,6 @@ def integration_test_email_send(*, actor, request=None) -> None:
     audit_record(
         actor=actor,
         action=AuditAction.CREATE,
-        request=request,
         object_type="monitoring.test_email",
         detail={"to": actor.email},
     )

@@ -309,7 +309,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = dict(ser.validated_data)
         confirm = data.pop("confirm_duplicate", False)
         patient = registry.patient_register(
-            actor=request.user, data=data, confirm_duplicate=confirm, request=request
+            actor=request.user, data=data, confirm_duplicate=confirm
         )
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
@@ -324,7 +324,6 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             patient=patient,
             data=data,
             confirm_duplicate=confirm,
-            request=request,
         )
         return Response(PatientSerializer(patient).data)
 
@@ -417,7 +416,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ser = VisitStartSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         visit = visits.visit_start(
-            actor=request.user, patient=patient, kind=ser.validated_data["kind"], request=request
+            actor=request.user, patient=patient, kind=ser.validated_data["kind"]
         )
         return Response(
             VisitSerializer(
@@ -478,7 +477,6 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             actor=request.user,
             patient=patient,
             purpose=ser.validated_data["purpose"],
-            request=request,
         )
         return Response(CertificateSerializer(cert).data, status=201)
 

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from patients.models import (
     ID_NUMBER_TAKEN,
     Patient,
@@ -98,7 +98,7 @@ def _validate_birth_date(birth_date: date) -> None:
 
 @transaction.atomic
 def patient_register(
-    *, actor, data: dict, confirm_duplicate: bool = False, user=None, request=None
+    *, actor: User | None, data: dict, confirm_duplicate: bool = False, user=None
 ) -> Patient:
     """Create a patient from ``data`` (the registry fields).
 
@@ -131,7 +131,6 @@ def patient_register(
         action=AuditAction.CREATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"duplicate_confirmed": bool(dupes)},
     )
     return patient
@@ -152,7 +151,7 @@ IDENTITY_FIELDS = ("id_number", "first_name", "last_name", "birth_date")
 
 @transaction.atomic
 def patient_update(
-    *, actor, patient: Patient, data: dict, confirm_duplicate: bool = False, request=None
+    *, actor: User | None, patient: Patient, data: dict, confirm_duplicate: bool = False
 ) -> Patient:
     """Change a patient's demographics (staff with ``patients.register``).
 
@@ -185,14 +184,13 @@ def patient_update(
         action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"fields": sorted(before), "duplicate_confirmed": bool(dupes)},
     )
     return patient
 
 
 @transaction.atomic
-def patient_contact_update(*, actor, patient: Patient, data: dict, request=None) -> Patient:
+def patient_contact_update(*, actor: User | None, patient: Patient, data: dict) -> Patient:
     """A patient edits their own contact details (portal); nothing else can change here."""
     if patient.user_id != actor.pk:
         raise PermissionDenied("You can only edit your own contact details.")
@@ -206,7 +204,6 @@ def patient_contact_update(*, actor, patient: Patient, data: dict, request=None)
         action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"fields": [k for k in CONTACT_FIELDS if k in data], "via": "portal"},
     )
     return patient

@@ -70,9 +70,7 @@ def portal_profile(request: Request):
         request.POST or None, instance=selectors.patient_for_portal(request.user, purpose=None)
     )
     if request.method == "POST" and form.is_valid():
-        registry.patient_contact_update(
-            actor=request.user, patient=patient, data=form.cleaned_data, request=request
-        )
+        registry.patient_contact_update(actor=request.user, patient=patient, data=form.cleaned_data)
         messages.success(request, "Your contact details are saved.")
         return redirect_htmx_aware(request, reverse("patients:portal"))
     return render_page(
@@ -123,7 +121,7 @@ def portal_certificates(request: Request):
     if request.method == "POST" and form.is_valid():
         try:
             certificates_services.certificate_request(
-                actor=request.user, patient=patient, request=request, **form.cleaned_data
+                actor=request.user, patient=patient, **form.cleaned_data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -220,9 +218,7 @@ def signup(request: Request):
         data = dict(form.cleaned_data)
         email, password = data.pop("email"), data.pop("password")
         try:
-            self_registration.patient_self_register(
-                email=email, password=password, data=data, request=request
-            )
+            self_registration.patient_self_register(email=email, password=password, data=data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -240,7 +236,7 @@ def signup(request: Request):
 @public
 def verify_email(request: Request, token: str):
     try:
-        self_registration.patient_email_verify(token=token, request=request)
+        self_registration.patient_email_verify(token=token)
     except ValidationError as exc:
         return render_page(
             request, "patients/verify_email.html", {"error": exc.messages[0]}, status=400

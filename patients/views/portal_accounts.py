@@ -83,9 +83,7 @@ def account_link(request: Request, user_pk: int):
             request.user, form.cleaned_data["patient"].pk, purpose=None
         )
         try:
-            patient_accounts.patient_link_account(
-                actor=request.user, patient=patient, user=account, request=request
-            )
+            patient_accounts.patient_link_account(actor=request.user, patient=patient, user=account)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -150,9 +148,7 @@ def account_unlink(request: Request, pk: int):
     patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     if request.method == "POST":
         try:
-            patient_accounts.patient_unlink_account(
-                actor=request.user, patient=patient, request=request
-            )
+            patient_accounts.patient_unlink_account(actor=request.user, patient=patient)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

@@ -43,7 +43,6 @@ def document_upload(request: Request, pk: int):
                 kind=data["kind"],
                 title=data["title"],
                 visit=data["visit"],
-                request=request,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -94,7 +93,7 @@ def certificate_new(request: Request, pk: int):
     if form.is_valid():
         try:
             certificates.certificate_request(
-                actor=request.user, patient=patient, request=request, **form.cleaned_data
+                actor=request.user, patient=patient, **form.cleaned_data
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -139,7 +138,7 @@ def certificate_decide(request: Request, pk: int):
         approve = data.pop("decision") == "approve"
         try:
             certificates.certificate_decide(
-                actor=request.user, certificate=cert, approve=approve, request=request, **data
+                actor=request.user, certificate=cert, approve=approve, **data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -192,7 +191,6 @@ def certificate_revoke(request: Request, pk: int):
                 actor=request.user,
                 certificate=cert,
                 reason=form.cleaned_data["revoke_reason"],
-                request=request,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

@@ -60,7 +60,6 @@ def patient_register(request: Request):
                 actor=request.user,
                 data=data,
                 confirm_duplicate=form.cleaned_data["confirm_duplicate"],
-                request=request,
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "possible_duplicate":
@@ -105,7 +104,6 @@ def patient_edit(request: Request, pk: int):
                 patient=patient,
                 data=data,
                 confirm_duplicate=form.cleaned_data["confirm_duplicate"],
-                request=request,
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "possible_duplicate":
@@ -131,9 +129,7 @@ def patient_account_create(request: Request, pk: int):
     """Staff create the patient's portal account; the patient gets an invitation email."""
     patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     try:
-        patient = patient_accounts.patient_account_create(
-            actor=request.user, patient=patient, request=request
-        )
+        patient = patient_accounts.patient_account_create(actor=request.user, patient=patient)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -228,7 +224,7 @@ def _background_add(request: Request, pk: int, *, form_class, form_key: str, tab
     form = form_class(request.POST)
     if form.is_valid():
         try:
-            service(actor=request.user, patient=patient, request=request, **form.cleaned_data)
+            service(actor=request.user, patient=patient, **form.cleaned_data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -256,7 +252,7 @@ def allergy_deactivate(request: Request, pk: int, allergy_pk: int):
     allergy = Allergy.objects.filter(patient=patient, pk=allergy_pk).first()
     if allergy is None:
         raise Http404("No such allergy")
-    records.allergy_deactivate(actor=request.user, allergy=allergy, request=request)
+    records.allergy_deactivate(actor=request.user, allergy=allergy)
     return _chart_tab_redirect(request, patient, "medications")
 
 
@@ -280,7 +276,7 @@ def medication_stop(request: Request, pk: int, medication_pk: int):
     medication = Medication.objects.filter(patient=patient, pk=medication_pk).first()
     if medication is None:
         raise Http404("No such medication")
-    records.medication_stop(actor=request.user, medication=medication, request=request)
+    records.medication_stop(actor=request.user, medication=medication)
     return _chart_tab_redirect(request, patient, "medications")
 
 

@@ -154,7 +154,7 @@ def visit_new(request: Request, pk: int):
     kind = request.POST.get("kind", "")
     if kind not in VisitKind.values:
         raise Http404("No such visit kind")
-    visit = visits.visit_start(actor=request.user, patient=patient, kind=kind, request=request)
+    visit = visits.visit_start(actor=request.user, patient=patient, kind=kind)
     return redirect_htmx_aware(request, reverse("patients:visit", args=[visit.pk]))
 
 
@@ -200,7 +200,7 @@ def visit_notes(request: Request, pk: int):
     if form.is_valid():
         try:
             visit = visits.visit_update_notes(
-                actor=request.user, visit=visit, data=form.cleaned_data, request=request
+                actor=request.user, visit=visit, data=form.cleaned_data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -235,9 +235,7 @@ def visit_vitals(request: Request, pk: int):
         forms.VitalsForm,
         "visit-vitals",
         "vitals_form",
-        lambda visit, data: visits.vitals_record(
-            actor=request.user, visit=visit, values=data, request=request
-        ),
+        lambda visit, data: visits.vitals_record(actor=request.user, visit=visit, values=data),
     )
 
 
@@ -250,9 +248,7 @@ def visit_diagnosis_add(request: Request, pk: int):
         forms.DiagnosisForm,
         "visit-diagnoses",
         "diagnosis_form",
-        lambda visit, data: visits.diagnosis_add(
-            actor=request.user, visit=visit, request=request, **data
-        ),
+        lambda visit, data: visits.diagnosis_add(actor=request.user, visit=visit, **data),
     )
 
 
@@ -264,7 +260,7 @@ def visit_diagnosis_remove(request: Request, pk: int, diagnosis_pk: int):
     if diagnosis is None:
         raise Http404("No such diagnosis")
     try:
-        visits.diagnosis_remove(actor=request.user, diagnosis=diagnosis, request=request)
+        visits.diagnosis_remove(actor=request.user, diagnosis=diagnosis)
     except ValidationError:
         return _signed_conflict(request, visit)
     return _region(request, visit, "visit-diagnoses")
@@ -279,9 +275,7 @@ def visit_prescription_add(request: Request, pk: int):
         forms.PrescriptionForm,
         "visit-prescriptions",
         "prescription_form",
-        lambda visit, data: visits.prescription_add(
-            actor=request.user, visit=visit, data=data, request=request
-        ),
+        lambda visit, data: visits.prescription_add(actor=request.user, visit=visit, data=data),
     )
 
 
@@ -293,7 +287,7 @@ def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
     if rx is None:
         raise Http404("No such prescription")
     try:
-        visits.prescription_remove(actor=request.user, prescription=rx, request=request)
+        visits.prescription_remove(actor=request.user, prescription=rx)
     except ValidationError:
         return _signed_conflict(request, visit)
     return _region(request, visit, "visit-prescriptions")
@@ -334,7 +328,7 @@ def visit_tooth(request: Request, pk: int, tooth: int):
     if form.is_valid():
         try:
             visits.tooth_record_set(
-                actor=request.user, visit=visit, tooth=tooth, request=request, **form.cleaned_data
+                actor=request.user, visit=visit, tooth=tooth, **form.cleaned_data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -348,7 +342,7 @@ def visit_tooth(request: Request, pk: int, tooth: int):
 def visit_sign(request: Request, pk: int):
     visit = _writable_visit(request, pk)
     try:
-        visits.visit_sign(actor=request.user, visit=visit, request=request)
+        visits.visit_sign(actor=request.user, visit=visit)
     except ValidationError as exc:
         if getattr(exc, "code", None) == "signed":
             return _signed_conflict(request, visit)
@@ -368,9 +362,7 @@ def visit_addendum(request: Request, pk: int):
     form = forms.AddendumForm(request.POST)
     if form.is_valid():
         try:
-            visits.addendum_add(
-                actor=request.user, visit=visit, text=form.cleaned_data["text"], request=request
-            )
+            visits.addendum_add(actor=request.user, visit=visit, text=form.cleaned_data["text"])
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:

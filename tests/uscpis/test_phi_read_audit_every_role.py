@@ -478,36 +478,46 @@ def _events_of(request_fn, patient_id: int):
     return response, events
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize(("name", "role"), CASES)
-def test_one_read_event_naming_the_patient(
-    name,
-    role,
-    phi,
-    user_for_role,
-    client_for,
-    api_client,  # noqa: F811
-):
+def _check(name, role, phi, user_for_role, client_for, api_client) -> str:  # noqa: F811
+    """'' when the request as ``role`` left exactly one event naming the patient, by that
+    user, with that path; else what went wrong."""
     patient_id = phi["claim_patient"] if name in CLAIM_URLS else phi["patient"]
     user, client = _client(role, name, user_for_role, client_for, api_client)
     url = _url(name, phi)
     headers = {"HX-Request": "true"} if ONE_PATIENT[name].htmx else {}
     response, events = _events_of(lambda: client.get(url, headers=headers), patient_id)
-    assert response.status_code == 200, (name, role, url, response.status_code)
+    seen = list(events.values("action", "object_type", "patient_id", "detail"))
+    if response.status_code != 200:
+        return f"{role}: GET {url} → {response.status_code}"
     if name in LISTED:
         listing = [e for e in events if patient_id in (e.detail.get("patients") or [])]
-        assert len(events) == 1 and len(listing) == 1, (
-            name,
-            role,
-            list(events.values("action", "object_type", "patient_id", "detail")),
-        )
-    else:
-        naming = events.filter(patient_id=patient_id)
-        assert naming.count() == 1, (
-            name,
-            role,
-            list(events.values("action", "object_type", "patient_id", "detail")),
-        )
-        event = naming.get()
-        assert event.actor_id == (user.pk if user else None)
-        assert event.path.startswith(url.split("?")[0]), (event.path, url)
+        if len(events) != 1 or len(listing) != 1:
+            return f"{role}: GET {url}: expected one event listing the patient, got {seen}"
+        return ""
+    naming = list(events.filter(patient_id=patient_id))
+    if len(naming) != 1:
+        return f"{role}: GET {url}: expected one read/export naming the patient, got {seen}"
+    event = naming[0]
+    if event.actor_id != (user.pk if user else None):
+        return f"{role}: GET {url}: event by {event.actor_id}, not by the requesting user"
+    if not event.path.startswith(url.split("?")[0]):
+        return f"{role}: GET {url}: event path {event.path!r}"
+    return ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(ONE_PATIENT))
+def test_one_read_event_naming_the_patient_for_every_allowed_role(
+    name,
+    phi,
+    user_for_role,
+    client_for,
+    api_client,  # noqa: F811
+):
+    roles = allowed_roles(name)
+    wrong = [
+        problem
+        for role in roles
+        if (problem := _check(name, role, phi, user_for_role, client_for, api_client))
+    ]
+    assert not wrong, f"{name} (roles {roles}):\n" + "\n".join(wrong)
