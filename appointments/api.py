@@ -32,7 +32,8 @@ from appointments.models import (
     WaitlistEntry,
 )
 from appointments.services import booking, lifecycle, waitlist
-from appointments.slots import free_slots
+from appointments.slots import free_slots, local_day_bounds
+from patients.selectors import get_patient_for_user
 from uscpis.api.idempotency import idempotency_parameter, idempotent
 
 BOOKERS = ("appointments.book_self", "appointments.book_for_patient")
@@ -276,8 +277,6 @@ class AppointmentFilter(filters.FilterSet):
         fields = ["date", "date_from", "date_to", "status", "provider", "patient"]
 
     def on_date(self, queryset, name, value):
-        from appointments.slots import local_day_bounds
-
         start, end = local_day_bounds(value)
         return queryset.filter(start__gte=start, start__lt=end)
 
@@ -341,7 +340,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         if staff:
             if not data.get("patient"):
                 raise serializers.ValidationError({"patient": ["Choose the patient."]})
-            from patients.selectors import get_patient_for_user
 
             try:
                 patient = get_patient_for_user(request.user, data["patient"], purpose=None)

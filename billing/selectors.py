@@ -35,6 +35,7 @@ from billing.models import (
     Refund,
     WriteOff,
 )
+from patients.models import Diagnosis
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
 BALANCE = ExpressionWrapper(
@@ -703,7 +704,6 @@ def claim_rows(claims) -> list[dict]:
     """What a claim form needs per claim: member PIN, patient, service dates, ICD-10 codes
     (the diagnoses of the patient's visits on those days: nothing else clinical), services
     and amounts. Three queries whatever the number of claims."""
-    from patients.models import Diagnosis
 
     claims = list(claims)
     lines = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
@@ -212,7 +214,6 @@ def cashier_day(request: Request, pk: int):
     day = get_object_or_404(CashierDay.objects.select_related("cashier"), pk=pk)
     expected = services.expected_by_method(day) if day.status == "open" else day.expected
     rows = []
-    from decimal import Decimal
 
     for method, label in PaymentMethod.choices:
         exp = Decimal(str(expected.get(method, "0")))

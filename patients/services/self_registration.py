@@ -23,6 +23,7 @@ from patients.models import (
 from patients.selectors import patient_possible_duplicates
 from patients.services.registry import _id_number_field, _validate_birth_date, patient_register
 from uscpis import mail
+from uscpis.mail import send_templated_email
 
 
 def email_domain_allowed(email: str) -> bool:
@@ -117,10 +118,6 @@ def _tell_owner_of_signup_attempt(user) -> None:
 def account_exists_email_send(*, user_id: int, outbox_id: int | None = None) -> bool:
     """Tell an account's owner that someone tried to sign up with their email; once per
     outbox message."""
-    from django.urls import reverse
-
-    from accounts.models import User
-    from uscpis.mail import send_templated_email
 
     user = User.objects.filter(pk=user_id).first()
     if user is None or not outbox.claim(outbox_id):
