@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_phi_list
+from accounts.audit import audit_phi_list, read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from patients import forms, selectors
@@ -145,7 +145,9 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
 @require_perm("patients.register")
 def account_unlink(request: Request, pk: int):
     """Confirm, then disconnect the portal account from this record (the account stays)."""
-    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "account_unlink"}
+    )
     if request.method == "POST":
         try:
             patient_accounts.patient_unlink_account(actor=request.user, patient=patient)

@@ -31,7 +31,9 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.manage_documents")
 def document_upload(request: Request, pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "document_upload"}
+    )
     form = forms.DocumentForm(request.POST or None, request.FILES or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -54,6 +54,8 @@ ONE_PATIENT: dict[str, Read] = {
     "patients:chart": Read("patient"),
     "patients:chart_tab": Read("patient", {"tab": "overview"}),
     "patients:edit": Read("patient"),
+    "patients:document_upload": Read("patient"),
+    "patients:account_unlink": Read("patient"),
     "patients:visit": Read("visit"),
     "patients:visit_tooth": Read("dental", {"tooth": 11}, htmx=True),
     "patients:document_download": Read("document"),
@@ -159,7 +161,6 @@ NOT_ONE_PATIENT: dict[str, str] = {
     **dict.fromkeys(
         [
             "patients:account_create",
-            "patients:account_unlink",
             "patients:allergy_add",
             "patients:allergy_deactivate",
             "patients:medication_add",
@@ -175,7 +176,6 @@ NOT_ONE_PATIENT: dict[str, str] = {
             "patients:visit_prescription_remove",
             "patients:visit_sign",
             "patients:visit_addendum",
-            "patients:document_upload",
             "patients:certificate_new",
             "patients:certificate_revoke",
             "patients:register",
