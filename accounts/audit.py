@@ -202,6 +202,53 @@ def audit_phi_access(
     )
 
 
+def audit_phi_served(
+    user,
+    purpose: AuditAction | None,
+    *,
+    patient_id: int | None,
+    obj=None,
+    object_type: str = "",
+    object_id: str | int = "",
+    detail: dict | None = None,
+) -> AuditEvent | None:
+    """What an access helper calls once it has fetched a record ``user`` may see: audit that
+    it is being served (``purpose`` READ or EXPORT), once per patient and purpose per
+    request. ``purpose=None`` is for write paths whose service records the change itself
+    (the page answering a POST shows no more than what was written); nothing is recorded."""
+    if purpose is None:
+        return None
+    return audit_phi_access(
+        actor=user if getattr(user, "is_authenticated", False) else None,
+        action=purpose,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        detail=detail,
+    )
+
+
+def audit_phi_denied(user, *, object_type: str, object_id, patient_id: int | None) -> AuditEvent:
+    """An existing record the user may not see: the caller answers 404 (existence never
+    leaks), and the trail keeps the attempt, naming the patient whose record was probed."""
+    return audit_record(
+        actor=user if getattr(user, "is_authenticated", False) else None,
+        action=AuditAction.DENIED,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        allowed=False,
+        detail={"reason": "not visible to this user (answered 404)"},
+    )
+
+
+def read_purpose(request: HttpRequest) -> AuditAction | None:
+    """READ for a GET or HEAD (the page shows the record), ``None`` for a write: its service
+    records the change, and the page answering it shows no more than what was written."""
+    return AuditAction.READ if request.method in ("GET", "HEAD") else None
+
+
 def audit_phi_list(
     *,
     actor: User | None,

@@ -69,6 +69,7 @@ PRACTITIONER = FhirResource(
     queryset=_practitioners,
     read=_read,
     to_fhir=lambda u: [practitioner_resource(u)],
+    patient_data=False,
     params=[SearchParam("name", "string", "Any part of the first or last name", _name)],
 )
 

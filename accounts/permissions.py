@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.roles import PERMISSIONS, PUBLIC, user_has_perm
 
 
@@ -56,7 +57,7 @@ def deny(request, perm: str = "", reason: str = "") -> None:
     """Record the refusal in the audit trail and raise ``PermissionDenied`` (403)."""
 
     audit_record(
-        action="denied",
+        action=AuditAction.DENIED,
         request=request,
         allowed=False,
         detail={"permission": perm, "reason": reason} if reason else {"permission": perm},

@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import ApiToken, IdempotencyRecord, Notification, TokenScope, User
+from accounts.models import ApiToken, AuditAction, IdempotencyRecord, Notification, TokenScope, User
 from accounts.roles import Role, user_has_perm
 from uscpis.mail import send_templated_email
 
@@ -31,9 +31,7 @@ def password_setup_url(user: User) -> str:
 
 
 @transaction.atomic
-def user_invite(
-    *, actor: User, email: str, first_name: str, last_name: str, role: str, request=None
-) -> User:
+def user_invite(*, actor: User, email: str, first_name: str, last_name: str, role: str) -> User:
     """Create an account without a password and email an invitation to set one.
 
     Raises ``ValidationError`` when the email is taken or the role unknown.
@@ -56,13 +54,13 @@ def user_invite(
         role=role,
         is_staff=role == Role.ADMIN,
     )
-    audit_record(actor=actor, action="create", obj=user, request=request, detail={"role": role})
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=user, detail={"role": role})
     invitation_send(user=user, actor=actor)
     return user
 
 
 @transaction.atomic
-def user_invite_resend(*, actor: User, user: User, request=None) -> User:
+def user_invite_resend(*, actor: User, user: User) -> User:
     """Email a new set-password link to an invited user who never chose a password (the
     first link expires after ``PASSWORD_RESET_TIMEOUT``).
 
@@ -76,7 +74,10 @@ def user_invite_resend(*, actor: User, user: User, request=None) -> User:
             "This user has already chosen a password; they can use “Forgot your password?”."
         )
     audit_record(
-        actor=actor, action="update", obj=user, request=request, detail={"invitation": "resent"}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=user,
+        detail={"invitation": "resent"},
     )
     invitation_send(user=user, actor=actor)
     return user
@@ -123,7 +124,6 @@ def user_update(
     last_name: str,
     role: str,
     is_active: bool,
-    request=None,
 ) -> User:
     """Change a user's name, role or active flag. An admin cannot demote or lock themself."""
     if role not in Role.values:
@@ -142,23 +142,21 @@ def user_update(
         ApiToken.objects.filter(user=user).delete()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
-        request=request,
         detail={"before": before, "after": {"role": role, "is_active": is_active}},
     )
     return user
 
 
 @transaction.atomic
-def user_set_preferences(*, user: User, email_notifications: bool, request=None) -> User:
+def user_set_preferences(*, user: User, email_notifications: bool) -> User:
     user.email_notifications = email_notifications
     user.save(update_fields=["email_notifications"])
     audit_record(
         actor=user,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
-        request=request,
         detail={"email_notifications": email_notifications},
     )
     return user
@@ -239,13 +237,12 @@ def totp_device_start(*, user: User) -> TOTPDevice:
     return device
 
 
-def _two_factor_audit(user: User, change: str, *, request, obj=None, object_type: str = ""):
+def _two_factor_audit(user: User, change: str, *, obj=None, object_type: str = ""):
     audit_record(
         actor=user,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=obj,
         object_type=object_type,
-        request=request,
         detail={"two_factor": change},
     )
 
@@ -258,7 +255,7 @@ def _recovery_codes_replace(user: User) -> list[str]:
     return codes
 
 
-def two_factor_enrol(*, user: User, device: TOTPDevice, token: str, request=None) -> list[str]:
+def two_factor_enrol(*, user: User, device: TOTPDevice, token: str) -> list[str]:
     """Confirm ``device`` with a code from the user's app and issue fresh recovery codes
     (returned once, never stored in clear elsewhere).
 
@@ -274,29 +271,27 @@ def two_factor_enrol(*, user: User, device: TOTPDevice, token: str, request=None
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _recovery_codes_replace(user)
-        _two_factor_audit(user, "enrolled", request=request, obj=device)
+        _two_factor_audit(user, "enrolled", obj=device)
     return codes
 
 
 @transaction.atomic
-def recovery_codes_regenerate(*, user: User, request=None) -> list[str]:
+def recovery_codes_regenerate(*, user: User) -> list[str]:
     """Replace the user's recovery codes (the old ones stop working) and return the new ones."""
     codes = _recovery_codes_replace(user)
-    _two_factor_audit(
-        user, "recovery codes regenerated", request=request, object_type="otp_static.staticdevice"
-    )
+    _two_factor_audit(user, "recovery codes regenerated", object_type="otp_static.staticdevice")
     return codes
 
 
 @transaction.atomic
-def two_factor_disable(*, user: User, request=None) -> None:
+def two_factor_disable(*, user: User) -> None:
     """Remove the user's authenticator and recovery codes. Refused (``ValidationError``) for
     roles that must keep two-factor on."""
     if user.requires_two_factor:
         raise ValidationError("Administrators must keep two-factor authentication on.")
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
-    _two_factor_audit(user, "disabled", request=request, object_type="otp_totp.totpdevice")
+    _two_factor_audit(user, "disabled", object_type="otp_totp.totpdevice")
 
 
 # --- Personal API tokens -------------------------------------------------------------------
@@ -304,7 +299,7 @@ def two_factor_disable(*, user: User, request=None) -> None:
 
 @transaction.atomic
 def api_token_create(
-    *, actor: User, name: str, scope: str, expires_in_days: int | None = None, request=None
+    *, actor: User, name: str, scope: str, expires_in_days: int | None = None
 ) -> tuple[ApiToken, str]:
     """Issue a personal API token for ``actor``; returns it and its secret, which is shown
     once and never stored (only its SHA-512 digest is). Every token expires: the default is
@@ -328,17 +323,16 @@ def api_token_create(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=token,
         object_id=str(token.uid),
-        request=request,
         detail={"api_token": token.name, "scope": scope, "expires": token.expiry.isoformat()},
     )
     return token, secret
 
 
 @transaction.atomic
-def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
+def api_token_revoke(*, actor: User, token: ApiToken) -> None:
     """Delete a token: it stops working at once. The owner may revoke their own; an
     administrator (``accounts.manage_users``) any."""
 
@@ -346,10 +340,9 @@ def api_token_revoke(*, actor: User, token: ApiToken, request=None) -> None:
         raise PermissionDenied("You can only revoke your own tokens.")
     audit_record(
         actor=actor,
-        action="delete",
+        action=AuditAction.DELETE,
         obj=token,
         object_id=str(token.uid),
-        request=request,
         detail={"api_token": token.name, "owner": token.user.email},
     )
     ApiToken.objects.filter(pk=token.pk).delete()

@@ -5,11 +5,12 @@ from django.dispatch import receiver
 
 from accounts.audit import audit_record
 from accounts.lockout import lockout_reset_for
+from accounts.models import AuditAction
 
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
-    audit_record(actor=user, action="login", request=request)
+    audit_record(actor=user, action=AuditAction.LOGIN, request=request)
     if request is not None and hasattr(request, "session"):
         # The idle clock starts at sign-in, not at the first page after it.
         import time
@@ -21,14 +22,14 @@ def _logged_in(sender, request, user, **kwargs):
 @receiver(user_logged_out)
 def _logged_out(sender, request, user, **kwargs):
     if user is not None:
-        audit_record(actor=user, action="logout", request=request)
+        audit_record(actor=user, action=AuditAction.LOGOUT, request=request)
 
 
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs):
     attempted = str(credentials.get("username") or credentials.get("email") or "")[:254]
     audit_record(
-        action="login_failed",
+        action=AuditAction.LOGIN_FAILED,
         request=request,
         allowed=False,
         actor_email=attempted,

@@ -9,6 +9,7 @@ from uscpis.celery import RETRY_POLICY
 @shared_task(**RETRY_POLICY)
 def send_notification_email(*, notification_id: int) -> bool:
     """Email one in-app notification (idempotent: claimed before sending)."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts.services import notification_email_send
 
     return notification_email_send(notification_id=notification_id)
@@ -19,6 +20,7 @@ def send_invitation_email(
     *, user_id: int, actor_id: int | None = None, outbox_id: int | None = None
 ) -> bool:
     """Email an invitation (idempotent: claims its outbox message before sending)."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts.services import invitation_email_send
 
     return invitation_email_send(user_id=user_id, actor_id=actor_id, outbox_id=outbox_id)
@@ -34,6 +36,7 @@ def clear_expired_sessions() -> None:
 def prune_api_records() -> dict:
     """Delete expired API tokens and Idempotency-Key records older than a day (a retry comes
     within minutes); safe to run any number of times."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts.services import api_records_prune
 
     return api_records_prune()
@@ -42,6 +45,7 @@ def prune_api_records() -> dict:
 @shared_task
 def relay_outbox() -> int:
     """Publish follow-up work waiting in the outbox (every minute); see accounts/outbox.py."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts.outbox import purge_sent, relay
 
     published = relay()
@@ -57,6 +61,7 @@ def seal_audit_trail() -> int:
     returns at once). Waits a few seconds at most for open writers; what it cannot seal
     yet, the next run does. Returns the count sealed.
     """
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts.audit import audit_seal
 
     return audit_seal(wait_seconds=5.0).sealed

@@ -34,7 +34,7 @@ from accounts.forms import (
     UserInviteForm,
 )
 from accounts.middleware import forget_device_state
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, AuditAction, User
 from accounts.permissions import public, require_perm
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
@@ -62,7 +62,10 @@ class _AuditedPasswordChangeView(auth_views.PasswordChangeView):
         with transaction.atomic():
             response = super().form_valid(form)
             audit_record(
-                action="update", obj=form.user, request=self.request, detail={"password": "changed"}
+                action=AuditAction.UPDATE,
+                obj=form.user,
+                request=self.request,
+                detail={"password": "changed"},
             )
         return response
 
@@ -75,7 +78,7 @@ class _AuditedPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             response = super().form_valid(form)
             audit_record(
                 actor=form.user,
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=form.user,
                 request=self.request,
                 detail={"password": what},
@@ -176,7 +179,7 @@ def two_factor_setup(request: Request):
     if request.method == "POST" and form.is_valid():
         try:
             codes = services.two_factor_enrol(
-                user=user, device=device, token=form.cleaned_data["token"], request=request
+                user=user, device=device, token=form.cleaned_data["token"]
             )
         except ValidationError as exc:
             form.add_error("token", exc)
@@ -216,7 +219,7 @@ def _current_code_form(
     if match_token(request.user, form.cleaned_data["code"]) is not None:
         return form, True
     audit_record(
-        action="denied",
+        action=AuditAction.DENIED,
         request=request,
         allowed=False,
         detail={"two_factor": f"wrong code to {purpose}"},
@@ -235,7 +238,7 @@ def two_factor_recovery_codes(request: Request):
     form, ok = _current_code_form(request, prefix="codes", purpose="make new recovery codes")
     if not ok:
         return _two_factor_status(request, codes_form=form, status=422)
-    codes = services.recovery_codes_regenerate(user=request.user, request=request)
+    codes = services.recovery_codes_regenerate(user=request.user)
     return render_page(request, "accounts/recovery_codes.html", {"codes": codes})
 
 
@@ -253,7 +256,7 @@ def two_factor_disable(request: Request):
     form, ok = _current_code_form(request, prefix="disable", purpose="turn two-factor off")
     if not ok:
         return _two_factor_status(request, disable_form=form, status=422)
-    services.two_factor_disable(user=user, request=request)
+    services.two_factor_disable(user=user)
     forget_device_state(request)
     messages.success(request, "Two-factor authentication is off.")
     return redirect("accounts:two_factor_setup")
@@ -271,11 +274,13 @@ def two_factor_verify(request: Request):
         if device is not None:
             otp_login(request, device)
             audit_record(
-                action="login", request=request, detail={"two_factor": device.__class__.__name__}
+                action=AuditAction.LOGIN,
+                request=request,
+                detail={"two_factor": device.__class__.__name__},
             )
             return redirect(next_url or "accounts:home")
         audit_record(
-            action="login_failed",
+            action=AuditAction.LOGIN_FAILED,
             request=request,
             allowed=False,
             detail={"two_factor": "wrong code"},
@@ -309,7 +314,7 @@ def user_invite(request: Request):
     form = UserInviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.user_invite(actor=request.user, request=request, **form.cleaned_data)
+            user = services.user_invite(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -328,9 +333,7 @@ def user_edit(request: Request, pk: int):
     form = UserEditForm(request.POST or None, instance=User.objects.get(pk=pk))
     if request.method == "POST" and form.is_valid():
         try:
-            services.user_update(
-                actor=request.user, user=target, request=request, **form.cleaned_data
-            )
+            services.user_update(actor=request.user, user=target, **form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -347,7 +350,7 @@ def user_edit(request: Request, pk: int):
 def user_invite_resend(request: Request, pk: int):
     target = get_object_or_404(User, pk=pk)
     try:
-        services.user_invite_resend(actor=request.user, user=target, request=request)
+        services.user_invite_resend(actor=request.user, user=target)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -411,7 +414,7 @@ def preferences(request: Request):
     initial = {"email_notifications": request.user.email_notifications}
     form = PreferencesForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.user_set_preferences(user=request.user, request=request, **form.cleaned_data)
+        services.user_set_preferences(user=request.user, **form.cleaned_data)
         messages.success(request, "Preferences saved.")
         return redirect(reverse("accounts:preferences"))
     return render_page(request, "accounts/preferences.html", {"form": form})
@@ -429,9 +432,7 @@ def api_tokens(request: Request):
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            _, secret = services.api_token_create(
-                actor=request.user, request=request, **form.cleaned_data
-            )
+            _, secret = services.api_token_create(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -456,7 +457,7 @@ def api_token_revoke(request: Request, uid):
     """Revoke one of one's own tokens (administrators: anyone's; "not found" and "not
     yours" are the same 404)."""
     token = selectors.api_token_for_user(request.user, uid)
-    services.api_token_revoke(actor=request.user, token=token, request=request)
+    services.api_token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token “{token.name}” revoked; it no longer works.")
     back = "accounts:api_token_admin" if token.user_id != request.user.pk else "accounts:api_tokens"
     return redirect(reverse(back))

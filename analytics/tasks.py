@@ -8,6 +8,7 @@ from uscpis.celery import RETRY_POLICY
 @shared_task(acks_late=True)
 def refresh_today() -> None:
     """Today's and yesterday's rollups, then the surveillance check (every few minutes)."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from analytics.services.rollups import rollup_refresh_today
     from analytics.services.surveillance import signals_detect
 
@@ -18,6 +19,7 @@ def refresh_today() -> None:
 @shared_task(acks_late=True)
 def refresh_recent() -> int:
     """Nightly: the last five weeks' rollups (late diagnoses, moved appointments)."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from analytics.services.rollups import rollup_refresh_recent
 
     return rollup_refresh_recent()
@@ -26,6 +28,7 @@ def refresh_recent() -> int:
 @shared_task(acks_late=True)
 def compute_forecasts() -> None:
     """Nightly: visit-load and stock-out forecasts, stored for the pages."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from analytics.services.forecasts import forecasts_compute
 
     forecasts_compute()
@@ -34,6 +37,7 @@ def compute_forecasts() -> None:
 @shared_task(**RETRY_POLICY)
 def send_weekly_report() -> bool:
     """Monday 07:00 clinic time: the weekly report to administrators, once per week."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from analytics.services.reports import weekly_report_send
 
     return weekly_report_send()

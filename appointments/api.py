@@ -20,7 +20,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from appointments import selectors
@@ -33,7 +32,8 @@ from appointments.models import (
     WaitlistEntry,
 )
 from appointments.services import booking, lifecycle, waitlist
-from appointments.slots import free_slots
+from appointments.slots import free_slots, local_day_bounds
+from patients.selectors import get_patient_for_user
 from uscpis.api.idempotency import idempotency_parameter, idempotent
 
 BOOKERS = ("appointments.book_self", "appointments.book_for_patient")
@@ -277,8 +277,6 @@ class AppointmentFilter(filters.FilterSet):
         fields = ["date", "date_from", "date_to", "status", "provider", "patient"]
 
     def on_date(self, queryset, name, value):
-        from appointments.slots import local_day_bounds
-
         start, end = local_day_bounds(value)
         return queryset.filter(start__gte=start, start__lt=end)
 
@@ -315,34 +313,22 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         patient = selectors.patient_for_user(user)
         return qs.filter(patient=patient) if patient is not None else qs.none()
 
-    def get_object(self) -> Appointment:
-        try:
-            return self.get_queryset().get(pk=self.kwargs["pk"])
-        except (Appointment.DoesNotExist, ValueError, TypeError):
-            raise Http404("No such appointment") from None
+    def get_object(self, purpose: AuditAction | None = None) -> Appointment:
+        """The appointment (schedule staff: any; a patient: their own), audited as
+        ``purpose`` (the writes pass None: their services audit them)."""
+        return selectors.get_appointment_for_user(
+            self.request.user, self.kwargs["pk"], purpose=purpose, detail={"via": "api"}
+        )
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by()))
-        patients = sorted({a.patient_id for a in page})
-        if patients:
-            audit_phi_access(
-                actor=request.user,
-                action=AuditAction.READ,
-                object_type="appointments.appointment",
-                patient_id=patients[0] if len(patients) == 1 else None,
-                detail={"via": "api", "view": "list", "appointments": [a.pk for a in page]},
-            )
+        selectors.appointments_served(
+            request.user, page or [], detail={"via": "api", "view": "list"}
+        )
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
-        appointment = self.get_object()
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=appointment,
-            patient_id=appointment.patient_id,
-            detail={"via": "api"},
-        )
+        appointment = self.get_object(AuditAction.READ)
         return Response(self.get_serializer(appointment).data)
 
     @idempotent
@@ -354,7 +340,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         if staff:
             if not data.get("patient"):
                 raise serializers.ValidationError({"patient": ["Choose the patient."]})
-            from patients.selectors import get_patient_for_user
 
             try:
                 patient = get_patient_for_user(request.user, data["patient"], purpose=None)
@@ -370,7 +355,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             start=data["start"],
             reason=data.get("reason", ""),
             source=BookingSource.STAFF if staff else BookingSource.ONLINE,
-            request=request,
             offered_slots_only=not staff,
         )
         return Response(self.get_serializer(appointment).data, status=status.HTTP_201_CREATED)
@@ -389,7 +373,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             appointment=appointment,
             start=ser.validated_data["start"],
             provider=ser.validated_data.get("provider"),
-            request=request,
             offered_slots_only=not staff,
         )
         return Response(self.get_serializer(appointment).data)
@@ -404,7 +387,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             actor=request.user,
             appointment=appointment,
             reason=ser.validated_data["reason"],
-            request=request,
         )
         return Response(self.get_serializer(appointment).data)
 
@@ -416,7 +398,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             actor=request.user,
             appointment=appointment,
             to_status=AppointmentStatus.CHECKED_IN,
-            request=request,
         )
         return Response(self.get_serializer(appointment).data)
 
@@ -454,7 +435,6 @@ class WaitlistViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
             date_from=data["date_from"],
             date_to=data["date_to"],
             provider=data.get("provider"),
-            request=request,
         )
         return Response(self.get_serializer(entry).data, status=status.HTTP_201_CREATED)
 

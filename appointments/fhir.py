@@ -174,6 +174,7 @@ SCHEDULE = FhirResource(
     queryset=_schedules,
     read=_read_schedule,
     to_fhir=lambda p: [schedule_resource(p)],
+    patient_data=False,
     params=[
         SearchParam(
             "actor",
@@ -332,6 +333,7 @@ SLOT = FhirResource(
     ],
     search_view=SlotSearchView,
     read_view=SlotReadView,
+    patient_data=False,
 )
 
 RESOURCES = [APPOINTMENT, SCHEDULE, SLOT]

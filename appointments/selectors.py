@@ -12,8 +12,9 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
-from accounts.roles import PROVIDER_ROLES
+from accounts.audit import audit_phi_denied, audit_phi_served
+from accounts.models import AuditAction, User
+from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments import conf
 from appointments.models import (
     UPCOMING_STATUSES,
@@ -39,34 +40,90 @@ def patient_for_user(user):
         return None
 
 
-def get_own_appointment(user, pk) -> Appointment:
-    """The patient's own appointment; 404 for "not found" and "not yours" alike."""
+# Access helpers: like ``patients.selectors.get_patient_for_user``, they take a required
+# ``purpose`` (AuditAction.READ or EXPORT, or None for a write whose service audits it) and
+# record the read, so a view cannot show an appointment without the audit trail knowing.
+
+
+def own_patient(user, *, purpose: AuditAction | None, detail: dict | None = None):
+    """The signed-in patient's record for their appointment pages, or None when their account
+    has none yet; audited as ``purpose`` of their appointments."""
     patient = patient_for_user(user)
+    if patient is not None:
+        audit_phi_served(
+            user,
+            purpose,
+            object_type="appointments.appointment",
+            patient_id=patient.pk,
+            detail=detail,
+        )
+    return patient
+
+
+def get_appointment_for_user(
+    user, pk, *, purpose: AuditAction | None, detail: dict | None = None, own: bool = False
+) -> Appointment:
+    """The appointment ``pk`` if ``user`` may see it — schedule staff any (unless ``own``:
+    the patient pages), a patient their own — audited as ``purpose``. Otherwise 404 for
+    "not found" and "not yours" alike; "not yours" is audited as denied."""
     try:
-        if patient is None:
-            raise Appointment.DoesNotExist
-        return Appointment.objects.with_related().get(pk=pk, patient=patient)
+        appointment = Appointment.objects.with_related().get(pk=pk)
     except (Appointment.DoesNotExist, ValueError, TypeError):
         raise Http404("No such appointment") from None
+    if own or not user_has_perm(user, "appointments.view_schedule"):
+        patient = patient_for_user(user)
+        if patient is None or appointment.patient_id != patient.pk:
+            audit_phi_denied(
+                user,
+                object_type="appointments.appointment",
+                object_id=appointment.pk,
+                patient_id=appointment.patient_id,
+            )
+            raise Http404("No such appointment")
+    audit_phi_served(
+        user, purpose, obj=appointment, patient_id=appointment.patient_id, detail=detail
+    )
+    return appointment
 
 
-def get_appointment(pk) -> Appointment:
-    try:
-        return Appointment.objects.with_related().get(pk=pk)
-    except (Appointment.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such appointment") from None
+def get_own_appointment(
+    user, pk, *, purpose: AuditAction | None, detail: dict | None = None
+) -> Appointment:
+    """The patient's own appointment (the patient pages); see ``get_appointment_for_user``."""
+    return get_appointment_for_user(user, pk, purpose=purpose, detail=detail, own=True)
 
 
-def get_own_offer(user, pk) -> WaitlistOffer:
+def appointments_served(user, appointments, *, detail: dict) -> None:
+    """A page of appointments was served (the API list): one READ event listing them,
+    naming the patient when they are all one patient's."""
+    appointments = list(appointments)
+    patients = sorted({a.patient_id for a in appointments})
+    if not patients:
+        return
+    audit_phi_served(
+        user,
+        AuditAction.READ,
+        object_type="appointments.appointment",
+        patient_id=patients[0] if len(patients) == 1 else None,
+        detail={**detail, "appointments": [a.pk for a in appointments]},
+    )
+
+
+def get_own_offer(
+    user, pk, *, purpose: AuditAction | None, detail: dict | None = None
+) -> WaitlistOffer:
+    """The patient's own waitlist offer (404 otherwise), audited as ``purpose``."""
     patient = patient_for_user(user)
     try:
         if patient is None:
             raise WaitlistOffer.DoesNotExist
-        return WaitlistOffer.objects.select_related(
+        offer = WaitlistOffer.objects.select_related(
             "entry__appointment_type", "provider__user", "entry__patient"
         ).get(pk=pk, entry__patient=patient)
     except (WaitlistOffer.DoesNotExist, ValueError, TypeError):
         raise Http404("No such offer") from None
+    audit_phi_served(user, purpose, obj=offer, patient_id=patient.pk, detail=detail)
+    return offer
 
 
 def active_providers():

@@ -12,6 +12,7 @@ from uscpis.celery import RETRY_POLICY
 def send_appointment_email(*, appointment_id: int, kind: str, outbox_id: int | None = None) -> int:
     """Confirmation / reschedule / cancellation email with an .ics attachment; once per
     outbox message (claimed before sending, released if sending fails so a retry sends)."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts import outbox
     from appointments.emails import send_appointment_email as send
     from appointments.models import Appointment
@@ -38,6 +39,7 @@ def send_reminder(*, appointment_id: int, offset_minutes: int) -> bool:
     A redelivery that finds the claim still fresh returns False and is acked; if that claim's
     worker died, the next beat run lists it again once it is stale and this task takes it over.
     """
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from appointments.services.reminders import reminder_send
 
     return reminder_send(appointment_id=appointment_id, offset_minutes=offset_minutes)
@@ -48,6 +50,7 @@ def send_due_reminders() -> int:
     """Beat: enqueue every reminder whose time has come (see ``reminders_due``): at most one per
     appointment, plus any whose worker died mid-send. Running it twice sends nothing twice.
     Queued through the outbox: with the broker down they wait and none is lost."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts import outbox
     from appointments.selectors import reminders_due
 
@@ -61,6 +64,7 @@ def send_due_reminders() -> int:
 @shared_task
 def mark_no_shows() -> int:
     """Beat: appointments not checked in after the grace period become no-shows."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from appointments.services.lifecycle import appointments_mark_no_shows
 
     return appointments_mark_no_shows()
@@ -69,6 +73,7 @@ def mark_no_shows() -> int:
 @shared_task(**RETRY_POLICY)
 def offer_freed_slot(*, provider_id: int, start: str) -> bool:
     """Offer a freed slot to the next waiting patient it fits."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from appointments.services.waitlist import waitlist_offer_slot
 
     when = parse_datetime(start)
@@ -78,6 +83,7 @@ def offer_freed_slot(*, provider_id: int, start: str) -> bool:
 @shared_task
 def expire_waitlist_offers() -> int:
     """Beat: lapse offers past their hold and pass each slot to the next patient."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from appointments.services.waitlist import waitlist_expire_offers
 
     return waitlist_expire_offers()

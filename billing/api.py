@@ -13,7 +13,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from billing import selectors
@@ -28,6 +27,7 @@ from billing.models import (
     PaymentMethod,
 )
 from billing.services import payments
+from patients.selectors import get_patient_for_user
 from uscpis.api.errors import problem
 from uscpis.api.idempotency import HEADER, idempotency_parameter, idempotent
 
@@ -35,16 +35,10 @@ VIEWERS = ("billing.view", "billing.portal")
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
-def _audit(request, patient_ids, object_type: str, **detail) -> None:
-    ids = sorted({p for p in patient_ids if p})
-    if ids:
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            object_type=object_type,
-            patient_id=ids[0] if len(ids) == 1 else None,
-            detail={"via": "api", "patients": ids[:100], **detail},
-        )
+def _audit(request, rows, object_type: str, **detail) -> None:
+    selectors.rows_served(
+        request.user, rows, object_type=object_type, detail={"via": "api", **detail}
+    )
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
@@ -206,26 +200,19 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             patient__user=self.request.user, status__in=[*POSTED_STATUSES, InvoiceStatus.VOID]
         )
 
-    def get_object(self):
-        try:
-            return self.get_queryset().get(pk=self.kwargs["pk"])
-        except (Invoice.DoesNotExist, ValueError, TypeError):
-            raise Http404("No such invoice") from None
+    def get_object(self, purpose: AuditAction | None = None):
+        """Billing staff: any invoice; a patient: their own issued ones (else 404)."""
+        return selectors.get_invoice_for_user(
+            self.request.user, self.kwargs["pk"], purpose=purpose, detail={"via": "api"}
+        )
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by()))
-        _audit(request, [i.patient_id for i in page], "billing.invoice", view="list")
+        _audit(request, page or [], "billing.invoice", view="list")
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
-        invoice = self.get_object()
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=invoice,
-            patient_id=invoice.patient_id,
-            detail={"via": "api"},
-        )
+        invoice = self.get_object(AuditAction.READ)
         return Response(self.get_serializer(invoice).data)
 
 
@@ -262,7 +249,7 @@ class PaymentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by()))
-        _audit(request, [p.patient_id for p in page], "billing.payment", view="list")
+        _audit(request, page or [], "billing.payment", view="list")
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request, *args, **kwargs):
@@ -277,8 +264,6 @@ class PaymentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @idempotent
     def _create(self, request):
-        from patients.selectors import get_patient_for_user
-
         ser = PaymentCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
@@ -294,7 +279,6 @@ class PaymentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             reference=d.get("reference", ""),
             invoice_ids=d.get("invoices") or None,
             idempotency_key=f"api:{request.user.pk}:{request.headers[HEADER]}"[:64],
-            request=request,
         )
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 
@@ -322,17 +306,12 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by()))
-        _audit(request, [c.patient_id for c in page], "billing.claim", view="list")
+        _audit(request, page or [], "billing.claim", view="list")
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
-        claim = self.get_object()
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=claim,
-            patient_id=claim.patient_id,
-            detail={"via": "api"},
+        claim = selectors.get_claim_for_user(
+            request.user, kwargs["pk"], purpose=AuditAction.READ, detail={"via": "api"}
         )
         return Response(self.get_serializer(claim).data)
 
@@ -344,23 +323,20 @@ class BalanceView(APIView):
 
     @extend_schema(summary="A patient's billing balance", responses=BalanceSerializer)
     def get(self, request, patient_pk: int):
-        from patients.selectors import get_patient_for_user
-
-        patient = get_patient_for_user(request.user, patient_pk, purpose=None)
-        if (
-            not user_has_perm(request.user, "billing.view")
-            and not user_has_perm(request.user, "billing.view_balance")
-            and patient.user_id != request.user.pk
-        ):
-            raise Http404("No such patient")
-        balance = selectors.patient_balance(patient.pk)
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
+        user = request.user
+        patient = get_patient_for_user(
+            user,
+            patient_pk,
+            purpose=AuditAction.READ,
             object_type="billing.account",
-            patient_id=patient.pk,
             detail={"view": "balance", "via": "api"},
+            allow=lambda p: (
+                user_has_perm(user, "billing.view")
+                or user_has_perm(user, "billing.view_balance")
+                or p.user_id == user.pk
+            ),
         )
+        balance = selectors.patient_balance(patient.pk)
         return Response(
             BalanceSerializer(
                 {

@@ -13,6 +13,9 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.audit import audit_phi_denied, audit_phi_served
+from accounts.models import AuditAction
+from accounts.roles import user_has_perm
 from billing.models import (
     OPEN_STATUSES,
     POSTED_STATUSES,
@@ -38,7 +41,7 @@ from billing.models import (
     ServiceGroup,
     WriteOff,
 )
-from patients.models import Patient, format_philhealth_pin
+from patients.models import Diagnosis, Patient, format_philhealth_pin
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
 # The stored balance (a generated column: 0 on drafts and voids, otherwise patient share +
@@ -53,36 +56,84 @@ def _sum(qs, expr) -> Decimal:
 # --- Objects -----------------------------------------------------------------------------
 
 
-def get_invoice(pk: int) -> Invoice:
+# Access helpers, shaped like ``patients.selectors.get_patient_for_user``: ``purpose`` is
+# required (AuditAction.READ or EXPORT, or None for a write whose service audits it) and
+# the helper records the read, so no billing page can show a patient's bill unaudited.
+# Billing staff (``billing.view``) see every patient's documents; anyone else only their
+# own (``own=True``: the portal pages, whatever the role). "Not yours" is a 404, like "not
+# found", and is audited as denied.
+
+
+def _owned_or_denied(user, obj, *, own: bool, object_type: str, message: str) -> None:
+    if not own and user_has_perm(user, "billing.view"):
+        return
+    if getattr(user, "is_authenticated", False) and obj.patient.user_id == user.pk:
+        return
+    audit_phi_denied(user, object_type=object_type, object_id=obj.pk, patient_id=obj.patient_id)
+    raise Http404(message)
+
+
+def get_invoice_for_user(
+    user, pk: int, *, purpose: AuditAction | None, detail: dict | None = None, own: bool = False
+) -> Invoice:
+    """An invoice ``user`` may see; a patient's own only once issued (their drafts are a
+    404 too, though not a denied probe)."""
     try:
-        return Invoice.objects.select_related(
+        invoice = Invoice.objects.select_related(
             "patient", "issued_by", "voided_by", "coverage__payer"
         ).get(pk=pk)
     except (Invoice.DoesNotExist, ValueError, TypeError):
         raise Http404("No such invoice") from None
-
-
-def get_own_invoice(user, pk: int) -> Invoice:
-    """A patient's own issued invoice; anything else (drafts, another's) is a 404."""
-    invoice = (
-        Invoice.objects.select_related("patient", "coverage__payer")
-        .filter(pk=pk, patient__user=user, status__in=[*POSTED_STATUSES, InvoiceStatus.VOID])
-        .first()
+    _owned_or_denied(
+        user, invoice, own=own, object_type="billing.invoice", message="No such invoice"
     )
-    if invoice is None:
+    staff = not own and user_has_perm(user, "billing.view")
+    if not staff and invoice.status not in [*POSTED_STATUSES, InvoiceStatus.VOID]:
         raise Http404("No such invoice")
+    audit_phi_served(user, purpose, obj=invoice, patient_id=invoice.patient_id, detail=detail)
     return invoice
 
 
-def get_own_payment(user, pk: int) -> Payment:
-    payment = (
-        Payment.objects.select_related("patient", "received_by")
-        .filter(pk=pk, patient__user=user)
-        .first()
+def get_payment_for_user(
+    user, pk: int, *, purpose: AuditAction | None, detail: dict | None = None, own: bool = False
+) -> Payment:
+    try:
+        payment = Payment.objects.select_related("patient", "received_by", "cashier_day").get(pk=pk)
+    except (Payment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such payment") from None
+    _owned_or_denied(
+        user, payment, own=own, object_type="billing.payment", message="No such payment"
     )
-    if payment is None:
-        raise Http404("No such receipt")
+    audit_phi_served(user, purpose, obj=payment, patient_id=payment.patient_id, detail=detail)
     return payment
+
+
+def rows_served(user, rows, *, object_type: str, detail: dict) -> None:
+    """A page of billing rows (the API lists) was served: one READ event listing the
+    patients, naming the patient when the page is all one patient's."""
+    ids = sorted({row.patient_id for row in rows if row.patient_id})
+    if not ids:
+        return
+    audit_phi_served(
+        user,
+        AuditAction.READ,
+        object_type=object_type,
+        patient_id=ids[0] if len(ids) == 1 else None,
+        detail={**detail, "patients": ids[:100]},
+    )
+
+
+def get_claim_for_user(
+    user, pk: int, *, purpose: AuditAction | None, detail: dict | None = None
+) -> Claim:
+    """A claim (billing staff only: the portal lists a patient's claims on their bills)."""
+    try:
+        claim = Claim.objects.select_related("payer", "coverage", "patient").get(pk=pk)
+    except (Claim.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such claim") from None
+    _owned_or_denied(user, claim, own=False, object_type="billing.claim", message="No such claim")
+    audit_phi_served(user, purpose, obj=claim, patient_id=claim.patient_id, detail=detail)
+    return claim
 
 
 def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
@@ -822,7 +873,6 @@ def claim_rows(claims) -> list[dict]:
     """What a claim form needs per claim: member PIN, patient, service dates, ICD-10 codes
     (the diagnoses of the patient's visits on those days: nothing else clinical), services
     and amounts. Three queries whatever the number of claims."""
-    from patients.models import Diagnosis
 
     claims = list(claims)
     lines = (

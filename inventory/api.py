@@ -260,7 +260,6 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             location=d.get("location"),
             course_days=d.get("course_days"),
             note=d.get("note", ""),
-            request=request,
         )
         body = {
             "item": item.pk,
@@ -288,7 +287,6 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             quantity=d["quantity"],
             unit_cost=d["unit_cost"],
             note=d.get("note", ""),
-            request=request,
         )
         return Response(MovementSerializer(movement).data, status=status.HTTP_201_CREATED)
 

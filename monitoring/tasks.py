@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def run_backup(*, backup_id: int) -> None:
     """Make a requested backup (idempotent: the pending row is claimed first)."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.create import backup_execute
     from monitoring.pg import BackupError
 
@@ -29,6 +30,7 @@ def run_backup(*, backup_id: int) -> None:
 def verify_backup(*, backup_id: int, outbox_id: int | None = None) -> None:
     """Verify one backup (checksums + scratch restore); the verdict goes on the row. Once
     per outbox message: a redelivery after the verification finished does not repeat it."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts import outbox
     from monitoring.backups.verify import backup_verify
 
@@ -44,6 +46,7 @@ def run_restore(*, job_id: str) -> None:
     broker must not deliver it again and rewind the data a second time (work entered since
     would be lost). The page shows such a job as interrupted instead.
     """
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.restore_jobs import backup_restore_run
 
     backup_restore_run(job_id=job_id)
@@ -57,6 +60,7 @@ def nightly_backup() -> None:
     pruning frees it; a failed backup never takes a kept backup's place). A backup that
     fails alerts the admins and raises, so the task is recorded as failed.
     """
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.create import backup_create
     from monitoring.backups.prune import backup_prune
     from monitoring.models import BackupKind
@@ -77,6 +81,7 @@ def weekly_verify() -> None:
 
     A backup that failed verification is not tried again every week; a newer one is.
     """
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.verify import backup_verify
     from monitoring.models import Backup, BackupStatus, VerificationStatus
 
@@ -102,6 +107,7 @@ def check_health() -> None:
     """Open or resolve incidents (and email admins once per incident), and fail backup rows
     whose job was lost. ``manage.py monitor_check`` does the same from cron, for when the
     broker or every worker is down."""
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.selectors import health_findings
     from monitoring.services.incidents import health_check_run
 

@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.permissions import deny, public, require_perm
 from monitoring import health, selectors
 from monitoring.backups import create, layout, restore_jobs, verify
@@ -97,7 +98,7 @@ def panel(request: Request, name: str):
 @require_perm("monitoring.view")
 def test_email(request: Request):
     try:
-        alerts.integration_test_email_send(actor=request.user, request=request)
+        alerts.integration_test_email_send(actor=request.user)
         note = ("good", f"Test email sent to {request.user.email}.")
     except Exception as exc:
         note = ("bad", f"Sending failed: {exc.__class__.__name__}: {exc}"[:300])
@@ -168,7 +169,7 @@ def backup_download(request: Request, pk: int, part: str):
                 request.session[DOWNLOAD_CODE_KEY] = int(time.time())
                 return redirect(request.path)
             audit_record(
-                action="denied",
+                action=AuditAction.DENIED,
                 obj=backup,
                 request=request,
                 allowed=False,
@@ -187,7 +188,9 @@ def backup_download(request: Request, pk: int, part: str):
         raise Http404(str(exc)) from exc
     if not path.exists():
         raise Http404
-    audit_record(action="export", obj=backup, request=request, detail={"backup_file": part})
+    audit_record(
+        action=AuditAction.EXPORT, obj=backup, request=request, detail={"backup_file": part}
+    )
     return FileResponse(
         open(path, "rb"), as_attachment=True, filename=f"uscpis-backup-{pk}-{path.name}"
     )  # noqa: SIM115 (closed by the response)

@@ -16,7 +16,6 @@ from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from patients import selectors
@@ -163,12 +162,14 @@ class EverythingView(FhirView):
             raise SearchError(
                 f"Unsupported parameter(s) for $everything: {', '.join(sorted(unknown))}."
             )
-        patient = _read_patient(request.user, resource_id)
-        if (
-            not user_has_perm(request.user, "patients.export_record")
-            and patient.user_id != request.user.pk
-        ):
-            raise Http404("No such patient")
+        user = request.user
+        patient = selectors.get_patient_for_user(
+            user,
+            int_id(resource_id),
+            purpose=AuditAction.EXPORT,
+            detail={"format": "fhir", "via": "fhir", "operation": "$everything"},
+            allow=lambda p: user_has_perm(user, "patients.export_record") or p.user_id == user.pk,
+        )
         base = base_url()
         entries = [
             {
@@ -181,13 +182,6 @@ class EverythingView(FhirView):
             )
         ]
         entries[0]["search"]["mode"] = "match"  # the Patient
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.EXPORT,
-            obj=patient,
-            patient_id=patient.pk,
-            detail={"format": "fhir", "via": "fhir", "operation": "$everything"},
-        )
         return fhir_response(
             {
                 "resourceType": "Bundle",

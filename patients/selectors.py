@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from functools import cache
 
@@ -12,7 +13,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 from django.http import Http404
 
-from accounts.audit import audit_phi_access, audit_record
+from accounts.audit import audit_phi_denied, audit_phi_served
 from accounts.models import AuditAction, AuditEvent, User
 from accounts.roles import Role, user_has_perm
 from patients.models import (
@@ -33,55 +34,50 @@ from patients.models import (
     normalize_search,
 )
 
-
-def _denied(user, *, object_type: str, object_id, patient_id: int) -> None:
-    """An existing record the user may not see: the caller answers 404 (existence never
-    leaks), and the trail keeps the attempt, naming the patient whose record was probed."""
-    audit_record(
-        actor=user if getattr(user, "is_authenticated", False) else None,
-        action=AuditAction.DENIED,
-        object_type=object_type,
-        object_id=object_id,
-        patient_id=patient_id,
-        allowed=False,
-        detail={"reason": "not visible to this user (answered 404)"},
-    )
-
-
-def _served(user, purpose, detail, *, obj, patient_id: int, object_type: str = "", object_id=""):
-    """Audit that ``user`` is being served this record (``purpose`` READ or EXPORT), once per
-    patient and purpose per request. ``purpose=None`` is for write paths whose service records
-    the change itself (the page answering a POST shows no more than what was written)."""
-    if purpose is None:
-        return
-    audit_phi_access(
-        actor=user if getattr(user, "is_authenticated", False) else None,
-        action=purpose,
-        obj=obj,
-        object_type=object_type,
-        object_id=object_id,
-        patient_id=patient_id,
-        detail=detail,
-    )
-
-
 # The access helpers below are the one owner of per-patient read/export events: ``purpose``
 # is a required keyword (AuditAction.READ, AuditAction.EXPORT, or None for a write whose
 # service audits it), so a view cannot fetch a record without deciding how it is audited.
+# Other apps' helpers (``billing.selectors``, ``appointments.selectors``) follow the same
+# shape; ``tests/uscpis/test_phi_audit_owners.py`` keeps ``audit_phi_served`` out of views.
 
 
-def get_patient_for_user(user, pk: int, *, purpose, detail: dict | None = None) -> Patient:
+def get_patient_for_user(
+    user,
+    pk: int,
+    *,
+    purpose: AuditAction | None,
+    detail: dict | None = None,
+    object_type: str = "",
+    clinical: bool = False,
+    allow: Callable[[Patient], bool] | None = None,
+) -> Patient:
     """The patient ``pk`` if ``user`` may see it; otherwise 404 ("not found" and "not yours"
-    look the same, so existence never leaks). "Not yours" is audited as denied."""
+    look the same, so existence never leaks). "Not yours" is audited as denied.
+    ``object_type`` names what of the patient is served when it is not the record itself
+    (``billing.account``). ``clinical``: the caller serves clinical data, which only
+    clinical staff and the patient themself may read (others get a 404, nothing served);
+    ``allow`` is a further check of the same kind (False: 404, nothing served)."""
     try:
         patient = Patient.objects.visible_to(user).get(pk=pk)
     except (ValueError, TypeError):
         raise Http404("No such patient") from None
     except Patient.DoesNotExist:
         if Patient.objects.filter(pk=pk).exists():
-            _denied(user, object_type="patients.patient", object_id=pk, patient_id=int(pk))
+            audit_phi_denied(user, object_type="patients.patient", object_id=pk, patient_id=int(pk))
         raise Http404("No such patient") from None
-    _served(user, purpose, detail, obj=patient, patient_id=patient.pk)
+    if (clinical and not _can_read_clinical(user, patient.user_id)) or (
+        allow is not None and not allow(patient)
+    ):
+        raise Http404("No such patient")
+    audit_phi_served(
+        user,
+        purpose,
+        obj=None if object_type else patient,
+        object_type=object_type,
+        object_id=patient.pk if object_type else "",
+        patient_id=patient.pk,
+        detail=detail,
+    )
     return patient
 
 
@@ -89,14 +85,30 @@ class PortalRecordMissing(Http404):
     """The signed-in account has no patient record yet (the portal explains what to do)."""
 
 
-def patient_for_portal(user) -> Patient:
-    """The signed-in patient's own record; ``PortalRecordMissing`` (a 404 unless the portal
-    view shows its "the clinic will connect your record" page) when there is none yet."""
+def patient_for_portal(
+    user,
+    *,
+    purpose: AuditAction | None,
+    detail: dict | None = None,
+    object_type: str = "",
+) -> Patient:
+    """The signed-in patient's own record, audited like ``get_patient_for_user``;
+    ``PortalRecordMissing`` (a 404 unless the portal view shows its "the clinic will connect
+    your record" page) when there is none yet."""
     patient = Patient.objects.filter(user=user).first() if user.is_authenticated else None
     if patient is None:
         raise PortalRecordMissing(
             "Your account is not linked to a patient record yet. Please ask the clinic."
         )
+    audit_phi_served(
+        user,
+        purpose,
+        obj=None if object_type else patient,
+        object_type=object_type,
+        object_id=patient.pk if object_type else "",
+        patient_id=patient.pk,
+        detail={"view": "portal", **(detail or {})},
+    )
     return patient
 
 
@@ -106,7 +118,9 @@ def _can_read_clinical(user, patient_user_id: int | None) -> bool:
     return user_has_perm(user, "patients.portal") and patient_user_id == user.pk
 
 
-def get_visit_for_user(user, pk: int, *, purpose, detail: dict | None = None) -> Visit:
+def get_visit_for_user(
+    user, pk: int, *, purpose: AuditAction | None, detail: dict | None = None
+) -> Visit:
     """A visit the user may read (clinical staff: any; patients: their own signed visits)."""
     try:
         visit = Visit.objects.select_related("patient", "provider", "signed_by").get(pk=pk)
@@ -115,29 +129,43 @@ def get_visit_for_user(user, pk: int, *, purpose, detail: dict | None = None) ->
     if not _can_read_clinical(user, visit.patient.user_id) or (
         not user_has_perm(user, "patients.view_clinical") and not visit.is_signed
     ):
-        _denied(user, object_type="patients.visit", object_id=pk, patient_id=visit.patient_id)
+        audit_phi_denied(
+            user, object_type="patients.visit", object_id=pk, patient_id=visit.patient_id
+        )
         raise Http404("No such visit")
-    _served(user, purpose, detail, obj=visit, patient_id=visit.patient_id)
+    audit_phi_served(user, purpose, obj=visit, patient_id=visit.patient_id, detail=detail)
     return visit
 
 
-def get_document_for_user(user, pk: int, *, purpose, detail: dict | None = None) -> PatientDocument:
+def get_document_for_user(
+    user, pk: int, *, purpose: AuditAction | None, detail: dict | None = None
+) -> PatientDocument:
+    """A document the user may read; an EXPORT (the file itself) names the file."""
     try:
         doc = PatientDocument.objects.select_related("patient", "uploaded_by").get(pk=pk)
     except (PatientDocument.DoesNotExist, ValueError, TypeError):
         raise Http404("No such document") from None
     if not _can_read_clinical(user, doc.patient.user_id):
-        _denied(
+        audit_phi_denied(
             user, object_type="patients.patientdocument", object_id=pk, patient_id=doc.patient_id
         )
         raise Http404("No such document")
-    _served(user, purpose, detail, obj=doc, patient_id=doc.patient_id)
+    if purpose == AuditAction.EXPORT:
+        detail = {"download": doc.original_name, **(detail or {})}
+    audit_phi_served(user, purpose, obj=doc, patient_id=doc.patient_id, detail=detail)
     return doc
 
 
 def get_certificate_for_user(
-    user, pk: int, *, purpose, detail: dict | None = None
+    user,
+    pk: int,
+    *,
+    purpose: AuditAction | None,
+    detail: dict | None = None,
+    approved_only: bool = False,
 ) -> MedicalCertificate:
+    """A certificate the user may read. ``approved_only`` (the PDF): any other status is a
+    404 before anything is served — a revoked certificate is not downloaded again."""
     try:
         cert = MedicalCertificate.objects.select_related(
             "patient", "decided_by", "requested_by", "revoked_by"
@@ -145,15 +173,56 @@ def get_certificate_for_user(
     except (MedicalCertificate.DoesNotExist, ValueError, TypeError):
         raise Http404("No such certificate") from None
     if not _can_read_clinical(user, cert.patient.user_id):
-        _denied(
+        audit_phi_denied(
             user,
             object_type="patients.medicalcertificate",
             object_id=pk,
             patient_id=cert.patient_id,
         )
         raise Http404("No such certificate")
-    _served(user, purpose, detail, obj=cert, patient_id=cert.patient_id)
+    if approved_only and cert.status != CertificateStatus.APPROVED:
+        raise Http404("Only approved certificates can be downloaded")
+    audit_phi_served(user, purpose, obj=cert, patient_id=cert.patient_id, detail=detail)
     return cert
+
+
+def certificate_for_verification(user, code: str, *, detail: dict | None = None):
+    """The approved or revoked certificate with this verification code, or None; the public
+    check reads a patient's name, so it is audited (also when no certificate matches)."""
+    code = code.strip().upper()[:32]
+    cert = (
+        MedicalCertificate.objects.select_related("patient", "decided_by")
+        .filter(
+            verification_code=code,
+            status__in=[CertificateStatus.APPROVED, CertificateStatus.REVOKED],
+        )
+        .first()
+    )
+    audit_phi_served(
+        user,
+        AuditAction.READ,
+        obj=cert,
+        object_type="patients.medicalcertificate",
+        object_id=code[:16],
+        patient_id=cert.patient_id if cert else None,
+        detail={"verification": "public", **(detail or {})},
+    )
+    return cert
+
+
+def patients_served(user, patients, *, detail: dict) -> None:
+    """A page of patient rows (search results, link candidates) was served: one READ event
+    listing them, naming the patient when there is only one."""
+    ids = [p.pk for p in patients]
+    if not ids:
+        return
+    audit_phi_served(
+        user,
+        AuditAction.READ,
+        object_type="patients.patient",
+        patient_id=ids[0] if len(ids) == 1 else None,
+        detail={**detail, "patients": ids},
+    )
 
 
 # --- Search ----------------------------------------------------------------------------
@@ -415,8 +484,8 @@ def record_access_log(patient: Patient):
     return (
         AuditEvent.objects.filter(patient_id=patient.pk)
         .filter(
-            Q(action__in=["read", "export"])
-            | Q(action="update", detail__has_key="portal_account_linked")
+            Q(action__in=[AuditAction.READ, AuditAction.EXPORT])
+            | Q(action=AuditAction.UPDATE, detail__has_key="portal_account_linked")
         )
         .select_related("actor")
         .order_by("-created_at", "-id")

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from analytics.epi import ears, epi_week, epi_week_start, weekly_flag
 from analytics.models import AberrationSignal, SyndromeDaily, SyndromeGroup
 
@@ -71,7 +72,7 @@ def clean_prefixes(raw: str) -> list[str]:
 
 
 @transaction.atomic
-def syndrome_save(*, actor, group: SyndromeGroup, request=None) -> SyndromeGroup:
+def syndrome_save(*, actor: User | None, group: SyndromeGroup) -> SyndromeGroup:
     """Create or update a syndrome definition, audit it, and recount its history after
     commit (the daily counts of every day are rebuilt for this group)."""
     before = None
@@ -89,9 +90,8 @@ def syndrome_save(*, actor, group: SyndromeGroup, request=None) -> SyndromeGroup
     group.save()
     audit_record(
         actor=actor,
-        action="update" if before else "create",
+        action=AuditAction.UPDATE if before else AuditAction.CREATE,
         obj=group,
-        request=request,
         detail={
             "before": before,
             "after": {

@@ -6,6 +6,7 @@ from django.http import Http404, HttpResponse
 from django.urls import reverse
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from analytics.charts import Chart
 from analytics.forms import FilterForm
@@ -71,7 +72,7 @@ def respond(
         if chart is None:
             raise Http404("No such chart on this page.")
         audit_record(
-            action="export",
+            action=AuditAction.EXPORT,
             object_type="analytics.dashboard",
             object_id=chart.id,
             request=request,
@@ -82,7 +83,7 @@ def respond(
         from analytics.pdf import dashboard_pdf
 
         audit_record(
-            action="export",
+            action=AuditAction.EXPORT,
             object_type="analytics.dashboard",
             object_id=active,
             request=request,

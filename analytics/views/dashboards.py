@@ -13,7 +13,10 @@ from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
 from analytics.charts import bar_chart
 from analytics.selectors import dashboards
+from analytics.selectors.financial import financial as figures
+from analytics.services.rollups import day_bounds
 from analytics.views._common import filter_form, respond, tabs
+from patients.models import Icd10Code, Visit
 from uscpis.http import Request, render_page
 
 PAGE_SIZE = 25
@@ -25,8 +28,6 @@ def overview(request: Request):
     form, f = filter_form(request, default_days=84)
     kpis = dashboards.overview(f)
     if user_has_perm(request.user, "analytics.view_financial"):
-        from analytics.selectors.financial import financial as figures
-
         kpis += figures(f, charts=False)[0][:3]  # revenue, collections, receivables
     charts = dashboards.visits_charts(f, weekly_only=True)
     return respond(
@@ -89,9 +90,6 @@ def diagnoses(request: Request):
 @require_perm("analytics.drill_down")
 def diagnosis_patients(request: Request, code: str):
     """The patients behind a diagnosis count (clinical roles; one PHI audit event)."""
-    from analytics.services.rollups import day_bounds
-    from patients.models import Icd10Code, Visit
-
     icd = Icd10Code.objects.filter(code=code).first()
     if icd is None:
         raise Http404("Unknown ICD-10 code.")
@@ -161,8 +159,6 @@ def inventory(request: Request):
 @require_GET
 @require_perm("analytics.view_financial")
 def financial(request: Request):
-    from analytics.selectors.financial import financial as figures
-
     form, f = filter_form(request, default_days=91)
     kpis, charts = figures(f)
     return respond(

@@ -85,7 +85,7 @@ def syndrome_edit(request: Request, pk: int | None = None):
     form = SyndromeForm(request.POST or None, instance=group)
     if request.method == "POST" and form.is_valid():
         try:
-            syndrome_save(actor=request.user, group=form.save(commit=False), request=request)
+            syndrome_save(actor=request.user, group=form.save(commit=False))
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from appointments import conf
 from appointments.models import (
     TRANSITIONS,
@@ -85,14 +86,13 @@ def _require_offered_slot(slot: dict, *, past_tolerance: timedelta = timedelta(0
 
 def appointment_book(
     *,
-    actor,
+    actor: User | None,
     patient,
     appointment_type: AppointmentType,
     provider: ProviderProfile,
     start: datetime,
     reason: str = "",
     source: str = BookingSource.ONLINE,
-    request=None,
     offered_slots_only: bool = False,
 ) -> Appointment:
     """Book ``patient`` with ``provider`` at ``start``.
@@ -149,10 +149,9 @@ def appointment_book(
             )
             audit_record(
                 actor=actor,
-                action="create",
+                action=AuditAction.CREATE,
                 obj=appointment,
                 patient_id=patient.pk,
-                request=request,
                 detail={
                     "start": start.isoformat(),
                     "provider": provider.pk,
@@ -202,13 +201,12 @@ def _hold_booking_cap(patient) -> None:
 @transaction.atomic
 def appointment_walk_in(
     *,
-    actor,
+    actor: User | None,
     patient,
     appointment_type: AppointmentType,
     provider: ProviderProfile | None = None,
     reason: str = "",
     now: datetime | None = None,
-    request=None,
 ) -> Appointment:
     """Book a walk-in into the first free slot that starts within ``WALK_IN_WINDOW``, with
     ``provider`` or whoever is free; the appointment starts checked in (``BookingSource
@@ -237,11 +235,10 @@ def appointment_walk_in(
         start=slots[0].start,
         reason=reason,
         source=BookingSource.WALK_IN,
-        request=request,
     )
 
 
-def _check_cutoff(actor, appointment: Appointment, verb: str) -> None:
+def _check_cutoff(actor: User | None, appointment: Appointment, verb: str) -> None:
     if _is_staff(actor):
         return  # staff may override the cut-off
     cutoff = conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES")
@@ -258,11 +255,10 @@ def _lock(appointment: Appointment) -> Appointment:
 
 def appointment_reschedule(
     *,
-    actor,
+    actor: User | None,
     appointment: Appointment,
     start: datetime,
     provider: ProviderProfile | None = None,
-    request=None,
     offered_slots_only: bool = False,
 ) -> Appointment:
     """Move an upcoming appointment to ``start`` (and optionally another provider).
@@ -320,10 +316,9 @@ def appointment_reschedule(
             )
             audit_record(
                 actor=actor,
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=locked,
                 patient_id=locked.patient_id,
-                request=request,
                 detail={"rescheduled_from": old["start"].isoformat(), "to": start.isoformat()},
             )
             _notify_patient(
@@ -346,7 +341,7 @@ def appointment_reschedule(
 
 
 def appointment_cancel(
-    *, actor, appointment: Appointment, reason: str = "", request=None, via_link: bool = False
+    *, actor: User | None, appointment: Appointment, reason: str = "", via_link: bool = False
 ) -> Appointment:
     """Cancel an appointment that has not started; records who and why, emails the patient,
     and offers the freed slot to the waitlist after commit."""
@@ -368,10 +363,9 @@ def appointment_cancel(
         _record(locked, actor=actor, from_status=before, note=locked.cancel_reason or "Cancelled")
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=locked,
             patient_id=locked.patient_id,
-            request=request,
             detail={"status": "cancelled", "reason": locked.cancel_reason, "via_link": via_link},
         )
         _notify_patient(

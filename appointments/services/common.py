@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import outbox
+from accounts.models import User
 from accounts.roles import user_has_perm
 from accounts.services import notify
 from appointments import conf
@@ -18,12 +19,12 @@ from appointments.models import (
 )
 
 
-def _is_staff(actor) -> bool:
+def _is_staff(actor: User | None) -> bool:
     return actor is not None and user_has_perm(actor, "appointments.book_for_patient")
 
 
 def _record(
-    appointment: Appointment, *, actor, from_status: str, note: str = "", detail=None
+    appointment: Appointment, *, actor: User | None, from_status: str, note: str = "", detail=None
 ) -> None:
     AppointmentEvent.objects.create(
         appointment=appointment,

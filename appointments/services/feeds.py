@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from appointments.models import (
     PatientCalendarFeed,
     ProviderProfile,
@@ -14,16 +15,15 @@ from appointments.models import (
 
 @transaction.atomic
 def provider_feed_regenerate(
-    *, actor, provider: ProviderProfile, revoke: bool = False, request=None
+    *, actor: User | None, provider: ProviderProfile, revoke: bool = False
 ) -> ProviderProfile:
     """Issue a new secret feed token (the old URL stops working), or revoke the feed."""
     provider.feed_token = None if revoke else new_token()
     provider.save(update_fields=["feed_token"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=provider,
-        request=request,
         detail={"feed": "revoked" if revoke else "regenerated"},
     )
     return provider
@@ -31,17 +31,16 @@ def provider_feed_regenerate(
 
 @transaction.atomic
 def patient_feed_regenerate(
-    *, actor, patient, revoke: bool = False, request=None
+    *, actor: User | None, patient, revoke: bool = False
 ) -> PatientCalendarFeed | None:
     PatientCalendarFeed.objects.filter(patient=patient).delete()
     feed = None if revoke else PatientCalendarFeed.objects.create(patient=patient)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         object_type="appointments.patientcalendarfeed",
         object_id=patient.pk,
         patient_id=patient.pk,
-        request=request,
         detail={"feed": "revoked" if revoke else "regenerated"},
     )
     return feed

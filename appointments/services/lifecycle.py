@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from appointments import conf
 from appointments.models import (
     TRANSITIONS,
@@ -22,7 +23,7 @@ from appointments.signals import appointment_completed, appointment_no_show
 from patients.services.visits import visit_start
 
 
-def _open_visit(appointment: Appointment, actor) -> None:
+def _open_visit(appointment: Appointment, actor: User | None) -> None:
     """Open (or find) the clinical visit for a completed appointment and link it.
 
     The visit belongs to the appointment's provider, whoever marks it completed (the front
@@ -45,7 +46,7 @@ def _open_visit(appointment: Appointment, actor) -> None:
 
 
 def appointment_transition(
-    *, actor, appointment: Appointment, to_status: str, note: str = "", request=None
+    *, actor: User | None, appointment: Appointment, to_status: str, note: str = ""
 ) -> Appointment:
     """Move an appointment along its lifecycle (confirm, check in, start, complete, no-show).
 
@@ -53,9 +54,7 @@ def appointment_transition(
     Cancellation goes through ``appointment_cancel``.
     """
     if to_status == AppointmentStatus.CANCELLED:
-        return appointment_cancel(
-            actor=actor, appointment=appointment, reason=note, request=request
-        )
+        return appointment_cancel(actor=actor, appointment=appointment, reason=note)
     with transaction.atomic():
         locked = _lock(appointment)
         if to_status not in TRANSITIONS.get(locked.status, ()):
@@ -90,10 +89,9 @@ def appointment_transition(
             event.send(sender=Appointment, appointment=locked)
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=locked,
             patient_id=locked.patient_id,
-            request=request,
             detail={"status": {"from": before, "to": to_status}},
         )
     return locked
@@ -131,7 +129,7 @@ def appointments_mark_no_shows(*, now: datetime | None = None) -> int:
                 note=f"Not checked in {grace.seconds // 60} min after start",
             )
             audit_record(
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=appt,
                 patient_id=appt.patient_id,
                 actor_email="system:no-show",

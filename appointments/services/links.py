@@ -55,7 +55,7 @@ def link_read(token: str) -> tuple[Appointment, str, str]:
     return appointment, action, jti
 
 
-def link_use(*, token: str, request=None) -> Appointment:
+def link_use(*, token: str) -> Appointment:
     """Confirm or cancel from an email link. Each link works once; raises ``ValidationError``."""
     appointment, action, jti = link_read(token)
     with transaction.atomic():
@@ -77,8 +77,5 @@ def link_use(*, token: str, request=None) -> Appointment:
                 appointment=appointment,
                 to_status=AppointmentStatus.CONFIRMED,
                 note="Confirmed from the email link",
-                request=request,
             )
-        return appointment_cancel(
-            actor=None, appointment=appointment, request=request, via_link=True
-        )
+        return appointment_cancel(actor=None, appointment=appointment, via_link=True)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from appointments import conf
 from appointments.models import (
     Appointment,
@@ -31,49 +31,50 @@ from appointments.slots import SlotTaken
 REBOOK_WINDOW_DAYS = 14  # a patient whose appointment time off cancels waits this long
 
 
-def _schedule_changed(*, actor: User, provider: ProviderProfile, change: str, request) -> None:
+def _schedule_changed(*, actor: User, provider: ProviderProfile, change: str) -> None:
     audit_record(
-        actor=actor, action="update", obj=provider, request=request, detail={"schedule": change}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=provider,
+        detail={"schedule": change},
     )
 
 
 @transaction.atomic
-def provider_profiles_create_missing(*, actor: User, request=None) -> list[ProviderProfile]:
+def provider_profiles_create_missing(*, actor: User) -> list[ProviderProfile]:
     """Give every active provider-role user without one a provider profile; returns the new
     profiles. Running it twice creates nothing the second time."""
     created = []
     for user in providers_without_profile().select_for_update(of=("self",)):
         profile = ProviderProfile.objects.create(user=user)
-        audit_record(actor=actor, action="create", obj=profile, request=request)
+        audit_record(actor=actor, action=AuditAction.CREATE, obj=profile)
         created.append(profile)
     return created
 
 
-def _entry_add(*, actor: User, provider: ProviderProfile, entry, change: str, request):
+def _entry_add(*, actor: User, provider: ProviderProfile, entry, change: str):
     entry.provider = provider
     entry.save()
-    _schedule_changed(actor=actor, provider=provider, change=change, request=request)
+    _schedule_changed(actor=actor, provider=provider, change=change)
     return entry
 
 
-def _entry_delete(model, *, actor: User, provider: ProviderProfile, pk: int, change: str, request):
+def _entry_delete(model, *, actor: User, provider: ProviderProfile, pk: int, change: str):
     # Filtering on the provider too: another provider's id deletes nothing.
     model.objects.filter(provider=provider, pk=pk).delete()
-    _schedule_changed(actor=actor, provider=provider, change=change, request=request)
+    _schedule_changed(actor=actor, provider=provider, change=change)
 
 
 @transaction.atomic
 def weekly_block_add(
-    *, actor: User, provider: ProviderProfile, block: WeeklyAvailability, request=None
+    *, actor: User, provider: ProviderProfile, block: WeeklyAvailability
 ) -> WeeklyAvailability:
     """Add a validated (unsaved) weekly availability block to the provider's schedule."""
-    return _entry_add(actor=actor, provider=provider, entry=block, change="block", request=request)
+    return _entry_add(actor=actor, provider=provider, entry=block, change="block")
 
 
 @transaction.atomic
-def weekly_block_delete(
-    *, actor: User, provider: ProviderProfile, block_id: int, request=None
-) -> None:
+def weekly_block_delete(*, actor: User, provider: ProviderProfile, block_id: int) -> None:
     """Remove one of the provider's weekly blocks (another provider's id removes nothing)."""
     _entry_delete(
         WeeklyAvailability,
@@ -81,7 +82,6 @@ def weekly_block_delete(
         provider=provider,
         pk=block_id,
         change="delete_block",
-        request=request,
     )
 
 
@@ -94,7 +94,6 @@ def availability_exception_add(
     cancel_affected: bool = False,
     moves: dict[int, datetime] | None = None,
     reviewed: set[int] | None = None,
-    request=None,
 ) -> AvailabilityException:
     """Add a validated (unsaved) exception (time off or extra hours) to the schedule.
 
@@ -133,14 +132,12 @@ def availability_exception_add(
         )
     moves = moves or {}
     exception.created_by = actor
-    _entry_add(actor=actor, provider=provider, entry=exception, change="exception", request=request)
+    _entry_add(actor=actor, provider=provider, entry=exception, change="exception")
     rebook = f"{settings.SITE_URL}{reverse('appointments:book')}"
     label = exception.get_kind_display().lower()
     for appointment in affected:
         if appointment.pk in moves:
-            _move_affected(
-                actor=actor, appointment=appointment, start=moves[appointment.pk], request=request
-            )
+            _move_affected(actor=actor, appointment=appointment, start=moves[appointment.pk])
             continue
         appointment_cancel(
             actor=actor,
@@ -149,17 +146,16 @@ def availability_exception_add(
                 f"The clinic had to cancel: {label} for {appointment.provider.display_name}. "
                 f"Please book another time: {rebook} (you are on the waitlist too)."
             ),
-            request=request,
         )
         _waitlist_freed_patient(appointment)
     return exception
 
 
-def _move_affected(*, actor: User, appointment: Appointment, start: datetime, request) -> None:
+def _move_affected(*, actor: User, appointment: Appointment, start: datetime) -> None:
     when = timezone.localtime(appointment.start, conf.clinic_tz())
     who = f"{appointment.patient.full_name}'s {when:%-I:%M %p} appointment"
     try:
-        appointment_reschedule(actor=actor, appointment=appointment, start=start, request=request)
+        appointment_reschedule(actor=actor, appointment=appointment, start=start)
     except SlotTaken as exc:
         raise ValidationError(
             f"Could not move {who}: the new time was just taken. Nothing was changed; "
@@ -191,7 +187,7 @@ def _waitlist_freed_patient(appointment: Appointment) -> None:
 
 @transaction.atomic
 def availability_exception_delete(
-    *, actor: User, provider: ProviderProfile, exception_id: int, request=None
+    *, actor: User, provider: ProviderProfile, exception_id: int
 ) -> None:
     """Remove one of the provider's exceptions (another provider's id removes nothing)."""
     _entry_delete(
@@ -200,21 +196,17 @@ def availability_exception_delete(
         provider=provider,
         pk=exception_id,
         change="delete_exception",
-        request=request,
     )
 
 
 @transaction.atomic
-def appointment_type_save(
-    *, actor: User, appointment_type: AppointmentType, request=None
-) -> AppointmentType:
+def appointment_type_save(*, actor: User, appointment_type: AppointmentType) -> AppointmentType:
     """Create or update an appointment type validated by its form."""
     creating = appointment_type.pk is None
     appointment_type.save()
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=appointment_type,
-        request=request,
     )
     return appointment_type

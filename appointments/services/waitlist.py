@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from accounts.services import notify
 from appointments import conf
 from appointments.models import (
@@ -31,13 +32,12 @@ from appointments.slots import validate_slot
 @transaction.atomic
 def waitlist_join(
     *,
-    actor,
+    actor: User | None,
     patient,
     appointment_type: AppointmentType,
     date_from: date,
     date_to: date,
     provider: ProviderProfile | None = None,
-    request=None,
 ) -> WaitlistEntry:
     """Put ``patient`` on the waitlist for a type (and provider) between two dates."""
     today = timezone.localdate()
@@ -56,7 +56,7 @@ def waitlist_join(
         date_from=date_from,
         date_to=date_to,
     )
-    audit_record(actor=actor, action="create", obj=entry, patient_id=patient.pk, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=entry, patient_id=patient.pk)
     return entry
 
 
@@ -131,7 +131,7 @@ def waitlist_offer_slot(
                 expires_at=expires_at,
             )
             audit_record(
-                action="create",
+                action=AuditAction.CREATE,
                 obj=offer,
                 patient_id=entry.patient_id,
                 actor_email="system:waitlist",
@@ -150,7 +150,7 @@ def waitlist_offer_slot(
     return None
 
 
-def waitlist_offer_accept(*, actor, offer: WaitlistOffer, request=None) -> Appointment:
+def waitlist_offer_accept(*, actor: User | None, offer: WaitlistOffer) -> Appointment:
     """Book the held slot for the offer's patient. Raises ``ValidationError`` if it lapsed,
     and ``BookingCapReached`` when the patient (accepting for themself) already holds the
     most upcoming appointments online booking allows: counted under the patient row lock,
@@ -173,7 +173,6 @@ def waitlist_offer_accept(*, actor, offer: WaitlistOffer, request=None) -> Appoi
             start=locked.start,
             source=BookingSource.WAITLIST,
             reason="From the waitlist",
-            request=request,
         )
         locked.status, locked.appointment = OfferStatus.ACCEPTED, appointment
         locked.save(update_fields=["status", "appointment"])
@@ -182,7 +181,7 @@ def waitlist_offer_accept(*, actor, offer: WaitlistOffer, request=None) -> Appoi
     return appointment
 
 
-def waitlist_offer_decline(*, actor, offer: WaitlistOffer, request=None) -> WaitlistOffer:
+def waitlist_offer_decline(*, actor: User | None, offer: WaitlistOffer) -> WaitlistOffer:
     with transaction.atomic():
         updated = WaitlistOffer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING).update(
             status=OfferStatus.DECLINED
@@ -192,10 +191,9 @@ def waitlist_offer_decline(*, actor, offer: WaitlistOffer, request=None) -> Wait
         WaitlistEntry.objects.filter(pk=offer.entry_id).update(status=WaitlistStatus.WAITING)
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=offer,
             patient_id=offer.entry.patient_id,
-            request=request,
             detail={"offer": "declined"},
         )
         _after_commit_slot_freed(offer.provider_id, offer.start, offer.end)

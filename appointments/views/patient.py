@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
+from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from appointments import conf, forms, selectors
@@ -62,7 +62,6 @@ def book(request: Request):
                 provider=provider,
                 start=start,
                 reason=form.cleaned_data["reason"],
-                request=request,
                 offered_slots_only=True,
             )
         except ValidationError as exc:
@@ -75,20 +74,18 @@ def book(request: Request):
 @require_GET
 @require_perm("appointments.book_self")
 def my_list(request: Request):
-    patient = selectors.patient_for_user(request.user)
+    export = request.GET.get("export") == "csv"
+    patient = selectors.own_patient(
+        request.user,
+        purpose=AuditAction.EXPORT if export else AuditAction.READ,
+        detail={"format": "csv"} if export else {"view": "my_list"},
+    )
     if patient is None:
         return render_page(request, "appointments/my_list.html", {"patient": None})
     form, filters = _history_filters(request)
     qs = selectors.history(patient_id=patient.pk)
     filtered = selectors.history(patient_id=patient.pk, **filters)
-    if request.GET.get("export") == "csv":
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.EXPORT,
-            object_type="appointments.appointment",
-            patient_id=patient.pk,
-            detail={"format": "csv"},
-        )
+    if export:
         return _csv_response(filtered, "my-appointments.csv")
     now = timezone.now()
     upcoming = list(
@@ -98,13 +95,6 @@ def my_list(request: Request):
     )
     page = Paginator(filtered.exclude(pk__in=[a.pk for a in upcoming]), PAGE_SIZE).get_page(
         request.GET.get("page")
-    )
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        object_type="appointments.appointment",
-        patient_id=patient.pk,
-        detail={"view": "my_list"},
     )
     ctx = {
         "patient": patient,
@@ -132,13 +122,7 @@ def my_list(request: Request):
 @require_GET
 @require_perm("appointments.book_self")
 def my_detail(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-    )
+    appointment = selectors.get_own_appointment(request.user, pk, purpose=AuditAction.READ)
     cutoff = timedelta(minutes=conf.get("APPOINTMENT_CANCEL_CUTOFF_MINUTES"))
     can_change = appointment.is_upcoming and appointment.start - timezone.now() >= cutoff
     return render_page(
@@ -155,7 +139,9 @@ def my_detail(request: Request, pk: int):
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_self")
 def my_reschedule(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
+    appointment = selectors.get_own_appointment(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "reschedule"}
+    )
     params = request.GET.copy()
     params.setdefault("type", str(appointment.appointment_type_id))
     params.setdefault("provider", str(appointment.provider_id))
@@ -175,7 +161,6 @@ def my_reschedule(request: Request, pk: int):
                 appointment=appointment,
                 start=start,
                 provider=provider,
-                request=request,
                 offered_slots_only=True,
             )
         except ValidationError as exc:
@@ -188,13 +173,11 @@ def my_reschedule(request: Request, pk: int):
 @require_POST
 @require_perm("appointments.book_self")
 def my_cancel(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
+    appointment = selectors.get_own_appointment(request.user, pk, purpose=None)
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        booking.appointment_cancel(
-            actor=request.user, appointment=appointment, reason=reason, request=request
-        )
+        booking.appointment_cancel(actor=request.user, appointment=appointment, reason=reason)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("appointments:my_detail", appointment.pk)
@@ -205,13 +188,8 @@ def my_cancel(request: Request, pk: int):
 @require_GET
 @require_perm("appointments.book_self")
 def my_ics(request: Request, pk: int):
-    appointment = selectors.get_own_appointment(request.user, pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-        detail={"format": "ics"},
+    appointment = selectors.get_own_appointment(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "ics"}
     )
     return _ics_response(appointment, "patient")
 
@@ -226,7 +204,6 @@ def my_feed(request: Request):
         actor=request.user,
         patient=patient,
         revoke=request.POST.get("revoke") == "1",
-        request=request,
     )
     messages.success(request, "Calendar feed updated. Old links no longer work.")
     return redirect("appointments:my_list")
@@ -250,7 +227,6 @@ def waitlist_join(request: Request):
             provider=d["provider"],
             date_from=d["date_from"],
             date_to=d["date_to"],
-            request=request,
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -262,16 +238,14 @@ def waitlist_join(request: Request):
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_self")
 def waitlist_offer(request: Request, pk: int):
-    offer = selectors.get_own_offer(request.user, pk)
+    offer = selectors.get_own_offer(request.user, pk, purpose=read_purpose(request))
     if request.method == "POST":
         try:
             if request.POST.get("decision") == "accept":
-                appointment = waitlist.waitlist_offer_accept(
-                    actor=request.user, offer=offer, request=request
-                )
+                appointment = waitlist.waitlist_offer_accept(actor=request.user, offer=offer)
                 messages.success(request, "Booked. A confirmation email is on its way.")
                 return redirect("appointments:my_detail", appointment.pk)
-            waitlist.waitlist_offer_decline(actor=request.user, offer=offer, request=request)
+            waitlist.waitlist_offer_decline(actor=request.user, offer=offer)
             messages.info(request, "Offer declined; you stay on the waitlist.")
             return redirect("appointments:my_list")
         except ValidationError as exc:

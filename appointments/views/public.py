@@ -51,7 +51,7 @@ def email_link(request: Request, token: str):
             done = True
     if request.method == "POST":
         try:
-            appointment = links.link_use(token=token, request=request)
+            appointment = links.link_use(token=token)
             done = True
         except ValidationError as exc:
             error = " ".join(exc.messages)

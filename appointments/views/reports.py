@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.views.decorators.http import require_GET
 
-from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.audit import audit_phi_list
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from appointments import forms, selectors
@@ -51,26 +51,19 @@ def history(request: Request):
 @require_GET
 @require_perm("appointments.view_schedule")
 def patient_history(request: Request, patient_pk: int):
-
-    patient = get_patient_for_user(request.user, patient_pk, purpose=None)
+    export = request.GET.get("export") == "csv"
+    patient = get_patient_for_user(
+        request.user,
+        patient_pk,
+        purpose=AuditAction.EXPORT if export else AuditAction.READ,
+        detail={"format": "csv"} if export else None,
+        object_type="appointments.appointment",
+    )
     form, filters = _history_filters(request)
     qs = selectors.history(patient_id=patient.pk, **filters)
-    if request.GET.get("export") == "csv":
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.EXPORT,
-            object_type="appointments.appointment",
-            patient_id=patient.pk,
-            detail={"format": "csv"},
-        )
+    if export:
         return _csv_response(qs, f"appointments-{patient.id_number}.csv")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        object_type="appointments.appointment",
-        patient_id=patient.pk,
-    )
     return render_page(
         request,
         "appointments/patient_history.html",

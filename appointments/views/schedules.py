@@ -28,7 +28,7 @@ from uscpis.http import Request, render_page
 @require_perm("appointments.manage_schedules")
 def schedules(request: Request):
     if request.method == "POST":  # create missing provider profiles
-        schedule_services.provider_profiles_create_missing(actor=request.user, request=request)
+        schedule_services.provider_profiles_create_missing(actor=request.user)
         messages.success(request, "Provider profiles created.")
         return redirect("appointments:schedules")
     providers = ProviderProfile.objects.select_related("user").prefetch_related("weekly_blocks")
@@ -151,7 +151,7 @@ def _schedule_change(
     reviewed=None,
 ) -> bool:
     """Apply the posted schedule change; False when its form is invalid or it is unknown."""
-    who = {"actor": request.user, "provider": provider, "request": request}
+    who = {"actor": request.user, "provider": provider}
     if action == "delete_block":
         schedule_services.weekly_block_delete(**who, block_id=_posted_id(request))
     elif action == "delete_exception":
@@ -185,7 +185,7 @@ def type_edit(request: Request, pk: int | None = None):
     form = forms.AppointmentTypeForm(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
         saved = schedule_services.appointment_type_save(
-            actor=request.user, appointment_type=form.save(commit=False), request=request
+            actor=request.user, appointment_type=form.save(commit=False)
         )
         messages.success(request, f"Saved {saved.name}.")
         return redirect("appointments:schedules")
@@ -207,7 +207,6 @@ def my_provider_feed(request: Request):
         actor=request.user,
         provider=provider,
         revoke=request.POST.get("revoke") == "1",
-        request=request,
     )
     messages.success(request, "Calendar feed updated. Old links no longer work.")
     return redirect("appointments:calendar")

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.audit import audit_phi_list, read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES, user_has_perm
@@ -57,7 +57,6 @@ def staff_book(request: Request):
                 start=start,
                 reason=form.cleaned_data["reason"],
                 source=BookingSource.STAFF,
-                request=request,
             )
         except ValidationError as exc:
             return _conflict(request, "appointments/staff_book.html", ctx, exc)
@@ -80,7 +79,6 @@ def walk_in(request: Request):
                 appointment_type=d["type"],
                 provider=d["provider"],
                 reason=d["reason"],
-                request=request,
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -164,13 +162,7 @@ def queue(request: Request):
 @require_GET
 @require_perm("appointments.view_schedule")
 def staff_detail(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-    )
+    appointment = selectors.get_appointment_for_user(request.user, pk, purpose=AuditAction.READ)
     events = appointment.events.select_related("actor").order_by("at", "id")
     return render_page(
         request,
@@ -213,7 +205,7 @@ def _next_actions(appointment: Appointment, user) -> list[tuple[str, str, str]]:
 @require_POST
 @require_perm("appointments.manage_queue")
 def staff_transition(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
+    appointment = selectors.get_appointment_for_user(request.user, pk, purpose=None)
     form = forms.TransitionForm(request.POST)
     error = ""
     try:
@@ -223,7 +215,6 @@ def staff_transition(request: Request, pk: int):
             actor=request.user,
             appointment=appointment,
             to_status=form.cleaned_data["to"],
-            request=request,
         )
     except ValidationError as exc:
         error = " ".join(exc.messages)
@@ -253,13 +244,11 @@ def staff_transition(request: Request, pk: int):
 @require_POST
 @require_perm("appointments.book_for_patient")
 def staff_cancel(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
+    appointment = selectors.get_appointment_for_user(request.user, pk, purpose=None)
     form = forms.CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        booking.appointment_cancel(
-            actor=request.user, appointment=appointment, reason=reason, request=request
-        )
+        booking.appointment_cancel(actor=request.user, appointment=appointment, reason=reason)
         messages.success(request, "Appointment cancelled.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -269,7 +258,9 @@ def staff_cancel(request: Request, pk: int):
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_for_patient")
 def staff_reschedule(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
+    appointment = selectors.get_appointment_for_user(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "reschedule"}
+    )
     form = forms.StaffRescheduleForm(
         request.POST or None,
         initial={
@@ -286,7 +277,6 @@ def staff_reschedule(request: Request, pk: int):
                 appointment=appointment,
                 start=form.cleaned_data["start"],
                 provider=form.cleaned_data["provider"],
-                request=request,
             )
         except ValidationError as exc:
             return _conflict(
@@ -308,12 +298,7 @@ def staff_reschedule(request: Request, pk: int):
 @require_GET
 @require_perm("appointments.view_schedule")
 def staff_ics(request: Request, pk: int):
-    appointment = selectors.get_appointment(pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=appointment,
-        patient_id=appointment.patient_id,
-        detail={"format": "ics"},
+    appointment = selectors.get_appointment_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "ics"}
     )
     return _ics_response(appointment, "provider")

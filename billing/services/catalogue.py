@@ -10,13 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from billing.models import Payer, Price, PriceList
 from billing.services.common import require
 
 
 @transaction.atomic
 def price_update(
-    *, actor, price: Price, amount: Decimal, covered_per_term: int, request=None
+    *, actor: User | None, price: Price, amount: Decimal, covered_per_term: int
 ) -> Price:
     require(actor, "billing.configure")
     price = Price.objects.select_for_update().get(pk=price.pk)
@@ -27,9 +28,8 @@ def price_update(
     price.save(update_fields=["amount", "covered_per_term"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=price,
-        request=request,
         detail={
             "amount": {"from": before, "to": str(amount)},
             "covered_per_term": covered_per_term,
@@ -40,7 +40,7 @@ def price_update(
 
 @transaction.atomic
 def price_list_copy(
-    *, actor, source: PriceList, effective_from: date, name: str, request=None
+    *, actor: User | None, source: PriceList, effective_from: date, name: str
 ) -> PriceList:
     """A new list for the same patient type from ``effective_from``, starting from the
     source's prices (then edited price by price)."""
@@ -73,25 +73,23 @@ def price_list_copy(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=new,
-        request=request,
         detail={"copied_from": source.pk, "effective_from": str(effective_from)},
     )
     return new
 
 
 @transaction.atomic
-def payer_save(*, actor, payer: Payer, request=None) -> Payer:
+def payer_save(*, actor: User | None, payer: Payer) -> Payer:
     require(actor, "billing.configure")
     created = payer.pk is None
     payer.full_clean()
     payer.save()
     audit_record(
         actor=actor,
-        action="create" if created else "update",
+        action=AuditAction.CREATE if created else AuditAction.UPDATE,
         obj=payer,
-        request=request,
         detail={
             "code": payer.code,
             "requires_loa": payer.requires_loa,

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from billing.models import Charge, ChargeStatus, InvoiceLine, InvoiceStatus, Service
 from billing.services.common import require
 
@@ -71,7 +72,7 @@ def charge_capture(spec: ChargeSpec) -> tuple[Charge, bool]:
             return Charge.objects.get(source_key=spec.source_key), False
         invoice_add_charge(charge=charge)
         audit_record(
-            action="create",
+            action=AuditAction.CREATE,
             obj=charge,
             patient_id=spec.patient_id,
             actor_email="system:billing-capture",
@@ -220,7 +221,7 @@ def capture(specs: list[ChargeSpec]) -> int:
 
 @transaction.atomic
 def charge_reverse(
-    *, actor, source_key: str = "", charge: Charge | None = None, reason: str, request=None
+    *, actor: User | None, source_key: str = "", charge: Charge | None = None, reason: str
 ) -> Charge | None:
     """Reverse a charge (a cancelled dispensing, returned stock, a charge entered in error).
 
@@ -248,10 +249,9 @@ def charge_reverse(
     charge.save(update_fields=["status", "reversed_at", "reversal_reason"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=charge,
         patient_id=charge.patient_id,
-        request=request,
         actor_email="" if actor else "system:billing-capture",
         detail={
             "reversed": charge.source_key,
@@ -263,7 +263,7 @@ def charge_reverse(
 
 
 @transaction.atomic
-def charge_bill(*, actor, charge: Charge, request=None):
+def charge_bill(*, actor: User | None, charge: Charge):
     """Put an unbilled charge (e.g. one taken off a draft, or from a voided invoice) back on
     the patient's draft for its day."""
     from billing.services.invoices import invoice_add_charge
@@ -275,10 +275,9 @@ def charge_bill(*, actor, charge: Charge, request=None):
     invoice = invoice_add_charge(charge=charge)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=charge,
         patient_id=charge.patient_id,
-        request=request,
         detail={"billed_on": invoice.pk},
     )
     return invoice

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from billing.models import (
     CLAIM_CORRECTABLE,
     CLAIM_TRANSITIONS,
@@ -37,14 +38,14 @@ from billing.services.numbering import next_number
 from patients.models import Icd10Code
 
 
-def _event(claim: Claim, *, before: str, actor, note: str = "") -> None:
+def _event(claim: Claim, *, before: str, actor: User | None, note: str = "") -> None:
     ClaimEvent.objects.create(
         claim=claim, from_status=before, to_status=claim.status, note=note[:200], actor=actor
     )
 
 
 @transaction.atomic
-def claim_create(*, actor, invoice: Invoice, request=None) -> Claim:
+def claim_create(*, actor: User | None, invoice: Invoice) -> Claim:
     """A draft claim for the payer's share of an issued invoice (lines not yet claimed)."""
     require(actor, "billing.manage")
     invoice = lock_invoice(invoice)
@@ -75,10 +76,9 @@ def claim_create(*, actor, invoice: Invoice, request=None) -> Claim:
     _event(claim, before="", actor=actor, note=f"From {invoice.number}")
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=claim,
         patient_id=claim.patient_id,
-        request=request,
         detail={"invoice": invoice.number, "total": str(total)},
     )
     return claim
@@ -108,13 +108,12 @@ def _loa_problem(claim: Claim) -> str:
 @transaction.atomic
 def claim_transition(
     *,
-    actor,
+    actor: User | None,
     claim: Claim,
     to_status: str,
     denial_code: str = "",
     note: str = "",
     loa_number: str | None = None,
-    request=None,
 ) -> Claim:
     """Move a claim: submit (LOA checked for HMOs), accept, deny (with a code), resubmit a
     corrected denied claim."""
@@ -148,10 +147,9 @@ def claim_transition(
     _event(claim, before=before, actor=actor, note=note)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=claim,
         patient_id=claim.patient_id,
-        request=request,
         detail={"status": {"from": before, "to": to_status}, "denial_code": denial_code},
     )
     return claim
@@ -166,7 +164,6 @@ def claim_line_correct(
     icd10_code: str = "",
     service: Service | None = None,
     reason: str,
-    request=None,
 ) -> ClaimLine:
     """Correct a line of a denied or partially paid claim before it is resubmitted: the
     amount claimed (above 0, at most the invoice line's payer share, and the claim's total
@@ -245,10 +242,9 @@ def claim_line_correct(
     _event(claim, before=claim.status, actor=actor, note=f"Line corrected: {summary} ({reason})")
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=claim,
         patient_id=claim.patient_id,
-        request=request,
         detail={
             "line": line.pk,
             "changes": {f: {"from": o, "to": n} for f, o, n in changes},
@@ -272,13 +268,12 @@ REMITTABLE = (ClaimStatus.SUBMITTED, ClaimStatus.ACCEPTED, ClaimStatus.PARTIALLY
 @transaction.atomic
 def remittance_post(
     *,
-    actor,
+    actor: User | None,
     payer: Payer,
     reference: str,
     received_on,
     amount,
     items: list[RemittanceItem],
-    request=None,
 ) -> Remittance:
     """Post one payer payment across claims. Per claim: paid + contractual adjustment +
     patient responsibility may not exceed what is outstanding; the paid amounts must add up
@@ -349,9 +344,8 @@ def remittance_post(
             _move_to_patient(claim, moved)
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=remittance,
-        request=request,
         detail={"payer": payer.code, "amount": str(amount), "claims": [i.claim.pk for i in items]},
     )
     return remittance
@@ -372,7 +366,7 @@ def _move_to_patient(claim: Claim, amount: Decimal) -> None:
 
 
 @transaction.atomic
-def coverage_add(*, actor, patient, coverage: Coverage, request=None) -> Coverage:
+def coverage_add(*, actor: User | None, patient, coverage: Coverage) -> Coverage:
     """Record a patient's insurance coverage (validated by its form, unsaved); raises
     ``ValidationError`` when the model's own checks refuse it, saving nothing."""
     coverage.patient = patient
@@ -380,10 +374,9 @@ def coverage_add(*, actor, patient, coverage: Coverage, request=None) -> Coverag
     coverage.save()
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=coverage,
         patient_id=patient.pk,
-        request=request,
         detail={"payer": coverage.payer.code},
     )
     return coverage

@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import User
 from billing.models import (
     ZERO,
     ApprovalStatus,
@@ -40,13 +41,12 @@ from billing.services.pricing import (
 )
 
 
-def _audit(actor, action: str, obj, *, patient_id: int, request=None, **detail) -> None:
+def _audit(actor: User | None, action: str, obj, *, patient_id: int, **detail) -> None:
     audit_record(
         actor=actor,
         action=action,
         obj=obj,
         patient_id=patient_id,
-        request=request,
         detail=detail,
         actor_email="" if actor else "system:billing",
     )
@@ -180,13 +180,12 @@ def _require_draft(invoice: Invoice) -> None:
 @transaction.atomic
 def invoice_add_line(
     *,
-    actor,
+    actor: User | None,
     invoice: Invoice,
     service: Service,
     quantity: Decimal,
     unit_price_value=None,
     reason: str = "",
-    request=None,
 ) -> InvoiceLine:
     """Add a manual line (e.g. a lab service) to a draft; a price other than the list's
     needs a reason."""
@@ -220,7 +219,6 @@ def invoice_add_line(
         "create",
         line,
         patient_id=invoice.patient_id,
-        request=request,
         invoice=invoice.pk,
         service=service.code,
         quantity=str(quantity),
@@ -230,7 +228,7 @@ def invoice_add_line(
 
 
 @transaction.atomic
-def invoice_remove_line(*, actor, line: InvoiceLine, request=None) -> Invoice:
+def invoice_remove_line(*, actor: User | None, line: InvoiceLine) -> Invoice:
     """Take a line off a draft. A captured charge goes back to the unbilled list (reverse it
     there if it should never be billed); the line row is kept, marked voided."""
     require(actor, "billing.manage")
@@ -242,15 +240,13 @@ def invoice_remove_line(*, actor, line: InvoiceLine, request=None) -> Invoice:
     if line.charge_id:
         Charge.objects.filter(pk=line.charge_id).update(status=ChargeStatus.UNBILLED)
     _recompute(invoice)
-    _audit(
-        actor, "delete", line, patient_id=invoice.patient_id, request=request, invoice=invoice.pk
-    )
+    _audit(actor, "delete", line, patient_id=invoice.patient_id, invoice=invoice.pk)
     return invoice
 
 
 @transaction.atomic
 def invoice_override_price(
-    *, actor, line: InvoiceLine, unit_price_value, reason: str, request=None
+    *, actor: User | None, line: InvoiceLine, unit_price_value, reason: str
 ) -> InvoiceLine:
     require(actor, "billing.manage")
     invoice = lock_invoice(line.invoice_id)
@@ -270,7 +266,6 @@ def invoice_override_price(
         "update",
         line,
         patient_id=invoice.patient_id,
-        request=request,
         unit_price={"from": str(before), "to": str(amount)},
         reason=reason.strip(),
     )
@@ -280,12 +275,11 @@ def invoice_override_price(
 @transaction.atomic
 def invoice_set_terms(
     *,
-    actor,
+    actor: User | None,
     invoice: Invoice,
     coverage: Coverage | None,
     statutory_discount: str = "",
     statutory_id_number: str = "",
-    request=None,
 ) -> Invoice:
     """Choose the payer coverage and the senior/PWD discount of a draft; every line is
     re-split. The discount needs the ID number, which is printed on the invoice."""
@@ -309,7 +303,6 @@ def invoice_set_terms(
         "update",
         invoice,
         patient_id=invoice.patient_id,
-        request=request,
         coverage=coverage.pk if coverage else None,
         statutory_discount=statutory_discount,
     )
@@ -332,7 +325,7 @@ def settle_status(invoice: Invoice) -> None:
 
 
 @transaction.atomic
-def invoice_issue(*, actor, invoice: Invoice, request=None) -> Invoice:
+def invoice_issue(*, actor: User | None, invoice: Invoice) -> Invoice:
     """Issue a draft: totals re-derived, the next gap-free invoice number assigned in this
     transaction, then the invoice is immutable. Applies the patient's credit."""
     require(actor, "billing.manage")
@@ -353,7 +346,6 @@ def invoice_issue(*, actor, invoice: Invoice, request=None) -> Invoice:
         "update",
         invoice,
         patient_id=invoice.patient_id,
-        request=request,
         issued=invoice.number,
         total=str(invoice.net_total),
         patient_share=str(invoice.patient_total),
@@ -366,7 +358,7 @@ def invoice_issue(*, actor, invoice: Invoice, request=None) -> Invoice:
 
 
 @transaction.atomic
-def invoice_void(*, actor, invoice: Invoice, reason: str, request=None) -> Invoice:
+def invoice_void(*, actor: User | None, invoice: Invoice, reason: str) -> Invoice:
     """Void an issued invoice that nothing was paid or claimed on. Its number stays on the
     void register (never reused) and its charges can be billed again."""
     require(actor, "billing.manage")
@@ -396,7 +388,6 @@ def invoice_void(*, actor, invoice: Invoice, reason: str, request=None) -> Invoi
         "update",
         invoice,
         patient_id=invoice.patient_id,
-        request=request,
         voided=invoice.number,
         reason=invoice.void_reason,
     )
@@ -404,7 +395,7 @@ def invoice_void(*, actor, invoice: Invoice, reason: str, request=None) -> Invoi
 
 
 @transaction.atomic
-def credit_note_create(*, actor, invoice: Invoice, amount, reason: str, request=None) -> CreditNote:
+def credit_note_create(*, actor: User | None, invoice: Invoice, amount, reason: str) -> CreditNote:
     """Reduce what the patient owes on an issued invoice, with its own CN number."""
     require(actor, "billing.manage")
     invoice = lock_invoice(invoice)
@@ -430,7 +421,6 @@ def credit_note_create(*, actor, invoice: Invoice, amount, reason: str, request=
         "create",
         note,
         patient_id=invoice.patient_id,
-        request=request,
         invoice=invoice.number,
         amount=str(amount),
         reason=note.reason,
@@ -439,7 +429,7 @@ def credit_note_create(*, actor, invoice: Invoice, amount, reason: str, request=
 
 
 @transaction.atomic
-def writeoff_request(*, actor, invoice: Invoice, reason: str, request=None) -> WriteOff:
+def writeoff_request(*, actor: User | None, invoice: Invoice, reason: str) -> WriteOff:
     """Ask the administrator to write off an invoice's remaining balance."""
     require(actor, "billing.manage")
     invoice = lock_invoice(invoice)
@@ -459,7 +449,6 @@ def writeoff_request(*, actor, invoice: Invoice, reason: str, request=None) -> W
         "create",
         wo,
         patient_id=invoice.patient_id,
-        request=request,
         invoice=invoice.number,
         amount=str(wo.amount),
     )
@@ -467,7 +456,7 @@ def writeoff_request(*, actor, invoice: Invoice, reason: str, request=None) -> W
 
 
 @transaction.atomic
-def writeoff_decide(*, actor, writeoff: WriteOff, approve: bool, request=None) -> WriteOff:
+def writeoff_decide(*, actor: User | None, writeoff: WriteOff, approve: bool) -> WriteOff:
     """Approve (the balance is written off, never more than is still open) or reject."""
     require(actor, "billing.approve")
     wo = WriteOff.objects.select_for_update().get(pk=writeoff.pk)
@@ -492,7 +481,6 @@ def writeoff_decide(*, actor, writeoff: WriteOff, approve: bool, request=None) -
         "update",
         wo,
         patient_id=invoice.patient_id,
-        request=request,
         status=wo.status,
         amount=str(wo.amount),
     )

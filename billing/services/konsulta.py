@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from billing.models import (
     Coverage,
     KonsultaCapitation,
@@ -45,7 +46,7 @@ def konsulta_payer() -> Payer:
 
 @transaction.atomic
 def konsulta_register(
-    *, actor, patient, pin: str, year: int, registered_on: date, request=None
+    *, actor: User | None, patient, pin: str, year: int, registered_on: date
 ) -> KonsultaRegistration:
     """Register ``patient`` as a Konsulta member of the clinic for ``year``: a PhilHealth
     coverage for that year (0 % per line: capitation pays) and the registration with the
@@ -88,10 +89,9 @@ def konsulta_register(
         raise ValidationError({"year": f"This member is already registered for {year}."}) from None
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=registration,
         patient_id=patient.pk,
-        request=request,
         detail={"year": year, "pin": pin, "rate": str(registration.capitation_rate)},
     )
     return registration
@@ -106,7 +106,6 @@ def konsulta_capitation_post(
     received_on: date,
     amount,
     members: int | None = None,
-    request=None,
 ) -> KonsultaCapitation:
     """Post capitation received from PhilHealth for ``year`` (once per reference)."""
     require(actor, "billing.konsulta")
@@ -136,9 +135,8 @@ def konsulta_capitation_post(
         ) from None
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=capitation,
-        request=request,
         detail={"year": year, "reference": reference, "amount": str(amount)},
     )
     return capitation

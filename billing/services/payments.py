@@ -16,6 +16,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from billing.models import (
     OPEN_STATUSES,
     ZERO,
@@ -39,7 +40,7 @@ def open_day_for(cashier) -> CashierDay | None:
 
 
 @transaction.atomic
-def cashier_day_open(*, actor, opening_float, request=None) -> CashierDay:
+def cashier_day_open(*, actor: User | None, opening_float) -> CashierDay:
     require(actor, "billing.manage")
     amount = to_money(opening_float)
     if amount < 0:
@@ -53,9 +54,8 @@ def cashier_day_open(*, actor, opening_float, request=None) -> CashierDay:
         raise ValidationError("You already have an open cashier day; close it first.") from None
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=day,
-        request=request,
         detail={"opening_float": str(amount)},
     )
     return day
@@ -79,7 +79,7 @@ def expected_by_method(day: CashierDay) -> dict[str, Decimal]:
 
 @transaction.atomic
 def cashier_day_close(
-    *, actor, day: CashierDay, counted: dict[str, Decimal], note: str = "", request=None
+    *, actor: User | None, day: CashierDay, counted: dict[str, Decimal], note: str = ""
 ) -> CashierDay:
     """Close the day with what was counted per method; the close report keeps expected,
     counted and the difference. A closed day takes no more payments and cannot change."""
@@ -104,9 +104,8 @@ def cashier_day_close(
     day.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=day,
-        request=request,
         detail={"closed": True, "expected": day.expected, "counted": day.counted},
     )
     return day
@@ -123,7 +122,7 @@ def _lock_open_invoices(patient_id: int, invoice_ids: list[int] | None = None) -
     return sorted(locked.values(), key=lambda i: (i.visit_day, i.issued_at or timezone.now(), i.pk))
 
 
-def _allocate(*, payment: Payment, invoices: list[Invoice], actor) -> Decimal:
+def _allocate(*, payment: Payment, invoices: list[Invoice], actor: User | None) -> Decimal:
     """Allocate ``payment.unallocated`` over locked ``invoices`` in order; returns the amount."""
     total = ZERO
     for invoice in invoices:
@@ -145,14 +144,13 @@ def _allocate(*, payment: Payment, invoices: list[Invoice], actor) -> Decimal:
 
 def payment_record(
     *,
-    actor,
+    actor: User | None,
     patient,
     amount,
     method: str,
     idempotency_key: str,
     reference: str = "",
     invoice_ids: list[int] | None = None,
-    request=None,
 ) -> tuple[Payment, bool]:
     """Record a payment on the actor's open cashier day, with an official receipt number,
     and allocate it (to ``invoice_ids`` in that order, else oldest open invoice first); what
@@ -202,10 +200,9 @@ def payment_record(
             allocated = _allocate(payment=payment, invoices=invoices, actor=actor)
             audit_record(
                 actor=actor,
-                action="create",
+                action=AuditAction.CREATE,
                 obj=payment,
                 patient_id=patient.pk,
-                request=request,
                 detail={
                     "amount": str(amount),
                     "method": method,
@@ -221,7 +218,7 @@ def payment_record(
     return payment, True
 
 
-def credit_apply_locked(*, actor, patient_id: int) -> Decimal:
+def credit_apply_locked(*, actor: User | None, patient_id: int) -> Decimal:
     """Apply the patient's credit (unallocated payments, oldest first) to open invoices,
     oldest first. Call inside a transaction."""
     payments = list(
@@ -238,7 +235,7 @@ def credit_apply_locked(*, actor, patient_id: int) -> Decimal:
     if total:
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             object_type="billing.payment",
             patient_id=patient_id,
             actor_email="" if actor else "system:billing",
@@ -248,7 +245,7 @@ def credit_apply_locked(*, actor, patient_id: int) -> Decimal:
 
 
 @transaction.atomic
-def credit_apply(*, actor, patient, request=None) -> Decimal:
+def credit_apply(*, actor: User | None, patient) -> Decimal:
     require(actor, "billing.manage")
     return credit_apply_locked(actor=actor, patient_id=patient.pk)
 
@@ -260,7 +257,7 @@ def patient_credit(patient_id: int) -> Decimal:
 
 
 @transaction.atomic
-def refund_request(*, actor, payment: Payment, amount, reason: str, request=None) -> Refund:
+def refund_request(*, actor: User | None, payment: Payment, amount, reason: str) -> Refund:
     """Ask to give back part of a payment's unused credit (to the method it was paid by)."""
     require(actor, "billing.manage")
     amount = to_money(amount)
@@ -280,17 +277,16 @@ def refund_request(*, actor, payment: Payment, amount, reason: str, request=None
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=refund,
         patient_id=payment.patient_id,
-        request=request,
         detail={"amount": str(amount), "payment": payment.receipt_number},
     )
     return refund
 
 
 @transaction.atomic
-def refund_decide(*, actor, refund: Refund, approve: bool, request=None) -> Refund:
+def refund_decide(*, actor: User | None, refund: Refund, approve: bool) -> Refund:
     """Approve (the credit is paid out: the payment's unused credit goes down) or reject."""
     require(actor, "billing.approve")
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
@@ -310,10 +306,9 @@ def refund_decide(*, actor, refund: Refund, approve: bool, request=None) -> Refu
     refund.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=refund,
         patient_id=payment.patient_id,
-        request=request,
         detail={"status": refund.status, "amount": str(refund.amount)},
     )
     return refund

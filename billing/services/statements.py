@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from billing.models import OPEN_STATUSES, Invoice, StatementSend
 
 STALE_CLAIM = timedelta(minutes=15)  # a statement claimed this long ago and unsent is retried
@@ -92,7 +93,7 @@ def statement_send(*, patient_id: int, month: date, now: datetime | None = None)
         raise
     ours.update(sent_at=timezone.now())
     audit_record(
-        action="export",
+        action=AuditAction.EXPORT,
         object_type="billing.statement",
         patient_id=patient_id,
         actor_email="system:billing-statements",

@@ -41,15 +41,13 @@ def charge_action(request: Request, pk: int, action: str):
     charge = get_object_or_404(Charge, pk=pk)
     try:
         if action == "bill":
-            invoice = charge_services.charge_bill(
-                actor=request.user, charge=charge, request=request
-            )
+            invoice = charge_services.charge_bill(actor=request.user, charge=charge)
             return redirect_htmx_aware(request, reverse("billing:invoice", args=[invoice.pk]))
         form = forms.ReasonForm(request.POST)
         if action != "reverse" or not form.is_valid():
             raise ValidationError("Give the reason for reversing the charge.")
         charge_services.charge_reverse(
-            actor=request.user, charge=charge, reason=form.cleaned_data["reason"], request=request
+            actor=request.user, charge=charge, reason=form.cleaned_data["reason"]
         )
     except ValidationError as exc:
         from django.contrib import messages

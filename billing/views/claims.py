@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.audit import audit_phi_list
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
@@ -53,10 +53,7 @@ def claim_list(request: Request):
 @require_GET
 @require_perm("billing.view")
 def claim_detail(request: Request, pk: int):
-    claim = get_object_or_404(Claim.objects.select_related("payer", "coverage", "patient"), pk=pk)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=claim, patient_id=claim.patient_id
-    )
+    claim = selectors.get_claim_for_user(request.user, pk, purpose=AuditAction.READ)
     return _claim_page(request, claim)
 
 
@@ -104,7 +101,7 @@ def _claim_page(request: Request, claim: Claim, *, bad_line=None, bad_form=None,
 @require_perm("billing.manage")
 def claim_line_correct(request: Request, pk: int, line_pk: int):
     """Correct one line of a denied / partially paid claim (amount, ICD-10, service, reason)."""
-    claim = get_object_or_404(Claim.objects.select_related("payer", "coverage", "patient"), pk=pk)
+    claim = selectors.get_claim_for_user(request.user, pk, purpose=None)
     line = get_object_or_404(ClaimLine, pk=line_pk, claim=claim)
     form = forms.ClaimLineCorrectForm(request.POST, prefix=f"line{line.pk}")
     if form.is_valid():
@@ -117,7 +114,6 @@ def claim_line_correct(request: Request, pk: int, line_pk: int):
                 icd10_code=d["icd10"],
                 service=d["service"],
                 reason=d["reason"],
-                request=request,
             )
             messages.success(request, "Line corrected. Resubmit the claim when it is ready.")
             return redirect_htmx_aware(request, reverse("billing:claim", args=[pk]))
@@ -130,7 +126,7 @@ def claim_line_correct(request: Request, pk: int, line_pk: int):
 @require_POST
 @require_perm("billing.manage")
 def claim_action(request: Request, pk: int):
-    claim = get_object_or_404(Claim, pk=pk)
+    claim = selectors.get_claim_for_user(request.user, pk, purpose=None)
     form = forms.ClaimActionForm(request.POST)
     try:
         if not form.is_valid():
@@ -143,7 +139,6 @@ def claim_action(request: Request, pk: int):
             denial_code=d["denial_code"],
             note=d["note"],
             loa_number=d["loa_number"] or None,
-            request=request,
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -196,7 +191,6 @@ def remittance_new(request: Request):
                 received_on=d["received_on"],
                 amount=d["amount"],
                 items=_remittance_items(request, claims),
-                request=request,
             )
             messages.success(request, "Remittance posted.")
             return redirect_htmx_aware(request, reverse("billing:claims"))

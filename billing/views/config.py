@@ -44,7 +44,6 @@ def price_edit(request: Request, pk: int):
                 price=price,
                 amount=form.cleaned_data["amount"],
                 covered_per_term=form.cleaned_data["covered_per_term"],
-                request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:price_lists"))
         except ValidationError as exc:
@@ -68,7 +67,6 @@ def price_list_copy(request: Request, pk: int):
             services.price_list_copy(
                 actor=request.user,
                 source=source,
-                request=request,
                 effective_from=form.cleaned_data["effective_from"],
                 name=form.cleaned_data["name"],
             )
@@ -94,7 +92,7 @@ def payer_edit(request: Request, pk: int | None = None):
     form = forms.PayerForm(request.POST or None, instance=payer)
     if request.method == "POST" and form.is_valid():
         try:
-            services.payer_save(actor=request.user, payer=form.save(commit=False), request=request)
+            services.payer_save(actor=request.user, payer=form.save(commit=False))
             return redirect_htmx_aware(request, reverse("billing:price_lists"))
         except ValidationError as exc:
             form_errors(form, exc)

@@ -8,7 +8,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
@@ -77,10 +76,7 @@ def _detail_context(request, invoice, **extra) -> dict:
 @require_GET
 @require_perm("billing.view")
 def invoice_detail(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=invoice, patient_id=invoice.patient_id
-    )
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=AuditAction.READ)
     return render_page(
         request, "billing/invoice.html", _detail_context(request, invoice), partial="invoice-lines"
     )
@@ -89,7 +85,7 @@ def invoice_detail(request: Request, pk: int):
 @require_POST
 @require_perm("billing.manage")
 def invoice_add_line(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     form = forms.AddLineForm(request.POST)
     if form.is_valid():
         try:
@@ -101,12 +97,11 @@ def invoice_add_line(request: Request, pk: int):
                 quantity=d["quantity"],
                 unit_price_value=d["unit_price"],
                 reason=d["reason"],
-                request=request,
             )
             form = forms.AddLineForm()
         except ValidationError as exc:
             form_errors(form, exc)
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     return render_page(
         request,
         "billing/invoice.html",
@@ -119,12 +114,12 @@ def invoice_add_line(request: Request, pk: int):
 @require_POST
 @require_perm("billing.manage")
 def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     line = get_object_or_404(InvoiceLine, pk=line_pk, invoice=invoice, voided=False)
     error = None
     try:
         if action == "remove":
-            services.invoice_remove_line(actor=request.user, line=line, request=request)
+            services.invoice_remove_line(actor=request.user, line=line)
         else:
             form = forms.PriceOverrideForm(request.POST)
             if not form.is_valid():
@@ -134,11 +129,10 @@ def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
                 line=line,
                 unit_price_value=form.cleaned_data["unit_price"],
                 reason=form.cleaned_data["reason"],
-                request=request,
             )
     except ValidationError as exc:
         error = " ".join(exc.messages)
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     return render_page(
         request,
         "billing/invoice.html",
@@ -151,7 +145,7 @@ def invoice_line_action(request: Request, pk: int, line_pk: int, action: str):
 @require_POST
 @require_perm("billing.manage")
 def invoice_terms(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     form = forms.TermsForm(request.POST, patient=invoice.patient)
     if form.is_valid():
         try:
@@ -162,7 +156,6 @@ def invoice_terms(request: Request, pk: int):
                 coverage=d["coverage"],
                 statutory_discount=d["statutory_discount"],
                 statutory_id_number=d["statutory_id_number"],
-                request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:invoice", args=[pk]))
         except ValidationError as exc:
@@ -170,7 +163,9 @@ def invoice_terms(request: Request, pk: int):
     return render_page(
         request,
         "billing/invoice.html",
-        _detail_context(request, selectors.get_invoice(pk), terms_form=form),
+        _detail_context(
+            request, selectors.get_invoice_for_user(request.user, pk, purpose=None), terms_form=form
+        ),
         status=422,
     )
 
@@ -179,16 +174,15 @@ def invoice_terms(request: Request, pk: int):
 @require_perm("billing.manage")
 def invoice_action(request: Request, pk: int, action: str):
     """Issue, void, credit note, write-off request, claim: one service call each."""
-    invoice = selectors.get_invoice(pk)
+    invoice = selectors.get_invoice_for_user(request.user, pk, purpose=None)
     try:
         if action == "issue":
-            services.invoice_issue(actor=request.user, invoice=invoice, request=request)
+            services.invoice_issue(actor=request.user, invoice=invoice)
         elif action == "void":
             services.invoice_void(
                 actor=request.user,
                 invoice=invoice,
                 reason=request.POST.get("void-reason", ""),
-                request=request,
             )
         elif action == "credit":
             form = forms.CreditNoteForm(request.POST, prefix="credit")
@@ -199,19 +193,15 @@ def invoice_action(request: Request, pk: int, action: str):
                 invoice=invoice,
                 amount=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
-                request=request,
             )
         elif action == "writeoff":
             services.writeoff_request(
                 actor=request.user,
                 invoice=invoice,
                 reason=request.POST.get("writeoff-reason", ""),
-                request=request,
             )
         elif action == "claim":
-            claim = claim_services.claim_create(
-                actor=request.user, invoice=invoice, request=request
-            )
+            claim = claim_services.claim_create(actor=request.user, invoice=invoice)
             return redirect_htmx_aware(request, reverse("billing:claim", args=[claim.pk]))
         else:
             raise ValidationError("Unknown action.")
@@ -223,13 +213,8 @@ def invoice_action(request: Request, pk: int, action: str):
 @require_GET
 @require_perm("billing.view")
 def invoice_pdf_view(request: Request, pk: int):
-    invoice = selectors.get_invoice(pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=invoice,
-        patient_id=invoice.patient_id,
-        detail={"format": "pdf"},
+    invoice = selectors.get_invoice_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "pdf"}
     )
     return pdf_response(invoice_pdf(invoice), f"{invoice.number or f'draft-{invoice.pk}'}.pdf")
 

@@ -72,7 +72,6 @@ def konsulta_register(request: Request):
                 pin=d["pin"],
                 year=d["year"],
                 registered_on=d["registered_on"],
-                request=request,
             )
             messages.success(request, f"{form.patient.full_name} registered for {d['year']}.")
             return redirect_htmx_aware(request, _url(d["year"]))
@@ -98,7 +97,6 @@ def konsulta_capitation(request: Request):
                 received_on=d["received_on"],
                 amount=d["amount"],
                 members=d["members"],
-                request=request,
             )
             messages.success(request, "Capitation posted.")
             return redirect_htmx_aware(request, _url(d["year"]))

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_phi_access
+from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
@@ -15,25 +15,21 @@ from billing.models import Payment
 from billing.pdf import statement_pdf
 from billing.services import claims
 from billing.views._common import form_errors, page_of, pdf_response
+from patients.selectors import get_patient_for_user
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 
-def _patient(request, pk):
-    from patients.selectors import get_patient_for_user
-
-    return get_patient_for_user(request.user, pk, purpose=None)
+def _account(request, pk, purpose, object_type: str = "billing.account", **detail):
+    """The patient whose billing the page shows, audited as ``purpose`` of that account."""
+    return get_patient_for_user(
+        request.user, pk, purpose=purpose, object_type=object_type, detail=detail or None
+    )
 
 
 @require_GET
 @require_perm("billing.view")
 def patient_account(request: Request, patient_pk: int):
-    patient = _patient(request, patient_pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        object_type="billing.account",
-        patient_id=patient.pk,
-    )
+    patient = _account(request, patient_pk, AuditAction.READ)
     return render_page(
         request,
         "billing/patient.html",
@@ -52,7 +48,7 @@ def patient_account(request: Request, patient_pk: int):
 @require_http_methods(["GET", "POST"])
 @require_perm("billing.manage")
 def coverage_new(request: Request, patient_pk: int):
-    patient = _patient(request, patient_pk)
+    patient = _account(request, patient_pk, read_purpose(request), view="coverage")
     form = forms.CoverageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -60,7 +56,6 @@ def coverage_new(request: Request, patient_pk: int):
                 actor=request.user,
                 patient=patient,
                 coverage=form.save(commit=False),
-                request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:patient", args=[patient.pk]))
         except ValidationError as exc:
@@ -76,14 +71,13 @@ def coverage_new(request: Request, patient_pk: int):
 @require_GET
 @require_perm("billing.view")
 def statement_view(request: Request, patient_pk: int):
-    patient = _patient(request, patient_pk)
     date_from, date_to = forms.PeriodForm(request.GET).period()
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
+    patient = _account(
+        request,
+        patient_pk,
+        AuditAction.EXPORT,
         object_type="billing.statement",
-        patient_id=patient.pk,
-        detail={"from": str(date_from), "to": str(date_to)},
+        **{"from": str(date_from), "to": str(date_to)},
     )
     return pdf_response(
         statement_pdf(selectors.statement(patient, date_from, date_to)),
@@ -95,14 +89,7 @@ def statement_view(request: Request, patient_pk: int):
 @require_perm("billing.view_balance")
 def patient_balance(request: Request, patient_pk: int):
     """Read-only: what the patient owes (for doctors and nurses at the chart)."""
-    patient = _patient(request, patient_pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        object_type="billing.account",
-        patient_id=patient.pk,
-        detail={"view": "balance"},
-    )
+    patient = _account(request, patient_pk, AuditAction.READ, view="balance")
     return render_page(
         request,
         "billing/balance.html",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
+from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
@@ -16,7 +18,6 @@ from billing.models import (
     OPEN_STATUSES,
     CashierDay,
     Invoice,
-    Payment,
     PaymentMethod,
     Refund,
     WriteOff,
@@ -25,6 +26,7 @@ from billing.pdf import receipt_pdf
 from billing.services import invoices as invoice_services
 from billing.services import payments as services
 from billing.views._common import form_errors, page_of, pdf_response
+from patients.selectors import get_patient_for_user
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 
@@ -39,9 +41,13 @@ def _open_invoices(patient):
 @require_http_methods(["GET", "POST"])
 @require_perm("billing.manage")
 def payment_new(request: Request, patient_pk: int):
-    from patients.selectors import get_patient_for_user
-
-    patient = get_patient_for_user(request.user, patient_pk, purpose=None)
+    patient = get_patient_for_user(
+        request.user,
+        patient_pk,
+        purpose=read_purpose(request),
+        object_type="billing.account",
+        detail={"view": "payment_new"},
+    )
     open_invoices = _open_invoices(patient)
     form = forms.PaymentForm(
         request.POST or None,
@@ -59,7 +65,6 @@ def payment_new(request: Request, patient_pk: int):
                 reference=d["reference"],
                 idempotency_key=d["idempotency_key"],
                 invoice_ids=form.chosen_invoice_ids() or None,
-                request=request,
             )
             return redirect_htmx_aware(request, reverse("billing:payment", args=[payment.pk]))
         except ValidationError as exc:
@@ -81,12 +86,7 @@ def payment_new(request: Request, patient_pk: int):
 @require_GET
 @require_perm("billing.view")
 def payment_detail(request: Request, pk: int):
-    payment = get_object_or_404(
-        Payment.objects.select_related("patient", "received_by", "cashier_day"), pk=pk
-    )
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=payment, patient_id=payment.patient_id
-    )
+    payment = selectors.get_payment_for_user(request.user, pk, purpose=AuditAction.READ)
     return render_page(
         request,
         "billing/payment.html",
@@ -102,13 +102,8 @@ def payment_detail(request: Request, pk: int):
 @require_GET
 @require_perm("billing.view")
 def receipt_pdf_view(request: Request, pk: int):
-    payment = get_object_or_404(Payment.objects.select_related("patient", "received_by"), pk=pk)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=payment,
-        patient_id=payment.patient_id,
-        detail={"format": "pdf"},
+    payment = selectors.get_payment_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "pdf"}
     )
     return pdf_response(receipt_pdf(payment), f"{payment.receipt_number}.pdf")
 
@@ -116,7 +111,7 @@ def receipt_pdf_view(request: Request, pk: int):
 @require_POST
 @require_perm("billing.manage")
 def refund_request(request: Request, pk: int):
-    payment = get_object_or_404(Payment, pk=pk)
+    payment = selectors.get_payment_for_user(request.user, pk, purpose=None)
     form = forms.RefundForm(request.POST)
     try:
         if not form.is_valid():
@@ -126,7 +121,6 @@ def refund_request(request: Request, pk: int):
             payment=payment,
             amount=form.cleaned_data["amount"],
             reason=form.cleaned_data["reason"],
-            request=request,
         )
         messages.success(request, "Refund requested; an administrator approves it.")
     except ValidationError as exc:
@@ -153,14 +147,12 @@ def approval_decide(request: Request, kind: str, pk: int):
                 actor=request.user,
                 writeoff=get_object_or_404(WriteOff, pk=pk),
                 approve=approve,
-                request=request,
             )
         else:
             services.refund_decide(
                 actor=request.user,
                 refund=get_object_or_404(Refund, pk=pk),
                 approve=approve,
-                request=request,
             )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -180,7 +172,6 @@ def cashier(request: Request):
                 services.cashier_day_open(
                     actor=request.user,
                     opening_float=open_form.cleaned_data["opening_float"],
-                    request=request,
                 )
                 return redirect_htmx_aware(request, reverse("billing:cashier"))
             if request.POST.get("action") == "close" and day and close_form.is_valid():
@@ -189,7 +180,6 @@ def cashier(request: Request):
                     day=day,
                     counted=close_form.counted(),
                     note=close_form.cleaned_data["note"],
-                    request=request,
                 )
                 return redirect_htmx_aware(
                     request, reverse("billing:cashier_day", args=[closed.pk])
@@ -224,7 +214,6 @@ def cashier_day(request: Request, pk: int):
     day = get_object_or_404(CashierDay.objects.select_related("cashier"), pk=pk)
     expected = services.expected_by_method(day) if day.status == "open" else day.expected
     rows = []
-    from decimal import Decimal
 
     for method, label in PaymentMethod.choices:
         exp = Decimal(str(expected.get(method, "0")))

@@ -5,32 +5,21 @@ from __future__ import annotations
 
 from django.views.decorators.http import require_GET
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, selectors
 from billing.models import POSTED_STATUSES, Claim, Invoice, InvoiceStatus, Payment
 from billing.pdf import invoice_pdf, receipt_pdf, statement_pdf
 from billing.views._common import pdf_response
+from patients.selectors import patient_for_portal
 from uscpis.http import Request, render_page
-
-
-def _me(request):
-    from patients.selectors import patient_for_portal
-
-    return patient_for_portal(request.user)
 
 
 @require_GET
 @require_perm("billing.portal")
 def my_bills(request: Request):
-    patient = _me(request)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        object_type="billing.account",
-        patient_id=patient.pk,
-        detail={"view": "portal"},
+    patient = patient_for_portal(
+        request.user, purpose=AuditAction.READ, object_type="billing.account"
     )
     return render_page(
         request,
@@ -53,9 +42,8 @@ def my_bills(request: Request):
 @require_GET
 @require_perm("billing.portal")
 def my_invoice_pdf(request: Request, pk: int):
-    invoice = selectors.get_own_invoice(request.user, pk)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.EXPORT, obj=invoice, patient_id=invoice.patient_id
+    invoice = selectors.get_invoice_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "pdf"}, own=True
     )
     return pdf_response(invoice_pdf(invoice), f"{invoice.number}.pdf")
 
@@ -63,9 +51,8 @@ def my_invoice_pdf(request: Request, pk: int):
 @require_GET
 @require_perm("billing.portal")
 def my_receipt_pdf(request: Request, pk: int):
-    payment = selectors.get_own_payment(request.user, pk)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.EXPORT, obj=payment, patient_id=payment.patient_id
+    payment = selectors.get_payment_for_user(
+        request.user, pk, purpose=AuditAction.EXPORT, detail={"format": "pdf"}, own=True
     )
     return pdf_response(receipt_pdf(payment), f"{payment.receipt_number}.pdf")
 
@@ -73,13 +60,12 @@ def my_receipt_pdf(request: Request, pk: int):
 @require_GET
 @require_perm("billing.portal")
 def my_statement_pdf(request: Request):
-    patient = _me(request)
     date_from, date_to = forms.PeriodForm(request.GET).period()
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
+    patient = patient_for_portal(
+        request.user,
+        purpose=AuditAction.EXPORT,
         object_type="billing.statement",
-        patient_id=patient.pk,
+        detail={"from": str(date_from), "to": str(date_to)},
     )
     return pdf_response(
         statement_pdf(selectors.statement(patient, date_from, date_to)), f"statement-{date_to}.pdf"

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from inventory.models import (
     Category,
     Item,
@@ -18,7 +19,7 @@ from inventory.models import (
 
 
 @transaction.atomic
-def item_save(*, actor, item: Item, request=None) -> Item:
+def item_save(*, actor: User | None, item: Item) -> Item:
     """Create or update a catalogue item (the form has validated its fields)."""
     creating = item.pk is None
     if item.reorder_point < 0 or item.reorder_quantity < 0:
@@ -34,9 +35,8 @@ def item_save(*, actor, item: Item, request=None) -> Item:
     item.save()
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=item,
-        request=request,
         detail={"sku": item.sku},
     )
     return item
@@ -61,7 +61,7 @@ def _save_unique(obj, errors: dict[str, tuple[str, str]]) -> None:
 
 
 @transaction.atomic
-def location_save(*, actor, location: Location, request=None) -> Location:
+def location_save(*, actor: User | None, location: Location) -> Location:
     """Create or update a storage location. Names are unique ignoring case, codes unique.
 
     Retiring a location (``is_active`` False) is refused while any lot there holds stock or a
@@ -103,16 +103,15 @@ def location_save(*, actor, location: Location, request=None) -> Location:
     )
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=location,
-        request=request,
         detail={"name": location.name, "code": location.code, "is_active": location.is_active},
     )
     return location
 
 
 @transaction.atomic
-def category_save(*, actor, category: Category, request=None) -> Category:
+def category_save(*, actor: User | None, category: Category) -> Category:
     """Create or rename an item category (names unique ignoring case). Raises
     ``ValidationError`` on a duplicate name, including one created concurrently."""
     creating = category.pk is None
@@ -127,19 +126,20 @@ def category_save(*, actor, category: Category, request=None) -> Category:
     )
     audit_record(
         actor=actor,
-        action="create" if creating else "update",
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=category,
-        request=request,
         detail={"name": category.name},
     )
     return category
 
 
 @transaction.atomic
-def vendor_save(*, actor, vendor: Vendor, request=None) -> Vendor:
+def vendor_save(*, actor: User | None, vendor: Vendor) -> Vendor:
     creating = vendor.pk is None
     vendor.save()
     audit_record(
-        actor=actor, action="create" if creating else "update", obj=vendor, request=request
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=vendor,
     )
     return vendor

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from inventory.models import (
     Item,
     Location,
@@ -38,7 +39,7 @@ class DispenseResult:
 @transaction.atomic
 def stock_dispense(
     *,
-    actor,
+    actor: User | None,
     item: Item,
     quantity,
     patient=None,
@@ -48,7 +49,6 @@ def stock_dispense(
     location: Location | None = None,
     course_days: int | None = None,
     note: str = "",
-    request=None,
     occurred_at=None,
 ) -> DispenseResult:
     """Dispense to a patient (optionally during a visit / for a prescription) or for ward or
@@ -115,9 +115,8 @@ def stock_dispense(
             )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=result.movements[0],
-        request=request,
         patient_id=patient.pk if patient is not None else None,
         detail={
             "dispense": fmt_qty(qty),
@@ -139,7 +138,7 @@ def cancel_marker(movement_id: int) -> str:
 
 @transaction.atomic
 def stock_dispense_cancel(
-    *, actor, movement: StockMovement, reason: str, request=None
+    *, actor: User | None, movement: StockMovement, reason: str
 ) -> StockMovement:
     """Cancel a dispensing to a patient (entered in error, or the stock came back unused):
     the quantity goes back to its lot through a correcting movement (the ledger keeps both
@@ -169,9 +168,8 @@ def stock_dispense_cancel(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=correction,
-        request=request,
         patient_id=movement.patient_id,
         detail={"cancels_dispense": movement.pk, "reason": reason},
     )

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from inventory.models import (
     Equipment,
     MaintenanceLog,
@@ -18,7 +19,7 @@ from inventory.quantities import add_interval
 
 
 @transaction.atomic
-def equipment_save(*, actor, equipment: Equipment, request=None) -> Equipment:
+def equipment_save(*, actor: User | None, equipment: Equipment) -> Equipment:
     creating = equipment.pk is None
     if (
         equipment.purchase_date
@@ -28,13 +29,15 @@ def equipment_save(*, actor, equipment: Equipment, request=None) -> Equipment:
         raise ValidationError({"warranty_end": "The warranty cannot end before the purchase date."})
     equipment.save()
     audit_record(
-        actor=actor, action="create" if creating else "update", obj=equipment, request=request
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=equipment,
     )
     return equipment
 
 
 @transaction.atomic
-def schedule_save(*, actor, schedule: MaintenanceSchedule, request=None) -> MaintenanceSchedule:
+def schedule_save(*, actor: User | None, schedule: MaintenanceSchedule) -> MaintenanceSchedule:
     """Create or change a maintenance/calibration schedule (next due defaults from the last
     service, or from today)."""
     if schedule.interval_value < 1:
@@ -49,21 +52,20 @@ def schedule_save(*, actor, schedule: MaintenanceSchedule, request=None) -> Main
         raise ValidationError(
             {"kind": "This equipment already has a schedule of that kind."}
         ) from None
-    audit_record(actor=actor, action="update", obj=schedule, request=request)
+    audit_record(actor=actor, action=AuditAction.UPDATE, obj=schedule)
     return schedule
 
 
 @transaction.atomic
 def maintenance_record(
     *,
-    actor,
+    actor: User | None,
     equipment: Equipment,
     kind: str,
     performed_on: date,
     work_done: str,
     result: str,
     technician: str = "",
-    request=None,
 ) -> MaintenanceLog:
     """Log maintenance or calibration; the matching schedule's next due date moves on from
     ``performed_on``. A date in the future is refused."""
@@ -96,9 +98,8 @@ def maintenance_record(
         schedule.save(update_fields=["last_done_on", "next_due_on"])
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=log,
-        request=request,
         detail={"kind": kind, "result": result},
     )
     return log

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from inventory import totals
 from inventory.models import (
     Item,
@@ -32,7 +33,7 @@ from uscpis import mail
 _REORDER_LOCK_KEY = 7_368_270_105  # serialises the purchase-order drafting job
 
 
-def _new_draft(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
+def _new_draft(*, vendor: Vendor, actor: User | None, auto: bool) -> PurchaseOrder:
     order = PurchaseOrder.objects.create(
         number=f"tmp-{uuid.uuid4().hex[:14]}",
         vendor=vendor,
@@ -44,7 +45,7 @@ def _new_draft(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
     return order
 
 
-def _draft_for_vendor(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
+def _draft_for_vendor(*, vendor: Vendor, actor: User | None, auto: bool) -> PurchaseOrder:
     """The vendor's working draft, created if needed (one draft per vendor, race-free)."""
     existing = (
         PurchaseOrder.objects.select_for_update()
@@ -61,10 +62,10 @@ def _draft_for_vendor(*, vendor: Vendor, actor, auto: bool) -> PurchaseOrder:
 
 
 @transaction.atomic
-def purchase_order_create(*, actor, vendor: Vendor, request=None) -> PurchaseOrder:
+def purchase_order_create(*, actor: User | None, vendor: Vendor) -> PurchaseOrder:
     """A new draft for ``vendor`` (or its existing draft: one working draft per vendor)."""
     order = _draft_for_vendor(vendor=vendor, actor=actor, auto=False)
-    audit_record(actor=actor, action="create", obj=order, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=order)
     return order
 
 
@@ -78,7 +79,7 @@ def _lock_order(order: PurchaseOrder) -> PurchaseOrder:
 
 @transaction.atomic
 def purchase_order_add_line(
-    *, actor, order: PurchaseOrder, item: Item, quantity, unit_cost=None, request=None
+    *, actor: User | None, order: PurchaseOrder, item: Item, quantity, unit_cost=None
 ) -> PurchaseOrderLine:
     """Add ``quantity`` of ``item`` to a draft (adds to an existing line for the item)."""
     order = _lock_order(order)
@@ -105,32 +106,30 @@ def purchase_order_add_line(
         line.save(update_fields=["quantity_ordered", "unit_cost"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=order,
-        request=request,
         detail={"line_item": item.pk, "quantity": fmt_qty(qty)},
     )
     return line
 
 
 @transaction.atomic
-def purchase_order_remove_line(*, actor, line: PurchaseOrderLine, request=None) -> None:
+def purchase_order_remove_line(*, actor: User | None, line: PurchaseOrderLine) -> None:
     order = _lock_order(line.order)
     if order.status != POStatus.DRAFT:
         raise ValidationError("Only a draft order can be changed.")
     PurchaseOrderLine.objects.filter(pk=line.pk).delete()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=order,
-        request=request,
         detail={"removed_item": line.item_id},
     )
 
 
 @transaction.atomic
 def purchase_orders_draft_for_low_stock(
-    *, actor=None, items: list[Item] | None = None, request=None
+    *, actor: User | None = None, items: list[Item] | None = None
 ) -> list[PurchaseOrder]:
     """Add every low-stock item (or just ``items``) to its preferred vendor's draft order,
     for its reorder quantity minus what is already on order. Items already on a draft, with
@@ -177,16 +176,15 @@ def purchase_orders_draft_for_low_stock(
     for order in touched.values():
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=order,
-            request=request,
             detail={"drafted": "low stock"},
         )
     return list(touched.values())
 
 
 @transaction.atomic
-def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> PurchaseOrder:
+def purchase_order_send(*, actor: User | None, order: PurchaseOrder) -> PurchaseOrder:
     """Draft → sent; the PDF is emailed to the vendor through the outbox (exactly once)."""
     order = _lock_order(order)
     if order.status != POStatus.DRAFT:
@@ -201,7 +199,10 @@ def purchase_order_send(*, actor, order: PurchaseOrder, request=None) -> Purchas
     order.save(update_fields=["status", "sent_at", "expected_on"])
     totals.touch(order.lines.values_list("item_id", flat=True))
     audit_record(
-        actor=actor, action="update", obj=order, request=request, detail={"status": "sent"}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=order,
+        detail={"status": "sent"},
     )
     outbox.enqueue("inventory.tasks.email_purchase_order", order_id=order.pk)
     return order
@@ -234,7 +235,7 @@ def purchase_order_email(*, order_id: int) -> bool:
 
 
 @transaction.atomic
-def purchase_order_cancel(*, actor, order: PurchaseOrder, request=None) -> PurchaseOrder:
+def purchase_order_cancel(*, actor: User | None, order: PurchaseOrder) -> PurchaseOrder:
     order = _lock_order(order)
     if order.status in (POStatus.RECEIVED, POStatus.CANCELLED):
         raise ValidationError("This order is already closed.")
@@ -243,7 +244,10 @@ def purchase_order_cancel(*, actor, order: PurchaseOrder, request=None) -> Purch
     order.save(update_fields=["status", "closed_at"])
     totals.touch(order.lines.values_list("item_id", flat=True))
     audit_record(
-        actor=actor, action="update", obj=order, request=request, detail={"status": "cancelled"}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=order,
+        detail={"status": "cancelled"},
     )
     return order
 
@@ -261,11 +265,10 @@ class Receipt:
 @transaction.atomic
 def purchase_order_receive(
     *,
-    actor,
+    actor: User | None,
     order: PurchaseOrder,
     receipts: list[Receipt],
     confirm_over: bool = False,
-    request=None,
 ) -> PurchaseOrder:
     """Receive goods against a sent order: each receipt becomes a lot (or tops up the batch)
     with a receive movement. More than ordered needs ``confirm_over``. All or nothing."""
@@ -303,7 +306,6 @@ def purchase_order_receive(
                 unit_cost=line.unit_cost if receipt.unit_cost is None else receipt.unit_cost,
                 po_line=line,
                 note=order.number,
-                request=request,
             )
             line.quantity_received += Decimal(str(receipt.quantity))
             line.save(update_fields=["quantity_received"])
@@ -313,6 +315,9 @@ def purchase_order_receive(
         order.save(update_fields=["status", "closed_at"])
         totals.touch(line.item_id for line in lines.values())
     audit_record(
-        actor=actor, action="update", obj=order, request=request, detail={"status": order.status}
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=order,
+        detail={"status": order.status},
     )
     return order

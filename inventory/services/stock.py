@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from inventory import totals
 from inventory.models import (
     ADJUST_REASONS,
@@ -30,7 +31,9 @@ from inventory.models import (
 from inventory.quantities import clean_quantity, fmt_qty
 
 
-def _move(lot: StockLot, *, kind: str, reason: str, delta: Decimal, actor, **refs) -> StockMovement:
+def _move(
+    lot: StockLot, *, kind: str, reason: str, delta: Decimal, actor: User | None, **refs
+) -> StockMovement:
     """Apply ``delta`` to a lot the caller has locked and write its movement."""
     new_quantity = lot.quantity + delta
     if new_quantity < 0:
@@ -109,7 +112,7 @@ def _lot_for_receipt(*, item, location, batch_number, expiry_date, unit_cost) ->
 @transaction.atomic
 def stock_receive(
     *,
-    actor,
+    actor: User | None,
     item: Item,
     location: Location,
     batch_number: str,
@@ -119,7 +122,6 @@ def stock_receive(
     reason_code: str = ReasonCode.PURCHASE,
     po_line: PurchaseOrderLine | None = None,
     note: str = "",
-    request=None,
     received_at=None,
 ) -> StockMovement:
     """Put ``quantity`` of a batch into stock at ``location`` (a new lot, or the same batch's
@@ -167,9 +169,8 @@ def stock_receive(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=movement,
-        request=request,
         detail={"receive": fmt_qty(qty), "item": item.pk, "lot": lot.pk},
     )
     return movement
@@ -177,7 +178,7 @@ def stock_receive(
 
 @transaction.atomic
 def stock_adjust(
-    *, actor, lot: StockLot, quantity_change, reason_code: str, note: str = "", request=None
+    *, actor: User | None, lot: StockLot, quantity_change, reason_code: str, note: str = ""
 ) -> StockMovement:
     """Correct a lot by a signed amount with a reason code; never below zero."""
     if reason_code not in ADJUST_REASONS:
@@ -199,9 +200,8 @@ def stock_adjust(
     )
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=movement,
-        request=request,
         detail={"adjust": fmt_qty(delta), "reason": reason_code, "lot": lot.pk},
     )
     return movement
@@ -209,7 +209,7 @@ def stock_adjust(
 
 @transaction.atomic
 def stock_transfer(
-    *, actor, lot: StockLot, to_location: Location, quantity, request=None
+    *, actor: User | None, lot: StockLot, to_location: Location, quantity
 ) -> StockLot:
     """Move part of a lot to another location (same batch there); two movements, one ref."""
     if to_location.pk == lot.location_id:
@@ -267,9 +267,8 @@ def stock_transfer(
     )
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=out,
-        request=request,
         detail={"transfer": fmt_qty(qty), "from": source.pk, "to": dest.pk},
     )
     return dest
@@ -277,7 +276,7 @@ def stock_transfer(
 
 @transaction.atomic
 def stock_dispose(
-    *, actor, lot: StockLot, reason_code: str, quantity=None, note: str = "", request=None
+    *, actor: User | None, lot: StockLot, reason_code: str, quantity=None, note: str = ""
 ) -> StockMovement:
     """Write off (all of, by default) a lot: expired, damaged, recalled or returned."""
     if reason_code not in DISPOSE_REASONS:
@@ -295,16 +294,15 @@ def stock_dispose(
     )
     audit_record(
         actor=actor,
-        action="delete",
+        action=AuditAction.DELETE,
         obj=movement,
-        request=request,
         detail={"dispose": fmt_qty(qty), "reason": reason_code, "lot": lot.pk},
     )
     return movement
 
 
 @transaction.atomic
-def lot_set_status(*, actor, lot: StockLot, status: str, request=None) -> StockLot:
+def lot_set_status(*, actor: User | None, lot: StockLot, status: str) -> StockLot:
     """Quarantine or release a lot (an expired lot cannot be released). Leaves a zero-quantity
     ledger row so the history shows who did it and when."""
     if status not in LotStatus.values:
@@ -320,9 +318,8 @@ def lot_set_status(*, actor, lot: StockLot, status: str, request=None) -> StockL
     movement = _move(lot, kind=MovementKind.ADJUST, reason=reason, delta=Decimal("0"), actor=actor)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=lot,
-        request=request,
         detail={"status": status, "movement": movement.pk},
     )
     return lot

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from inventory import totals
 from inventory.models import (
     STOCKTAKE_REASONS,
@@ -22,7 +23,7 @@ from inventory.services.stock import _move
 
 
 @transaction.atomic
-def stocktake_start(*, actor, location: Location, request=None) -> Stocktake:
+def stocktake_start(*, actor: User | None, location: Location) -> Stocktake:
     """A count sheet listing every lot with stock at ``location`` (one open sheet per place)."""
     try:
         with transaction.atomic():
@@ -35,13 +36,13 @@ def stocktake_start(*, actor, location: Location, request=None) -> Stocktake:
     StocktakeLine.objects.bulk_create(
         StocktakeLine(stocktake=stocktake, lot=lot, expected_quantity=lot.quantity) for lot in lots
     )
-    audit_record(actor=actor, action="create", obj=stocktake, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=stocktake)
     return stocktake
 
 
 @transaction.atomic
 def stocktake_record_counts(
-    *, actor, stocktake: Stocktake, counts: dict[int, tuple[str, str]], request=None
+    *, actor: User | None, stocktake: Stocktake, counts: dict[int, tuple[str, str]]
 ) -> Stocktake:
     """Save counted quantities (and reasons) by line id; blank leaves a line uncounted.
 
@@ -73,9 +74,8 @@ def stocktake_record_counts(
         raise ValidationError(errors)
     audit_record(  # the lines change; the sheet itself changes when it is posted
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         object_type="inventory.stocktakeline",
-        request=request,
         detail={
             "stocktake": stocktake.pk,
             "counted": sum(1 for raw, _ in counts.values() if raw not in (None, "")),
@@ -85,7 +85,7 @@ def stocktake_record_counts(
 
 
 @transaction.atomic
-def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
+def stocktake_post(*, actor: User | None, stocktake: Stocktake) -> Stocktake:
     """Make every counted lot hold what was counted; lots left uncounted are untouched.
 
     A count states what is on the shelf now (stock dispensed, received or moved while the
@@ -133,9 +133,8 @@ def stocktake_post(*, actor, stocktake: Stocktake, request=None) -> Stocktake:
     stocktake.refresh_from_db()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=stocktake,
-        request=request,
         detail={
             "variances_posted": posted,
             "lots_moved_during_count": moved,

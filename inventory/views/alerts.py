@@ -101,9 +101,7 @@ def draft_order(request: Request):
         if item_id is None:
             raise Http404("No such item")
         items = [get_object_or_404(Item, pk=item_id)]
-    orders = purchasing.purchase_orders_draft_for_low_stock(
-        actor=request.user, items=items, request=request
-    )
+    orders = purchasing.purchase_orders_draft_for_low_stock(actor=request.user, items=items)
     if orders:
         messages.success(
             request,

@@ -36,7 +36,7 @@ def vendor_edit(request: Request, pk: int | None = None):
         request,
         obj=vendor,
         form_class=forms.VendorForm,
-        save=lambda v: catalogue.vendor_save(actor=request.user, vendor=v, request=request),
+        save=lambda v: catalogue.vendor_save(actor=request.user, vendor=v),
         noun="Vendor",
         list_url="inventory:vendors",
     )
@@ -84,7 +84,7 @@ def location_edit(request: Request, pk: int | None = None):
         request,
         obj=location,
         form_class=forms.LocationForm,
-        save=lambda loc: catalogue.location_save(actor=request.user, location=loc, request=request),
+        save=lambda loc: catalogue.location_save(actor=request.user, location=loc),
         noun="Location",
         list_url="inventory:locations",
     )
@@ -109,7 +109,7 @@ def category_edit(request: Request, pk: int | None = None):
         request,
         obj=category,
         form_class=forms.CategoryForm,
-        save=lambda c: catalogue.category_save(actor=request.user, category=c, request=request),
+        save=lambda c: catalogue.category_save(actor=request.user, category=c),
         noun="Category",
         list_url="inventory:categories",
     )

@@ -44,7 +44,6 @@ def dispense(request: Request):
                 location=d["location"],
                 course_days=d["course_days"],
                 note=d["note"],
-                request=request,
             )
         except ValidationError as exc:
             _form_error(form, exc)
@@ -79,7 +78,6 @@ def dispense_cancel(request: Request, pk: int):
                 actor=request.user,
                 movement=movement,
                 reason=form.cleaned_data["reason"],
-                request=request,
             )
         except ValidationError as exc:
             _form_error(form, exc)

@@ -50,7 +50,7 @@ def equipment_edit(request: Request, pk: int | None = None):
     if request.method == "POST" and form.is_valid():
         try:
             equipment = equipment_services.equipment_save(
-                actor=request.user, equipment=form.save(commit=False), request=request
+                actor=request.user, equipment=form.save(commit=False)
             )
         except ValidationError as exc:
             _form_error(form, exc)
@@ -98,7 +98,7 @@ def equipment_log(request: Request, pk: int):
     if form.is_valid():
         try:
             equipment_services.maintenance_record(
-                actor=request.user, equipment=equipment, request=request, **form.cleaned_data
+                actor=request.user, equipment=equipment, **form.cleaned_data
             )
         except ValidationError as exc:
             _form_error(form, exc)
@@ -124,9 +124,7 @@ def schedule_add(request: Request, pk: int):
     form = forms.ScheduleForm(request.POST, instance=MaintenanceSchedule(equipment=equipment))
     if form.is_valid():
         try:
-            equipment_services.schedule_save(
-                actor=request.user, schedule=form.save(commit=False), request=request
-            )
+            equipment_services.schedule_save(actor=request.user, schedule=form.save(commit=False))
         except ValidationError as exc:
             _form_error(form, exc)
         else:

@@ -150,7 +150,10 @@ def item_detail(request: Request, pk: int):
     patient_ids = sorted({m.patient_id for m in page if m.patient_id})
     if patient_ids and show_patients:
         audit_record(
-            action="read", request=request, obj=item, detail={"ledger_patients": patient_ids}
+            action=AuditAction.READ,
+            request=request,
+            obj=item,
+            detail={"ledger_patients": patient_ids},
         )
     context = {
         "item": item,
@@ -168,7 +171,7 @@ def item_detail(request: Request, pk: int):
 def item_ledger_export(request: Request, pk: int):
     item = get_object_or_404(Item, pk=pk)
     show = user_has_perm(request.user, "patients.view_demographics")
-    audit_record(action="export", request=request, obj=item, detail={"csv": "ledger"})
+    audit_record(action=AuditAction.EXPORT, request=request, obj=item, detail={"csv": "ledger"})
     movements = selectors.item_ledger(item).iterator(chunk_size=2000)
     return csv_download(
         f"ledger-{item.sku}.csv", LEDGER_HEADER, (_movement_row(m, show) for m in movements)
@@ -182,9 +185,7 @@ def item_edit(request: Request, pk: int | None = None):
     form = forms.ItemForm(request.POST or None, instance=item)
     if request.method == "POST" and form.is_valid():
         try:
-            item = catalogue.item_save(
-                actor=request.user, item=form.save(commit=False), request=request
-            )
+            item = catalogue.item_save(actor=request.user, item=form.save(commit=False))
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -211,9 +212,7 @@ def item_receive(request: Request, pk: int):
     form = forms.ReceiveForm(request.POST or None, initial={"location": item.default_location_id})
     if request.method == "POST" and form.is_valid():
         try:
-            stock_services.stock_receive(
-                actor=request.user, item=item, request=request, **form.cleaned_data
-            )
+            stock_services.stock_receive(actor=request.user, item=item, **form.cleaned_data)
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -253,7 +252,7 @@ def lot_action(request: Request, pk: int, action: str):
     form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            service(actor=request.user, lot=lot, request=request, **form.cleaned_data)
+            service(actor=request.user, lot=lot, **form.cleaned_data)
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -281,7 +280,7 @@ def lot_status(request: Request, pk: int):
     lot = get_object_or_404(StockLot, pk=pk)
     status = request.POST.get("status", "")
     try:
-        stock_services.lot_set_status(actor=request.user, lot=lot, status=status, request=request)
+        stock_services.lot_set_status(actor=request.user, lot=lot, status=status)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -47,7 +47,7 @@ def order_new(request: Request):
     form = forms.OrderCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         order = purchasing.purchase_order_create(
-            actor=request.user, vendor=form.cleaned_data["vendor"], request=request
+            actor=request.user, vendor=form.cleaned_data["vendor"]
         )
         return redirect("inventory:order_detail", pk=order.pk)
     return render_page(
@@ -90,9 +90,7 @@ def order_add_line(request: Request, pk: int):
     form = forms.OrderLineForm(request.POST)
     if form.is_valid():
         try:
-            purchasing.purchase_order_add_line(
-                actor=request.user, order=order, request=request, **form.cleaned_data
-            )
+            purchasing.purchase_order_add_line(actor=request.user, order=order, **form.cleaned_data)
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -114,7 +112,7 @@ def order_remove_line(request: Request, pk: int, line_pk: int):
         PurchaseOrderLine.objects.select_related("order"), pk=line_pk, order_id=pk
     )
     try:
-        purchasing.purchase_order_remove_line(actor=request.user, line=line, request=request)
+        purchasing.purchase_order_remove_line(actor=request.user, line=line)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return render_page(
@@ -132,7 +130,7 @@ def order_action(request: Request, pk: int, action: str):
         raise Http404
     order = get_object_or_404(PurchaseOrder, pk=pk)
     try:
-        order = ORDER_ACTIONS[action](actor=request.user, order=order, request=request)
+        order = ORDER_ACTIONS[action](actor=request.user, order=order)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -159,7 +157,6 @@ def order_receive(request: Request, pk: int):
                 order=order,
                 receipts=form.receipts(),
                 confirm_over=form.cleaned_data["confirm_over"],
-                request=request,
             )
         except ValidationError as exc:
             _form_error(form, exc)

@@ -25,7 +25,7 @@ def stocktakes(request: Request):
     form = forms.StocktakeStartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            st = stocktake.stocktake_start(actor=request.user, request=request, **form.cleaned_data)
+            st = stocktake.stocktake_start(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             _form_error(form, exc)
         else:
@@ -61,11 +61,9 @@ def stocktake_detail(request: Request, pk: int):
                 )
                 for form in formset.forms
             }
-            stocktake.stocktake_record_counts(
-                actor=request.user, stocktake=st, counts=counts, request=request
-            )
+            stocktake.stocktake_record_counts(actor=request.user, stocktake=st, counts=counts)
             if request.POST.get("post"):
-                stocktake.stocktake_post(actor=request.user, stocktake=st, request=request)
+                stocktake.stocktake_post(actor=request.user, stocktake=st)
                 posted = st.movements.count()
                 messages.success(
                     request,

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from monitoring.backups import dump, layout, locks, offsite
 from monitoring.backups.jobs import (
     RUN_BACKUP_TASK,
@@ -75,7 +76,7 @@ def backup_request(
         )
         audit_record(
             actor=actor,
-            action="create",
+            action=AuditAction.CREATE,
             obj=backup,
             request=request,
             detail={"backup": "requested", "with_media": with_media, "kind": kind},

@@ -12,7 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from monitoring.backups import checks, layout, locks, restore_engine
 from monitoring.backups.create import backup_create, backup_folder
 from monitoring.backups.jobs import Progress, Say, _no_progress, _quiet
@@ -125,7 +125,7 @@ def backup_restore(
         audit_record(
             actor=now_actor,
             actor_email=actor.email if actor is not None else "",
-            action="update",
+            action=AuditAction.UPDATE,
             obj=backup,
             request=request,
             detail={
@@ -199,7 +199,7 @@ def _audit_restore_failed(backup: Backup, actor, exc: Exception, extra, request)
         audit_record(
             actor=_still_there(actor),
             actor_email=actor.email if actor is not None else "",
-            action="update",
+            action=AuditAction.UPDATE,
             obj=backup,
             request=request,
             allowed=True,

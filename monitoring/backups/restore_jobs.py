@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from monitoring.backups import locks
 from monitoring.backups.jobs import (
     RESTORE_JOB_KEY,
@@ -137,7 +137,7 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
             cache.set(RESTORE_JOB_KEY.format(job_id), job, RESTORE_JOB_TTL)
             audit_record(
                 actor=actor,
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=backup,
                 request=request,
                 detail={"backup": "restore requested"},

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.audit import audit_record
+from accounts.models import AuditAction
 from monitoring.backups import checks, locks
 from monitoring.backups.create import backup_folder
 from monitoring.backups.jobs import (
@@ -57,7 +58,7 @@ def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
         )
         audit_record(
             actor=actor,
-            action="update",
+            action=AuditAction.UPDATE,
             obj=backup,
             request=request,
             detail={"backup": "verify requested"},

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from accounts.roles import Role
 from accounts.services import notify
 from monitoring.models import (
@@ -92,7 +92,7 @@ def task_failure_record(
     )
 
 
-def integration_test_email_send(*, actor, request=None) -> None:
+def integration_test_email_send(*, actor: User | None) -> None:
     """Send a test email to ``actor`` through the configured backend now (errors raise)."""
 
     mail.send_templated_email(
@@ -103,8 +103,7 @@ def integration_test_email_send(*, actor, request=None) -> None:
     )
     audit_record(
         actor=actor,
-        action="create",
-        request=request,
+        action=AuditAction.CREATE,
         object_type="monitoring.test_email",
         detail={"to": actor.email},
     )

@@ -5,7 +5,6 @@ services validate and audit every write, and every read of patient data is audit
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -15,7 +14,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.roles import PUBLIC, user_has_perm
 from patients import selectors
@@ -40,16 +38,8 @@ READ_DEMOGRAPHICS = ("patients.view_demographics", "patients.portal")
 READ_CLINICAL = ("patients.view_clinical", "patients.portal")
 
 
-def audit_read(request, patient_id: int, obj=None, **detail) -> None:
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=obj,
-        object_type="" if obj is not None else "patients.patient",
-        object_id="" if obj is not None else patient_id,
-        patient_id=patient_id,
-        detail={"via": "api", **detail},
-    )
+def _via_api(view: str = "") -> dict:
+    return {"via": "api", "view": view} if view else {"via": "api"}
 
 
 # --- Serializers --------------------------------------------------------------------------
@@ -252,9 +242,9 @@ class CertificateVerificationSerializer(serializers.Serializer):
 # --- Views --------------------------------------------------------------------------------
 
 
-def _nested_list(view, request, queryset, serializer_class, patient: Patient, what: str):
+def _nested_list(view, request, queryset, serializer_class):
+    """One page of a patient's records (the patient was fetched with ``purpose=READ``)."""
     page = view.paginate_queryset(queryset)
-    audit_read(request, patient.pk, obj=patient, view=what)
     return view.get_paginated_response(serializer_class(page, many=True).data)
 
 
@@ -303,8 +293,11 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_queryset(self):
         return Patient.objects.visible_to(self.request.user)
 
-    def get_object(self) -> Patient:
-        return selectors.get_patient_for_user(self.request.user, self.kwargs["pk"], purpose=None)
+    def get_object(self, purpose: AuditAction | None = None, view: str = "") -> Patient:
+        """The patient, audited as ``purpose`` (writes pass None: their service audits)."""
+        return selectors.get_patient_for_user(
+            self.request.user, self.kwargs["pk"], purpose=purpose, detail=_via_api(view)
+        )
 
     def list(self, request, *args, **kwargs):
         p = request.query_params
@@ -323,19 +316,11 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             qs=self.get_queryset(),
         ).order_by()
         page = self.paginate_queryset(self.filter_queryset(qs))
-        if page:
-            audit_phi_access(
-                actor=request.user,
-                action=AuditAction.READ,
-                object_type="patients.patient",
-                patient_id=page[0].pk if len(page) == 1 else None,
-                detail={"via": "api", "view": "search", "patients": [p.pk for p in page]},
-            )
+        selectors.patients_served(request.user, page or [], detail=_via_api("search"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
-        patient = self.get_object()
-        audit_read(request, patient.pk, obj=patient, view="demographics")
+        patient = self.get_object(AuditAction.READ, "demographics")
         return Response(PatientSerializer(patient).data)
 
     def create(self, request, *args, **kwargs):
@@ -344,7 +329,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = dict(ser.validated_data)
         confirm = data.pop("confirm_duplicate", False)
         patient = registry.patient_register(
-            actor=request.user, data=data, confirm_duplicate=confirm, request=request
+            actor=request.user, data=data, confirm_duplicate=confirm
         )
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
@@ -359,18 +344,18 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             patient=patient,
             data=data,
             confirm_duplicate=confirm,
-            request=request,
         )
         return Response(PatientSerializer(patient).data)
 
-    def _clinical_patient(self) -> Patient:
-        patient = self.get_object()
-        if (
-            not user_has_perm(self.request.user, "patients.view_clinical")
-            and patient.user_id != self.request.user.pk
-        ):
-            raise Http404("No such patient")
-        return patient
+    def _clinical_patient(self, purpose: AuditAction | None, view: str = "") -> Patient:
+        """The patient, for clinical staff or the patient themself (others: 404)."""
+        return selectors.get_patient_for_user(
+            self.request.user,
+            self.kwargs["pk"],
+            purpose=purpose,
+            detail=_via_api(view),
+            clinical=True,
+        )
 
     @extend_schema(summary="A patient's allergies", responses=AllergySerializer(many=True))
     @action(
@@ -381,14 +366,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ordering=["-id"],
     )
     def allergies(self, request, pk=None):
-        patient = self._clinical_patient()
+        patient = self._clinical_patient(AuditAction.READ, "allergies")
         return _nested_list(
             self,
             request,
             patient.allergies.order_by("-id"),
             AllergySerializer,
-            patient,
-            "allergies",
         )
 
     @extend_schema(summary="A patient's medications", responses=MedicationSerializer(many=True))
@@ -400,14 +383,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ordering=["-id"],
     )
     def medications(self, request, pk=None):
-        patient = self._clinical_patient()
+        patient = self._clinical_patient(AuditAction.READ, "medications")
         return _nested_list(
             self,
             request,
             patient.medications.order_by("-id"),
             MedicationSerializer,
-            patient,
-            "medications",
         )
 
     @extend_schema(summary="A patient's immunizations", responses=ImmunizationSerializer(many=True))
@@ -419,14 +400,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ordering=["-id"],
     )
     def immunizations(self, request, pk=None):
-        patient = self._clinical_patient()
+        patient = self._clinical_patient(AuditAction.READ, "immunizations")
         return _nested_list(
             self,
             request,
             patient.immunizations.order_by("-id"),
             ImmunizationSerializer,
-            patient,
-            "immunizations",
         )
 
     @extend_schema(
@@ -441,12 +420,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ordering=["-started_at", "-id"],
     )
     def visits(self, request, pk=None):
-        patient = self._clinical_patient()
+        patient = self._clinical_patient(AuditAction.READ, "visits")
         signed_only = not user_has_perm(request.user, "patients.view_clinical")
         qs = self.filter_queryset(
             selectors.visit_timeline(patient, signed_only=signed_only).order_by()
         )
-        return _nested_list(self, request, qs, VisitSummarySerializer, patient, "visits")
+        return _nested_list(self, request, qs, VisitSummarySerializer)
 
     @extend_schema(
         summary="Open a draft visit", request=VisitStartSerializer, responses={201: VisitSerializer}
@@ -457,7 +436,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ser = VisitStartSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         visit = visits.visit_start(
-            actor=request.user, patient=patient, kind=ser.validated_data["kind"], request=request
+            actor=request.user, patient=patient, kind=ser.validated_data["kind"]
         )
         return Response(
             VisitSerializer(
@@ -477,14 +456,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ordering=["-id"],
     )
     def documents(self, request, pk=None):
-        patient = self._clinical_patient()
+        patient = self._clinical_patient(AuditAction.READ, "documents")
         return _nested_list(
             self,
             request,
             patient.documents.order_by("-id"),
             DocumentSerializer,
-            patient,
-            "documents",
         )
 
     @extend_schema(
@@ -498,14 +475,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ordering=["-id"],
     )
     def certificates(self, request, pk=None):
-        patient = self._clinical_patient()
+        patient = self._clinical_patient(AuditAction.READ, "certificates")
         return _nested_list(
             self,
             request,
             patient.certificates.order_by("-id"),
             CertificateSerializer,
-            patient,
-            "certificates",
         )
 
     @extend_schema(
@@ -515,14 +490,13 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     @certificates.mapping.post
     def request_certificate(self, request, pk=None):
-        patient = self._clinical_patient()
+        patient = self._clinical_patient(None)
         ser = CertificateRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         cert = certificates.certificate_request(
             actor=request.user,
             patient=patient,
             purpose=ser.validated_data["purpose"],
-            request=request,
         )
         return Response(CertificateSerializer(cert).data, status=201)
 
@@ -536,18 +510,13 @@ class VisitViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Visit.objects.none()
 
     def retrieve(self, request, *args, **kwargs):
-        visit = selectors.get_visit_for_user(request.user, kwargs["pk"], purpose=None)
+        visit = selectors.get_visit_for_user(
+            request.user, kwargs["pk"], purpose=AuditAction.READ, detail=_via_api()
+        )
         visit = (
             Visit.objects.select_related("provider")
             .prefetch_related("vitals", "prescriptions", "diagnoses__icd10")
             .get(pk=visit.pk)
-        )
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=visit,
-            patient_id=visit.patient_id,
-            detail={"via": "api"},
         )
         return Response(VisitSerializer(visit).data)
 
@@ -570,13 +539,8 @@ class DocumentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        doc = selectors.get_document_for_user(request.user, pk, purpose=None)
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.EXPORT,
-            obj=doc,
-            patient_id=doc.patient_id,
-            detail={"download": doc.original_name, "via": "api"},
+        doc = selectors.get_document_for_user(
+            request.user, pk, purpose=AuditAction.EXPORT, detail=_via_api()
         )
         try:
             handle = doc.file.open("rb")
@@ -618,23 +582,7 @@ class CertificateVerifyView(APIView):
     )
     def get(self, request, code: str):
         code = code.strip().upper()[:32]
-        cert = (
-            MedicalCertificate.objects.select_related("patient")
-            .filter(
-                Q(verification_code=code),
-                status__in=[CertificateStatus.APPROVED, CertificateStatus.REVOKED],
-            )
-            .first()
-        )
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=cert,
-            object_type="patients.medicalcertificate",
-            object_id=code[:16],
-            patient_id=cert.patient_id if cert else None,
-            detail={"verification": "public", "via": "api"},
-        )
+        cert = selectors.certificate_for_verification(request.user, code, detail=_via_api())
         if cert is None:
             raise Http404("No certificate has this code.")
         return Response(

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from accounts.roles import user_has_perm
 from accounts.services import notify
 from patients.models import (
@@ -29,7 +30,7 @@ def _new_verification_code() -> str:
 
 @transaction.atomic
 def certificate_request(
-    *, actor, patient: Patient, purpose: str, request=None
+    *, actor: User | None, patient: Patient, purpose: str
 ) -> MedicalCertificate:
     """Request a certificate: a patient for themself (portal) or staff on their behalf.
 
@@ -54,10 +55,9 @@ def certificate_request(
     )
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=cert,
         patient_id=patient.pk,
-        request=request,
         detail={"purpose": cert.purpose},
     )
     return cert
@@ -66,7 +66,7 @@ def certificate_request(
 @transaction.atomic
 def certificate_decide(
     *,
-    actor,
+    actor: User | None,
     certificate: MedicalCertificate,
     approve: bool,
     findings: str = "",
@@ -76,7 +76,6 @@ def certificate_decide(
     valid_until: date | None = None,
     recommendations: str = "",
     rejection_reason: str = "",
-    request=None,
 ) -> MedicalCertificate:
     """Approve or reject a pending certificate (doctors). Only one decision can ever win:
     the row is locked and must still be pending. Notifies the patient after commit."""
@@ -123,10 +122,9 @@ def certificate_decide(
         certificate_approved.send(sender=MedicalCertificate, certificate=cert)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=cert,
         patient_id=cert.patient_id,
-        request=request,
         detail={"status": cert.status},
     )
     if cert.patient.user_id:
@@ -146,7 +144,7 @@ def certificate_decide(
 
 @transaction.atomic
 def certificate_revoke(
-    *, actor, certificate: MedicalCertificate, reason: str, request=None
+    *, actor: User | None, certificate: MedicalCertificate, reason: str
 ) -> MedicalCertificate:
     """Revoke an approved certificate issued in error (whoever may approve certificates).
     The row is locked and must still be approved, so a second revocation is refused. The
@@ -173,10 +171,9 @@ def certificate_revoke(
     cert.save(update_fields=["status", "revoked_by", "revoked_at", "revoke_reason", "updated_at"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=cert,
         patient_id=cert.patient_id,
-        request=request,
         detail={"status": cert.status, "reason": reason},
     )
     if cert.patient.user_id:

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from accounts.roles import user_has_perm
 from patients.models import (
     Patient,
@@ -56,13 +57,12 @@ def _document_title(title: str, filename: str) -> str:
 @transaction.atomic
 def document_upload(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     upload,
     kind: str,
     title: str,
     visit: Visit | None = None,
-    request=None,
 ) -> PatientDocument:
     """Store an uploaded file through the default storage after checking its real type.
 
@@ -108,10 +108,9 @@ def document_upload(
     doc.save()
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=doc,
         patient_id=patient.pk,
-        request=request,
         detail={"kind": kind, "size": upload.size, "content_type": content_type},
     )
     return doc

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from accounts.roles import Role, user_has_perm
 from accounts.services import invitation_send, notify, user_invite
 from patients.models import (
@@ -22,7 +22,7 @@ from uscpis.mail import send_templated_email
 
 
 @transaction.atomic
-def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
+def patient_account_create(*, actor: User | None, patient: Patient) -> Patient:
     """Create the patient's portal account (staff side) and email them an invitation to
     choose a password. The account is linked to this record at once.
 
@@ -51,9 +51,7 @@ def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
     if not patient.email:
         raise ValidationError("Add the patient's email address first: the invitation goes there.")
     if unconfirmed is not None and unconfirmed.email == patient.email.strip().lower():
-        user = _invite_over_unconfirmed_signup(
-            actor=actor, user=unconfirmed, patient=patient, request=request
-        )
+        user = _invite_over_unconfirmed_signup(actor=actor, user=unconfirmed, patient=patient)
     else:
         user = user_invite(
             actor=actor,
@@ -61,22 +59,20 @@ def patient_account_create(*, actor, patient: Patient, request=None) -> Patient:
             first_name=patient.first_name,
             last_name=patient.last_name,
             role=Role.PATIENT,
-            request=request,
         )
     patient.user = user
     patient.save(update_fields=["user", "updated_at"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"portal_account": user.email},
     )
     return patient
 
 
-def _invite_over_unconfirmed_signup(*, actor, user, patient: Patient, request=None):
+def _invite_over_unconfirmed_signup(*, actor: User | None, user, patient: Patient):
     """Turn an unconfirmed sign-up's account into a staff invitation (what
     ``accounts.services.user_invite`` creates): active, without a password, and the
     invitation to choose one emailed to the address."""
@@ -88,22 +84,21 @@ def _invite_over_unconfirmed_signup(*, actor, user, patient: Patient, request=No
     user.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
-        request=request,
         detail={"invited": True, "replaced_unconfirmed_signup": True},
     )
     invitation_send(user=user, actor=actor)
     return user
 
 
-def _portal_write_check(actor) -> None:
+def _portal_write_check(actor: User | None) -> None:
     if not user_has_perm(actor, "patients.register"):
         raise PermissionDenied("Your role cannot manage patients' portal accounts.")
 
 
 @transaction.atomic
-def patient_link_account(*, actor, patient: Patient, user, request=None) -> Patient:
+def patient_link_account(*, actor: User | None, patient: Patient, user) -> Patient:
     """Connect a patient's existing portal account (one that has no record, e.g. a
     self-registration whose details did not match) to ``patient``, and tell the account
     holder in the app and by email.
@@ -152,7 +147,6 @@ def patient_link_account(*, actor, patient: Patient, user, request=None) -> Pati
         patient=patient,
         user=user,
         linked=True,
-        request=request,
         title="Your health record is now connected",
         body=(
             "The clinic connected your portal account to your health record. You can now "
@@ -181,7 +175,7 @@ def account_record_differences(user, patient: Patient) -> list[str]:
     return differences
 
 
-def _record_link_change(*, actor, patient, user, linked: bool, request, title: str, body: str):
+def _record_link_change(*, actor: User | None, patient, user, linked: bool, title: str, body: str):
     """Audit a portal-account link or unlink, tell the account holder (in the app and by
     email, so the message carries no clinical details) and, when the record has its own
     email, tell that address too: an account linked or unlinked behind the patient's back
@@ -189,10 +183,9 @@ def _record_link_change(*, actor, patient, user, linked: bool, request, title: s
 
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"portal_account": user.email, "portal_account_linked": linked},
     )
     notify(user=user, title=title, body=body, url=reverse("patients:portal"), category="account")
@@ -234,7 +227,7 @@ def record_access_changed_email_send(
 
 
 @transaction.atomic
-def patient_unlink_account(*, actor, patient: Patient, request=None) -> Patient:
+def patient_unlink_account(*, actor: User | None, patient: Patient) -> Patient:
     """Disconnect the portal account from ``patient`` (e.g. it was linked to the wrong
     record). The account itself stays, unlinked, and its holder is told without details.
 
@@ -254,7 +247,6 @@ def patient_unlink_account(*, actor, patient: Patient, request=None) -> Patient:
         patient=patient,
         user=user,
         linked=False,
-        request=request,
         title="Your portal account is no longer connected to a health record",
         body="If you think this is a mistake, please contact the clinic front desk.",
     )

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from accounts.roles import user_has_perm
 from patients.models import (
     Allergy,
@@ -19,7 +20,7 @@ from patients.models import (
 )
 
 
-def _clinical_write_check(actor) -> None:
+def _clinical_write_check(actor: User | None) -> None:
     if not (
         user_has_perm(actor, "patients.write_medical_visit")
         or user_has_perm(actor, "patients.write_dental_visit")
@@ -29,7 +30,7 @@ def _clinical_write_check(actor) -> None:
 
 @transaction.atomic
 def allergy_add(
-    *, actor, patient: Patient, substance: str, reaction: str = "", severity: str, request=None
+    *, actor: User | None, patient: Patient, substance: str, reaction: str = "", severity: str
 ) -> Allergy:
     """Record an allergy; the same active substance twice is refused."""
     _clinical_write_check(actor)
@@ -42,41 +43,39 @@ def allergy_add(
         severity=severity,
         recorded_by=actor,
     )
-    audit_record(actor=actor, action="create", obj=allergy, patient_id=patient.pk, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=allergy, patient_id=patient.pk)
     return allergy
 
 
-def _set_inactive(*, actor, record, request=None):
+def _set_inactive(*, actor: User | None, record):
     """Mark an allergy or medication inactive (kept for history) and audit it."""
     _clinical_write_check(actor)
     record.is_active = False
     record.save(update_fields=["is_active"])
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=record,
         patient_id=record.patient_id,
-        request=request,
         detail={"is_active": False},
     )
     return record
 
 
 @transaction.atomic
-def allergy_deactivate(*, actor, allergy: Allergy, request=None) -> Allergy:
-    return _set_inactive(actor=actor, record=allergy, request=request)
+def allergy_deactivate(*, actor: User | None, allergy: Allergy) -> Allergy:
+    return _set_inactive(actor=actor, record=allergy)
 
 
 @transaction.atomic
 def history_add(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     category: str,
     description: str,
     year: int | None = None,
     notes: str = "",
-    request=None,
 ) -> MedicalHistoryEntry:
     _clinical_write_check(actor)
     if year and year > timezone.localdate().year:
@@ -84,21 +83,20 @@ def history_add(
     entry = MedicalHistoryEntry.objects.create(
         patient=patient, category=category, description=description, year=year, notes=notes
     )
-    audit_record(actor=actor, action="create", obj=entry, patient_id=patient.pk, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=entry, patient_id=patient.pk)
     return entry
 
 
 @transaction.atomic
 def medication_add(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     name: str,
     dose: str = "",
     frequency: str = "",
     started_on: date | None = None,
     notes: str = "",
-    request=None,
 ) -> Medication:
     _clinical_write_check(actor)
     if started_on and started_on > timezone.localdate():
@@ -111,26 +109,25 @@ def medication_add(
         started_on=started_on,
         notes=notes,
     )
-    audit_record(actor=actor, action="create", obj=med, patient_id=patient.pk, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=med, patient_id=patient.pk)
     return med
 
 
 @transaction.atomic
-def medication_stop(*, actor, medication: Medication, request=None) -> Medication:
-    return _set_inactive(actor=actor, record=medication, request=request)
+def medication_stop(*, actor: User | None, medication: Medication) -> Medication:
+    return _set_inactive(actor=actor, record=medication)
 
 
 @transaction.atomic
 def immunization_add(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     vaccine: str,
     dose_number: int,
     given_on: date,
     lot_number: str = "",
     notes: str = "",
-    request=None,
 ) -> Immunization:
     _clinical_write_check(actor)
     if given_on > timezone.localdate():
@@ -145,5 +142,5 @@ def immunization_add(
         lot_number=lot_number,
         notes=notes,
     )
-    audit_record(actor=actor, action="create", obj=imm, patient_id=patient.pk, request=request)
+    audit_record(actor=actor, action=AuditAction.CREATE, obj=imm, patient_id=patient.pk)
     return imm

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from patients.models import (
     ID_NUMBER_TAKEN,
     PHILHEALTH_PIN_TAKEN,
@@ -140,7 +141,7 @@ def _validate_birth_date(birth_date: date) -> None:
 
 @transaction.atomic
 def patient_register(
-    *, actor, data: dict, confirm_duplicate: bool = False, user=None, request=None
+    *, actor: User | None, data: dict, confirm_duplicate: bool = False, user=None
 ) -> Patient:
     """Create a patient from ``data`` (the registry fields).
 
@@ -172,10 +173,9 @@ def patient_register(
     _save_patient(patient)
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"duplicate_confirmed": bool(dupes)},
     )
     return patient
@@ -199,7 +199,7 @@ IDENTITY_FIELDS = ("id_number", "first_name", "last_name", "birth_date")
 
 @transaction.atomic
 def patient_update(
-    *, actor, patient: Patient, data: dict, confirm_duplicate: bool = False, request=None
+    *, actor: User | None, patient: Patient, data: dict, confirm_duplicate: bool = False
 ) -> Patient:
     """Change a patient's demographics (staff with ``patients.register``).
 
@@ -234,17 +234,16 @@ def patient_update(
     _save_patient(patient)
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"fields": sorted(before), "duplicate_confirmed": bool(dupes)},
     )
     return patient
 
 
 @transaction.atomic
-def patient_contact_update(*, actor, patient: Patient, data: dict, request=None) -> Patient:
+def patient_contact_update(*, actor: User | None, patient: Patient, data: dict) -> Patient:
     """A patient edits their own contact details (portal); nothing else can change here."""
     if patient.user_id != actor.pk:
         raise PermissionDenied("You can only edit your own contact details.")
@@ -255,10 +254,9 @@ def patient_contact_update(*, actor, patient: Patient, data: dict, request=None)
     patient.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=patient,
         patient_id=patient.pk,
-        request=request,
         detail={"fields": [k for k in CONTACT_FIELDS if k in data], "via": "portal"},
     )
     return patient

@@ -13,7 +13,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import AuditAction, User
 from accounts.roles import Role
 from patients.models import (
     Patient,
@@ -23,6 +23,7 @@ from patients.models import (
 from patients.selectors import patient_possible_duplicates
 from patients.services.registry import _id_number_field, _validate_birth_date, patient_register
 from uscpis import mail
+from uscpis.mail import send_templated_email
 
 
 def email_domain_allowed(email: str) -> bool:
@@ -31,7 +32,7 @@ def email_domain_allowed(email: str) -> bool:
 
 
 @transaction.atomic
-def patient_self_register(*, email: str, password: str, data: dict, request=None):
+def patient_self_register(*, email: str, password: str, data: dict):
     """Sign a student or employee up with their institutional email: an inactive account,
     a ``PendingSignup`` holding what they typed, and an email with the link that activates
     it (``patient_email_verify``). Nothing is linked to or added to the registry before the
@@ -68,7 +69,7 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     user = User.objects.select_for_update().filter(email__iexact=email).first()
     replacing = user is not None
     if replacing and not _is_unconfirmed_signup(user):
-        _tell_owner_of_signup_attempt(user, request=request)
+        _tell_owner_of_signup_attempt(user)
         return None
     if user is None:
         user = User(email=email, role=Role.PATIENT, is_active=False)
@@ -80,7 +81,7 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     except IntegrityError:  # a sign-up with the same email at the same moment
         existing = User.objects.filter(email__iexact=email).first()
         if existing is not None:
-            _tell_owner_of_signup_attempt(existing, request=request)
+            _tell_owner_of_signup_attempt(existing)
         return None
     PendingSignup.objects.update_or_create(
         user=user,
@@ -96,20 +97,18 @@ def patient_self_register(*, email: str, password: str, data: dict, request=None
     )
     audit_record(
         actor=user,
-        action="update" if replacing else "create",
+        action=AuditAction.UPDATE if replacing else AuditAction.CREATE,
         obj=user,
-        request=request,
         detail={"self_registration": True, "replaced_unconfirmed": replacing},
     )
     outbox.enqueue("patients.tasks.send_verification_email", claim=True, user_id=user.pk)
     return user
 
 
-def _tell_owner_of_signup_attempt(user, *, request=None) -> None:
+def _tell_owner_of_signup_attempt(user) -> None:
     audit_record(
-        action="denied",
+        action=AuditAction.DENIED,
         obj=user,
-        request=request,
         allowed=False,
         detail={"self_registration": "email already has an account"},
     )
@@ -119,10 +118,6 @@ def _tell_owner_of_signup_attempt(user, *, request=None) -> None:
 def account_exists_email_send(*, user_id: int, outbox_id: int | None = None) -> bool:
     """Tell an account's owner that someone tried to sign up with their email; once per
     outbox message."""
-    from django.urls import reverse
-
-    from accounts.models import User
-    from uscpis.mail import send_templated_email
 
     user = User.objects.filter(pk=user_id).first()
     if user is None or not outbox.claim(outbox_id):
@@ -196,7 +191,7 @@ def email_verification_url(user) -> str:
 
 
 @transaction.atomic
-def patient_email_verify(*, token: str, request=None):
+def patient_email_verify(*, token: str):
     """Activate the account a signed, unexpired confirmation link names, and only then give
     it its patient record (``_self_registration_record``). Opening the link again changes
     nothing.
@@ -225,20 +220,19 @@ def patient_email_verify(*, token: str, request=None):
         raise invalid
     user.is_active = True
     user.save(update_fields=["is_active"])
-    patient = _self_registration_record(user=user, pending=pending, request=request)
+    patient = _self_registration_record(user=user, pending=pending)
     pending.delete()
     audit_record(
         actor=user,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=user,
         patient_id=patient.pk if patient is not None else None,
-        request=request,
         detail={"email_verified": True, "record_linked": patient is not None},
     )
     return user
 
 
-def _self_registration_record(*, user, pending: PendingSignup, request=None) -> Patient | None:
+def _self_registration_record(*, user, pending: PendingSignup) -> Patient | None:
     """The record a just-confirmed sign-up gets, or None: staff then check the person's ID
     and link one by hand (``patient_link_account``; the account waits in their list).
 
@@ -262,10 +256,9 @@ def _self_registration_record(*, user, pending: PendingSignup, request=None) -> 
             record.save(update_fields=["user", "updated_at"])
             audit_record(
                 actor=user,
-                action="update",
+                action=AuditAction.UPDATE,
                 obj=record,
                 patient_id=record.pk,
-                request=request,
                 detail={"portal_account": user.email, "self_registration": True},
             )
             return record
@@ -290,6 +283,6 @@ def _self_registration_record(*, user, pending: PendingSignup, request=None) -> 
         "email": user.email,
     }
     try:
-        return patient_register(actor=user, data=data, user=user, request=request)
+        return patient_register(actor=user, data=data, user=user)
     except ValidationError:
         return None  # a registration at the same moment took the ID number or the name

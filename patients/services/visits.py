@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from accounts.roles import user_has_perm
 from patients.icd10 import dotted
 from patients.models import (
@@ -36,7 +37,7 @@ KIND_PERMISSION = {
 }
 
 
-def _check_can_write(actor, kind: str) -> None:
+def _check_can_write(actor: User | None, kind: str) -> None:
     perm = KIND_PERMISSION.get(kind)
     if perm is None:
         raise ValidationError({"kind": "Unknown visit kind."})
@@ -57,12 +58,11 @@ def _lock_draft(visit: Visit) -> Visit:
 @transaction.atomic
 def visit_start(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     kind: str,
     appointment_ref: str = "",
     provider=None,
-    request=None,
 ) -> Visit:
     """Open a draft visit of ``kind`` (``medical``/``dental``) for ``patient`` by ``actor``.
 
@@ -87,10 +87,9 @@ def visit_start(
         detail["for_provider"] = getattr(clinician, "email", str(clinician))
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=visit,
         patient_id=patient.pk,
-        request=request,
         detail=detail,
     )
     return visit
@@ -110,7 +109,7 @@ VISIT_NOTE_FIELDS = (
 
 
 @transaction.atomic
-def visit_update_notes(*, actor, visit: Visit, data: dict, request=None) -> Visit:
+def visit_update_notes(*, actor: User | None, visit: Visit, data: dict) -> Visit:
     """Save the notes of a draft visit. Signed visits are refused (code ``signed``)."""
     _check_can_write(actor, visit.kind)
     visit = _lock_draft(visit)
@@ -122,10 +121,9 @@ def visit_update_notes(*, actor, visit: Visit, data: dict, request=None) -> Visi
     visit.save()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=visit,
         patient_id=visit.patient_id,
-        request=request,
         detail={"fields": sorted(k for k in data if k in VISIT_NOTE_FIELDS)},
     )
     return visit
@@ -164,7 +162,7 @@ def validate_vitals(values: dict) -> None:
 
 
 @transaction.atomic
-def vitals_record(*, actor, visit: Visit, values: dict, request=None) -> VitalSigns:
+def vitals_record(*, actor: User | None, visit: Visit, values: dict) -> VitalSigns:
     """Record a set of vitals on a draft medical visit; BMI is computed from height/weight."""
     if not user_has_perm(actor, "patients.write_medical_visit") and not user_has_perm(
         actor, "patients.write_dental_visit"
@@ -176,7 +174,10 @@ def vitals_record(*, actor, visit: Visit, values: dict, request=None) -> VitalSi
     vitals.bmi = compute_bmi(vitals.height_cm, vitals.weight_kg)
     vitals.save()
     audit_record(
-        actor=actor, action="create", obj=vitals, patient_id=visit.patient_id, request=request
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=vitals,
+        patient_id=visit.patient_id,
     )
     return vitals
 
@@ -194,7 +195,7 @@ def icd10_lookup(code: str) -> Icd10Code:
 
 @transaction.atomic
 def diagnosis_add(
-    *, actor, visit: Visit, code: str, is_primary: bool = False, note: str = "", request=None
+    *, actor: User | None, visit: Visit, code: str, is_primary: bool = False, note: str = ""
 ) -> Diagnosis:
     """Add an ICD-10 diagnosis to a draft visit. Unknown codes and repeats are refused."""
     _check_can_write(actor, visit.kind)
@@ -209,35 +210,31 @@ def diagnosis_add(
     diagnosis = Diagnosis.objects.create(visit=visit, icd10=icd, is_primary=is_primary, note=note)
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=diagnosis,
         patient_id=visit.patient_id,
-        request=request,
         detail={"code": icd.code},
     )
     return diagnosis
 
 
-def _remove_from_draft(*, actor, record, detail: dict, request=None) -> None:
+def _remove_from_draft(*, actor: User | None, record, detail: dict) -> None:
     """Delete a diagnosis or prescription of a draft visit (signed visits are locked)."""
     _check_can_write(actor, record.visit.kind)
     _lock_draft(record.visit)
     audit_record(
         actor=actor,
-        action="delete",
+        action=AuditAction.DELETE,
         obj=record,
         patient_id=record.visit.patient_id,
-        request=request,
         detail=detail,
     )
     record.delete()
 
 
 @transaction.atomic
-def diagnosis_remove(*, actor, diagnosis: Diagnosis, request=None) -> None:
-    _remove_from_draft(
-        actor=actor, record=diagnosis, detail={"code": diagnosis.icd10_id}, request=request
-    )
+def diagnosis_remove(*, actor: User | None, diagnosis: Diagnosis) -> None:
+    _remove_from_draft(actor=actor, record=diagnosis, detail={"code": diagnosis.icd10_id})
 
 
 def _words(text: str) -> str:
@@ -265,7 +262,7 @@ PRESCRIPTION_FIELDS = (
 
 
 @transaction.atomic
-def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescription:
+def prescription_add(*, actor: User | None, visit: Visit, data: dict) -> Prescription:
     """Prescribe on a draft visit. Refused (``allergy``) when the drug matches an active allergy."""
     _check_can_write(actor, visit.kind)
     visit = _lock_draft(visit)
@@ -288,26 +285,23 @@ def prescription_add(*, actor, visit: Visit, data: dict, request=None) -> Prescr
     rx.save()
     audit_record(
         actor=actor,
-        action="create",
+        action=AuditAction.CREATE,
         obj=rx,
         patient_id=visit.patient_id,
-        request=request,
         detail={"drug": drug},
     )
     return rx
 
 
 @transaction.atomic
-def prescription_remove(*, actor, prescription: Prescription, request=None) -> None:
-    _remove_from_draft(
-        actor=actor, record=prescription, detail={"drug": prescription.drug_name}, request=request
-    )
+def prescription_remove(*, actor: User | None, prescription: Prescription) -> None:
+    _remove_from_draft(actor=actor, record=prescription, detail={"drug": prescription.drug_name})
 
 
 @transaction.atomic
 def tooth_record_set(
     *,
-    actor,
+    actor: User | None,
     visit: Visit,
     tooth: int,
     condition: str,
@@ -315,7 +309,6 @@ def tooth_record_set(
     procedure: str = "",
     procedure_status: str = "",
     notes: str = "",
-    request=None,
 ) -> ToothRecord:
     """Set the state of one FDI tooth on a draft dental visit (replaces that tooth's entry)."""
     if visit.kind != VisitKind.DENTAL:
@@ -341,17 +334,16 @@ def tooth_record_set(
     record.full_clean()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=record,
         patient_id=visit.patient_id,
-        request=request,
         detail={"tooth": tooth, "condition": condition, "procedure": procedure},
     )
     return record
 
 
 @transaction.atomic
-def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
+def visit_sign(*, actor: User | None, visit: Visit) -> Visit:
     """Sign and lock a draft visit. Only the visit's kind's writers with ``sign_visit``;
     a visit already signed answers ``ValidationError`` (code ``signed``)."""
     if not user_has_perm(actor, "patients.sign_visit"):
@@ -376,10 +368,9 @@ def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
     visit.refresh_from_db()
     audit_record(
         actor=actor,
-        action="update",
+        action=AuditAction.UPDATE,
         obj=visit,
         patient_id=visit.patient_id,
-        request=request,
         detail={"signed": True},
     )
     visit_signed.send(sender=Visit, visit=visit)
@@ -387,7 +378,7 @@ def visit_sign(*, actor, visit: Visit, request=None) -> Visit:
 
 
 @transaction.atomic
-def addendum_add(*, actor, visit: Visit, text: str, request=None) -> VisitAddendum:
+def addendum_add(*, actor: User | None, visit: Visit, text: str) -> VisitAddendum:
     """Append a correction to a signed visit (the signed text stays as it was)."""
     if not visit.is_signed:
         raise ValidationError("Edit the draft directly; addenda are for signed visits.")
@@ -396,6 +387,9 @@ def addendum_add(*, actor, visit: Visit, text: str, request=None) -> VisitAddend
         raise ValidationError({"text": "Write the addendum."})
     addendum = VisitAddendum.objects.create(visit=visit, author=actor, text=text.strip())
     audit_record(
-        actor=actor, action="create", obj=addendum, patient_id=visit.patient_id, request=request
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=addendum,
+        patient_id=visit.patient_id,
     )
     return addendum

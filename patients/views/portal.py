@@ -12,14 +12,19 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_phi_access
+from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import public, require_perm
 from patients import forms, selectors
 from patients.services import certificates as certificates_services
 from patients.services import registry, self_registration
 from patients.views.common import add_service_errors
-from patients.views.records import certificate_pdf_response, export_response, serve_document
+from patients.views.records import (
+    certificate_pdf_response,
+    export_format,
+    export_response,
+    serve_document,
+)
 from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.ratelimit import rate_limited
 
@@ -42,14 +47,7 @@ def needs_record(view):
 @require_perm("patients.portal")
 @needs_record
 def portal_home(request: Request):
-    patient = selectors.patient_for_portal(request.user)
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=patient,
-        patient_id=patient.pk,
-        detail={"view": "portal"},
-    )
+    patient = selectors.patient_for_portal(request.user, purpose=AuditAction.READ)
     ctx = {
         "patient": patient,
         "allergies": selectors.active_allergies(patient),
@@ -65,14 +63,14 @@ def portal_home(request: Request):
 @require_perm("patients.portal")
 @needs_record
 def portal_profile(request: Request):
-    patient = selectors.patient_for_portal(request.user)
+    patient = selectors.patient_for_portal(
+        request.user, purpose=read_purpose(request), detail={"page": "profile"}
+    )
     form = forms.ContactForm(
-        request.POST or None, instance=selectors.patient_for_portal(request.user)
+        request.POST or None, instance=selectors.patient_for_portal(request.user, purpose=None)
     )
     if request.method == "POST" and form.is_valid():
-        registry.patient_contact_update(
-            actor=request.user, patient=patient, data=form.cleaned_data, request=request
-        )
+        registry.patient_contact_update(actor=request.user, patient=patient, data=form.cleaned_data)
         messages.success(request, "Your contact details are saved.")
         return redirect_htmx_aware(request, reverse("patients:portal"))
     return render_page(
@@ -87,7 +85,9 @@ def portal_profile(request: Request):
 @require_perm("patients.portal")
 @needs_record
 def portal_visits(request: Request):
-    patient = selectors.patient_for_portal(request.user)
+    patient = selectors.patient_for_portal(
+        request.user, purpose=AuditAction.READ, detail={"page": "visits"}
+    )
     page = Paginator(selectors.visit_timeline(patient, signed_only=True), 20).get_page(
         request.GET.get("page")
     )
@@ -102,10 +102,7 @@ def portal_visits(request: Request):
 @require_GET
 @require_perm("patients.portal")
 def portal_visit(request: Request, pk: int):
-    visit = selectors.get_visit_for_user(request.user, pk, purpose=None)
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=visit, patient_id=visit.patient_id
-    )
+    visit = selectors.get_visit_for_user(request.user, pk, purpose=AuditAction.READ)
     return render_page(
         request,
         "patients/portal_visit.html",
@@ -117,12 +114,14 @@ def portal_visit(request: Request, pk: int):
 @require_perm("patients.portal")
 @needs_record
 def portal_certificates(request: Request):
-    patient = selectors.patient_for_portal(request.user)
+    patient = selectors.patient_for_portal(
+        request.user, purpose=read_purpose(request), detail={"page": "certificates"}
+    )
     form = forms.CertificateRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             certificates_services.certificate_request(
-                actor=request.user, patient=patient, request=request, **form.cleaned_data
+                actor=request.user, patient=patient, **form.cleaned_data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -144,7 +143,13 @@ def portal_certificates(request: Request):
 @require_perm("patients.portal")
 def portal_certificate_pdf(request: Request, pk: int):
     return certificate_pdf_response(
-        request, selectors.get_certificate_for_user(request.user, pk, purpose=None)
+        selectors.get_certificate_for_user(
+            request.user,
+            pk,
+            purpose=AuditAction.EXPORT,
+            detail={"format": "pdf"},
+            approved_only=True,
+        )
     )
 
 
@@ -152,7 +157,9 @@ def portal_certificate_pdf(request: Request, pk: int):
 @require_perm("patients.portal")
 @needs_record
 def portal_documents(request: Request):
-    patient = selectors.patient_for_portal(request.user)
+    patient = selectors.patient_for_portal(
+        request.user, purpose=AuditAction.READ, detail={"page": "documents"}
+    )
     page = Paginator(patient.documents.select_related("visit"), 20).get_page(
         request.GET.get("page")
     )
@@ -164,7 +171,9 @@ def portal_documents(request: Request):
 @require_GET
 @require_perm("patients.portal")
 def portal_document_download(request: Request, pk: int):
-    return serve_document(request, selectors.get_document_for_user(request.user, pk, purpose=None))
+    return serve_document(
+        selectors.get_document_for_user(request.user, pk, purpose=AuditAction.EXPORT)
+    )
 
 
 @require_GET
@@ -172,7 +181,9 @@ def portal_document_download(request: Request, pk: int):
 @needs_record
 def portal_access_log(request: Request):
     """Who opened, downloaded or exported my record."""
-    patient = selectors.patient_for_portal(request.user)
+    patient = selectors.patient_for_portal(
+        request.user, purpose=AuditAction.READ, detail={"page": "access_log"}
+    )
     page = Paginator(selectors.record_access_log(patient), 25).get_page(request.GET.get("page"))
     return render_page(
         request,
@@ -186,7 +197,13 @@ def portal_access_log(request: Request):
 @require_perm("patients.portal")
 @needs_record
 def portal_export(request: Request, fmt: str):
-    return export_response(request, selectors.patient_for_portal(request.user), fmt)
+    fmt = export_format(fmt)
+    return export_response(
+        selectors.patient_for_portal(
+            request.user, purpose=AuditAction.EXPORT, detail={"format": fmt}
+        ),
+        fmt,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -201,9 +218,7 @@ def signup(request: Request):
         data = dict(form.cleaned_data)
         email, password = data.pop("email"), data.pop("password")
         try:
-            self_registration.patient_self_register(
-                email=email, password=password, data=data, request=request
-            )
+            self_registration.patient_self_register(email=email, password=password, data=data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -221,7 +236,7 @@ def signup(request: Request):
 @public
 def verify_email(request: Request, token: str):
     try:
-        self_registration.patient_email_verify(token=token, request=request)
+        self_registration.patient_email_verify(token=token)
     except ValidationError as exc:
         return render_page(
             request, "patients/verify_email.html", {"error": exc.messages[0]}, status=400

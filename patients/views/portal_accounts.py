@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.audit import audit_phi_list, read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from patients import forms, selectors
@@ -19,9 +19,16 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.pagination import CappedPaginator
 
 
-def _patient_or_none(request: Request, pk) -> object | None:
+def _patient_or_none(request: Request, pk, *, detail: dict) -> object | None:
+    """The record named by a query parameter, shown on the page (a read), or None."""
     try:
-        return selectors.get_patient_for_user(request.user, pk, purpose=None) if pk else None
+        return (
+            selectors.get_patient_for_user(
+                request.user, pk, purpose=AuditAction.READ, detail=detail
+            )
+            if pk
+            else None
+        )
     except Http404:
         return None
 
@@ -52,7 +59,9 @@ def portal_accounts(request: Request):
     ctx = {
         "form": form,
         "page": page,
-        "for_patient": _patient_or_none(request, data.get("for_patient")),
+        "for_patient": _patient_or_none(
+            request, data.get("for_patient"), detail={"view": "portal_accounts"}
+        ),
     }
     return render_page(request, "patients/portal_accounts.html", ctx, partial="account-table")
 
@@ -63,7 +72,9 @@ def account_link(request: Request, user_pk: int):
     """Pick the account holder's record (HTMX search), compare, confirm the ID was checked."""
     account = selectors.get_patient_account(user_pk)
     if request.method == "GET":
-        selected = _patient_or_none(request, request.GET.get("patient"))
+        selected = _patient_or_none(
+            request, request.GET.get("patient"), detail=_link_detail(account)
+        )
         form = forms.AccountLinkForm(initial={"patient": getattr(selected, "pk", None)})
         return _render_link_page(request, account, form, selected)
     form = forms.AccountLinkForm(request.POST)
@@ -72,9 +83,7 @@ def account_link(request: Request, user_pk: int):
             request.user, form.cleaned_data["patient"].pk, purpose=None
         )
         try:
-            patient_accounts.patient_link_account(
-                actor=request.user, patient=patient, user=account, request=request
-            )
+            patient_accounts.patient_link_account(actor=request.user, patient=patient, user=account)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -84,8 +93,12 @@ def account_link(request: Request, user_pk: int):
                 "they have been notified.",
             )
             return redirect_htmx_aware(request, reverse("patients:chart", args=[patient.pk]))
-    selected = _patient_or_none(request, request.POST.get("patient"))
+    selected = _patient_or_none(request, request.POST.get("patient"), detail=_link_detail(account))
     return _render_link_page(request, account, form, selected, status=422)
+
+
+def _link_detail(account) -> dict:
+    return {"view": "account_link", "account": account.pk}
 
 
 def _render_link_page(request: Request, account, form, selected, *, status: int = 200):
@@ -94,8 +107,8 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
     search = forms.LinkPatientSearchForm(request.GET)
     q = search.cleaned_data["q"] if search.is_valid() else ""
     results = [] if confirm_only else selectors.link_candidates(account, q)
-    # Candidates show names, ID numbers, birth dates and emails; the confirm panel shows
-    # the selected record's details: both are reads of patient data.
+    # Candidates show names, ID numbers, birth dates and emails: a read of patient data (the
+    # selected record's confirm panel was audited when it was fetched).
     if results:
         audit_phi_list(
             actor=request.user,
@@ -107,14 +120,6 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
                 "q": q,
                 "patients": [p.pk for p in results],
             },
-        )
-    if selected is not None:
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=selected,
-            patient_id=selected.pk,
-            detail={"view": "account_link", "account": account.pk},
         )
     differences = (
         patient_accounts.account_record_differences(account, selected)
@@ -140,12 +145,12 @@ def _render_link_page(request: Request, account, form, selected, *, status: int 
 @require_perm("patients.register")
 def account_unlink(request: Request, pk: int):
     """Confirm, then disconnect the portal account from this record (the account stays)."""
-    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "account_unlink"}
+    )
     if request.method == "POST":
         try:
-            patient_accounts.patient_unlink_account(
-                actor=request.user, patient=patient, request=request
-            )
+            patient_accounts.patient_unlink_account(actor=request.user, patient=patient)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access, audit_phi_list
+from accounts.audit import audit_phi_list, read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import public, require_perm
 from patients import forms, selectors
@@ -31,7 +31,9 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.manage_documents")
 def document_upload(request: Request, pk: int):
-    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=read_purpose(request), detail={"view": "document_upload"}
+    )
     form = forms.DocumentForm(request.POST or None, request.FILES or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -43,7 +45,6 @@ def document_upload(request: Request, pk: int):
                 kind=data["kind"],
                 title=data["title"],
                 visit=data["visit"],
-                request=request,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -60,15 +61,8 @@ def document_upload(request: Request, pk: int):
     )
 
 
-def serve_document(request: Request, doc):
-    """Stream a stored document after the caller has been authorised; audited."""
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=doc,
-        patient_id=doc.patient_id,
-        detail={"download": doc.original_name},
-    )
+def serve_document(doc):
+    """Stream a stored document fetched (and audited) with ``purpose=AuditAction.EXPORT``."""
     try:
         handle = doc.file.open("rb")
     except (FileNotFoundError, OSError):
@@ -85,7 +79,9 @@ def serve_document(request: Request, doc):
 @require_GET
 @require_perm("patients.view_clinical")
 def document_download(request: Request, pk: int):
-    return serve_document(request, selectors.get_document_for_user(request.user, pk, purpose=None))
+    return serve_document(
+        selectors.get_document_for_user(request.user, pk, purpose=AuditAction.EXPORT)
+    )
 
 
 # --- Certificates ----------------------------------------------------------------------
@@ -99,7 +95,7 @@ def certificate_new(request: Request, pk: int):
     if form.is_valid():
         try:
             certificates.certificate_request(
-                actor=request.user, patient=patient, request=request, **form.cleaned_data
+                actor=request.user, patient=patient, **form.cleaned_data
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -137,14 +133,14 @@ def certificate_queue(request: Request):
 @require_http_methods(["GET", "POST"])
 @require_perm("patients.approve_certificate")
 def certificate_decide(request: Request, pk: int):
-    cert = selectors.get_certificate_for_user(request.user, pk, purpose=None)
+    cert = selectors.get_certificate_for_user(request.user, pk, purpose=read_purpose(request))
     form = _decision_form(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         approve = data.pop("decision") == "approve"
         try:
             certificates.certificate_decide(
-                actor=request.user, certificate=cert, approve=approve, request=request, **data
+                actor=request.user, certificate=cert, approve=approve, **data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -168,10 +164,9 @@ def _decision_form(data=None) -> forms.CertificateDecisionForm:
 
 
 def _certificate_page(request: Request, cert, *, form=None, revoke_form=None) -> HttpResponse:
-    """The certificate page: the decision form while pending, revocation once approved."""
-    audit_phi_access(
-        actor=request.user, action=AuditAction.READ, obj=cert, patient_id=cert.patient_id
-    )
+    """The certificate page: the decision form while pending, revocation once approved.
+    ``cert`` was fetched with ``read_purpose``: a GET is audited as a read, a form answering
+    a POST shows back what the user just saw and submitted."""
     ctx = {
         "certificate": cert,
         "patient": cert.patient,
@@ -198,7 +193,6 @@ def certificate_revoke(request: Request, pk: int):
                 actor=request.user,
                 certificate=cert,
                 reason=form.cleaned_data["revoke_reason"],
-                request=request,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -210,17 +204,8 @@ def certificate_revoke(request: Request, pk: int):
     return _certificate_page(request, cert, revoke_form=form)
 
 
-def certificate_pdf_response(request: Request, cert: MedicalCertificate) -> HttpResponse:
-    # A revoked certificate is not downloaded again (no copy of it should circulate).
-    if cert.status != CertificateStatus.APPROVED:
-        raise Http404("Only approved certificates can be downloaded")
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=cert,
-        patient_id=cert.patient_id,
-        detail={"format": "pdf"},
-    )
+def certificate_pdf_response(cert: MedicalCertificate) -> HttpResponse:
+    """The PDF of a certificate fetched with ``approved_only`` and ``purpose=EXPORT``."""
     response = HttpResponse(pdf.certificate_pdf(cert), content_type="application/pdf")
     response["Content-Disposition"] = (
         f'attachment; filename="medical-certificate-{cert.verification_code}.pdf"'
@@ -232,7 +217,13 @@ def certificate_pdf_response(request: Request, cert: MedicalCertificate) -> Http
 @require_perm("patients.view_clinical")
 def certificate_pdf(request: Request, pk: int):
     return certificate_pdf_response(
-        request, selectors.get_certificate_for_user(request.user, pk, purpose=None)
+        selectors.get_certificate_for_user(
+            request.user,
+            pk,
+            purpose=AuditAction.EXPORT,
+            detail={"format": "pdf"},
+            approved_only=True,
+        )
     )
 
 
@@ -248,23 +239,7 @@ def verify_certificate(request: Request, code: str = ""):
     cert = None
     if code:
         ratelimit.check(request, "certificate_verify")  # guessing codes: 429 past the limit
-        cert = (
-            MedicalCertificate.objects.select_related("patient", "decided_by")
-            .filter(
-                verification_code=code.upper(),
-                status__in=[CertificateStatus.APPROVED, CertificateStatus.REVOKED],
-            )
-            .first()
-        )
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=cert,
-            object_type="patients.medicalcertificate",
-            object_id=code[:16],
-            patient_id=cert.patient_id if cert else None,
-            detail={"verification": "public"},
-        )
+        cert = selectors.certificate_for_verification(request.user, code)
     today = timezone.localdate()
     return render_page(
         request,
@@ -286,8 +261,19 @@ def verify_certificate(request: Request, code: str = ""):
 # --- Exports ---------------------------------------------------------------------------
 
 
-def export_response(request: Request, patient, fmt: str) -> HttpResponse:
-    """The record as PDF, CSV or a FHIR R4 Bundle, with an ``export`` audit event."""
+EXPORT_FORMATS = ("pdf", "csv", "fhir")
+
+
+def export_format(fmt: str) -> str:
+    """``fmt`` if the record can be exported in it; else 404 (before anything is fetched)."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("No such format")
+    return fmt
+
+
+def export_response(patient, fmt: str) -> HttpResponse:
+    """The record as PDF, CSV or a FHIR R4 Bundle; ``patient`` was fetched with
+    ``purpose=AuditAction.EXPORT`` and ``detail={"format": fmt}``."""
     # The file name is header text: slugified, so no ID number (even one saved before
     # control characters were refused) can break the response.
     stamp = f"{slugify(patient.id_number) or patient.pk}-{timezone.localdate().isoformat()}"
@@ -303,13 +289,6 @@ def export_response(request: Request, patient, fmt: str) -> HttpResponse:
         name = f"record-{stamp}.fhir.json"
     else:
         raise Http404("No such format")
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.EXPORT,
-        obj=patient,
-        patient_id=patient.pk,
-        detail={"format": fmt},
-    )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -317,6 +296,10 @@ def export_response(request: Request, patient, fmt: str) -> HttpResponse:
 @require_GET
 @require_perm("patients.export_record")
 def patient_export(request: Request, pk: int, fmt: str):
+    fmt = export_format(fmt)
     return export_response(
-        request, selectors.get_patient_for_user(request.user, pk, purpose=None), fmt
+        selectors.get_patient_for_user(
+            request.user, pk, purpose=AuditAction.EXPORT, detail={"format": fmt}
+        ),
+        fmt,
     )

@@ -10,7 +10,6 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
@@ -61,7 +60,6 @@ def patient_register(request: Request):
                 actor=request.user,
                 data=data,
                 confirm_duplicate=form.cleaned_data["confirm_duplicate"],
-                request=request,
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "possible_duplicate":
@@ -106,7 +104,6 @@ def patient_edit(request: Request, pk: int):
                 patient=patient,
                 data=data,
                 confirm_duplicate=form.cleaned_data["confirm_duplicate"],
-                request=request,
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "possible_duplicate":
@@ -132,9 +129,7 @@ def patient_account_create(request: Request, pk: int):
     """Staff create the patient's portal account; the patient gets an invitation email."""
     patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
     try:
-        patient = patient_accounts.patient_account_create(
-            actor=request.user, patient=patient, request=request
-        )
+        patient = patient_accounts.patient_account_create(actor=request.user, patient=patient)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -203,7 +198,8 @@ def _render_chart(
 @require_perm("patients.view_demographics")
 def chart(request: Request, pk: int, tab: str = ""):
     """The patient chart: header (allergies and alerts) and one tab; HTMX swaps the tab."""
-    patient = selectors.get_patient_for_user(request.user, pk, purpose=None)
+    # The tab is checked first (it depends on the role alone), so a refused tab serves
+    # nothing and records no read.
     tab = tab or (
         "timeline" if user_has_perm(request.user, "patients.view_clinical") else "overview"
     )
@@ -211,12 +207,8 @@ def chart(request: Request, pk: int, tab: str = ""):
         raise Http404("No such tab")
     if not user_has_perm(request.user, TAB_PERMS[tab]):
         deny(request, TAB_PERMS[tab])
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
-        obj=patient,
-        patient_id=patient.pk,
-        detail={"view": "chart", "tab": tab},
+    patient = selectors.get_patient_for_user(
+        request.user, pk, purpose=AuditAction.READ, detail={"view": "chart", "tab": tab}
     )
     return _render_chart(request, patient, tab)
 
@@ -232,7 +224,7 @@ def _background_add(request: Request, pk: int, *, form_class, form_key: str, tab
     form = form_class(request.POST)
     if form.is_valid():
         try:
-            service(actor=request.user, patient=patient, request=request, **form.cleaned_data)
+            service(actor=request.user, patient=patient, **form.cleaned_data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -260,7 +252,7 @@ def allergy_deactivate(request: Request, pk: int, allergy_pk: int):
     allergy = Allergy.objects.filter(patient=patient, pk=allergy_pk).first()
     if allergy is None:
         raise Http404("No such allergy")
-    records.allergy_deactivate(actor=request.user, allergy=allergy, request=request)
+    records.allergy_deactivate(actor=request.user, allergy=allergy)
     return _chart_tab_redirect(request, patient, "medications")
 
 
@@ -284,7 +276,7 @@ def medication_stop(request: Request, pk: int, medication_pk: int):
     medication = Medication.objects.filter(patient=patient, pk=medication_pk).first()
     if medication is None:
         raise Http404("No such medication")
-    records.medication_stop(actor=request.user, medication=medication, request=request)
+    records.medication_stop(actor=request.user, medication=medication)
     return _chart_tab_redirect(request, patient, "medications")
 
 

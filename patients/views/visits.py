@@ -9,7 +9,6 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit_phi_access
 from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
@@ -155,7 +154,7 @@ def visit_new(request: Request, pk: int):
     kind = request.POST.get("kind", "")
     if kind not in VisitKind.values:
         raise Http404("No such visit kind")
-    visit = visits.visit_start(actor=request.user, patient=patient, kind=kind, request=request)
+    visit = visits.visit_start(actor=request.user, patient=patient, kind=kind)
     return redirect_htmx_aware(request, reverse("patients:visit", args=[visit.pk]))
 
 
@@ -201,7 +200,7 @@ def visit_notes(request: Request, pk: int):
     if form.is_valid():
         try:
             visit = visits.visit_update_notes(
-                actor=request.user, visit=visit, data=form.cleaned_data, request=request
+                actor=request.user, visit=visit, data=form.cleaned_data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -236,9 +235,7 @@ def visit_vitals(request: Request, pk: int):
         forms.VitalsForm,
         "visit-vitals",
         "vitals_form",
-        lambda visit, data: visits.vitals_record(
-            actor=request.user, visit=visit, values=data, request=request
-        ),
+        lambda visit, data: visits.vitals_record(actor=request.user, visit=visit, values=data),
     )
 
 
@@ -251,9 +248,7 @@ def visit_diagnosis_add(request: Request, pk: int):
         forms.DiagnosisForm,
         "visit-diagnoses",
         "diagnosis_form",
-        lambda visit, data: visits.diagnosis_add(
-            actor=request.user, visit=visit, request=request, **data
-        ),
+        lambda visit, data: visits.diagnosis_add(actor=request.user, visit=visit, **data),
     )
 
 
@@ -265,7 +260,7 @@ def visit_diagnosis_remove(request: Request, pk: int, diagnosis_pk: int):
     if diagnosis is None:
         raise Http404("No such diagnosis")
     try:
-        visits.diagnosis_remove(actor=request.user, diagnosis=diagnosis, request=request)
+        visits.diagnosis_remove(actor=request.user, diagnosis=diagnosis)
     except ValidationError:
         return _signed_conflict(request, visit)
     return _region(request, visit, "visit-diagnoses")
@@ -280,9 +275,7 @@ def visit_prescription_add(request: Request, pk: int):
         forms.PrescriptionForm,
         "visit-prescriptions",
         "prescription_form",
-        lambda visit, data: visits.prescription_add(
-            actor=request.user, visit=visit, data=data, request=request
-        ),
+        lambda visit, data: visits.prescription_add(actor=request.user, visit=visit, data=data),
     )
 
 
@@ -294,7 +287,7 @@ def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
     if rx is None:
         raise Http404("No such prescription")
     try:
-        visits.prescription_remove(actor=request.user, prescription=rx, request=request)
+        visits.prescription_remove(actor=request.user, prescription=rx)
     except ValidationError:
         return _signed_conflict(request, visit)
     return _region(request, visit, "visit-prescriptions")
@@ -304,21 +297,24 @@ def visit_prescription_remove(request: Request, pk: int, prescription_pk: int):
 @require_perm("patients.write_clinical")
 def visit_tooth(request: Request, pk: int, tooth: int):
     """GET: the tooth panel for one tooth; POST: save that tooth's condition/procedure."""
-    visit = selectors.get_visit_for_user(request.user, pk, purpose=None)
-    if visit.kind != VisitKind.DENTAL or tooth not in ALL_TEETH:
+    if tooth not in ALL_TEETH:
+        raise Http404("No such tooth")
+    # A GET from HTMX shows the tooth panel (a read); a plain GET only redirects to the visit
+    # page (which records its own read); a POST's change is audited by its service.
+    shows_panel = request.method == "GET" and bool(request.htmx)
+    visit = selectors.get_visit_for_user(
+        request.user,
+        pk,
+        purpose=AuditAction.READ if shows_panel else None,
+        detail={"view": "tooth", "tooth": tooth},
+    )
+    if visit.kind != VisitKind.DENTAL:
         raise Http404("No such tooth")
     if request.method == "GET":
         if not request.htmx:
             return redirect(
                 reverse("patients:visit", args=[visit.pk]) + f"?tooth={tooth}#tooth-chart"
             )
-        audit_phi_access(
-            actor=request.user,
-            action=AuditAction.READ,
-            obj=visit,
-            patient_id=visit.patient_id,
-            detail={"view": "tooth", "tooth": tooth},
-        )
         return render_page(
             request,
             "patients/visit.html",
@@ -332,7 +328,7 @@ def visit_tooth(request: Request, pk: int, tooth: int):
     if form.is_valid():
         try:
             visits.tooth_record_set(
-                actor=request.user, visit=visit, tooth=tooth, request=request, **form.cleaned_data
+                actor=request.user, visit=visit, tooth=tooth, **form.cleaned_data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -346,7 +342,7 @@ def visit_tooth(request: Request, pk: int, tooth: int):
 def visit_sign(request: Request, pk: int):
     visit = _writable_visit(request, pk)
     try:
-        visits.visit_sign(actor=request.user, visit=visit, request=request)
+        visits.visit_sign(actor=request.user, visit=visit)
     except ValidationError as exc:
         if getattr(exc, "code", None) == "signed":
             return _signed_conflict(request, visit)
@@ -366,9 +362,7 @@ def visit_addendum(request: Request, pk: int):
     form = forms.AddendumForm(request.POST)
     if form.is_valid():
         try:
-            visits.addendum_add(
-                actor=request.user, visit=visit, text=form.cleaned_data["text"], request=request
-            )
+            visits.addendum_add(actor=request.user, visit=visit, text=form.cleaned_data["text"])
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:

@@ -26,6 +26,8 @@ READS = {
     "patients:chart": ("patient", "doctor_user", {}),
     "patients:chart_tab": ("patient", "doctor_user", {"tab": "timeline"}),
     "patients:edit": ("patient", "front_desk_user", {}),
+    "patients:document_upload": ("patient", "nurse_user", {}),
+    "patients:account_unlink": ("patient", "front_desk_user", {}),
     "patients:visit": ("visit", "doctor_user", {}),
     "patients:visit_tooth": ("dental", "dentist_user", {"tooth": 11}),
     "patients:document_download": ("document", "nurse_user", {}),
@@ -56,7 +58,6 @@ HTMX_ONLY = {"patients:visit_tooth"}
 # their service as create/update), or public pages that do not take a patient record.
 NOT_READS = {
     "patients:account_create",
-    "patients:account_unlink",
     "patients:account_link",
     "patients:allergy_add",
     "patients:allergy_deactivate",
@@ -73,7 +74,6 @@ NOT_READS = {
     "patients:visit_prescription_remove",
     "patients:visit_sign",
     "patients:visit_addendum",
-    "patients:document_upload",
     "patients:certificate_new",
     "patients:certificate_revoke",
     "patients:verify_certificate",

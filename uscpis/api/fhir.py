@@ -27,7 +27,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from accounts.audit import audit_phi_access
+from accounts.audit import audit_phi_served
 from accounts.models import AuditAction
 from accounts.roles import PUBLIC
 
@@ -216,6 +216,11 @@ class FhirResource:
     rule); ``read(user, id)`` finds one row (404 when not visible); ``to_fhir(row)`` returns
     the resources the row makes (one, or several: one vital-signs row is several
     Observations); ``patient_id(row)`` names whose data it is, for the audit trail.
+
+    The read and search views below fetch through ``read``/``queryset`` and audit every
+    row they serve (``_audit``), so a resource cannot be served unaudited: one that holds
+    patient data must say whose (``patient_id``), one that holds none says so
+    (``patient_data=False``: Practitioner, Schedule, Slot), or the class refuses it.
     """
 
     type: str
@@ -231,6 +236,14 @@ class FhirResource:
     # Resources that are not rows (free slots are computed) bring their own views.
     search_view: type | None = None
     read_view: type | None = None
+    patient_data: bool = True
+
+    def __post_init__(self) -> None:
+        if self.patient_data and self.patient_id is None:
+            raise ValueError(
+                f"FHIR {self.type} serves patient data: give patient_id (for the audit "
+                "trail) or declare patient_data=False"
+            )
 
 
 def _count(request) -> int:
@@ -249,9 +262,9 @@ def _audit(request, resource: FhirResource, rows, *, view: str) -> None:
     patients = sorted({pid for pid in (resource.patient_id(r) for r in rows) if pid})
     if not patients:
         return
-    audit_phi_access(
-        actor=request.user,
-        action=AuditAction.READ,
+    audit_phi_served(
+        request.user,
+        AuditAction.READ,
         obj=rows[0] if len(rows) == 1 else None,
         object_type="" if len(rows) == 1 else f"fhir.{resource.type.lower()}",
         patient_id=patients[0] if len(patients) == 1 else None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from accounts.models import AuditAction
 from accounts.roles import PERMISSIONS, PUBLIC, user_has_perm
 
 
@@ -86,4 +87,6 @@ def _audit_denied(request, perm: str, reason: str) -> None:
     detail = {"permission": perm, "via": "api"}
     if reason:
         detail["reason"] = reason
-    audit_record(action="denied", actor=request.user, request=request, allowed=False, detail=detail)
+    audit_record(
+        action=AuditAction.DENIED, actor=request.user, request=request, allowed=False, detail=detail
+    )
