@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import AuditAction, AuditEvent
 from accounts.roles import PUBLIC, Role, role_has_perm
+from analytics.services.rollups import rollup_refresh_range
 from billing.services import payments
 from patients.models import PatientDocument
 from patients.services import certificates
@@ -199,6 +200,9 @@ NOT_ONE_PATIENT: dict[str, str] = {
             "billing:refund_request",
             "billing:remittance_new",
             "billing:cashier",
+            "billing:claim_line_correct",
+            "billing:konsulta_capitation",
+            "billing:konsulta_register",
             "api:appointment-cancel",
             "api:appointment-check-in",
             "api:appointment-reschedule",
@@ -277,6 +281,7 @@ NOT_ONE_PATIENT: dict[str, str] = {
             "billing:approvals",
             "billing:void_register",
             "billing:cashier_day",
+            "billing:konsulta",
         ],
         _MANY,
     ),
@@ -385,6 +390,8 @@ def phi(world, doctor_user, dentist_user, billing_user, make_user):  # noqa: F81
     # A signed visit without a diagnosis: the "no-diagnosis" data-quality row.
     undiagnosed = VisitFactory(patient=patient, provider=doctor_user)
     visit_services.visit_sign(actor=doctor_user, visit=undiagnosed)
+    # The drill-down lists the days the data-quality rollup holds (refreshed by beat).
+    rollup_refresh_range(first=timezone.localdate() - timedelta(days=3), last=timezone.localdate())
     entry = WaitlistEntry.objects.create(
         patient=patient,
         appointment_type=world.consult,
