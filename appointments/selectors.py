@@ -6,13 +6,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.audit import audit_phi_denied, audit_phi_served
+from accounts.audit import audit_phi_denied, audit_phi_list, audit_phi_served
 from accounts.models import AuditAction, User
 from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments import conf
@@ -20,6 +22,7 @@ from appointments.models import (
     UPCOMING_STATUSES,
     Appointment,
     AppointmentStatus,
+    PatientCalendarFeed,
     ProviderProfile,
     ReminderClaim,
     WaitlistOffer,
@@ -314,6 +317,89 @@ def feed_window(qs, limit: int) -> list[Appointment]:
     upcoming = list(qs.filter(start__gte=now).order_by("start", "id")[:limit])
     past = list(qs.filter(start__lt=now).order_by("-start", "-id")[: limit - len(upcoming)])
     return past[::-1] + upcoming
+
+
+# --- Secret links: appointment emails and calendar feeds ---------------------------------
+
+LINK_SALT = "appointments.email-link"
+FEED_LIMIT_PROVIDER = 2000
+FEED_LIMIT_PATIENT = 500
+
+
+def link_read(token: str, *, purpose: AuditAction | None) -> tuple[Appointment, str, str]:
+    """The appointment, action and one-time id of an email link; raises ``ValidationError``
+    when it is tampered with or expired. Serving it is a read of the patient's appointment
+    by whoever holds the link (no one is signed in): recorded as ``purpose``."""
+    max_age = timedelta(hours=conf.get("APPOINTMENT_LINK_MAX_AGE_HOURS"))
+    try:
+        data = signing.loads(token, salt=LINK_SALT, max_age=max_age)
+        appointment = Appointment.objects.with_related().get(pk=int(data["a"]))
+        action, jti = str(data["x"]), str(data["j"])
+    except signing.SignatureExpired:
+        raise ValidationError(
+            "This link has expired. Please sign in to manage your appointment."
+        ) from None
+    except (signing.BadSignature, KeyError, TypeError, ValueError, Appointment.DoesNotExist):
+        raise ValidationError("This link is not valid.") from None
+    if action not in ("confirm", "cancel"):
+        raise ValidationError("This link is not valid.")
+    audit_phi_served(
+        None,
+        purpose,
+        obj=appointment,
+        patient_id=appointment.patient_id,
+        detail={"via": "email link", "link": action},
+    )
+    return appointment, action, jti
+
+
+@dataclass
+class CalendarFeed:
+    name: str
+    audience: str  # "provider" or "patient"
+    appointments: list[Appointment]
+
+
+def calendar_feed(token: str) -> CalendarFeed:
+    """The appointments behind a secret calendar-feed URL (``Http404`` for an unknown token),
+    recorded as served to whoever holds the URL: a patient's feed as one read naming the
+    patient, a provider's (many patients) as one list event."""
+    since = timezone.now() - timedelta(days=60)
+    provider = (
+        ProviderProfile.objects.select_related("user").filter(feed_token=token).first()
+        if token
+        else None
+    )
+    if provider is not None:
+        qs = Appointment.objects.with_related().filter(provider=provider, start__gte=since)
+        rows = feed_window(qs, FEED_LIMIT_PROVIDER)
+        audit_phi_list(
+            actor=None,
+            object_type="appointments.appointment",
+            detail={
+                "view": "provider calendar feed",
+                "provider": provider.pk,
+                "patients": sorted({a.patient_id for a in rows}),
+            },
+        )
+        return CalendarFeed(f"USC-PIS: {provider.display_name}", "provider", rows)
+    patient_feed = (
+        PatientCalendarFeed.objects.select_related("patient").filter(token=token).first()
+        if token
+        else None
+    )
+    if patient_feed is None:
+        raise Http404("No such feed")
+    qs = Appointment.objects.with_related().filter(patient=patient_feed.patient, start__gte=since)
+    rows = feed_window(qs, FEED_LIMIT_PATIENT)
+    audit_phi_served(
+        None,
+        AuditAction.READ,
+        obj=patient_feed.patient,
+        patient_id=patient_feed.patient_id,
+        detail={"via": "calendar feed", "appointments": len(rows)},
+    )
+    return CalendarFeed("My clinic appointments", "patient", rows)
 
 
 def queue_for_day(day: date, provider: ProviderProfile | None = None):

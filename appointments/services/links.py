@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -12,16 +11,14 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from appointments import conf
 from appointments.models import (
     Appointment,
     AppointmentStatus,
     SignedLinkUse,
 )
+from appointments.selectors import LINK_SALT, link_read
 from appointments.services.booking import appointment_cancel
 from appointments.services.lifecycle import appointment_transition
-
-LINK_SALT = "appointments.email-link"
 
 
 def link_token(appointment: Appointment, action: str) -> str:
@@ -37,27 +34,9 @@ def link_url(appointment: Appointment, action: str) -> str:
     )
 
 
-def link_read(token: str) -> tuple[Appointment, str, str]:
-    """Decode a link; raises ``ValidationError`` when it is tampered with or expired."""
-    max_age = timedelta(hours=conf.get("APPOINTMENT_LINK_MAX_AGE_HOURS"))
-    try:
-        data = signing.loads(token, salt=LINK_SALT, max_age=max_age)
-        appointment = Appointment.objects.with_related().get(pk=int(data["a"]))
-        action, jti = str(data["x"]), str(data["j"])
-    except signing.SignatureExpired:
-        raise ValidationError(
-            "This link has expired. Please sign in to manage your appointment."
-        ) from None
-    except (signing.BadSignature, KeyError, TypeError, ValueError, Appointment.DoesNotExist):
-        raise ValidationError("This link is not valid.") from None
-    if action not in ("confirm", "cancel"):
-        raise ValidationError("This link is not valid.")
-    return appointment, action, jti
-
-
 def link_use(*, token: str) -> Appointment:
     """Confirm or cancel from an email link. Each link works once; raises ``ValidationError``."""
-    appointment, action, jti = link_read(token)
+    appointment, action, jti = link_read(token, purpose=None)  # the change is audited below
     with transaction.atomic():
         try:
             with transaction.atomic():

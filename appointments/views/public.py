@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.models import AuditAction
 from accounts.permissions import public
 from appointments import selectors
 from appointments.ical import feed_ics
 from appointments.models import (
-    Appointment,
     AppointmentStatus,
-    PatientCalendarFeed,
-    ProviderProfile,
     SignedLinkUse,
 )
 from appointments.services import links
@@ -29,7 +25,9 @@ def email_link(request: Request, token: str):
     """Confirm or cancel without signing in. GET shows a button (mail scanners follow GETs);
     POST acts, once."""
     try:
-        appointment, action, jti = links.link_read(token)
+        appointment, action, jti = selectors.link_read(
+            token, purpose=AuditAction.READ if request.method == "GET" else None
+        )
     except ValidationError as exc:
         return render_page(
             request,
@@ -69,41 +67,12 @@ def email_link(request: Request, token: str):
     )
 
 
-FEED_LIMIT_PROVIDER = 2000
-FEED_LIMIT_PATIENT = 500
-
-
 @public
 @require_GET
 def feed(request: Request, token: str):
     """A subscribable iCalendar feed: a provider's or a patient's appointments (secret URL)."""
-    since = timezone.now() - timedelta(days=60)
-    provider = (
-        ProviderProfile.objects.select_related("user").filter(feed_token=token).first()
-        if token
-        else None
-    )
-    if provider is not None:
-        qs = Appointment.objects.with_related().filter(provider=provider, start__gte=since)
-        body = feed_ics(
-            selectors.feed_window(qs, FEED_LIMIT_PROVIDER),
-            name=f"USC-PIS: {provider.display_name}",
-            audience="provider",
-        )
-    else:
-        patient_feed = (
-            PatientCalendarFeed.objects.select_related("patient").filter(token=token).first()
-        )
-        if patient_feed is None:
-            raise Http404("No such feed")
-        qs = Appointment.objects.with_related().filter(
-            patient=patient_feed.patient, start__gte=since
-        )
-        body = feed_ics(
-            selectors.feed_window(qs, FEED_LIMIT_PATIENT),
-            name="My clinic appointments",
-            audience="patient",
-        )
+    feed = selectors.calendar_feed(token)
+    body = feed_ics(feed.appointments, name=feed.name, audience=feed.audience)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     return response

@@ -97,9 +97,9 @@ def test_appointment_download(clinic, booked, client_for, patient_user, other_pa
 def test_a_capped_feed_keeps_every_upcoming_appointment(clinic, doctor_user, monkeypatch):
     """A busy provider's feed is capped; the cap drops the oldest past events, never the
     upcoming ones a subscriber needs."""
-    from appointments.views import public
+    from appointments import selectors
 
-    monkeypatch.setattr(public, "FEED_LIMIT_PROVIDER", 4)
+    monkeypatch.setattr(selectors, "FEED_LIMIT_PROVIDER", 4)
     past = [
         AppointmentFactory(
             provider=clinic.doctor,

@@ -155,8 +155,8 @@ _WRITE = "a write (POST only, or the GET only redirects); its service records th
 _NO_PHI = "shows no patient data (configuration, aggregates, catalogue, providers)"
 _MANY = "a list of many patients, audited as one list event (audit_phi_list)"
 _TOKEN = (
-    "a secret-link page for the patient's own appointments (email link, calendar feed): "
-    "not audited per request (known gap, see docs/architecture.md)"
+    "a secret-link page (email link, calendar feed): no one signs in, so no role; audited "
+    "per request (test_secret_link_pages_record_the_read below)"
 )
 NOT_ONE_PATIENT: dict[str, str] = {
     **dict.fromkeys(
@@ -528,3 +528,56 @@ def test_one_read_event_naming_the_patient_for_every_allowed_role(
         if (problem := _check(name, role, phi, user_for_role, client_for, api_client))
     ]
     assert not wrong, f"{name} (roles {roles}):\n" + "\n".join(wrong)
+
+
+@pytest.mark.django_db
+def test_secret_link_pages_record_the_read(phi):
+    """The pages opened by a secret link (no one signs in) record what they serve: the
+    email link's GET and the patient's calendar feed one read naming the patient, the
+    provider's feed one list event naming its patients; a bad token records nothing."""
+    from django.test import Client
+
+    from appointments.models import Appointment
+    from appointments.services import feeds, links
+
+    appointment = Appointment.objects.select_related("provider").get(pk=phi["appointment"])
+    patient_id = appointment.patient_id
+    client = Client()
+
+    link = reverse("appointments:email_link", args=[links.link_token(appointment, "cancel")])
+    response, events = _events_of(lambda: client.get(link), patient_id)
+    assert response.status_code == 200
+    assert [(e.patient_id, e.actor_id, e.detail["via"]) for e in events] == [
+        (patient_id, None, "email link")
+    ]
+
+    feed = feeds.patient_feed_regenerate(actor=None, patient=appointment.patient)
+    url = reverse("appointments:feed", args=[feed.token])
+    response, events = _events_of(lambda: client.get(url), patient_id)
+    assert response.status_code == 200 and b"BEGIN:VCALENDAR" in response.content
+    assert [(e.patient_id, e.detail["via"]) for e in events] == [(patient_id, "calendar feed")]
+
+    provider = feeds.provider_feed_regenerate(actor=None, provider=appointment.provider)
+    url = reverse("appointments:feed", args=[provider.feed_token])
+    response, events = _events_of(lambda: client.get(url), patient_id)
+    assert response.status_code == 200
+    assert len(events) == 1 and patient_id in events[0].detail["patients"]
+
+    bad_link = reverse("appointments:email_link", args=["not-a-token"])
+    for bad in (reverse("appointments:feed", args=["nope"]), bad_link):
+        response, events = _events_of(lambda u=bad: client.get(u), patient_id)
+        assert response.status_code in (400, 404) and not events.exists()
+
+
+@pytest.mark.django_db
+def test_the_patient_sees_secret_link_reads_in_who_accessed_my_record(phi, client_for):
+    from django.test import Client
+
+    from appointments.services import feeds
+    from patients.models import Patient
+
+    patient = Patient.objects.select_related("user").get(pk=phi["patient"])
+    feed = feeds.patient_feed_regenerate(actor=None, patient=patient)
+    Client().get(reverse("appointments:feed", args=[feed.token]))
+    body = client_for(patient.user).get(reverse("patients:portal_access_log")).content.decode()
+    assert "Your calendar feed link" in body
