@@ -115,9 +115,7 @@ def backup_start(request: Request):
     note, status = None, 409
     if form.is_valid():
         try:
-            create.backup_request(
-                actor=request.user, with_media=form.cleaned_data["with_media"], request=request
-            )
+            create.backup_request(actor=request.user, with_media=form.cleaned_data["with_media"])
             note, status = ("good", "Backup queued. Progress updates below."), 200
         except ValidationError as exc:
             note = ("bad", " ".join(exc.messages))
@@ -129,7 +127,7 @@ def backup_start(request: Request):
 def backup_verify(request: Request, pk: int):
     backup = selectors.get_backup(pk)
     try:
-        verify.backup_verify_request(actor=request.user, backup=backup, request=request)
+        verify.backup_verify_request(actor=request.user, backup=backup)
         note, status = ("good", f"Verification of backup #{pk} queued."), 200
     except ValidationError as exc:
         note, status = ("bad", " ".join(exc.messages)), 409
@@ -219,9 +217,7 @@ def backup_restore(request: Request, pk: int):
         status = 409 if request.method == "POST" else 200
     elif request.method == "POST" and form.is_valid():
         try:
-            job_id = restore_jobs.backup_restore_request(
-                actor=request.user, backup=backup, request=request
-            )
+            job_id = restore_jobs.backup_restore_request(actor=request.user, backup=backup)
         except ValidationError as exc:
             context["error"] = " ".join(exc.messages)
             status = 409 if isinstance(exc, restore_jobs.RestoreBusy) else 422

@@ -45,7 +45,6 @@ def backup_request(
     actor,
     with_media: bool = False,
     kind: str = BackupKind.MANUAL,
-    request=None,
     enqueue: bool = True,
 ) -> Backup:
     """Record a backup to be made; a worker makes it (queued through the outbox).
@@ -78,7 +77,6 @@ def backup_request(
             actor=actor,
             action=AuditAction.CREATE,
             obj=backup,
-            request=request,
             detail={"backup": "requested", "with_media": with_media, "kind": kind},
         )
         if enqueue:

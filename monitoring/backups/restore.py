@@ -91,7 +91,6 @@ def backup_restore(
     actor=None,
     confirm: bool,
     say: Say = _quiet,
-    request=None,
     progress: Progress | None = None,
     audit_detail: dict | None = None,
 ) -> RestoreReport:
@@ -115,7 +114,7 @@ def backup_restore(
         try:
             report = _restore(backup, actor=actor, say=say, progress=progress)
         except Exception as exc:
-            _audit_restore_failed(backup, actor, exc, audit_detail, request)
+            _audit_restore_failed(backup, actor, exc, audit_detail)
             raise
         progress(99, "Recording the restore")
         Backup.objects.filter(pk=backup.pk).update(
@@ -127,7 +126,6 @@ def backup_restore(
             actor_email=actor.email if actor is not None else "",
             action=AuditAction.UPDATE,
             obj=backup,
-            request=request,
             detail={
                 "backup": "restored",
                 "safety_backup": report.safety_backup.pk,
@@ -193,7 +191,7 @@ def _failure_text(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def _audit_restore_failed(backup: Backup, actor, exc: Exception, extra, request) -> None:
+def _audit_restore_failed(backup: Backup, actor, exc: Exception, extra) -> None:
     """Best effort: after a failure part-way the database may not take the event."""
     try:
         audit_record(
@@ -201,7 +199,6 @@ def _audit_restore_failed(backup: Backup, actor, exc: Exception, extra, request)
             actor_email=actor.email if actor is not None else "",
             action=AuditAction.UPDATE,
             obj=backup,
-            request=request,
             allowed=True,
             detail={"backup": "restore failed", "error": _failure_text(exc)[:500], **(extra or {})},
         )

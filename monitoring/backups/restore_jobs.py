@@ -35,7 +35,7 @@ from monitoring.models import (
     RestoreJobStatus,
 )
 from monitoring.pg import BackupError
-from uscpis.http import client_ip
+from uscpis.request_context import current_origin
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _release_restore_lock(job_id: str) -> None:
         cache.delete(RESTORE_LOCK_KEY)
 
 
-def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
+def backup_restore_request(*, actor: User, backup: Backup) -> str:
     """Queue a restore of ``backup`` for the worker (after commit); return the job's id.
 
     The id is random (192 bits), so only the person it is shown to can follow the job.
@@ -93,11 +93,12 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
         raise ValidationError(f"Backup #{backup.pk} did not succeed, so it cannot be restored.")
     job_id = secrets.token_urlsafe(24)
     now = timezone.now()
+    asked = current_origin.get()  # the web request that asked (set by the middleware)
     origin = {
         "via": "web",
         "requested_at": now.isoformat(),
-        "requested_from": (client_ip(request) or "") if request is not None else "",
-        "request_id": getattr(request, "request_id", "") if request is not None else "",
+        "requested_from": asked.ip if asked else "",
+        "request_id": asked.request_id if asked else "",
     }
     job = {
         "id": job_id,
@@ -139,7 +140,6 @@ def backup_restore_request(*, actor, backup: Backup, request=None) -> str:
                 actor=actor,
                 action=AuditAction.UPDATE,
                 obj=backup,
-                request=request,
                 detail={"backup": "restore requested"},
             )
         except BaseException:

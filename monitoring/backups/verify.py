@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from monitoring.backups import checks, locks
 from monitoring.backups.create import backup_folder
 from monitoring.backups.jobs import (
@@ -30,7 +30,7 @@ from monitoring.services.alerts import alert_admins
 logger = logging.getLogger(__name__)
 
 
-def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
+def backup_verify_request(*, actor: User | None, backup: Backup) -> Backup:
     """Queue a verification (the worker restores into a scratch database).
 
     Refuses (``ValidationError``) a backup that did not succeed or is being verified. The
@@ -60,7 +60,6 @@ def backup_verify_request(*, actor, backup: Backup, request=None) -> Backup:
             actor=actor,
             action=AuditAction.UPDATE,
             obj=backup,
-            request=request,
             detail={"backup": "verify requested"},
         )
         outbox.enqueue(VERIFY_BACKUP_TASK, claim=True, backup_id=backup.pk)
