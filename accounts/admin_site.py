@@ -35,6 +35,7 @@ class ClinicAdminSite(AdminSite):
 
         def read_only(request, *args, **kwargs):
             if request.method not in SAFE_METHODS and not request.path.endswith("/logout/"):
+                # app registry: the admin site loads before the models (accounts.permissions needs them)
                 from accounts.permissions import deny
 
                 deny(

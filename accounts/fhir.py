@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q
+from django.http import Http404
 
 from accounts.models import User
 from accounts.roles import PROVIDER_ROLES
@@ -49,7 +50,6 @@ def _practitioners(user):
 
 
 def _read(user, rid: str) -> User:
-    from django.http import Http404
 
     try:
         return _practitioners(user).get(pk=int_id(rid))

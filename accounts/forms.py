@@ -3,6 +3,7 @@ from __future__ import annotations
 import unicodedata
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxValueValidator
@@ -113,7 +114,6 @@ class ApiTokenForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        from django.conf import settings
 
         super().__init__(*args, **kwargs)
         self.fields["expires_in_days"].initial = settings.API_TOKEN_DEFAULT_DAYS

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import AuditEvent, Notification, User
+from accounts.models import ApiToken, AuditEvent, Notification, User
+from accounts.roles import user_has_perm
 
 
 def user_list(*, q: str = "", role: str = "") -> QuerySet[User]:
@@ -55,10 +57,6 @@ def notifications_for(user: User) -> QuerySet[Notification]:
 def api_token_for_user(user, uid):
     """One API token the user may manage: their own, or anyone's for administrators;
     404 otherwise ("not found" and "not yours" alike)."""
-    from django.http import Http404
-
-    from accounts.models import ApiToken
-    from accounts.roles import user_has_perm
 
     qs = ApiToken.objects.select_related("user")
     if not user_has_perm(user, "accounts.manage_users"):
@@ -72,10 +70,6 @@ def api_token_for_user(user, uid):
 def api_tokens_all(q: str = ""):
     """Every live API token with its owner, newest first; ``q`` matches the owner's email
     or name, or the token's name."""
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from accounts.models import ApiToken
 
     qs = ApiToken.objects.select_related("user").filter(expiry__gt=timezone.now())
     for word in q.split()[:4]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlsplit
 
 import qrcode
 import qrcode.image.svg
@@ -102,7 +103,6 @@ class _SiteUrlPasswordResetView(auth_views.PasswordResetView):
     (a forged Host would otherwise send a victim a reset link to someone else's server)."""
 
     def form_valid(self, form):
-        from urllib.parse import urlsplit
 
         site = urlsplit(settings.SITE_URL)
         self.domain_override = site.netloc

@@ -13,6 +13,12 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
+from analytics.models import RollupDay
+from analytics.services.forecasts import forecasts_compute
+from analytics.services.rollups import first_data_day, rollup_refresh_day, rollup_refresh_range
+from analytics.services.surveillance import signals_detect, syndromes_ensure_defaults
+from patients.models import Icd10Code, Visit
 from uscpis.bench import BenchCase, page_case
 
 BATCH = 100_000
@@ -47,11 +53,6 @@ SELECT id, (%(codes)s::text[])[1 + id %% %(ncodes)s], TRUE, '' FROM linked
 
 
 def generate(scale: dict, stdout) -> None:
-    from analytics.models import RollupDay
-    from analytics.services.forecasts import forecasts_compute
-    from analytics.services.rollups import first_data_day, rollup_refresh_range
-    from analytics.services.surveillance import signals_detect, syndromes_ensure_defaults
-    from patients.models import Icd10Code, Visit
 
     syndromes_ensure_defaults()
     for code in CODES:
@@ -98,19 +99,16 @@ def generate(scale: dict, stdout) -> None:
 
 
 def _admin():
-    from accounts.models import User
 
     return User.objects.get(email="admin@usc.edu.ph")
 
 
 def _doctor():
-    from accounts.models import User
 
     return User.objects.get(email="doctor@usc.edu.ph")
 
 
 def _refresh_case():
-    from analytics.services.rollups import rollup_refresh_day
 
     day = timezone.localdate() - timedelta(days=3)
 
@@ -131,7 +129,6 @@ def _page(name: str, path: str, user=_admin, **kwargs) -> BenchCase:
 
 
 def _billing():
-    from accounts.models import User
 
     return User.objects.get(email="billing@usc.edu.ph")
 

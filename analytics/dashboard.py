@@ -6,13 +6,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import user_has_perm
+from analytics.models import AberrationSignal
 from uscpis.registry import Card
 
 
 def cards(user) -> list[Card]:
     if not user_has_perm(user, "analytics.view"):
         return []
-    from analytics.models import AberrationSignal
 
     since = timezone.localdate() - timedelta(days=14)
     recent = list(

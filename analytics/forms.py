@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from analytics.models import AGE_BANDS, SyndromeGroup
 from analytics.selectors.dashboards import Filters
+from analytics.services.surveillance import clean_prefixes
 from patients.models import PatientType, Sex
 from uscpis.forms import DateField
 
@@ -95,7 +96,6 @@ class SyndromeForm(forms.ModelForm):
             self.fields["codes"].initial = ", ".join(self.instance.icd10_prefixes)
 
     def clean_codes(self):
-        from analytics.services.surveillance import clean_prefixes
 
         return clean_prefixes(self.cleaned_data["codes"])
 

@@ -17,6 +17,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
+from analytics.services.forecasts import forecasts_compute
+from analytics.services.rollups import rollup_rebuild
+from analytics.services.surveillance import signals_detect, syndromes_ensure_defaults
+from appointments.models import Appointment, AppointmentType
+from patients.models import Icd10Code, Patient, Visit
+
 MARKER = "H0000001"
 HISTORY_PATIENTS = 240
 OUTBREAK_DAYS = range(12, 7, -1)  # days ago
@@ -186,7 +193,6 @@ WHERE p.id = ANY(%(patients)s::bigint[]) AND (p.id * 7 + %(salt)s) %% 100 < %(pc
 
 
 def _history_patients(rng: random.Random) -> list[int]:
-    from patients.models import Patient
 
     rows = []
     for i in range(1, HISTORY_PATIENTS + 1):
@@ -212,9 +218,6 @@ def _history_patients(rng: random.Random) -> list[int]:
 
 @transaction.atomic
 def _insert_history(stdout) -> bool:
-    from accounts.models import User
-    from appointments.models import Appointment, AppointmentType
-    from patients.models import Icd10Code, Patient, Visit
 
     if Patient.objects.filter(id_number=MARKER).exists():
         stdout.write("  analytics: history already present")
@@ -298,9 +301,6 @@ def _insert_history(stdout) -> bool:
 
 
 def run(*, stdout) -> None:
-    from analytics.services.forecasts import forecasts_compute
-    from analytics.services.rollups import rollup_rebuild
-    from analytics.services.surveillance import signals_detect, syndromes_ensure_defaults
 
     syndromes_ensure_defaults()
     if not _insert_history(stdout):

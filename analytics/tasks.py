@@ -10,6 +10,8 @@ def refresh_today() -> None:
     """Today's and yesterday's rollups, then the surveillance check (every few minutes)."""
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from analytics.services.rollups import rollup_refresh_today
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from analytics.services.surveillance import signals_detect
 
     rollup_refresh_today()

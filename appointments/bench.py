@@ -14,7 +14,12 @@ from datetime import date, time, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.roles import Role
+from appointments import conf
+from appointments.models import Appointment, AppointmentType, ProviderProfile, WeeklyAvailability
+from appointments.slots import MAX_SPAN, free_slots, local_day_bounds
+from patients.models import Patient
 from uscpis.bench import BenchCase, api_case, page_case
 from uscpis.benchhttp import HttpPage
 
@@ -26,8 +31,6 @@ FUTURE_DAYS = 14
 
 
 def _bench_providers():
-    from accounts.models import User
-    from appointments.models import ProviderProfile, WeeklyAvailability
 
     roles = [
         Role.DOCTOR,
@@ -61,7 +64,6 @@ def _bench_providers():
 
 
 def _bench_type():
-    from appointments.models import AppointmentType
 
     kind, _ = AppointmentType.objects.get_or_create(
         slug="bench-consultation",
@@ -79,7 +81,6 @@ def _bench_type():
 
 
 def _bench_patients() -> list[int]:
-    from patients.models import Patient
 
     existing = Patient.objects.filter(id_number__startswith="BENCH").count()
     if existing < BENCH_PATIENTS:
@@ -133,8 +134,6 @@ WHERE start <= now() OR slot %% 2 = 0
 
 def generate(scale: dict, stdout) -> None:
     """Top the bench providers up to ``scale["appointments"]`` appointments."""
-    from appointments import conf
-    from appointments.models import Appointment
 
     target = int(scale.get("appointments", 1_000_000))
     providers = _bench_providers()
@@ -210,7 +209,6 @@ def generate(scale: dict, stdout) -> None:
 
 
 def _provider():
-    from appointments.models import ProviderProfile
 
     return ProviderProfile.objects.select_related("user").get(
         user__email="bench.provider0@usc.edu.ph"
@@ -218,8 +216,6 @@ def _provider():
 
 
 def _slot_search_case():
-    from appointments.models import AppointmentType
-    from appointments.slots import free_slots
 
     provider = _provider()
     kind = AppointmentType.objects.get(slug="bench-consultation")
@@ -240,7 +236,6 @@ def _slot_search_case():
 
 
 def _api_slots_url() -> str:
-    from appointments.models import AppointmentType
 
     kind = AppointmentType.objects.get(slug="bench-consultation")
     first = timezone.localdate() + timedelta(days=1)
@@ -255,15 +250,12 @@ def _busy_day() -> str:
 
 
 def _front_desk():
-    from accounts.models import User
 
     return User.objects.get(email="frontdesk@usc.edu.ph")
 
 
 def _plans_case():
     """Fail if the calendar and slot queries fall back to sequential scans of appointments."""
-    from appointments.models import Appointment
-    from appointments.slots import MAX_SPAN, local_day_bounds
 
     provider = _provider()
     day_start, day_end = local_day_bounds(timezone.localdate() - timedelta(days=3))
@@ -359,7 +351,6 @@ CASES = [
 
 
 def _booking_url() -> str:
-    from appointments.models import AppointmentType
 
     kind = AppointmentType.objects.get(slug="bench-consultation")
     first = timezone.localdate() + timedelta(days=1)

@@ -19,9 +19,11 @@ from accounts.models import AuditAction, User
 from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments import conf
 from appointments.models import (
+    ACTIVE_STATUSES,
     UPCOMING_STATUSES,
     Appointment,
     AppointmentStatus,
+    ExceptionKind,
     PatientCalendarFeed,
     ProviderProfile,
     ReminderClaim,
@@ -722,7 +724,6 @@ def time_off_move_options(
 def appointments_affected_by_time_off(*, provider, kind: str, starts_at, ends_at):
     """Active appointments not yet started that time off from ``starts_at`` to ``ends_at``
     would land on (``provider`` None: the whole clinic). Extra hours affect nothing."""
-    from appointments.models import ACTIVE_STATUSES, Appointment, ExceptionKind
 
     if kind == ExceptionKind.EXTRA:
         return Appointment.objects.none()

@@ -14,7 +14,11 @@ def send_appointment_email(*, appointment_id: int, kind: str, outbox_id: int | N
     outbox message (claimed before sending, released if sending fails so a retry sends)."""
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts import outbox
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from appointments.emails import send_appointment_email as send
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from appointments.models import Appointment
 
     appointment = (
@@ -52,6 +56,8 @@ def send_due_reminders() -> int:
     Queued through the outbox: with the broker down they wait and none is lost."""
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts import outbox
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from appointments.selectors import reminders_due
 
     due = reminders_due()

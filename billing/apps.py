@@ -5,6 +5,7 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self) -> None:
+        # app registry: models and signal receivers load only once apps are ready
         from billing.receivers import connect
 
         connect()

@@ -13,7 +13,14 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.models import User
+from accounts.roles import Role
+from billing.catalogue import catalogue_ensure
+from billing.models import CashierDay, Invoice, InvoiceStatus, Payment, Service
+from billing.services import invoices, payments
+from patients.models import Patient
 from uscpis.bench import BenchCase, page_case
 
 CHUNK = 50_000
@@ -30,8 +37,6 @@ def _scalar(sql: str, params=()):
 
 
 def _clerk():
-    from accounts.models import User
-    from accounts.roles import Role
 
     user = User.objects.filter(email=CLERK_EMAIL).first()
     if user is None:
@@ -46,7 +51,6 @@ def _clerk():
 
 
 def generate(scale: dict, stdout) -> None:
-    from billing.catalogue import catalogue_ensure
 
     target = int(scale.get("invoices", 200_000))
     catalogue_ensure()
@@ -210,16 +214,11 @@ def _issue_case() -> BenchCase:
     """Issue a draft of three lines (number assigned under the counter lock), rolled back."""
 
     def prepare():
-        from billing.models import Invoice, InvoiceStatus, Service
-        from billing.services import invoices
-        from patients.models import Patient
 
         clerk = _clerk()
         patient = Patient.objects.order_by("id").first()
         draft = Invoice.objects.filter(status=InvoiceStatus.DRAFT, patient=patient).first()
         if draft is None:
-            from django.utils import timezone
-
             draft = Invoice.objects.create(patient=patient, visit_day=timezone.localdate())
             for code in ("LAB-CBC", "LAB-UA", "LAB-FBS"):
                 invoices.invoice_add_line(
@@ -248,8 +247,6 @@ def _close_case() -> BenchCase:
     """Close a cashier day with 300 payments (expected per method vs counted), rolled back."""
 
     def prepare():
-        from billing.models import CashierDay, Payment
-        from billing.services import payments
 
         clerk = _clerk()
         day = CashierDay.objects.filter(cashier=clerk, status="open").first()

@@ -4,6 +4,8 @@ read-only for clinicians, and the billing account for the billing office."""
 from django.urls import reverse
 
 from accounts.roles import user_has_perm
+from accounts.templatetags.uscpis import money
+from billing.selectors import patient_balance
 from uscpis.registry import ChartLink
 
 
@@ -12,9 +14,6 @@ def links(user, patient) -> list[ChartLink]:
     if user_has_perm(user, "billing.view"):
         result.append(ChartLink("Billing", reverse("billing:patient", args=[patient.pk])))
     elif user_has_perm(user, "billing.view_balance"):
-        from accounts.templatetags.uscpis import money
-        from billing.selectors import patient_balance
-
         bal = patient_balance(patient.pk)
         result.append(
             ChartLink(

@@ -3,11 +3,13 @@
 from django.urls import reverse
 
 from accounts.roles import user_has_perm
+from accounts.templatetags.uscpis import money
+from billing.selectors import home_counts, patient_balance
+from patients.models import Patient
 from uscpis.registry import Card
 
 
 def _peso(value) -> str:
-    from accounts.templatetags.uscpis import money
 
     return money(value)
 
@@ -15,8 +17,6 @@ def _peso(value) -> str:
 def cards(user) -> list[Card]:
     result = []
     if user_has_perm(user, "billing.view"):
-        from billing.selectors import home_counts
-
         c = home_counts()
         result += [
             Card(
@@ -57,9 +57,6 @@ def cards(user) -> list[Card]:
                 )
             )
     if user_has_perm(user, "billing.portal"):
-        from billing.selectors import patient_balance
-        from patients.models import Patient
-
         patient = Patient.objects.filter(user=user).only("pk").first()
         if patient is not None:
             bal = patient_balance(patient.pk)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from billing.models import Claim, Invoice, InvoiceStatus, Payment
 from billing.money import amount_in_words
-from billing.selectors import Statement, invoice_lines
+from billing.selectors import Statement, claim_rows, invoice_lines
 from uscpis.pdf import document as _doc
 from uscpis.pdf import esc as _esc
 from uscpis.pdf import letterhead as _letterhead
@@ -26,6 +26,7 @@ def _peso(value) -> str:
 
 
 def _build(title: str, story_fn) -> bytes:
+    # heavy optional dependency: loaded only when this runs
     from reportlab.platypus import Paragraph
 
     buffer = BytesIO()
@@ -55,6 +56,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     lines = invoice_lines(invoice)
 
     def story(s, styles, Paragraph):
+        # heavy optional dependency: loaded only when this runs
         from reportlab.platypus import Spacer
 
         status = (
@@ -210,7 +212,6 @@ def claims_summary_pdf(
     claims: list[Claim], *, payer_name: str, date_from: date, date_to: date
 ) -> bytes:
     """PhilHealth-style summary: member PIN, patient, dates, ICD-10 codes, services, amounts."""
-    from billing.selectors import claim_rows
 
     def story(s, styles, Paragraph):
         s.append(

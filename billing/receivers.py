@@ -3,7 +3,10 @@ the same transaction. Receivers only call services."""
 
 from __future__ import annotations
 
+from appointments import signals as appointment_signals
 from billing.services import charges
+from inventory import signals as inventory_signals
+from patients import signals as patient_signals
 
 
 def on_visit_signed(sender, visit, **kwargs) -> None:
@@ -33,9 +36,6 @@ def on_dispensing_reversed(sender, movement, reason: str = "", **kwargs) -> None
 
 
 def connect() -> None:
-    from appointments import signals as appointment_signals
-    from inventory import signals as inventory_signals
-    from patients import signals as patient_signals
 
     pairs = [
         (patient_signals.visit_signed, on_visit_signed),

@@ -35,7 +35,7 @@ from billing.models import (
 from billing.services import charges, claims, invoices, konsulta, payments
 from inventory.models import StockMovement
 from inventory.services.dispensing import stock_dispense_cancel
-from patients.models import Icd10Code
+from patients.models import Icd10Code, Patient
 
 
 def run(*, stdout) -> None:
@@ -55,7 +55,6 @@ def run(*, stdout) -> None:
 
 
 def _coverages(rng: random.Random) -> list[Coverage]:
-    from patients.models import Patient
 
     today = timezone.localdate()
     payers = {p.code: p for p in Payer.objects.all()}
@@ -89,7 +88,6 @@ def _konsulta(clerk, today: date) -> list:
     """Konsulta members: ten students without a portal account and five employees without
     an HMO, registered this year (three also last year), so their consultations and
     listed lab tests from now on cost them ₱0; one capitation tranche received."""
-    from patients.models import Patient
 
     students = Patient.objects.filter(patient_type="student", user__isnull=True).order_by("pk")
     employees = Patient.objects.filter(patient_type="employee").order_by("pk")[40:45]
@@ -163,7 +161,6 @@ def _seed(stdout, clerk, admin) -> None:
     # LOAs are valid for a few days: date the HMO ones to each patient's visits below.
     counts = charges.capture_since(today - timedelta(days=45))
     stdout.write(f"  captured charges: {counts}")
-    from patients.models import Patient
 
     # A few lab services for every demo patient with a portal account, so "My bills" shows data.
     for patient in Patient.objects.filter(user__isnull=False)[:5]:

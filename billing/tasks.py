@@ -13,6 +13,8 @@ def send_monthly_statements() -> int:
     through the outbox (a broker outage delays the statements and loses none)."""
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts import outbox
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from billing.services.statements import patients_due_statement, previous_month
 
     month = previous_month()

@@ -25,6 +25,8 @@ from inventory.models import (
     StockMovement,
 )
 from inventory.services import dispensing, stock
+from patients.models import Prescription
+from patients.selectors import get_patient_for_user, get_visit_for_user
 from uscpis.api.idempotency import idempotency_parameter, idempotent
 
 
@@ -244,8 +246,6 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if d.get("prescription"):
             prescription = _prescription_for(request.user, d["prescription"])
         if d.get("patient"):
-            from patients.selectors import get_patient_for_user
-
             try:
                 patient = get_patient_for_user(request.user, d["patient"], purpose=None)
             except Http404:
@@ -292,8 +292,6 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
 
 def _prescription_for(user, pk: int):
-    from patients.models import Prescription
-    from patients.selectors import get_visit_for_user
 
     if not user_has_perm(user, "patients.view_clinical"):
         raise serializers.ValidationError(

@@ -12,6 +12,8 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.urls import reverse
 
+from accounts.models import User
+from inventory.models import Item
 from uscpis.bench import api_case, page_case
 from uscpis.benchhttp import HttpPage
 
@@ -114,13 +116,11 @@ def generate(scale: dict, stdout) -> None:
 
 
 def _manager():
-    from accounts.models import User
 
     return User.objects.get(email="inventory@usc.edu.ph")
 
 
 def _busiest_item_url() -> str:
-    from inventory.models import Item
 
     item = Item.objects.filter(sku="BENCH-002500").first() or Item.objects.order_by("id").first()
     return reverse("inventory:item_detail", args=[item.pk])

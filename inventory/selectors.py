@@ -439,6 +439,7 @@ def dispensing_to_cancel(pk: int) -> StockMovement | None:
 
 def cancelled_dispensings(movements) -> set[int]:
     """Which of ``movements`` (dispensings) were cancelled: one query for the whole page."""
+    # cycle: inventory.services.dispensing imports this module (dispensable_lots)
     from inventory.services.dispensing import cancel_marker
 
     ids = [m.pk for m in movements if m.kind == MovementKind.DISPENSE and m.patient_id]

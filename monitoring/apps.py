@@ -5,6 +5,7 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
+        # app registry: models and signal receivers load only once apps are ready
         from celery.signals import task_failure
 
         task_failure.connect(
@@ -17,6 +18,7 @@ def _record_task_failure(
 ):
     """Keep a row for every task that raised, for the monitor page (never raises itself)."""
     try:
+        # app registry: models and signal receivers load only once apps are ready
         from monitoring.services.alerts import task_failure_record
 
         task_failure_record(
@@ -26,6 +28,7 @@ def _record_task_failure(
             traceback=str(einfo) if einfo is not None else "",
         )
     except Exception:  # the database may be the thing that is down
+        # app registry: models and signal receivers load only once apps are ready
         import logging
 
         logging.getLogger(__name__).exception("could not record a failed task")

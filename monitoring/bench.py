@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
+from accounts.audit import _AUDIT_LOCK_KEY, GENESIS_HASH, audit_seal_fenced
+from accounts.models import User
 from uscpis.bench import page_case
 from uscpis.benchhttp import HttpPage
 
@@ -100,7 +102,6 @@ def _copy_text(value) -> str:
 
 
 def _staff() -> list[tuple[int, str]]:
-    from accounts.models import User
 
     rows = list(
         User.objects.filter(is_active=True)
@@ -217,7 +218,6 @@ def _secondary_structures(cursor) -> tuple[list[tuple[str, str]], list[tuple[str
 
 def generate(scale: dict, stdout) -> None:
     """Top the audit trail up to ``scale["audit_events"]`` chained events. Idempotent."""
-    from accounts.audit import _AUDIT_LOCK_KEY, GENESIS_HASH, audit_seal_fenced
 
     target = int(scale.get("audit_events", 0))
     with connection.cursor() as cursor:
@@ -274,7 +274,6 @@ def generate(scale: dict, stdout) -> None:
 
 
 def _admin():
-    from accounts.models import User
 
     return User.objects.filter(role="admin", is_active=True).order_by("id").first()
 

@@ -6,8 +6,10 @@ the state of the others.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
@@ -40,9 +42,6 @@ def check_cache() -> tuple[bool, str]:
 def _filesystem_broker_folders() -> tuple[bool, str]:
     """The filesystem transport "connects" even when its folders are gone (messages then
     fail at publish time): check that every folder exists and takes a file."""
-    import os
-    import uuid
-    from pathlib import Path
 
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
     for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):

@@ -18,6 +18,8 @@ def run_backup(*, backup_id: int) -> None:
     """Make a requested backup (idempotent: the pending row is claimed first)."""
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.create import backup_execute
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.pg import BackupError
 
     try:
@@ -32,6 +34,8 @@ def verify_backup(*, backup_id: int, outbox_id: int | None = None) -> None:
     per outbox message: a redelivery after the verification finished does not repeat it."""
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from accounts import outbox
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.verify import backup_verify
 
     if outbox.claim(outbox_id):
@@ -62,8 +66,14 @@ def nightly_backup() -> None:
     """
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.create import backup_create
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.prune import backup_prune
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.models import BackupKind
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.pg import BackupError
 
     try:
@@ -83,6 +93,8 @@ def weekly_verify() -> None:
     """
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.backups.verify import backup_verify
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.models import Backup, BackupStatus, VerificationStatus
 
     latest = (
@@ -109,6 +121,8 @@ def check_health() -> None:
     broker or every worker is down."""
     # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.selectors import health_findings
+
+    # cycle: imported in the body (tasks-load-services-lazily contract, .importlinter)
     from monitoring.services.incidents import health_check_run
 
     health_check_run(health_findings())

@@ -1,4 +1,5 @@
 import logging
+import time
 
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
@@ -6,8 +7,10 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django_otp import match_token
 
 from accounts.audit import audit_record
+from accounts.forms import CurrentCodeForm
 from accounts.models import AuditAction
 from accounts.permissions import deny, public, require_perm
 from monitoring import health, selectors
@@ -150,11 +153,6 @@ DOWNLOAD_CODE_KEY = "backup_download_code_at"
 @require_http_methods(["GET", "POST"])
 @require_perm("monitoring.manage_backups")
 def backup_download(request: Request, pk: int, part: str):
-    import time
-
-    from django_otp import match_token
-
-    from accounts.forms import CurrentCodeForm
 
     backup = selectors.get_backup(pk)
     if part not in DOWNLOADS:

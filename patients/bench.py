@@ -9,7 +9,11 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from patients import seed
+from patients.icd10 import icd10_load
+from patients.models import Diagnosis, Icd10Code, Patient, Visit, VitalSigns
+from patients.selectors import patient_search
 from uscpis.bench import BenchCase, api_case, page_case
 from uscpis.benchhttp import HttpPage
 
@@ -58,7 +62,6 @@ COLLEGES = [
 def generate(scale: dict, stdout) -> None:
     """Top up to ``scale['patients']`` bench patients (bulk inserts in batches) and give one
     patient 700 visits for the chart case. Idempotent."""
-    from patients.models import Patient
 
     target = int(scale.get("patients", 0))
     have = Patient.objects.filter(id_number__startswith=BENCH_PREFIX + "0").count()
@@ -96,8 +99,6 @@ def generate(scale: dict, stdout) -> None:
 
 @transaction.atomic
 def _heavy_patient(stdout) -> None:
-    from accounts.models import User
-    from patients.models import Diagnosis, Icd10Code, Patient, Visit, VitalSigns
 
     patient, _ = Patient.objects.get_or_create(
         id_number=HEAVY_ID,
@@ -114,8 +115,6 @@ def _heavy_patient(stdout) -> None:
         return
     doctor = User.objects.filter(role="doctor").order_by("id").first()
     if not Icd10Code.objects.exists():  # e.g. a flushed test database
-        from patients.icd10 import icd10_load
-
         icd10_load()
     codes = list(Icd10Code.objects.filter(is_leaf=True).order_by("code")[:50])
     now = timezone.now()
@@ -157,7 +156,6 @@ def _heavy_patient(stdout) -> None:
 
 
 def _doctor():
-    from accounts.models import User
 
     return (
         User.objects.filter(email="doctor@usc.edu.ph").first()
@@ -166,14 +164,12 @@ def _doctor():
 
 
 def _heavy_pk() -> int:
-    from patients.models import Patient
 
     return Patient.objects.get(id_number=HEAVY_ID).pk
 
 
 def _search_case(name: str, q: str, target_ms: float) -> BenchCase:
     def prepare():
-        from patients.selectors import patient_search
 
         def run():
             return list(patient_search(q=q)[:25])

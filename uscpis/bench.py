@@ -24,6 +24,9 @@ from pathlib import Path
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.services import api_token_create
 
 
 @dataclass
@@ -52,13 +55,12 @@ class BenchResult:
 
 def signed_in_client(user):
     """A test client signed in as ``user`` (two-factor verified for admins)."""
+    # heavy optional dependency: loaded only when this runs
     from django.test import Client
 
     client = Client()
     client.force_login(user)
     if user.requires_two_factor:
-        from django_otp.plugins.otp_totp.models import TOTPDevice
-
         device, _ = TOTPDevice.objects.get_or_create(
             user=user, name="bench", defaults={"confirmed": True}
         )
@@ -152,9 +154,8 @@ def api_case(
     200 (the token is made once, in ``prepare``)."""
 
     def prepare():
+        # heavy optional dependency: loaded only when this runs
         from django.test import Client
-
-        from accounts.services import api_token_create
 
         _, secret = api_token_create(actor=user(), name=f"bench {name}"[:80], scope="read")
         client = Client(HTTP_AUTHORIZATION=f"Token {secret}", HTTP_ACCEPT=accept)

@@ -369,9 +369,13 @@ def totp_for(email: str) -> Callable[[], str]:
     """A confirmed TOTP device for the bench user and a function computing its current code
     (django-otp's own algorithm). The device's last-used step is reset so reruns within the
     same 30 seconds still sign in."""
+    # imported when called: this module loads before Django's settings and app registry
     from django_otp.oath import TOTP
+
+    # imported when called: this module loads before Django's settings and app registry
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    # imported when called: this module loads before Django's settings and app registry
     from accounts.models import User
 
     user = User.objects.get(email=email)
@@ -526,6 +530,7 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
         pages = [p for p in pages if opts["only"] in p.name]
     resolved = [(page, page.resolve()) for page in pages]
 
+    # imported when called: this module loads before Django's settings and app registry
     from accounts.models import User
 
     totps = {}

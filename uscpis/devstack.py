@@ -27,6 +27,7 @@ WEB_WORKERS = int(os.environ.get("WEB_CONCURRENCY", "3"))
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: deliver SIGTERM to this child when the supervisor exits, however it exits."""
     try:
+        # imported when called: this module loads before Django's settings and app registry
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -66,8 +67,13 @@ def main() -> int:
     port = os.environ.get("PORT", "8000")
     os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
 
+    # imported when called: this module loads before Django's settings and app registry
     import django
+
+    # imported when called: this module loads before Django's settings and app registry
     from django.conf import settings
+
+    # imported when called: this module loads before Django's settings and app registry
     from django.core.management import call_command
 
     django.setup()  # starts the embedded PostgreSQL when DATABASE_URL is not set
@@ -79,6 +85,7 @@ def main() -> int:
     )
     print(f"[run] database: {where}", flush=True)
     if not settings.EMBEDDED_DATABASE:
+        # imported when called: this module loads before Django's settings and app registry
         from uscpis.embedded_db import ensure_database_exists
 
         if ensure_database_exists(db):
@@ -134,6 +141,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
+    # imported when called: this module loads before Django's settings and app registry
     from accounts.seed import DEMO_PASSWORD, DEMO_USERS
 
     print(f"\n[run] USC-PIS is starting at http://127.0.0.1:{port}  (Ctrl-C stops everything)")
@@ -156,6 +164,7 @@ def main() -> int:
                 break
         time.sleep(0.5)
     if settings.EMBEDDED_DATABASE:
+        # imported when called: this module loads before Django's settings and app registry
         from uscpis.embedded_db import stop_if_started_here
 
         if stop_if_started_here():

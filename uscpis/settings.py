@@ -392,6 +392,7 @@ CURRENCY_SYMBOL = env_str("CURRENCY_SYMBOL", "₱")
 
 # --- Billing ---------------------------------------------------------------------------
 def _billing_decimal(name: str, default: str, *, low: str, high: str):
+    # imported when called: this module loads before Django's settings and app registry
     from decimal import Decimal, InvalidOperation
 
     raw = env_str(name, default)

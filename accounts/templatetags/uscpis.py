@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from django import template
+from django.apps import apps
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.signals import setting_changed
@@ -71,8 +74,6 @@ def hours(minutes) -> str:
 @register.filter
 def duration_words(value) -> str:
     """``PT15M`` / ``timedelta(minutes=15)`` / ``"0:15:00"`` → ``15 minutes``."""
-    import re
-    from datetime import timedelta
 
     seconds = None
     if isinstance(value, timedelta):
@@ -103,7 +104,6 @@ def duration_words(value) -> str:
 def object_words(object_type: str) -> str:
     """``patients.medicalcertificate`` → ``medical certificate`` (the model's own name), for
     people reading the audit trail; unknown types read as words too."""
-    from django.apps import apps
 
     text = str(object_type or "")
     if "." in text:

@@ -12,14 +12,31 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from accounts.roles import Role, user_has_perm
+from accounts.models import User
+from accounts.roles import PROVIDER_ROLES, Role, user_has_perm
 from analytics.charts import SUPPRESSED, Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
-from analytics.models import DiagnosisFact, RollupDay, StockFact, VisitFact
+from analytics.models import AGE_BANDS, DiagnosisFact, QualityFact, RollupDay, StockFact, VisitFact
+from analytics.services.rollups import UNIT_SQL, age_band_sql, day_bounds
+from appointments.models import Appointment, AppointmentStatus, ProviderProfile
+from appointments.slots import local_day_bounds, working_time
+from inventory.models import Item, LotStatus, MovementKind, StockLot, StockMovement
+from patients.models import (
+    CertificateStatus,
+    Icd10Code,
+    MedicalCertificate,
+    PatientType,
+    ToothRecord,
+    Visit,
+    VisitStatus,
+)
 
 YEAR = timedelta(days=364)  # 52 weeks: the same weekday last year
 
@@ -108,10 +125,6 @@ def _change(now: int, before: int) -> tuple[str, str]:
 def overview(f: Filters) -> list[Kpi]:
     """The headline figures. Visits today and this week come from today's rollup (refreshed
     every few minutes); waiting now and the median wait are live from today's queue."""
-    from appointments.models import Appointment, AppointmentStatus
-    from appointments.slots import local_day_bounds
-    from inventory.models import Item, LotStatus, StockLot
-    from patients.models import CertificateStatus, MedicalCertificate
 
     today = timezone.localdate()
     week_start = epi_week_start(today)
@@ -208,8 +221,6 @@ def overview(f: Filters) -> list[Kpi]:
 
 def available_minutes(f: Filters) -> dict[int, int]:
     """Scheduled minutes per provider user in the period (from the weekly availability)."""
-    from appointments.models import ProviderProfile
-    from appointments.slots import local_day_bounds, working_time
 
     profiles = ProviderProfile.objects.filter(is_active=True)
     if f.provider_id:
@@ -306,8 +317,6 @@ def visits_charts(f: Filters, *, weekly_only: bool = False) -> list[Chart]:
             .order_by("-n")
         )
         if dim == "age_band":
-            from analytics.models import AGE_BANDS
-
             rows = sorted(
                 rows, key=lambda r: AGE_BANDS.index(r[dim]) if r[dim] in AGE_BANDS else 99
             )
@@ -353,10 +362,6 @@ def _dim_label(dim: str, value: str) -> str:
 
 def filter_choices() -> dict:
     """Choices for the filter form: units seen in the rollups and providers."""
-    from django.core.cache import cache
-
-    from accounts.models import User
-    from accounts.roles import PROVIDER_ROLES
 
     # The units only change when the rollups do: cached per refresh.
     stamp = as_of()
@@ -425,7 +430,6 @@ def code_counts(f: Filters) -> list[tuple[str, int]]:
 
 
 def diagnosis_rows(f: Filters, *, limit: int = 15, counts=None) -> list[dict]:
-    from patients.models import Icd10Code
 
     counts = code_counts(f) if counts is None else counts
     rows = [{"icd10_code": code, "n": n} for code, n in counts[:limit]]
@@ -440,7 +444,6 @@ def diagnosis_rows(f: Filters, *, limit: int = 15, counts=None) -> list[dict]:
 
 
 def diagnoses_charts(f: Filters, user, *, top=None, counts=None) -> list[Chart]:
-    from patients.models import ToothRecord
 
     ident = f.demographic
     counts = code_counts(f) if counts is None else counts
@@ -485,7 +488,6 @@ def diagnoses_charts(f: Filters, user, *, top=None, counts=None) -> list[Chart]:
             header=["College / department", "Diagnoses"],
         )
     )
-    from django.db import connection
 
     provider = "AND v.provider_id = %(provider)s" if f.provider_id else ""
     where = _patient_where(f, age_on="(v.started_at AT TIME ZONE %(tz)s)::date")
@@ -525,7 +527,6 @@ def diagnoses_charts(f: Filters, user, *, top=None, counts=None) -> list[Chart]:
 def _patient_where(f: Filters, *, age_on: str) -> str:
     """SQL conditions on patient ``p`` for the demographic filters (named parameters
     ``%(patient_type)s``…, see ``_outcome_params``); the age band is taken on ``age_on``."""
-    from analytics.services.rollups import UNIT_SQL, age_band_sql
 
     parts = ["TRUE"]
     if f.patient_type:
@@ -540,9 +541,6 @@ def _patient_where(f: Filters, *, age_on: str) -> str:
 
 
 def _outcome_params(f: Filters) -> dict:
-    from django.conf import settings
-
-    from analytics.services.rollups import day_bounds
 
     return {
         "from": f.date_from,
@@ -588,7 +586,6 @@ def outcomes(f: Filters, user) -> dict:
     * immunisation: the population chosen by the patient filters (students unless a patient
       type is chosen), share with at least one dose given by the period's end.
     """
-    from django.db import connection
 
     params = _outcome_params(f)
     provider = "AND v.provider_id = %(provider)s" if f.provider_id else ""
@@ -680,7 +677,6 @@ def outcomes(f: Filters, user) -> dict:
             population,
         )
         people = cursor.fetchone()[0]
-    from patients.models import PatientType
 
     group = str(dict(PatientType.choices).get(population["patient_type"], "patients")).lower()
     group = group if group.endswith("s") else group + "s"
@@ -739,7 +735,6 @@ class ProviderRow:
 
 def productivity(f: Filters, user) -> list[ProviderRow]:
     """Per provider; a provider who is not an administrator sees only their own row."""
-    from accounts.models import User
 
     if user.role != Role.ADMIN:
         f = Filters(f.date_from, f.date_to, user.pk, f.patient_type, f.unit, f.sex, f.age_band)
@@ -818,7 +813,6 @@ TOP_ITEMS = 20
 def inventory_charts(f: Filters) -> list[Chart]:
     """Consumption per item and category and expiry losses from the days items moved; the
     top items' turnover, days of supply and stock-out days from their daily rows."""
-    from inventory.models import Item
 
     days = (f.date_to - f.date_from).days + 1
     q = Q(day__gte=f.date_from, day__lte=f.date_to)
@@ -920,9 +914,6 @@ QUALITY_CHECKS = {
 
 
 def quality_querysets() -> dict:
-    from appointments.models import Appointment, AppointmentStatus
-    from inventory.models import MovementKind, StockMovement
-    from patients.models import Visit, VisitStatus
 
     return {
         "no-diagnosis": Visit.objects.filter(status=VisitStatus.SIGNED, diagnoses__isnull=True)
@@ -951,7 +942,6 @@ def quality_counts() -> list[tuple[str, str, int]]:
     """Counts of each check: the rolled-up ones summed from ``QualityFact`` (today's and
     yesterday's refreshed every few minutes, older days nightly), drafts over 24 h live
     (few rows, indexed by status)."""
-    from analytics.models import QualityFact
 
     facts = dict(
         QualityFact.objects.values("problem").annotate(n=Sum("rows")).values_list("problem", "n")
@@ -967,8 +957,6 @@ def quality_rows(check: str):
     """(rows queryset, known count or None) for a check's drill-down: a rolled-up check is
     narrowed to the days its rollup has rows for (so a page never scans the whole history
     for a handful of rows) and its count comes from the rollup."""
-    from analytics.models import QualityFact
-    from analytics.services.rollups import day_bounds
 
     qs = quality_querysets()[check]
     if check not in ROLLED_UP_CHECKS:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from accounts.models import User
 from analytics.charts import Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
 from analytics.models import (
@@ -19,6 +20,7 @@ from analytics.models import (
     StockFact,
 )
 from analytics.selectors.dashboards import Filters, Kpi, pct
+from billing.models import Claim, ClaimStatus, Payer, Service, ServiceGroup
 
 
 def _peso(value) -> str:
@@ -120,8 +122,6 @@ def receivables_trend(f: Filters, payers: dict[int, str]) -> list[Chart]:
 
 
 def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart]]:
-    from accounts.models import User
-    from billing.models import Claim, ClaimStatus, Payer, Service, ServiceGroup
 
     facts = BillingFact.objects.filter(_range(f))
     totals = facts.aggregate(

@@ -18,6 +18,7 @@ from analytics.models import (
     VisitFact,
     VisitForecast,
 )
+from analytics.services.surveillance import daily_series, weekly_history
 
 DAILY_DAYS = 90
 TABLE_WEEKS = 12
@@ -68,7 +69,6 @@ def recent_signals(limit: int = 20):
 def group_charts(group: SyndromeGroup, today: date | None = None) -> list[Chart]:
     """Daily cases with the EARS (C2) threshold for the last 90 days, and weekly cases with
     the seasonal (historical-limits) baseline for the last 52 weeks."""
-    from analytics.services.surveillance import daily_series
 
     today = today or timezone.localdate()
     first = today - timedelta(days=DAILY_DAYS + 10)
@@ -90,7 +90,6 @@ def group_charts(group: SyndromeGroup, today: date | None = None) -> list[Chart]
     )
     for row, s in zip(daily.rows, stats, strict=True):
         row.append(", ".join(s.methods) if s.methods and s.count >= group.min_cases else "")
-    from analytics.services.surveillance import weekly_history
 
     keyed = weekly_history(group, today)
     starts = weeks_ending(today, 52)

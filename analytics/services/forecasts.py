@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from analytics.epi import epi_week_start
@@ -36,6 +36,7 @@ from analytics.models import (
     VisitFact,
     VisitForecast,
 )
+from inventory.models import Item
 
 KINDS = ("all", "medical", "dental")
 SEASON = 7
@@ -53,6 +54,7 @@ def _naive(history: list[float], steps: int) -> list[float]:
 
 
 def _ets(history: list[float], steps: int) -> list[float]:
+    # heavy optional dependency: loaded only when this runs
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     history = history[-ETS_WINDOW:]  # a weekly season needs months, not years (and is faster)
@@ -219,7 +221,6 @@ def visit_forecast_compute(*, today: date | None = None) -> None:
 
 def stock_forecast_compute(*, today: date | None = None) -> int:
     """Store "runs out in N days" for every active item; returns how many items."""
-    from inventory.models import Item
 
     today = today or timezone.localdate()
     recent_from = today - timedelta(days=USE_WINDOW)
@@ -272,13 +273,11 @@ def stock_forecast_compute(*, today: date | None = None) -> int:
 
 
 def _q_day_gte(day):
-    from django.db.models import Q
 
     return Q(day__gte=day)
 
 
 def _q_day_lt(day):
-    from django.db.models import Q
 
     return Q(day__lt=day)
 

@@ -14,7 +14,12 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.roles import Role
 from analytics.models import AberrationSignal, WeeklyReportClaim
+from analytics.pdf import dashboard_pdf
+from analytics.selectors import dashboards
+from analytics.selectors.surveillance import weekly_report
 
 
 def last_week(today: date) -> tuple[date, date]:
@@ -24,9 +29,6 @@ def last_week(today: date) -> tuple[date, date]:
 
 
 def weekly_report_pdf(week_start: date, week_end: date) -> tuple[bytes, list, list]:
-    from analytics.pdf import dashboard_pdf
-    from analytics.selectors import dashboards
-    from analytics.selectors.surveillance import weekly_report
 
     f = dashboards.Filters(week_start, week_end)
     kpis = [k for k in dashboards.overview(f) if k.label not in ("Visits today", "Waiting now")]
@@ -63,8 +65,7 @@ def weekly_report_pdf(week_start: date, week_end: date) -> tuple[bytes, list, li
 
 def weekly_report_send(*, today: date | None = None) -> bool:
     """Send last week's report to every active administrator; False if already sent."""
-    from accounts.models import User
-    from accounts.roles import Role
+    # looked up when called, so a substitute (tests, tooling) is honoured
     from uscpis.mail import send_templated_email
 
     today = today or timezone.localdate()

@@ -18,6 +18,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics.models import RollupDay
+from inventory.models import MovementKind
+
 NIGHTLY_DAYS = 35
 # inventory's stock_dispense_cancel marks its correcting adjustment with this note.
 CANCELLED_DISPENSING = (
@@ -366,8 +369,6 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
     Runs in one transaction: readers see the old or the new figures, never a half-written
     day. Refreshes of overlapping ranges queue on an advisory lock.
     """
-    from analytics.models import RollupDay
-    from inventory.models import MovementKind
 
     lo, _ = day_bounds(first)
     _, hi = day_bounds(last)

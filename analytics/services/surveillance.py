@@ -11,8 +11,10 @@ doctors and administrators are told (in-app and by email through ``notify``).
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.urls import reverse
@@ -20,8 +22,10 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
+from accounts.roles import Role
+from accounts.services import notify
 from analytics.epi import ears, epi_week, epi_week_start, weekly_flag
-from analytics.models import AberrationSignal, SyndromeDaily, SyndromeGroup
+from analytics.models import AberrationSignal, SyndromeDaily, SyndromeGroup, VisitFact
 
 EPISODE_GAP_DAYS = 7
 LOOKBACK_DAYS = 60
@@ -55,7 +59,6 @@ def syndromes_ensure_defaults() -> int:
 
 def clean_prefixes(raw: str) -> list[str]:
     """``"J10, j11 ,A09"`` → ``["J10", "J11", "A09"]``; ValidationError on anything else."""
-    import re
 
     prefixes = []
     for part in re.split(r"[,\s]+", raw.strip()):
@@ -121,7 +124,6 @@ GROUP BY 1, g.id
 
 def syndrome_recount(*, group_id: int) -> None:
     """Recount one syndrome's daily cases over the whole history (after a definition edit)."""
-    from django.conf import settings
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM analytics_syndromedaily WHERE group_id = %s", [group_id])
@@ -173,7 +175,6 @@ def weekly_history(group: SyndromeGroup, today: date) -> dict[tuple[int, int], i
     """Cases per (epi year, week) from the first full week of data (weeks before the
     clinic's data began are unknown, not zero, so they stay out of the baseline) to the
     current week, over at most ``HISTORY_YEARS`` + 1 years."""
-    from analytics.models import VisitFact
 
     data_first = VisitFact.objects.order_by("day").values_list("day", flat=True).first() or today
     first = max(
@@ -287,9 +288,6 @@ def _record(group, day: date, stat, methods: list[str]) -> AberrationSignal | No
 
 def _announce(signal: AberrationSignal, today: date) -> bool:
     """Claim the signal's announcement; notify doctors and administrators if it is recent."""
-    from accounts.models import User
-    from accounts.roles import Role
-    from accounts.services import notify
 
     claimed = AberrationSignal.objects.filter(pk=signal.pk, notified_at__isnull=True).update(
         notified_at=timezone.now()

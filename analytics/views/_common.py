@@ -10,6 +10,7 @@ from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from analytics.charts import Chart
 from analytics.forms import FilterForm
+from analytics.pdf import dashboard_pdf
 from analytics.selectors import dashboards
 from uscpis.csvexport import csv_download
 from uscpis.http import render_page
@@ -80,8 +81,6 @@ def respond(
         )
         return csv_download(chart.csv_name, chart.header, chart.table_rows)
     if export == "pdf":
-        from analytics.pdf import dashboard_pdf
-
         audit_record(
             action=AuditAction.EXPORT,
             object_type="analytics.dashboard",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -119,8 +120,6 @@ def forecasts(request: Request):
 @require_perm("inventory.view_stock")
 def stock_forecast(request: Request):
     if request.GET.get("export") != "csv":
-        from django.core.paginator import Paginator
-
         # The page lists the items that run out first, 50 at a time; the CSV has them all.
         page = Paginator(selectors.stock_forecasts(), 50).get_page(request.GET.get("page"))
         return render_page(

@@ -19,8 +19,12 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
+from appointments.models import Appointment, AppointmentStatus
 from billing.models import Charge, ChargeStatus, InvoiceLine, InvoiceStatus, Service
 from billing.services.common import require
+from billing.services.invoices import _recompute, invoice_add_charge, lock_invoice
+from inventory.models import MovementKind, StockMovement
+from patients.models import CertificateStatus, MedicalCertificate, ToothStatus, Visit, VisitStatus
 
 # Catalogue codes used when an event has no service of its own.
 CONSULTATION_CODE = "CONSULT"
@@ -50,7 +54,6 @@ def charge_capture(spec: ChargeSpec) -> tuple[Charge, bool]:
     """Create the charge for ``spec`` unless its source already has one; put a new one on
     the day's draft invoice. Returns ``(charge, created)``. Runs in the caller's
     transaction (a savepoint keeps a duplicate from aborting it)."""
-    from billing.services.invoices import invoice_add_charge
 
     existing = Charge.objects.filter(source_key=spec.source_key).first()
     if existing is not None:
@@ -128,7 +131,6 @@ def specs_for_visit(visit) -> list[ChargeSpec]:
     """A signed visit: each dental procedure performed (per tooth); a visit not opened from
     an appointment (the appointment already charged the consultation) is a walk-in
     consultation."""
-    from patients.models import ToothStatus
 
     specs = []
     day = _local_day(visit.signed_at or visit.started_at)
@@ -238,8 +240,6 @@ def charge_reverse(
         return charge
     line = InvoiceLine.objects.filter(charge=charge, voided=False).select_related("invoice").first()
     if line is not None and line.invoice.status == InvoiceStatus.DRAFT:
-        from billing.services.invoices import _recompute, lock_invoice
-
         invoice = lock_invoice(line.invoice_id)
         InvoiceLine.objects.filter(pk=line.pk).update(voided=True)
         _recompute(invoice)
@@ -266,7 +266,6 @@ def charge_reverse(
 def charge_bill(*, actor: User | None, charge: Charge):
     """Put an unbilled charge (e.g. one taken off a draft, or from a voided invoice) back on
     the patient's draft for its day."""
-    from billing.services.invoices import invoice_add_charge
 
     require(actor, "billing.manage")
     charge = Charge.objects.select_for_update().get(pk=charge.pk)
@@ -289,9 +288,6 @@ def charge_bill(*, actor: User | None, charge: Charge):
 def capture_since(since: date) -> dict[str, int]:
     """Find billable events since ``since`` that have no charge and create them. Running it
     twice changes nothing. Returns new charges per kind."""
-    from appointments.models import Appointment, AppointmentStatus
-    from inventory.models import MovementKind, StockMovement
-    from patients.models import CertificateStatus, MedicalCertificate, Visit, VisitStatus
 
     start = timezone.make_aware(timezone.datetime.combine(since, timezone.datetime.min.time()))
     existing = set(

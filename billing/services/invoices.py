@@ -350,6 +350,7 @@ def invoice_issue(*, actor: User | None, invoice: Invoice) -> Invoice:
         total=str(invoice.net_total),
         patient_share=str(invoice.patient_total),
     )
+    # cycle: billing.services.payments imports this module (settle_status)
     from billing.services.payments import credit_apply_locked
 
     credit_apply_locked(actor=actor, patient_id=invoice.patient_id)

@@ -19,6 +19,9 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import AuditAction
 from billing.models import OPEN_STATUSES, Invoice, StatementSend
+from billing.pdf import statement_pdf
+from billing.selectors import patient_balance, statement
+from patients.models import Patient
 
 STALE_CLAIM = timedelta(minutes=15)  # a statement claimed this long ago and unsent is retried
 
@@ -67,9 +70,7 @@ def statement_send(*, patient_id: int, month: date, now: datetime | None = None)
     """Email the statement of ``month`` to the patient; ``False`` when already sent (or being
     sent by another worker). Raises on a mail-backend error after releasing the claim. A claim
     left unsent for ``STALE_CLAIM`` (its worker died) is taken over and sent."""
-    from billing.pdf import statement_pdf
-    from billing.selectors import patient_balance, statement
-    from patients.models import Patient
+    # looked up when called, so a substitute (tests, tooling) is honoured
     from uscpis.mail import send_templated_email
 
     now = now or timezone.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -50,7 +51,5 @@ def charge_action(request: Request, pk: int, action: str):
             actor=request.user, charge=charge, reason=form.cleaned_data["reason"]
         )
     except ValidationError as exc:
-        from django.contrib import messages
-
         messages.error(request, " ".join(exc.messages))
     return redirect_htmx_aware(request, reverse("billing:charges"))

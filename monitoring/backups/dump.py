@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 
+from accounts.audit import AuditChainError, audit_seal
 from monitoring import pg
 from monitoring.backups.layout import (
     AUDIT_TABLE,
@@ -63,7 +64,6 @@ def dump_database(folder: Path, progress: Progress = _noop) -> dict:
 def _seal_audit_trail() -> None:
     """Chain the newest audit events first, so the manifest's head is as recent as can be.
     A trail the sealer refuses (changed outside the application) does not stop a backup."""
-    from accounts.audit import AuditChainError, audit_seal
 
     with suppress(AuditChainError):
         audit_seal(wait_seconds=5.0)

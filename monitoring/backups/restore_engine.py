@@ -17,7 +17,7 @@ import psycopg
 from django.db import connection
 from psycopg import sql
 
-from accounts.audit import _AUDIT_LOCK_KEY
+from accounts.audit import _AUDIT_LOCK_KEY, audit_seal_fenced
 from monitoring import pg
 from monitoring.backups.layout import (
     AUDIT_TABLE,
@@ -239,7 +239,6 @@ def _seal_fenced(ctl: psycopg.Connection) -> None:
     """With the fence held no audit writer is in flight: seal every event before the trail
     is set aside, so the rows put back are sealed (and fit a backup's older schema, where
     the seal columns are required)."""
-    from accounts.audit import audit_seal_fenced
 
     if ctl.execute("SELECT to_regclass(%s)", [AUDIT_TABLE]).fetchone()[0] is not None:
         audit_seal_fenced(ctl.cursor())

@@ -9,6 +9,7 @@ Same tokens, role matrix and audit as the REST API; content type ``application/f
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from django.http import Http404
 from django.urls import path, re_path
 from django.utils import timezone
@@ -99,8 +101,6 @@ def fhir_exception_handler(exc, context):
         exc = exceptions.ValidationError(exc.messages)
     response = exception_handler(exc, context)
     if response is None:
-        import logging
-
         logging.getLogger("uscpis.api").exception("Unhandled FHIR error", exc_info=exc)
         return fhir_response(
             operation_outcome("fatal", "exception", "Server error; it has been logged."), status=500
@@ -165,7 +165,6 @@ def parse_date_param(value: str) -> tuple[str, datetime, datetime]:
 def date_q(field_name: str, value: str, *, is_date: bool = False):
     """A Q object for a FHIR date search on ``field_name`` (a DateTimeField, or a DateField
     with ``is_date``)."""
-    from django.db.models import Q
 
     prefix, start, end = parse_date_param(value)
     if is_date:

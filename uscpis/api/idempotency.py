@@ -13,9 +13,11 @@ import json
 from functools import wraps
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from accounts.models import IdempotencyRecord
 from uscpis.api.errors import problem
 
 HEADER = "Idempotency-Key"
@@ -31,7 +33,6 @@ def idempotent(handler):
 
     @wraps(handler)
     def wrapper(self, request, *args, **kwargs):
-        from accounts.models import IdempotencyRecord
 
         key = request.headers.get(HEADER, "")
         if not key:
@@ -82,7 +83,6 @@ def idempotent(handler):
 
 
 def idempotency_parameter():
-    from drf_spectacular.utils import OpenApiParameter
 
     return OpenApiParameter(
         HEADER,

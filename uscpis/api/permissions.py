@@ -20,6 +20,7 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from accounts.audit import audit_record
 from accounts.models import AuditAction
 from accounts.roles import PERMISSIONS, PUBLIC, user_has_perm
 
@@ -82,7 +83,6 @@ def _token_can_write(request) -> bool:
 
 
 def _audit_denied(request, perm: str, reason: str) -> None:
-    from accounts.audit import audit_record
 
     detail = {"permission": perm, "via": "api"}
     if reason:

@@ -6,6 +6,7 @@ dependency order (accounts first). Running it again changes nothing that already
 
 from django.core.management.base import BaseCommand
 
+from accounts.seed import DEMO_PASSWORD, DEMO_USERS
 from uscpis.registry import app_modules
 
 
@@ -16,7 +17,6 @@ class Command(BaseCommand):
         for module in app_modules("seed"):
             self.stdout.write(f"Seeding {module.__name__.split('.')[0]}...")
             module.run(stdout=self.stdout)
-        from accounts.seed import DEMO_PASSWORD, DEMO_USERS
 
         self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
         for email, _first, _last, role in DEMO_USERS:

@@ -9,6 +9,10 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analytics.services import rollups
+from analytics.services.forecasts import forecasts_compute
+from analytics.services.surveillance import signals_detect
+
 
 def _date(value: str) -> date:
     try:
@@ -31,7 +35,6 @@ class Command(BaseCommand):
         sub.add_parser("refresh", help="Refresh today's and yesterday's rollups.")
 
     def handle(self, *args, action, **options):
-        from analytics.services import rollups
 
         if action == "refresh":
             rollups.rollup_refresh_today()
@@ -43,9 +46,6 @@ class Command(BaseCommand):
         days = rollups.rollup_rebuild(since=since, until=until, stdout=self.stdout)
         self.stdout.write(f"Rebuilt {days} day(s) of rollups.")
         if not options.get("rollups_only"):
-            from analytics.services.forecasts import forecasts_compute
-            from analytics.services.surveillance import signals_detect
-
             opened = signals_detect()
             self.stdout.write(f"Surveillance: {len(opened)} new signal(s).")
             forecasts_compute()

@@ -11,6 +11,9 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.services.charges import capture_since
+from billing.services.checks import billing_check
+
 
 class Command(BaseCommand):
     help = "Billing maintenance: `check` verifies the invariants; `capture --since` reconciles charges."
@@ -29,7 +32,6 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"--since must be a date like 2026-01-31, not {since!r}"
                 ) from exc
-            from billing.services.charges import capture_since
 
             counts = capture_since(day)
             self.stdout.write(
@@ -38,7 +40,6 @@ class Command(BaseCommand):
                 + f" (total {sum(counts.values())} new charges)"
             )
             return
-        from billing.services.checks import billing_check
 
         report = billing_check()
         failed = False

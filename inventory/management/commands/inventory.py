@@ -10,6 +10,9 @@ Prints each lot or item that disagrees and exits non-zero when any does (for cro
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
+from inventory import totals
+from inventory.alerts import alerts_run
+
 LEDGER_CHECK_SQL = """
 SELECT l.id, l.item_id, l.batch_number, l.quantity, COALESCE(m.total, 0) AS ledger
 FROM inventory_stocklot l
@@ -35,14 +38,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         if action == "alerts":
-            from inventory.alerts import alerts_run
-
             run = alerts_run()
             self.stdout.write(
                 f"quarantined {run.quarantined}, opened {len(run.opened)}, closed {run.closed}"
             )
             return
-        from inventory import totals
 
         if action == "recompute":
             with transaction.atomic():

@@ -9,12 +9,16 @@ Every subcommand prints progress for long steps and exits non-zero on failure.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from monitoring.backups import create, prune, restore, verify
+from monitoring.backups import checks, create, prune, restore, verify
+from monitoring.backups import layout as backups
 from monitoring.models import Backup, BackupKind, BackupStatus, VerificationStatus
 from monitoring.pg import BackupError
 
@@ -114,11 +118,6 @@ class Command(BaseCommand):
         say(self.style.SUCCESS("Restore complete."))
 
     def do_import(self, say, *, folder: str, **_):
-        import shutil
-        from pathlib import Path
-
-        from monitoring.backups import checks
-        from monitoring.backups import layout as backups
 
         source = Path(folder).resolve()
         manifest = backups.read_manifest(source)

@@ -13,7 +13,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from accounts.seed import DEMO_PASSWORD
+from uscpis import benchhttp
 from uscpis.bench import run_case, write_results
+from uscpis.embedded_db import ensure_database_exists
 from uscpis.registry import app_modules
 
 SCALES = {
@@ -70,7 +73,6 @@ class Command(BaseCommand):
                 f"Refusing to benchmark database {name!r}: run `make bench` (uses uscpis_bench)."
             )
         scale = {key: opts[key] for key in SCALES}
-        from uscpis.embedded_db import ensure_database_exists
 
         ensure_database_exists(connection.settings_dict)
         call_command("migrate", "--noinput", verbosity=0)
@@ -122,8 +124,6 @@ class Command(BaseCommand):
             raise CommandError(f"Targets missed: {', '.join(failed)}")
 
     def _http(self, modules, opts):
-        from accounts.seed import DEMO_PASSWORD
-        from uscpis import benchhttp
 
         pages = benchhttp.collect_pages(modules)
         payload = benchhttp.run(
