@@ -6,6 +6,7 @@ from html import escape
 
 from django import template
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -30,3 +31,26 @@ def list_cell(a: dict):
         f'<a class="{_e(a["cls"])}" href="{_e(a["href"])}"><strong>{_e(a["time"])} '
         f"{_e(a['patient'])}</strong>{_e(a.get('provider', ''))} · {_e(a['type'])}</a>"
     )
+
+
+def _clock(moment) -> str:
+    """``{{ moment|date:"g:i A" }}``: 12-hour clock without a leading zero (9:05 AM)."""
+    hour = moment.hour % 12 or 12
+    return f"{hour}:{moment.minute:02d} {_('PM') if moment.hour > 11 else _('AM')}"
+
+
+@register.simple_tag
+def slot_radios(slots, day_number: int):
+    """One day's free times of the booking page's slot grid (``_slot_picker.html``): a radio
+    and label per slot, or "No times"."""
+    if not slots:
+        return mark_safe('<span class="slot-none">No times</span>')
+    parts = []
+    for n, slot in enumerate(slots, start=1):
+        ident = f"slot-{day_number}-{n}"
+        parts.append(
+            f'<div class="slot"><input type="radio" name="slot" id="{ident}" '
+            f'value="{_e(slot.value)}" required><label for="{ident}">'
+            f"{_e(_clock(slot.local_start))}<small>{_e(slot.provider_name)}</small></label></div>"
+        )
+    return mark_safe("".join(parts))  # noqa: S308 - every value is escaped
