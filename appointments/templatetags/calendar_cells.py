@@ -33,10 +33,10 @@ def list_cell(a: dict):
     )
 
 
-def _clock(moment) -> str:
+def _clock(moment, am: str, pm: str) -> str:
     """``{{ moment|date:"g:i A" }}``: 12-hour clock without a leading zero (9:05 AM)."""
     hour = moment.hour % 12 or 12
-    return f"{hour}:{moment.minute:02d} {_('PM') if moment.hour > 11 else _('AM')}"
+    return f"{hour}:{moment.minute:02d} {pm if moment.hour > 11 else am}"
 
 
 @register.simple_tag
@@ -46,11 +46,12 @@ def slot_radios(slots, day_number: int):
     if not slots:
         return mark_safe('<span class="slot-none">No times</span>')
     parts = []
+    am, pm = _("AM"), _("PM")  # as Django's "A" date format, translated once per day
     for n, slot in enumerate(slots, start=1):
         ident = f"slot-{day_number}-{n}"
         parts.append(
             f'<div class="slot"><input type="radio" name="slot" id="{ident}" '
             f'value="{_e(slot.value)}" required><label for="{ident}">'
-            f"{_e(_clock(slot.local_start))}<small>{_e(slot.provider_name)}</small></label></div>"
+            f"{_e(_clock(slot.local_start, am, pm))}<small>{_e(slot.provider_name)}</small></label></div>"
         )
     return mark_safe("".join(parts))  # noqa: S308 - every value is escaped
