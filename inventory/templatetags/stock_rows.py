@@ -1,0 +1,53 @@
+"""The stock overview's rows rendered in Python: one string per item instead of ~30 template
+nodes each (the overview is the inventory manager's main page). Every interpolated value is
+escaped (``html.escape``, as autoescaping does) and quantities are localised the way the
+template rendered them (``formats.localize`` of ``Decimal.normalize()``)."""
+
+from html import escape
+
+from django import template
+from django.utils import formats
+from django.utils.safestring import mark_safe
+
+from uscpis.fasturl import reverse_ints
+
+register = template.Library()
+
+
+def _e(value) -> str:
+    return escape(str(value), quote=True)
+
+
+def _qty(value) -> str:
+    return _e(formats.localize(value.normalize()))
+
+
+def _status(item) -> str:
+    if item.usable <= 0:
+        return '<span class="badge bad">Out</span>'
+    if item.reorder_point and item.usable + item.on_order <= item.reorder_point:
+        return '<span class="badge warn">Low</span>'
+    return '<span class="badge good">OK</span>'
+
+
+@register.simple_tag
+def stock_row(item):
+    """One ``<tr>`` of the stock overview (``selectors.stock_overview`` annotates
+    ``on_hand``, ``usable`` and ``on_order`` and selects the category)."""
+    generic = (
+        f" · {_e(item.generic_name)}"
+        if item.generic_name and item.generic_name != item.name
+        else ""
+    )
+    category = _e(item.category.name) if item.category_id and item.category.name else "—"
+    on_order = _qty(item.on_order) if item.on_order else "—"
+    return mark_safe(  # noqa: S308 - every value is escaped
+        f'<tr>\n      <td><a href="{_e(reverse_ints("inventory:item_detail", item.pk))}">'
+        f'{_e(item.display_name)}</a><div class="muted small">{_e(item.sku)}{generic}</div></td>\n'
+        f"      <td>{_e(item.get_kind_display())}</td><td>{category}</td>\n"
+        f'      <td class="num">{_qty(item.on_hand)} <span class="muted small">{_e(item.unit)}</span></td>\n'
+        f'      <td class="num">{_qty(item.usable)}</td>\n'
+        f'      <td class="num">{on_order}</td>\n'
+        f'      <td class="num">{_qty(item.reorder_point)}</td>\n'
+        f"      <td>{_status(item)}</td>\n    </tr>"
+    )
