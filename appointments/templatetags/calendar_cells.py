@@ -55,3 +55,12 @@ def slot_radios(slots, day_number: int):
             f"{_e(_clock(slot.local_start, am, pm))}<small>{_e(slot.provider_name)}</small></label></div>"
         )
     return mark_safe("".join(parts))  # noqa: S308 - every value is escaped
+
+
+@register.simple_tag
+def column_cells(col):
+    """A day-view column's free-time blocks and appointment cells in one string (what
+    ``{% for f in col.free %}<div class="{{ f }}"></div>{% endfor %}`` and a ``grid_cell``
+    per appointment wrote), without a template loop per cell."""
+    free = "".join(f'<div class="{_e(f)}"></div>' for f in col.free)
+    return mark_safe(free + "".join(grid_cell(a) for a in col.items))  # noqa: S308 - escaped

@@ -62,3 +62,21 @@ def test_slot_radios_match_the_template_they_replace():
     got = "".join(f"{slot_radios(d['slots'], n)}|" for n, d in enumerate(days, start=1))
     assert got == expected
     assert "<b>" not in got and "12:05 PM" in got and "12:" in got
+
+
+def test_column_cells_match_the_template_loops_they_replace():
+    from django.template import Context, Template
+
+    from appointments.templatetags.calendar_cells import column_cells
+
+    from types import SimpleNamespace
+
+    col = SimpleNamespace(
+        free=["cal-free r-1 s-2", 'x" onmouseover="y'], items=[ITEM, {**ITEM, "cls": "b"}]
+    )
+    old = Template(
+        '{% load calendar_cells %}{% for f in col.free %}<div class="{{ f }}"></div>{% endfor %}'
+        "{% for a in col.items %}{% grid_cell a %}{% endfor %}"
+    ).render(Context({"col": col}))
+    assert column_cells(col) == old
+    assert column_cells(SimpleNamespace(free=[], items=[])) == ""
