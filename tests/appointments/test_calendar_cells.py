@@ -65,11 +65,11 @@ def test_slot_radios_match_the_template_they_replace():
 
 
 def test_column_cells_match_the_template_loops_they_replace():
+    from types import SimpleNamespace
+
     from django.template import Context, Template
 
     from appointments.templatetags.calendar_cells import column_cells
-
-    from types import SimpleNamespace
 
     col = SimpleNamespace(
         free=["cal-free r-1 s-2", 'x" onmouseover="y'], items=[ITEM, {**ITEM, "cls": "b"}]
