@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
+from django.utils.translation import gettext as _
+
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2199, 12, 31)
 
@@ -27,3 +30,16 @@ def parse_day(value: str | None, default: date) -> date:
         return clamp_day(date.fromisoformat(value.strip()[:10]))
     except ValueError:
         return default
+
+
+def when_label(moment) -> str:
+    """``formats.date_format(moment, "D j M Y, g:i A")`` (``Tue 3 Mar 2026, 9:05 AM``) without
+    Django's format-string parser, for rows rendered by the hundred: the same (translated)
+    day and month names and AM/PM as ``django.utils.dateformat``. ``moment`` is already in
+    the zone to show (``timezone.localtime``)."""
+    hour = moment.hour % 12 or 12
+    noon = _("PM") if moment.hour > 11 else _("AM")
+    return (
+        f"{WEEKDAYS_ABBR[moment.weekday()]} {moment.day} {MONTHS_3[moment.month].title()} "
+        f"{moment.year:04d}, {hour}:{moment.minute:02d} {noon}"
+    )

@@ -9,6 +9,7 @@ from django import template
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
 
+from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
 
 register = template.Library()
@@ -79,7 +80,7 @@ def _counterpart(m, show_patients: bool) -> str:
 def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled):
     """One ``<tr>`` of an item's ledger (``selectors.item_ledger_page`` sets each movement's
     lot and prefetches actors, patients and order lines)."""
-    when = formats.date_format(timezone.localtime(m.created_at), "D j M Y, g:i A")
+    when = when_label(timezone.localtime(m.created_at))  # date_format "D j M Y, g:i A"
     sign = "neg" if m.quantity < 0 else "pos"
     plus = "+" if m.quantity > 0 else ""
     actor = (m.actor.full_name if m.actor_id and m.actor else "") or "System"
