@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification, User
 from accounts.roles import user_has_perm
-from uscpis.registry import Card
+from uscpis.registry import Card, clinic_figure
 
 
 def cards(user) -> list[Card]:
@@ -22,11 +22,17 @@ def cards(user) -> list[Card]:
         )
     )
     if user_has_perm(user, "accounts.manage_users"):
-        active = User.objects.filter(is_active=True).count()
+        active = clinic_figure(
+            "accounts.active_users", lambda: User.objects.filter(is_active=True).count()
+        )
         result.append(Card("Active users", active, url=reverse("accounts:user_list")))
     if user_has_perm(user, "accounts.view_audit"):
-        since = timezone.now() - timedelta(hours=24)
-        denied = AuditEvent.objects.filter(allowed=False, created_at__gte=since).count()
+        denied = clinic_figure(
+            "accounts.refusals_24h",
+            lambda: AuditEvent.objects.filter(
+                allowed=False, created_at__gte=timezone.now() - timedelta(hours=24)
+            ).count(),
+        )
         result.append(
             Card(
                 "Refusals, last 24 h",

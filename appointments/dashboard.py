@@ -6,7 +6,7 @@ from django.utils import timezone
 from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments.models import Appointment, AppointmentStatus
 from appointments.selectors import day_counts, local_day_bounds, patient_for_user
-from uscpis.registry import Card
+from uscpis.registry import Card, clinic_figure
 
 
 def cards(user) -> list[Card]:
@@ -14,7 +14,10 @@ def cards(user) -> list[Card]:
     if user_has_perm(user, "appointments.manage_queue") or (
         user_has_perm(user, "appointments.view_schedule") and user.role not in PROVIDER_ROLES
     ):
-        counts = day_counts(timezone.localdate())
+        today = timezone.localdate()
+        counts = clinic_figure(
+            f"appointments.day_counts:{today.isoformat()}", lambda: day_counts(today)
+        )
         queue = reverse("appointments:queue")
         result += [
             Card(

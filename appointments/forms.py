@@ -16,7 +16,7 @@ from appointments.models import (
 )
 from appointments.slots import parse_slot_value, provider_performs
 from patients.models import Patient
-from uscpis.forms import DateField
+from uscpis.forms import DateField, LoadedModelChoiceField
 
 
 class DateInput(forms.DateInput):
@@ -26,12 +26,14 @@ class DateInput(forms.DateInput):
 class SlotPickerForm(forms.Form):
     """Step 1–2 of booking: the type, a provider or "any", and the week to show (GET)."""
 
-    type = forms.ModelChoiceField(
+    # Short lists read once per form (uscpis.forms.LoadedModelChoiceField): the booking
+    # pages render this form on every step.
+    type = LoadedModelChoiceField(
         queryset=AppointmentType.objects.none(),
         empty_label="Choose a type…",
         label="Appointment type",
     )
-    provider = forms.ModelChoiceField(
+    provider = LoadedModelChoiceField(
         queryset=ProviderProfile.objects.none(),
         required=False,
         empty_label="Any available provider",

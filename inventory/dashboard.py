@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.roles import user_has_perm
 from inventory import selectors
 from inventory.models import LotStatus, StockLot
-from uscpis.registry import Card
+from uscpis.registry import Card, clinic_figure
 
 
 def cards(user) -> list[Card]:
@@ -17,13 +17,19 @@ def cards(user) -> list[Card]:
     today = timezone.localdate()
     # Counted live, like the low-stock page (not from the alert episodes the morning job
     # opens, which say 0 until it has run): one aggregate query.
-    low = selectors.low_stock_items(today).order_by().count()
-    expiring = StockLot.objects.filter(
-        status=LotStatus.AVAILABLE,
-        quantity__gt=0,
-        expiry_date__gte=today,
-        expiry_date__lte=today + timedelta(days=30),
-    ).count()
+    low = clinic_figure(
+        f"inventory.low_stock:{today.isoformat()}",
+        lambda: selectors.low_stock_items(today).order_by().count(),
+    )
+    expiring = clinic_figure(
+        f"inventory.expiring:{today.isoformat()}",
+        lambda: StockLot.objects.filter(
+            status=LotStatus.AVAILABLE,
+            quantity__gt=0,
+            expiry_date__gte=today,
+            expiry_date__lte=today + timedelta(days=30),
+        ).count(),
+    )
     return [
         Card(
             "Low stock",

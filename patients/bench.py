@@ -200,7 +200,7 @@ CASES = [
         user=_doctor,
         url=lambda: f"/patients/{_heavy_pk()}/",
         target_ms=400,
-        description="chart of a patient with 700 visits (paginated timeline)",
+        description="chart of a patient with 700 visits (newest 20 visits; older ones on demand)",
     ),
     page_case(
         "patients.icd10_autocomplete",

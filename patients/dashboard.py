@@ -8,14 +8,17 @@ from django.utils import timezone
 from accounts.roles import user_has_perm
 from patients.models import CertificateStatus, MedicalCertificate, Patient, Visit, VisitStatus
 from patients.selectors import portal_accounts_awaiting_record
-from uscpis.registry import Card
+from uscpis.registry import Card, clinic_figure
 
 
 def cards(user) -> list[Card]:
 
     out: list[Card] = []
     if user_has_perm(user, "patients.approve_certificate"):
-        pending = MedicalCertificate.objects.filter(status=CertificateStatus.PENDING).count()
+        pending = clinic_figure(
+            "patients.certificates_pending",
+            lambda: MedicalCertificate.objects.filter(status=CertificateStatus.PENDING).count(),
+        )
         out.append(
             Card(
                 "Certificates to decide",
@@ -41,9 +44,14 @@ def cards(user) -> list[Card]:
     if user_has_perm(user, "patients.register"):
         today = timezone.localdate()
         start = timezone.make_aware(timezone.datetime(today.year, today.month, today.day))
-        new = Patient.objects.filter(created_at__gte=start).count()
+        new = clinic_figure(
+            f"patients.registered:{today.isoformat()}",
+            lambda: Patient.objects.filter(created_at__gte=start).count(),
+        )
         out.append(Card("Registered today", new, "new patients", reverse("patients:list")))
-        waiting = portal_accounts_awaiting_record().count()
+        waiting = clinic_figure(
+            "patients.portal_waiting", lambda: portal_accounts_awaiting_record().count()
+        )
         if waiting:
             out.append(
                 Card(

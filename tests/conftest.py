@@ -46,6 +46,14 @@ def _rate_limits_per_test(settings):
     settings.RATE_LIMIT_NAMESPACE = uuid.uuid4().hex
 
 
+@pytest.fixture(autouse=True)
+def _clinic_figures_per_test(settings):
+    """Shared dashboard figures (uscpis.registry.clinic_figure) are cached per test."""
+    import uuid
+
+    settings.CLINIC_FIGURE_NAMESPACE = uuid.uuid4().hex
+
+
 def login(client: Client, user) -> Client:
     """Sign ``user`` in on ``client`` (two-factor verified for admins)."""
     client.force_login(user)

@@ -9,6 +9,11 @@ into it (``clamp_day``).
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
+
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2199, 12, 31)
@@ -27,3 +32,27 @@ def parse_day(value: str | None, default: date) -> date:
         return clamp_day(date.fromisoformat(value.strip()[:10]))
     except ValueError:
         return default
+
+
+@lru_cache(maxsize=16)
+def _label_words(language: str | None) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
+    """Weekday and month abbreviations and AM/PM in ``language``, translated once."""
+    return (
+        tuple(str(WEEKDAYS_ABBR[i]) for i in range(7)),
+        ("",) + tuple(str(MONTHS_3[i]).title() for i in range(1, 13)),
+        _("AM"),
+        _("PM"),
+    )
+
+
+def when_label(moment) -> str:
+    """``formats.date_format(moment, "D j M Y, g:i A")`` (``Tue 3 Mar 2026, 9:05 AM``) without
+    Django's format-string parser, for rows rendered by the hundred: the same (translated)
+    day and month names and AM/PM as ``django.utils.dateformat``. ``moment`` is already in
+    the zone to show (``timezone.localtime``)."""
+    days, months, am, pm = _label_words(get_language())
+    hour = moment.hour % 12 or 12
+    return (
+        f"{days[moment.weekday()]} {moment.day} {months[moment.month]} "
+        f"{moment.year:04d}, {hour}:{moment.minute:02d} {pm if moment.hour > 11 else am}"
+    )

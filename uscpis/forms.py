@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from uscpis.dates import EARLIEST, LATEST
 
@@ -43,3 +45,99 @@ def parse_id(value) -> int | None:
     if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) > 0:
         return int(text)
     return None
+
+
+# --- Short choice lists -------------------------------------------------------------------
+# Django's select widget renders each option through a template include, and a
+# ModelChoiceField reads its queryset through ``.iterator()`` (a server-side cursor, DECLARE
+# ... WITH HOLD on PostgreSQL) to render it and once more with ``.get()`` to validate the
+# answer. For the short lists the booking pages show on every request (appointment types,
+# providers) that was most of the page's work.
+
+
+def _html_attrs(attrs: dict) -> str:
+    """``django/forms/widgets/attrs.html`` in Python: ``False`` drops the attribute, ``True``
+    writes it bare, anything else is written escaped."""
+    out = []
+    for name, value in attrs.items():
+        if value is False:
+            continue
+        out.append(f" {name}" if value is True else f' {name}="{escape(value)}"')
+    return "".join(out)
+
+
+class FastSelect(forms.Select):
+    """``forms.Select`` with the markup of Django's ``select.html``/``select_option.html``
+    written in Python (same context from ``get_context``, same escaping)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [f'<select name="{escape(widget["name"])}"{_html_attrs(widget["attrs"])}>']
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(f'\n  <optgroup label="{escape(group_name)}">')
+            for option in options:
+                parts.append(
+                    f'\n  <option value="{escape(option["value"])}"'
+                    f"{_html_attrs(option['attrs'])}>{escape(option['label'])}</option>"
+                )
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
+
+
+class _LoadedChoiceIterator(forms.models.ModelChoiceIterator):
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.field.loaded():
+            yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.field.loaded()) + (self.field.empty_label is not None)
+
+    def __bool__(self):
+        return self.field.empty_label is not None or bool(self.field.loaded())
+
+
+class LoadedModelChoiceField(forms.ModelChoiceField):
+    """A ``ModelChoiceField`` for a short list: its queryset is read once per form (one plain
+    query, no server-side cursor), and both the options shown and the answer's validation use
+    that read. Rendered with ``FastSelect``. Not for long lists (every row is loaded)."""
+
+    widget = FastSelect
+    iterator = _LoadedChoiceIterator
+
+    def _set_queryset(self, queryset):
+        super()._set_queryset(queryset)
+        self._loaded = None
+
+    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)
+
+    def loaded(self) -> list:
+        if getattr(self, "_loaded", None) is None:
+            self._loaded = list(self.queryset)
+        return self._loaded
+
+    def __deepcopy__(self, memo):
+        result = super().__deepcopy__(memo)  # a fresh queryset, so nothing loaded yet
+        result._loaded = None
+        return result
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        self.validate_no_null_characters(value)
+        key = self.to_field_name or "pk"
+        if isinstance(value, self.queryset.model):
+            value = getattr(value, key)
+        wanted = str(value)
+        for obj in self.loaded():
+            if str(getattr(obj, key)) == wanted:
+                return obj
+        raise ValidationError(
+            self.error_messages["invalid_choice"],
+            code="invalid_choice",
+            params={"value": value},
+        )

@@ -18,6 +18,7 @@ from types import ModuleType
 
 from django.apps import apps
 from django.conf import settings
+from django.core.cache import cache as django_cache
 
 
 def domain_apps() -> tuple[str, ...]:
@@ -62,6 +63,35 @@ class Card:
     detail: str = ""
     url: str = ""
     tone: str = "neutral"  # neutral | good | warn | bad
+
+
+# Clinic-wide dashboard figures (the same for everyone allowed to see them: pending
+# certificates, today's appointment counts, low stock...) are computed by the first home page
+# that needs them and shared by every user's home page for this long. Dashboards are current
+# to the minute (issue 15); a user's own figures (unread notifications, their drafts, their
+# appointments) are never shared and are always counted live.
+CLINIC_FIGURE_SECONDS = 30
+
+
+def clinic_figure(name: str, compute, *, seconds: int = CLINIC_FIGURE_SECONDS):
+    """``compute()``, shared across users and workers through the cache for ``seconds``.
+
+    ``name`` must hold everything the value depends on besides time (e.g. today's date), and
+    the value must be the same for every user who is shown it. A cache that is down only
+    means the figure is computed every time."""
+    key = f"dashboard:{getattr(settings, 'CLINIC_FIGURE_NAMESPACE', '')}:{name}"
+    try:
+        found = django_cache.get(key)
+    except Exception:  # Redis down: count live
+        found = None
+    if found is not None:
+        return found[0]
+    value = compute()
+    try:
+        django_cache.set(key, (value,), seconds)
+    except Exception:  # noqa: S110 - Redis down: nothing to share
+        pass
+    return value
 
 
 @dataclass(frozen=True)

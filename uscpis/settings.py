@@ -110,7 +110,7 @@ MIDDLEWARE = [
     "accounts.middleware.IdleTimeoutMiddleware",
     "accounts.middleware.TwoFactorGateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "uscpis.csp.CSPMiddleware",  # django-csp's, with the header built once (uscpis/csp.py)
     "axes.middleware.AxesMiddleware",
     "uscpis.ratelimit.RateLimitMiddleware",
 ]
@@ -220,7 +220,8 @@ from uscpis.schedule import BEAT_SCHEDULE as CELERY_BEAT_SCHEDULE  # noqa: E402,
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend with a precompiled user lookup (accounts/backends.py).
+    "accounts.backends.ModelBackend",
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"

@@ -9,6 +9,7 @@ from django import template
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
 
+from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
 
 register = template.Library()
@@ -32,7 +33,7 @@ def _vitals(vs) -> str:
 @register.simple_tag
 def timeline_item(v):
     """One ``<li>`` of the chart timeline (``visit_timeline`` prefetches what it reads)."""
-    when = formats.date_format(timezone.localtime(v.started_at), "D j M Y, g:i A")
+    when = when_label(timezone.localtime(v.started_at))  # date_format "D j M Y, g:i A"
     signed = (
         '<span class="badge good">Signed</span>'
         if v.is_signed

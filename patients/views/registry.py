@@ -18,6 +18,7 @@ from patients.models import Allergy, Medication
 from patients.services import patient_accounts, records, registry
 from patients.views.common import add_service_errors
 from patients.views.visits import tooth_rows
+from uscpis.forms import parse_id
 from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.pagination import CappedPaginator
 from uscpis.registry import chart_links
@@ -149,9 +150,7 @@ def _tab_context(request: Request, patient, tab: str) -> dict:
             else []
         )
     elif tab == "timeline":
-        ctx["page"] = Paginator(selectors.visit_timeline(patient), 20).get_page(
-            request.GET.get("page")
-        )
+        ctx.update(_timeline_page(patient, request.GET.get("page")))
     elif tab == "problems":
         ctx["problems"] = selectors.problem_list(patient)
         ctx["history"] = list(patient.history_entries.all())
@@ -178,6 +177,26 @@ def _tab_context(request: Request, patient, tab: str) -> dict:
     return ctx
 
 
+TIMELINE_PAGE = 20
+
+
+def _timeline_page(patient, page_param) -> dict:
+    """One batch of the visit timeline, newest first: the first 20 visits, then the next 20
+    with "Show older visits" (appended in place with HTMX, or as ``?page=N`` without
+    JavaScript) until the whole history has been shown. One row more than shown is read to
+    know whether there is more, so no page needs to count all the patient's visits."""
+    number = parse_id(page_param) or 1
+    number = min(number, 1_000_000)
+    start = (number - 1) * TIMELINE_PAGE
+    rows = list(selectors.visit_timeline(patient)[start : start + TIMELINE_PAGE + 1])
+    return {
+        "visits": rows[:TIMELINE_PAGE],
+        "timeline_number": number,
+        "timeline_next": number + 1 if len(rows) > TIMELINE_PAGE else None,
+        "timeline_prev": number - 1 if number > 1 else None,
+    }
+
+
 def _render_chart(
     request: Request, patient, tab: str, *, extra: dict | None = None, status: int = 200
 ):
@@ -191,7 +210,10 @@ def _render_chart(
         **_tab_context(request, patient, tab),
         **(extra or {}),
     }
-    return render_page(request, "patients/chart.html", ctx, partial="chart-tab", status=status)
+    partial = "chart-tab"
+    if tab == "timeline" and request.GET.get("more"):
+        partial = "timeline-more"  # HTMX "Show older visits": only the next rows
+    return render_page(request, "patients/chart.html", ctx, partial=partial, status=status)
 
 
 @require_GET
