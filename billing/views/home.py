@@ -17,6 +17,18 @@ def home(request: Request):
     drafts = list(selectors.invoice_list(status=InvoiceStatus.DRAFT)[:10])
     reversed_charges = list(selectors.reversed_on_issued()[:10])
     writeoffs, refunds = selectors.pending_approvals()
+    # Drafts, reversed charges and approvals name patients: one read event for the page.
+    selectors.rows_served(
+        request.user,
+        [
+            *drafts,
+            *reversed_charges,
+            *(w.invoice for w in writeoffs),
+            *(r.payment for r in refunds),
+        ],
+        object_type="billing.invoice",
+        detail={"view": "billing_home"},
+    )
     return render_page(
         request,
         "billing/home.html",

@@ -27,6 +27,12 @@ def invoice_list(request: Request):
     qs = selectors.invoice_list(**{k: v for k, v in filters.items() if v})
     totals = selectors.invoice_list_totals(qs)
     page = page_of(request, qs, count=totals.count)
+    selectors.rows_served(
+        request.user,
+        page,
+        object_type="billing.invoice",
+        detail={"view": "invoice_list", "page": page.number},
+    )
     return render_page(
         request,
         "billing/invoices.html",

@@ -44,6 +44,13 @@ def patient_list(request: Request):
     patients = selectors.patient_search(**{k: v for k, v in data.items() if v not in (None, "")})
     paginator = CappedPaginator(patients, 25, when_few=selectors.patient_search_few_order)
     page = paginator.get_page(request.GET.get("page"))
+    # The rows show names and ID numbers: one read event for the page (naming the patient
+    # when only one is shown; the search words are not kept, they may be a name).
+    selectors.patients_served(
+        request.user,
+        page,
+        detail={"view": "patient_list", "page": page.number, "searched": bool(data)},
+    )
     return render_page(
         request, "patients/patient_list.html", {"form": form, "page": page}, partial="patient-table"
     )

@@ -183,6 +183,7 @@ NOT_ONE_PATIENT: dict[str, str] = {
             "patients:signup",
             "patients:verify_email",
             "appointments:my_cancel",
+            "appointments:my_provider_feed",
             "appointments:staff_cancel",
             "appointments:staff_transition",
             "appointments:my_feed",
@@ -272,7 +273,6 @@ NOT_ONE_PATIENT: dict[str, str] = {
             "appointments:queue",
             "appointments:calendar",
             "appointments:history",
-            "appointments:my_provider_feed",
             "billing:home",
             "billing:invoices",
             "billing:charges",
@@ -581,3 +581,53 @@ def test_the_patient_sees_secret_link_reads_in_who_accessed_my_record(phi, clien
     Client().get(reverse("appointments:feed", args=[feed.token]))
     body = client_for(patient.user).get(reverse("patients:portal_access_log")).content.decode()
     assert "Your calendar feed link" in body
+
+
+MANY_URLS = sorted(name for name, why in NOT_ONE_PATIENT.items() if why == _MANY)
+
+
+def _list_roles(name: str) -> list:
+    perm = declared(URLS[name])
+    return [r for r in Role if any(role_has_perm(r, p) for p in as_tuple(perm))]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", MANY_URLS)
+def test_list_pages_record_one_event_for_what_they_show(
+    name,
+    phi,
+    user_for_role,
+    client_for,
+    api_client,  # noqa: F811
+):
+    """A page listing many patients leaves one read/export event for the request (naming
+    no single patient, or the one patient when the page shows only them), never one per
+    row and never none while it shows patients; as every role that may open it."""
+    wrong = []
+    for role in _list_roles(name):
+        user, client = _client(role, name, user_for_role, client_for, api_client)
+        try:
+            url = reverse(name)
+        except Exception:  # noqa: BLE001 - a list URL with arguments is classified elsewhere
+            pytest.skip(f"{name} takes arguments")
+        response, events = _events_of(lambda u=url, c=client: c.get(u), phi["patient"])
+        if response.status_code in (301, 302) and not events.exists():
+            continue  # nothing shown (e.g. an export that needs its period first)
+        if response.status_code != 200:
+            wrong.append(f"{role}: GET {url} → {response.status_code}")
+            continue
+        patient = phi["_patient"]
+        shows_patient = (
+            any(
+                mark.encode() in response.content
+                for mark in (patient.id_number, f"{patient.last_name}, {patient.first_name}")
+            )
+            or patient.full_name.encode() in response.content
+        )
+        events = list(events)
+        if len(events) > 1 or (shows_patient and len(events) != 1):
+            seen = [(e.action, e.object_type, e.patient_id) for e in events]
+            wrong.append(f"{role}: GET {url}: shows the patient: {shows_patient}, events {seen}")
+        elif events and events[0].actor_id != user.pk:
+            wrong.append(f"{role}: GET {url}: event by {events[0].actor_id}")
+    assert not wrong, f"{name}:\n" + "\n".join(wrong)
