@@ -23,6 +23,7 @@ from patients.exports import fhir as fhir_export
 from patients.exports.fhir import (
     INSTITUTIONAL_ID_SYSTEM,
     PHILHEALTH_ID_SYSTEM,
+    patient_contact_fields,
     patient_identifiers,
 )
 from patients.models import (
@@ -94,16 +95,8 @@ def patient_resource(patient: Patient) -> dict:
         ],
         "gender": GENDER.get(patient.sex, "unknown"),
         "birthDate": patient.birth_date.isoformat(),
+        **patient_contact_fields(patient),
     }
-    telecom = []
-    if patient.phone:
-        telecom.append({"system": "phone", "value": patient.phone})
-    if patient.email:
-        telecom.append({"system": "email", "value": patient.email})
-    if telecom:
-        res["telecom"] = telecom
-    if patient.address:
-        res["address"] = [{"text": patient.address}]
     if patient.emergency_contact_name:
         contact = {"name": {"text": patient.emergency_contact_name}}
         if patient.emergency_contact_relation:

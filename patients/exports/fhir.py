@@ -706,17 +706,24 @@ def _export_patient(patient: Patient) -> dict:
         ],
         "gender": {"F": "female", "M": "male", "X": "other"}[patient.sex],
         "birthDate": patient.birth_date.isoformat(),
+        **patient_contact_fields(patient),
     }
+    return pat
+
+
+def patient_contact_fields(patient: Patient) -> dict:
+    """A Patient resource's ``telecom`` (phone, email) and ``address``, where recorded."""
+    fields: dict = {}
     telecom = []
     if patient.phone:
         telecom.append({"system": "phone", "value": patient.phone})
     if patient.email:
         telecom.append({"system": "email", "value": patient.email})
     if telecom:
-        pat["telecom"] = telecom
+        fields["telecom"] = telecom
     if patient.address:
-        pat["address"] = [{"text": patient.address}]
-    return pat
+        fields["address"] = [{"text": patient.address}]
+    return fields
 
 
 def fhir_bundle(patient: Patient) -> dict:
