@@ -19,8 +19,9 @@ from drf_spectacular.utils import extend_schema
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from patients import selectors
-from patients.exports import fhir as fhir_export
-from patients.exports.fhir import (
+from patients.exports import fhir_resources as fhir_export
+from patients.exports.fhir import record_resources
+from patients.exports.fhir_resources import (
     INSTITUTIONAL_ID_SYSTEM,
     PHILHEALTH_ID_SYSTEM,
     patient_contact_fields,
@@ -170,7 +171,7 @@ class EverythingView(FhirView):
                 "resource": resource,
                 "search": {"mode": "include"},
             }
-            for resource in fhir_export.record_resources(
+            for resource in record_resources(
                 patient, patient_resource=patient_resource(patient), practitioner_reference=True
             )
         ]
