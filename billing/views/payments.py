@@ -227,6 +227,13 @@ def cashier_day(request: Request, pk: int):
             }
         )
     page = page_of(request, day.payments.select_related("patient").order_by("-received_at"))
+    # The payments name their patients: one read event for the page.
+    selectors.rows_served(
+        request.user,
+        page,
+        object_type="billing.payment",
+        detail={"view": "cashier_day", "day": day.pk, "page": page.number},
+    )
     return render_page(
         request,
         "billing/cashier_day.html",
