@@ -10,7 +10,7 @@ so ``manage.py billing check`` passes on the result.
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.catalogue import catalogue_ensure
 from billing.models import (
+    Allocation,
     CashierDay,
     Claim,
     ClaimStatus,
@@ -205,6 +206,8 @@ def _seed(stdout, clerk, admin) -> None:
         )
     yesterday = timezone.now() - timedelta(days=1)
     Payment.objects.filter(cashier_day=past_day).update(received_at=yesterday)
+    Allocation.objects.filter(payment__cashier_day=past_day).update(created_at=yesterday)
+    _date_issues(issued, before=yesterday - timedelta(hours=2))
     CashierDay.objects.filter(pk=past_day.pk).update(
         business_date=today - timedelta(days=1), opened_at=yesterday - timedelta(hours=8)
     )
@@ -233,6 +236,15 @@ def _seed(stdout, clerk, admin) -> None:
         f"{len(issued)} invoices issued, "
         f"{Payment.objects.count()} payments, {Claim.objects.count()} claims"
     )
+
+
+def _date_issues(issued: list[Invoice], *, before) -> None:
+    """Date each demo invoice's issue to the end of its visit day, as a clerk issuing daily
+    would have, so the receivables ageing trend and the AR report show a history rather
+    than one day's step (the services stamp ``issued_at`` with the real now)."""
+    for inv in issued:
+        at = timezone.make_aware(datetime.combine(inv.visit_day, time(17, 0)))
+        Invoice.objects.filter(pk=inv.pk).update(issued_at=min(at, before))
 
 
 def _dispensing_cancelled(stdout, *, before_issue: bool) -> None:

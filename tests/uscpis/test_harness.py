@@ -22,6 +22,30 @@ def _counts() -> dict[str, int]:
     }
 
 
+def _assert_receivables_have_a_history():
+    """The demo invoices are issued on their visit days, so the financial dashboard's
+    receivables ageing trend climbs over weeks instead of stepping up on one day."""
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+
+    from analytics.models import ReceivableFact
+    from billing.models import Invoice
+
+    issue_days = (
+        Invoice.objects.exclude(issued_at=None)
+        .annotate(day=TruncDate("issued_at"))
+        .values("day")
+        .distinct()
+        .count()
+    )
+    assert issue_days >= 10
+    owed = dict(
+        ReceivableFact.objects.values_list("day").annotate(total=Sum("amount")).order_by("day")
+    )
+    assert len({total for total in owed.values() if total}) >= 10
+    assert {"0-30", "31-60"} <= set(ReceivableFact.objects.values_list("bucket", flat=True))
+
+
 def test_seed_demo_creates_every_role_and_is_idempotent():
     from accounts.models import User
     from accounts.roles import Role
@@ -29,6 +53,7 @@ def test_seed_demo_creates_every_role_and_is_idempotent():
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     assert set(User.objects.values_list("role", flat=True)) >= set(Role.values)
+    _assert_receivables_have_a_history()
     first = _counts()
     call_command("seed_demo", stdout=io.StringIO())
     assert _counts() == first
