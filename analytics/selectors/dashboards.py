@@ -672,6 +672,10 @@ def outcomes(f: Filters, user) -> dict:
                 FROM patients_vitalsigns s JOIN patients_visit v ON v.id = s.visit_id
                 JOIN patients_patient p ON p.id = v.patient_id
                 WHERE s.bmi IS NOT NULL AND v.started_at >= %(lo)s AND v.started_at < %(hi)s
+                  -- True of every joined row; it ends a merge join on visit id at the last
+                  -- visit with vitals even when the filtered patients have no visit after
+                  -- it (without it, a selective filter walked every visit: 30 ms).
+                  AND v.id <= (SELECT MAX(visit_id) FROM patients_vitalsigns)
                   {provider} AND {at_end}
                 ORDER BY v.patient_id, s.recorded_at DESC
             ) AS latest GROUP BY band ORDER BY band
