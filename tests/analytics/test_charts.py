@@ -1,9 +1,12 @@
-"""The SVG and table markup the charts build in Python: every figure drawn and listed,
-every text escaped (labels come from the data: ICD-10 titles, item and college names)."""
+"""The markup analytics builds in Python rather than templates (charts, filter selects): every
+figure drawn and listed, every text escaped (labels come from the data: ICD-10 titles, item
+and college names)."""
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 from analytics.charts import SUPPRESSED, bar_chart, line_chart
 
@@ -45,3 +48,26 @@ def test_line_chart_draws_every_point_band_and_tick():
     rows = re.findall(r"<tr>(.*?)</tr>", str(chart.table_html))
     assert len(rows) == 11  # header + one per label
     assert '<td>W6</td><td class="num">6</td><td class="num">5.5</td>' in rows[7]
+
+
+@pytest.mark.django_db
+def test_filter_selects_render_as_djangos_select():
+    """The filter bar's selects are built in Python: the same markup as Django's template
+    (selected option, escaping, error attributes), checked against ``forms.Select``."""
+    from django import forms
+
+    from analytics.forms import FilterForm, Select
+
+    choices = {"units": ["School of Engineering", NASTY], "providers": []}
+    for data in (None, {"unit": NASTY, "sex": "F", "provider": "not a number"}):
+        form = FilterForm(data, choices=choices)
+        form.is_valid()
+        for name in ("provider", "patient_type", "unit", "sex", "age_band"):
+            bound = form[name]
+            ours = str(bound.as_widget())
+            bound.field.widget.__class__ = forms.Select
+            assert ours == str(bound.as_widget()), name
+            bound.field.widget.__class__ = Select
+    unit = str(form["unit"].as_widget())
+    assert f'<option value="{ESCAPED}" selected>{ESCAPED}</option>' in unit
+    assert 'aria-invalid="true"' in str(form["provider"].as_widget())
