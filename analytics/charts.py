@@ -9,6 +9,10 @@ Values may be "suppressed" (privacy): they are drawn as zero-height marks and sh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from html import escape
+
+from django.utils.safestring import SafeString, mark_safe
 
 SUPPRESSED = "<5"
 SERIES_CLASSES = ("s0", "s1", "s2", "s3", "s4", "s5")
@@ -54,6 +58,80 @@ class Chart:
     @property
     def table_rows(self) -> list[list[str]]:
         return [[fmt(v) for v in row] for row in self.rows]
+
+    # The markup is built here rather than in ``_chart.html``: a daily chart has hundreds of
+    # marks, and rendering each through template tags cost more than the page's queries.
+    # Every text is escaped (``html.escape``, as the template's autoescape does).
+
+    @cached_property
+    def svg(self) -> SafeString:
+        """The ``<svg>`` element (line or horizontal bars)."""
+        g = self.geometry
+        out = [
+            f'<svg class="chart analytics-chart" viewBox="0 0 {self.width} {self.height}" '
+            f'role="img" aria-label="{escape(str(self.title))}">'
+        ]
+        if self.kind == "line":
+            left, right = g["left"], g["right"]
+            for line in g["grid"]:
+                y = line["y"]
+                out.append(
+                    f'<line class="axis" x1="{left}" y1="{y}" x2="{right}" y2="{y}"></line>'
+                    f'<text x="{left - 4}" y="{int(y) + 4}" text-anchor="end">'
+                    f"{escape(line['label'])}</text>"
+                )
+            out.extend(f'<path class="band" d="{area}"></path>' for area in g["areas"])
+            for s in self.series:
+                cls, name = s["cls"], escape(str(s["name"]))
+                out.append(f'<polyline class="series {cls}" points="{s["points"]}"></polyline>')
+                out.extend(
+                    f'<circle class="dot {cls}" cx="{d["x"]}" cy="{d["y"]}" r="2.5">'
+                    f"<title>{name} · {escape(d['label'])}</title></circle>"
+                    for d in s["dots"]
+                )
+            label_y = g["label_y"]
+            out.extend(
+                f'<text x="{t["x"]}" y="{label_y}" text-anchor="middle">'
+                f"{escape(str(t['label']))}</text>"
+                for t in g["ticks"]
+            )
+        else:
+            label_x, label_w, bar_h = g["label_x"], g["label_w"], g["bar_h"]
+            out.extend(
+                f'<text x="{label_x}" y="{b["text_y"]}" text-anchor="end">'
+                f"<title>{escape(str(b['full']))}</title>{escape(str(b['label']))}</text>"
+                f'<rect class="bar{" suppressed" if b["suppressed"] else ""}" x="{label_w}" '
+                f'y="{b["y"]}" width="{b["w"]}" height="{bar_h}"></rect>'
+                f'<text x="{b["value_x"]}" y="{b["text_y"]}">{escape(b["value"])}</text>'
+                for b in g["bars"]
+            )
+            out.append(
+                f'<line class="axis" x1="{label_w}" y1="0" x2="{label_w}" '
+                f'y2="{self.height}"></line>'
+            )
+        out.append("</svg>")
+        return mark_safe("".join(out))  # noqa: S308 (every text above is escaped)
+
+    @cached_property
+    def table_html(self) -> SafeString:
+        """The table view: the same figures as the picture (and the CSV)."""
+        head = "".join(
+            f"<th>{escape(str(h))}</th>" if i == 0 else f'<th class="num">{escape(str(h))}</th>'
+            for i, h in enumerate(self.header)
+        )
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{escape(c)}</td>" if i == 0 else f'<td class="num">{escape(c)}</td>'
+                for i, c in enumerate(row)
+            )
+            + "</tr>"
+            for row in self.table_rows
+        )
+        return mark_safe(  # noqa: S308 (every text is escaped)
+            f'<table class="table" id="{escape(self.id)}-table"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>"
+        )
 
 
 def _nice_max(value: float) -> float:

@@ -95,11 +95,12 @@ def diagnosis_patients(request: Request, code: str):
         raise Http404("Unknown ICD-10 code.")
     form, f = filter_form(request, default_days=182)
     lo, hi = day_bounds(f.date_from)[0], day_bounds(f.date_to)[1]
+    # No DISTINCT: a visit has at most one diagnosis row per code (unique per visit), and
+    # DISTINCT over the joined rows made PostgreSQL sort every matching visit for a page.
     qs = (
         Visit.objects.filter(diagnoses__icd10=icd, started_at__gte=lo, started_at__lt=hi)
         .select_related("patient", "provider")
-        .order_by("-started_at")
-        .distinct()
+        .order_by("-started_at", "-id")
     )
     if f.provider_id:
         qs = qs.filter(provider_id=f.provider_id)

@@ -193,3 +193,32 @@ def test_non_clinical_viewers_see_small_filtered_outcomes_as_under_five(world, a
     got = _figures(_f(sex="M"), admin_user)
     assert got["followups"] == ("<5", 0)
     assert got["bmi"] == {"Underweight (<18.5)": "<5", "Obese (≥30)": "<5"}
+
+
+def test_age_band_ranges_match_the_rollups_age_bands():
+    """The outcomes filter an age band with a birth-date range (indexable); on every day
+    (leap days and their neighbours included) it picks exactly the patients the rollups'
+    ``age()`` expression puts in that band."""
+    from django.db import connection
+
+    from analytics.models import AGE_BANDS
+    from analytics.selectors.dashboards import age_band_where
+    from analytics.services.rollups import age_band_sql
+
+    days = ["2024-02-28", "2024-02-29", "2024-03-01", "2025-02-28", "2025-03-01", "2026-12-31"]
+    mismatches = " + ".join(
+        f"COUNT(*) FILTER (WHERE ({age_band_sql('p.day')} = '{band}') "
+        f"IS DISTINCT FROM ({age_band_where(band, 'p.day')}))"
+        for band in AGE_BANDS
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT {mismatches}, COUNT(*) FROM (
+                SELECT d::date AS day, b::date AS birth_date
+                FROM unnest(%s::date[]) AS d,
+                     generate_series('1955-01-01'::date, '2012-12-31'::date, '1 day') AS b
+            ) AS p""",  # noqa: S608 (constant fragments)
+            [days],
+        )
+        wrong, rows = cursor.fetchone()
+    assert rows > 100_000 and wrong == 0

@@ -211,6 +211,28 @@ def test_drill_down_lists_patients_and_writes_a_phi_audit_event(world, client_fo
     )
 
 
+def test_drill_down_lists_every_visit_with_the_code_once_in_pages(
+    world, client_for, doctor_user, monkeypatch
+):
+    from analytics.views import dashboards as views
+    from patients.models import Diagnosis, Visit
+
+    visits = Visit.objects.filter(diagnoses__icd10="J06.9")
+    for v in visits:  # a second diagnosis on the same visit must not list it twice
+        Diagnosis.objects.get_or_create(visit=v, icd10_id="A09", defaults={"is_primary": False})
+    expected = sorted(visits.values_list("pk", flat=True))
+    assert len(expected) >= 2
+    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    client = client_for(doctor_user)
+    url = reverse("analytics:diagnosis_patients", args=["J06.9"])
+    seen = []
+    for number in range(1, len(expected) + 1):
+        page = client.get(url, {"page": number}).context["page"]
+        assert page.paginator.count == len(expected)
+        seen += [v.pk for v in page]
+    assert sorted(seen) == expected  # each once, none missing
+
+
 def test_data_quality_counts_and_rows(world, client_for, doctor_user, admin_user):
     page = client_for(admin_user).get(reverse("analytics:quality")).content.decode()
     assert "Completed appointments without a visit" in page
