@@ -187,6 +187,65 @@ class StockFact(models.Model):
         return f"Item #{self.item_id} on {self.day}"
 
 
+class StockMonthFact(models.Model):
+    """One item's ``StockFact`` rows of one calendar month summed (``month`` is its first
+    day), so a long range reads one row per item and month. Recomputed from the daily rows
+    whenever a day of the month is refreshed; a range that covers part of a month adds
+    that part's daily rows (or subtracts the rest of the month's), so figures are always
+    the daily rollup's."""
+
+    month = models.DateField()
+    item = models.ForeignKey(
+        "inventory.Item", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    days = models.IntegerField(default=0)  # daily rows summed
+    moved_days = models.IntegerField(default=0)  # days it was dispensed, came back or expired
+    received = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    dispensed = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    dispensed_value = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    expired = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    expired_value = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    returned = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    disposed_other = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    patient_returns = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    adjusted = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    closing_sum = models.DecimalField(max_digits=18, decimal_places=3, default=0)
+    stockout_days = models.IntegerField(default=0)  # days that closed at zero or below
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "item"], name="analytics_stockmonthfact_one_per_month"
+            ),
+        ]
+        indexes = [
+            # The inventory page: the months an item moved (index-only).
+            models.Index(
+                fields=["month"],
+                include=[
+                    "item",
+                    "moved_days",
+                    "dispensed",
+                    "patient_returns",
+                    "dispensed_value",
+                    "expired_value",
+                ],
+                condition=Q(moved_days__gt=0),
+                name="analytics_stockmonth_moved_idx",
+            ),
+            # The financial page's cost of dispensed items.
+            models.Index(
+                fields=["month"],
+                include=["dispensed_value"],
+                condition=~Q(dispensed_value=0),
+                name="analytics_stockmonth_disp_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Item #{self.item_id} in {self.month:%b %Y}"
+
+
 class SyndromeGroup(models.Model):
     """A surveillance syndrome: visits with any diagnosis whose ICD-10 code starts with one
     of ``icd10_prefixes`` (``J10`` matches ``J10``, ``J10.1``...)."""

@@ -23,7 +23,8 @@ from accounts.models import User
 from accounts.roles import PROVIDER_ROLES, Role, user_has_perm
 from analytics.charts import SUPPRESSED, Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
-from analytics.models import AGE_BANDS, DiagnosisFact, QualityFact, RollupDay, StockFact, VisitFact
+from analytics.models import AGE_BANDS, DiagnosisFact, QualityFact, RollupDay, VisitFact
+from analytics.selectors import stock
 from analytics.services.rollups import UNIT_SQL, age_band_sql, day_bounds
 from appointments.models import Appointment, AppointmentStatus, ProviderProfile
 from appointments.slots import local_day_bounds, working_time
@@ -836,44 +837,25 @@ def productivity_charts(rows: list[ProviderRow]) -> list[Chart]:
 # --- Inventory ----------------------------------------------------------------------------
 
 
-# Stock rows of days when the item moved (dispensed, came back or expired): the partial
-# index ``analytics_stockfact_moved_idx`` covers exactly these.
-MOVED = ~Q(dispensed=0) | ~Q(patient_returns=0) | ~Q(expired_value=0)
 TOP_ITEMS = 20
 
 
 def inventory_charts(f: Filters) -> list[Chart]:
     """Consumption per item and category and expiry losses from the days items moved; the
-    top items' turnover, days of supply and stock-out days from their daily rows."""
+    top items' turnover, days of supply and stock-out days from their daily closing stock
+    (monthly stock rollup plus the daily rows of partly covered months)."""
 
     days = (f.date_to - f.date_from).days + 1
-    q = Q(day__gte=f.date_from, day__lte=f.date_to)
-    per_item = {
-        r["item_id"]: r
-        for r in StockFact.objects.filter(q)
-        .filter(MOVED)
-        .values("item_id")
-        .annotate(
-            used=Sum("dispensed") - Sum("patient_returns"),
-            value=Sum("dispensed_value"),
-            expired=Sum("expired_value"),
-        )
-    }
-    ranked = sorted(per_item.values(), key=lambda r: (-float(r["used"] or 0), r["item_id"]))
-    top_ids = [r["item_id"] for r in ranked[:TOP_ITEMS]]
-    loss_ids = [r["item_id"] for r in ranked if r["expired"]]
+    summary = stock.consumption_summary(f.date_from, f.date_to, top=TOP_ITEMS)
+    top_ids = [r["item_id"] for r in summary["top"]]
     levels = {
-        r["item_id"]: r
-        for r in StockFact.objects.filter(q, item_id__in=top_ids)
-        .values("item_id")
-        .annotate(
-            avg_stock=Sum("closing") / days, stockout_days=Count("id", filter=Q(closing__lte=0))
-        )
+        item_id: {"avg_stock": level["closing_sum"] / days, **level}
+        for item_id, level in stock.stock_levels(f.date_from, f.date_to, top_ids).items()
     }
-    items = {i.pk: i for i in Item.objects.filter(pk__in=set(top_ids) | set(loss_ids))}
-    category_of = dict(Item.objects.values_list("id", "category__name"))  # no 5,000-id IN list
+    shown = set(top_ids) | {r["item_id"] for r in summary["losses"]}
+    items = {i.pk: i for i in Item.objects.filter(pk__in=shown)}
     table = []
-    for r in ranked[:TOP_ITEMS]:
+    for r in summary["top"]:
         item = items.get(r["item_id"])
         if item is None:
             continue
@@ -893,12 +875,9 @@ def inventory_charts(f: Filters) -> list[Chart]:
                 "stockout_days": level.get("stockout_days", 0),
             }
         )
-    categories: dict[str, float] = {}
-    for r in ranked:
-        name = category_of.get(r["item_id"]) or "(none)"
-        categories[name] = categories.get(name, 0) + float(r["used"] or 0)
+    categories = sorted(summary["categories"].items(), key=lambda kv: (-kv[1], kv[0]))
     losses = []
-    for r in sorted((r for r in ranked if r["expired"]), key=lambda r: -r["expired"]):
+    for r in summary["losses"]:
         item = items.get(r["item_id"])
         if item is not None:
             name = item.display_name if hasattr(item, "display_name") else item.name
@@ -923,7 +902,7 @@ def inventory_charts(f: Filters) -> list[Chart]:
         bar_chart(
             "consumption-by-category",
             "Consumption per category",
-            sorted(categories.items(), key=lambda kv: -kv[1]),
+            categories,
             header=["Category", "Dispensed"],
         ),
         bar_chart(

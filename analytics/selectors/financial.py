@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, DateField, Q, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,14 +18,19 @@ from analytics.models import (
     BillingFact,
     PaymentFact,
     ReceivableFact,
-    StockFact,
 )
+from analytics.selectors import stock
 from analytics.selectors.dashboards import Filters, Kpi, pct
 from billing.models import Claim, ClaimStatus, Payer, Service, ServiceGroup
 
 
 def _peso(value) -> str:
     return f"PHP {Decimal(value or 0):,.2f}"
+
+
+# A rollup row's epidemiological week (the Sunday that starts it, as ``epi_week_start``),
+# so weekly sums are made in the database.
+EPI_WEEK_START = RawSQL("day - EXTRACT(DOW FROM day)::int", [], output_field=DateField())
 
 
 def _range(f: Filters) -> Q:
@@ -61,12 +67,6 @@ DAILY_POINTS_UP_TO = 92  # longer ranges are drawn one point per week (its last 
 def receivables_trend(f: Filters, payers: dict[int, str]) -> list[Chart]:
     """What was owed at the end of each day of the period by ageing bucket (patients and
     payers together), and the last day split by payer — from the daily receivables rollup."""
-    rows = ReceivableFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
-    by_day: dict = {}
-    for day, bucket, amount in (
-        rows.values("day", "bucket").annotate(a=Sum("amount")).values_list("day", "bucket", "a")
-    ):
-        by_day.setdefault(day, {})[bucket] = amount
     days = []
     day = f.date_from
     while day <= f.date_to:
@@ -74,6 +74,15 @@ def receivables_trend(f: Filters, payers: dict[int, str]) -> list[Chart]:
         day += timedelta(days=1)
     if len(days) > DAILY_POINTS_UP_TO:
         days = [d for d in days if d.weekday() == 5 or d == f.date_to]  # Saturdays + last day
+    rows = ReceivableFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
+    by_day: dict = {}
+    for day, bucket, amount in (
+        rows.filter(day__in=days)  # only the days drawn (one a week past 92 days)
+        .values("day", "bucket")
+        .annotate(a=Sum("amount"))
+        .values_list("day", "bucket", "a")
+    ):
+        by_day.setdefault(day, {})[bucket] = amount
     labels = [f"{d:%d %b}" for d in days]
     series = [
         (BUCKET_LABELS[b], [float(by_day.get(d, {}).get(b, 0)) for d in days])
@@ -172,9 +181,7 @@ def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart
         .annotate(n=Sum("net"), cost=Sum("cost"), disc=Sum("discount"))
         .order_by("-n")
     )
-    dispensed_cost = StockFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).exclude(
-        dispensed_value=0
-    ).aggregate(v=Sum("dispensed_value"))["v"] or Decimal(0)
+    dispensed_cost = stock.dispensed_value(f.date_from, f.date_to)
     payers = dict(Payer.objects.values_list("id", "name"))
     by_payer = facts.values("payer_id").annotate(n=Sum("net")).order_by("-n")
     by_provider = list(
@@ -184,16 +191,15 @@ def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart
         u.pk: u.full_name
         for u in User.objects.filter(pk__in=[r["provider_id"] for r in by_provider])
     }
-    weeks: dict = {}
-    for day, amount, refunded in PaymentFact.objects.filter(
-        day__gte=f.date_from, day__lte=f.date_to
-    ).values_list("day", "amount", "refunded"):
-        key = epi_week_start(day)
-        weeks[key] = weeks.get(key, Decimal(0)) + amount - refunded
-    revenue_weeks: dict = {}
-    for day, net in facts.values_list("day", "net"):
-        key = epi_week_start(day)
-        revenue_weeks[key] = revenue_weeks.get(key, Decimal(0)) + net
+    weeks = dict(
+        PaymentFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
+        .values(week=EPI_WEEK_START)
+        .annotate(n=Sum("amount") - Sum("refunded"))
+        .values_list("week", "n")
+    )
+    revenue_weeks = dict(
+        facts.values(week=EPI_WEEK_START).annotate(n=Sum("net")).values_list("week", "n")
+    )
     starts = []
     week = epi_week_start(f.date_from)
     while week <= f.date_to:

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.models import RollupDay
+from analytics.services.monthly import months_refresh
 from inventory.models import MovementKind
 
 NIGHTLY_DAYS = 35
@@ -401,6 +402,7 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
             QUALITY_SQL,
         ):
             cursor.execute(sql, params)
+        months_refresh(cursor, first=first, last=last)
         now = timezone.now()
         RollupDay.objects.filter(day__range=(first, last)).delete()
         RollupDay.objects.bulk_create(

@@ -361,3 +361,36 @@ def test_financial_page_draws_the_receivables_trend_with_table_and_csv(
     cells = next(csvlib.reader([row]))
     assert float(cells[-1].replace(",", "")) == pytest.approx(float(total), abs=0.05)
     assert total > 0
+
+
+def test_weekly_sums_and_long_trends_equal_the_daily_rollups(billing_world):
+    """Revenue and collections per epidemiological week (summed in the database) equal the
+    daily rows summed by ``epi_week_start``; past 92 days the receivables trend has one
+    point a week (Saturdays and the last day), each that day's rollup total."""
+    from analytics.epi import epi_week_start
+    from analytics.models import ReceivableFact
+    from analytics.selectors.dashboards import Filters
+    from analytics.selectors.financial import financial
+
+    _settlements(billing_world)
+    rollup_rebuild(since=FIRST - timedelta(days=1))
+    f = Filters(date_from=FIRST - timedelta(days=120), date_to=timezone.localdate())
+    _, charts = financial(f)
+    weekly = next(c for c in charts if c.id == "revenue-collections-weekly")
+    revenue, collected = defaultdict(Decimal), defaultdict(Decimal)
+    for fact in BillingFact.objects.all():
+        revenue[epi_week_start(fact.day)] += fact.net
+    for fact in PaymentFact.objects.all():
+        collected[epi_week_start(fact.day)] += fact.amount - fact.refunded
+    drawn = {row[0]: (row[1], row[2]) for row in weekly.rows}
+    for week in set(revenue) | set(collected):
+        label = next(k for k in drawn if k.endswith(f"{week:%d %b}"))
+        assert drawn[label] == (float(revenue[week]), float(collected[week]))
+    assert sum(v[0] for v in drawn.values()) == float(sum(revenue.values())) > 0
+    trend = next(c for c in charts if c.id == "receivables-trend")
+    days = [d for d in (f.date_from + timedelta(days=i) for i in range(200)) if d <= f.date_to]
+    shown = [d for d in days if d.weekday() == 5 or d == f.date_to]
+    assert [row[0] for row in trend.rows] == [f"{d:%d %b}" for d in shown]
+    for day, row in zip(shown, trend.rows, strict=True):
+        total = sum(ReceivableFact.objects.filter(day=day).values_list("amount", flat=True))
+        assert row[-1] == pytest.approx(float(total), abs=0.005)

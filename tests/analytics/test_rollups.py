@@ -13,7 +13,14 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics.models import DiagnosisFact, StockFact, SyndromeDaily, SyndromeGroup, VisitFact
+from analytics.models import (
+    DiagnosisFact,
+    StockFact,
+    StockMonthFact,
+    SyndromeDaily,
+    SyndromeGroup,
+    VisitFact,
+)
 from analytics.services.rollups import local_day, rollup_rebuild, rollup_refresh_day
 from appointments.models import Appointment
 from inventory.models import StockMovement
@@ -245,7 +252,7 @@ def _snapshot():
         model.__name__: sorted(
             tuple(str(v) for k, v in row.items() if k != "id") for row in model.objects.values()
         )
-        for model in (VisitFact, DiagnosisFact, SyndromeDaily, StockFact)
+        for model in (VisitFact, DiagnosisFact, SyndromeDaily, StockFact, StockMonthFact)
     }
 
 
