@@ -123,10 +123,48 @@ class CappedSortingPaginator(CappedPaginator):
         ids = self._page_ids.get(number)
         if ids is None:
             return super().page(number)
-        base = self.object_list
-        rows = base.model._default_manager.using(base.db).filter(pk__in=ids).order_by()
-        if base.query.select_related:
-            rows.query.select_related = base.query.select_related
-        rows = rows.prefetch_related(*base._prefetch_related_lookups)
-        by_pk = {row.pk: row for row in rows}
+        by_pk = {row.pk: row for row in self._rows_by_pk(ids)}
         return self._get_page([by_pk[pk] for pk in ids if pk in by_pk], number, self)
+
+    def _rows_by_pk(self, ids: list) -> list:
+        """The list's rows with these primary keys (the columns it loads, ``only``/``defer``
+        kept), read with one plain SELECT rather than through the query compiler."""
+        base = self.object_list
+        model, connection = base.model, connections[base.db]
+        if base.query.select_related or base._prefetch_related_lookups:
+            rows = model._default_manager.using(base.db).filter(pk__in=ids).order_by()
+            rows.query.select_related = base.query.select_related
+            rows.query.deferred_loading = base.query.deferred_loading
+            return list(rows.prefetch_related(*base._prefetch_related_lookups))
+        names, defer = base.query.deferred_loading  # defer(*names), or only(*names)
+
+        def loaded(field) -> bool:
+            named = field.name in names or field.attname in names
+            return field.primary_key or (not named if defer else named)
+
+        fields = [f for f in model._meta.concrete_fields if loaded(f)]
+        table = model._meta.db_table
+        quote = connection.ops.quote_name
+        columns = [f.get_col(table) for f in fields]
+        converters = [
+            (i, convs, col)
+            for i, (f, col) in enumerate(zip(fields, columns, strict=True))
+            if (convs := connection.ops.get_db_converters(col) + f.get_db_converters(connection))
+        ]
+        sql = (
+            f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(table)} "  # noqa: S608 (our SQL; values are parameters)
+            f"WHERE {quote(model._meta.pk.column)} = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(ids)])
+            rows = cursor.fetchall()
+        attnames = [f.attname for f in fields]
+        out = []
+        for row in rows:
+            if converters:
+                row = list(row)
+                for i, convs, col in converters:
+                    for convert in convs:
+                        row[i] = convert(row[i], col, connection)
+            out.append(model.from_db(base.db, attnames, row))
+        return out

@@ -41,7 +41,9 @@ TAB_PERMS = {name: perm for name, _, perm in CHART_TABS}
 def patient_list(request: Request):
     form = forms.PatientSearchForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    patients = selectors.patient_search(**{k: v for k, v in data.items() if v not in (None, "")})
+    patients = selectors.patient_search(
+        **{k: v for k, v in data.items() if v not in (None, "")}
+    ).only(*selectors.PATIENT_LIST_FIELDS)
     paginator = CappedSortingPaginator(patients, 25, when_few=selectors.patient_search_few_order)
     page = paginator.get_page(request.GET.get("page"))
     # The rows show names and ID numbers: one read event for the page (naming the patient

@@ -62,6 +62,24 @@ def test_many_matches_keep_the_index_order(client, doctor_user, monkeypatch):
     assert response.context["page"].paginator.capped
 
 
+@pytest.mark.parametrize("q", ["", "quinones", "Q-00"])
+def test_the_list_reads_its_rows_in_two_queries_and_only_the_columns_it_shows(
+    client, doctor_user, q
+):
+    for i in range(30):
+        PatientFactory(last_name="Quiñones", first_name=f"Ana {i}", id_number=f"Q-{i:04d}")
+    login(client, doctor_user)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/patients/", {"q": q} if q else {})
+    read = [c["sql"] for c in ctx.captured_queries if '"patients_patient"' in c["sql"]]
+    assert len(read) == 2, read  # counted (and sorted, when few), then the page's rows
+    assert all('"address"' not in sql and '"search_text", ' not in sql for sql in read)
+    page = response.context["page"]
+    assert len(page.object_list) == 25 and page.paginator.count == 30
+    content = response.content.decode()
+    assert "Quiñones, Ana 0" in content and "Q-0000" in content
+
+
 def test_registered_today_counts_only_today(front_desk_user):
     PatientFactory.create_batch(2)
     old = PatientFactory()

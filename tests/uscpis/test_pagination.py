@@ -103,3 +103,23 @@ def test_sorting_paginator_leaves_other_orders_to_the_capped_paginator():
             assert paginator.count == 7
         assert "ARRAY" not in ctx.captured_queries[0]["sql"]
         assert _titles(paginator.get_page(1)) == _titles(Paginator(listed, 5).get_page(1))
+
+
+def test_sorting_paginator_keeps_only_and_defer_and_select_related():
+    user = UserFactory()
+    Notification.objects.bulk_create(Notification(user=user, title=f"n{i}") for i in range(7))
+    for listed in (
+        Notification.objects.only("title", "user").order_by("title", "id"),
+        Notification.objects.defer("title").order_by("title", "id"),
+        Notification.objects.select_related("user").order_by("title", "id"),
+    ):
+        page = CappedSortingPaginator(listed, 5, cap=12).get_page(2)
+        expected = list(Paginator(listed, 5).get_page(2))
+        assert [n.pk for n in page] == [n.pk for n in expected]
+        for got, want in zip(page, expected, strict=True):
+            assert got.get_deferred_fields() == want.get_deferred_fields()
+        with CaptureQueriesContext(connection) as ctx:
+            assert [n.user_id for n in page] == [user.pk, user.pk]
+            if listed.query.select_related:
+                assert page[0].user.email == user.email
+        assert len(ctx.captured_queries) == 0
