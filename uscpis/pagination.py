@@ -50,8 +50,8 @@ class CappedSortingPaginator(CappedPaginator):
     So a search with few matches reads them once, not twice (once to count, once more to
     sort them for the page), and whichever way the page was found its rows are in the
     list's order. The order must be plain fields of the model ending with a unique one
-    (``order_by("last_name", "first_name", "id")``); any other list is paginated as by
-    ``CappedPaginator``.
+    (``order_by("last_name", "first_name", "id")``); any other list, and a list with no
+    filter at all, is paginated as by ``CappedPaginator``.
     """
 
     def __init__(self, object_list, per_page, *, cap: int = 1000, **kwargs):
@@ -93,7 +93,10 @@ class CappedSortingPaginator(CappedPaginator):
     @cached_property
     def count(self) -> int:
         order = self._order()
-        if order is None or self.object_list.query.is_sliced:
+        query = self.object_list.query
+        if order is None or query.is_sliced or not query.where:
+            # Unfiltered, the rows are the whole table: counting them is a plain scan that
+            # stops at the cap, and reading any page in order walks an index.
             return super().count
         names, order_sql = order
         pk = self.object_list.model._meta.pk

@@ -83,9 +83,11 @@ def test_sorting_paginator_pages_few_matches_in_the_lists_order(ordering):
 def test_sorting_paginator_reads_capped_matches_in_index_order():
     user = UserFactory()
     Notification.objects.bulk_create(Notification(user=user, title=f"n{i:02d}") for i in range(30))
-    listed = Notification.objects.order_by("title", "id")
+    listed = Notification.objects.filter(user=user).order_by("title", "id")
     paginator = CappedSortingPaginator(listed, 5, cap=12)
-    page = paginator.get_page(2)
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginator.get_page(2)
+    assert "ARRAY" in ctx.captured_queries[0]["sql"]
     assert paginator.count == 12 and paginator.capped and paginator.num_pages == 3
     assert _titles(page) == ["n05", "n06", "n07", "n08", "n09"]
 
@@ -97,6 +99,7 @@ def test_sorting_paginator_leaves_other_orders_to_the_capped_paginator():
         Notification.objects.order_by("title"),  # no unique field last
         Notification.objects.order_by(Lower("title"), "id"),  # an expression
         Notification.objects.order_by("user__email", "id"),  # another table
+        Notification.objects.order_by("title", "id"),  # no filter: the whole table
     ):
         paginator = CappedSortingPaginator(listed, 5, cap=12)
         with CaptureQueriesContext(connection) as ctx:
@@ -109,9 +112,9 @@ def test_sorting_paginator_keeps_only_and_defer_and_select_related():
     user = UserFactory()
     Notification.objects.bulk_create(Notification(user=user, title=f"n{i}") for i in range(7))
     for listed in (
-        Notification.objects.only("title", "user").order_by("title", "id"),
-        Notification.objects.defer("title").order_by("title", "id"),
-        Notification.objects.select_related("user").order_by("title", "id"),
+        Notification.objects.only("title", "user").filter(user=user).order_by("title", "id"),
+        Notification.objects.defer("title").filter(user=user).order_by("title", "id"),
+        Notification.objects.select_related("user").filter(user=user).order_by("title", "id"),
     ):
         page = CappedSortingPaginator(listed, 5, cap=12).get_page(2)
         expected = list(Paginator(listed, 5).get_page(2))
