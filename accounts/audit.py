@@ -42,7 +42,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -84,6 +84,19 @@ _SELECT_WINDOW = (
     "WHERE id > %s AND id <= %s"
 )
 _NEXT_ID = f"SELECT min(id) FROM {TABLE} WHERE id > %s AND id <= %s"  # noqa: S608
+
+
+# An event is written by one statement that first takes the shared side of the restore
+# fence (the materialised CTE runs before its row is inserted) and then inserts the event,
+# unsealed. Like any INSERT it takes RowExclusiveLock on the table when parsed, before the
+# id default is drawn, which the sealer's horizon relies on.
+_INSERT_COLUMNS = (*PAYLOAD_COLUMNS[:-1], "detail")
+_INSERT_FENCED = (
+    "WITH fence AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s)) "  # noqa: S608
+    f"INSERT INTO {TABLE} ({', '.join(_INSERT_COLUMNS)}) "
+    f"SELECT {', '.join(['%s'] * (len(_INSERT_COLUMNS) - 1))}, %s::jsonb FROM fence "
+    "RETURNING id"
+)
 
 
 def _read_window(cursor, after: int, through: int, size: int) -> tuple[list[tuple], int]:
@@ -142,7 +155,7 @@ def audit_record(
         )
     else:
         origin = current_origin.get() or _NO_ORIGIN
-    safe_detail = json.loads(json.dumps(detail or {}, default=str))
+    detail_json = json.dumps(detail or {}, default=str)
     event = AuditEvent(
         actor=actor,
         actor_email=(actor.email if actor is not None else actor_email)[:254],
@@ -154,12 +167,19 @@ def audit_record(
         ip=origin.ip,
         request_id=origin.request_id,
         path=origin.path,
-        detail=safe_detail,
+        detail=json.loads(detail_json),
     )
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_AUDIT_LOCK_KEY])
-        event.save()
+    params = [getattr(event, column) for column in _INSERT_COLUMNS[:-1]]
+    params[_INSERT_COLUMNS.index("action")] = event.action.value
+    # Autocommit: the one statement is its own transaction (one round trip instead of BEGIN,
+    # fence, INSERT, COMMIT). In the caller's transaction the fence is held until it ends,
+    # and an error marks that transaction for rollback, as any failed write in it would.
+    guard = transaction.atomic(savepoint=False) if connection.in_atomic_block else nullcontext()
+    with guard, connection.cursor() as cursor:
+        cursor.execute(_INSERT_FENCED, [_AUDIT_LOCK_KEY, *params, detail_json])
+        event.pk = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
 
 

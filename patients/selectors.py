@@ -331,6 +331,21 @@ def patient_search(
     return qs.order_by("last_name", "first_name", "id")
 
 
+# What a row of the patient list shows (``patients/templatetags/patient_rows.py``): the list
+# reads only these columns.
+PATIENT_LIST_FIELDS = (
+    "id",
+    "last_name",
+    "first_name",
+    "id_number",
+    "patient_type",
+    "year_level",
+    "college",
+    "department",
+    "birth_date",
+)
+
+
 def patient_search_few_order(qs: QuerySet[Patient]) -> QuerySet[Patient]:
     """``patient_search``'s name order, written so the name index cannot serve it: for a
     search with few matches (``CappedPaginator(when_few=...)``) PostgreSQL then finds them

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
+from django.db import connections
 from django.utils.functional import cached_property
 
 
@@ -35,3 +37,137 @@ class CappedPaginator(Paginator):
         if not self.capped and self.when_few is not None:
             self.object_list = self.when_few(self.object_list)
         return min(counted, self.cap)
+
+
+class CappedSortingPaginator(CappedPaginator):
+    """A ``CappedPaginator`` for searches whose matches are often few: one query finds the
+    matches (at most ``cap + 1``, in no order, as the count does), counts them and, when
+    they are at most ``cap``, sorts just them and returns the ids of the page asked for;
+    the page's rows are then read by primary key. Matches past the cap are not sorted, and
+    the page is read in the list's order as ``CappedPaginator`` reads it (walking an index
+    in order is fast when matches are many).
+
+    So a search with few matches reads them once, not twice (once to count, once more to
+    sort them for the page), and whichever way the page was found its rows are in the
+    list's order. The order must be plain fields of the model ending with a unique one
+    (``order_by("last_name", "first_name", "id")``); any other list, and a list with no
+    filter at all, is paginated as by ``CappedPaginator``.
+    """
+
+    def __init__(self, object_list, per_page, *, cap: int = 1000, **kwargs):
+        super().__init__(object_list, per_page, cap=cap, **kwargs)
+        self._wanted = 1
+        self._page_ids: dict[int, list] = {}
+
+    def get_page(self, number):
+        try:
+            self._wanted = max(int(number), 1)
+        except (TypeError, ValueError):
+            self._wanted = 1
+        return super().get_page(number)
+
+    def _order(self) -> tuple[list[str], str] | None:
+        """The ordering's fields (attribute names) and its ORDER BY over their columns, or
+        None when the order is not plain fields of the model ending with a unique one."""
+        model, query = self.object_list.model, self.object_list.query
+        quote = connections[self.object_list.db].ops.quote_name
+        fields, sql = [], []
+        for item in query.order_by:
+            if not isinstance(item, str):
+                return None
+            name = item.removeprefix("-")
+            try:
+                field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+            except FieldDoesNotExist:
+                return None
+            if not field.concrete or field.model is not model:
+                return None
+            if field.is_relation and name != field.attname:  # "user" sorts by User's order
+                return None
+            fields.append(field)
+            sql.append(quote(field.column) + (" DESC" if item.startswith("-") else ""))
+        if not fields or not fields[-1].unique:
+            return None
+        return [f.attname for f in fields], ", ".join(sql)
+
+    @cached_property
+    def count(self) -> int:
+        order = self._order()
+        query = self.object_list.query
+        if order is None or query.is_sliced or not query.where:
+            # Unfiltered, the rows are the whole table: counting them is a plain scan that
+            # stops at the cap, and reading any page in order walks an index.
+            return super().count
+        names, order_sql = order
+        pk = self.object_list.model._meta.pk
+        columns = [pk.attname, *(n for n in names if n != pk.attname)]
+        matches = self.object_list.order_by().values_list(*columns)[: self.cap + 1]
+        inner, params = matches.query.sql_with_params()
+        pk_column = connections[self.object_list.db].ops.quote_name(pk.column)
+        sql = (
+            f"WITH m AS MATERIALIZED ({inner}) "  # noqa: S608 (our SQL; values are parameters)
+            f"SELECT (SELECT count(*) FROM m), ARRAY(SELECT {pk_column} FROM m "
+            f"WHERE (SELECT count(*) FROM m) <= %s ORDER BY {order_sql} LIMIT %s OFFSET %s)"
+        )
+        offset = (self._wanted - 1) * self.per_page
+        with connections[self.object_list.db].cursor() as cursor:
+            cursor.execute(sql, [*params, self.cap, self.per_page, offset])
+            counted, ids = cursor.fetchone()
+        self.capped = counted > self.cap
+        if not self.capped:
+            if ids:
+                self._page_ids[self._wanted] = ids
+            if self.when_few is not None:  # any other page (e.g. past the last one)
+                self.object_list = self.when_few(self.object_list)
+        return min(counted, self.cap)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        ids = self._page_ids.get(number)
+        if ids is None:
+            return super().page(number)
+        by_pk = {row.pk: row for row in self._rows_by_pk(ids)}
+        return self._get_page([by_pk[pk] for pk in ids if pk in by_pk], number, self)
+
+    def _rows_by_pk(self, ids: list) -> list:
+        """The list's rows with these primary keys (the columns it loads, ``only``/``defer``
+        kept), read with one plain SELECT rather than through the query compiler."""
+        base = self.object_list
+        model, connection = base.model, connections[base.db]
+        if base.query.select_related or base._prefetch_related_lookups:
+            rows = model._default_manager.using(base.db).filter(pk__in=ids).order_by()
+            rows.query.select_related = base.query.select_related
+            rows.query.deferred_loading = base.query.deferred_loading
+            return list(rows.prefetch_related(*base._prefetch_related_lookups))
+        names, defer = base.query.deferred_loading  # defer(*names), or only(*names)
+
+        def loaded(field) -> bool:
+            named = field.name in names or field.attname in names
+            return field.primary_key or (not named if defer else named)
+
+        fields = [f for f in model._meta.concrete_fields if loaded(f)]
+        table = model._meta.db_table
+        quote = connection.ops.quote_name
+        columns = [f.get_col(table) for f in fields]
+        converters = [
+            (i, convs, col)
+            for i, (f, col) in enumerate(zip(fields, columns, strict=True))
+            if (convs := connection.ops.get_db_converters(col) + f.get_db_converters(connection))
+        ]
+        sql = (
+            f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(table)} "  # noqa: S608 (our SQL; values are parameters)
+            f"WHERE {quote(model._meta.pk.column)} = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(ids)])
+            rows = cursor.fetchall()
+        attnames = [f.attname for f in fields]
+        out = []
+        for row in rows:
+            if converters:
+                row = list(row)
+                for i, convs, col in converters:
+                    for convert in convs:
+                        row[i] = convert(row[i], col, connection)
+            out.append(model.from_db(base.db, attnames, row))
+        return out

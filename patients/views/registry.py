@@ -20,7 +20,7 @@ from patients.views.common import add_service_errors
 from patients.views.visits import tooth_rows
 from uscpis.forms import parse_id
 from uscpis.http import Request, redirect_htmx_aware, render_page
-from uscpis.pagination import CappedPaginator
+from uscpis.pagination import CappedSortingPaginator
 from uscpis.registry import chart_links
 
 CHART_TABS = [
@@ -41,8 +41,10 @@ TAB_PERMS = {name: perm for name, _, perm in CHART_TABS}
 def patient_list(request: Request):
     form = forms.PatientSearchForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    patients = selectors.patient_search(**{k: v for k, v in data.items() if v not in (None, "")})
-    paginator = CappedPaginator(patients, 25, when_few=selectors.patient_search_few_order)
+    patients = selectors.patient_search(
+        **{k: v for k, v in data.items() if v not in (None, "")}
+    ).only(*selectors.PATIENT_LIST_FIELDS)
+    paginator = CappedSortingPaginator(patients, 25, when_few=selectors.patient_search_few_order)
     page = paginator.get_page(request.GET.get("page"))
     # The rows show names and ID numbers: one read event for the page (naming the patient
     # when only one is shown; the search words are not kept, they may be a name).

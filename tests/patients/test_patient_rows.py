@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 from django.template import Context, Template
 
-from patients.templatetags.patient_rows import patient_row
+from patients.forms import PatientSearchForm
+from patients.templatetags.patient_rows import patient_filters, patient_rows
 from tests.patients.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +37,44 @@ def test_patient_rows_match_the_template_they_replace():
             year_level=None,
         ),
         PatientFactory(first_name="Cy", last_name="Dee", college="", department=""),
+        *[PatientFactory(birth_date=date(1961 + m, m, 1 + m)) for m in range(1, 13)],
     ]
     expected = Template(OLD_ROWS).render(Context({"page": patients}))
-    got = "".join(patient_row(p) for p in patients)
+    got = patient_rows(patients)
     assert got == expected
     assert "<b>" not in got and "&lt;Engineering&gt;" in got and "—" in got
+    assert "29 Feb 2004" in got and "13 Dec 1973" in got
+
+
+# The search filters as template code before ``{% patient_filters %}`` replaced it.
+OLD_FILTERS = (
+    "{% load uscpis %}"
+    '{% field form.q "grow" %}{% field form.patient_type %}'
+    "{% field form.college %}{% field form.year_level %}"
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {},
+        {"q": "quinones ram"},
+        {"q": "a<b>\"&'c", "college": "Arts & <Sciences>", "year_level": "3"},
+        {"q": "  ", "patient_type": "student"},
+        {"patient_type": "employee", "year_level": "8"},
+        {"patient_type": "nonsense", "year_level": "9"},  # errors: the template renders
+        {"year_level": "x", "q": "b0054321"},
+        {"q": "x" * 101},
+    ],
+)
+def test_patient_filters_match_the_template_they_replace(data):
+    form = PatientSearchForm(data)
+    form.is_valid()
+    expected = Template(OLD_FILTERS).render(Context({"form": form}))
+    assert patient_filters(form) == expected
+    if data and data.get("q", "").startswith("a<"):
+        assert 'value="a&lt;b&gt;&quot;&amp;&#x27;c"' in expected
+        assert '<option value="" selected>' in expected
+    if data and data.get("patient_type") == "employee":
+        assert '<option value="employee" selected>' in expected

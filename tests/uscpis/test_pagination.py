@@ -1,14 +1,17 @@
-"""CappedPaginator counts at most `cap` rows."""
+"""CappedPaginator counts at most `cap` rows; CappedSortingPaginator also sorts few matches
+in the query that counts them."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Notification
 from tests.factories import UserFactory
-from uscpis.pagination import CappedPaginator
+from uscpis.pagination import CappedPaginator, CappedSortingPaginator
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +51,78 @@ def test_when_few_reorders_only_results_under_the_cap():
     many = CappedPaginator(Notification.objects.order_by("id"), 5, cap=3, when_few=when_few)
     assert [n.title for n in many.page(1)] == ["n0", "n1", "n2"]  # capped: order kept
     assert seen == [7]
+
+
+def _titles(page):
+    return [n.title for n in page]
+
+
+@pytest.mark.parametrize("ordering", [("title", "id"), ("-title", "-id"), ("user_id", "-id")])
+def test_sorting_paginator_pages_few_matches_in_the_lists_order(ordering):
+    user = UserFactory()
+    Notification.objects.bulk_create(
+        Notification(user=user, title=f"t{(i * 7) % 5}") for i in range(12)
+    )
+    listed = Notification.objects.filter(title__gte="t1").order_by(*ordering)
+    expected = Paginator(listed, 4)
+    for number in range(1, expected.num_pages + 2):  # and one past the last page
+        paginator = CappedSortingPaginator(listed, 4, cap=50)
+        with CaptureQueriesContext(connection) as ctx:
+            page = paginator.get_page(number)
+            titles = _titles(page)
+        assert paginator.count == expected.count and not paginator.capped
+        assert page.number == min(number, expected.num_pages)
+        assert [n.pk for n in page] == [n.pk for n in expected.get_page(number)], titles
+        if number <= expected.num_pages:
+            # The matches were read once (counted and sorted in one query); the page's
+            # rows by primary key.
+            assert len(ctx.captured_queries) == 2
+            assert sum("t1" in q["sql"] for q in ctx.captured_queries) == 1, ctx.captured_queries
+
+
+def test_sorting_paginator_reads_capped_matches_in_index_order():
+    user = UserFactory()
+    Notification.objects.bulk_create(Notification(user=user, title=f"n{i:02d}") for i in range(30))
+    listed = Notification.objects.filter(user=user).order_by("title", "id")
+    paginator = CappedSortingPaginator(listed, 5, cap=12)
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginator.get_page(2)
+    assert "ARRAY" in ctx.captured_queries[0]["sql"]
+    assert paginator.count == 12 and paginator.capped and paginator.num_pages == 3
+    assert _titles(page) == ["n05", "n06", "n07", "n08", "n09"]
+
+
+def test_sorting_paginator_leaves_other_orders_to_the_capped_paginator():
+    user = UserFactory()
+    Notification.objects.bulk_create(Notification(user=user, title=f"n{i}") for i in range(7))
+    for listed in (
+        Notification.objects.order_by("title"),  # no unique field last
+        Notification.objects.order_by(Lower("title"), "id"),  # an expression
+        Notification.objects.order_by("user__email", "id"),  # another table
+        Notification.objects.order_by("title", "id"),  # no filter: the whole table
+    ):
+        paginator = CappedSortingPaginator(listed, 5, cap=12)
+        with CaptureQueriesContext(connection) as ctx:
+            assert paginator.count == 7
+        assert "ARRAY" not in ctx.captured_queries[0]["sql"]
+        assert _titles(paginator.get_page(1)) == _titles(Paginator(listed, 5).get_page(1))
+
+
+def test_sorting_paginator_keeps_only_and_defer_and_select_related():
+    user = UserFactory()
+    Notification.objects.bulk_create(Notification(user=user, title=f"n{i}") for i in range(7))
+    for listed in (
+        Notification.objects.only("title", "user").filter(user=user).order_by("title", "id"),
+        Notification.objects.defer("title").filter(user=user).order_by("title", "id"),
+        Notification.objects.select_related("user").filter(user=user).order_by("title", "id"),
+    ):
+        page = CappedSortingPaginator(listed, 5, cap=12).get_page(2)
+        expected = list(Paginator(listed, 5).get_page(2))
+        assert [n.pk for n in page] == [n.pk for n in expected]
+        for got, want in zip(page, expected, strict=True):
+            assert got.get_deferred_fields() == want.get_deferred_fields()
+        with CaptureQueriesContext(connection) as ctx:
+            assert [n.user_id for n in page] == [user.pk, user.pk]
+            if listed.query.select_related:
+                assert page[0].user.email == user.email
+        assert len(ctx.captured_queries) == 0
