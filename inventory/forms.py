@@ -111,9 +111,12 @@ class StockFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         # One plain query each for the option lists (ModelChoiceField would stream them
         # through a server-side cursor on every render).
-        for name, empty in (("category", "All categories"), ("location", "All locations")):
-            field = self.fields[name]
-            field.choices = [("", empty), *((o.pk, str(o)) for o in field.queryset)]
+        # The categories are kept: the overview's rows take their category from this list.
+        self.categories = list(self.fields["category"].queryset)
+        lists = (("category", "All categories", self.categories),)
+        lists += (("location", "All locations", self.fields["location"].queryset),)
+        for name, empty, objects in lists:
+            self.fields[name].choices = [("", empty), *((o.pk, str(o)) for o in objects)]
 
 
 class ItemForm(forms.ModelForm):

@@ -6,8 +6,10 @@ template rendered them (``formats.localize`` of ``Decimal.normalize()``)."""
 from html import escape
 
 from django import template
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 
 from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
@@ -19,8 +21,26 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-def _qty(value) -> str:
-    return _e(formats.localize(value.normalize()))
+def _decimal_sep() -> str | None:
+    """The decimal separator ``formats.localize`` writes numbers with in the active language,
+    or None when it also groups thousands (then :func:`_qty` leaves the work to it)."""
+    if settings.USE_THOUSAND_SEPARATOR:
+        return None
+    return _e(formats.get_format("DECIMAL_SEPARATOR", get_language()))
+
+
+def _qty(value, sep: str | None = None) -> str:
+    """``formats.localize(value.normalize())``, escaped. With ``sep`` (:func:`_decimal_sep`)
+    the ungrouped case is written directly, as ``numberformat.format`` does it: the digits
+    of ``{:f}`` with the point replaced by the language's separator."""
+    value = value.normalize()
+    if sep is None or not value.is_finite():
+        return _e(formats.localize(value))
+    _sign, digits, exponent = value.as_tuple()
+    if abs(exponent) + len(digits) > 200:  # numberformat switches to scientific notation
+        return _e(formats.localize(value))
+    text = f"{value:f}"
+    return text if sep == "." else text.replace(".", sep)
 
 
 def _status(item) -> str:
@@ -41,15 +61,16 @@ def stock_row(item):
         else ""
     )
     category = _e(item.category.name) if item.category_id and item.category.name else "—"
-    on_order = _qty(item.on_order) if item.on_order else "—"
+    sep = _decimal_sep()
+    on_order = _qty(item.on_order, sep) if item.on_order else "—"
     return mark_safe(  # noqa: S308 - every value is escaped
         f'<tr>\n      <td><a href="{_e(reverse_ints("inventory:item_detail", item.pk))}">'
         f'{_e(item.display_name)}</a><div class="muted small">{_e(item.sku)}{generic}</div></td>\n'
         f"      <td>{_e(item.get_kind_display())}</td><td>{category}</td>\n"
-        f'      <td class="num">{_qty(item.on_hand)} <span class="muted small">{_e(item.unit)}</span></td>\n'
-        f'      <td class="num">{_qty(item.usable)}</td>\n'
+        f'      <td class="num">{_qty(item.on_hand, sep)} <span class="muted small">{_e(item.unit)}</span></td>\n'
+        f'      <td class="num">{_qty(item.usable, sep)}</td>\n'
         f'      <td class="num">{on_order}</td>\n'
-        f'      <td class="num">{_qty(item.reorder_point)}</td>\n'
+        f'      <td class="num">{_qty(item.reorder_point, sep)}</td>\n'
         f"      <td>{_status(item)}</td>\n    </tr>"
     )
 
@@ -101,7 +122,7 @@ def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled):
         f'<div class="muted small">{_e(m.get_reason_code_display())}</div></td>\n'
         f'      <td class="mono">{_e(m.lot.batch_number)}'
         f'<div class="muted small">{_e(m.lot.location)}</div></td>\n'
-        f'      <td class="num {sign}">{plus}{_qty(m.quantity)}</td>\n'
+        f'      <td class="num {sign}">{plus}{_qty(m.quantity, _decimal_sep())}</td>\n'
         f"      <td>{_counterpart(m, show_patients)}</td>\n"
         f"      <td>{_e(actor)}</td>{action}\n    </tr>"
     )
