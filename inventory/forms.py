@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
+from inventory import screens
 from inventory.models import (
     ADJUST_REASONS,
     DISPOSE_REASONS,
@@ -109,12 +110,12 @@ class StockFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # One plain query each for the option lists (ModelChoiceField would stream them
-        # through a server-side cursor on every render).
+        # One plain query for both option lists (ModelChoiceField would stream each through
+        # a server-side cursor on every render); the same objects as the fields' querysets.
         # The categories are kept: the overview's rows take their category from this list.
-        self.categories = list(self.fields["category"].queryset)
+        self.categories, locations = screens.filter_lists()
         lists = (("category", "All categories", self.categories),)
-        lists += (("location", "All locations", self.fields["location"].queryset),)
+        lists += (("location", "All locations", locations),)
         for name, empty, objects in lists:
             self.fields[name].choices = [("", empty), *((o.pk, str(o)) for o in objects)]
 

@@ -69,6 +69,22 @@ def _attach_categories(items: list[Item], categories) -> None:
             item.category = by_id[item.category_id]
 
 
+def filter_lists() -> tuple[list[Category], list[Location]]:
+    """The overview filter's option lists in one query: every category and the active
+    locations, each by name (their models' ordering)."""
+    cat_cols, loc_cols = columns(Category, "c")[0], columns(Location, "l")[0]
+    pad = ", ".join(["NULL"] * (width(Location) - width(Category)))
+    rows = fetch(
+        f"SELECT 0 AS list, {cat_cols}, {pad} FROM inventory_category c"  # noqa: S608 - constant SQL
+        f" UNION ALL SELECT 1, {loc_cols} FROM inventory_location l WHERE l.is_active"
+        " ORDER BY 1, 3",
+        {},
+    )
+    n = width(Category)
+    categories = [build(Category, row[1 : 1 + n]) for row in rows if row[0] == 0]
+    return categories, [build(Location, row[1:]) for row in rows if row[0] == 1]
+
+
 def stock_overview_page(
     number,
     *,

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils import formats, timezone, translation
 
 from inventory import screens, selectors
-from inventory.models import Category, Item, ItemKind, StockLot
+from inventory.models import Category, Item, ItemKind, Location, StockLot
 from inventory.services import dispensing, purchasing, stock
 from inventory.templatetags.stock_rows import _decimal_sep, _qty
 from tests.inventory.factories import (
@@ -200,3 +200,13 @@ def test_qty_writes_what_localize_writes(language, grouping):
         for text in VALUES:
             value = Decimal(text)
             assert _qty(value, sep) == _qty(value) == formats.localize(value.normalize())
+
+
+def test_filter_lists_are_the_form_querysets(shelf):
+    LocationFactory(name="Old store", code="old", is_active=False)
+    Category.objects.create(name="antiseptics")  # lower case sorts as the database sorts
+    categories, locations = screens.filter_lists()
+    assert [_values(c) for c in categories] == [_values(c) for c in Category.objects.all()]
+    active = Location.objects.filter(is_active=True)
+    assert [_values(loc) for loc in locations] == [_values(loc) for loc in active]
+    assert "Old store" not in {loc.name for loc in locations}
