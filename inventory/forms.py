@@ -10,7 +10,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
-from inventory import screens
 from inventory.models import (
     ADJUST_REASONS,
     DISPOSE_REASONS,
@@ -66,58 +65,6 @@ def _active_locations_or(field, current_id: int | None) -> None:
     """Offer active locations only, plus the one already chosen (so editing a record kept at
     a retired location still validates)."""
     field.queryset = Location.objects.filter(Q(is_active=True) | Q(pk=current_id))
-
-
-class StockFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Name, generic name or code"}
-        ),
-    )
-    kind = forms.ChoiceField(
-        label="Kind",
-        required=False,
-        choices=[("", "All kinds"), *ItemKind.choices],
-        widget=FastSelect,
-    )
-    category = forms.ModelChoiceField(
-        label="Category",
-        required=False,
-        queryset=Category.objects.all(),
-        empty_label="All categories",
-        widget=FastSelect,
-    )
-    location = forms.ModelChoiceField(
-        label="Location",
-        required=False,
-        queryset=Location.objects.filter(is_active=True),
-        empty_label="All locations",
-        widget=FastSelect,
-    )
-    status = forms.ChoiceField(
-        label="Stock",
-        required=False,
-        choices=[
-            ("", "Any level"),
-            ("low", "At or below reorder point"),
-            ("out", "Out of stock"),
-            ("expiring", "Expiring within 90 days"),
-        ],
-        widget=FastSelect,
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # One plain query for both option lists (ModelChoiceField would stream each through
-        # a server-side cursor on every render); the same objects as the fields' querysets.
-        # The categories are kept: the overview's rows take their category from this list.
-        self.categories, locations = screens.filter_lists()
-        lists = (("category", "All categories", self.categories),)
-        lists += (("location", "All locations", locations),)
-        for name, empty, objects in lists:
-            self.fields[name].choices = [("", empty), *((o.pk, str(o)) for o in objects)]
 
 
 class ItemForm(forms.ModelForm):

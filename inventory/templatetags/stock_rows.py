@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from accounts.templatetags.uscpis import money
+from inventory.filters import filter_fields
 from inventory.models import ItemKind, MovementKind, ReasonCode
 from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
@@ -217,3 +218,9 @@ def lot_rows(context, lots, can_manage: bool):
             + "\n    </tr>"
         )
     return mark_safe("".join(rows))  # noqa: S308 - every value is escaped
+
+
+@register.simple_tag(name="filter_fields")
+def filter_fields_tag(form):
+    """The stock overview's filter bar fields (``inventory.filters.filter_fields``)."""
+    return filter_fields(form)

@@ -14,7 +14,7 @@ from accounts.audit import audit_phi_list, audit_record
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
-from inventory import forms, quantities, screens, selectors
+from inventory import filters, forms, quantities, screens, selectors
 from inventory.models import (
     Item,
     LotStatus,
@@ -32,7 +32,7 @@ LEDGER_CAP = 2500  # item ledger pages count at most 100 pages of history (all o
 @require_GET
 @require_perm("inventory.view_stock")
 def stock(request: Request):
-    form = forms.StockFilterForm(request.GET or None)
+    form = filters.StockFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     page = screens.stock_overview_page(
         request.GET.get("page"),
@@ -48,7 +48,7 @@ def stock(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def stock_export(request: Request):
-    form = forms.StockFilterForm(request.GET or None)
+    form = filters.StockFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     items = selectors.stock_overview(**{k: v for k, v in data.items() if v}).iterator(
         chunk_size=1000
