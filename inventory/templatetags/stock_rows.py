@@ -113,10 +113,11 @@ def _counterpart(m, show_patients: bool) -> str:
 
 
 @register.simple_tag
-def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep: str | None = None):
+def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None):
     """One ``<tr>`` of an item's ledger (``screens.item_ledger_page`` sets each movement's
-    lot and loads actors, patients and order lines)."""
-    when = when_label(timezone.localtime(m.created_at))  # date_format "D j M Y, g:i A"
+    lot and loads actors, patients and order lines). ``sep`` (:func:`_decimal_sep`) and
+    ``tz`` (the current time zone): when the caller has them already."""
+    when = when_label(timezone.localtime(m.created_at, tz))  # date_format "D j M Y, g:i A"
     sign = "neg" if m.quantity < 0 else "pos"
     plus = "+" if m.quantity > 0 else ""
     actor = (m.actor.full_name if m.actor_id and m.actor else "") or "System"
@@ -133,8 +134,8 @@ def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep: str |
         action = f'\n      <td class="actions">{button}</td>'
     return mark_safe(  # noqa: S308 - every value is escaped
         f'<tr>\n      <td class="nowrap">{_e(when)}</td>\n'
-        f"      <td>{_e(m.get_kind_display())}"
-        f'<div class="muted small">{_e(m.get_reason_code_display())}</div></td>\n'
+        f"      <td>{_e(_label(MOVEMENT_KINDS, m.kind))}"
+        f'<div class="muted small">{_e(_label(REASONS, m.reason_code))}</div></td>\n'
         f'      <td class="mono">{_e(m.lot.batch_number)}'
         f'<div class="muted small">{_e(m.lot.location)}</div></td>\n'
         f'      <td class="num {sign}">{plus}{_qty(m.quantity, sep or _decimal_sep())}</td>\n'
@@ -153,8 +154,8 @@ def stock_rows(page):
 @register.simple_tag
 def ledger_rows(page, show_patients: bool, can_dispense: bool, cancelled):
     """Every ``<tr>`` of an item's ledger page."""
-    sep = _decimal_sep()
-    rows = (ledger_row(m, show_patients, can_dispense, cancelled, sep) for m in page)
+    sep, tz = _decimal_sep(), timezone.get_current_timezone()
+    rows = (ledger_row(m, show_patients, can_dispense, cancelled, sep, tz) for m in page)
     return mark_safe("".join(rows))  # noqa: S308 - escaped
 
 
