@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
@@ -48,6 +48,24 @@ def fetch(sql: str, params) -> list[tuple]:
         return cursor.fetchall()
 
 
+def fetch_many(statements: Sequence[str], params) -> list[list[tuple]]:
+    """Each statement's rows, all sent in one round trip (as one simple query, which
+    client-side parameter binding allows); one round trip each if the connection binds
+    parameters server-side, which refuses several statements at once."""
+    with connection.cursor() as cursor:
+        if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+            results = []
+            for sql in statements:
+                cursor.execute(sql, params)
+                results.append(cursor.fetchall())
+            return results
+        cursor.execute("; ".join(statements), params)
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+        return results
+
+
 class RawRows:
     """A sliceable, countable row source for ``Paginator``: ``count_sql`` answers the count
     (capped when ``cap`` is given: it reads at most ``cap + 1`` rows), ``rows_sql`` (with
@@ -65,9 +83,18 @@ class RawRows:
         self.count_sql, self.rows_sql, self.params, self.make = count_sql, rows_sql, params, make
         self.cap = cap
 
+    def _params(self, **extra) -> dict:
+        cap = {} if self.cap is None else {"cap": self.cap + 1}
+        return {**self.params, **cap, **extra}
+
     def count(self) -> int:
-        params = self.params if self.cap is None else {**self.params, "cap": self.cap + 1}
-        return fetch(self.count_sql, params)[0][0]
+        return fetch(self.count_sql, self._params())[0][0]
+
+    def count_and_slice(self, start: int, stop: int) -> tuple[int, list]:
+        """The count and ``self[start:stop]`` in one round trip (:func:`fetch_many`)."""
+        params = self._params(limit=max(0, stop - start), offset=start)
+        counted, rows = fetch_many([self.count_sql, self.rows_sql], params)
+        return counted[0][0], self.make(rows)
 
     def __getitem__(self, key):
         if not isinstance(key, slice) or key.step is not None:
@@ -86,10 +113,33 @@ class RawPaginator(Paginator):
         self.cap = rows.cap
         self.capped = False
 
-    @cached_property
-    def count(self) -> int:
-        counted = self.object_list.count()
+    def _capped(self, counted: int) -> int:
         if self.cap is None:
             return counted
         self.capped = counted > self.cap
         return min(counted, self.cap)
+
+    @cached_property
+    def count(self) -> int:
+        return self._capped(self.object_list.count())
+
+    def get_page(self, number) -> Page:
+        """``Paginator.get_page`` (a page number that is not a whole number: the first page;
+        past either end: the last page), reading the count and the rows in one round trip;
+        a second only when the number was past the end."""
+        if self.orphans:
+            return super().get_page(number)
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError):
+            number = 1
+        wanted = max(number, 1)
+        bottom = (wanted - 1) * self.per_page
+        counted, rows = self.object_list.count_and_slice(bottom, bottom + self.per_page)
+        self.__dict__["count"] = self._capped(counted)
+        if number < 1 or number > self.num_pages:
+            return self.page(self.num_pages)
+        # As Paginator.page: the rows up to the (capped) count.
+        return self._get_page(rows[: max(0, self.count - bottom)], number, self)

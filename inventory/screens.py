@@ -15,7 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from inventory import selectors
-from inventory.fastread import RawPaginator, RawRows, build, columns, fetch, width
+from inventory.fastread import RawPaginator, RawRows, build, columns, fetch, fetch_many, width
 from inventory.models import Category, Item, Location, LotStatus, StockLot, StockMovement, Vendor
 
 # Usable stock of item ``i`` (selectors.usable_lots: available, not expired).
@@ -137,17 +137,7 @@ def _item_sql() -> str:
     return f"SELECT {', '.join(cols)} FROM inventory_item i {joins} WHERE i.id = %(pk)s"  # noqa: S608 - constant SQL
 
 
-def get_item(pk, today: date | None = None) -> Item:
-    """``selectors.get_item``: the item with its stock annotations, category, preferred
-    vendor and default location; 404 when there is none."""
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise Http404("No such item") from None
-    rows = fetch(_item_sql(), {"pk": pk, "today": today or timezone.localdate()})
-    if not rows:
-        raise Http404("No such item")
-    row = rows[0]
+def _item_from_row(row) -> Item:
     n = width(Item)
     item = _with_stock(build(Item, row[:n]), row[n])
     at = n + 1
@@ -161,16 +151,31 @@ def get_item(pk, today: date | None = None) -> Item:
     return item
 
 
-def item_lots(item: Item) -> list[StockLot]:
-    """``selectors.item_lots``: the item's lots, first expiry first (none last), each with
-    its location (and the item) loaded."""
+def _pk(pk) -> int:
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No such item") from None
+
+
+def get_item(pk, today: date | None = None) -> Item:
+    """``selectors.get_item``: the item with its stock annotations, category, preferred
+    vendor and default location; 404 when there is none."""
+    rows = fetch(_item_sql(), {"pk": _pk(pk), "today": today or timezone.localdate()})
+    if not rows:
+        raise Http404("No such item")
+    return _item_from_row(rows[0])
+
+
+LOTS_SQL = (
+    f"SELECT {columns(StockLot, 'l')[0]}, {columns(Location, 'loc')[0]}"  # noqa: S608 - constant SQL
+    " FROM inventory_stocklot l JOIN inventory_location loc ON loc.id = l.location_id"
+    " WHERE l.item_id = %(pk)s ORDER BY l.expiry_date ASC NULLS LAST, l.id ASC"
+)
+
+
+def _lots_from_rows(rows, item: Item) -> list[StockLot]:
     n = width(StockLot)
-    rows = fetch(
-        f"SELECT {columns(StockLot, 'l')[0]}, {columns(Location, 'loc')[0]}"  # noqa: S608 - constant SQL
-        " FROM inventory_stocklot l JOIN inventory_location loc ON loc.id = l.location_id"
-        " WHERE l.item_id = %(item)s ORDER BY l.expiry_date ASC NULLS LAST, l.id ASC",
-        {"item": item.pk},
-    )
     lots = []
     for row in rows:
         lot = build(StockLot, row[:n])
@@ -178,6 +183,23 @@ def item_lots(item: Item) -> list[StockLot]:
         lot.item = item
         lots.append(lot)
     return lots
+
+
+def item_lots(item: Item) -> list[StockLot]:
+    """``selectors.item_lots``: the item's lots, first expiry first (none last), each with
+    its location (and the item) loaded."""
+    return _lots_from_rows(fetch(LOTS_SQL, {"pk": item.pk}), item)
+
+
+def item_with_lots(pk, today: date | None = None) -> tuple[Item, list[StockLot]]:
+    """:func:`get_item` and :func:`item_lots` in one round trip (404 when there is no such
+    item)."""
+    params = {"pk": _pk(pk), "today": today or timezone.localdate()}
+    item_rows, lot_rows = fetch_many([_item_sql(), LOTS_SQL], params)
+    if not item_rows:
+        raise Http404("No such item")
+    item = _item_from_row(item_rows[0])
+    return item, _lots_from_rows(lot_rows, item)
 
 
 def _attach_people(movements: list[StockMovement]) -> None:

@@ -144,8 +144,7 @@ def ledger_export(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def item_detail(request: Request, pk: int):
-    item = screens.get_item(pk)
-    lots = screens.item_lots(item)
+    item, lots = screens.item_with_lots(pk)
     page = screens.item_ledger_page(
         item, request.GET.get("page"), lots=lots, per_page=PAGE_SIZE, cap=LEDGER_CAP
     )

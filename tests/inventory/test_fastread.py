@@ -117,7 +117,7 @@ def test_stock_overview_usable_excludes_expired_and_quarantined_lots(shelf, inve
 
 
 def test_overview_rows_read_missing_categories(shelf, django_assert_num_queries):
-    with django_assert_num_queries(3):  # count, rows, the categories not supplied
+    with django_assert_num_queries(2):  # count and rows in one, the categories not supplied
         page = screens.stock_overview_page(1, per_page=25, categories=[])
         assert {i.category.name for i in page.object_list if i.category_id} == {"Analgesics"}
 
@@ -210,3 +210,43 @@ def test_filter_lists_are_the_form_querysets(shelf):
     active = Location.objects.filter(is_active=True)
     assert [_values(loc) for loc in locations] == [_values(loc) for loc in active]
     assert "Old store" not in {loc.name for loc in locations}
+
+
+@pytest.mark.parametrize("number", [None, "", "abc", "2.5", 2.0, "0", "-3", 0, "2", "3", "99"])
+@pytest.mark.parametrize("server_side_binding", [False, True])
+def test_page_numbers_are_read_as_django_reads_them(
+    shelf, number, server_side_binding, monkeypatch, django_assert_max_num_queries
+):
+    from django.db import connection
+
+    options = {**connection.settings_dict.get("OPTIONS", {})}
+    options["server_side_binding"] = server_side_binding  # then count and rows go separately
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    expected = Paginator(selectors.stock_overview(), 2).get_page(number)
+    expected_ids = [i.pk for i in expected.object_list]
+    past_an_end = number in ("0", "-3", 0, "99")  # the last page is read again
+    with django_assert_max_num_queries((3 if server_side_binding else 2) + past_an_end):
+        got = screens.stock_overview_page(number, per_page=2, categories=Category.objects.all())
+        assert got.number == expected.number
+        assert [i.pk for i in got.object_list] == expected_ids
+
+
+@pytest.mark.parametrize("server_side_binding", [False, True])
+def test_item_with_lots_is_item_and_lots_in_one_round_trip(
+    shelf, server_side_binding, monkeypatch, django_assert_num_queries
+):
+    from django.db import connection
+
+    options = {**connection.settings_dict.get("OPTIONS", {})}
+    options["server_side_binding"] = server_side_binding  # then one round trip per statement
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    for item in shelf["items"].values():
+        with django_assert_num_queries(2 if server_side_binding else 1):
+            got, lots = screens.item_with_lots(item.pk)
+        _same_item(got, selectors.get_item(item.pk))
+        assert got.default_location.name == item.default_location.name
+        assert [_values(lot) for lot in lots] == [_values(lot) for lot in selectors.item_lots(item)]
+        assert all(lot.location.pk == lot.location_id for lot in lots)
+    for bad in (0, "x"):
+        with pytest.raises(Http404):
+            screens.item_with_lots(bad)
