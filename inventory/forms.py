@@ -67,55 +67,6 @@ def _active_locations_or(field, current_id: int | None) -> None:
     field.queryset = Location.objects.filter(Q(is_active=True) | Q(pk=current_id))
 
 
-class StockFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Name, generic name or code"}
-        ),
-    )
-    kind = forms.ChoiceField(
-        label="Kind",
-        required=False,
-        choices=[("", "All kinds"), *ItemKind.choices],
-        widget=FastSelect,
-    )
-    category = forms.ModelChoiceField(
-        label="Category",
-        required=False,
-        queryset=Category.objects.all(),
-        empty_label="All categories",
-        widget=FastSelect,
-    )
-    location = forms.ModelChoiceField(
-        label="Location",
-        required=False,
-        queryset=Location.objects.filter(is_active=True),
-        empty_label="All locations",
-        widget=FastSelect,
-    )
-    status = forms.ChoiceField(
-        label="Stock",
-        required=False,
-        choices=[
-            ("", "Any level"),
-            ("low", "At or below reorder point"),
-            ("out", "Out of stock"),
-            ("expiring", "Expiring within 90 days"),
-        ],
-        widget=FastSelect,
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # One plain query each for the option lists (ModelChoiceField would stream them
-        # through a server-side cursor on every render).
-        for name, empty in (("category", "All categories"), ("location", "All locations")):
-            field = self.fields[name]
-            field.choices = [("", empty), *((o.pk, str(o)) for o in field.queryset)]
-
-
 class ItemForm(forms.ModelForm):
     class Meta:
         model = Item

@@ -159,6 +159,13 @@ class Item(models.Model):
             models.Index(fields=["category", "name"]),
             models.Index(fields=["preferred_vendor"]),
             models.Index(fields=["name", "id"]),
+            # The stock overview: its count (an index-only scan instead of reading every
+            # item) and its first pages in name order.
+            models.Index(
+                fields=["name", "id"],
+                condition=Q(is_active=True),
+                name="inventory_item_active_name_idx",
+            ),
             # The stock overview's "low" filter: available + on order - reorder point <= 0
             # (the expression must match inventory.selectors.HEADROOM).
             models.Index(

@@ -42,7 +42,6 @@ from inventory.models import (
     StocktakeStatus,
 )
 from patients.models import Patient, Prescription
-from uscpis.pagination import CappedPaginator
 
 QTY_FIELD = DecimalField(max_digits=16, decimal_places=3)
 MONEY_FIELD = DecimalField(max_digits=18, decimal_places=2)
@@ -199,31 +198,6 @@ def item_ledger(item: Item) -> QuerySet:
         .select_related("lot", "lot__location", "actor", "patient", "purchase_order_line__order")
         .order_by("-created_at", "-id")
     )
-
-
-def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int, cap: int):
-    """One page of an item's ledger for the item screen, newest first.
-
-    No joins (seven of them cost more to plan than the page costs to read): the movements'
-    lots come from ``lots`` (the item's lots, already loaded for the page), actors and the
-    rare patients and order lines are prefetched (a query only when a row has one). The
-    count stops at ``cap`` rows, so an item with a very long history costs no more than
-    one with ``cap`` movements; the full history is in the ledger CSV."""
-
-    movements = (
-        StockMovement.objects.filter(item=item)
-        .prefetch_related("actor", "patient", "purchase_order_line__order")
-        .order_by("-created_at", "-id")
-    )
-    page = CappedPaginator(movements, per_page, cap=cap).get_page(number)
-    by_id = {lot.pk: lot for lot in lots}
-    rows = list(page)
-    missing = {m.lot_id for m in rows} - by_id.keys()
-    if missing:  # defensive: a movement's lot always belongs to its item
-        by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
-    for m in rows:
-        m.lot = by_id[m.lot_id]
-    return page
 
 
 def ledger_all() -> QuerySet:

@@ -6,21 +6,55 @@ template rendered them (``formats.localize`` of ``Decimal.normalize()``)."""
 from html import escape
 
 from django import template
-from django.utils import formats, timezone
+from django.conf import settings
+from django.utils import dateformat, formats, timezone
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 
+from accounts.templatetags.uscpis import money
+from inventory.filters import filter_fields
+from inventory.models import ItemKind, MovementKind, ReasonCode
 from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
 
 register = template.Library()
 
 
+# get_FOO_display() without its per-call hashing of the choices: value -> label.
+ITEM_KINDS = dict(ItemKind.choices)
+MOVEMENT_KINDS = dict(MovementKind.choices)
+REASONS = dict(ReasonCode.choices)
+
+
+def _label(labels: dict, value) -> str:
+    return str(labels.get(value, value))
+
+
 def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-def _qty(value) -> str:
-    return _e(formats.localize(value.normalize()))
+def _decimal_sep() -> str | None:
+    """The decimal separator ``formats.localize`` writes numbers with in the active language,
+    or None when it also groups thousands (then :func:`_qty` leaves the work to it)."""
+    if settings.USE_THOUSAND_SEPARATOR:
+        return None
+    return _e(formats.get_format("DECIMAL_SEPARATOR", get_language()))
+
+
+def _qty(value, sep: str | None = None) -> str:
+    """``formats.localize(value.normalize())``, escaped. With ``sep`` (:func:`_decimal_sep`)
+    the ungrouped case is written directly, as ``numberformat.format`` does it: the digits
+    of ``{:f}`` with the point replaced by the language's separator."""
+    value = value.normalize()
+    if sep is None or not value.is_finite():
+        return _e(formats.localize(value))
+    _sign, digits, exponent = value.as_tuple()
+    if abs(exponent) + len(digits) > 200:  # numberformat switches to scientific notation
+        return _e(formats.localize(value))
+    text = f"{value:f}"
+    return text if sep == "." else text.replace(".", sep)
 
 
 def _status(item) -> str:
@@ -32,24 +66,26 @@ def _status(item) -> str:
 
 
 @register.simple_tag
-def stock_row(item):
+def stock_row(item, sep: str | None = None):
     """One ``<tr>`` of the stock overview (``selectors.stock_overview`` annotates
-    ``on_hand``, ``usable`` and ``on_order`` and selects the category)."""
+    ``on_hand``, ``usable`` and ``on_order`` and selects the category). ``sep``:
+    :func:`_decimal_sep`, when the caller has it already."""
     generic = (
         f" · {_e(item.generic_name)}"
         if item.generic_name and item.generic_name != item.name
         else ""
     )
     category = _e(item.category.name) if item.category_id and item.category.name else "—"
-    on_order = _qty(item.on_order) if item.on_order else "—"
+    sep = sep or _decimal_sep()
+    on_order = _qty(item.on_order, sep) if item.on_order else "—"
     return mark_safe(  # noqa: S308 - every value is escaped
         f'<tr>\n      <td><a href="{_e(reverse_ints("inventory:item_detail", item.pk))}">'
         f'{_e(item.display_name)}</a><div class="muted small">{_e(item.sku)}{generic}</div></td>\n'
-        f"      <td>{_e(item.get_kind_display())}</td><td>{category}</td>\n"
-        f'      <td class="num">{_qty(item.on_hand)} <span class="muted small">{_e(item.unit)}</span></td>\n'
-        f'      <td class="num">{_qty(item.usable)}</td>\n'
+        f"      <td>{_e(_label(ITEM_KINDS, item.kind))}</td><td>{category}</td>\n"
+        f'      <td class="num">{_qty(item.on_hand, sep)} <span class="muted small">{_e(item.unit)}</span></td>\n'
+        f'      <td class="num">{_qty(item.usable, sep)}</td>\n'
         f'      <td class="num">{on_order}</td>\n'
-        f'      <td class="num">{_qty(item.reorder_point)}</td>\n'
+        f'      <td class="num">{_qty(item.reorder_point, sep)}</td>\n'
         f"      <td>{_status(item)}</td>\n    </tr>"
     )
 
@@ -77,10 +113,11 @@ def _counterpart(m, show_patients: bool) -> str:
 
 
 @register.simple_tag
-def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled):
-    """One ``<tr>`` of an item's ledger (``selectors.item_ledger_page`` sets each movement's
-    lot and prefetches actors, patients and order lines)."""
-    when = when_label(timezone.localtime(m.created_at))  # date_format "D j M Y, g:i A"
+def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None):
+    """One ``<tr>`` of an item's ledger (``screens.item_ledger_page`` sets each movement's
+    lot and loads actors, patients and order lines). ``sep`` (:func:`_decimal_sep`) and
+    ``tz`` (the current time zone): when the caller has them already."""
+    when = when_label(timezone.localtime(m.created_at, tz))  # date_format "D j M Y, g:i A"
     sign = "neg" if m.quantity < 0 else "pos"
     plus = "+" if m.quantity > 0 else ""
     actor = (m.actor.full_name if m.actor_id and m.actor else "") or "System"
@@ -97,11 +134,94 @@ def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled):
         action = f'\n      <td class="actions">{button}</td>'
     return mark_safe(  # noqa: S308 - every value is escaped
         f'<tr>\n      <td class="nowrap">{_e(when)}</td>\n'
-        f"      <td>{_e(m.get_kind_display())}"
-        f'<div class="muted small">{_e(m.get_reason_code_display())}</div></td>\n'
+        f"      <td>{_e(_label(MOVEMENT_KINDS, m.kind))}"
+        f'<div class="muted small">{_e(_label(REASONS, m.reason_code))}</div></td>\n'
         f'      <td class="mono">{_e(m.lot.batch_number)}'
         f'<div class="muted small">{_e(m.lot.location)}</div></td>\n'
-        f'      <td class="num {sign}">{plus}{_qty(m.quantity)}</td>\n'
+        f'      <td class="num {sign}">{plus}{_qty(m.quantity, sep or _decimal_sep())}</td>\n'
         f"      <td>{_counterpart(m, show_patients)}</td>\n"
         f"      <td>{_e(actor)}</td>{action}\n    </tr>"
     )
+
+
+@register.simple_tag
+def stock_rows(page):
+    """Every ``<tr>`` of the stock overview's page (one tag call, not one per row)."""
+    sep = _decimal_sep()
+    return mark_safe("".join(stock_row(item, sep) for item in page))  # noqa: S308 - escaped
+
+
+@register.simple_tag
+def ledger_rows(page, show_patients: bool, can_dispense: bool, cancelled):
+    """Every ``<tr>`` of an item's ledger page."""
+    sep, tz = _decimal_sep(), timezone.get_current_timezone()
+    rows = (ledger_row(m, show_patients, can_dispense, cancelled, sep, tz) for m in page)
+    return mark_safe("".join(rows))  # noqa: S308 - escaped
+
+
+def _lot_actions(lot, csrf: str) -> str:
+    """The lot row's last cell for stock managers (adjust, move, dispose, quarantine)."""
+    if not lot.quantity:
+        return '<td class="actions">\n      </td>'
+    links = "".join(
+        f'\n        <a class="button secondary small" '
+        f'href="{_e(reverse_ints("inventory:lot_action", lot.pk, action))}">{label}</a>'
+        for action, label in (("adjust", "Adjust"), ("transfer", "Move"), ("dispose", "Dispose"))
+    )
+    button = '<button class="button secondary small" type="submit" hx-disabled-elt="this">'
+    if lot.status == "available":
+        status = (
+            f'<input type="hidden" name="status" value="quarantined">{button}Quarantine</button>'
+            "\n          "  # the template's line break before its {% elif %}
+        )
+    elif not lot.is_expired:
+        status = f'<input type="hidden" name="status" value="available">{button}Release</button>'
+    else:
+        status = ""
+    return (
+        f'<td class="actions">{links}\n        <form class="inline-form" method="post" '
+        f'action="{_e(reverse_ints("inventory:lot_status", lot.pk))}">{csrf}\n          '
+        f"{status}\n        </form>\n      </td>"
+    )
+
+
+@register.simple_tag(takes_context=True)
+def lot_rows(context, lots, can_manage: bool):
+    """The rows of an item's lots table (``screens.item_lots`` loads each lot's location)."""
+    if not lots:
+        return mark_safe('<tr><td colspan="7" class="empty">No lots yet.</td></tr>')
+    token = context.get("csrf_token")
+    csrf = (
+        format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+        if token and token != "NOTPROVIDED"
+        else ""
+    )
+    sep = _decimal_sep()
+    rows = []
+    for lot in lots:
+        expiry = _e(dateformat.format(lot.expiry_date, "D j M Y")) if lot.expiry_date else "—"
+        if lot.is_expired:
+            expiry += ' <span class="badge bad">expired</span>'
+        status = (
+            '<span class="badge good">Available</span>'
+            if lot.status == "available"
+            else '<span class="badge bad">Quarantined</span>'
+        )
+        muted = "" if lot.quantity else ' class="muted"'
+        rows.append(
+            f"<tr{muted}>\n"
+            f'      <td class="mono">{_e(lot.batch_number)}</td><td>{_e(lot.location)}</td>\n'
+            f'      <td class="nowrap">{expiry}</td>\n'
+            f'      <td class="num">{_qty(lot.quantity, sep)}</td>'
+            f'<td class="num">{_e(money(lot.unit_cost))}</td>\n'
+            f"      <td>{status}</td>\n      "
+            + (_lot_actions(lot, csrf) if can_manage else "")
+            + "\n    </tr>"
+        )
+    return mark_safe("".join(rows))  # noqa: S308 - every value is escaped
+
+
+@register.simple_tag(name="filter_fields")
+def filter_fields_tag(form):
+    """The stock overview's filter bar fields (``inventory.filters.filter_fields``)."""
+    return filter_fields(form)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -15,7 +14,7 @@ from accounts.audit import audit_phi_list, audit_record
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
-from inventory import forms, quantities, selectors
+from inventory import filters, forms, quantities, screens, selectors
 from inventory.models import (
     Item,
     LotStatus,
@@ -33,10 +32,14 @@ LEDGER_CAP = 2500  # item ledger pages count at most 100 pages of history (all o
 @require_GET
 @require_perm("inventory.view_stock")
 def stock(request: Request):
-    form = forms.StockFilterForm(request.GET or None)
+    form = filters.StockFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    items = selectors.stock_overview(**{k: v for k, v in data.items() if v})
-    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = screens.stock_overview_page(
+        request.GET.get("page"),
+        per_page=PAGE_SIZE,
+        categories=form.categories,
+        **{k: v for k, v in data.items() if v},
+    )
     return render_page(
         request, "inventory/stock.html", {"form": form, "page": page}, partial="stock-table"
     )
@@ -45,7 +48,7 @@ def stock(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def stock_export(request: Request):
-    form = forms.StockFilterForm(request.GET or None)
+    form = filters.StockFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     items = selectors.stock_overview(**{k: v for k, v in data.items() if v}).iterator(
         chunk_size=1000
@@ -141,9 +144,8 @@ def ledger_export(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def item_detail(request: Request, pk: int):
-    item = selectors.get_item(pk)
-    lots = list(selectors.item_lots(item))
-    page = selectors.item_ledger_page(
+    item, lots = screens.item_with_lots(pk)
+    page = screens.item_ledger_page(
         item, request.GET.get("page"), lots=lots, per_page=PAGE_SIZE, cap=LEDGER_CAP
     )
     show_patients = user_has_perm(request.user, "patients.view_demographics")

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.template import Context, Template
 
-from inventory import selectors
+from inventory import screens, selectors
 from inventory.models import ADJUST_REASONS, Category
 from inventory.templatetags.stock_rows import ledger_row, stock_row
 from tests.inventory.factories import ItemFactory, receive
@@ -36,6 +36,9 @@ def test_stock_rows_match_the_template_they_replace():
     expected = Template(OLD_ROWS).render(Context({"page": page}))
     got = "".join(stock_row(i) for i in page)
     assert got == expected
+    # The page's rows (inventory.screens, hand-written SQL) draw the same.
+    fast = screens.stock_overview_page(1, per_page=25, categories=Category.objects.all())
+    assert "".join(stock_row(i) for i in fast.object_list) == expected
     assert "&lt;b&gt;" in got and "<b>" not in got and "Pills &amp; &lt;caps&gt;" in got
     assert "badge bad" in got and "badge warn" in got and "badge good" in got
     assert "1,200" in got or "1200" in got
@@ -68,8 +71,8 @@ def test_ledger_rows_match_the_template_they_replace(nurse_user, show_patients, 
     stock.stock_adjust(
         actor=None, lot=lot, quantity_change="-2", reason_code=ADJUST_REASONS[0], note="box <wet>"
     )  # no actor: "System"
-    lots = list(selectors.item_lots(item))
-    page = selectors.item_ledger_page(item, 1, lots=lots, per_page=25, cap=2500)
+    lots = screens.item_lots(item)
+    page = screens.item_ledger_page(item, 1, lots=lots, per_page=25, cap=2500)
     cancelled = {done.movements[0].pk}
     ctx = {"page": page, "show_patients": show_patients, "can_dispense": can_dispense}
     expected = Template(OLD_LEDGER).render(Context({**ctx, "cancelled": cancelled}))
@@ -77,3 +80,66 @@ def test_ledger_rows_match_the_template_they_replace(nurse_user, show_patients, 
     assert _squash(got) == _squash(expected)
     assert "<i>" not in got
     assert ("Ana &lt;i&gt;" in got) == show_patients
+
+
+# An item's lots table rows as template code before they moved to stock_rows.lot_rows.
+OLD_LOTS = (
+    "{% load uscpis %}"
+    + '{% for lot in lots %}<tr{% if not lot.quantity %} class="muted"{% endif %}>\n      <td class="mono">{{ lot.batch_number }}</td><td>{{ lot.location }}</td>\n      <td class="nowrap">{{ lot.expiry_date|date:"D j M Y"|default:"—" }}{% if lot.is_expired %} <span class="badge bad">expired</span>{% endif %}</td>\n      <td class="num">{{ lot.quantity.normalize }}</td><td class="num">{{ lot.unit_cost|money }}</td>\n      <td>{% if lot.status == "available" %}<span class="badge good">Available</span>{% else %}<span class="badge bad">Quarantined</span>{% endif %}</td>\n      {% if can_manage %}<td class="actions">{% if lot.quantity %}\n        <a class="button secondary small" href="{% url_for \'inventory:lot_action\' lot.pk \'adjust\' %}">Adjust</a>\n        <a class="button secondary small" href="{% url_for \'inventory:lot_action\' lot.pk \'transfer\' %}">Move</a>\n        <a class="button secondary small" href="{% url_for \'inventory:lot_action\' lot.pk \'dispose\' %}">Dispose</a>\n        <form class="inline-form" method="post" action="{% url_for \'inventory:lot_status\' lot.pk %}">{% csrf_token %}\n          {% if lot.status == "available" %}<input type="hidden" name="status" value="quarantined"><button class="button secondary small" type="submit" hx-disabled-elt="this">Quarantine</button>\n          {% elif not lot.is_expired %}<input type="hidden" name="status" value="available"><button class="button secondary small" type="submit" hx-disabled-elt="this">Release</button>{% endif %}\n        </form>{% endif %}\n      </td>{% endif %}\n    </tr>{% empty %}<tr><td colspan="7" class="empty">No lots yet.</td></tr>{% endfor %}'
+)
+
+
+@pytest.mark.parametrize("can_manage", [True, False])
+@pytest.mark.parametrize("csrf_token", ["tok<en>", "NOTPROVIDED", None])
+def test_lot_rows_match_the_template_they_replace(inventory_user, can_manage, csrf_token):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory.models import ItemKind, StockLot
+    from inventory.services import stock
+
+    item = ItemFactory(name="Gauze", kind=ItemKind.MEDICAL_SUPPLY, allows_fractions=True)
+    receive(item, quantity=Decimal("12.5"), batch="A <1>")
+    receive(item, quantity=Decimal("1200"), batch="NOEXP", days=None)
+    empty = receive(item, quantity=Decimal("3"), batch="EMPTY")
+    stock.stock_adjust(
+        actor=inventory_user, lot=empty, quantity_change="-3", reason_code=ADJUST_REASONS[0]
+    )
+    held = receive(item, quantity=Decimal("4"), batch="HELD")
+    stock.lot_set_status(actor=inventory_user, lot=held, status="quarantined")
+    old = receive(item, quantity=Decimal("5"), batch="OLD")
+    stock.lot_set_status(actor=inventory_user, lot=old, status="quarantined")
+    yesterday = timezone.localdate() - timedelta(days=1)
+    StockLot.objects.filter(pk=old.pk).update(expiry_date=yesterday)  # expired: no Release
+    stale = receive(item, quantity=Decimal("6"), batch="STALE")
+    StockLot.objects.filter(pk=stale.pk).update(expiry_date=yesterday)  # not quarantined yet
+    lots = screens.item_lots(item)
+    assert len(lots) == 6
+    ctx = {"lots": lots, "can_manage": can_manage}
+    if csrf_token:
+        ctx["csrf_token"] = csrf_token
+    expected = Template(OLD_LOTS).render(Context(ctx))
+    got = Template("{% load stock_rows %}{% lot_rows lots can_manage %}").render(Context(ctx))
+    assert got == expected
+    assert "A &lt;1&gt;" in got and ("tok&lt;en&gt;" in got) == (
+        can_manage and csrf_token == "tok<en>"
+    )
+    none = Template("{% load stock_rows %}{% lot_rows lots can_manage %}")
+    assert none.render(Context({"lots": [], "can_manage": can_manage})) == Template(
+        OLD_LOTS
+    ).render(Context({"lots": [], "can_manage": can_manage}))
+
+
+def test_whole_page_row_tags_are_the_row_tags_joined(nurse_user):
+    from inventory.templatetags.stock_rows import ledger_rows, stock_rows
+
+    item = ItemFactory(name="Cetirizine")
+    receive(item, quantity=Decimal("20"), actor=nurse_user)
+    receive(ItemFactory(name="Zinc", allows_fractions=True), quantity=Decimal("2.5"))
+    page = screens.stock_overview_page(1, per_page=25, categories=[])
+    assert stock_rows(page) == "".join(stock_row(i) for i in page)
+    ledger = screens.item_ledger_page(item, 1, lots=screens.item_lots(item), per_page=25, cap=10)
+    assert ledger_rows(ledger, True, True, set()) == "".join(
+        ledger_row(m, True, True, set()) for m in ledger
+    )

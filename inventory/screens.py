@@ -1,0 +1,254 @@
+"""Reads for the stock overview and an item's page (header, lots, ledger) in hand-written
+SQL (``inventory.fastread``): the same rows, objects and annotations as the ORM queries in
+``inventory.selectors`` they stand in for (``tests/inventory/test_fastread.py`` compares
+them), at a fraction of the CPU. The CSV exports and the API keep the ORM querysets."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import prefetch_related_objects
+from django.http import Http404
+from django.utils import timezone
+
+from inventory import selectors
+from inventory.fastread import RawPaginator, RawRows, build, columns, fetch, fetch_many, width
+from inventory.models import Category, Item, Location, LotStatus, StockLot, StockMovement, Vendor
+
+# Usable stock of item ``i`` (selectors.usable_lots: available, not expired).
+USABLE = """COALESCE((SELECT SUM(u.quantity) FROM inventory_stocklot u
+    WHERE u.item_id = i.id AND u.status = 'available'
+      AND (u.expiry_date IS NULL OR u.expiry_date >= %(today)s)), 0)"""
+assert LotStatus.AVAILABLE == "available"
+
+
+def _with_stock(item: Item, usable) -> Item:
+    """The annotations of ``selectors.items_with_stock``."""
+    item.on_hand = item.stock_on_hand
+    item.usable = usable
+    item.on_order = item.stock_on_order
+    return item
+
+
+# --- Stock overview ---------------------------------------------------------------------------
+
+
+def _overview_where(q: str, kind: str, category, location) -> tuple[str, dict]:
+    """``selectors.stock_overview``'s conditions other than ``status``."""
+    where, params = ["i.is_active"], {}
+    if q:
+        where.append("i.search_text LIKE %(q)s")  # the trigram index serves the infix match
+        params["q"] = f"%{connection.ops.prep_for_like_query(q.lower().strip())}%"
+    if kind:
+        where.append("i.kind = %(kind)s")
+        params["kind"] = kind
+    if category:
+        where.append("i.category_id = %(category)s")
+        params["category"] = category.pk
+    if location:
+        where.append(
+            "i.id IN (SELECT s.item_id FROM inventory_stocklot s"
+            " WHERE s.location_id = %(location)s AND s.quantity > 0)"
+        )
+        params["location"] = location.pk
+    return " AND ".join(where), params
+
+
+def _attach_categories(items: list[Item], categories) -> None:
+    """Each item's category from ``categories`` (the filter form's list, already read),
+    reading only those missing from it."""
+    by_id = {c.pk: c for c in categories or ()}
+    missing = {i.category_id for i in items if i.category_id} - by_id.keys()
+    if missing:
+        by_id.update(Category.objects.in_bulk(missing))
+    for item in items:
+        if item.category_id:
+            item.category = by_id[item.category_id]
+
+
+def filter_lists() -> tuple[list[Category], list[Location]]:
+    """The overview filter's option lists in one query: every category and the active
+    locations, each by name (their models' ordering)."""
+    cat_cols, loc_cols = columns(Category, "c")[0], columns(Location, "l")[0]
+    pad = ", ".join(["NULL"] * (width(Location) - width(Category)))
+    rows = fetch(
+        f"SELECT 0 AS list, {cat_cols}, {pad} FROM inventory_category c"  # noqa: S608 - constant SQL
+        f" UNION ALL SELECT 1, {loc_cols} FROM inventory_location l WHERE l.is_active"
+        " ORDER BY 1, 3",
+        {},
+    )
+    n = width(Category)
+    categories = [build(Category, row[1 : 1 + n]) for row in rows if row[0] == 0]
+    return categories, [build(Location, row[1:]) for row in rows if row[0] == 1]
+
+
+def stock_overview_page(
+    number,
+    *,
+    per_page: int,
+    categories=(),
+    q: str = "",
+    kind: str = "",
+    category=None,
+    location=None,
+    status: str = "",
+) -> Page:
+    """One page of ``selectors.stock_overview(...)`` (the same items, order, ``on_hand``,
+    ``usable``, ``on_order`` and category). The ``status`` filters (low, out, expiring) keep
+    the ORM query, whose expired-lot handling they need."""
+    if status:
+        qs = selectors.stock_overview(
+            q=q, kind=kind, category=category, location=location, status=status
+        )
+        return Paginator(qs, per_page).get_page(number)
+    where, params = _overview_where(q, kind, category, location)
+    cols, _names, _conv = columns(Item, "i")
+    n = width(Item)
+
+    def make(rows: list[tuple]) -> list[Item]:
+        items = [_with_stock(build(Item, row[:n]), row[n]) for row in rows]
+        _attach_categories(items, categories)
+        return items
+
+    rows = RawRows(
+        f"SELECT COUNT(*) FROM inventory_item i WHERE {where}",  # noqa: S608 - constant SQL
+        f"SELECT {cols}, {USABLE} FROM inventory_item i WHERE {where}"  # noqa: S608 - constant SQL
+        " ORDER BY i.name, i.id LIMIT %(limit)s OFFSET %(offset)s",
+        {**params, "today": timezone.localdate()},
+        make,
+    )
+    return RawPaginator(rows, per_page).get_page(number)
+
+
+# --- An item's page ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _item_sql() -> str:
+    related = [(Category, "c", "category_id"), (Vendor, "v", "preferred_vendor_id")]
+    related.append((Location, "dl", "default_location_id"))
+    cols = [columns(Item, "i")[0], USABLE] + [columns(m, a)[0] for m, a, _ in related]
+    joins = " ".join(
+        f'LEFT JOIN {m._meta.db_table} {a} ON {a}."id" = i."{fk}"' for m, a, fk in related
+    )
+    return f"SELECT {', '.join(cols)} FROM inventory_item i {joins} WHERE i.id = %(pk)s"  # noqa: S608 - constant SQL
+
+
+def _item_from_row(row) -> Item:
+    n = width(Item)
+    item = _with_stock(build(Item, row[:n]), row[n])
+    at = n + 1
+    for model, fk in ((Category, "category"), (Vendor, "preferred_vendor")):
+        w = width(model)
+        if getattr(item, f"{fk}_id") is not None:
+            setattr(item, fk, build(model, row[at : at + w]))
+        at += w
+    if item.default_location_id is not None:
+        item.default_location = build(Location, row[at : at + width(Location)])
+    return item
+
+
+def _pk(pk) -> int:
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No such item") from None
+
+
+def get_item(pk, today: date | None = None) -> Item:
+    """``selectors.get_item``: the item with its stock annotations, category, preferred
+    vendor and default location; 404 when there is none."""
+    rows = fetch(_item_sql(), {"pk": _pk(pk), "today": today or timezone.localdate()})
+    if not rows:
+        raise Http404("No such item")
+    return _item_from_row(rows[0])
+
+
+LOTS_SQL = (
+    f"SELECT {columns(StockLot, 'l')[0]}, {columns(Location, 'loc')[0]}"  # noqa: S608 - constant SQL
+    " FROM inventory_stocklot l JOIN inventory_location loc ON loc.id = l.location_id"
+    " WHERE l.item_id = %(pk)s ORDER BY l.expiry_date ASC NULLS LAST, l.id ASC"
+)
+
+
+def _lots_from_rows(rows, item: Item) -> list[StockLot]:
+    n = width(StockLot)
+    lots = []
+    for row in rows:
+        lot = build(StockLot, row[:n])
+        lot.location = build(Location, row[n:])
+        lot.item = item
+        lots.append(lot)
+    return lots
+
+
+def item_lots(item: Item) -> list[StockLot]:
+    """``selectors.item_lots``: the item's lots, first expiry first (none last), each with
+    its location (and the item) loaded."""
+    return _lots_from_rows(fetch(LOTS_SQL, {"pk": item.pk}), item)
+
+
+def item_with_lots(pk, today: date | None = None) -> tuple[Item, list[StockLot]]:
+    """:func:`get_item` and :func:`item_lots` in one round trip (404 when there is no such
+    item)."""
+    params = {"pk": _pk(pk), "today": today or timezone.localdate()}
+    item_rows, lot_rows = fetch_many([_item_sql(), LOTS_SQL], params)
+    if not item_rows:
+        raise Http404("No such item")
+    item = _item_from_row(item_rows[0])
+    return item, _lots_from_rows(lot_rows, item)
+
+
+def _attach_people(movements: list[StockMovement]) -> None:
+    """Actors (one query when any row has one), then patients and order lines (rare: the
+    ORM's prefetch, only when a row has one)."""
+    user_model = StockMovement._meta.get_field("actor").related_model
+    actor_ids = sorted({m.actor_id for m in movements if m.actor_id})
+    if actor_ids:
+        rows = fetch(
+            f"SELECT {columns(user_model, 'a')[0]} FROM {user_model._meta.db_table} a"  # noqa: S608 - constant SQL
+            " WHERE a.id = ANY(%(ids)s)",
+            {"ids": actor_ids},
+        )
+        users = {u.pk: u for u in (build(user_model, r) for r in rows)}
+        for m in movements:
+            if m.actor_id in users:
+                m.actor = users[m.actor_id]
+    if any(m.patient_id for m in movements):
+        prefetch_related_objects(movements, "patient")
+    if any(m.purchase_order_line_id for m in movements):
+        prefetch_related_objects(movements, "purchase_order_line__order")
+
+
+def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int, cap: int) -> Page:
+    """One page of an item's ledger (``selectors.item_ledger``: newest first), each
+    movement's lot from ``lots`` (the item's lots, already loaded for the page) and its
+    actor, patient and order line loaded. The count stops at ``cap`` rows, so an item with a
+    very long history costs no more than one with ``cap`` movements (the full history is in
+    the ledger CSV); pages walk the (item, created_at, id) index."""
+    by_id = {lot.pk: lot for lot in lots}
+
+    def make(rows: list[tuple]) -> list[StockMovement]:
+        movements = [build(StockMovement, row) for row in rows]
+        missing = {m.lot_id for m in movements} - by_id.keys()
+        if missing:  # defensive: a movement's lot always belongs to its item
+            by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
+        for m in movements:
+            m.lot = by_id[m.lot_id]
+        _attach_people(movements)
+        return movements
+
+    rows = RawRows(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM inventory_stockmovement m"
+        " WHERE m.item_id = %(item)s LIMIT %(cap)s) capped",
+        f"SELECT {columns(StockMovement, 'm')[0]} FROM inventory_stockmovement m"  # noqa: S608 - constant SQL
+        " WHERE m.item_id = %(item)s ORDER BY m.created_at DESC, m.id DESC"
+        " LIMIT %(limit)s OFFSET %(offset)s",
+        {"item": item.pk},
+        make,
+        cap=cap,
+    )
+    return RawPaginator(rows, per_page).get_page(number)
