@@ -31,7 +31,8 @@ def audit_search(
     date_from=None,
     date_to=None,
 ) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.select_related("actor").order_by("-id")
+    """Events matching the filters, newest first (the newest event has the highest id)."""
+    qs = AuditEvent.objects.order_by("-id")
     if user:
         qs = qs.filter(actor_email__icontains=user)
     if patient:
@@ -44,6 +45,28 @@ def audit_search(
     if date_to:
         qs = qs.filter(created_at__lte=datetime.combine(date_to, time.max, tzinfo=tz))
     return qs
+
+
+# What a row of the audit trail page shows (``accounts/templatetags/audit_rows.py``).
+AUDIT_ROW_FIELDS = (
+    "id",
+    "created_at",
+    "actor_email",
+    "action",
+    "object_type",
+    "object_id",
+    "patient_id",
+    "allowed",
+    "ip",
+    "request_id",
+    "path",
+)
+
+
+def audit_rows(events: QuerySet[AuditEvent]) -> QuerySet:
+    """``events`` as light named rows with only what the audit trail page shows (not the
+    detail JSON, hashes or the actor's user row)."""
+    return events.values_list(*AUDIT_ROW_FIELDS, named=True)
 
 
 def unread_count(user: User) -> int:

@@ -364,7 +364,9 @@ def audit_list(request: Request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     events = selectors.audit_search(**{k: v for k, v in data.items() if v not in (None, "")})
-    page = CappedPaginator(events, 50, cap=5000).get_page(request.GET.get("page"))
+    page = CappedPaginator(selectors.audit_rows(events), 50, cap=5000).get_page(
+        request.GET.get("page")
+    )
     return render_page(
         request, "accounts/audit_list.html", {"form": form, "page": page}, partial="audit-table"
     )

@@ -9,6 +9,7 @@ from django import template
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
 
+from patients.timeline import TimelineRow
 from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
 
@@ -19,7 +20,10 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-def _vitals(vs) -> str:
+def _vitals(vs: TimelineRow) -> str:
+    """The latest vitals' temperature, blood pressure and BMI (nothing without vitals)."""
+    if not vs.has_vitals:
+        return ""
     parts = []
     if vs.temperature_c:
         parts.append(f"T {_e(formats.localize(vs.temperature_c))} °C ")
@@ -31,23 +35,20 @@ def _vitals(vs) -> str:
 
 
 @register.simple_tag
-def timeline_item(v):
-    """One ``<li>`` of the chart timeline (``visit_timeline`` prefetches what it reads)."""
+def timeline_item(v: TimelineRow):
+    """One ``<li>`` of the chart timeline, from a ``patients.timeline`` row."""
     when = when_label(timezone.localtime(v.started_at))  # date_format "D j M Y, g:i A"
     signed = (
         '<span class="badge good">Signed</span>'
         if v.is_signed
         else '<span class="badge warn">Draft</span>'
     )
-    provider = _e(v.provider.full_name) if v.provider_id else ""
     complaint = f"<div>{_e(v.chief_complaint)}</div>" if v.chief_complaint else ""
     diagnoses = "; ".join(
-        f'<span class="badge info">{_e(d.icd10.code)}</span> {_e(d.icd10.title)}'
-        for d in v.diagnoses.all()
+        f'<span class="badge info">{_e(code)}</span> {_e(title)}'
+        for code, title in zip(v.diagnosis_codes, v.diagnosis_titles, strict=True)
     )
-    vitals = v.vitals.all()[:1]
-    latest = _vitals(vitals[0]) if vitals else ""
-    n = len(v.prescriptions.all())
+    n = v.prescriptions
     prescriptions = (
         f'<span class="muted"> · {_e(formats.localize(n))} prescription{"s" if n != 1 else ""}</span>'
         if n
@@ -57,8 +58,8 @@ def timeline_item(v):
         f'<li class="timeline-item kind-{_e(v.kind)}">'
         f'<div class="timeline-when">{_e(when)}</div>'
         f'<div class="timeline-body">'
-        f'<a href="{_e(reverse_ints("patients:visit", v.pk))}"><strong>{_e(v.get_kind_display())}</strong></a> '
-        f'{signed} <span class="muted">· {provider}</span> {complaint}'
-        f'<div class="small">{diagnoses}{latest}{prescriptions}</div>'
+        f'<a href="{_e(reverse_ints("patients:visit", v.id))}"><strong>{_e(v.kind_label)}</strong></a> '
+        f'{signed} <span class="muted">· {_e(v.provider_name)}</span> {complaint}'
+        f'<div class="small">{diagnoses}{_vitals(v)}{prescriptions}</div>'
         f"</div></li>"
     )
