@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator
 
 from accounts.models import AuditAction, TokenScope, User
 from accounts.roles import Role
-from uscpis.forms import DateField
+from uscpis.forms import DateField, FastSelect
 
 
 class LoginForm(AuthenticationForm):
@@ -91,7 +91,9 @@ class PreferencesForm(forms.Form):
 class AuditFilterForm(forms.Form):
     user = forms.CharField(required=False, label="User email", max_length=254)
     patient = forms.IntegerField(required=False, label="Patient id", min_value=1)
-    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditAction.choices])
+    action = forms.ChoiceField(
+        required=False, choices=[("", "Any action"), *AuditAction.choices], widget=FastSelect
+    )
     date_from = DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
