@@ -25,7 +25,7 @@ OLD_LOOP = (
     "{% load uscpis %}"
     + '    {% for v in page %}<li class="timeline-item kind-{{ v.kind }}">\n      <div class="timeline-when">{{ v.started_at|date:"D j M Y, g:i A" }}</div>\n      <div class="timeline-body">\n        <a href="{% url_for \'patients:visit\' v.pk %}"><strong>{{ v.get_kind_display }}</strong></a>\n        {% if v.is_signed %}<span class="badge good">Signed</span>{% else %}<span class="badge warn">Draft</span>{% endif %}\n        <span class="muted">\u00b7 {{ v.provider.full_name }}</span>\n        {% if v.chief_complaint %}<div>{{ v.chief_complaint }}</div>{% endif %}\n        <div class="small">{% for d in v.diagnoses.all %}<span class="badge info">{{ d.icd10.code }}</span> {{ d.icd10.title }}{% if not forloop.last %}; {% endif %}{% endfor %}\n        {% for vs in v.vitals.all|slice:":1" %}<span class="muted"> \u00b7 {% if vs.temperature_c %}T {{ vs.temperature_c }} \u00b0C {% endif %}{% if vs.blood_pressure %}BP {{ vs.blood_pressure }} {% endif %}{% if vs.bmi %}BMI {{ vs.bmi }}{% endif %}</span>{% endfor %}\n        {% with n=v.prescriptions.all|length %}{% if n %}<span class="muted"> \u00b7 {{ n }} prescription{{ n|pluralize }}</span>{% endif %}{% endwith %}</div>\n      </div></li>{% endfor %}\n'
 )
-NEW_LOOP = "{% load chart_rows %}{% for v in page %}{% timeline_item v %}{% endfor %}"
+NEW_LOOP = "{% load chart_rows %}{% timeline_items page %}"
 
 
 def _norm(html: str) -> str:
