@@ -33,11 +33,10 @@ def _months(language: str | None) -> tuple[str, ...]:
     return ("",) + tuple(str(MONTHS_3[i]).title() for i in range(1, 13))
 
 
-def _stamp(moment) -> str:
+def _stamp(moment, months: tuple[str, ...]) -> str:
     """``|date:"j M Y, H:i:s"`` (``5 Dec 2026, 08:07:58``) of a local datetime."""
-    month = _months(get_language())[moment.month]
     return (
-        f"{moment.day} {month} {moment.year:04d}, "
+        f"{moment.day} {months[moment.month]} {moment.year:04d}, "
         f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
     )
 
@@ -59,15 +58,13 @@ def _truncate(value, length: int) -> str:
     return text[: length - 1] + _ellipsis(get_language())
 
 
-@register.simple_tag
-def audit_row(e):
-    """One ``<tr>`` of the audit trail (``accounts/audit_list.html``)."""
-    when = _stamp(timezone.localtime(e.created_at))
+def _row(e, tz, months: tuple[str, ...]) -> str:
+    when = _stamp(timezone.localtime(e.created_at, tz), months)
     badge = "badge" if e.allowed else "badge bad"
     obj = _e(e.object_type) + (f" #{_e(e.object_id)}" if e.object_id else "")
     if e.path:
         obj += f'<br><span class="muted">{_e(_truncate(e.path, 60))}</span>'
-    return mark_safe(  # noqa: S308 - every value is escaped
+    return (
         f'<tr>\n      <td class="nowrap">{_e(when)}</td>\n'
         f"      <td>{_e(e.actor_email or 'anonymous')}</td>\n"
         f'      <td><span class="{badge}">{_e(_ACTION_LABELS.get(e.action, e.action))}</span></td>\n'
@@ -76,3 +73,17 @@ def audit_row(e):
         f'      <td class="small mono">{_e(e.ip)}</td>\n'
         f'      <td class="small mono">{_e(_truncate(e.request_id, 10))}</td>\n    </tr>'
     )
+
+
+def audit_row(e) -> str:
+    """One ``<tr>`` of the audit trail."""
+    return audit_rows_html([e])
+
+
+@register.simple_tag
+def audit_rows_html(rows) -> str:
+    """Every ``<tr>`` of an audit trail page (``accounts/audit_list.html``); the time zone
+    and the month names are looked up once per page."""
+    tz = timezone.get_current_timezone()
+    months = _months(get_language())
+    return mark_safe("".join(_row(e, tz, months) for e in rows))  # noqa: S308 - all escaped

@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django import forms
 from django.db import connection
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
@@ -14,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts import selectors
+from accounts.forms import AuditFilterForm
 from accounts.models import AuditEvent
 from accounts.templatetags.audit_rows import audit_row
 
@@ -176,3 +178,45 @@ def test_the_trail_page_reads_no_count(client_for, admin_user):
     with CaptureQueriesContext(connection) as ctx:
         client.get(reverse("accounts:audit_list"))
     assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+class _DjangoWidgetsFilterForm(AuditFilterForm):
+    """The filter form with Django's template-rendered widgets, as the reference."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.fields:
+            fast = self.fields[name].widget
+            plain = {"user": forms.TextInput, "patient": forms.NumberInput}.get(name)
+            if name == "action":
+                plain = forms.Select
+            elif name.startswith("date_"):
+                plain = forms.DateInput
+            widget = plain(attrs={"type": "date"} if name.startswith("date_") else None)
+            widget.choices = getattr(fast, "choices", ())
+            widget.attrs.update({k: v for k, v in fast.attrs.items() if k != "type"})
+            self.fields[name].widget = widget
+
+
+def _norm_ws(html_text: str) -> str:
+    return re.sub(r">\s+<", "><", str(html_text)).strip()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {},
+        {"user": 'a"<b>&c', "patient": "12", "action": "login_failed"},
+        {"patient": "abc", "action": "nope", "date_from": "2026-03-01", "date_to": "2026-02-01"},
+        {"date_from": "2026-13-45", "user": "x" * 300},
+    ],
+)
+def test_the_filter_form_draws_djangos_markup(data):
+    fast, plain = AuditFilterForm(data), _DjangoWidgetsFilterForm(data)
+    if data is not None:
+        assert fast.is_valid() == plain.is_valid()
+        assert fast.errors == plain.errors
+    for name in fast.fields:
+        assert _norm_ws(fast[name]) == _norm_ws(plain[name]), name
+    assert "<b>" not in str(fast["user"])
