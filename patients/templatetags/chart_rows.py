@@ -73,3 +73,18 @@ def timeline_items(visits) -> str:
     tz = timezone.get_current_timezone()
     num = lru_cache(maxsize=None, typed=True)(formats.localize)  # typed: 37 is not 37.0
     return mark_safe("".join(_item(v, tz, num) for v in visits))  # noqa: S308 - escaped above
+
+
+@register.simple_tag
+def chart_tabs(patient_pk: int, tabs, current: str) -> str:
+    """The chart's tab links (``tabs``: (name, label) pairs), ``current`` marked selected;
+    each a plain link that HTMX swaps into ``#chart-tab``."""
+    links = []
+    for name, label in tabs:
+        url = _e(reverse_ints("patients:chart_tab", patient_pk, name))
+        selected = ' aria-selected="true" class="active"' if name == current else ""
+        links.append(
+            f'<a href="{url}" hx-get="{url}" hx-target="#chart-tab" hx-swap="outerHTML"'
+            f' hx-push-url="true"{selected}>{_e(label)}</a>'
+        )
+    return mark_safe("".join(links))  # noqa: S308 - every value is escaped

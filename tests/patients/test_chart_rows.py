@@ -111,3 +111,22 @@ def test_timeline_rows_page_through_the_history(doctor_user):
     ]
     assert got == expected
     assert visit_timeline_rows(patient.pk, offset=7, limit=3) == []
+
+
+OLD_TABS = (
+    "{% load uscpis %}{% for name, label in tabs %}<a href=\"{% url_for 'patients:chart_tab' pk name %}\""
+    ' hx-get="{% url_for \'patients:chart_tab\' pk name %}" hx-target="#chart-tab"'
+    ' hx-swap="outerHTML" hx-push-url="true"{% if name == tab %} aria-selected="true"'
+    ' class="active"{% endif %}>{{ label }}</a>{% endfor %}'
+)
+
+
+@pytest.mark.parametrize("current", ["timeline", "overview", "certificates"])
+def test_chart_tabs_match_the_template(current):
+    tabs = [("overview", "Overview"), ("timeline", "Visits"), ("problems", "Problems & history")]
+    tabs.append(("certificates", "Certificates"))
+    ctx = {"tabs": tabs, "pk": 4321, "tab": current}
+    old = Template(OLD_TABS).render(Context(ctx))
+    new = Template("{% load chart_rows %}{% chart_tabs pk tabs tab %}").render(Context(ctx))
+    assert new == old
+    assert "Problems &amp; history" in new and new.count('aria-selected="true"') == 1
