@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator
 
 from accounts.models import AuditAction, TokenScope, User
 from accounts.roles import Role
-from uscpis.forms import DateField
+from uscpis.forms import DateField, FastDateInput, FastNumberInput, FastSelect, FastTextInput
 
 
 class LoginForm(AuthenticationForm):
@@ -89,13 +89,18 @@ class PreferencesForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    user = forms.CharField(required=False, label="User email", max_length=254)
-    patient = forms.IntegerField(required=False, label="Patient id", min_value=1)
-    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditAction.choices])
-    date_from = DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    # Drawn in Python (uscpis.forms Fast* widgets: Django's markup, no template includes).
+    user = forms.CharField(required=False, label="User email", max_length=254, widget=FastTextInput)
+    patient = forms.IntegerField(
+        required=False, label="Patient id", min_value=1, widget=FastNumberInput
     )
-    date_to = DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    action = forms.ChoiceField(
+        required=False, choices=[("", "Any action"), *AuditAction.choices], widget=FastSelect
+    )
+    date_from = DateField(
+        required=False, label="From", widget=FastDateInput(attrs={"type": "date"})
+    )
+    date_to = DateField(required=False, label="To", widget=FastDateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()

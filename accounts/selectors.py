@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.db.models import Q, QuerySet
@@ -31,7 +32,8 @@ def audit_search(
     date_from=None,
     date_to=None,
 ) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.select_related("actor").order_by("-id")
+    """Events matching the filters, newest first (the newest event has the highest id)."""
+    qs = AuditEvent.objects.order_by("-id")
     if user:
         qs = qs.filter(actor_email__icontains=user)
     if patient:
@@ -44,6 +46,73 @@ def audit_search(
     if date_to:
         qs = qs.filter(created_at__lte=datetime.combine(date_to, time.max, tzinfo=tz))
     return qs
+
+
+# What a row of the audit trail page shows (``accounts/templatetags/audit_rows.py``).
+AUDIT_ROW_FIELDS = (
+    "id",
+    "created_at",
+    "actor_email",
+    "action",
+    "object_type",
+    "object_id",
+    "patient_id",
+    "allowed",
+    "ip",
+    "request_id",
+    "path",
+)
+
+
+def audit_rows(events: QuerySet[AuditEvent]) -> QuerySet:
+    """``events`` as light named rows with only what the audit trail page shows (not the
+    detail JSON, hashes or the actor's user row)."""
+    return events.values_list(*AUDIT_ROW_FIELDS, named=True)
+
+
+@dataclass
+class AuditPage:
+    """One page of the audit trail, newest first. ``older``/``newer``: the id to pass as
+    ``before``/``after`` for the next older/newer page (None: there is none)."""
+
+    rows: list
+    older: int | None
+    newer: int | None
+    first: bool  # the newest page (no ``before``/``after``)
+
+
+def audit_page(
+    events: QuerySet[AuditEvent],
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    size: int = 50,
+) -> AuditPage:
+    """A page of ``events`` by keyset: the newest ``size``, those just older than event
+    ``before``, or those just newer than event ``after``. One query, walking the id order
+    from the key; one row more than shown says whether the walk goes on, so nothing counts
+    the matches (ten million events unfiltered)."""
+    rows = audit_rows(events)
+    if after is not None:
+        got = list(rows.filter(id__gt=after).order_by("id")[: size + 1])
+        shown = got[:size][::-1]
+        return AuditPage(
+            rows=shown,
+            newer=shown[0].id if len(got) > size else None,
+            older=shown[-1].id if shown else None,
+            first=False,
+        )
+    if before is not None:
+        rows = rows.filter(id__lt=before)
+    got = list(rows[: size + 1])
+    shown = got[:size]
+    return AuditPage(
+        rows=shown,
+        older=shown[-1].id if len(got) > size else None,
+        # Reached from an "older" link: the page it came from is newer.
+        newer=shown[0].id if before is not None and shown else None,
+        first=before is None,
+    )
 
 
 def unread_count(user: User) -> int:

@@ -37,6 +37,7 @@ from accounts.forms import (
 from accounts.middleware import forget_device_state
 from accounts.models import ApiToken, AuditAction, User
 from accounts.permissions import public, require_perm
+from uscpis.forms import parse_id
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
 from uscpis.ratelimit import rate_limited
@@ -364,9 +365,17 @@ def audit_list(request: Request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     events = selectors.audit_search(**{k: v for k, v in data.items() if v not in (None, "")})
-    page = CappedPaginator(events, 50, cap=5000).get_page(request.GET.get("page"))
+    page = selectors.audit_page(
+        events, before=parse_id(request.GET.get("before")), after=parse_id(request.GET.get("after"))
+    )
+    params = request.GET.copy()
+    for key in ("before", "after", "page"):
+        params.pop(key, None)
     return render_page(
-        request, "accounts/audit_list.html", {"form": form, "page": page}, partial="audit-table"
+        request,
+        "accounts/audit_list.html",
+        {"form": form, "page": page, "query": params.urlencode()},
+        partial="audit-table",
     )
 
 

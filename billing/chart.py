@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from accounts.roles import user_has_perm
 from accounts.templatetags.uscpis import money
-from billing.selectors import patient_balance
+from billing.selectors import patient_owed
 from uscpis.registry import ChartLink
 
 
@@ -14,10 +14,10 @@ def links(user, patient) -> list[ChartLink]:
     if user_has_perm(user, "billing.view"):
         result.append(ChartLink("Billing", reverse("billing:patient", args=[patient.pk])))
     elif user_has_perm(user, "billing.view_balance"):
-        bal = patient_balance(patient.pk)
         result.append(
             ChartLink(
-                f"Balance {money(bal.owed)}", reverse("billing:patient_balance", args=[patient.pk])
+                f"Balance {money(patient_owed(patient.pk))}",
+                reverse("billing:patient_balance", args=[patient.pk]),
             )
         )
     return result

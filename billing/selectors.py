@@ -166,6 +166,13 @@ def patient_balance(patient_id: int) -> Balance:
     return Balance(owed=row["owed"], credit=credit, open_invoices=row["n"])
 
 
+def patient_owed(patient_id: int) -> Decimal:
+    """``patient_balance(patient_id).owed`` alone, for the chart's balance button: the open
+    invoices' balances (a patient has a few) summed here, one plain query."""
+    rows = Invoice.objects.filter(patient_id=patient_id, status__in=OPEN_STATUSES)
+    return sum(rows.values_list("open_balance", flat=True), ZERO)
+
+
 # --- Lists ---------------------------------------------------------------------------------
 
 

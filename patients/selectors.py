@@ -391,10 +391,13 @@ def allergy_severity_rank() -> Case:
 
 
 def active_allergies(patient: Patient) -> list[Allergy]:
-    """Active allergies, most severe first (life-threatening, severe, moderate, mild)."""
-    return list(
-        patient.allergies.filter(is_active=True).order_by(allergy_severity_rank(), "substance")
-    )
+    """Active allergies, most severe first (life-threatening, severe, moderate, mild), then
+    by substance: ``ORDER BY allergy_severity_rank(), substance``, with the few rows sorted
+    by rank here (a stable sort keeps the database's substance order within a rank), which
+    spares building the CASE expression on every chart, visit and portal page."""
+    rank = {s: i for i, s in enumerate(ALLERGY_SEVERITY_ORDER)}
+    rows = Allergy.objects.filter(patient_id=patient.pk, is_active=True).order_by("substance")
+    return sorted(rows, key=lambda a: rank.get(a.severity, len(rank)))
 
 
 def visit_timeline(patient: Patient, *, signed_only: bool = False) -> QuerySet[Visit]:

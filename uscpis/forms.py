@@ -87,6 +87,31 @@ class FastSelect(forms.Select):
         return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
 
 
+class _FastInput:
+    """``input.html`` in Python for an ``Input`` widget (same context from ``get_context``,
+    same escaping): a filter form's few inputs without two template includes each."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        shown = "" if widget["value"] is None else f' value="{escape(widget["value"])}"'
+        return mark_safe(  # noqa: S308 - every value is escaped
+            f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"'
+            f"{shown}{_html_attrs(widget['attrs'])}>"
+        )
+
+
+class FastTextInput(_FastInput, forms.TextInput):
+    pass
+
+
+class FastNumberInput(_FastInput, forms.NumberInput):
+    pass
+
+
+class FastDateInput(_FastInput, forms.DateInput):
+    pass
+
+
 class _LoadedChoiceIterator(forms.models.ModelChoiceIterator):
     def __iter__(self):
         if self.field.empty_label is not None:

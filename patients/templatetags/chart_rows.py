@@ -1,14 +1,16 @@
-"""The chart timeline's rows rendered in Python: one string per visit instead of ~40 template
-nodes each (dates, badges, diagnoses, the latest vitals, the prescription count). Every
+"""The chart timeline's rows rendered in Python: one string per page instead of ~40 template
+nodes per visit (dates, badges, diagnoses, the latest vitals, the prescription count). Every
 interpolated value is escaped (``html.escape``, as the template's autoescaping does) and
 numbers and dates are localised the way the template filters would."""
 
+from functools import lru_cache
 from html import escape
 
 from django import template
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
 
+from patients.timeline import TimelineRow
 from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
 
@@ -19,46 +21,70 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-def _vitals(vs) -> str:
+def _vitals(vs: TimelineRow, num) -> str:
+    """The latest vitals' temperature, blood pressure and BMI (nothing without vitals)."""
+    if not vs.has_vitals:
+        return ""
     parts = []
     if vs.temperature_c:
-        parts.append(f"T {_e(formats.localize(vs.temperature_c))} °C ")
+        parts.append(f"T {_e(num(vs.temperature_c))} °C ")
     if vs.blood_pressure:
         parts.append(f"BP {_e(vs.blood_pressure)} ")
     if vs.bmi:
-        parts.append(f"BMI {_e(formats.localize(vs.bmi))}")
+        parts.append(f"BMI {_e(num(vs.bmi))}")
     return f'<span class="muted"> · {"".join(parts)}</span>'
 
 
-@register.simple_tag
-def timeline_item(v):
-    """One ``<li>`` of the chart timeline (``visit_timeline`` prefetches what it reads)."""
-    when = when_label(timezone.localtime(v.started_at))  # date_format "D j M Y, g:i A"
+def _item(v: TimelineRow, tz, num) -> str:
+    """One ``<li>`` of the chart timeline, from a ``patients.timeline`` row."""
+    when = when_label(timezone.localtime(v.started_at, tz))  # date_format "D j M Y, g:i A"
     signed = (
         '<span class="badge good">Signed</span>'
         if v.is_signed
         else '<span class="badge warn">Draft</span>'
     )
-    provider = _e(v.provider.full_name) if v.provider_id else ""
     complaint = f"<div>{_e(v.chief_complaint)}</div>" if v.chief_complaint else ""
     diagnoses = "; ".join(
-        f'<span class="badge info">{_e(d.icd10.code)}</span> {_e(d.icd10.title)}'
-        for d in v.diagnoses.all()
+        f'<span class="badge info">{_e(code)}</span> {_e(title)}'
+        for code, title in zip(v.diagnosis_codes, v.diagnosis_titles, strict=True)
     )
-    vitals = v.vitals.all()[:1]
-    latest = _vitals(vitals[0]) if vitals else ""
-    n = len(v.prescriptions.all())
+    n = v.prescriptions
     prescriptions = (
-        f'<span class="muted"> · {_e(formats.localize(n))} prescription{"s" if n != 1 else ""}</span>'
+        f'<span class="muted"> · {_e(num(n))} prescription{"s" if n != 1 else ""}</span>'
         if n
         else ""
     )
-    return mark_safe(  # noqa: S308 - every interpolated value above is escaped
+    return (
         f'<li class="timeline-item kind-{_e(v.kind)}">'
         f'<div class="timeline-when">{_e(when)}</div>'
         f'<div class="timeline-body">'
-        f'<a href="{_e(reverse_ints("patients:visit", v.pk))}"><strong>{_e(v.get_kind_display())}</strong></a> '
-        f'{signed} <span class="muted">· {provider}</span> {complaint}'
-        f'<div class="small">{diagnoses}{latest}{prescriptions}</div>'
+        f'<a href="{_e(reverse_ints("patients:visit", v.id))}"><strong>{_e(v.kind_label)}</strong></a> '
+        f'{signed} <span class="muted">· {_e(v.provider_name)}</span> {complaint}'
+        f'<div class="small">{diagnoses}{_vitals(v, num)}{prescriptions}</div>'
         f"</div></li>"
     )
+
+
+@register.simple_tag
+def timeline_items(visits) -> str:
+    """Every ``<li>`` of a page of the chart timeline (``patients.timeline`` rows). The time
+    zone is looked up once per page, and each number is localised once (``formats.localize``,
+    remembered for the page: temperatures, BMIs and counts repeat)."""
+    tz = timezone.get_current_timezone()
+    num = lru_cache(maxsize=None, typed=True)(formats.localize)  # typed: 37 is not 37.0
+    return mark_safe("".join(_item(v, tz, num) for v in visits))  # noqa: S308 - escaped above
+
+
+@register.simple_tag
+def chart_tabs(patient_pk: int, tabs, current: str) -> str:
+    """The chart's tab links (``tabs``: (name, label) pairs), ``current`` marked selected;
+    each a plain link that HTMX swaps into ``#chart-tab``."""
+    links = []
+    for name, label in tabs:
+        url = _e(reverse_ints("patients:chart_tab", patient_pk, name))
+        selected = ' aria-selected="true" class="active"' if name == current else ""
+        links.append(
+            f'<a href="{url}" hx-get="{url}" hx-target="#chart-tab" hx-swap="outerHTML"'
+            f' hx-push-url="true"{selected}>{_e(label)}</a>'
+        )
+    return mark_safe("".join(links))  # noqa: S308 - every value is escaped

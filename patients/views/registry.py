@@ -16,6 +16,7 @@ from accounts.roles import user_has_perm
 from patients import forms, selectors
 from patients.models import Allergy, Medication
 from patients.services import patient_accounts, records, registry
+from patients.timeline import visit_timeline_rows
 from patients.views.common import add_service_errors
 from patients.views.visits import tooth_rows
 from uscpis.forms import parse_id
@@ -197,7 +198,7 @@ def _timeline_page(patient, page_param) -> dict:
     number = parse_id(page_param) or 1
     number = min(number, 1_000_000)
     start = (number - 1) * TIMELINE_PAGE
-    rows = list(selectors.visit_timeline(patient)[start : start + TIMELINE_PAGE + 1])
+    rows = visit_timeline_rows(patient.pk, offset=start, limit=TIMELINE_PAGE + 1)
     return {
         "visits": rows[:TIMELINE_PAGE],
         "timeline_number": number,

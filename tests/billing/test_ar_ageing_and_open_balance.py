@@ -145,3 +145,24 @@ def test_check_catches_a_stored_balance_that_disagrees_with_its_sources(student,
         call_command("billing", "check", stdout=(out := io.StringIO()))
     text = out.getvalue()
     assert "FAIL Stored open balance equals" in text and "stored 200.00, expected 250.00" in text
+
+
+def test_the_charts_owed_figure_is_the_balances(student, billing_user, cashier_day):
+    """``patient_owed`` (the chart's balance button) is ``patient_balance().owed``: open
+    invoices only, after a part payment, and zero (with centavos) when nothing is open."""
+    assert selectors.patient_owed(student.pk) == selectors.patient_balance(student.pk).owed
+    assert str(selectors.patient_owed(student.pk)) == "0.00"
+    issued_invoice(student, billing_user, "LAB-UA")
+    inv = issued_invoice(student, billing_user, "LAB-CBC")
+    charge(student, "LAB-CBC")  # a draft owes nothing yet
+    payments.payment_record(
+        actor=billing_user,
+        patient=student,
+        amount=Decimal("40"),
+        method="cash",
+        idempotency_key="owed-1",
+    )
+    owed = selectors.patient_owed(student.pk)
+    assert owed == selectors.patient_balance(student.pk).owed == Decimal("310.00")
+    invoices.invoice_void(actor=billing_user, invoice=inv, reason="Wrong test")
+    assert selectors.patient_owed(student.pk) == selectors.patient_balance(student.pk).owed

@@ -36,6 +36,21 @@ def test_active_allergies_list_life_threatening_first(mixed_allergies):
 
 
 @pytest.mark.django_db
+def test_active_allergies_order_is_the_databases_rank_then_substance(mixed_allergies):
+    """Sorted by rank in Python after the database sorted by substance: the same list as
+    ordering by the CASE rank and substance in SQL, ties and letter case included."""
+    for substance in ("egg white", "Aspirin B", "aspirin", "Ñame", "Zinc"):
+        AllergyFactory(patient=mixed_allergies, substance=substance, severity="severe")
+    in_sql = list(
+        mixed_allergies.allergies.filter(is_active=True).order_by(
+            selectors.allergy_severity_rank(), "substance"
+        )
+    )
+    assert selectors.active_allergies(mixed_allergies) == in_sql
+    assert len(in_sql) == len(EXPECTED_ORDER) + 5
+
+
+@pytest.mark.django_db
 def test_chart_banner_medications_tab_and_exports_list_the_most_severe_first(
     mixed_allergies, doctor_user, client_for
 ):
