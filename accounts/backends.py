@@ -1,23 +1,53 @@
 """Django's ``ModelBackend`` with a cheaper user lookup on every signed-in request.
 
 ``ModelBackend.get_user`` runs ``User.objects.get(pk=...)`` for every request of a signed-in
-user. Building that query (clone, filter, compile to SQL) costs about three times as much CPU
-as sending it and reading the row, and it is the same SQL every time: here it is compiled
-once per process and database and run with the session's user id. The row goes through the
-same converters and ``Model.from_db`` as the ORM, so the user object is the one
-``User.objects.get`` would return. Everything else (``authenticate``, permissions,
-``user_can_authenticate``, and Django's session hash check in ``django.contrib.auth.get_user``)
-is ``ModelBackend``'s own.
+user: a database round trip (and, with persistent connections, the health check before it)
+on every page, for a row that hardly ever changes. Here the row is kept in the shared cache
+(Redis in production) and read in the same round trip as its version tokens:
+
+* ``authuser:v:<id>`` holds a random version token, replaced whenever the user's row changes
+  (``post_save``/``post_delete``, and ``UserQuerySet.update``), both at once and again after
+  the transaction commits;
+* ``authuser:epoch`` holds a token replaced when every row may have changed (a database
+  restore, ``forget_all_users``);
+* ``authuser:r:<id>`` holds ``((epoch, version), field values, session auth hash)``, read
+  from the database after the tokens were read, for ``ROW_TTL`` seconds at most.
+
+A cached row is used only when its tokens are the current ones, so a renamed, re-roled,
+deactivated or re-passworded user is seen on the next request, and a row read before a
+concurrent change commits can never be served after it (its version was read earlier).
+Changes made outside the ORM (raw SQL) are seen within ``ROW_TTL``.
+The password hash never goes to the cache: the row is cached without it, and the user
+object carries the session auth hash (an HMAC of the password hash with ``SECRET_KEY``,
+which the session already holds) that ``django.contrib.auth.get_user`` compares; reading
+``user.password`` loads it from the database (a deferred field). With the cache
+unreachable the database answers, as before.
+
+On a cache miss the SQL of ``User.objects.filter(pk=...)`` is compiled once per process and
+database and run with the session's user id; the row goes through the same converters and
+``Model.from_db`` as the ORM. Everything else (``authenticate``, permissions,
+``user_can_authenticate``, and Django's session hash check) is ``ModelBackend``'s own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import uuid
 from functools import lru_cache
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, router
+from django.db import connections, router, transaction
+
+logger = logging.getLogger(__name__)
+
+ROW_TTL = 60  # seconds: bounds what a change outside the ORM can leave stale
+VERSION_TTL = 7 * 24 * 3600  # a lost version only costs a database read
+_NOT_CACHED = ("password",)  # never leaves the database
 
 
 @lru_cache(maxsize=8)
@@ -59,10 +89,93 @@ def load_user(user_id):
     return model.from_db(using, attnames, tuple(row))
 
 
+# --- The cached row ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _prefix(secret_key: str, namespace: str) -> str:
+    # The cached session auth hash depends on SECRET_KEY: a new key starts a new cache.
+    return f"authuser:{hashlib.sha256(secret_key.encode()).hexdigest()[:8]}:{namespace}"
+
+
+def _keys(pk) -> tuple[str, str, str]:
+    """(epoch, version, row) keys: the epoch is shared by every user (``forget_all_users``)."""
+    prefix = _prefix(settings.SECRET_KEY, settings.USER_CACHE_NAMESPACE)
+    return f"{prefix}:epoch", f"{prefix}:v:{pk}", f"{prefix}:r:{pk}"
+
+
+@lru_cache(maxsize=8)
+def _cached_attnames(model) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname not in _NOT_CACHED)
+
+
+def forget_user(pk) -> None:
+    """The user's row changed: no cached copy may be served any more (now, and again once
+    the transaction commits, so a copy read before the commit is not served after it)."""
+
+    _bump(_keys(pk)[1])
+
+
+def forget_all_users() -> None:
+    """Every user's row may have changed (a database restore): none is served from the
+    cache any more."""
+    _bump(_keys(0)[0])
+
+
+def _bump(key: str) -> None:
+    def bump() -> None:
+        try:
+            cache.set(key, uuid.uuid4().hex, VERSION_TTL)
+        except Exception:  # the cached rows expire within ROW_TTL
+            logger.warning("User cache unavailable; %s not replaced", key, exc_info=True)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def cached_user(user_id):
+    """``load_user(user_id)``, from the cache when its copy is current."""
+    model = get_user_model()
+    pk = model._meta.pk.to_python(user_id)
+    epoch_key, version_key, row_key = _keys(pk)
+    attnames = _cached_attnames(model)
+    try:
+        found = cache.get_many([epoch_key, version_key, row_key])
+    except Exception:
+        logger.warning("User cache unavailable; reading the user from the database", exc_info=True)
+        return load_user(pk)
+    tag = (found.get(epoch_key), found.get(version_key))
+    entry = found.get(row_key)
+    if None not in tag and entry is not None and entry[0] == tag:
+        user = model.from_db(router.db_for_read(model), attnames, entry[1])
+        user._cached_session_auth_hash = entry[2]
+        return user
+    try:
+        tag = (_current(epoch_key, tag[0]), _current(version_key, tag[1]))
+    except Exception:
+        tag = (None, None)
+    user = load_user(pk)  # read after the tag: a later change gives a new tag
+    if user is not None and None not in tag:
+        values = tuple(getattr(user, name) for name in attnames)
+        try:
+            cache.set(row_key, (tag, values, user.get_session_auth_hash()), ROW_TTL)
+        except Exception:
+            logger.warning("User cache unavailable; user not cached", exc_info=True)
+    return user
+
+
+def _current(key: str, found):
+    """The token under ``key``, created when there is none yet."""
+    if found is not None:
+        return found
+    token = uuid.uuid4().hex
+    return token if cache.add(key, token, VERSION_TTL) else cache.get(key)
+
+
 class ModelBackend(DjangoModelBackend):
     def get_user(self, user_id):
         try:
-            user = load_user(user_id)
+            user = cached_user(user_id)
         except (ValidationError, ValueError, TypeError):
             return None
         return user if user is not None and self.user_can_authenticate(user) else None

@@ -14,7 +14,23 @@ from knox.models import AbstractAuthToken
 from accounts.roles import PROVIDER_ROLES, STAFF_ROLES, Role, user_has_perm
 
 
-class UserManager(BaseUserManager):
+class UserQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """Bulk updates skip ``post_save``: the signed-in user cache
+        (``accounts.backends``) is told about every row they touch."""
+        # imported when called: the backend module imports this app's models
+        from accounts.backends import forget_user
+
+        pks = list(self.values_list("pk", flat=True))
+        count = super().update(**kwargs)
+        for pk in pks:
+            forget_user(pk)
+        return count
+
+    update.alters_data = True
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def get_by_natural_key(self, username):
@@ -113,6 +129,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def can(self, perm: str) -> bool:
         """Role-matrix check; templates use ``user.can`` through the ``can`` filter."""
         return user_has_perm(self, perm)
+
+    def _get_session_auth_hash(self, secret=None):
+        # A user from the signed-in user cache (accounts.backends) comes without its
+        # password hash but with the session auth hash worked out from it.
+        cached = self.__dict__.get("_cached_session_auth_hash")
+        if secret is None and cached is not None and "password" not in self.__dict__:
+            return cached
+        return super()._get_session_auth_hash(secret=secret)
 
 
 class AuditAction(models.TextChoices):

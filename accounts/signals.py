@@ -1,11 +1,14 @@
-"""Sign-in events go to the audit trail; a sign-in clears that account's lockout failures."""
+"""Sign-in events go to the audit trail; a sign-in clears that account's lockout failures;
+a changed user is no longer served from the signed-in user cache."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.audit import audit_record
+from accounts.backends import forget_user
 from accounts.lockout import lockout_reset_for
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 
 
 @receiver(user_logged_in)
@@ -35,3 +38,9 @@ def _login_failed(sender, credentials, request=None, **kwargs):
         actor_email=attempted,
         detail={"attempted": attempted},
     )
+
+
+@receiver(post_save, sender=User)
+@receiver(post_delete, sender=User)
+def _user_changed(sender, instance, **kwargs):
+    forget_user(instance.pk)

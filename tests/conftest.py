@@ -54,6 +54,14 @@ def _clinic_figures_per_test(settings):
     settings.CLINIC_FIGURE_NAMESPACE = uuid.uuid4().hex
 
 
+@pytest.fixture(autouse=True)
+def _user_cache_per_test(settings):
+    """The signed-in user cache (accounts.backends) is per test: ids repeat across runs."""
+    import uuid
+
+    settings.USER_CACHE_NAMESPACE = uuid.uuid4().hex
+
+
 def login(client: Client, user) -> Client:
     """Sign ``user`` in on ``client`` (two-factor verified for admins)."""
     client.force_login(user)

@@ -281,6 +281,7 @@ for _scope, _kinds in RATE_LIMITS.items():
                 f"RATE_LIMIT_{_scope.upper()}_{_kind.upper()}: {exc}"
             ) from None
 RATE_LIMIT_NAMESPACE = ""  # tests give each test its own
+USER_CACHE_NAMESPACE = ""  # the signed-in user cache (accounts/backends.py); per test too
 # Online booking: how many upcoming appointments one patient may hold at once.
 MAX_UPCOMING_APPOINTMENTS_PER_PATIENT = env_int(
     "MAX_UPCOMING_APPOINTMENTS_PER_PATIENT", 3, minimum=1

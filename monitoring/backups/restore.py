@@ -12,6 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from accounts.audit import audit_record
+from accounts.backends import forget_all_users
 from accounts.models import AuditAction, User
 from monitoring.backups import checks, layout, locks, restore_engine
 from monitoring.backups.create import backup_create, backup_folder
@@ -167,6 +168,7 @@ def _restore(backup: Backup, *, actor, say: Say, progress: Progress) -> RestoreR
 
     database_step(0, "waiting for other connections to let go of the tables")
     changes = restore_engine.restore_database(folder, database_step)
+    forget_all_users()  # the signed-in user cache holds rows of the replaced table
     report = RestoreReport(backup=backup, safety_backup=safety, tables_changed=changes)
     if layout.MEDIA_FILE in manifest.get("files", {}):
         say("Restoring media files...")

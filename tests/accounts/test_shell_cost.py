@@ -1,4 +1,5 @@
-"""What every signed-in page pays (issue 15): the user lookup, the CSP header, query counts."""
+"""What every signed-in page pays (issue 15): the user lookup (cached, and never stale), the
+CSP header, query counts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.backends import ModelBackend, load_user
+from accounts import backends
+from accounts.backends import ModelBackend, cached_user, forget_all_users, load_user
 from accounts.models import User
 from accounts.roles import Role
 from tests.conftest import login
@@ -49,15 +51,65 @@ def test_backend_get_user_missing_inactive_and_bad_ids(make_user):
 
 
 def test_changed_user_is_seen_on_the_next_request(client, make_user, shell_urls):
-    """Nothing is cached across requests: a renamed, re-roled or deactivated user is seen at once."""
+    """The user row is cached between requests, but a renamed, re-roled or deactivated
+    user (by ``save()`` or a bulk ``update()``) is seen on the very next request."""
     user = make_user(Role.DOCTOR, first_name="Before")
     login(client, user)
     assert "Before" in client.get(SHELL).content.decode()
+    assert "Before" in client.get(SHELL).content.decode()  # now from the cache
     User.objects.filter(pk=user.pk).update(first_name="After")
     assert "After" in client.get(SHELL).content.decode()
+    user.refresh_from_db()
+    user.role = Role.NURSE
+    user.save()
+    assert "Signed in as nurse" in client.get(SHELL).content.decode()
+    assert client.get(reverse("accounts:audit_list")).status_code == 403  # a nurse's rights
     User.objects.filter(pk=user.pk).update(is_active=False)
     response = client.get(SHELL)
     assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
+
+
+def test_cached_user_is_the_orm_user_without_its_password_in_the_cache(doctor_user):
+    first = cached_user(doctor_user.pk)  # from the database, then cached
+    with CaptureQueriesContext(connection) as queries:
+        again = cached_user(str(doctor_user.pk))
+    assert not queries.captured_queries
+    assert _fields(first) == _fields(User.objects.get(pk=doctor_user.pk))
+    assert again.get_session_auth_hash() == doctor_user.get_session_auth_hash()
+    assert "password" in again.get_deferred_fields()
+    assert again.password == doctor_user.password  # read from the database when asked
+    entry = backends.cache.get(backends._keys(doctor_user.pk)[2])
+    assert entry is not None and doctor_user.password not in repr(entry)
+
+
+def test_row_read_before_a_change_is_never_served_after_it(doctor_user, monkeypatch):
+    """A request that read the old row before a change committed stores it under the old
+    version: the next request reads the database again."""
+    epoch_key, version_key, row_key = backends._keys(doctor_user.pk)
+    cached_user(doctor_user.pk)
+    stale_entry = backends.cache.get(row_key)
+    User.objects.filter(pk=doctor_user.pk).update(first_name="Changed")
+    backends.cache.set(row_key, stale_entry, 60)  # the slow request stores the old row late
+    assert cached_user(doctor_user.pk).first_name == "Changed"
+    forget_all_users()  # a database restore replaced the table
+    with CaptureQueriesContext(connection) as queries:
+        cached_user(doctor_user.pk)
+    assert len(queries.captured_queries) == 1
+
+
+def test_unreachable_cache_falls_back_to_the_database(client, doctor_user, shell_urls, monkeypatch):
+    login(client, doctor_user)
+    assert client.get(SHELL).status_code == 200
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(backends.cache, "get_many", down)
+    monkeypatch.setattr(backends.cache, "set", down)
+    assert cached_user(doctor_user.pk) == doctor_user
+    doctor_user.first_name = "Renamed"
+    doctor_user.save()  # invalidation fails quietly; the rows expire within ROW_TTL
+    assert cached_user(doctor_user.pk).first_name == "Renamed"
 
 
 def test_password_change_elsewhere_signs_the_session_out(client, doctor_user, shell_urls):
@@ -82,15 +134,21 @@ def test_sign_in_through_the_form_uses_the_fast_backend(client, make_user):
 
 
 @pytest.mark.parametrize("role", [Role.DOCTOR, Role.FRONT_DESK, Role.PATIENT])
-def test_shell_costs_one_query(client, make_user, shell_urls, role):
-    """The signed-in layout with no content: the user row and nothing else (the session is
-    read from the cache, the menu and layout links are worked out once per process)."""
-    login(client, make_user(role))
-    client.get(SHELL)  # warm: session cached, CSRF cookie set
+def test_shell_costs_no_query(client, make_user, shell_urls, role):
+    """The signed-in layout with no content: no query at all once warm (the session and the
+    user row are read from the cache, the menu and layout links are worked out once per
+    process); the first request after a change reads the user row."""
+    user = make_user(role)
+    login(client, user)
+    client.get(SHELL)  # warm: session and user cached, CSRF cookie set
     with CaptureQueriesContext(connection) as queries:
         response = client.get(SHELL)
     assert response.status_code == 200
-    assert len(queries.captured_queries) == 1, [q["sql"] for q in queries.captured_queries]
+    assert not queries.captured_queries, [q["sql"] for q in queries.captured_queries]
+    User.objects.filter(pk=user.pk).update(first_name="Changed")
+    with CaptureQueriesContext(connection) as queries:
+        assert "Changed" in client.get(SHELL).content.decode()
+    assert len(queries.captured_queries) == 1
     assert "accounts_user" in queries.captured_queries[0]["sql"]
 
 
