@@ -25,8 +25,15 @@ def _request(user_id=1):
     return SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=user_id), auth=None)
 
 
-def test_sliding_window(settings):
+@pytest.fixture(params=["configured", "locmem"])
+def any_cache(request, settings):
+    """The configured cache (Redis: the pipelined path) and a cache without Redis."""
+    if request.param == "locmem":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
+
+
+def test_sliding_window(settings, any_cache):
     start = 6_000_000 * 60.0  # the start of a one-minute window
     request = _request()
     allowed = [_throttle(settings, start + 30).allow_request(request, None) for _ in range(4)]

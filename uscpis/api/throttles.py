@@ -13,7 +13,7 @@ A refused request is not counted.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache as default_cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -45,7 +45,11 @@ def _uncount(cache, current: str) -> None:
 
 
 class WindowRateThrottle(SimpleRateThrottle):
-    cache = default_cache
+    @property
+    def cache(self):
+        """The default cache itself (``django.core.cache.cache`` is a proxy to it, which
+        would hide that it is Redis)."""
+        return caches["default"]
 
     def allow_request(self, request, view):
         if self.rate is None:
