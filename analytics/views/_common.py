@@ -8,6 +8,7 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -151,9 +152,11 @@ def page_cache_key(request, view_name: str, args, *, own_data: bool) -> str:
     fragment = bool(htmx and not htmx.boosted)
     owner = request.user.pk if own_data else "-"
     minute = int(timezone.now().timestamp() // 60)
+    # The release: a deploy with new static files (hashed names) or a new version renders afresh.
+    release = f"{settings.APP_VERSION}|{getattr(staticfiles_storage, 'manifest_hash', '')}"
     raw = (
         f"{view_name}|{args!r}|{query}|{fragment}|{visibility_class(request.user)}|{owner}|"
-        f"{rollup_generation()}|{minute}"
+        f"{rollup_generation()}|{minute}|{release}"
     )
     namespace = getattr(settings, "ANALYTICS_CACHE_NAMESPACE", "")
     return f"analytics:{namespace}:page:" + hashlib.sha256(raw.encode()).hexdigest()
