@@ -35,6 +35,7 @@ from appointments.services import booking, lifecycle, waitlist
 from appointments.slots import free_slots, local_day_bounds
 from patients.selectors import get_patient_for_user
 from uscpis.api.idempotency import idempotency_parameter, idempotent
+from uscpis.api.serializers import ModelSerializer
 
 BOOKERS = ("appointments.book_self", "appointments.book_for_patient")
 READERS = ("appointments.book_self", "appointments.view_schedule")
@@ -55,7 +56,7 @@ def _own_patient(user):
 # --- Serializers --------------------------------------------------------------------------
 
 
-class AppointmentTypeSerializer(serializers.ModelSerializer):
+class AppointmentTypeSerializer(ModelSerializer):
     class Meta:
         model = AppointmentType
         fields = [
@@ -71,7 +72,7 @@ class AppointmentTypeSerializer(serializers.ModelSerializer):
         ]
 
 
-class ProviderSerializer(serializers.ModelSerializer):
+class ProviderSerializer(ModelSerializer):
     name = serializers.CharField(source="display_name")
     role = serializers.CharField()
     appointment_types = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
@@ -87,6 +88,23 @@ class SlotSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
+    def to_representation(self, slot):
+        """What the declared fields give (DRF's ISO 8601 in the current time zone), built
+        directly: a week holds hundreds of slots and the generic path runs four fields'
+        machinery for each (tests/api/test_api_smoke.py compares the two)."""
+        tz = timezone.get_current_timezone()
+        return {
+            "provider": int(slot.provider_id),
+            "provider_name": str(slot.provider_name),
+            "start": _iso_datetime(slot.start, tz),
+            "end": _iso_datetime(slot.end, tz),
+        }
+
+
+def _iso_datetime(value, tz) -> str:
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
 
 class SlotPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
@@ -94,7 +112,7 @@ class SlotPageSerializer(serializers.Serializer):
     results = SlotSerializer(many=True)
 
 
-class AppointmentSerializer(serializers.ModelSerializer):
+class AppointmentSerializer(ModelSerializer):
     patient_name = serializers.CharField(source="patient.full_name", read_only=True)
     provider_name = serializers.CharField(source="provider.display_name", read_only=True)
     appointment_type_name = serializers.CharField(source="appointment_type.name", read_only=True)
@@ -148,7 +166,7 @@ class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class WaitlistSerializer(serializers.ModelSerializer):
+class WaitlistSerializer(ModelSerializer):
     class Meta:
         model = WaitlistEntry
         fields = [

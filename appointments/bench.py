@@ -364,4 +364,7 @@ HTTP_PAGES = [
         lambda: f"/appointments/calendar/?date={_busy_day()}",
         user="frontdesk@usc.edu.ph",
     ),
+    HttpPage(
+        "api: free slots, provider-week", _api_slots_url, user="frontdesk@usc.edu.ph", token=True
+    ),
 ]

@@ -30,6 +30,7 @@ from billing.services import payments
 from patients.selectors import get_patient_for_user
 from uscpis.api.errors import problem
 from uscpis.api.idempotency import HEADER, idempotency_parameter, idempotent
+from uscpis.api.serializers import ModelSerializer
 
 VIEWERS = ("billing.view", "billing.portal")
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -41,7 +42,7 @@ def _audit(request, rows, object_type: str, **detail) -> None:
     )
 
 
-class InvoiceLineSerializer(serializers.ModelSerializer):
+class InvoiceLineSerializer(ModelSerializer):
     class Meta:
         model = InvoiceLine
         fields = [
@@ -58,7 +59,7 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class InvoiceSerializer(ModelSerializer):
     patient_name = serializers.CharField(source="patient.full_name", read_only=True)
     balance = serializers.SerializerMethodField()
 
@@ -110,7 +111,7 @@ class InvoiceDetailSerializer(InvoiceSerializer):
         return InvoiceLineSerializer(selectors.invoice_lines(obj), many=True).data
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(ModelSerializer):
     class Meta:
         model = Payment
         fields = [
@@ -136,7 +137,7 @@ class PaymentCreateSerializer(serializers.Serializer):
     )
 
 
-class ClaimSerializer(serializers.ModelSerializer):
+class ClaimSerializer(ModelSerializer):
     payer = serializers.CharField(source="payer.name")
 
     class Meta:

@@ -22,6 +22,7 @@ from billing.models import CashierDay, Invoice, InvoiceStatus, Payment, Service
 from billing.services import invoices, payments
 from patients.models import Patient
 from uscpis.bench import BenchCase, page_case
+from uscpis.benchhttp import HttpPage
 
 CHUNK = 50_000
 YEAR = 2025  # the bench series' year
@@ -243,18 +244,31 @@ def _issue_case() -> BenchCase:
     )
 
 
+def _clerk_open_day(clerk) -> CashierDay:
+    """The bench clerk's open cashier day with 300 of the bench payments (moved from the
+    bench's closed day, once)."""
+    day = CashierDay.objects.filter(cashier=clerk, status="open").first()
+    if day is None:
+        day = payments.cashier_day_open(actor=clerk, opening_float=Decimal("1000"))
+    if not day.payments.exists():
+        bench_day = CashierDay.objects.get(close_note="bench")
+        ids = list(Payment.objects.filter(cashier_day=bench_day).values_list("pk", flat=True)[:300])
+        Payment.objects.filter(pk__in=ids).update(cashier_day=day)
+    return day
+
+
+def _cashier_url() -> str:
+    _clerk_open_day(_clerk())
+    return reverse("billing:cashier")
+
+
 def _close_case() -> BenchCase:
     """Close a cashier day with 300 payments (expected per method vs counted), rolled back."""
 
     def prepare():
 
         clerk = _clerk()
-        day = CashierDay.objects.filter(cashier=clerk, status="open").first()
-        if day is None:
-            day = payments.cashier_day_open(actor=clerk, opening_float=Decimal("1000"))
-        bench_day = CashierDay.objects.get(close_note="bench")
-        ids = list(Payment.objects.filter(cashier_day=bench_day).values_list("pk", flat=True)[:300])
-        Payment.objects.filter(pk__in=ids).update(cashier_day=day)
+        day = _clerk_open_day(clerk)
 
         def run():
             with transaction.atomic():
@@ -295,4 +309,25 @@ CASES = [
     ),
     _issue_case(),
     _close_case(),
+]
+
+
+HTTP_PAGES = [
+    HttpPage(
+        "billing: patient billing tab",
+        lambda: reverse("billing:patient", args=[_heavy_patient_id()]),
+        user=CLERK_EMAIL,
+    ),
+    HttpPage("billing: invoice page", _some_invoice_url, user=CLERK_EMAIL),
+    HttpPage(
+        "billing: open-invoice list",
+        lambda: reverse("billing:invoices") + "?status=open",
+        user=CLERK_EMAIL,
+    ),
+    HttpPage(
+        "billing: AR ageing by patient",
+        lambda: reverse("billing:reports") + "?report=ar_patient",
+        user=CLERK_EMAIL,
+    ),
+    HttpPage("billing: cashier's day (open, 300 payments)", _cashier_url, user=CLERK_EMAIL),
 ]

@@ -28,9 +28,10 @@ from inventory.services import dispensing, stock
 from patients.models import Prescription
 from patients.selectors import get_patient_for_user, get_visit_for_user
 from uscpis.api.idempotency import idempotency_parameter, idempotent
+from uscpis.api.serializers import ModelSerializer
 
 
-class ItemSerializer(serializers.ModelSerializer):
+class ItemSerializer(ModelSerializer):
     category = serializers.CharField(source="category.name", default=None, allow_null=True)
     on_hand = serializers.DecimalField(max_digits=14, decimal_places=3, read_only=True)
     usable = serializers.DecimalField(max_digits=14, decimal_places=3, read_only=True)
@@ -57,7 +58,7 @@ class ItemSerializer(serializers.ModelSerializer):
         ]
 
 
-class LotSerializer(serializers.ModelSerializer):
+class LotSerializer(ModelSerializer):
     location = serializers.CharField(source="location.code")
 
     class Meta:
@@ -75,7 +76,7 @@ class LotSerializer(serializers.ModelSerializer):
         ]
 
 
-class MovementSerializer(serializers.ModelSerializer):
+class MovementSerializer(ModelSerializer):
     class Meta:
         model = StockMovement
         fields = [
@@ -133,13 +134,13 @@ class ReceiveSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class PurchaseOrderLineSerializer(serializers.ModelSerializer):
+class PurchaseOrderLineSerializer(ModelSerializer):
     class Meta:
         model = PurchaseOrderLine
         fields = ["id", "item", "quantity_ordered", "quantity_received", "unit_cost"]
 
 
-class PurchaseOrderSerializer(serializers.ModelSerializer):
+class PurchaseOrderSerializer(ModelSerializer):
     vendor = serializers.CharField(source="vendor.name")
     total = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
     lines = PurchaseOrderLineSerializer(many=True, read_only=True)

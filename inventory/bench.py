@@ -178,4 +178,7 @@ HTTP_PAGES = [
         user="inventory@usc.edu.ph",
     ),
     HttpPage("item ledger", _busiest_item_url, user="inventory@usc.edu.ph"),
+    HttpPage(
+        "api: stock list", "/api/v1/inventory/items/", user="inventory@usc.edu.ph", token=True
+    ),
 ]

@@ -253,4 +253,28 @@ HTTP_PAGES = [
         lambda: f"/patients/{_heavy_pk()}/",
         user="doctor@usc.edu.ph",
     ),
+    # The API with a personal token, as an integration calls it (mirrors the api_case cases).
+    HttpPage(
+        "api: patient search", "/api/v1/patients/?q=dimacul", user="doctor@usc.edu.ph", token=True
+    ),
+    HttpPage(
+        "api: patient read",
+        lambda: f"/api/v1/patients/{_heavy_pk()}/",
+        user="doctor@usc.edu.ph",
+        token=True,
+    ),
+    HttpPage(
+        "api: FHIR Patient by name",
+        "/fhir/R4/Patient?name=dimacul",
+        user="doctor@usc.edu.ph",
+        token=True,
+        accept="application/fhir+json",
+    ),
+    HttpPage(
+        "api: FHIR Patient read",
+        lambda: f"/fhir/R4/Patient/{_heavy_pk()}",
+        user="doctor@usc.edu.ph",
+        token=True,
+        accept="application/fhir+json",
+    ),
 ]

@@ -52,6 +52,7 @@ def _clinic_figures_per_test(settings):
     import uuid
 
     settings.CLINIC_FIGURE_NAMESPACE = uuid.uuid4().hex
+    settings.ANALYTICS_CACHE_NAMESPACE = uuid.uuid4().hex  # the analytics page cache
 
 
 @pytest.fixture(autouse=True)

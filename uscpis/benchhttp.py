@@ -44,6 +44,7 @@ HELLO = "hello (bare Django)"
 DEFAULT_TARGET = 15.0  # hello requests per page (issue 15)
 SHELL_TARGET = 3.0
 BENCH_TOTP_NAME = "bench-http"
+BENCH_TOKEN_NAME = "bench-http"
 FORWARDED = {"X-Forwarded-Proto": "https"}  # as behind the TLS-terminating proxy
 
 LUA_REPORT = r"""
@@ -80,6 +81,10 @@ class HttpPage:
     user: str | None = None
     htmx: bool = False
     target: float = DEFAULT_TARGET  # cost in hello requests
+    # API pages: sign with a personal API token (``Authorization: Token ...``, made for the
+    # user at setup) instead of the login form's session cookie, as an integration does.
+    token: bool = False
+    accept: str | None = None  # e.g. "application/fhir+json"
 
     def resolve(self) -> str:
         return self.url() if callable(self.url) else self.url
@@ -185,6 +190,9 @@ def server_env(static_root: Path) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("USCPIS_TESTING", None)
+    # One token sends thousands of requests a minute here; the throttle still runs (same code,
+    # same cache round trips) but with a per-second window it never answers 429.
+    env["API_RATE_USER"] = "1000000/s"
     if settings.DATABASE_URL:
         env["DATABASE_URL"] = settings.DATABASE_URL
     if settings.REDIS_URL:
@@ -421,6 +429,29 @@ def sign_in(port: int, email: str, password: str, totp: Callable[[], str] | None
     return cookies
 
 
+def api_token_for(email: str) -> str:
+    """A fresh read-only personal API token for the bench user (knox, hashed, expiring):
+    the secret the API pages send as ``Authorization: Token <secret>``."""
+    # imported when called: this module loads before Django's settings and app registry
+    from accounts.models import User
+
+    # imported when called: this module loads before Django's settings and app registry
+    from accounts.services import api_token_create
+
+    user = User.objects.get(email=email)
+    _, secret = api_token_create(actor=user, name=BENCH_TOKEN_NAME, scope="read", expires_in_days=1)
+    return secret
+
+
+def page_headers(page: HttpPage, tokens: dict[str, str]) -> dict[str, str]:
+    headers = {}
+    if page.token:
+        headers["Authorization"] = f"Token {tokens[page.user]}"
+    if page.accept:
+        headers["Accept"] = page.accept
+    return headers
+
+
 # --- Load ------------------------------------------------------------------------------------
 
 
@@ -435,6 +466,7 @@ def run_wrk(
     threads: int,
     connections: int,
     duration: str,
+    extra_headers: dict | None = None,
 ) -> dict:
     cmd = [
         wrk,
@@ -451,6 +483,7 @@ def run_wrk(
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
     if htmx:
         headers["HX-Request"] = "true"
+    headers.update(extra_headers or {})
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     cmd.append(f"http://127.0.0.1:{port}{path}")
@@ -473,9 +506,11 @@ def measure(
     htmx: bool,
     target: float | None,
     opts: dict,
+    extra_headers: dict | None = None,
 ) -> HttpResult:
     port = server.port
     headers = {"HX-Request": "true"} if htmx else {}
+    headers.update(extra_headers or {})
     probe_status, bytes_probe = 0, 0
     for _ in range(3):  # warm the workers' caches and check the answer
         probe_status, _, body = fetch(port, "GET", path, cookies=cookies, headers=headers)
@@ -491,6 +526,7 @@ def measure(
         threads=opts["threads"],
         connections=opts["connections"],
         duration=opts["duration"],
+        extra_headers=extra_headers,
     )
     cpu = cpu_used(before, cpu_snapshot(server))
     seconds = report["duration_us"] / 1e6 or 1
@@ -534,9 +570,10 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
     from accounts.models import User
 
     totps = {}
-    for email in sorted({p.user for p in pages if p.user}):
+    for email in sorted({p.user for p in pages if p.user and not p.token}):
         if User.objects.get(email=email).requires_two_factor:
             totps[email] = totp_for(email)
+    tokens = {email: api_token_for(email) for email in sorted({p.user for p in pages if p.token})}
 
     load_before = os.getloadavg()
     stdout.write(
@@ -554,7 +591,7 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
         app.wait_ready("/accounts/login/")
         sessions = {
             email: sign_in(app.port, email, password, totps.get(email))
-            for email in sorted({p.user for p in pages if p.user})
+            for email in sorted({p.user for p in pages if p.user and not p.token})
         }
         stdout.write(
             f"[http] signed in through the login form as {', '.join(sessions) or 'nobody'}"
@@ -577,9 +614,10 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
                 server=app,
                 path=path,
                 user=page.user,
-                cookies=sessions.get(page.user),
+                cookies=None if page.token else sessions.get(page.user),
                 htmx=page.htmx,
                 target=page.target,
+                extra_headers=page_headers(page, tokens),
                 **common,
             )
             result.cost = (

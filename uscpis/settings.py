@@ -316,6 +316,9 @@ REST_KNOX = {
 # counted in the shared cache (Redis in production).
 API_RATE_USER = env_str("API_RATE_USER", "600/min")
 API_RATE_ANON = env_str("API_RATE_ANON", "30/min")
+# Analytics pages are served from a rendered-page cache (per visibility class, rollup
+# generation and minute; analytics/views/_common.py). Off: every view renders afresh.
+ANALYTICS_PAGE_CACHE = env_bool("ANALYTICS_PAGE_CACHE", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "uscpis.api.auth.ApiTokenAuthentication",

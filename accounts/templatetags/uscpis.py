@@ -38,8 +38,9 @@ def money(value) -> str:
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
     sign = "-" if amount < 0 else ""
-    whole, _, cents = f"{abs(amount):.2f}".partition(".")
-    return f"{sign}{settings.CURRENCY_SYMBOL}{intcomma(int(whole))}.{cents}"
+    # Python's grouping, not humanize's intcomma (a locale lookup per call): the site is
+    # English only (LANGUAGE_CODE en-us, no locale switching), where both give 1,234.
+    return f"{sign}{settings.CURRENCY_SYMBOL}{abs(amount):,.2f}"
 
 
 @register.inclusion_tag("_field.html")

@@ -36,6 +36,7 @@ from analytics.models import (
     VisitFact,
     VisitForecast,
 )
+from analytics.services.generation import rollup_generation_bump_on_commit
 from inventory.models import Item
 
 KINDS = ("all", "medical", "dental")
@@ -159,6 +160,7 @@ def visit_forecast_compute(*, today: date | None = None) -> None:
     )
     first = first_fact.first()
     with transaction.atomic():
+        rollup_generation_bump_on_commit()  # the cached forecast pages render afresh
         VisitForecast.objects.all().delete()
         ForecastSummary.objects.all().delete()
         for kind in KINDS:
@@ -267,6 +269,7 @@ def stock_forecast_compute(*, today: date | None = None) -> int:
             )
         )
     with transaction.atomic():
+        rollup_generation_bump_on_commit()
         StockForecast.objects.all().delete()
         StockForecast.objects.bulk_create(rows)
     return len(rows)

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.models import RollupDay
+from analytics.services.generation import rollup_generation_bump_on_commit
 from analytics.services.monthly import months_refresh
 from inventory.models import MovementKind
 
@@ -409,6 +410,7 @@ def rollup_refresh_range(*, first: date, last: date) -> None:
             RollupDay(day=first + timedelta(days=i), refreshed_at=now)
             for i in range((last - first).days + 1)
         )
+        rollup_generation_bump_on_commit()  # the cached analytics pages render afresh
 
 
 def rollup_rebuild(

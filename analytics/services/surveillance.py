@@ -26,6 +26,7 @@ from accounts.roles import Role
 from accounts.services import notify
 from analytics.epi import ears, epi_week, epi_week_start, weekly_flag
 from analytics.models import AberrationSignal, SyndromeDaily, SyndromeGroup, VisitFact
+from analytics.services.generation import rollup_generation_bump_on_commit
 
 EPISODE_GAP_DAYS = 7
 LOOKBACK_DAYS = 60
@@ -128,6 +129,7 @@ def syndrome_recount(*, group_id: int) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM analytics_syndromedaily WHERE group_id = %s", [group_id])
         cursor.execute(RECOUNT_SQL, {"tz": settings.TIME_ZONE, "group": group_id})
+        rollup_generation_bump_on_commit()
 
 
 def daily_series(group: SyndromeGroup, first: date, last: date) -> list[int]:
@@ -168,6 +170,7 @@ def signals_detect(*, today: date | None = None, lookback_days: int = LOOKBACK_D
             "group"
         ):
             _announce(signal, today)
+        rollup_generation_bump_on_commit()
     return opened
 
 

@@ -15,7 +15,7 @@ from analytics.charts import bar_chart
 from analytics.selectors import dashboards
 from analytics.selectors.financial import financial as figures
 from analytics.services.rollups import day_bounds
-from analytics.views._common import filter_form, respond, tabs
+from analytics.views._common import cached_page, filter_form, respond, tabs
 from patients.models import Icd10Code, Visit
 from uscpis.http import Request, render_page
 
@@ -24,6 +24,7 @@ PAGE_SIZE = 25
 
 @require_GET
 @require_perm("analytics.view")
+@cached_page()
 def overview(request: Request):
     form, f = filter_form(request, default_days=84)
     kpis = dashboards.overview(f)
@@ -44,6 +45,7 @@ def overview(request: Request):
 
 @require_GET
 @require_perm("analytics.view")
+@cached_page()
 def visits(request: Request):
     form, f = filter_form(request, default_days=182)
     return respond(
@@ -59,6 +61,7 @@ def visits(request: Request):
 
 @require_GET
 @require_perm("analytics.view")
+@cached_page()
 def diagnoses(request: Request):
     form, f = filter_form(request, default_days=182)
     counts = dashboards.code_counts(f)
@@ -127,6 +130,7 @@ def diagnosis_patients(request: Request, code: str):
 
 @require_GET
 @require_perm("analytics.view_productivity")
+@cached_page(own_data=lambda request: request.user.role != "admin")
 def productivity(request: Request):
     is_admin = request.user.role == "admin"
     form, f = filter_form(request, default_days=28, show_provider=is_admin)
@@ -144,6 +148,7 @@ def productivity(request: Request):
 
 @require_GET
 @require_perm("analytics.view")
+@cached_page()
 def inventory(request: Request):
     form, f = filter_form(request, default_days=90, show_provider=False)
     return respond(
@@ -159,6 +164,7 @@ def inventory(request: Request):
 
 @require_GET
 @require_perm("analytics.view_financial")
+@cached_page()
 def financial(request: Request):
     form, f = filter_form(request, default_days=91)
     kpis, charts = figures(f)
@@ -176,6 +182,7 @@ def financial(request: Request):
 
 @require_GET
 @require_perm("analytics.view")
+@cached_page()
 def quality(request: Request):
     counts = dashboards.quality_counts()
     chart = bar_chart(

@@ -16,13 +16,14 @@ from analytics.forms import SyndromeForm
 from analytics.models import SyndromeGroup
 from analytics.selectors import surveillance as selectors
 from analytics.services.surveillance import WEEKLY_METHOD, syndrome_save
-from analytics.views._common import respond, tabs
+from analytics.views._common import cached_page, respond, tabs
 from uscpis.csvexport import csv_download
 from uscpis.http import Request, render_page
 
 
 @require_GET
 @require_perm("analytics.view")
+@cached_page()
 def surveillance(request: Request):
     report = selectors.weekly_report()
     if request.GET.get("export") == "csv" and not request.GET.get("chart"):
@@ -102,6 +103,7 @@ def syndrome_edit(request: Request, pk: int | None = None):
 
 @require_GET
 @require_perm("analytics.view")
+@cached_page()
 def forecasts(request: Request):
     sections = selectors.forecast_sections()
     charts = [chart for s in sections for _, _, chart in s["charts"]]

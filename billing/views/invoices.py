@@ -43,12 +43,13 @@ def invoice_list(request: Request):
 
 def _detail_context(request, invoice, **extra) -> dict:
     lines = selectors.invoice_lines(invoice)
+    write_offs = list(invoice.write_offs.all())
     context = {
         "invoice": invoice,
         "lines": lines,
         "allocations": list(invoice.allocations.select_related("payment")),
         "credit_notes": list(invoice.credit_notes.all()),
-        "write_offs": list(invoice.write_offs.all()),
+        "write_offs": write_offs,
         "claims": list(
             {
                 x.claim_line.claim
@@ -71,9 +72,7 @@ def _detail_context(request, invoice, **extra) -> dict:
         "void_form": forms.ReasonForm(prefix="void"),
         "writeoff_form": forms.ReasonForm(prefix="writeoff"),
         "credit_form": forms.CreditNoteForm(prefix="credit"),
-        "pending_writeoff": any(
-            w.status == ApprovalStatus.REQUESTED for w in invoice.write_offs.all()
-        ),
+        "pending_writeoff": any(w.status == ApprovalStatus.REQUESTED for w in write_offs),
     }
     context.update(extra)
     return context

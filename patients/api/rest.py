@@ -33,6 +33,7 @@ from patients.models import (
     VitalSigns,
 )
 from patients.services import certificates, registry, visits
+from uscpis.api.serializers import ModelSerializer
 
 READ_DEMOGRAPHICS = ("patients.view_demographics", "patients.portal")
 READ_CLINICAL = ("patients.view_clinical", "patients.portal")
@@ -45,7 +46,7 @@ def _via_api(view: str = "") -> dict:
 # --- Serializers --------------------------------------------------------------------------
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(ModelSerializer):
     email = serializers.CharField(read_only=True, help_text="An email address, or empty.")
     philhealth_pin = serializers.CharField(
         source="philhealth_pin_display",
@@ -59,7 +60,7 @@ class PatientSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PatientWriteSerializer(serializers.ModelSerializer):
+class PatientWriteSerializer(ModelSerializer):
     confirm_duplicate = serializers.BooleanField(
         required=False,
         default=False,
@@ -91,25 +92,25 @@ class PatientWriteSerializer(serializers.ModelSerializer):
         return registry.philhealth_pin_clean(value)
 
 
-class AllergySerializer(serializers.ModelSerializer):
+class AllergySerializer(ModelSerializer):
     class Meta:
         model = Allergy
         fields = ["id", "substance", "reaction", "severity", "noted_on", "is_active"]
 
 
-class MedicationSerializer(serializers.ModelSerializer):
+class MedicationSerializer(ModelSerializer):
     class Meta:
         model = Medication
         fields = ["id", "name", "dose", "frequency", "started_on", "is_active", "notes"]
 
 
-class ImmunizationSerializer(serializers.ModelSerializer):
+class ImmunizationSerializer(ModelSerializer):
     class Meta:
         model = Immunization
         fields = ["id", "vaccine", "dose_number", "given_on", "lot_number", "notes"]
 
 
-class VitalSignsSerializer(serializers.ModelSerializer):
+class VitalSignsSerializer(ModelSerializer):
     class Meta:
         model = VitalSigns
         fields = [
@@ -127,7 +128,7 @@ class VitalSignsSerializer(serializers.ModelSerializer):
         ]
 
 
-class DiagnosisSerializer(serializers.ModelSerializer):
+class DiagnosisSerializer(ModelSerializer):
     code = serializers.CharField(source="icd10_id")
     title = serializers.CharField(source="icd10.title")
 
@@ -136,7 +137,7 @@ class DiagnosisSerializer(serializers.ModelSerializer):
         fields = ["id", "code", "title", "is_primary", "note"]
 
 
-class PrescriptionSerializer(serializers.ModelSerializer):
+class PrescriptionSerializer(ModelSerializer):
     class Meta:
         model = Prescription
         fields = [
@@ -152,7 +153,7 @@ class PrescriptionSerializer(serializers.ModelSerializer):
         ]
 
 
-class VisitSummarySerializer(serializers.ModelSerializer):
+class VisitSummarySerializer(ModelSerializer):
     provider = serializers.CharField(source="provider.full_name")
 
     class Meta:
@@ -193,7 +194,7 @@ class VisitStartSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=VisitKind.choices)
 
 
-class DocumentSerializer(serializers.ModelSerializer):
+class DocumentSerializer(ModelSerializer):
     class Meta:
         model = PatientDocument
         fields = [
@@ -209,7 +210,7 @@ class DocumentSerializer(serializers.ModelSerializer):
         ]
 
 
-class CertificateSerializer(serializers.ModelSerializer):
+class CertificateSerializer(ModelSerializer):
     class Meta:
         model = MedicalCertificate
         fields = [
