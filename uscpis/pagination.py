@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models.query import ModelIterable, QuerySet
+from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
 
 
@@ -40,18 +42,19 @@ class CappedPaginator(Paginator):
 
 
 class CappedSortingPaginator(CappedPaginator):
-    """A ``CappedPaginator`` for searches whose matches are often few: one query finds the
-    matches (at most ``cap + 1``, in no order, as the count does), counts them and, when
-    they are at most ``cap``, sorts just them and returns the ids of the page asked for;
-    the page's rows are then read by primary key. Matches past the cap are not sorted, and
-    the page is read in the list's order as ``CappedPaginator`` reads it (walking an index
-    in order is fast when matches are many).
+    """A ``CappedPaginator`` for searches whose matches are often few. One statement finds
+    the matches (at most ``cap + 1``, in no order, as the count does) and counts them; when
+    they are at most ``cap`` it sorts just them for the page asked for, and when they are
+    more it reads that page in the list's order (walking an index in order is fast when
+    matches are many). It returns the page's ids, and the rows are then read by primary
+    key with one plain SELECT.
 
     So a search with few matches reads them once, not twice (once to count, once more to
-    sort them for the page), and whichever way the page was found its rows are in the
-    list's order. The order must be plain fields of the model ending with a unique one
-    (``order_by("last_name", "first_name", "id")``); any other list, and a list with no
-    filter at all, is paginated as by ``CappedPaginator``.
+    sort them for the page), no page is compiled as a second ORM query, and whichever way
+    the page was found its rows are in the list's order. This needs a model list read from
+    its own table alone (no joins, annotations or slicing) in an order of plain fields
+    ending with a unique one (``order_by("last_name", "first_name", "id")``); any other
+    list is paginated as by ``CappedPaginator``.
     """
 
     def __init__(self, object_list, per_page, *, cap: int = 1000, **kwargs):
@@ -90,35 +93,65 @@ class CappedSortingPaginator(CappedPaginator):
             return None
         return [f.attname for f in fields], ", ".join(sql)
 
+    def _one_table(self) -> bool:
+        """A plain model list read from its own table alone: no joins, annotations, extra
+        columns, DISTINCT, set operations or slicing."""
+        qs = self.object_list
+        query = qs.query
+        return (
+            isinstance(qs, QuerySet)
+            and qs._iterable_class is ModelIterable
+            and not (query.is_sliced or query.annotations or query.extra or query.distinct)
+            and not query.combinator
+            and not any(  # a join still referenced (trimmed ones have no references)
+                query.alias_refcount.get(alias) and not isinstance(table, BaseTable)
+                for alias, table in query.alias_map.items()
+            )
+            and sum(isinstance(t, BaseTable) for t in query.alias_map.values()) <= 1
+        )
+
     @cached_property
     def count(self) -> int:
         order = self._order()
-        query = self.object_list.query
-        if order is None or query.is_sliced or not query.where:
-            # Unfiltered, the rows are the whole table: counting them is a plain scan that
-            # stops at the cap, and reading any page in order walks an index.
+        if order is None or not self._one_table():
             return super().count
         names, order_sql = order
-        pk = self.object_list.model._meta.pk
-        columns = [pk.attname, *(n for n in names if n != pk.attname)]
-        matches = self.object_list.order_by().values_list(*columns)[: self.cap + 1]
-        inner, params = matches.query.sql_with_params()
-        pk_column = connections[self.object_list.db].ops.quote_name(pk.column)
-        sql = (
-            f"WITH m AS MATERIALIZED ({inner}) "  # noqa: S608 (our SQL; values are parameters)
-            f"SELECT (SELECT count(*) FROM m), ARRAY(SELECT {pk_column} FROM m "
-            f"WHERE (SELECT count(*) FROM m) <= %s ORDER BY {order_sql} LIMIT %s OFFSET %s)"
+        qs = self.object_list
+        model, connection = qs.model, connections[qs.db]
+        try:
+            where, params = qs.query.get_compiler(using=qs.db).compile(qs.query.where)
+        except EmptyResultSet:
+            return 0
+        except FullResultSet:
+            where, params = "", []
+        quote = connection.ops.quote_name
+        pk = quote(model._meta.pk.column)
+        columns = ", ".join(
+            dict.fromkeys([pk, *(quote(model._meta.get_field(n).column) for n in names)])
         )
+        table = quote(model._meta.db_table)
         offset = (self._wanted - 1) * self.per_page
-        with connections[self.object_list.db].cursor() as cursor:
-            cursor.execute(sql, [*params, self.cap, self.per_page, offset])
-            counted, ids = cursor.fetchone()
+        # One statement: the matches (at most cap + 1, in no order) are counted; when they
+        # are few, the page's ids are sorted from them; when they are many, the page's ids
+        # are read in the list's order (each branch runs only when its condition holds).
+        sql = (
+            f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} "  # noqa: S608 (our SQL; values are parameters)
+            f"{'WHERE ' + where if where else ''} LIMIT %s) "
+            "SELECT (SELECT count(*) FROM m), "
+            f"ARRAY(SELECT {pk} FROM m WHERE (SELECT count(*) FROM m) <= %s "
+            f"ORDER BY {order_sql} LIMIT %s OFFSET %s), "
+            f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT count(*) FROM m) > %s "
+            f"{'AND (' + where + ')' if where else ''} ORDER BY {order_sql} LIMIT %s OFFSET %s)"
+        )
+        page = [self.per_page + self.orphans, offset]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, self.cap + 1, self.cap, *page, self.cap, *params, *page])
+            counted, few, many = cursor.fetchone()
         self.capped = counted > self.cap
-        if not self.capped:
-            if ids:
-                self._page_ids[self._wanted] = ids
-            if self.when_few is not None:  # any other page (e.g. past the last one)
-                self.object_list = self.when_few(self.object_list)
+        if few or many:
+            self._page_ids[self._wanted] = few or many
+        if not self.capped and self.when_few is not None:  # any other page (past the last)
+            self.object_list = self.when_few(self.object_list)
         return min(counted, self.cap)
 
     def page(self, number):
@@ -126,6 +159,13 @@ class CappedSortingPaginator(CappedPaginator):
         ids = self._page_ids.get(number)
         if ids is None:
             return super().page(number)
+        # As many rows as ``Paginator.page`` shows: the last page ends at the (capped)
+        # count and takes the orphans.
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = ids[: max(top - bottom, 0)]
         by_pk = {row.pk: row for row in self._rows_by_pk(ids)}
         return self._get_page([by_pk[pk] for pk in ids if pk in by_pk], number, self)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Value
 from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
 
@@ -83,13 +84,21 @@ def test_sorting_paginator_pages_few_matches_in_the_lists_order(ordering):
 def test_sorting_paginator_reads_capped_matches_in_index_order():
     user = UserFactory()
     Notification.objects.bulk_create(Notification(user=user, title=f"n{i:02d}") for i in range(30))
-    listed = Notification.objects.filter(user=user).order_by("title", "id")
-    paginator = CappedSortingPaginator(listed, 5, cap=12)
-    with CaptureQueriesContext(connection) as ctx:
-        page = paginator.get_page(2)
-    assert "ARRAY" in ctx.captured_queries[0]["sql"]
-    assert paginator.count == 12 and paginator.capped and paginator.num_pages == 3
-    assert _titles(page) == ["n05", "n06", "n07", "n08", "n09"]
+    for listed in (
+        Notification.objects.filter(user=user).order_by("title", "id"),
+        Notification.objects.order_by("title", "id"),  # no filter: the whole table
+    ):
+        paginator = CappedSortingPaginator(listed, 5, cap=12)
+        with CaptureQueriesContext(connection) as ctx:
+            page = paginator.get_page(2)
+            titles = _titles(page)
+        assert "ARRAY" in ctx.captured_queries[0]["sql"] and len(ctx.captured_queries) == 2
+        assert paginator.count == 12 and paginator.capped and paginator.num_pages == 3
+        assert titles == ["n05", "n06", "n07", "n08", "n09"]
+        # The last reachable page ends at the cap, as CappedPaginator's does.
+        assert _titles(paginator.get_page(3)) == ["n10", "n11"]
+        orphans = CappedSortingPaginator(listed, 5, cap=12, orphans=2)
+        assert _titles(orphans.get_page(2)) == [f"n{i:02d}" for i in range(5, 12)]
 
 
 def test_sorting_paginator_leaves_other_orders_to_the_capped_paginator():
@@ -99,7 +108,8 @@ def test_sorting_paginator_leaves_other_orders_to_the_capped_paginator():
         Notification.objects.order_by("title"),  # no unique field last
         Notification.objects.order_by(Lower("title"), "id"),  # an expression
         Notification.objects.order_by("user__email", "id"),  # another table
-        Notification.objects.order_by("title", "id"),  # no filter: the whole table
+        Notification.objects.filter(user__email=user.email).order_by("title", "id"),  # a join
+        Notification.objects.annotate(one=Value(1)).order_by("title", "id"),  # more columns
     ):
         paginator = CappedSortingPaginator(listed, 5, cap=12)
         with CaptureQueriesContext(connection) as ctx:
