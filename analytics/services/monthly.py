@@ -1,5 +1,6 @@
-"""Monthly rollups: the daily rollups of one calendar month summed per item (stock), so a
-page over a quarter or a year reads a few rows per item instead of one per day.
+"""Monthly rollups: the daily rollups of one calendar month summed per item (stock), and
+those summed over every item, so a page over a quarter or a year reads a few rows per item
+(or one per month) instead of one per item and day.
 
 They are derived from the daily rows only, in the same transaction that refreshes those
 days (``rollup_refresh_range``): every month touched by the refreshed days is deleted and
@@ -26,7 +27,18 @@ WHERE day >= %(first)s AND day < %(after)s
 GROUP BY 1, 2
 """
 
-MONTHLY = (("analytics_stockmonthfact", STOCK_MONTH_SQL),)
+STOCK_TOTAL_SQL = """
+INSERT INTO analytics_stockmonthtotal (month, dispensed_value)
+SELECT month, SUM(dispensed_value) FROM analytics_stockmonthfact
+WHERE month >= %(first)s AND month < %(after)s
+GROUP BY month
+"""
+
+# In this order: the totals are summed from the month rows just made.
+MONTHLY = (
+    ("analytics_stockmonthfact", STOCK_MONTH_SQL),
+    ("analytics_stockmonthtotal", STOCK_TOTAL_SQL),
+)
 
 
 def month_start(day: date) -> date:

@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import StockFact, StockMonthFact
+from analytics.models import StockFact, StockMonthFact, StockMonthTotal
 from analytics.selectors import stock
 from analytics.selectors.months import split_range
 from analytics.services.rollups import rollup_rebuild, rollup_refresh_day
@@ -130,6 +130,10 @@ def test_month_rows_are_the_sums_of_their_daily_rows(stock_history):
     assert actual == {k: dict(v) for k, v in expected.items()}
     assert any(v["stockout_days"] for v in actual.values())
     assert any(v["expired_value"] for v in actual.values())
+    totals = defaultdict(Decimal)
+    for (month, _), cell in expected.items():
+        totals[month] += cell["dispensed_value"]
+    assert dict(StockMonthTotal.objects.values_list("month", "dispensed_value")) == totals
 
 
 def _summary(moved, top):
