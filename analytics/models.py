@@ -246,6 +246,17 @@ class StockMonthFact(models.Model):
         return f"Item #{self.item_id} in {self.month:%b %Y}"
 
 
+class StockMonthTotal(models.Model):
+    """Every item's ``StockMonthFact`` of one month summed (the financial page's cost of
+    everything dispensed), recomputed with them."""
+
+    month = models.DateField(unique=True)
+    dispensed_value = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    def __str__(self) -> str:
+        return f"Stock in {self.month:%b %Y}"
+
+
 class SyndromeGroup(models.Model):
     """A surveillance syndrome: visits with any diagnosis whose ICD-10 code starts with one
     of ``icd10_prefixes`` (``J10`` matches ``J10``, ``J10.1``...)."""

@@ -83,8 +83,8 @@ GROUP BY item_id
 """
 
 DISPENSED_VALUE_SQL = """
-SELECT COALESCE((SELECT SUM(dispensed_value) FROM analytics_stockmonthfact
-                 WHERE month = ANY(%(months)s::date[]) AND dispensed_value <> 0), 0)
+SELECT COALESCE((SELECT SUM(dispensed_value) FROM analytics_stockmonthtotal
+                 WHERE month = ANY(%(months)s::date[])), 0)
      + COALESCE((SELECT SUM(dispensed_value) FROM analytics_stockfact
                  WHERE day = ANY(%(plus)s::date[]) AND dispensed_value <> 0), 0)
      - COALESCE((SELECT SUM(dispensed_value) FROM analytics_stockfact

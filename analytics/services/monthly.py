@@ -1,21 +1,27 @@
-"""Monthly rollups: the daily rollups of one calendar month summed per item (stock), so a
-page over a quarter or a year reads a few rows per item instead of one per day.
+"""Monthly rollups: the daily rollups of one calendar month summed per item (stock), and
+those summed over every item, so a page over a quarter or a year reads a few rows per item
+(or one per month) instead of one per item and day.
 
 They are derived from the daily rows only, in the same transaction that refreshes those
-days (``rollup_refresh_range``): every month touched by the refreshed days is deleted and
-summed again from its daily rows, so a month row always equals the sum of the daily rows
-it covers (a month still in progress covers the days rolled up so far).
+days (``rollup_refresh_range``): every month touched by the refreshed days is summed again
+from its daily rows (rows whose sums changed are updated, rows left without daily rows
+deleted), so a month row always equals the sum of the daily rows it covers (a month still
+in progress covers the days rolled up so far).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-STOCK_MONTH_SQL = """
-INSERT INTO analytics_stockmonthfact (
-    month, item_id, days, moved_days, received, dispensed, dispensed_value, expired,
-    expired_value, returned, disposed_other, patient_returns, adjusted, closing_sum,
-    stockout_days)
+_STOCK_MEASURES = (
+    "days, moved_days, received, dispensed, dispensed_value, expired, expired_value, "
+    "returned, disposed_other, patient_returns, adjusted, closing_sum, stockout_days"
+)
+
+# Upserted, and only the rows whose sums changed are written: a refresh every few minutes
+# rewrites the items that moved that day, not the month's five thousand rows.
+STOCK_MONTH_SQL = f"""
+INSERT INTO analytics_stockmonthfact (month, item_id, {_STOCK_MEASURES})
 SELECT date_trunc('month', day::timestamp)::date, item_id, COUNT(*),
     COUNT(*) FILTER (WHERE dispensed <> 0 OR patient_returns <> 0 OR expired_value <> 0),
     SUM(received), SUM(dispensed), SUM(dispensed_value), SUM(expired), SUM(expired_value),
@@ -24,9 +30,42 @@ SELECT date_trunc('month', day::timestamp)::date, item_id, COUNT(*),
 FROM analytics_stockfact
 WHERE day >= %(first)s AND day < %(after)s
 GROUP BY 1, 2
+ON CONFLICT ON CONSTRAINT analytics_stockmonthfact_one_per_month DO UPDATE
+SET ({_STOCK_MEASURES}) = (
+    EXCLUDED.days, EXCLUDED.moved_days, EXCLUDED.received, EXCLUDED.dispensed,
+    EXCLUDED.dispensed_value, EXCLUDED.expired, EXCLUDED.expired_value, EXCLUDED.returned,
+    EXCLUDED.disposed_other, EXCLUDED.patient_returns, EXCLUDED.adjusted,
+    EXCLUDED.closing_sum, EXCLUDED.stockout_days)
+WHERE ({", ".join("analytics_stockmonthfact." + m for m in _STOCK_MEASURES.split(", "))})
+    IS DISTINCT FROM (
+    EXCLUDED.days, EXCLUDED.moved_days, EXCLUDED.received, EXCLUDED.dispensed,
+    EXCLUDED.dispensed_value, EXCLUDED.expired, EXCLUDED.expired_value, EXCLUDED.returned,
+    EXCLUDED.disposed_other, EXCLUDED.patient_returns, EXCLUDED.adjusted,
+    EXCLUDED.closing_sum, EXCLUDED.stockout_days)
+"""  # noqa: S608 (constant fragments)
+
+# An item's month row whose daily rows are all gone.
+STOCK_MONTH_STALE_SQL = """
+DELETE FROM analytics_stockmonthfact m
+WHERE m.month >= %(first)s AND m.month < %(after)s
+  AND NOT EXISTS (
+    SELECT 1 FROM analytics_stockfact f
+    WHERE f.item_id = m.item_id AND f.day >= m.month AND f.day < (m.month + interval '1 month')
+  )
 """
 
-MONTHLY = (("analytics_stockmonthfact", STOCK_MONTH_SQL),)
+STOCK_TOTAL_DELETE_SQL = """
+DELETE FROM analytics_stockmonthtotal WHERE month >= %(first)s AND month < %(after)s
+"""
+STOCK_TOTAL_SQL = """
+INSERT INTO analytics_stockmonthtotal (month, dispensed_value)
+SELECT month, SUM(dispensed_value) FROM analytics_stockmonthfact
+WHERE month >= %(first)s AND month < %(after)s
+GROUP BY month
+"""
+
+# In this order: the totals are summed from the month rows just made.
+MONTHLY = (STOCK_MONTH_SQL, STOCK_MONTH_STALE_SQL, STOCK_TOTAL_DELETE_SQL, STOCK_TOTAL_SQL)
 
 
 def month_start(day: date) -> date:
@@ -41,9 +80,5 @@ def months_refresh(cursor, *, first: date, last: date) -> None:
     """Recompute the monthly rows of every month that has a day in ``first``…``last`` from
     the daily rows (run inside the daily refresh's transaction, after it)."""
     params = {"first": month_start(first), "after": next_month(last)}
-    for table, sql in MONTHLY:
-        cursor.execute(
-            f"DELETE FROM {table} WHERE month >= %(first)s AND month < %(after)s",  # noqa: S608
-            params,
-        )
+    for sql in MONTHLY:
         cursor.execute(sql, params)

@@ -13,9 +13,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import StockFact, StockMonthFact
+from analytics.models import StockFact, StockMonthFact, StockMonthTotal
 from analytics.selectors import stock
 from analytics.selectors.months import split_range
+from analytics.services.monthly import next_month
 from analytics.services.rollups import rollup_rebuild, rollup_refresh_day
 from inventory.models import Category, Item, MovementKind, ReasonCode, StockMovement
 from tests.analytics.factories import local
@@ -130,6 +131,10 @@ def test_month_rows_are_the_sums_of_their_daily_rows(stock_history):
     assert actual == {k: dict(v) for k, v in expected.items()}
     assert any(v["stockout_days"] for v in actual.values())
     assert any(v["expired_value"] for v in actual.values())
+    totals = defaultdict(Decimal)
+    for (month, _), cell in expected.items():
+        totals[month] += cell["dispensed_value"]
+    assert dict(StockMonthTotal.objects.values_list("month", "dispensed_value")) == totals
 
 
 def _summary(moved, top):
@@ -222,3 +227,29 @@ def test_inventory_page_shows_the_top_items_figures(stock_history, client_for, a
     )
     assert f"{int(moved[top]['used']):,}" in body
     assert str(levels[top]["stockout_days"]) in body
+
+
+def test_refresh_rewrites_only_changed_month_rows_and_drops_orphans(stock_history):
+    from django.db import connection
+
+    month = (TODAY - timedelta(days=40)).replace(day=1)
+    orphan = StockMonthFact.objects.create(month=month, item=ItemFactory(), days=1)
+
+    def versions():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT item_id, xmin::text FROM analytics_stockmonthfact WHERE month = %s",
+                [month],
+            )
+            return dict(cursor.fetchall())
+
+    before = versions()
+    rollup_refresh_day(day=month + timedelta(days=3))  # nothing changed that day
+    after = versions()
+    assert orphan.item_id not in after  # no daily rows: its month row is gone
+    assert after == {k: v for k, v in before.items() if k != orphan.item_id}  # not rewritten
+    moved, _, value = _daily(month, next_month(month) - timedelta(days=1))
+    assert StockMonthTotal.objects.get(month=month).dispensed_value == value
+    assert {m.item_id for m in StockMonthFact.objects.filter(month=month, moved_days__gt=0)} == set(
+        moved
+    )

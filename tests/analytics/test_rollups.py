@@ -17,6 +17,7 @@ from analytics.models import (
     DiagnosisFact,
     StockFact,
     StockMonthFact,
+    StockMonthTotal,
     SyndromeDaily,
     SyndromeGroup,
     VisitFact,
@@ -252,7 +253,14 @@ def _snapshot():
         model.__name__: sorted(
             tuple(str(v) for k, v in row.items() if k != "id") for row in model.objects.values()
         )
-        for model in (VisitFact, DiagnosisFact, SyndromeDaily, StockFact, StockMonthFact)
+        for model in (
+            VisitFact,
+            DiagnosisFact,
+            SyndromeDaily,
+            StockFact,
+            StockMonthFact,
+            StockMonthTotal,
+        )
     }
 
 
