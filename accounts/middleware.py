@@ -60,6 +60,12 @@ class TwoFactorGateMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self._open: frozenset[str] | None = None
+        self._setup: str | None = None
+
+    def setup_path(self) -> str:
+        if self._setup is None:
+            self._setup = reverse("accounts:two_factor_setup")
+        return self._setup
 
     def open_paths(self) -> frozenset[str]:
         if self._open is None:
@@ -84,7 +90,7 @@ class TwoFactorGateMiddleware:
                 return _redirect(
                     request, f"{reverse('accounts:two_factor_verify')}?next={request.path}"
                 )
-            setup = reverse("accounts:two_factor_setup")
+            setup = self.setup_path()
             if user.requires_two_factor and request.path != setup:
                 return _redirect(request, setup)
         return self.get_response(request)

@@ -41,7 +41,7 @@ from uscpis.forms import parse_id
 from uscpis.http import Request, render_page
 from uscpis.pagination import CappedPaginator
 from uscpis.ratelimit import rate_limited
-from uscpis.registry import app_modules
+from uscpis.registry import dashboard_cards
 
 NEW_TOKEN_SESSION_KEY = "api_token_new_secret"
 
@@ -155,9 +155,7 @@ password_reset_complete = public(
 @require_GET
 @require_perm("accounts.signed_in")
 def home(request: Request):
-    cards = []
-    for module in app_modules("dashboard"):
-        cards.extend(module.cards(request.user))
+    cards = dashboard_cards(request.user)
     return render_page(request, "accounts/home.html", {"cards": cards})
 
 

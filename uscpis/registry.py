@@ -10,6 +10,7 @@ and ``page_links(user, page)``: buttons another domain adds to a page, by its UR
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
@@ -73,25 +74,67 @@ class Card:
 CLINIC_FIGURE_SECONDS = 30
 
 
+def _figure_key(name: str) -> str:
+    return f"dashboard:{getattr(settings, 'CLINIC_FIGURE_NAMESPACE', '')}:{name}"
+
+
+# While ``dashboard_cards`` runs: the cache's answers for the figures read in one round trip
+# (a name missing here is read on its own, as without it).
+_fetched: ContextVar[dict | None] = ContextVar("clinic_figures_fetched", default=None)
+_asked: ContextVar[list | None] = ContextVar("clinic_figures_asked", default=None)
+_ASKED_BY_ROLE: dict[str, tuple[str, ...]] = {}  # per process: what a role's home page read
+
+
 def clinic_figure(name: str, compute, *, seconds: int = CLINIC_FIGURE_SECONDS):
     """``compute()``, shared across users and workers through the cache for ``seconds``.
 
     ``name`` must hold everything the value depends on besides time (e.g. today's date), and
     the value must be the same for every user who is shown it. A cache that is down only
     means the figure is computed every time."""
-    key = f"dashboard:{getattr(settings, 'CLINIC_FIGURE_NAMESPACE', '')}:{name}"
+    key = _figure_key(name)
+    asked, fetched = _asked.get(), _fetched.get()
+    if asked is not None:
+        asked.append(name)
     try:
-        found = django_cache.get(key)
+        found = fetched[key] if fetched is not None and key in fetched else django_cache.get(key)
     except Exception:  # Redis down: count live
         found = None
     if found is not None:
         return found[0]
     value = compute()
+    if fetched is not None:
+        fetched[key] = (value,)
     try:
         django_cache.set(key, (value,), seconds)
     except Exception:  # noqa: S110 - Redis down: nothing to share
         pass
     return value
+
+
+def dashboard_cards(user) -> list[Card]:
+    """Every app's home dashboard cards for ``user`` (``<app>.dashboard.cards``).
+
+    The shared figures the same role's home page read last time are read from the cache in
+    one round trip first (each is still read at this request, so none is older than with
+    one read per figure); a figure not among them is read on its own."""
+    role = getattr(user, "role", "")
+    keys = [_figure_key(name) for name in _ASKED_BY_ROLE.get(role, ())]
+    try:
+        found = django_cache.get_many(keys) if keys else {}
+    except Exception:  # Redis down: each figure is counted live
+        found = {}
+    fetched_token = _fetched.set({key: found.get(key) for key in keys})
+    asked: list[str] = []
+    asked_token = _asked.set(asked)
+    try:
+        cards: list[Card] = []
+        for module in app_modules("dashboard"):
+            cards.extend(module.cards(user))
+    finally:
+        _asked.reset(asked_token)
+        _fetched.reset(fetched_token)
+    _ASKED_BY_ROLE[role] = tuple(dict.fromkeys(asked))
+    return cards
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.template.base import render_value_in_context
 from django.template.loader import render_to_string
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.roles import user_has_perm
@@ -121,6 +123,34 @@ def url_for(name: str, *args):
     """``{% url %}`` for links repeated on every row or tab: the same URL, reversed once per
     process (``uscpis.fasturl``) when the arguments are ids."""
     return reverse_ints(name, *args)
+
+
+@register.simple_tag(takes_context=True)
+def stat_cards(context, cards):
+    """The home dashboard's tiles (``uscpis.registry.Card``): the markup the ``{% for %}``
+    loop in ``accounts/home.html`` used to produce, values shown as ``{{ }}`` shows them
+    (localised, escaped), without a template loop's cost for each of the dozen tiles."""
+
+    def show(value):
+        return render_value_in_context(value, context)
+
+    return format_html_join(
+        "\n",
+        '<a class="stat tone-{}"{}><div class="stat-title">{}</div>'
+        '<div class="stat-value">{}</div>{}</a>',
+        (
+            (
+                card.tone,
+                format_html(' href="{}"', card.url) if card.url else "",
+                show(card.title),
+                show(card.value),
+                format_html('<div class="stat-detail">{}</div>', show(card.detail))
+                if card.detail
+                else "",
+            )
+            for card in cards
+        ),
+    )
 
 
 # --- The signed-in layout ---------------------------------------------------------------

@@ -100,3 +100,51 @@ def test_registered_today_is_recounted_on_a_new_day(client_for, front_desk_user,
     with CaptureQueriesContext(connection) as next_day:
         c.get(reverse("accounts:home"))
     assert any('FROM "patients_patient" WHERE' in q["sql"] for q in next_day.captured_queries)
+
+
+def test_home_page_reads_the_shared_figures_in_one_round_trip(client_for, doctor_user, monkeypatch):
+    """The figures a role's home page read last time are fetched together; each is still
+    read at this request (a figure that expired is counted again)."""
+    c = client_for(doctor_user)
+    first = _cards(c.get(reverse("accounts:home")))
+    singles = []
+    real_get = registry.django_cache.get
+
+    def counting_get(key, *args, **kwargs):
+        singles.append(key)
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(registry.django_cache, "get", counting_get)
+    assert _cards(c.get(reverse("accounts:home"))) == first
+    assert not [k for k in singles if k.startswith("dashboard:")]
+    cache.delete(
+        f"dashboard:{registry.settings.CLINIC_FIGURE_NAMESPACE}:patients.certificates_pending"
+    )
+    with CaptureQueriesContext(connection) as again:
+        c.get(reverse("accounts:home"))
+    assert any("patients_medicalcertificate" in q["sql"] for q in again.captured_queries)
+
+
+def test_stat_cards_show_values_as_the_template_did():
+    from django.template import Context, Template
+
+    from uscpis.registry import Card
+
+    html = Template("{% load uscpis %}{% stat_cards cards %}").render(
+        Context(
+            {
+                "cards": [
+                    Card("Low <stock>", 1234, detail="a & b", url="/x/?a=1&b=2", tone="warn"),
+                    Card("None yet", "None"),
+                ]
+            }
+        )
+    )
+    assert (
+        '<a class="stat tone-warn" href="/x/?a=1&amp;b=2"><div class="stat-title">Low &lt;stock&gt;'
+        '</div><div class="stat-value">1234</div><div class="stat-detail">a &amp; b</div></a>'
+    ) in html
+    assert (
+        '<a class="stat tone-neutral"><div class="stat-title">None yet</div>'
+        '<div class="stat-value">None</div></a>'
+    ) in html
