@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SCHEDULE = "schedule"  # the token every cached value depends on
-TIMEOUT = 300  # seconds; see the module docstring
+TIMEOUT = 60  # seconds: a lost bump (see the module docstring) is stale a minute at most
 _APP = Path(__file__).resolve().parent
 # What cached values are made from: a deploy that changes any of these starts afresh.
 _SOURCES = (
