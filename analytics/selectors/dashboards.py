@@ -147,13 +147,17 @@ def overview(f: Filters, *, days: VisitDays | None = None) -> list[Kpi]:
     queue = Appointment.objects.filter(start__gte=start, start__lt=end)
     if f.provider_id:
         queue = queue.filter(provider__user_id=f.provider_id)
-    waiting = queue.filter(status=AppointmentStatus.CHECKED_IN).count()
-    waits = [
-        (s - c).total_seconds() / 60
-        for c, s in queue.filter(
-            checked_in_at__isnull=False, consultation_started_at__isnull=False
-        ).values_list("checked_in_at", "consultation_started_at")
-    ]
+    # One read: the checked-in (waiting) and the seen (both times set) of today's queue.
+    rows = queue.filter(
+        Q(status=AppointmentStatus.CHECKED_IN)
+        | Q(checked_in_at__isnull=False, consultation_started_at__isnull=False)
+    ).values_list("status", "checked_in_at", "consultation_started_at")
+    waiting = 0
+    waits = []
+    for status, c, s in rows:
+        waiting += status == AppointmentStatus.CHECKED_IN
+        if c is not None and s is not None:
+            waits.append((s - c).total_seconds() / 60)
     median_wait = round(statistics.median(waits)) if waits else None
     kpis.append(
         Kpi(

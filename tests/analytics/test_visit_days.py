@@ -18,6 +18,9 @@ from analytics.epi import epi_week_start
 from analytics.models import VisitFact
 from analytics.selectors import dashboards
 from analytics.selectors.dashboards import YEAR, Filters
+from appointments.models import AppointmentStatus
+from tests.analytics.factories import local
+from tests.appointments.factories import AppointmentFactory, ProviderFactory
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +165,34 @@ def _dims(f: Filters) -> dict:
         "sex": f.sex,
         "age_band": f.age_band,
     }
+
+
+def test_waiting_now_and_median_wait_from_one_read_of_todays_queue(db):
+    provider = ProviderFactory()
+    other = ProviderFactory()
+    today = timezone.localdate()
+
+    def make(hour, status, waited=None, who=provider):
+        start = local(today, hour)
+        AppointmentFactory(
+            provider=who,
+            start=start,
+            status=status,
+            checked_in_at=start if waited is not None or status == "checked_in" else None,
+            consultation_started_at=start + timedelta(minutes=waited) if waited else None,
+        )
+
+    make(8, AppointmentStatus.COMPLETED, waited=10)
+    make(9, AppointmentStatus.COMPLETED, waited=30)
+    make(10, AppointmentStatus.IN_CONSULTATION, waited=21)
+    make(11, AppointmentStatus.CHECKED_IN)
+    make(12, AppointmentStatus.CHECKED_IN)
+    make(13, AppointmentStatus.BOOKED)
+    make(14, AppointmentStatus.CHECKED_IN, who=other)
+    make(15, AppointmentStatus.COMPLETED, waited=50, who=other)
+    f = Filters(today - timedelta(days=6), today)
+    kpi = {k.label: k for k in dashboards.overview(f)}["Waiting now"]
+    assert kpi.value == 3 and kpi.detail == "median wait today 26 min"
+    f.provider_id = provider.user_id
+    kpi = {k.label: k for k in dashboards.overview(f)}["Waiting now"]
+    assert kpi.value == 2 and kpi.detail == "median wait today 21 min"
