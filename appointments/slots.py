@@ -157,15 +157,23 @@ def working_time(provider_ids: list[int], window: Interval) -> dict[int, list[In
         ends_at__gt=w_start,
     ).values_list("provider_id", "kind", "starts_at", "ends_at"):
         (added[pid] if kind == ExceptionKind.EXTRA else removed[pid]).append((s, e))
+    # A local day and time to UTC, once per (day, time): providers mostly share block times.
+    instants: dict[tuple[date, time], datetime] = {}
+
+    def utc(day: date, at: time) -> datetime:
+        instant = instants.get((day, at))
+        if instant is None:
+            instant = datetime.combine(day, at).replace(tzinfo=tz).astimezone(UTC)
+            instants[(day, at)] = instant
+        return instant
+
     result = {}
     for pid in provider_ids:
         intervals = list(added.get(pid, []))
         day = first_day
         while day <= last_day:
             for st, et in blocks[pid].get(day.weekday(), []):
-                s = datetime.combine(day, st).replace(tzinfo=tz).astimezone(UTC)
-                e = datetime.combine(day, et).replace(tzinfo=tz).astimezone(UTC)
-                intervals.append((s, e))
+                intervals.append((utc(day, st), utc(day, et)))
             day += timedelta(days=1)
         intervals = [(max(s, w_start), min(e, w_end)) for s, e in _merge(intervals)]
         result[pid] = _subtract(_merge(intervals), removed.get(pid, []) + removed.get(None, []))
