@@ -248,6 +248,7 @@ class FreeSlotsView(APIView):
             date_to=day_to,
             patient_id=getattr(patient, "pk", None),
             enforce_lead_time=not staff,
+            shared=True,
         )
         span = (day_to - day_from).days + 1
         horizon = timezone.localdate() + timedelta(days=p["appointment_type"].horizon_days)

@@ -375,6 +375,14 @@ class Appointment(models.Model):
     def __str__(self) -> str:
         return f"{self.appointment_type} · {self.patient.full_name} · {self.start:%Y-%m-%d %H:%M}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # The start it was read with: a save that moves it changes two dates' schedules
+        # (appointments.receivers invalidates both).
+        instance.loaded_start = instance.__dict__.get("start")
+        return instance
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -139,6 +140,25 @@ def active_providers():
 
 def provider_for_user(user) -> ProviderProfile | None:
     return ProviderProfile.objects.filter(user=user).select_related("user").first()
+
+
+@dataclass(frozen=True)
+class OwnFeed:
+    """The signed-in provider's calendar feed (``feed_token`` None: not created yet)."""
+
+    feed_token: str | None
+
+
+_OWN_FEED_SQL = f"SELECT feed_token FROM {ProviderProfile._meta.db_table} WHERE user_id = %s"  # noqa: S608
+
+
+def own_feed(user) -> OwnFeed | None:
+    """``user``'s feed if they have a provider profile, else None. One plain query (the
+    calendar asks on every view; building the ORM query cost more than running it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OWN_FEED_SQL, [user.pk])
+        row = cursor.fetchone()
+    return None if row is None else OwnFeed(feed_token=row[0])
 
 
 # --- Calendars -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from appointments import conf
+from appointments import conf, schedule_cache
 from appointments.models import (
     Appointment,
     AppointmentType,
@@ -157,19 +157,67 @@ def working_time(provider_ids: list[int], window: Interval) -> dict[int, list[In
         ends_at__gt=w_start,
     ).values_list("provider_id", "kind", "starts_at", "ends_at"):
         (added[pid] if kind == ExceptionKind.EXTRA else removed[pid]).append((s, e))
+    # A local day and time to UTC, once per (day, time): providers mostly share block times.
+    instants: dict[tuple[date, time], datetime] = {}
+
+    def utc(day: date, at: time) -> datetime:
+        instant = instants.get((day, at))
+        if instant is None:
+            instant = datetime.combine(day, at).replace(tzinfo=tz).astimezone(UTC)
+            instants[(day, at)] = instant
+        return instant
+
     result = {}
     for pid in provider_ids:
         intervals = list(added.get(pid, []))
         day = first_day
         while day <= last_day:
             for st, et in blocks[pid].get(day.weekday(), []):
-                s = datetime.combine(day, st).replace(tzinfo=tz).astimezone(UTC)
-                e = datetime.combine(day, et).replace(tzinfo=tz).astimezone(UTC)
-                intervals.append((s, e))
+                intervals.append((utc(day, st), utc(day, et)))
             day += timedelta(days=1)
         intervals = [(max(s, w_start), min(e, w_end)) for s, e in _merge(intervals)]
         result[pid] = _subtract(_merge(intervals), removed.get(pid, []) + removed.get(None, []))
     return result
+
+
+def _busy_rows(
+    provider_ids: list[int], window: Interval, *, exclude_appointment_id: int | None = None
+) -> tuple[list[tuple], list[tuple]]:
+    """Active appointments ``(provider, start, end_with_buffer)`` and unexpired pending
+    offer holds ``(provider, start, end, expires_at, patient)`` touching ``window``."""
+    w_start, w_end = window
+    qs = Appointment.objects.active().filter(
+        provider_id__in=provider_ids,
+        start__gte=w_start - MAX_SPAN,
+        start__lt=w_end,
+        end_with_buffer__gt=w_start,
+    )
+    if exclude_appointment_id:
+        qs = qs.exclude(pk=exclude_appointment_id)
+    holds = WaitlistOffer.objects.filter(
+        provider_id__in=provider_ids,
+        status=OfferStatus.PENDING,
+        expires_at__gt=timezone.now(),
+        start__lt=w_end,
+        end__gt=w_start,
+    )
+    return (
+        list(qs.values_list("provider_id", "start", "end_with_buffer")),
+        list(holds.values_list("provider_id", "start", "end", "expires_at", "entry__patient_id")),
+    )
+
+
+def _busy_from_rows(
+    appointments: list[tuple], holds: list[tuple], *, hold_owner_patient_id: int | None
+) -> dict[int, list[Interval]]:
+    busy: dict[int, list[Interval]] = defaultdict(list)
+    for pid, s, e in appointments:
+        busy[pid].append((s, e))
+    now = timezone.now()  # holds read earlier (from the cache) may have lapsed since
+    for pid, s, e, expires_at, owner in holds:
+        if expires_at > now and (not hold_owner_patient_id or owner != hold_owner_patient_id):
+            busy[pid].append((s, e))
+    return {pid: _merge(v) for pid, v in busy.items()}
 
 
 def busy_time(
@@ -180,30 +228,35 @@ def busy_time(
     hold_owner_patient_id: int | None = None,
 ) -> dict[int, list[Interval]]:
     """Time each provider is taken: active appointments (with buffer) and pending offer holds."""
+    appointments, holds = _busy_rows(
+        provider_ids, window, exclude_appointment_id=exclude_appointment_id
+    )
+    return _busy_from_rows(appointments, holds, hold_owner_patient_id=hold_owner_patient_id)
+
+
+def _shared_schedule(
+    provider_ids: list[int], date_from: date, date_to: date, window: Interval, hold_owner
+) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
+    """``working_time`` and ``busy_time`` for ``window`` (inside the local dates
+    ``date_from``..``date_to``), from what is read for those whole dates and shared through
+    ``schedule_cache`` until a write changes them. Clipping the whole dates' working time to
+    ``window`` gives what ``working_time(window)`` gives; the busy time is a superset outside
+    ``window``, which no slot inside it can touch."""
+    days = (local_day_bounds(date_from)[0], local_day_bounds(date_to)[1])
+
+    def build():
+        return working_time(provider_ids, days), _busy_rows(provider_ids, days)
+
+    key = f"slots:{','.join(map(str, sorted(provider_ids)))}:{date_from}:{date_to}"
+    # An appointment from the evening before can run into the first date (MAX_SPAN).
+    dates = [date_from + timedelta(days=i) for i in range(-1, (date_to - date_from).days + 1)]
+    whole, (appointments, holds) = schedule_cache.cached(key, dates, build)
     w_start, w_end = window
-    qs = Appointment.objects.active().filter(
-        provider_id__in=provider_ids,
-        start__gte=w_start - MAX_SPAN,
-        start__lt=w_end,
-        end_with_buffer__gt=w_start,
-    )
-    if exclude_appointment_id:
-        qs = qs.exclude(pk=exclude_appointment_id)
-    busy: dict[int, list[Interval]] = defaultdict(list)
-    for pid, s, e in qs.values_list("provider_id", "start", "end_with_buffer"):
-        busy[pid].append((s, e))
-    holds = WaitlistOffer.objects.filter(
-        provider_id__in=provider_ids,
-        status=OfferStatus.PENDING,
-        expires_at__gt=timezone.now(),
-        start__lt=w_end,
-        end__gt=w_start,
-    )
-    if hold_owner_patient_id:
-        holds = holds.exclude(entry__patient_id=hold_owner_patient_id)
-    for pid, s, e in holds.values_list("provider_id", "start", "end"):
-        busy[pid].append((s, e))
-    return {pid: _merge(v) for pid, v in busy.items()}
+    working = {
+        pid: [(max(s, w_start), min(e, w_end)) for s, e in intervals if s < w_end and e > w_start]
+        for pid, intervals in whole.items()
+    }
+    return working, _busy_from_rows(appointments, holds, hold_owner_patient_id=hold_owner)
 
 
 def patient_busy(
@@ -266,12 +319,15 @@ def free_slots(
     exclude_appointment_id: int | None = None,
     now: datetime | None = None,
     limit: int | None = None,
+    shared: bool = False,
 ) -> list[Slot]:
     """Free slots of ``appointment_type`` between two local dates (inclusive), soonest first.
 
     ``provider=None`` means any provider who performs the type. With ``patient_id``, slots
     clashing with that patient's own appointments are left out (and their waitlist hold is
-    theirs to use).
+    theirs to use). ``shared=True`` (pages that only display slots, outside any write)
+    reads the providers' schedule through ``schedule_cache``; every booking is validated
+    against the database (``validate_slot``) whatever a page showed.
     """
     now = now or timezone.now()
     providers = [provider] if provider is not None else list(providers_for_type(appointment_type))
@@ -285,13 +341,16 @@ def free_slots(
     if window[0] >= window[1]:
         return []
     pids = [p.pk for p in providers]
-    working = working_time(pids, window)
-    busy = busy_time(
-        pids,
-        window,
-        exclude_appointment_id=exclude_appointment_id,
-        hold_owner_patient_id=patient_id,
-    )
+    if shared and not exclude_appointment_id:
+        working, busy = _shared_schedule(pids, date_from, date_to, window, patient_id)
+    else:
+        working = working_time(pids, window)
+        busy = busy_time(
+            pids,
+            window,
+            exclude_appointment_id=exclude_appointment_id,
+            hold_owner_patient_id=patient_id,
+        )
     mine = (
         patient_busy(patient_id, window, exclude_appointment_id=exclude_appointment_id)
         if patient_id

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from appointments.views import patient, public, reports, schedules, staff
+from appointments.views import calendar, patient, public, reports, schedules, staff
 
 app_name = "appointments"
 
@@ -16,7 +16,7 @@ urlpatterns = [
     path("waitlist/", patient.waitlist_join, name="waitlist_join"),
     path("waitlist/offers/<int:pk>/", patient.waitlist_offer, name="waitlist_offer"),
     # Staff
-    path("calendar/", staff.calendar, name="calendar"),
+    path("calendar/", calendar.calendar, name="calendar"),
     path("queue/", staff.queue, name="queue"),
     path("new/", staff.staff_book, name="staff_book"),
     path("walk-in/", staff.walk_in, name="walk_in"),

@@ -26,7 +26,7 @@ _SLUG_SAFE = re.compile(r"[a-z0-9_-]+\Z")  # written into a URL as is
 def _kind(arg) -> str | None:
     if type(arg) is int and arg >= 0:
         return "i"
-    if type(arg) is str and _SLUG_SAFE.match(arg):
+    if isinstance(arg, str) and _SLUG_SAFE.match(arg):  # template literals are SafeString
         return "s"
     return None
 

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
-from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from accounts.models import User
@@ -26,6 +25,7 @@ from analytics.epi import epi_week, epi_week_start
 from analytics.models import AGE_BANDS, QualityFact, RollupDay, VisitFact
 from analytics.selectors import stock
 from analytics.selectors.months import split_range
+from analytics.selectors.visit_days import VisitDays, visit_days
 from analytics.services.rollups import UNIT_SQL, age_band_sql, day_bounds
 from appointments.models import Appointment, AppointmentStatus, ProviderProfile
 from appointments.slots import local_day_bounds, working_time
@@ -113,10 +113,6 @@ class Kpi:
     tone: str = "neutral"
 
 
-def _visit_total(q: Q) -> int:
-    return VisitFact.objects.filter(q).aggregate(n=Sum("visits"))["n"] or 0
-
-
 def _change(now: int, before: int) -> tuple[str, str]:
     if not before:
         return "no visits the same period last year", "neutral"
@@ -124,18 +120,26 @@ def _change(now: int, before: int) -> tuple[str, str]:
     return f"{change:+.0f}% vs {before:,} last year", "good" if change >= 0 else "warn"
 
 
-def overview(f: Filters) -> list[Kpi]:
+def overview_days(f: Filters) -> VisitDays:
+    """The visit rollup's day totals the overview shows (its KPIs and weekly chart), read in
+    one statement: the period, today, this week, and each of them last year."""
+    today = timezone.localdate()
+    ranges = [(f.date_from, f.date_to), (epi_week_start(today), today)]
+    return visit_days(f, ranges + [(a - YEAR, b - YEAR) for a, b in ranges])
+
+
+def overview(f: Filters, *, days: VisitDays | None = None) -> list[Kpi]:
     """The headline figures. Visits today and this week come from today's rollup (refreshed
-    every few minutes); waiting now and the median wait are live from today's queue."""
+    every few minutes); waiting now and the median wait are live from today's queue.
+    ``days``: ``overview_days(f)`` if the caller has read it already."""
 
     today = timezone.localdate()
     week_start = epi_week_start(today)
-    base = Filters(today, today, f.provider_id, f.patient_type, f.unit, f.sex, f.age_band)
-    today_n = _visit_total(base.q())
-    today_ly = _visit_total(base.q(shift=YEAR))
-    week = Filters(week_start, today, f.provider_id, f.patient_type, f.unit, f.sex, f.age_band)
-    week_n = _visit_total(week.q())
-    week_ly = _visit_total(week.q(shift=YEAR))
+    days = days or overview_days(f)
+    today_n = days.total(today, today)
+    today_ly = days.total(today - YEAR, today - YEAR)
+    week_n = days.total(week_start, today)
+    week_ly = days.total(week_start - YEAR, today - YEAR)
     kpis = [
         Kpi("Visits today", today_n, *_change(today_n, today_ly)),
         Kpi("Visits this week", week_n, *_change(week_n, week_ly)),
@@ -144,13 +148,17 @@ def overview(f: Filters) -> list[Kpi]:
     queue = Appointment.objects.filter(start__gte=start, start__lt=end)
     if f.provider_id:
         queue = queue.filter(provider__user_id=f.provider_id)
-    waiting = queue.filter(status=AppointmentStatus.CHECKED_IN).count()
-    waits = [
-        (s - c).total_seconds() / 60
-        for c, s in queue.filter(
-            checked_in_at__isnull=False, consultation_started_at__isnull=False
-        ).values_list("checked_in_at", "consultation_started_at")
-    ]
+    # One read: the checked-in (waiting) and the seen (both times set) of today's queue.
+    rows = queue.filter(
+        Q(status=AppointmentStatus.CHECKED_IN)
+        | Q(checked_in_at__isnull=False, consultation_started_at__isnull=False)
+    ).values_list("status", "checked_in_at", "consultation_started_at")
+    waiting = 0
+    waits = []
+    for status, c, s in rows:
+        waiting += status == AppointmentStatus.CHECKED_IN
+        if c is not None and s is not None:
+            waits.append((s - c).total_seconds() / 60)
     median_wait = round(statistics.median(waits)) if waits else None
     kpis.append(
         Kpi(
@@ -162,9 +170,14 @@ def overview(f: Filters) -> list[Kpi]:
             "warn" if waiting > 5 else "neutral",
         )
     )
-    totals = VisitFact.objects.filter(f.q()).aggregate(
-        completed=Sum("completed"), no_shows=Sum("no_shows"), booked=Sum("booked_minutes")
-    )
+    totals = {
+        name: days.total(f.date_from, f.date_to, measure)
+        for name, measure in (
+            ("completed", "completed"),
+            ("no_shows", "no_shows"),
+            ("booked", "booked_minutes"),
+        )
+    }
     rate = pct(totals["no_shows"] or 0, (totals["completed"] or 0) + (totals["no_shows"] or 0))
     kpis.append(
         Kpi(
@@ -242,21 +255,39 @@ def available_minutes(f: Filters) -> dict[int, int]:
 # --- Visits and trends -------------------------------------------------------------------
 
 
-def _weekly(q: Q, first: date, last: date, shift: timedelta = timedelta(0)) -> dict[date, int]:
+def _weekly(per_day: dict[date, int], shift: timedelta = timedelta(0)) -> dict[date, int]:
     """Visits per epi week (keyed by the week's Sunday, in this year's calendar)."""
     totals: dict[date, int] = {}
-    for day, n in (
-        VisitFact.objects.filter(q).values("day").annotate(n=Sum("visits")).values_list("day", "n")
-    ):
+    for day, n in per_day.items():
         key = epi_week_start(day + shift)
-        totals[key] = totals.get(key, 0) + (n or 0)
+        totals[key] = totals.get(key, 0) + n
     return totals
 
 
-def visits_charts(f: Filters, *, weekly_only: bool = False) -> list[Chart]:
+def _monthly(per_day: dict[date, int]) -> dict[date, int]:
+    totals: dict[date, int] = {}
+    for day, n in per_day.items():
+        key = day.replace(day=1)
+        totals[key] = totals.get(key, 0) + n
+    return totals
+
+
+def visits_charts(
+    f: Filters, *, weekly_only: bool = False, days: VisitDays | None = None
+) -> list[Chart]:
+    """The visits charts, from one read of the visit rollup (``visit_days``): the period's
+    and last year's day totals, and (unless ``weekly_only``) the period's breakdowns.
+    ``days``: already read with at least the period and last year's (``overview_days``)."""
     first, last = epi_week_start(f.date_from), f.date_to
-    this_year = _weekly(f.q(), first, last)
-    last_year = _weekly(f.q(shift=YEAR), first, last, shift=YEAR)
+    ly_from, ly_to = f.date_from - YEAR, f.date_to - YEAR
+    if days is None or (not weekly_only and not days.by):
+        days = visit_days(
+            f, [(f.date_from, f.date_to), (ly_from, ly_to)], breakdowns=not weekly_only
+        )
+    this_days = days.per_day(f.date_from, f.date_to)
+    ly_days = days.per_day(ly_from, ly_to)
+    this_year = _weekly(this_days)
+    last_year = _weekly(ly_days, shift=YEAR)
     weeks = []
     week = first
     while week <= last:
@@ -277,20 +308,8 @@ def visits_charts(f: Filters, *, weekly_only: bool = False) -> list[Chart]:
     ]
     if weekly_only:
         return charts
-    monthly = dict(
-        VisitFact.objects.filter(f.q())
-        .annotate(m=TruncMonth("day"))
-        .values("m")
-        .annotate(n=Sum("visits"))
-        .values_list("m", "n")
-    )
-    monthly_ly = dict(
-        VisitFact.objects.filter(f.q(shift=YEAR))
-        .annotate(m=TruncMonth("day"))
-        .values("m")
-        .annotate(n=Sum("visits"))
-        .values_list("m", "n")
-    )
+    monthly = _monthly(this_days)
+    monthly_ly = _monthly(ly_days)
     months = sorted(monthly)
     charts.append(
         line_chart(
@@ -311,30 +330,23 @@ def visits_charts(f: Filters, *, weekly_only: bool = False) -> list[Chart]:
         ("sex", "Visits by sex"),
         ("visit_kind", "Medical vs dental"),
     ):
-        rows = (
-            VisitFact.objects.filter(f.q())
-            .values(dim)
-            .annotate(n=Sum("visits"))
-            .filter(n__gt=0)
-            .order_by("-n")
-        )
+        rows = days.by[dim]
         if dim == "age_band":
-            rows = sorted(
-                rows, key=lambda r: AGE_BANDS.index(r[dim]) if r[dim] in AGE_BANDS else 99
-            )
+            rows = sorted(rows, key=lambda r: AGE_BANDS.index(r[0]) if r[0] in AGE_BANDS else 99)
         charts.append(
             bar_chart(
                 f"visits-by-{dim.replace('_', '-')}",
                 title,
-                [(_dim_label(dim, r[dim]), r["n"]) for r in rows],
+                [(_dim_label(dim, value), n) for value, n in rows],
                 header=[title.replace("Visits by ", "").capitalize(), "Visits"],
             )
         )
-    booked = VisitFact.objects.filter(f.q()).aggregate(
-        appts=Sum("appointments"), cancelled=Sum("cancelled"), walk_ins=Sum("walk_ins")
+    walk = days.total(f.date_from, f.date_to, "walk_ins")
+    scheduled = (
+        days.total(f.date_from, f.date_to, "appointments")
+        - days.total(f.date_from, f.date_to, "cancelled")
+        - walk
     )
-    walk = booked["walk_ins"] or 0
-    scheduled = (booked["appts"] or 0) - (booked["cancelled"] or 0) - walk
     charts.append(
         bar_chart(
             "walk-in-vs-booked",

@@ -27,10 +27,11 @@ PAGE_SIZE = 25
 @cached_page()
 def overview(request: Request):
     form, f = filter_form(request, default_days=84)
-    kpis = dashboards.overview(f)
+    days = dashboards.overview_days(f)  # one read of the visit rollup for the KPIs and chart
+    kpis = dashboards.overview(f, days=days)
     if user_has_perm(request.user, "analytics.view_financial"):
         kpis += figures(f, charts=False)[0][:3]  # revenue, collections, receivables
-    charts = dashboards.visits_charts(f, weekly_only=True)
+    charts = dashboards.visits_charts(f, weekly_only=True, days=days)
     return respond(
         request,
         template="analytics/overview.html",

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
 from accounts.services import notify
-from appointments import conf
+from appointments import conf, schedule_cache
 from appointments.models import (
     Appointment,
     AppointmentType,
@@ -197,6 +197,7 @@ def waitlist_offer_decline(*, actor: User | None, offer: WaitlistOffer) -> Waitl
             detail={"offer": "declined"},
         )
         _after_commit_slot_freed(offer.provider_id, offer.start, offer.end)
+        schedule_cache.days_changed(offer.start)  # an update(): no signal for the receivers
     return offer
 
 
@@ -215,6 +216,7 @@ def waitlist_expire_offers(*, now: datetime | None = None) -> int:
             WaitlistEntry.objects.filter(pk=offer.entry_id, status=WaitlistStatus.OFFERED).update(
                 status=WaitlistStatus.LAPSED
             )
+            schedule_cache.days_changed(offer.start)  # an update(): no signal for the receivers
         expired += 1
         waitlist_offer_slot(provider_id=offer.provider_id, start=offer.start, now=now)
     return expired

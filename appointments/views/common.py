@@ -59,6 +59,7 @@ def _picker_context(
             patient_id=patient_id,
             enforce_lead_time=not staff,
             exclude_appointment_id=exclude_id,
+            shared=True,
         )
         ctx.update(
             days=_week_days(first, slots),

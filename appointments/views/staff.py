@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
@@ -96,44 +94,6 @@ def walk_in(request: Request):
     return render_page(
         request, "appointments/walk_in.html", ctx, status=422 if form.errors else 200
     )
-
-
-@require_GET
-@require_perm("appointments.view_schedule")
-def calendar(request: Request):
-    day = _parse_day(request.GET.get("date"))
-    view = "week" if request.GET.get("view") == "week" else "day"
-    providers = list(selectors.active_providers())
-    wanted = request.GET.get("provider", "")
-    provider = next((p for p in providers if str(p.pk) == wanted), None)
-    if view == "week":
-        monday = day - timedelta(days=day.weekday())
-        columns = selectors.week_calendar(monday, provider, providers)
-        prev_day, next_day = monday - timedelta(days=7), monday + timedelta(days=7)
-    else:
-        columns = selectors.day_calendar(day, provider, providers)
-        prev_day, next_day = day - timedelta(days=1), day + timedelta(days=1)
-    audit_phi_list(
-        actor=request.user,
-        action=AuditAction.READ,
-        object_type="appointments.calendar",
-        detail={"view": view, "date": day.isoformat(), "provider": getattr(provider, "pk", None)},
-    )
-    ctx = {
-        "columns": columns,
-        "day": day,
-        "view": view,
-        "provider": provider,
-        "prev_day": prev_day,
-        "next_day": next_day,
-        "providers": providers,
-        "rows": selectors.calendar_rows(),
-        "today": timezone.localdate(),
-        "week_grid": view == "week" and provider is not None,
-        "detail_base": reverse("appointments:staff_detail", args=[0])[:-2],
-        "own_provider": selectors.provider_for_user(request.user),
-    }
-    return render_page(request, "appointments/calendar.html", ctx, partial="calendar-grid")
 
 
 @require_GET

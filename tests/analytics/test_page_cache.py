@@ -164,6 +164,6 @@ def test_the_cache_can_be_turned_off(world, frozen, client_for, admin_user, sett
     settings.ANALYTICS_PAGE_CACHE = False
     client = client_for(admin_user)
     client.get(reverse("analytics:overview"))
-    monkeypatch.setattr(dashboards, "overview", lambda f: (_ for _ in ()).throw(RuntimeError))
+    monkeypatch.setattr(dashboards, "overview", lambda f, **kw: (_ for _ in ()).throw(RuntimeError))
     with pytest.raises(RuntimeError):
         client.get(reverse("analytics:overview"))

@@ -6,6 +6,7 @@ import pytest
 from django.template import Context, Template
 from django.urls import NoReverseMatch, reverse, set_script_prefix
 
+from uscpis import fasturl
 from uscpis.fasturl import reverse_ints
 
 
@@ -55,3 +56,17 @@ def test_template_tag_matches_url_tag():
     )
     fast, slow = template.render(Context({"pk": 31})).split("|")
     assert fast == slow == "/patients/31/tab/timeline/"
+
+
+def test_template_literals_take_the_fast_path(monkeypatch):
+    # A quoted word in a template reaches the tag as a SafeString (a str subclass); it is
+    # as slug-safe as the plain string and must not fall back to reverse().
+    def refuse(*args, **kwargs):
+        raise AssertionError("fell back to reverse()")
+
+    reverse_ints("patients:chart_tab", 5, "timeline")  # the pieces are now cached
+    monkeypatch.setattr(fasturl, "reverse", refuse)
+    out = Template("{% load uscpis %}{% url_for 'patients:chart_tab' pk 'timeline' %}").render(
+        Context({"pk": 8})
+    )
+    assert out == "/patients/8/tab/timeline/"
