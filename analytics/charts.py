@@ -175,18 +175,23 @@ def line_chart(
         points = " ".join(
             f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(values) if v is not None)
         )
-        dots = [
-            {"x": round(x, 1), "y": round(y, 1), "label": f"{labels[i]}: {fmt(v)}"}
-            for i, v in enumerate(values)
-            if v is not None
-            for x, y in [xy(i, v)]
-        ]
+        # Dots (with their hover labels) only on charts of up to 60 points.
+        dots = (
+            [
+                {"x": round(x, 1), "y": round(y, 1), "label": f"{labels[i]}: {fmt(v)}"}
+                for i, v in enumerate(values)
+                if v is not None
+                for x, y in [xy(i, v)]
+            ]
+            if n <= 60
+            else []
+        )
         drawn.append(
             {
                 "name": name,
                 "cls": SERIES_CLASSES[k % len(SERIES_CLASSES)],
                 "points": points,
-                "dots": dots if n <= 60 else [],
+                "dots": dots,
             }
         )
     areas = []

@@ -135,6 +135,46 @@ class DiagnosisFact(models.Model):
         return f"{self.icd10_code} on {self.day}"
 
 
+class DiagnosisMonthFact(models.Model):
+    """The ``DiagnosisFact`` rows of one calendar month (``month`` is its first day) summed
+    per cell, so a long range reads a few hundred rows per month instead of a few hundred
+    per day. Recomputed from the daily rows whenever a day of the month is refreshed
+    (``analytics.services.monthly``); a range covering part of a month adds or subtracts
+    daily rows (``analytics.selectors.months``), so figures are always the daily rollup's."""
+
+    month = models.DateField()
+    icd10_code = models.CharField(max_length=8)
+    visit_kind = models.CharField(max_length=10)
+    provider = _user_fk()
+    patient_type = models.CharField(max_length=16)
+    unit = models.CharField(max_length=120)
+    sex = models.CharField(max_length=1)
+    age_band = models.CharField(max_length=8)
+    diagnoses = models.IntegerField(default=0)
+    primary_diagnoses = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "month",
+                    "icd10_code",
+                    "visit_kind",
+                    "provider",
+                    "patient_type",
+                    "unit",
+                    "sex",
+                    "age_band",
+                ],
+                nulls_distinct=False,
+                name="analytics_diagnosismonthfact_one_row_per_cell",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.icd10_code} in {self.month:%b %Y}"
+
+
 class StockFact(models.Model):
     """Stock movements of one item on one local day (outflows as positive quantities) and
     the quantity on hand at the end of that day."""

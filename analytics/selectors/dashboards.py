@@ -22,8 +22,9 @@ from accounts.models import User
 from accounts.roles import PROVIDER_ROLES, Role, user_has_perm
 from analytics.charts import SUPPRESSED, Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
-from analytics.models import AGE_BANDS, DiagnosisFact, QualityFact, RollupDay, VisitFact
+from analytics.models import AGE_BANDS, QualityFact, RollupDay, VisitFact
 from analytics.selectors import stock
+from analytics.selectors.months import split_range
 from analytics.selectors.visit_days import VisitDays, visit_days
 from analytics.services.rollups import UNIT_SQL, age_band_sql, day_bounds
 from appointments.models import Appointment, AppointmentStatus, ProviderProfile
@@ -431,15 +432,51 @@ def chapter_of(code: str) -> str:
 
 
 def code_counts(f: Filters) -> list[tuple[str, int]]:
-    """Diagnoses per ICD-10 code in the filtered period, most frequent first (one read of
-    the rollup serves the top codes and the chapters)."""
-    return list(
-        DiagnosisFact.objects.filter(f.q())
-        .values("icd10_code")
-        .annotate(n=Sum("diagnoses"))
-        .order_by("-n", "icd10_code")
-        .values_list("icd10_code", "n")
-    )
+    """Diagnoses per ICD-10 code in the filtered period, most frequent first, then by
+    code (one read of the rollup serves the top codes and the chapters)."""
+    return diagnosis_counts(f)[0]
+
+
+# The top codes (and chapters) and the split by unit from one read of the rollup's rows
+# in the period (two GROUP BYs over the same rows read them twice): the monthly rows of the
+# months covered plus (minus) daily rows at the ends (``analytics.selectors.months``).
+DIAGNOSIS_COUNTS_SQL = """
+SELECT GROUPING(icd10_code) = 0, CASE WHEN GROUPING(icd10_code) = 0 THEN icd10_code
+    ELSE unit END, SUM(n)
+FROM (
+    SELECT icd10_code, unit, diagnoses AS n FROM analytics_diagnosismonthfact
+    WHERE month = ANY(%(months)s::date[]) AND {where}
+    UNION ALL
+    SELECT icd10_code, unit, diagnoses FROM analytics_diagnosisfact
+    WHERE day = ANY(%(plus)s::date[]) AND {where}
+    UNION ALL
+    SELECT icd10_code, unit, -diagnoses FROM analytics_diagnosisfact
+    WHERE day = ANY(%(minus)s::date[]) AND {where}
+) AS cells
+GROUP BY GROUPING SETS ((icd10_code), (unit))
+HAVING SUM(n) > 0
+"""
+
+
+def diagnosis_counts(f: Filters) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """``code_counts(f)`` and the diagnoses per unit (most first, then by name), in one
+    query."""
+    params = {**split_range(f.date_from, f.date_to).params, "provider_id": f.provider_id}
+    where = ["TRUE"]
+    if f.provider_id:
+        where.append("provider_id = %(provider_id)s")
+    for name in ("patient_type", "unit", "sex", "age_band"):
+        if getattr(f, name):
+            where.append(f"{name} = %({name})s")
+            params[name] = getattr(f, name)
+    codes, units = [], []
+    with connection.cursor() as cursor:
+        cursor.execute(DIAGNOSIS_COUNTS_SQL.format(where=" AND ".join(where)), params)
+        for is_code, key, n in cursor.fetchall():
+            (codes if is_code else units).append((key, n))
+    codes.sort(key=lambda kv: (-kv[1], kv[0]))
+    units.sort(key=lambda kv: (-kv[1], kv[0]))
+    return codes, units
 
 
 def diagnosis_rows(f: Filters, *, limit: int = 15, counts=None) -> list[dict]:
@@ -456,10 +493,13 @@ def diagnosis_rows(f: Filters, *, limit: int = 15, counts=None) -> list[dict]:
     return rows
 
 
-def diagnoses_charts(f: Filters, user, *, top=None, counts=None) -> list[Chart]:
+def diagnoses_charts(f: Filters, user, *, top=None, counts=None, by_unit=None) -> list[Chart]:
+    """``counts`` and ``by_unit`` as ``diagnosis_counts(f)`` returns them (read if not
+    given)."""
 
     ident = f.demographic
-    counts = code_counts(f) if counts is None else counts
+    if counts is None or by_unit is None:
+        counts, by_unit = diagnosis_counts(f)
     top = diagnosis_rows(f, counts=counts) if top is None else top
     charts = [
         bar_chart(
@@ -487,17 +527,11 @@ def diagnoses_charts(f: Filters, user, *, top=None, counts=None) -> list[Chart]:
             header=["Chapter", "Count"],
         )
     )
-    by_unit = (
-        DiagnosisFact.objects.filter(f.q())
-        .values("unit")
-        .annotate(n=Sum("diagnoses"))
-        .order_by("-n")
-    )
     charts.append(
         bar_chart(
             "diagnoses-by-unit",
             "Diagnoses by college / department",
-            [(r["unit"] or "(none)", suppress(r["n"], user=user)) for r in by_unit],
+            [(unit or "(none)", suppress(n, user=user)) for unit, n in by_unit],
             header=["College / department", "Diagnoses"],
         )
     )

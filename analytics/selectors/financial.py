@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DateField, Q, Sum
-from django.db.models.expressions import RawSQL
+from django.db import connection
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -15,8 +15,6 @@ from analytics.charts import Chart, bar_chart, line_chart
 from analytics.epi import epi_week, epi_week_start
 from analytics.models import (
     RECEIVABLE_BUCKETS,
-    BillingFact,
-    PaymentFact,
     ReceivableFact,
 )
 from analytics.selectors import stock
@@ -28,16 +26,93 @@ def _peso(value) -> str:
     return f"PHP {Decimal(value or 0):,.2f}"
 
 
-# A rollup row's epidemiological week (the Sunday that starts it, as ``epi_week_start``),
-# so weekly sums are made in the database.
-EPI_WEEK_START = RawSQL("day - EXTRACT(DOW FROM day)::int", [], output_field=DateField())
+# The period's billing rollup summed in every way the page shows it, in one read of its
+# rows: the totals (mask 31), per service (15), service group (23), payer (27), provider
+# (29) and epidemiological week (30); the mask is GROUPING() of the five keys.
+BILLING_SETS_SQL = """
+SELECT {keys},
+    SUM(net), SUM(discount), SUM(gross), SUM(cost), SUM(payer_share)
+FROM (
+    SELECT service_id, service_group, payer_id, provider_id,
+        day - EXTRACT(DOW FROM day)::int AS week, net, discount, gross, cost, payer_share
+    FROM analytics_billingfact
+    WHERE day >= %(from)s AND day <= %(to)s {provider}
+) AS b
+GROUP BY GROUPING SETS {sets}
+"""
+BILLING_KEYS = "service_id, service_group, payer_id, provider_id, week"
+BILLING_SETS = {
+    # (select list: the mask and the keys, grouping sets)
+    False: (
+        f"GROUPING({BILLING_KEYS}), {BILLING_KEYS}",
+        "((), (service_id), (service_group), (payer_id), (provider_id), (week))",
+    ),
+    True: ("31, NULL, NULL, NULL, NULL, NULL", "(())"),  # the totals alone
+}
+
+# Collections in the period, in total (mask 1) and per epidemiological week (0).
+PAYMENT_SETS_SQL = """
+SELECT {keys}, SUM(amount), SUM(refunded)
+FROM (
+    SELECT day - EXTRACT(DOW FROM day)::int AS week, amount, refunded
+    FROM analytics_paymentfact WHERE day >= %(from)s AND day <= %(to)s
+) AS p
+GROUP BY GROUPING SETS {sets}
+"""
 
 
-def _range(f: Filters) -> Q:
-    q = Q(day__gte=f.date_from, day__lte=f.date_to)
-    if f.provider_id:
-        q &= Q(provider_id=f.provider_id)
-    return q
+def _billing_sums(f: Filters, *, totals_only: bool = False) -> dict:
+    params = {"from": f.date_from, "to": f.date_to, "provider": f.provider_id}
+    provider = "AND provider_id = %(provider)s" if f.provider_id else ""
+    out = {"totals": {}, "service": [], "group": [], "payer": [], "provider": [], "weeks": {}}
+    with connection.cursor() as cursor:
+        keys, sets = BILLING_SETS[totals_only]
+        cursor.execute(BILLING_SETS_SQL.format(provider=provider, keys=keys, sets=sets), params)
+        for mask, service, group, payer, prov, week, net, disc, gross, cost, share in cursor:
+            if mask == 31:
+                out["totals"] = {
+                    "net": net,
+                    "discount": disc,
+                    "gross": gross,
+                    "cost": cost,
+                    "payer": share,
+                }
+            elif mask == 15:
+                out["service"].append({"service_id": service, "n": net})
+            elif mask == 23:
+                out["group"].append({"service_group": group, "n": net, "cost": cost, "disc": disc})
+            elif mask == 27:
+                out["payer"].append({"payer_id": payer, "n": net})
+            elif mask == 29 and prov is not None:
+                out["provider"].append({"provider_id": prov, "n": net})
+            elif mask == 30:
+                out["weeks"][week] = net
+    for name, key in (
+        ("service", "service_id"),
+        ("group", "service_group"),
+        ("payer", "payer_id"),
+        ("provider", "provider_id"),
+    ):
+        out[name].sort(key=lambda r, key=key: (-r["n"], r[key] is None, r[key] or 0))
+    return out
+
+
+def _payment_sums(f: Filters, *, totals_only: bool = False) -> tuple[dict, dict]:
+    """(the period's amount and refunded, collections per week unless ``totals_only``)."""
+    collected, weeks = {"amount": None, "refunded": None}, {}
+    with connection.cursor() as cursor:
+        keys, sets = (
+            ("1, NULL", "(())") if totals_only else ("GROUPING(week), week", "((), (week))")
+        )
+        cursor.execute(
+            PAYMENT_SETS_SQL.format(keys=keys, sets=sets), {"from": f.date_from, "to": f.date_to}
+        )
+        for mask, week, amount, refunded in cursor:
+            if mask:
+                collected = {"amount": amount, "refunded": refunded}
+            else:
+                weeks[week] = amount - refunded
+    return collected, weeks
 
 
 def receivables_ageing() -> list[tuple[str, Decimal]]:
@@ -132,17 +207,9 @@ def receivables_trend(f: Filters, payers: dict[int, str]) -> list[Chart]:
 
 def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart]]:
 
-    facts = BillingFact.objects.filter(_range(f))
-    totals = facts.aggregate(
-        net=Sum("net"),
-        discount=Sum("discount"),
-        gross=Sum("gross"),
-        cost=Sum("cost"),
-        payer=Sum("payer_share"),
-    )
-    collected = PaymentFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to).aggregate(
-        amount=Sum("amount"), refunded=Sum("refunded")
-    )
+    sums = _billing_sums(f, totals_only=not charts)
+    totals = sums["totals"]
+    collected, weeks = _payment_sums(f, totals_only=not charts)
     ageing = receivables_ageing()
     claims = Claim.objects.filter(
         submitted_at__date__gte=f.date_from, submitted_at__date__lte=f.date_to
@@ -174,32 +241,18 @@ def financial(f: Filters, *, charts: bool = True) -> tuple[list[Kpi], list[Chart
     if not charts:
         return kpis, []
     services = dict(Service.objects.values_list("id", "name"))
-    by_service = facts.values("service_id").annotate(n=Sum("net")).order_by("-n")[:15]
+    by_service = sums["service"][:15]
     groups = dict(ServiceGroup.choices)
-    by_group = list(
-        facts.values("service_group")
-        .annotate(n=Sum("net"), cost=Sum("cost"), disc=Sum("discount"))
-        .order_by("-n")
-    )
+    by_group = sums["group"]
     dispensed_cost = stock.dispensed_value(f.date_from, f.date_to)
     payers = dict(Payer.objects.values_list("id", "name"))
-    by_payer = facts.values("payer_id").annotate(n=Sum("net")).order_by("-n")
-    by_provider = list(
-        facts.exclude(provider_id=None).values("provider_id").annotate(n=Sum("net")).order_by("-n")
-    )
+    by_payer = sums["payer"]
+    by_provider = sums["provider"]
     names = {
         u.pk: u.full_name
         for u in User.objects.filter(pk__in=[r["provider_id"] for r in by_provider])
     }
-    weeks = dict(
-        PaymentFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
-        .values(week=EPI_WEEK_START)
-        .annotate(n=Sum("amount") - Sum("refunded"))
-        .values_list("week", "n")
-    )
-    revenue_weeks = dict(
-        facts.values(week=EPI_WEEK_START).annotate(n=Sum("net")).values_list("week", "n")
-    )
+    revenue_weeks = sums["weeks"]
     starts = []
     week = epi_week_start(f.date_from)
     while week <= f.date_to:

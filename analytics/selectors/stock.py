@@ -53,11 +53,16 @@ WITH moved AS MATERIALIZED (
 )
 (SELECT 'top', item_id, NULL, used FROM moved ORDER BY used DESC, item_id LIMIT %(top)s)
 UNION ALL
-SELECT 'category', NULL, c.name, SUM(m.used)
-FROM moved m
-LEFT JOIN inventory_item i ON i.id = m.item_id
-LEFT JOIN inventory_category c ON c.id = i.category_id
-GROUP BY c.name
+SELECT 'category', NULL, c.name, per_category.used
+FROM (
+    -- Summed per category id, then named: a dozen rows joined to the categories, not
+    -- every item joined and grouped by name (consumption_summary adds up categories
+    -- that share a name).
+    SELECT i.category_id, SUM(m.used) AS used
+    FROM moved m LEFT JOIN inventory_item i ON i.id = m.item_id
+    GROUP BY i.category_id
+) AS per_category
+LEFT JOIN inventory_category c ON c.id = per_category.category_id
 """  # noqa: S608
 
 # Items with expiry losses in the range (only the rows with a write-off are summed).

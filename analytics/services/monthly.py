@@ -1,6 +1,7 @@
 """Monthly rollups: the daily rollups of one calendar month summed per item (stock), and
-those summed over every item, so a page over a quarter or a year reads a few rows per item
-(or one per month) instead of one per item and day.
+those summed over every item, and per diagnosis cell (code and patient dimensions), so a
+page over a quarter or a year reads a few rows per item or cell (or one per month) instead
+of one per item (cell) and day.
 
 They are derived from the daily rows only, in the same transaction that refreshes those
 days (``rollup_refresh_range``): every month touched by the refreshed days is summed again
@@ -64,8 +65,29 @@ WHERE month >= %(first)s AND month < %(after)s
 GROUP BY month
 """
 
+# Diagnoses: a month has a few hundred cells, rewritten whole.
+DIAGNOSIS_MONTH_DELETE_SQL = """
+DELETE FROM analytics_diagnosismonthfact WHERE month >= %(first)s AND month < %(after)s
+"""
+DIAGNOSIS_MONTH_SQL = """
+INSERT INTO analytics_diagnosismonthfact (month, icd10_code, visit_kind, provider_id,
+    patient_type, unit, sex, age_band, diagnoses, primary_diagnoses)
+SELECT date_trunc('month', day::timestamp)::date, icd10_code, visit_kind, provider_id,
+    patient_type, unit, sex, age_band, SUM(diagnoses), SUM(primary_diagnoses)
+FROM analytics_diagnosisfact
+WHERE day >= %(first)s AND day < %(after)s
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
 # In this order: the totals are summed from the month rows just made.
-MONTHLY = (STOCK_MONTH_SQL, STOCK_MONTH_STALE_SQL, STOCK_TOTAL_DELETE_SQL, STOCK_TOTAL_SQL)
+MONTHLY = (
+    STOCK_MONTH_SQL,
+    STOCK_MONTH_STALE_SQL,
+    STOCK_TOTAL_DELETE_SQL,
+    STOCK_TOTAL_SQL,
+    DIAGNOSIS_MONTH_DELETE_SQL,
+    DIAGNOSIS_MONTH_SQL,
+)
 
 
 def month_start(day: date) -> date:

@@ -65,9 +65,9 @@ def visits(request: Request):
 @cached_page()
 def diagnoses(request: Request):
     form, f = filter_form(request, default_days=182)
-    counts = dashboards.code_counts(f)
+    counts, by_unit = dashboards.diagnosis_counts(f)
     top = dashboards.diagnosis_rows(f, counts=counts)
-    charts = dashboards.diagnoses_charts(f, request.user, top=top, counts=counts)
+    charts = dashboards.diagnoses_charts(f, request.user, top=top, counts=counts, by_unit=by_unit)
     outcome = dashboards.outcomes(f, request.user)
     return respond(
         request,

@@ -394,3 +394,66 @@ def test_weekly_sums_and_long_trends_equal_the_daily_rollups(billing_world):
     for day, row in zip(shown, trend.rows, strict=True):
         total = sum(ReceivableFact.objects.filter(day=day).values_list("amount", flat=True))
         assert row[-1] == pytest.approx(float(total), abs=0.005)
+
+
+def test_one_read_sums_equal_each_breakdown_of_the_daily_rows(billing_world):
+    """The financial page's single GROUPING SETS read of the billing (payment) rollup gives
+    the same totals and breakdowns as summing the rows once per breakdown, with and
+    without the provider filter, and only the totals when asked for them alone."""
+    from django.db.models import Sum
+
+    from analytics.selectors.dashboards import Filters
+    from analytics.selectors.financial import _billing_sums, _payment_sums
+
+    _settlements(billing_world)
+    rollup_rebuild(since=FIRST - timedelta(days=1))
+    today = timezone.localdate()
+    providers = {p for p in BillingFact.objects.values_list("provider_id", flat=True) if p}
+    assert providers
+    for f in [
+        Filters(FIRST - timedelta(days=30), today),
+        Filters(FIRST + timedelta(days=2), today - timedelta(days=1)),
+        Filters(FIRST - timedelta(days=30), today, provider_id=min(providers)),
+        Filters(today + timedelta(days=1), today + timedelta(days=5)),
+    ]:
+        facts = BillingFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
+        if f.provider_id:
+            facts = facts.filter(provider_id=f.provider_id)
+        sums = _billing_sums(f)
+        assert sums["totals"] == facts.aggregate(
+            net=Sum("net"),
+            discount=Sum("discount"),
+            gross=Sum("gross"),
+            cost=Sum("cost"),
+            payer=Sum("payer_share"),
+        )
+        for name, key in (("service", "service_id"), ("payer", "payer_id")):
+            expected = {r[key]: r["n"] for r in facts.values(key).annotate(n=Sum("net"))}
+            assert {r[key]: r["n"] for r in sums[name]} == expected
+            assert [r["n"] for r in sums[name]] == sorted(expected.values(), reverse=True)
+        groups = facts.values("service_group").annotate(
+            n=Sum("net"), cost=Sum("cost"), disc=Sum("discount")
+        )
+        assert sorted(sums["group"], key=lambda r: r["service_group"]) == sorted(
+            groups, key=lambda r: r["service_group"]
+        )
+        by_provider = facts.exclude(provider_id=None).values("provider_id")
+        assert {r["provider_id"]: r["n"] for r in sums["provider"]} == {
+            r["provider_id"]: r["n"] for r in by_provider.annotate(n=Sum("net"))
+        }
+        weeks = {}
+        for fact in facts:
+            week = fact.day - timedelta(days=(fact.day.weekday() + 1) % 7)
+            weeks[week] = weeks.get(week, 0) + fact.net
+        assert sums["weeks"] == weeks
+        only = _billing_sums(f, totals_only=True)
+        assert only["totals"] == sums["totals"] and not only["service"] and not only["weeks"]
+        payments = PaymentFact.objects.filter(day__gte=f.date_from, day__lte=f.date_to)
+        collected, paid_weeks = _payment_sums(f)
+        assert collected == payments.aggregate(amount=Sum("amount"), refunded=Sum("refunded"))
+        expected_weeks = {}
+        for fact in payments:
+            week = fact.day - timedelta(days=(fact.day.weekday() + 1) % 7)
+            expected_weeks[week] = expected_weeks.get(week, 0) + fact.amount - fact.refunded
+        assert paid_weeks == expected_weeks
+    assert sums["totals"]["net"] is None  # the future: no rows, sums are None as before
