@@ -14,20 +14,11 @@ from analytics.models import AGE_BANDS, SyndromeGroup
 from analytics.selectors.dashboards import Filters
 from analytics.services.surveillance import clean_prefixes
 from patients.models import PatientType, Sex
-from uscpis.forms import DateField
+from uscpis.forms import DateField, html_attrs
 
 
 class DateInput(forms.DateInput):
     input_type = "date"
-
-
-def _attrs(attrs: dict) -> str:
-    """As Django's ``widgets/attrs.html``: ``True`` bare, ``False`` left out."""
-    return "".join(
-        f" {name}" if value is True else f' {name}="{escape(str(value))}"'
-        for name, value in attrs.items()
-        if value is not False
-    )
 
 
 class Select(forms.Select):
@@ -38,13 +29,13 @@ class Select(forms.Select):
     def render(self, name, value, attrs=None, renderer=None):
         widget = self.get_context(name, value, attrs)["widget"]
         options = "".join(
-            f'\n  <option value="{escape(str(option["value"]))}"{_attrs(option["attrs"])}>'
+            f'\n  <option value="{escape(str(option["value"]))}"{html_attrs(option["attrs"])}>'
             f"{escape(str(option['label']))}</option>\n"
             for _, group, _ in widget["optgroups"]
             for option in group
         )
         return mark_safe(  # noqa: S308 (every value is escaped)
-            f'<select name="{escape(widget["name"])}"{_attrs(widget["attrs"])}>{options}\n</select>'
+            f'<select name="{escape(widget["name"])}"{html_attrs(widget["attrs"])}>{options}\n</select>'
         )
 
 

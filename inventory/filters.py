@@ -19,28 +19,7 @@ from django.utils.safestring import mark_safe
 from inventory import screens
 from inventory.forms import FastSelect
 from inventory.models import ItemKind
-
-
-def _attrs(attrs: dict) -> str:
-    """``django/forms/widgets/attrs.html``: ``True`` written bare, ``False`` left out."""
-    out = []
-    for name, value in attrs.items():
-        if value is False:
-            continue
-        out.append(f" {name}" if value is True else f' {name}="{escape(str(value))}"')
-    return "".join(out)
-
-
-class SearchInput(forms.TextInput):
-    """``forms.TextInput`` with ``django/forms/widgets/input.html`` written in Python."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        shown = "" if widget["value"] is None else f' value="{escape(str(widget["value"]))}"'
-        return mark_safe(  # noqa: S308 - every value is escaped
-            f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"'
-            f"{shown}{_attrs(widget['attrs'])}>"
-        )
+from uscpis.forms import FastTextInput
 
 
 class ListChoiceField(forms.ChoiceField):
@@ -75,7 +54,7 @@ class StockFilterForm(forms.Form):
     q = forms.CharField(
         label="Search",
         required=False,
-        widget=SearchInput(attrs={"type": "search", "placeholder": "Name, generic name or code"}),
+        widget=FastTextInput(attrs={"type": "search", "placeholder": "Name, generic name or code"}),
     )
     kind = forms.ChoiceField(
         label="Kind",

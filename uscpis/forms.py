@@ -55,7 +55,7 @@ def parse_id(value) -> int | None:
 # providers) that was most of the page's work.
 
 
-def _html_attrs(attrs: dict) -> str:
+def html_attrs(attrs: dict) -> str:
     """``django/forms/widgets/attrs.html`` in Python: ``False`` drops the attribute, ``True``
     writes it bare, anything else is written escaped."""
     out = []
@@ -72,14 +72,14 @@ class FastSelect(forms.Select):
 
     def render(self, name, value, attrs=None, renderer=None):
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [f'<select name="{escape(widget["name"])}"{_html_attrs(widget["attrs"])}>']
+        parts = [f'<select name="{escape(widget["name"])}"{html_attrs(widget["attrs"])}>']
         for group_name, options, _index in widget["optgroups"]:
             if group_name:
                 parts.append(f'\n  <optgroup label="{escape(group_name)}">')
             for option in options:
                 parts.append(
                     f'\n  <option value="{escape(option["value"])}"'
-                    f"{_html_attrs(option['attrs'])}>{escape(option['label'])}</option>"
+                    f"{html_attrs(option['attrs'])}>{escape(option['label'])}</option>"
                 )
             if group_name:
                 parts.append("\n  </optgroup>")
@@ -96,7 +96,7 @@ class _FastInput:
         shown = "" if widget["value"] is None else f' value="{escape(widget["value"])}"'
         return mark_safe(  # noqa: S308 - every value is escaped
             f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"'
-            f"{shown}{_html_attrs(widget['attrs'])}>"
+            f"{shown}{html_attrs(widget['attrs'])}>"
         )
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import get_language
 
 from patients.models import Patient
 from uscpis.fasturl import reverse_ints
+from uscpis.forms import html_attrs
 
 register = template.Library()
 
@@ -76,15 +77,6 @@ def _row(p, chart: tuple[str, str], types: dict, months: dict[int, str]) -> str:
 FILTERS = (("q", "grow"), ("patient_type", ""), ("college", ""), ("year_level", ""))
 
 
-def _attrs(attrs: dict) -> str:
-    """``django/forms/widgets/attrs.html``."""
-    return "".join(
-        f" {name}" if value is True else f' {name}="{_e(value)}"'
-        for name, value in attrs.items()
-        if value is not False
-    )
-
-
 @lru_cache(maxsize=64)
 def _shape(form_class, prefix, auto_id, name: str, css: str, language: str | None):
     """What ``{% field %}`` writes around a field's value, worked out once per process (per
@@ -99,7 +91,7 @@ def _shape(form_class, prefix, auto_id, name: str, css: str, language: str | Non
     attrs = bf.build_widget_attrs({}, widget)
     if bf.auto_id and "id" not in widget.attrs:
         attrs.setdefault("id", bf.auto_id)
-    attrs = _attrs(widget.build_attrs(widget.attrs, attrs))
+    attrs = html_attrs(widget.build_attrs(widget.attrs, attrs))
     required = ' <span class="muted" aria-hidden="true">*</span>' if bf.field.required else ""
     label = f'<label for="{_e(bf.id_for_label)}">{conditional_escape(bf.label)}{required}</label>'
     opening = f'<div class="field {_e(css)}">\n{label}\n'
