@@ -251,13 +251,7 @@ def vitals_fhir(
             continue
         out.append(
             {
-                "resourceType": "Observation",
-                "id": f"obs-{pk}-{suffix}",
-                "status": "final",
-                "category": _vital_signs_category(),
-                "subject": {"reference": pid},
-                "encounter": {"reference": f"Encounter/{enc_id}"},
-                "effectiveDateTime": effective,
+                **_vital_sign_head(pk, suffix, pid, enc_id, effective),
                 "code": {
                     "coding": [{"system": "http://loinc.org", "code": code, "display": display}],
                     "text": display,
@@ -273,13 +267,7 @@ def vitals_fhir(
     if systolic is not None and diastolic is not None:
         out.append(
             {
-                "resourceType": "Observation",
-                "id": f"obs-{pk}-bp",
-                "status": "final",
-                "category": _vital_signs_category(),
-                "subject": {"reference": pid},
-                "encounter": {"reference": f"Encounter/{enc_id}"},
-                "effectiveDateTime": effective,
+                **_vital_sign_head(pk, "bp", pid, enc_id, effective),
                 "code": {
                     "coding": [
                         {
@@ -297,6 +285,19 @@ def vitals_fhir(
             }
         )
     return out
+
+
+def _vital_sign_head(pk, suffix: str, pid: str, enc_id, effective) -> dict:
+    """What every vital-sign Observation of one measurement shares."""
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-{pk}-{suffix}",
+        "status": "final",
+        "category": _vital_signs_category(),
+        "subject": {"reference": pid},
+        "encounter": {"reference": f"Encounter/{enc_id}"},
+        "effectiveDateTime": effective,
+    }
 
 
 def _vital_signs_category() -> list[dict]:
