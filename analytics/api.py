@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from accounts.audit import audit_phi_list
 from accounts.models import AuditAction
-from analytics.selectors.dashboards import Filters, overview
+from analytics.selectors.common import Filters
+from analytics.selectors.dashboards import overview
 
 
 class KpiSerializer(serializers.Serializer):

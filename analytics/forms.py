@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from analytics.models import AGE_BANDS, SyndromeGroup
-from analytics.selectors.dashboards import Filters
+from analytics.selectors.common import Filters
 from analytics.services.surveillance import clean_prefixes
 from patients.models import PatientType, Sex
 from uscpis.forms import DateField, html_attrs

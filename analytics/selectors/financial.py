@@ -18,7 +18,7 @@ from analytics.models import (
     ReceivableFact,
 )
 from analytics.selectors import stock
-from analytics.selectors.dashboards import Filters, Kpi, pct
+from analytics.selectors.common import Filters, Kpi, pct
 from billing.models import Claim, ClaimStatus, Payer, Service, ServiceGroup
 
 

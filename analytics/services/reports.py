@@ -19,6 +19,8 @@ from accounts.roles import Role
 from analytics.models import AberrationSignal, WeeklyReportClaim
 from analytics.pdf import dashboard_pdf
 from analytics.selectors import dashboards
+from analytics.selectors.common import Filters
+from analytics.selectors.diagnoses import diagnoses_charts
 from analytics.selectors.surveillance import weekly_report
 
 
@@ -30,12 +32,10 @@ def last_week(today: date) -> tuple[date, date]:
 
 def weekly_report_pdf(week_start: date, week_end: date) -> tuple[bytes, list, list]:
 
-    f = dashboards.Filters(week_start, week_end)
+    f = Filters(week_start, week_end)
     kpis = [k for k in dashboards.overview(f) if k.label not in ("Visits today", "Waiting now")]
-    charts = dashboards.visits_charts(
-        dashboards.Filters(week_start - timedelta(days=77), week_end)
-    )[:1]
-    charts += dashboards.diagnoses_charts(f, None)[:1]
+    charts = dashboards.visits_charts(Filters(week_start - timedelta(days=77), week_end))[:1]
+    charts += diagnoses_charts(f, None)[:1]
     signals = list(
         AberrationSignal.objects.filter(last_on__gte=week_start - timedelta(days=7)).select_related(
             "group"

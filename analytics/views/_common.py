@@ -26,6 +26,7 @@ from analytics.charts import Chart
 from analytics.forms import FilterForm
 from analytics.pdf import dashboard_pdf
 from analytics.selectors import dashboards
+from analytics.selectors.common import as_of
 from analytics.services.generation import rollup_generation
 from uscpis.csvexport import csv_download
 from uscpis.http import render_page
@@ -114,7 +115,7 @@ def respond(
         "charts": charts,
         "kpis": kpis,
         "query": query_without_export(request),
-        "as_of": dashboards.as_of(),
+        "as_of": as_of(),
         **context,
     }
     parts = getattr(request, "_analytics_page_parts", None)

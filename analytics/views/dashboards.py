@@ -12,7 +12,10 @@ from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
 from analytics.charts import bar_chart
-from analytics.selectors import dashboards
+from analytics.selectors import dashboards, operations
+from analytics.selectors import diagnoses as diagnosis_reads
+from analytics.selectors import outcomes as outcome_reads
+from analytics.selectors.common import is_clinical
 from analytics.selectors.financial import financial as figures
 from analytics.services.rollups import day_bounds
 from analytics.views._common import cached_page, filter_form, respond, tabs
@@ -65,10 +68,12 @@ def visits(request: Request):
 @cached_page()
 def diagnoses(request: Request):
     form, f = filter_form(request, default_days=182)
-    counts, by_unit = dashboards.diagnosis_counts(f)
-    top = dashboards.diagnosis_rows(f, counts=counts)
-    charts = dashboards.diagnoses_charts(f, request.user, top=top, counts=counts, by_unit=by_unit)
-    outcome = dashboards.outcomes(f, request.user)
+    counts, by_unit = diagnosis_reads.diagnosis_counts(f)
+    top = diagnosis_reads.diagnosis_rows(f, counts=counts)
+    charts = diagnosis_reads.diagnoses_charts(
+        f, request.user, top=top, counts=counts, by_unit=by_unit
+    )
+    outcome = outcome_reads.outcomes(f, request.user)
     return respond(
         request,
         template="analytics/diagnoses.html",
@@ -79,13 +84,13 @@ def diagnoses(request: Request):
         notes=[
             f"Follow-ups kept: {outcome['followup_rate'] or '—'}% of {outcome['followups_due']} due.",
             f"Hypertensive patients with last BP under 140/90: {outcome['bp_control_rate'] or '—'}%.",
-            f"Immunisation coverage: {dashboards.OUTCOME_FILTER_NOTES['immunisation']}",
+            f"Immunisation coverage: {outcome_reads.OUTCOME_FILTER_NOTES['immunisation']}",
         ],
         context={
             "form": form,
             "outcome": outcome,
             "top": top,
-            "clinical": dashboards.is_clinical(request.user),
+            "clinical": is_clinical(request.user),
         },
     )
 
@@ -135,14 +140,14 @@ def diagnosis_patients(request: Request, code: str):
 def productivity(request: Request):
     is_admin = request.user.role == "admin"
     form, f = filter_form(request, default_days=28, show_provider=is_admin)
-    rows = dashboards.productivity(f, request.user)
+    rows = operations.productivity(f, request.user)
     return respond(
         request,
         template="analytics/productivity.html",
         active="analytics:productivity",
         title="Staff productivity" if is_admin else "My productivity",
         subtitle=f.describe(),
-        charts=dashboards.productivity_charts(rows),
+        charts=operations.productivity_charts(rows),
         context={"form": form, "rows": rows, "is_admin": is_admin},
     )
 
@@ -158,7 +163,7 @@ def inventory(request: Request):
         active="analytics:inventory",
         title="Inventory",
         subtitle=f.describe(),
-        charts=dashboards.inventory_charts(f),
+        charts=operations.inventory_charts(f),
         context={"form": form, "inventory": True},
     )
 
@@ -185,7 +190,7 @@ def financial(request: Request):
 @require_perm("analytics.view")
 @cached_page()
 def quality(request: Request):
-    counts = dashboards.quality_counts()
+    counts = operations.quality_counts()
     chart = bar_chart(
         "data-quality",
         "What makes the figures wrong",
@@ -210,9 +215,9 @@ def quality(request: Request):
 @require_perm("analytics.drill_down")
 def quality_rows(request: Request, check: str):
     """The rows behind one data-quality count (clinical roles; one PHI audit event)."""
-    if check not in dashboards.QUALITY_CHECKS:
+    if check not in operations.QUALITY_CHECKS:
         raise Http404("Unknown check.")
-    rows, count = dashboards.quality_rows(check)
+    rows, count = operations.quality_rows(check)
     paginator = Paginator(rows, PAGE_SIZE)
     if count is not None:
         paginator.count = count  # from the rollup: no COUNT over the whole history
@@ -230,7 +235,7 @@ def quality_rows(request: Request, check: str):
         {
             "tabs": tabs(request, "analytics:quality"),
             "check": check,
-            "label": dashboards.QUALITY_CHECKS[check],
+            "label": operations.QUALITY_CHECKS[check],
             "page": page,
         },
         partial="quality-rows",

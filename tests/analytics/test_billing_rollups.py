@@ -369,7 +369,7 @@ def test_weekly_sums_and_long_trends_equal_the_daily_rollups(billing_world):
     point a week (Saturdays and the last day), each that day's rollup total."""
     from analytics.epi import epi_week_start
     from analytics.models import ReceivableFact
-    from analytics.selectors.dashboards import Filters
+    from analytics.selectors.common import Filters
     from analytics.selectors.financial import financial
 
     _settlements(billing_world)
@@ -402,7 +402,7 @@ def test_one_read_sums_equal_each_breakdown_of_the_daily_rows(billing_world):
     without the provider filter, and only the totals when asked for them alone."""
     from django.db.models import Sum
 
-    from analytics.selectors.dashboards import Filters
+    from analytics.selectors.common import Filters
     from analytics.selectors.financial import _billing_sums, _payment_sums
 
     _settlements(billing_world)

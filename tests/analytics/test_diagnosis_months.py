@@ -13,7 +13,8 @@ import pytest
 from django.db import connection
 
 from analytics.models import DiagnosisFact, DiagnosisMonthFact
-from analytics.selectors.dashboards import Filters, code_counts, diagnosis_counts
+from analytics.selectors.common import Filters
+from analytics.selectors.diagnoses import code_counts, diagnosis_counts
 from analytics.services.monthly import months_refresh
 from analytics.services.rollups import rollup_refresh_day
 from tests.analytics.test_month_rollups import START, TODAY, _ranges

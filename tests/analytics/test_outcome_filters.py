@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Role
-from analytics.selectors.dashboards import Filters, outcomes
+from analytics.selectors.common import Filters
+from analytics.selectors.outcomes import outcomes
 from patients.models import Diagnosis, Immunization, Patient, Visit, VitalSigns
 from tests.analytics.factories import ensure_codes, local
 from tests.factories import UserFactory
@@ -202,7 +203,7 @@ def test_age_band_ranges_match_the_rollups_age_bands():
     from django.db import connection
 
     from analytics.models import AGE_BANDS
-    from analytics.selectors.dashboards import age_band_where
+    from analytics.selectors.common import age_band_where
     from analytics.services.rollups import age_band_sql
 
     days = ["2024-02-28", "2024-02-29", "2024-03-01", "2025-02-28", "2025-03-01", "2026-12-31"]

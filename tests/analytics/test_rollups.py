@@ -278,7 +278,7 @@ def test_one_day_refreshes_equal_a_monthly_rebuild():
 
 def test_data_quality_rollup_equals_the_raw_tables(client_for, doctor_user):
     from analytics.models import QualityFact
-    from analytics.selectors.dashboards import quality_counts, quality_querysets
+    from analytics.selectors.operations import quality_counts, quality_querysets
     from inventory.models import MovementKind
 
     world = make_world(FIRST, DAYS)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from analytics.epi import epi_week_start
 from analytics.models import VisitFact
 from analytics.selectors import dashboards
-from analytics.selectors.dashboards import YEAR, Filters
+from analytics.selectors.common import YEAR, Filters
 from appointments.models import AppointmentStatus
 from tests.analytics.factories import local
 from tests.appointments.factories import AppointmentFactory, ProviderFactory
