@@ -1,10 +1,13 @@
 """Reads for the stock overview and an item's page (header, lots, ledger) in hand-written
 SQL (``inventory.fastread``): the same rows, objects and annotations as the ORM queries in
 ``inventory.selectors`` they stand in for (``tests/inventory/test_fastread.py`` compares
-them), at a fraction of the CPU. The CSV exports and the API keep the ORM querysets."""
+them), at a fraction of the CPU; and the API's unfiltered stock list (:class:`ApiItemRows`).
+The CSV exports and the API's filtered lists keep the ORM querysets."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 
@@ -252,3 +255,65 @@ def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int,
         cap=cap,
     )
     return RawPaginator(rows, per_page).get_page(number)
+
+
+# --- The API's stock list ---------------------------------------------------------------------
+
+# ``ItemSerializer``'s fields in its order. The quantities come as text written by
+# PostgreSQL, which writes numeric(14, 3) as DRF's DecimalField(14, 3) writes a Decimal
+# (every decimal place, no exponent: "0.000", "-2.500"), without a Decimal made for each.
+API_ITEM_COLUMNS = (
+    "i.id, i.sku, i.name, i.kind, i.generic_name, i.strength, i.form, c.name, i.unit,"
+    " i.allows_fractions, i.reorder_point::text, i.reorder_quantity::text,"
+    f" i.stock_on_hand::text, ({USABLE})::numeric(14, 3)::text, i.stock_on_order::text"
+)
+
+
+class ApiItemRows:
+    """``selectors.stock_overview()`` (no filter) for DRF's cursor paginator ordered by id:
+    it answers the three queryset calls the paginator makes (``order_by("-id")`` or
+    ``("id")``, ``filter(id__lt=...)`` or ``id__gt``, one slice) with one plain query, each
+    row handed to ``make`` with the item's fields in ``API_ITEM_COLUMNS``' order (the
+    category by name, ``usable`` as ``items_with_stock`` computes it).
+    ``tests/api/test_api_stock_list.py`` walks every page both ways against the ORM."""
+
+    def __init__(self, make: Callable[[tuple], object], today: date | None = None):
+        self.make = make
+        self.today = today or timezone.localdate()
+        self.descending = True
+        self.bound: tuple[str, int] | None = None
+
+    def order_by(self, *ordering) -> ApiItemRows:
+        if tuple(ordering) not in (("id",), ("-id",)):
+            raise ValueError(f"ApiItemRows orders by id only, not {ordering!r}")
+        other = copy.copy(self)
+        other.descending = ordering[0] == "-id"
+        return other
+
+    def filter(self, **lookup) -> ApiItemRows:
+        ((name, value),) = lookup.items()
+        if name not in ("id__lt", "id__gt"):
+            raise ValueError(f"ApiItemRows filters by id only, not {name!r}")
+        # As the ORM's filter(id__lt=...) would, a value that is no number is a ValueError.
+        other = copy.copy(self)
+        other.bound = ("<" if name == "id__lt" else ">", int(value))
+        return other
+
+    def __getitem__(self, key) -> list:
+        if not isinstance(key, slice) or key.step is not None or key.stop is None:
+            raise TypeError("ApiItemRows supports bounded plain slices only")
+        start = key.start or 0
+        after = f" AND i.id {self.bound[0]} %(bound)s" if self.bound else ""
+        rows = fetch(
+            f"SELECT {API_ITEM_COLUMNS} FROM inventory_item i"  # noqa: S608 - constant SQL
+            " LEFT JOIN inventory_category c ON c.id = i.category_id"
+            f" WHERE i.is_active{after} ORDER BY i.id {'DESC' if self.descending else 'ASC'}"
+            " LIMIT %(limit)s OFFSET %(offset)s",
+            {
+                "today": self.today,
+                "bound": self.bound[1] if self.bound else None,
+                "limit": max(0, key.stop - start),
+                "offset": start,
+            },
+        )
+        return [self.make(row) for row in rows]
