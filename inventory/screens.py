@@ -226,35 +226,64 @@ def _attach_people(movements: list[StockMovement]) -> None:
         prefetch_related_objects(movements, "purchase_order_line__order")
 
 
+def _ledger_rows(item_pk: int, lots_by_id: dict, cap: int) -> RawRows:
+    """An item's ledger, newest first, for :class:`RawPaginator`; each movement's lot from
+    ``lots_by_id`` (filled by the time rows are made)."""
+
+    def make(rows: list[tuple]) -> list[StockMovement]:
+        movements = [build(StockMovement, row) for row in rows]
+        missing = {m.lot_id for m in movements} - lots_by_id.keys()
+        if missing:  # defensive: a movement's lot always belongs to its item
+            lots_by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
+        for m in movements:
+            m.lot = lots_by_id[m.lot_id]
+        _attach_people(movements)
+        return movements
+
+    return RawRows(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM inventory_stockmovement m"
+        " WHERE m.item_id = %(item)s LIMIT %(cap)s) capped",
+        f"SELECT {columns(StockMovement, 'm')[0]} FROM inventory_stockmovement m"  # noqa: S608 - constant SQL
+        " WHERE m.item_id = %(item)s ORDER BY m.created_at DESC, m.id DESC"
+        " LIMIT %(limit)s OFFSET %(offset)s",
+        {"item": item_pk},
+        make,
+        cap=cap,
+    )
+
+
 def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int, cap: int) -> Page:
     """One page of an item's ledger (``selectors.item_ledger``: newest first), each
     movement's lot from ``lots`` (the item's lots, already loaded for the page) and its
     actor, patient and order line loaded. The count stops at ``cap`` rows, so an item with a
     very long history costs no more than one with ``cap`` movements (the full history is in
     the ledger CSV); pages walk the (item, created_at, id) index."""
-    by_id = {lot.pk: lot for lot in lots}
-
-    def make(rows: list[tuple]) -> list[StockMovement]:
-        movements = [build(StockMovement, row) for row in rows]
-        missing = {m.lot_id for m in movements} - by_id.keys()
-        if missing:  # defensive: a movement's lot always belongs to its item
-            by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
-        for m in movements:
-            m.lot = by_id[m.lot_id]
-        _attach_people(movements)
-        return movements
-
-    rows = RawRows(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM inventory_stockmovement m"
-        " WHERE m.item_id = %(item)s LIMIT %(cap)s) capped",
-        f"SELECT {columns(StockMovement, 'm')[0]} FROM inventory_stockmovement m"  # noqa: S608 - constant SQL
-        " WHERE m.item_id = %(item)s ORDER BY m.created_at DESC, m.id DESC"
-        " LIMIT %(limit)s OFFSET %(offset)s",
-        {"item": item.pk},
-        make,
-        cap=cap,
-    )
+    rows = _ledger_rows(item.pk, {lot.pk: lot for lot in lots}, cap)
     return RawPaginator(rows, per_page).get_page(number)
+
+
+def item_page(
+    pk, number, *, per_page: int, cap: int, today: date | None = None
+) -> tuple[Item, list[StockLot], Page]:
+    """:func:`item_with_lots` and :func:`item_ledger_page` (the same item, lots and page)
+    in one round trip: the ledger's count and page are sent with the item and its lots
+    (a second round trip only when the page number was past the end). 404 when there is
+    no such item."""
+    pk = _pk(pk)
+    lots_by_id: dict = {}
+    ledger = _ledger_rows(pk, lots_by_id, cap)
+    paginator = RawPaginator(ledger, per_page)
+    start = paginator.first_row(paginator.number_asked(number))
+    ledger_sql, params = ledger.statements(start, start + per_page)
+    params |= {"pk": pk, "today": today or timezone.localdate()}
+    item_rows, lot_rows, counted, rows = fetch_many([_item_sql(), LOTS_SQL, *ledger_sql], params)
+    if not item_rows:
+        raise Http404("No such item")
+    item = _item_from_row(item_rows[0])
+    lots = _lots_from_rows(lot_rows, item)
+    lots_by_id.update((lot.pk, lot) for lot in lots)
+    ledger.prime(start, start + per_page, counted, rows)
+    return item, lots, paginator.get_page(number)
 
 
 # --- The API's stock list ---------------------------------------------------------------------
