@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import user_has_perm
-from inventory import selectors
+from inventory import screens, selectors
 from inventory.models import (
     Item,
     ItemKind,
@@ -56,6 +56,16 @@ class ItemSerializer(ModelSerializer):
             "usable",
             "on_order",
         ]
+
+
+def item_row_representation(row: tuple) -> dict:
+    """What ``ItemSerializer`` gives for the item in ``row`` (``screens.ApiItemRows``: its
+    fields in order, the quantities already written as DRF writes them)."""
+    return dict(zip(ItemSerializer.Meta.fields, row, strict=True))
+
+
+# The stock list's query parameters that leave it unfiltered and ordered by id.
+PLAIN_LIST_PARAMS = frozenset({"cursor", "page_size"})
 
 
 class LotSerializer(ModelSerializer):
@@ -200,6 +210,14 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def get_queryset(self):
         return selectors.stock_overview().order_by()
+
+    def list(self, request, *args, **kwargs):
+        if request.query_params.keys() <= PLAIN_LIST_PARAMS:
+            # All active stock page by page (what integrations poll): the same rows and
+            # cursors from one plain query, no ORM query or serializer built.
+            page = self.paginate_queryset(screens.ApiItemRows(item_row_representation))
+            return self.get_paginated_response(page)
+        return super().list(request, *args, **kwargs)
 
     def get_object(self) -> Item:
         return selectors.get_item(self.kwargs["pk"])

@@ -90,10 +90,26 @@ class RawRows:
     def count(self) -> int:
         return fetch(self.count_sql, self._params())[0][0]
 
+    def statements(self, start: int, stop: int) -> tuple[list[str], dict]:
+        """The count's and ``self[start:stop]``'s statements and parameters, for a caller
+        that sends them along with its own (then :meth:`prime` with what they answered)."""
+        return [self.count_sql, self.rows_sql], self._params(
+            limit=max(0, stop - start), offset=start
+        )
+
+    def prime(self, start: int, stop: int, counted: list[tuple], rows: list[tuple]) -> None:
+        """What :meth:`statements` ``(start, stop)`` answered: the next
+        :meth:`count_and_slice` of that slice uses it instead of querying."""
+        self._primed = ((start, stop), counted, rows)
+
     def count_and_slice(self, start: int, stop: int) -> tuple[int, list]:
-        """The count and ``self[start:stop]`` in one round trip (:func:`fetch_many`)."""
-        params = self._params(limit=max(0, stop - start), offset=start)
-        counted, rows = fetch_many([self.count_sql, self.rows_sql], params)
+        """The count and ``self[start:stop]`` in one round trip (:func:`fetch_many`), or
+        none when :meth:`prime` gave them."""
+        primed, self._primed = getattr(self, "_primed", None), None
+        if primed is not None and primed[0] == (start, stop):
+            counted, rows = primed[1], primed[2]
+        else:
+            counted, rows = fetch_many(*self.statements(start, stop))
         return counted[0][0], self.make(rows)
 
     def __getitem__(self, key):
@@ -123,20 +139,29 @@ class RawPaginator(Paginator):
     def count(self) -> int:
         return self._capped(self.object_list.count())
 
+    @staticmethod
+    def number_asked(number) -> int:
+        """The page number as ``get_page`` reads it (not a whole number: 1)."""
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            return int(number)
+        except (TypeError, ValueError):
+            return 1
+
+    def first_row(self, number: int) -> int:
+        """The offset ``get_page(number)`` reads its rows from first (before it knows
+        whether the number is past the end)."""
+        return (max(number, 1) - 1) * self.per_page
+
     def get_page(self, number) -> Page:
         """``Paginator.get_page`` (a page number that is not a whole number: the first page;
         past either end: the last page), reading the count and the rows in one round trip;
         a second only when the number was past the end."""
         if self.orphans:
             return super().get_page(number)
-        try:
-            if isinstance(number, float) and not number.is_integer():
-                raise ValueError
-            number = int(number)
-        except (TypeError, ValueError):
-            number = 1
-        wanted = max(number, 1)
-        bottom = (wanted - 1) * self.per_page
+        number = self.number_asked(number)
+        bottom = self.first_row(number)
         counted, rows = self.object_list.count_and_slice(bottom, bottom + self.per_page)
         self.__dict__["count"] = self._capped(counted)
         if number < 1 or number > self.num_pages:

@@ -1,10 +1,13 @@
 """Reads for the stock overview and an item's page (header, lots, ledger) in hand-written
 SQL (``inventory.fastread``): the same rows, objects and annotations as the ORM queries in
 ``inventory.selectors`` they stand in for (``tests/inventory/test_fastread.py`` compares
-them), at a fraction of the CPU. The CSV exports and the API keep the ORM querysets."""
+them), at a fraction of the CPU; and the API's unfiltered stock list (:class:`ApiItemRows`).
+The CSV exports and the API's filtered lists keep the ORM querysets."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 
@@ -223,32 +226,123 @@ def _attach_people(movements: list[StockMovement]) -> None:
         prefetch_related_objects(movements, "purchase_order_line__order")
 
 
+def _ledger_rows(item_pk: int, lots_by_id: dict, cap: int) -> RawRows:
+    """An item's ledger, newest first, for :class:`RawPaginator`; each movement's lot from
+    ``lots_by_id`` (filled by the time rows are made)."""
+
+    def make(rows: list[tuple]) -> list[StockMovement]:
+        movements = [build(StockMovement, row) for row in rows]
+        missing = {m.lot_id for m in movements} - lots_by_id.keys()
+        if missing:  # defensive: a movement's lot always belongs to its item
+            lots_by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
+        for m in movements:
+            m.lot = lots_by_id[m.lot_id]
+        _attach_people(movements)
+        return movements
+
+    return RawRows(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM inventory_stockmovement m"
+        " WHERE m.item_id = %(item)s LIMIT %(cap)s) capped",
+        f"SELECT {columns(StockMovement, 'm')[0]} FROM inventory_stockmovement m"  # noqa: S608 - constant SQL
+        " WHERE m.item_id = %(item)s ORDER BY m.created_at DESC, m.id DESC"
+        " LIMIT %(limit)s OFFSET %(offset)s",
+        {"item": item_pk},
+        make,
+        cap=cap,
+    )
+
+
 def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int, cap: int) -> Page:
     """One page of an item's ledger (``selectors.item_ledger``: newest first), each
     movement's lot from ``lots`` (the item's lots, already loaded for the page) and its
     actor, patient and order line loaded. The count stops at ``cap`` rows, so an item with a
     very long history costs no more than one with ``cap`` movements (the full history is in
     the ledger CSV); pages walk the (item, created_at, id) index."""
-    by_id = {lot.pk: lot for lot in lots}
-
-    def make(rows: list[tuple]) -> list[StockMovement]:
-        movements = [build(StockMovement, row) for row in rows]
-        missing = {m.lot_id for m in movements} - by_id.keys()
-        if missing:  # defensive: a movement's lot always belongs to its item
-            by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
-        for m in movements:
-            m.lot = by_id[m.lot_id]
-        _attach_people(movements)
-        return movements
-
-    rows = RawRows(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM inventory_stockmovement m"
-        " WHERE m.item_id = %(item)s LIMIT %(cap)s) capped",
-        f"SELECT {columns(StockMovement, 'm')[0]} FROM inventory_stockmovement m"  # noqa: S608 - constant SQL
-        " WHERE m.item_id = %(item)s ORDER BY m.created_at DESC, m.id DESC"
-        " LIMIT %(limit)s OFFSET %(offset)s",
-        {"item": item.pk},
-        make,
-        cap=cap,
-    )
+    rows = _ledger_rows(item.pk, {lot.pk: lot for lot in lots}, cap)
     return RawPaginator(rows, per_page).get_page(number)
+
+
+def item_page(
+    pk, number, *, per_page: int, cap: int, today: date | None = None
+) -> tuple[Item, list[StockLot], Page]:
+    """:func:`item_with_lots` and :func:`item_ledger_page` (the same item, lots and page)
+    in one round trip: the ledger's count and page are sent with the item and its lots
+    (a second round trip only when the page number was past the end). 404 when there is
+    no such item."""
+    pk = _pk(pk)
+    lots_by_id: dict = {}
+    ledger = _ledger_rows(pk, lots_by_id, cap)
+    paginator = RawPaginator(ledger, per_page)
+    start = paginator.first_row(paginator.number_asked(number))
+    ledger_sql, params = ledger.statements(start, start + per_page)
+    params |= {"pk": pk, "today": today or timezone.localdate()}
+    item_rows, lot_rows, counted, rows = fetch_many([_item_sql(), LOTS_SQL, *ledger_sql], params)
+    if not item_rows:
+        raise Http404("No such item")
+    item = _item_from_row(item_rows[0])
+    lots = _lots_from_rows(lot_rows, item)
+    lots_by_id.update((lot.pk, lot) for lot in lots)
+    ledger.prime(start, start + per_page, counted, rows)
+    return item, lots, paginator.get_page(number)
+
+
+# --- The API's stock list ---------------------------------------------------------------------
+
+# ``ItemSerializer``'s fields in its order. The quantities come as text written by
+# PostgreSQL, which writes numeric(14, 3) as DRF's DecimalField(14, 3) writes a Decimal
+# (every decimal place, no exponent: "0.000", "-2.500"), without a Decimal made for each.
+API_ITEM_COLUMNS = (
+    "i.id, i.sku, i.name, i.kind, i.generic_name, i.strength, i.form, c.name, i.unit,"
+    " i.allows_fractions, i.reorder_point::text, i.reorder_quantity::text,"
+    f" i.stock_on_hand::text, ({USABLE})::numeric(14, 3)::text, i.stock_on_order::text"
+)
+
+
+class ApiItemRows:
+    """``selectors.stock_overview()`` (no filter) for DRF's cursor paginator ordered by id:
+    it answers the three queryset calls the paginator makes (``order_by("-id")`` or
+    ``("id")``, ``filter(id__lt=...)`` or ``id__gt``, one slice) with one plain query, each
+    row handed to ``make`` with the item's fields in ``API_ITEM_COLUMNS``' order (the
+    category by name, ``usable`` as ``items_with_stock`` computes it).
+    ``tests/api/test_api_stock_list.py`` walks every page both ways against the ORM."""
+
+    def __init__(self, make: Callable[[tuple], object], today: date | None = None):
+        self.make = make
+        self.today = today or timezone.localdate()
+        self.descending = True
+        self.bound: tuple[str, int] | None = None
+
+    def order_by(self, *ordering) -> ApiItemRows:
+        if tuple(ordering) not in (("id",), ("-id",)):
+            raise ValueError(f"ApiItemRows orders by id only, not {ordering!r}")
+        other = copy.copy(self)
+        other.descending = ordering[0] == "-id"
+        return other
+
+    def filter(self, **lookup) -> ApiItemRows:
+        ((name, value),) = lookup.items()
+        if name not in ("id__lt", "id__gt"):
+            raise ValueError(f"ApiItemRows filters by id only, not {name!r}")
+        # As the ORM's filter(id__lt=...) would, a value that is no number is a ValueError.
+        other = copy.copy(self)
+        other.bound = ("<" if name == "id__lt" else ">", int(value))
+        return other
+
+    def __getitem__(self, key) -> list:
+        if not isinstance(key, slice) or key.step is not None or key.stop is None:
+            raise TypeError("ApiItemRows supports bounded plain slices only")
+        start = key.start or 0
+        after = f" AND i.id {self.bound[0]} %(bound)s" if self.bound else ""
+        rows = fetch(
+            f"SELECT {API_ITEM_COLUMNS} FROM inventory_item i"  # noqa: S608 - constant SQL
+            " LEFT JOIN inventory_category c ON c.id = i.category_id"
+            f" WHERE i.is_active{after} ORDER BY i.id {'DESC' if self.descending else 'ASC'}"
+            " LIMIT %(limit)s OFFSET %(offset)s",
+            {
+                "today": self.today,
+                "bound": self.bound[1] if self.bound else None,
+                "limit": max(0, key.stop - start),
+                "offset": start,
+            },
+        )
+        return [self.make(row) for row in rows]

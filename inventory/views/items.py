@@ -144,9 +144,8 @@ def ledger_export(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def item_detail(request: Request, pk: int):
-    item, lots = screens.item_with_lots(pk)
-    page = screens.item_ledger_page(
-        item, request.GET.get("page"), lots=lots, per_page=PAGE_SIZE, cap=LEDGER_CAP
+    item, lots, page = screens.item_page(
+        pk, request.GET.get("page"), per_page=PAGE_SIZE, cap=LEDGER_CAP
     )
     show_patients = user_has_perm(request.user, "patients.view_demographics")
     patient_ids = sorted({m.patient_id for m in page if m.patient_id})

@@ -133,3 +133,48 @@ def test_expired_tokens_and_old_idempotency_keys_are_pruned(doctor_user, api_cli
     assert prune_api_records() == {"tokens": 1, "idempotency_keys": 1}
     assert list(ApiToken.objects.all()) == [live]
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["b"]
+
+
+def _values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_token_lookup_reads_what_knoxs_query_reads(doctor_user, nurse_user):
+    """The precompiled lookup (uscpis.api.auth.tokens_with_key) gives knox's queryset's
+    tokens, in its order (newest first), each with its user loaded."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from uscpis.api.auth import tokens_with_key
+
+    made = [
+        services.api_token_create(actor=user, name=f"t{n}", scope="read")[0]
+        for n, user in enumerate([doctor_user, nurse_user, doctor_user])
+    ]
+    # Three tokens sharing one key (knox keys are a prefix of the secret, so they can clash).
+    ApiToken.objects.filter(pk__in=[t.pk for t in made]).update(token_key=made[0].token_key)
+    for n, token in enumerate(made):
+        ApiToken.objects.filter(pk=token.pk).update(
+            created=timezone.now() - timedelta(minutes=n), last_used_ip="10.0.0.1"
+        )
+    orm = list(ApiToken.objects.filter(token_key=made[0].token_key).select_related("user"))
+    with CaptureQueriesContext(connection) as queries:
+        fast = tokens_with_key(made[0].token_key)
+        users = [t.user for t in fast]
+    assert len(queries) == 1
+    assert [_values(t) for t in fast] == [_values(t) for t in orm]
+    assert [_values(u) for u in users] == [_values(t.user) for t in orm]
+    assert [t.pk for t in fast] == [made[0].pk, made[1].pk, made[2].pk]  # newest first
+    assert tokens_with_key("no-such-key") == []
+
+
+def test_a_wrong_secret_with_a_known_key_is_refused(doctor_user, api_client):
+    api = api_client(doctor_user)
+    assert api.get("/api/v1/appointment-types/").status_code == 200
+    secret = api.token_secret
+    wrong = secret[:-4] + ("aaaa" if not secret.endswith("aaaa") else "bbbb")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {wrong}")
+    assert api.get("/api/v1/appointment-types/").status_code == 401

@@ -250,3 +250,40 @@ def test_item_with_lots_is_item_and_lots_in_one_round_trip(
     for bad in (0, "x"):
         with pytest.raises(Http404):
             screens.item_with_lots(bad)
+
+
+@pytest.mark.parametrize("number", [None, "", "abc", "2.5", 2.0, "0", "-3", 1, "2", "3", "99"])
+def test_item_page_is_item_lots_and_ledger_page_in_one_round_trip(
+    shelf, number, django_assert_num_queries
+):
+    item = shelf["items"]["Gauze"]
+    for n in range(7):
+        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
+    receive(item, quantity=5, days=None, batch="G-2")
+    past_an_end = number in ("0", "-3", "99")  # the last page is read again
+    with django_assert_num_queries(1 + past_an_end):
+        got, lots, page = screens.item_page(item.pk, number, per_page=3, cap=2500)
+        rows = [(m.pk, m.lot.batch_number, m.lot.location.name) for m in page]
+    ref_item, ref_lots = screens.item_with_lots(item.pk)
+    ref_page = screens.item_ledger_page(item, number, lots=ref_lots, per_page=3, cap=2500)
+    _same_item(got, ref_item)
+    assert [_values(lot) for lot in lots] == [_values(lot) for lot in ref_lots]
+    assert page.number == ref_page.number and page.paginator.count == ref_page.paginator.count
+    assert page.paginator.num_pages == 3 and page.paginator.capped is False
+    assert [_values(m) for m in page] == [_values(m) for m in ref_page]
+    assert rows == [(m.pk, m.lot.batch_number, m.lot.location.name) for m in ref_page]
+    assert all(m.lot is next(lot for lot in lots if lot.pk == m.lot_id) for m in page)
+
+
+def test_item_page_of_no_item_is_a_404(shelf):
+    for bad in (0, "x", None):
+        with pytest.raises(Http404):
+            screens.item_page(bad, 1, per_page=25, cap=2500)
+
+
+def test_item_page_caps_the_count(shelf):
+    item = shelf["items"]["Gauze"]
+    for n in range(6):
+        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
+    _item, _lots, page = screens.item_page(item.pk, 1, per_page=2, cap=4)
+    assert (page.paginator.count, page.paginator.capped, page.paginator.num_pages) == (4, True, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 
@@ -14,3 +15,15 @@ class ApiCursorPagination(CursorPagination):
     def get_ordering(self, request, queryset, view):
         ordering = super().get_ordering(request, queryset, view)
         return tuple(ordering)
+
+    def decode_cursor(self, request):
+        """DRF's, and a cursor whose position cannot be an id (when the list is ordered by
+        id) is an invalid cursor (404) like any other malformed one, not a failed query."""
+        cursor = super().decode_cursor(request)
+        by_id = self.ordering[0].lstrip("-") in ("id", "pk")
+        if cursor is not None and cursor.position is not None and by_id:
+            try:
+                int(cursor.position)
+            except ValueError:
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor
