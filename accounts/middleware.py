@@ -50,10 +50,13 @@ class IdleTimeoutMiddleware:
         if isinstance(user, LazyObject):
             # Every page reads the user dozens of times (templates, permission checks), and
             # each read through the lazy wrapper costs a Python call: unwrap it once here,
-            # after the auth and OTP middleware have done their work.
-            if user._wrapped is empty:
-                user._setup()
-            request.user = user = user._wrapped
+            # after the auth and OTP middleware have done their work. OTP's wrapper holds the
+            # authentication middleware's, so there are two layers to take off.
+            while isinstance(user, LazyObject):
+                if user._wrapped is empty:
+                    user._setup()
+                user = user._wrapped
+            request.user = user
         if user.is_authenticated:
             now = int(time.time())
             timeout = (
