@@ -201,6 +201,8 @@ else:
 # replacing the tables (the session table is put back only once pg_restore has committed).
 # Falls back to the database alone while the cache is unreachable (accounts/sessions.py).
 SESSION_ENGINE = "accounts.sessions"
+# Django's cookie-then-session messages, the cookie signer built only when used.
+MESSAGE_STORAGE = "uscpis.messages.FallbackStorage"
 
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "uscpis")
 CELERY_TASK_ACKS_LATE = True
