@@ -130,6 +130,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.navigation",
+                "uscpis.csrf.csrf",  # replaces Django's built-in csrf_token (uscpis/csrf.py)
             ],
         },
     }
