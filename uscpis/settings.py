@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AuthenticationMiddleware",  # Django's; user read with the session
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.IdleTimeoutMiddleware",
@@ -130,6 +130,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.navigation",
+                "uscpis.csrf.csrf",  # replaces Django's built-in csrf_token (uscpis/csrf.py)
             ],
         },
     }
@@ -201,6 +202,8 @@ else:
 # replacing the tables (the session table is put back only once pg_restore has committed).
 # Falls back to the database alone while the cache is unreachable (accounts/sessions.py).
 SESSION_ENGINE = "accounts.sessions"
+# Django's cookie-then-session messages, the cookie signer built only when used.
+MESSAGE_STORAGE = "uscpis.messages.FallbackStorage"
 
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "uscpis")
 CELERY_TASK_ACKS_LATE = True

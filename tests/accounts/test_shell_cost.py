@@ -177,3 +177,18 @@ def test_view_with_csp_update_keeps_its_own_policy(client):
     assert "style-src 'self' 'unsafe-inline'" in header and "worker-src blob:" in header
     plain = client.get(reverse("accounts:login"))["Content-Security-Policy"]
     assert "'unsafe-inline'" not in plain and "worker-src" not in plain
+
+
+def test_views_get_the_user_itself_not_lazy_wrappers(client, make_user, shell_urls):
+    """The idle-timeout middleware takes off both lazy layers (OTP's and authentication's):
+    every later read of ``request.user`` is a plain attribute read, and OTP's fields work."""
+    user = make_user(Role.ADMIN)
+    login(client, user)  # two-factor verified
+    request = client.get(SHELL).wsgi_request
+    assert type(request.user) is User and request.user.pk == user.pk
+    assert request.user.is_verified() and request.user.otp_device is not None
+    doctor = make_user(Role.DOCTOR)
+    login(client, doctor)
+    request = client.get(SHELL).wsgi_request
+    assert type(request.user) is User and request.user.pk == doctor.pk
+    assert not request.user.is_verified() and request.user.otp_device is None

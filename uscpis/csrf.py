@@ -1,0 +1,53 @@
+"""The ``csrf_token`` of every page, masked with randomness drawn in one system call.
+
+Django's ``get_token`` masks the CSRF secret with 32 characters from
+``get_random_string``, which makes one ``secrets.choice`` (and one ``os.urandom`` system
+call) per character: 32 calls on every signed-in page, whose layout carries the token twice
+(``hx-headers`` and the sign-out form), and 64 on a first visit that also needs a secret.
+``csrf_token`` here is the same token: the same secret in ``request.META`` (created and
+flagged for the cookie exactly as ``get_token`` does), the same mask-and-add cipher that
+``CsrfViewMiddleware`` unmasks, with each mask character drawn uniformly from
+``os.urandom`` bytes (bytes of 248 and above are skipped, so no character is likelier).
+
+Listed after Django's built-in ``csrf`` context processor, whose ``csrf_token`` it replaces
+in templates; everything else that calls ``get_token`` keeps Django's.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
+from django.utils.functional import SimpleLazyObject
+
+_CHARS = CSRF_ALLOWED_CHARS
+_N = len(_CHARS)
+_INDEX = {char: i for i, char in enumerate(_CHARS)}
+_LIMIT = 256 - 256 % _N  # bytes at or above this would favour the first characters
+
+
+def random_chars(length: int) -> str:
+    """``length`` characters of ``CSRF_ALLOWED_CHARS``, each uniformly random."""
+    chosen: list[str] = []
+    while len(chosen) < length:
+        chosen.extend(_CHARS[b % _N] for b in os.urandom(length + 8) if b < _LIMIT)
+    return "".join(chosen[:length])
+
+
+def masked_token(request) -> str:
+    """``django.middleware.csrf.get_token(request)``: the secret, masked afresh."""
+    secret = request.META.get("CSRF_COOKIE")
+    if secret is None:  # no valid cookie came in: a new secret, as get_token makes
+        secret = random_chars(CSRF_SECRET_LENGTH)
+        request.META["CSRF_COOKIE"] = secret
+    request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True  # send (renew) the cookie
+    mask = random_chars(CSRF_SECRET_LENGTH)
+    cipher = "".join(
+        _CHARS[(_INDEX[s] + _INDEX[m]) % _N] for s, m in zip(secret, mask, strict=True)
+    )
+    return mask + cipher
+
+
+def csrf(request) -> dict:
+    """Context processor: ``csrf_token`` for ``{{ csrf_token }}`` and ``{% csrf_token %}``."""
+    return {"csrf_token": SimpleLazyObject(lambda: masked_token(request))}
