@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 
 from patients.timeline import TimelineRow
 from uscpis.dates import when_labeller
-from uscpis.fasturl import int_url_maker, reverse_ints
+from uscpis.fasturl import int_url_maker, url_maker
 
 register = template.Library()
 
@@ -96,9 +96,9 @@ def timeline_items(visits) -> str:
 def chart_tabs(patient_pk: int, tabs, current: str) -> str:
     """The chart's tab links (``tabs``: (name, label) pairs), ``current`` marked selected;
     each a plain link that HTMX swaps into ``#chart-tab``."""
-    links = []
+    links, tab_url = [], url_maker("patients:chart_tab")
     for name, label in tabs:
-        url = _e(reverse_ints("patients:chart_tab", patient_pk, name))
+        url = _e(tab_url(patient_pk, name))
         selected = ' aria-selected="true" class="active"' if name == current else ""
         links.append(
             f'<a href="{url}" hx-get="{url}" hx-target="#chart-tab" hx-swap="outerHTML"'

@@ -84,3 +84,11 @@ def test_int_url_maker_is_reverse():
         assert fasturl.int_url_maker("patients:visit")(9) == "/clinic/patients/visits/9/"
     finally:
         set_script_prefix("/")
+
+
+def test_url_maker_is_reverse_ints():
+    url = fasturl.url_maker("patients:chart_tab")
+    assert url(42, "timeline") == reverse("patients:chart_tab", args=[42, "timeline"])
+    assert url(1, "Timeline") == reverse("patients:chart_tab", args=[1, "Timeline"])
+    with pytest.raises(NoReverseMatch):
+        url("abc", "timeline")
