@@ -1,8 +1,7 @@
 """Appointments' buttons on the patient chart (the patients app never imports us)."""
 
-from django.urls import reverse
-
 from accounts.roles import user_has_perm
+from uscpis.fasturl import reverse_ints
 from uscpis.registry import ChartLink
 
 
@@ -12,11 +11,11 @@ def links(user, patient) -> list[ChartLink]:
         result.append(
             ChartLink(
                 "Book appointment",
-                reverse("appointments:staff_book") + f"?patient={patient.id_number}",
+                reverse_ints("appointments:staff_book") + f"?patient={patient.id_number}",
             )
         )
     if user_has_perm(user, "appointments.view_schedule"):
         result.append(
-            ChartLink("Appointments", reverse("appointments:patient_history", args=[patient.pk]))
+            ChartLink("Appointments", reverse_ints("appointments:patient_history", patient.pk))
         )
     return result

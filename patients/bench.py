@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from patients import seed
+from patients import seed, timeline_cache
 from patients.icd10 import icd10_load
 from patients.models import Diagnosis, Icd10Code, Patient, Visit, VitalSigns
 from patients.selectors import patient_search
@@ -152,6 +152,7 @@ def _heavy_patient(stdout) -> None:
             for v in visits
         ]
     )
+    timeline_cache.patients_changed(patient.pk)  # bulk_create sends no signal
     stdout.write(f"  patients: heavy chart patient has 700 visits (id {patient.pk})")
 
 

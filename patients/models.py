@@ -109,13 +109,23 @@ def format_philhealth_pin(pin: str | None) -> str:
 class PatientQuerySet(models.QuerySet):
     def visible_to(self, user) -> PatientQuerySet:
         """Patients ``user`` may see: all for staff with demographics access, else their own."""
+        if sees_every_patient(user):
+            return self.all()
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
-        if user_has_perm(user, "patients.view_demographics"):
-            return self.all()
         if user_has_perm(user, "patients.portal"):
             return self.filter(user=user)
         return self.none()
+
+
+def sees_every_patient(user) -> bool:
+    """``Patient.objects.visible_to(user)`` is every patient (staff with demographics
+    access)."""
+    return (
+        getattr(user, "is_authenticated", False)
+        and user.is_active
+        and user_has_perm(user, "patients.view_demographics")
+    )
 
 
 class Patient(models.Model):

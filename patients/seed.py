@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role
 from accounts.seed import DEMO_PASSWORD
+from patients import timeline_cache
 from patients.icd10 import icd10_load
 from patients.models import (
     Allergy,
@@ -410,6 +411,7 @@ def run(*, stdout) -> None:
     Diagnosis.objects.bulk_create(diagnoses)
     Prescription.objects.bulk_create(rxs)
     ToothRecord.objects.bulk_create(teeth)
+    timeline_cache.every_chart_changed()  # bulk_create sends no signal
     today = timezone.localdate()
     MedicalCertificate.objects.bulk_create(
         [

@@ -32,7 +32,9 @@ from patients.models import (
     VitalSigns,
     compact_id,
     normalize_search,
+    sees_every_patient,
 )
+from uscpis.compiled import CompiledQuery
 
 # The access helpers below are the one owner of per-patient read/export events: ``purpose``
 # is a required keyword (AuditAction.READ, AuditAction.EXPORT, or None for a write whose
@@ -58,7 +60,7 @@ def get_patient_for_user(
     clinical staff and the patient themself may read (others get a 404, nothing served);
     ``allow`` is a further check of the same kind (False: 404, nothing served)."""
     try:
-        patient = Patient.objects.visible_to(user).get(pk=pk)
+        patient = _visible_patient(user, pk)
     except (ValueError, TypeError):
         raise Http404("No such patient") from None
     except Patient.DoesNotExist:
@@ -78,6 +80,20 @@ def get_patient_for_user(
         patient_id=patient.pk,
         detail=detail,
     )
+    return patient
+
+
+# Staff see every patient: their lookup is this one statement, compiled once per process.
+_PATIENT_BY_PK = CompiledQuery(Patient, lambda pk: Patient.objects.filter(pk=pk))
+
+
+def _visible_patient(user, pk) -> Patient:
+    """``Patient.objects.visible_to(user).get(pk=pk)``, the same exceptions included."""
+    if not sees_every_patient(user):
+        return Patient.objects.visible_to(user).get(pk=pk)
+    patient = _PATIENT_BY_PK.first(Patient._meta.pk.get_prep_value(pk))
+    if patient is None:
+        raise Patient.DoesNotExist("Patient matching query does not exist.")
     return patient
 
 
@@ -395,9 +411,22 @@ def active_allergies(patient: Patient) -> list[Allergy]:
     by substance: ``ORDER BY allergy_severity_rank(), substance``, with the few rows sorted
     by rank here (a stable sort keeps the database's substance order within a rank), which
     spares building the CASE expression on every chart, visit and portal page."""
-    rank = {s: i for i, s in enumerate(ALLERGY_SEVERITY_ORDER)}
-    rows = Allergy.objects.filter(patient_id=patient.pk, is_active=True).order_by("substance")
-    return sorted(rows, key=lambda a: rank.get(a.severity, len(rank)))
+    return allergies_by_severity(_ACTIVE_ALLERGIES.all(patient.pk))
+
+
+_ACTIVE_ALLERGIES = CompiledQuery(
+    Allergy,
+    lambda patient_id: Allergy.objects.filter(patient_id=patient_id, is_active=True).order_by(
+        "substance"
+    ),
+)
+_SEVERITY_RANK = {s: i for i, s in enumerate(ALLERGY_SEVERITY_ORDER)}
+
+
+def allergies_by_severity(rows: list[Allergy]) -> list[Allergy]:
+    """``rows`` (in substance order) most severe first; a stable sort keeps the substance
+    order within a severity."""
+    return sorted(rows, key=lambda a: _SEVERITY_RANK.get(a.severity, len(_SEVERITY_RANK)))
 
 
 def visit_timeline(patient: Patient, *, signed_only: bool = False) -> QuerySet[Visit]:

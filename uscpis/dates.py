@@ -8,7 +8,8 @@ into it (``clamp_day``).
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from functools import lru_cache
 
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
@@ -50,9 +51,18 @@ def when_label(moment) -> str:
     Django's format-string parser, for rows rendered by the hundred: the same (translated)
     day and month names and AM/PM as ``django.utils.dateformat``. ``moment`` is already in
     the zone to show (``timezone.localtime``)."""
+    return when_labeller()(moment)
+
+
+def when_labeller() -> Callable[[datetime], str]:
+    """``when_label`` in the active language, its words looked up once for many moments."""
     days, months, am, pm = _label_words(get_language())
-    hour = moment.hour % 12 or 12
-    return (
-        f"{days[moment.weekday()]} {moment.day} {months[moment.month]} "
-        f"{moment.year:04d}, {hour}:{moment.minute:02d} {pm if moment.hour > 11 else am}"
-    )
+
+    def label(moment: datetime) -> str:
+        hour = moment.hour % 12 or 12
+        return (
+            f"{days[moment.weekday()]} {moment.day} {months[moment.month]} "
+            f"{moment.year:04d}, {hour}:{moment.minute:02d} {pm if moment.hour > 11 else am}"
+        )
+
+    return label

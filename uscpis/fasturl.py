@@ -12,6 +12,7 @@ non-integers, a converter that does not write a number as itself) falls back to
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
@@ -54,9 +55,13 @@ def _pieces(name: str, kinds: tuple[str, ...], _urlconf, _prefix: str) -> tuple[
 def reverse_ints(name: str, *args) -> str:
     """``reverse(name, args=args)``, fast when every argument is a non-negative int or a
     lowercase slug."""
+    return _fast(name, args, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+def _fast(name: str, args: tuple, urlconf, prefix: str) -> str:
     kinds = tuple(_kind(a) for a in args)
     if None not in kinds:
-        pieces = _pieces(name, kinds, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+        pieces = _pieces(name, kinds, urlconf, prefix)
         if pieces is not None:
             out = [pieces[0]]
             for arg, piece in zip(args, pieces[1:], strict=True):
@@ -64,6 +69,30 @@ def reverse_ints(name: str, *args) -> str:
                 out.append(piece)
             return "".join(out)
     return reverse(name, args=args)
+
+
+def url_maker(name: str) -> Callable[..., str]:
+    """``reverse_ints`` for one URL name with the URLconf and script prefix looked up once,
+    for a tag that writes several links to the same view."""
+    urlconf, prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+    return lambda *args: _fast(name, args, urlconf, prefix)
+
+
+def int_url_maker(name: str) -> Callable[[int], str]:
+    """A function of one id giving ``reverse(name, args=[id])``, for a page that writes the
+    same link on many rows: the URL's pieces are looked up once (for the current URLconf and
+    script prefix), not on every row. Anything but a non-negative int goes to ``reverse``."""
+    pieces = _pieces(name, ("i",), get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    if pieces is None:
+        return lambda arg: reverse(name, args=[arg])
+    head, tail = pieces
+
+    def url(arg) -> str:
+        if type(arg) is int and arg >= 0:
+            return f"{head}{arg}{tail}"
+        return reverse(name, args=[arg])
+
+    return url
 
 
 @receiver(setting_changed)

@@ -30,6 +30,7 @@ from patients.models import (
     normalize_search,
 )
 from patients.signals import visit_signed
+from patients.timeline_cache import patients_changed
 
 KIND_PERMISSION = {
     VisitKind.MEDICAL: "patients.write_medical_visit",
@@ -204,7 +205,8 @@ def diagnosis_add(
     if visit.diagnoses.filter(icd10=icd).exists():
         raise ValidationError({"code": f"{icd.code} is already on this visit."})
     if is_primary:
-        visit.diagnoses.update(is_primary=False)
+        visit.diagnoses.update(is_primary=False)  # no post_save: the timeline's order changes
+        patients_changed(visit.patient_id)
     elif not visit.diagnoses.exists():
         is_primary = True
     diagnosis = Diagnosis.objects.create(visit=visit, icd10=icd, is_primary=is_primary, note=note)
@@ -365,6 +367,7 @@ def visit_sign(*, actor: User | None, visit: Visit) -> Visit:
     )
     if touched != 1:
         raise ValidationError("This visit is already signed.", code="signed")
+    patients_changed(visit.patient_id)  # no post_save from update(): the timeline says Signed
     visit.refresh_from_db()
     audit_record(
         actor=actor,

@@ -11,8 +11,8 @@ from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
 
 from patients.timeline import TimelineRow
-from uscpis.dates import when_label
-from uscpis.fasturl import reverse_ints
+from uscpis.dates import when_labeller
+from uscpis.fasturl import int_url_maker, url_maker
 
 register = template.Library()
 
@@ -21,67 +21,84 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-def _vitals(vs: TimelineRow, num) -> str:
+def _vitals(vs: TimelineRow, e, num) -> str:
     """The latest vitals' temperature, blood pressure and BMI (nothing without vitals)."""
     if not vs.has_vitals:
         return ""
     parts = []
     if vs.temperature_c:
-        parts.append(f"T {_e(num(vs.temperature_c))} °C ")
+        parts.append(f"T {e(num(vs.temperature_c))} °C ")
     if vs.blood_pressure:
-        parts.append(f"BP {_e(vs.blood_pressure)} ")
+        parts.append(f"BP {e(vs.blood_pressure)} ")
     if vs.bmi:
-        parts.append(f"BMI {_e(num(vs.bmi))}")
+        parts.append(f"BMI {e(num(vs.bmi))}")
     return f'<span class="muted"> · {"".join(parts)}</span>'
 
 
-def _item(v: TimelineRow, tz, num) -> str:
+_SIGNED = '<span class="badge good">Signed</span>'
+_DRAFT = '<span class="badge warn">Draft</span>'
+
+
+def _item(v: TimelineRow, tz, e, num, when_label, visit_url) -> str:
     """One ``<li>`` of the chart timeline, from a ``patients.timeline`` row."""
     when = when_label(timezone.localtime(v.started_at, tz))  # date_format "D j M Y, g:i A"
-    signed = (
-        '<span class="badge good">Signed</span>'
-        if v.is_signed
-        else '<span class="badge warn">Draft</span>'
-    )
-    complaint = f"<div>{_e(v.chief_complaint)}</div>" if v.chief_complaint else ""
+    complaint = f"<div>{e(v.chief_complaint)}</div>" if v.chief_complaint else ""
     diagnoses = "; ".join(
-        f'<span class="badge info">{_e(code)}</span> {_e(title)}'
+        f'<span class="badge info">{e(code)}</span> {e(title)}'
         for code, title in zip(v.diagnosis_codes, v.diagnosis_titles, strict=True)
     )
     n = v.prescriptions
     prescriptions = (
-        f'<span class="muted"> · {_e(num(n))} prescription{"s" if n != 1 else ""}</span>'
+        f'<span class="muted"> · {e(num(n))} prescription{"s" if n != 1 else ""}</span>'
         if n
         else ""
     )
     return (
-        f'<li class="timeline-item kind-{_e(v.kind)}">'
-        f'<div class="timeline-when">{_e(when)}</div>'
+        f'<li class="timeline-item kind-{e(v.kind)}">'
+        f'<div class="timeline-when">{e(when)}</div>'
         f'<div class="timeline-body">'
-        f'<a href="{_e(reverse_ints("patients:visit", v.id))}"><strong>{_e(v.kind_label)}</strong></a> '
-        f'{signed} <span class="muted">· {_e(v.provider_name)}</span> {complaint}'
-        f'<div class="small">{diagnoses}{_vitals(v, num)}{prescriptions}</div>'
+        f'<a href="{e(visit_url(v.id))}"><strong>{e(v.kind_label)}</strong></a> '
+        f'{_SIGNED if v.is_signed else _DRAFT} <span class="muted">· {e(v.provider_name)}</span>'
+        f" {complaint}"
+        f'<div class="small">{diagnoses}{_vitals(v, e, num)}{prescriptions}</div>'
         f"</div></li>"
     )
+
+
+def _escaper():
+    """``_e`` remembering its answers for one page (kinds, names, codes and titles repeat)."""
+    seen: dict = {}
+
+    def e(value) -> str:
+        key = (type(value), value)
+        try:
+            return seen[key]
+        except KeyError:
+            seen[key] = out = _e(value)
+            return out
+
+    return e
 
 
 @register.simple_tag
 def timeline_items(visits) -> str:
     """Every ``<li>`` of a page of the chart timeline (``patients.timeline`` rows). The time
-    zone is looked up once per page, and each number is localised once (``formats.localize``,
-    remembered for the page: temperatures, BMIs and counts repeat)."""
+    zone, language and visit URL are looked up once per page, and each number is localised
+    and each text escaped once (remembered for the page: temperatures, BMIs, counts, names
+    and diagnoses repeat)."""
     tz = timezone.get_current_timezone()
     num = lru_cache(maxsize=None, typed=True)(formats.localize)  # typed: 37 is not 37.0
-    return mark_safe("".join(_item(v, tz, num) for v in visits))  # noqa: S308 - escaped above
+    e, label, url = _escaper(), when_labeller(), int_url_maker("patients:visit")
+    return mark_safe("".join(_item(v, tz, e, num, label, url) for v in visits))  # noqa: S308 - escaped above
 
 
 @register.simple_tag
 def chart_tabs(patient_pk: int, tabs, current: str) -> str:
     """The chart's tab links (``tabs``: (name, label) pairs), ``current`` marked selected;
     each a plain link that HTMX swaps into ``#chart-tab``."""
-    links = []
+    links, tab_url = [], url_maker("patients:chart_tab")
     for name, label in tabs:
-        url = _e(reverse_ints("patients:chart_tab", patient_pk, name))
+        url = _e(tab_url(patient_pk, name))
         selected = ' aria-selected="true" class="active"' if name == current else ""
         links.append(
             f'<a href="{url}" hx-get="{url}" hx-target="#chart-tab" hx-swap="outerHTML"'

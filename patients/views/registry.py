@@ -8,14 +8,16 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
-from patients import forms, selectors
+from patients import forms, selectors, timeline_cache
 from patients.models import Allergy, Medication
 from patients.services import patient_accounts, records, registry
+from patients.templatetags.chart_rows import timeline_items
 from patients.timeline import visit_timeline_rows
 from patients.views.common import add_service_errors
 from patients.views.visits import tooth_rows
@@ -198,11 +200,18 @@ def _timeline_page(patient, page_param) -> dict:
     number = parse_id(page_param) or 1
     number = min(number, 1_000_000)
     start = (number - 1) * TIMELINE_PAGE
-    rows = visit_timeline_rows(patient.pk, offset=start, limit=TIMELINE_PAGE + 1)
+
+    def build() -> tuple[str, bool]:
+        rows = visit_timeline_rows(patient.pk, offset=start, limit=TIMELINE_PAGE + 1)
+        return str(timeline_items(rows[:TIMELINE_PAGE])), len(rows) > TIMELINE_PAGE
+
+    # The page's rows are shared through the cache until one of them changes
+    # (patients.timeline_cache); the read is audited by the view on every request.
+    html, more = timeline_cache.cached_page(patient.pk, number, build)
     return {
-        "visits": rows[:TIMELINE_PAGE],
+        "timeline_html": mark_safe(html),  # noqa: S308 - built by timeline_items, escaped there
         "timeline_number": number,
-        "timeline_next": number + 1 if len(rows) > TIMELINE_PAGE else None,
+        "timeline_next": number + 1 if more else None,
         "timeline_prev": number - 1 if number > 1 else None,
     }
 

@@ -70,3 +70,25 @@ def test_template_literals_take_the_fast_path(monkeypatch):
         Context({"pk": 8})
     )
     assert out == "/patients/8/tab/timeline/"
+
+
+def test_int_url_maker_is_reverse():
+    url = fasturl.int_url_maker("patients:visit")
+    for pk in (0, 7, 1234567):
+        assert url(pk) == reverse("patients:visit", args=[pk])
+    with pytest.raises(NoReverseMatch):  # as reverse refuses it
+        url(-1)
+    assert url("12") == reverse("patients:visit", args=["12"])
+    set_script_prefix("/clinic/")
+    try:
+        assert fasturl.int_url_maker("patients:visit")(9) == "/clinic/patients/visits/9/"
+    finally:
+        set_script_prefix("/")
+
+
+def test_url_maker_is_reverse_ints():
+    url = fasturl.url_maker("patients:chart_tab")
+    assert url(42, "timeline") == reverse("patients:chart_tab", args=[42, "timeline"])
+    assert url(1, "Timeline") == reverse("patients:chart_tab", args=[1, "Timeline"])
+    with pytest.raises(NoReverseMatch):
+        url("abc", "timeline")
