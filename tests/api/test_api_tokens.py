@@ -133,3 +133,32 @@ def test_expired_tokens_and_old_idempotency_keys_are_pruned(doctor_user, api_cli
     assert prune_api_records() == {"tokens": 1, "idempotency_keys": 1}
     assert list(ApiToken.objects.all()) == [live]
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["b"]
+
+
+def test_the_token_lookup_reads_what_the_orm_reads(doctor_user, api_client):
+    """The presented token and its user come from one query whose rows are what
+    ``ApiToken.objects.filter(token_key=...).select_related("user")`` gives."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import ApiToken
+    from uscpis.api.auth import tokens_with_user
+
+    client = api_client(doctor_user)
+    token = ApiToken.objects.get(user=doctor_user)
+    with CaptureQueriesContext(connection) as ctx:
+        found = tokens_with_user(token.token_key)
+    assert len(ctx.captured_queries) == 1
+    expected = list(ApiToken.objects.filter(token_key=token.token_key).select_related("user"))
+    assert [t.pk for t in found] == [t.pk for t in expected]
+    for got, want in zip(found, expected, strict=True):
+        assert {f.attname: getattr(got, f.attname) for f in ApiToken._meta.concrete_fields} == {
+            f.attname: getattr(want, f.attname) for f in ApiToken._meta.concrete_fields
+        }
+        with CaptureQueriesContext(connection) as ctx:
+            assert got.user.email == want.user.email and got.user.is_active
+        assert ctx.captured_queries == []  # the user came with the token
+    assert tokens_with_user("nosuchkey") == []
+    assert client.get("/api/v1/patients/").status_code == 200
+    client.credentials(HTTP_AUTHORIZATION="Token " + "x" * 64)
+    assert client.get("/api/v1/patients/").status_code == 401
