@@ -203,7 +203,15 @@ class Patient(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["last_name", "first_name"]),
+            # The patient list's name order, carrying the columns a search filters on: a
+            # search with many matches walks this index in order and tests each entry
+            # without visiting the table (an index-only scan), instead of reading a table
+            # row for every name it passes (issue 15: "mag" passed ~900 of them per page).
+            models.Index(
+                fields=["last_name", "first_name", "id"],
+                include=["id_number", "search_text"],
+                name="patients_patient_name_order",
+            ),
             models.Index(fields=["patient_type", "college", "year_level"]),
             models.Index(fields=["birth_date"]),
             # "Registered today" on the home dashboards counts by it (issue 15).

@@ -46,12 +46,12 @@ class CappedSortingPaginator(CappedPaginator):
     the matches (at most ``cap + 1``, in no order, as the count does) and counts them; when
     they are at most ``cap`` it sorts just them for the page asked for, and when they are
     more it reads that page in the list's order (walking an index in order is fast when
-    matches are many). It returns the page's ids, and the rows are then read by primary
-    key with one plain SELECT.
+    matches are many). The same statement then reads the page's rows by primary key (a
+    list that also reads related rows reads them with a second, ORM query).
 
     So a search with few matches reads them once, not twice (once to count, once more to
-    sort them for the page), no page is compiled as a second ORM query, and whichever way
-    the page was found its rows are in the list's order. This needs a model list read from
+    sort them for the page), the page costs one round trip and no ORM compilation, and
+    whichever way the page was found its rows are in the list's order. This needs a model list read from
     its own table alone (no joins, annotations or slicing) in an order of plain fields
     ending with a unique one (``order_by("last_name", "first_name", "id")``); any other
     list is paginated as by ``CappedPaginator``.
@@ -61,6 +61,7 @@ class CappedSortingPaginator(CappedPaginator):
         super().__init__(object_list, per_page, cap=cap, **kwargs)
         self._wanted = 1
         self._page_ids: dict[int, list] = {}
+        self._page_rows: dict[int, list] = {}
 
     def get_page(self, number):
         try:
@@ -133,74 +134,93 @@ class CappedSortingPaginator(CappedPaginator):
         offset = (self._wanted - 1) * self.per_page
         # One statement: the matches (at most cap + 1, in no order) are counted; when they
         # are few, the page's ids are sorted from them; when they are many, the page's ids
-        # are read in the list's order (each branch runs only when its condition holds).
+        # are read in the list's order (each branch runs only when its condition holds);
+        # then the page's rows are read by those ids, in that order (a list that also
+        # reads related rows reads them afterwards, with the ORM).
+        fields = self._loaded_fields()
+        rows_sql, rows_join = "", ""
+        if fields is not None:
+            rows_sql = ", " + ", ".join(f"r.{quote(f.column)}" for f in fields)
+            loaded = ", ".join(f"t.{quote(f.column)}" for f in fields)
+            rows_join = (
+                f" LEFT JOIN LATERAL (SELECT u.page_order, {loaded} "  # noqa: S608 (our SQL; values are parameters)
+                "FROM unnest(array_cat(p.few, p.many)) WITH ORDINALITY AS u(page_key, page_order) "
+                f"JOIN {table} AS t ON t.{pk} = u.page_key) AS r ON true ORDER BY r.page_order"
+            )
         sql = (
             f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} "  # noqa: S608 (our SQL; values are parameters)
-            f"{'WHERE ' + where if where else ''} LIMIT %s) "
-            "SELECT (SELECT count(*) FROM m), "
-            f"ARRAY(SELECT {pk} FROM m WHERE (SELECT count(*) FROM m) <= %s "
-            f"ORDER BY {order_sql} LIMIT %s OFFSET %s), "
-            f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT count(*) FROM m) > %s "
-            f"{'AND (' + where + ')' if where else ''} ORDER BY {order_sql} LIMIT %s OFFSET %s)"
+            f"{'WHERE ' + where if where else ''} LIMIT %s), "
+            "c AS MATERIALIZED (SELECT count(*) AS n FROM m), "
+            "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
+            f"ARRAY(SELECT {pk} FROM m WHERE (SELECT n FROM c) <= %s "
+            f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, "
+            f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT n FROM c) > %s "
+            f"{'AND (' + where + ')' if where else ''} ORDER BY {order_sql} LIMIT %s OFFSET %s) "
+            f"AS many) SELECT p.n, p.few, p.many{rows_sql} FROM p{rows_join}"
         )
         page = [self.per_page + self.orphans, offset]
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, self.cap + 1, self.cap, *page, self.cap, *params, *page])
-            counted, few, many = cursor.fetchone()
+            rows = cursor.fetchall()
+        counted, few, many = rows[0][:3]
         self.capped = counted > self.cap
         if few or many:
-            self._page_ids[self._wanted] = few or many
+            ids = few or many
+            if fields is None:
+                self._page_ids[self._wanted] = ids
+            else:
+                by_pk = {row.pk: row for row in self._from_db(fields, [r[3:] for r in rows])}
+                self._page_rows[self._wanted] = [by_pk[k] for k in ids if k in by_pk]
         if not self.capped and self.when_few is not None:  # any other page (past the last)
             self.object_list = self.when_few(self.object_list)
         return min(counted, self.cap)
 
-    def page(self, number):
-        number = self.validate_number(number)
-        ids = self._page_ids.get(number)
-        if ids is None:
-            return super().page(number)
-        # As many rows as ``Paginator.page`` shows: the last page ends at the (capped)
-        # count and takes the orphans.
+    def _page_bounds(self, number) -> int:
+        """How many rows page ``number`` shows (as ``Paginator.page``: the last page ends
+        at the (capped) count and takes the orphans)."""
         bottom = (number - 1) * self.per_page
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        ids = ids[: max(top - bottom, 0)]
+        return max(top - bottom, 0)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        rows = self._page_rows.get(number)
+        if rows is not None:
+            return self._get_page(rows[: self._page_bounds(number)], number, self)
+        ids = self._page_ids.get(number)
+        if ids is None:
+            return super().page(number)
+        ids = ids[: self._page_bounds(number)]
         by_pk = {row.pk: row for row in self._rows_by_pk(ids)}
         return self._get_page([by_pk[pk] for pk in ids if pk in by_pk], number, self)
 
-    def _rows_by_pk(self, ids: list) -> list:
-        """The list's rows with these primary keys (the columns it loads, ``only``/``defer``
-        kept), read with one plain SELECT rather than through the query compiler."""
+    def _loaded_fields(self) -> list | None:
+        """The model fields the list loads (``only``/``defer`` kept), or None when it also
+        reads related rows (``select_related``, ``prefetch_related``)."""
         base = self.object_list
-        model, connection = base.model, connections[base.db]
         if base.query.select_related or base._prefetch_related_lookups:
-            rows = model._default_manager.using(base.db).filter(pk__in=ids).order_by()
-            rows.query.select_related = base.query.select_related
-            rows.query.deferred_loading = base.query.deferred_loading
-            return list(rows.prefetch_related(*base._prefetch_related_lookups))
+            return None
         names, defer = base.query.deferred_loading  # defer(*names), or only(*names)
 
         def loaded(field) -> bool:
             named = field.name in names or field.attname in names
             return field.primary_key or (not named if defer else named)
 
-        fields = [f for f in model._meta.concrete_fields if loaded(f)]
+        return [f for f in base.model._meta.concrete_fields if loaded(f)]
+
+    def _from_db(self, fields: list, rows) -> list:
+        """Model instances from rows of ``fields``' columns, converted as the ORM does."""
+        base = self.object_list
+        model, connection = base.model, connections[base.db]
         table = model._meta.db_table
-        quote = connection.ops.quote_name
         columns = [f.get_col(table) for f in fields]
         converters = [
             (i, convs, col)
             for i, (f, col) in enumerate(zip(fields, columns, strict=True))
             if (convs := connection.ops.get_db_converters(col) + f.get_db_converters(connection))
         ]
-        sql = (
-            f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(table)} "  # noqa: S608 (our SQL; values are parameters)
-            f"WHERE {quote(model._meta.pk.column)} = ANY(%s)"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(ids)])
-            rows = cursor.fetchall()
         attnames = [f.attname for f in fields]
         out = []
         for row in rows:
@@ -211,3 +231,23 @@ class CappedSortingPaginator(CappedPaginator):
                         row[i] = convert(row[i], col, connection)
             out.append(model.from_db(base.db, attnames, row))
         return out
+
+    def _rows_by_pk(self, ids: list) -> list:
+        """The list's rows with these primary keys (the columns it loads, ``only``/``defer``
+        kept), read with one plain SELECT rather than through the query compiler."""
+        base = self.object_list
+        model, connection = base.model, connections[base.db]
+        fields = self._loaded_fields()
+        if fields is None:
+            rows = model._default_manager.using(base.db).filter(pk__in=ids).order_by()
+            rows.query.select_related = base.query.select_related
+            rows.query.deferred_loading = base.query.deferred_loading
+            return list(rows.prefetch_related(*base._prefetch_related_lookups))
+        quote = connection.ops.quote_name
+        sql = (
+            f"SELECT {', '.join(quote(f.column) for f in fields)} "  # noqa: S608 (our SQL; values are parameters)
+            f"FROM {quote(model._meta.db_table)} WHERE {quote(model._meta.pk.column)} = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(ids)])
+            return self._from_db(fields, cursor.fetchall())

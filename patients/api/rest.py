@@ -316,8 +316,14 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             patient_type=p.get("patient_type", ""),
             qs=self.get_queryset(),
         ).order_by()
-        page = self.paginate_queryset(self.filter_queryset(qs))
-        selectors.patients_served(request.user, page or [], detail=_via_api("search"))
+        qs = self.filter_queryset(qs)
+        # The page is found reading only the sort keys (the default name order is then
+        # an index-only walk of the name-order index, which carries what a search tests),
+        # and its rows are read by primary key afterwards.
+        ordering = self.paginator.get_ordering(request, qs, self)
+        keys = self.paginate_queryset(qs.only("id", *(o.lstrip("-") for o in ordering)))
+        page = selectors.patients_by_pk([k.pk for k in keys or []])
+        selectors.patients_served(request.user, page, detail=_via_api("search"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):

@@ -230,3 +230,36 @@ def test_unexpired_tokens_only(world, api_client, doctor_user):
     assert client.get("/api/v1/appointment-types/").status_code == 200
     with time_machine.travel(timedelta(days=91), tick=False):
         assert client.get("/api/v1/appointment-types/").status_code == 401
+
+
+@pytest.mark.parametrize("ordering", [None, "-birth_date"])
+def test_patient_search_pages_by_sort_keys_then_reads_the_rows(
+    world, api_client, doctor_user, ordering
+):
+    """The search's page is found reading only its sort keys (an index-only walk in the
+    default name order) and the rows are then read by primary key: same patients, same
+    order, every field, across cursor pages."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.api.rest import PatientSerializer
+    from patients.selectors import patient_search
+
+    for i in range(7):
+        PatientFactory(last_name="Dimaculangan", first_name=f"Ana {i % 3}")
+    client = api_client(doctor_user)
+    params = {"q": "dimacul", "page_size": 3, **({"ordering": ordering} if ordering else {})}
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/api/v1/patients/", params).json()
+    searched = [q["sql"] for q in ctx.captured_queries if "LIKE" in q["sql"]]
+    assert len(searched) == 1 and '"patients_patient"."search_text",' not in searched[0]
+    assert '"patients_patient"."address"' not in searched[0]
+    results = body["results"]
+    while body["next"]:
+        body = client.get(body["next"]).json()
+        results += body["results"]
+    expected = patient_search(q="dimacul")
+    if ordering:
+        expected = expected.order_by("-birth_date", "id")
+    assert results == [dict(PatientSerializer(p).data) for p in expected]
+    assert len(results) == 7

@@ -75,10 +75,9 @@ def test_sorting_paginator_pages_few_matches_in_the_lists_order(ordering):
         assert page.number == min(number, expected.num_pages)
         assert [n.pk for n in page] == [n.pk for n in expected.get_page(number)], titles
         if number <= expected.num_pages:
-            # The matches were read once (counted and sorted in one query); the page's
-            # rows by primary key.
-            assert len(ctx.captured_queries) == 2
-            assert sum("t1" in q["sql"] for q in ctx.captured_queries) == 1, ctx.captured_queries
+            # One statement counts the matches, sorts them and reads the page's rows.
+            assert len(ctx.captured_queries) == 1, ctx.captured_queries
+            assert "t1" in ctx.captured_queries[0]["sql"]
 
 
 def test_sorting_paginator_reads_capped_matches_in_index_order():
@@ -92,7 +91,7 @@ def test_sorting_paginator_reads_capped_matches_in_index_order():
         with CaptureQueriesContext(connection) as ctx:
             page = paginator.get_page(2)
             titles = _titles(page)
-        assert "ARRAY" in ctx.captured_queries[0]["sql"] and len(ctx.captured_queries) == 2
+        assert "ARRAY" in ctx.captured_queries[0]["sql"] and len(ctx.captured_queries) == 1
         assert paginator.count == 12 and paginator.capped and paginator.num_pages == 3
         assert titles == ["n05", "n06", "n07", "n08", "n09"]
         # The last reachable page ends at the cap, as CappedPaginator's does.
