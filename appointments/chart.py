@@ -1,5 +1,7 @@
 """Appointments' buttons on the patient chart (the patients app never imports us)."""
 
+from urllib.parse import quote
+
 from accounts.roles import user_has_perm
 from uscpis.fasturl import reverse_ints
 from uscpis.registry import ChartLink
@@ -11,7 +13,8 @@ def links(user, patient) -> list[ChartLink]:
         result.append(
             ChartLink(
                 "Book appointment",
-                reverse_ints("appointments:staff_book") + f"?patient={patient.id_number}",
+                reverse_ints("appointments:staff_book")
+                + f"?patient={quote(patient.id_number, safe='')}",
             )
         )
     if user_has_perm(user, "appointments.view_schedule"):
