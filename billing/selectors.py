@@ -35,6 +35,7 @@ from billing.models import (
     InvoiceStatus,
     KonsultaCapitation,
     KonsultaRegistration,
+    OpenBalanceDay,
     PayerKind,
     Payment,
     Refund,
@@ -208,14 +209,37 @@ class ListTotals:
     balance: Decimal = ZERO
 
 
-def invoice_list_totals(qs: QuerySet[Invoice]) -> ListTotals:
+def invoice_list_totals(qs: QuerySet[Invoice], **filters) -> ListTotals:
     """Count and sums of a filtered invoice list in one aggregate (the paginator takes its
-    count from here instead of a second ``COUNT(*)``)."""
+    count from here instead of a second ``COUNT(*)``). The open list filtered by visit days
+    at most (``filters`` as given to ``invoice_list``) sums the per-day open-balance rows
+    instead of its invoices."""
+    if filters.get("status") == "open" and not set(filters) - {"status", "date_from", "date_to"}:
+        return open_invoice_totals(
+            date_from=filters.get("date_from"), date_to=filters.get("date_to")
+        )
     row = qs.order_by().aggregate(
         count=Count("id"),
         net=Coalesce(Sum("net_total"), Value(ZERO), output_field=MONEY_FIELD),
         patient=Coalesce(Sum("patient_total"), Value(ZERO), output_field=MONEY_FIELD),
         balance=Coalesce(Sum("open_balance"), Value(ZERO), output_field=MONEY_FIELD),
+    )
+    return ListTotals(**row)
+
+
+def open_invoice_totals(*, date_from=None, date_to=None) -> ListTotals:
+    """``invoice_list_totals`` of the open invoices (visit day in the range) from the
+    trigger-kept ``OpenBalanceDay`` rows: at most a row per visit day."""
+    rows = OpenBalanceDay.objects.all()
+    if date_from:
+        rows = rows.filter(visit_day__gte=date_from)
+    if date_to:
+        rows = rows.filter(visit_day__lte=date_to)
+    row = rows.aggregate(
+        count=Coalesce(Sum("invoices"), 0),
+        net=Coalesce(Sum("net_total"), Value(ZERO), output_field=MONEY_FIELD),
+        patient=Coalesce(Sum("patient_total"), Value(ZERO), output_field=MONEY_FIELD),
+        balance=Coalesce(Sum("balance"), Value(ZERO), output_field=MONEY_FIELD),
     )
     return ListTotals(**row)
 
@@ -469,12 +493,67 @@ _AR_BY_PATIENT_SQL = """
 
 
 def _ar_rows(today: date, limit: int | None, offset: int) -> list[tuple]:
-    params = {"today": today, "limit": limit, "offset": offset}
+    """Every row computed from the open invoices: (patient, four buckets, total, then the
+    patient count and the grand totals on each row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_AR_BY_PATIENT_SQL, _ar_params(today, limit=limit, offset=offset))
+        return cursor.fetchall()
+
+
+# The screen's page: the summary's patients in report order (``OpenBalancePatient``, kept by
+# triggers), each bucketed from their own open invoices (the open-ageing index).
+_AR_PAGE_SQL = """
+    WITH page AS (
+        SELECT patient_id, balance FROM billing_openbalancepatient
+        ORDER BY balance DESC, patient_id
+        LIMIT %(limit)s OFFSET %(offset)s
+    )
+    SELECT page.patient_id,
+           coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d30)s AND %(today)s), 0),
+           coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d60)s AND %(d31)s), 0),
+           coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d90)s AND %(d61)s), 0),
+           coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day <= %(d91)s), 0),
+           sum(i.open_balance)
+    FROM page
+    JOIN billing_invoice i
+      ON i.patient_id = page.patient_id AND i.status IN ('issued', 'partially_paid')
+    GROUP BY page.patient_id, page.balance
+    ORDER BY page.balance DESC, page.patient_id
+"""
+
+# The footer: the same buckets over every open invoice, from the per-day sums (a row per
+# visit day), and the number of patients.
+_AR_TOTALS_SQL = """
+    SELECT coalesce((SELECT patients FROM billing_openbalancetotal WHERE id = 1), 0),
+           coalesce(sum(balance) FILTER (WHERE visit_day BETWEEN %(d30)s AND %(today)s), 0),
+           coalesce(sum(balance) FILTER (WHERE visit_day BETWEEN %(d60)s AND %(d31)s), 0),
+           coalesce(sum(balance) FILTER (WHERE visit_day BETWEEN %(d90)s AND %(d61)s), 0),
+           coalesce(sum(balance) FILTER (WHERE visit_day <= %(d91)s), 0),
+           coalesce(sum(balance), 0)
+    FROM billing_openbalanceday
+"""
+
+
+def _ar_params(today: date, **extra) -> dict:
+    params = {"today": today, **extra}
     for days in (30, 31, 60, 61, 90, 91):
         params[f"d{days}"] = today - timedelta(days=days)
+    return params
+
+
+def _ar_page(today: date, number: int, per_page: int) -> tuple[int, list[tuple], tuple]:
+    """(page number shown, its rows as ``_ar_rows`` gives them, the totals row): two
+    queries whatever the number of open invoices."""
     with connection.cursor() as cursor:
-        cursor.execute(_AR_BY_PATIENT_SQL, params)
-        return cursor.fetchall()
+        cursor.execute(_AR_TOTALS_SQL, _ar_params(today))
+        totals = cursor.fetchone()
+        last = max(1, -(-totals[0] // per_page))
+        number = min(number, last)  # past the end: show the last page
+        cursor.execute(
+            _AR_PAGE_SQL,
+            _ar_params(today, limit=per_page, offset=(number - 1) * per_page),
+        )
+        return number, cursor.fetchall(), totals
 
 
 def report_ar_by_patient(
@@ -483,11 +562,11 @@ def report_ar_by_patient(
     """Accounts receivable ageing by patient (open invoices, by days since the visit), largest
     balance first.
 
-    One query: a single ``GROUP BY patient`` with a conditional sum per bucket over the
-    stored open balance (an index-only scan of the open-invoice partial index), whose window
-    sums give the grand total and the patient count on every row; then the page's patient
-    names. ``page=None`` returns every row (the CSV export); otherwise one page of
-    ``per_page`` rows with ``report.page`` for the pager.
+    On screen (``page`` given): the page's patients from the trigger-kept per-patient
+    summary, bucketed from their own open invoices, and the grand totals from the per-day
+    sums, so the cost does not grow with the open invoices (``_ar_page``). The CSV
+    (``page=None``) computes every row from the invoices in one ``GROUP BY`` (``_ar_rows``,
+    also the reference the tests hold the page to). Then the patients' names.
     """
     today = today or timezone.localdate()
     per_page = per_page or AR_PAGE_SIZE
@@ -498,16 +577,10 @@ def report_ar_by_patient(
     )
     if page is None:
         rows = _ar_rows(today, None, 0)
+        totals = (rows[0][6], *rows[0][7:12]) if rows else None
     else:
-        number = _page_number(page)
-        rows = _ar_rows(today, per_page, (number - 1) * per_page)
-        if not rows and number > 1:  # past the end: show the last page
-            count = _ar_rows(today, 1, 0)
-            last = max(1, -(-count[0][6] // per_page)) if count else 1
-            rows = _ar_rows(today, per_page, (last - 1) * per_page)
-            number = last
-        total_rows = rows[0][6] if rows else 0
-        report.page = Paginator(range(total_rows), per_page).get_page(number)
+        number, rows, totals = _ar_page(today, _page_number(page), per_page)
+        report.page = Paginator(range(totals[0]), per_page).get_page(number)
         report.page.object_list = report.rows
     names = {
         pk: (f"{last}, {first}", id_number)
@@ -519,7 +592,7 @@ def report_ar_by_patient(
         name, id_number = names.get(r[0], ("?", ""))
         report.rows.append([name, id_number, *r[1:6]])
     if rows:
-        report.totals = ["All patients", f"{rows[0][6]} patients", *rows[0][7:12]]
+        report.totals = ["All patients", f"{totals[0]} patients", *totals[1:6]]
     return report
 
 
