@@ -35,7 +35,6 @@ from billing.models import (
     InvoiceStatus,
     KonsultaCapitation,
     KonsultaRegistration,
-    OpenBalanceDay,
     PayerKind,
     Payment,
     Refund,
@@ -229,19 +228,18 @@ def invoice_list_totals(qs: QuerySet[Invoice], **filters) -> ListTotals:
 
 def open_invoice_totals(*, date_from=None, date_to=None) -> ListTotals:
     """``invoice_list_totals`` of the open invoices (visit day in the range) from the
-    trigger-kept ``OpenBalanceDay`` rows: at most a row per visit day."""
-    rows = OpenBalanceDay.objects.all()
-    if date_from:
-        rows = rows.filter(visit_day__gte=date_from)
-    if date_to:
-        rows = rows.filter(visit_day__lte=date_to)
-    row = rows.aggregate(
-        count=Coalesce(Sum("invoices"), 0),
-        net=Coalesce(Sum("net_total"), Value(ZERO), output_field=MONEY_FIELD),
-        patient=Coalesce(Sum("patient_total"), Value(ZERO), output_field=MONEY_FIELD),
-        balance=Coalesce(Sum("balance"), Value(ZERO), output_field=MONEY_FIELD),
-    )
-    return ListTotals(**row)
+    trigger-kept ``OpenBalanceDay`` rows: at most a row per visit day, one plain query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(invoices), 0), coalesce(sum(net_total), 0),"
+            " coalesce(sum(patient_total), 0), coalesce(sum(balance), 0)"
+            " FROM billing_openbalanceday"
+            " WHERE visit_day >= coalesce(%s, '-infinity'::date)"
+            " AND visit_day <= coalesce(%s, 'infinity'::date)",
+            [date_from, date_to],
+        )
+        count, net, patient, balance = cursor.fetchone()
+    return ListTotals(count=count, net=net, patient=patient, balance=balance)
 
 
 def unbilled_charges(status: str = ChargeStatus.UNBILLED) -> QuerySet[Charge]:
@@ -513,10 +511,12 @@ _AR_PAGE_SQL = """
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d60)s AND %(d31)s), 0),
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d90)s AND %(d61)s), 0),
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day <= %(d91)s), 0),
-           sum(i.open_balance)
+           sum(i.open_balance),
+           min(p.last_name) || ', ' || min(p.first_name), min(p.id_number)
     FROM page
     JOIN billing_invoice i
       ON i.patient_id = page.patient_id AND i.status IN ('issued', 'partially_paid')
+    JOIN patients_patient p ON p.id = page.patient_id
     GROUP BY page.patient_id, page.balance
     ORDER BY page.balance DESC, page.patient_id
 """
@@ -542,8 +542,9 @@ def _ar_params(today: date, **extra) -> dict:
 
 
 def _ar_page(today: date, number: int, per_page: int) -> tuple[int, list[tuple], tuple]:
-    """(page number shown, its rows as ``_ar_rows`` gives them, the totals row): two
-    queries whatever the number of open invoices."""
+    """(page number shown, its rows: patient, buckets and total as ``_ar_rows`` gives them,
+    then "last, first" and ID number; the totals row): two queries whatever the number of
+    open invoices."""
     with connection.cursor() as cursor:
         cursor.execute(_AR_TOTALS_SQL, _ar_params(today))
         totals = cursor.fetchone()
@@ -566,7 +567,7 @@ def report_ar_by_patient(
     summary, bucketed from their own open invoices, and the grand totals from the per-day
     sums, so the cost does not grow with the open invoices (``_ar_page``). The CSV
     (``page=None``) computes every row from the invoices in one ``GROUP BY`` (``_ar_rows``,
-    also the reference the tests hold the page to). Then the patients' names.
+    also the reference the tests hold the page to), then the patients' names.
     """
     today = today or timezone.localdate()
     per_page = per_page or AR_PAGE_SIZE
@@ -578,16 +579,17 @@ def report_ar_by_patient(
     if page is None:
         rows = _ar_rows(today, None, 0)
         totals = (rows[0][6], *rows[0][7:12]) if rows else None
+        names = {
+            pk: (f"{last}, {first}", id_number)
+            for pk, last, first, id_number in Patient.objects.filter(
+                pk__in=[r[0] for r in rows]
+            ).values_list("pk", "last_name", "first_name", "id_number")
+        }
     else:
         number, rows, totals = _ar_page(today, _page_number(page), per_page)
         report.page = Paginator(range(totals[0]), per_page).get_page(number)
         report.page.object_list = report.rows
-    names = {
-        pk: (f"{last}, {first}", id_number)
-        for pk, last, first, id_number in Patient.objects.filter(
-            pk__in=[r[0] for r in rows]
-        ).values_list("pk", "last_name", "first_name", "id_number")
-    }
+        names = {r[0]: (r[6], r[7]) for r in rows}  # the page's query joins the names
     for r in rows:
         name, id_number = names.get(r[0], ("?", ""))
         report.rows.append([name, id_number, *r[1:6]])

@@ -6,6 +6,7 @@ to the template code it replaced."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 
 from django import template
@@ -15,6 +16,7 @@ from django.template.defaultfilters import date as date_filter
 from django.utils import dateformat
 from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
+from django.utils.translation import get_language
 
 from accounts.templatetags.uscpis import money
 from billing.models import InvoiceStatus
@@ -29,6 +31,13 @@ _PLAIN = Context()  # autoescape on, as the page's context renders ``{{ cell }}`
 
 def _e(value) -> str:
     return escape(str(value), quote=True)
+
+
+@lru_cache(maxsize=4096)
+def _day(day, language) -> str:
+    """``{{ day|date:"D j M Y" }}``, escaped: a page repeats a few hundred visit days, each
+    formatted once per language (the names are translated)."""
+    return _e(dateformat.format(day, "D j M Y"))
 
 
 def _cell(cell) -> str:
@@ -61,6 +70,7 @@ def report_rows(report) -> str:
 def invoice_list_rows(invoices) -> str:
     """Every ``<tr>`` of the invoice list (``selectors.invoice_list`` selects the patient)."""
     out = []
+    language = get_language()
     for inv in invoices:
         patient = inv.patient
         status = str(INVOICE_STATUSES.get(inv.status, inv.status))
@@ -69,7 +79,7 @@ def invoice_list_rows(invoices) -> str:
             f"{_e(inv.number or 'Draft')}</a></td>\n"
             f'    <td>{_e(patient.full_name)}<div class="muted small">{_e(patient.id_number)}'
             "</div></td>\n"
-            f'    <td class="nowrap">{_e(dateformat.format(inv.visit_day, "D j M Y"))}</td>\n'
+            f'    <td class="nowrap">{_day(inv.visit_day, language)}</td>\n'
             f"    <td>{status_badge(inv.status, status)}</td>\n"
             f'    <td class="num">{_e(money(inv.net_total))}</td>'
             f'<td class="num">{_e(money(inv.patient_total))}</td>'
