@@ -200,6 +200,25 @@ def invoice_list(
     return qs
 
 
+# What a row of the invoice list shows (billing_rows.invoice_list_rows): the page loads these
+# columns only, not the patient's whole record.
+INVOICE_ROW_FIELDS = (
+    "number",
+    "visit_day",
+    "status",
+    "net_total",
+    "patient_total",
+    "moved_to_patient",
+    "credited",
+    "written_off",
+    "amount_paid",
+    "patient__first_name",
+    "patient__middle_name",
+    "patient__last_name",
+    "patient__id_number",
+)
+
+
 @dataclass
 class ListTotals:
     count: int = 0

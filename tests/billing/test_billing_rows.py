@@ -3,10 +3,12 @@ match the template code they replace, escaping included, for every report and an
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django import forms as django_forms
 from django.template import Context, Template
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -37,6 +39,10 @@ OLD_INVOICE_ROWS = (
     <td class="num">{{ inv.net_total|money }}</td><td class="num">{{ inv.patient_total|money }}</td><td class="num">{{ inv.balance|money }}</td>
   </tr>{% endfor %}"""
 )
+
+
+def _squash(html: str) -> str:
+    return re.sub(r">\s+<", "><", html).strip()
 
 
 def _old_report(report) -> str:
@@ -95,15 +101,52 @@ def test_any_cells_render_as_the_template_did(rows, money_columns):
     assert report_rows(report) == _old_report(report)
 
 
-def test_invoice_rows_match_the_template_they_replace(catalogue, billing_user, admin_user):
+def test_invoice_rows_match_the_template_they_replace(
+    catalogue, billing_user, admin_user, django_assert_num_queries
+):
     _world(billing_user, admin_user)
     for status in ("", "open", "void", "draft"):
         page = list(selectors.invoice_list(status=status))
         expected = Template(OLD_INVOICE_ROWS).render(Context({"page": page}))
         assert invoice_list_rows(page) == expected, status
+    # The list page loads only the columns a row shows: drawing them queries nothing more.
+    page = list(selectors.invoice_list().only(*selectors.INVOICE_ROW_FIELDS))
+    with django_assert_num_queries(0):
+        assert invoice_list_rows(page) == Template(OLD_INVOICE_ROWS).render(Context({"page": page}))
     everything = list(selectors.invoice_list())
     got = invoice_list_rows(everything)
     assert len(everything) == 4 and got.count("<tr>") == 4
     assert "Ana &lt;i&gt;" in got and "O&#x27;Neil &amp; Co" in got and "&quot;Quoted&quot;" in got
     assert "Draft</a>" in got and "badge bad" in got and "₱350.00" in got
     assert Decimal("0") == sum(i.balance for i in everything if i.status == "void")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"status": "open", "q": 'Ana <i> & "Co"', "date_from": "2026-01-02"},
+        {"status": "void", "date_to": "2026-12-31", "date_from": "not a date"},
+    ],
+)
+def test_invoice_filters_draw_as_djangos_widgets_did(data):
+    """The invoice list's filter form (Python-drawn widgets) writes what Django's widget
+    templates wrote for the same form."""
+
+    class OldForm(forms.InvoiceFilterForm):
+        pass
+
+    old = OldForm(data or None)
+    for name, widget in (
+        ("status", django_forms.Select(choices=old.fields["status"].choices)),
+        ("q", django_forms.TextInput()),
+        ("date_from", django_forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")),
+        ("date_to", django_forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")),
+    ):
+        widget.is_required = False
+        old.fields[name].widget = widget
+    old.fields["q"].widget.attrs.update(old.fields["q"].widget_attrs(old.fields["q"].widget))
+    new = forms.InvoiceFilterForm(data or None)
+    for name in ("status", "q", "date_from", "date_to"):  # whitespace between tags aside
+        assert _squash(str(new[name])) == _squash(str(old[name])), name
+    assert "&lt;i&gt;" in str(new["q"]) or not data.get("q")
