@@ -24,9 +24,11 @@ DECLARE
     patient_left integer;
 BEGIN
     -- The totals row first, every time: concurrent writers queue on this one lock instead
-    -- of deadlocking over day and patient rows taken in different orders.
-    INSERT INTO billing_openbalancetotal AS t (id, patients) VALUES (1, 0)
-    ON CONFLICT (id) DO UPDATE SET patients = t.patients;
+    -- of deadlocking over day and patient rows taken in different orders. (Locked, not
+    -- rewritten: no new row version per invoice change.)
+    INSERT INTO billing_openbalancetotal (id, patients) VALUES (1, 0)
+    ON CONFLICT (id) DO NOTHING;
+    PERFORM 1 FROM billing_openbalancetotal WHERE id = 1 FOR UPDATE;
 
     INSERT INTO billing_openbalanceday AS d
         (visit_day, invoices, net_total, patient_total, balance)
@@ -93,6 +95,11 @@ BEGIN
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
+
+-- Room on each page for the next versions of its rows (updated in place, HOT, until
+-- autovacuum reclaims the old ones): the day rows are read whole by every ageing page.
+ALTER TABLE billing_openbalanceday SET (fillfactor = 50);
+ALTER TABLE billing_openbalancetotal SET (fillfactor = 50);
 
 CREATE TRIGGER billing_invoice_open_balance_insert_delete
 AFTER INSERT OR DELETE ON billing_invoice
