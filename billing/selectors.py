@@ -219,6 +219,84 @@ INVOICE_ROW_FIELDS = (
 )
 
 
+_OPEN_ROWS_SQL = """
+    SELECT i.id, i.patient_id, i.number, i.visit_day, i.status, i.net_total, i.patient_total,
+           i.moved_to_patient, i.credited, i.written_off, i.amount_paid,
+           p.first_name, p.middle_name, p.last_name, p.id_number
+    FROM billing_invoice i
+    JOIN patients_patient p ON p.id = i.patient_id
+    WHERE i.status IN ('issued', 'partially_paid')
+      AND i.visit_day >= coalesce(%s, '-infinity'::date)
+      AND i.visit_day <= coalesce(%s, 'infinity'::date)
+    ORDER BY i.visit_day DESC, i.id DESC
+    LIMIT %s OFFSET %s
+"""
+_OPEN_ROW_INVOICE = (
+    "id",
+    "patient_id",
+    "number",
+    "visit_day",
+    "status",
+    "net_total",
+    "patient_total",
+    "moved_to_patient",
+    "credited",
+    "written_off",
+    "amount_paid",
+)
+_OPEN_ROW_PATIENT = ("first_name", "middle_name", "last_name", "id_number")
+
+
+class OpenInvoiceRows:
+    """The open list (visit days in a range at most) as the paginator slices it: each slice
+    is one plain query for that page's invoices with their patients' names, the same rows
+    in the same order as ``invoice_list(status="open", ...).only(*INVOICE_ROW_FIELDS)``
+    without compiling that query on every request."""
+
+    def __init__(self, *, date_from=None, date_to=None):
+        self.date_from, self.date_to = date_from, date_to
+
+    def __getitem__(self, bounds: slice) -> list[Invoice]:
+        start, stop = bounds.start or 0, bounds.stop
+        if stop <= start:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _OPEN_ROWS_SQL, [self.date_from, self.date_to, max(stop - start, 0), start]
+            )
+            rows = cursor.fetchall()
+        # ``from_db`` takes the loaded values in the model's field order.
+        invoice_order = _field_order(Invoice, _OPEN_ROW_INVOICE)
+        patient_order = _field_order(Patient, ("id", *_OPEN_ROW_PATIENT))
+        n = len(_OPEN_ROW_INVOICE)
+        out = []
+        for row in rows:
+            invoice_values = dict(zip(_OPEN_ROW_INVOICE, row[:n], strict=True))
+            patient_values = {"id": row[1], **dict(zip(_OPEN_ROW_PATIENT, row[n:], strict=True))}
+            invoice = Invoice.from_db(
+                "default", invoice_order, [invoice_values[a] for a in invoice_order]
+            )
+            patient = Patient.from_db(
+                "default", patient_order, [patient_values[a] for a in patient_order]
+            )
+            Invoice.patient.field.set_cached_value(invoice, patient)
+            out.append(invoice)
+        return out
+
+
+def _field_order(model, names) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+def invoice_list_rows(qs: QuerySet[Invoice], **filters):
+    """What the invoice list pages through: the open list (visit days in a range at most,
+    as ``invoice_list_totals`` decides) through ``OpenInvoiceRows``, any other filter
+    through ``qs`` loading the shown columns only."""
+    if filters.get("status") == "open" and not set(filters) - {"status", "date_from", "date_to"}:
+        return OpenInvoiceRows(date_from=filters.get("date_from"), date_to=filters.get("date_to"))
+    return qs.only(*INVOICE_ROW_FIELDS)
+
+
 @dataclass
 class ListTotals:
     count: int = 0

@@ -20,7 +20,7 @@ from django.utils.translation import get_language
 
 from accounts.templatetags.uscpis import money
 from billing.models import InvoiceStatus
-from billing.templatetags.billing_tags import status_badge
+from billing.templatetags.billing_tags import TONES
 from uscpis.fasturl import reverse_ints
 
 register = template.Library()
@@ -73,14 +73,15 @@ def invoice_list_rows(invoices) -> str:
     language = get_language()
     for inv in invoices:
         patient = inv.patient
-        status = str(INVOICE_STATUSES.get(inv.status, inv.status))
+        status = INVOICE_STATUSES.get(inv.status, inv.status)  # status_badge's markup below
         out.append(
             f'<tr>\n    <td><a href="{_e(reverse_ints("billing:invoice", inv.pk))}">'
             f"{_e(inv.number or 'Draft')}</a></td>\n"
             f'    <td>{_e(patient.full_name)}<div class="muted small">{_e(patient.id_number)}'
             "</div></td>\n"
             f'    <td class="nowrap">{_day(inv.visit_day, language)}</td>\n'
-            f"    <td>{status_badge(inv.status, status)}</td>\n"
+            f'    <td><span class="badge {_e(TONES.get(inv.status, "warn"))}">{_e(status)}</span>'
+            "</td>\n"
             f'    <td class="num">{_e(money(inv.net_total))}</td>'
             f'<td class="num">{_e(money(inv.patient_total))}</td>'
             f'<td class="num">{_e(money(inv.balance))}</td>\n  </tr>'

@@ -27,7 +27,7 @@ def invoice_list(request: Request):
     filters = {k: v for k, v in filters.items() if v}
     qs = selectors.invoice_list(**filters)
     totals = selectors.invoice_list_totals(qs, **filters)
-    page = page_of(request, qs.only(*selectors.INVOICE_ROW_FIELDS), count=totals.count)
+    page = page_of(request, selectors.invoice_list_rows(qs, **filters), count=totals.count)
     selectors.rows_served(
         request.user,
         page,

@@ -29,6 +29,7 @@ from billing.models import (
 )
 from billing.services import claims, invoices, payments
 from billing.services.checks import billing_check
+from billing.templatetags.billing_rows import invoice_list_rows
 from patients.models import Patient
 from tests.billing.conftest import charge, hmo_coverage, issued_invoice
 from tests.patients.factories import PatientFactory
@@ -174,6 +175,14 @@ def test_pages_equal_the_computation_over_every_open_invoice(
             assert selectors.invoice_list_totals(qs, **filters) == _open_list_reference(
                 date_from, date_to
             )
+            # The page's rows: the same invoices in the same order, drawn the same.
+            rows = selectors.invoice_list_rows(qs, **filters)
+            assert isinstance(rows, selectors.OpenInvoiceRows)
+            for start, stop in ((0, 100), (1, 3), (2, 2)):
+                want = list(qs.only(*selectors.INVOICE_ROW_FIELDS)[start:stop])
+                got = rows[start:stop]
+                assert [i.pk for i in got] == [i.pk for i in want]
+                assert invoice_list_rows(got) == invoice_list_rows(want)
         transaction.set_rollback(True)
 
 
