@@ -1044,3 +1044,61 @@ class StatementSend(models.Model):
 
     def __str__(self) -> str:
         return f"Statement {self.month:%Y-%m} for {self.patient_id}"
+
+
+# --- Open balances (receivables summary) ------------------------------------------------
+#
+# What the open invoices (issued, partially paid) add up to, by visit day and by patient,
+# kept by PostgreSQL triggers on ``billing_invoice`` (migration 0005) in the same statement
+# as every insert, update or delete of an invoice, whatever wrote it (a service, the bench's
+# bulk SQL, a factory). AR ageing reads a page of patients and ~730 day rows from here
+# instead of every open invoice; the open-invoice list takes its count and sums from the
+# day rows. ``billing check`` compares them with the invoices; ``billing rebuild-open``
+# recomputes them. Never written from Python.
+
+
+class OpenBalanceDay(models.Model):
+    """Open invoices of one visit day: how many, and their net, patient share and balance."""
+
+    visit_day = models.DateField(primary_key=True)
+    invoices = models.IntegerField()
+    net_total = models.DecimalField(max_digits=14, decimal_places=2)
+    patient_total = models.DecimalField(max_digits=14, decimal_places=2)
+    balance = models.DecimalField(max_digits=14, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.invoices} open on {self.visit_day}"
+
+
+class OpenBalancePatient(models.Model):
+    """One patient's open invoices: how many and their balance (a row only while any is
+    open; no foreign-key constraint: the invoices already hold the patient)."""
+
+    patient = models.OneToOneField(
+        "patients.Patient",
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    invoices = models.IntegerField()
+    balance = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        # AR ageing's page: largest balance first.
+        indexes = [models.Index(fields=["-balance", "patient"], name="billing_open_pat_balance")]
+
+    def __str__(self) -> str:
+        return f"{self.balance} open for patient {self.patient_id}"
+
+
+class OpenBalanceTotal(models.Model):
+    """One row (id 1): how many patients have an open invoice. Every open-balance change
+    locks it first, so concurrent writers queue here instead of deadlocking on the day and
+    patient rows."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    patients = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.patients} patients with open invoices"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from billing.services import open_balances
+
 CHECKS: list[tuple[str, str]] = [
     (
         "Invoice totals equal the sum of their lines",
@@ -118,6 +120,7 @@ CHECKS: list[tuple[str, str]] = [
         GROUP BY i.id HAVING i.written_off <> coalesce(sum(w.amount), 0)
         """,
     ),
+    *open_balances.CHECKS,  # the trigger-kept summary AR ageing reads
 ]
 
 # Every issued document number of a series/year: 1..last_value, each exactly once.

@@ -24,9 +24,10 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 def invoice_list(request: Request):
     form = forms.InvoiceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    qs = selectors.invoice_list(**{k: v for k, v in filters.items() if v})
-    totals = selectors.invoice_list_totals(qs)
-    page = page_of(request, qs, count=totals.count)
+    filters = {k: v for k, v in filters.items() if v}
+    qs = selectors.invoice_list(**filters)
+    totals = selectors.invoice_list_totals(qs, **filters)
+    page = page_of(request, selectors.invoice_list_rows(qs, **filters), count=totals.count)
     selectors.rows_served(
         request.user,
         page,

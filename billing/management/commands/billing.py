@@ -5,6 +5,9 @@ document numbers); prints each breach and exits 1 when there is any.
 ``manage.py billing capture --since YYYY-MM-DD``: create the charges missing for billable
 events since that day (completed appointments, signed visits, approved certificates,
 dispensing, no-shows when the fee is on). Idempotent: a second run creates nothing.
+
+``manage.py billing rebuild-open``: recompute the open-balance summary (kept by triggers;
+only needed after writes that bypassed them).
 """
 
 from datetime import date
@@ -13,16 +16,21 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing.services.charges import capture_since
 from billing.services.checks import billing_check
+from billing.services.open_balances import open_balances_rebuild
 
 
 class Command(BaseCommand):
     help = "Billing maintenance: `check` verifies the invariants; `capture --since` reconciles charges."
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["check", "capture"])
+        parser.add_argument("action", choices=["check", "capture", "rebuild-open"])
         parser.add_argument("--since", help="First day to reconcile (YYYY-MM-DD), for capture")
 
     def handle(self, *args, action, since=None, **options):
+        if action == "rebuild-open":
+            patients = open_balances_rebuild()
+            self.stdout.write(f"open balances rebuilt: {patients} patients with open invoices")
+            return
         if action == "capture":
             if not since:
                 raise CommandError("capture needs --since YYYY-MM-DD")
