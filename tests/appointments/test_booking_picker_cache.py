@@ -105,9 +105,7 @@ def test_second_request_reads_no_schedule_table(clinic, desk, django_assert_max_
         first = desk.get(url).content
         with django_assert_max_num_queries(5) as queries:
             second = desk.get(url).content
-        assert second.replace(b"\n", b"").count(b"slot") == first.replace(b"\n", b"").count(
-            b"slot"
-        )
+        assert second.replace(b"\n", b"").count(b"slot") == first.replace(b"\n", b"").count(b"slot")
         sql = " ".join(q["sql"] for q in queries.captured_queries)
         assert not [t for t in SCHEDULE_TABLES if f'"{t}"' in sql], sql
     assert _value(clinic, "09:00") not in _html(desk, _page_url(clinic))
