@@ -6,6 +6,8 @@ appointments (anything else is a 404)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, timedelta
 
 from django.db.models import Q
@@ -22,7 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
-from appointments import picker, selectors
+from appointments import picker, schedule_cache, selectors
 from appointments.models import (
     Appointment,
     AppointmentStatus,
@@ -229,9 +231,7 @@ class FreeSlotsView(APIView):
         responses=SlotPageSerializer,
     )
     def get(self, request):
-        params = _SlotParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        p = params.validated_data
+        p = _slot_params(request.query_params)
         staff = user_has_perm(request.user, "appointments.book_for_patient")
         patient = None if staff else _own_patient(request.user)
         day_from = p.get("date_from") or timezone.localdate()
@@ -304,7 +304,23 @@ class _ChoiceKeyField(serializers.PrimaryKeyRelatedField):
         return found
 
 
+def _slot_params(query) -> dict:
+    """``_SlotParams``' validated data for ``query``; a valid answer is shared under the
+    whole-schedule token (the type and provider rows it holds) per the values it reads."""
+
+    def build() -> dict:
+        params = _SlotParams(data=query)
+        params.is_valid(raise_exception=True)  # errors are answered, never stored
+        return dict(params.validated_data)
+
+    values = [query.get(name) for name in _SlotParams.FIELDS]
+    digest = hashlib.sha256(json.dumps(values).encode()).hexdigest()[:32]
+    return schedule_cache.cached(f"api-slot-params:{digest}", [], build)
+
+
 class _SlotParams(serializers.Serializer):
+    FIELDS = ("appointment_type", "provider", "date_from", "date_to")
+
     appointment_type = _ChoiceKeyField(
         pick="type", queryset=AppointmentType.objects.filter(is_active=True)
     )

@@ -243,9 +243,15 @@ def test_type_and_provider_changes_show_on_the_next_request(
     ]
 
     with django_capture_on_commit_callbacks(execute=True):
+        clinic.doctor.is_active = True
+        clinic.doctor.save()
+        clinic.doctor.appointment_types.clear()
+    assert _api_start(clinic, "10:00") in _starts(desk, clinic)
+    with django_capture_on_commit_callbacks(execute=True):
         clinic.consult.is_active = False
         clinic.consult.save()
     assert f'<option value="{clinic.consult.pk}"' not in _html(desk, _page_url(clinic))
+    assert _api_errors(desk.get(_api_url(clinic)))[0]["field"] == "appointment_type"
 
 
 def _api_errors(response) -> list[dict]:
