@@ -43,17 +43,20 @@ TIMEOUT = 60  # seconds: a lost bump (see the module docstring) is stale a minut
 _APP = Path(__file__).resolve().parent
 # What cached values are made from: a deploy that changes any of these starts afresh.
 _SOURCES = (
+    "api.py",
+    "forms.py",
     "picker.py",
     "schedule_cache.py",
     "selectors.py",
     "slots.py",
     "templatetags/calendar_cells.py",
-    "forms.py",
-    "../templates/_field.html",
-    "../uscpis/forms.py",
     "templates/appointments/_calendar_parts.html",
     "templates/appointments/_picker_fields.html",
     "templates/appointments/_slot_days.html",
+    # Shared form rendering the picker form's cached HTML is drawn with.
+    "../accounts/templatetags/uscpis.py",
+    "../templates/_field.html",
+    "../uscpis/forms.py",
 )
 
 
