@@ -6,6 +6,8 @@ appointments (anything else is a 404)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, timedelta
 
 from django.db.models import Q
@@ -22,7 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
-from appointments import selectors
+from appointments import picker, schedule_cache, selectors
 from appointments.models import (
     Appointment,
     AppointmentStatus,
@@ -32,7 +34,7 @@ from appointments.models import (
     WaitlistEntry,
 )
 from appointments.services import booking, lifecycle, waitlist
-from appointments.slots import free_slots, local_day_bounds
+from appointments.slots import local_day_bounds
 from patients.selectors import get_patient_for_user
 from uscpis.api.idempotency import idempotency_parameter, idempotent
 from uscpis.api.serializers import ModelSerializer
@@ -92,7 +94,10 @@ class SlotSerializer(serializers.Serializer):
         """What the declared fields give (DRF's ISO 8601 in the current time zone), built
         directly: a week holds hundreds of slots and the generic path runs four fields'
         machinery for each (tests/api/test_api_smoke.py compares the two)."""
-        tz = timezone.get_current_timezone()
+        return self.represent(slot, timezone.get_current_timezone())
+
+    @staticmethod
+    def represent(slot, tz) -> dict:
         return {
             "provider": int(slot.provider_id),
             "provider_name": str(slot.provider_name),
@@ -226,9 +231,7 @@ class FreeSlotsView(APIView):
         responses=SlotPageSerializer,
     )
     def get(self, request):
-        params = _SlotParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        p = params.validated_data
+        p = _slot_params(request.query_params)
         staff = user_has_perm(request.user, "appointments.book_for_patient")
         patient = None if staff else _own_patient(request.user)
         day_from = p.get("date_from") or timezone.localdate()
@@ -241,14 +244,19 @@ class FreeSlotsView(APIView):
                     ]
                 }
             )
-        slots = free_slots(
+        tz = timezone.get_current_timezone()
+        found = picker.shared_free_slots(
+            name=f"api-slots:{tz.key}",
             appointment_type=p["appointment_type"],
             provider=p.get("provider"),
             date_from=day_from,
             date_to=day_to,
             patient_id=getattr(patient, "pk", None),
-            enforce_lead_time=not staff,
-            shared=True,
+            staff=staff,
+            draw=lambda slots, lapses: {
+                "results": [SlotSerializer.represent(slot, tz) for slot in slots],
+                "lapses": lapses,
+            },
         )
         span = (day_to - day_from).days + 1
         horizon = timezone.localdate() + timedelta(days=p["appointment_type"].horizon_days)
@@ -267,17 +275,57 @@ class FreeSlotsView(APIView):
             {
                 "next": link(nxt) if nxt <= horizon else None,
                 "previous": link(prev) if day_from > timezone.localdate() else None,
-                "results": SlotSerializer(slots, many=True).data,
+                "results": found["results"],
             }
         )
 
 
+class _ChoiceKeyField(serializers.PrimaryKeyRelatedField):
+    """A ``PrimaryKeyRelatedField`` over the queryset's rows as ``picker.choices()`` holds
+    them (shared, invalidated with the tables): same answers and errors, no query."""
+
+    def __init__(self, *, pick: str, **kwargs):
+        self.pick = pick
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            if isinstance(data, bool):
+                raise TypeError
+            pk = int(str(data))
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        root = self.root  # one read for all the fields of a request
+        if getattr(root, "_choices", None) is None:
+            root._choices = picker.choices()
+        found = getattr(root._choices, self.pick)(pk)
+        if found is None:
+            self.fail("does_not_exist", pk_value=data)
+        return found
+
+
+def _slot_params(query) -> dict:
+    """``_SlotParams``' validated data for ``query``; a valid answer is shared under the
+    whole-schedule token (the type and provider rows it holds) per the values it reads."""
+
+    def build() -> dict:
+        params = _SlotParams(data=query)
+        params.is_valid(raise_exception=True)  # errors are answered, never stored
+        return dict(params.validated_data)
+
+    values = [query.get(name) for name in _SlotParams.FIELDS]
+    digest = hashlib.sha256(json.dumps(values).encode()).hexdigest()[:32]
+    return schedule_cache.cached(f"api-slot-params:{digest}", [], build)
+
+
 class _SlotParams(serializers.Serializer):
-    appointment_type = serializers.PrimaryKeyRelatedField(
-        queryset=AppointmentType.objects.filter(is_active=True)
+    FIELDS = ("appointment_type", "provider", "date_from", "date_to")
+
+    appointment_type = _ChoiceKeyField(
+        pick="type", queryset=AppointmentType.objects.filter(is_active=True)
     )
-    provider = serializers.PrimaryKeyRelatedField(
-        queryset=ProviderProfile.objects.filter(is_active=True), required=False
+    provider = _ChoiceKeyField(
+        pick="provider", queryset=ProviderProfile.objects.filter(is_active=True), required=False
     )
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)

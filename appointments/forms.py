@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from appointments import conf
+from appointments import conf, picker
 from appointments.models import (
     AppointmentStatus,
     AppointmentType,
@@ -14,7 +14,7 @@ from appointments.models import (
     ProviderProfile,
     WeeklyAvailability,
 )
-from appointments.slots import parse_slot_value, provider_performs
+from appointments.slots import parse_slot_value
 from patients.models import Patient
 from uscpis.forms import DateField, LoadedModelChoiceField
 
@@ -48,6 +48,10 @@ class SlotPickerForm(forms.Form):
         self.fields["provider"].queryset = ProviderProfile.objects.filter(
             is_active=True, user__is_active=True
         ).select_related("user")
+        # Both lists (and who performs what) come from the shared schedule cache.
+        self.choices = picker.choices()
+        self.fields["type"].preload(self.choices.types_for(staff=staff))
+        self.fields["provider"].preload(self.choices.bookable_providers())
         self.fields["provider"].label_from_instance = lambda p: (
             f"{p.display_name} ({p.user.get_role_display()})"
         )
@@ -55,7 +59,7 @@ class SlotPickerForm(forms.Form):
     def clean(self):
         data = super().clean()
         t, p = data.get("type"), data.get("provider")
-        if t and p and not provider_performs(p, t):
+        if t and p and not self.choices.performs(p, t):
             self.add_error(
                 "provider", f"{p.display_name} does not perform {t.name.lower()} appointments."
             )

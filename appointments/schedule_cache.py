@@ -43,11 +43,20 @@ TIMEOUT = 60  # seconds: a lost bump (see the module docstring) is stale a minut
 _APP = Path(__file__).resolve().parent
 # What cached values are made from: a deploy that changes any of these starts afresh.
 _SOURCES = (
+    "api.py",
+    "forms.py",
+    "picker.py",
     "schedule_cache.py",
     "selectors.py",
     "slots.py",
     "templatetags/calendar_cells.py",
     "templates/appointments/_calendar_parts.html",
+    "templates/appointments/_picker_fields.html",
+    "templates/appointments/_slot_days.html",
+    # Shared form rendering the picker form's cached HTML is drawn with.
+    "../accounts/templatetags/uscpis.py",
+    "../templates/_field.html",
+    "../uscpis/forms.py",
 )
 
 
@@ -97,11 +106,19 @@ def schedule_changed() -> None:
     transaction.on_commit(lambda: _bump({SCHEDULE}))
 
 
-def cached(key: str, days: Iterable[date], build: Callable[[], T]) -> T:
+def cached(
+    key: str,
+    days: Iterable[date],
+    build: Callable[[], T],
+    *,
+    still_valid: Callable[[T], bool] | None = None,
+) -> T:
     """``build()``, shared through the cache while nothing it depends on has changed.
 
     ``key`` must hold everything the value depends on besides the schedule of ``days``
     (view, filters, today's date...), and the value must be the same for every user shown it.
+    ``still_valid(value)``, if given, may refuse a stored value that time has made stale
+    (a waitlist hold that lapsed with no write); it is then built again.
     """
     token_keys = [_token_key(SCHEDULE), *(_token_key(_day_name(d)) for d in days)]
     value_key = f"appointments:c:{_namespace()}:{key}"
@@ -109,7 +126,12 @@ def cached(key: str, days: Iterable[date], build: Callable[[], T]) -> T:
         found = cache.get_many([value_key, *token_keys])
         tokens = [found.get(k) for k in token_keys]
         stored = found.get(value_key)
-        if stored is not None and stored[0] == tokens and None not in tokens:
+        if (
+            stored is not None
+            and stored[0] == tokens
+            and None not in tokens
+            and (still_valid is None or still_valid(stored[1]))
+        ):
             return stored[1]
         if None in tokens:
             for k, token in zip(token_keys, tokens, strict=True):

@@ -208,12 +208,16 @@ def _busy_rows(
 
 
 def _busy_from_rows(
-    appointments: list[tuple], holds: list[tuple], *, hold_owner_patient_id: int | None
+    appointments: list[tuple],
+    holds: list[tuple],
+    *,
+    hold_owner_patient_id: int | None,
+    now: datetime | None = None,
 ) -> dict[int, list[Interval]]:
     busy: dict[int, list[Interval]] = defaultdict(list)
     for pid, s, e in appointments:
         busy[pid].append((s, e))
-    now = timezone.now()  # holds read earlier (from the cache) may have lapsed since
+    now = now or timezone.now()  # holds read earlier (from the cache) may have lapsed since
     for pid, s, e, expires_at, owner in holds:
         if expires_at > now and (not hold_owner_patient_id or owner != hold_owner_patient_id):
             busy[pid].append((s, e))
@@ -235,12 +239,12 @@ def busy_time(
 
 
 def _shared_schedule(
-    provider_ids: list[int], date_from: date, date_to: date, window: Interval, hold_owner
-) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
-    """``working_time`` and ``busy_time`` for ``window`` (inside the local dates
+    provider_ids: list[int], date_from: date, date_to: date, window: Interval
+) -> tuple[dict[int, list[Interval]], tuple[list[tuple], list[tuple]]]:
+    """``working_time`` and ``_busy_rows`` for ``window`` (inside the local dates
     ``date_from``..``date_to``), from what is read for those whole dates and shared through
     ``schedule_cache`` until a write changes them. Clipping the whole dates' working time to
-    ``window`` gives what ``working_time(window)`` gives; the busy time is a superset outside
+    ``window`` gives what ``working_time(window)`` gives; the busy rows are a superset outside
     ``window``, which no slot inside it can touch."""
     days = (local_day_bounds(date_from)[0], local_day_bounds(date_to)[1])
 
@@ -256,7 +260,7 @@ def _shared_schedule(
         pid: [(max(s, w_start), min(e, w_end)) for s, e in intervals if s < w_end and e > w_start]
         for pid, intervals in whole.items()
     }
-    return working, _busy_from_rows(appointments, holds, hold_owner_patient_id=hold_owner)
+    return working, (appointments, holds)
 
 
 def patient_busy(
@@ -329,28 +333,77 @@ def free_slots(
     reads the providers' schedule through ``schedule_cache``; every booking is validated
     against the database (``validate_slot``) whatever a page showed.
     """
-    now = now or timezone.now()
-    providers = [provider] if provider is not None else list(providers_for_type(appointment_type))
-    if not providers:
-        return []
+    return free_slots_lasting(
+        appointment_type=appointment_type,
+        provider=provider,
+        date_from=date_from,
+        date_to=date_to,
+        patient_id=patient_id,
+        enforce_lead_time=enforce_lead_time,
+        exclude_appointment_id=exclude_appointment_id,
+        now=now,
+        limit=limit,
+        shared=shared,
+    )[0]
+
+
+def search_window(
+    appointment_type: AppointmentType,
+    date_from: date,
+    date_to: date,
+    *,
+    now: datetime,
+    enforce_lead_time: bool,
+) -> Interval:
+    """Where ``free_slots`` looks: the local dates cut to the booking window, the start on
+    the slot grid. Slot starts and ends are whole minutes, so the result depends on ``now``
+    only through this window with its end cut to the minute (and on lapsing holds)."""
     earliest, latest = booking_window(
         appointment_type, now=now, enforce_lead_time=enforce_lead_time
     )
     window = (local_day_bounds(date_from)[0], local_day_bounds(date_to)[1])
-    window = (max(window[0], _align_up(earliest)), min(window[1], latest))
+    return max(window[0], _align_up(earliest)), min(window[1], latest)
+
+
+def free_slots_lasting(
+    *,
+    appointment_type: AppointmentType,
+    provider: ProviderProfile | None = None,
+    date_from: date,
+    date_to: date,
+    patient_id: int | None = None,
+    enforce_lead_time: bool = True,
+    exclude_appointment_id: int | None = None,
+    now: datetime | None = None,
+    limit: int | None = None,
+    shared: bool = False,
+) -> tuple[list[Slot], datetime | None]:
+    """``free_slots``, and the moment the first waitlist hold it counted as busy lapses
+    (None if none did): until then (and until a write, or ``search_window`` moves) the
+    list stays the same."""
+    now = now or timezone.now()
+    providers = [provider] if provider is not None else list(providers_for_type(appointment_type))
+    if not providers:
+        return [], None
+    window = search_window(
+        appointment_type, date_from, date_to, now=now, enforce_lead_time=enforce_lead_time
+    )
     if window[0] >= window[1]:
-        return []
+        return [], None
     pids = [p.pk for p in providers]
     if shared and not exclude_appointment_id:
-        working, busy = _shared_schedule(pids, date_from, date_to, window, patient_id)
+        working, (appointments, holds) = _shared_schedule(pids, date_from, date_to, window)
     else:
         working = working_time(pids, window)
-        busy = busy_time(
-            pids,
-            window,
-            exclude_appointment_id=exclude_appointment_id,
-            hold_owner_patient_id=patient_id,
+        appointments, holds = _busy_rows(
+            pids, window, exclude_appointment_id=exclude_appointment_id
         )
+    held_at = timezone.now()  # holds lapse in real time, whatever ``now`` was given
+    busy = _busy_from_rows(appointments, holds, hold_owner_patient_id=patient_id, now=held_at)
+    lapses = min(
+        (h[3] for h in holds if h[3] > held_at and (not patient_id or h[4] != patient_id)),
+        default=None,
+    )
     mine = (
         patient_busy(patient_id, window, exclude_appointment_id=exclude_appointment_id)
         if patient_id
@@ -371,7 +424,7 @@ def free_slots(
                 slots.append(Slot(p.pk, p.display_name, t, t + duration))
                 t = _align_up(t + held)
     slots.sort(key=lambda sl: (sl.start, sl.provider_name))
-    return slots[:limit] if limit else slots
+    return (slots[:limit] if limit else slots), lapses
 
 
 def next_free_slots(

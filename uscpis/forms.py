@@ -145,6 +145,11 @@ class LoadedModelChoiceField(forms.ModelChoiceField):
             self._loaded = list(self.queryset)
         return self._loaded
 
+    def preload(self, objects) -> None:
+        """Use ``objects`` as the queryset's rows (read elsewhere, e.g. from a cache that is
+        invalidated with the table) instead of reading it."""
+        self._loaded = list(objects)
+
     def __deepcopy__(self, memo):
         result = super().__deepcopy__(memo)  # a fresh queryset, so nothing loaded yet
         result._loaded = None

@@ -8,14 +8,14 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.utils import timezone
 
-from appointments import forms
+from appointments import forms, picker
 from appointments.ical import appointment_ics
 from appointments.models import (
     Appointment,
     AppointmentStatus,
 )
 from appointments.services import booking
-from appointments.slots import SlotTaken, free_slots
+from appointments.slots import SlotTaken
 from uscpis.csvexport import csv_download
 from uscpis.dates import parse_day
 from uscpis.http import render_page
@@ -35,39 +35,23 @@ def _errors(exc: ValidationError) -> list[str]:
     return list(exc.messages)
 
 
-def _week_days(first: date, slots) -> list[dict]:
-    days = [{"date": first + timedelta(days=i), "slots": []} for i in range(7)]
-    index = {d["date"]: d for d in days}
-    for slot in slots:
-        day = index.get(slot.local_start.date())
-        if day is not None:
-            day["slots"].append(slot)
-    return days
-
-
 def _picker_context(
-    form: forms.SlotPickerForm, *, patient_id=None, staff=False, exclude_id=None
+    picked: picker.Picked, *, patient_id=None, staff=False, exclude_id=None
 ) -> dict:
-    ctx = {"form": form, "days": [], "chosen_type": None}
-    if form.is_bound and form.is_valid():
-        first = form.cleaned_data["date"]
-        slots = free_slots(
-            appointment_type=form.cleaned_data["type"],
-            provider=form.cleaned_data["provider"],
-            date_from=first,
-            date_to=first + timedelta(days=6),
-            patient_id=patient_id,
-            enforce_lead_time=not staff,
-            exclude_appointment_id=exclude_id,
-            shared=True,
-        )
+    ctx = {"picked": picked, "week": None, "chosen_type": picked.appointment_type}
+    if picked.appointment_type is not None:
+        first = picked.first
         ctx.update(
-            days=_week_days(first, slots),
-            chosen_type=form.cleaned_data["type"],
-            first=first,
+            week=picker.slot_week(
+                appointment_type=picked.appointment_type,
+                provider=picked.provider,
+                first=first,
+                patient_id=patient_id,
+                staff=staff,
+                exclude_id=exclude_id,
+            ),
             prev_week=max(first - timedelta(days=7), timezone.localdate()),
             next_week=first + timedelta(days=7),
-            any_slots=bool(slots),
         )
     return ctx
 

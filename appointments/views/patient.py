@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
-from appointments import conf, forms, selectors
+from appointments import conf, forms, picker, selectors
 from appointments.models import (
     OfferStatus,
     PatientCalendarFeed,
@@ -44,8 +44,13 @@ from uscpis.ratelimit import rate_limited
 @rate_limited("booking", account=lambda request: request.user.pk)
 def book(request: Request):
     patient = selectors.patient_for_user(request.user)
-    picker = forms.SlotPickerForm(request.GET or None)
-    ctx = {"patient": patient, **_picker_context(picker, patient_id=getattr(patient, "pk", None))}
+    ctx = {
+        "patient": patient,
+        **_picker_context(
+            picker.picked(request.GET or None, staff=False),
+            patient_id=getattr(patient, "pk", None),
+        ),
+    }
     if patient is None:
         return render_page(request, "appointments/book.html", ctx)
     if request.method == "POST":
@@ -145,10 +150,15 @@ def my_reschedule(request: Request, pk: int):
     params = request.GET.copy()
     params.setdefault("type", str(appointment.appointment_type_id))
     params.setdefault("provider", str(appointment.provider_id))
-    picker = forms.SlotPickerForm(params)
+    picker_form = forms.SlotPickerForm(params)
     ctx = {
         "appointment": appointment,
-        **_picker_context(picker, patient_id=appointment.patient_id, exclude_id=appointment.pk),
+        "form": picker_form,
+        **_picker_context(
+            picker.Picked.from_form(picker_form),
+            patient_id=appointment.patient_id,
+            exclude_id=appointment.pk,
+        ),
     }
     if request.method == "POST":
         form = forms.RescheduleForm(request.POST)

@@ -13,7 +13,7 @@ from accounts.audit import audit_phi_list, read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import PROVIDER_ROLES, user_has_perm
-from appointments import forms, selectors
+from appointments import forms, picker, selectors
 from appointments.models import (
     TRANSITIONS,
     Appointment,
@@ -34,11 +34,10 @@ from uscpis.http import Request, redirect_htmx_aware, render_page
 @require_http_methods(["GET", "POST"])
 @require_perm("appointments.book_for_patient")
 def staff_book(request: Request):
-    picker = forms.SlotPickerForm(request.GET or None, staff=True)
     ctx = {
         "staff": True,
         "patient_value": request.GET.get("patient", ""),
-        **_picker_context(picker, staff=True),
+        **_picker_context(picker.picked(request.GET or None, staff=True), staff=True),
     }
     if request.method == "POST":
         form = forms.StaffBookForm(request.POST)

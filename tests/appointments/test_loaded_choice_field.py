@@ -81,9 +81,7 @@ def test_queryset_read_once_per_form_and_never_shared(kinds):
     assert "Added later" in str(Loaded()["kind"])  # a new form reads the table again
 
 
-def test_slot_picker_form_queries(clinic):
-    """Validating and rendering the booking form: one query per list (was two each, the
-    rendering one through a server-side cursor)."""
+def _picker_form_queries(clinic) -> tuple[list[str], str]:
     with CaptureQueriesContext(connection) as queries:
         form = SlotPickerForm(
             {"type": clinic.consult.pk, "provider": clinic.doctor.pk, "date": ""}, staff=True
@@ -91,11 +89,21 @@ def test_slot_picker_form_queries(clinic):
         assert form.is_valid()
         assert form.cleaned_data["provider"] == clinic.doctor
         html = str(form["type"]) + str(form["provider"])
-    sqls = [q["sql"] for q in queries.captured_queries]
+    return [q["sql"] for q in queries.captured_queries], html
+
+
+def test_slot_picker_form_queries(clinic):
+    """Validating and rendering the booking form: one query per list (was two each, the
+    rendering one through a server-side cursor) and one for who performs what, read once
+    and then shared (appointments.picker.choices) until a write changes them."""
+    sqls, html = _picker_form_queries(clinic)
     assert not any("DECLARE" in sql for sql in sqls)  # no server-side cursor
     lists = [s for s in sqls if 'appointmenttype"' in s and "providerprofile_id" not in s]
-    assert len(lists) == 1  # the type list, read once (+ the "does this provider do it" check)
+    assert len(lists) == 1  # the type list, read once (+ the "does this provider do it" list)
     assert sum('FROM "appointments_providerprofile"' in sql for sql in sqls) == 1
     assert len(sqls) == 3
     assert f'value="{clinic.doctor.pk}" selected' in html
     assert "Dental cleaning" in html
+    assert "password" not in " ".join(sqls) and "feed_token" not in " ".join(sqls)
+    again, html_again = _picker_form_queries(clinic)
+    assert again == [] and html_again == html
