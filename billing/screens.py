@@ -1,0 +1,90 @@
+"""Reads for the invoice page in hand-written SQL: what the page lists under "Payments and
+credits" (allocations with their payments' receipts, credit notes, write-offs, and the claims
+the lines are on) in one query instead of four ORM querysets, built into the same model
+objects in the same order (``tests/billing/test_screens.py`` compares them with the
+querysets they stand in for)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from billing.models import Allocation, Claim, CreditNote, Invoice, Payment, WriteOff
+
+_HISTORY = """
+SELECT 0, a.id, a.created_at, a.amount, p.receipt_number, p.method, a.payment_id
+  FROM billing_allocation a JOIN billing_payment p ON p.id = a.payment_id
+ WHERE a.invoice_id = %(pk)s
+UNION ALL
+SELECT 1, c.id, c.created_at, c.amount, c.number, c.reason, NULL
+  FROM billing_creditnote c WHERE c.invoice_id = %(pk)s
+UNION ALL
+SELECT 2, w.id, w.requested_at, w.amount, w.status, w.reason, NULL
+  FROM billing_writeoff w WHERE w.invoice_id = %(pk)s
+UNION ALL
+SELECT 3, cl.id, NULL, NULL, cl.number, cl.status, l.id
+  FROM billing_invoiceline l
+  JOIN billing_claimline x ON x.invoice_line_id = l.id
+  JOIN billing_claim cl ON cl.id = x.claim_id
+ WHERE l.invoice_id = %(pk)s
+"""
+
+
+@dataclass
+class InvoiceHistory:
+    allocations: list[Allocation] = field(default_factory=list)  # by id, payment loaded
+    credit_notes: list[CreditNote] = field(default_factory=list)  # newest first
+    write_offs: list[WriteOff] = field(default_factory=list)  # newest first
+    claims: list[Claim] = field(default_factory=list)  # the claims the lines are on, once each
+
+
+def invoice_history(invoice: Invoice) -> InvoiceHistory:
+    """``invoice.allocations.select_related("payment")``, ``invoice.credit_notes.all()``,
+    ``invoice.write_offs.all()`` and the claims of its lines (as the page listed them: a set
+    of the lines' claims, collected in line order) in one query. The objects carry the fields
+    the page shows (and the ids they link to); the rest are not loaded."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HISTORY, {"pk": invoice.pk})
+        rows = cursor.fetchall()
+    history = InvoiceHistory()
+    claim_rows = []
+    for kind, pk, at, amount, text, word, ref in rows:
+        if kind == 0:
+            allocation = Allocation(
+                pk=pk, invoice_id=invoice.pk, payment_id=ref, amount=amount, created_at=at
+            )
+            allocation.payment = Payment(pk=ref, receipt_number=text, method=word)
+            history.allocations.append(allocation)
+        elif kind == 1:
+            history.credit_notes.append(
+                CreditNote(
+                    pk=pk,
+                    invoice_id=invoice.pk,
+                    number=text,
+                    amount=amount,
+                    reason=word,
+                    created_at=at,
+                )
+            )
+        elif kind == 2:
+            history.write_offs.append(
+                WriteOff(
+                    pk=pk,
+                    invoice_id=invoice.pk,
+                    status=text,
+                    amount=amount,
+                    reason=word,
+                    requested_at=at,
+                )
+            )
+        else:
+            claim_rows.append((ref, pk, text, word))
+    # The querysets' orders (Meta.ordering: allocations by id, the others newest first).
+    history.allocations.sort(key=lambda a: a.pk)
+    history.credit_notes.sort(key=lambda c: c.created_at, reverse=True)
+    history.write_offs.sort(key=lambda w: w.requested_at, reverse=True)
+    claim_rows.sort()
+    # A set of Claim objects, filled in line order, listed: the order the page always had.
+    history.claims = list({Claim(pk=pk, number=num, status=st) for _, pk, num, st in claim_rows})
+    return history

@@ -1,0 +1,248 @@
+"""Billing markup drawn in Python (billing/templatetags/billing_rows.py) is the template code
+it replaced, character for character, escaping included; the invoice page's one-query history
+(billing/screens.py) is the four querysets it replaced."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.template import Context, Template
+from django.utils import timezone, translation
+
+from billing import forms, screens
+from billing.models import (
+    Allocation,
+    ApprovalStatus,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    WriteOff,
+)
+from billing.services import invoices as invoice_services
+from billing.templatetags.billing_rows import (
+    _words,
+    cashier_payment_rows,
+    clock_label,
+    day_label,
+    fields,
+    patient_invoice_rows,
+    patient_payment_items,
+    short_day_label,
+)
+from patients.models import Patient
+from tests.billing.conftest import issued_invoice
+from tests.patients.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+# The template code each tag replaced (billing/patient.html, cashier.html, cashier_day.html).
+OLD_INVOICE_ROWS = (
+    "{% load uscpis billing_tags %}"
+    "{% for inv in page %}<tr><td><a href=\"{% url 'billing:invoice' inv.pk %}\">"
+    '{{ inv.number|default:"Draft" }}</a></td><td class="nowrap">'
+    '{{ inv.visit_day|date:"D j M Y" }}</td><td>{% status_badge inv.status inv.get_status_display %}'
+    '</td><td class="num">{{ inv.net_total|money }}</td><td class="num">{{ inv.balance|money }}'
+    "</td></tr>{% endfor %}"
+)
+OLD_PAYMENT_ITEMS = (
+    "{% load uscpis %}"
+    "{% for p in payments %}<li><a href=\"{% url 'billing:payment' p.pk %}\">{{ p.receipt_number }}"
+    '</a> · {{ p.received_at|date:"j M Y" }} · {{ p.get_method_display }} · {{ p.amount|money }}'
+    "{% if p.unallocated %} ({{ p.unallocated|money }} credit){% endif %}</li>{% endfor %}"
+)
+OLD_CASHIER_ROWS = (
+    "{% load uscpis %}"
+    "{% for p in payments %}<tr><td><a href=\"{% url 'billing:payment' p.pk %}\">"
+    '{{ p.receipt_number }}</a></td><td>{{ p.received_at|date:"g:i A" }}</td>'
+    "<td>{{ p.patient.full_name }}</td><td>{{ p.get_method_display }}</td>"
+    '<td class="num">{{ p.amount|money }}</td></tr>{% endfor %}'
+)
+OLD_FIELDS = "{% load uscpis %}{% for f in form %}{% field f %}{% endfor %}"
+
+
+def _old(source: str, **context) -> str:
+    return Template(source).render(Context(context))
+
+
+def test_date_labels_are_djangos_formats_over_a_year_in_two_languages():
+    start = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    moments = [start + timedelta(hours=h, minutes=h % 61) for h in range(0, 24 * 370, 7)]
+    for language in ("en", "fr"):
+        with translation.override(language):
+            words = _words(translation.get_language())
+            for m in moments:
+                assert day_label(m.date(), words) == _old('{{ d|date:"D j M Y" }}', d=m.date())
+                local = timezone.localtime(m)  # |date shows an aware time in the current zone
+                assert short_day_label(local, words) == _old('{{ d|date:"j M Y" }}', d=m)
+                assert clock_label(local, words) == _old('{{ d|date:"g:i A" }}', d=m)
+
+
+def test_patient_invoice_rows_match_the_template(world):
+    stored = list(Invoice.objects.filter(patient=world["me"]).order_by("-visit_day", "-id"))
+    made_up = [
+        Invoice(pk=9001, number='<b>"X"</b> & Co', status="partially_paid",
+                visit_day=date(2026, 2, 28), net_total=Decimal("1234.5"),
+                patient_total=Decimal("1234.5"), amount_paid=Decimal("1000")),
+        Invoice(pk=9002, number=None, status="draft", visit_day=date(2025, 12, 31)),
+        Invoice(pk=9003, number="INV-3", status="void", visit_day=date(2026, 1, 1)),
+        Invoice(pk=9004, number="INV-4", status="written_off", visit_day=date(2026, 3, 1)),
+        Invoice(pk=9005, number="INV-5", status="<odd>", visit_day=date(2026, 3, 1),
+                net_total=Decimal("-5")),
+    ]  # fmt: skip
+    page = stored + made_up
+    got = patient_invoice_rows(page)
+    assert got == _old(OLD_INVOICE_ROWS, page=page)
+    assert "&lt;b&gt;&quot;X&quot;&lt;/b&gt; &amp; Co" in got and "<b>" not in got
+    assert ">Draft<" in got and "&lt;odd&gt;" in got
+    assert len(stored) >= 2  # the issued invoice and the draft
+
+
+def test_patient_payment_items_match_the_template(world):
+    stored = list(Payment.objects.order_by("-received_at"))
+    late = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # the next day in Manila
+    made_up = [
+        Payment(pk=8001, receipt_number="<OR>&1", method="maya", amount=Decimal("10"),
+                unallocated=Decimal("2.5"), received_at=late),
+        Payment(pk=8002, receipt_number="OR-2", method="odd", amount=Decimal("1000000"),
+                unallocated=Decimal("0"), received_at=late - timedelta(hours=12)),
+    ]  # fmt: skip
+    payments = stored + made_up
+    got = patient_payment_items(payments)
+    assert got == _old(OLD_PAYMENT_ITEMS, payments=payments)
+    assert "&lt;OR&gt;&amp;1" in got and "credit)" in got
+
+
+def test_cashier_payment_rows_match_the_template(world):
+    stored = list(Payment.objects.select_related("patient"))
+    sly = Patient(first_name="<img src=x>", middle_name="&", last_name='O"Neil')
+    made_up = []
+    for i, hour in enumerate((0, 11, 12, 13, 23)):
+        p = Payment(pk=7000 + i, receipt_number=f"OR-<{i}>", method="bank",
+                    amount=Decimal("99.995"),
+                    received_at=datetime(2026, 5, 4, hour, 7, tzinfo=UTC))  # fmt: skip
+        p.patient = sly
+        made_up.append(p)
+    payments = stored + made_up
+    got = cashier_payment_rows(payments)
+    assert got == _old(OLD_CASHIER_ROWS, payments=payments)
+    assert "&lt;img src=x&gt;" in got and "<img" not in got
+    # The same tag draws a cashier day's page (a Page object iterates like the list).
+    assert str(cashier_payment_rows(iter(payments))) == got
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: forms.CloseDayForm(),
+        lambda: forms.CloseDayForm({"counted_cash": "-1", "counted_card": "x", "note": '<"n">'}),
+        lambda: forms.PeriodForm(),
+        lambda: forms.PeriodForm({"date_from": "2026-13-01", "date_to": "<x>"}),
+        lambda: forms.ReasonForm(prefix="void"),
+        lambda: forms.CreditNoteForm(
+            {"credit-amount": "1e9", "credit-reason": ""}, prefix="credit"
+        ),
+        # Hidden and multiple-checkbox fields go through the template.
+        lambda: forms.PaymentForm(initial={"idempotency_key": "k<1>"}),
+    ],
+)
+def test_fields_match_the_field_tag(make):
+    form = make()
+    form.is_bound and form.is_valid()
+    assert fields(form) == _old(OLD_FIELDS, form=form)
+
+
+def test_fast_widgets_draw_what_djangos_widgets_draw():
+    fast_widgets = [
+        forms.DATE,
+        forms.money_field("x").widget,  # its attrs as the field set them (min, step)
+        forms.ReasonForm().fields["reason"].widget,
+        forms.CloseDayForm().fields["note"].widget,
+    ]
+    for fast in fast_widgets:
+        plain_class = next(c for c in type(fast).__mro__[1:] if c.__module__.startswith("django"))
+        plain = plain_class(attrs={**fast.attrs, "type": fast.input_type})
+        plain.format = getattr(fast, "format", None)
+        for value in (None, "", "12.50", '<"a"&>', date(2026, 2, 3), Decimal("1.10")):
+            attrs = {"id": "id_x", "required": True, "maxlength": "200", "disabled": False}
+            assert fast.render("x", value, attrs) == plain.render("x", value, attrs)
+
+
+def test_invoice_history_is_the_querysets_it_replaced(world, billing_user, admin_user):
+    emp_inv = world["emp_invoice"]  # a claim and a pending write-off
+    inv = world["invoice"]  # an allocation
+    invoice_services.credit_note_create(
+        actor=billing_user, invoice=inv, amount=Decimal("10"), reason="<Goodwill>"
+    )
+    invoice_services.credit_note_create(
+        actor=billing_user, invoice=inv, amount=Decimal("5"), reason="Again"
+    )
+    invoice_services.writeoff_decide(actor=admin_user, writeoff=world["writeoff"], approve=False)
+    invoice_services.writeoff_request(actor=billing_user, invoice=emp_inv, reason="Second ask")
+    for invoice in (emp_inv, inv, world["draft"], issued_invoice(world["other"], billing_user)):
+        history = screens.invoice_history(invoice)
+        allocations = list(invoice.allocations.select_related("payment"))
+        assert [(a.pk, a.payment_id, a.amount, a.created_at) for a in history.allocations] == [
+            (a.pk, a.payment_id, a.amount, a.created_at) for a in allocations
+        ]
+        assert [(a.payment.receipt_number, a.payment.get_method_display()) for a in history.allocations] == [
+            (a.payment.receipt_number, a.payment.get_method_display()) for a in allocations
+        ]  # fmt: skip
+        assert [(c.pk, c.number, c.amount, c.reason, c.created_at) for c in history.credit_notes] == [
+            (c.pk, c.number, c.amount, c.reason, c.created_at) for c in invoice.credit_notes.all()
+        ]  # fmt: skip
+        assert [
+            (w.pk, w.status, w.get_status_display(), w.amount, w.reason, w.requested_at)
+            for w in history.write_offs
+        ] == [
+            (w.pk, w.status, w.get_status_display(), w.amount, w.reason, w.requested_at)
+            for w in invoice.write_offs.all()
+        ]
+        claims = list(
+            {
+                x.claim_line.claim
+                for x in InvoiceLine.objects.filter(
+                    invoice=invoice, claim_line__isnull=False
+                ).select_related("claim_line__claim")
+            }
+        )
+        assert [(c.pk, c.number, c.get_status_display()) for c in history.claims] == [
+            (c.pk, c.number, c.get_status_display()) for c in claims
+        ]
+    assert len(screens.invoice_history(inv).credit_notes) == 2
+    assert len(screens.invoice_history(inv).allocations) == 1
+    emp_history = screens.invoice_history(emp_inv)
+    assert len(emp_history.claims) == 1
+    assert {w.status for w in emp_history.write_offs} == {
+        ApprovalStatus.REJECTED,
+        ApprovalStatus.REQUESTED,
+    }
+    assert Allocation.objects.exists() and WriteOff.objects.count() == 2
+
+
+def test_invoice_page_lists_history_escaped_and_builds_only_the_forms_it_shows(
+    world, billing_user, client_for
+):
+    inv = world["invoice"]
+    invoice_services.credit_note_create(
+        actor=billing_user, invoice=inv, amount=Decimal("10"), reason="<script>x</script>"
+    )
+    c = client_for(billing_user)
+    page = c.get(f"/billing/invoices/{inv.pk}/")
+    html = page.content.decode()
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    assert world["payment"].receipt_number in html and "GCash" in html
+    assert 'name="credit-amount"' in html and 'name="writeoff-reason"' in html
+    assert 'name="void-reason"' not in html  # partly paid: no longer voidable
+    fresh = issued_invoice(PatientFactory(), billing_user)
+    issued = c.get(f"/billing/invoices/{fresh.pk}/").content.decode()
+    assert 'name="void-reason"' in issued
+    assert page.context["terms_form"] is None and page.context["line_form"] is None
+    draft = c.get(f"/billing/invoices/{world['draft'].pk}/")
+    assert draft.context["credit_form"] is None and draft.context["void_form"] is None
+    assert 'name="statutory_id_number"' in draft.content.decode()
+    emp = c.get(f"/billing/invoices/{world['emp_invoice'].pk}/").content.decode()
+    assert world["claim"].number in emp and "write-off" in emp
+    assert "Request write-off" not in emp  # one is pending already
+    assert timezone.localdate()  # the page rendered in the clinic's zone
