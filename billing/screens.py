@@ -1,8 +1,9 @@
-"""Reads for the invoice page in hand-written SQL: what the page lists under "Payments and
-credits" (allocations with their payments' receipts, credit notes, write-offs, and the claims
-the lines are on) in one query instead of four ORM querysets, built into the same model
-objects in the same order (``tests/billing/test_screens.py`` compares them with the
-querysets they stand in for)."""
+"""Reads for the invoice page and a patient's account page in hand-written SQL: on the
+invoice page, what it lists under "Payments and credits" (allocations with their payments'
+receipts, credit notes, write-offs, and the claims the lines are on) in one query instead of
+four ORM querysets, built into the same model objects in the same order; on the account
+page, the balance and the invoice count in one query instead of three. The tests
+(``tests/billing/test_billing_rows.py``) compare them with the querysets they stand in for."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from billing.models import Allocation, Claim, CreditNote, Invoice, Payment, WriteOff
+from billing.models import (
+    OPEN_STATUSES,
+    Allocation,
+    Claim,
+    CreditNote,
+    Invoice,
+    Payment,
+    WriteOff,
+)
+from billing.selectors import Balance
 
 _HISTORY = """
 SELECT 0, a.id, a.created_at, a.amount, p.receipt_number, p.method, a.payment_id
@@ -88,3 +98,24 @@ def invoice_history(invoice: Invoice) -> InvoiceHistory:
     # A set of Claim objects, filled in line order, listed: the order the page always had.
     history.claims = list({Claim(pk=pk, number=num, status=st) for _, pk, num, st in claim_rows})
     return history
+
+
+_ACCOUNT = """
+SELECT o.n, o.owed,
+       (SELECT count(*) FROM billing_invoice WHERE patient_id = %(pk)s),
+       (SELECT COALESCE(SUM(unallocated), 0.00) FROM billing_payment WHERE patient_id = %(pk)s)
+  FROM (SELECT count(*) AS n, COALESCE(SUM(open_balance), 0.00) AS owed
+          FROM billing_invoice
+         WHERE patient_id = %(pk)s AND status IN ('issued', 'partially_paid')) AS o
+"""
+assert tuple(OPEN_STATUSES) == ("issued", "partially_paid")
+
+
+def patient_account_summary(patient_id: int) -> tuple[Balance, int]:
+    """``selectors.patient_balance(patient_id)`` and how many invoices the patient has (the
+    account page's paginator count) in one query; each part reads its own index (the open
+    invoices' partial index, the patient's invoices, the patient's payments)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNT, {"pk": patient_id})
+        open_count, owed, invoice_count, credit = cursor.fetchone()
+    return Balance(owed=owed, credit=credit, open_invoices=open_count), invoice_count

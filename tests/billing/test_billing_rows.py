@@ -246,3 +246,59 @@ def test_invoice_page_lists_history_escaped_and_builds_only_the_forms_it_shows(
     assert world["claim"].number in emp and "write-off" in emp
     assert "Request write-off" not in emp  # one is pending already
     assert timezone.localdate()  # the page rendered in the clinic's zone
+
+
+def test_patient_account_summary_is_the_balance_and_the_count(world, billing_user):
+    from billing import selectors
+
+    empty = PatientFactory()
+    issued_invoice(world["me"], billing_user, "LAB-UA")  # the draft, issued: two open
+    for patient in (world["me"], world["other"], world["emp"], empty):
+        balance, count = screens.patient_account_summary(patient.pk)
+        assert balance == selectors.patient_balance(patient.pk)
+        assert count == selectors.invoice_list(patient_id=patient.pk).count()
+    balance, count = screens.patient_account_summary(world["me"].pk)
+    assert balance.open_invoices == 2 and balance.owed > 0 and count == 2  # the draft, issued
+    assert screens.patient_account_summary(world["other"].pk)[0].credit > 0
+    assert str(screens.patient_account_summary(empty.pk)[0].owed) == "0.00"
+
+
+def test_patient_account_page_pages_through_its_invoices(world, billing_user, client_for):
+    for _ in range(26):
+        issued_invoice(world["emp"], billing_user, "LAB-UA")
+    c = client_for(billing_user)
+    url = f"/billing/patients/{world['emp'].pk}/"
+    first = c.get(url)
+    assert first.context["page"].paginator.count == 27
+    assert "Page 1 of 2" in first.content.decode()
+    last = c.get(url, {"page": "9"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="patient-invoices")
+    html = last.content.decode()
+    assert html.startswith('\n<div id="patient-invoices"') and "Page 2 of 2" in html
+    assert html.count("<tr>") == 1 + 2  # the header and the last two invoices
+
+
+def test_cashier_rows_load_no_more_queries_per_payment(world, billing_user, client_for):
+    """The cashier's rows are read with their patients' names only: twenty payments more
+    mean no query more."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.services import payments
+
+    c = client_for(billing_user)
+    c.get("/billing/cashier/")
+    with CaptureQueriesContext(connection) as before:
+        assert c.get("/billing/cashier/").status_code == 200
+    for i in range(20):
+        payments.payment_record(
+            actor=billing_user,
+            patient=world["emp"],
+            amount=Decimal("1"),
+            method="cash",
+            idempotency_key=f"many-{i}",
+        )
+    with CaptureQueriesContext(connection) as after:
+        page = c.get("/billing/cashier/")
+    assert len(after.captured_queries) == len(before.captured_queries)
+    html = page.content.decode()
+    assert html.count(world["emp"].full_name) >= 20
