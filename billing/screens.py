@@ -17,10 +17,13 @@ from billing.models import (
     Claim,
     CreditNote,
     Invoice,
+    InvoiceLine,
+    InvoiceStatus,
     Payment,
     WriteOff,
 )
 from billing.selectors import Balance
+from inventory.fastread import build, columns, fetch_many, width
 
 _HISTORY = """
 SELECT 0, a.id, a.created_at, a.amount, p.receipt_number, p.method, a.payment_id
@@ -49,14 +52,16 @@ class InvoiceHistory:
     claims: list[Claim] = field(default_factory=list)  # the claims the lines are on, once each
 
 
-def invoice_history(invoice: Invoice) -> InvoiceHistory:
+def invoice_history(invoice: Invoice, rows: list[tuple] | None = None) -> InvoiceHistory:
     """``invoice.allocations.select_related("payment")``, ``invoice.credit_notes.all()``,
     ``invoice.write_offs.all()`` and the claims of its lines (as the page listed them: a set
-    of the lines' claims, collected in line order) in one query. The objects carry the fields
-    the page shows (and the ids they link to); the rest are not loaded."""
-    with connection.cursor() as cursor:
-        cursor.execute(_HISTORY, {"pk": invoice.pk})
-        rows = cursor.fetchall()
+    of the lines' claims, collected in line order) in one query (``rows``: its result, when
+    :func:`invoice_page_reads` fetched it already). The objects carry the fields the page
+    shows (and the ids they link to); the rest are not loaded."""
+    if rows is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_HISTORY, {"pk": invoice.pk})
+            rows = cursor.fetchall()
     history = InvoiceHistory()
     claim_rows = []
     for kind, pk, at, amount, text, word, ref in rows:
@@ -98,6 +103,64 @@ def invoice_history(invoice: Invoice) -> InvoiceHistory:
     # A set of Claim objects, filled in line order, listed: the order the page always had.
     history.claims = list({Claim(pk=pk, number=num, status=st) for _, pk, num, st in claim_rows})
     return history
+
+
+def _line_models():
+    fk = {f.name: f.related_model for f in InvoiceLine._meta.concrete_fields if f.is_relation}
+    coverage = fk["coverage"]
+    return InvoiceLine, fk["service"], fk["provider"], coverage, coverage.payer.field.related_model
+
+
+def _lines_sql() -> str:
+    line, service, provider, coverage, payer = _line_models()
+    cols = ", ".join(
+        columns(m, a)[0]
+        for m, a in ((line, "l"), (service, "s"), (provider, "u"), (coverage, "c"), (payer, "p"))
+    )
+    # Table and column names from the models' meta; the values are parameters.
+    return (
+        f"SELECT {cols} FROM {line._meta.db_table} l "  # noqa: S608
+        f"JOIN {service._meta.db_table} s ON s.id = l.service_id "
+        f"LEFT JOIN {provider._meta.db_table} u ON u.id = l.provider_id "
+        f"LEFT JOIN {coverage._meta.db_table} c ON c.id = l.coverage_id "
+        f"LEFT JOIN {payer._meta.db_table} p ON p.id = c.payer_id "
+        "WHERE l.invoice_id = %(pk)s AND l.voided = %(voided)s ORDER BY l.id"
+    )
+
+
+_LINES = None  # built on first use (the models must be loaded)
+
+
+def _split(row: tuple, models) -> list:
+    """``row`` cut into one instance per model (None where a LEFT JOIN found nothing)."""
+    out, at = [], 0
+    for model in models:
+        n = width(model)
+        part = row[at : at + n]
+        at += n
+        out.append(None if part[0] is None else build(model, part))
+    return out
+
+
+def invoice_page_reads(invoice: Invoice) -> tuple[list[InvoiceLine], InvoiceHistory]:
+    """``selectors.invoice_lines(invoice)`` (the same line objects, with their service,
+    provider and coverage's payer) and :func:`invoice_history`, in one round trip."""
+    global _LINES
+    if _LINES is None:
+        _LINES = _lines_sql()
+    params = {"pk": invoice.pk, "voided": invoice.status == InvoiceStatus.VOID}
+    line_rows, history_rows = fetch_many([_LINES, _HISTORY], params)
+    models = _line_models()
+    lines = []
+    for row in line_rows:
+        line, service, provider, coverage, payer = _split(row, models)
+        line.service = service
+        line.provider = provider
+        if coverage is not None:
+            coverage.payer = payer
+        line.coverage = coverage
+        lines.append(line)
+    return lines, invoice_history(invoice, history_rows)
 
 
 _ACCOUNT = """

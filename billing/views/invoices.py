@@ -42,8 +42,7 @@ def invoice_list(request: Request):
 
 
 def _detail_context(request, invoice, **extra) -> dict:
-    lines = selectors.invoice_lines(invoice)
-    history = screens.invoice_history(invoice)
+    lines, history = screens.invoice_page_reads(invoice)
     draft = invoice.status == InvoiceStatus.DRAFT
     posted = not draft and invoice.status != InvoiceStatus.VOID
     # The forms are built only where the page shows them (drafts: lines and terms; posted

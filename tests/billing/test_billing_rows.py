@@ -302,3 +302,38 @@ def test_cashier_rows_load_no_more_queries_per_payment(world, billing_user, clie
     assert len(after.captured_queries) == len(before.captured_queries)
     html = page.content.decode()
     assert html.count(world["emp"].full_name) >= 20
+
+
+def _values(obj) -> dict | None:
+    if obj is None:
+        return None
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_invoice_page_reads_are_the_lines_and_history_querysets(world, billing_user):
+    from billing import selectors
+    from tests.billing.conftest import hmo_coverage
+
+    voided = issued_invoice(PatientFactory(), billing_user, "LAB-CBC", "LAB-UA")
+    invoice_services.invoice_void(actor=billing_user, invoice=voided, reason="Wrong patient")
+    covered = PatientFactory(patient_type="employee")
+    hmo_coverage(covered, percent="50")
+    with_payer = issued_invoice(covered, billing_user, "LAB-CBC")
+    invoices = [world["invoice"], world["draft"], world["emp_invoice"], voided, with_payer]
+    for invoice in invoices:
+        invoice.refresh_from_db()
+        lines, history = screens.invoice_page_reads(invoice)
+        expected = selectors.invoice_lines(invoice)
+        assert [_values(x) for x in lines] == [_values(x) for x in expected]
+        for got, orm in zip(lines, expected, strict=True):
+            assert _values(got.service) == _values(orm.service)
+            assert _values(got.provider) == _values(orm.provider)
+            assert _values(got.coverage) == _values(orm.coverage)
+            if orm.coverage is not None:
+                assert _values(got.coverage.payer) == _values(orm.coverage.payer)
+        alone = screens.invoice_history(invoice)
+        assert [_values(a) for a in history.allocations] == [_values(a) for a in alone.allocations]
+        assert [c.pk for c in history.claims] == [c.pk for c in alone.claims]
+    assert screens.invoice_page_reads(voided)[0]  # a void invoice shows its voided lines
+    assert any(x.coverage is not None for x in screens.invoice_page_reads(with_payer)[0])
+    assert any(x.coverage is None for x in screens.invoice_page_reads(world["invoice"])[0])
