@@ -22,8 +22,9 @@ from billing.models import (
     Payment,
     WriteOff,
 )
+from billing.reads import split
 from billing.selectors import Balance
-from inventory.fastread import build, columns, fetch_many, width
+from inventory.fastread import columns, fetch_many
 
 _HISTORY = """
 SELECT 0, a.id, a.created_at, a.amount, p.receipt_number, p.method, a.payment_id
@@ -131,17 +132,6 @@ def _lines_sql() -> str:
 _LINES = None  # built on first use (the models must be loaded)
 
 
-def _split(row: tuple, models) -> list:
-    """``row`` cut into one instance per model (None where a LEFT JOIN found nothing)."""
-    out, at = [], 0
-    for model in models:
-        n = width(model)
-        part = row[at : at + n]
-        at += n
-        out.append(None if part[0] is None else build(model, part))
-    return out
-
-
 def invoice_page_reads(invoice: Invoice) -> tuple[list[InvoiceLine], InvoiceHistory]:
     """``selectors.invoice_lines(invoice)`` (the same line objects, with their service,
     provider and coverage's payer) and :func:`invoice_history`, in one round trip."""
@@ -153,7 +143,7 @@ def invoice_page_reads(invoice: Invoice) -> tuple[list[InvoiceLine], InvoiceHist
     models = _line_models()
     lines = []
     for row in line_rows:
-        line, service, provider, coverage, payer = _split(row, models)
+        line, service, provider, coverage, payer = split(row, models)
         line.service = service
         line.provider = provider
         if coverage is not None:

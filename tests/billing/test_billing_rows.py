@@ -337,3 +337,43 @@ def test_invoice_page_reads_are_the_lines_and_history_querysets(world, billing_u
     assert screens.invoice_page_reads(voided)[0]  # a void invoice shows its voided lines
     assert any(x.coverage is not None for x in screens.invoice_page_reads(with_payer)[0])
     assert any(x.coverage is None for x in screens.invoice_page_reads(world["invoice"])[0])
+
+
+def test_invoice_with_parties_is_the_select_related_get(world, billing_user):
+    from billing.reads import invoice_with_parties
+    from tests.billing.conftest import hmo_coverage
+
+    voided = issued_invoice(PatientFactory(middle_name="<Q>"), billing_user, "LAB-CBC")
+    invoice_services.invoice_void(actor=billing_user, invoice=voided, reason="Wrong <b>")
+    covered = PatientFactory(patient_type="employee")
+    hmo_coverage(covered, percent="50")
+    with_payer = issued_invoice(covered, billing_user, "LAB-CBC")
+    for invoice in (world["invoice"], world["draft"], world["emp_invoice"], voided, with_payer):
+        orm = Invoice.objects.select_related(
+            "patient", "issued_by", "voided_by", "coverage__payer"
+        ).get(pk=invoice.pk)
+        for pk in (invoice.pk, str(invoice.pk)):
+            got = invoice_with_parties(pk)
+            assert _values(got) == _values(orm)
+            for name in ("patient", "issued_by", "voided_by", "coverage"):
+                assert _values(getattr(got, name)) == _values(getattr(orm, name)), name
+            assert orm.coverage is None or _values(got.coverage.payer) == _values(
+                orm.coverage.payer
+            )
+    assert invoice_with_parties(voided.pk).voided_by == billing_user
+    assert invoice_with_parties(with_payer.pk).coverage.payer.name
+    assert invoice_with_parties(world["draft"].pk).issued_by is None
+    for missing in (10**9, None):
+        with pytest.raises(Invoice.DoesNotExist):
+            invoice_with_parties(missing)
+
+
+def test_invoice_page_for_odd_ids_is_404(world, billing_user, client_for):
+    from django.http import Http404
+
+    from billing import selectors
+
+    for pk in ("abc", "1e3", 10**9, -1):
+        with pytest.raises(Http404):
+            selectors.get_invoice_for_user(billing_user, pk, purpose=None)
+    assert client_for(billing_user).get("/billing/invoices/999999999/").status_code == 404
