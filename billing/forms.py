@@ -21,9 +21,11 @@ from billing.models import (
     StatutoryDiscount,
 )
 from patients.models import Patient
-from uscpis.forms import DateField, FastDateInput, FastSelect, FastTextInput
+from uscpis.forms import DateField, FastDateInput, FastNumberInput, FastSelect, FastTextInput
 
-DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+# The inputs billing pages show on every request drawn in Python (``uscpis.forms``: the
+# markup of Django's input templates, without two template renders per field).
+DATE = FastDateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 MONEY_ATTRS = {"inputmode": "decimal", "step": "0.01", "min": "0"}
 
 
@@ -34,12 +36,12 @@ def money_field(label: str, *, required: bool = True, minimum: str = "0.00") -> 
         max_digits=12,
         decimal_places=2,
         min_value=Decimal(minimum),
-        widget=forms.NumberInput(attrs=MONEY_ATTRS),
+        widget=FastNumberInput(attrs=MONEY_ATTRS),
     )
 
 
 # The invoice list's filters, drawn by the Python widgets (same markup as Django's
-# templates, tests/billing/test_billing_rows.py): the list is a page clerks reload all day.
+# templates, tests/billing/test_billing_lists.py): the list is a page clerks reload all day.
 FAST_DATE = FastDateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
@@ -96,12 +98,12 @@ class TermsForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=200)
+    reason = forms.CharField(max_length=200, widget=FastTextInput)
 
 
 class CreditNoteForm(forms.Form):
     amount = money_field("Amount", minimum="0.01")
-    reason = forms.CharField(max_length=200)
+    reason = forms.CharField(max_length=200, widget=FastTextInput)
 
 
 class PaymentForm(forms.Form):
@@ -156,7 +158,7 @@ class OpenDayForm(forms.Form):
 
 
 class CloseDayForm(forms.Form):
-    note = forms.CharField(label="Note", required=False, max_length=200)
+    note = forms.CharField(label="Note", required=False, max_length=200, widget=FastTextInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
@@ -41,6 +42,7 @@ from billing.models import (
     ServiceGroup,
     WriteOff,
 )
+from billing.reads import invoice_with_parties
 from patients.models import Diagnosis, Patient, format_philhealth_pin
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
@@ -79,10 +81,9 @@ def get_invoice_for_user(
     """An invoice ``user`` may see; a patient's own only once issued (their drafts are a
     404 too, though not a denied probe)."""
     try:
-        invoice = Invoice.objects.select_related(
-            "patient", "issued_by", "voided_by", "coverage__payer"
-        ).get(pk=pk)
-    except (Invoice.DoesNotExist, ValueError, TypeError):
+        # select_related("patient", "issued_by", "voided_by", "coverage__payer").get(pk=pk)
+        invoice = invoice_with_parties(pk)
+    except (Invoice.DoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404("No such invoice") from None
     _owned_or_denied(
         user, invoice, own=own, object_type="billing.invoice", message="No such invoice"
@@ -209,7 +210,7 @@ def invoice_list(
     return qs
 
 
-# What a row of the invoice list shows (billing_rows.invoice_list_rows): the page loads these
+# What a row of the invoice list shows (billing_lists.invoice_list_rows): the page loads these
 # columns only, not the patient's whole record.
 INVOICE_ROW_FIELDS = (
     "number",

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
-from billing import forms, selectors
+from billing import forms, screens, selectors
 from billing.models import ApprovalStatus, InvoiceLine, InvoiceStatus
 from billing.pdf import invoice_pdf
 from billing.services import claims as claim_services
@@ -43,25 +43,20 @@ def invoice_list(request: Request):
 
 
 def _detail_context(request, invoice, **extra) -> dict:
-    lines = selectors.invoice_lines(invoice)
-    write_offs = list(invoice.write_offs.all())
+    lines, history = screens.invoice_page_reads(invoice)
+    draft = invoice.status == InvoiceStatus.DRAFT
+    posted = not draft and invoice.status != InvoiceStatus.VOID
+    # The forms are built only where the page shows them (drafts: lines and terms; posted
+    # invoices: the corrections).
     context = {
         "invoice": invoice,
         "lines": lines,
-        "allocations": list(invoice.allocations.select_related("payment")),
-        "credit_notes": list(invoice.credit_notes.all()),
-        "write_offs": write_offs,
-        "claims": list(
-            {
-                x.claim_line.claim
-                for x in InvoiceLine.objects.filter(
-                    invoice=invoice, claim_line__isnull=False
-                ).select_related("claim_line__claim")
-            }
-        ),
-        "claimable": invoice.status != InvoiceStatus.DRAFT
-        and any(x.payer_share > 0 for x in lines),
-        "line_form": forms.AddLineForm(),
+        "allocations": history.allocations,
+        "credit_notes": history.credit_notes,
+        "write_offs": history.write_offs,
+        "claims": history.claims,
+        "claimable": not draft and any(x.payer_share > 0 for x in lines),
+        "line_form": forms.AddLineForm() if draft else None,
         "terms_form": forms.TermsForm(
             patient=invoice.patient,
             initial={
@@ -69,11 +64,13 @@ def _detail_context(request, invoice, **extra) -> dict:
                 "statutory_discount": invoice.statutory_discount,
                 "statutory_id_number": invoice.statutory_id_number,
             },
-        ),
-        "void_form": forms.ReasonForm(prefix="void"),
-        "writeoff_form": forms.ReasonForm(prefix="writeoff"),
-        "credit_form": forms.CreditNoteForm(prefix="credit"),
-        "pending_writeoff": any(w.status == ApprovalStatus.REQUESTED for w in write_offs),
+        )
+        if draft
+        else None,
+        "void_form": forms.ReasonForm(prefix="void") if posted else None,
+        "writeoff_form": forms.ReasonForm(prefix="writeoff") if posted else None,
+        "credit_form": forms.CreditNoteForm(prefix="credit") if posted else None,
+        "pending_writeoff": any(w.status == ApprovalStatus.REQUESTED for w in history.write_offs),
     }
     context.update(extra)
     return context

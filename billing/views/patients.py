@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
-from billing import forms, selectors
+from billing import forms, screens, selectors
 from billing.models import Payment
 from billing.pdf import statement_pdf
 from billing.services import claims
@@ -30,13 +30,16 @@ def _account(request, pk, purpose, object_type: str = "billing.account", **detai
 @require_perm("billing.view")
 def patient_account(request: Request, patient_pk: int):
     patient = _account(request, patient_pk, AuditAction.READ)
+    balance, invoice_count = screens.patient_account_summary(patient.pk)
+    # The rows show no patient (it is this one): no join.
+    invoices = selectors.invoice_list(patient_id=patient.pk).select_related(None)
     return render_page(
         request,
         "billing/patient.html",
         {
             "patient": patient,
-            "balance": selectors.patient_balance(patient.pk),
-            "page": page_of(request, selectors.invoice_list(patient_id=patient.pk)),
+            "balance": balance,
+            "page": page_of(request, invoices, count=invoice_count),
             "payments": list(Payment.objects.filter(patient=patient).order_by("-received_at")[:10]),
             "coverages": selectors.coverages_for(patient.pk),
             "period": forms.PeriodForm(),

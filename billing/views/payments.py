@@ -29,6 +29,17 @@ from billing.views._common import form_errors, page_of, pdf_response
 from patients.selectors import get_patient_for_user
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
+CASHIER_ROW_FIELDS = (
+    "cashier_day",  # the related manager sets each payment's day from it
+    "receipt_number",
+    "received_at",
+    "method",
+    "amount",
+    "patient__first_name",
+    "patient__middle_name",
+    "patient__last_name",
+)
+
 
 def _open_invoices(patient):
     return list(
@@ -195,8 +206,11 @@ def cashier(request: Request):
     if day:
         expected = services.expected_by_method(day)  # two queries; once, not per method
         context["expected"] = [(label, expected[m]) for m, label in PaymentMethod.choices]
+        # The columns the rows show (billing_rows.cashier_payment_rows), not whole patients.
         context["payments"] = list(
-            day.payments.select_related("patient").order_by("-received_at")[:50]
+            day.payments.select_related("patient")
+            .only(*CASHIER_ROW_FIELDS)
+            .order_by("-received_at")[:50]
         )
     return render_page(
         request,

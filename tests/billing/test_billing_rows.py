@@ -1,152 +1,379 @@
-"""The report and invoice-list rows rendered in Python (billing/templatetags/billing_rows.py)
-match the template code they replace, escaping included, for every report and any cells."""
+"""Billing markup drawn in Python (billing/templatetags/billing_rows.py) is the template code
+it replaced, character for character, escaping included; the invoice page's one-query history
+(billing/screens.py) is the four querysets it replaced."""
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django import forms as django_forms
 from django.template import Context, Template
-from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from django.utils import timezone, translation
 
-from billing import forms, selectors
-from billing.services import invoices
-from billing.templatetags.billing_rows import invoice_list_rows, report_rows
-from tests.billing.conftest import charge, issued_invoice
+from billing import forms, screens
+from billing.models import (
+    Allocation,
+    ApprovalStatus,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    WriteOff,
+)
+from billing.services import invoices as invoice_services
+from billing.templatetags.billing_rows import (
+    _words,
+    cashier_payment_rows,
+    clock_label,
+    day_label,
+    fields,
+    patient_invoice_rows,
+    patient_payment_items,
+    short_day_label,
+)
+from patients.models import Patient
+from tests.billing.conftest import issued_invoice
 from tests.patients.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 
-# billing/reports.html's rows before they moved to billing_rows.report_rows.
-OLD_REPORT_ROWS = (
-    "{% load uscpis %}"
-    '{% for row in report.rows %}<tr>{% for cell in row %}{% if forloop.counter0 in report.money_columns %}<td class="num">{{ cell|money }}</td>{% else %}<td>{% if cell.year %}{{ cell|date:"j M Y" }}{% else %}{{ cell }}{% endif %}</td>{% endif %}{% endfor %}</tr>{% endfor %}'
-)
-
-# billing/invoices.html's rows before they moved to billing_rows.invoice_list_rows.
+# The template code each tag replaced (billing/patient.html, cashier.html, cashier_day.html).
 OLD_INVOICE_ROWS = (
     "{% load uscpis billing_tags %}"
-    """{% for inv in page %}<tr>
-    <td><a href="{% url 'billing:invoice' inv.pk %}">{{ inv.number|default:"Draft" }}</a></td>
-    <td>{{ inv.patient.full_name }}<div class="muted small">{{ inv.patient.id_number }}</div></td>
-    <td class="nowrap">{{ inv.visit_day|date:"D j M Y" }}</td>
-    <td>{% status_badge inv.status inv.get_status_display %}</td>
-    <td class="num">{{ inv.net_total|money }}</td><td class="num">{{ inv.patient_total|money }}</td><td class="num">{{ inv.balance|money }}</td>
-  </tr>{% endfor %}"""
+    "{% for inv in page %}<tr><td><a href=\"{% url 'billing:invoice' inv.pk %}\">"
+    '{{ inv.number|default:"Draft" }}</a></td><td class="nowrap">'
+    '{{ inv.visit_day|date:"D j M Y" }}</td><td>{% status_badge inv.status inv.get_status_display %}'
+    '</td><td class="num">{{ inv.net_total|money }}</td><td class="num">{{ inv.balance|money }}'
+    "</td></tr>{% endfor %}"
 )
-
-
-def _squash(html: str) -> str:
-    return re.sub(r">\s+<", "><", html).strip()
-
-
-def _old_report(report) -> str:
-    return Template(OLD_REPORT_ROWS).render(Context({"report": report}))
-
-
-def _world(billing_user, admin_user):
-    today = timezone.localdate()
-    a = PatientFactory(patient_type="student", first_name="Ana <i>", last_name="O'Neil & Co")
-    b = PatientFactory(patient_type="employee", middle_name="", last_name='"Quoted"')
-    issued_invoice(a, billing_user, "LAB-CBC", "LAB-UA", day=today - timedelta(days=40))
-    inv = issued_invoice(b, billing_user, "LAB-FBS", day=today - timedelta(days=100))
-    invoices.invoice_void(actor=billing_user, invoice=inv, reason="Wrong <patient>")
-    issued_invoice(b, billing_user, "LAB-UA", day=today - timedelta(days=2))
-    charge(a, "LAB-FBS", day=today)  # a draft
-    return a, b
-
-
-def test_every_report_renders_as_its_template_did(catalogue, billing_user, admin_user):
-    _world(billing_user, admin_user)
-    date_from, date_to = forms.PeriodForm().period()
-    date_from -= timedelta(days=400)
-    seen = 0
-    for key, (_title, build, dated) in selectors.REPORTS.items():
-        if key in selectors.PAGED_REPORTS:
-            reports = [build(page=1), build(page=None)]
-        else:
-            reports = [build(date_from, date_to) if dated else build()]
-        for report in reports:
-            got = report_rows(report)
-            assert got == _old_report(report), key
-            seen += len(report.rows)
-    assert seen > 5
-
-
-cells = st.one_of(
-    st.text(max_size=12),
-    st.sampled_from(["<b>x</b>", 'O\'Neil & "Co"', "", "—"]),
-    st.integers(min_value=-(10**9), max_value=10**9),
-    st.decimals(min_value=-(10**7), max_value=10**7, places=2),
-    st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 1, 1)),
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)).map(
-        lambda d: d.replace(tzinfo=timezone.get_current_timezone())
-    ),
-    st.none(),
+OLD_PAYMENT_ITEMS = (
+    "{% load uscpis %}"
+    "{% for p in payments %}<li><a href=\"{% url 'billing:payment' p.pk %}\">{{ p.receipt_number }}"
+    '</a> · {{ p.received_at|date:"j M Y" }} · {{ p.get_method_display }} · {{ p.amount|money }}'
+    "{% if p.unallocated %} ({{ p.unallocated|money }} credit){% endif %}</li>{% endfor %}"
 )
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    rows=st.lists(st.lists(cells, min_size=4, max_size=4), max_size=6),
-    money_columns=st.sets(st.integers(min_value=0, max_value=3)),
+OLD_CASHIER_ROWS = (
+    "{% load uscpis %}"
+    "{% for p in payments %}<tr><td><a href=\"{% url 'billing:payment' p.pk %}\">"
+    '{{ p.receipt_number }}</a></td><td>{{ p.received_at|date:"g:i A" }}</td>'
+    "<td>{{ p.patient.full_name }}</td><td>{{ p.get_method_display }}</td>"
+    '<td class="num">{{ p.amount|money }}</td></tr>{% endfor %}'
 )
-def test_any_cells_render_as_the_template_did(rows, money_columns):
-    report = selectors.Report("t", ["a", "b", "c", "d"], rows=rows, money_columns=money_columns)
-    assert report_rows(report) == _old_report(report)
+OLD_FIELDS = "{% load uscpis %}{% for f in form %}{% field f %}{% endfor %}"
 
 
-def test_invoice_rows_match_the_template_they_replace(
-    catalogue, billing_user, admin_user, django_assert_num_queries
-):
-    _world(billing_user, admin_user)
-    for status in ("", "open", "void", "draft"):
-        page = list(selectors.invoice_list(status=status))
-        expected = Template(OLD_INVOICE_ROWS).render(Context({"page": page}))
-        assert invoice_list_rows(page) == expected, status
-    # The list page loads only the columns a row shows: drawing them queries nothing more.
-    page = list(selectors.invoice_list().only(*selectors.INVOICE_ROW_FIELDS))
-    with django_assert_num_queries(0):
-        assert invoice_list_rows(page) == Template(OLD_INVOICE_ROWS).render(Context({"page": page}))
-    everything = list(selectors.invoice_list())
-    got = invoice_list_rows(everything)
-    assert len(everything) == 4 and got.count("<tr>") == 4
-    assert "Ana &lt;i&gt;" in got and "O&#x27;Neil &amp; Co" in got and "&quot;Quoted&quot;" in got
-    assert "Draft</a>" in got and "badge bad" in got and "₱350.00" in got
-    assert Decimal("0") == sum(i.balance for i in everything if i.status == "void")
+def _old(source: str, **context) -> str:
+    return Template(source).render(Context(context))
+
+
+def test_date_labels_are_djangos_formats_over_a_year_in_two_languages():
+    start = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    moments = [start + timedelta(hours=h, minutes=h % 61) for h in range(0, 24 * 370, 7)]
+    for language in ("en", "fr"):
+        with translation.override(language):
+            words = _words(translation.get_language())
+            for m in moments:
+                assert day_label(m.date(), words) == _old('{{ d|date:"D j M Y" }}', d=m.date())
+                local = timezone.localtime(m)  # |date shows an aware time in the current zone
+                assert short_day_label(local, words) == _old('{{ d|date:"j M Y" }}', d=m)
+                assert clock_label(local, words) == _old('{{ d|date:"g:i A" }}', d=m)
+
+
+def test_patient_invoice_rows_match_the_template(world):
+    stored = list(Invoice.objects.filter(patient=world["me"]).order_by("-visit_day", "-id"))
+    made_up = [
+        Invoice(pk=9001, number='<b>"X"</b> & Co', status="partially_paid",
+                visit_day=date(2026, 2, 28), net_total=Decimal("1234.5"),
+                patient_total=Decimal("1234.5"), amount_paid=Decimal("1000")),
+        Invoice(pk=9002, number=None, status="draft", visit_day=date(2025, 12, 31)),
+        Invoice(pk=9003, number="INV-3", status="void", visit_day=date(2026, 1, 1)),
+        Invoice(pk=9004, number="INV-4", status="written_off", visit_day=date(2026, 3, 1)),
+        Invoice(pk=9005, number="INV-5", status="<odd>", visit_day=date(2026, 3, 1),
+                net_total=Decimal("-5")),
+    ]  # fmt: skip
+    page = stored + made_up
+    got = patient_invoice_rows(page)
+    assert got == _old(OLD_INVOICE_ROWS, page=page)
+    assert "&lt;b&gt;&quot;X&quot;&lt;/b&gt; &amp; Co" in got and "<b>" not in got
+    assert ">Draft<" in got and "&lt;odd&gt;" in got
+    assert len(stored) >= 2  # the issued invoice and the draft
+
+
+def test_patient_payment_items_match_the_template(world):
+    stored = list(Payment.objects.order_by("-received_at"))
+    late = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # the next day in Manila
+    made_up = [
+        Payment(pk=8001, receipt_number="<OR>&1", method="maya", amount=Decimal("10"),
+                unallocated=Decimal("2.5"), received_at=late),
+        Payment(pk=8002, receipt_number="OR-2", method="odd", amount=Decimal("1000000"),
+                unallocated=Decimal("0"), received_at=late - timedelta(hours=12)),
+    ]  # fmt: skip
+    payments = stored + made_up
+    got = patient_payment_items(payments)
+    assert got == _old(OLD_PAYMENT_ITEMS, payments=payments)
+    assert "&lt;OR&gt;&amp;1" in got and "credit)" in got
+
+
+def test_cashier_payment_rows_match_the_template(world):
+    stored = list(Payment.objects.select_related("patient"))
+    sly = Patient(first_name="<img src=x>", middle_name="&", last_name='O"Neil')
+    made_up = []
+    for i, hour in enumerate((0, 11, 12, 13, 23)):
+        p = Payment(pk=7000 + i, receipt_number=f"OR-<{i}>", method="bank",
+                    amount=Decimal("99.995"),
+                    received_at=datetime(2026, 5, 4, hour, 7, tzinfo=UTC))  # fmt: skip
+        p.patient = sly
+        made_up.append(p)
+    payments = stored + made_up
+    got = cashier_payment_rows(payments)
+    assert got == _old(OLD_CASHIER_ROWS, payments=payments)
+    assert "&lt;img src=x&gt;" in got and "<img" not in got
+    # The same tag draws a cashier day's page (a Page object iterates like the list).
+    assert str(cashier_payment_rows(iter(payments))) == got
 
 
 @pytest.mark.parametrize(
-    "data",
+    "make",
     [
-        {},
-        {"status": "open", "q": 'Ana <i> & "Co"', "date_from": "2026-01-02"},
-        {"status": "void", "date_to": "2026-12-31", "date_from": "not a date"},
+        lambda: forms.CloseDayForm(),
+        lambda: forms.CloseDayForm({"counted_cash": "-1", "counted_card": "x", "note": '<"n">'}),
+        lambda: forms.PeriodForm(),
+        lambda: forms.PeriodForm({"date_from": "2026-13-01", "date_to": "<x>"}),
+        lambda: forms.ReasonForm(prefix="void"),
+        lambda: forms.CreditNoteForm(
+            {"credit-amount": "1e9", "credit-reason": ""}, prefix="credit"
+        ),
+        # Hidden and multiple-checkbox fields go through the template.
+        lambda: forms.PaymentForm(initial={"idempotency_key": "k<1>"}),
     ],
 )
-def test_invoice_filters_draw_as_djangos_widgets_did(data):
-    """The invoice list's filter form (Python-drawn widgets) writes what Django's widget
-    templates wrote for the same form."""
+def test_fields_match_the_field_tag(make):
+    form = make()
+    form.is_bound and form.is_valid()
+    assert fields(form) == _old(OLD_FIELDS, form=form)
 
-    class OldForm(forms.InvoiceFilterForm):
-        pass
 
-    old = OldForm(data or None)
-    for name, widget in (
-        ("status", django_forms.Select(choices=old.fields["status"].choices)),
-        ("q", django_forms.TextInput()),
-        ("date_from", django_forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")),
-        ("date_to", django_forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")),
-    ):
-        widget.is_required = False
-        old.fields[name].widget = widget
-    old.fields["q"].widget.attrs.update(old.fields["q"].widget_attrs(old.fields["q"].widget))
-    new = forms.InvoiceFilterForm(data or None)
-    for name in ("status", "q", "date_from", "date_to"):  # whitespace between tags aside
-        assert _squash(str(new[name])) == _squash(str(old[name])), name
-    assert "&lt;i&gt;" in str(new["q"]) or not data.get("q")
+def test_fast_widgets_draw_what_djangos_widgets_draw():
+    fast_widgets = [
+        forms.DATE,
+        forms.money_field("x").widget,  # its attrs as the field set them (min, step)
+        forms.ReasonForm().fields["reason"].widget,
+        forms.CloseDayForm().fields["note"].widget,
+    ]
+    for fast in fast_widgets:
+        plain_class = next(c for c in type(fast).__mro__[1:] if c.__module__.startswith("django"))
+        plain = plain_class(attrs={**fast.attrs, "type": fast.input_type})
+        plain.format = getattr(fast, "format", None)
+        for value in (None, "", "12.50", '<"a"&>', date(2026, 2, 3), Decimal("1.10")):
+            attrs = {"id": "id_x", "required": True, "maxlength": "200", "disabled": False}
+            assert fast.render("x", value, attrs) == plain.render("x", value, attrs)
+
+
+def test_invoice_history_is_the_querysets_it_replaced(world, billing_user, admin_user):
+    emp_inv = world["emp_invoice"]  # a claim and a pending write-off
+    inv = world["invoice"]  # an allocation
+    invoice_services.credit_note_create(
+        actor=billing_user, invoice=inv, amount=Decimal("10"), reason="<Goodwill>"
+    )
+    invoice_services.credit_note_create(
+        actor=billing_user, invoice=inv, amount=Decimal("5"), reason="Again"
+    )
+    invoice_services.writeoff_decide(actor=admin_user, writeoff=world["writeoff"], approve=False)
+    invoice_services.writeoff_request(actor=billing_user, invoice=emp_inv, reason="Second ask")
+    for invoice in (emp_inv, inv, world["draft"], issued_invoice(world["other"], billing_user)):
+        history = screens.invoice_history(invoice)
+        allocations = list(invoice.allocations.select_related("payment"))
+        assert [(a.pk, a.payment_id, a.amount, a.created_at) for a in history.allocations] == [
+            (a.pk, a.payment_id, a.amount, a.created_at) for a in allocations
+        ]
+        assert [(a.payment.receipt_number, a.payment.get_method_display()) for a in history.allocations] == [
+            (a.payment.receipt_number, a.payment.get_method_display()) for a in allocations
+        ]  # fmt: skip
+        assert [(c.pk, c.number, c.amount, c.reason, c.created_at) for c in history.credit_notes] == [
+            (c.pk, c.number, c.amount, c.reason, c.created_at) for c in invoice.credit_notes.all()
+        ]  # fmt: skip
+        assert [
+            (w.pk, w.status, w.get_status_display(), w.amount, w.reason, w.requested_at)
+            for w in history.write_offs
+        ] == [
+            (w.pk, w.status, w.get_status_display(), w.amount, w.reason, w.requested_at)
+            for w in invoice.write_offs.all()
+        ]
+        claims = list(
+            {
+                x.claim_line.claim
+                for x in InvoiceLine.objects.filter(
+                    invoice=invoice, claim_line__isnull=False
+                ).select_related("claim_line__claim")
+            }
+        )
+        assert [(c.pk, c.number, c.get_status_display()) for c in history.claims] == [
+            (c.pk, c.number, c.get_status_display()) for c in claims
+        ]
+    assert len(screens.invoice_history(inv).credit_notes) == 2
+    assert len(screens.invoice_history(inv).allocations) == 1
+    emp_history = screens.invoice_history(emp_inv)
+    assert len(emp_history.claims) == 1
+    assert {w.status for w in emp_history.write_offs} == {
+        ApprovalStatus.REJECTED,
+        ApprovalStatus.REQUESTED,
+    }
+    assert Allocation.objects.exists() and WriteOff.objects.count() == 2
+
+
+def test_invoice_page_lists_history_escaped_and_builds_only_the_forms_it_shows(
+    world, billing_user, client_for
+):
+    inv = world["invoice"]
+    invoice_services.credit_note_create(
+        actor=billing_user, invoice=inv, amount=Decimal("10"), reason="<script>x</script>"
+    )
+    c = client_for(billing_user)
+    page = c.get(f"/billing/invoices/{inv.pk}/")
+    html = page.content.decode()
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    assert world["payment"].receipt_number in html and "GCash" in html
+    assert 'name="credit-amount"' in html and 'name="writeoff-reason"' in html
+    assert 'name="void-reason"' not in html  # partly paid: no longer voidable
+    fresh = issued_invoice(PatientFactory(), billing_user)
+    issued = c.get(f"/billing/invoices/{fresh.pk}/").content.decode()
+    assert 'name="void-reason"' in issued
+    assert page.context["terms_form"] is None and page.context["line_form"] is None
+    draft = c.get(f"/billing/invoices/{world['draft'].pk}/")
+    assert draft.context["credit_form"] is None and draft.context["void_form"] is None
+    assert 'name="statutory_id_number"' in draft.content.decode()
+    emp = c.get(f"/billing/invoices/{world['emp_invoice'].pk}/").content.decode()
+    assert world["claim"].number in emp and "write-off" in emp
+    assert "Request write-off" not in emp  # one is pending already
+    assert timezone.localdate()  # the page rendered in the clinic's zone
+
+
+def test_patient_account_summary_is_the_balance_and_the_count(world, billing_user):
+    from billing import selectors
+
+    empty = PatientFactory()
+    issued_invoice(world["me"], billing_user, "LAB-UA")  # the draft, issued: two open
+    for patient in (world["me"], world["other"], world["emp"], empty):
+        balance, count = screens.patient_account_summary(patient.pk)
+        assert balance == selectors.patient_balance(patient.pk)
+        assert count == selectors.invoice_list(patient_id=patient.pk).count()
+    balance, count = screens.patient_account_summary(world["me"].pk)
+    assert balance.open_invoices == 2 and balance.owed > 0 and count == 2  # the draft, issued
+    assert screens.patient_account_summary(world["other"].pk)[0].credit > 0
+    assert str(screens.patient_account_summary(empty.pk)[0].owed) == "0.00"
+
+
+def test_patient_account_page_pages_through_its_invoices(world, billing_user, client_for):
+    for _ in range(26):
+        issued_invoice(world["emp"], billing_user, "LAB-UA")
+    c = client_for(billing_user)
+    url = f"/billing/patients/{world['emp'].pk}/"
+    first = c.get(url)
+    assert first.context["page"].paginator.count == 27
+    assert "Page 1 of 2" in first.content.decode()
+    last = c.get(url, {"page": "9"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="patient-invoices")
+    html = last.content.decode()
+    assert html.startswith('\n<div id="patient-invoices"') and "Page 2 of 2" in html
+    assert html.count("<tr>") == 1 + 2  # the header and the last two invoices
+
+
+def test_cashier_rows_load_no_more_queries_per_payment(world, billing_user, client_for):
+    """The cashier's rows are read with their patients' names only: twenty payments more
+    mean no query more."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.services import payments
+
+    c = client_for(billing_user)
+    c.get("/billing/cashier/")
+    with CaptureQueriesContext(connection) as before:
+        assert c.get("/billing/cashier/").status_code == 200
+    for i in range(20):
+        payments.payment_record(
+            actor=billing_user,
+            patient=world["emp"],
+            amount=Decimal("1"),
+            method="cash",
+            idempotency_key=f"many-{i}",
+        )
+    with CaptureQueriesContext(connection) as after:
+        page = c.get("/billing/cashier/")
+    assert len(after.captured_queries) == len(before.captured_queries)
+    html = page.content.decode()
+    assert html.count(world["emp"].full_name) >= 20
+
+
+def _values(obj) -> dict | None:
+    if obj is None:
+        return None
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_invoice_page_reads_are_the_lines_and_history_querysets(world, billing_user):
+    from billing import selectors
+    from tests.billing.conftest import hmo_coverage
+
+    voided = issued_invoice(PatientFactory(), billing_user, "LAB-CBC", "LAB-UA")
+    invoice_services.invoice_void(actor=billing_user, invoice=voided, reason="Wrong patient")
+    covered = PatientFactory(patient_type="employee")
+    hmo_coverage(covered, percent="50")
+    with_payer = issued_invoice(covered, billing_user, "LAB-CBC")
+    invoices = [world["invoice"], world["draft"], world["emp_invoice"], voided, with_payer]
+    for invoice in invoices:
+        invoice.refresh_from_db()
+        lines, history = screens.invoice_page_reads(invoice)
+        expected = selectors.invoice_lines(invoice)
+        assert [_values(x) for x in lines] == [_values(x) for x in expected]
+        for got, orm in zip(lines, expected, strict=True):
+            assert _values(got.service) == _values(orm.service)
+            assert _values(got.provider) == _values(orm.provider)
+            assert _values(got.coverage) == _values(orm.coverage)
+            if orm.coverage is not None:
+                assert _values(got.coverage.payer) == _values(orm.coverage.payer)
+        alone = screens.invoice_history(invoice)
+        assert [_values(a) for a in history.allocations] == [_values(a) for a in alone.allocations]
+        assert [c.pk for c in history.claims] == [c.pk for c in alone.claims]
+    assert screens.invoice_page_reads(voided)[0]  # a void invoice shows its voided lines
+    assert any(x.coverage is not None for x in screens.invoice_page_reads(with_payer)[0])
+    assert any(x.coverage is None for x in screens.invoice_page_reads(world["invoice"])[0])
+
+
+def test_invoice_with_parties_is_the_select_related_get(world, billing_user):
+    from billing.reads import invoice_with_parties
+    from tests.billing.conftest import hmo_coverage
+
+    voided = issued_invoice(PatientFactory(middle_name="<Q>"), billing_user, "LAB-CBC")
+    invoice_services.invoice_void(actor=billing_user, invoice=voided, reason="Wrong <b>")
+    covered = PatientFactory(patient_type="employee")
+    hmo_coverage(covered, percent="50")
+    with_payer = issued_invoice(covered, billing_user, "LAB-CBC")
+    for invoice in (world["invoice"], world["draft"], world["emp_invoice"], voided, with_payer):
+        orm = Invoice.objects.select_related(
+            "patient", "issued_by", "voided_by", "coverage__payer"
+        ).get(pk=invoice.pk)
+        for pk in (invoice.pk, str(invoice.pk)):
+            got = invoice_with_parties(pk)
+            assert _values(got) == _values(orm)
+            for name in ("patient", "issued_by", "voided_by", "coverage"):
+                assert _values(getattr(got, name)) == _values(getattr(orm, name)), name
+            assert orm.coverage is None or _values(got.coverage.payer) == _values(
+                orm.coverage.payer
+            )
+    assert invoice_with_parties(voided.pk).voided_by == billing_user
+    assert invoice_with_parties(with_payer.pk).coverage.payer.name
+    assert invoice_with_parties(world["draft"].pk).issued_by is None
+    for missing in (10**9, None):
+        with pytest.raises(Invoice.DoesNotExist):
+            invoice_with_parties(missing)
+
+
+def test_invoice_page_for_odd_ids_is_404(world, billing_user, client_for):
+    from django.http import Http404
+
+    from billing import selectors
+
+    for pk in ("abc", "1e3", 10**9, -1):
+        with pytest.raises(Http404):
+            selectors.get_invoice_for_user(billing_user, pk, purpose=None)
+    assert client_for(billing_user).get("/billing/invoices/999999999/").status_code == 404

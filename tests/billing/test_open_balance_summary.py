@@ -29,7 +29,7 @@ from billing.models import (
 )
 from billing.services import claims, invoices, payments
 from billing.services.checks import billing_check
-from billing.templatetags.billing_rows import invoice_list_rows
+from billing.templatetags.billing_lists import invoice_list_rows
 from patients.models import Patient
 from tests.billing.conftest import charge, hmo_coverage, issued_invoice
 from tests.patients.factories import PatientFactory
