@@ -14,13 +14,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditAction, AuditEvent
-from patients import timeline_cache
 from patients.models import Diagnosis, Icd10Code, Visit, VitalSigns
 from patients.services import visits
 from tests.patients.factories import PatientFactory, VisitFactory
@@ -190,7 +190,7 @@ def test_an_unreachable_cache_still_serves_the_chart(chart, monkeypatch):
     def down(*args, **kwargs):
         raise ConnectionError("cache down")
 
-    monkeypatch.setattr(timeline_cache.cache, "get_many", down)
-    monkeypatch.setattr(timeline_cache.cache, "set", down)
+    monkeypatch.setattr(cache, "get_many", down)
+    monkeypatch.setattr(cache, "set", down)
     assert "Headache" in html()
     assert AuditEvent.objects.filter(action=AuditAction.READ, patient_id=patient.pk).count() == 1
