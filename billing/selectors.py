@@ -241,20 +241,15 @@ _OPEN_ROWS_SQL = """
     ORDER BY i.visit_day DESC, i.id DESC
     LIMIT %s OFFSET %s
 """
+# The SQL's columns in order: the ids, then INVOICE_ROW_FIELDS (the invoice's, the patient's).
 _OPEN_ROW_INVOICE = (
     "id",
     "patient_id",
-    "number",
-    "visit_day",
-    "status",
-    "net_total",
-    "patient_total",
-    "moved_to_patient",
-    "credited",
-    "written_off",
-    "amount_paid",
+    *(f for f in INVOICE_ROW_FIELDS if not f.startswith("patient__")),
 )
-_OPEN_ROW_PATIENT = ("first_name", "middle_name", "last_name", "id_number")
+_OPEN_ROW_PATIENT = tuple(
+    f.removeprefix("patient__") for f in INVOICE_ROW_FIELDS if f.startswith("patient__")
+)
 
 
 class OpenInvoiceRows:
