@@ -3,43 +3,32 @@ and its ledger), read into ordinary model instances.
 
 Building an ORM query (clone, resolve, compile) for these pages cost several times what
 PostgreSQL spent answering it: the overview's page query alone took ~1.7 ms of Python to
-compile, and its count another ~1 ms. Here the SQL is written once; the rows go through
-``Model.from_db`` (and each field's ``from_db_value``) exactly as the ORM would deliver
-them, so everything downstream sees the same objects. ``tests/inventory/test_fastread.py``
-checks every read against the ORM query it stands in for.
+compile, and its count another ~1 ms. Here the SQL is written once; the rows are read by
+``uscpis.compiled`` (each column's converters, then ``Model.from_db``) exactly as the ORM
+would deliver them, so everything downstream sees the same objects.
+``tests/inventory/test_fastread.py`` checks every read against the ORM query it stands in
+for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
+from uscpis.compiled import build, columns, fetch_together, width
 
-@lru_cache(maxsize=32)
-def columns(model, alias: str) -> tuple[str, tuple[str, ...], tuple]:
-    """(SQL column list for ``alias``, attnames, (position, field) pairs with converters)."""
-    fields = model._meta.concrete_fields
-    sql = ", ".join(f'{alias}."{f.column}"' for f in fields)
-    converters = tuple((n, f) for n, f in enumerate(fields) if hasattr(f, "from_db_value"))
-    return sql, tuple(f.attname for f in fields), converters
-
-
-def build(model, values: Sequence):
-    """A ``model`` instance from a row holding ``columns(model, ...)``'s columns in order."""
-    _sql, attnames, converters = columns(model, "_")
-    if converters:
-        values = list(values)
-        for n, field in converters:
-            values[n] = field.from_db_value(values[n], None, connection)
-    return model.from_db(connection.alias, attnames, tuple(values))
-
-
-def width(model) -> int:
-    return len(model._meta.concrete_fields)
+__all__ = [  # columns, build and width are uscpis.compiled's: the screens import them here
+    "RawPaginator",
+    "RawRows",
+    "build",
+    "columns",
+    "fetch",
+    "fetch_many",
+    "width",
+]
 
 
 def fetch(sql: str, params) -> list[tuple]:
@@ -49,21 +38,9 @@ def fetch(sql: str, params) -> list[tuple]:
 
 
 def fetch_many(statements: Sequence[str], params) -> list[list[tuple]]:
-    """Each statement's rows, all sent in one round trip (as one simple query, which
-    client-side parameter binding allows); one round trip each if the connection binds
-    parameters server-side, which refuses several statements at once."""
-    with connection.cursor() as cursor:
-        if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
-            results = []
-            for sql in statements:
-                cursor.execute(sql, params)
-                results.append(cursor.fetchall())
-            return results
-        cursor.execute("; ".join(statements), params)
-        results = [cursor.fetchall()]
-        while cursor.nextset():
-            results.append(cursor.fetchall())
-        return results
+    """Each statement's rows, all sent in one round trip (``uscpis.compiled.fetch_together``),
+    every statement with the same ``params``."""
+    return fetch_together([(sql, params) for sql in statements], connection.alias)
 
 
 class RawRows:

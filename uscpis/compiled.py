@@ -1,141 +1,282 @@
-"""Querysets compiled to SQL once per process, then run with new ids.
+"""SQL built once per process, rows turned into the model instances the ORM would make.
 
 Building an ORM query (clone, filter, resolve, compile) costs several times what PostgreSQL
 spends answering a lookup by primary or foreign key, and a page that shows one patient makes
-several such lookups on every request. ``CompiledQuery`` takes a function that builds the
-queryset from integer arguments (ids). It is called once per process and database with
-sentinel numbers; the SQL is compiled and the sentinels' positions among its parameters are
-remembered. Each later call runs the same SQL with the real ids and turns the rows into
-model instances as the ORM's iterator does (the select's converters, then ``Model.from_db``),
-so callers get the same objects in the same order.
+several such lookups on every request. This module is the one place that skips that work:
 
-Querysets this cannot reproduce (related selects, prefetches, annotations, ``values()``, a
-sentinel that is not exactly one of the parameters) are run through the ORM instead, each
-time, so the result is always the queryset's.
+- ``CompiledQuery`` takes a function that builds the queryset from its arguments (ids,
+  token keys: ``int`` or ``str``). It is called once per process, database and argument
+  types with sentinel values; the SQL is compiled and the sentinels' positions among its
+  parameters are remembered. Each later call runs the same SQL with the real arguments.
+- ``RowReader`` turns a SELECT's rows into instances as the ORM's ``ModelIterable`` does:
+  each column through its converters (the backend's, then the field's ``from_db_value``),
+  ``Model.from_db`` for the model's columns, and ``select_related``'s models through
+  Django's own ``RelatedPopulator`` (nested relations; ``None`` where a LEFT JOIN found
+  nothing). ``columns``/``build``/``width``/``split`` give the same reading to SQL written
+  by hand (``inventory.fastread``, ``billing.screens``).
+- ``fetch_together`` sends several statements in one round trip.
+
+Querysets ``CompiledQuery`` cannot reproduce (prefetches, annotations, ``values()``, known
+related objects, composite keys, a sentinel that is not exactly one of the parameters) are
+run through the ORM instead, each time, so the result is always the queryset's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-from django.db import connections, router
+from django.core.exceptions import EmptyResultSet, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import Model, QuerySet
-from django.db.models.query import ModelIterable
+from django.db.models.query import ModelIterable, get_related_populators
 
-_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
+_INT_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
+_KINDS = (int, str)
+
+
+def _sentinel(kind: type, n: int):
+    if kind is int:
+        return _INT_SENTINEL + n
+    return f"\x00uscpis-compiled-{n}\x00"  # NUL: no real key holds one (PostgreSQL refuses it)
+
+
+# --- Rows to instances -----------------------------------------------------------------------
+
+
+class RowReader:
+    """Rows of one SELECT into instances of ``model``: ``converters`` ((position, (functions,
+    expression)) pairs, as ``SQLCompiler.get_converters`` gives) applied to the whole row,
+    ``row[start:end]`` read into ``model`` with ``attnames``, then each related populator
+    (``select_related``) fills in its model from the same row."""
+
+    __slots__ = ("model", "using", "start", "end", "attnames", "converters", "populators", "pk_at")
+
+    def __init__(self, model, using, start, end, attnames, converters=(), populators=()):
+        self.model, self.using, self.start, self.end = model, using, start, end
+        self.attnames, self.converters, self.populators = attnames, converters, populators
+        pk = model._meta.pk.attname
+        self.pk_at = attnames.index(pk) if pk in attnames else None
+
+    @classmethod
+    def from_compiler(cls, compiler, using: str) -> RowReader | None:
+        """The reader of ``compiler``'s (compiled) SELECT, as ``ModelIterable`` reads it;
+        ``None`` when its rows hold more than model instances and their related models."""
+        info = compiler.klass_info
+        if info is None or compiler.annotation_col_map:
+            return None
+        select = compiler.select
+        expressions = [col for col, _, _ in select[: compiler.col_count]]
+        if compiler.has_composite_fields(expressions):
+            return None
+        start, end = info["select_fields"][0], info["select_fields"][-1] + 1
+        attnames = tuple(col.target.attname for col, _, _ in select[start:end])
+        converters = tuple(compiler.get_converters(expressions).items())
+        populators = tuple(get_related_populators(info, select, using))
+        return cls(info["model"], using, start, end, attnames, converters, populators)
+
+    def convert(self, row: Sequence, connection) -> Sequence:
+        """``row`` with each column through its converters (as
+        ``SQLCompiler.apply_converters``)."""
+        if not self.converters:
+            return row
+        row = list(row)
+        for pos, (functions, expression) in self.converters:
+            value = row[pos]
+            for convert in functions:
+                value = convert(value, expression, connection)
+            row[pos] = value
+        return row
+
+    def instance(self, row: Sequence, connection=None):
+        """One row's instance (with its related instances); ``connection`` defaults to the
+        reader's database's."""
+        if self.converters:
+            row = self.convert(row, connection or connections[self.using])
+        obj = self.model.from_db(self.using, self.attnames, tuple(row[self.start : self.end]))
+        for populator in self.populators:
+            populator.populate(row, obj)
+        return obj
+
+    def instances(self, rows: Sequence[Sequence]) -> list:
+        connection = connections[self.using]
+        return [self.instance(row, connection) for row in rows]
+
+
+@lru_cache(maxsize=64)
+def model_reader(model: type[Model], using: str = DEFAULT_DB_ALIAS) -> RowReader:
+    """The reader of a row holding every concrete column of ``model`` in field order (what
+    :func:`columns` selects)."""
+    connection = connections[using]
+    converters = []
+    for pos, field in enumerate(model._meta.concrete_fields):
+        col = field.get_col(model._meta.db_table)
+        functions = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if functions:
+            converters.append((pos, (functions, col)))
+    attnames = tuple(f.attname for f in model._meta.concrete_fields)
+    return RowReader(model, using, 0, len(attnames), attnames, tuple(converters))
+
+
+@lru_cache(maxsize=64)
+def columns(model: type[Model], alias: str) -> tuple[str, tuple[str, ...], tuple]:
+    """For SQL written by hand: (the select list of ``model``'s concrete columns under table
+    alias ``alias``, their attnames, their converters), in the order :func:`build` reads."""
+    reader = model_reader(model)
+    sql = ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+    return sql, reader.attnames, reader.converters
+
+
+def build(model: type[Model], values: Sequence):
+    """A ``model`` instance from a row holding :func:`columns`'s columns in order."""
+    return model_reader(model).instance(values)
+
+
+def width(model: type[Model]) -> int:
+    """How many columns :func:`columns` selects for ``model``."""
+    return len(model._meta.concrete_fields)
+
+
+def split(row: Sequence, models: Sequence[type[Model]]) -> list:
+    """``row`` (:func:`columns` of each of ``models`` in turn) cut into one instance per
+    model; ``None`` where a LEFT JOIN found nothing (its primary key is NULL)."""
+    out, at = [], 0
+    for model in models:
+        reader = model_reader(model)
+        part = row[at : at + reader.end]
+        at += reader.end
+        out.append(None if part[reader.pk_at] is None else reader.instance(part))
+    return out
+
+
+# --- Querysets compiled once -----------------------------------------------------------------
 
 
 class _Plan:
-    __slots__ = ("sql", "params", "slots", "start", "end", "attnames", "converters")
+    __slots__ = ("sql", "params", "slots", "reader", "in_order")
 
-    def __init__(self, sql, params, slots, start, end, attnames, converters):
-        self.sql, self.params, self.slots = sql, params, slots
-        self.start, self.end, self.attnames, self.converters = start, end, attnames, converters
+    def __init__(self, sql, params, slots, reader):
+        self.sql, self.params, self.slots, self.reader = sql, params, slots, reader
+        # The parameters are the arguments themselves, in order (the usual lookup by key).
+        self.in_order = slots == tuple(range(len(slots)))
+
+
+_UNSEEN = object()
 
 
 class CompiledQuery:
-    """``build(*ids)`` -> queryset of ``model``, compiled once per database alias.
+    """``build(*args)`` -> queryset of ``model``, compiled once per database alias and
+    argument types (each argument an ``int`` or a ``str``; anything else is a TypeError).
 
-    ``all(*ids)`` is ``list(build(*ids))``; ``first(*ids)`` its first row or ``None``;
-    ``statement(*ids)`` and ``objects(rows)`` split that in two, for callers that send several
-    statements in one round trip (:func:`fetch_together`). Every argument must be an ``int``.
+    ``all(*args)`` is ``list(build(*args))`` (``select_related`` included); ``first(*args)``
+    its first row or ``None``; ``statement(*args)`` and ``objects(rows, *args)`` split that
+    in two, for callers that send several statements in one round trip
+    (:func:`fetch_together`).
     """
 
     def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
         self.model = model
         self.build = build
-        self._plans: dict[tuple[str, int], _Plan | None] = {}
+        self._plans: dict[tuple, _Plan | None] = {}
 
-    def _using(self) -> str:
-        return router.db_for_read(self.model)
-
-    def _plan(self, using: str, nargs: int) -> _Plan | None:
-        key = (using, nargs)
+    def _plan(self, using: str, args: Sequence) -> _Plan | None:
+        kinds = tuple(map(type, args))
+        key = (using, kinds)
         try:
             return self._plans[key]
         except KeyError:
             pass
-        plan = self._compile(using, nargs)
+        for kind in kinds:
+            if kind not in _KINDS:
+                raise TypeError(f"CompiledQuery arguments are int or str, not {kind.__name__}")
+        plan = self._compile(using, kinds)
         self._plans[key] = plan
         return plan
 
-    def _compile(self, using: str, nargs: int) -> _Plan | None:
-        sentinels = [_SENTINEL + i for i in range(nargs)]
-        qs = self.build(*sentinels).using(using)
+    def _compile(self, using: str, kinds: tuple[type, ...]) -> _Plan | None:
+        sentinels = [_sentinel(kind, n) for n, kind in enumerate(kinds)]
+        try:
+            qs = self.build(*sentinels).using(using)
+        except (TypeError, ValueError, ValidationError):
+            return None  # e.g. a str for an integer field: the ORM says what it makes of it
         query = qs.query
         if (
             qs.model is not self.model
             or qs._iterable_class is not ModelIterable
             or qs._prefetch_related_lookups
             or qs._known_related_objects
-            or query.select_related
             or query.combinator
         ):
             return None
         compiler = query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
-        if compiler.klass_info is None or compiler.annotation_col_map:
+        try:
+            sql, params = compiler.as_sql()
+        except (EmptyResultSet, TypeError, ValueError, ValidationError):
             return None
-        if compiler.klass_info["model"] is not self.model:
+        reader = RowReader.from_compiler(compiler, using)
+        if reader is None or reader.model is not self.model:
             return None
-        slots = [sentinels.index(p) if type(p) is int and p in sentinels else None for p in params]
-        if sorted(s for s in slots if s is not None) != list(range(nargs)):
+        slots = [_slot(p, sentinels) for p in params]
+        if sorted(s for s in slots if s is not None) != list(range(len(kinds))):
             return None  # a sentinel missing, repeated or transformed: let the ORM run it
-        select_fields = compiler.klass_info["select_fields"]
-        start, end = select_fields[0], select_fields[-1] + 1
-        attnames = tuple(col.target.attname for col, _, _ in compiler.select[start:end])
-        converters = tuple(compiler.get_converters([col for col, _, _ in compiler.select]).items())
-        return _Plan(sql, tuple(params), tuple(slots), start, end, attnames, converters)
+        if any(type(s) is str and s in sql for s in sentinels):
+            return None  # written into the SQL itself, not passed as a parameter
+        return _Plan(sql, tuple(params), tuple(slots), reader)
 
-    def statement(self, *ids: int) -> tuple[str, list] | None:
-        """(sql, params) for ``ids``; ``None`` when the queryset must go through the ORM."""
-        plan = self._plan(self._using(), len(ids))
+    def statement(self, *args) -> tuple[str, list] | None:
+        """(sql, params) for ``args``; ``None`` when the queryset must go through the ORM."""
+        plan = self._plan(router.db_for_read(self.model), args)
+        return None if plan is None else (plan.sql, _bind(plan, args))
+
+    def objects(self, rows: Sequence[Sequence[Any]], *args) -> list:
+        """Model instances from rows fetched with ``statement(*args)``'s SQL (only the
+        arguments' number and types matter here)."""
+        plan = self._plan(router.db_for_read(self.model), args)
+        return plan.reader.instances(rows)
+
+    def all(self, *args) -> list:
+        using = router.db_for_read(self.model)
+        plan = self._plans.get((using, tuple(map(type, args))), _UNSEEN)
+        if plan is _UNSEEN:
+            plan = self._plan(using, args)
         if plan is None:
-            return None
-        return plan.sql, [
-            p if s is None else ids[s] for p, s in zip(plan.params, plan.slots, strict=True)
-        ]
-
-    def objects(self, rows: Sequence[Sequence[Any]], nargs: int) -> list:
-        """Model instances from rows fetched with ``statement``'s SQL."""
-        using = self._using()
-        plan = self._plan(using, nargs)
+            return list(self.build(*args))
         connection = connections[using]
-        out = []
-        for row in rows:
-            if plan.converters:  # as SQLCompiler.apply_converters does
-                row = list(row)
-                for pos, (functions, expression) in plan.converters:
-                    for convert in functions:
-                        row[pos] = convert(row[pos], expression, connection)
-            out.append(self.model.from_db(using, plan.attnames, tuple(row[plan.start : plan.end])))
-        return out
-
-    def all(self, *ids: int) -> list:
-        for value in ids:
-            if type(value) is not int:
-                raise TypeError(f"CompiledQuery arguments are ints, not {type(value).__name__}")
-        stmt = self.statement(*ids)
-        if stmt is None:
-            return list(self.build(*ids))
-        connection = connections[self._using()]
         with connection.cursor() as cursor:
-            cursor.execute(*stmt)
+            cursor.execute(plan.sql, list(args) if plan.in_order else _bind(plan, args))
             rows = cursor.fetchall()
-        return self.objects(rows, len(ids))
+        reader = plan.reader
+        return [reader.instance(row, connection) for row in rows]
 
-    def first(self, *ids: int):
-        rows = self.all(*ids)
+    def first(self, *args):
+        rows = self.all(*args)
         return rows[0] if rows else None
 
 
+def _slot(param, sentinels: list) -> int | None:
+    """Which argument ``param`` is (its sentinel, of the same type), or None."""
+    for n, sentinel in enumerate(sentinels):
+        if type(param) is type(sentinel) and param == sentinel:
+            return n
+    return None
+
+
+def _bind(plan: _Plan, args: Sequence) -> list:
+    return [p if s is None else args[s] for p, s in zip(plan.params, plan.slots, strict=True)]
+
+
+# --- Several statements, one round trip ------------------------------------------------------
+
+
 def fetch_together(
-    statements: Sequence[tuple[str, Sequence[Any]]], using: str = "default"
+    statements: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]],
+    using: str = DEFAULT_DB_ALIAS,
 ) -> list[list[tuple]]:
     """Each statement's rows, all sent in one round trip (one simple query, which client-side
     parameter binding allows); one round trip each if the connection binds parameters
-    server-side, which refuses several statements in one query."""
+    server-side, which refuses several statements in one query. Parameters are lists
+    (``%s``), or mappings (``%(name)s``) that share the names they have in common."""
     connection = connections[using]
     with connection.cursor() as cursor:
         if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
@@ -144,11 +285,24 @@ def fetch_together(
                 cursor.execute(sql, params)
                 results.append(cursor.fetchall())
             return results
-        cursor.execute(
-            "; ".join(sql for sql, _ in statements),
-            [p for _, params in statements for p in params],
-        )
+        cursor.execute("; ".join(sql for sql, _ in statements), _joined(statements))
         results = [cursor.fetchall()]
         while cursor.nextset():
             results.append(cursor.fetchall())
         return results
+
+
+def _joined(statements) -> list | Mapping:
+    params = [p for _, p in statements]
+    if not any(isinstance(p, Mapping) for p in params):
+        return [value for p in params for value in p]
+    if not all(isinstance(p, Mapping) for p in params):
+        raise TypeError("fetch_together: list and named parameters cannot be mixed")
+    if all(p is params[0] for p in params):
+        return params[0]
+    merged: dict = {}
+    for p in params:
+        for name, value in p.items():
+            if merged.setdefault(name, value) is not value and merged[name] != value:
+                raise ValueError(f"fetch_together: two values for %({name})s")
+    return merged

@@ -169,6 +169,11 @@ def test_token_lookup_reads_what_knoxs_query_reads(doctor_user, nurse_user):
     assert [_values(u) for u in users] == [_values(t.user) for t in orm]
     assert [t.pk for t in fast] == [made[0].pk, made[1].pk, made[2].pk]  # newest first
     assert tokens_with_key("no-such-key") == []
+    # Compiled (uscpis.compiled), not the ORM fallback: the key is the one parameter.
+    from uscpis.api.auth import _tokens
+
+    sql, params = _tokens(ApiToken).statement(made[0].token_key)
+    assert params == [made[0].token_key] and "JOIN" in sql
 
 
 def test_a_wrong_secret_with_a_known_key_is_refused(doctor_user, api_client):

@@ -339,7 +339,9 @@ def test_invoice_page_reads_are_the_lines_and_history_querysets(world, billing_u
     assert any(x.coverage is None for x in screens.invoice_page_reads(world["invoice"])[0])
 
 
-def test_invoice_with_parties_is_the_select_related_get(world, billing_user):
+def test_invoice_with_parties_is_the_select_related_get(
+    world, billing_user, django_assert_num_queries
+):
     from billing.reads import invoice_with_parties
     from tests.billing.conftest import hmo_coverage
 
@@ -363,9 +365,20 @@ def test_invoice_with_parties_is_the_select_related_get(world, billing_user):
     assert invoice_with_parties(voided.pk).voided_by == billing_user
     assert invoice_with_parties(with_payer.pk).coverage.payer.name
     assert invoice_with_parties(world["draft"].pk).issued_by is None
-    for missing in (10**9, None):
+    for missing in (10**9, 10**20, -1, None):
         with pytest.raises(Invoice.DoesNotExist):
             invoice_with_parties(missing)
+    for bad in ("abc", "1e3", [1], object()):  # the ORM's own exception, whatever it is
+        with pytest.raises((ValueError, TypeError)) as orm_error:
+            Invoice.objects.get(pk=bad)
+        with pytest.raises(orm_error.type):
+            invoice_with_parties(bad)
+    from billing.reads import _INVOICE_WITH_PARTIES
+
+    assert _INVOICE_WITH_PARTIES.statement(with_payer.pk) is not None  # not the ORM fallback
+    with django_assert_num_queries(1):  # compiled once: one statement, the relations loaded
+        got = invoice_with_parties(with_payer.pk)
+        assert got.coverage.payer.name and got.patient.pk and got.voided_by is None
 
 
 def test_invoice_page_for_odd_ids_is_404(world, billing_user, client_for):

@@ -8,12 +8,13 @@ from datetime import date
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from patients.models import Allergy, Patient
 from tests.patients.factories import AllergyFactory, PatientFactory
-from uscpis.compiled import CompiledQuery, fetch_together
+from uscpis.compiled import CompiledQuery, build, columns, fetch_together, split, width
 
 pytestmark = pytest.mark.django_db
 
@@ -73,14 +74,76 @@ def test_one_statement_per_call_through_the_connection():
     assert len(queries) == 1 and f"= {patient.pk}" in queries[0]["sql"]
 
 
+def _tree(obj, path: str = "") -> list:
+    """``_values`` of ``obj`` and of every related object ``select_related`` cached on it
+    (forward and reverse one-to-one), nested, with ``None`` where a relation is empty."""
+    if obj is None:
+        return [(path, None)]
+    out = [(path, _values([obj]))]
+    cache = obj._state.fields_cache
+    for name in sorted(cache):
+        out += _tree(cache[name], f"{path}.{name}") if name != "patient" or path == "" else []
+    return out
+
+
+def test_select_related_chains_equal_the_orms(doctor_user, nurse_user):
+    """Nested relations, a nullable one-to-one and nullable foreign keys (LEFT JOIN: None),
+    each object field for field, the reverse one-to-one cached as the ORM caches it."""
+    with_user = PatientFactory(user=doctor_user, middle_name="<i>")
+    without_user = PatientFactory(user=None)
+    AllergyFactory(patient=with_user, substance="Peanut", recorded_by=nurse_user)
+    AllergyFactory(patient=with_user, substance="Aspirin", recorded_by=None)
+    AllergyFactory(patient=without_user, substance="Latex", recorded_by=doctor_user)
+
+    def chain(pid):
+        return (
+            Allergy.objects.select_related("patient__user", "recorded_by")
+            .filter(patient_id=pid)
+            .order_by("substance")
+        )
+
+    compiled = CompiledQuery(Allergy, chain)
+    for patient in (with_user, without_user, with_user):
+        assert compiled.statement(patient.pk) is not None  # compiled, not the ORM
+        got, want = compiled.all(patient.pk), list(chain(patient.pk))
+        assert [_tree(a) for a in got] == [_tree(a) for a in want] != []
+        for fast, orm in zip(got, want, strict=True):
+            assert fast.recorded_by_id == orm.recorded_by_id
+            assert (fast.recorded_by is None) == (orm.recorded_by is None)
+            assert (fast.patient.user is None) == (orm.patient.user is None)
+            if orm.patient.user is not None:  # the reverse side, as RelatedPopulator sets it
+                assert fast.patient.user.patient is fast.patient
+    with CaptureQueriesContext(connection) as queries:
+        rows = compiled.all(with_user.pk)
+        [(a.patient.user, a.recorded_by) for a in rows]
+    assert len(queries) == 1 and "LEFT OUTER JOIN" in queries[0]["sql"]
+    assert compiled.all(10**9) == []
+
+
+def test_string_keys_are_compiled_too(doctor_user, nurse_user):
+    nurse_user.email = "o'hara@example.com"
+    nurse_user.save()
+    patient = PatientFactory(user=doctor_user)
+
+    def by_email(email):
+        return Patient.objects.select_related("user").filter(user__email=email)
+
+    compiled = CompiledQuery(Patient, by_email)
+    for email in (doctor_user.email, doctor_user.email, nurse_user.email, "", "x%_\\'"):
+        assert compiled.statement(email) is not None
+        assert [_tree(p) for p in compiled.all(email)] == [_tree(p) for p in by_email(email)]
+    assert compiled.first(doctor_user.email) == patient
+    # int and str arguments in one query, each compiled once for its types.
+    mixed = CompiledQuery(
+        Patient, lambda pk, email: Patient.objects.filter(pk=pk, user__email=email)
+    )
+    assert mixed.first(patient.pk, doctor_user.email) == patient
+    assert mixed.first(patient.pk, nurse_user.email) is None
+    assert mixed.statement(patient.pk, "x") is not None
+
+
 def test_what_it_cannot_reproduce_goes_through_the_orm(doctor_user):
     patient = PatientFactory(user=doctor_user)
-    related = CompiledQuery(
-        Patient, lambda pk: Patient.objects.select_related("user").filter(pk=pk)
-    )
-    assert related.statement(patient.pk) is None
-    got = related.first(patient.pk)
-    assert got == patient and got.user == doctor_user
     # The id used twice: not one parameter per argument.
     twice = CompiledQuery(Patient, lambda pk: Patient.objects.filter(pk=pk, id__gte=pk))
     assert twice.statement(patient.pk) is None
@@ -88,8 +151,38 @@ def test_what_it_cannot_reproduce_goes_through_the_orm(doctor_user):
     # Another model's rows.
     other = CompiledQuery(Patient, lambda pk: User.objects.filter(pk=pk))
     assert other.statement(doctor_user.pk) is None
-    with pytest.raises(TypeError):
-        related.first(str(patient.pk))
+    # A key that reaches the SQL transformed (LIKE pattern), not as itself.
+    contains = CompiledQuery(Patient, lambda name: Patient.objects.filter(last_name__contains=name))
+    assert contains.statement(patient.last_name) is None
+    assert contains.all(patient.last_name[1:]) == list(
+        Patient.objects.filter(last_name__contains=patient.last_name[1:])
+    )
+    # A str for an integer field: the ORM decides (it reads "12" as 12, refuses "abc").
+    by_pk = CompiledQuery(Patient, lambda pk: Patient.objects.filter(pk=pk))
+    assert by_pk.statement(str(patient.pk)) is None
+    assert by_pk.first(str(patient.pk)) == patient
+    with pytest.raises(ValueError, match="expected a number"):
+        by_pk.first("abc")
+    # An int for a text field: converted to text by the ORM, so no sentinel among the params.
+    by_name = CompiledQuery(Patient, lambda name: Patient.objects.filter(last_name=name))
+    assert by_name.statement(7) is None
+    # Annotations, prefetches, values(): the ORM's iterables.
+    annotated = CompiledQuery(
+        Patient, lambda pk: Patient.objects.filter(pk=pk).annotate(n=Count("allergies"))
+    )
+    assert annotated.statement(patient.pk) is None
+    assert annotated.first(patient.pk).n == 0
+    prefetched = CompiledQuery(
+        Patient, lambda pk: Patient.objects.filter(pk=pk).prefetch_related("allergies")
+    )
+    assert prefetched.statement(patient.pk) is None
+    assert prefetched.first(patient.pk) == patient
+    # Nothing to compile (an empty IN list): the ORM answers without a query.
+    empty = CompiledQuery(Patient, lambda pk: Patient.objects.filter(pk=pk, id__in=[]))
+    assert empty.statement(patient.pk) is None and empty.all(patient.pk) == []
+    for wrong in (1.5, True, None, b"1"):
+        with pytest.raises(TypeError):
+            by_pk.first(wrong)
 
 
 def test_fetch_together_returns_each_statements_rows():
@@ -100,6 +193,42 @@ def test_fetch_together_returns_each_statements_rows():
             [by_pk.statement(a.pk), by_pk.statement(b.pk), ("SELECT %s + 1", [41])]
         )
     assert len(queries) == 1
-    assert [p.pk for p in by_pk.objects(first, 1)] == [a.pk]
-    assert [p.pk for p in by_pk.objects(second, 1)] == [b.pk]
+    assert [p.pk for p in by_pk.objects(first, a.pk)] == [a.pk]
+    assert [p.pk for p in by_pk.objects(second, b.pk)] == [b.pk]
     assert third == [(42,)]
+
+
+def test_fetch_together_takes_named_parameters():
+    """Named parameters (as ``inventory.fastread.fetch_many`` sends): statements share the
+    names they have in common; a name given two values is refused."""
+    shared = {"a": 1, "b": 2}
+    assert fetch_together([("SELECT %(a)s", shared), ("SELECT %(b)s", shared)]) == [
+        [(1,)],
+        [(2,)],
+    ]
+    assert fetch_together(
+        [("SELECT %(a)s", {"a": 1}), ("SELECT %(a)s + %(b)s", {"a": 1, "b": 3})]
+    ) == [[(1,)], [(4,)]]
+    with pytest.raises(ValueError):
+        fetch_together([("SELECT %(a)s", {"a": 1}), ("SELECT %(a)s", {"a": 2})])
+    with pytest.raises(TypeError):
+        fetch_together([("SELECT %(a)s", {"a": 1}), ("SELECT %s", [2])])
+
+
+def test_rows_written_by_hand_read_as_the_orm_reads_them(doctor_user):
+    """``columns``/``build``/``split``: a hand-written JOIN's row cut into instances, ``None``
+    where the LEFT JOIN found nothing."""
+    with_user = PatientFactory(user=doctor_user, birth_date=date(1990, 1, 2))
+    without_user = PatientFactory(user=None)
+    sql = (
+        f"SELECT {columns(Patient, 'p')[0]}, {columns(User, 'u')[0]} FROM patients_patient p "
+        "LEFT JOIN accounts_user u ON u.id = p.user_id WHERE p.id = %s"
+    )
+    for patient in (with_user, without_user):
+        (row,) = fetch_together([(sql, [patient.pk])])[0]
+        got, user = split(row, [Patient, User])
+        want = Patient.objects.select_related("user").get(pk=patient.pk)
+        assert _values([got]) == _values([want])
+        assert _values([user] if user else []) == _values([want.user] if want.user else [])
+        assert _values([build(Patient, row[: width(Patient)])]) == _values([want])
+        assert got._state.adding is False and got._state.db == "default"

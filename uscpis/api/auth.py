@@ -7,7 +7,8 @@ The lookup is one indexed query (token key, with the user) and one SHA-512 of th
 knox's scan of all the user's other tokens on every request (to delete expired ones) is left
 to the nightly ``prune_api_records``. The query is knox's own (``filter(token_key=...)
 .select_related("user")``, in the tokens' ordering), compiled once per process and database
-and read into the objects the ORM would make (``tests/api/test_api_tokens.py``).
+by ``uscpis.compiled`` and read into the objects the ORM would make
+(``tests/api/test_api_tokens.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from datetime import timedelta
 from functools import lru_cache
 from hmac import compare_digest
 
-from django.db import connections, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
@@ -27,6 +27,7 @@ from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import authentication, exceptions
 
+from uscpis.compiled import CompiledQuery
 from uscpis.http import client_ip
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -86,60 +87,15 @@ class SessionAuthentication(authentication.SessionAuthentication):
     """The signed-in browser (the API docs' "try it out"); CSRF-checked for writes."""
 
 
-_KEY_PLACEHOLDER = "\x00token-key\x00"
-
-
-def _token_queryset(using: str, key: str):
-    model = get_token_model()
-    return model._default_manager.db_manager(using).filter(token_key=key).select_related("user")
-
-
-@lru_cache(maxsize=8)
-def _compiled(using: str, vendor: str):
-    """(sql, converters, (model, positions, attnames) of the token and of its user) of
-    :func:`_token_queryset` on ``using``, or None when its shape is not the expected one."""
-    compiler = _token_queryset(using, _KEY_PLACEHOLDER).query.get_compiler(using=using)
-    sql, params = compiler.as_sql()
-    info = compiler.klass_info
-    if list(params) != [_KEY_PLACEHOLDER] or compiler.annotation_col_map or info is None:
-        return None
-    related = info["related_klass_infos"]
-    if len(related) != 1 or related[0]["related_klass_infos"]:
-        return None
-    parts = []
-    for part in (info, related[0]):
-        positions = tuple(part["select_fields"])
-        attnames = tuple(compiler.select[n][0].target.attname for n in positions)
-        parts.append((part["model"], positions, attnames))
-    expressions = [col for col, _, _ in compiler.select]
-    converters = tuple(compiler.get_converters(expressions).items())
-    return sql, converters, parts[0], parts[1]
+@lru_cache(maxsize=4)
+def _tokens(model) -> CompiledQuery:
+    """knox's lookup, compiled once per process and database (``uscpis.compiled``)."""
+    return CompiledQuery(
+        model, lambda key: model._default_manager.filter(token_key=key).select_related("user")
+    )
 
 
 def tokens_with_key(key: str) -> list:
     """``get_token_model().objects.filter(token_key=key).select_related("user")``, the same
     objects in the same order, without building the query each time."""
-    model = get_token_model()
-    using = router.db_for_read(model)
-    connection = connections[using]
-    compiled = _compiled(using, connection.vendor)
-    if compiled is None:
-        return list(_token_queryset(using, key))
-    sql, converters, (token_model, token_at, token_names), (user_model, user_at, user_names) = (
-        compiled
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
-        rows = cursor.fetchall()
-    tokens = []
-    for row in rows:
-        if converters:  # as SQLCompiler.apply_converters does
-            row = list(row)
-            for pos, (functions, expression) in converters:
-                for convert in functions:
-                    row[pos] = convert(row[pos], expression, connection)
-        token = token_model.from_db(using, token_names, tuple(row[n] for n in token_at))
-        user = user_model.from_db(using, user_names, tuple(row[n] for n in user_at))
-        token_model.user.field.set_cached_value(token, user)
-        tokens.append(token)
-    return tokens
+    return _tokens(get_token_model()).all(key)
