@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from html import escape
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 
 from analytics.models import AGE_BANDS, SyndromeGroup
 from analytics.selectors.common import Filters
 from analytics.services.surveillance import clean_prefixes
 from patients.models import PatientType, Sex
-from uscpis.forms import DateField, html_attrs
+from uscpis.forms import DateField, FastSelect
 
 
 class DateInput(forms.DateInput):
     input_type = "date"
-
-
-class Select(forms.Select):
-    """``forms.Select`` with the markup of Django's templates built in Python: the filter
-    bar's selects rendered one template include per option, the larger part of drawing a
-    dashboard's filters. No option groups (the filters have none)."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        options = "".join(
-            f'\n  <option value="{escape(str(option["value"]))}"{html_attrs(option["attrs"])}>'
-            f"{escape(str(option['label']))}</option>\n"
-            for _, group, _ in widget["optgroups"]
-            for option in group
-        )
-        return mark_safe(  # noqa: S308 (every value is escaped)
-            f'<select name="{escape(widget["name"])}"{html_attrs(widget["attrs"])}>{options}\n</select>'
-        )
 
 
 class FilterForm(forms.Form):
@@ -46,12 +26,12 @@ class FilterForm(forms.Form):
     date_from = DateField(required=False, widget=DateInput, label="From")
     date_to = DateField(required=False, widget=DateInput, label="To")
     provider = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None, label="Provider", widget=Select
+        required=False, coerce=int, empty_value=None, label="Provider", widget=FastSelect
     )
-    patient_type = forms.ChoiceField(required=False, label="Patient type", widget=Select)
-    unit = forms.ChoiceField(required=False, label="College / department", widget=Select)
-    sex = forms.ChoiceField(required=False, label="Sex", widget=Select)
-    age_band = forms.ChoiceField(required=False, label="Age band", widget=Select)
+    patient_type = forms.ChoiceField(required=False, label="Patient type", widget=FastSelect)
+    unit = forms.ChoiceField(required=False, label="College / department", widget=FastSelect)
+    sex = forms.ChoiceField(required=False, label="Sex", widget=FastSelect)
+    age_band = forms.ChoiceField(required=False, label="Age band", widget=FastSelect)
 
     def __init__(self, data=None, *, choices: dict, default_days: int = 84, show_provider=True):
         today = timezone.localdate()

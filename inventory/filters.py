@@ -17,9 +17,8 @@ from django.core.exceptions import ValidationError
 from django.utils.safestring import mark_safe
 
 from inventory import screens
-from inventory.forms import FastSelect
 from inventory.models import ItemKind
-from uscpis.forms import FastTextInput
+from uscpis.forms import FastSelect, FastTextInput
 
 
 class ListChoiceField(forms.ChoiceField):

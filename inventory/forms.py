@@ -5,9 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.forms.utils import flatatt
-from django.utils.html import conditional_escape, format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
 from inventory.models import (
@@ -31,57 +28,6 @@ from uscpis.forms import DateField
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 QTY_ATTRS = {"inputmode": "decimal", "step": "any", "min": "0"}
-
-
-class FastSelect(forms.Select):
-    """A single select rendered in Python: Django's template widget includes one template
-    per option, which made the stock filter bar cost more than the 25 table rows. Options
-    are written straight from the choices (no per-option context dict); a list with option
-    groups goes through :meth:`render_from_context`, which the fast path is tested against."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        if self.allow_multiple_selected:
-            return self.render_from_context(name, value, attrs)
-        wanted = self.format_value(value)
-        found = False
-        options = []
-        for option_value, label in self.choices:
-            if isinstance(label, (list, tuple)):  # an option group
-                return self.render_from_context(name, value, attrs)
-            if option_value is None:
-                option_value = ""
-            # As ChoiceWidget.optgroups: only the first option with the value is selected.
-            selected = not found and str(option_value) in wanted
-            found |= selected
-            options.append(
-                f'<option value="{conditional_escape(option_value)}"'
-                f"{' selected' if selected else ''}>{conditional_escape(label)}</option>"
-            )
-        return format_html(
-            '<select name="{}"{}>{}</select>',
-            name,
-            flatatt(self.build_attrs(self.attrs, attrs)),
-            mark_safe("".join(options)),  # noqa: S308 - each value and label is escaped
-        )
-
-    def render_from_context(self, name, value, attrs=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (
-                    option["value"],
-                    mark_safe(" selected") if option["selected"] else "",
-                    option["label"],
-                )
-                for _group, group_options, _index in widget["optgroups"]
-                for option in group_options
-            ),
-        )
-        return format_html(
-            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
-        )
 
 
 def _reason_choices(codes) -> list[tuple[str, str]]:

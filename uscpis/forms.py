@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
-from django.utils.html import escape
+from django.utils.html import conditional_escape, escape
 from django.utils.safestring import mark_safe
 
 from uscpis.dates import EARLIEST, LATEST
@@ -57,34 +57,65 @@ def parse_id(value) -> int | None:
 
 def html_attrs(attrs: dict) -> str:
     """``django/forms/widgets/attrs.html`` in Python: ``False`` drops the attribute, ``True``
-    writes it bare, anything else is written escaped."""
+    writes it bare, anything else is written escaped (as the template's autoescape: a value
+    already marked safe is written as it is)."""
     out = []
     for name, value in attrs.items():
         if value is False:
             continue
-        out.append(f" {name}" if value is True else f' {name}="{escape(value)}"')
+        name = conditional_escape(name)
+        out.append(f" {name}" if value is True else f' {name}="{conditional_escape(value)}"')
     return "".join(out)
 
 
+def _option(value, attrs: str, label) -> str:
+    # select.html puts each option on its own line; select_option.html ends with a newline.
+    return f'\n  <option value="{conditional_escape(value)}"{attrs}>{conditional_escape(label)}</option>\n'
+
+
 class FastSelect(forms.Select):
-    """``forms.Select`` with the markup of Django's ``select.html``/``select_option.html``
-    written in Python (same context from ``get_context``, same escaping)."""
+    """``forms.Select`` (and ``SelectMultiple`` through a subclass) with the markup of
+    Django's ``select.html``/``select_option.html`` written in Python: the template includes
+    one template per option, which made a filter bar cost more than the table under it.
+    Flat choices of a single select are written straight from ``choices`` (no per-option
+    context dict); option groups, ``multiple`` and option-inheriting subclasses are written
+    from ``get_context``. Both give the template's output character for character
+    (``tests/uscpis/test_fast_select.py``)."""
 
     def render(self, name, value, attrs=None, renderer=None):
+        if self.allow_multiple_selected or self.option_inherits_attrs:
+            return self._render_context(name, value, attrs)
+        wanted = self.format_value(value)
+        found = False
+        options = []
+        for option_value, label in self.choices:
+            if isinstance(label, (list, tuple)):  # an option group
+                return self._render_context(name, value, attrs)
+            if option_value is None:
+                option_value = ""
+            # As ChoiceWidget.optgroups: only the first option with the value is selected.
+            selected = not found and str(option_value) in wanted
+            found |= selected
+            options.append(_option(option_value, " selected" if selected else "", label))
+        return self._select(name, self.build_attrs(self.attrs, attrs), options)
+
+    def _render_context(self, name, value, attrs):
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [f'<select name="{escape(widget["name"])}"{html_attrs(widget["attrs"])}>']
+        parts = []
         for group_name, options, _index in widget["optgroups"]:
             if group_name:
-                parts.append(f'\n  <optgroup label="{escape(group_name)}">')
+                parts.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
             for option in options:
-                parts.append(
-                    f'\n  <option value="{escape(option["value"])}"'
-                    f"{html_attrs(option['attrs'])}>{escape(option['label'])}</option>"
-                )
+                parts.append(_option(option["value"], html_attrs(option["attrs"]), option["label"]))
             if group_name:
                 parts.append("\n  </optgroup>")
-        parts.append("\n</select>")
-        return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
+        return self._select(widget["name"], widget["attrs"], parts)
+
+    @staticmethod
+    def _select(name, attrs: dict, parts: list[str]) -> str:
+        return mark_safe(  # noqa: S308 - every name, value and label above is escaped
+            f'<select name="{conditional_escape(name)}"{html_attrs(attrs)}>{"".join(parts)}\n</select>'
+        )
 
 
 class _FastInput:

@@ -56,7 +56,8 @@ def test_filter_selects_render_as_djangos_select():
     (selected option, escaping, error attributes), checked against ``forms.Select``."""
     from django import forms
 
-    from analytics.forms import FilterForm, Select
+    from analytics.forms import FilterForm
+    from uscpis.forms import FastSelect as Select
 
     choices = {"units": ["School of Engineering", NASTY], "providers": []}
     for data in (None, {"unit": NASTY, "sex": "F", "provider": "not a number"}):

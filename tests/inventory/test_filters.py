@@ -72,28 +72,3 @@ def test_filter_bar_reads_its_lists_in_one_query(lists, django_assert_num_querie
         form = StockFilterForm({"category": str(lists["pills"].pk)})
         assert form.is_valid()
         filter_fields(form)
-
-
-SELECT_CASES = [
-    ([("", "All"), (1, 'Pills & "caps"'), (2, "<b>Store</b>")], "1"),
-    ([("", "All"), (1, "One"), ("1", "One again")], 1),  # only the first match is selected
-    ([(None, "Nothing"), ("a", "A")], None),
-    ([("x", "X")], "nope"),
-    ([("", "Any"), ("Group", [("g1", "G1"), ("g2", "G2")]), ("z", "Z")], "g2"),  # a group
-    ([], ""),
-]
-
-
-@pytest.mark.parametrize(("choices", "value"), SELECT_CASES)
-def test_fast_select_writes_what_its_context_writes(choices, value):
-    from django.utils.functional import lazy
-
-    from inventory.forms import FastSelect
-
-    widget = FastSelect(attrs={"class": "narrow"}, choices=choices)
-    lazy_label = lazy(lambda: "Lazy <label>", str)()
-    widget.choices = [*widget.choices, ("lazy", lazy_label)]
-    attrs = {"id": "id_kind", "required": True}
-    fast = widget.render("kind", value, attrs)
-    assert fast == widget.render_from_context("kind", value, attrs)
-    assert "&lt;label&gt;" in fast
