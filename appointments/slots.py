@@ -312,39 +312,10 @@ def booking_window(
     return earliest, latest
 
 
-def free_slots(
-    *,
-    appointment_type: AppointmentType,
-    provider: ProviderProfile | None = None,
-    date_from: date,
-    date_to: date,
-    patient_id: int | None = None,
-    enforce_lead_time: bool = True,
-    exclude_appointment_id: int | None = None,
-    now: datetime | None = None,
-    limit: int | None = None,
-    shared: bool = False,
-) -> list[Slot]:
-    """Free slots of ``appointment_type`` between two local dates (inclusive), soonest first.
-
-    ``provider=None`` means any provider who performs the type. With ``patient_id``, slots
-    clashing with that patient's own appointments are left out (and their waitlist hold is
-    theirs to use). ``shared=True`` (pages that only display slots, outside any write)
-    reads the providers' schedule through ``schedule_cache``; every booking is validated
-    against the database (``validate_slot``) whatever a page showed.
-    """
-    return free_slots_lasting(
-        appointment_type=appointment_type,
-        provider=provider,
-        date_from=date_from,
-        date_to=date_to,
-        patient_id=patient_id,
-        enforce_lead_time=enforce_lead_time,
-        exclude_appointment_id=exclude_appointment_id,
-        now=now,
-        limit=limit,
-        shared=shared,
-    )[0]
+def free_slots(**search) -> list[Slot]:
+    """The slots of :func:`free_slots_lasting` (the same keyword arguments), without the
+    moment the list may change."""
+    return free_slots_lasting(**search)[0]
 
 
 def search_window(
@@ -378,9 +349,16 @@ def free_slots_lasting(
     limit: int | None = None,
     shared: bool = False,
 ) -> tuple[list[Slot], datetime | None]:
-    """``free_slots``, and the moment the first waitlist hold it counted as busy lapses
-    (None if none did): until then (and until a write, or ``search_window`` moves) the
-    list stays the same."""
+    """Free slots of ``appointment_type`` between two local dates (inclusive), soonest first,
+    and the moment the first waitlist hold it counted as busy lapses (None if none did):
+    until then (and until a write, or ``search_window`` moves) the list stays the same.
+
+    ``provider=None`` means any provider who performs the type. With ``patient_id``, slots
+    clashing with that patient's own appointments are left out (and their waitlist hold is
+    theirs to use). ``shared=True`` (pages that only display slots, outside any write)
+    reads the providers' schedule through ``schedule_cache``; every booking is validated
+    against the database (``validate_slot``) whatever a page showed.
+    """
     now = now or timezone.now()
     providers = [provider] if provider is not None else list(providers_for_type(appointment_type))
     if not providers:
