@@ -28,8 +28,8 @@ knows whose session it is (``accounts.sessions``): a signed-in page then costs o
 round trip, not two.
 
 On a cache miss the SQL of ``User.objects.filter(pk=...)`` is compiled once per process and
-database and run with the session's user id; the row goes through the same converters and
-``Model.from_db`` as the ORM. Everything else (``authenticate``, permissions,
+database (``uscpis.compiled``) and run with the session's user id; the row goes through the
+same converters and ``Model.from_db`` as the ORM. Everything else (``authenticate``, permissions,
 ``user_can_authenticate``, and Django's session hash check) is ``ModelBackend``'s own.
 """
 
@@ -47,7 +47,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, router, transaction
+from django.db import router, transaction
+
+from uscpis.compiled import CompiledQuery
 
 logger = logging.getLogger(__name__)
 
@@ -57,42 +59,18 @@ _NOT_CACHED = ("password",)  # never leaves the database
 
 
 @lru_cache(maxsize=8)
-def _compiled(model, using: str, vendor: str):
-    """(sql, attnames, converters) of ``model.objects.filter(pk=<id>)`` on ``using``."""
-    query = model._default_manager.db_manager(using).filter(pk=0).order_by().query
-    compiler = query.get_compiler(using=using)
-    sql, params = compiler.as_sql()
-    if list(params) != [0]:  # the placeholder must be the only parameter
-        return None
-    if compiler.klass_info is None or compiler.annotation_col_map:
-        return None
-    attnames = [col.target.attname for col, _, _ in compiler.select]
-    expressions = [col for col, _, _ in compiler.select]
-    converters = tuple(compiler.get_converters(expressions).items())
-    return sql, attnames, converters
+def _user_by_pk(model) -> CompiledQuery:
+    """``model.objects.filter(pk=<id>)``, compiled once per process and database."""
+    return CompiledQuery(model, lambda pk: model._default_manager.filter(pk=pk).order_by())
 
 
 def load_user(user_id):
     """``User.objects.get(pk=user_id)`` from precompiled SQL (``None`` when there is none)."""
     model = get_user_model()
     pk = model._meta.pk.to_python(user_id)
-    using = router.db_for_read(model)
-    connection = connections[using]
-    compiled = _compiled(model, using, connection.vendor)
-    if compiled is None:
-        return model._default_manager.db_manager(using).filter(pk=pk).first()
-    sql, attnames, converters = compiled
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
-        row = cursor.fetchone()
-    if row is None:
+    if pk is None:
         return None
-    if converters:  # as SQLCompiler.apply_converters does (none for today's fields)
-        row = list(row)
-        for pos, (functions, expression) in converters:
-            for convert in functions:
-                row[pos] = convert(row[pos], expression, connection)
-    return model.from_db(using, attnames, tuple(row))
+    return _user_by_pk(model).first(pk)
 
 
 # --- The cached row ------------------------------------------------------------------------

@@ -37,6 +37,10 @@ def test_load_user_is_the_orm_user(doctor_user):
     assert _fields(loaded) == _fields(User.objects.get(pk=doctor_user.pk))
     assert loaded._state.adding is False and loaded._state.db == "default"
     assert load_user(str(doctor_user.pk)).pk == doctor_user.pk  # the session stores a string
+    assert load_user(None) is None and load_user(10**9) is None
+    from accounts.backends import _user_by_pk  # compiled (uscpis.compiled), not the ORM
+
+    assert _user_by_pk(User).statement(doctor_user.pk)[1] == [doctor_user.pk]
 
 
 def test_backend_get_user_missing_inactive_and_bad_ids(make_user):
