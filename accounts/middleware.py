@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from django.conf import settings
 from django.contrib import auth, messages
@@ -10,6 +11,8 @@ from django.contrib.auth import logout
 from django.contrib.auth.middleware import (
     AuthenticationMiddleware as DjangoAuthenticationMiddleware,
 )
+from django.contrib.auth.middleware import auser
+from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import LazyObject, SimpleLazyObject, empty
@@ -19,6 +22,7 @@ from django_otp import user_has_device
 from accounts.backends import reading_user_of
 
 POLL_HEADER = "X-Poll"  # background polling (bell, monitor) is not user activity
+_POLL_META = "HTTP_X_POLL"  # the same header in request.META (request.headers costs more)
 
 
 class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
@@ -27,8 +31,13 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
     (``accounts.sessions``): one cache round trip for both."""
 
     def process_request(self, request):
-        super().process_request(request)
+        # Django's, but with one lazy user instead of Django's replaced by this one.
+        if not hasattr(request, "session"):
+            raise ImproperlyConfigured(
+                "accounts.middleware.AuthenticationMiddleware needs SessionMiddleware before it"
+            )
         request.user = SimpleLazyObject(lambda: _get_user(request))
+        request.auser = partial(auser, request)
 
 
 def _get_user(request):
@@ -69,7 +78,7 @@ class IdleTimeoutMiddleware:
                 logout(request)
                 messages.info(request, "You were signed out after a period of inactivity.")
                 return _redirect(request, f"{reverse('accounts:login')}?next={request.path}")
-            if POLL_HEADER not in request.headers and (last is None or now - int(last) > 30):
+            if _POLL_META not in request.META and (last is None or now - int(last) > 30):
                 request.session["last_activity"] = now
         return self.get_response(request)
 

@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.models import User
 from accounts.roles import user_has_perm
 from uscpis.fasturl import reverse_ints
 
@@ -156,35 +157,67 @@ def stat_cards(context, cards):
 # --- The signed-in layout ---------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)
-def _layout_html(part: str, values: tuple) -> str:
-    """``_layout_<part>.html`` rendered from ``values`` (everything it shows), once per
-    distinct set of values per process: a changed name, role, menu or active entry is a
-    different key, so the cache is never stale, only outgrown."""
-    layout, user, nav = values
-    context = {"layout": dict(layout), "u": dict(user), "nav_items": [dict(i) for i in nav]}
-    return mark_safe(render_to_string(f"_layout_{part}.html", context))  # noqa: S308 - autoescaped template output
+_CSRF_INPUT = '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+
+
+@lru_cache(maxsize=1)
+def _role_labels() -> dict[str, str]:
+    """``user.get_role_display()`` for each role, worked out once (Django's works it out from
+    the field's choices on every call)."""
+    return {value: str(label) for value, label in User._meta.get_field("role").flatchoices}
+
+
+_layout_cache: dict[tuple, tuple[str, str]] = {}
+_LAYOUT_CACHE_SIZE = 1024
+
+
+def _layout_html(context, user) -> tuple[str, str]:
+    """``_layout_top.html`` and ``_layout_bottom.html``: the parts either side of the
+    sign-out form's CSRF field."""
+    shown = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "full_name": user.full_name,
+        "email": user.email,
+        "get_role_display": _role_labels().get(user.role, user.role),
+    }
+    parts = {"layout": context.get("layout", {}), "u": shown}
+    parts["nav_items"] = context.get("nav_items", ())
+    return (
+        render_to_string("_layout_top.html", parts),
+        render_to_string("_layout_bottom.html", parts),
+    )
 
 
 @register.simple_tag(takes_context=True)
-def layout_part(context, part: str):
-    """The signed-in top bar and menu (``base.html``) without re-rendering them per page."""
+def signed_in_layout(context):
+    """The signed-in top bar, the sign-out form's CSRF field and the menu (``base.html``),
+    rendered once per process for each set of values they show: only the CSRF token
+    changes between requests.
+
+    The key is everything shown: the menu (``nav_key``, set by
+    ``accounts.context_processors.navigation``: URL configuration, role and highlighted
+    entry, which also fix the layout's links) and the user's names, email and role, so a
+    renamed or re-roled user is a different entry: never stale, only outgrown. A context
+    without ``nav_key`` is rendered afresh."""
     user = context["user"]
-    if part == "top":
-        shown = (
-            ("first_name", user.first_name),
-            ("last_name", user.last_name),
-            ("full_name", user.full_name),
-            ("email", user.email),
-            ("get_role_display", user.get_role_display()),
-        )
-        values = (tuple(context.get("layout", {}).items()), shown, ())
+    nav_key = context.get("nav_key")
+    if nav_key is None:
+        top, bottom = _layout_html(context, user)
     else:
-        nav = tuple(tuple(item.items()) for item in context.get("nav_items", ()))
-        values = ((), (("get_role_display", user.get_role_display()),), nav)
-    return _layout_html(part, values)
+        key = (nav_key, user.first_name, user.last_name, user.full_name, user.email, user.role)
+        found = _layout_cache.get(key)
+        if found is None:
+            if len(_layout_cache) >= _LAYOUT_CACHE_SIZE:
+                _layout_cache.clear()
+            found = _layout_cache[key] = _layout_html(context, user)
+        top, bottom = found
+    token = context.get("csrf_token")
+    # What {% csrf_token %} writes (django.template.defaulttags.CsrfTokenNode).
+    csrf = format_html(_CSRF_INPUT, token) if token and token != "NOTPROVIDED" else ""
+    return mark_safe(top + csrf + bottom)  # noqa: S308 - autoescaped template output
 
 
 @receiver(setting_changed)
 def _forget_layout(**kwargs) -> None:
-    _layout_html.cache_clear()
+    _layout_cache.clear()
