@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
@@ -218,6 +219,27 @@ def signed_in_layout(context):
     return mark_safe(top + csrf + bottom)  # noqa: S308 - autoescaped template output
 
 
+_no_messages: dict[str, str] = {}
+
+
+@register.simple_tag(takes_context=True)
+def page_messages(context):
+    """``{% include "_messages.html" %}``, with what it writes when there are no messages
+    (most pages) rendered once per process instead of on every page. One tag node also
+    keeps base.html's tree small: Django walks the whole parent template looking for its
+    blocks on every render of a page that extends it."""
+    if context.get("messages"):
+        template = context.template.engine.get_template("_messages.html")
+        with context.push():
+            return template.render(context)
+    found = _no_messages.get("html")
+    if found is None:
+        template = context.template.engine.get_template("_messages.html")
+        found = _no_messages["html"] = template.render(Context({"messages": ()}))
+    return found
+
+
 @receiver(setting_changed)
 def _forget_layout(**kwargs) -> None:
     _layout_cache.clear()
+    _no_messages.clear()

@@ -35,19 +35,16 @@ TOKEN = re.compile(r"[A-Za-z0-9]{64}")
 
 # base.html as it was written before the layout was cached: the two parts rendered by
 # including their templates around {% csrf_token %}, the user's fields read from the user,
-# and the messages included from _messages.html rather than written out.
-TEMPLATES = settings.BASE_DIR / "templates"
-MESSAGES = (TEMPLATES / "_messages.html").read_text()
-PLAIN_BASE = re.sub(
-    re.escape(MESSAGES) + r"\{#[^#]*#\}",
-    '{% include "_messages.html" %}',
-    (TEMPLATES / "base.html")
+# and the messages included from _messages.html.
+PLAIN_BASE = (
+    (settings.BASE_DIR / "templates" / "base.html")
     .read_text()
     .replace(
         "{% signed_in_layout %}",
         '{% with u=user %}{% include "_layout_top.html" %}{% csrf_token %}'
         '{% include "_layout_bottom.html" %}{% endwith %}',
-    ),
+    )
+    .replace("{% page_messages %}", '{% include "_messages.html" %}')
 )
 
 
@@ -80,7 +77,7 @@ def _plain(user, path, notes=()):
 
 def test_plain_base_is_the_old_one():
     assert PLAIN_BASE.count('{% include "_messages.html" %}') == 2
-    assert "{#" not in PLAIN_BASE.split("<body", 1)[1]
+    assert "{% signed_in_layout" not in PLAIN_BASE and "{% page_messages" not in PLAIN_BASE
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -102,6 +99,18 @@ def test_messages_are_written_as_messages_html_writes_them(make_user, signed_in)
     cached, plain = _cached(user, SHELL, notes), _plain(user, SHELL, notes)
     assert TOKEN.sub("<token>", cached) == TOKEN.sub("<token>", plain)
     assert 'class="alert alert-success">Saved &lt;b&gt;</div>' in cached
+    assert 'class="alert alert-error">Not &amp; saved</div>' in cached
+
+
+def test_no_messages_markup_follows_the_template(doctor_user, settings):
+    """The markup for no messages is remembered, and forgotten with the settings (tests
+    that change templates)."""
+    from accounts.templatetags import uscpis as tags
+
+    _cached(doctor_user, SHELL)
+    assert tags._no_messages == {"html": "\n"}
+    settings.MESSAGE_LEVEL = 10  # any settings change
+    assert tags._no_messages == {}
 
 
 def test_each_request_gets_its_own_token_in_both_places(doctor_user):
