@@ -60,29 +60,52 @@ def _layout(_key: tuple) -> dict[str, str]:
     return links
 
 
+@lru_cache(maxsize=1024)
+def _nav_items(role: str, key: tuple, active: int | None) -> tuple[dict, ...]:
+    """A role's menu as the base template shows it, entry ``active`` highlighted. Shared
+    between requests (one per role, URL configuration and highlighted entry): templates
+    only read it."""
+    return tuple(
+        {"label": label, "url": url, "active": index == active}
+        for index, (label, url) in enumerate(_menu(role, key))
+    )
+
+
+def _active_entry(menu: tuple[tuple[str, str], ...], path: str) -> int | None:
+    """The entry whose URL is the longest prefix of ``path`` (the first of equals)."""
+    best, best_length = None, -1
+    for index, (_, url) in enumerate(menu):
+        if (path == url or (url != "/" and path.startswith(url))) and len(url) > best_length:
+            best, best_length = index, len(url)
+    return best
+
+
+# base.html asks for bare_layout (pages without the menu set it): a name found costs the
+# template less than a missing one (a raised and caught VariableDoesNotExist).
+_NO_MENU = {"nav_key": None, "bare_layout": False}
+
+
 def navigation(request):
-    layout = _layout(_cache_key())
+    key = _cache_key()
+    layout = _layout(key)
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.is_active:
-        return {"nav_items": [], "layout": layout, "site_url": settings.SITE_URL}
-    items = [
-        {"label": label, "url": url, "active": False}
-        for label, url in _menu(user.role, _cache_key())
-    ]
-    # Highlight one entry: the one whose URL is the longest prefix of this page's path.
-    matches = [
-        i
-        for i in items
-        if request.path == i["url"] or (i["url"] != "/" and request.path.startswith(i["url"]))
-    ]
-    if matches:
-        max(matches, key=lambda i: len(i["url"]))["active"] = True
+        return {"nav_items": [], **_NO_MENU, "layout": layout, "site_url": settings.SITE_URL}
+    role = user.role
+    active = _active_entry(_menu(role, key), request.path)
     # Absolute links shown to users (calendar feeds) come from SITE_URL, never the Host header.
-    return {"nav_items": items, "layout": layout, "site_url": settings.SITE_URL}
+    return {
+        "nav_items": _nav_items(role, key, active),
+        "nav_key": (key, role, active),  # names the menu for the layout's cached markup
+        "bare_layout": False,
+        "layout": layout,
+        "site_url": settings.SITE_URL,
+    }
 
 
 @receiver(setting_changed)
 def _forget(**kwargs) -> None:
     """Tests that change URLs, static files or the script prefix get fresh links."""
     _menu.cache_clear()
+    _nav_items.cache_clear()
     _layout.cache_clear()

@@ -16,22 +16,29 @@ in templates; everything else that calls ``get_token`` keeps Django's.
 from __future__ import annotations
 
 import os
+from operator import add
 
 from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
 from django.utils.functional import SimpleLazyObject
 
 _CHARS = CSRF_ALLOWED_CHARS
 _N = len(_CHARS)
-_INDEX = {char: i for i, char in enumerate(_CHARS)}
 _LIMIT = 256 - 256 % _N  # bytes at or above this would favour the first characters
+# The work is done on bytes by C loops (``bytes.translate``, ``map``): a random byte becomes
+# its character (bytes from _LIMIT up are deleted), a character becomes its index, and the
+# sum of two indexes becomes the character at that sum modulo _N.
+_BYTE_TO_CHAR = bytes(ord(_CHARS[b % _N]) for b in range(256))
+_SKIPPED = bytes(range(_LIMIT, 256))
+_CHAR_TO_INDEX = bytes(_CHARS.find(chr(b)) % 256 for b in range(256))  # 255: not a char
+_SUM_TO_CHAR = bytes(ord(_CHARS[b % _N]) for b in range(256))
 
 
 def random_chars(length: int) -> str:
     """``length`` characters of ``CSRF_ALLOWED_CHARS``, each uniformly random."""
-    chosen: list[str] = []
-    while len(chosen) < length:
-        chosen.extend(_CHARS[b % _N] for b in os.urandom(length + 8) if b < _LIMIT)
-    return "".join(chosen[:length])
+    drawn = os.urandom(length + 8).translate(_BYTE_TO_CHAR, _SKIPPED)
+    while len(drawn) < length:
+        drawn += os.urandom(length + 8).translate(_BYTE_TO_CHAR, _SKIPPED)
+    return drawn[:length].decode("ascii")
 
 
 def masked_token(request) -> str:
@@ -42,10 +49,13 @@ def masked_token(request) -> str:
         request.META["CSRF_COOKIE"] = secret
     request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True  # send (renew) the cookie
     mask = random_chars(CSRF_SECRET_LENGTH)
-    cipher = "".join(
-        _CHARS[(_INDEX[s] + _INDEX[m]) % _N] for s, m in zip(secret, mask, strict=True)
+    # Django's _mask_cipher_secret: each cipher character is CHARS[(secret + mask) % N].
+    sums = map(
+        add,
+        secret.encode("ascii").translate(_CHAR_TO_INDEX),
+        mask.encode("ascii").translate(_CHAR_TO_INDEX),
     )
-    return mask + cipher
+    return mask + bytes(sums).translate(_SUM_TO_CHAR).decode("ascii")
 
 
 def csrf(request) -> dict:

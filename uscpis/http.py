@@ -7,6 +7,7 @@ block named after the DOM id they replace (radiofeed ``partials.py`` style).
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -86,8 +87,12 @@ def client_ip(request: HttpRequest) -> str | None:
     return _parse_ip(request.META.get("REMOTE_ADDR", ""))
 
 
+@lru_cache(maxsize=1024)
 def _parse_ip(value: str) -> str | None:
-    """``value`` as a normalised IP address (a port or IPv6 brackets removed), else ``None``."""
+    """``value`` as a normalised IP address (a port or IPv6 brackets removed), else ``None``.
+
+    Remembered per text: every request parses its caller's address, and a few addresses
+    (the proxy's, the busiest clients') make most requests."""
 
     value = (value or "").strip()
     candidates = [value]

@@ -106,7 +106,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "accounts.middleware.AuthenticationMiddleware",  # Django's; user read with the session
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.OTPMiddleware",  # django-otp's, without a second lazy user
     "accounts.middleware.IdleTimeoutMiddleware",
     "accounts.middleware.TwoFactorGateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -13,11 +13,13 @@ from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.models import User
 from accounts.roles import user_has_perm
 from uscpis.fasturl import reverse_ints
 
@@ -156,35 +158,88 @@ def stat_cards(context, cards):
 # --- The signed-in layout ---------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)
-def _layout_html(part: str, values: tuple) -> str:
-    """``_layout_<part>.html`` rendered from ``values`` (everything it shows), once per
-    distinct set of values per process: a changed name, role, menu or active entry is a
-    different key, so the cache is never stale, only outgrown."""
-    layout, user, nav = values
-    context = {"layout": dict(layout), "u": dict(user), "nav_items": [dict(i) for i in nav]}
-    return mark_safe(render_to_string(f"_layout_{part}.html", context))  # noqa: S308 - autoescaped template output
+_CSRF_INPUT = '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+
+
+@lru_cache(maxsize=1)
+def _role_labels() -> dict[str, str]:
+    """``user.get_role_display()`` for each role, worked out once (Django's works it out from
+    the field's choices on every call)."""
+    return {value: str(label) for value, label in User._meta.get_field("role").flatchoices}
+
+
+_layout_cache: dict[tuple, tuple[str, str]] = {}
+_LAYOUT_CACHE_SIZE = 1024
+
+
+def _layout_html(context, user) -> tuple[str, str]:
+    """``_layout_top.html`` and ``_layout_bottom.html``: the parts either side of the
+    sign-out form's CSRF field."""
+    shown = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "full_name": user.full_name,
+        "email": user.email,
+        "get_role_display": _role_labels().get(user.role, user.role),
+    }
+    parts = {"layout": context.get("layout", {}), "u": shown}
+    parts["nav_items"] = context.get("nav_items", ())
+    return (
+        render_to_string("_layout_top.html", parts),
+        render_to_string("_layout_bottom.html", parts),
+    )
 
 
 @register.simple_tag(takes_context=True)
-def layout_part(context, part: str):
-    """The signed-in top bar and menu (``base.html``) without re-rendering them per page."""
+def signed_in_layout(context):
+    """The signed-in top bar, the sign-out form's CSRF field and the menu (``base.html``),
+    rendered once per process for each set of values they show: only the CSRF token
+    changes between requests.
+
+    The key is everything shown: the menu (``nav_key``, set by
+    ``accounts.context_processors.navigation``: URL configuration, role and highlighted
+    entry, which also fix the layout's links) and the user's names, email and role, so a
+    renamed or re-roled user is a different entry: never stale, only outgrown. A context
+    without ``nav_key`` is rendered afresh."""
     user = context["user"]
-    if part == "top":
-        shown = (
-            ("first_name", user.first_name),
-            ("last_name", user.last_name),
-            ("full_name", user.full_name),
-            ("email", user.email),
-            ("get_role_display", user.get_role_display()),
-        )
-        values = (tuple(context.get("layout", {}).items()), shown, ())
+    nav_key = context.get("nav_key")
+    if nav_key is None:
+        top, bottom = _layout_html(context, user)
     else:
-        nav = tuple(tuple(item.items()) for item in context.get("nav_items", ()))
-        values = ((), (("get_role_display", user.get_role_display()),), nav)
-    return _layout_html(part, values)
+        key = (nav_key, user.first_name, user.last_name, user.full_name, user.email, user.role)
+        found = _layout_cache.get(key)
+        if found is None:
+            if len(_layout_cache) >= _LAYOUT_CACHE_SIZE:
+                _layout_cache.clear()
+            found = _layout_cache[key] = _layout_html(context, user)
+        top, bottom = found
+    token = context.get("csrf_token")
+    # What {% csrf_token %} writes (django.template.defaulttags.CsrfTokenNode).
+    csrf = format_html(_CSRF_INPUT, token) if token and token != "NOTPROVIDED" else ""
+    return mark_safe(top + csrf + bottom)  # noqa: S308 - autoescaped template output
+
+
+_no_messages: dict[str, str] = {}
+
+
+@register.simple_tag(takes_context=True)
+def page_messages(context):
+    """``{% include "_messages.html" %}``, with what it writes when there are no messages
+    (most pages) rendered once per process instead of on every page. One tag node also
+    keeps base.html's tree small: Django walks the whole parent template looking for its
+    blocks on every render of a page that extends it."""
+    if context.get("messages"):
+        template = context.template.engine.get_template("_messages.html")
+        with context.push():
+            return template.render(context)
+    found = _no_messages.get("html")
+    if found is None:
+        template = context.template.engine.get_template("_messages.html")
+        found = _no_messages["html"] = template.render(Context({"messages": ()}))
+    return found
 
 
 @receiver(setting_changed)
 def _forget_layout(**kwargs) -> None:
-    _layout_html.cache_clear()
+    _layout_cache.clear()
+    _no_messages.clear()
