@@ -191,13 +191,15 @@ def test_a_restore_holding_the_fence_stops_writers_and_the_sealer():
     audit_record(action="login_failed", actor_email="a@x.org", allowed=False)
     with pg.connect() as restore:
         restore.execute("SELECT pg_advisory_lock(%s)", [_AUDIT_LOCK_KEY])
-        report = audit_seal(wait_seconds=1)
+        # Generous waits: a pass returns at once; on a loaded machine a writer from an
+        # earlier test may take more than a second to finish, which is not what this tests.
+        report = audit_seal(wait_seconds=10)
         assert report.sealed == 0 and report.skipped == "a restore is in progress"
         with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '200ms'")
             audit_record(action="login_failed", actor_email="b@x.org", allowed=False)
-    assert audit_seal(wait_seconds=1).sealed == 1
+    assert audit_seal(wait_seconds=10).sealed == 1
 
 
 @pytest.mark.django_db
