@@ -21,7 +21,7 @@ from django.utils.translation import get_language
 from accounts.templatetags.uscpis import money
 from billing.models import InvoiceStatus
 from billing.templatetags.billing_tags import TONES
-from uscpis.fasturl import reverse_ints
+from uscpis.fasturl import int_url_maker
 
 register = template.Library()
 
@@ -71,11 +71,12 @@ def invoice_list_rows(invoices) -> str:
     """Every ``<tr>`` of the invoice list (``selectors.invoice_list`` selects the patient)."""
     out = []
     language = get_language()
+    invoice_url = int_url_maker("billing:invoice")
     for inv in invoices:
         patient = inv.patient
         status = INVOICE_STATUSES.get(inv.status, inv.status)  # status_badge's markup below
         out.append(
-            f'<tr>\n    <td><a href="{_e(reverse_ints("billing:invoice", inv.pk))}">'
+            f'<tr>\n    <td><a href="{_e(invoice_url(inv.pk))}">'
             f"{_e(inv.number or 'Draft')}</a></td>\n"
             f'    <td>{_e(patient.full_name)}<div class="muted small">{_e(patient.id_number)}'
             "</div></td>\n"
