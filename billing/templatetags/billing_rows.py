@@ -22,16 +22,14 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from accounts.templatetags.uscpis import money
-from billing.models import ApprovalStatus, InvoiceStatus, PaymentMethod
-from billing.templatetags.billing_tags import TONES
+from billing.models import ApprovalStatus, PaymentMethod
+from billing.templatetags.billing_tags import invoice_badge_html, money_html
 from inventory.filters import field_html
 from uscpis.fasturl import int_url_maker, reverse_ints
 
 register = template.Library()
 
 # get_FOO_display() without its per-call lookup: value -> label (unknown values as they are).
-INVOICE_STATUSES = dict(InvoiceStatus.choices)
 PAYMENT_METHODS = dict(PaymentMethod.choices)
 APPROVAL_STATUSES = dict(ApprovalStatus.choices)
 _PLAIN = Context()  # autoescape on, as the page's context renders ``{{ value }}``
@@ -70,14 +68,14 @@ def clock_label(moment, words) -> str:
     )
 
 
-def _money(value) -> str:
-    return _e(money(value))
+_money = money_html  # ``{{ value|money }}``, escaped
 
 
 @register.simple_tag
 def patient_invoice_rows(invoices) -> str:
     """The ``<tr>`` of each invoice on a patient's billing account (``billing/patient.html``)."""
-    words = _words(get_language())
+    language = get_language()
+    words = _words(language)
     invoice_url = int_url_maker("billing:invoice")
     out = []
     for inv in invoices:
@@ -85,8 +83,7 @@ def patient_invoice_rows(invoices) -> str:
             f'<tr><td><a href="{_e(invoice_url(inv.pk))}">'
             f"{_e(inv.number or 'Draft')}</a></td>"
             f'<td class="nowrap">{_e(day_label(inv.visit_day, words))}</td>'
-            f'<td><span class="badge {TONES.get(inv.status, "warn")}">'
-            f"{_e(INVOICE_STATUSES.get(inv.status, inv.status))}</span></td>"
+            f"<td>{invoice_badge_html(inv.status, language)}</td>"
             f'<td class="num">{_money(inv.net_total)}</td>'
             f'<td class="num">{_money(inv.balance)}</td></tr>'
         )

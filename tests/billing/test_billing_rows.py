@@ -143,6 +143,10 @@ def test_cashier_payment_rows_match_the_template(world):
         lambda: forms.CreditNoteForm(
             {"credit-amount": "1e9", "credit-reason": ""}, prefix="credit"
         ),
+        lambda: forms.InvoiceFilterForm(),
+        lambda: forms.InvoiceFilterForm(
+            {"status": "open", "q": '<"x">&', "date_from": "2026-02-30", "date_to": "2026-01-01"}
+        ),
         # Hidden and multiple-checkbox fields go through the template.
         lambda: forms.PaymentForm(initial={"idempotency_key": "k<1>"}),
     ],

@@ -114,7 +114,7 @@ money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999.99"), pl
 @given(
     payments=st.lists(
         st.tuples(st.integers(0, 2), money, st.integers(0, 100), st.integers(0, 100)),
-        max_size=12,
+        max_size=14,
     )
 )
 def test_account_credit_is_every_payments_credit(catalogue, billing_user, payments):
@@ -139,8 +139,11 @@ def test_account_credit_is_every_payments_credit(catalogue, billing_user, paymen
                 receipt_number=f"T-OR-{n}",
                 idempotency_key=f"t-{n}",
                 received_by=billing_user,
+                # distinct times, not in the order written (n < 101)
+                received_at=datetime(2026, 1, 5, tzinfo=UTC) + timedelta(hours=(n * 37) % 101),
             )
         for patient in patients:
+            assert_account_page_is_the_reference(patient.pk, None)
             want = Payment.objects.filter(patient=patient).aggregate(s=Sum("unallocated"))["s"]
             got = screens.patient_account_page(patient.pk, None).balance.credit
             assert got == (want or ZERO) and str(got) == str(want or ZERO)
@@ -261,7 +264,8 @@ def test_expected_by_method_is_the_two_query_computation(
                 receipt_number=f"T-OR-{n}",
                 idempotency_key=f"t-{n}",
                 received_by=billing_user,
-                received_at=start + timedelta(minutes=n),
+                # distinct times, not in the order written (n < 101)
+                received_at=start + timedelta(minutes=(n * 37) % 101),
             )
             for status, refund in refunds:
                 Refund.objects.create(
