@@ -741,6 +741,16 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["patient", "-received_at"], name="billing_pay_patient_time"),
             models.Index(fields=["received_at"], name="billing_pay_time"),
+            # A cashier day's latest payments (the cashier's page: its day is a subquery
+            # there, so the planner must not walk every payment by time instead).
+            models.Index(fields=["cashier_day", "-received_at"], name="billing_pay_day_time"),
+            # A patient's credit (the account page sums it): the few payments holding some.
+            models.Index(
+                fields=["patient"],
+                include=["unallocated"],
+                condition=Q(unallocated__gt=0),
+                name="billing_pay_patient_credit",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_positive"),

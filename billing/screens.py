@@ -2,19 +2,23 @@
 invoice page, what it lists under "Payments and credits" (allocations with their payments'
 receipts, credit notes, write-offs, and the claims the lines are on) in one query instead of
 four ORM querysets, built into the same model objects in the same order; on the account
-page, the balance and the invoice count in one query instead of three. The tests
+page, its balance, a page of invoices, the latest payments and the coverages in one round
+trip instead of six ORM querysets. The tests
 (``tests/billing/test_billing_rows.py``) compare them with the querysets they stand in for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import connection
 
 from billing.models import (
-    OPEN_STATUSES,
     Allocation,
+    CashierDay,
+    CashierDayStatus,
     Claim,
+    Coverage,
     CreditNote,
     Invoice,
     InvoiceLine,
@@ -24,7 +28,9 @@ from billing.models import (
 )
 from billing.reads import split
 from billing.selectors import Balance
-from inventory.fastread import columns, fetch_many
+from billing.services.payments import EXPECTED_SQL, expected_from
+from inventory.fastread import RawPaginator, RawRows, build, columns, fetch_many
+from patients.models import Patient
 
 _HISTORY = """
 SELECT 0, a.id, a.created_at, a.amount, p.receipt_number, p.method, a.payment_id
@@ -153,22 +159,199 @@ def invoice_page_reads(invoice: Invoice) -> tuple[list[InvoiceLine], InvoiceHist
     return lines, invoice_history(invoice, history_rows)
 
 
-_ACCOUNT = """
-SELECT o.n, o.owed,
-       (SELECT count(*) FROM billing_invoice WHERE patient_id = %(pk)s),
-       (SELECT COALESCE(SUM(unallocated), 0.00) FROM billing_payment WHERE patient_id = %(pk)s)
-  FROM (SELECT count(*) AS n, COALESCE(SUM(open_balance), 0.00) AS owed
-          FROM billing_invoice
-         WHERE patient_id = %(pk)s AND status IN ('issued', 'partially_paid')) AS o
+def _in_field_order(model, names) -> tuple[str, ...]:
+    """``names`` (attnames) in the model's field order, the order ``from_db`` takes."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+# --- The patient's billing account page, in one round trip ----------------------------------
+
+ACCOUNT_PAGE_SIZE = 25
+ACCOUNT_PAYMENTS = 10  # "Recent payments"
+# What an invoice row shows (billing_rows.patient_invoice_rows: number, visit day, status,
+# total and the balance computed from the shares and payments): these columns only, as
+# ``.only()`` would load them.
+ACCOUNT_INVOICE_FIELDS = (
+    "id",
+    "patient_id",
+    "number",
+    "visit_day",
+    "status",
+    "net_total",
+    "patient_total",
+    "moved_to_patient",
+    "credited",
+    "written_off",
+    "amount_paid",
+)
+
+# The balance from the trigger-kept per-patient row (billing 0005: a row while any of the
+# patient's invoices is open, with their count and open balance); the credit from the
+# payments holding some (``unallocated`` is never negative, a check constraint, so leaving
+# out the zeros changes no sum), read from the partial index billing_pay_patient_credit
+# instead of every payment a long-standing patient has made.
+_ACCOUNT_BALANCE = """
+SELECT COALESCE((SELECT invoices FROM billing_openbalancepatient WHERE patient_id = %(pk)s), 0),
+       COALESCE((SELECT balance FROM billing_openbalancepatient WHERE patient_id = %(pk)s), 0.00),
+       (SELECT COALESCE(SUM(unallocated), 0.00) FROM billing_payment
+         WHERE patient_id = %(pk)s AND unallocated > 0)
 """
-assert tuple(OPEN_STATUSES) == ("issued", "partially_paid")
+_ACCOUNT_COUNT = "SELECT count(*) FROM billing_invoice WHERE patient_id = %(pk)s"
 
 
-def patient_account_summary(patient_id: int) -> tuple[Balance, int]:
-    """``selectors.patient_balance(patient_id)`` and how many invoices the patient has (the
-    account page's paginator count) in one query; each part reads its own index (the open
-    invoices' partial index, the patient's invoices, the patient's payments)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_ACCOUNT, {"pk": patient_id})
-        open_count, owed, invoice_count, credit = cursor.fetchone()
-    return Balance(owed=owed, credit=credit, open_invoices=open_count), invoice_count
+@dataclass
+class AccountPage:
+    balance: Balance
+    page: object  # the paginator's page of the patient's invoices
+    payments: list[Payment]  # the latest ACCOUNT_PAYMENTS, newest first
+    coverages: list[Coverage]  # payer loaded, as selectors.coverages_for
+
+
+def _account_sql() -> tuple[str, str, str]:
+    payer = Coverage._meta.get_field("payer").related_model
+    invoice_cols = ", ".join(f"i.{a}" for a in _in_field_order(Invoice, ACCOUNT_INVOICE_FIELDS))
+    payment_cols = columns(Payment, "p")[0]
+    coverage_cols = f"{columns(Coverage, 'c')[0]}, {columns(payer, 'py')[0]}"
+    # Table and column names from the models' meta; the values are parameters. The orders
+    # are the querysets' (Invoice and Coverage Meta.ordering; payments "-received_at").
+    invoices = (
+        f"SELECT {invoice_cols} FROM {Invoice._meta.db_table} i "  # noqa: S608
+        "WHERE i.patient_id = %(pk)s ORDER BY i.visit_day DESC, i.id DESC "
+        "LIMIT %(limit)s OFFSET %(offset)s"
+    )
+    payments = (
+        f"SELECT {payment_cols} FROM {Payment._meta.db_table} p "  # noqa: S608
+        f"WHERE p.patient_id = %(pk)s ORDER BY p.received_at DESC LIMIT {ACCOUNT_PAYMENTS}"
+    )
+    coverages = (
+        f"SELECT {coverage_cols} FROM {Coverage._meta.db_table} c "  # noqa: S608
+        f"JOIN {payer._meta.db_table} py ON py.id = c.payer_id "
+        "WHERE c.patient_id = %(pk)s ORDER BY c.valid_from DESC, c.id DESC"
+    )
+    return invoices, payments, coverages
+
+
+_ACCOUNT_SQL = None  # built on first use (the models must be loaded)
+
+
+def _invoices(rows) -> list[Invoice]:
+    names = _in_field_order(Invoice, ACCOUNT_INVOICE_FIELDS)
+    return [Invoice.from_db(connection.alias, names, row) for row in rows]
+
+
+def patient_account_page(patient_id: int, page_number) -> AccountPage:
+    """What the account page shows, read in one round trip: ``selectors.patient_balance``,
+    the page ``page_number`` of ``selectors.invoice_list(patient_id=...)
+    .only(*ACCOUNT_INVOICE_FIELDS)`` (25 a page;
+    ``Paginator.get_page``'s answer for any number), the patient's ten latest payments and
+    ``selectors.coverages_for``. The same model objects as those querysets; a page number
+    past the end costs a second query (for the last page's rows)."""
+    global _ACCOUNT_SQL
+    if _ACCOUNT_SQL is None:
+        _ACCOUNT_SQL = _account_sql()
+    invoices_sql, payments_sql, coverages_sql = _ACCOUNT_SQL
+    rows = RawRows(_ACCOUNT_COUNT, invoices_sql, {"pk": patient_id}, _invoices)
+    paginator = RawPaginator(rows, ACCOUNT_PAGE_SIZE)
+    number = paginator.number_asked(page_number)
+    bottom = paginator.first_row(number)
+    page_statements, params = rows.statements(bottom, bottom + ACCOUNT_PAGE_SIZE)
+    balance, counted, invoice_rows, payment_rows, coverage_rows = fetch_many(
+        [_ACCOUNT_BALANCE, *page_statements, payments_sql, coverages_sql], params
+    )
+    rows.prime(bottom, bottom + ACCOUNT_PAGE_SIZE, counted, invoice_rows)
+    open_count, owed, credit = balance[0]
+    payer = Coverage._meta.get_field("payer").related_model
+    coverages = []
+    for row in coverage_rows:
+        coverage, coverage.payer = split(row, (Coverage, payer))
+        coverages.append(coverage)
+    return AccountPage(
+        balance=Balance(owed=owed, credit=credit, open_invoices=open_count),
+        page=paginator.get_page(number),
+        payments=[build(Payment, row) for row in payment_rows],
+        coverages=coverages,
+    )
+
+
+# --- The cashier's page, in one round trip ----------------------------------------------------
+
+CASHIER_PAYMENTS = 50  # "Payments today", newest first
+CASHIER_RECENT_DAYS = 10  # "Your recent days"
+# What a payment row shows (billing_rows.cashier_payment_rows): these columns only, as
+# ``.only()`` would load them, and the patient's names.
+CASHIER_PAYMENT_FIELDS = (
+    "id",
+    "patient_id",
+    "cashier_day_id",
+    "receipt_number",
+    "received_at",
+    "method",
+    "amount",
+)
+CASHIER_PATIENT_FIELDS = ("id", "first_name", "middle_name", "last_name")
+
+
+@dataclass
+class CashierScreen:
+    day: CashierDay | None  # the user's open day (``selectors.open_cashier_day``)
+    recent: list[CashierDay]  # the user's latest days, by opening time
+    expected: dict[str, Decimal] | None  # ``expected_by_method(day)`` while a day is open
+    payments: list[Payment]  # the open day's latest payments, patients' names loaded
+
+
+def _cashier_sql() -> list[str]:
+    day_cols = columns(CashierDay, "d")[0]
+    open_day = (
+        f"FROM {CashierDay._meta.db_table} d "  # noqa: S608 - names from the models' meta
+        "WHERE d.cashier_id = %(user)s AND d.status = %(open)s "
+        "ORDER BY d.business_date DESC, d.id DESC LIMIT 1"
+    )
+    open_day_id = f"(SELECT d.id {open_day})"
+    payment_cols = ", ".join(f"p.{a}" for a in _in_field_order(Payment, CASHIER_PAYMENT_FIELDS))
+    patient_cols = ", ".join(f"pt.{a}" for a in _in_field_order(Patient, CASHIER_PATIENT_FIELDS))
+    return [
+        f"SELECT {day_cols} {open_day}",
+        f"SELECT {day_cols} FROM {CashierDay._meta.db_table} d "  # noqa: S608
+        f"WHERE d.cashier_id = %(user)s ORDER BY d.opened_at DESC LIMIT {CASHIER_RECENT_DAYS}",
+        EXPECTED_SQL.format(day=open_day_id),
+        f"SELECT {payment_cols}, {patient_cols} FROM {Payment._meta.db_table} p "  # noqa: S608
+        f"JOIN {Patient._meta.db_table} pt ON pt.id = p.patient_id "
+        f"WHERE p.cashier_day_id = {open_day_id} "
+        f"ORDER BY p.received_at DESC LIMIT {CASHIER_PAYMENTS}",
+    ]
+
+
+_CASHIER_SQL = None  # built on first use (the models must be loaded)
+
+
+def cashier_screen(user) -> CashierScreen:
+    """The cashier's page for ``user`` in one round trip: their open day, their ten latest
+    days (``-opened_at``), what the open day should hold by method (``expected_by_method``)
+    and its fifty latest payments (``day.payments.select_related("patient")
+    .only(...).order_by("-received_at")``, each with its day and patient set)."""
+    global _CASHIER_SQL
+    if _CASHIER_SQL is None:
+        _CASHIER_SQL = _cashier_sql()
+    day_rows, recent_rows, expected_rows, payment_rows = fetch_many(
+        _CASHIER_SQL, {"user": user.pk, "open": CashierDayStatus.OPEN.value}
+    )
+    recent = [build(CashierDay, row) for row in recent_rows]
+    if not day_rows:
+        return CashierScreen(day=None, recent=recent, expected=None, payments=[])
+    day = build(CashierDay, day_rows[0])
+    payment_names = _in_field_order(Payment, CASHIER_PAYMENT_FIELDS)
+    patient_names = _in_field_order(Patient, CASHIER_PATIENT_FIELDS)
+    n = len(payment_names)
+    payments = []
+    for row in payment_rows:
+        payment = Payment.from_db(connection.alias, payment_names, row[:n])
+        Payment.cashier_day.field.set_cached_value(payment, day)
+        patient = Patient.from_db(connection.alias, patient_names, row[n:])
+        Payment.patient.field.set_cached_value(payment, patient)
+        payments.append(payment)
+    return CashierScreen(
+        day=day,
+        recent=recent,
+        expected=expected_from(expected_rows, day.opening_float),
+        payments=payments,
+    )

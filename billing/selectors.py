@@ -43,6 +43,7 @@ from billing.models import (
     WriteOff,
 )
 from billing.reads import invoice_with_parties
+from inventory.fastread import RawPaginator, fetch_many
 from patients.models import Diagnosis, Patient, format_philhealth_pin
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
@@ -229,75 +230,121 @@ INVOICE_ROW_FIELDS = (
 )
 
 
-_OPEN_ROWS_SQL = """
-    SELECT i.id, i.patient_id, i.number, i.visit_day, i.status, i.net_total, i.patient_total,
-           i.moved_to_patient, i.credited, i.written_off, i.amount_paid,
-           p.first_name, p.middle_name, p.last_name, p.id_number
-    FROM billing_invoice i
-    JOIN patients_patient p ON p.id = i.patient_id
-    WHERE i.status IN ('issued', 'partially_paid')
-      AND i.visit_day >= coalesce(%s, '-infinity'::date)
-      AND i.visit_day <= coalesce(%s, 'infinity'::date)
-    ORDER BY i.visit_day DESC, i.id DESC
-    LIMIT %s OFFSET %s
-"""
-# The SQL's columns in order: the ids, then INVOICE_ROW_FIELDS (the invoice's, the patient's).
-_OPEN_ROW_INVOICE = (
-    "id",
-    "patient_id",
-    *(f for f in INVOICE_ROW_FIELDS if not f.startswith("patient__")),
+def _field_order(model, names) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+# The open list's row: the invoice's columns (the ids, then INVOICE_ROW_FIELDS') and the
+# patient's, each in its model's field order, the order ``from_db`` takes them in.
+_OPEN_ROW_INVOICE = _field_order(
+    Invoice,
+    ("id", "patient_id", *(f for f in INVOICE_ROW_FIELDS if not f.startswith("patient__"))),
 )
-_OPEN_ROW_PATIENT = tuple(
-    f.removeprefix("patient__") for f in INVOICE_ROW_FIELDS if f.startswith("patient__")
+_OPEN_ROW_PATIENT = _field_order(
+    Patient,
+    ("id", *(f.removeprefix("patient__") for f in INVOICE_ROW_FIELDS if f.startswith("patient__"))),
 )
+_OPEN_ROWS_SQL = (
+    f"SELECT {', '.join('i.' + a for a in _OPEN_ROW_INVOICE)}, "  # noqa: S608 - our names
+    f"{', '.join('p.' + a for a in _OPEN_ROW_PATIENT)} "
+    "FROM billing_invoice i JOIN patients_patient p ON p.id = i.patient_id "
+    "WHERE i.status IN ('issued', 'partially_paid')"
+    " AND i.visit_day >= coalesce(%(date_from)s, '-infinity'::date)"
+    " AND i.visit_day <= coalesce(%(date_to)s, 'infinity'::date) "
+    "ORDER BY i.visit_day DESC, i.id DESC LIMIT %(limit)s OFFSET %(offset)s"
+)
+_OPEN_TOTALS_SQL = (
+    "SELECT coalesce(sum(invoices), 0), coalesce(sum(net_total), 0),"
+    " coalesce(sum(patient_total), 0), coalesce(sum(balance), 0)"
+    " FROM billing_openbalanceday"
+    " WHERE visit_day >= coalesce(%(date_from)s, '-infinity'::date)"
+    " AND visit_day <= coalesce(%(date_to)s, 'infinity'::date)"
+)
+assert tuple(OPEN_STATUSES) == ("issued", "partially_paid")
 
 
 class OpenInvoiceRows:
     """The open list (visit days in a range at most) as the paginator slices it: each slice
     is one plain query for that page's invoices with their patients' names, the same rows
     in the same order as ``invoice_list(status="open", ...).only(*INVOICE_ROW_FIELDS)``
-    without compiling that query on every request."""
+    without compiling that query on every request. :meth:`prime` hands it rows already
+    fetched (``open_invoice_page``: with the totals, in one round trip)."""
 
     def __init__(self, *, date_from=None, date_to=None):
         self.date_from, self.date_to = date_from, date_to
+        self._primed: tuple[int, list[tuple]] | None = None
+
+    def params(self, start: int, limit: int) -> dict:
+        return {
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "limit": max(limit, 0),
+            "offset": start,
+        }
+
+    def prime(self, start: int, rows: list[tuple]) -> None:
+        """``rows``: what ``_OPEN_ROWS_SQL`` answered from ``start`` (as many as it asked
+        for); a slice from ``start`` that ends within them is taken from them."""
+        self._primed = (start, rows)
 
     def __getitem__(self, bounds: slice) -> list[Invoice]:
         start, stop = bounds.start or 0, bounds.stop
         if stop <= start:
             return []
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _OPEN_ROWS_SQL, [self.date_from, self.date_to, max(stop - start, 0), start]
-            )
-            rows = cursor.fetchall()
-        # ``from_db`` takes the loaded values in the model's field order.
-        invoice_order = _field_order(Invoice, _OPEN_ROW_INVOICE)
-        patient_order = _field_order(Patient, ("id", *_OPEN_ROW_PATIENT))
+        primed, self._primed = self._primed, None
+        if primed is not None and primed[0] == start and stop - start <= len(primed[1]):
+            rows = primed[1][: stop - start]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(_OPEN_ROWS_SQL, self.params(start, stop - start))
+                rows = cursor.fetchall()
+        return self.make(rows)
+
+    @staticmethod
+    def make(rows) -> list[Invoice]:
         n = len(_OPEN_ROW_INVOICE)
         out = []
         for row in rows:
-            invoice_values = dict(zip(_OPEN_ROW_INVOICE, row[:n], strict=True))
-            patient_values = {"id": row[1], **dict(zip(_OPEN_ROW_PATIENT, row[n:], strict=True))}
-            invoice = Invoice.from_db(
-                "default", invoice_order, [invoice_values[a] for a in invoice_order]
-            )
-            patient = Patient.from_db(
-                "default", patient_order, [patient_values[a] for a in patient_order]
-            )
+            invoice = Invoice.from_db("default", _OPEN_ROW_INVOICE, row[:n])
+            patient = Patient.from_db("default", _OPEN_ROW_PATIENT, row[n:])
             Invoice.patient.field.set_cached_value(invoice, patient)
             out.append(invoice)
         return out
 
 
-def _field_order(model, names) -> tuple[str, ...]:
-    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+def _open_list(filters: dict) -> bool:
+    """The open list filtered by visit days at most (its fast paths)."""
+    return filters.get("status") == "open" and not set(filters) - {"status", "date_from", "date_to"}
+
+
+def invoice_list_page(number, per_page: int, **filters) -> tuple[ListTotals, Page]:
+    """The invoice list's totals and its page ``number`` (``Paginator.get_page``'s answer
+    for any number) for ``filters`` as given to ``invoice_list``: the open list's in one
+    round trip (the per-day totals and the page's rows; a number past the end costs a
+    second query), any other filter's through ``invoice_list_totals`` and the ORM."""
+    if not _open_list(filters):
+        qs = invoice_list(**filters)
+        totals = invoice_list_totals(qs, **filters)
+        paginator = Paginator(invoice_list_rows(qs, **filters), per_page)
+        paginator.count = totals.count  # a cached_property: set, it is never queried
+        return totals, paginator.get_page(number)
+    rows = OpenInvoiceRows(date_from=filters.get("date_from"), date_to=filters.get("date_to"))
+    bottom = (max(RawPaginator.number_asked(number), 1) - 1) * per_page
+    totals_rows, page_rows = fetch_many(
+        [_OPEN_TOTALS_SQL, _OPEN_ROWS_SQL], rows.params(bottom, per_page)
+    )
+    rows.prime(bottom, page_rows)
+    totals = ListTotals(*totals_rows[0])
+    paginator = Paginator(rows, per_page)
+    paginator.count = totals.count
+    return totals, paginator.get_page(number)
 
 
 def invoice_list_rows(qs: QuerySet[Invoice], **filters):
     """What the invoice list pages through: the open list (visit days in a range at most,
     as ``invoice_list_totals`` decides) through ``OpenInvoiceRows``, any other filter
     through ``qs`` loading the shown columns only."""
-    if filters.get("status") == "open" and not set(filters) - {"status", "date_from", "date_to"}:
+    if _open_list(filters):
         return OpenInvoiceRows(date_from=filters.get("date_from"), date_to=filters.get("date_to"))
     return qs.only(*INVOICE_ROW_FIELDS)
 
@@ -315,7 +362,7 @@ def invoice_list_totals(qs: QuerySet[Invoice], **filters) -> ListTotals:
     count from here instead of a second ``COUNT(*)``). The open list filtered by visit days
     at most (``filters`` as given to ``invoice_list``) sums the per-day open-balance rows
     instead of its invoices."""
-    if filters.get("status") == "open" and not set(filters) - {"status", "date_from", "date_to"}:
+    if _open_list(filters):
         return open_invoice_totals(
             date_from=filters.get("date_from"), date_to=filters.get("date_to")
         )
@@ -332,14 +379,7 @@ def open_invoice_totals(*, date_from=None, date_to=None) -> ListTotals:
     """``invoice_list_totals`` of the open invoices (visit day in the range) from the
     trigger-kept ``OpenBalanceDay`` rows: at most a row per visit day, one plain query."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(invoices), 0), coalesce(sum(net_total), 0),"
-            " coalesce(sum(patient_total), 0), coalesce(sum(balance), 0)"
-            " FROM billing_openbalanceday"
-            " WHERE visit_day >= coalesce(%s, '-infinity'::date)"
-            " AND visit_day <= coalesce(%s, 'infinity'::date)",
-            [date_from, date_to],
-        )
+        cursor.execute(_OPEN_TOTALS_SQL, {"date_from": date_from, "date_to": date_to})
         count, net, patient, balance = cursor.fetchone()
     return ListTotals(count=count, net=net, patient=patient, balance=balance)
 

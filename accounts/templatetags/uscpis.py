@@ -41,6 +41,8 @@ def money(value) -> str:
         amount = Decimal(value).quantize(Decimal("0.01"))
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
+    if amount.is_nan():  # "NaN" quantizes quietly but cannot be compared below
+        return str(value)
     sign = "-" if amount < 0 else ""
     # Python's grouping, not humanize's intcomma (a locale lookup per call): the site is
     # English only (LANGUAGE_CODE en-us, no locale switching), where both give 1,234.

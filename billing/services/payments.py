@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -61,20 +61,38 @@ def cashier_day_open(*, actor: User | None, opening_float) -> CashierDay:
     return day
 
 
+# A day's takings and approved refunds by method, in one statement: (method, taken,
+# refunded) rows, ``day`` standing for the day's id (a parameter or a subquery).
+EXPECTED_SQL = """
+SELECT p.method, SUM(p.amount), NULL FROM billing_payment p
+ WHERE p.cashier_day_id = {day} GROUP BY p.method
+UNION ALL
+SELECT p.method, NULL, SUM(r.amount) FROM billing_refund r
+  JOIN billing_payment p ON p.id = r.payment_id
+ WHERE p.cashier_day_id = {day} AND r.status = 'approved' GROUP BY p.method
+"""
+assert ApprovalStatus.APPROVED == "approved"
+
+
+def expected_from(rows, opening_float: Decimal) -> dict[str, Decimal]:
+    """``expected_by_method`` from ``EXPECTED_SQL``'s rows and the day's float."""
+    totals = dict.fromkeys(PaymentMethod.values, ZERO)
+    for method, taken, refunded in rows:
+        if taken is not None:
+            totals[method] += taken
+        if refunded is not None:
+            totals[method] -= refunded
+    totals[PaymentMethod.CASH] += opening_float
+    return totals
+
+
 def expected_by_method(day: CashierDay) -> dict[str, Decimal]:
     """What the drawer and the other channels should hold: the float plus cash taken, and
-    every other method's takings, less approved refunds paid out from this day's payments."""
-    totals = dict.fromkeys(PaymentMethod.values, ZERO)
-    for row in day.payments.values("method").annotate(total=Sum("amount")):
-        totals[row["method"]] += row["total"]
-    for row in (
-        Refund.objects.filter(payment__cashier_day=day, status=ApprovalStatus.APPROVED)
-        .values("payment__method")
-        .annotate(total=Sum("amount"))
-    ):
-        totals[row["payment__method"]] -= row["total"]
-    totals[PaymentMethod.CASH] += day.opening_float
-    return totals
+    every other method's takings, less approved refunds paid out from this day's payments
+    (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(EXPECTED_SQL.format(day="%(day)s"), {"day": day.pk})
+        return expected_from(cursor.fetchall(), day.opening_float)
 
 
 @transaction.atomic

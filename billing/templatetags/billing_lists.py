@@ -18,14 +18,11 @@ from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 
-from accounts.templatetags.uscpis import money
-from billing.models import InvoiceStatus
-from billing.templatetags.billing_tags import TONES
-from uscpis.fasturl import reverse_ints
+from billing.templatetags.billing_tags import invoice_badge_html, money_html
+from uscpis.fasturl import int_url_maker
 
 register = template.Library()
 
-INVOICE_STATUSES = dict(InvoiceStatus.choices)  # get_status_display() without its lookups
 _PLAIN = Context()  # autoescape on, as the page's context renders ``{{ cell }}``
 
 
@@ -57,7 +54,7 @@ def report_rows(report) -> str:
     out = []
     for row in report.rows:
         cells = [
-            f'<td class="num">{_e(money(cell))}</td>'
+            f'<td class="num">{money_html(cell)}</td>'
             if i in money_columns
             else f"<td>{_cell(cell)}</td>"
             for i, cell in enumerate(row)
@@ -71,19 +68,18 @@ def invoice_list_rows(invoices) -> str:
     """Every ``<tr>`` of the invoice list (``selectors.invoice_list`` selects the patient)."""
     out = []
     language = get_language()
+    invoice_url = int_url_maker("billing:invoice")
     for inv in invoices:
         patient = inv.patient
-        status = INVOICE_STATUSES.get(inv.status, inv.status)  # status_badge's markup below
         out.append(
-            f'<tr>\n    <td><a href="{_e(reverse_ints("billing:invoice", inv.pk))}">'
+            f'<tr>\n    <td><a href="{_e(invoice_url(inv.pk))}">'
             f"{_e(inv.number or 'Draft')}</a></td>\n"
             f'    <td>{_e(patient.full_name)}<div class="muted small">{_e(patient.id_number)}'
             "</div></td>\n"
             f'    <td class="nowrap">{_day(inv.visit_day, language)}</td>\n'
-            f'    <td><span class="badge {_e(TONES.get(inv.status, "warn"))}">{_e(status)}</span>'
-            "</td>\n"
-            f'    <td class="num">{_e(money(inv.net_total))}</td>'
-            f'<td class="num">{_e(money(inv.patient_total))}</td>'
-            f'<td class="num">{_e(money(inv.balance))}</td>\n  </tr>'
+            f"    <td>{invoice_badge_html(inv.status, language)}</td>\n"
+            f'    <td class="num">{money_html(inv.net_total)}</td>'
+            f'<td class="num">{money_html(inv.patient_total)}</td>'
+            f'<td class="num">{money_html(inv.balance)}</td>\n  </tr>'
         )
     return mark_safe("".join(out))  # noqa: S308 - every value is escaped

@@ -10,12 +10,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
+from accounts.roles import user_has_perm
 from billing import forms, screens, selectors
 from billing.models import ApprovalStatus, InvoiceLine, InvoiceStatus
 from billing.pdf import invoice_pdf
 from billing.services import claims as claim_services
 from billing.services import invoices as services
-from billing.views._common import form_errors, page_of, pdf_response, query_without_page
+from billing.views._common import (
+    PAGE_SIZE,
+    form_errors,
+    page_of,
+    pdf_response,
+    query_without_page,
+)
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
 
@@ -25,9 +32,7 @@ def invoice_list(request: Request):
     form = forms.InvoiceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     filters = {k: v for k, v in filters.items() if v}
-    qs = selectors.invoice_list(**filters)
-    totals = selectors.invoice_list_totals(qs, **filters)
-    page = page_of(request, selectors.invoice_list_rows(qs, **filters), count=totals.count)
+    totals, page = selectors.invoice_list_page(request.GET.get("page"), PAGE_SIZE, **filters)
     selectors.rows_served(
         request.user,
         page,
@@ -46,8 +51,9 @@ def _detail_context(request, invoice, **extra) -> dict:
     lines, history = screens.invoice_page_reads(invoice)
     draft = invoice.status == InvoiceStatus.DRAFT
     posted = not draft and invoice.status != InvoiceStatus.VOID
+    owing = posted and invoice.balance > 0
     # The forms are built only where the page shows them (drafts: lines and terms; posted
-    # invoices: the corrections).
+    # invoices still owing: a credit note and a write-off; issued ones: voiding).
     context = {
         "invoice": invoice,
         "lines": lines,
@@ -56,6 +62,8 @@ def _detail_context(request, invoice, **extra) -> dict:
         "write_offs": history.write_offs,
         "claims": history.claims,
         "claimable": not draft and any(x.payer_share > 0 for x in lines),
+        # A draft's lines and terms can be changed here (by whoever manages billing).
+        "editable": draft and user_has_perm(request.user, "billing.manage"),
         "line_form": forms.AddLineForm() if draft else None,
         "terms_form": forms.TermsForm(
             patient=invoice.patient,
@@ -67,9 +75,11 @@ def _detail_context(request, invoice, **extra) -> dict:
         )
         if draft
         else None,
-        "void_form": forms.ReasonForm(prefix="void") if posted else None,
-        "writeoff_form": forms.ReasonForm(prefix="writeoff") if posted else None,
-        "credit_form": forms.CreditNoteForm(prefix="credit") if posted else None,
+        "void_form": forms.ReasonForm(prefix="void")
+        if invoice.status == InvoiceStatus.ISSUED
+        else None,
+        "writeoff_form": forms.ReasonForm(prefix="writeoff") if owing else None,
+        "credit_form": forms.CreditNoteForm(prefix="credit") if owing else None,
         "pending_writeoff": any(w.status == ApprovalStatus.REQUESTED for w in history.write_offs),
     }
     context.update(extra)

@@ -11,10 +11,9 @@ from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from billing import forms, screens, selectors
-from billing.models import Payment
 from billing.pdf import statement_pdf
 from billing.services import claims
-from billing.views._common import form_errors, page_of, pdf_response
+from billing.views._common import form_errors, pdf_response
 from patients.selectors import get_patient_for_user
 from uscpis.http import Request, redirect_htmx_aware, render_page
 
@@ -30,18 +29,16 @@ def _account(request, pk, purpose, object_type: str = "billing.account", **detai
 @require_perm("billing.view")
 def patient_account(request: Request, patient_pk: int):
     patient = _account(request, patient_pk, AuditAction.READ)
-    balance, invoice_count = screens.patient_account_summary(patient.pk)
-    # The rows show no patient (it is this one): no join.
-    invoices = selectors.invoice_list(patient_id=patient.pk).select_related(None)
+    account = screens.patient_account_page(patient.pk, request.GET.get("page"))
     return render_page(
         request,
         "billing/patient.html",
         {
             "patient": patient,
-            "balance": balance,
-            "page": page_of(request, invoices, count=invoice_count),
-            "payments": list(Payment.objects.filter(patient=patient).order_by("-received_at")[:10]),
-            "coverages": selectors.coverages_for(patient.pk),
+            "balance": account.balance,
+            "page": account.page,
+            "payments": account.payments,
+            "coverages": account.coverages,
             "period": forms.PeriodForm(),
         },
         partial="patient-invoices",

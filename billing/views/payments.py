@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import read_purpose
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
-from billing import forms, selectors
+from billing import forms, screens, selectors
 from billing.models import (
     OPEN_STATUSES,
     CashierDay,
@@ -28,17 +28,6 @@ from billing.services import payments as services
 from billing.views._common import form_errors, page_of, pdf_response
 from patients.selectors import get_patient_for_user
 from uscpis.http import Request, redirect_htmx_aware, render_page
-
-CASHIER_ROW_FIELDS = (
-    "cashier_day",  # the related manager sets each payment's day from it
-    "receipt_number",
-    "received_at",
-    "method",
-    "amount",
-    "patient__first_name",
-    "patient__middle_name",
-    "patient__last_name",
-)
 
 
 def _open_invoices(patient):
@@ -174,7 +163,8 @@ def approval_decide(request: Request, kind: str, pk: int):
 @require_perm("billing.manage")
 def cashier(request: Request):
     """Open the day with a float; take payments; close with counts per method."""
-    day = selectors.open_cashier_day(request.user)
+    screen = screens.cashier_screen(request.user)
+    day = screen.day
     open_form = forms.OpenDayForm(request.POST if request.POST.get("action") == "open" else None)
     close_form = forms.CloseDayForm(request.POST if request.POST.get("action") == "close" else None)
     if request.method == "POST":
@@ -201,17 +191,11 @@ def cashier(request: Request):
         "day": day,
         "open_form": open_form,
         "close_form": close_form,
-        "recent": list(CashierDay.objects.filter(cashier=request.user).order_by("-opened_at")[:10]),
+        "recent": screen.recent,
     }
     if day:
-        expected = services.expected_by_method(day)  # two queries; once, not per method
-        context["expected"] = [(label, expected[m]) for m, label in PaymentMethod.choices]
-        # The columns the rows show (billing_rows.cashier_payment_rows), not whole patients.
-        context["payments"] = list(
-            day.payments.select_related("patient")
-            .only(*CASHIER_ROW_FIELDS)
-            .order_by("-received_at")[:50]
-        )
+        context["expected"] = [(label, screen.expected[m]) for m, label in PaymentMethod.choices]
+        context["payments"] = screen.payments
     return render_page(
         request,
         "billing/cashier.html",

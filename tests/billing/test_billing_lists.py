@@ -150,3 +150,39 @@ def test_invoice_filters_draw_as_djangos_widgets_did(data):
     for name in ("status", "q", "date_from", "date_to"):  # whitespace between tags aside
         assert _squash(str(new[name])) == _squash(str(old[name])), name
     assert "&lt;i&gt;" in str(new["q"]) or not data.get("q")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.one_of(
+        st.decimals(),  # NaN and infinities too
+        st.sampled_from(["NaN", "-nan", "sNaN", "Infinity", "1e999"]),
+        st.decimals(min_value=Decimal("-1"), max_value=Decimal("1"), places=4),
+        st.decimals(min_value=Decimal("-1e15"), max_value=Decimal("1e15"), places=2),
+        st.none(),
+        st.integers(),
+        st.text(max_size=5),
+    )
+)
+def test_money_html_is_the_money_filter_escaped(value):
+    """The rows' money cells (``billing_tags.money_html``) are ``{{ value|money }}`` for
+    any amount: rounding, negative amounts that round to nothing, huge ones, non-numbers."""
+    from billing.templatetags.billing_tags import money_html
+
+    want = Template("{% load uscpis %}{{ v|money }}").render(Context({"v": value}))
+    assert money_html(value) == want
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_invoice_badges_are_the_status_badge_tag(language):
+    from django.utils import translation
+
+    from billing.models import InvoiceStatus
+    from billing.templatetags.billing_tags import invoice_badge_html
+
+    old = Template("{% load billing_tags %}{% status_badge s label %}")
+    with translation.override(language):
+        for status in [*InvoiceStatus.values, "<odd>&"]:
+            label = dict(InvoiceStatus.choices).get(status, status)
+            want = old.render(Context({"s": status, "label": label}))
+            assert invoice_badge_html(status, translation.get_language()) == want

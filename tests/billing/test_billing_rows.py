@@ -143,6 +143,10 @@ def test_cashier_payment_rows_match_the_template(world):
         lambda: forms.CreditNoteForm(
             {"credit-amount": "1e9", "credit-reason": ""}, prefix="credit"
         ),
+        lambda: forms.InvoiceFilterForm(),
+        lambda: forms.InvoiceFilterForm(
+            {"status": "open", "q": '<"x">&', "date_from": "2026-02-30", "date_to": "2026-01-01"}
+        ),
         # Hidden and multiple-checkbox fields go through the template.
         lambda: forms.PaymentForm(initial={"idempotency_key": "k<1>"}),
     ],
@@ -248,19 +252,20 @@ def test_invoice_page_lists_history_escaped_and_builds_only_the_forms_it_shows(
     assert timezone.localdate()  # the page rendered in the clinic's zone
 
 
-def test_patient_account_summary_is_the_balance_and_the_count(world, billing_user):
+def test_patient_account_page_is_the_balance_and_the_count(world, billing_user):
     from billing import selectors
 
     empty = PatientFactory()
     issued_invoice(world["me"], billing_user, "LAB-UA")  # the draft, issued: two open
     for patient in (world["me"], world["other"], world["emp"], empty):
-        balance, count = screens.patient_account_summary(patient.pk)
-        assert balance == selectors.patient_balance(patient.pk)
-        assert count == selectors.invoice_list(patient_id=patient.pk).count()
-    balance, count = screens.patient_account_summary(world["me"].pk)
-    assert balance.open_invoices == 2 and balance.owed > 0 and count == 2  # the draft, issued
-    assert screens.patient_account_summary(world["other"].pk)[0].credit > 0
-    assert str(screens.patient_account_summary(empty.pk)[0].owed) == "0.00"
+        account = screens.patient_account_page(patient.pk, None)
+        assert account.balance == selectors.patient_balance(patient.pk)
+        assert account.page.paginator.count == selectors.invoice_list(patient_id=patient.pk).count()
+    account = screens.patient_account_page(world["me"].pk, None)
+    assert account.balance.open_invoices == 2 and account.balance.owed > 0
+    assert account.page.paginator.count == 2  # the draft, issued
+    assert screens.patient_account_page(world["other"].pk, None).balance.credit > 0
+    assert str(screens.patient_account_page(empty.pk, None).balance.owed) == "0.00"
 
 
 def test_patient_account_page_pages_through_its_invoices(world, billing_user, client_for):
@@ -390,3 +395,118 @@ def test_invoice_page_for_odd_ids_is_404(world, billing_user, client_for):
         with pytest.raises(Http404):
             selectors.get_invoice_for_user(billing_user, pk, purpose=None)
     assert client_for(billing_user).get("/billing/invoices/999999999/").status_code == 404
+
+
+# billing/invoice.html's lines and history before they moved to billing_rows (the draft
+# test stood for ``editable``: a draft, shown to someone who manages billing).
+OLD_LINE_ROWS = (
+    "{% load uscpis %}"
+    """{% for line in lines %}<tr>
+    <td>{{ line.description }}<div class="muted small">{{ line.service.name }}{% if line.covered_by_fee %} · covered by the term's health fee{% endif %}{% if line.covered_by_capitation %} · PhilHealth Konsulta: covered by the capitation{% endif %}{% if line.price_override_reason %} · price changed: {{ line.price_override_reason }}{% endif %}{% if line.provider %} · {{ line.provider.full_name }}{% endif %}</div></td>
+    <td class="num">{{ line.quantity.normalize }}</td><td class="num">{{ line.unit_price|money }}</td>
+    <td class="num">{% if line.total_discount %}−{{ line.total_discount|money }}{% else %}—{% endif %}</td>
+    <td class="num">{{ line.net|money }}</td><td class="num">{{ line.payer_share|money }}</td><td class="num">{{ line.patient_share|money }}</td>
+    {% if editable %}<td class="actions">
+      <form class="inline-form" hx-post="{% url 'billing:invoice_line_action' invoice.pk line.pk 'price' %}" hx-target="#invoice-lines" hx-swap="outerHTML" method="post" action="{% url 'billing:invoice_line_action' invoice.pk line.pk 'price' %}">{% csrf_token %}<input type="number" name="unit_price" step="0.01" min="0" placeholder="New price" aria-label="New price" required><input type="text" name="reason" placeholder="Reason" aria-label="Reason" maxlength="200" required><button class="button small secondary" type="submit" hx-disabled-elt="this">Change price</button></form>
+      <button type="button" class="button small danger" hx-post="{% url 'billing:invoice_line_action' invoice.pk line.pk 'remove' %}" hx-target="#invoice-lines" hx-swap="outerHTML" hx-disabled-elt="this">Remove</button>
+    </td>{% endif %}
+  </tr>{% empty %}<tr><td colspan="8" class="empty">No lines.</td></tr>{% endfor %}"""
+)  # fmt: skip
+OLD_HISTORY_ITEMS = (
+    "{% load uscpis %}"
+    """{% for a in allocations %}<li>{{ a.created_at|date:"j M Y" }} · <a href="{% url 'billing:payment' a.payment_id %}">{{ a.payment.receipt_number }}</a> ({{ a.payment.get_method_display }}) · {{ a.amount|money }}</li>{% endfor %}
+  {% for c in credit_notes %}<li>{{ c.created_at|date:"j M Y" }} · credit note {{ c.number }} · {{ c.amount|money }} · {{ c.reason }}</li>{% endfor %}
+  {% for w in write_offs %}<li>{{ w.requested_at|date:"j M Y" }} · write-off {{ w.amount|money }} · {{ w.get_status_display }} · {{ w.reason }}</li>{% endfor %}"""
+)  # fmt: skip
+NEW_HISTORY_ITEMS = (
+    "{% load billing_rows %}{% allocation_items allocations %}\n"
+    "  {% credit_note_items credit_notes %}\n  {% write_off_items write_offs %}"
+)
+
+
+def test_invoice_line_rows_match_the_template(world, billing_user):
+    from billing.models import Service
+    from billing.templatetags.billing_rows import invoice_line_rows
+
+    stored, _ = screens.invoice_page_reads(world["invoice"])
+    draft_lines, _ = screens.invoice_page_reads(world["draft"])
+    service = Service(name="<Lab> & 'X'")
+    odd = [
+        InvoiceLine(pk=6001, description='<script>"a"</script>', quantity=Decimal("10"),
+                    unit_price=Decimal("1234.5"), discount=Decimal("20"),
+                    vat_exemption=Decimal("0.5"), net=Decimal("-1"), payer_share=Decimal("0"),
+                    patient_share=Decimal("99999.999"), covered_by_fee=True,
+                    covered_by_capitation=True, price_override_reason="<why> & 'so'"),
+        InvoiceLine(pk=6002, description="Plain", quantity=Decimal("0.250"),
+                    unit_price=Decimal("0"), discount=Decimal("0"), vat_exemption=Decimal("0"),
+                    net=Decimal("0"), payer_share=Decimal("0"), patient_share=Decimal("0")),
+    ]  # fmt: skip
+    for line in odd:
+        line.service = service
+        line.provider = None
+    odd[1].provider = billing_user
+    invoice = Invoice(pk=5001)
+    for lines in (stored, draft_lines, odd, []):
+        for editable in (False, True):
+            context = Context({"invoice": invoice, "lines": lines, "editable": editable})
+            context["csrf_token"] = "tok<en>"
+            got = invoice_line_rows(context, invoice, lines, editable)
+            assert got == Template(OLD_LINE_ROWS).render(context), (lines, editable)
+    context = Context({"csrf_token": "t"})
+    got = invoice_line_rows(context, invoice, odd, True)
+    assert "&lt;script&gt;" in got and "<script>" not in got and "1E+1" not in got
+    assert 'value="t"' in got and "−₱20.50" in got
+    assert invoice_line_rows(Context(), invoice, [], False) == (
+        '<tr><td colspan="8" class="empty">No lines.</td></tr>'
+    )
+
+
+def test_invoice_history_items_match_the_template(world, billing_user, admin_user):
+    from billing.models import CreditNote
+
+    invoice_services.credit_note_create(
+        actor=billing_user, invoice=world["invoice"], amount=Decimal("10"), reason="<Goodwill>"
+    )
+    invoice_services.writeoff_decide(actor=admin_user, writeoff=world["writeoff"], approve=False)
+    late = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # the next day in Manila
+    odd_payment = Payment(pk=4001, receipt_number="<OR>&1", method="odd")
+    odd_allocation = Allocation(pk=4002, payment_id=4001, amount=Decimal("5.5"), created_at=late)
+    odd_allocation.payment = odd_payment
+    odd_note = CreditNote(pk=4003, number="<CN>", amount=Decimal("1"), reason="&", created_at=late)
+    odd_writeoff = WriteOff(
+        pk=4004, status="<odd>", amount=Decimal("2"), reason="'r'", requested_at=late
+    )
+    for invoice in (world["invoice"], world["emp_invoice"], world["draft"]):
+        history = screens.invoice_history(invoice)
+        for extra in (False, True):
+            context = {
+                "allocations": history.allocations + ([odd_allocation] if extra else []),
+                "credit_notes": history.credit_notes + ([odd_note] if extra else []),
+                "write_offs": history.write_offs + ([odd_writeoff] if extra else []),
+            }
+            got = Template(NEW_HISTORY_ITEMS).render(Context(context))
+            assert got == Template(OLD_HISTORY_ITEMS).render(Context(context))
+    assert "&lt;OR&gt;&amp;1" in got and "&lt;odd&gt;" in got and "&#x27;r&#x27;" in got
+
+
+def test_pages_match_the_paginate_tag():
+    from django.core.paginator import Paginator
+    from django.test import RequestFactory
+
+    from billing.templatetags.billing_rows import pages
+
+    old = Template("{% load uscpis %}{% paginate page target %}")
+    queries = [{}, {"page": "2"}, {"status": "open", "q": '<a&b "c">', "page": "x"}, {"q": "é ü"}]
+    paginators = [Paginator(range(n), 25) for n in (0, 1, 25, 26, 80, 30_000)]
+    capped = Paginator(range(51), 25)  # as CappedPaginator leaves one past its cap
+    capped.cap, capped.capped = 50, True
+    paginators.append(capped)
+    for query in queries:
+        request = RequestFactory().get("/billing/invoices/", query)
+        for paginator in paginators:
+            for number in range(1, paginator.num_pages + 1, max(1, paginator.num_pages // 7)):
+                page = paginator.page(number)
+                for target in ("", "invoice-table", '<"t">'):
+                    context = Context({"request": request, "page": page, "target": target})
+                    want = old.render(context)
+                    assert pages(context, page, target) == want, (query, number, target)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import selectors
+from billing import screens, selectors
 from billing.models import (
     OPEN_STATUSES,
     ClaimStatus,
@@ -32,6 +32,7 @@ from billing.services.checks import billing_check
 from billing.templatetags.billing_lists import invoice_list_rows
 from patients.models import Patient
 from tests.billing.conftest import charge, hmo_coverage, issued_invoice
+from tests.billing.test_screens import assert_invoice_list_page_is_the_reference
 from tests.patients.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -183,6 +184,14 @@ def test_pages_equal_the_computation_over_every_open_invoice(
                 got = rows[start:stop]
                 assert [i.pk for i in got] == [i.pk for i in want]
                 assert invoice_list_rows(got) == invoice_list_rows(want)
+            # The list's page and totals in one round trip, any page number.
+            for number in ("1", "2", "99", None):
+                assert_invoice_list_page_is_the_reference(number, per_page, **filters)
+        # The account page's balance: the trigger-kept per-patient row.
+        for patient in patients_six:
+            got = screens.patient_account_page(patient.pk, None).balance
+            assert got == selectors.patient_balance(patient.pk)
+            assert str(got.owed) == str(selectors.patient_balance(patient.pk).owed)
         transaction.set_rollback(True)
 
 
