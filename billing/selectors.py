@@ -172,8 +172,18 @@ def patient_owed(patient_id: int) -> Decimal:
     invoices' balances (a patient has a few) summed by one hand-written statement (answered
     from the open-invoice ageing index; no query to compile on every chart)."""
     with connection.cursor() as cursor:
-        cursor.execute(_OWED_SQL, [patient_id, *map(str, OPEN_STATUSES)])
-        owed = cursor.fetchone()[0]
+        cursor.execute(*patient_owed_statement(patient_id))
+        return patient_owed_from_row(cursor.fetchone())
+
+
+def patient_owed_statement(patient_id: int) -> tuple[str, list]:
+    """``patient_owed``'s statement, for a caller sending it with other reads in one round
+    trip; ``patient_owed_from_row`` turns its one row into the amount."""
+    return _OWED_SQL, [patient_id, *map(str, OPEN_STATUSES)]
+
+
+def patient_owed_from_row(row) -> Decimal:
+    owed = row[0]
     return ZERO if owed is None else owed + ZERO  # + ZERO: centavos, as the Python sum gave
 
 
