@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import AuditAction, AuditEvent, User
 from uscpis.http import client_ip
@@ -129,9 +130,10 @@ def _event_row(
     allowed: bool,
     detail: dict | None,
     actor_email: str,
-) -> tuple[AuditEvent, list]:
-    """The event ``audit_record`` writes (unsaved) and the parameters of ``_INSERT_FENCED``
-    that write it (the restore fence's key first)."""
+    instance: bool = True,
+) -> tuple[AuditEvent | None, list]:
+    """The event ``audit_record`` writes (unsaved; ``None`` unless ``instance``) and the
+    parameters of ``_INSERT_FENCED`` that write it (the restore fence's key first)."""
     if action not in AuditAction.values:
         raise ValueError(f"Unknown audit action {action!r}")
     if actor is not None and not getattr(actor, "is_authenticated", False):
@@ -148,22 +150,26 @@ def _event_row(
     else:
         origin = current_origin.get() or _NO_ORIGIN
     detail_json = json.dumps(detail or {}, default=str)
-    event = AuditEvent(
-        actor=actor,
-        actor_email=(actor.email if actor is not None else actor_email)[:254],
-        action=AuditAction(action),
-        object_type=object_type[:64],
-        object_id=str(object_id or "")[:64],
-        patient_id=patient_id,
-        allowed=allowed,
-        ip=origin.ip,
-        request_id=origin.request_id,
-        path=origin.path,
-        detail=json.loads(detail_json),
-    )
-    params = [getattr(event, column) for column in _INSERT_COLUMNS[:-1]]
-    params[_INSERT_COLUMNS.index("action")] = event.action.value
-    return event, [_AUDIT_LOCK_KEY, *params, detail_json]
+    action = AuditAction(action)
+    values = {
+        "created_at": timezone.now(),
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_email": (actor.email if actor is not None else actor_email)[:254],
+        "action": action.value,
+        "object_type": object_type[:64],
+        "object_id": str(object_id or "")[:64],
+        "patient_id": patient_id,
+        "allowed": allowed,
+        "ip": origin.ip,
+        "request_id": origin.request_id,
+        "path": origin.path,
+    }
+    params = [_AUDIT_LOCK_KEY, *(values[c] for c in _INSERT_COLUMNS[:-1]), detail_json]
+    if not instance:
+        return None, params
+    del values["actor_id"]
+    values["action"] = action
+    return AuditEvent(actor=actor, detail=json.loads(detail_json), **values), params
 
 
 def audit_record(
@@ -360,6 +366,7 @@ def audit_phi_read_statement(
             return None
         seen.add(key)
     _, params = _event_row(
+        instance=False,
         actor=actor,
         action=AuditAction.READ,
         obj=obj,

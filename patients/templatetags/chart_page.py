@@ -5,10 +5,15 @@ them (``render_value_in_context``: localised and escaped), URLs escaped as ``{% 
 escapes them; ``tests/patients/test_chart_page.py`` holds both equal to the template code.
 """
 
+from functools import lru_cache
+from html import escape
+
 from django import template
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template.base import render_value_in_context
 from django.template.defaultfilters import date as date_filter
-from django.utils.html import escape
+from django.templatetags.static import static
 from django.utils.safestring import mark_safe
 
 from accounts.roles import user_has_perm
@@ -40,7 +45,9 @@ def patient_header(context) -> str:
     """``{% include "patients/_header.html" %}`` (whose ``header_actions`` block is empty
     when included): the patient's identity and, with ``clinical``, the allergy banner."""
 
-    def show(value) -> str:
+    def show(value) -> str:  # a plain str needs only escaping (what {{ }} does to it)
+        if type(value) is str:
+            return escape(value)
         return render_value_in_context(value, context)
 
     p = context["patient"]
@@ -75,7 +82,7 @@ def chart_actions(context) -> str:
     user, pk = context["user"], context["patient"].pk
     token = context.get("csrf_token")
     csrf = (
-        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(token)}">'
+        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(str(token))}">'
         if token and token != "NOTPROVIDED"
         else ""
     )
@@ -123,3 +130,20 @@ def chart_actions(context) -> str:
         )
     parts.append("\n</div>")
     return mark_safe("".join(parts))  # noqa: S308 - every value is escaped above
+
+
+@lru_cache(maxsize=64)
+def _static_url(path: str) -> str:
+    return static(path)
+
+
+@register.simple_tag
+def static_url(path: str) -> str:
+    """``{% static path %}``, looked up once per process (the storage's manifest is read
+    once per process too)."""
+    return _static_url(path)
+
+
+@receiver(setting_changed)
+def _forget_static(**kwargs) -> None:
+    _static_url.cache_clear()

@@ -283,3 +283,12 @@ def test_the_header_tag_on_a_page_without_clinical_context():
     include = Template('{% include "patients/_header.html" %}')
     tag = Template("{% load chart_page %}{% patient_header %}")
     assert tag.render(Context(ctx)) == include.render(Context(ctx))
+
+
+def test_static_url_is_the_static_tags_url(settings):
+    old = Template("{% load static %}{% static 'css/patients.css' %}")
+    new = Template("{% load chart_page %}{% static_url 'css/patients.css' %}")
+    assert new.render(Context()) == old.render(Context())
+    settings.STATIC_URL = "/elsewhere/"  # a changed setting is not answered from memory
+    assert new.render(Context()) == old.render(Context())
+    assert "/elsewhere/" in new.render(Context())
