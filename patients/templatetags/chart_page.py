@@ -15,6 +15,7 @@ from django.template.base import render_value_in_context
 from django.template.defaultfilters import date as date_filter
 from django.templatetags.static import static
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 
 from accounts.roles import user_has_perm
 from uscpis.fasturl import url_maker
@@ -40,6 +41,12 @@ def _allergy_banner(allergies, show) -> str:
     )
 
 
+@lru_cache(maxsize=4096)
+def _day_label(day, language: str | None) -> str:
+    """``day|date:"j M Y"`` in the active ``language`` (month names are translated)."""
+    return date_filter(day, "j M Y")
+
+
 @register.simple_tag(takes_context=True)
 def patient_header(context) -> str:
     """``{% include "patients/_header.html" %}`` (whose ``header_actions`` block is empty
@@ -54,7 +61,8 @@ def patient_header(context) -> str:
     middle = f" {show(p.middle_name[0])}." if p.middle_name else ""
     subtitle = (
         f"{show(p.id_number)} · {show(p.get_sex_display())} · {show(p.age)} y "
-        f"({show(date_filter(p.birth_date, 'j M Y'))}) · {show(p.get_patient_type_display())}"
+        f"({show(_day_label(p.birth_date, get_language()))}) · "
+        f"{show(p.get_patient_type_display())}"
         f"{f' · {show(p.college)}' if p.college else ''}"
         f"{f' · Year {show(p.year_level)}' if p.year_level else ''}"
         f"{f' · Blood {show(p.blood_type)}' if p.blood_type else ''}"
@@ -147,3 +155,4 @@ def static_url(path: str) -> str:
 @receiver(setting_changed)
 def _forget_static(**kwargs) -> None:
     _static_url.cache_clear()
+    _day_label.cache_clear()  # e.g. a changed DATE_FORMAT or language setting

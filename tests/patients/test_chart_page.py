@@ -148,7 +148,11 @@ def test_the_chart_reads_in_one_round_trip(doctor_user, client_for):
     batch = [q["sql"] for q in queries.captured_queries if "patients_patient" in q["sql"]]
     assert len(batch) == 1
     sql = batch[0]
-    for part in ("patients_allergy", "billing_invoice", "INSERT INTO accounts_auditevent"):
+    for part in (
+        "patients_allergy",
+        "billing_openbalancepatient",
+        "INSERT INTO accounts_auditevent",
+    ):
         assert part in sql
     assert len(queries.captured_queries) <= 1  # session, user and timeline come from the cache
 
@@ -292,3 +296,15 @@ def test_static_url_is_the_static_tags_url(settings):
     settings.STATIC_URL = "/elsewhere/"  # a changed setting is not answered from memory
     assert new.render(Context()) == old.render(Context())
     assert "/elsewhere/" in new.render(Context())
+
+
+def test_the_header_writes_birth_dates_in_the_active_language():
+    from django.utils import translation
+
+    patient = PatientFactory()
+    include = Template('{% include "patients/_header.html" %}')
+    tag = Template("{% load chart_page %}{% patient_header %}")
+    for language in ("en-us", "fil", "de"):
+        with translation.override(language):
+            ctx = {"patient": patient}
+            assert tag.render(Context(ctx)) == include.render(Context(ctx)), language
