@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import AuditAction, AuditEvent, User
 from uscpis.http import client_ip
@@ -117,6 +118,60 @@ def _read_window(cursor, after: int, through: int, size: int) -> tuple[list[tupl
     return rows, end
 
 
+def _event_row(
+    *,
+    actor: User | None,
+    action: AuditAction | str,
+    obj,
+    object_type: str,
+    object_id: str | int,
+    patient_id: int | None,
+    request: HttpRequest | None,
+    allowed: bool,
+    detail: dict | None,
+    actor_email: str,
+    instance: bool = True,
+) -> tuple[AuditEvent | None, list]:
+    """The event ``audit_record`` writes (unsaved; ``None`` unless ``instance``) and the
+    parameters of ``_INSERT_FENCED`` that write it (the restore fence's key first)."""
+    if action not in AuditAction.values:
+        raise ValueError(f"Unknown audit action {action!r}")
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    if request is not None:
+        origin = RequestOrigin(
+            ip=(client_ip(request) or "")[:45],
+            request_id=getattr(request, "request_id", "")[:64],
+            path=request.get_full_path()[:512],
+        )
+    else:
+        origin = current_origin.get() or _NO_ORIGIN
+    detail_json = json.dumps(detail or {}, default=str)
+    action = AuditAction(action)
+    values = {
+        "created_at": timezone.now(),
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_email": (actor.email if actor is not None else actor_email)[:254],
+        "action": action.value,
+        "object_type": object_type[:64],
+        "object_id": str(object_id or "")[:64],
+        "patient_id": patient_id,
+        "allowed": allowed,
+        "ip": origin.ip,
+        "request_id": origin.request_id,
+        "path": origin.path,
+    }
+    params = [_AUDIT_LOCK_KEY, *(values[c] for c in _INSERT_COLUMNS[:-1]), detail_json]
+    if not instance:
+        return None, params
+    del values["actor_id"]
+    values["action"] = action
+    return AuditEvent(actor=actor, detail=json.loads(detail_json), **values), params
+
+
 def audit_record(
     *,
     actor: User | None = None,
@@ -138,45 +193,26 @@ def audit_record(
     supplies the actor when none is given. Raises ``ValueError`` for an unknown action.
     Never waits for other writers; waits only while a restore has the trail set aside.
     """
-    if action not in AuditAction.values:
-        raise ValueError(f"Unknown audit action {action!r}")
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
-    if actor is not None and not getattr(actor, "is_authenticated", False):
-        actor = None
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or obj.pk
-    if request is not None:
-        origin = RequestOrigin(
-            ip=(client_ip(request) or "")[:45],
-            request_id=getattr(request, "request_id", "")[:64],
-            path=request.get_full_path()[:512],
-        )
-    else:
-        origin = current_origin.get() or _NO_ORIGIN
-    detail_json = json.dumps(detail or {}, default=str)
-    event = AuditEvent(
+    event, params = _event_row(
         actor=actor,
-        actor_email=(actor.email if actor is not None else actor_email)[:254],
-        action=AuditAction(action),
-        object_type=object_type[:64],
-        object_id=str(object_id or "")[:64],
+        action=action,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
         patient_id=patient_id,
+        request=request,
         allowed=allowed,
-        ip=origin.ip,
-        request_id=origin.request_id,
-        path=origin.path,
-        detail=json.loads(detail_json),
+        detail=detail,
+        actor_email=actor_email,
     )
-    params = [getattr(event, column) for column in _INSERT_COLUMNS[:-1]]
-    params[_INSERT_COLUMNS.index("action")] = event.action.value
     # Autocommit: the one statement is its own transaction (one round trip instead of BEGIN,
     # fence, INSERT, COMMIT). In the caller's transaction the fence is held until it ends,
     # and an error marks that transaction for rollback, as any failed write in it would.
     guard = transaction.atomic(savepoint=False) if connection.in_atomic_block else nullcontext()
     with guard, connection.cursor() as cursor:
-        cursor.execute(_INSERT_FENCED, [_AUDIT_LOCK_KEY, *params, detail_json])
+        cursor.execute(_INSERT_FENCED, params)
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
     event._state.db = connection.alias
@@ -267,6 +303,86 @@ def read_purpose(request: HttpRequest) -> AuditAction | None:
     """READ for a GET or HEAD (the page shows the record), ``None`` for a write: its service
     records the change, and the page answering it shows no more than what was written."""
     return AuditAction.READ if request.method in ("GET", "HEAD") else None
+
+
+# The read event of a page that sends it in one round trip with the reads it audits
+# (``audit_phi_read_statement``): the same INSERT, writing its row only if a condition
+# holds (e.g. the patient exists), so nothing is recorded for a record that is not served.
+_INSERT_FENCED_IF = _INSERT_FENCED.replace(
+    " FROM fence RETURNING id", " FROM fence WHERE {condition} RETURNING id"
+)
+# Sent first in such a round trip when it is its own transaction (autocommit): a read event
+# commits without waiting for its WAL to reach the disk. It is visible (and sealable) at
+# once and on disk within PostgreSQL's ``wal_writer_delay`` x 3 (0.6 s by default); only a
+# crash of the database server in that window loses it. WAL is flushed in order, so any
+# later synchronous commit (every change, every seal) makes it durable first: a sealed
+# chain never ends in a lost event. Changes' events are written in their callers'
+# transactions and keep their synchronous commit.
+READ_EVENT_NO_FLUSH_WAIT = "SELECT set_config('synchronous_commit', 'off', true)"
+
+
+@dataclass(frozen=True)
+class PendingPhiRead:
+    """A read event ``audit_phi_read_statement`` prepared: ``statements`` to send (in order,
+    in one round trip with the reads), then ``recorded(rows)`` with the INSERT's rows."""
+
+    statements: tuple[tuple[str, list], ...]
+    key: tuple[int | None, str]
+
+    def recorded(self, rows: Sequence[tuple]) -> bool:
+        """Whether the event was written (its condition held). If not, this request may
+        still record the read later, as if it had not been tried."""
+        if rows:
+            return True
+        seen = phi_accessed.get()
+        if seen is not None:
+            seen.discard(self.key)
+        return False
+
+
+def audit_phi_read_statement(
+    *,
+    actor: User | None,
+    patient_id: int,
+    condition: tuple[str, Sequence],
+    obj=None,
+    object_type: str = "",
+    object_id: str | int = "",
+    detail: dict | None = None,
+) -> PendingPhiRead | None:
+    """``audit_phi_access(action=READ, ...)`` as statements for the caller to send with the
+    reads it audits (``uscpis.compiled.fetch_together``): the event is written when
+    ``condition`` (SQL and its parameters, e.g. the record exists) holds. ``None`` when this
+    request has already recorded the read (nothing to send), as ``audit_phi_access``.
+
+    The caller must pass the INSERT's rows to ``recorded`` and must not serve the record
+    when it returns False. Inside a transaction the event is the caller's, as with
+    ``audit_record``; on its own it is committed without waiting for the WAL flush (see
+    ``READ_EVENT_NO_FLUSH_WAIT``)."""
+    key = (patient_id, str(AuditAction.READ))
+    seen = phi_accessed.get()
+    if seen is not None:
+        if key in seen:
+            return None
+        seen.add(key)
+    _, params = _event_row(
+        instance=False,
+        actor=actor,
+        action=AuditAction.READ,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        request=None,
+        allowed=True,
+        detail=detail,
+        actor_email="",
+    )
+    sql, condition_params = condition
+    insert = (_INSERT_FENCED_IF.format(condition=sql), [*params, *condition_params])
+    if connection.in_atomic_block:
+        return PendingPhiRead(statements=(insert,), key=key)
+    return PendingPhiRead(statements=((READ_EVENT_NO_FLUSH_WAIT, []), insert), key=key)
 
 
 def audit_phi_list(

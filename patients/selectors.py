@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 from django.http import Http404
 
-from accounts.audit import audit_phi_denied, audit_phi_served
+from accounts.audit import audit_phi_denied, audit_phi_read_statement, audit_phi_served
 from accounts.models import AuditAction, AuditEvent, User
 from accounts.roles import Role, user_has_perm
 from patients.models import (
@@ -34,7 +36,7 @@ from patients.models import (
     normalize_search,
     sees_every_patient,
 )
-from uscpis.compiled import CompiledQuery
+from uscpis.compiled import CompiledQuery, fetch_together
 
 # The access helpers below are the one owner of per-patient read/export events: ``purpose``
 # is a required keyword (AuditAction.READ, AuditAction.EXPORT, or None for a write whose
@@ -95,6 +97,83 @@ def _visible_patient(user, pk) -> Patient:
     if patient is None:
         raise Patient.DoesNotExist("Patient matching query does not exist.")
     return patient
+
+
+@dataclass
+class ChartHead:
+    """What ``patient_for_chart`` read: the patient, their active allergies (most severe
+    first; empty when not asked for) and the rows of each extra statement, in order."""
+
+    patient: Patient
+    allergies: list[Allergy]
+    extra_rows: list[list[tuple]]
+
+
+_PATIENT_EXISTS = f"EXISTS (SELECT 1 FROM {Patient._meta.db_table} WHERE id = %s)"  # noqa: S608
+
+
+def patient_for_chart(
+    user,
+    pk: int,
+    *,
+    detail: dict,
+    allergies: bool,
+    extra: Sequence[tuple[str, Sequence]] = (),
+) -> ChartHead:
+    """``get_patient_for_user(user, pk, purpose=READ, detail=detail)``, with
+    ``active_allergies(patient)`` when ``allergies`` and the rows of each ``extra``
+    statement (reads that need only ``pk``, e.g. another domain's chart button).
+
+    For staff who see every patient it is one round trip: the patient, the allergies, the
+    extra reads and the read event, written only if the patient exists (nothing is recorded
+    for a 404, as before). Others (and querysets ``CompiledQuery`` hands to the ORM) take the
+    access helper's path, then the other reads. Same objects, same 404s, same audit event."""
+    if type(pk) is int and sees_every_patient(user):
+        head = _chart_head_together(user, pk, detail=detail, allergies=allergies, extra=extra)
+        if head is not None:
+            return head
+    patient = get_patient_for_user(user, pk, purpose=AuditAction.READ, detail=detail)
+    return ChartHead(
+        patient=patient,
+        allergies=active_allergies(patient) if allergies else [],
+        extra_rows=fetch_together(extra) if extra else [],
+    )
+
+
+def _chart_head_together(
+    user, pk: int, *, detail: dict, allergies: bool, extra: Sequence[tuple[str, Sequence]]
+) -> ChartHead | None:
+    patient_stmt = _PATIENT_BY_PK.statement(pk)
+    allergy_stmt = _ACTIVE_ALLERGIES.statement(pk) if allergies else None
+    if patient_stmt is None or (allergies and allergy_stmt is None):
+        return None
+    event = audit_phi_read_statement(
+        actor=user,
+        patient_id=pk,
+        condition=(_PATIENT_EXISTS, [pk]),
+        object_type=Patient._meta.label_lower,  # as obj=patient names it
+        object_id=pk,
+        detail=detail,
+    )
+    event_statements = event.statements if event is not None else ()
+    reads = [patient_stmt, *([allergy_stmt] if allergies else []), *extra]
+    # In a caller's transaction a failed statement marks it for rollback (as audit_record).
+    guard = transaction.atomic(savepoint=False) if connection.in_atomic_block else nullcontext()
+    with guard:
+        results = fetch_together([*reads, *event_statements])
+    found = _PATIENT_BY_PK.objects(results[0], 1)
+    if event is not None:
+        recorded = event.recorded(results[-1])
+        if found and not recorded:  # deleted between the two statements: 404 below
+            found = []
+    if not found:
+        raise Http404("No such patient")
+    rows = results[1 : len(reads)]
+    return ChartHead(
+        patient=found[0],
+        allergies=allergies_by_severity(_ACTIVE_ALLERGIES.objects(rows[0], 1)) if allergies else [],
+        extra_rows=rows[1:] if allergies else rows,
+    )
 
 
 class PortalRecordMissing(Http404):

@@ -145,10 +145,44 @@ class ChartLink:
     url: str
 
 
-def chart_links(user, patient) -> list[ChartLink]:
-    links: list[ChartLink] = []
+@dataclass(frozen=True)
+class ChartLinkReads:
+    """The reads the chart buttons need for one patient (each domain's ``link_reads(user,
+    patient_id) -> list[(sql, params)]``), for the chart to send with its own in one round
+    trip; ``chart_links(..., reads=..., rows=...)`` hands each domain its rows back."""
+
+    per_module: tuple[tuple[tuple[str, list], ...], ...]
+
+    @property
+    def statements(self) -> list[tuple[str, list]]:
+        return [stmt for stmts in self.per_module for stmt in stmts]
+
+
+def chart_link_reads(user, patient_id: int) -> ChartLinkReads:
+    reads = []
     for module in app_modules("chart"):
-        links.extend(module.links(user, patient))
+        hook = getattr(module, "link_reads", None)
+        reads.append(tuple(hook(user, patient_id)) if hook is not None else ())
+    return ChartLinkReads(tuple(reads))
+
+
+def chart_links(
+    user, patient, *, reads: ChartLinkReads | None = None, rows: list | None = None
+) -> list[ChartLink]:
+    """Every domain's buttons on ``patient``'s chart. With ``reads`` (``chart_link_reads``
+    for this user and patient) and ``rows`` (their statements' rows, in order), a domain
+    that asked for reads gets its rows (``links(user, patient, rows=...)``) instead of
+    reading them itself."""
+    links: list[ChartLink] = []
+    position = 0
+    for index, module in enumerate(app_modules("chart")):
+        asked = reads.per_module[index] if reads is not None else ()
+        if asked and rows is not None:
+            mine = rows[position : position + len(asked)]
+            position += len(asked)
+            links.extend(module.links(user, patient, rows=mine))
+        else:
+            links.extend(module.links(user, patient))
     return links
 
 

@@ -24,7 +24,7 @@ from patients.views.visits import tooth_rows
 from uscpis.forms import parse_id
 from uscpis.http import Request, redirect_htmx_aware, render_page
 from uscpis.pagination import CappedSortingPaginator
-from uscpis.registry import chart_links
+from uscpis.registry import chart_link_reads, chart_links
 
 CHART_TABS = [
     ("overview", "Overview", "patients.view_demographics"),
@@ -217,15 +217,27 @@ def _timeline_page(patient, page_param) -> dict:
 
 
 def _render_chart(
-    request: Request, patient, tab: str, *, extra: dict | None = None, status: int = 200
+    request: Request,
+    patient,
+    tab: str,
+    *,
+    extra: dict | None = None,
+    status: int = 200,
+    allergies: list | None = None,
+    links: list | None = None,
 ):
+    """The chart page (or its tab for HTMX). ``allergies`` and ``links``, when the caller has
+    them (``chart``: read with the patient), are the active allergies and the other domains'
+    buttons; otherwise they are read here."""
     clinical = user_has_perm(request.user, "patients.view_clinical")
+    if allergies is None:
+        allergies = selectors.active_allergies(patient) if clinical else []
     ctx = {
         "patient": patient,
         "clinical": clinical,
-        "allergies": selectors.active_allergies(patient) if clinical else [],
+        "allergies": allergies,
         "tabs": [(n, label) for n, label, perm in CHART_TABS if user_has_perm(request.user, perm)],
-        "chart_links": chart_links(request.user, patient),
+        "chart_links": chart_links(request.user, patient) if links is None else links,
         **_tab_context(request, patient, tab),
         **(extra or {}),
     }
@@ -248,10 +260,19 @@ def chart(request: Request, pk: int, tab: str = ""):
         raise Http404("No such tab")
     if not user_has_perm(request.user, TAB_PERMS[tab]):
         deny(request, TAB_PERMS[tab])
-    patient = selectors.get_patient_for_user(
-        request.user, pk, purpose=AuditAction.READ, detail={"view": "chart", "tab": tab}
+    # The patient (audited read), the allergy banner and the other domains' buttons' reads
+    # go to the database together (one round trip for staff).
+    clinical = user_has_perm(request.user, "patients.view_clinical")
+    reads = chart_link_reads(request.user, pk)
+    head = selectors.patient_for_chart(
+        request.user,
+        pk,
+        detail={"view": "chart", "tab": tab},
+        allergies=clinical,
+        extra=reads.statements,
     )
-    return _render_chart(request, patient, tab)
+    links = chart_links(request.user, head.patient, reads=reads, rows=head.extra_rows)
+    return _render_chart(request, head.patient, tab, allergies=head.allergies, links=links)
 
 
 def _chart_tab_redirect(request: Request, patient, tab: str):

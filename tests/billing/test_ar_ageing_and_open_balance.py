@@ -166,3 +166,43 @@ def test_the_charts_owed_figure_is_the_balances(student, billing_user, cashier_d
     assert owed == selectors.patient_balance(student.pk).owed == Decimal("310.00")
     invoices.invoice_void(actor=billing_user, invoice=inv, reason="Wrong test")
     assert selectors.patient_owed(student.pk) == selectors.patient_balance(student.pk).owed
+
+
+def test_the_charts_owed_figure_follows_every_open_invoice_change(
+    student, employee, billing_user, cashier_day
+):
+    """The kept per-patient balance the chart reads is the sum over the patient's open
+    invoices (the statement it replaced) after issuing, paying in part, voiding, and for a
+    patient with nothing open."""
+    from django.db import connection
+
+    def summed(patient_id):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT SUM(open_balance) FROM billing_invoice "
+                "WHERE patient_id = %s AND status IN ('issued', 'partially_paid')",
+                [patient_id],
+            )
+            total = cursor.fetchone()[0]
+        return Decimal("0.00") if total is None else total + Decimal("0.00")
+
+    def same():
+        for p in (student, employee):
+            owed = selectors.patient_owed(p.pk)
+            assert owed == summed(p.pk)
+            assert str(owed) == str(summed(p.pk))
+
+    same()
+    issued_invoice(student, billing_user, "LAB-UA")
+    inv = issued_invoice(student, billing_user, "LAB-CBC")
+    same()
+    payments.payment_record(
+        actor=billing_user,
+        patient=student,
+        amount=Decimal("40.50"),
+        method="cash",
+        idempotency_key="owed-follow-1",
+    )
+    same()
+    invoices.invoice_void(actor=billing_user, invoice=inv, reason="Wrong test")
+    same()
