@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
@@ -19,7 +21,16 @@ from django.utils import timezone
 
 from inventory import selectors
 from inventory.fastread import RawPaginator, RawRows, build, columns, fetch, fetch_many, width
-from inventory.models import Category, Item, Location, LotStatus, StockLot, StockMovement, Vendor
+from inventory.models import (
+    Category,
+    Item,
+    Location,
+    LotStatus,
+    StockLot,
+    StockMovement,
+    Vendor,
+    item_display_name,
+)
 
 # Usable stock of item ``i`` (selectors.usable_lots: available, not expired).
 USABLE = """COALESCE((SELECT SUM(u.quantity) FROM inventory_stocklot u
@@ -40,7 +51,8 @@ def _with_stock(item: Item, usable) -> Item:
 
 
 def _overview_where(q: str, kind: str, category, location) -> tuple[str, dict]:
-    """``selectors.stock_overview``'s conditions other than ``status``."""
+    """``selectors.stock_overview``'s conditions other than ``status`` (the category and
+    location as objects or primary keys)."""
     where, params = ["i.is_active"], {}
     if q:
         where.append("i.search_text LIKE %(q)s")  # the trigram index serves the infix match
@@ -50,13 +62,13 @@ def _overview_where(q: str, kind: str, category, location) -> tuple[str, dict]:
         params["kind"] = kind
     if category:
         where.append("i.category_id = %(category)s")
-        params["category"] = category.pk
+        params["category"] = getattr(category, "pk", category)
     if location:
         where.append(
             "i.id IN (SELECT s.item_id FROM inventory_stocklot s"
             " WHERE s.location_id = %(location)s AND s.quantity > 0)"
         )
-        params["location"] = location.pk
+        params["location"] = getattr(location, "pk", location)
     return " AND ".join(where), params
 
 
@@ -72,20 +84,39 @@ def _attach_categories(items: list[Item], categories) -> None:
             item.category = by_id[item.category_id]
 
 
-def filter_lists() -> tuple[list[Category], list[Location]]:
-    """The overview filter's option lists in one query: every category and the active
-    locations, each by name (their models' ordering)."""
+@lru_cache(maxsize=1)
+def _filter_lists_sql() -> str:
     cat_cols, loc_cols = columns(Category, "c")[0], columns(Location, "l")[0]
     pad = ", ".join(["NULL"] * (width(Location) - width(Category)))
-    rows = fetch(
+    return (
         f"SELECT 0 AS list, {cat_cols}, {pad} FROM inventory_category c"  # noqa: S608 - constant SQL
         f" UNION ALL SELECT 1, {loc_cols} FROM inventory_location l WHERE l.is_active"
-        " ORDER BY 1, 3",
-        {},
+        " ORDER BY 1, 3"
     )
+
+
+def lists_from_rows(rows) -> tuple[list[Category], list[Location]]:
+    """The categories and locations in :func:`filter_list_rows`' rows."""
     n = width(Category)
     categories = [build(Category, row[1 : 1 + n]) for row in rows if row[0] == 0]
     return categories, [build(Location, row[1:]) for row in rows if row[0] == 1]
+
+
+def filter_list_rows() -> tuple[tuple, ...]:
+    """:func:`filter_lists`' rows as read (hashable: ``inventory.filters.filter_bar`` keeps
+    the filter bar drawn from them)."""
+    return tuple(fetch(_filter_lists_sql(), {}))
+
+
+def filter_lists() -> tuple[list[Category], list[Location]]:
+    """The overview filter's option lists in one query: every category and the active
+    locations, each by name (their models' ordering)."""
+    return lists_from_rows(fetch(_filter_lists_sql(), {}))
+
+
+def category_names(rows) -> dict[int, str]:
+    """Category id -> name from :func:`filter_list_rows`' rows (every category is listed)."""
+    return {row[1]: row[2] for row in rows if row[0] == 0}
 
 
 def stock_overview_page(
@@ -124,6 +155,147 @@ def stock_overview_page(
         make,
     )
     return RawPaginator(rows, per_page).get_page(number)
+
+
+class StockRow(NamedTuple):
+    """What one row of the stock overview shows of an item (``stock_rows.stock_row`` draws
+    it): read straight from the item's columns, without an ``Item`` per row."""
+
+    pk: int
+    display_name: str
+    sku: str
+    generic_name: str
+    name: str
+    kind: str
+    category: str  # the category's name; "" when there is none
+    unit: str
+    on_hand: Decimal
+    usable: Decimal
+    on_order: Decimal
+    reorder_point: Decimal
+
+    @classmethod
+    def of(cls, item: Item) -> StockRow:
+        """The row of an item annotated as ``selectors.items_with_stock`` annotates, with its
+        category loaded."""
+        return cls(
+            item.pk,
+            item.display_name,
+            item.sku,
+            item.generic_name,
+            item.name,
+            item.kind,
+            item.category.name if item.category_id else "",
+            item.unit,
+            item.on_hand,
+            item.usable,
+            item.on_order,
+            item.reorder_point,
+        )
+
+
+ROW_COLUMNS = (
+    "i.id, i.name, i.strength, i.form, i.sku, i.generic_name, i.kind, i.category_id, i.unit,"
+    f" i.stock_on_hand, {USABLE}, i.stock_on_order, i.reorder_point"
+)
+
+
+def _stock_rows(where: str, params: dict, names: dict[int, str]) -> RawRows:
+    """The overview's items matching ``where`` as :class:`StockRow`, by name, for
+    :class:`RawPaginator`; category names from ``names`` (read when missing)."""
+
+    def make(rows: list[tuple]) -> list[StockRow]:
+        missing = {row[7] for row in rows if row[7] is not None} - names.keys()
+        if missing:  # a category made after ``names`` was read
+            names.update(Category.objects.filter(pk__in=missing).values_list("pk", "name"))
+        return [
+            StockRow(
+                pk,
+                item_display_name(name, strength, form),
+                sku,
+                generic,
+                name,
+                kind,
+                "" if category is None else names[category],
+                unit,
+                on_hand,
+                usable,
+                on_order,
+                reorder,
+            )
+            for (
+                pk,
+                name,
+                strength,
+                form,
+                sku,
+                generic,
+                kind,
+                category,
+                unit,
+                on_hand,
+                usable,
+                on_order,
+                reorder,
+            ) in rows
+        ]
+
+    return RawRows(
+        f"SELECT COUNT(*) FROM inventory_item i WHERE {where}",  # noqa: S608 - constant SQL
+        f"SELECT {ROW_COLUMNS} FROM inventory_item i WHERE {where}"  # noqa: S608 - constant SQL
+        " ORDER BY i.name, i.id LIMIT %(limit)s OFFSET %(offset)s",
+        {**params, "today": timezone.localdate()},
+        make,
+    )
+
+
+def stock_rows_page(
+    number,
+    *,
+    per_page: int,
+    names: dict[int, str],
+    q: str = "",
+    kind: str = "",
+    category=None,
+    location=None,
+    status: str = "",
+) -> Page:
+    """:func:`stock_overview_page` as :class:`StockRow` (the same items, order and figures);
+    category names from ``names`` (:func:`category_names`). The ``status`` filters keep the
+    ORM query."""
+    if status:
+        qs = selectors.stock_overview(
+            q=q, kind=kind, category=category, location=location, status=status
+        )
+        page = Paginator(qs, per_page).get_page(number)
+        page.object_list = [StockRow.of(item) for item in page.object_list]
+        return page
+    where, params = _overview_where(q, kind, category, location)
+    return RawPaginator(_stock_rows(where, params, names), per_page).get_page(number)
+
+
+def stock_rows_page_with_lists(
+    number, *, per_page: int, guess: dict
+) -> tuple[tuple[tuple, ...], Page | None]:
+    """:func:`filter_list_rows` and, sent with it in the same round trip,
+    :func:`stock_rows_page` for the filters ``guess`` (no ``status``: that page keeps the ORM
+    query, and is not read here: None)."""
+    lists_sql = _filter_lists_sql()
+    if guess.get("status"):
+        return filter_list_rows(), None
+    names: dict[int, str] = {}
+    where, params = _overview_where(
+        guess.get("q", ""), guess.get("kind", ""), guess.get("category"), guess.get("location")
+    )
+    rows = _stock_rows(where, params, names)
+    paginator = RawPaginator(rows, per_page)
+    start = paginator.first_row(paginator.number_asked(number))
+    page_sql, page_params = rows.statements(start, start + per_page)
+    lists, counted, page_rows = fetch_many([lists_sql, *page_sql], page_params)
+    lists = tuple(lists)
+    names.update(category_names(lists))
+    rows.prime(start, start + per_page, counted, page_rows)
+    return lists, paginator.get_page(number)
 
 
 # --- An item's page ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 from accounts.templatetags.uscpis import money
 from inventory.filters import filter_fields
 from inventory.models import ItemKind, MovementKind, ReasonCode
+from inventory.screens import StockRow
 from uscpis.dates import when_label
 from uscpis.fasturl import reverse_ints
 
@@ -57,36 +58,36 @@ def _qty(value, sep: str | None = None) -> str:
     return text if sep == "." else text.replace(".", sep)
 
 
-def _status(item) -> str:
-    if item.usable <= 0:
+def _status(row) -> str:
+    if row.usable <= 0:
         return '<span class="badge bad">Out</span>'
-    if item.reorder_point and item.usable + item.on_order <= item.reorder_point:
+    if row.reorder_point and row.usable + row.on_order <= row.reorder_point:
         return '<span class="badge warn">Low</span>'
     return '<span class="badge good">OK</span>'
 
 
 @register.simple_tag
 def stock_row(item, sep: str | None = None):
-    """One ``<tr>`` of the stock overview (``selectors.stock_overview`` annotates
-    ``on_hand``, ``usable`` and ``on_order`` and selects the category). ``sep``:
-    :func:`_decimal_sep`, when the caller has it already."""
+    """One ``<tr>`` of the stock overview: of a ``screens.StockRow``, or of an item as
+    ``selectors.stock_overview`` gives it (``on_hand``, ``usable`` and ``on_order``
+    annotated, the category selected). ``sep``: :func:`_decimal_sep`, when the caller has it
+    already."""
+    row = item if isinstance(item, StockRow) else StockRow.of(item)
     generic = (
-        f" · {_e(item.generic_name)}"
-        if item.generic_name and item.generic_name != item.name
-        else ""
+        f" · {_e(row.generic_name)}" if row.generic_name and row.generic_name != row.name else ""
     )
-    category = _e(item.category.name) if item.category_id and item.category.name else "—"
+    category = _e(row.category) if row.category else "—"
     sep = sep or _decimal_sep()
-    on_order = _qty(item.on_order, sep) if item.on_order else "—"
+    on_order = _qty(row.on_order, sep) if row.on_order else "—"
     return mark_safe(  # noqa: S308 - every value is escaped
-        f'<tr>\n      <td><a href="{_e(reverse_ints("inventory:item_detail", item.pk))}">'
-        f'{_e(item.display_name)}</a><div class="muted small">{_e(item.sku)}{generic}</div></td>\n'
-        f"      <td>{_e(_label(ITEM_KINDS, item.kind))}</td><td>{category}</td>\n"
-        f'      <td class="num">{_qty(item.on_hand, sep)} <span class="muted small">{_e(item.unit)}</span></td>\n'
-        f'      <td class="num">{_qty(item.usable, sep)}</td>\n'
+        f'<tr>\n      <td><a href="{_e(reverse_ints("inventory:item_detail", row.pk))}">'
+        f'{_e(row.display_name)}</a><div class="muted small">{_e(row.sku)}{generic}</div></td>\n'
+        f"      <td>{_e(_label(ITEM_KINDS, row.kind))}</td><td>{category}</td>\n"
+        f'      <td class="num">{_qty(row.on_hand, sep)} <span class="muted small">{_e(row.unit)}</span></td>\n'
+        f'      <td class="num">{_qty(row.usable, sep)}</td>\n'
         f'      <td class="num">{on_order}</td>\n'
-        f'      <td class="num">{_qty(item.reorder_point, sep)}</td>\n'
-        f"      <td>{_status(item)}</td>\n    </tr>"
+        f'      <td class="num">{_qty(row.reorder_point, sep)}</td>\n'
+        f"      <td>{_status(row)}</td>\n    </tr>"
     )
 
 
@@ -146,7 +147,8 @@ def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep=None, 
 
 @register.simple_tag
 def stock_rows(page):
-    """Every ``<tr>`` of the stock overview's page (one tag call, not one per row)."""
+    """Every ``<tr>`` of the stock overview's page (one tag call, not one per row): its
+    items or ``screens.StockRow`` rows."""
     sep = _decimal_sep()
     return mark_safe("".join(stock_row(item, sep) for item in page))  # noqa: S308 - escaped
 

@@ -14,7 +14,7 @@ from accounts.audit import audit_phi_list, audit_record
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
-from inventory import filters, forms, quantities, screens, selectors
+from inventory import filters, forms, overview, quantities, screens, selectors
 from inventory.models import (
     Item,
     LotStatus,
@@ -32,16 +32,9 @@ LEDGER_CAP = 2500  # item ledger pages count at most 100 pages of history (all o
 @require_GET
 @require_perm("inventory.view_stock")
 def stock(request: Request):
-    form = filters.StockFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
-    page = screens.stock_overview_page(
-        request.GET.get("page"),
-        per_page=PAGE_SIZE,
-        categories=form.categories,
-        **{k: v for k, v in data.items() if v},
-    )
+    bar, page = overview.stock_overview(request.GET, request.GET.get("page"), per_page=PAGE_SIZE)
     return render_page(
-        request, "inventory/stock.html", {"form": form, "page": page}, partial="stock-table"
+        request, "inventory/stock.html", {"bar": bar, "page": page}, partial="stock-table"
     )
 
 
