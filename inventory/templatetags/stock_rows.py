@@ -17,7 +17,7 @@ from inventory.filters import filter_fields
 from inventory.models import ItemKind, MovementKind, ReasonCode
 from inventory.screens import StockRow
 from uscpis.dates import when_label
-from uscpis.fasturl import reverse_ints
+from uscpis.fasturl import int_url_maker, reverse_ints
 
 register = template.Library()
 
@@ -67,23 +67,26 @@ def _status(row) -> str:
 
 
 @register.simple_tag
-def stock_row(item, sep: str | None = None):
+def stock_row(item, sep: str | None = None, url=None):
     """One ``<tr>`` of the stock overview: of a ``screens.StockRow``, or of an item as
     ``selectors.stock_overview`` gives it (``on_hand``, ``usable`` and ``on_order``
-    annotated, the category selected). ``sep``: :func:`_decimal_sep`, when the caller has it
-    already."""
-    row = item if isinstance(item, StockRow) else StockRow.of(item)
+    annotated, the category selected). ``sep`` (:func:`_decimal_sep`) and ``url`` (the item
+    page's ``int_url_maker``): when the caller has them already."""
+    row = item if type(item) is StockRow else StockRow.of(item)
     generic = (
-        f" · {_e(row.generic_name)}" if row.generic_name and row.generic_name != row.name else ""
+        f" · {escape(row.generic_name)}"
+        if row.generic_name and row.generic_name != row.name
+        else ""
     )
-    category = _e(row.category) if row.category else "—"
+    category = escape(row.category) if row.category else "—"
     sep = sep or _decimal_sep()
+    href = url(row.pk) if url else reverse_ints("inventory:item_detail", row.pk)
     on_order = _qty(row.on_order, sep) if row.on_order else "—"
     return mark_safe(  # noqa: S308 - every value is escaped
-        f'<tr>\n      <td><a href="{_e(reverse_ints("inventory:item_detail", row.pk))}">'
-        f'{_e(row.display_name)}</a><div class="muted small">{_e(row.sku)}{generic}</div></td>\n'
-        f"      <td>{_e(_label(ITEM_KINDS, row.kind))}</td><td>{category}</td>\n"
-        f'      <td class="num">{_qty(row.on_hand, sep)} <span class="muted small">{_e(row.unit)}</span></td>\n'
+        f'<tr>\n      <td><a href="{escape(href)}">'
+        f'{escape(row.display_name)}</a><div class="muted small">{escape(row.sku)}{generic}</div></td>\n'
+        f"      <td>{escape(_label(ITEM_KINDS, row.kind))}</td><td>{category}</td>\n"
+        f'      <td class="num">{_qty(row.on_hand, sep)} <span class="muted small">{escape(row.unit)}</span></td>\n'
         f'      <td class="num">{_qty(row.usable, sep)}</td>\n'
         f'      <td class="num">{on_order}</td>\n'
         f'      <td class="num">{_qty(row.reorder_point, sep)}</td>\n'
@@ -149,8 +152,8 @@ def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep=None, 
 def stock_rows(page):
     """Every ``<tr>`` of the stock overview's page (one tag call, not one per row): its
     items or ``screens.StockRow`` rows."""
-    sep = _decimal_sep()
-    return mark_safe("".join(stock_row(item, sep) for item in page))  # noqa: S308 - escaped
+    sep, url = _decimal_sep(), int_url_maker("inventory:item_detail")
+    return mark_safe("".join(stock_row(item, sep, url) for item in page))  # noqa: S308 - escaped
 
 
 @register.simple_tag
