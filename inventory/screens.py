@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
@@ -444,6 +444,160 @@ def item_page(
     pk = _pk(pk)
     lots_by_id: dict = {}
     ledger = _ledger_rows(pk, lots_by_id, cap)
+    paginator = RawPaginator(ledger, per_page)
+    start = paginator.first_row(paginator.number_asked(number))
+    ledger_sql, params = ledger.statements(start, start + per_page)
+    params |= {"pk": pk, "today": today or timezone.localdate()}
+    item_rows, lot_rows, counted, rows = fetch_many([_item_sql(), LOTS_SQL, *ledger_sql], params)
+    if not item_rows:
+        raise Http404("No such item")
+    item = _item_from_row(item_rows[0])
+    lots = _lots_from_rows(lot_rows, item)
+    lots_by_id.update((lot.pk, lot) for lot in lots)
+    ledger.prime(start, start + per_page, counted, rows)
+    return item, lots, paginator.get_page(number)
+
+
+class LedgerRow(NamedTuple):
+    """What one row of an item's ledger shows of a movement (``stock_rows.ledger_row``
+    draws it; the view reads ``pk``, ``kind`` and ``patient_id``): read straight from the
+    movement's columns, its lot's batch and location and the names of the people on it,
+    without a ``StockMovement`` (and its lot, actor, patient, order line) per row."""
+
+    pk: int
+    created_at: datetime
+    kind: str
+    reason_code: str
+    quantity: Decimal
+    batch_number: str
+    location: str  # the lot's location, as written (its name)
+    patient_id: int | None
+    patient_name: str  # the patient's full name and number ("" when none)
+    patient_number: str
+    visit_id: int | None
+    destination: str
+    purchase_order_line_id: int | None
+    order_number: str  # the purchase order's number ("" when none)
+    note: str
+    actor_id: int | None
+    actor_name: str  # the actor's full name ("" when none)
+
+    @classmethod
+    def of(cls, m: StockMovement) -> LedgerRow:
+        """The row of a movement with its lot (and location), actor, patient and order line
+        loaded (``selectors.item_ledger``, ``item_ledger_page``)."""
+        patient = m.patient if m.patient_id else None
+        return cls(
+            m.pk,
+            m.created_at,
+            m.kind,
+            m.reason_code,
+            m.quantity,
+            m.lot.batch_number,
+            str(m.lot.location),
+            m.patient_id,
+            patient.full_name if patient else "",
+            patient.id_number if patient else "",
+            m.visit_id,
+            m.destination,
+            m.purchase_order_line_id,
+            m.purchase_order_line.order.number if m.purchase_order_line_id else "",
+            m.note,
+            m.actor_id,
+            m.actor.full_name if m.actor_id and m.actor else "",
+        )
+
+
+LEDGER_COLUMNS = (
+    "m.id, m.created_at, m.kind, m.reason_code, m.quantity, m.lot_id, m.patient_id,"
+    " m.visit_id, m.destination, m.purchase_order_line_id, m.note, m.actor_id"
+)
+
+
+def _names_of_people(rows: list[tuple]) -> tuple[dict, dict, dict]:
+    """Actor names, patients (name, number) and order numbers of ledger ``rows``: each read
+    only when a row has one (as ``_attach_people``: actors in one plain query, patients and
+    order lines by the managers the ORM's prefetch uses)."""
+    field = StockMovement._meta.get_field
+    actor_ids = sorted({r[11] for r in rows if r[11]})
+    patient_ids = {r[6] for r in rows if r[6]}
+    line_ids = {r[9] for r in rows if r[9]}
+    actors, patients, orders = {}, {}, {}
+    if actor_ids:
+        user_model = field("actor").related_model
+        users = fetch(
+            f"SELECT {columns(user_model, 'a')[0]} FROM {user_model._meta.db_table} a"  # noqa: S608 - constant SQL
+            " WHERE a.id = ANY(%(ids)s)",
+            {"ids": actor_ids},
+        )
+        actors = {u.pk: u.full_name for u in (build(user_model, r) for r in users)}
+    if patient_ids:
+        found = field("patient").related_model._base_manager.in_bulk(patient_ids)
+        patients = {pk: (p.full_name, p.id_number) for pk, p in found.items()}
+    if line_ids:
+        lines = field("purchase_order_line").related_model._base_manager.select_related("order")
+        orders = {pk: line.order.number for pk, line in lines.in_bulk(line_ids).items()}
+    return actors, patients, orders
+
+
+def _ledger_row_source(item_pk: int, lots_by_id: dict, cap: int) -> RawRows:
+    """An item's ledger, newest first, as :class:`LedgerRow` for :class:`RawPaginator`; each
+    movement's lot from ``lots_by_id`` (filled by the time rows are made)."""
+
+    def make(rows: list[tuple]) -> list[LedgerRow]:
+        missing = {r[5] for r in rows} - lots_by_id.keys()
+        if missing:  # defensive: a movement's lot always belongs to its item
+            lots_by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
+        actors, patients, orders = _names_of_people(rows)
+        out = []
+        for pk, at, kind, reason, qty, lot_id, patient, visit, dest, line, note, actor in rows:
+            lot = lots_by_id[lot_id]
+            name, number = patients.get(patient, ("", "")) if patient else ("", "")
+            out.append(
+                LedgerRow(
+                    pk,
+                    at,
+                    kind,
+                    reason,
+                    qty,
+                    lot.batch_number,
+                    str(lot.location),
+                    patient,
+                    name,
+                    number,
+                    visit,
+                    dest,
+                    line,
+                    orders.get(line, "") if line else "",
+                    note,
+                    actor,
+                    actors.get(actor, "") if actor else "",
+                )
+            )
+        return out
+
+    return RawRows(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM inventory_stockmovement m"
+        " WHERE m.item_id = %(item)s LIMIT %(cap)s) capped",
+        f"SELECT {LEDGER_COLUMNS} FROM inventory_stockmovement m"  # noqa: S608 - constant SQL
+        " WHERE m.item_id = %(item)s ORDER BY m.created_at DESC, m.id DESC"
+        " LIMIT %(limit)s OFFSET %(offset)s",
+        {"item": item_pk},
+        make,
+        cap=cap,
+    )
+
+
+def item_rows_page(
+    pk, number, *, per_page: int, cap: int, today: date | None = None
+) -> tuple[Item, list[StockLot], Page]:
+    """:func:`item_page` with the ledger page as :class:`LedgerRow` (the same movements,
+    count and page): the item, its lots and the ledger's count and page in one round trip
+    (one more for the people on the page's rows, when there are any; one when the page
+    number was past the end). 404 when there is no such item."""
+    pk = _pk(pk)
+    lots_by_id: dict = {}
+    ledger = _ledger_row_source(pk, lots_by_id, cap)
     paginator = RawPaginator(ledger, per_page)
     start = paginator.first_row(paginator.number_asked(number))
     ledger_sql, params = ledger.statements(start, start + per_page)

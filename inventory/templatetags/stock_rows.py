@@ -15,7 +15,7 @@ from django.utils.translation import get_language
 from accounts.templatetags.uscpis import money
 from inventory.filters import filter_fields
 from inventory.models import ItemKind, MovementKind, ReasonCode
-from inventory.screens import StockRow
+from inventory.screens import LedgerRow, StockRow
 from uscpis.dates import when_label
 from uscpis.fasturl import int_url_maker, reverse_ints
 
@@ -94,57 +94,58 @@ def stock_row(item, sep: str | None = None, url=None):
     )
 
 
-def _counterpart(m, show_patients: bool) -> str:
+def _counterpart(row: LedgerRow, show_patients: bool) -> str:
     """The "Recipient / source" cell's content."""
     out = ""
-    if m.patient_id:
+    if row.patient_id:
         if show_patients:
             out = (
-                f"{_e(m.patient.full_name)} "
-                f'<span class="muted small">{_e(m.patient.id_number)}</span>'
+                f"{escape(row.patient_name)} "
+                f'<span class="muted small">{escape(row.patient_number)}</span>'
             )
         else:
             out = "A patient"
-        if m.visit_id:
-            out += f' <span class="badge info">visit {_e(m.visit_id)}</span>'
-    elif m.destination:
-        out = _e(m.destination)
-    elif m.purchase_order_line_id:
-        out = _e(m.purchase_order_line.order.number)
-    if m.note:
-        out += f'<div class="muted small">{_e(m.note)}</div>'
+        if row.visit_id:
+            out += f' <span class="badge info">visit {_e(row.visit_id)}</span>'
+    elif row.destination:
+        out = escape(row.destination)
+    elif row.purchase_order_line_id:
+        out = escape(row.order_number)
+    if row.note:
+        out += f'<div class="muted small">{escape(row.note)}</div>'
     return out
 
 
 @register.simple_tag
-def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None):
-    """One ``<tr>`` of an item's ledger (``screens.item_ledger_page`` sets each movement's
-    lot and loads actors, patients and order lines). ``sep`` (:func:`_decimal_sep`) and
-    ``tz`` (the current time zone): when the caller has them already."""
-    when = when_label(timezone.localtime(m.created_at, tz))  # date_format "D j M Y, g:i A"
-    sign = "neg" if m.quantity < 0 else "pos"
-    plus = "+" if m.quantity > 0 else ""
-    actor = (m.actor.full_name if m.actor_id and m.actor else "") or "System"
+def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None, url=None):
+    """One ``<tr>`` of an item's ledger: of a ``screens.LedgerRow``, or of a movement with
+    its lot, actor, patient and order line loaded (``screens.item_ledger_page``). ``sep``
+    (:func:`_decimal_sep`), ``tz`` (the current time zone) and ``url`` (the cancel link's
+    ``int_url_maker``): when the caller has them already."""
+    row = m if type(m) is LedgerRow else LedgerRow.of(m)
+    when = when_label(timezone.localtime(row.created_at, tz))  # date_format "D j M Y, g:i A"
+    sign = "neg" if row.quantity < 0 else "pos"
+    plus = "+" if row.quantity > 0 else ""
     action = ""
     if can_dispense:
         button = ""
-        if m.kind == "dispense" and m.patient_id:
+        if row.kind == "dispense" and row.patient_id:
+            href = url(row.pk) if url else reverse_ints("inventory:dispense_cancel", row.pk)
             button = (
                 '<span class="badge">Cancelled</span>'
-                if m.pk in cancelled
-                else f'<a class="button secondary small" '
-                f'href="{_e(reverse_ints("inventory:dispense_cancel", m.pk))}">Cancel</a>'
+                if row.pk in cancelled
+                else f'<a class="button secondary small" href="{escape(href)}">Cancel</a>'
             )
         action = f'\n      <td class="actions">{button}</td>'
     return mark_safe(  # noqa: S308 - every value is escaped
-        f'<tr>\n      <td class="nowrap">{_e(when)}</td>\n'
-        f"      <td>{_e(_label(MOVEMENT_KINDS, m.kind))}"
-        f'<div class="muted small">{_e(_label(REASONS, m.reason_code))}</div></td>\n'
-        f'      <td class="mono">{_e(m.lot.batch_number)}'
-        f'<div class="muted small">{_e(m.lot.location)}</div></td>\n'
-        f'      <td class="num {sign}">{plus}{_qty(m.quantity, sep or _decimal_sep())}</td>\n'
-        f"      <td>{_counterpart(m, show_patients)}</td>\n"
-        f"      <td>{_e(actor)}</td>{action}\n    </tr>"
+        f'<tr>\n      <td class="nowrap">{escape(when)}</td>\n'
+        f"      <td>{escape(_label(MOVEMENT_KINDS, row.kind))}"
+        f'<div class="muted small">{escape(_label(REASONS, row.reason_code))}</div></td>\n'
+        f'      <td class="mono">{escape(row.batch_number)}'
+        f'<div class="muted small">{escape(row.location)}</div></td>\n'
+        f'      <td class="num {sign}">{plus}{_qty(row.quantity, sep or _decimal_sep())}</td>\n'
+        f"      <td>{_counterpart(row, show_patients)}</td>\n"
+        f"      <td>{escape(row.actor_name or 'System')}</td>{action}\n    </tr>"
     )
 
 
@@ -160,7 +161,8 @@ def stock_rows(page):
 def ledger_rows(page, show_patients: bool, can_dispense: bool, cancelled):
     """Every ``<tr>`` of an item's ledger page."""
     sep, tz = _decimal_sep(), timezone.get_current_timezone()
-    rows = (ledger_row(m, show_patients, can_dispense, cancelled, sep, tz) for m in page)
+    url = int_url_maker("inventory:dispense_cancel")
+    rows = (ledger_row(m, show_patients, can_dispense, cancelled, sep, tz, url) for m in page)
     return mark_safe("".join(rows))  # noqa: S308 - escaped
 
 

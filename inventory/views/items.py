@@ -137,7 +137,7 @@ def ledger_export(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def item_detail(request: Request, pk: int):
-    item, lots, page = screens.item_page(
+    item, lots, page = screens.item_rows_page(
         pk, request.GET.get("page"), per_page=PAGE_SIZE, cap=LEDGER_CAP
     )
     show_patients = user_has_perm(request.user, "patients.view_demographics")
