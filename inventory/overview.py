@@ -21,10 +21,14 @@ def stock_overview(data, number, *, per_page: int) -> tuple[filters.FilterBar, P
     selects, as ``screens.StockRow``."""
     values = filters.submitted(data)
     guess = filters.guess(values)
-    lists, page = screens.stock_rows_page_with_lists(number, per_page=per_page, guess=guess)
+    lists, expired, page = screens.stock_rows_page_with_lists(
+        number, per_page=per_page, guess=guess
+    )
     bar = filters.filter_bar(lists, values, get_language())
     found = bar.filters
     if page is None or found != guess:
         names = screens.category_names(lists)
-        page = screens.stock_rows_page(number, per_page=per_page, names=names, **found)
+        page = screens.stock_rows_page(
+            number, per_page=per_page, names=names, expired=expired, **found
+        )
     return bar, page

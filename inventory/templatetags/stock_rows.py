@@ -3,6 +3,7 @@ nodes each (the overview is the inventory manager's main page). Every interpolat
 escaped (``html.escape``, as autoescaping does) and quantities are localised the way the
 template rendered them (``formats.localize`` of ``Decimal.normalize()``)."""
 
+from functools import lru_cache
 from html import escape
 
 from django import template
@@ -16,8 +17,8 @@ from accounts.templatetags.uscpis import money
 from inventory.filters import filter_fields
 from inventory.models import ItemKind, MovementKind, ReasonCode
 from inventory.screens import LedgerRow, StockRow
-from uscpis.dates import when_label
-from uscpis.fasturl import int_url_maker, reverse_ints
+from uscpis.dates import when_label, when_labeller
+from uscpis.fasturl import int_url_maker, reverse_ints, url_maker
 
 register = template.Library()
 
@@ -117,13 +118,17 @@ def _counterpart(row: LedgerRow, show_patients: bool) -> str:
 
 
 @register.simple_tag
-def ledger_row(m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None, url=None):
+def ledger_row(
+    m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None, url=None, label=None
+):
     """One ``<tr>`` of an item's ledger: of a ``screens.LedgerRow``, or of a movement with
     its lot, actor, patient and order line loaded (``screens.item_ledger_page``). ``sep``
-    (:func:`_decimal_sep`), ``tz`` (the current time zone) and ``url`` (the cancel link's
-    ``int_url_maker``): when the caller has them already."""
+    (:func:`_decimal_sep`), ``tz`` (the current time zone), ``url`` (the cancel link's
+    ``int_url_maker``) and ``label`` (``uscpis.dates.when_labeller()``): when the caller has
+    them already."""
     row = m if type(m) is LedgerRow else LedgerRow.of(m)
-    when = when_label(timezone.localtime(row.created_at, tz))  # date_format "D j M Y, g:i A"
+    moment = timezone.localtime(row.created_at, tz)
+    when = label(moment) if label else when_label(moment)  # date_format "D j M Y, g:i A"
     sign = "neg" if row.quantity < 0 else "pos"
     plus = "+" if row.quantity > 0 else ""
     action = ""
@@ -161,18 +166,28 @@ def stock_rows(page):
 def ledger_rows(page, show_patients: bool, can_dispense: bool, cancelled):
     """Every ``<tr>`` of an item's ledger page."""
     sep, tz = _decimal_sep(), timezone.get_current_timezone()
-    url = int_url_maker("inventory:dispense_cancel")
-    rows = (ledger_row(m, show_patients, can_dispense, cancelled, sep, tz, url) for m in page)
+    url, label = int_url_maker("inventory:dispense_cancel"), when_labeller()
+    rows = (
+        ledger_row(m, show_patients, can_dispense, cancelled, sep, tz, url, label) for m in page
+    )
     return mark_safe("".join(rows))  # noqa: S308 - escaped
 
 
-def _lot_actions(lot, csrf: str) -> str:
-    """The lot row's last cell for stock managers (adjust, move, dispose, quarantine)."""
+@lru_cache(maxsize=1024)
+def _day(day, language: str | None) -> str:
+    """``dateformat.format(day, "D j M Y")`` in ``language`` (the active one), kept: a lot's
+    expiry date is drawn on every view of its item."""
+    return dateformat.format(day, "D j M Y")
+
+
+def _lot_actions(lot, csrf: str, action_url, status_url) -> str:
+    """The lot row's last cell for stock managers (adjust, move, dispose, quarantine);
+    ``action_url`` and ``status_url``: the two views' ``url_maker``."""
     if not lot.quantity:
         return '<td class="actions">\n      </td>'
     links = "".join(
         f'\n        <a class="button secondary small" '
-        f'href="{_e(reverse_ints("inventory:lot_action", lot.pk, action))}">{label}</a>'
+        f'href="{escape(action_url(lot.pk, action))}">{label}</a>'
         for action, label in (("adjust", "Adjust"), ("transfer", "Move"), ("dispose", "Dispose"))
     )
     button = '<button class="button secondary small" type="submit" hx-disabled-elt="this">'
@@ -187,7 +202,7 @@ def _lot_actions(lot, csrf: str) -> str:
         status = ""
     return (
         f'<td class="actions">{links}\n        <form class="inline-form" method="post" '
-        f'action="{_e(reverse_ints("inventory:lot_status", lot.pk))}">{csrf}\n          '
+        f'action="{escape(status_url(lot.pk))}">{csrf}\n          '
         f"{status}\n        </form>\n      </td>"
     )
 
@@ -203,10 +218,11 @@ def lot_rows(context, lots, can_manage: bool):
         if token and token != "NOTPROVIDED"
         else ""
     )
-    sep = _decimal_sep()
+    sep, language = _decimal_sep(), get_language()
+    action_url, status_url = url_maker("inventory:lot_action"), url_maker("inventory:lot_status")
     rows = []
     for lot in lots:
-        expiry = _e(dateformat.format(lot.expiry_date, "D j M Y")) if lot.expiry_date else "—"
+        expiry = escape(_day(lot.expiry_date, language)) if lot.expiry_date else "—"
         if lot.is_expired:
             expiry += ' <span class="badge bad">expired</span>'
         status = (
@@ -222,7 +238,7 @@ def lot_rows(context, lots, can_manage: bool):
             f'      <td class="num">{_qty(lot.quantity, sep)}</td>'
             f'<td class="num">{_e(money(lot.unit_cost))}</td>\n'
             f"      <td>{status}</td>\n      "
-            + (_lot_actions(lot, csrf) if can_manage else "")
+            + (_lot_actions(lot, csrf, action_url, status_url) if can_manage else "")
             + "\n    </tr>"
         )
     return mark_safe("".join(rows))  # noqa: S308 - every value is escaped
