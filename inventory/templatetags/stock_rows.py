@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
+from accounts.roles import user_has_perm
 from accounts.templatetags.uscpis import money
 from inventory.filters import filter_fields
 from inventory.models import ItemKind, MovementKind, ReasonCode
@@ -242,6 +243,75 @@ def lot_rows(context, lots, can_manage: bool):
             + "\n    </tr>"
         )
     return mark_safe("".join(rows))  # noqa: S308 - every value is escaped
+
+
+def _template_add(value, arg):
+    """The ``add`` filter: whole numbers first (``int()`` of each, so decimals are cut),
+    else ``+``; what the header's low-stock tone was computed with."""
+    try:
+        return int(value) + int(arg)
+    except (ValueError, TypeError):
+        try:
+            return value + arg
+        except Exception:  # noqa: BLE001 - the filter answers "" to anything else
+            return ""
+
+
+@register.simple_tag(takes_context=True)
+def item_header(context, item):
+    """An item page's title, actions and four stock figures (``screens.item_rows_page``'s
+    item: stock annotations, category, preferred vendor and default location loaded), as
+    the template drew them (``tests/inventory/test_item_screen.py`` compares)."""
+    user = context["user"]
+    sep = _decimal_sep()
+    pk = _e(formats.localize(item.pk))
+    subtitle = f"{escape(item.sku)} · {escape(_label(ITEM_KINDS, item.kind))}"
+    if item.category:
+        subtitle += f" · {_e(item.category)}"
+    if item.generic_name:
+        subtitle += f" · {escape(item.generic_name)}"
+    dispense = ""
+    if user_has_perm(user, "inventory.dispense") and item.kind != "equipment":
+        dispense = (
+            f'<a class="button" href="{escape(reverse_ints("inventory:dispense"))}?item={pk}">'
+            "Dispense</a>"
+        )
+    manage = ""
+    if user_has_perm(user, "inventory.manage_stock"):
+        manage = (
+            f'<a class="button secondary" href="{escape(reverse_ints("inventory:item_receive", item.pk))}">'
+            "Receive</a>\n"
+            f'  <a class="button secondary" href="{escape(reverse_ints("inventory:item_edit", item.pk))}">'
+            "Edit</a>"
+        )
+    export = escape(reverse_ints("inventory:item_ledger_export", item.pk))
+    low = item.reorder_point and _template_add(item.usable, item.on_order) <= item.reorder_point
+    vendor = _e(item.preferred_vendor) if item.preferred_vendor else "no preferred vendor"
+    location = _e(item.default_location) if item.default_location else "—"
+    fractions = " (fractions allowed)" if item.allows_fractions else ""
+    return mark_safe(  # noqa: S308 - every value is escaped
+        f'<div class="page-header"><div><h1>{escape(item.display_name)}</h1>\n'
+        f'<p class="subtitle">{subtitle}</p></div>\n'
+        '<div class="page-actions">\n'
+        f"  {dispense}\n"
+        f"  {manage}\n"
+        f'  <a class="button secondary" href="{export}">Ledger CSV</a>\n'
+        "</div></div>\n"
+        '<div class="grid grid-4">\n'
+        '  <div class="stat tone-neutral"><div class="stat-title">On hand</div>'
+        f'<div class="stat-value" id="on-hand">{_qty(item.on_hand, sep)}</div>'
+        f'<div class="stat-detail">{escape(item.unit)}{fractions}</div></div>\n'
+        f'  <div class="stat {"tone-bad" if low else "tone-good"}"><div class="stat-title">Usable</div>'
+        f'<div class="stat-value">{_qty(item.usable, sep)}</div><div class="stat-detail">reorder at '
+        f"{_qty(item.reorder_point, sep)}, order {_qty(item.reorder_quantity, sep)}</div></div>\n"
+        '  <div class="stat tone-neutral"><div class="stat-title">On order</div>'
+        f'<div class="stat-value">{_qty(item.on_order, sep)}</div>'
+        f'<div class="stat-detail">{vendor}</div></div>\n'
+        '  <div class="stat tone-neutral"><div class="stat-title">Stored at</div>'
+        f'<div class="stat-value small-value">{location}</div>'
+        '<div class="stat-detail">default location</div></div>\n'
+        "</div>"
+    )
 
 
 @register.simple_tag(name="filter_fields")

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.paginator import Paginator
+from django.template import Context, Template
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -126,3 +127,51 @@ def test_item_page_round_trips(item, django_assert_num_queries):
     with django_assert_num_queries(1):  # no one on these rows
         _item, _lots, page = screens.item_rows_page(quiet.pk, 1, per_page=25, cap=2500)
         assert len(page.object_list) == 3
+
+
+# The item page's header as template code before it moved to stock_rows.item_header.
+OLD_HEADER = (
+    "{% load uscpis %}"
+    + '<div class="page-header"><div><h1>{{ item.display_name }}</h1>\n<p class="subtitle">{{ item.sku }} · {{ item.get_kind_display }}{% if item.category %} · {{ item.category }}{% endif %}{% if item.generic_name %} · {{ item.generic_name }}{% endif %}</p></div>\n<div class="page-actions">\n  {% if user|can:"inventory.dispense" and item.kind != "equipment" %}<a class="button" href="{% url_for \'inventory:dispense\' %}?item={{ item.pk }}">Dispense</a>{% endif %}\n  {% if user|can:"inventory.manage_stock" %}<a class="button secondary" href="{% url_for \'inventory:item_receive\' item.pk %}">Receive</a>\n  <a class="button secondary" href="{% url_for \'inventory:item_edit\' item.pk %}">Edit</a>{% endif %}\n  <a class="button secondary" href="{% url_for \'inventory:item_ledger_export\' item.pk %}">Ledger CSV</a>\n</div></div>\n<div class="grid grid-4">\n  <div class="stat tone-neutral"><div class="stat-title">On hand</div><div class="stat-value" id="on-hand">{{ item.on_hand.normalize }}</div><div class="stat-detail">{{ item.unit }}{% if item.allows_fractions %} (fractions allowed){% endif %}</div></div>\n  <div class="stat {% if item.reorder_point and item.usable|add:item.on_order <= item.reorder_point %}tone-bad{% else %}tone-good{% endif %}"><div class="stat-title">Usable</div><div class="stat-value">{{ item.usable.normalize }}</div><div class="stat-detail">reorder at {{ item.reorder_point.normalize }}, order {{ item.reorder_quantity.normalize }}</div></div>\n  <div class="stat tone-neutral"><div class="stat-title">On order</div><div class="stat-value">{{ item.on_order.normalize }}</div><div class="stat-detail">{{ item.preferred_vendor|default:"no preferred vendor" }}</div></div>\n  <div class="stat tone-neutral"><div class="stat-title">Stored at</div><div class="stat-value small-value">{{ item.default_location|default:"—" }}</div><div class="stat-detail">default location</div></div>\n</div>'
+)
+
+
+@pytest.mark.parametrize("persona", ["nurse_user", "inventory_user", "doctor_user"])
+def test_item_header_is_what_the_template_drew(item, persona, request):
+    from inventory.models import Category, ItemKind, Location
+
+    user = request.getfixturevalue(persona)
+    plain = ItemFactory(
+        name="Gauze <b>",
+        generic_name="",
+        unit="roll & box",
+        kind=ItemKind.EQUIPMENT,
+        category=None,
+        preferred_vendor=None,
+        default_location=None,
+        reorder_point=0,
+    )
+    fractions = ItemFactory(
+        name="Syrup",
+        generic_name="paracetamol <syrup>",
+        allows_fractions=True,
+        reorder_point=Decimal("12"),
+        category=Category.objects.create(name="Syr & ups"),
+        preferred_vendor=VendorFactory(name="Vendor <one>"),
+        default_location=Location.objects.create(name="Shelf 'A'", code="shelf-a"),
+    )
+    # Usable 10.6 + on order 1.5: 12.1 is over the reorder point, 10 + 1 is not (the
+    # template's add filter cut both to whole numbers).
+    receive(fractions, quantity=Decimal("10.6"))
+    order = purchasing.purchase_order_create(actor=None, vendor=VendorFactory())
+    purchasing.purchase_order_add_line(
+        actor=None, order=order, item=fractions, quantity=Decimal("1.5"), unit_cost="1"
+    )
+    purchasing.purchase_order_send(actor=None, order=order)
+    for one in (item, plain, fractions):
+        got_item, _lots, _page = screens.item_rows_page(one.pk, 1, per_page=25, cap=2500)
+        context = Context({"item": got_item, "user": user})
+        expected = Template(OLD_HEADER).render(context)
+        got = Template("{% load stock_rows %}{% item_header item %}").render(context)
+        assert got == expected
+    assert "tone-bad" in got and "Syr &amp; ups" in got
