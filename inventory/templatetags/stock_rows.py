@@ -8,6 +8,7 @@ from html import escape
 
 from django import template
 from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf
 from django.utils import dateformat, formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -159,14 +160,41 @@ def ledger_row(
 def stock_rows(page):
     """Every ``<tr>`` of the stock overview's page (one tag call, not one per row): its
     items or ``screens.StockRow`` rows."""
-    sep, url = _decimal_sep(), int_url_maker("inventory:item_detail")
+    sep = _decimal_sep()
+    if all(type(item) is StockRow for item in page):
+        context = (get_language(), get_script_prefix(), get_urlconf())
+        rows = (_kept_stock_row(row, sep, *context) for row in page)
+        return mark_safe("".join(rows))  # noqa: S308 - escaped
+    url = int_url_maker("inventory:item_detail")
     return mark_safe("".join(stock_row(item, sep, url) for item in page))  # noqa: S308 - escaped
+
+
+@lru_cache(maxsize=4096)
+def _kept_stock_row(row: StockRow, sep, *_context):
+    """``stock_row`` of a ``StockRow``, kept: its HTML is a function of the row's values,
+    ``sep`` and ``_context`` (the language, URL prefix and URLconf its words and link are
+    written with); a changed figure or name is a new row."""
+    return stock_row(row, sep)
+
+
+@lru_cache(maxsize=4096)
+def _kept_ledger_row(row: LedgerRow, show_patients, can_dispense, cancelled, sep, tz, *_context):
+    """``ledger_row`` of a ``LedgerRow``, kept: a movement is never edited, and the row's
+    HTML is a function of the row's values (names included), these flags and ``_context``
+    (the language, URL prefix and URLconf its words and link are written with)."""
+    return ledger_row(row, show_patients, can_dispense, (row.pk,) if cancelled else (), sep, tz)
 
 
 @register.simple_tag
 def ledger_rows(page, show_patients: bool, can_dispense: bool, cancelled):
-    """Every ``<tr>`` of an item's ledger page."""
+    """Every ``<tr>`` of an item's ledger page (``LedgerRow`` rows drawn once per process
+    and kept, :func:`_kept_ledger_row`)."""
     sep, tz = _decimal_sep(), timezone.get_current_timezone()
+    if all(type(m) is LedgerRow for m in page):
+        context = (get_language(), get_script_prefix(), get_urlconf())
+        show, can = bool(show_patients), bool(can_dispense)
+        rows = (_kept_ledger_row(m, show, can, m.pk in cancelled, sep, tz, *context) for m in page)
+        return mark_safe("".join(rows))  # noqa: S308 - escaped
     url, label = int_url_maker("inventory:dispense_cancel"), when_labeller()
     rows = (
         ledger_row(m, show_patients, can_dispense, cancelled, sep, tz, url, label) for m in page

@@ -175,3 +175,35 @@ def test_item_header_is_what_the_template_drew(item, persona, request):
         got = Template("{% load stock_rows %}{% item_header item %}").render(context)
         assert got == expected
     assert "tone-bad" in got and "Syr &amp; ups" in got
+
+
+@pytest.mark.parametrize("show_patients", [True, False])
+@pytest.mark.parametrize("can_dispense", [True, False])
+def test_kept_ledger_rows_are_the_rows_drawn_afresh(item, show_patients, can_dispense):
+    from django.test import override_settings
+    from django.utils import translation
+
+    from inventory.templatetags.stock_rows import _kept_ledger_row, ledger_row, ledger_rows
+
+    _kept_ledger_row.cache_clear()
+    page = screens.item_rows_page(item.pk, 1, per_page=25, cap=2500)[2]
+    cancelled = selectors.cancelled_dispensings(page)
+    assert cancelled
+    for zone in ("Asia/Manila", "UTC", "Asia/Manila"):
+        with timezone.override(zone), translation.override("en"):
+            fresh = "".join(ledger_row(m, show_patients, can_dispense, cancelled) for m in page)
+            for _ in range(2):  # drawn, then kept
+                assert ledger_rows(page, show_patients, can_dispense, cancelled) == fresh
+    assert _kept_ledger_row.cache_info().hits >= 2 * len(page.object_list)
+    with override_settings(FORCE_SCRIPT_NAME="/clinic/"):
+        from django.urls import set_script_prefix
+
+        set_script_prefix("/clinic/")
+        try:
+            kept = ledger_rows(page, show_patients, can_dispense, cancelled)
+            assert kept == "".join(
+                ledger_row(m, show_patients, can_dispense, cancelled) for m in page
+            )
+            assert ("/clinic/inventory/" in kept) == can_dispense
+        finally:
+            set_script_prefix("/")

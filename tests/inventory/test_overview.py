@@ -166,3 +166,21 @@ def test_a_category_made_after_the_lists_were_read_is_named(shelf):
     page = screens.stock_rows_page(1, per_page=50, names=names)
     assert 'Pills & "caps"' in {row.category for row in page.object_list}
     assert names[shelf["pills"]] == 'Pills & "caps"'
+
+
+def test_kept_stock_rows_are_the_rows_drawn_afresh(shelf):
+    from django.utils import translation
+
+    from inventory.templatetags.stock_rows import _kept_stock_row, stock_row, stock_rows
+
+    _kept_stock_row.cache_clear()
+    page = overview.stock_overview({}, None, per_page=50)[1]
+    for language in ("en", "de", "en"):
+        with translation.override(language):
+            fresh = "".join(stock_row(row) for row in page)
+            assert stock_rows(page) == fresh
+            assert stock_rows(page) == fresh
+    assert _kept_stock_row.cache_info().hits >= 2 * len(page.object_list)
+    receive(ItemFactory(name="Gauze <b>"), quantity=1)  # a new row, drawn afresh
+    page = overview.stock_overview({}, None, per_page=50)[1]
+    assert stock_rows(page) == "".join(stock_row(row) for row in page)
