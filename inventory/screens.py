@@ -616,6 +616,57 @@ def _ledger_row_source(item_pk: int, lots_by_id: dict, cap: int) -> RawRows:
     )
 
 
+@lru_cache(maxsize=1)
+def _item_page_sql() -> list[str]:
+    """The item (with its usable stock), its category, its preferred vendor, every location
+    and the item's lots: five plain statements, which PostgreSQL plans in less time than
+    the one four-table join (and the lots' join) of :func:`item_page` (the locations are a
+    short list; they serve the default location and each lot's)."""
+
+    def related(model, alias: str, fk: str) -> str:
+        column = Item._meta.get_field(fk).column
+        return (
+            f"SELECT {columns(model, alias)[0]} FROM {model._meta.db_table} {alias}"  # noqa: S608 - constant SQL
+            f' WHERE {alias}."id" = (SELECT x."{column}" FROM inventory_item x WHERE x.id = %(pk)s)'
+        )
+
+    return [
+        f"SELECT {columns(Item, 'i')[0]}, {USABLE} FROM inventory_item i WHERE i.id = %(pk)s",  # noqa: S608 - constant SQL
+        related(Category, "c", "category"),
+        related(Vendor, "v", "preferred_vendor"),
+        f"SELECT {columns(Location, 'loc')[0]} FROM inventory_location loc",  # noqa: S608 - constant SQL
+        f"SELECT {columns(StockLot, 'l')[0]} FROM inventory_stocklot l"  # noqa: S608 - constant SQL
+        " WHERE l.item_id = %(pk)s ORDER BY l.expiry_date ASC NULLS LAST, l.id ASC",
+    ]
+
+
+def _item_and_lots(item_rows, category_rows, vendor_rows, location_rows, lot_rows):
+    """:func:`_item_page_sql`'s answers as :func:`item_with_lots` gives them (the item with
+    its stock annotations, category, vendor and default location; its lots, each with its
+    location and the item). A related row that changed between the statements is left to
+    load when used, as the ORM would."""
+    n = width(Item)
+    item = _with_stock(build(Item, item_rows[0][:n]), item_rows[0][n])
+    for fk, rows, model in (
+        ("category", category_rows, Category),
+        ("preferred_vendor", vendor_rows, Vendor),
+    ):
+        wanted = getattr(item, f"{fk}_id")
+        if wanted is not None and rows and rows[0][0] == wanted:
+            setattr(item, fk, build(model, rows[0]))
+    locations = {row[0]: row for row in location_rows}
+    if item.default_location_id in locations:
+        item.default_location = build(Location, locations[item.default_location_id])
+    lots = []
+    for row in lot_rows:
+        lot = build(StockLot, row)
+        if lot.location_id in locations:
+            lot.location = build(Location, locations[lot.location_id])
+        lot.item = item
+        lots.append(lot)
+    return item, lots
+
+
 def item_rows_page(
     pk, number, *, per_page: int, cap: int, today: date | None = None
 ) -> tuple[Item, list[StockLot], Page]:
@@ -630,11 +681,10 @@ def item_rows_page(
     start = paginator.first_row(paginator.number_asked(number))
     ledger_sql, params = ledger.statements(start, start + per_page)
     params |= {"pk": pk, "today": today or timezone.localdate()}
-    item_rows, lot_rows, counted, rows = fetch_many([_item_sql(), LOTS_SQL, *ledger_sql], params)
-    if not item_rows:
+    *answers, counted, rows = fetch_many([*_item_page_sql(), *ledger_sql], params)
+    if not answers[0]:
         raise Http404("No such item")
-    item = _item_from_row(item_rows[0])
-    lots = _lots_from_rows(lot_rows, item)
+    item, lots = _item_and_lots(*answers)
     lots_by_id.update((lot.pk, lot) for lot in lots)
     ledger.prime(start, start + per_page, counted, rows)
     return item, lots, paginator.get_page(number)

@@ -21,7 +21,13 @@ from inventory import screens, selectors
 from inventory.models import ADJUST_REASONS
 from inventory.services import dispensing, purchasing, stock
 from inventory.views import items as item_views
-from tests.inventory.factories import ItemFactory, PatientFactory, VendorFactory, receive
+from tests.inventory.factories import (
+    ItemFactory,
+    LocationFactory,
+    PatientFactory,
+    VendorFactory,
+    receive,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +213,38 @@ def test_kept_ledger_rows_are_the_rows_drawn_afresh(item, show_patients, can_dis
             assert ("/clinic/inventory/" in kept) == can_dispense
         finally:
             set_script_prefix("/")
+
+
+def _values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_item_and_lots_are_item_pages(item):
+    from inventory.models import Category, ItemKind, Location
+
+    bare = ItemFactory(name="Bare", category=None, preferred_vendor=None, default_location=None)
+    full = ItemFactory(
+        name="Full",
+        kind=ItemKind.MEDICAL_SUPPLY,
+        category=Category.objects.create(name="Cat"),
+        preferred_vendor=VendorFactory(name="Vend"),
+        default_location=Location.objects.create(name="Store 2", code="store-2"),
+    )
+    receive(full, quantity=3, location=LocationFactory(name="Elsewhere", code="elsewhere"))
+    receive(full, quantity=4, batch="NOEXP", days=None)
+    for one in (item, bare, full):
+        got, lots, _page = screens.item_rows_page(one.pk, 1, per_page=25, cap=2500)
+        ref, ref_lots, _ref_page = screens.item_page(one.pk, 1, per_page=25, cap=2500)
+        assert _values(got) == _values(ref)
+        assert (got.on_hand, got.usable, got.on_order) == (ref.on_hand, ref.usable, ref.on_order)
+        for fk in ("category", "preferred_vendor", "default_location"):
+            if getattr(ref, f"{fk}_id") is None:
+                assert getattr(got, f"{fk}_id") is None
+            else:
+                assert fk in got._state.fields_cache  # loaded, not read when used
+                assert _values(getattr(got, fk)) == _values(getattr(ref, fk))
+        assert [_values(lot) for lot in lots] == [_values(lot) for lot in ref_lots]
+        assert [_values(lot.location) for lot in lots] == [
+            _values(lot.location) for lot in ref_lots
+        ]
+        assert all(lot.item is got for lot in lots)
