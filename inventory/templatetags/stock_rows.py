@@ -156,11 +156,17 @@ def ledger_row(
     )
 
 
+def _rows(page) -> list:
+    """A page's rows as a list (a ``Page`` indexes, and copies its list, per row)."""
+    rows = getattr(page, "object_list", page)
+    return rows if isinstance(rows, list) else list(rows)
+
+
 @register.simple_tag
 def stock_rows(page):
     """Every ``<tr>`` of the stock overview's page (one tag call, not one per row): its
     items or ``screens.StockRow`` rows."""
-    sep = _decimal_sep()
+    sep, page = _decimal_sep(), _rows(page)
     if all(type(item) is StockRow for item in page):
         context = (get_language(), get_script_prefix(), get_urlconf())
         rows = (_kept_stock_row(row, sep, *context) for row in page)
@@ -189,7 +195,7 @@ def _kept_ledger_row(row: LedgerRow, show_patients, can_dispense, cancelled, sep
 def ledger_rows(page, show_patients: bool, can_dispense: bool, cancelled):
     """Every ``<tr>`` of an item's ledger page (``LedgerRow`` rows drawn once per process
     and kept, :func:`_kept_ledger_row`)."""
-    sep, tz = _decimal_sep(), timezone.get_current_timezone()
+    sep, tz, page = _decimal_sep(), timezone.get_current_timezone(), _rows(page)
     if all(type(m) is LedgerRow for m in page):
         context = (get_language(), get_script_prefix(), get_urlconf())
         show, can = bool(show_patients), bool(can_dispense)

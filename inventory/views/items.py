@@ -141,7 +141,8 @@ def item_detail(request: Request, pk: int):
         pk, request.GET.get("page"), per_page=PAGE_SIZE, cap=LEDGER_CAP
     )
     show_patients = user_has_perm(request.user, "patients.view_demographics")
-    patient_ids = sorted({m.patient_id for m in page if m.patient_id})
+    rows = page.object_list
+    patient_ids = sorted({m.patient_id for m in rows if m.patient_id})
     if patient_ids and show_patients:
         audit_record(
             action=AuditAction.READ,
@@ -155,7 +156,7 @@ def item_detail(request: Request, pk: int):
         "page": page,
         "show_patients": show_patients,
         "can_dispense": user_has_perm(request.user, "inventory.dispense"),
-        "cancelled": selectors.cancelled_dispensings(page),
+        "cancelled": selectors.cancelled_dispensings(rows),
     }
     return render_page(request, "inventory/item_detail.html", context, partial="ledger")
 
