@@ -10,10 +10,13 @@ value, no queryset copies per form), the search box and selects are drawn in Pyt
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.safestring import mark_safe
 
 from inventory import screens
@@ -75,11 +78,11 @@ class StockFilterForm(forms.Form):
         widget=FastSelect,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, lists=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # Every category and the active locations, by name. The categories are kept: the
-        # overview's rows take their category from this list.
-        self.categories, locations = screens.filter_lists()
+        # Every category and the active locations, by name (``lists``: read already). The
+        # categories are kept: the overview's rows take their category from this list.
+        self.categories, locations = lists if lists is not None else screens.filter_lists()
         self.fields["category"].set_objects(self.categories, "All categories")
         self.fields["location"].set_objects(locations, "All locations")
 
@@ -112,3 +115,66 @@ def filter_fields(form: StockFilterForm) -> str:
     return mark_safe(  # noqa: S308 - field_html escapes every value
         "".join(field_html(form[name], css.get(name, "")) for name in form.fields)
     )
+
+
+FIELDS = tuple(StockFilterForm.base_fields)
+
+
+def submitted(data) -> tuple | None:
+    """What :class:`StockFilterForm` reads of ``data`` (a query dict; empty or None: the
+    unbound form): each field's value, as its widget reads it (``data.get(name)``)."""
+    if not data:
+        return None
+    return tuple(data.get(name) for name in FIELDS)
+
+
+@dataclass(frozen=True)
+class FilterBar:
+    """The filter bar drawn for a submission, and the filters it stands for: what the view
+    did with ``StockFilterForm(request.GET or None)`` (the cleaned data when valid, else no
+    filter), the category and location as primary keys."""
+
+    html: str
+    chosen: tuple[tuple[str, object], ...]
+
+    @property
+    def filters(self) -> dict:
+        return dict(self.chosen)
+
+
+@lru_cache(maxsize=512)
+def filter_bar(list_rows: tuple, values: tuple | None, language: str) -> FilterBar:
+    """The bar for :func:`submitted` ``values`` with the lists read as ``list_rows``
+    (``screens.filter_list_rows``). Kept per process: the HTML and the filters are a
+    function of these arguments alone (the lists' rows are part of the key, so a changed
+    category or location is a new entry), and building and drawing the form cost more
+    than the overview's 25 rows."""
+    with translation.override(language):
+        data = (
+            None
+            if values is None
+            else {n: v for n, v in zip(FIELDS, values, strict=True) if v is not None}
+        )
+        form = StockFilterForm(data, lists=screens.lists_from_rows(list_rows))
+        cleaned = form.cleaned_data if form.is_valid() else {}
+        chosen = tuple(
+            (name, getattr(value, "pk", value)) for name, value in cleaned.items() if value
+        )
+        return FilterBar(filter_fields(form), chosen)
+
+
+def guess(values: tuple | None) -> dict:
+    """The filters :func:`filter_bar` is expected to find in ``values``, worked out before
+    the lists are read, so the page can be read with them (``inventory.overview`` checks
+    the guess against the bar and reads again when it was wrong)."""
+    if values is None or any(v and "\x00" in v for v in values):
+        return {}  # a null character voids the form (and PostgreSQL refuses it)
+    found = {}
+    for name, value in zip(FIELDS, values, strict=True):
+        if name == "q":
+            value = (value or "").strip()
+        elif name in ("category", "location"):
+            value = int(value) if value and value.isascii() and value.isdigit() else None
+        if value:
+            found[name] = value
+    return found

@@ -88,6 +88,17 @@ class Vendor(models.Model):
         return self.name
 
 
+def item_display_name(name: str, strength: str, form: str) -> str:
+    """``Item.display_name`` from the three fields it is made of (the stock overview's rows
+    are drawn from these columns without an ``Item``)."""
+    bits = [name]
+    if strength and strength not in name:
+        bits.append(strength)
+    if form and form.lower() not in name.lower():
+        bits.append(form.lower())
+    return " ".join(bits)
+
+
 class Item(models.Model):
     sku = models.CharField("item code", max_length=40, unique=True)
     name = models.CharField(max_length=160)
@@ -193,12 +204,7 @@ class Item(models.Model):
 
     @property
     def display_name(self) -> str:
-        bits = [self.name]
-        if self.strength and self.strength not in self.name:
-            bits.append(self.strength)
-        if self.form and self.form.lower() not in self.name.lower():
-            bits.append(self.form.lower())
-        return " ".join(bits)
+        return item_display_name(self.name, self.strength, self.form)
 
     def refresh_search_text(self) -> None:
         self.search_text = " ".join(

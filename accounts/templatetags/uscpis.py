@@ -16,7 +16,8 @@ from django.dispatch import receiver
 from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.loader import render_to_string
-from django.utils.html import format_html, format_html_join
+from django.utils.formats import localize
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.models import User
@@ -55,13 +56,48 @@ def field(bound_field, css: str = ""):
     return {"field": bound_field, "css": css}
 
 
-@register.inclusion_tag("_pagination.html", takes_context=True)
+@register.simple_tag(takes_context=True)
 def paginate(context, page, target: str = ""):
-    """Pagination links that keep the current filters (and work with or without HTMX)."""
+    """Pagination links that keep the current filters (and work with or without HTMX): what
+    ``templates/_pagination.html`` draws (``tests/accounts/test_paginate.py`` compares
+    them), written in Python: on every list page, the include cost more than its rows."""
     request = context["request"]
     params = request.GET.copy()
     params.pop("page", None)
-    return {"page": page, "query": params.urlencode(), "target": target}
+    return pagination_html(page, params.urlencode(), target, autoescape=context.autoescape)
+
+
+def pagination_html(page, query: str, target: str = "", *, autoescape: bool = True) -> str:
+    """``_pagination.html`` for ``page``, ``query`` (the other parameters, url-encoded) and
+    the HTMX ``target`` id (none: plain links)."""
+    paginator = page.paginator
+    if not paginator.num_pages > 1:
+        return mark_safe("\n")  # the template file's last line break
+    esc = conditional_escape if autoescape else str
+    prefix = f"{esc(query)}&amp;" if query else ""
+
+    def link(number: int, label: str) -> str:
+        href = f"?{prefix}page={localize(number)}"
+        hx = (
+            f' hx-get="{href}" hx-target="#{esc(target)}" hx-swap="outerHTML" hx-push-url="true"'
+            if target
+            else ""
+        )
+        return f'<a class="button secondary small" href="{href}"{hx}>{label}</a>'
+
+    previous = link(page.previous_page_number(), "← Previous") if page.has_previous() else ""
+    following = link(page.next_page_number(), "Next →") if page.has_next() else ""
+    capped = (
+        f'+ <span class="muted">(more than {esc(localize(paginator.cap))} matches: narrow the'
+        " search)</span>"
+        if getattr(paginator, "capped", False)
+        else ""
+    )
+    return mark_safe(  # noqa: S308 - every value is escaped
+        f'<nav class="pagination" aria-label="Pages">\n{previous}\n<span class="current">Page '
+        f"{localize(page.number)} of {localize(paginator.num_pages)}{capped}</span>\n"
+        f"{following}\n</nav>\n"
+    )
 
 
 @register.filter

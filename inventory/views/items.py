@@ -14,7 +14,7 @@ from accounts.audit import audit_phi_list, audit_record
 from accounts.models import AuditAction
 from accounts.permissions import require_perm
 from accounts.roles import user_has_perm
-from inventory import filters, forms, quantities, screens, selectors
+from inventory import filters, forms, overview, quantities, screens, selectors
 from inventory.models import (
     Item,
     LotStatus,
@@ -32,16 +32,9 @@ LEDGER_CAP = 2500  # item ledger pages count at most 100 pages of history (all o
 @require_GET
 @require_perm("inventory.view_stock")
 def stock(request: Request):
-    form = filters.StockFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
-    page = screens.stock_overview_page(
-        request.GET.get("page"),
-        per_page=PAGE_SIZE,
-        categories=form.categories,
-        **{k: v for k, v in data.items() if v},
-    )
+    bar, page = overview.stock_overview(request.GET, request.GET.get("page"), per_page=PAGE_SIZE)
     return render_page(
-        request, "inventory/stock.html", {"form": form, "page": page}, partial="stock-table"
+        request, "inventory/stock.html", {"bar": bar, "page": page}, partial="stock-table"
     )
 
 
@@ -144,11 +137,12 @@ def ledger_export(request: Request):
 @require_GET
 @require_perm("inventory.view_stock")
 def item_detail(request: Request, pk: int):
-    item, lots, page = screens.item_page(
+    item, lots, page = screens.item_rows_page(
         pk, request.GET.get("page"), per_page=PAGE_SIZE, cap=LEDGER_CAP
     )
     show_patients = user_has_perm(request.user, "patients.view_demographics")
-    patient_ids = sorted({m.patient_id for m in page if m.patient_id})
+    rows = page.object_list
+    patient_ids = sorted({m.patient_id for m in rows if m.patient_id})
     if patient_ids and show_patients:
         audit_record(
             action=AuditAction.READ,
@@ -162,7 +156,7 @@ def item_detail(request: Request, pk: int):
         "page": page,
         "show_patients": show_patients,
         "can_dispense": user_has_perm(request.user, "inventory.dispense"),
-        "cancelled": selectors.cancelled_dispensings(page),
+        "cancelled": selectors.cancelled_dispensings(rows),
     }
     return render_page(request, "inventory/item_detail.html", context, partial="ledger")
 
