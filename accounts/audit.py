@@ -46,6 +46,7 @@ from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -317,7 +318,8 @@ _INSERT_FENCED_IF = _INSERT_FENCED.replace(
 # crash of the database server in that window loses it. WAL is flushed in order, so any
 # later synchronous commit (every change, every seal) makes it durable first: a sealed
 # chain never ends in a lost event. Changes' events are written in their callers'
-# transactions and keep their synchronous commit.
+# transactions and keep their synchronous commit. settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH
+# turns this off.
 READ_EVENT_NO_FLUSH_WAIT = "SELECT set_config('synchronous_commit', 'off', true)"
 
 
@@ -380,7 +382,7 @@ def audit_phi_read_statement(
     )
     sql, condition_params = condition
     insert = (_INSERT_FENCED_IF.format(condition=sql), [*params, *condition_params])
-    if connection.in_atomic_block:
+    if connection.in_atomic_block or settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH:
         return PendingPhiRead(statements=(insert,), key=key)
     return PendingPhiRead(statements=((READ_EVENT_NO_FLUSH_WAIT, []), insert), key=key)
 

@@ -308,3 +308,23 @@ def test_the_header_writes_birth_dates_in_the_active_language():
         with translation.override(language):
             ctx = {"patient": patient}
             assert tag.render(Context(ctx)) == include.render(Context(ctx)), language
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_read_event_waits_for_the_flush_when_settings_ask(doctor_user, settings):
+    """AUDIT_READ_EVENTS_WAIT_FOR_FLUSH: the batch keeps the session's synchronous commit."""
+    from uscpis.compiled import fetch_together
+
+    settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH = True
+    patient = PatientFactory()
+    pending = audit.audit_phi_read_statement(
+        actor=doctor_user,
+        patient_id=patient.pk,
+        condition=("EXISTS (SELECT 1 FROM patients_patient WHERE id = %s)", [patient.pk]),
+        detail={"view": "chart"},
+    )
+    assert audit.READ_EVENT_NO_FLUSH_WAIT not in [sql for sql, _ in pending.statements]
+    rows = fetch_together([*pending.statements, ("SHOW synchronous_commit", [])])
+    assert pending.recorded(rows[0])
+    assert rows[1] == [("on",)]
+    assert AuditEvent.objects.filter(pk=rows[0][0][0], patient_id=patient.pk).exists()
