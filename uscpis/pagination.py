@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models.query import ModelIterable, QuerySet
+from django.db.models.query import BaseIterable, ModelIterable, QuerySet
 from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
 
@@ -212,25 +212,7 @@ class CappedSortingPaginator(CappedPaginator):
 
     def _from_db(self, fields: list, rows) -> list:
         """Model instances from rows of ``fields``' columns, converted as the ORM does."""
-        base = self.object_list
-        model, connection = base.model, connections[base.db]
-        table = model._meta.db_table
-        columns = [f.get_col(table) for f in fields]
-        converters = [
-            (i, convs, col)
-            for i, (f, col) in enumerate(zip(fields, columns, strict=True))
-            if (convs := connection.ops.get_db_converters(col) + f.get_db_converters(connection))
-        ]
-        attnames = [f.attname for f in fields]
-        out = []
-        for row in rows:
-            if converters:
-                row = list(row)
-                for i, convs, col in converters:
-                    for convert in convs:
-                        row[i] = convert(row[i], col, connection)
-            out.append(model.from_db(base.db, attnames, row))
-        return out
+        return model_rows(self.object_list.model, self.object_list.db, fields, rows)
 
     def _rows_by_pk(self, ids: list) -> list:
         """The list's rows with these primary keys (the columns it loads, ``only``/``defer``
@@ -251,3 +233,79 @@ class CappedSortingPaginator(CappedPaginator):
         with connection.cursor() as cursor:
             cursor.execute(sql, [list(ids)])
             return self._from_db(fields, cursor.fetchall())
+
+
+def model_rows(model, using: str, fields: list, rows) -> list:
+    """Model instances from rows of ``fields``' columns, converted as the ORM does (the
+    backend's and each field's converters, then ``Model.from_db``)."""
+    connection = connections[using]
+    table = model._meta.db_table
+    converters = [
+        (i, convs, col)
+        for i, f in enumerate(fields)
+        if (
+            convs := connection.ops.get_db_converters(col := f.get_col(table))
+            + f.get_db_converters(connection)
+        )
+    ]
+    attnames = [f.attname for f in fields]
+    out = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for i, convs, col in converters:
+                for convert in convs:
+                    row[i] = convert(row[i], col, connection)
+        out.append(model.from_db(using, attnames, row))
+    return out
+
+
+class _RowsFoundByKeys(BaseIterable):
+    """Evaluates a queryset that loads only its sort keys (``only``) in one statement that
+    finds the rows reading those keys (the queryset's own SQL: its filter, order, cursor
+    position and slice), then reads the found rows, every concrete field, by primary key,
+    in that order."""
+
+    def __iter__(self):
+        qs = self.queryset
+        model, using = qs.model, qs.db
+        connection = connections[using]
+        try:
+            keys_sql, params = qs.query.get_compiler(using=using).as_sql()
+        except EmptyResultSet:
+            return
+        quote = connection.ops.quote_name
+        pk = quote(model._meta.pk.column)
+        fields = list(model._meta.concrete_fields)
+        columns = ", ".join(f"t.{quote(f.column)}" for f in fields)
+        sql = (
+            f"SELECT {columns} FROM unnest(ARRAY(SELECT k.{pk} FROM ({keys_sql}) AS k)) "  # noqa: S608 (our SQL; values are parameters)
+            f"WITH ORDINALITY AS u(page_key, page_order) JOIN {quote(model._meta.db_table)} "
+            f"AS t ON t.{pk} = u.page_key ORDER BY u.page_order"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        yield from model_rows(model, using, fields, rows)
+
+
+def rows_found_by_keys(qs: QuerySet, keys: list[str]) -> QuerySet:
+    """``qs``, whose rows are found reading only the fields ``keys`` (and the primary key)
+    and then read whole by primary key, in one statement. With keys that an index carries,
+    finding a page (``order_by``, filters, a slice: what cursor pagination does) is an
+    index-only walk instead of a table read for every row passed; the result is the same
+    model instances, in the same order, as evaluating ``qs`` itself. ``qs`` must be a
+    plain list of its model (no ``select_related``, ``values``, annotations or
+    prefetches)."""
+    if (
+        qs._iterable_class is not ModelIterable
+        or qs.query.select_related
+        or qs._prefetch_related_lookups
+        or qs.query.annotations
+        or qs.query.extra
+        or qs.query.combinator
+    ):
+        raise ValueError("rows_found_by_keys needs a plain model queryset")
+    found = qs.only(*keys)
+    found._iterable_class = _RowsFoundByKeys
+    return found

@@ -9,10 +9,13 @@ from django.db import connection
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from accounts.models import Notification
 from tests.factories import UserFactory
-from uscpis.pagination import CappedPaginator, CappedSortingPaginator
+from uscpis.pagination import CappedPaginator, CappedSortingPaginator, rows_found_by_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +138,79 @@ def test_sorting_paginator_keeps_only_and_defer_and_select_related():
             if listed.query.select_related:
                 assert page[0].user.email == user.email
         assert len(ctx.captured_queries) == 0
+
+
+# --- rows_found_by_keys ---------------------------------------------------------------------
+
+KEY_ORDERINGS = [
+    ("last_name", "first_name", "id"),
+    ("-birth_date", "id"),
+    ("created_at", "id"),
+    ("-last_name", "-first_name", "-id"),
+]
+
+
+@pytest.fixture
+def patients_with_ties():
+    from datetime import date
+
+    from tests.patients.factories import PatientFactory
+
+    for i in range(14):
+        PatientFactory(
+            last_name=["Dimaculangan", "Santos", "Abad"][i % 3],
+            first_name=["Ana", "Ben"][i % 2],
+            birth_date=date(2000, 1 + i % 3, 1),
+            philhealth_pin=f"{i:012d}" if i % 4 == 0 else None,
+            year_level=None if i % 5 == 0 else 1 + i % 4,
+        )
+
+
+def _all_fields(patient) -> dict:
+    return {f.attname: getattr(patient, f.attname) for f in type(patient)._meta.concrete_fields}
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    q=st.sampled_from(["", "ana", "dimacul", "santos ben", "zzz", "T000"]),
+    ordering=st.sampled_from(KEY_ORDERINGS),
+    start=st.integers(0, 15),
+    size=st.integers(0, 8),
+    after=st.sampled_from([None, "B", "Dimaculangan", "S"]),
+)
+def test_rows_found_by_keys_are_the_querysets_own_rows(
+    patients_with_ties, q, ordering, start, size, after
+):
+    """Found reading only the keys, then read whole: the same instances (every field, as
+    converted by the ORM), in the same order, as the queryset itself gives, in one
+    statement (none for an empty slice)."""
+    from patients.models import Patient
+    from patients.selectors import patient_search
+
+    listed = patient_search(q=q, qs=Patient.objects.all()).order_by(*ordering)
+    if after is not None:
+        listed = listed.filter(last_name__gt=after)
+    keys = ["id", *(o.lstrip("-") for o in ordering)]
+    expected = [_all_fields(p) for p in listed[start : start + size]]
+    with CaptureQueriesContext(connection) as ctx:
+        found = list(rows_found_by_keys(listed, keys)[start : start + size])
+    assert [_all_fields(p) for p in found] == expected
+    assert all(p.get_deferred_fields() == set() for p in found)
+    assert len(ctx.captured_queries) == (1 if size else 0)
+    if size:
+        inner = ctx.captured_queries[0]["sql"].split("FROM (SELECT ", 1)[1]
+        assert inner.split(" FROM ", 1)[0].count('"patients_patient".') == len(set(keys))
+
+
+def test_rows_found_by_keys_refuses_what_it_cannot_read():
+    for listed in (
+        Notification.objects.select_related("user"),
+        Notification.objects.values("id"),
+        Notification.objects.annotate(one=Value(1)),
+        Notification.objects.prefetch_related("user"),
+    ):
+        with pytest.raises(ValueError, match="plain model queryset"):
+            rows_found_by_keys(listed, ["id"])
+    assert list(rows_found_by_keys(Notification.objects.none(), ["id"])) == []
