@@ -138,29 +138,43 @@ class CappedSortingPaginator(CappedPaginator):
         # then the page's rows are read by those ids, in that order (a list that also
         # reads related rows reads them afterwards, with the ORM).
         fields = self._loaded_fields()
+        # An unfiltered list is the whole table: it is counted (up to the cap) without
+        # reading any column, and its page is read in the list's order whatever the count
+        # (walking an index in order is as cheap for a few rows as for many).
+        page_ids = "array_cat(p.few, p.many)" if where else "p.few"
         rows_sql, rows_join = "", ""
         if fields is not None:
             rows_sql = ", " + ", ".join(f"r.{quote(f.column)}" for f in fields)
             loaded = ", ".join(f"t.{quote(f.column)}" for f in fields)
             rows_join = (
                 f" LEFT JOIN LATERAL (SELECT u.page_order, {loaded} "  # noqa: S608 (our SQL; values are parameters)
-                "FROM unnest(array_cat(p.few, p.many)) WITH ORDINALITY AS u(page_key, page_order) "
+                f"FROM unnest({page_ids}) WITH ORDINALITY AS u(page_key, page_order) "
                 f"JOIN {table} AS t ON t.{pk} = u.page_key) AS r ON true ORDER BY r.page_order"
             )
-        sql = (
-            f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} "  # noqa: S608 (our SQL; values are parameters)
-            f"{'WHERE ' + where if where else ''} LIMIT %s), "
-            "c AS MATERIALIZED (SELECT count(*) AS n FROM m), "
-            "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
-            f"ARRAY(SELECT {pk} FROM m WHERE (SELECT n FROM c) <= %s "
-            f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, "
-            f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT n FROM c) > %s "
-            f"{'AND (' + where + ')' if where else ''} ORDER BY {order_sql} LIMIT %s OFFSET %s) "
-            f"AS many) SELECT p.n, p.few, p.many{rows_sql} FROM p{rows_join}"
-        )
         page = [self.per_page + self.orphans, offset]
+        if where:
+            sql = (
+                f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {where} LIMIT %s), "  # noqa: S608 (our SQL; values are parameters)
+                "c AS MATERIALIZED (SELECT count(*) AS n FROM m), "
+                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
+                f"ARRAY(SELECT {pk} FROM m WHERE (SELECT n FROM c) <= %s "
+                f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, "
+                f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT n FROM c) > %s "
+                f"AND ({where}) ORDER BY {order_sql} LIMIT %s OFFSET %s) "
+                f"AS many) SELECT p.n, p.few, p.many{rows_sql} FROM p{rows_join}"
+            )
+            args = [*params, self.cap + 1, self.cap, *page, self.cap, *params, *page]
+        else:
+            sql = (
+                "WITH c AS MATERIALIZED (SELECT count(*) AS n FROM "  # noqa: S608 (our SQL; values are parameters)
+                f"(SELECT 1 FROM {table} LIMIT %s) AS m), "
+                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
+                f"ARRAY(SELECT {pk} FROM {table} ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few) "
+                f"SELECT p.n, p.few, NULL{rows_sql} FROM p{rows_join}"
+            )
+            args = [self.cap + 1, *page]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, self.cap + 1, self.cap, *page, self.cap, *params, *page])
+            cursor.execute(sql, args)
             rows = cursor.fetchall()
         counted, few, many = rows[0][:3]
         self.capped = counted > self.cap

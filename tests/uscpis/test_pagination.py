@@ -214,3 +214,42 @@ def test_rows_found_by_keys_refuses_what_it_cannot_read():
         with pytest.raises(ValueError, match="plain model queryset"):
             rows_found_by_keys(listed, ["id"])
     assert list(rows_found_by_keys(Notification.objects.none(), ["id"])) == []
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    per_page=st.integers(1, 6),
+    orphans=st.integers(0, 2),
+    cap=st.integers(3, 30),
+    number=st.integers(1, 9),
+    ordering=st.sampled_from([("title", "id"), ("-title", "-id"), ("user_id", "-id")]),
+)
+def test_sorting_paginator_pages_an_unfiltered_list_as_the_paginator_does(
+    notifications, per_page, orphans, cap, number, ordering
+):
+    """An unfiltered list (the whole table) is counted without reading its rows and its
+    page read in the list's order, in one statement: the same count (up to the cap) and
+    the same page as Django's paginator gives, capped or not, past the last page too."""
+    listed = Notification.objects.order_by(*ordering)
+    paginator = CappedSortingPaginator(listed, per_page, cap=cap, orphans=orphans)
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginator.get_page(number)
+        titles = _titles(page)
+    total = Notification.objects.count()
+    assert paginator.count == min(total, cap) and paginator.capped == (total > cap)
+    expected = Paginator(list(listed)[: min(total, cap)], per_page, orphans=orphans)
+    want = expected.get_page(number)
+    assert page.number == want.number and titles == _titles(want)
+    if number <= expected.num_pages:
+        assert len(ctx.captured_queries) == 1
+        assert "WHERE" not in ctx.captured_queries[0]["sql"]
+
+
+@pytest.fixture
+def notifications():
+    user, other = UserFactory(), UserFactory()
+    Notification.objects.bulk_create(
+        Notification(user=(user, other)[i % 2], title=f"t{(i * 7) % 5}") for i in range(17)
+    )
