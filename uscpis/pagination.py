@@ -285,7 +285,8 @@ class _RowsFoundByKeys(BaseIterable):
         model, using = qs.model, qs.db
         connection = connections[using]
         try:
-            keys_sql, params = qs.query.get_compiler(using=using).as_sql()
+            found = _plain_keys_sql(qs, connection)
+            keys_sql, params = found or qs.query.get_compiler(using=using).as_sql()
         except EmptyResultSet:
             return
         quote = connection.ops.quote_name
@@ -301,6 +302,52 @@ class _RowsFoundByKeys(BaseIterable):
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         yield from model_rows(model, using, fields, rows)
+
+
+def _plain_keys_sql(qs: QuerySet, connection) -> tuple[str, list] | None:
+    """``SELECT pk FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`` for a list of one
+    table in an order of plain fields, written from the query's parts (only its filter is
+    compiled) rather than by the whole query compiler; None for any other list (the
+    compiler writes it). Raises ``EmptyResultSet`` as the compiler does."""
+    query = qs.query
+    if (
+        query.distinct
+        or query.group_by
+        or query.extra_order_by
+        or not query.order_by
+        or len(query.alias_map) != 1
+        or not isinstance(next(iter(query.alias_map.values())), BaseTable)
+    ):
+        return None
+    model, quote = qs.model, connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    order = []
+    for item in query.order_by:
+        if not isinstance(item, str) or item.startswith("?"):
+            return None
+        name = item.removeprefix("-")
+        try:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not field.concrete or field.model is not model:
+            return None
+        if field.is_relation and name != field.attname:  # sorts by the related model's order
+            return None
+        order.append(f"{table}.{quote(field.column)}" + (" DESC" if item.startswith("-") else ""))
+    try:
+        where, params = query.get_compiler(connection=connection).compile(query.where)
+    except FullResultSet:
+        where, params = "", []
+    sql = f"SELECT {table}.{quote(model._meta.pk.column)} FROM {table}"  # noqa: S608 (our SQL; values are parameters)
+    if where:
+        sql += f" WHERE {where}"
+    sql += f" ORDER BY {', '.join(order)}"
+    if query.high_mark is not None:
+        sql += f" LIMIT {int(query.high_mark - query.low_mark)}"
+    if query.low_mark:
+        sql += f" OFFSET {int(query.low_mark)}"
+    return sql, list(params)
 
 
 def rows_found_by_keys(qs: QuerySet, keys: list[str]) -> QuerySet:
