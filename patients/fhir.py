@@ -80,6 +80,26 @@ def _patient_param(field: str) -> SearchParam:
 # --- Patient ------------------------------------------------------------------------------
 
 
+# The columns ``patient_resource`` reads: a Patient search loads only these (not the search
+# text, timestamps or school fields), ``tests/api/test_fhir.py`` checks it reads nothing more.
+PATIENT_RESOURCE_FIELDS = (
+    "id",
+    "id_number",
+    "philhealth_pin",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "sex",
+    "birth_date",
+    "phone",
+    "email",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_relation",
+    "emergency_contact_phone",
+)
+
+
 def patient_resource(patient: Patient) -> dict:
     res = {
         "resourceType": "Patient",
@@ -194,7 +214,7 @@ class EverythingView(FhirView):
 PATIENT = FhirResource(
     type="Patient",
     permission=DEMOGRAPHICS,
-    queryset=lambda user: Patient.objects.visible_to(user),
+    queryset=lambda user: Patient.objects.visible_to(user).only(*PATIENT_RESOURCE_FIELDS),
     read=_read_patient,
     to_fhir=lambda p: [patient_resource(p)],
     patient_id=lambda p: p.pk,

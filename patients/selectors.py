@@ -441,12 +441,6 @@ PATIENT_LIST_FIELDS = (
 )
 
 
-def patients_by_pk(ids: list[int]) -> list[Patient]:
-    """These patients, in this order (ids no longer found are left out)."""
-    found = Patient.objects.in_bulk(ids) if ids else {}
-    return [found[pk] for pk in ids if pk in found]
-
-
 def patient_search_few_order(qs: QuerySet[Patient]) -> QuerySet[Patient]:
     """``patient_search``'s name order, written so the name index cannot serve it: for a
     search with few matches (``CappedPaginator(when_few=...)``) PostgreSQL then finds them

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models.query import ModelIterable, QuerySet
+from django.db.models.query import BaseIterable, ModelIterable, QuerySet
 from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
 
@@ -138,29 +138,43 @@ class CappedSortingPaginator(CappedPaginator):
         # then the page's rows are read by those ids, in that order (a list that also
         # reads related rows reads them afterwards, with the ORM).
         fields = self._loaded_fields()
+        # An unfiltered list is the whole table: it is counted (up to the cap) without
+        # reading any column, and its page is read in the list's order whatever the count
+        # (walking an index in order is as cheap for a few rows as for many).
+        page_ids = "array_cat(p.few, p.many)" if where else "p.few"
         rows_sql, rows_join = "", ""
         if fields is not None:
             rows_sql = ", " + ", ".join(f"r.{quote(f.column)}" for f in fields)
             loaded = ", ".join(f"t.{quote(f.column)}" for f in fields)
             rows_join = (
                 f" LEFT JOIN LATERAL (SELECT u.page_order, {loaded} "  # noqa: S608 (our SQL; values are parameters)
-                "FROM unnest(array_cat(p.few, p.many)) WITH ORDINALITY AS u(page_key, page_order) "
+                f"FROM unnest({page_ids}) WITH ORDINALITY AS u(page_key, page_order) "
                 f"JOIN {table} AS t ON t.{pk} = u.page_key) AS r ON true ORDER BY r.page_order"
             )
-        sql = (
-            f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} "  # noqa: S608 (our SQL; values are parameters)
-            f"{'WHERE ' + where if where else ''} LIMIT %s), "
-            "c AS MATERIALIZED (SELECT count(*) AS n FROM m), "
-            "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
-            f"ARRAY(SELECT {pk} FROM m WHERE (SELECT n FROM c) <= %s "
-            f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, "
-            f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT n FROM c) > %s "
-            f"{'AND (' + where + ')' if where else ''} ORDER BY {order_sql} LIMIT %s OFFSET %s) "
-            f"AS many) SELECT p.n, p.few, p.many{rows_sql} FROM p{rows_join}"
-        )
         page = [self.per_page + self.orphans, offset]
+        if where:
+            sql = (
+                f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {where} LIMIT %s), "  # noqa: S608 (our SQL; values are parameters)
+                "c AS MATERIALIZED (SELECT count(*) AS n FROM m), "
+                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
+                f"ARRAY(SELECT {pk} FROM m WHERE (SELECT n FROM c) <= %s "
+                f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, "
+                f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT n FROM c) > %s "
+                f"AND ({where}) ORDER BY {order_sql} LIMIT %s OFFSET %s) "
+                f"AS many) SELECT p.n, p.few, p.many{rows_sql} FROM p{rows_join}"
+            )
+            args = [*params, self.cap + 1, self.cap, *page, self.cap, *params, *page]
+        else:
+            sql = (
+                "WITH c AS MATERIALIZED (SELECT count(*) AS n FROM "  # noqa: S608 (our SQL; values are parameters)
+                f"(SELECT 1 FROM {table} LIMIT %s) AS m), "
+                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
+                f"ARRAY(SELECT {pk} FROM {table} ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few) "
+                f"SELECT p.n, p.few, NULL{rows_sql} FROM p{rows_join}"
+            )
+            args = [self.cap + 1, *page]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, self.cap + 1, self.cap, *page, self.cap, *params, *page])
+            cursor.execute(sql, args)
             rows = cursor.fetchall()
         counted, few, many = rows[0][:3]
         self.capped = counted > self.cap
@@ -212,25 +226,7 @@ class CappedSortingPaginator(CappedPaginator):
 
     def _from_db(self, fields: list, rows) -> list:
         """Model instances from rows of ``fields``' columns, converted as the ORM does."""
-        base = self.object_list
-        model, connection = base.model, connections[base.db]
-        table = model._meta.db_table
-        columns = [f.get_col(table) for f in fields]
-        converters = [
-            (i, convs, col)
-            for i, (f, col) in enumerate(zip(fields, columns, strict=True))
-            if (convs := connection.ops.get_db_converters(col) + f.get_db_converters(connection))
-        ]
-        attnames = [f.attname for f in fields]
-        out = []
-        for row in rows:
-            if converters:
-                row = list(row)
-                for i, convs, col in converters:
-                    for convert in convs:
-                        row[i] = convert(row[i], col, connection)
-            out.append(model.from_db(base.db, attnames, row))
-        return out
+        return model_rows(self.object_list.model, self.object_list.db, fields, rows)
 
     def _rows_by_pk(self, ids: list) -> list:
         """The list's rows with these primary keys (the columns it loads, ``only``/``defer``
@@ -251,3 +247,126 @@ class CappedSortingPaginator(CappedPaginator):
         with connection.cursor() as cursor:
             cursor.execute(sql, [list(ids)])
             return self._from_db(fields, cursor.fetchall())
+
+
+def model_rows(model, using: str, fields: list, rows) -> list:
+    """Model instances from rows of ``fields``' columns, converted as the ORM does (the
+    backend's and each field's converters, then ``Model.from_db``)."""
+    connection = connections[using]
+    table = model._meta.db_table
+    converters = [
+        (i, convs, col)
+        for i, f in enumerate(fields)
+        if (
+            convs := connection.ops.get_db_converters(col := f.get_col(table))
+            + f.get_db_converters(connection)
+        )
+    ]
+    attnames = [f.attname for f in fields]
+    out = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for i, convs, col in converters:
+                for convert in convs:
+                    row[i] = convert(row[i], col, connection)
+        out.append(model.from_db(using, attnames, row))
+    return out
+
+
+class _RowsFoundByKeys(BaseIterable):
+    """Evaluates a queryset that loads only its sort keys (``only``) in one statement that
+    finds the rows reading those keys (the queryset's own SQL: its filter, order, cursor
+    position and slice), then reads the found rows, every concrete field, by primary key,
+    in that order."""
+
+    def __iter__(self):
+        qs = self.queryset
+        model, using = qs.model, qs.db
+        connection = connections[using]
+        try:
+            found = _plain_keys_sql(qs, connection)
+            keys_sql, params = found or qs.query.get_compiler(using=using).as_sql()
+        except EmptyResultSet:
+            return
+        quote = connection.ops.quote_name
+        pk = quote(model._meta.pk.column)
+        fields = list(model._meta.concrete_fields)
+        columns = ", ".join(f"t.{quote(f.column)}" for f in fields)
+        sql = (
+            f"SELECT {columns} FROM unnest(ARRAY(SELECT k.{pk} FROM ({keys_sql}) AS k)) "  # noqa: S608 (our SQL; values are parameters)
+            f"WITH ORDINALITY AS u(page_key, page_order) JOIN {quote(model._meta.db_table)} "
+            f"AS t ON t.{pk} = u.page_key ORDER BY u.page_order"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        yield from model_rows(model, using, fields, rows)
+
+
+def _plain_keys_sql(qs: QuerySet, connection) -> tuple[str, list] | None:
+    """``SELECT pk FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`` for a list of one
+    table in an order of plain fields, written from the query's parts (only its filter is
+    compiled) rather than by the whole query compiler; None for any other list (the
+    compiler writes it). Raises ``EmptyResultSet`` as the compiler does."""
+    query = qs.query
+    if (
+        query.distinct
+        or query.group_by
+        or query.extra_order_by
+        or not query.order_by
+        or len(query.alias_map) != 1
+        or not isinstance(next(iter(query.alias_map.values())), BaseTable)
+    ):
+        return None
+    model, quote = qs.model, connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    order = []
+    for item in query.order_by:
+        if not isinstance(item, str) or item.startswith("?"):
+            return None
+        name = item.removeprefix("-")
+        try:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not field.concrete or field.model is not model:
+            return None
+        if field.is_relation and name != field.attname:  # sorts by the related model's order
+            return None
+        order.append(f"{table}.{quote(field.column)}" + (" DESC" if item.startswith("-") else ""))
+    try:
+        where, params = query.get_compiler(connection=connection).compile(query.where)
+    except FullResultSet:
+        where, params = "", []
+    sql = f"SELECT {table}.{quote(model._meta.pk.column)} FROM {table}"  # noqa: S608 (our SQL; values are parameters)
+    if where:
+        sql += f" WHERE {where}"
+    sql += f" ORDER BY {', '.join(order)}"
+    if query.high_mark is not None:
+        sql += f" LIMIT {int(query.high_mark - query.low_mark)}"
+    if query.low_mark:
+        sql += f" OFFSET {int(query.low_mark)}"
+    return sql, list(params)
+
+
+def rows_found_by_keys(qs: QuerySet, keys: list[str]) -> QuerySet:
+    """``qs``, whose rows are found reading only the fields ``keys`` (and the primary key)
+    and then read whole by primary key, in one statement. With keys that an index carries,
+    finding a page (``order_by``, filters, a slice: what cursor pagination does) is an
+    index-only walk instead of a table read for every row passed; the result is the same
+    model instances, in the same order, as evaluating ``qs`` itself. ``qs`` must be a
+    plain list of its model (no ``select_related``, ``values``, annotations or
+    prefetches)."""
+    if (
+        qs._iterable_class is not ModelIterable
+        or qs.query.select_related
+        or qs._prefetch_related_lookups
+        or qs.query.annotations
+        or qs.query.extra
+        or qs.query.combinator
+    ):
+        raise ValueError("rows_found_by_keys needs a plain model queryset")
+    found = qs.only(*keys)
+    found._iterable_class = _RowsFoundByKeys
+    return found

@@ -34,6 +34,7 @@ from patients.models import (
 )
 from patients.services import certificates, registry, visits
 from uscpis.api.serializers import ModelSerializer
+from uscpis.pagination import rows_found_by_keys
 
 READ_DEMOGRAPHICS = ("patients.view_demographics", "patients.portal")
 READ_CLINICAL = ("patients.view_clinical", "patients.portal")
@@ -319,12 +320,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         qs = self.filter_queryset(qs)
         # The page is found reading only the sort keys (the default name order is then
         # an index-only walk of the name-order index, which carries what a search tests),
-        # and its rows are read by primary key afterwards.
+        # and its rows are read by primary key in the same statement.
         ordering = self.paginator.get_ordering(request, qs, self)
-        keys = self.paginate_queryset(qs.only("id", *(o.lstrip("-") for o in ordering)))
-        page = selectors.patients_by_pk([k.pk for k in keys or []])
+        keys = ["id", *(o.lstrip("-") for o in ordering)]
+        page = self.paginate_queryset(rows_found_by_keys(qs, keys)) or []
         selectors.patients_served(request.user, page, detail=_via_api("search"))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.get_paginated_response(self.get_serializer_class().represent_many(page))
 
     def retrieve(self, request, *args, **kwargs):
         patient = self.get_object(AuditAction.READ, "demographics")

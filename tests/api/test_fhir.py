@@ -259,3 +259,40 @@ def test_reads_and_searches_are_audited(world, api_client, doctor_user):
 def test_no_token_is_401_operation_outcome(world, api_client):
     r = api_client().get(f"/fhir/R4/Patient/{world.patient.pk}", HTTP_ACCEPT=FHIR)
     assert r.status_code == 401 and r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_patient_search_reads_only_what_the_resource_shows(
+    world, api_client, doctor_user, django_assert_max_num_queries
+):
+    """A Patient search loads only the columns ``patient_resource`` reads: every entry is
+    the resource of the whole record (every field it shows filled in), and no row is
+    read again for a column left out."""
+    from patients.fhir import patient_resource
+    from patients.models import Patient
+    from tests.patients.factories import PatientFactory
+
+    for i in range(4):
+        PatientFactory(
+            last_name="Dimaculangan",
+            first_name=f"Ana {i}",
+            middle_name="Reyes" if i % 2 else "",
+            philhealth_pin=f"12123456789{i}" if i % 2 else None,
+            phone="0917 000 0000" if i != 1 else "",
+            address="Talamban, Cebu" if i != 2 else "",
+            emergency_contact_name="Ben" if i != 3 else "",
+            emergency_contact_relation="Father" if i == 0 else "",
+            emergency_contact_phone="0918" if i < 2 else "",
+        )
+    client = api_client(doctor_user)
+    _get(client, "/fhir/R4/Patient", name="dimacul")  # warm the token and caches
+    with django_assert_max_num_queries(3):
+        bundle = _get(client, "/fhir/R4/Patient", name="dimacul", _count="3").json()
+    entries = [e["resource"] for e in bundle["entry"]]
+    assert len(entries) == 3
+    following = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+    bundle = _get(client, urlsplit(following).path + "?" + urlsplit(following).query).json()
+    entries += [e["resource"] for e in bundle["entry"]]
+    expected = Patient.objects.filter(last_name="Dimaculangan").order_by("pk")
+    assert entries == [patient_resource(p) for p in expected]
+    for entry in entries:
+        validate(entry)

@@ -3,16 +3,21 @@ in the query that counts them."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from accounts.models import Notification
 from tests.factories import UserFactory
-from uscpis.pagination import CappedPaginator, CappedSortingPaginator
+from uscpis.pagination import CappedPaginator, CappedSortingPaginator, rows_found_by_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +140,137 @@ def test_sorting_paginator_keeps_only_and_defer_and_select_related():
             if listed.query.select_related:
                 assert page[0].user.email == user.email
         assert len(ctx.captured_queries) == 0
+
+
+# --- rows_found_by_keys ---------------------------------------------------------------------
+
+KEY_ORDERINGS = [
+    ("last_name", "first_name", "id"),
+    ("-birth_date", "id"),
+    ("created_at", "id"),
+    ("-last_name", "-first_name", "-id"),
+]
+
+
+@pytest.fixture
+def patients_with_ties():
+    from datetime import date
+
+    from tests.patients.factories import PatientFactory
+
+    for i in range(14):
+        PatientFactory(
+            last_name=["Dimaculangan", "Santos", "Abad"][i % 3],
+            first_name=["Ana", "Ben"][i % 2],
+            birth_date=date(2000, 1 + i % 3, 1),
+            philhealth_pin=f"{i:012d}" if i % 4 == 0 else None,
+            year_level=None if i % 5 == 0 else 1 + i % 4,
+        )
+
+
+def _all_fields(patient) -> dict:
+    return {f.attname: getattr(patient, f.attname) for f in type(patient)._meta.concrete_fields}
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    q=st.sampled_from(["", "ana", "dimacul", "santos ben", "zzz", "T000"]),
+    ordering=st.sampled_from(KEY_ORDERINGS),
+    start=st.integers(0, 15),
+    size=st.integers(0, 8),
+    after=st.sampled_from([None, "B", "Dimaculangan", "S"]),
+)
+def test_rows_found_by_keys_are_the_querysets_own_rows(
+    patients_with_ties, q, ordering, start, size, after
+):
+    """Found reading only the keys, then read whole: the same instances (every field, as
+    converted by the ORM), in the same order, as the queryset itself gives, in one
+    statement (none for an empty slice)."""
+    from patients.models import Patient
+    from patients.selectors import patient_search
+
+    listed = patient_search(q=q, qs=Patient.objects.all()).order_by(*ordering)
+    if after is not None:
+        listed = listed.filter(last_name__gt=after)
+    keys = ["id", *(o.lstrip("-") for o in ordering)]
+    expected = [_all_fields(p) for p in listed[start : start + size]]
+    with CaptureQueriesContext(connection) as ctx:
+        found = list(rows_found_by_keys(listed, keys)[start : start + size])
+    assert [_all_fields(p) for p in found] == expected
+    assert all(p.get_deferred_fields() == set() for p in found)
+    assert len(ctx.captured_queries) == (1 if size else 0)
+    if size:  # the rows are found reading no column but the keys (and what is filtered on)
+        inner = ctx.captured_queries[0]["sql"].split("FROM (SELECT ", 1)[1].split(" LIMIT ")[0]
+        read = set(re.findall(r'"patients_patient"\."(\w+)"', inner))
+        assert read <= {*keys, "search_text", "id_number", "last_name"}, inner
+        assert "address" not in inner and "created_at" not in read - set(keys)
+
+
+def test_rows_found_by_keys_refuses_what_it_cannot_read():
+    for listed in (
+        Notification.objects.select_related("user"),
+        Notification.objects.values("id"),
+        Notification.objects.annotate(one=Value(1)),
+        Notification.objects.prefetch_related("user"),
+    ):
+        with pytest.raises(ValueError, match="plain model queryset"):
+            rows_found_by_keys(listed, ["id"])
+    assert list(rows_found_by_keys(Notification.objects.none(), ["id"])) == []
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    per_page=st.integers(1, 6),
+    orphans=st.integers(0, 2),
+    cap=st.integers(3, 30),
+    number=st.integers(1, 9),
+    ordering=st.sampled_from([("title", "id"), ("-title", "-id"), ("user_id", "-id")]),
+)
+def test_sorting_paginator_pages_an_unfiltered_list_as_the_paginator_does(
+    notifications, per_page, orphans, cap, number, ordering
+):
+    """An unfiltered list (the whole table) is counted without reading its rows and its
+    page read in the list's order, in one statement: the same count (up to the cap) and
+    the same page as Django's paginator gives, capped or not, past the last page too."""
+    listed = Notification.objects.order_by(*ordering)
+    paginator = CappedSortingPaginator(listed, per_page, cap=cap, orphans=orphans)
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginator.get_page(number)
+        titles = _titles(page)
+    total = Notification.objects.count()
+    assert paginator.count == min(total, cap) and paginator.capped == (total > cap)
+    expected = Paginator(list(listed)[: min(total, cap)], per_page, orphans=orphans)
+    want = expected.get_page(number)
+    assert page.number == want.number and titles == _titles(want)
+    if number <= expected.num_pages:
+        assert len(ctx.captured_queries) == 1
+        assert "WHERE" not in ctx.captured_queries[0]["sql"]
+
+
+@pytest.fixture
+def notifications():
+    user, other = UserFactory(), UserFactory()
+    Notification.objects.bulk_create(
+        Notification(user=(user, other)[i % 2], title=f"t{(i * 7) % 5}") for i in range(17)
+    )
+
+
+def test_rows_found_by_keys_leaves_other_lists_to_the_compiler(patients_with_ties):
+    """Orders that are not plain fields of the table, and filters through another table,
+    are written by the query compiler: the same rows as the queryset still."""
+    from django.db.models.functions import Lower as LowerName
+
+    from patients.models import Patient
+
+    for listed in (
+        Patient.objects.order_by(LowerName("last_name"), "id"),
+        Patient.objects.filter(user__isnull=True).order_by("-first_name", "id"),
+        Patient.objects.filter(user__email__isnull=True).order_by("last_name", "id"),
+        Patient.objects.order_by("user", "id"),
+    ):
+        expected = [_all_fields(p) for p in listed[2:7]]
+        assert [_all_fields(p) for p in rows_found_by_keys(listed, ["id"])[2:7]] == expected
