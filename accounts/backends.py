@@ -49,6 +49,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
 
+from uscpis import cache_reads
 from uscpis.compiled import CompiledQuery
 
 logger = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ def cached_user(user_id):
     found = _prefetched(keys)
     if found is None:
         try:
-            found = cache.get_many(list(keys))
+            found = cache_reads.get_many(cache, list(keys))
         except Exception:
             logger.warning(
                 "User cache unavailable; reading the user from the database", exc_info=True

@@ -29,6 +29,7 @@ from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBS
 from django.core.cache import DEFAULT_CACHE_ALIAS
 
 from accounts.backends import user_cache_keys
+from uscpis import cache_reads
 
 logger = logging.getLogger("django.contrib.sessions")
 
@@ -63,7 +64,7 @@ class SessionStore(CachedDBStore):
         )
         if user_keys is None:
             return self._cache.get(key)
-        found = self._cache.get_many([key, *user_keys])
+        found = cache_reads.get_many(self._cache, [key, *user_keys])
         data = found.pop(key, None)
         if data is not None and data.get(SESSION_KEY) == guess:
             self._user_keys, self._user_entries = user_keys, found

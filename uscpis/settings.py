@@ -132,6 +132,8 @@ TEMPLATES = [
                 "accounts.context_processors.navigation",
                 "uscpis.csrf.csrf",  # replaces Django's built-in csrf_token (uscpis/csrf.py)
             ],
+            # {% extends %} without the per-render walk of the parent (uscpis/template_extends.py)
+            "builtins": ["uscpis.template_extends"],
         },
     }
 ]

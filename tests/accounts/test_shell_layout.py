@@ -16,8 +16,9 @@ from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.storage import default_storage
 from django.middleware.csrf import _unmask_cipher_token
-from django.template import Context, RequestContext, Template
+from django.template import Context, Engine, RequestContext, Template
 from django.template.loader import render_to_string
+from django.template.loader_tags import ExtendsNode
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
@@ -67,9 +68,19 @@ def _cached(user, path, notes=()):
     return render_to_string("bench/shell.html", {}, request=_request(user, path, notes))
 
 
+# The page's own template rendered by Django's {% extends %} (the project's engine has
+# uscpis.template_extends as a builtin, which remembers the parent's blocks), with the
+# project's templates and context processors.
+DJANGO_EXTENDS = Engine(
+    dirs=settings.TEMPLATES[0]["DIRS"],
+    app_dirs=True,
+    context_processors=settings.TEMPLATES[0]["OPTIONS"]["context_processors"],
+)
+
+
 def _plain(user, path, notes=()):
     parent = Template(PLAIN_BASE)
-    child = Template(
+    child = DJANGO_EXTENDS.from_string(
         "{% extends parent %}{% block title %}Shell{% endblock %}{% block content %}{% endblock %}"
     )
     return child.render(RequestContext(_request(user, path, notes), {"parent": parent}))
@@ -78,6 +89,8 @@ def _plain(user, path, notes=()):
 def test_plain_base_is_the_old_one():
     assert PLAIN_BASE.count('{% include "_messages.html" %}') == 2
     assert "{% signed_in_layout" not in PLAIN_BASE and "{% page_messages" not in PLAIN_BASE
+    plain_child = DJANGO_EXTENDS.from_string("{% extends parent %}")
+    assert type(plain_child.nodelist[0]) is ExtendsNode  # Django's own render
 
 
 @pytest.mark.parametrize("role", list(Role))

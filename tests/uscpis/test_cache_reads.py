@@ -1,0 +1,139 @@
+"""``uscpis.cache_reads.get_many`` is ``cache.get_many``: the same values, the same errors,
+and redis-py's own handling of pooled connections (dropped ones reconnected, none leaked)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis
+from django.core.cache import cache, caches
+from django.test import override_settings
+
+from uscpis import cache_reads
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cache-reads-test",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+
+
+@pytest.fixture
+def redis_cache():
+    with override_settings(CACHES=REDIS_CACHES):
+        try:
+            cache.set("ping", 1, 5)
+        except redis.ConnectionError:
+            pytest.skip("no Redis at REDIS_URL")
+        yield caches["default"]
+
+
+def _pool(backend):
+    return backend._cache._get_connection_pool(False)
+
+
+def _keys():
+    tag = uuid.uuid4().hex
+    return [f"{tag}:int", f"{tag}:obj", f"{tag}:missing", f"{tag}:ünïcode", f"{tag}:none"]
+
+
+def test_same_values_as_cache_get_many(redis_cache):
+    keys = _keys()
+    redis_cache.set(keys[0], 42, 60)  # stored unpickled
+    redis_cache.set(keys[1], {"a": (1, "b")}, 60)
+    redis_cache.set(keys[3], ["x"], 60)
+    redis_cache.set(keys[4], None, 60)  # a cached None is a value, as Django returns it
+    expected = redis_cache.get_many(keys)
+    assert set(expected) == {keys[0], keys[1], keys[3], keys[4]}
+    assert cache_reads.get_many(redis_cache, keys) == expected
+    assert cache_reads.get_many(cache, keys) == expected  # through the connection proxy
+    assert cache_reads.get_many(redis_cache, []) == {}
+    assert cache_reads.get_many(redis_cache, [keys[2]]) == {}
+
+
+def test_command_packed_as_redis_py_packs_it(redis_cache):
+    connection = _pool(redis_cache).get_connection()
+    try:
+        keys = ["a", "uscpis:1:django.contrib.sessions.cached_dbabc", "ünï", ""]
+        assert [cache_reads._pack_mget(keys)] == [b"".join(connection.pack_command("MGET", *keys))]
+    finally:
+        _pool(redis_cache).release(connection)
+
+
+def test_other_backends_are_asked_directly(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.set("k", "v")
+    assert cache_reads.get_many(cache, ["k", "absent"]) == {"k": "v"}
+
+
+def test_unreachable_redis_raises_as_cache_get_many_does():
+    with override_settings(CACHES=DEAD_REDIS):
+        with pytest.raises(redis.ConnectionError):
+            cache.get_many(["a"])
+        with pytest.raises(redis.ConnectionError):
+            cache_reads.get_many(cache, ["a"])
+        assert not _pool(caches["default"])._in_use_connections
+
+
+def test_a_connection_dropped_by_the_server_is_reconnected(redis_cache):
+    keys = _keys()
+    redis_cache.set(keys[0], "value", 60)
+    assert cache_reads.get_many(redis_cache, keys) == {keys[0]: "value"}
+    pool = _pool(redis_cache)
+    (pooled,) = pool._available_connections  # the one the read used, back in the pool
+    pooled.send_command("CLIENT", "ID")
+    client_id = pooled.read_response()
+    killer = redis.Redis.from_url(REDIS_URL)
+    assert killer.client_kill_filter(_id=client_id) == 1  # only our own connection
+    killer.close()
+    assert cache_reads.get_many(redis_cache, keys) == {keys[0]: "value"}
+    assert not pool._in_use_connections
+
+
+def test_an_error_mid_read_releases_and_propagates(redis_cache, monkeypatch):
+    pool = _pool(redis_cache)
+    connection = pool.get_connection()
+    pool.release(connection)
+
+    def broken(*args, **kwargs):
+        connection.disconnect()
+        raise redis.ConnectionError("dropped")
+
+    monkeypatch.setattr(connection, "read_response", broken)
+    with pytest.raises(redis.ConnectionError):
+        cache_reads.get_many(redis_cache, _keys())
+    assert not pool._in_use_connections
+    monkeypatch.undo()
+    keys = _keys()
+    redis_cache.set(keys[1], 7, 60)
+    assert cache_reads.get_many(redis_cache, keys) == {keys[1]: 7}
+
+
+def test_a_pool_that_retries_is_left_to_redis_py(redis_cache, monkeypatch):
+    """redis-py resends after a connection error when retries are configured: the fast path
+    only takes pools whose connections retry nothing (Django's default)."""
+    keys = _keys()
+    redis_cache.set(keys[0], "v", 60)
+    connection = _pool(redis_cache).get_connection()
+    _pool(redis_cache).release(connection)
+    monkeypatch.setattr(connection.retry, "get_retries", lambda: 3)
+    calls = []
+    real = type(redis_cache).get_many
+    monkeypatch.setattr(
+        type(redis_cache), "get_many", lambda self, *a, **k: calls.append(a) or real(self, *a, **k)
+    )
+    assert cache_reads.get_many(redis_cache, keys) == {keys[0]: "v"}
+    assert calls == [(keys,)]

@@ -1,0 +1,72 @@
+"""``cache.get_many`` for the reads every signed-in request makes (the session and its user).
+
+Django's ``RedisCache.get_many`` goes through redis-py's full command machinery: a new
+``redis.Redis`` client per call, ``execute_command`` with its retry wrapper and closures,
+the observability hooks, the generic command packer and the response callbacks. For one
+``MGET`` of a few short keys that machinery costs several times the round trip's own CPU.
+
+``get_many`` here sends the same ``MGET`` on a connection taken from the same pool (so the
+pool's readiness check, reconnection and fork safety are redis-py's own), reads the reply
+with the connection's own ``read_response`` (which disconnects on any error, as
+``execute_command`` does) and decodes values with the cache's serializer: the same dict as
+``cache.get_many``. Errors propagate as from ``cache.get_many``.
+
+It is used only where that is exactly what redis-py would do: Django's ``RedisCache`` with
+one server, its default client class, and a pool whose connections retry nothing (the
+default when the pool is built from the cache's URL, as Django does); with retries
+configured redis-py would resend on a connection error, so anything else is handed to
+``cache.get_many`` unchanged.
+"""
+
+from __future__ import annotations
+
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.connection import ConnectionProxy
+
+
+def _pack_mget(keys: list[str]) -> bytes:
+    """The RESP encoding of ``MGET *keys`` (as ``Connection.pack_command``)."""
+    parts = [b"*%d\r\n$4\r\nMGET\r\n" % (len(keys) + 1)]
+    for key in keys:
+        raw = key.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts)
+
+
+def _plain_pool(backend):
+    """The redis-py pool ``backend`` reads from, when the fast path is redis-py's behaviour."""
+    if type(backend) is not RedisCache:
+        return None
+    client = backend._cache
+    if type(client) is not RedisCacheClient or len(client._servers) != 1:
+        return None
+    if client._client is not client._lib.Redis:
+        return None
+    return client._get_connection_pool(False)
+
+
+def get_many(cache, keys: list[str]) -> dict:
+    """``cache.get_many(keys)``: one ``MGET`` on a pooled Redis connection when possible."""
+    backend = cache._connections[cache._alias] if isinstance(cache, ConnectionProxy) else cache
+    pool = _plain_pool(backend) if keys else None  # redis-py answers [] to an empty MGET
+    if pool is None:
+        return cache.get_many(keys)
+    key_map = {backend.make_and_validate_key(key): key for key in keys}
+    full_keys = list(key_map)
+    connection = pool.get_connection()
+    try:
+        if connection.retry.get_retries():  # redis-py would resend after an error
+            values = None
+        else:
+            connection.send_packed_command([_pack_mget(full_keys)])
+            values = connection.read_response()
+    finally:
+        pool.release(connection)
+    if values is None:
+        return cache.get_many(keys)
+    loads = backend._cache._serializer.loads
+    return {
+        key_map[full]: loads(value)
+        for full, value in zip(full_keys, values, strict=False)
+        if value is not None
+    }
