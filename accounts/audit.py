@@ -211,9 +211,21 @@ def audit_record(
     # Autocommit: the one statement is its own transaction (one round trip instead of BEGIN,
     # fence, INSERT, COMMIT). In the caller's transaction the fence is held until it ends,
     # and an error marks that transaction for rollback, as any failed write in it would.
+    # A read event on its own commits without waiting for the WAL flush (see
+    # ``READ_EVENT_NO_FLUSH_WAIT``): both statements go as one simple query, which PostgreSQL
+    # runs as one implicit transaction, so the setting covers this event alone.
+    unflushed = (
+        action == AuditAction.READ
+        and not connection.in_atomic_block
+        and not settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH
+    )
     guard = transaction.atomic(savepoint=False) if connection.in_atomic_block else nullcontext()
     with guard, connection.cursor() as cursor:
-        cursor.execute(_INSERT_FENCED, params)
+        if unflushed:
+            cursor.execute(f"{READ_EVENT_NO_FLUSH_WAIT}; {_INSERT_FENCED}", params)
+            cursor.nextset()
+        else:
+            cursor.execute(_INSERT_FENCED, params)
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
     event._state.db = connection.alias
@@ -312,7 +324,8 @@ def read_purpose(request: HttpRequest) -> AuditAction | None:
 _INSERT_FENCED_IF = _INSERT_FENCED.replace(
     " FROM fence RETURNING id", " FROM fence WHERE {condition} RETURNING id"
 )
-# Sent first in such a round trip when it is its own transaction (autocommit): a read event
+# Sent first in such a round trip (and before ``audit_record``'s INSERT of a read event)
+# when it is its own transaction (autocommit): a read event
 # commits without waiting for its WAL to reach the disk. It is visible (and sealable) at
 # once and on disk within PostgreSQL's ``wal_writer_delay`` x 3 (0.6 s by default); only a
 # crash of the database server in that window loses it. WAL is flushed in order, so any

@@ -262,10 +262,10 @@ AXES_VERBOSE = False
 # "off" disables one. Each can be set from the environment: RATE_LIMIT_<SCOPE>_<IP|ACCOUNT>.
 RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", default=True)
 
-# A chart view's read event, written in its own transaction, commits without waiting for the
-# WAL flush (accounts.audit.READ_EVENT_NO_FLUSH_WAIT): only a crash of the database server
-# within ~0.6 s of the view can lose it. Set to true to make every read event wait for the
-# disk as changes' events do (costs the chart ~3 ms of waiting per view).
+# A read event (a chart, a search, an API or FHIR read) written in its own transaction
+# commits without waiting for the WAL flush (accounts.audit.READ_EVENT_NO_FLUSH_WAIT): only a
+# crash of the database server within ~0.6 s of the read can lose it; changes' events always
+# wait. Set to true to make read events wait for the disk too (a few ms per audited read).
 AUDIT_READ_EVENTS_WAIT_FOR_FLUSH = env_bool("AUDIT_READ_EVENTS_WAIT_FOR_FLUSH", default=False)
 _RATE_LIMIT_DEFAULTS = {
     "login": {"ip": "30/15m"},  # beyond axes' per-account/IP lockout: spraying many accounts
