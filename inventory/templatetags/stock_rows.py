@@ -279,18 +279,6 @@ def lot_rows(context, lots, can_manage: bool):
     return mark_safe("".join(rows))  # noqa: S308 - every value is escaped
 
 
-def _template_add(value, arg):
-    """The ``add`` filter: whole numbers first (``int()`` of each, so decimals are cut),
-    else ``+``; what the header's low-stock tone was computed with."""
-    try:
-        return int(value) + int(arg)
-    except (ValueError, TypeError):
-        try:
-            return value + arg
-        except Exception:  # noqa: BLE001 - the filter answers "" to anything else
-            return ""
-
-
 @register.simple_tag(takes_context=True)
 def item_header(context, item):
     """An item page's title, actions and four stock figures (``screens.item_rows_page``'s
@@ -319,7 +307,9 @@ def item_header(context, item):
             "Edit</a>"
         )
     export = escape(reverse_ints("inventory:item_ledger_export", item.pk))
-    low = item.reorder_point and _template_add(item.usable, item.on_order) <= item.reorder_point
+    # Low as the low-stock list counts it (usable + on order <= reorder point), in exact
+    # decimals (the template's add filter cut both to whole numbers: 10.6 + 1.5 read 11).
+    low = item.reorder_point and item.usable + item.on_order <= item.reorder_point
     vendor = _e(item.preferred_vendor) if item.preferred_vendor else "no preferred vendor"
     location = _e(item.default_location) if item.default_location else "—"
     fractions = " (fractions allowed)" if item.allows_fractions else ""

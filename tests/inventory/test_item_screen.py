@@ -167,7 +167,7 @@ def test_item_header_is_what_the_template_drew(item, persona, request):
         default_location=Location.objects.create(name="Shelf 'A'", code="shelf-a"),
     )
     # Usable 10.6 + on order 1.5: 12.1 is over the reorder point, 10 + 1 is not (the
-    # template's add filter cut both to whole numbers).
+    # template's add filter cut both to whole numbers and called it low; the tag does not).
     receive(fractions, quantity=Decimal("10.6"))
     order = purchasing.purchase_order_create(actor=None, vendor=VendorFactory())
     purchasing.purchase_order_add_line(
@@ -179,8 +179,27 @@ def test_item_header_is_what_the_template_drew(item, persona, request):
         context = Context({"item": got_item, "user": user})
         expected = Template(OLD_HEADER).render(context)
         got = Template("{% load stock_rows %}{% item_header item %}").render(context)
+        if one is fractions:  # the one difference: the tone, now from exact decimals
+            assert 'class="stat tone-bad"><div class="stat-title">Usable' in expected
+            expected = expected.replace(
+                'class="stat tone-bad"><div class="stat-title">Usable',
+                'class="stat tone-good"><div class="stat-title">Usable',
+            )
         assert got == expected
-    assert "tone-bad" in got and "Syr &amp; ups" in got
+    assert "Syr &amp; ups" in got
+    # The header and the low-stock list agree.
+    assert fractions.pk not in {i.pk for i in selectors.low_stock_items()}
+
+
+def test_item_header_tone_counts_fractions_exactly(inventory_user):
+    fractions = ItemFactory(name="Drops", allows_fractions=True, reorder_point=Decimal("12"))
+    receive(fractions, quantity=Decimal("11.5"))
+    got_item = screens.item_rows_page(fractions.pk, 1, per_page=25, cap=2500)[0]
+    got = Template("{% load stock_rows %}{% item_header item %}").render(
+        Context({"item": got_item, "user": inventory_user})
+    )
+    assert 'class="stat tone-bad"><div class="stat-title">Usable' in got  # 11.5 <= 12
+    assert fractions.pk in {i.pk for i in selectors.low_stock_items()}
 
 
 @pytest.mark.parametrize("show_patients", [True, False])
