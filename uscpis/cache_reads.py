@@ -16,21 +16,31 @@ one server, its default client class, and a pool whose connections retry nothing
 default when the pool is built from the cache's URL, as Django does); with retries
 configured redis-py would resend on a connection error, so anything else is handed to
 ``cache.get_many`` unchanged.
+
+``execute_many`` does the same for a few commands sent together (the API throttle's INCR,
+EXPIRE and GET), as a non-transactional redis-py pipeline: one write, every reply read in
+order, the first error reply raised after all were read.
 """
 
 from __future__ import annotations
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.utils.connection import ConnectionProxy
+from redis.exceptions import ResponseError
+
+
+def _pack(*args: bytes | str | int) -> bytes:
+    """The RESP encoding of one command (as ``Connection.pack_command`` for these types)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        raw = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts)
 
 
 def _pack_mget(keys: list[str]) -> bytes:
-    """The RESP encoding of ``MGET *keys`` (as ``Connection.pack_command``)."""
-    parts = [b"*%d\r\n$4\r\nMGET\r\n" % (len(keys) + 1)]
-    for key in keys:
-        raw = key.encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-    return b"".join(parts)
+    """The RESP encoding of ``MGET *keys``."""
+    return _pack(b"MGET", *keys)
 
 
 def _plain_pool(backend):
@@ -47,7 +57,7 @@ def _plain_pool(backend):
 
 def get_many(cache, keys: list[str]) -> dict:
     """``cache.get_many(keys)``: one ``MGET`` on a pooled Redis connection when possible."""
-    backend = cache._connections[cache._alias] if isinstance(cache, ConnectionProxy) else cache
+    backend = _backend(cache)
     pool = _plain_pool(backend) if keys else None  # redis-py answers [] to an empty MGET
     if pool is None:
         return cache.get_many(keys)
@@ -70,3 +80,34 @@ def get_many(cache, keys: list[str]) -> dict:
         for full, value in zip(full_keys, values, strict=False)
         if value is not None
     }
+
+
+def _backend(cache):
+    return cache._connections[cache._alias] if isinstance(cache, ConnectionProxy) else cache
+
+
+def execute_many(cache, commands: list[tuple]) -> list | None:
+    """Each command's raw reply (keys already made by the caller), the commands sent in one
+    write on a pooled connection and the replies read in order, as
+    ``pipeline(transaction=False).execute()`` answers; ``None`` when ``cache`` is not a plain
+    Redis cache whose connections retry nothing (then the caller asks redis-py)."""
+    pool = _plain_pool(_backend(cache)) if commands else None
+    if pool is None:
+        return None
+    connection = pool.get_connection()
+    try:
+        if connection.retry.get_retries():
+            return None
+        connection.send_packed_command([b"".join(_pack(*command) for command in commands)])
+        replies, first_error = [], None
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:  # the reply was read: the connection stays in step
+                first_error = first_error or error
+                replies.append(error)
+    finally:
+        pool.release(connection)
+    if first_error is not None:
+        raise first_error
+    return replies

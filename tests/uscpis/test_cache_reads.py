@@ -137,3 +137,48 @@ def test_a_pool_that_retries_is_left_to_redis_py(redis_cache, monkeypatch):
     )
     assert cache_reads.get_many(redis_cache, keys) == {keys[0]: "v"}
     assert calls == [(keys,)]
+
+
+def _pipeline_replies(backend, commands):
+    pipe = backend._cache.get_client(None, write=True).pipeline(transaction=False)
+    for name, *args in commands:
+        pipe.execute_command(name.decode(), *args)
+    return pipe.execute()
+
+
+def test_execute_many_answers_as_a_redis_py_pipeline(redis_cache):
+    tag = uuid.uuid4().hex
+    counter, other = (redis_cache.make_and_validate_key(f"{tag}:{n}") for n in ("c", "o"))
+    commands = [(b"INCR", counter), (b"EXPIRE", counter, 60), (b"GET", other)]
+    assert cache_reads.execute_many(redis_cache, commands) == [1, 1, None]
+    assert _pipeline_replies(redis_cache, commands) == [2, 1, None]
+    assert cache_reads.execute_many(cache, [(b"INCR", counter), (b"GET", counter)]) == [3, b"3"]
+    assert cache_reads.execute_many(redis_cache, []) is None
+    assert not _pool(redis_cache)._in_use_connections
+
+
+def test_execute_many_reads_every_reply_then_raises_the_first_error(redis_cache):
+    tag = uuid.uuid4().hex
+    text, counter = (redis_cache.make_and_validate_key(f"{tag}:{n}") for n in ("t", "c"))
+    redis_cache._cache.get_client(None, write=True).set(text, b"not a number")
+    commands = [(b"INCR", text), (b"INCR", counter), (b"GET", counter)]
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        cache_reads.execute_many(redis_cache, commands)
+    # The commands after the error ran, and the connection is still in step with its replies.
+    assert cache_reads.execute_many(redis_cache, [(b"GET", counter), (b"GET", text)]) == [
+        b"1",
+        b"not a number",
+    ]
+    assert not _pool(redis_cache)._in_use_connections
+
+
+def test_execute_many_leaves_other_caches_and_retrying_pools_to_the_caller(
+    redis_cache, settings, monkeypatch
+):
+    connection = _pool(redis_cache).get_connection()
+    _pool(redis_cache).release(connection)
+    monkeypatch.setattr(connection.retry, "get_retries", lambda: 3)
+    assert cache_reads.execute_many(redis_cache, [(b"GET", "x")]) is None
+    assert not _pool(redis_cache)._in_use_connections
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert cache_reads.execute_many(cache, [(b"GET", "x")]) is None

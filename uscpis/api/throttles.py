@@ -17,6 +17,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
+from uscpis import cache_reads
 from uscpis.http import client_ip
 
 
@@ -24,6 +25,11 @@ def _count(cache, current: str, previous: str, ttl: int) -> tuple[int, int]:
     """Add one to ``current``; return it and ``previous`` (0 when missing)."""
     if isinstance(cache, RedisCache):
         keys = [cache.make_and_validate_key(k) for k in (current, previous)]
+        replies = cache_reads.execute_many(
+            cache, [(b"INCR", keys[0]), (b"EXPIRE", keys[0], ttl), (b"GET", keys[1])]
+        )
+        if replies is not None:
+            return int(replies[0]), int(replies[2] or 0)
         pipe = cache._cache.get_client(keys[0], write=True).pipeline(transaction=False)
         pipe.incr(keys[0])
         pipe.expire(keys[0], ttl)
