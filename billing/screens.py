@@ -27,7 +27,7 @@ from billing.models import (
     WriteOff,
 )
 from billing.reads import split
-from billing.selectors import Balance
+from billing.selectors import INVOICE_FIGURE_FIELDS, Balance
 from billing.services.payments import EXPECTED_SQL, expected_from
 from inventory.fastread import RawPaginator, RawRows, build, columns, fetch_many
 from patients.models import Patient
@@ -171,19 +171,7 @@ ACCOUNT_PAYMENTS = 10  # "Recent payments"
 # What an invoice row shows (billing_rows.patient_invoice_rows: number, visit day, status,
 # total and the balance computed from the shares and payments): these columns only, as
 # ``.only()`` would load them.
-ACCOUNT_INVOICE_FIELDS = (
-    "id",
-    "patient_id",
-    "number",
-    "visit_day",
-    "status",
-    "net_total",
-    "patient_total",
-    "moved_to_patient",
-    "credited",
-    "written_off",
-    "amount_paid",
-)
+ACCOUNT_INVOICE_FIELDS = ("id", "patient_id", *INVOICE_FIGURE_FIELDS)
 
 # The balance from the trigger-kept per-patient row (billing 0005: a row while any of the
 # patient's invoices is open, with their count and open balance); the credit from the

@@ -226,7 +226,9 @@ def invoice_list(
 
 # What a row of the invoice list shows (billing_lists.invoice_list_rows): the page loads these
 # columns only, not the patient's whole record.
-INVOICE_ROW_FIELDS = (
+# An invoice's number, day, status and the figures its balance is computed from: what every
+# invoice row shows (the list's rows here, the account tab's in billing.screens).
+INVOICE_FIGURE_FIELDS = (
     "number",
     "visit_day",
     "status",
@@ -236,6 +238,9 @@ INVOICE_ROW_FIELDS = (
     "credited",
     "written_off",
     "amount_paid",
+)
+INVOICE_ROW_FIELDS = (
+    *INVOICE_FIGURE_FIELDS,
     "patient__first_name",
     "patient__middle_name",
     "patient__last_name",

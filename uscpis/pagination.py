@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Field
 from django.db.models.query import BaseIterable, ModelIterable, QuerySet
 from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
@@ -75,24 +76,11 @@ class CappedSortingPaginator(CappedPaginator):
         None when the order is not plain fields of the model ending with a unique one."""
         model, query = self.object_list.model, self.object_list.query
         quote = connections[self.object_list.db].ops.quote_name
-        fields, sql = [], []
-        for item in query.order_by:
-            if not isinstance(item, str):
-                return None
-            name = item.removeprefix("-")
-            try:
-                field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-            except FieldDoesNotExist:
-                return None
-            if not field.concrete or field.model is not model:
-                return None
-            if field.is_relation and name != field.attname:  # "user" sorts by User's order
-                return None
-            fields.append(field)
-            sql.append(quote(field.column) + (" DESC" if item.startswith("-") else ""))
-        if not fields or not fields[-1].unique:
+        order = plain_order(model, query.order_by)
+        if not order or not order[-1][0].unique:
             return None
-        return [f.attname for f in fields], ", ".join(sql)
+        sql = ", ".join(quote(f.column) + (" DESC" if desc else "") for f, desc in order)
+        return [f.attname for f, _ in order], sql
 
     def _one_table(self) -> bool:
         """A plain model list read from its own table alone: no joins, annotations, extra
@@ -304,6 +292,27 @@ class _RowsFoundByKeys(BaseIterable):
         yield from model_rows(model, using, fields, rows)
 
 
+def plain_order(model, order_by) -> list[tuple[Field, bool]] | None:
+    """``order_by`` as (field, descending) pairs when each item names a concrete field of
+    ``model`` itself (a relation by its column, ``user_id``: ``user`` sorts by the related
+    model's own order); None for anything else (expressions, random, related lookups)."""
+    order = []
+    for item in order_by:
+        if not isinstance(item, str) or item.startswith("?"):
+            return None
+        name = item.removeprefix("-")
+        try:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not field.concrete or field.model is not model:
+            return None
+        if field.is_relation and name != field.attname:
+            return None
+        order.append((field, item.startswith("-")))
+    return order
+
+
 def _plain_keys_sql(qs: QuerySet, connection) -> tuple[str, list] | None:
     """``SELECT pk FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`` for a list of one
     table in an order of plain fields, written from the query's parts (only its filter is
@@ -321,20 +330,10 @@ def _plain_keys_sql(qs: QuerySet, connection) -> tuple[str, list] | None:
         return None
     model, quote = qs.model, connection.ops.quote_name
     table = quote(model._meta.db_table)
-    order = []
-    for item in query.order_by:
-        if not isinstance(item, str) or item.startswith("?"):
-            return None
-        name = item.removeprefix("-")
-        try:
-            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-        except FieldDoesNotExist:
-            return None
-        if not field.concrete or field.model is not model:
-            return None
-        if field.is_relation and name != field.attname:  # sorts by the related model's order
-            return None
-        order.append(f"{table}.{quote(field.column)}" + (" DESC" if item.startswith("-") else ""))
+    plain = plain_order(model, query.order_by)
+    if plain is None:
+        return None
+    order = [f"{table}.{quote(f.column)}" + (" DESC" if desc else "") for f, desc in plain]
     try:
         where, params = query.get_compiler(connection=connection).compile(query.where)
     except FullResultSet:

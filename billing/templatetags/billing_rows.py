@@ -226,46 +226,6 @@ def write_off_items(write_offs) -> str:
     return mark_safe("".join(out))  # noqa: S308 - every value is escaped
 
 
-@register.simple_tag(takes_context=True)
-def pages(context, page, target: str = "") -> str:
-    """``{% paginate page target %}`` (``templates/_pagination.html``) drawn in Python: the
-    previous and next links keep the request's other query parameters."""
-    paginator = page.paginator
-    if not paginator.num_pages > 1:
-        return "\n"  # the template file's last line break
-
-    def num(value) -> str:  # ``{{ value }}``: localized as the template wrote numbers
-        return render_value_in_context(value, _PLAIN)
-
-    params = context["request"].GET.copy()
-    params.pop("page", None)
-    query = _e(params.urlencode())
-    lead = f"?{query}&amp;page=" if query else "?page="
-
-    def link(number, text: str) -> str:
-        href = f"{lead}{num(number)}"
-        hx = (
-            f' hx-get="{href}" hx-target="#{_e(target)}" hx-swap="outerHTML" hx-push-url="true"'
-            if target
-            else ""
-        )
-        return f'<a class="button secondary small" href="{href}"{hx}>{text}</a>'
-
-    previous = link(page.previous_page_number(), "← Previous") if page.has_previous() else ""
-    following = link(page.next_page_number(), "Next →") if page.has_next() else ""
-    capped = (
-        f'+ <span class="muted">(more than {num(paginator.cap)} matches: narrow the search)</span>'
-        if getattr(paginator, "capped", False)
-        else ""
-    )
-    return mark_safe(  # noqa: S308 - every value is escaped
-        '<nav class="pagination" aria-label="Pages">\n'
-        f"{previous}\n"
-        f'<span class="current">Page {num(page.number)} of {num(paginator.num_pages)}{capped}'
-        f"</span>\n{following}\n</nav>\n"
-    )
-
-
 @register.simple_tag
 def fields(*bound_fields, css: str = "") -> str:
     """``{% field f css %}`` for each of ``bound_fields`` (a form stands for all its fields):

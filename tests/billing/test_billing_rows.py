@@ -487,26 +487,3 @@ def test_invoice_history_items_match_the_template(world, billing_user, admin_use
             got = Template(NEW_HISTORY_ITEMS).render(Context(context))
             assert got == Template(OLD_HISTORY_ITEMS).render(Context(context))
     assert "&lt;OR&gt;&amp;1" in got and "&lt;odd&gt;" in got and "&#x27;r&#x27;" in got
-
-
-def test_pages_match_the_paginate_tag():
-    from django.core.paginator import Paginator
-    from django.test import RequestFactory
-
-    from billing.templatetags.billing_rows import pages
-
-    old = Template("{% load uscpis %}{% paginate page target %}")
-    queries = [{}, {"page": "2"}, {"status": "open", "q": '<a&b "c">', "page": "x"}, {"q": "é ü"}]
-    paginators = [Paginator(range(n), 25) for n in (0, 1, 25, 26, 80, 30_000)]
-    capped = Paginator(range(51), 25)  # as CappedPaginator leaves one past its cap
-    capped.cap, capped.capped = 50, True
-    paginators.append(capped)
-    for query in queries:
-        request = RequestFactory().get("/billing/invoices/", query)
-        for paginator in paginators:
-            for number in range(1, paginator.num_pages + 1, max(1, paginator.num_pages // 7)):
-                page = paginator.page(number)
-                for target in ("", "invoice-table", '<"t">'):
-                    context = Context({"request": request, "page": page, "target": target})
-                    want = old.render(context)
-                    assert pages(context, page, target) == want, (query, number, target)
