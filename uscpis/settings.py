@@ -160,6 +160,9 @@ EMBEDDED_DATABASE = not DATABASE_URL
 # DB_CONN_MAX_AGE seconds (0 = close after every request) and checks it before reuse.
 _db["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
 _db["CONN_HEALTH_CHECKS"] = True
+# Django's backend, with the reuse check asking the socket before sending SELECT 1
+# (uscpis/pgbackend/base.py).
+_db["ENGINE"] = "uscpis.pgbackend"
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
