@@ -124,7 +124,7 @@ def ledger_row(
     m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None, url=None, label=None
 ):
     """One ``<tr>`` of an item's ledger: of a ``screens.LedgerRow``, or of a movement with
-    its lot, actor, patient and order line loaded (``screens.item_ledger_page``). ``sep``
+    its lot, actor, patient and order line loaded (``selectors.item_ledger``). ``sep``
     (:func:`_decimal_sep`), ``tz`` (the current time zone), ``url`` (the cancel link's
     ``int_url_maker``) and ``label`` (``uscpis.dates.when_labeller()``): when the caller has
     them already."""
