@@ -1,8 +1,9 @@
 """Reads for the stock overview and an item's page (header, lots, ledger) in hand-written
 SQL (``inventory.fastread``): the same rows, objects and annotations as the ORM queries in
 ``inventory.selectors`` they stand in for (``tests/inventory/test_fastread.py`` compares
-them), at a fraction of the CPU; and the API's unfiltered stock list (:class:`ApiItemRows`).
-The CSV exports and the API's filtered lists keep the ORM querysets."""
+them with ORM reads), at a fraction of the CPU; and the API's unfiltered stock list
+(:class:`ApiItemRows`). The CSV exports and the API's filtered lists keep the ORM
+querysets."""
 
 from __future__ import annotations
 
@@ -328,80 +329,11 @@ def stock_rows_page_with_lists(
 # --- An item's page ---------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _item_sql() -> str:
-    related = [(Category, "c", "category_id"), (Vendor, "v", "preferred_vendor_id")]
-    related.append((Location, "dl", "default_location_id"))
-    cols = [columns(Item, "i")[0], USABLE] + [columns(m, a)[0] for m, a, _ in related]
-    joins = " ".join(
-        f'LEFT JOIN {m._meta.db_table} {a} ON {a}."id" = i."{fk}"' for m, a, fk in related
-    )
-    return f"SELECT {', '.join(cols)} FROM inventory_item i {joins} WHERE i.id = %(pk)s"  # noqa: S608 - constant SQL
-
-
-def _item_from_row(row) -> Item:
-    n = width(Item)
-    item = _with_stock(build(Item, row[:n]), row[n])
-    at = n + 1
-    for model, fk in ((Category, "category"), (Vendor, "preferred_vendor")):
-        w = width(model)
-        if getattr(item, f"{fk}_id") is not None:
-            setattr(item, fk, build(model, row[at : at + w]))
-        at += w
-    if item.default_location_id is not None:
-        item.default_location = build(Location, row[at : at + width(Location)])
-    return item
-
-
 def _pk(pk) -> int:
     try:
         return int(pk)
     except (TypeError, ValueError):
         raise Http404("No such item") from None
-
-
-def get_item(pk, today: date | None = None) -> Item:
-    """``selectors.get_item``: the item with its stock annotations, category, preferred
-    vendor and default location; 404 when there is none."""
-    rows = fetch(_item_sql(), {"pk": _pk(pk), "today": today or timezone.localdate()})
-    if not rows:
-        raise Http404("No such item")
-    return _item_from_row(rows[0])
-
-
-LOTS_SQL = (
-    f"SELECT {columns(StockLot, 'l')[0]}, {columns(Location, 'loc')[0]}"  # noqa: S608 - constant SQL
-    " FROM inventory_stocklot l JOIN inventory_location loc ON loc.id = l.location_id"
-    " WHERE l.item_id = %(pk)s ORDER BY l.expiry_date ASC NULLS LAST, l.id ASC"
-)
-
-
-def _lots_from_rows(rows, item: Item) -> list[StockLot]:
-    n = width(StockLot)
-    lots = []
-    for row in rows:
-        lot = build(StockLot, row[:n])
-        lot.location = build(Location, row[n:])
-        lot.item = item
-        lots.append(lot)
-    return lots
-
-
-def item_lots(item: Item) -> list[StockLot]:
-    """``selectors.item_lots``: the item's lots, first expiry first (none last), each with
-    its location (and the item) loaded."""
-    return _lots_from_rows(fetch(LOTS_SQL, {"pk": item.pk}), item)
-
-
-def item_with_lots(pk, today: date | None = None) -> tuple[Item, list[StockLot]]:
-    """:func:`get_item` and :func:`item_lots` in one round trip (404 when there is no such
-    item)."""
-    params = {"pk": _pk(pk), "today": today or timezone.localdate()}
-    item_rows, lot_rows = fetch_many([_item_sql(), LOTS_SQL], params)
-    if not item_rows:
-        raise Http404("No such item")
-    item = _item_from_row(item_rows[0])
-    return item, _lots_from_rows(lot_rows, item)
 
 
 class LedgerRow(NamedTuple):
@@ -560,9 +492,9 @@ def _item_page_sql() -> list[str]:
 
 
 def _item_and_lots(item_rows, category_rows, vendor_rows, location_rows, lot_rows):
-    """:func:`_item_page_sql`'s answers as :func:`item_with_lots` gives them (the item with
-    its stock annotations, category, vendor and default location; its lots, each with its
-    location and the item). A related row that changed between the statements is left to
+    """The item and its lots from :func:`_item_page_sql`'s answers (the item with its stock
+    annotations, category, vendor and default location; its lots, each with its location
+    and the item). A related row that changed between the statements is left to
     load when used, as the ORM would."""
     n = width(Item)
     item = _with_stock(build(Item, item_rows[0][:n]), item_rows[0][n])

@@ -244,7 +244,7 @@ def _lot_actions(lot, csrf: str, action_url, status_url) -> str:
 
 @register.simple_tag(takes_context=True)
 def lot_rows(context, lots, can_manage: bool):
-    """The rows of an item's lots table (``screens.item_lots`` loads each lot's location)."""
+    """The rows of an item's lots table (``screens.item_rows_page`` loads each lot's location)."""
     if not lots:
         return mark_safe('<tr><td colspan="7" class="empty">No lots yet.</td></tr>')
     token = context.get("csrf_token")
