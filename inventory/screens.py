@@ -1,8 +1,9 @@
 """Reads for the stock overview and an item's page (header, lots, ledger) in hand-written
 SQL (``inventory.fastread``): the same rows, objects and annotations as the ORM queries in
 ``inventory.selectors`` they stand in for (``tests/inventory/test_fastread.py`` compares
-them), at a fraction of the CPU; and the API's unfiltered stock list (:class:`ApiItemRows`).
-The CSV exports and the API's filtered lists keep the ORM querysets."""
+them with ORM reads), at a fraction of the CPU; and the API's unfiltered stock list
+(:class:`ApiItemRows`). The CSV exports and the API's filtered lists keep the ORM
+querysets."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
@@ -329,161 +329,11 @@ def stock_rows_page_with_lists(
 # --- An item's page ---------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _item_sql() -> str:
-    related = [(Category, "c", "category_id"), (Vendor, "v", "preferred_vendor_id")]
-    related.append((Location, "dl", "default_location_id"))
-    cols = [columns(Item, "i")[0], USABLE] + [columns(m, a)[0] for m, a, _ in related]
-    joins = " ".join(
-        f'LEFT JOIN {m._meta.db_table} {a} ON {a}."id" = i."{fk}"' for m, a, fk in related
-    )
-    return f"SELECT {', '.join(cols)} FROM inventory_item i {joins} WHERE i.id = %(pk)s"  # noqa: S608 - constant SQL
-
-
-def _item_from_row(row) -> Item:
-    n = width(Item)
-    item = _with_stock(build(Item, row[:n]), row[n])
-    at = n + 1
-    for model, fk in ((Category, "category"), (Vendor, "preferred_vendor")):
-        w = width(model)
-        if getattr(item, f"{fk}_id") is not None:
-            setattr(item, fk, build(model, row[at : at + w]))
-        at += w
-    if item.default_location_id is not None:
-        item.default_location = build(Location, row[at : at + width(Location)])
-    return item
-
-
 def _pk(pk) -> int:
     try:
         return int(pk)
     except (TypeError, ValueError):
         raise Http404("No such item") from None
-
-
-def get_item(pk, today: date | None = None) -> Item:
-    """``selectors.get_item``: the item with its stock annotations, category, preferred
-    vendor and default location; 404 when there is none."""
-    rows = fetch(_item_sql(), {"pk": _pk(pk), "today": today or timezone.localdate()})
-    if not rows:
-        raise Http404("No such item")
-    return _item_from_row(rows[0])
-
-
-LOTS_SQL = (
-    f"SELECT {columns(StockLot, 'l')[0]}, {columns(Location, 'loc')[0]}"  # noqa: S608 - constant SQL
-    " FROM inventory_stocklot l JOIN inventory_location loc ON loc.id = l.location_id"
-    " WHERE l.item_id = %(pk)s ORDER BY l.expiry_date ASC NULLS LAST, l.id ASC"
-)
-
-
-def _lots_from_rows(rows, item: Item) -> list[StockLot]:
-    n = width(StockLot)
-    lots = []
-    for row in rows:
-        lot = build(StockLot, row[:n])
-        lot.location = build(Location, row[n:])
-        lot.item = item
-        lots.append(lot)
-    return lots
-
-
-def item_lots(item: Item) -> list[StockLot]:
-    """``selectors.item_lots``: the item's lots, first expiry first (none last), each with
-    its location (and the item) loaded."""
-    return _lots_from_rows(fetch(LOTS_SQL, {"pk": item.pk}), item)
-
-
-def item_with_lots(pk, today: date | None = None) -> tuple[Item, list[StockLot]]:
-    """:func:`get_item` and :func:`item_lots` in one round trip (404 when there is no such
-    item)."""
-    params = {"pk": _pk(pk), "today": today or timezone.localdate()}
-    item_rows, lot_rows = fetch_many([_item_sql(), LOTS_SQL], params)
-    if not item_rows:
-        raise Http404("No such item")
-    item = _item_from_row(item_rows[0])
-    return item, _lots_from_rows(lot_rows, item)
-
-
-def _attach_people(movements: list[StockMovement]) -> None:
-    """Actors (one query when any row has one), then patients and order lines (rare: the
-    ORM's prefetch, only when a row has one)."""
-    user_model = StockMovement._meta.get_field("actor").related_model
-    actor_ids = sorted({m.actor_id for m in movements if m.actor_id})
-    if actor_ids:
-        rows = fetch(
-            f"SELECT {columns(user_model, 'a')[0]} FROM {user_model._meta.db_table} a"  # noqa: S608 - constant SQL
-            " WHERE a.id = ANY(%(ids)s)",
-            {"ids": actor_ids},
-        )
-        users = {u.pk: u for u in (build(user_model, r) for r in rows)}
-        for m in movements:
-            if m.actor_id in users:
-                m.actor = users[m.actor_id]
-    if any(m.patient_id for m in movements):
-        prefetch_related_objects(movements, "patient")
-    if any(m.purchase_order_line_id for m in movements):
-        prefetch_related_objects(movements, "purchase_order_line__order")
-
-
-def _ledger_rows(item_pk: int, lots_by_id: dict, cap: int) -> RawRows:
-    """An item's ledger, newest first, for :class:`RawPaginator`; each movement's lot from
-    ``lots_by_id`` (filled by the time rows are made)."""
-
-    def make(rows: list[tuple]) -> list[StockMovement]:
-        movements = [build(StockMovement, row) for row in rows]
-        missing = {m.lot_id for m in movements} - lots_by_id.keys()
-        if missing:  # defensive: a movement's lot always belongs to its item
-            lots_by_id.update(StockLot.objects.select_related("location").in_bulk(missing))
-        for m in movements:
-            m.lot = lots_by_id[m.lot_id]
-        _attach_people(movements)
-        return movements
-
-    return RawRows(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM inventory_stockmovement m"
-        " WHERE m.item_id = %(item)s LIMIT %(cap)s) capped",
-        f"SELECT {columns(StockMovement, 'm')[0]} FROM inventory_stockmovement m"  # noqa: S608 - constant SQL
-        " WHERE m.item_id = %(item)s ORDER BY m.created_at DESC, m.id DESC"
-        " LIMIT %(limit)s OFFSET %(offset)s",
-        {"item": item_pk},
-        make,
-        cap=cap,
-    )
-
-
-def item_ledger_page(item: Item, number, *, lots: list[StockLot], per_page: int, cap: int) -> Page:
-    """One page of an item's ledger (``selectors.item_ledger``: newest first), each
-    movement's lot from ``lots`` (the item's lots, already loaded for the page) and its
-    actor, patient and order line loaded. The count stops at ``cap`` rows, so an item with a
-    very long history costs no more than one with ``cap`` movements (the full history is in
-    the ledger CSV); pages walk the (item, created_at, id) index."""
-    rows = _ledger_rows(item.pk, {lot.pk: lot for lot in lots}, cap)
-    return RawPaginator(rows, per_page).get_page(number)
-
-
-def item_page(
-    pk, number, *, per_page: int, cap: int, today: date | None = None
-) -> tuple[Item, list[StockLot], Page]:
-    """:func:`item_with_lots` and :func:`item_ledger_page` (the same item, lots and page)
-    in one round trip: the ledger's count and page are sent with the item and its lots
-    (a second round trip only when the page number was past the end). 404 when there is
-    no such item."""
-    pk = _pk(pk)
-    lots_by_id: dict = {}
-    ledger = _ledger_rows(pk, lots_by_id, cap)
-    paginator = RawPaginator(ledger, per_page)
-    start = paginator.first_row(paginator.number_asked(number))
-    ledger_sql, params = ledger.statements(start, start + per_page)
-    params |= {"pk": pk, "today": today or timezone.localdate()}
-    item_rows, lot_rows, counted, rows = fetch_many([_item_sql(), LOTS_SQL, *ledger_sql], params)
-    if not item_rows:
-        raise Http404("No such item")
-    item = _item_from_row(item_rows[0])
-    lots = _lots_from_rows(lot_rows, item)
-    lots_by_id.update((lot.pk, lot) for lot in lots)
-    ledger.prime(start, start + per_page, counted, rows)
-    return item, lots, paginator.get_page(number)
 
 
 class LedgerRow(NamedTuple):
@@ -513,7 +363,7 @@ class LedgerRow(NamedTuple):
     @classmethod
     def of(cls, m: StockMovement) -> LedgerRow:
         """The row of a movement with its lot (and location), actor, patient and order line
-        loaded (``selectors.item_ledger``, ``item_ledger_page``)."""
+        loaded (as ``selectors.item_ledger`` loads them)."""
         patient = m.patient if m.patient_id else None
         return cls(
             m.pk,
@@ -544,8 +394,8 @@ LEDGER_COLUMNS = (
 
 def _names_of_people(rows: list[tuple]) -> tuple[dict, dict, dict]:
     """Actor names, patients (name, number) and order numbers of ledger ``rows``: each read
-    only when a row has one (as ``_attach_people``: actors in one plain query, patients and
-    order lines by the managers the ORM's prefetch uses)."""
+    only when a row has one (actors in one plain query, patients and order lines by the
+    managers the ORM's prefetch uses)."""
     field = StockMovement._meta.get_field
     actor_ids = sorted({r[11] for r in rows if r[11]})
     patient_ids = {r[6] for r in rows if r[6]}
@@ -620,8 +470,9 @@ def _ledger_row_source(item_pk: int, lots_by_id: dict, cap: int) -> RawRows:
 def _item_page_sql() -> list[str]:
     """The item (with its usable stock), its category, its preferred vendor, every location
     and the item's lots: five plain statements, which PostgreSQL plans in less time than
-    the one four-table join (and the lots' join) of :func:`item_page` (the locations are a
-    short list; they serve the default location and each lot's)."""
+    one four-table join of the item with its category, vendor and default location (and
+    one of the lots with their locations); the locations are a short list, and serve the
+    default location and each lot's."""
 
     def related(model, alias: str, fk: str) -> str:
         column = Item._meta.get_field(fk).column
@@ -641,9 +492,9 @@ def _item_page_sql() -> list[str]:
 
 
 def _item_and_lots(item_rows, category_rows, vendor_rows, location_rows, lot_rows):
-    """:func:`_item_page_sql`'s answers as :func:`item_with_lots` gives them (the item with
-    its stock annotations, category, vendor and default location; its lots, each with its
-    location and the item). A related row that changed between the statements is left to
+    """The item and its lots from :func:`_item_page_sql`'s answers (the item with its stock
+    annotations, category, vendor and default location; its lots, each with its location
+    and the item). A related row that changed between the statements is left to
     load when used, as the ORM would."""
     n = width(Item)
     item = _with_stock(build(Item, item_rows[0][:n]), item_rows[0][n])
@@ -670,10 +521,15 @@ def _item_and_lots(item_rows, category_rows, vendor_rows, location_rows, lot_row
 def item_rows_page(
     pk, number, *, per_page: int, cap: int, today: date | None = None
 ) -> tuple[Item, list[StockLot], Page]:
-    """:func:`item_page` with the ledger page as :class:`LedgerRow` (the same movements,
-    count and page): the item, its lots and the ledger's count and page in one round trip
-    (one more for the people on the page's rows, when there are any; one when the page
-    number was past the end). 404 when there is no such item."""
+    """An item's page: the item (``selectors.get_item``: its stock figures, category,
+    preferred vendor and default location), its lots (``selectors.item_lots``: first expiry
+    first, each with its location and the item) and one page of its ledger
+    (``selectors.item_ledger``: newest first) as :class:`LedgerRow`, in one round trip (one
+    more each for the page's actors, patients and order lines, when it has any; one when
+    the page number was past the end). 404 when there is no such item. The ledger's count
+    stops at ``cap`` rows, so an item with a very long history costs no more than one with
+    ``cap`` movements (the full history is in the ledger CSV); pages walk the (item,
+    created_at, id) index. ``tests/inventory/test_fastread.py`` checks it against the ORM."""
     pk = _pk(pk)
     lots_by_id: dict = {}
     ledger = _ledger_row_source(pk, lots_by_id, cap)

@@ -124,7 +124,7 @@ def ledger_row(
     m, show_patients: bool, can_dispense: bool, cancelled, sep=None, tz=None, url=None, label=None
 ):
     """One ``<tr>`` of an item's ledger: of a ``screens.LedgerRow``, or of a movement with
-    its lot, actor, patient and order line loaded (``screens.item_ledger_page``). ``sep``
+    its lot, actor, patient and order line loaded (``selectors.item_ledger``). ``sep``
     (:func:`_decimal_sep`), ``tz`` (the current time zone), ``url`` (the cancel link's
     ``int_url_maker``) and ``label`` (``uscpis.dates.when_labeller()``): when the caller has
     them already."""
@@ -244,7 +244,7 @@ def _lot_actions(lot, csrf: str, action_url, status_url) -> str:
 
 @register.simple_tag(takes_context=True)
 def lot_rows(context, lots, can_manage: bool):
-    """The rows of an item's lots table (``screens.item_lots`` loads each lot's location)."""
+    """The rows of an item's lots table (``screens.item_rows_page`` loads each lot's location)."""
     if not lots:
         return mark_safe('<tr><td colspan="7" class="empty">No lots yet.</td></tr>')
     token = context.get("csrf_token")

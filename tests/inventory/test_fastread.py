@@ -1,6 +1,8 @@
 """inventory.screens (hand-written SQL for the stock overview and an item's page) returns
-what the ORM queries in inventory.selectors return: the same rows in the same order, the same
-field values, stock annotations and related objects, the same pagination."""
+what ORM queries return (those in inventory.selectors for the overview; for an item's page,
+the plain ORM reading of the item, its lots and its ledger written here): the same rows in
+the same order, the same field values, stock figures and related objects, the same
+pagination."""
 
 from __future__ import annotations
 
@@ -8,13 +10,25 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.paginator import Paginator
+from django.db.models import F, Sum
 from django.http import Http404
 from django.test import override_settings
 from django.utils import formats, timezone, translation
 
 from inventory import screens, selectors
-from inventory.models import Category, Item, ItemKind, Location, StockLot
+from inventory.models import (
+    OPEN_PO_STATUSES,
+    Category,
+    Item,
+    ItemKind,
+    Location,
+    LotStatus,
+    PurchaseOrderLine,
+    StockLot,
+    StockMovement,
+)
 from inventory.services import dispensing, purchasing, stock
 from inventory.templatetags.stock_rows import _decimal_sep, _qty
 from tests.inventory.factories import (
@@ -122,36 +136,112 @@ def test_overview_rows_read_missing_categories(shelf, django_assert_num_queries)
         assert {i.category.name for i in page.object_list if i.category_id} == {"Analgesics"}
 
 
-def test_get_item_is_the_orm_item(shelf):
+def orm_item(pk) -> Item:
+    """The item an item's page shows, read with the ORM: its category, preferred vendor and
+    default location, and its stock figures from its lots and order lines: on hand (every
+    lot), usable (available lots not past their expiry), on order (what sent or partly
+    received orders have yet to deliver)."""
+    item = Item.objects.select_related("category", "preferred_vendor", "default_location").get(
+        pk=pk
+    )
+    lots = StockLot.objects.filter(item=item)
+    usable = lots.filter(status=LotStatus.AVAILABLE).exclude(expiry_date__lt=timezone.localdate())
+    item.on_hand = lots.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+    item.usable = usable.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+    open_lines = PurchaseOrderLine.objects.filter(item=item, order__status__in=OPEN_PO_STATUSES)
+    item.on_order = sum(
+        (max(line.quantity_ordered - line.quantity_received, 0) for line in open_lines),
+        Decimal(0),
+    )
+    return item
+
+
+def orm_lots(item: Item) -> list[StockLot]:
+    """An item's lots, read with the ORM: first expiry first (none last), then oldest."""
+    lots = StockLot.objects.filter(item=item).select_related("location")
+    return list(lots.order_by(F("expiry_date").asc(nulls_last=True), "id"))
+
+
+def orm_ledger(item: Item) -> list[StockMovement]:
+    """An item's movements, read with the ORM: newest first, each with its lot and the
+    lot's location, its actor, patient and purchase order line (and order) loaded."""
+    movements = StockMovement.objects.filter(item=item).select_related(
+        "lot__location", "actor", "patient", "purchase_order_line__order"
+    )
+    return list(movements.order_by("-created_at", "-id"))
+
+
+def orm_ledger_page(item: Item, number, *, per_page: int, cap: int):
+    """Page ``number`` of :func:`orm_ledger` as the item page pages it: Django's paginator
+    over at most ``cap`` movements."""
+    return Paginator(orm_ledger(item)[:cap], per_page).get_page(number)
+
+
+def ledger_values(m: StockMovement) -> dict:
+    """What a ledger row (``screens.LedgerRow``, as a dict) holds of a movement read by the
+    ORM: its own fields, its lot's batch and location (by name), the names of the people
+    on it and its purchase order's number ("" where it has none)."""
+    patient, line, actor = m.patient, m.purchase_order_line, m.actor
+    return {
+        "pk": m.pk,
+        "created_at": m.created_at,
+        "kind": m.kind,
+        "reason_code": m.reason_code,
+        "quantity": m.quantity,
+        "batch_number": m.lot.batch_number,
+        "location": m.lot.location.name,
+        "patient_id": m.patient_id,
+        "patient_name": patient.full_name if patient else "",
+        "patient_number": patient.id_number if patient else "",
+        "visit_id": m.visit_id,
+        "destination": m.destination,
+        "purchase_order_line_id": m.purchase_order_line_id,
+        "order_number": line.order.number if line else "",
+        "note": m.note,
+        "actor_id": m.actor_id,
+        "actor_name": actor.full_name if actor else "",
+    }
+
+
+def ledger_dicts(rows) -> list[dict]:
+    return [row._asdict() for row in rows]
+
+
+def assert_same_item_and_lots(got: Item, lots: list[StockLot], ref: Item) -> None:
+    """``item_rows_page``'s item and lots are :func:`orm_item` and :func:`orm_lots`: the
+    same fields and figures, the same related rows (loaded, not read when used), the same
+    lots in the same order, each with its location and the page's item."""
+    _same_item(got, ref)
+    for fk in ("category", "preferred_vendor", "default_location"):
+        if getattr(ref, f"{fk}_id") is None:
+            assert getattr(got, f"{fk}_id") is None
+        else:
+            assert fk in got._state.fields_cache
+            assert _values(getattr(got, fk)) == _values(getattr(ref, fk))
+    ref_lots = orm_lots(ref)
+    assert [_values(lot) for lot in lots] == [_values(lot) for lot in ref_lots]
+    assert [_values(lot.location) for lot in lots] == [_values(lot.location) for lot in ref_lots]
+    assert all(lot.item is got for lot in lots)
+
+
+def test_item_page_item_and_lots_are_the_orm_item_and_lots(shelf):
     for item in shelf["items"].values():
-        fast, orm = screens.get_item(item.pk), selectors.get_item(item.pk)
-        _same_item(fast, orm)
-        for fk in ("category", "preferred_vendor", "default_location"):
-            related = getattr(orm, fk)
-            assert (_values(getattr(fast, fk)) if related else None) == (
-                _values(related) if related else None
-            )
-    for bad in (0, "x", None):
-        with pytest.raises(Http404):
-            screens.get_item(bad)
+        got, lots, _page = screens.item_rows_page(item.pk, 1, per_page=25, cap=2500)
+        assert_same_item_and_lots(got, lots, orm_item(item.pk))
+    # The expired lot the morning job has not quarantined yet is on hand, not usable.
+    cetirizine = screens.item_rows_page(shelf["items"]["Cetirizine"].pk, 1, per_page=1, cap=9)[0]
+    assert (cetirizine.on_hand, cetirizine.usable) == (55, 5)
+    zinc = screens.item_rows_page(shelf["items"]["Zinc_oxide"].pk, 1, per_page=1, cap=9)[0]
+    assert zinc.on_order == 25
 
 
-def test_item_lots_are_the_orm_lots(shelf, django_assert_num_queries):
-    item = screens.get_item(shelf["items"]["Amoxicillin"].pk)
-    with django_assert_num_queries(1):
-        fast = screens.item_lots(item)
-        assert [lot.location.name for lot in fast]
-    orm = list(selectors.item_lots(item))
-    assert [_values(lot) for lot in fast] == [_values(lot) for lot in orm]
-    assert [_values(lot.location) for lot in fast] == [_values(lot.location) for lot in orm]
-
-
-def test_item_ledger_page_is_the_orm_ledger(shelf, nurse_user, inventory_user):
+def test_item_page_ledger_is_the_orm_ledger(shelf, nurse_user, inventory_user):
     item = shelf["items"]["Gauze"]
     patient = PatientFactory(first_name="Maria")
     dispensing.stock_dispense(actor=nurse_user, item=item, quantity=2, patient=patient)
-    for n in range(6):
-        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
+    with time_machine.travel(timezone.now(), tick=False):  # six at one moment: by id
+        for n in range(6):
+            dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
     order = purchasing.purchase_order_create(actor=inventory_user, vendor=VendorFactory())
     line = purchasing.purchase_order_add_line(
         actor=inventory_user, order=order, item=item, quantity=10, unit_cost="1"
@@ -162,30 +252,79 @@ def test_item_ledger_page_is_the_orm_ledger(shelf, nurse_user, inventory_user):
         line.pk, Decimal("10"), "PO-1", expiry, None, item.default_location
     )
     purchasing.purchase_order_receive(actor=inventory_user, order=order, receipts=[receipt])
-    lots = screens.item_lots(item)
-    orm = list(selectors.item_ledger(item))
-    assert len(orm) == 9
-    for cap, per_page in ((2500, 25), (2500, 4), (5, 2)):
+    orm = orm_ledger(item)
+    assert len(orm) == 9 and len({m.created_at for m in orm}) == 4
+    assert {m.actor_id for m in orm} >= {None, nurse_user.pk, inventory_user.pk}
+    assert any(m.patient_id for m in orm) and any(m.purchase_order_line_id for m in orm)
+    for cap, per_page in ((2500, 25), (2500, 4), (5, 2), (9, 3), (8, 3)):
         reference = Paginator(orm[:cap], per_page)
-        for number in range(1, reference.num_pages + 2):
-            page = screens.item_ledger_page(item, number, lots=lots, per_page=per_page, cap=cap)
+        for number in [*range(-1, reference.num_pages + 2), None, "x", "2.5"]:
+            _item, _lots, page = screens.item_rows_page(item.pk, number, per_page=per_page, cap=cap)
             expected = reference.get_page(number)
             assert page.paginator.count == min(len(orm), cap)
             assert page.paginator.capped == (len(orm) > cap)
+            assert page.paginator.num_pages == reference.num_pages
             assert page.number == expected.number
-            for fast, ref in zip(page.object_list, expected.object_list, strict=True):
-                assert _values(fast) == _values(ref)
-                assert _values(fast.lot) == _values(ref.lot)
-                assert fast.lot.location.name == ref.lot.location.name
-                assert (fast.actor.full_name if fast.actor_id else None) == (
-                    ref.actor.full_name if ref.actor_id else None
-                )
-                assert (fast.patient.full_name if fast.patient_id else None) == (
-                    ref.patient.full_name if ref.patient_id else None
-                )
-                assert (
-                    fast.purchase_order_line.order.number if fast.purchase_order_line_id else None
-                ) == (ref.purchase_order_line.order.number if ref.purchase_order_line_id else None)
+            assert ledger_dicts(page.object_list) == [ledger_values(m) for m in expected]
+
+
+@pytest.mark.parametrize("server_side_binding", [False, True])
+def test_item_page_is_one_round_trip(
+    shelf, server_side_binding, monkeypatch, django_assert_num_queries
+):
+    from django.db import connection
+
+    options = {**connection.settings_dict.get("OPTIONS", {})}
+    options["server_side_binding"] = server_side_binding  # then one round trip per statement
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    for item in shelf["items"].values():  # no one named on their ledgers' rows
+        with django_assert_num_queries(7 if server_side_binding else 1):
+            got, lots, page = screens.item_rows_page(item.pk, 1, per_page=25, cap=2500)
+            assert got.default_location.name == item.default_location.name
+            assert all(lot.location.pk == lot.location_id for lot in lots)
+        assert_same_item_and_lots(got, lots, orm_item(item.pk))
+        assert ledger_dicts(page) == [ledger_values(m) for m in orm_ledger(item)]
+
+
+@pytest.mark.parametrize("number", [None, "", "abc", "2.5", 2.0, "0", "-3", 1, "2", "3", "99"])
+def test_item_page_is_item_lots_and_ledger_page_in_one_round_trip(
+    shelf, number, django_assert_num_queries
+):
+    item = shelf["items"]["Gauze"]
+    for n in range(7):
+        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
+    receive(item, quantity=5, days=None, batch="G-2")
+    past_an_end = number in ("0", "-3", "99")  # the last page is read again
+    with django_assert_num_queries(1 + past_an_end):
+        got, lots, page = screens.item_rows_page(item.pk, number, per_page=3, cap=2500)
+        rows = ledger_dicts(page)
+    ref_page = orm_ledger_page(item, number, per_page=3, cap=2500)
+    assert_same_item_and_lots(got, lots, orm_item(item.pk))
+    assert page.number == ref_page.number and page.paginator.count == ref_page.paginator.count
+    assert page.paginator.num_pages == 3 and page.paginator.capped is False
+    assert rows == [ledger_values(m) for m in ref_page]
+    assert {r["batch_number"] for r in rows} <= {lot.batch_number for lot in lots}
+
+
+def test_item_page_of_no_item_is_a_404(shelf):
+    gone = ItemFactory(name="Gone")
+    gone_pk = gone.pk
+    gone.delete()
+    for bad in (0, "x", None, "", "1.5", gone_pk):
+        with pytest.raises(Http404):
+            screens.item_rows_page(bad, 1, per_page=25, cap=2500)
+
+
+def test_item_page_caps_the_count(shelf):
+    item = shelf["items"]["Gauze"]
+    for n in range(6):
+        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
+    _item, _lots, page = screens.item_rows_page(item.pk, 1, per_page=2, cap=4)
+    assert (page.paginator.count, page.paginator.capped, page.paginator.num_pages) == (4, True, 2)
+    assert ledger_dicts(page) == [ledger_values(m) for m in orm_ledger(item)[:2]]
+    last = screens.item_rows_page(item.pk, 9, per_page=2, cap=4)[2]
+    assert last.number == 2
+    assert ledger_dicts(last) == [ledger_values(m) for m in orm_ledger(item)[2:4]]
 
 
 VALUES = ["0", "-0", "12.500", "1200.000", "0.001", "-3.250", "123456789012.5", "1E+3", "7E-3"]
@@ -229,61 +368,3 @@ def test_page_numbers_are_read_as_django_reads_them(
         got = screens.stock_overview_page(number, per_page=2, categories=Category.objects.all())
         assert got.number == expected.number
         assert [i.pk for i in got.object_list] == expected_ids
-
-
-@pytest.mark.parametrize("server_side_binding", [False, True])
-def test_item_with_lots_is_item_and_lots_in_one_round_trip(
-    shelf, server_side_binding, monkeypatch, django_assert_num_queries
-):
-    from django.db import connection
-
-    options = {**connection.settings_dict.get("OPTIONS", {})}
-    options["server_side_binding"] = server_side_binding  # then one round trip per statement
-    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
-    for item in shelf["items"].values():
-        with django_assert_num_queries(2 if server_side_binding else 1):
-            got, lots = screens.item_with_lots(item.pk)
-        _same_item(got, selectors.get_item(item.pk))
-        assert got.default_location.name == item.default_location.name
-        assert [_values(lot) for lot in lots] == [_values(lot) for lot in selectors.item_lots(item)]
-        assert all(lot.location.pk == lot.location_id for lot in lots)
-    for bad in (0, "x"):
-        with pytest.raises(Http404):
-            screens.item_with_lots(bad)
-
-
-@pytest.mark.parametrize("number", [None, "", "abc", "2.5", 2.0, "0", "-3", 1, "2", "3", "99"])
-def test_item_page_is_item_lots_and_ledger_page_in_one_round_trip(
-    shelf, number, django_assert_num_queries
-):
-    item = shelf["items"]["Gauze"]
-    for n in range(7):
-        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
-    receive(item, quantity=5, days=None, batch="G-2")
-    past_an_end = number in ("0", "-3", "99")  # the last page is read again
-    with django_assert_num_queries(1 + past_an_end):
-        got, lots, page = screens.item_page(item.pk, number, per_page=3, cap=2500)
-        rows = [(m.pk, m.lot.batch_number, m.lot.location.name) for m in page]
-    ref_item, ref_lots = screens.item_with_lots(item.pk)
-    ref_page = screens.item_ledger_page(item, number, lots=ref_lots, per_page=3, cap=2500)
-    _same_item(got, ref_item)
-    assert [_values(lot) for lot in lots] == [_values(lot) for lot in ref_lots]
-    assert page.number == ref_page.number and page.paginator.count == ref_page.paginator.count
-    assert page.paginator.num_pages == 3 and page.paginator.capped is False
-    assert [_values(m) for m in page] == [_values(m) for m in ref_page]
-    assert rows == [(m.pk, m.lot.batch_number, m.lot.location.name) for m in ref_page]
-    assert all(m.lot is next(lot for lot in lots if lot.pk == m.lot_id) for m in page)
-
-
-def test_item_page_of_no_item_is_a_404(shelf):
-    for bad in (0, "x", None):
-        with pytest.raises(Http404):
-            screens.item_page(bad, 1, per_page=25, cap=2500)
-
-
-def test_item_page_caps_the_count(shelf):
-    item = shelf["items"]["Gauze"]
-    for n in range(6):
-        dispensing.stock_dispense(actor=None, item=item, quantity=1, destination=f"Room {n}")
-    _item, _lots, page = screens.item_page(item.pk, 1, per_page=2, cap=4)
-    assert (page.paginator.count, page.paginator.capped, page.paginator.num_pages) == (4, True, 2)

@@ -12,6 +12,7 @@ from inventory import screens, selectors
 from inventory.models import ADJUST_REASONS, Category
 from inventory.templatetags.stock_rows import ledger_row, stock_row
 from tests.inventory.factories import ItemFactory, receive
+from tests.inventory.test_fastread import orm_ledger_page
 
 pytestmark = pytest.mark.django_db
 
@@ -71,13 +72,17 @@ def test_ledger_rows_match_the_template_they_replace(nurse_user, show_patients, 
     stock.stock_adjust(
         actor=None, lot=lot, quantity_change="-2", reason_code=ADJUST_REASONS[0], note="box <wet>"
     )  # no actor: "System"
-    lots = screens.item_lots(item)
-    page = screens.item_ledger_page(item, 1, lots=lots, per_page=25, cap=2500)
+    page = orm_ledger_page(item, 1, per_page=25, cap=2500)  # the movements, as objects
     cancelled = {done.movements[0].pk}
     ctx = {"page": page, "show_patients": show_patients, "can_dispense": can_dispense}
     expected = Template(OLD_LEDGER).render(Context({**ctx, "cancelled": cancelled}))
     got = "".join(ledger_row(m, show_patients, can_dispense, cancelled) for m in page)
     assert _squash(got) == _squash(expected)
+    # The item page's rows (screens.LedgerRow) draw the same.
+    rows = screens.item_rows_page(item.pk, 1, per_page=25, cap=2500)[2]
+    assert len(rows) == len(page) == 4
+    drawn = "".join(ledger_row(r, show_patients, can_dispense, cancelled) for r in rows)
+    assert drawn == got
     assert "<i>" not in got
     assert ("Ana &lt;i&gt;" in got) == show_patients
 
@@ -114,7 +119,7 @@ def test_lot_rows_match_the_template_they_replace(inventory_user, can_manage, cs
     StockLot.objects.filter(pk=old.pk).update(expiry_date=yesterday)  # expired: no Release
     stale = receive(item, quantity=Decimal("6"), batch="STALE")
     StockLot.objects.filter(pk=stale.pk).update(expiry_date=yesterday)  # not quarantined yet
-    lots = screens.item_lots(item)
+    lots = screens.item_rows_page(item.pk, 1, per_page=25, cap=2500)[1]
     assert len(lots) == 6
     ctx = {"lots": lots, "can_manage": can_manage}
     if csrf_token:
@@ -139,7 +144,7 @@ def test_whole_page_row_tags_are_the_row_tags_joined(nurse_user):
     receive(ItemFactory(name="Zinc", allows_fractions=True), quantity=Decimal("2.5"))
     page = screens.stock_overview_page(1, per_page=25, categories=[])
     assert stock_rows(page) == "".join(stock_row(i) for i in page)
-    ledger = screens.item_ledger_page(item, 1, lots=screens.item_lots(item), per_page=25, cap=10)
+    ledger = orm_ledger_page(item, 1, per_page=25, cap=10)
     assert ledger_rows(ledger, True, True, set()) == "".join(
         ledger_row(m, True, True, set()) for m in ledger
     )
