@@ -7,12 +7,19 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification, User
 from accounts.roles import user_has_perm
-from uscpis.registry import Card, clinic_figure
+from uscpis.registry import Card, UserCount, clinic_figure
+
+UNREAD = UserCount(
+    "accounts.unread_notifications",
+    Notification,
+    lambda user_id: Notification.objects.filter(user_id=user_id, read_at__isnull=True),
+    lambda user: (user.pk,),
+)
 
 
 def cards(user) -> list[Card]:
     result = []
-    unread = Notification.objects.filter(user=user, read_at__isnull=True).count()
+    unread = UNREAD.value(user)
     result.append(
         Card(
             "Unread notifications",

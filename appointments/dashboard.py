@@ -6,7 +6,16 @@ from django.utils import timezone
 from accounts.roles import PROVIDER_ROLES, user_has_perm
 from appointments.models import Appointment, AppointmentStatus
 from appointments.selectors import day_counts, local_day_bounds, patient_for_user
-from uscpis.registry import Card, clinic_figure
+from uscpis.registry import Card, UserCount, clinic_figure
+
+MINE_TODAY = UserCount(
+    "appointments.mine_today",
+    Appointment,
+    lambda user_id, start, end: Appointment.objects.filter(
+        provider__user_id=user_id, start__gte=start, start__lt=end
+    ).exclude(status=AppointmentStatus.CANCELLED),
+    lambda user: (user.pk, *local_day_bounds(timezone.localdate())),
+)
 
 
 def cards(user) -> list[Card]:
@@ -42,12 +51,7 @@ def cards(user) -> list[Card]:
             ),
         ]
     if user.role in PROVIDER_ROLES:
-        start, end = local_day_bounds(timezone.localdate())
-        mine = (
-            Appointment.objects.filter(provider__user=user, start__gte=start, start__lt=end)
-            .exclude(status=AppointmentStatus.CANCELLED)
-            .count()
-        )
+        mine = MINE_TODAY.value(user)
         result.append(
             Card("My appointments today", mine, url=reverse("appointments:queue") + "?mine=1")
         )

@@ -8,7 +8,14 @@ from django.utils import timezone
 from accounts.roles import user_has_perm
 from patients.models import CertificateStatus, MedicalCertificate, Patient, Visit, VisitStatus
 from patients.selectors import portal_accounts_awaiting_record
-from uscpis.registry import Card, clinic_figure
+from uscpis.registry import Card, UserCount, clinic_figure
+
+MY_DRAFTS = UserCount(
+    "patients.my_unsigned_visits",
+    Visit,
+    lambda user_id: Visit.objects.filter(provider_id=user_id, status=VisitStatus.DRAFT),
+    lambda user: (user.pk,),
+)
 
 
 def cards(user) -> list[Card]:
@@ -31,7 +38,7 @@ def cards(user) -> list[Card]:
     if user_has_perm(user, "patients.write_medical_visit") or user_has_perm(
         user, "patients.write_dental_visit"
     ):
-        drafts = Visit.objects.filter(provider=user, status=VisitStatus.DRAFT).count()
+        drafts = MY_DRAFTS.value(user)
         out.append(
             Card(
                 "My unsigned visits",

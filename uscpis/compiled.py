@@ -14,6 +14,8 @@ several such lookups on every request. This module is the one place that skips t
   Django's own ``RelatedPopulator`` (nested relations; ``None`` where a LEFT JOIN found
   nothing). ``columns``/``build``/``width``/``split`` give the same reading to SQL written
   by hand (``inventory.fastread``, ``billing.screens``).
+- ``CompiledCount`` is the same for ``build(*args).count()`` (arguments may also be aware
+  datetimes), so several counts can go in one round trip.
 - ``fetch_together`` sends several statements in one round trip.
 
 Querysets ``CompiledQuery`` cannot reproduce (prefetches, annotations, ``values()``, known
@@ -24,6 +26,7 @@ run through the ORM instead, each time, so the result is always the queryset's.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +37,7 @@ from django.db.models.query import ModelIterable, get_related_populators
 
 _INT_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
 _KINDS = (int, str)
+_COUNT_KINDS = (int, str, datetime)
 
 
 def _sentinel(kind: type, n: int):
@@ -252,6 +256,75 @@ class CompiledQuery:
     def first(self, *args):
         rows = self.all(*args)
         return rows[0] if rows else None
+
+
+_DATETIME_SENTINEL = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)  # no real figure is this old
+
+
+def _count_sentinel(kind: type, n: int):
+    if kind is datetime:
+        return _DATETIME_SENTINEL + timedelta(microseconds=n)
+    return _sentinel(kind, n)
+
+
+class CompiledCount:
+    """``build(*args).count()``, its SQL compiled once per database alias and argument types
+    (``int``, ``str`` or an aware ``datetime``), as ``CompiledQuery`` does for rows:
+    ``SELECT COUNT(*)`` over the queryset's primary keys, which PostgreSQL plans as the
+    count itself. ``statement(*args)`` gives the SQL to send with others
+    (:func:`fetch_together`); ``None`` when the ORM must count (a sentinel did not reach the
+    parameters unchanged), and ``count(*args)`` then runs the queryset's own ``count()``."""
+
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
+        self.model = model
+        self.build = build
+        self._plans: dict[tuple, tuple[str, tuple, tuple] | None] = {}
+
+    def _plan(self, using: str, args: Sequence):
+        kinds = tuple(map(type, args))
+        key = (using, kinds)
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        for kind in kinds:
+            if kind not in _COUNT_KINDS:
+                raise TypeError(f"CompiledCount arguments are int, str or datetime, not {kind}")
+        plan = self._plans[key] = self._compile(using, kinds)
+        return plan
+
+    def _compile(self, using: str, kinds: tuple[type, ...]):
+        sentinels = [_count_sentinel(kind, n) for n, kind in enumerate(kinds)]
+        try:
+            qs = self.build(*sentinels).using(using)
+        except (TypeError, ValueError, ValidationError):
+            return None
+        if qs.model is not self.model or qs.query.combinator or qs.query.is_sliced:
+            return None
+        try:
+            sql, params = qs.order_by().values("pk").query.get_compiler(using=using).as_sql()
+        except (EmptyResultSet, TypeError, ValueError, ValidationError):
+            return None
+        slots = [_slot(p, sentinels) for p in params]
+        if sorted(s for s in slots if s is not None) != list(range(len(kinds))):
+            return None
+        if any(type(s) is str and s in sql for s in sentinels):
+            return None
+        return f"SELECT COUNT(*) FROM ({sql}) AS counted", tuple(params), tuple(slots)  # noqa: S608
+
+    def statement(self, *args) -> tuple[str, list] | None:
+        plan = self._plan(router.db_for_read(self.model), args)
+        if plan is None:
+            return None
+        sql, params, slots = plan
+        return sql, [p if s is None else args[s] for p, s in zip(params, slots, strict=True)]
+
+    def count(self, *args) -> int:
+        statement = self.statement(*args)
+        if statement is None:
+            return self.build(*args).count()
+        ((value,),) = fetch_together([statement], router.db_for_read(self.model))[0]
+        return value
 
 
 def _slot(param, sentinels: list) -> int | None:

@@ -21,6 +21,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache as django_cache
 
+from uscpis.compiled import CompiledCount, fetch_together
+
 
 def domain_apps() -> tuple[str, ...]:
     """The project's own apps (those living in this repository), in ``INSTALLED_APPS`` order,
@@ -111,12 +113,59 @@ def clinic_figure(name: str, compute, *, seconds: int = CLINIC_FIGURE_SECONDS):
     return value
 
 
+class UserCount:
+    """A figure of the user's own on the home dashboard (their unread notifications, their
+    unsigned drafts...): ``build(*args(user)).count()``, counted live at every request, its
+    SQL compiled once per process (``uscpis.compiled.CompiledCount``). ``args(user)`` gives
+    the arguments (ids, strings, aware datetimes). On the home page, the counts the same
+    role's home page asked for last time are all counted in one round trip first; a count
+    not among them is counted on its own."""
+
+    def __init__(self, name: str, model, build, args):
+        self.name = name
+        self.args = args
+        self.compiled = CompiledCount(model, build)
+
+    def __repr__(self) -> str:
+        return f"UserCount({self.name!r})"
+
+    def value(self, user) -> int:
+        asked = _counts_asked.get()
+        if asked is not None:
+            asked.append(self)
+        counted = _counted.get()
+        if counted is not None and self in counted:
+            return counted[self]
+        return self.compiled.count(*self.args(user))
+
+
+# While ``dashboard_cards`` runs: the user's counts read in one round trip, and those asked.
+_counted: ContextVar[dict | None] = ContextVar("user_counts_counted", default=None)
+_counts_asked: ContextVar[list | None] = ContextVar("user_counts_asked", default=None)
+_COUNTS_BY_ROLE: dict[str, tuple[UserCount, ...]] = {}  # per process: a role's home page's
+
+
+def _count_together(user, wanted: tuple[UserCount, ...]) -> dict[UserCount, int]:
+    sent, statements = [], []
+    for figure in wanted:
+        statement = figure.compiled.statement(*figure.args(user))
+        if statement is not None:
+            sent.append(figure)
+            statements.append(statement)
+    if not statements:
+        return {}
+    return {
+        figure: rows[0][0] for figure, rows in zip(sent, fetch_together(statements), strict=True)
+    }
+
+
 def dashboard_cards(user) -> list[Card]:
     """Every app's home dashboard cards for ``user`` (``<app>.dashboard.cards``).
 
     The shared figures the same role's home page read last time are read from the cache in
     one round trip first (each is still read at this request, so none is older than with
-    one read per figure); a figure not among them is read on its own."""
+    one read per figure); a figure not among them is read on its own. The user's own
+    counts (``UserCount``) are counted the same way: together, in one round trip."""
     role = getattr(user, "role", "")
     keys = [_figure_key(name) for name in _ASKED_BY_ROLE.get(role, ())]
     try:
@@ -124,16 +173,22 @@ def dashboard_cards(user) -> list[Card]:
     except Exception:  # Redis down: each figure is counted live
         found = {}
     fetched_token = _fetched.set({key: found.get(key) for key in keys})
+    counted_token = _counted.set(_count_together(user, _COUNTS_BY_ROLE.get(role, ())))
     asked: list[str] = []
     asked_token = _asked.set(asked)
+    counts_asked: list[UserCount] = []
+    counts_asked_token = _counts_asked.set(counts_asked)
     try:
         cards: list[Card] = []
         for module in app_modules("dashboard"):
             cards.extend(module.cards(user))
     finally:
+        _counts_asked.reset(counts_asked_token)
         _asked.reset(asked_token)
+        _counted.reset(counted_token)
         _fetched.reset(fetched_token)
     _ASKED_BY_ROLE[role] = tuple(dict.fromkeys(asked))
+    _COUNTS_BY_ROLE[role] = tuple(dict.fromkeys(counts_asked))
     return cards
 
 

@@ -148,3 +148,53 @@ def test_stat_cards_show_values_as_the_template_did():
         '<a class="stat tone-neutral"><div class="stat-title">None yet</div>'
         '<div class="stat-value">None</div></a>'
     ) in html
+
+
+def test_a_users_own_counts_are_live_and_counted_in_one_round_trip(client_for, doctor_user):
+    """Unread notifications, unsigned drafts and today's appointments are the doctor's own:
+    counted at every request (never shared or cached), all three in one statement sent once
+    the role's home page has been seen."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from appointments.models import AppointmentStatus
+    from appointments.selectors import local_day_bounds
+    from patients.models import VisitStatus
+    from tests.appointments.factories import AppointmentFactory, ProviderFactory
+    from tests.factories import UserFactory
+    from tests.patients.factories import VisitFactory
+
+    c = client_for(doctor_user)
+    assert _cards(c.get(reverse("accounts:home")))["My appointments today"] == 0  # learns
+    mine, other = ProviderFactory(user=doctor_user), ProviderFactory()
+    start, _ = local_day_bounds(timezone.localdate())
+    for hour, status in [(8, "booked"), (9, "confirmed"), (10, AppointmentStatus.CANCELLED)]:
+        AppointmentFactory(provider=mine, start=start + timedelta(hours=hour), status=status)
+    AppointmentFactory(provider=other, start=start + timedelta(hours=8))
+    AppointmentFactory(provider=mine, start=start + timedelta(days=1, hours=8))
+    VisitFactory.create_batch(2, provider=doctor_user, status=VisitStatus.DRAFT)
+    VisitFactory(
+        provider=doctor_user,
+        status=VisitStatus.SIGNED,
+        signed_at=timezone.now(),
+        signed_by=doctor_user,
+    )
+    VisitFactory(provider=UserFactory(), status=VisitStatus.DRAFT)
+    unread = Notification.objects.create(user=doctor_user, title="Lab result ready")
+    Notification.objects.create(user=doctor_user, title="Old", read_at=timezone.now())
+    Notification.objects.create(user=UserFactory(), title="Someone else's")
+
+    with CaptureQueriesContext(connection) as seen:
+        cards = _cards(c.get(reverse("accounts:home")))
+
+    assert cards["My appointments today"] == 2
+    assert cards["My unsigned visits"] == 2
+    assert cards["Unread notifications"] == 1
+    counting = [q["sql"] for q in seen.captured_queries if "COUNT(*)" in q["sql"]]
+    assert len(counting) == 1
+    assert all(t in counting[0] for t in ("accounts_notification", "patients_visit", "appoint"))
+
+    unread.read_at = timezone.now()
+    unread.save()
+    assert _cards(c.get(reverse("accounts:home")))["Unread notifications"] == 0  # live

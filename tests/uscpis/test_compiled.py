@@ -232,3 +232,54 @@ def test_rows_written_by_hand_read_as_the_orm_reads_them(doctor_user):
         assert _values([user] if user else []) == _values([want.user] if want.user else [])
         assert _values([build(Patient, row[: width(Patient)])]) == _values([want])
         assert got._state.adding is False and got._state.db == "default"
+
+
+def test_compiled_counts_equal_the_orms_for_every_argument():
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from uscpis.compiled import CompiledCount
+
+    base = timezone.make_aware(datetime(2026, 3, 4, 9, 0))
+    patients = [PatientFactory() for _ in range(3)]
+    for n, patient in enumerate(patients):
+        for k in range(n + 1):
+            AllergyFactory(patient=patient, substance=f"S{k}", is_active=k != 1)
+    Patient.objects.filter(pk=patients[2].pk).update(created_at=base + timedelta(hours=4))
+    Patient.objects.exclude(pk=patients[2].pk).update(created_at=base)
+
+    def build(patient_id, substance, since):
+        return Allergy.objects.filter(
+            patient_id=patient_id, is_active=True, patient__created_at__gte=since
+        ).exclude(substance=substance)
+
+    counted = CompiledCount(Allergy, build)
+    for patient in patients:
+        for substance in ["S0", "S2", "nothing"]:
+            for since in [base, base + timedelta(hours=3)]:
+                args = (patient.pk, substance, since)
+                assert counted.count(*args) == build(*args).count(), args
+    sql, params = counted.statement(patients[0].pk, "S0", base)
+    assert sql.startswith("SELECT COUNT(*) FROM (")
+    assert sorted(map(str, params)) == sorted(map(str, [patients[0].pk, "S0", base]))
+    with CaptureQueriesContext(connection) as one:
+        assert fetch_together([counted.statement(p.pk, "x", base) for p in patients]) == [
+            [(build(p.pk, "x", base).count(),)] for p in patients
+        ]
+    assert len(one.captured_queries) == 1 + len(patients)  # the statements, then the checks
+
+
+def test_counts_it_cannot_compile_go_through_the_orm():
+    from uscpis.compiled import CompiledCount
+
+    patient = PatientFactory()
+    AllergyFactory(patient=patient)
+    # The argument reaches the SQL transformed (id + 0 is computed in Python first).
+    shifted = CompiledCount(Allergy, lambda pid: Allergy.objects.filter(patient_id=pid + 0))
+    assert shifted.statement(patient.pk) is not None  # same value: compiled
+    doubled = CompiledCount(Allergy, lambda pid: Allergy.objects.filter(patient_id=pid * 1 + 1))
+    assert doubled.statement(patient.pk - 1) is None
+    assert doubled.count(patient.pk - 1) == 1  # the ORM counted
+    with pytest.raises(TypeError):
+        CompiledCount(Allergy, lambda d: Allergy.objects.all()).count(date(2020, 1, 1))
