@@ -329,7 +329,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def retrieve(self, request, *args, **kwargs):
         patient = self.get_object(AuditAction.READ, "demographics")
-        return Response(PatientSerializer(patient).data)
+        return Response(PatientSerializer.represent_many([patient])[0])
 
     def create(self, request, *args, **kwargs):
         ser = PatientWriteSerializer(data=request.data)

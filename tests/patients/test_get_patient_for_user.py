@@ -34,14 +34,46 @@ def test_staff_get_the_same_patient_as_the_orm(doctor_user, front_desk_user):
         assert selectors.get_patient_for_user(user, str(patient.pk), purpose=None) == patient
 
 
-def test_one_query_and_one_read_event(doctor_user):
+@pytest.mark.parametrize("as_text", [False, True])
+def test_one_round_trip_for_the_patient_and_its_read_event(doctor_user, as_text):
     patient = PatientFactory()
     selectors.get_patient_for_user(doctor_user, patient.pk, purpose=None)  # compiled now
+    pk = str(patient.pk) if as_text else patient.pk  # a URL's digits, or an id
     with CaptureQueriesContext(connection) as queries:
-        selectors.get_patient_for_user(doctor_user, patient.pk, purpose=AuditAction.READ)
-    assert len(queries) == 2  # the patient, the audit event
+        got = selectors.get_patient_for_user(
+            doctor_user, pk, purpose=AuditAction.READ, detail={"via": "api"}
+        )
+    assert len(queries) == 1  # the patient and the audit event, sent together
+    assert _fields(got) == _fields(patient)
     event = AuditEvent.objects.get(action=AuditAction.READ)
     assert (event.actor_id, event.patient_id) == (doctor_user.pk, patient.pk)
+    assert (event.object_type, event.object_id, event.detail) == (
+        "patients.patient",
+        str(patient.pk),
+        {"via": "api"},
+    )
+    # Read again in the same request: served, not recorded twice (as before).
+    assert selectors.get_patient_for_user(doctor_user, pk, purpose=AuditAction.READ) == got
+
+
+def test_what_of_the_patient_is_served_is_named_in_the_event(doctor_user):
+    patient = PatientFactory()
+    selectors.get_patient_for_user(
+        doctor_user, patient.pk, purpose=AuditAction.READ, object_type="billing.account"
+    )
+    event = AuditEvent.objects.get(action=AuditAction.READ)
+    assert (event.object_type, event.object_id) == ("billing.account", str(patient.pk))
+
+
+def test_clinical_reads_still_check_before_recording(front_desk_user):
+    """A clinical read the user may not make is a 404 with no read event (the check needs
+    the patient first, so it is not sent with the event)."""
+    patient = PatientFactory()
+    with pytest.raises(Http404):
+        selectors.get_patient_for_user(
+            front_desk_user, patient.pk, purpose=AuditAction.READ, clinical=True
+        )
+    assert not AuditEvent.objects.filter(action=AuditAction.READ).exists()
 
 
 @pytest.mark.parametrize("pk", ["abc", None, 10**30, -5])
