@@ -436,12 +436,12 @@ def token_like_pattern(token: str, counts: dict[str, int]) -> str:
 
 def _text_filter(
     table_column: str, tokens: list[str], use_trigram: bool, counts: dict[str, int] | None = None
-) -> RawSQL | None:
-    """Each token must appear: infix ``LIKE`` on the trigram index when available and every
-    token has 3+ characters (the index asked with each token's rarest trigrams, the whole
-    token then checked with ``position``, written ``<> 0`` so the planner estimates the rows
-    from the ``LIKE`` alone, as before), else prefix full-text search on the built-in GIN
-    index."""
+) -> tuple[str, list[str]] | None:
+    """Each token must appear (SQL and its parameters): infix ``LIKE`` on the trigram index
+    when available and every token has 3+ characters (the index asked with each token's
+    rarest trigrams, the whole token then checked with ``position``, written ``<> 0`` so the
+    planner estimates the rows from the ``LIKE`` alone, as before), else prefix full-text
+    search on the built-in GIN index."""
     if not tokens:
         return None
     if use_trigram and all(len(t) >= 3 for t in tokens):
@@ -453,12 +453,11 @@ def _text_filter(
             if pattern != f"%{token}%":
                 parts.append(f"position(%s IN {table_column}) <> 0")
                 params.append(token)
-        return RawSQL(f"({' AND '.join(parts)})", params, output_field=BooleanField())  # noqa: S611 (column name is ours; values are parameters)
+        return f"({' AND '.join(parts)})", params
     query = " & ".join(f"{t}:*" for t in tokens)
-    return RawSQL(  # noqa: S611 (column name is ours; the query is a parameter)
+    return (
         f"to_tsvector('simple'::regconfig, {table_column}) @@ to_tsquery('simple'::regconfig, %s)",
         [query],
-        output_field=BooleanField(),
     )
 
 
@@ -495,21 +494,25 @@ def patient_search(
             if use_trigram is None:
                 use_trigram = trigram_index_available()
             tokens = search_tokens(_APOSTROPHES.sub("", q))
-            match = Q(id_number=q)
+            # One SQL condition (not Q objects the ORM resolves one by one): the whole ID
+            # number, or every word, or part of an ID number.
+            match, params = ['"patients_patient"."id_number" = %s'], [q]
             counts = trigram_sample.counts() if use_trigram and tokens else None
             text = _text_filter(column, tokens, use_trigram, counts)
             if text is not None:
-                match |= Q(text)
+                match.append(text[0])
+                params += text[1]
             id_part = _id_fragment(q)
             # Part of an ID number ("0451", "20230451" for 2023-0451): infix match on the
             # compact ID kept in search_text. The trigram index serves it when it exists
-            # (and the token filter above is then already that same LIKE); without pg_trgm
-            # it is a scan, which the small embedded development database affords.
+            # (and the token filter above then already finds it); without pg_trgm it is a
+            # scan, which the small embedded development database affords.
             if id_part and not (use_trigram and tokens == [id_part]):
-                match |= Q(
-                    RawSQL(f"{column} LIKE %s", [f"%{id_part}%"], output_field=BooleanField())  # noqa: S611 (column name is ours; the value is a parameter)
-                )
-            qs = qs.filter(match)
+                match.append(f"{column} LIKE %s")
+                params.append(f"%{id_part}%")
+            qs = qs.filter(
+                RawSQL(f"({' OR '.join(match)})", params, output_field=BooleanField())  # noqa: S611 (column names are ours; values are parameters)
+            )
     if college:
         # Free text on the record ("School of Engineering"), so a case-insensitive part.
         qs = qs.filter(college__icontains=college.strip())
@@ -555,7 +558,8 @@ def icd10_search(q: str, limit: int = 15) -> list[Icd10Code]:
     text = _text_filter('"patients_icd10code"."search_text"', tokens, False)
     if text is None:
         return []
-    return list(Icd10Code.objects.filter(text).order_by("-is_leaf", "code")[:limit])
+    found = RawSQL(*text, output_field=BooleanField())  # noqa: S611 (column name is ours; the query is a parameter)
+    return list(Icd10Code.objects.filter(found).order_by("-is_leaf", "code")[:limit])
 
 
 # --- Chart -----------------------------------------------------------------------------
