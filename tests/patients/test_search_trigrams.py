@@ -201,3 +201,28 @@ def test_an_empty_table_is_sampled_again_soon(db, monkeypatch):
     PatientFactory(last_name="Quiñones")
     clock[0] += trigram_sample.retry + 1
     assert trigram_sample.counts()["qui"] == 1
+
+
+def test_the_whole_word_check_leaves_the_planners_estimate_to_the_like(db):
+    """``position(...) <> 0`` is estimated as nearly always true, so the rows the planner
+    expects (which choose between walking the name index and sorting the index's hits in
+    the API and FHIR searches) come from the ``LIKE`` as before; ``> 0`` would cut them to
+    a third."""
+    if not trigram_index_available():
+        pytest.skip("pg_trgm is not installed")
+    for i in range(300):
+        PatientFactory(last_name=["Quiñones", "Santos", "Reyes"][i % 3], first_name=f"Ana{i}")
+    rows = re.compile(r"rows=(\d+)")
+
+    def estimate(where: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN SELECT id FROM patients_patient WHERE {where}")  # noqa: S608
+            return int(rows.search(cursor.fetchone()[0]).group(1))
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE patients_patient")
+    whole = estimate("search_text LIKE '%quinones%'")
+    asked = estimate("search_text LIKE '%none%' AND position('quinones' IN search_text) <> 0")
+    assert 80 <= whole <= 120 and 0.9 * whole <= asked <= 1.1 * whole
+    third = estimate("search_text LIKE '%none%' AND position('quinones' IN search_text) > 0")
+    assert third < 0.5 * whole
