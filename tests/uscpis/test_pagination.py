@@ -274,3 +274,66 @@ def test_rows_found_by_keys_leaves_other_lists_to_the_compiler(patients_with_tie
     ):
         expected = [_all_fields(p) for p in listed[2:7]]
         assert [_all_fields(p) for p in rows_found_by_keys(listed, ["id"])[2:7]] == expected
+
+
+# --- model_rows -----------------------------------------------------------------------------
+
+
+def _built(instances) -> list[tuple]:
+    return [
+        (type(i), {k: v for k, v in vars(i).items() if k != "_state"}, vars(i._state))
+        for i in instances
+    ]
+
+
+@pytest.mark.parametrize("loaded", ["all", "some"])
+def test_model_rows_are_what_from_db_builds(patients_with_ties, loaded):
+    """Instances built straight into ``__dict__`` equal ``Model.from_db``'s: the same
+    values (after the converters), the same deferred fields, saved state and database;
+    a deferred field still loads on access and a foreign key's object still reads."""
+    from patients.models import Patient
+    from uscpis.pagination import model_rows
+
+    fields = [
+        f
+        for f in Patient._meta.concrete_fields
+        if loaded == "all" or f.attname in ("id", "user_id", "last_name", "birth_date")
+    ]
+    columns = ", ".join(f.column for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM patients_patient ORDER BY id")  # noqa: S608
+        rows = cursor.fetchall()
+    attnames = [f.attname for f in fields]
+    built = model_rows(Patient, "default", fields, rows)
+    assert _built(built) == _built(Patient.from_db("default", attnames, r) for r in rows)
+    assert len(built) == 14 and built[0]._state.adding is False and built[0]._state.db == "default"
+    every = {f.attname for f in Patient._meta.concrete_fields}
+    assert built[0].get_deferred_fields() == every - set(attnames)
+    first = Patient.objects.order_by("id").first()
+    assert built[0].first_name == first.first_name  # deferred: read on access
+    with CaptureQueriesContext(connection) as ctx:
+        assert built[0].user is None and built[0].last_name == first.last_name
+    assert len(ctx.captured_queries) == 0  # no account: nothing to read
+
+
+def test_model_rows_leave_models_with_init_receivers_to_from_db(patients_with_ties):
+    from django.db.models.signals import post_init
+
+    from patients.models import Patient
+    from uscpis.pagination import model_rows
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance.pk)
+
+    fields = list(Patient._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM patients_patient ORDER BY id LIMIT 3")
+        rows = cursor.fetchall()
+    post_init.connect(receiver, sender=Patient)
+    try:
+        built = model_rows(Patient, "default", fields, rows)
+    finally:
+        post_init.disconnect(receiver, sender=Patient)
+    assert seen == [p.pk for p in built] and len(seen) == 3
