@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -43,9 +44,15 @@ from billing.models import (
     ServiceGroup,
     WriteOff,
 )
-from billing.reads import invoice_with_parties
-from inventory.fastread import RawPaginator, fetch_many
+from billing.reads import (
+    invoice_with_parties,
+    invoice_with_parties_from,
+    invoice_with_parties_statement,
+)
+from inventory.fastread import RawPaginator
 from patients.models import Diagnosis, Patient, format_philhealth_pin
+from uscpis.compiled import fetch_together
+from uscpis.prepared import named_statement
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
 # The stored balance (a generated column: 0 on drafts and voids, otherwise patient share +
@@ -87,6 +94,12 @@ def get_invoice_for_user(
         invoice = invoice_with_parties(pk)
     except (Invoice.DoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404("No such invoice") from None
+    return _invoice_served(user, invoice, purpose=purpose, detail=detail, own=own)
+
+
+def _invoice_served(
+    user, invoice: Invoice, *, purpose: AuditAction | None, detail: dict | None, own: bool
+) -> Invoice:
     _owned_or_denied(
         user, invoice, own=own, object_type="billing.invoice", message="No such invoice"
     )
@@ -95,6 +108,26 @@ def get_invoice_for_user(
         raise Http404("No such invoice")
     audit_phi_served(user, purpose, obj=invoice, patient_id=invoice.patient_id, detail=detail)
     return invoice
+
+
+def get_invoice_with_reads_for_user(
+    user, pk: int, *, purpose: AuditAction | None, extra: Sequence[tuple[str, Sequence]]
+) -> tuple[Invoice, list[list[tuple]]]:
+    """``get_invoice_for_user(user, pk, purpose=purpose)`` and the rows of each ``extra``
+    statement (reads of the invoice that need only ``pk``, positional parameters): the
+    invoice and those reads in one round trip, then the access check and the read event,
+    as ``get_invoice_for_user`` (nothing of the reads is served to whom the invoice is
+    not)."""
+    statement = invoice_with_parties_statement(pk) if type(pk) is int else None
+    if statement is None:
+        invoice = get_invoice_for_user(user, pk, purpose=purpose)
+        return invoice, fetch_together(extra) if extra else []
+    results = fetch_together([statement, *extra])
+    try:
+        invoice = invoice_with_parties_from(results[0], pk)
+    except Invoice.DoesNotExist:
+        raise Http404("No such invoice") from None
+    return _invoice_served(user, invoice, purpose=purpose, detail=None, own=False), results[1:]
 
 
 def get_payment_for_user(
@@ -348,8 +381,9 @@ def invoice_list_page(number, per_page: int, **filters) -> tuple[ListTotals, Pag
         return totals, paginator.get_page(number)
     rows = OpenInvoiceRows(date_from=filters.get("date_from"), date_to=filters.get("date_to"))
     bottom = (max(RawPaginator.number_asked(number), 1) - 1) * per_page
-    totals_rows, page_rows = fetch_many(
-        [_OPEN_TOTALS_SQL, _OPEN_ROWS_SQL], rows.params(bottom, per_page)
+    params = rows.params(bottom, per_page)
+    totals_rows, page_rows = fetch_together(
+        [named_statement(_OPEN_TOTALS_SQL, params), named_statement(_OPEN_ROWS_SQL, params)]
     )
     rows.prime(bottom, page_rows)
     totals = ListTotals(*totals_rows[0])
@@ -659,12 +693,19 @@ def _ar_rows(today: date, limit: int | None, offset: int) -> list[tuple]:
 
 
 # The screen's page: the summary's patients in report order (``OpenBalancePatient``, kept by
-# triggers), each bucketed from their own open invoices (the open-ageing index).
+# triggers), each bucketed from their own open invoices (the open-ageing index). The page
+# asked for, past the end the last one (as the number of patients in the footer's
+# ``OpenBalanceTotal`` row gives it), is worked out here, so the footer's statement is sent
+# in the same round trip; each row ends with the number of the page it is on.
 _AR_PAGE_SQL = """
-    WITH page AS (
+    WITH shown(number) AS (
+        SELECT least(%(number)s::bigint, greatest(1, (coalesce(
+            (SELECT patients FROM billing_openbalancetotal WHERE id = 1), 0)
+            + %(limit)s - 1) / %(limit)s))
+    ), page AS (
         SELECT patient_id, balance FROM billing_openbalancepatient
         ORDER BY balance DESC, patient_id
-        LIMIT %(limit)s OFFSET %(offset)s
+        LIMIT %(limit)s OFFSET (SELECT (number - 1) * %(limit)s FROM shown)
     )
     SELECT page.patient_id,
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d30)s AND %(today)s), 0),
@@ -672,7 +713,8 @@ _AR_PAGE_SQL = """
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d90)s AND %(d61)s), 0),
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day <= %(d91)s), 0),
            sum(i.open_balance),
-           min(p.last_name) || ', ' || min(p.first_name), min(p.id_number)
+           min(p.last_name) || ', ' || min(p.first_name), min(p.id_number),
+           (SELECT number FROM shown)
     FROM page
     JOIN billing_invoice i
       ON i.patient_id = page.patient_id AND i.status IN ('issued', 'partially_paid')
@@ -701,20 +743,21 @@ def _ar_params(today: date, **extra) -> dict:
     return params
 
 
+_AR_MAX_PAGE = 2**31 - 1  # past any last page (the patients are counted in an integer)
+
+
 def _ar_page(today: date, number: int, per_page: int) -> tuple[int, list[tuple], tuple]:
     """(page number shown, its rows: patient, buckets and total as ``_ar_rows`` gives them,
-    then "last, first" and ID number; the totals row): two queries whatever the number of
-    open invoices."""
-    with connection.cursor() as cursor:
-        cursor.execute(_AR_TOTALS_SQL, _ar_params(today))
-        totals = cursor.fetchone()
-        last = max(1, -(-totals[0] // per_page))
-        number = min(number, last)  # past the end: show the last page
-        cursor.execute(
-            _AR_PAGE_SQL,
-            _ar_params(today, limit=per_page, offset=(number - 1) * per_page),
-        )
-        return number, cursor.fetchall(), totals
+    then "last, first", ID number and the page number; the totals row): two statements in
+    one round trip whatever the number of open invoices."""
+    params = _ar_params(today, limit=per_page, number=min(number, _AR_MAX_PAGE))
+    totals_rows, rows = fetch_together(
+        [named_statement(_AR_TOTALS_SQL, params), named_statement(_AR_PAGE_SQL, params)]
+    )
+    totals = totals_rows[0]
+    if rows:
+        return rows[0][8], rows, totals
+    return min(number, max(1, -(-totals[0] // per_page))), rows, totals
 
 
 def report_ar_by_patient(

@@ -32,6 +32,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable, get_related_populators
 
+from uscpis import prepared
+
 _INT_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
 _KINDS = (int, str)
 
@@ -276,16 +278,30 @@ def fetch_together(
     """Each statement's rows, all sent in one round trip (one simple query, which client-side
     parameter binding allows); one round trip each if the connection binds parameters
     server-side, which refuses several statements in one query. Parameters are lists
-    (``%s``), or mappings (``%(name)s``) that share the names they have in common."""
+    (``%s``), or mappings (``%(name)s``) that share the names they have in common.
+    Statements given as ``uscpis.prepared.PreparedSQL`` go as ``EXECUTE`` of a statement
+    prepared on the connection (prepared in the same round trip the first time)."""
     connection = connections[using]
     with connection.cursor() as cursor:
         if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
             results = []
             for sql, params in statements:
-                cursor.execute(sql, params)
+                cursor.execute(str(sql), params)
                 results.append(cursor.fetchall())
             return results
-        cursor.execute("; ".join(sql for sql, _ in statements), _joined(statements))
+        statements, preamble, preparing, executing = prepared.plan(connection, statements)
+        try:
+            cursor.execute(
+                "; ".join([*preamble, *(sql for sql, _ in statements)]), _joined(statements)
+            )
+        except Exception:
+            if executing:
+                prepared.prepared_failed(connection)
+            raise
+        if preparing:
+            prepared.prepared_ok(connection, preparing)
+        for _ in preamble:  # the PREPAREs' results (no rows)
+            cursor.nextset()
         results = [cursor.fetchall()]
         while cursor.nextset():
             results.append(cursor.fetchall())
