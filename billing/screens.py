@@ -34,7 +34,7 @@ from billing.services.payments import EXPECTED_SQL, expected_from
 from inventory.fastread import RawPaginator, RawRows, build, columns
 from patients.models import Patient
 from patients.selectors import patient_for_chart
-from uscpis.compiled import fetch_together
+from uscpis.compiled import fetch_together, instances_from_db
 from uscpis.prepared import named_statement
 
 _HISTORY = """
@@ -260,7 +260,7 @@ _ACCOUNT_SQL = None  # built on first use (the models must be loaded)
 
 def _invoices(rows) -> list[Invoice]:
     names = _in_field_order(Invoice, ACCOUNT_INVOICE_FIELDS)
-    return [Invoice.from_db(connection.alias, names, row) for row in rows]
+    return instances_from_db(Invoice, connection.alias, names, rows)
 
 
 def _account_statements(patient_id: int, page_number):
@@ -411,13 +411,12 @@ def cashier_screen(user) -> CashierScreen:
     payment_names = _in_field_order(Payment, CASHIER_PAYMENT_FIELDS)
     patient_names = _in_field_order(Patient, CASHIER_PATIENT_FIELDS)
     n = len(payment_names)
-    payments = []
-    for row in payment_rows:
-        payment = Payment.from_db(connection.alias, payment_names, row[:n])
+    alias = connection.alias
+    payments = instances_from_db(Payment, alias, payment_names, [r[:n] for r in payment_rows])
+    patients = instances_from_db(Patient, alias, patient_names, [r[n:] for r in payment_rows])
+    for payment, patient in zip(payments, patients, strict=True):
         Payment.cashier_day.field.set_cached_value(payment, day)
-        patient = Patient.from_db(connection.alias, patient_names, row[n:])
         Payment.patient.field.set_cached_value(payment, patient)
-        payments.append(payment)
     return CashierScreen(
         day=day,
         recent=recent,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
@@ -51,7 +52,7 @@ from billing.reads import (
 )
 from inventory.fastread import RawPaginator
 from patients.models import Diagnosis, Patient, format_philhealth_pin
-from uscpis.compiled import fetch_together
+from uscpis.compiled import fetch_together, instances_from_db
 from uscpis.prepared import named_statement
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
@@ -295,15 +296,44 @@ _OPEN_ROW_PATIENT = _field_order(
     Patient,
     ("id", *(f.removeprefix("patient__") for f in INVOICE_ROW_FIELDS if f.startswith("patient__"))),
 )
-_OPEN_ROWS_SQL = (
+_OPEN_ROWS_SELECT = (
     f"SELECT {', '.join('i.' + a for a in _OPEN_ROW_INVOICE)}, "  # noqa: S608 - our names
     f"{', '.join('p.' + a for a in _OPEN_ROW_PATIENT)} "
     "FROM billing_invoice i JOIN patients_patient p ON p.id = i.patient_id "
     "WHERE i.status IN ('issued', 'partially_paid')"
-    " AND i.visit_day >= coalesce(%(date_from)s, '-infinity'::date)"
-    " AND i.visit_day <= coalesce(%(date_to)s, 'infinity'::date) "
-    "ORDER BY i.visit_day DESC, i.id DESC LIMIT %(limit)s OFFSET %(offset)s"
 )
+_OPEN_ROWS_DAYS = (
+    " AND i.visit_day >= coalesce(%(date_from)s, '-infinity'::date)"
+    " AND i.visit_day <= coalesce(%(date_to)s, 'infinity'::date)"
+)
+_OPEN_ROWS_ORDER = " ORDER BY i.visit_day DESC, i.id DESC LIMIT {limit} OFFSET {offset}"
+_OPEN_ROWS_SQL = (
+    _OPEN_ROWS_SELECT
+    + _OPEN_ROWS_DAYS
+    + _OPEN_ROWS_ORDER.format(limit="%(limit)s", offset="%(offset)s")
+)
+# The first pages prepared once per connection with their bounds written in (and without
+# the visit-day conditions when the list is not filtered by day), so that PostgreSQL keeps
+# one plan for them: with the bounds or the days as parameters it plans the statement
+# again each time (its plan for unknown bounds reads far more rows than a page).
+_OPEN_PREPARED_PAGES = 5
+
+
+@lru_cache(maxsize=32)
+def _open_rows_sql(limit: int, offset: int, days: bool) -> str:
+    order = _OPEN_ROWS_ORDER.format(limit=int(limit), offset=int(offset))
+    return _OPEN_ROWS_SELECT + (_OPEN_ROWS_DAYS if days else "") + order
+
+
+def _open_rows_statement(params: dict) -> tuple[str, list]:
+    """``_OPEN_ROWS_SQL`` with ``params``, as the statement to send (prepared)."""
+    limit, offset = params["limit"], params["offset"]
+    if offset >= _OPEN_PREPARED_PAGES * limit:
+        return named_statement(_OPEN_ROWS_SQL, params)
+    days = params["date_from"] is not None or params["date_to"] is not None
+    return named_statement(_open_rows_sql(limit, offset, days), params)
+
+
 _OPEN_TOTALS_SQL = (
     "SELECT coalesce(sum(invoices), 0), coalesce(sum(net_total), 0),"
     " coalesce(sum(patient_total), 0), coalesce(sum(balance), 0)"
@@ -354,13 +384,12 @@ class OpenInvoiceRows:
     @staticmethod
     def make(rows) -> list[Invoice]:
         n = len(_OPEN_ROW_INVOICE)
-        out = []
-        for row in rows:
-            invoice = Invoice.from_db("default", _OPEN_ROW_INVOICE, row[:n])
-            patient = Patient.from_db("default", _OPEN_ROW_PATIENT, row[n:])
-            Invoice.patient.field.set_cached_value(invoice, patient)
-            out.append(invoice)
-        return out
+        invoices = instances_from_db(Invoice, "default", _OPEN_ROW_INVOICE, [r[:n] for r in rows])
+        patients = instances_from_db(Patient, "default", _OPEN_ROW_PATIENT, [r[n:] for r in rows])
+        cache = Invoice.patient.field.set_cached_value
+        for invoice, patient in zip(invoices, patients, strict=True):
+            cache(invoice, patient)
+        return invoices
 
 
 def _open_list(filters: dict) -> bool:
@@ -383,7 +412,7 @@ def invoice_list_page(number, per_page: int, **filters) -> tuple[ListTotals, Pag
     bottom = (max(RawPaginator.number_asked(number), 1) - 1) * per_page
     params = rows.params(bottom, per_page)
     totals_rows, page_rows = fetch_together(
-        [named_statement(_OPEN_TOTALS_SQL, params), named_statement(_OPEN_ROWS_SQL, params)]
+        [named_statement(_OPEN_TOTALS_SQL, params), _open_rows_statement(params)]
     )
     rows.prime(bottom, page_rows)
     totals = ListTotals(*totals_rows[0])
@@ -697,15 +726,17 @@ def _ar_rows(today: date, limit: int | None, offset: int) -> list[tuple]:
 # asked for, past the end the last one (as the number of patients in the footer's
 # ``OpenBalanceTotal`` row gives it), is worked out here, so the footer's statement is sent
 # in the same round trip; each row ends with the number of the page it is on.
+# The page size is written in (a whole number): with it as a parameter, PostgreSQL would
+# plan the prepared statement again on every request.
 _AR_PAGE_SQL = """
     WITH shown(number) AS (
         SELECT least(%(number)s::bigint, greatest(1, (coalesce(
             (SELECT patients FROM billing_openbalancetotal WHERE id = 1), 0)
-            + %(limit)s - 1) / %(limit)s))
+            + {limit} - 1) / {limit}))
     ), page AS (
         SELECT patient_id, balance FROM billing_openbalancepatient
         ORDER BY balance DESC, patient_id
-        LIMIT %(limit)s OFFSET (SELECT (number - 1) * %(limit)s FROM shown)
+        LIMIT {limit} OFFSET (SELECT (number - 1) * {limit} FROM shown)
     )
     SELECT page.patient_id,
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d30)s AND %(today)s), 0),
@@ -750,9 +781,10 @@ def _ar_page(today: date, number: int, per_page: int) -> tuple[int, list[tuple],
     """(page number shown, its rows: patient, buckets and total as ``_ar_rows`` gives them,
     then "last, first", ID number and the page number; the totals row): two statements in
     one round trip whatever the number of open invoices."""
-    params = _ar_params(today, limit=per_page, number=min(number, _AR_MAX_PAGE))
+    params = _ar_params(today, number=min(number, _AR_MAX_PAGE))
+    page_sql = _AR_PAGE_SQL.replace("{limit}", str(int(per_page)))
     totals_rows, rows = fetch_together(
-        [named_statement(_AR_TOTALS_SQL, params), named_statement(_AR_PAGE_SQL, params)]
+        [named_statement(_AR_TOTALS_SQL, params), named_statement(page_sql, params)]
     )
     totals = totals_rows[0]
     if rows:
