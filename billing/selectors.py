@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,13 +11,13 @@ from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.audit import audit_phi_denied, audit_phi_served
+from accounts.audit import audit_phi_denied, audit_phi_read_of_statement, audit_phi_served
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from billing.models import (
@@ -111,24 +112,47 @@ def _invoice_served(
     return invoice
 
 
+_PATIENT_OF_INVOICE = f"SELECT patient_id FROM {Invoice._meta.db_table} WHERE id = %s"  # noqa: S608
+
+
 def get_invoice_with_reads_for_user(
     user, pk: int, *, purpose: AuditAction | None, extra: Sequence[tuple[str, Sequence]]
 ) -> tuple[Invoice, list[list[tuple]]]:
     """``get_invoice_for_user(user, pk, purpose=purpose)`` and the rows of each ``extra``
-    statement (reads of the invoice that need only ``pk``, positional parameters): the
-    invoice and those reads in one round trip, then the access check and the read event,
-    as ``get_invoice_for_user`` (nothing of the reads is served to whom the invoice is
-    not)."""
+    statement (reads of the invoice that need only ``pk``, positional parameters), in one
+    round trip. For billing staff reading (who see every invoice) the read event goes in
+    it too, written only if the invoice exists and naming its patient; otherwise the
+    access check and the event follow the reads, as ``get_invoice_for_user`` (nothing of
+    the reads is served to whom the invoice is not)."""
     statement = invoice_with_parties_statement(pk) if type(pk) is int else None
     if statement is None:
         invoice = get_invoice_for_user(user, pk, purpose=purpose)
         return invoice, fetch_together(extra) if extra else []
-    results = fetch_together([statement, *extra])
+    event = None
+    if purpose == AuditAction.READ and user_has_perm(user, "billing.view"):
+        event = audit_phi_read_of_statement(
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            patient_of=(_PATIENT_OF_INVOICE, [pk]),
+            object_type=Invoice._meta.label_lower,  # as obj=invoice names it
+            object_id=pk,
+        )
+    reads = [statement, *extra]
+    # In a caller's transaction a failed statement marks it for rollback (as audit_record).
+    guard = transaction.atomic(savepoint=False) if connection.in_atomic_block else nullcontext()
+    with guard:
+        results = fetch_together([*reads, *(event.statements if event else ())])
     try:
         invoice = invoice_with_parties_from(results[0], pk)
     except Invoice.DoesNotExist:
         raise Http404("No such invoice") from None
-    return _invoice_served(user, invoice, purpose=purpose, detail=None, own=False), results[1:]
+    rows = results[1 : len(reads)]
+    if event is None:
+        return _invoice_served(user, invoice, purpose=purpose, detail=None, own=False), rows
+    if event.recorded(results[-1]) != invoice.patient_id:
+        # Deleted, or moved to another patient, between the two statements: what was
+        # read is not served.
+        raise Http404("No such invoice")
+    return invoice, rows
 
 
 def get_payment_for_user(

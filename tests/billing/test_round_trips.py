@@ -162,7 +162,7 @@ def test_the_invoice_page_is_the_page_it_was(world, billing_user, client_for, mo
         assert fast_event.detail == {} and fast_event.actor_id == billing_user.pk
 
 
-def test_the_invoice_page_reads_in_one_round_trip_then_records_the_read(
+def test_the_invoice_page_reads_and_records_the_read_in_one_round_trip(
     world, billing_user, client_for
 ):
     client = client_for(billing_user)
@@ -171,9 +171,27 @@ def test_the_invoice_page_reads_in_one_round_trip_then_records_the_read(
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     sent = [q["sql"] for q in queries.captured_queries]
-    assert len(sent) == 2
+    assert len(sent) == 1
     assert sent[0].count("EXECUTE ") == 3  # invoice, lines, history: prepared
-    assert "INSERT INTO accounts_auditevent" in sent[1]
+    assert "INSERT INTO accounts_auditevent" in sent[0]
+
+
+def test_the_invoice_pages_event_is_the_access_helpers(world, billing_user, client_for):
+    """The event written in the reads' round trip is the one ``get_invoice_for_user``
+    records (only its id, time and request differ)."""
+    client = client_for(billing_user)
+    url = reverse("billing:invoice", args=[world["invoice"].pk])
+    client.get(url)
+    together = _last_event()
+    helper = selectors.get_invoice_for_user(
+        billing_user, world["invoice"].pk, purpose=AuditAction.READ
+    )
+    alone = _last_event()
+    assert helper.pk == world["invoice"].pk and alone.pk != together.pk
+    columns = ("actor_id", "actor_email", "action", "object_type", "object_id", "patient_id")
+    assert [getattr(together, c) for c in columns] == [getattr(alone, c) for c in columns]
+    assert (together.allowed, together.detail) == (alone.allowed, alone.detail) == (True, {})
+    assert together.path == url and together.request_id
 
 
 def test_no_such_invoice_is_a_404_recording_nothing(world, billing_user, client_for):
@@ -221,3 +239,57 @@ def test_ar_ageing_page_is_one_round_trip_and_clamps_the_page(catalogue, billing
         row for n in (1, 2, 3) for row in selectors.report_ar_by_patient(page=n, per_page=2).rows
     ]
     assert shown == everything.rows
+
+
+# --- The read event naming the patient its statement finds ---------------------------------
+
+
+def test_the_event_of_a_record_whose_patient_is_read_with_it(world, billing_user):
+    from accounts.audit import audit_phi_access, audit_phi_read_of_statement
+    from uscpis.request_context import phi_accessed
+
+    invoice = world["invoice"]
+    patient_of = (selectors._PATIENT_OF_INVOICE, [invoice.pk])
+    token = phi_accessed.set(set())
+    try:
+        event = audit_phi_read_of_statement(
+            actor=billing_user,
+            patient_of=patient_of,
+            object_type="billing.invoice",
+            object_id=invoice.pk,
+        )
+        before = AuditEvent.objects.count()
+        rows = screens.fetch_together(list(event.statements))
+        assert event.recorded(rows[-1]) == invoice.patient_id
+        assert AuditEvent.objects.count() == before + 1
+        written = _last_event()
+        assert (written.patient_id, written.object_id, written.action) == (
+            invoice.patient_id,
+            str(invoice.pk),
+            AuditAction.READ,
+        )
+        # The request has recorded that patient's read: the helper records it no more...
+        assert (
+            audit_phi_access(
+                actor=billing_user, action=AuditAction.READ, patient_id=invoice.patient_id
+            )
+            is None
+        )
+        # ...and, a read being recorded, whose it was is not known before a round trip.
+        assert (
+            audit_phi_read_of_statement(
+                actor=billing_user, patient_of=patient_of, object_type="x", object_id=1
+            )
+            is None
+        )
+    finally:
+        phi_accessed.reset(token)
+    missing = audit_phi_read_of_statement(
+        actor=billing_user,
+        patient_of=(selectors._PATIENT_OF_INVOICE, [10**9]),
+        object_type="billing.invoice",
+        object_id=10**9,
+    )
+    before = AuditEvent.objects.count()
+    rows = screens.fetch_together(list(missing.statements))
+    assert missing.recorded(rows[-1]) is None and AuditEvent.objects.count() == before
