@@ -274,7 +274,7 @@ def _account_statements(patient_id: int, page_number):
             [
                 (_ACCOUNT_BALANCE, True),
                 (_ACCOUNT_COUNT, True),
-                (invoices_sql, False),
+                (invoices_sql, True),
                 (payments_sql, False),
                 (coverages_sql, True),
             ],
@@ -284,10 +284,10 @@ def _account_statements(patient_id: int, page_number):
     paginator = RawPaginator(rows, ACCOUNT_PAGE_SIZE)
     bottom = paginator.first_row(paginator.number_asked(page_number))
     params = {"pk": patient_id, "limit": ACCOUNT_PAGE_SIZE, "offset": bottom}
-    # The balance, count and coverages are prepared on the connection; the page of
-    # invoices and the latest payments are planned for each patient: a plan made once for
-    # any patient sorts all of a long-standing patient's rows instead of reading the
-    # patient's index in order.
+    # Prepared on the connection but the latest payments, planned for each patient: the plan
+    # PostgreSQL would keep for any patient sorts all of a long-standing patient's payments
+    # instead of reading their index in order (the invoices' index, billing 0007, holds
+    # their whole order, and is read in order by that plan).
     sent = [named_statement(sql, params, prepare=prepare) for sql, prepare in statements]
     return sent, rows, paginator, bottom
 

@@ -53,8 +53,10 @@ def test_the_account_tab_reads_in_one_round_trip(world, billing_user, client_for
         assert client.get(url).status_code == 200
     batch = [q["sql"] for q in queries.captured_queries if "patients_patient" in q["sql"]]
     assert len(batch) == 1
-    for part in ("billing_invoice", "billing_payment", "INSERT INTO accounts_auditevent"):
+    for part in ("billing_payment", "INSERT INTO accounts_auditevent"):
         assert part in batch[0]
+    # Prepared on the connection: the balance, the count, the page of invoices, coverages.
+    assert batch[0].count("EXECUTE ") == 4 and "PREPARE" not in batch[0]
     assert len(queries.captured_queries) == 1
 
 
