@@ -9,7 +9,10 @@ of a statement prepared on that connection: the first time the connection sees i
 ``PREPARE`` goes first in the same round trip (so a page's statements and round trips are
 the same whether or not it is the first). PostgreSQL then plans it at most once more (its
 generic plan, after five custom ones, when that costs no more than they do) and analyses
-it again by itself when a table it reads changes.
+it again by itself when a table it reads changes. That kept plan is made for any value of
+the parameters: a statement whose best plan depends on them (a long-standing patient's
+rows against a new one's) is better left unprepared (``named_statement(prepare=False)``),
+or given an index that the plan for any value reads well.
 
 Parameters are still bound client-side, as literals in the ``EXECUTE``; PostgreSQL infers
 each ``$n``'s type from where it stands. A statement is sent as it is, unprepared, when a
@@ -20,8 +23,9 @@ fine), named parameters, or a connection that binds parameters server-side.
 
 Prepared statements belong to the database session: they outlive transactions (a rollback
 keeps them) and end with the connection, so the names are tracked per connection object.
-If a round trip that prepares fails, which of its ``PREPARE``s ran is not known; the
-connection's names are forgotten and later statements are prepared under new ones.
+If a round trip holding prepared statements fails, which of its ``PREPARE``s ran (or
+whether the server still has the others) is not known: the connection's names are
+forgotten and later statements are prepared under new ones.
 """
 
 from __future__ import annotations
