@@ -400,6 +400,87 @@ def audit_phi_read_statement(
     return PendingPhiRead(statements=((READ_EVENT_NO_FLUSH_WAIT, []), insert), key=key)
 
 
+# The read event of a record whose patient is only known once it is read (an invoice by its
+# id): the patient's id comes from a statement in the INSERT itself, which writes no row
+# when that statement finds none.
+_PATIENT_AT = _INSERT_COLUMNS.index("patient_id") + 1  # the fence's key is the first %s
+
+
+def _insert_naming_patient_of(patient_of_sql: str) -> str:
+    head, select = _INSERT_FENCED.split(" SELECT %s", 1)
+    values = ["%s"] * (len(_INSERT_COLUMNS) - 1) + ["%s::jsonb"]
+    values[_PATIENT_AT - 1] = "subject.patient_id"
+    # The caller's statement (its values are parameters), as audit_phi_read_statement's
+    # condition.
+    return (
+        f"{head} SELECT {', '.join(values)} FROM fence, "  # noqa: S608
+        f"({patient_of_sql}) AS subject(patient_id) "
+        "WHERE subject.patient_id IS NOT NULL RETURNING id, patient_id"
+    )
+
+
+@dataclass(frozen=True)
+class PendingPhiReadOf:
+    """A read event ``audit_phi_read_of_statement`` prepared: ``statements`` to send (in
+    order, in one round trip with the reads), then ``recorded(rows)`` with the INSERT's
+    rows."""
+
+    statements: tuple[tuple[str, list], ...]
+
+    def recorded(self, rows: Sequence[tuple]) -> int | None:
+        """The patient the event named, or ``None`` if none was written (no patient found):
+        the read of that patient is recorded for this request, as ``audit_phi_access``
+        records it."""
+        if not rows:
+            return None
+        patient_id = rows[0][1]
+        seen = phi_accessed.get()
+        if seen is not None:
+            seen.add((patient_id, str(AuditAction.READ)))
+        return patient_id
+
+
+def audit_phi_read_of_statement(
+    *,
+    actor: User | None,
+    patient_of: tuple[str, Sequence],
+    object_type: str,
+    object_id: str | int,
+    detail: dict | None = None,
+) -> PendingPhiReadOf | None:
+    """``audit_phi_access(action=READ, ...)`` of a record whose patient the caller learns
+    only from the reads it sends this event with: ``patient_of`` (SQL and its parameters)
+    selects the patient's id (one row; none when the record does not exist), and the event
+    names that patient, written only when there is one.
+
+    ``None`` when this request has already recorded a read: whether it was this patient's
+    is not known before the round trip, so the caller reads first and records through the
+    access helper's path (``audit_phi_served``), which records each patient's read once.
+    Inside a transaction the event is the caller's; on its own it is committed without
+    waiting for the WAL flush, as ``audit_phi_read_statement``'s."""
+    if phi_accessed.get():
+        return None
+    _, params = _event_row(
+        instance=False,
+        actor=actor,
+        action=AuditAction.READ,
+        obj=None,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=None,
+        request=None,
+        allowed=True,
+        detail=detail,
+        actor_email="",
+    )
+    sql, patient_params = patient_of
+    del params[_PATIENT_AT]
+    insert = (_insert_naming_patient_of(sql), [*params, *patient_params])
+    if connection.in_atomic_block or settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH:
+        return PendingPhiReadOf(statements=(insert,))
+    return PendingPhiReadOf(statements=((READ_EVENT_NO_FLUSH_WAIT, []), insert))
+
+
 def audit_phi_list(
     *,
     actor: User | None,

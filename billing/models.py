@@ -463,7 +463,12 @@ class Invoice(models.Model):
         ordering = ["-visit_day", "-id"]
         indexes = [
             models.Index(fields=["status", "-visit_day"], name="billing_inv_status_day"),
-            models.Index(fields=["patient", "-visit_day"], name="billing_inv_patient_day"),
+            # A patient's invoices in the list's order (the account tab's page): read in
+            # order by the plan PostgreSQL keeps for its prepared statement, whoever the
+            # patient (by visit day alone it sorted a long-standing patient's invoices).
+            models.Index(
+                fields=["patient", "-visit_day", "-id"], name="billing_inv_patient_day_id"
+            ),
             models.Index(fields=["issued_at"], name="billing_inv_issued_at"),
             # Every invoice in the list's display order (the unfiltered list's page).
             models.Index(fields=["-visit_day", "-id"], name="billing_inv_day_id"),

@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from django.db import connection
 
+from accounts.models import AuditAction
+from billing import selectors
 from billing.models import (
     Allocation,
     CashierDay,
@@ -29,8 +31,11 @@ from billing.models import (
 from billing.reads import split
 from billing.selectors import INVOICE_FIGURE_FIELDS, Balance
 from billing.services.payments import EXPECTED_SQL, expected_from
-from inventory.fastread import RawPaginator, RawRows, build, columns, fetch_many
+from inventory.fastread import RawPaginator, RawRows, build, columns
 from patients.models import Patient
+from patients.selectors import patient_for_chart
+from uscpis.compiled import fetch_together, instances_from_db
+from uscpis.prepared import named_statement
 
 _HISTORY = """
 SELECT 0, a.id, a.created_at, a.amount, p.receipt_number, p.method, a.payment_id
@@ -145,7 +150,13 @@ def invoice_page_reads(invoice: Invoice) -> tuple[list[InvoiceLine], InvoiceHist
     if _LINES is None:
         _LINES = _lines_sql()
     params = {"pk": invoice.pk, "voided": invoice.status == InvoiceStatus.VOID}
-    line_rows, history_rows = fetch_many([_LINES, _HISTORY], params)
+    line_rows, history_rows = fetch_together(
+        [named_statement(_LINES, params), named_statement(_HISTORY, params)]
+    )
+    return _lines_from(line_rows), invoice_history(invoice, history_rows)
+
+
+def _lines_from(line_rows) -> list[InvoiceLine]:
     models = _line_models()
     lines = []
     for row in line_rows:
@@ -156,7 +167,32 @@ def invoice_page_reads(invoice: Invoice) -> tuple[list[InvoiceLine], InvoiceHist
             coverage.payer = payer
         line.coverage = coverage
         lines.append(line)
-    return lines, invoice_history(invoice, history_rows)
+    return lines
+
+
+# The lines as the invoice page shows them when its status is not known yet (read in the same
+# round trip as the invoice): a void invoice's voided lines, any other's current ones.
+_LINES_OF_STATUS = None
+
+
+def invoice_page_for_user(user, pk: int) -> tuple[Invoice, list[InvoiceLine], InvoiceHistory]:
+    """``selectors.get_invoice_for_user(user, pk, purpose=READ)`` and
+    :func:`invoice_page_reads` of it: the invoice, its lines and its history in one round
+    trip, then the access check and the read event."""
+    global _LINES_OF_STATUS
+    if _LINES_OF_STATUS is None:
+        lines = _lines_sql().replace(
+            "l.voided = %(voided)s",
+            f"l.voided = (SELECT i.status = %(void)s FROM {Invoice._meta.db_table} i "  # noqa: S608
+            "WHERE i.id = %(pk)s)",
+        )
+        _LINES_OF_STATUS = (lines, _HISTORY)
+    params = {"pk": pk, "void": InvoiceStatus.VOID.value}
+    statements = [named_statement(sql, params) for sql in _LINES_OF_STATUS]
+    invoice, (line_rows, history_rows) = selectors.get_invoice_with_reads_for_user(
+        user, pk, purpose=AuditAction.READ, extra=statements
+    )
+    return invoice, _lines_from(line_rows), invoice_history(invoice, history_rows)
 
 
 def _in_field_order(model, names) -> tuple[str, ...]:
@@ -224,28 +260,40 @@ _ACCOUNT_SQL = None  # built on first use (the models must be loaded)
 
 def _invoices(rows) -> list[Invoice]:
     names = _in_field_order(Invoice, ACCOUNT_INVOICE_FIELDS)
-    return [Invoice.from_db(connection.alias, names, row) for row in rows]
+    return instances_from_db(Invoice, connection.alias, names, rows)
 
 
-def patient_account_page(patient_id: int, page_number) -> AccountPage:
-    """What the account page shows, read in one round trip: ``selectors.patient_balance``,
-    the page ``page_number`` of ``selectors.invoice_list(patient_id=...)
-    .only(*ACCOUNT_INVOICE_FIELDS)`` (25 a page;
-    ``Paginator.get_page``'s answer for any number), the patient's ten latest payments and
-    ``selectors.coverages_for``. The same model objects as those querysets; a page number
-    past the end costs a second query (for the last page's rows)."""
+def _account_statements(patient_id: int, page_number):
+    """The account page's statements (positional parameters) for page ``page_number``, and
+    what reads their rows: the invoice source and its paginator, and the page's bounds."""
     global _ACCOUNT_SQL
     if _ACCOUNT_SQL is None:
-        _ACCOUNT_SQL = _account_sql()
-    invoices_sql, payments_sql, coverages_sql = _ACCOUNT_SQL
+        invoices_sql, payments_sql, coverages_sql = _account_sql()
+        _ACCOUNT_SQL = (
+            invoices_sql,
+            [
+                (_ACCOUNT_BALANCE, True),
+                (_ACCOUNT_COUNT, True),
+                (invoices_sql, True),
+                (payments_sql, False),
+                (coverages_sql, True),
+            ],
+        )
+    invoices_sql, statements = _ACCOUNT_SQL
     rows = RawRows(_ACCOUNT_COUNT, invoices_sql, {"pk": patient_id}, _invoices)
     paginator = RawPaginator(rows, ACCOUNT_PAGE_SIZE)
-    number = paginator.number_asked(page_number)
-    bottom = paginator.first_row(number)
-    page_statements, params = rows.statements(bottom, bottom + ACCOUNT_PAGE_SIZE)
-    balance, counted, invoice_rows, payment_rows, coverage_rows = fetch_many(
-        [_ACCOUNT_BALANCE, *page_statements, payments_sql, coverages_sql], params
-    )
+    bottom = paginator.first_row(paginator.number_asked(page_number))
+    params = {"pk": patient_id, "limit": ACCOUNT_PAGE_SIZE, "offset": bottom}
+    # Prepared on the connection but the latest payments, planned for each patient: the plan
+    # PostgreSQL would keep for any patient sorts all of a long-standing patient's payments
+    # instead of reading their index in order (the invoices' index, billing 0007, holds
+    # their whole order, and is read in order by that plan).
+    sent = [named_statement(sql, params, prepare=prepare) for sql, prepare in statements]
+    return sent, rows, paginator, bottom
+
+
+def _account_from(results, rows, paginator, bottom: int, page_number) -> AccountPage:
+    balance, counted, invoice_rows, payment_rows, coverage_rows = results
     rows.prime(bottom, bottom + ACCOUNT_PAGE_SIZE, counted, invoice_rows)
     open_count, owed, credit = balance[0]
     payer = Coverage._meta.get_field("payer").related_model
@@ -255,10 +303,42 @@ def patient_account_page(patient_id: int, page_number) -> AccountPage:
         coverages.append(coverage)
     return AccountPage(
         balance=Balance(owed=owed, credit=credit, open_invoices=open_count),
-        page=paginator.get_page(number),
+        page=paginator.get_page(page_number),
         payments=[build(Payment, row) for row in payment_rows],
         coverages=coverages,
     )
+
+
+def patient_account_page(patient_id: int, page_number) -> AccountPage:
+    """What the account page shows, read in one round trip: ``selectors.patient_balance``,
+    the page ``page_number`` of ``selectors.invoice_list(patient_id=...)
+    .only(*ACCOUNT_INVOICE_FIELDS)`` (25 a page;
+    ``Paginator.get_page``'s answer for any number), the patient's ten latest payments and
+    ``selectors.coverages_for``. The same model objects as those querysets; a page number
+    past the end costs a second query (for the last page's rows)."""
+    statements, rows, paginator, bottom = _account_statements(patient_id, page_number)
+    results = fetch_together(statements)
+    return _account_from(results, rows, paginator, bottom, paginator.number_asked(page_number))
+
+
+def patient_account_for_user(user, patient_pk: int, page_number) -> tuple[Patient, AccountPage]:
+    """The patient ``user`` may see (``get_patient_for_user``: a 404 otherwise, the read
+    audited as ``billing.account``) and :func:`patient_account_page`; for staff who see every
+    patient, the patient, the account's reads and the read event go in one round trip
+    (``patients.selectors.patient_for_chart``)."""
+    statements, rows, paginator, bottom = _account_statements(patient_pk, page_number)
+    head = patient_for_chart(
+        user,
+        patient_pk,
+        detail=None,
+        allergies=False,
+        extra=statements,
+        object_type="billing.account",
+    )
+    account = _account_from(
+        head.extra_rows, rows, paginator, bottom, paginator.number_asked(page_number)
+    )
+    return head.patient, account
 
 
 # --- The cashier's page, in one round trip ----------------------------------------------------
@@ -320,8 +400,9 @@ def cashier_screen(user) -> CashierScreen:
     global _CASHIER_SQL
     if _CASHIER_SQL is None:
         _CASHIER_SQL = _cashier_sql()
-    day_rows, recent_rows, expected_rows, payment_rows = fetch_many(
-        _CASHIER_SQL, {"user": user.pk, "open": CashierDayStatus.OPEN.value}
+    params = {"user": user.pk, "open": CashierDayStatus.OPEN.value}
+    day_rows, recent_rows, expected_rows, payment_rows = fetch_together(
+        [named_statement(sql, params) for sql in _CASHIER_SQL]
     )
     recent = [build(CashierDay, row) for row in recent_rows]
     if not day_rows:
@@ -330,13 +411,12 @@ def cashier_screen(user) -> CashierScreen:
     payment_names = _in_field_order(Payment, CASHIER_PAYMENT_FIELDS)
     patient_names = _in_field_order(Patient, CASHIER_PATIENT_FIELDS)
     n = len(payment_names)
-    payments = []
-    for row in payment_rows:
-        payment = Payment.from_db(connection.alias, payment_names, row[:n])
+    alias = connection.alias
+    payments = instances_from_db(Payment, alias, payment_names, [r[:n] for r in payment_rows])
+    patients = instances_from_db(Patient, alias, patient_names, [r[n:] for r in payment_rows])
+    for payment, patient in zip(payments, patients, strict=True):
         Payment.cashier_day.field.set_cached_value(payment, day)
-        patient = Patient.from_db(connection.alias, patient_names, row[n:])
         Payment.patient.field.set_cached_value(payment, patient)
-        payments.append(payment)
     return CashierScreen(
         day=day,
         recent=recent,

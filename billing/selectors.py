@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.audit import audit_phi_denied, audit_phi_served
+from accounts.audit import audit_phi_denied, audit_phi_read_of_statement, audit_phi_served
 from accounts.models import AuditAction
 from accounts.roles import user_has_perm
 from billing.models import (
@@ -43,9 +46,15 @@ from billing.models import (
     ServiceGroup,
     WriteOff,
 )
-from billing.reads import invoice_with_parties
-from inventory.fastread import RawPaginator, fetch_many
+from billing.reads import (
+    invoice_with_parties,
+    invoice_with_parties_from,
+    invoice_with_parties_statement,
+)
+from inventory.fastread import RawPaginator
 from patients.models import Diagnosis, Patient, format_philhealth_pin
+from uscpis.compiled import fetch_together, instances_from_db
+from uscpis.prepared import named_statement
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
 # The stored balance (a generated column: 0 on drafts and voids, otherwise patient share +
@@ -87,6 +96,12 @@ def get_invoice_for_user(
         invoice = invoice_with_parties(pk)
     except (Invoice.DoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404("No such invoice") from None
+    return _invoice_served(user, invoice, purpose=purpose, detail=detail, own=own)
+
+
+def _invoice_served(
+    user, invoice: Invoice, *, purpose: AuditAction | None, detail: dict | None, own: bool
+) -> Invoice:
     _owned_or_denied(
         user, invoice, own=own, object_type="billing.invoice", message="No such invoice"
     )
@@ -95,6 +110,49 @@ def get_invoice_for_user(
         raise Http404("No such invoice")
     audit_phi_served(user, purpose, obj=invoice, patient_id=invoice.patient_id, detail=detail)
     return invoice
+
+
+_PATIENT_OF_INVOICE = f"SELECT patient_id FROM {Invoice._meta.db_table} WHERE id = %s"  # noqa: S608
+
+
+def get_invoice_with_reads_for_user(
+    user, pk: int, *, purpose: AuditAction | None, extra: Sequence[tuple[str, Sequence]]
+) -> tuple[Invoice, list[list[tuple]]]:
+    """``get_invoice_for_user(user, pk, purpose=purpose)`` and the rows of each ``extra``
+    statement (reads of the invoice that need only ``pk``, positional parameters), in one
+    round trip. For billing staff reading (who see every invoice) the read event goes in
+    it too, written only if the invoice exists and naming its patient; otherwise the
+    access check and the event follow the reads, as ``get_invoice_for_user`` (nothing of
+    the reads is served to whom the invoice is not)."""
+    statement = invoice_with_parties_statement(pk) if type(pk) is int else None
+    if statement is None:
+        invoice = get_invoice_for_user(user, pk, purpose=purpose)
+        return invoice, fetch_together(extra) if extra else []
+    event = None
+    if purpose == AuditAction.READ and user_has_perm(user, "billing.view"):
+        event = audit_phi_read_of_statement(
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            patient_of=(_PATIENT_OF_INVOICE, [pk]),
+            object_type=Invoice._meta.label_lower,  # as obj=invoice names it
+            object_id=pk,
+        )
+    reads = [statement, *extra]
+    # In a caller's transaction a failed statement marks it for rollback (as audit_record).
+    guard = transaction.atomic(savepoint=False) if connection.in_atomic_block else nullcontext()
+    with guard:
+        results = fetch_together([*reads, *(event.statements if event else ())])
+    try:
+        invoice = invoice_with_parties_from(results[0], pk)
+    except Invoice.DoesNotExist:
+        raise Http404("No such invoice") from None
+    rows = results[1 : len(reads)]
+    if event is None:
+        return _invoice_served(user, invoice, purpose=purpose, detail=None, own=False), rows
+    if event.recorded(results[-1]) != invoice.patient_id:
+        # Deleted, or moved to another patient, between the two statements: what was
+        # read is not served.
+        raise Http404("No such invoice")
+    return invoice, rows
 
 
 def get_payment_for_user(
@@ -262,15 +320,44 @@ _OPEN_ROW_PATIENT = _field_order(
     Patient,
     ("id", *(f.removeprefix("patient__") for f in INVOICE_ROW_FIELDS if f.startswith("patient__"))),
 )
-_OPEN_ROWS_SQL = (
+_OPEN_ROWS_SELECT = (
     f"SELECT {', '.join('i.' + a for a in _OPEN_ROW_INVOICE)}, "  # noqa: S608 - our names
     f"{', '.join('p.' + a for a in _OPEN_ROW_PATIENT)} "
     "FROM billing_invoice i JOIN patients_patient p ON p.id = i.patient_id "
     "WHERE i.status IN ('issued', 'partially_paid')"
-    " AND i.visit_day >= coalesce(%(date_from)s, '-infinity'::date)"
-    " AND i.visit_day <= coalesce(%(date_to)s, 'infinity'::date) "
-    "ORDER BY i.visit_day DESC, i.id DESC LIMIT %(limit)s OFFSET %(offset)s"
 )
+_OPEN_ROWS_DAYS = (
+    " AND i.visit_day >= coalesce(%(date_from)s, '-infinity'::date)"
+    " AND i.visit_day <= coalesce(%(date_to)s, 'infinity'::date)"
+)
+_OPEN_ROWS_ORDER = " ORDER BY i.visit_day DESC, i.id DESC LIMIT {limit} OFFSET {offset}"
+_OPEN_ROWS_SQL = (
+    _OPEN_ROWS_SELECT
+    + _OPEN_ROWS_DAYS
+    + _OPEN_ROWS_ORDER.format(limit="%(limit)s", offset="%(offset)s")
+)
+# The first pages prepared once per connection with their bounds written in (and without
+# the visit-day conditions when the list is not filtered by day), so that PostgreSQL keeps
+# one plan for them: with the bounds or the days as parameters it plans the statement
+# again each time (its plan for unknown bounds reads far more rows than a page).
+_OPEN_PREPARED_PAGES = 5
+
+
+@lru_cache(maxsize=32)
+def _open_rows_sql(limit: int, offset: int, days: bool) -> str:
+    order = _OPEN_ROWS_ORDER.format(limit=int(limit), offset=int(offset))
+    return _OPEN_ROWS_SELECT + (_OPEN_ROWS_DAYS if days else "") + order
+
+
+def _open_rows_statement(params: dict) -> tuple[str, list]:
+    """``_OPEN_ROWS_SQL`` with ``params``, as the statement to send (prepared)."""
+    limit, offset = params["limit"], params["offset"]
+    if offset >= _OPEN_PREPARED_PAGES * limit:
+        return named_statement(_OPEN_ROWS_SQL, params)
+    days = params["date_from"] is not None or params["date_to"] is not None
+    return named_statement(_open_rows_sql(limit, offset, days), params)
+
+
 _OPEN_TOTALS_SQL = (
     "SELECT coalesce(sum(invoices), 0), coalesce(sum(net_total), 0),"
     " coalesce(sum(patient_total), 0), coalesce(sum(balance), 0)"
@@ -321,13 +408,12 @@ class OpenInvoiceRows:
     @staticmethod
     def make(rows) -> list[Invoice]:
         n = len(_OPEN_ROW_INVOICE)
-        out = []
-        for row in rows:
-            invoice = Invoice.from_db("default", _OPEN_ROW_INVOICE, row[:n])
-            patient = Patient.from_db("default", _OPEN_ROW_PATIENT, row[n:])
-            Invoice.patient.field.set_cached_value(invoice, patient)
-            out.append(invoice)
-        return out
+        invoices = instances_from_db(Invoice, "default", _OPEN_ROW_INVOICE, [r[:n] for r in rows])
+        patients = instances_from_db(Patient, "default", _OPEN_ROW_PATIENT, [r[n:] for r in rows])
+        cache = Invoice.patient.field.set_cached_value
+        for invoice, patient in zip(invoices, patients, strict=True):
+            cache(invoice, patient)
+        return invoices
 
 
 def _open_list(filters: dict) -> bool:
@@ -348,8 +434,9 @@ def invoice_list_page(number, per_page: int, **filters) -> tuple[ListTotals, Pag
         return totals, paginator.get_page(number)
     rows = OpenInvoiceRows(date_from=filters.get("date_from"), date_to=filters.get("date_to"))
     bottom = (max(RawPaginator.number_asked(number), 1) - 1) * per_page
-    totals_rows, page_rows = fetch_many(
-        [_OPEN_TOTALS_SQL, _OPEN_ROWS_SQL], rows.params(bottom, per_page)
+    params = rows.params(bottom, per_page)
+    totals_rows, page_rows = fetch_together(
+        [named_statement(_OPEN_TOTALS_SQL, params), _open_rows_statement(params)]
     )
     rows.prime(bottom, page_rows)
     totals = ListTotals(*totals_rows[0])
@@ -659,12 +746,21 @@ def _ar_rows(today: date, limit: int | None, offset: int) -> list[tuple]:
 
 
 # The screen's page: the summary's patients in report order (``OpenBalancePatient``, kept by
-# triggers), each bucketed from their own open invoices (the open-ageing index).
+# triggers), each bucketed from their own open invoices (the open-ageing index). The page
+# asked for, past the end the last one (as the number of patients in the footer's
+# ``OpenBalanceTotal`` row gives it), is worked out here, so the footer's statement is sent
+# in the same round trip; each row ends with the number of the page it is on.
+# The page size is written in (a whole number): with it as a parameter, PostgreSQL would
+# plan the prepared statement again on every request.
 _AR_PAGE_SQL = """
-    WITH page AS (
+    WITH shown(number) AS (
+        SELECT least(%(number)s::bigint, greatest(1, (coalesce(
+            (SELECT patients FROM billing_openbalancetotal WHERE id = 1), 0)
+            + {limit} - 1) / {limit}))
+    ), page AS (
         SELECT patient_id, balance FROM billing_openbalancepatient
         ORDER BY balance DESC, patient_id
-        LIMIT %(limit)s OFFSET %(offset)s
+        LIMIT {limit} OFFSET (SELECT (number - 1) * {limit} FROM shown)
     )
     SELECT page.patient_id,
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d30)s AND %(today)s), 0),
@@ -672,7 +768,8 @@ _AR_PAGE_SQL = """
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day BETWEEN %(d90)s AND %(d61)s), 0),
            coalesce(sum(i.open_balance) FILTER (WHERE i.visit_day <= %(d91)s), 0),
            sum(i.open_balance),
-           min(p.last_name) || ', ' || min(p.first_name), min(p.id_number)
+           min(p.last_name) || ', ' || min(p.first_name), min(p.id_number),
+           (SELECT number FROM shown)
     FROM page
     JOIN billing_invoice i
       ON i.patient_id = page.patient_id AND i.status IN ('issued', 'partially_paid')
@@ -701,20 +798,22 @@ def _ar_params(today: date, **extra) -> dict:
     return params
 
 
+_AR_MAX_PAGE = 2**31 - 1  # past any last page (the patients are counted in an integer)
+
+
 def _ar_page(today: date, number: int, per_page: int) -> tuple[int, list[tuple], tuple]:
     """(page number shown, its rows: patient, buckets and total as ``_ar_rows`` gives them,
-    then "last, first" and ID number; the totals row): two queries whatever the number of
-    open invoices."""
-    with connection.cursor() as cursor:
-        cursor.execute(_AR_TOTALS_SQL, _ar_params(today))
-        totals = cursor.fetchone()
-        last = max(1, -(-totals[0] // per_page))
-        number = min(number, last)  # past the end: show the last page
-        cursor.execute(
-            _AR_PAGE_SQL,
-            _ar_params(today, limit=per_page, offset=(number - 1) * per_page),
-        )
-        return number, cursor.fetchall(), totals
+    then "last, first", ID number and the page number; the totals row): two statements in
+    one round trip whatever the number of open invoices."""
+    params = _ar_params(today, number=min(number, _AR_MAX_PAGE))
+    page_sql = _AR_PAGE_SQL.replace("{limit}", str(int(per_page)))
+    totals_rows, rows = fetch_together(
+        [named_statement(_AR_TOTALS_SQL, params), named_statement(page_sql, params)]
+    )
+    totals = totals_rows[0]
+    if rows:
+        return rows[0][8], rows, totals
+    return min(number, max(1, -(-totals[0] // per_page))), rows, totals
 
 
 def report_ar_by_patient(

@@ -138,23 +138,29 @@ def patient_for_chart(
     user,
     pk: int,
     *,
-    detail: dict,
+    detail: dict | None,
     allergies: bool,
     extra: Sequence[tuple[str, Sequence]] = (),
+    object_type: str = "",
 ) -> ChartHead:
-    """``get_patient_for_user(user, pk, purpose=READ, detail=detail)``, with
-    ``active_allergies(patient)`` when ``allergies`` and the rows of each ``extra``
-    statement (reads that need only ``pk``, e.g. another domain's chart button).
+    """``get_patient_for_user(user, pk, purpose=READ, detail=detail,
+    object_type=object_type)``, with ``active_allergies(patient)`` when ``allergies`` and the
+    rows of each ``extra`` statement (reads that need only ``pk``, e.g. another domain's
+    chart button, or the billing account page's).
 
     For staff who see every patient it is one round trip: the patient, the allergies, the
     extra reads and the read event, written only if the patient exists (nothing is recorded
     for a 404, as before). Others (and querysets ``CompiledQuery`` hands to the ORM) take the
     access helper's path, then the other reads. Same objects, same 404s, same audit event."""
     if type(pk) is int and sees_every_patient(user):
-        head = _chart_head_together(user, pk, detail=detail, allergies=allergies, extra=extra)
+        head = _chart_head_together(
+            user, pk, detail=detail, allergies=allergies, extra=extra, object_type=object_type
+        )
         if head is not None:
             return head
-    patient = get_patient_for_user(user, pk, purpose=AuditAction.READ, detail=detail)
+    patient = get_patient_for_user(
+        user, pk, purpose=AuditAction.READ, detail=detail, object_type=object_type
+    )
     return ChartHead(
         patient=patient,
         allergies=active_allergies(patient) if allergies else [],
@@ -179,7 +185,8 @@ def _chart_head_together(
         actor=user,
         patient_id=pk,
         condition=(_PATIENT_EXISTS, [pk]),
-        object_type=object_type or Patient._meta.label_lower,  # as obj=patient names it
+        # as get_patient_for_user names it: obj=patient, or what of the patient is served
+        object_type=object_type or Patient._meta.label_lower,
         object_id=pk,
         detail=detail,
     )

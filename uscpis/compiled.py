@@ -33,7 +33,13 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import Model, QuerySet
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
+
+from uscpis import prepared
 
 _INT_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
 _KINDS = (int, str)
@@ -140,6 +146,55 @@ def build(model: type[Model], values: Sequence):
 def width(model: type[Model]) -> int:
     """How many columns :func:`columns` selects for ``model``."""
     return len(model._meta.concrete_fields)
+
+
+def _plain_attribute(model: type[Model], attname: str) -> bool:
+    """Whether ``Model.__init__`` sets ``attname`` as a plain value in the instance's
+    ``__dict__`` (Django's own descriptors for a column: no conversion, no side effect on
+    a new instance)."""
+    return type(getattr(model, attname, None)) in (DeferredAttribute, ForeignKeyDeferredAttribute)
+
+
+@lru_cache(maxsize=64)
+def _fast_attnames(model: type[Model], field_names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The attnames ``Model.from_db(db, field_names, values)`` sets, in the order it reads
+    ``values``; ``None`` when an instance must be made by ``from_db`` itself (a model with
+    its own ``__init__`` or ``from_db``, or a column with another descriptor)."""
+    fields = model._meta.concrete_fields
+    if len(field_names) == len(fields):
+        names = tuple(f.attname for f in fields)
+    else:
+        names = tuple(f.attname for f in fields if f.attname in field_names)
+    if (
+        model.__init__ is not Model.__init__
+        or model.from_db.__func__ is not Model.from_db.__func__
+        or not all(_plain_attribute(model, name) for name in names)
+    ):
+        return None
+    return names
+
+
+def instances_from_db(model: type[Model], using: str, field_names: tuple[str, ...], rows):
+    """``[model.from_db(using, field_names, row) for row in rows]`` without calling
+    ``Model.__init__`` for each row: the instances ``from_db`` makes (the same ``__dict__``:
+    the state, not adding, on ``using``, then each loaded column; the others deferred),
+    filled in directly. ``from_db`` makes them when anything could see the difference: a
+    ``pre_init``/``post_init`` receiver for the model, or :func:`_fast_attnames`' cases."""
+    names = _fast_attnames(model, field_names)
+    if names is None or pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return [model.from_db(using, field_names, row) for row in rows]
+    new = model.__new__
+    out = []
+    for row in rows:
+        obj = new(model)
+        state = ModelState()
+        state.adding = False
+        state.db = using
+        values = obj.__dict__
+        values["_state"] = state
+        values.update(zip(names, row, strict=True))
+        out.append(obj)
+    return out
 
 
 def split(row: Sequence, models: Sequence[type[Model]]) -> list:
@@ -349,16 +404,30 @@ def fetch_together(
     """Each statement's rows, all sent in one round trip (one simple query, which client-side
     parameter binding allows); one round trip each if the connection binds parameters
     server-side, which refuses several statements in one query. Parameters are lists
-    (``%s``), or mappings (``%(name)s``) that share the names they have in common."""
+    (``%s``), or mappings (``%(name)s``) that share the names they have in common.
+    Statements given as ``uscpis.prepared.PreparedSQL`` go as ``EXECUTE`` of a statement
+    prepared on the connection (prepared in the same round trip the first time)."""
     connection = connections[using]
     with connection.cursor() as cursor:
         if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
             results = []
             for sql, params in statements:
-                cursor.execute(sql, params)
+                cursor.execute(str(sql), params)
                 results.append(cursor.fetchall())
             return results
-        cursor.execute("; ".join(sql for sql, _ in statements), _joined(statements))
+        statements, preamble, preparing, executing = prepared.plan(connection, statements)
+        try:
+            cursor.execute(
+                "; ".join([*preamble, *(sql for sql, _ in statements)]), _joined(statements)
+            )
+        except Exception:
+            if executing:
+                prepared.prepared_failed(connection)
+            raise
+        if preparing:
+            prepared.prepared_ok(connection, preparing)
+        for _ in preamble:  # the PREPAREs' results (no rows)
+            cursor.nextset()
         results = [cursor.fetchall()]
         while cursor.nextset():
             results.append(cursor.fetchall())

@@ -28,8 +28,10 @@ def _account(request, pk, purpose, object_type: str = "billing.account", **detai
 @require_GET
 @require_perm("billing.view")
 def patient_account(request: Request, patient_pk: int):
-    patient = _account(request, patient_pk, AuditAction.READ)
-    account = screens.patient_account_page(patient.pk, request.GET.get("page"))
+    # The patient (audited read as billing.account) and the account's reads: one round trip.
+    patient, account = screens.patient_account_for_user(
+        request.user, patient_pk, request.GET.get("page")
+    )
     return render_page(
         request,
         "billing/patient.html",
