@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from functools import partial
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import logout
@@ -19,8 +20,10 @@ from django.utils.functional import LazyObject, SimpleLazyObject, empty
 from django_htmx.http import HttpResponseClientRedirect
 from django_otp import user_has_device
 from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
+from django_otp.models import Device
 
 from accounts.backends import reading_user_of
+from uscpis.compiled import CompiledQuery
 
 POLL_HEADER = "X-Poll"  # background polling (bell, monitor) is not user activity
 _POLL_META = "HTTP_X_POLL"  # the same header in request.META (request.headers costs more)
@@ -65,6 +68,31 @@ class OTPMiddleware(DjangoOTPMiddleware):
         if auser is not None:
             request.auser = partial(self._verify_user_async_via_auser, request, auser)
         return self.get_response(request)
+
+    def _device_from_persistent_id(self, persistent_id: str):
+        """django-otp's (``Device.from_persistent_id``), with the device read by SQL
+        compiled once per process and device type (``uscpis.compiled``): every page a
+        verified user opens reads it again, so a device deleted or unconfirmed since
+        stops counting at once, as before."""
+        persistent_id = self._normalize_persistent_id(persistent_id)
+        try:
+            label, device_id = persistent_id.rsplit("/", 1)
+            app_label, model_name = label.split(".")
+            model = apps.get_model(app_label, model_name)
+            pk = int(device_id)
+        except (ValueError, LookupError):
+            return None
+        if not issubclass(model, Device) or not -(2**63) <= pk < 2**63:
+            return None
+        lookup = _DEVICE_LOOKUPS.get(model)
+        if lookup is None:
+            lookup = _DEVICE_LOOKUPS[model] = CompiledQuery(
+                model, lambda pk: model.objects.filter(id=pk)
+            )
+        return lookup.first(pk)
+
+
+_DEVICE_LOOKUPS: dict[type, CompiledQuery] = {}
 
 
 def _unwrapped(user):

@@ -255,3 +255,34 @@ def test_disable_service_removes_every_device_but_not_for_admins(doctor_user, ad
     with pytest.raises(ValidationError):
         services.two_factor_disable(user=admin_user)
     assert TOTPDevice.objects.filter(user=admin_user).exists()
+
+
+def test_a_verified_session_reads_its_device_again_on_every_page(client_for, admin_user):
+    """The device behind a verified session is read on each request (one compiled
+    statement): deleted or unconfirmed since, the session is no longer verified."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(admin_user)  # verified with a confirmed TOTP device
+    page = reverse("accounts:user_list")
+    assert client.get(page).status_code == 200
+    with CaptureQueriesContext(connection) as seen:
+        assert client.get(page).status_code == 200
+    device_reads = [q for q in seen.captured_queries if "otp_totp_totpdevice" in q["sql"]]
+    assert len(device_reads) == 1
+
+    TOTPDevice.objects.filter(user=admin_user).update(confirmed=False)
+    assert client.get(page)["Location"] == reverse("accounts:two_factor_setup")
+    TOTPDevice.objects.filter(user=admin_user).update(confirmed=True)
+    assert client.get(page).status_code == 302  # the session lost its verification
+
+    other = UserFactory(role=Role.ADMIN)
+    foreign = TOTPDevice.objects.create(user=other, name="theirs", confirmed=True)
+    session = client.session
+    session["otp_device_id"] = foreign.persistent_id
+    session.save()
+    assert client.get(page).status_code == 302  # another user's device verifies nothing
+    for broken in ["otp_totp.totpdevice/x", "nope.model/1", "otp_totp.totpdevice/" + "9" * 30]:
+        session["otp_device_id"] = broken
+        session.save()
+        assert client.get(page).status_code == 302
