@@ -380,6 +380,21 @@ def audit_phi_read_statement(
         if key in seen:
             return None
         seen.add(key)
+    params = _read_event_params(
+        actor=actor,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        detail=detail,
+    )
+    sql, condition_params = condition
+    insert = (_INSERT_FENCED_IF.format(condition=sql), [*params, *condition_params])
+    return PendingPhiRead(statements=_read_event_statements(insert), key=key)
+
+
+def _read_event_params(*, actor, obj, object_type, object_id, patient_id, detail) -> list:
+    """The INSERT parameters of a read event sent with the reads it audits."""
     _, params = _event_row(
         instance=False,
         actor=actor,
@@ -393,11 +408,15 @@ def audit_phi_read_statement(
         detail=detail,
         actor_email="",
     )
-    sql, condition_params = condition
-    insert = (_INSERT_FENCED_IF.format(condition=sql), [*params, *condition_params])
+    return params
+
+
+def _read_event_statements(insert: tuple[str, list]) -> tuple[tuple[str, list], ...]:
+    """A read event's INSERT, preceded (when it is its own transaction) by the setting that
+    commits it without waiting for the WAL flush (``READ_EVENT_NO_FLUSH_WAIT``)."""
     if connection.in_atomic_block or settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH:
-        return PendingPhiRead(statements=(insert,), key=key)
-    return PendingPhiRead(statements=((READ_EVENT_NO_FLUSH_WAIT, []), insert), key=key)
+        return (insert,)
+    return ((READ_EVENT_NO_FLUSH_WAIT, []), insert)
 
 
 # The read event of a record whose patient is only known once it is read (an invoice by its
@@ -460,25 +479,18 @@ def audit_phi_read_of_statement(
     waiting for the WAL flush, as ``audit_phi_read_statement``'s."""
     if phi_accessed.get():
         return None
-    _, params = _event_row(
-        instance=False,
+    params = _read_event_params(
         actor=actor,
-        action=AuditAction.READ,
         obj=None,
         object_type=object_type,
         object_id=object_id,
         patient_id=None,
-        request=None,
-        allowed=True,
         detail=detail,
-        actor_email="",
     )
     sql, patient_params = patient_of
     del params[_PATIENT_AT]
     insert = (_insert_naming_patient_of(sql), [*params, *patient_params])
-    if connection.in_atomic_block or settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH:
-        return PendingPhiReadOf(statements=(insert,))
-    return PendingPhiReadOf(statements=((READ_EVENT_NO_FLUSH_WAIT, []), insert))
+    return PendingPhiReadOf(statements=_read_event_statements(insert))
 
 
 def audit_phi_list(

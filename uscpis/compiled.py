@@ -43,7 +43,6 @@ from uscpis import prepared
 
 _INT_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
 _KINDS = (int, str)
-_COUNT_KINDS = (int, str, datetime)
 
 
 def _sentinel(kind: type, n: int):
@@ -224,7 +223,38 @@ class _Plan:
 _UNSEEN = object()
 
 
-class CompiledQuery:
+class _CompiledPerArgumentTypes:
+    """What ``CompiledQuery`` and ``CompiledCount`` share: ``build``, and the plan made by
+    ``_compile(using, kinds)`` once per database alias and argument types (``kinds``)."""
+
+    kinds: tuple[type, ...] = ()
+
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
+        self.model = model
+        self.build = build
+        self._plans: dict[tuple, Any] = {}
+
+    def _plan(self, using: str, args: Sequence):
+        kinds = tuple(map(type, args))
+        key = (using, kinds)
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        for kind in kinds:
+            if kind not in self.kinds:
+                allowed = ", ".join(k.__name__ for k in self.kinds)
+                raise TypeError(
+                    f"{type(self).__name__} arguments are {allowed}, not {kind.__name__}"
+                )
+        plan = self._plans[key] = self._compile(using, kinds)
+        return plan
+
+    def _compile(self, using: str, kinds: tuple[type, ...]):
+        raise NotImplementedError
+
+
+class CompiledQuery(_CompiledPerArgumentTypes):
     """``build(*args)`` -> queryset of ``model``, compiled once per database alias and
     argument types (each argument an ``int`` or a ``str``; anything else is a TypeError).
 
@@ -234,24 +264,7 @@ class CompiledQuery:
     (:func:`fetch_together`).
     """
 
-    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
-        self.model = model
-        self.build = build
-        self._plans: dict[tuple, _Plan | None] = {}
-
-    def _plan(self, using: str, args: Sequence) -> _Plan | None:
-        kinds = tuple(map(type, args))
-        key = (using, kinds)
-        try:
-            return self._plans[key]
-        except KeyError:
-            pass
-        for kind in kinds:
-            if kind not in _KINDS:
-                raise TypeError(f"CompiledQuery arguments are int or str, not {kind.__name__}")
-        plan = self._compile(using, kinds)
-        self._plans[key] = plan
-        return plan
+    kinds = _KINDS
 
     def _compile(self, using: str, kinds: tuple[type, ...]) -> _Plan | None:
         sentinels = [_sentinel(kind, n) for n, kind in enumerate(kinds)]
@@ -322,7 +335,7 @@ def _count_sentinel(kind: type, n: int):
     return _sentinel(kind, n)
 
 
-class CompiledCount:
+class CompiledCount(_CompiledPerArgumentTypes):
     """``build(*args).count()``, its SQL compiled once per database alias and argument types
     (``int``, ``str`` or an aware ``datetime``), as ``CompiledQuery`` does for rows:
     ``SELECT COUNT(*)`` over the queryset's primary keys, which PostgreSQL plans as the
@@ -330,23 +343,7 @@ class CompiledCount:
     (:func:`fetch_together`); ``None`` when the ORM must count (a sentinel did not reach the
     parameters unchanged), and ``count(*args)`` then runs the queryset's own ``count()``."""
 
-    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
-        self.model = model
-        self.build = build
-        self._plans: dict[tuple, tuple[str, tuple, tuple] | None] = {}
-
-    def _plan(self, using: str, args: Sequence):
-        kinds = tuple(map(type, args))
-        key = (using, kinds)
-        try:
-            return self._plans[key]
-        except KeyError:
-            pass
-        for kind in kinds:
-            if kind not in _COUNT_KINDS:
-                raise TypeError(f"CompiledCount arguments are int, str or datetime, not {kind}")
-        plan = self._plans[key] = self._compile(using, kinds)
-        return plan
+    kinds = (*_KINDS, datetime)
 
     def _compile(self, using: str, kinds: tuple[type, ...]):
         sentinels = [_count_sentinel(kind, n) for n, kind in enumerate(kinds)]

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from inspect import getattr_static
-
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Field, Model
-from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models import Field
 from django.db.models.query import BaseIterable, ModelIterable, QuerySet
-from django.db.models.query_utils import DeferredAttribute
-from django.db.models.signals import post_init, pre_init
 from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
+
+from uscpis.compiled import instances_from_db
 
 
 class CappedPaginator(Paginator):
@@ -246,8 +241,8 @@ class CappedSortingPaginator(CappedPaginator):
 
 def model_rows(model, using: str, fields: list, rows) -> list:
     """Model instances from rows of ``fields``' columns (in the model's field order),
-    converted as the ORM does (the backend's and each field's converters, then
-    ``Model.from_db``)."""
+    converted as the ORM does (the backend's and each field's converters), then made as
+    ``Model.from_db`` makes them (``uscpis.compiled.instances_from_db``)."""
     connection = connections[using]
     table = model._meta.db_table
     converters = [
@@ -258,59 +253,16 @@ def model_rows(model, using: str, fields: list, rows) -> list:
             + f.get_db_converters(connection)
         )
     ]
-    attnames = [f.attname for f in fields]
-    plain = _plainly_built(model, attnames)
-    out = []
-    for row in rows:
-        if converters:
+    if converters:
+        converted = []
+        for row in rows:
             row = list(row)
             for i, convs, col in converters:
                 for convert in convs:
                     row[i] = convert(row[i], col, connection)
-        if plain:
-            out.append(_plain_instance(model, using, attnames, row))
-        else:
-            out.append(model.from_db(using, attnames, row))
-    return out
-
-
-def _plainly_built(model, attnames: list[str]) -> bool:
-    """True when ``Model.from_db`` would only store the values in the instance's
-    ``__dict__``: the model keeps Django's ``from_db`` and ``__init__``, every field is read
-    through Django's plain deferred attribute (no descriptor that does something on
-    assignment), and nothing listens to its init signals now."""
-    return (
-        _plain_fields(model, tuple(attnames))
-        and not pre_init.has_listeners(model)
-        and not post_init.has_listeners(model)
-    )
-
-
-@lru_cache(maxsize=256)
-def _plain_fields(model, attnames: tuple[str, ...]) -> bool:
-    return (
-        model.from_db.__func__ is Model.from_db.__func__
-        and model.__init__ is Model.__init__
-        and all(
-            type(getattr_static(model, name, None))
-            in (DeferredAttribute, ForeignKeyDeferredAttribute)
-            for name in attnames
-        )
-    )
-
-
-def _plain_instance(model, using: str, attnames: list[str], row) -> Model:
-    """What ``model.from_db(using, attnames, row)`` builds (the loaded fields in
-    ``__dict__``, the others deferred; saved state from ``using``), without running
-    ``Model.__init__`` over every field: a 25-row page costs 16 µs instead of 145."""
-    instance = model.__new__(model)
-    state = ModelState()
-    state.adding = False
-    state.db = using
-    values = instance.__dict__
-    values["_state"] = state
-    values.update(zip(attnames, row, strict=True))
-    return instance
+            converted.append(row)
+        rows = converted
+    return instances_from_db(model, using, tuple(f.attname for f in fields), rows)
 
 
 class _RowsFoundByKeys(BaseIterable):
