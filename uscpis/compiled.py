@@ -232,11 +232,18 @@ class CompiledQuery:
     its first row or ``None``; ``statement(*args)`` and ``objects(rows, *args)`` split that
     in two, for callers that send several statements in one round trip
     (:func:`fetch_together`).
+
+    ``prepare``: ``all``/``first`` send the statement prepared on the connection
+    (``uscpis.prepared``), for a lookup whose best plan is the same for any argument (a
+    key found through its index); ``statement`` gives it as :class:`PreparedSQL` too.
     """
 
-    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
+    def __init__(
+        self, model: type[Model], build: Callable[..., QuerySet], *, prepare: bool = False
+    ):
         self.model = model
         self.build = build
+        self.prepare = prepare
         self._plans: dict[tuple, _Plan | None] = {}
 
     def _plan(self, using: str, args: Sequence) -> _Plan | None:
@@ -286,7 +293,9 @@ class CompiledQuery:
     def statement(self, *args) -> tuple[str, list] | None:
         """(sql, params) for ``args``; ``None`` when the queryset must go through the ORM."""
         plan = self._plan(router.db_for_read(self.model), args)
-        return None if plan is None else (plan.sql, _bind(plan, args))
+        if plan is None:
+            return None
+        return (prepared.prepared_sql(plan.sql) if self.prepare else plan.sql), _bind(plan, args)
 
     def objects(self, rows: Sequence[Sequence[Any]], *args) -> list:
         """Model instances from rows fetched with ``statement(*args)``'s SQL (only the
@@ -302,9 +311,13 @@ class CompiledQuery:
         if plan is None:
             return list(self.build(*args))
         connection = connections[using]
-        with connection.cursor() as cursor:
-            cursor.execute(plan.sql, list(args) if plan.in_order else _bind(plan, args))
-            rows = cursor.fetchall()
+        params = list(args) if plan.in_order else _bind(plan, args)
+        if self.prepare:
+            rows = fetch_together([(prepared.prepared_sql(plan.sql), params)], using)[0]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(plan.sql, params)
+                rows = cursor.fetchall()
         reader = plan.reader
         return [reader.instance(row, connection) for row in rows]
 
