@@ -493,6 +493,60 @@ def audit_phi_read_of_statement(
     return PendingPhiReadOf(statements=_read_event_statements(insert))
 
 
+# The read event of a list of patients (a search's page) sent in the statement that reads
+# the page: the ids come from the caller's SQL, and no row is written when it lists none.
+def _insert_naming_patients_in(ids_sql: str) -> str:
+    head, _ = _INSERT_FENCED.split(" SELECT %s", 1)
+    values = ["%s"] * (len(_INSERT_COLUMNS) - 1)
+    values[_PATIENT_AT - 1] = "CASE WHEN cardinality(served.ids) = 1 THEN served.ids[1] END"
+    values.append("%s::jsonb || jsonb_build_object('patients', to_jsonb(served.ids))")
+    return (
+        f"{head} SELECT {', '.join(values)} FROM fence, "  # noqa: S608
+        f"({ids_sql}) AS served(ids) WHERE cardinality(served.ids) > 0 RETURNING id"
+    )
+
+
+@dataclass(frozen=True)
+class PendingPhiReadList:
+    """A read event ``audit_phi_read_list_statement`` prepared: ``before`` (statements
+    without rows) to send first in the round trip, then ``insert`` inside the statement
+    that reads the list; ``recorded(ids)`` once it has run, with the ids it listed."""
+
+    before: tuple[tuple[str, list], ...]
+    insert: tuple[str, list]
+
+    def recorded(self, ids: Sequence[int]) -> None:
+        """The statement ran and listed ``ids`` (none: no event was written): the read is
+        recorded for this request, as ``audit_phi_access`` records it."""
+        seen = phi_accessed.get()
+        if ids and seen is not None:
+            seen.add((ids[0] if len(ids) == 1 else None, str(AuditAction.READ)))
+
+
+def audit_phi_read_list_statement(
+    *, actor: User | None, object_type: str, detail: dict, ids_sql: str
+) -> PendingPhiReadList | None:
+    """``audit_phi_served(actor, READ, object_type=object_type, patient_id=<the one
+    patient, if one>, detail={**detail, "patients": ids})`` of a list of patients, as a
+    data-modifying statement for the caller to put in the statement that reads the list
+    (one round trip): ``ids_sql`` selects one row, the ``bigint[]`` of the patients
+    served, in the order served (NULL or empty: nothing is written).
+
+    ``None`` when this request has already recorded a read (which patients' is not known
+    before the statement runs): the caller reads first and records through
+    ``audit_phi_served``. Inside a transaction the event is the caller's; on its own it is
+    committed without waiting for the WAL flush, as ``audit_phi_read_statement``'s."""
+    if phi_accessed.get():
+        return None
+    params = _read_event_params(
+        actor=actor, obj=None, object_type=object_type, object_id="", patient_id=None, detail=detail
+    )
+    del params[_PATIENT_AT]
+    insert = (_insert_naming_patients_in(ids_sql), params)
+    *before, insert = _read_event_statements(insert)
+    return PendingPhiReadList(before=tuple(before), insert=insert)
+
+
 def audit_phi_list(
     *,
     actor: User | None,

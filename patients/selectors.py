@@ -17,7 +17,12 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 from django.http import Http404
 
-from accounts.audit import audit_phi_denied, audit_phi_read_statement, audit_phi_served
+from accounts.audit import (
+    audit_phi_denied,
+    audit_phi_read_list_statement,
+    audit_phi_read_statement,
+    audit_phi_served,
+)
 from accounts.models import AuditAction, AuditEvent, User
 from accounts.roles import Role, user_has_perm
 from patients.models import (
@@ -39,6 +44,7 @@ from patients.models import (
     sees_every_patient,
 )
 from uscpis.compiled import CompiledQuery, fetch_together
+from uscpis.pagination import PageWrite
 
 # The access helpers below are the one owner of per-patient read/export events: ``purpose``
 # is a required keyword (AuditAction.READ, AuditAction.EXPORT, or None for a write whose
@@ -353,6 +359,45 @@ def patients_served(user, patients, *, detail: dict) -> None:
         patient_id=ids[0] if len(ids) == 1 else None,
         detail={**detail, "patients": ids},
     )
+
+
+class PatientsServedWithPage:
+    """``patients_served(user, page, detail=detail)`` for a page that
+    ``uscpis.pagination.rows_found_by_keys(..., write=self.write)`` reads: the event is
+    written by the page's own statement (one round trip), listing the first ``size`` rows
+    it finds (reversed when ``reverse``), as the paginator serves them. ``served(page)``
+    then checks that this is the page served; whenever the event could not go with the
+    page (``write`` is None: this request already recorded a read; nothing was sent) or
+    listed other patients than the page, ``patients_served`` records the page itself."""
+
+    def __init__(self, user, *, detail: dict, size: int, reverse: bool):
+        self.user, self.detail, self.size, self.reverse = user, detail, size, reverse
+        order = "DESC" if reverse else "ASC"
+        ids_sql = (
+            f"SELECT array_agg(page_key ORDER BY page_order {order}) FROM page "  # noqa: S608 (our SQL)
+            f"WHERE page_order <= {int(size)}"
+        )
+        self.event = audit_phi_read_list_statement(
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            object_type=Patient._meta.label_lower,
+            detail=detail,
+            ids_sql=ids_sql,
+        )
+        self.write = None
+        if self.event is not None:
+            sql, params = self.event.insert
+            self.write = PageWrite(sql, params, before=self.event.before)
+
+    def served(self, page: Sequence[Patient]) -> None:
+        ids = [p.pk for p in page]
+        if self.write is not None and self.write.keys is not None:
+            listed = self.write.keys[: self.size]
+            if self.reverse:
+                listed.reverse()
+            if listed == ids:
+                self.event.recorded(listed)
+                return
+        patients_served(self.user, page, detail=self.detail)
 
 
 # --- Search ----------------------------------------------------------------------------

@@ -196,6 +196,55 @@ def instances_from_db(model: type[Model], using: str, field_names: tuple[str, ..
     return out
 
 
+class PlainModelIterable(ModelIterable):
+    """``ModelIterable`` whose instances are made by :func:`instances_from_db` (no
+    ``Model.__init__`` per row: the same instances) when the query selects its model's own
+    columns and nothing else; ``ModelIterable``'s own reading otherwise (``select_related``,
+    annotations, known related objects)."""
+
+    def __iter__(self):
+        queryset = self.queryset
+        if queryset._known_related_objects:
+            yield from super().__iter__()
+            return
+        db = queryset.db
+        compiler = queryset.query.get_compiler(using=db)
+        results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
+        select, info = compiler.select, compiler.klass_info
+        fields = info["select_fields"]
+        if (
+            compiler.annotation_col_map
+            or info.get("related_klass_infos")
+            or fields[0] != 0
+            or fields[-1] + 1 != len(select)
+        ):
+            # as ModelIterable reads the rows already fetched
+            rows = compiler.results_iter(results)
+            populators = get_related_populators(info, select, db)
+            start, end = fields[0], fields[-1] + 1
+            names = [f[0].target.attname for f in select[start:end]]
+            for row in rows:
+                obj = info["model"].from_db(db, names, row[start:end])
+                for populator in populators:
+                    populator.populate(row, obj)
+                for attr_name, col_pos in (compiler.annotation_col_map or {}).items():
+                    setattr(obj, attr_name, row[col_pos])
+                yield obj
+            return
+        names = tuple(f[0].target.attname for f in select)
+        yield from instances_from_db(info["model"], db, names, compiler.results_iter(results))
+
+
+def plain_instances(qs: QuerySet) -> QuerySet:
+    """``qs`` read by :class:`PlainModelIterable` (a list of model instances, as the ORM
+    makes them, for less); any other queryset (``values()``, ...) unchanged."""
+    if qs._iterable_class is not ModelIterable:
+        return qs
+    qs = qs._chain()
+    qs._iterable_class = PlainModelIterable
+    return qs
+
+
 def split(row: Sequence, models: Sequence[type[Model]]) -> list:
     """``row`` (:func:`columns` of each of ``models`` in turn) cut into one instance per
     model; ``None`` where a LEFT JOIN found nothing (its primary key is NULL)."""
@@ -262,9 +311,19 @@ class CompiledQuery(_CompiledPerArgumentTypes):
     its first row or ``None``; ``statement(*args)`` and ``objects(rows, *args)`` split that
     in two, for callers that send several statements in one round trip
     (:func:`fetch_together`).
+
+    ``prepare``: ``all``/``first`` send the statement prepared on the connection
+    (``uscpis.prepared``), for a lookup whose best plan is the same for any argument (a
+    key found through its index); ``statement`` gives it as :class:`PreparedSQL` too.
     """
 
     kinds = _KINDS
+
+    def __init__(
+        self, model: type[Model], build: Callable[..., QuerySet], *, prepare: bool = False
+    ):
+        super().__init__(model, build)
+        self.prepare = prepare
 
     def _compile(self, using: str, kinds: tuple[type, ...]) -> _Plan | None:
         sentinels = [_sentinel(kind, n) for n, kind in enumerate(kinds)]
@@ -299,7 +358,9 @@ class CompiledQuery(_CompiledPerArgumentTypes):
     def statement(self, *args) -> tuple[str, list] | None:
         """(sql, params) for ``args``; ``None`` when the queryset must go through the ORM."""
         plan = self._plan(router.db_for_read(self.model), args)
-        return None if plan is None else (plan.sql, _bind(plan, args))
+        if plan is None:
+            return None
+        return (prepared.prepared_sql(plan.sql) if self.prepare else plan.sql), _bind(plan, args)
 
     def objects(self, rows: Sequence[Sequence[Any]], *args) -> list:
         """Model instances from rows fetched with ``statement(*args)``'s SQL (only the
@@ -315,9 +376,13 @@ class CompiledQuery(_CompiledPerArgumentTypes):
         if plan is None:
             return list(self.build(*args))
         connection = connections[using]
-        with connection.cursor() as cursor:
-            cursor.execute(plan.sql, list(args) if plan.in_order else _bind(plan, args))
-            rows = cursor.fetchall()
+        params = list(args) if plan.in_order else _bind(plan, args)
+        if self.prepare:
+            rows = fetch_together([(prepared.prepared_sql(plan.sql), params)], using)[0]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(plan.sql, params)
+                rows = cursor.fetchall()
         reader = plan.reader
         return [reader.instance(row, connection) for row in rows]
 

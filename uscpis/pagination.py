@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import nullcontext
+from functools import partial
+
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Field
 from django.db.models.query import BaseIterable, ModelIterable, QuerySet
 from django.db.models.sql.datastructures import BaseTable
@@ -265,11 +269,31 @@ def model_rows(model, using: str, fields: list, rows) -> list:
     return instances_from_db(model, using, tuple(f.attname for f in fields), rows)
 
 
+class PageWrite:
+    """A data-modifying statement (``sql``, ``params``) sent inside the statement that
+    reads a page of :func:`rows_found_by_keys` (one round trip): it may read the page's
+    keys as ``page(page_key, page_order)`` (``page_order`` from 1, in the list's order)
+    and runs whether or not it returns rows. ``before`` (statements without rows) go
+    first in the same round trip. Once the page is read, ``keys`` holds the primary keys
+    the statement found, in order; it stays ``None`` when no statement was sent (a filter
+    that matches nothing), and then nothing was written."""
+
+    __slots__ = ("before", "sql", "params", "keys")
+
+    def __init__(self, sql: str, params: list, before: Sequence[tuple[str, list]] = ()):
+        self.sql, self.params, self.before = sql, list(params), tuple(before)
+        self.keys: list | None = None
+
+
 class _RowsFoundByKeys(BaseIterable):
     """Evaluates a queryset that loads only its sort keys (``only``) in one statement that
     finds the rows reading those keys (the queryset's own SQL: its filter, order, cursor
     position and slice), then reads the found rows, every concrete field, by primary key,
-    in that order."""
+    in that order (with ``write``, a :class:`PageWrite` sent in the same statement)."""
+
+    def __init__(self, queryset, *args, write: PageWrite | None = None, **kwargs):
+        super().__init__(queryset, *args, **kwargs)
+        self.write = write
 
     def __iter__(self):
         qs = self.queryset
@@ -284,14 +308,38 @@ class _RowsFoundByKeys(BaseIterable):
         pk = quote(model._meta.pk.column)
         fields = list(model._meta.concrete_fields)
         columns = ", ".join(f"t.{quote(f.column)}" for f in fields)
-        sql = (
-            f"SELECT {columns} FROM unnest(ARRAY(SELECT k.{pk} FROM ({keys_sql}) AS k)) "  # noqa: S608 (our SQL; values are parameters)
-            f"WITH ORDINALITY AS u(page_key, page_order) JOIN {quote(model._meta.db_table)} "
-            f"AS t ON t.{pk} = u.page_key ORDER BY u.page_order"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        keys = f"unnest(ARRAY(SELECT k.{pk} FROM ({keys_sql}) AS k)) WITH ORDINALITY"  # noqa: S608 (our SQL; values are parameters)
+        table = quote(model._meta.db_table)
+        write = self.write
+        if write is None:
+            sql = (
+                f"SELECT {columns} FROM {keys} AS u(page_key, page_order) "  # noqa: S608 (our SQL; values are parameters)
+                f"JOIN {table} AS t ON t.{pk} = u.page_key ORDER BY u.page_order"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+        else:
+            sql = (
+                f"WITH page AS MATERIALIZED (SELECT * FROM {keys} AS u(page_key, page_order)), "  # noqa: S608 (our SQL; values are parameters)
+                f"written AS ({write.sql}) SELECT {columns} FROM page "
+                f"JOIN {table} AS t ON t.{pk} = page.page_key ORDER BY page.page_order"
+            )
+            before = [b for b, _ in write.before]
+            params = [*(p for _, b in write.before for p in b), *params, *write.params]
+            # In a caller's transaction a failed write marks it for rollback (as any write).
+            guard = (
+                transaction.atomic(using=using, savepoint=False)
+                if connection.in_atomic_block
+                else nullcontext()
+            )
+            with guard, connection.cursor() as cursor:
+                cursor.execute("; ".join([*before, sql]), params)
+                for _ in before:
+                    cursor.nextset()
+                rows = cursor.fetchall()
+            at = fields.index(model._meta.pk)
+            write.keys = [row[at] for row in rows]
         yield from model_rows(model, using, fields, rows)
 
 
@@ -352,14 +400,16 @@ def _plain_keys_sql(qs: QuerySet, connection) -> tuple[str, list] | None:
     return sql, list(params)
 
 
-def rows_found_by_keys(qs: QuerySet, keys: list[str]) -> QuerySet:
+def rows_found_by_keys(
+    qs: QuerySet, keys: list[str], *, write: PageWrite | None = None
+) -> QuerySet:
     """``qs``, whose rows are found reading only the fields ``keys`` (and the primary key)
     and then read whole by primary key, in one statement. With keys that an index carries,
     finding a page (``order_by``, filters, a slice: what cursor pagination does) is an
     index-only walk instead of a table read for every row passed; the result is the same
     model instances, in the same order, as evaluating ``qs`` itself. ``qs`` must be a
     plain list of its model (no ``select_related``, ``values``, annotations or
-    prefetches)."""
+    prefetches). ``write``: a statement sent in the page's statement (:class:`PageWrite`)."""
     if (
         qs._iterable_class is not ModelIterable
         or qs.query.select_related
@@ -370,5 +420,7 @@ def rows_found_by_keys(qs: QuerySet, keys: list[str]) -> QuerySet:
     ):
         raise ValueError("rows_found_by_keys needs a plain model queryset")
     found = qs.only(*keys)
-    found._iterable_class = _RowsFoundByKeys
+    found._iterable_class = (
+        _RowsFoundByKeys if write is None else partial(_RowsFoundByKeys, write=write)
+    )
     return found

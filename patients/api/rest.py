@@ -323,8 +323,13 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         # and its rows are read by primary key in the same statement.
         ordering = self.paginator.get_ordering(request, qs, self)
         keys = ["id", *(o.lstrip("-") for o in ordering)]
-        page = self.paginate_queryset(rows_found_by_keys(qs, keys)) or []
-        selectors.patients_served(request.user, page, detail=_via_api("search"))
+        # The page's read event is written by the page's own statement (one round trip).
+        size, reverse = self.paginator.served_shape(request)
+        audit = selectors.PatientsServedWithPage(
+            request.user, detail=_via_api("search"), size=size, reverse=reverse
+        )
+        page = self.paginate_queryset(rows_found_by_keys(qs, keys, write=audit.write)) or []
+        audit.served(page)
         return self.get_paginated_response(self.get_serializer_class().represent_many(page))
 
     def retrieve(self, request, *args, **kwargs):

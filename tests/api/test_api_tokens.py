@@ -183,3 +183,23 @@ def test_a_wrong_secret_with_a_known_key_is_refused(doctor_user, api_client):
     wrong = secret[:-4] + ("aaaa" if not secret.endswith("aaaa") else "bbbb")
     api.credentials(HTTP_AUTHORIZATION=f"Token {wrong}")
     assert api.get("/api/v1/appointment-types/").status_code == 401
+
+
+def test_token_lookup_is_prepared_once_per_connection(doctor_user, nurse_user):
+    """The lookup's plan is the token key's index whatever the key, so it is a statement
+    prepared on the connection (uscpis.prepared): prepared with its first use, then only
+    executed, each key finding its own token."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from uscpis.api.auth import tokens_with_key
+
+    first, _ = services.api_token_create(actor=doctor_user, name="a", scope="read")
+    second, _ = services.api_token_create(actor=nurse_user, name="b", scope="read")
+    with CaptureQueriesContext(connection) as queries:
+        found = [tokens_with_key(t.token_key) for t in (first, second, first)]
+    assert [[t.pk for t in tokens] for tokens in found] == [[first.pk], [second.pk], [first.pk]]
+    assert [t.user.pk for t in found[1]] == [nurse_user.pk]
+    sent = [q["sql"] for q in queries.captured_queries]
+    assert len(sent) == 3 and all("EXECUTE uscpis_" in sql for sql in sent)
+    assert sum(sql.count("PREPARE ") for sql in sent) <= 1  # none if an earlier test did

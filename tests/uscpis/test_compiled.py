@@ -283,3 +283,38 @@ def test_counts_it_cannot_compile_go_through_the_orm():
     assert doubled.count(patient.pk - 1) == 1  # the ORM counted
     with pytest.raises(TypeError):
         CompiledCount(Allergy, lambda d: Allergy.objects.all()).count(date(2020, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Patient.objects.order_by("pk"),
+        lambda: Patient.objects.only("id_number", "last_name", "created_at").order_by("-pk"),
+        lambda: Patient.objects.defer("address").order_by("pk")[1:3],
+        lambda: Allergy.objects.select_related("patient").order_by("pk"),  # ModelIterable's
+        lambda: Patient.objects.annotate(n=Count("allergies")).order_by("pk"),
+    ],
+)
+def test_plain_instances_are_the_orms(make):
+    """``plain_instances(qs)``: the instances the ORM makes (every loaded field, its type,
+    deferred fields deferred, related objects and annotations where the query has them),
+    in one statement."""
+    from uscpis.compiled import plain_instances
+
+    for n in range(3):
+        AllergyFactory(patient=PatientFactory(year_level=n or None, middle_name="<&>"))
+    orm = list(make())
+    with CaptureQueriesContext(connection) as queries:
+        fast = list(plain_instances(make()))
+    assert len(queries) == 1
+    assert [type(o) for o in fast] == [type(o) for o in orm] and len(orm) >= 2
+    assert _values(fast) == _values(orm)
+    assert [o.get_deferred_fields() for o in fast] == [o.get_deferred_fields() for o in orm]
+    assert [o._state.adding for o in fast] == [False] * len(orm)
+    assert [o._state.db for o in fast] == [o._state.db for o in orm]
+    if isinstance(orm[0], Allergy):
+        assert _values(o.patient for o in fast) == _values(o.patient for o in orm)
+    if hasattr(orm[0], "n"):
+        assert [o.n for o in fast] == [o.n for o in orm]
+    values = make().values("pk")
+    assert plain_instances(values) is values  # not a list of instances: left as it is

@@ -89,9 +89,13 @@ class SessionAuthentication(authentication.SessionAuthentication):
 
 @lru_cache(maxsize=4)
 def _tokens(model) -> CompiledQuery:
-    """knox's lookup, compiled once per process and database (``uscpis.compiled``)."""
+    """knox's lookup, compiled once per process and database (``uscpis.compiled``) and
+    prepared once per connection (``uscpis.prepared``): found through the token key's
+    index whatever the key, its plan never depends on it."""
     return CompiledQuery(
-        model, lambda key: model._default_manager.filter(token_key=key).select_related("user")
+        model,
+        lambda key: model._default_manager.filter(token_key=key).select_related("user"),
+        prepare=True,
     )
 
 

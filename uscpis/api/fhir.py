@@ -32,6 +32,7 @@ from rest_framework.views import APIView, exception_handler
 from accounts.audit import audit_phi_served
 from accounts.models import AuditAction
 from accounts.roles import PUBLIC
+from uscpis.compiled import plain_instances
 
 FHIR_VERSION = "4.0.1"
 DEFAULT_COUNT = 20
@@ -326,7 +327,7 @@ class FhirSearchView(FhirView):
             if not after.isdigit():
                 raise SearchError("Invalid paging cursor.")
             qs = qs.filter(pk__gt=int(after))
-        rows = list(qs.order_by("pk")[: count + 1])
+        rows = list(plain_instances(qs.order_by("pk")[: count + 1]))
         more = len(rows) > count
         rows = rows[:count]
         _audit(request, res, rows, view="search")

@@ -16,6 +16,14 @@ class ApiCursorPagination(CursorPagination):
         ordering = super().get_ordering(request, queryset, view)
         return tuple(ordering)
 
+    def served_shape(self, request) -> tuple[int, bool]:
+        """As ``paginate_queryset`` will serve the rows its statement finds: how many of
+        the first are served (the one after them only tells whether a next page exists),
+        and whether in the reverse of the statement's order (a "previous" cursor)."""
+        size = self.get_page_size(request) or 0
+        cursor = self.decode_cursor(request) if size else None
+        return size, cursor is not None and cursor.reverse
+
     def decode_cursor(self, request):
         """DRF's, and a cursor whose position cannot be an id (when the list is ordered by
         id) is an invalid cursor (404) like any other malformed one, not a failed query."""
