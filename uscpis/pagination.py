@@ -325,8 +325,13 @@ class _RowsFoundByKeys(BaseIterable):
                 f"written AS ({write.sql}) SELECT {columns} FROM page "
                 f"JOIN {table} AS t ON t.{pk} = page.page_key ORDER BY page.page_order"
             )
-            before = [b for b, _ in write.before]
-            params = [*(p for _, b in write.before for p in b), *params, *write.params]
+            before_statements = write.before
+            if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+                # One statement per query there: the write commits as any other (it waits
+                # for its flush) instead of taking the statements meant to go before it.
+                before_statements = ()
+            before = [b for b, _ in before_statements]
+            params = [*(p for _, b in before_statements for p in b), *params, *write.params]
             # In a caller's transaction a failed write marks it for rollback (as any write).
             guard = (
                 transaction.atomic(using=using, savepoint=False)

@@ -143,3 +143,25 @@ def test_a_page_other_than_the_one_listed_is_recorded_as_served(world, doctor_us
     served = AuditEvent.objects.filter(id__gt=listed.pk).get()
     assert served.detail["patients"] == [p.pk for p in rows[1:]]
     assert Patient.objects.filter(pk__in=served.detail["patients"]).count() == 2
+
+
+def test_with_server_side_binding_the_write_goes_alone_in_the_statement(
+    world, api_client, doctor_user, monkeypatch
+):
+    """A connection binding parameters server-side takes one statement per query: the
+    page's statement then carries the event without the flush setting before it."""
+    for i in range(2):
+        PatientFactory(last_name="Dimaculangan", first_name=f"Ana {i}")
+    client = api_client(doctor_user)
+    client.get("/api/v1/patients/", {"q": "dimacul"})
+    options = {**connection.settings_dict.get("OPTIONS", {}), "server_side_binding": True}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    since = _last_id()
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/api/v1/patients/", {"q": "dimacul"}).json()
+    page_sql = [
+        q["sql"] for q in ctx.captured_queries if "INSERT INTO accounts_auditevent" in q["sql"]
+    ]
+    assert len(page_sql) == 1 and "set_config" not in page_sql[0]
+    (event,) = _search_events(since)
+    assert event.detail["patients"] == [r["id"] for r in body["results"]]
