@@ -425,16 +425,26 @@ def _read_event_statements(insert: tuple[str, list]) -> tuple[tuple[str, list], 
 _PATIENT_AT = _INSERT_COLUMNS.index("patient_id") + 1  # the fence's key is the first %s
 
 
-def _insert_naming_patient_of(patient_of_sql: str) -> str:
-    head, select = _INSERT_FENCED.split(" SELECT %s", 1)
-    values = ["%s"] * (len(_INSERT_COLUMNS) - 1) + ["%s::jsonb"]
-    values[_PATIENT_AT - 1] = "subject.patient_id"
-    # The caller's statement (its values are parameters), as audit_phi_read_statement's
-    # condition.
+def _insert_reading(*, patient: str, detail: str, source: str, where: str, returning: str) -> str:
+    """``_INSERT_FENCED`` with the patient and detail columns taken from ``source`` (the
+    caller's SQL: its values are parameters, as audit_phi_read_statement's condition), a
+    row written only ``where`` it holds; every other column a parameter."""
+    head, _ = _INSERT_FENCED.split(" SELECT %s", 1)
+    values = ["%s"] * (len(_INSERT_COLUMNS) - 1) + [detail]
+    values[_PATIENT_AT - 1] = patient
     return (
-        f"{head} SELECT {', '.join(values)} FROM fence, "  # noqa: S608
-        f"({patient_of_sql}) AS subject(patient_id) "
-        "WHERE subject.patient_id IS NOT NULL RETURNING id, patient_id"
+        f"{head} SELECT {', '.join(values)} FROM fence, {source} "  # noqa: S608
+        f"WHERE {where} RETURNING {returning}"
+    )
+
+
+def _insert_naming_patient_of(patient_of_sql: str) -> str:
+    return _insert_reading(
+        patient="subject.patient_id",
+        detail="%s::jsonb",
+        source=f"({patient_of_sql}) AS subject(patient_id)",
+        where="subject.patient_id IS NOT NULL",
+        returning="id, patient_id",
     )
 
 
@@ -496,13 +506,12 @@ def audit_phi_read_of_statement(
 # The read event of a list of patients (a search's page) sent in the statement that reads
 # the page: the ids come from the caller's SQL, and no row is written when it lists none.
 def _insert_naming_patients_in(ids_sql: str) -> str:
-    head, _ = _INSERT_FENCED.split(" SELECT %s", 1)
-    values = ["%s"] * (len(_INSERT_COLUMNS) - 1)
-    values[_PATIENT_AT - 1] = "CASE WHEN cardinality(served.ids) = 1 THEN served.ids[1] END"
-    values.append("%s::jsonb || jsonb_build_object('patients', to_jsonb(served.ids))")
-    return (
-        f"{head} SELECT {', '.join(values)} FROM fence, "  # noqa: S608
-        f"({ids_sql}) AS served(ids) WHERE cardinality(served.ids) > 0 RETURNING id"
+    return _insert_reading(
+        patient="CASE WHEN cardinality(served.ids) = 1 THEN served.ids[1] END",
+        detail="%s::jsonb || jsonb_build_object('patients', to_jsonb(served.ids))",
+        source=f"({ids_sql}) AS served(ids)",
+        where="cardinality(served.ids) > 0",
+        returning="id",
     )
 
 

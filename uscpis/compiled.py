@@ -42,12 +42,15 @@ from django.db.models.signals import post_init, pre_init
 from uscpis import prepared
 
 _INT_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
+_DATETIME_SENTINEL = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)  # no real figure is this old
 _KINDS = (int, str)
 
 
 def _sentinel(kind: type, n: int):
     if kind is int:
         return _INT_SENTINEL + n
+    if kind is datetime:
+        return _DATETIME_SENTINEL + timedelta(microseconds=n)
     return f"\x00uscpis-compiled-{n}\x00"  # NUL: no real key holds one (PostgreSQL refuses it)
 
 
@@ -199,40 +202,25 @@ def instances_from_db(model: type[Model], using: str, field_names: tuple[str, ..
 class PlainModelIterable(ModelIterable):
     """``ModelIterable`` whose instances are made by :func:`instances_from_db` (no
     ``Model.__init__`` per row: the same instances) when the query selects its model's own
-    columns and nothing else; ``ModelIterable``'s own reading otherwise (``select_related``,
-    annotations, known related objects)."""
+    columns and nothing else; ``ModelIterable`` itself otherwise (``select_related``,
+    annotations, extra columns, known related objects)."""
 
     def __iter__(self):
         queryset = self.queryset
-        if queryset._known_related_objects:
+        query = queryset.query
+        if (
+            queryset._known_related_objects
+            or query.select_related
+            or query.annotation_select
+            or query.extra_select
+        ):
             yield from super().__iter__()
             return
         db = queryset.db
-        compiler = queryset.query.get_compiler(using=db)
+        compiler = query.get_compiler(using=db)
         results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
-        select, info = compiler.select, compiler.klass_info
-        fields = info["select_fields"]
-        if (
-            compiler.annotation_col_map
-            or info.get("related_klass_infos")
-            or fields[0] != 0
-            or fields[-1] + 1 != len(select)
-        ):
-            # as ModelIterable reads the rows already fetched
-            rows = compiler.results_iter(results)
-            populators = get_related_populators(info, select, db)
-            start, end = fields[0], fields[-1] + 1
-            names = [f[0].target.attname for f in select[start:end]]
-            for row in rows:
-                obj = info["model"].from_db(db, names, row[start:end])
-                for populator in populators:
-                    populator.populate(row, obj)
-                for attr_name, col_pos in (compiler.annotation_col_map or {}).items():
-                    setattr(obj, attr_name, row[col_pos])
-                yield obj
-            return
-        names = tuple(f[0].target.attname for f in select)
-        yield from instances_from_db(info["model"], db, names, compiler.results_iter(results))
+        names = tuple(col.target.attname for col, _, _ in compiler.select)
+        yield from instances_from_db(query.model, db, names, compiler.results_iter(results))
 
 
 def plain_instances(qs: QuerySet) -> QuerySet:
@@ -348,12 +336,8 @@ class CompiledQuery(_CompiledPerArgumentTypes):
         reader = RowReader.from_compiler(compiler, using)
         if reader is None or reader.model is not self.model:
             return None
-        slots = [_slot(p, sentinels) for p in params]
-        if sorted(s for s in slots if s is not None) != list(range(len(kinds))):
-            return None  # a sentinel missing, repeated or transformed: let the ORM run it
-        if any(type(s) is str and s in sql for s in sentinels):
-            return None  # written into the SQL itself, not passed as a parameter
-        return _Plan(sql, tuple(params), tuple(slots), reader)
+        slots = _slots(sql, params, sentinels)
+        return None if slots is None else _Plan(sql, tuple(params), slots, reader)
 
     def statement(self, *args) -> tuple[str, list] | None:
         """(sql, params) for ``args``; ``None`` when the queryset must go through the ORM."""
@@ -391,15 +375,6 @@ class CompiledQuery(_CompiledPerArgumentTypes):
         return rows[0] if rows else None
 
 
-_DATETIME_SENTINEL = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)  # no real figure is this old
-
-
-def _count_sentinel(kind: type, n: int):
-    if kind is datetime:
-        return _DATETIME_SENTINEL + timedelta(microseconds=n)
-    return _sentinel(kind, n)
-
-
 class CompiledCount(_CompiledPerArgumentTypes):
     """``build(*args).count()``, its SQL compiled once per database alias and argument types
     (``int``, ``str`` or an aware ``datetime``), as ``CompiledQuery`` does for rows:
@@ -411,7 +386,7 @@ class CompiledCount(_CompiledPerArgumentTypes):
     kinds = (*_KINDS, datetime)
 
     def _compile(self, using: str, kinds: tuple[type, ...]):
-        sentinels = [_count_sentinel(kind, n) for n, kind in enumerate(kinds)]
+        sentinels = [_sentinel(kind, n) for n, kind in enumerate(kinds)]
         try:
             qs = self.build(*sentinels).using(using)
         except (TypeError, ValueError, ValidationError):
@@ -422,19 +397,14 @@ class CompiledCount(_CompiledPerArgumentTypes):
             sql, params = qs.order_by().values("pk").query.get_compiler(using=using).as_sql()
         except (EmptyResultSet, TypeError, ValueError, ValidationError):
             return None
-        slots = [_slot(p, sentinels) for p in params]
-        if sorted(s for s in slots if s is not None) != list(range(len(kinds))):
+        slots = _slots(sql, params, sentinels)
+        if slots is None:
             return None
-        if any(type(s) is str and s in sql for s in sentinels):
-            return None
-        return f"SELECT COUNT(*) FROM ({sql}) AS counted", tuple(params), tuple(slots)  # noqa: S608
+        return _Plan(f"SELECT COUNT(*) FROM ({sql}) AS counted", tuple(params), slots, None)  # noqa: S608
 
     def statement(self, *args) -> tuple[str, list] | None:
         plan = self._plan(router.db_for_read(self.model), args)
-        if plan is None:
-            return None
-        sql, params, slots = plan
-        return sql, [p if s is None else args[s] for p, s in zip(params, slots, strict=True)]
+        return None if plan is None else (plan.sql, _bind(plan, args))
 
     def count(self, *args) -> int:
         statement = self.statement(*args)
@@ -442,6 +412,18 @@ class CompiledCount(_CompiledPerArgumentTypes):
             return self.build(*args).count()
         ((value,),) = fetch_together([statement], router.db_for_read(self.model))[0]
         return value
+
+
+def _slots(sql: str, params, sentinels: list) -> tuple | None:
+    """Which argument each parameter is (None: a constant of the query), or None when a
+    sentinel is missing, repeated or transformed, or written into the SQL itself (then
+    the ORM must run the queryset)."""
+    slots = tuple(_slot(p, sentinels) for p in params)
+    if sorted(s for s in slots if s is not None) != list(range(len(sentinels))):
+        return None
+    if any(type(s) is str and s in sql for s in sentinels):
+        return None
+    return slots
 
 
 def _slot(param, sentinels: list) -> int | None:
