@@ -92,11 +92,23 @@ _NEXT_ID = f"SELECT min(id) FROM {TABLE} WHERE id > %s AND id <= %s"  # noqa: S6
 # fence (the materialised CTE runs before its row is inserted) and then inserts the event,
 # unsealed. Like any INSERT it takes RowExclusiveLock on the table when parsed, before the
 # id default is drawn, which the sealer's horizon relies on.
+# Its values are parameters typed where the column's type is not text (so the statement
+# can also be prepared: uscpis.prepared), the fence's key a literal (a constant, and wider
+# than a 32-bit parameter).
 _INSERT_COLUMNS = (*PAYLOAD_COLUMNS[:-1], "detail")
+_CASTS = {
+    "created_at": "timestamptz",
+    "actor_id": "bigint",
+    "patient_id": "bigint",
+    "allowed": "boolean",
+    "detail": "jsonb",
+}
+_INSERT_VALUES = [f"%s::{_CASTS[c]}" if c in _CASTS else "%s" for c in _INSERT_COLUMNS]
+_FENCE = f"WITH fence AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({_AUDIT_LOCK_KEY}))"
 _INSERT_FENCED = (
-    "WITH fence AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s)) "  # noqa: S608
+    f"{_FENCE} "  # noqa: S608
     f"INSERT INTO {TABLE} ({', '.join(_INSERT_COLUMNS)}) "
-    f"SELECT {', '.join(['%s'] * (len(_INSERT_COLUMNS) - 1))}, %s::jsonb FROM fence "
+    f"SELECT {', '.join(_INSERT_VALUES)} FROM fence "
     "RETURNING id"
 )
 
@@ -134,7 +146,7 @@ def _event_row(
     instance: bool = True,
 ) -> tuple[AuditEvent | None, list]:
     """The event ``audit_record`` writes (unsaved; ``None`` unless ``instance``) and the
-    parameters of ``_INSERT_FENCED`` that write it (the restore fence's key first)."""
+    parameters of ``_INSERT_FENCED`` that write it."""
     if action not in AuditAction.values:
         raise ValueError(f"Unknown audit action {action!r}")
     if actor is not None and not getattr(actor, "is_authenticated", False):
@@ -165,7 +177,7 @@ def _event_row(
         "request_id": origin.request_id,
         "path": origin.path,
     }
-    params = [_AUDIT_LOCK_KEY, *(values[c] for c in _INSERT_COLUMNS[:-1]), detail_json]
+    params = [*(values[c] for c in _INSERT_COLUMNS[:-1]), detail_json]
     if not instance:
         return None, params
     del values["actor_id"]
@@ -212,20 +224,12 @@ def audit_record(
     # fence, INSERT, COMMIT). In the caller's transaction the fence is held until it ends,
     # and an error marks that transaction for rollback, as any failed write in it would.
     # A read event on its own commits without waiting for the WAL flush (see
-    # ``READ_EVENT_NO_FLUSH_WAIT``): both statements go as one simple query, which PostgreSQL
-    # runs as one implicit transaction, so the setting covers this event alone.
-    unflushed = (
-        action == AuditAction.READ
-        and not connection.in_atomic_block
-        and not settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH
-    )
+    # ``READ_EVENT_NO_FLUSH_WAIT``), set by the statement itself for its own transaction.
+    unflushed = action == AuditAction.READ
+    sql = _read_event_sql(_INSERT_FENCED) if unflushed else _INSERT_FENCED
     guard = transaction.atomic(savepoint=False) if connection.in_atomic_block else nullcontext()
     with guard, connection.cursor() as cursor:
-        if unflushed:
-            cursor.execute(f"{READ_EVENT_NO_FLUSH_WAIT}; {_INSERT_FENCED}", params)
-            cursor.nextset()
-        else:
-            cursor.execute(_INSERT_FENCED, params)
+        cursor.execute(sql, params)
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
     event._state.db = connection.alias
@@ -324,22 +328,37 @@ def read_purpose(request: HttpRequest) -> AuditAction | None:
 _INSERT_FENCED_IF = _INSERT_FENCED.replace(
     " FROM fence RETURNING id", " FROM fence WHERE {condition} RETURNING id"
 )
-# Sent first in such a round trip (and before ``audit_record``'s INSERT of a read event)
-# when it is its own transaction (autocommit): a read event
-# commits without waiting for its WAL to reach the disk. It is visible (and sealable) at
-# once and on disk within PostgreSQL's ``wal_writer_delay`` x 3 (0.6 s by default); only a
-# crash of the database server in that window loses it. WAL is flushed in order, so any
-# later synchronous commit (every change, every seal) makes it durable first: a sealed
-# chain never ends in a lost event. Changes' events are written in their callers'
-# transactions and keep their synchronous commit. settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH
-# turns this off.
-READ_EVENT_NO_FLUSH_WAIT = "SELECT set_config('synchronous_commit', 'off', true)"
+# Called by a read event's INSERT (``audit_record``'s, and those sent with the reads they
+# audit) when it is its own transaction (autocommit): the event commits without waiting for
+# its WAL to reach the disk. It is visible (and sealable) at once and on disk within
+# PostgreSQL's ``wal_writer_delay`` x 3 (0.6 s by default); only a crash of the database
+# server in that window loses it. WAL is flushed in order, so any later synchronous commit
+# (every change, every seal) makes it durable first: a sealed chain never ends in a lost
+# event. Changes' events are written in their callers' transactions and keep their
+# synchronous commit. settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH turns this off.
+#
+# The setting is made by the INSERT's own fence (a transaction-local setting, read when the
+# statement's transaction commits), not by a statement sent before it: PostgreSQL spends
+# far more on a statement sent in a query string with others than on the same statement
+# sent alone (a search page's statement with its event: ~1.4 ms of the backend's CPU alone,
+# ~2.0 ms behind a ``SELECT set_config(...)``).
+READ_EVENT_NO_FLUSH_WAIT = "set_config('synchronous_commit', 'off', true)"
+_FENCE_NO_FLUSH_WAIT = f"{_FENCE[:-1]}, {READ_EVENT_NO_FLUSH_WAIT})"
+
+
+def _read_event_sql(sql: str) -> str:
+    """A read event's INSERT (``sql``, built on ``_INSERT_FENCED``), committing without the
+    flush wait when it is its own transaction (``READ_EVENT_NO_FLUSH_WAIT``)."""
+    if connection.in_atomic_block or settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH:
+        return sql
+    assert sql.startswith(_FENCE)
+    return _FENCE_NO_FLUSH_WAIT + sql[len(_FENCE) :]
 
 
 @dataclass(frozen=True)
 class PendingPhiRead:
-    """A read event ``audit_phi_read_statement`` prepared: ``statements`` to send (in order,
-    in one round trip with the reads), then ``recorded(rows)`` with the INSERT's rows."""
+    """A read event ``audit_phi_read_statement`` prepared: ``statements`` to send (in one
+    round trip with the reads), then ``recorded(rows)`` with the INSERT's rows."""
 
     statements: tuple[tuple[str, list], ...]
     key: tuple[int | None, str]
@@ -389,8 +408,8 @@ def audit_phi_read_statement(
         detail=detail,
     )
     sql, condition_params = condition
-    insert = (_INSERT_FENCED_IF.format(condition=sql), [*params, *condition_params])
-    return PendingPhiRead(statements=_read_event_statements(insert), key=key)
+    insert = _read_event_sql(_INSERT_FENCED_IF.format(condition=sql))
+    return PendingPhiRead(statements=((insert, [*params, *condition_params]),), key=key)
 
 
 def _read_event_params(*, actor, obj, object_type, object_id, patient_id, detail) -> list:
@@ -411,27 +430,19 @@ def _read_event_params(*, actor, obj, object_type, object_id, patient_id, detail
     return params
 
 
-def _read_event_statements(insert: tuple[str, list]) -> tuple[tuple[str, list], ...]:
-    """A read event's INSERT, preceded (when it is its own transaction) by the setting that
-    commits it without waiting for the WAL flush (``READ_EVENT_NO_FLUSH_WAIT``)."""
-    if connection.in_atomic_block or settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH:
-        return (insert,)
-    return ((READ_EVENT_NO_FLUSH_WAIT, []), insert)
-
-
 # The read event of a record whose patient is only known once it is read (an invoice by its
 # id): the patient's id comes from a statement in the INSERT itself, which writes no row
 # when that statement finds none.
-_PATIENT_AT = _INSERT_COLUMNS.index("patient_id") + 1  # the fence's key is the first %s
+_PATIENT_AT = _INSERT_COLUMNS.index("patient_id")
 
 
 def _insert_reading(*, patient: str, detail: str, source: str, where: str, returning: str) -> str:
     """``_INSERT_FENCED`` with the patient and detail columns taken from ``source`` (the
     caller's SQL: its values are parameters, as audit_phi_read_statement's condition), a
     row written only ``where`` it holds; every other column a parameter."""
-    head, _ = _INSERT_FENCED.split(" SELECT %s", 1)
-    values = ["%s"] * (len(_INSERT_COLUMNS) - 1) + [detail]
-    values[_PATIENT_AT - 1] = patient
+    head, _ = _INSERT_FENCED.split(" SELECT ", 1)
+    values = [*_INSERT_VALUES[:-1], detail]
+    values[_PATIENT_AT] = patient
     return (
         f"{head} SELECT {', '.join(values)} FROM fence, {source} "  # noqa: S608
         f"WHERE {where} RETURNING {returning}"
@@ -451,8 +462,7 @@ def _insert_naming_patient_of(patient_of_sql: str) -> str:
 @dataclass(frozen=True)
 class PendingPhiReadOf:
     """A read event ``audit_phi_read_of_statement`` prepared: ``statements`` to send (in
-    order, in one round trip with the reads), then ``recorded(rows)`` with the INSERT's
-    rows."""
+    one round trip with the reads), then ``recorded(rows)`` with the INSERT's rows."""
 
     statements: tuple[tuple[str, list], ...]
 
@@ -499,8 +509,8 @@ def audit_phi_read_of_statement(
     )
     sql, patient_params = patient_of
     del params[_PATIENT_AT]
-    insert = (_insert_naming_patient_of(sql), [*params, *patient_params])
-    return PendingPhiReadOf(statements=_read_event_statements(insert))
+    insert = _read_event_sql(_insert_naming_patient_of(sql))
+    return PendingPhiReadOf(statements=((insert, [*params, *patient_params]),))
 
 
 # The read event of a list of patients (a search's page) sent in the statement that reads
@@ -517,11 +527,10 @@ def _insert_naming_patients_in(ids_sql: str) -> str:
 
 @dataclass(frozen=True)
 class PendingPhiReadList:
-    """A read event ``audit_phi_read_list_statement`` prepared: ``before`` (statements
-    without rows) to send first in the round trip, then ``insert`` inside the statement
-    that reads the list; ``recorded(ids)`` once it has run, with the ids it listed."""
+    """A read event ``audit_phi_read_list_statement`` prepared: ``insert`` to send inside
+    the statement that reads the list; ``recorded(ids)`` once it has run, with the ids it
+    listed."""
 
-    before: tuple[tuple[str, list], ...]
     insert: tuple[str, list]
 
     def recorded(self, ids: Sequence[int]) -> None:
@@ -551,9 +560,7 @@ def audit_phi_read_list_statement(
         actor=actor, obj=None, object_type=object_type, object_id="", patient_id=None, detail=detail
     )
     del params[_PATIENT_AT]
-    insert = (_insert_naming_patients_in(ids_sql), params)
-    *before, insert = _read_event_statements(insert)
-    return PendingPhiReadList(before=tuple(before), insert=insert)
+    return PendingPhiReadList(insert=(_read_event_sql(_insert_naming_patients_in(ids_sql)), params))
 
 
 def audit_phi_list(

@@ -386,7 +386,7 @@ class PatientsServedWithPage:
         self.write = None
         if self.event is not None:
             sql, params = self.event.insert
-            self.write = PageWrite(sql, params, before=self.event.before)
+            self.write = PageWrite(sql, params)
 
     def served(self, page: Sequence[Patient]) -> None:
         ids = [p.pk for p in page]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import partial
 
@@ -62,19 +61,37 @@ class CappedSortingPaginator(CappedPaginator):
     its own table alone (no joins, annotations or slicing) in an order of plain fields
     ending with a unique one (``order_by("last_name", "first_name", "id")``); any other
     list is paginated as by ``CappedPaginator``.
+
+    ``write`` (a :class:`PageWrite`, optional) goes in that statement (the page's read
+    event, say); its ``keys`` are then the ids of the rows read for the page asked for (the
+    page shows the first ``per_page`` of them, more on a last page with orphans). It is
+    not sent when the list cannot be read that way, and ``keys`` stays ``None``.
     """
 
-    def __init__(self, object_list, per_page, *, cap: int = 1000, **kwargs):
+    def __init__(
+        self, object_list, per_page, *, cap: int = 1000, write: PageWrite | None = None, **kwargs
+    ):
         super().__init__(object_list, per_page, cap=cap, **kwargs)
+        self.write = write
         self._wanted = 1
         self._page_ids: dict[int, list] = {}
         self._page_rows: dict[int, list] = {}
 
-    def get_page(self, number):
+    def wanted(self, number) -> int:
+        """The page ``get_page(number)`` reads in its one statement: ``number`` itself
+        when that page may exist; 1 for anything but a whole number (``get_page`` serves
+        the first page); for a number below 1 (``get_page`` serves the last page, not
+        known before the count) or past any page the cap allows, the first page that cannot
+        exist, so nothing is read (or written with ``write``) for it."""
         try:
-            self._wanted = max(int(number), 1)
+            number = int(number)
         except (TypeError, ValueError):
-            self._wanted = 1
+            return 1
+        beyond = -(-self.cap // self.per_page) + 1
+        return number if 1 <= number < beyond else beyond
+
+    def get_page(self, number):
+        self._wanted = self.wanted(number)
         return super().get_page(number)
 
     def _order(self) -> tuple[list[str], str] | None:
@@ -167,10 +184,24 @@ class CappedSortingPaginator(CappedPaginator):
                 f"SELECT p.n, p.few, NULL{rows_sql} FROM p{rows_join}"
             )
             args = [self.cap + 1, *page]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args)
-            rows = cursor.fetchall()
+        write = self.write if fields is not None else None
+        if write is None:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, args)
+                rows = cursor.fetchall()
+        else:
+            # The write reads the page's keys as ``page(page_key, page_order)``: the same
+            # ids, in the same order, as the rows this statement returns.
+            head, tail = sql.split(" SELECT p.n, ", 1)
+            sql = (
+                f"{head}, page AS MATERIALIZED (SELECT u.page_key, u.page_order FROM p, "  # noqa: S608 (our SQL; values are parameters)
+                f"unnest({page_ids}) WITH ORDINALITY AS u(page_key, page_order)), "
+                f"written AS ({write.sql}) SELECT p.n, {tail}"
+            )
+            rows = _execute_with_write(connection, sql, args, write)
         counted, few, many = rows[0][:3]
+        if write is not None:
+            write.keys = list(few or many or [])
         self.capped = counted > self.cap
         if few or many:
             ids = few or many
@@ -271,18 +302,32 @@ def model_rows(model, using: str, fields: list, rows) -> list:
 
 class PageWrite:
     """A data-modifying statement (``sql``, ``params``) sent inside the statement that
-    reads a page of :func:`rows_found_by_keys` (one round trip): it may read the page's
-    keys as ``page(page_key, page_order)`` (``page_order`` from 1, in the list's order)
-    and runs whether or not it returns rows. ``before`` (statements without rows) go
-    first in the same round trip. Once the page is read, ``keys`` holds the primary keys
+    reads a page of :func:`rows_found_by_keys` or of a :class:`CappedSortingPaginator`
+    (one round trip, one statement): it may read the page's keys as
+    ``page(page_key, page_order)`` (``page_order`` from 1, in the list's order) and runs
+    whether or not it returns rows. Once the page is read, ``keys`` holds the primary keys
     the statement found, in order; it stays ``None`` when no statement was sent (a filter
     that matches nothing), and then nothing was written."""
 
-    __slots__ = ("before", "sql", "params", "keys")
+    __slots__ = ("sql", "params", "keys")
 
-    def __init__(self, sql: str, params: list, before: Sequence[tuple[str, list]] = ()):
-        self.sql, self.params, self.before = sql, list(params), tuple(before)
+    def __init__(self, sql: str, params: list):
+        self.sql, self.params = sql, list(params)
         self.keys: list | None = None
+
+
+def _execute_with_write(connection, sql: str, params: list, write: PageWrite) -> list:
+    """The rows of ``sql`` (a statement holding ``write.sql``, whose parameters follow
+    ``params``). In a caller's transaction a failed write marks it for rollback (as any
+    write)."""
+    guard = (
+        transaction.atomic(using=connection.alias, savepoint=False)
+        if connection.in_atomic_block
+        else nullcontext()
+    )
+    with guard, connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *write.params])
+        return cursor.fetchall()
 
 
 class _RowsFoundByKeys(BaseIterable):
@@ -325,24 +370,7 @@ class _RowsFoundByKeys(BaseIterable):
                 f"written AS ({write.sql}) SELECT {columns} FROM page "
                 f"JOIN {table} AS t ON t.{pk} = page.page_key ORDER BY page.page_order"
             )
-            before_statements = write.before
-            if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
-                # One statement per query there: the write commits as any other (it waits
-                # for its flush) instead of taking the statements meant to go before it.
-                before_statements = ()
-            before = [b for b, _ in before_statements]
-            params = [*(p for _, b in before_statements for p in b), *params, *write.params]
-            # In a caller's transaction a failed write marks it for rollback (as any write).
-            guard = (
-                transaction.atomic(using=using, savepoint=False)
-                if connection.in_atomic_block
-                else nullcontext()
-            )
-            with guard, connection.cursor() as cursor:
-                cursor.execute("; ".join([*before, sql]), params)
-                for _ in before:
-                    cursor.nextset()
-                rows = cursor.fetchall()
+            rows = _execute_with_write(connection, sql, params, write)
             at = fields.index(model._meta.pk)
             write.keys = [row[at] for row in rows]
         yield from model_rows(model, using, fields, rows)
@@ -380,8 +408,8 @@ def _plain_keys_sql(qs: QuerySet, connection) -> tuple[str, list] | None:
         or query.group_by
         or query.extra_order_by
         or not query.order_by
-        or len(query.alias_map) != 1
-        or not isinstance(next(iter(query.alias_map.values())), BaseTable)
+        or len(query.alias_map) > 1  # none yet: only raw SQL filters, on the model's table
+        or not all(isinstance(table, BaseTable) for table in query.alias_map.values())
     ):
         return None
     model, quote = qs.model, connection.ops.quote_name

@@ -48,14 +48,18 @@ def patient_list(request: Request):
         **{k: v for k, v in data.items() if v not in (None, "")}
     ).only(*selectors.PATIENT_LIST_FIELDS)
     paginator = CappedSortingPaginator(patients, 25, when_few=selectors.patient_search_few_order)
-    page = paginator.get_page(request.GET.get("page"))
     # The rows show names and ID numbers: one read event for the page (naming the patient
-    # when only one is shown; the search words are not kept, they may be a name).
-    selectors.patients_served(
-        request.user,
-        page,
-        detail={"view": "patient_list", "page": page.number, "searched": bool(data)},
+    # when only one is shown; the search words are not kept, they may be a name), written
+    # by the statement that reads the page.
+    number = request.GET.get("page")
+    detail = {"view": "patient_list", "page": paginator.wanted(number), "searched": bool(data)}
+    audit = selectors.PatientsServedWithPage(
+        request.user, detail=detail, size=paginator.per_page, reverse=False
     )
+    paginator.write = audit.write
+    page = paginator.get_page(number)
+    audit.detail["page"] = page.number  # as recorded, unless another page was served
+    audit.served(page)
     return render_page(
         request, "patients/patient_list.html", {"form": form, "page": page}, partial="patient-table"
     )

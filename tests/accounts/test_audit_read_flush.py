@@ -21,12 +21,32 @@ def _recorded(**kwargs):
 def test_a_read_event_on_its_own_skips_the_flush_wait_for_that_transaction_only():
     user = UserFactory()
     event, sql = _recorded(actor=user, action=AuditAction.READ, object_id="p1")
-    assert len(sql) == 1 and sql[0].startswith(audit.READ_EVENT_NO_FLUSH_WAIT)
+    # One statement (a statement sent alone costs PostgreSQL less than in a query string
+    # with others), making the setting itself for its own transaction.
+    assert len(sql) == 1 and ";" not in sql[0] and audit.READ_EVENT_NO_FLUSH_WAIT in sql[0]
     stored = AuditEvent.objects.get(pk=event.pk)  # committed, visible at once
     assert (stored.actor_id, stored.action, stored.object_id) == (user.pk, "read", "p1")
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone() == ("on",)  # the session keeps its setting
+
+
+def test_the_read_events_insert_turns_the_flush_wait_off_for_its_transaction():
+    """The setting holds in the rest of the INSERT's transaction (read at its commit):
+    the same INSERT followed, in one transaction, by SHOW."""
+    from uscpis.compiled import fetch_together
+
+    user = UserFactory()
+    with CaptureQueriesContext(connection) as ctx:
+        audit.audit_record(actor=user, action=AuditAction.READ, object_id="p4")
+    (sent,) = ctx.captured_queries
+    # The INSERT as sent (its values inlined by the client), then SHOW, in one transaction.
+    rows = fetch_together([(sent["sql"].replace("%", "%%"), []), ("SHOW synchronous_commit", [])])
+    assert rows[1] == [("off",)]
+    assert AuditEvent.objects.filter(object_id="p4").count() == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
 
 
 @pytest.mark.parametrize("action", [AuditAction.UPDATE, AuditAction.EXPORT])

@@ -145,11 +145,11 @@ def test_a_page_other_than_the_one_listed_is_recorded_as_served(world, doctor_us
     assert Patient.objects.filter(pk__in=served.detail["patients"]).count() == 2
 
 
-def test_with_server_side_binding_the_write_goes_alone_in_the_statement(
+def test_with_server_side_binding_the_page_and_its_event_are_still_one_statement(
     world, api_client, doctor_user, monkeypatch
 ):
     """A connection binding parameters server-side takes one statement per query: the
-    page's statement then carries the event without the flush setting before it."""
+    page's statement still carries the event (which needs no statement before it)."""
     for i in range(2):
         PatientFactory(last_name="Dimaculangan", first_name=f"Ana {i}")
     client = api_client(doctor_user)
@@ -162,6 +162,7 @@ def test_with_server_side_binding_the_write_goes_alone_in_the_statement(
     page_sql = [
         q["sql"] for q in ctx.captured_queries if "INSERT INTO accounts_auditevent" in q["sql"]
     ]
-    assert len(page_sql) == 1 and "set_config" not in page_sql[0]
+    assert len(page_sql) == 1 and '"patients_patient"' in page_sql[0]
+    assert page_sql[0].startswith("WITH page AS")
     (event,) = _search_events(since)
     assert event.detail["patients"] == [r["id"] for r in body["results"]]
