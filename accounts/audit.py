@@ -338,10 +338,9 @@ _INSERT_FENCED_IF = _INSERT_FENCED.replace(
 # synchronous commit. settings.AUDIT_READ_EVENTS_WAIT_FOR_FLUSH turns this off.
 #
 # The setting is made by the INSERT's own fence (a transaction-local setting, read when the
-# statement's transaction commits), not by a statement sent before it: PostgreSQL spends
-# far more on a statement sent in a query string with others than on the same statement
-# sent alone (a search page's statement with its event: ~1.4 ms of the backend's CPU alone,
-# ~2.0 ms behind a ``SELECT set_config(...)``).
+# statement's transaction commits), not by a statement sent before it: an event is always
+# one statement, which a page can carry inside its own statement (one statement per round
+# trip, whether parameters are bound client- or server-side) or prepare.
 READ_EVENT_NO_FLUSH_WAIT = "set_config('synchronous_commit', 'off', true)"
 _FENCE_NO_FLUSH_WAIT = f"{_FENCE[:-1]}, {READ_EVENT_NO_FLUSH_WAIT})"
 
