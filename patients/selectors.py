@@ -601,6 +601,17 @@ def patient_search(
     return qs.order_by("last_name", "first_name", "id")
 
 
+def patient_search_plans_alike(
+    *, q: str = "", college: str = "", year_level: int | None = None, patient_type: str = ""
+) -> bool:
+    """Whether one plan serves a ``patient_search`` list for any values: the whole list, or
+    one searched by name or ID words only (the trigram, full-text and ID-number indexes
+    find the matches, whatever the words), so PostgreSQL may keep the plan of the statement
+    that counts them (``CappedSortingPaginator(prepare=True)``). Filters on type, college
+    and year, and an email, are planned for their values."""
+    return not (college or year_level or patient_type) and "@" not in (q or "")
+
+
 # What a row of the patient list shows (``patients/templatetags/patient_rows.py``): the list
 # reads only these columns.
 PATIENT_LIST_FIELDS = (

@@ -182,3 +182,25 @@ def client_for(db):
         return login(Client(), user)
 
     return make
+
+
+def sql_run(captured_queries) -> list[str]:
+    """The SQL of each captured query (``CaptureQueriesContext``), with the text of the
+    statements prepared on the connection (``uscpis.prepared``) in place of their
+    ``EXECUTE``: what PostgreSQL ran."""
+    import re
+
+    from django.db import connection
+
+    run = []
+    for query in captured_queries:
+        sql = query["sql"]
+        names = re.findall(r"EXECUTE (uscpis_\w+)", sql)
+        if names:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT statement FROM pg_prepared_statements WHERE name = ANY(%s)", [names]
+                )
+                sql = "; ".join(text for (text,) in cursor.fetchall())
+        run.append(sql)
+    return run

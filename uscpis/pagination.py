@@ -13,7 +13,8 @@ from django.db.models.query import BaseIterable, ModelIterable, QuerySet
 from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
 
-from uscpis.compiled import instances_from_db
+from uscpis.compiled import fetch_together, instances_from_db
+from uscpis.prepared import prepared_sql
 
 
 class CappedPaginator(Paginator):
@@ -69,10 +70,18 @@ class CappedSortingPaginator(CappedPaginator):
     """
 
     def __init__(
-        self, object_list, per_page, *, cap: int = 1000, write: PageWrite | None = None, **kwargs
+        self,
+        object_list,
+        per_page,
+        *,
+        cap: int = 1000,
+        write: PageWrite | None = None,
+        prepare: bool = False,
+        **kwargs,
     ):
         super().__init__(object_list, per_page, cap=cap, **kwargs)
         self.write = write
+        self.prepare = prepare
         self._wanted = 1
         self._page_ids: dict[int, list] = {}
         self._page_rows: dict[int, list] = {}
@@ -129,79 +138,36 @@ class CappedSortingPaginator(CappedPaginator):
             return super().count
         names, order_sql = order
         qs = self.object_list
-        model, connection = qs.model, connections[qs.db]
+        connection = connections[qs.db]
         try:
             where, params = qs.query.get_compiler(using=qs.db).compile(qs.query.where)
         except EmptyResultSet:
             return 0
         except FullResultSet:
             where, params = "", []
-        quote = connection.ops.quote_name
-        pk = quote(model._meta.pk.column)
-        columns = ", ".join(
-            dict.fromkeys([pk, *(quote(model._meta.get_field(n).column) for n in names)])
-        )
-        table = quote(model._meta.db_table)
-        offset = (self._wanted - 1) * self.per_page
-        # One statement: the matches (at most cap + 1, in no order) are counted; when they
-        # are few, the page's ids are sorted from them; when they are many, the page's ids
-        # are read in the list's order (each branch runs only when its condition holds);
-        # then the page's rows are read by those ids, in that order (a list that also
-        # reads related rows reads them afterwards, with the ORM).
         fields = self._loaded_fields()
-        # An unfiltered list is the whole table: it is counted (up to the cap) without
-        # reading any column, and its page is read in the list's order whatever the count
-        # (walking an index in order is as cheap for a few rows as for many).
-        page_ids = "array_cat(p.few, p.many)" if where else "p.few"
-        rows_sql, rows_join = "", ""
-        if fields is not None:
-            rows_sql = ", " + ", ".join(f"r.{quote(f.column)}" for f in fields)
-            loaded = ", ".join(f"t.{quote(f.column)}" for f in fields)
-            rows_join = (
-                f" LEFT JOIN LATERAL (SELECT u.page_order, {loaded} "  # noqa: S608 (our SQL; values are parameters)
-                f"FROM unnest({page_ids}) WITH ORDINALITY AS u(page_key, page_order) "
-                f"JOIN {table} AS t ON t.{pk} = u.page_key) AS r ON true ORDER BY r.page_order"
-            )
-        page = [self.per_page + self.orphans, offset]
-        if where:
-            sql = (
-                f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {where} LIMIT %s), "  # noqa: S608 (our SQL; values are parameters)
-                "c AS MATERIALIZED (SELECT count(*) AS n FROM m), "
-                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
-                f"ARRAY(SELECT {pk} FROM m WHERE (SELECT n FROM c) <= %s "
-                f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, "
-                f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT n FROM c) > %s "
-                f"AND ({where}) ORDER BY {order_sql} LIMIT %s OFFSET %s) "
-                f"AS many) SELECT p.n, p.few, p.many{rows_sql} FROM p{rows_join}"
-            )
-            args = [*params, self.cap + 1, self.cap, *page, self.cap, *params, *page]
-        else:
-            sql = (
-                "WITH c AS MATERIALIZED (SELECT count(*) AS n FROM "  # noqa: S608 (our SQL; values are parameters)
-                f"(SELECT 1 FROM {table} LIMIT %s) AS m), "
-                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
-                f"ARRAY(SELECT {pk} FROM {table} ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few) "
-                f"SELECT p.n, p.few, NULL{rows_sql} FROM p{rows_join}"
-            )
-            args = [self.cap + 1, *page]
         write = self.write if fields is not None else None
-        if write is None:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, args)
-                rows = cursor.fetchall()
-        else:
-            # The write reads the page's keys as ``page(page_key, page_order)``: the same
-            # ids, in the same order, as the rows this statement returns.
-            head, tail = sql.split(" SELECT p.n, ", 1)
-            sql = (
-                f"{head}, page AS MATERIALIZED (SELECT u.page_key, u.page_order FROM p, "  # noqa: S608 (our SQL; values are parameters)
-                f"unnest({page_ids}) WITH ORDINALITY AS u(page_key, page_order)), "
-                f"written AS ({write.sql}) SELECT p.n, {tail}"
+        statement = partial(self._statement, connection, names, order_sql, where, params, fields)
+        if not where or not self.prepare:  # an unfiltered list's plan is good for any page
+            rows = self._run(
+                connection,
+                *statement(few=True, many=bool(where)),
+                write,
+                prepare=self.prepare and not where,
             )
-            rows = _execute_with_write(connection, sql, args, write)
-        counted, few, many = rows[0][:3]
-        if write is not None:
-            write.keys = list(few or many or [])
+        else:
+            # Prepared (``prepare``): the statement that counts the matches and sorts them
+            # when few has a plan good for any values (the trigram index finds them), so
+            # PostgreSQL keeps one instead of planning it each time. The page of many
+            # matches is read in the list's order by a second statement, planned for
+            # them (kept, that plan would be the one for few matches).
+            rows = self._run(connection, *statement(few=True, many=False), write, prepare=True)
+            if rows[0][0] > self.cap:
+                counted = rows[0][0]
+                rows = self._run(connection, *statement(few=False, many=True), write)
+                rows[0] = (counted, *rows[0][1:])
+        counted = rows[0][0]
+        _, few, many = rows[0][:3]
         self.capped = counted > self.cap
         if few or many:
             ids = few or many
@@ -213,6 +179,109 @@ class CappedSortingPaginator(CappedPaginator):
         if not self.capped and self.when_few is not None:  # any other page (past the last)
             self.object_list = self.when_few(self.object_list)
         return min(counted, self.cap)
+
+    def _statement(
+        self, connection, names, order_sql, where, params, fields, *, few: bool, many: bool
+    ) -> tuple[str, list, str, str]:
+        """The statement (its WITH part, its parameters, the SQL of the page's ids and its
+        final SELECT) that reads the matches' count (``few``: with the page's ids sorted
+        from them when at most ``cap``) and (``many``) the page's ids in the list's order
+        when they are more, then the page's rows by those ids, in that order."""
+        model = self.object_list.model
+        quote = connection.ops.quote_name
+        pk = quote(model._meta.pk.column)
+        columns = ", ".join(
+            dict.fromkeys([pk, *(quote(model._meta.get_field(n).column) for n in names)])
+        )
+        table = quote(model._meta.db_table)
+        page = [self.per_page + self.orphans, (self._wanted - 1) * self.per_page]
+        # The matches (at most cap + 1, in no order) are counted; when they are few, the
+        # page's ids are sorted from them; when they are many, the page's ids are read in
+        # the list's order (each branch runs only when its condition holds); then the
+        # page's rows are read by those ids, in that order (a list that also reads related
+        # rows reads them afterwards, with the ORM). An unfiltered list is the whole table:
+        # it is counted (up to the cap) without reading any column, and its page is read in
+        # the list's order whatever the count (walking an index in order is as cheap for a
+        # few rows as for many).
+        if not where:
+            page_ids = "p.few"
+            sql = (
+                "WITH c AS MATERIALIZED (SELECT count(*) AS n FROM "  # noqa: S608 (our SQL; values are parameters)
+                f"(SELECT 1 FROM {table} LIMIT %s) AS m), "
+                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
+                f"ARRAY(SELECT {pk} FROM {table} ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, "
+                "NULL AS many)"
+            )
+            args = [self.cap + 1, *page]
+        elif not few:  # the count is known to be past the cap
+            page_ids = "p.many"
+            sql = (
+                "WITH p AS MATERIALIZED (SELECT NULL AS n, NULL AS few, "  # noqa: S608 (our SQL; values are parameters)
+                f"ARRAY(SELECT {pk} FROM {table} WHERE {where} "
+                f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS many)"
+            )
+            args = [*params, *page]
+        else:
+            page_ids = "array_cat(p.few, p.many)" if many else "p.few"
+            many_sql = (
+                f"ARRAY(SELECT {pk} FROM {table} WHERE (SELECT n FROM c) > %s "  # noqa: S608 (our SQL; values are parameters)
+                f"AND ({where}) ORDER BY {order_sql} LIMIT %s OFFSET %s)"
+                if many
+                else "NULL"
+            )
+            sql = (
+                f"WITH m AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {where} LIMIT %s), "  # noqa: S608 (our SQL; values are parameters)
+                "c AS MATERIALIZED (SELECT count(*) AS n FROM m), "
+                "p AS MATERIALIZED (SELECT (SELECT n FROM c) AS n, "
+                f"ARRAY(SELECT {pk} FROM m WHERE (SELECT n FROM c) <= %s "
+                f"ORDER BY {order_sql} LIMIT %s OFFSET %s) AS few, {many_sql} AS many)"
+            )
+            args = [*params, self.cap + 1, self.cap, *page]
+            if many:
+                args += [self.cap, *params, *page]
+        rows_sql, rows_join = "", ""
+        if fields is not None:
+            rows_sql = ", " + ", ".join(f"r.{quote(f.column)}" for f in fields)
+            loaded = ", ".join(f"t.{quote(f.column)}" for f in fields)
+            rows_join = (
+                f" LEFT JOIN LATERAL (SELECT u.page_order, {loaded} "  # noqa: S608 (our SQL; values are parameters)
+                f"FROM unnest({page_ids}) WITH ORDINALITY AS u(page_key, page_order) "
+                f"JOIN {table} AS t ON t.{pk} = u.page_key) AS r ON true ORDER BY r.page_order"
+            )
+        select = f" SELECT p.n, p.few, p.many{rows_sql} FROM p{rows_join}"  # noqa: S608 (our SQL)
+        return sql, list(args), page_ids, select
+
+    def _run(self, connection, sql, args, page_ids, select, write, *, prepare=False) -> list:
+        """The rows of the statement ``_statement`` made (with ``write``: its write in it,
+        reading the page's keys as ``page(page_key, page_order)``, the same ids in the same
+        order as the rows; ``write.keys`` is then set), prepared on the connection when
+        ``prepare`` (``uscpis.prepared``)."""
+        if write is not None:
+            sql = (
+                f"{sql}, page AS MATERIALIZED (SELECT u.page_key, u.page_order FROM p, "  # noqa: S608 (our SQL; values are parameters)
+                f"unnest({page_ids}) WITH ORDINALITY AS u(page_key, page_order)), "
+                f"written AS ({write.sql})"
+            )
+            args = [*args, *write.params]
+        sql += select
+        if prepare:
+            guard = (
+                transaction.atomic(using=connection.alias, savepoint=False)
+                if write is not None and connection.in_atomic_block
+                else nullcontext()
+            )
+            with guard:
+                (rows,) = fetch_together([(prepared_sql(sql), args)], using=connection.alias)
+        elif write is not None:
+            rows = _execute_with_write(connection, sql, args)
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, args)
+                rows = cursor.fetchall()
+        if write is not None:
+            _, few, many = rows[0][:3]
+            write.keys = list(few or many or [])
+        return rows
 
     def _page_bounds(self, number) -> int:
         """How many rows page ``number`` shows (as ``Paginator.page``: the last page ends
@@ -316,17 +385,16 @@ class PageWrite:
         self.keys: list | None = None
 
 
-def _execute_with_write(connection, sql: str, params: list, write: PageWrite) -> list:
-    """The rows of ``sql`` (a statement holding ``write.sql``, whose parameters follow
-    ``params``). In a caller's transaction a failed write marks it for rollback (as any
-    write)."""
+def _execute_with_write(connection, sql: str, params: list) -> list:
+    """The rows of ``sql``, a statement holding a write (its parameters in ``params``). In a
+    caller's transaction a failed write marks it for rollback (as any write)."""
     guard = (
         transaction.atomic(using=connection.alias, savepoint=False)
         if connection.in_atomic_block
         else nullcontext()
     )
     with guard, connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *write.params])
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 
@@ -370,7 +438,7 @@ class _RowsFoundByKeys(BaseIterable):
                 f"written AS ({write.sql}) SELECT {columns} FROM page "
                 f"JOIN {table} AS t ON t.{pk} = page.page_key ORDER BY page.page_order"
             )
-            rows = _execute_with_write(connection, sql, params, write)
+            rows = _execute_with_write(connection, sql, [*params, *write.params])
             at = fields.index(model._meta.pk)
             write.keys = [row[at] for row in rows]
         yield from model_rows(model, using, fields, rows)

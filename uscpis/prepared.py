@@ -39,6 +39,11 @@ from functools import lru_cache
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"%%|%s|%\(")
+# At most this many statements are prepared on one connection (each keeps its plans in the
+# server process's memory); any other statement is sent as it is. A search's statement
+# differs with the shape of the words searched (how many, which are checked whole), so
+# their number is bounded but not small.
+MAX_PER_CONNECTION = 200
 _INT32 = range(-(2**31), 2**31)
 _SAFE_TYPES = (type(None), bool, str, date, datetime, Decimal)
 
@@ -154,6 +159,9 @@ def plan(connection, statements: Sequence[tuple[str, Any]]):
             continue
         name = session.name(sql)
         if name not in session.names and name not in new:
+            if len(session.names) + len(new) >= MAX_PER_CONNECTION:
+                sent.append((str(sql), params))  # enough kept on this connection
+                continue
             preamble.append(f"PREPARE {name} AS {sql.body}")
             new.append(name)
         sent.append((f"EXECUTE {name}{sql.args}", params))

@@ -44,10 +44,14 @@ TAB_PERMS = {name: perm for name, _, perm in CHART_TABS}
 def patient_list(request: Request):
     form = forms.PatientSearchForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    patients = selectors.patient_search(
-        **{k: v for k, v in data.items() if v not in (None, "")}
-    ).only(*selectors.PATIENT_LIST_FIELDS)
-    paginator = CappedSortingPaginator(patients, 25, when_few=selectors.patient_search_few_order)
+    filters = {k: v for k, v in data.items() if v not in (None, "")}
+    patients = selectors.patient_search(**filters).only(*selectors.PATIENT_LIST_FIELDS)
+    paginator = CappedSortingPaginator(
+        patients,
+        25,
+        when_few=selectors.patient_search_few_order,
+        prepare=selectors.patient_search_plans_alike(**filters),
+    )
     # The rows show names and ID numbers: one read event for the page (naming the patient
     # when only one is shown; the search words are not kept, they may be a name), written
     # by the statement that reads the page.

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
 from patients.views import registry as registry_views
+from tests.conftest import sql_run
 from tests.patients.factories import PatientFactory
 from uscpis.pagination import CappedSortingPaginator
 
@@ -43,9 +44,9 @@ def test_the_page_and_its_read_event_are_one_round_trip(client_for, doctor_user,
     with CaptureQueriesContext(connection) as ctx:
         response = client.get("/patients/", {"q": q} if q else {})
     touching = [
-        c["sql"]
-        for c in ctx.captured_queries
-        if "accounts_auditevent" in c["sql"] or '"patients_patient"' in c["sql"]
+        sql
+        for sql in sql_run(ctx.captured_queries)
+        if "accounts_auditevent" in sql or '"patients_patient"' in sql
     ]
     assert len(touching) == 1 and "INSERT INTO accounts_auditevent" in touching[0]
     shown = [p.pk for p in response.context["page"]]
