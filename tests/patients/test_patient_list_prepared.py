@@ -66,9 +66,7 @@ def test_many_matches_are_counted_by_the_kept_statement_and_paged_by_a_planned_o
     assert capped and count == 6 and len(ids) == 1  # the cap's second page: row 6
 
 
-def test_the_read_event_is_written_once_whichever_statement_reads_the_page(
-    patients, doctor_user
-):
+def test_the_read_event_is_written_once_whichever_statement_reads_the_page(patients, doctor_user):
     for cap in (1000, 10):  # 12 matches: few, then past the cap (two full pages)
         for number in ("1", "2"):
             audit = selectors.PatientsServedWithPage(
