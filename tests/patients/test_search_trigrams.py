@@ -20,7 +20,7 @@ from patients.selectors import (
     trigram_index_available,
     trigram_sample,
 )
-from tests.conftest import login
+from tests.conftest import login, sql_run
 from tests.patients.factories import PatientFactory
 
 
@@ -171,10 +171,13 @@ def test_the_index_is_asked_with_rare_trigrams_and_the_words_checked_whole(
     login(client, doctor_user)
     with CaptureQueriesContext(connection) as ctx:
         response = client.get("/patients/", {"q": "quinones ram"})
-    searched = [c["sql"] for c in ctx.captured_queries if "LIKE" in c["sql"]]
-    assert len(searched) == 1
-    assert "LIKE '%none%'" in searched[0] and "position('quinones' IN" in searched[0]
-    assert "'%quinones%'" not in searched[0] and "LIKE '%ram%'" in searched[0]
+    # The statement is prepared on the connection: its text has the LIKEs and the whole-word
+    # check, its EXECUTE the values.
+    (sent,) = [c["sql"] for c in ctx.captured_queries if "EXECUTE uscpis_" in c["sql"]]
+    (statement,) = sql_run([{"sql": sent}])
+    assert statement.count("LIKE $") == 2 and statement.count("position($") == 1
+    execute = sent[sent.index("EXECUTE uscpis_") :]
+    assert "'%none%', 'quinones', '%ram%'" in execute and "'%quinones%'" not in execute
     assert {p.last_name for p in response.context["page"]} <= {"Quiñones", "Quinones", "Abad"}
 
 
