@@ -67,6 +67,13 @@ class CappedSortingPaginator(CappedPaginator):
     event, say); its ``keys`` are then the ids of the rows read for the page asked for (the
     page shows the first ``per_page`` of them, more on a last page with orphans). It is
     not sent when the list cannot be read that way, and ``keys`` stays ``None``.
+
+    ``prepare``: the caller knows that one plan serves the list's filter for any of its
+    values, so the statement is prepared on the connection (``uscpis.prepared``) and
+    PostgreSQL stops planning it on every request (for a search, ~0.5 ms of a ~1.9 ms
+    statement). A filtered list then counts the matches (and sorts them when few) in that
+    statement; past the cap, a second, unprepared statement reads the page in the list's
+    order (a kept plan would be the one for few matches).
     """
 
     def __init__(

@@ -115,3 +115,17 @@ def test_server_side_binding_sends_the_plain_sql(monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         assert fetch_together([(sql, [1])]) == [[(3,)]]
     assert "EXECUTE" not in queries.captured_queries[0]["sql"]
+
+
+@pytest.mark.django_db(transaction=True)  # the connection is closed first
+def test_past_the_limit_a_connection_sends_new_statements_as_they_are(monkeypatch):
+    from uscpis import prepared
+
+    connection.close()
+    monkeypatch.setattr(prepared, "MAX_PER_CONNECTION", 2)
+    kept = [prepared_sql(f"SELECT %s::int + {n}") for n in range(3)]
+    sent = [_sent([(sql, [1])]) for sql in kept]
+    assert [rows for rows, _ in sent] == [[[(1,)]], [[(2,)]], [[(3,)]]]
+    assert [text.split(" ")[0] for _, text in sent] == ["PREPARE", "PREPARE", "SELECT"]
+    assert _sent([(kept[0], [5])])[1].startswith("EXECUTE uscpis_")  # the kept ones still run
+    assert len({n for n in _prepared_names() if n.startswith("uscpis_")}) == 2
