@@ -447,8 +447,9 @@ _WORDS = re.compile(r"[a-z0-9]+")
 class TrigramSample:
     """How many sampled patients (``size`` to ``2 * size`` of them; every patient of a small
     table) have each trigram in their search words, read once per ``ttl`` seconds per
-    process. Only the choice of trigrams depends on it, never which patients match, so an
-    old or empty sample makes a search slower, not wrong."""
+    process, with how many were sampled and about how many the table holds. Only the
+    choice of trigrams and of the statement's shape depend on it, never which patients
+    match, so an old or empty sample makes a search slower, not wrong."""
 
     size = 1000
     ttl = 3600.0
@@ -456,28 +457,51 @@ class TrigramSample:
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
+        self._sampled = 0  # patients sampled
+        self._table = 0.0  # patients in the table (PostgreSQL's estimate)
         self._expires = float("-inf")
 
     def counts(self) -> dict[str, int]:
         now = time.monotonic()
         if now >= self._expires:
-            self._counts = self._sample()
+            self._counts, self._sampled, self._table = self._sample()
             self._expires = now + (self.ttl if self._counts else self.retry)
         return self._counts
 
-    def reset(self, counts: dict[str, int] | None = None) -> None:
-        """Forget the sample (``counts``: use these instead, until the next refresh)."""
+    def reset(
+        self, counts: dict[str, int] | None = None, *, sampled: int = 0, table: float = 0.0
+    ) -> None:
+        """Forget the sample (``counts``: use these instead, until the next refresh, as if
+        ``sampled`` of ``table`` patients had been sampled)."""
         self._counts = dict(counts or {})
+        self._sampled, self._table = sampled, table
         self._expires = float("inf") if counts is not None else float("-inf")
 
-    def _sample(self) -> dict[str, int]:
+    def expected_matches(self, tokens: list[str]) -> float | None:
+        """About how many patients have every word of ``tokens`` (3+ letters or digits)
+        in their search words: for each word, its rarest trigram's share of the sample,
+        multiplied, times the table's patients (an overestimate for a long word, exact in
+        the sample for a three-letter one); None when the sample says nothing."""
+        counts = self.counts()
+        if not self._sampled or not tokens:
+            return None
+        share = 1.0
+        for token in tokens:
+            trigrams = [token[i : i + 3] for i in range(len(token) - 2)]
+            if not trigrams:
+                return None
+            share *= min(counts.get(t, 0) for t in trigrams) / self._sampled
+        return share * self._table
+
+    def _sample(self) -> tuple[dict[str, int], int, float]:
         table = connection.ops.quote_name(Patient._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+                "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int, "
+                "c.reltuples FROM pg_class AS c WHERE c.oid = %s::regclass",
                 [Patient._meta.db_table],
             )
-            pages = cursor.fetchone()[0]
+            pages, reltuples = cursor.fetchone()
             # Whole pages at random (SYSTEM): about ``size / 20`` of them (a page holds 20-40
             # patients); every page when that finds too few (a small table, or one with
             # many empty pages), at most ``4 * size`` rows.
@@ -491,7 +515,8 @@ class TrigramSample:
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update({w[i : i + 3] for w in _WORDS.findall(text) for i in range(len(w) - 2)})
-        return dict(counts)
+        # A table never analysed has no estimate (-1): at least the rows seen.
+        return dict(counts), len(texts), max(float(reltuples), float(len(texts)))
 
 
 trigram_sample = TrigramSample()
@@ -610,6 +635,18 @@ def patient_search_plans_alike(
     that counts them (``CappedSortingPaginator(prepare=True)``). Filters on type, college
     and year, and an email, are planned for their values."""
     return not (college or year_level or patient_type) and "@" not in (q or "")
+
+
+def patient_search_expects_more(q: str, *, than: int) -> bool:
+    """Whether a search by these words probably finds more than ``than`` patients (a list's
+    cap), by the trigram sample: such a search ("mag", typed as the first letters) is
+    counted to the cap and then walks the name index, which one statement planned for its
+    words does best. Only which statement is sent depends on it."""
+    tokens = search_tokens(_APOSTROPHES.sub("", q or ""))
+    if "@" in (q or "") or not tokens or not trigram_index_available():
+        return False
+    expected = trigram_sample.expected_matches(tokens)
+    return expected is not None and expected > 2 * than
 
 
 # What a row of the patient list shows (``patients/templatetags/patient_rows.py``): the list

@@ -46,12 +46,13 @@ def patient_list(request: Request):
     data = form.cleaned_data if form.is_valid() else {}
     filters = {k: v for k, v in data.items() if v not in (None, "")}
     patients = selectors.patient_search(**filters).only(*selectors.PATIENT_LIST_FIELDS)
-    paginator = CappedSortingPaginator(
-        patients,
-        25,
-        when_few=selectors.patient_search_few_order,
-        prepare=selectors.patient_search_plans_alike(**filters),
-    )
+    paginator = CappedSortingPaginator(patients, 25, when_few=selectors.patient_search_few_order)
+    # One plan serves a name or ID search whatever the words (PostgreSQL keeps it), unless
+    # the words are likely to find more than the cap: one statement planned for them then
+    # counts and walks (see CappedSortingPaginator).
+    plain = selectors.patient_search_plans_alike(**filters)
+    many = selectors.patient_search_expects_more(filters.get("q", ""), than=paginator.cap)
+    paginator.prepare = plain and not many
     # The rows show names and ID numbers: one read event for the page (naming the patient
     # when only one is shown; the search words are not kept, they may be a name), written
     # by the statement that reads the page.

@@ -229,3 +229,37 @@ def test_the_whole_word_check_leaves_the_planners_estimate_to_the_like(db):
     assert 80 <= whole <= 120 and 0.9 * whole <= asked <= 1.1 * whole
     third = estimate("search_text LIKE '%none%' AND position('quinones' IN search_text) > 0")
     assert third < 0.5 * whole
+
+
+def test_the_sample_expects_how_many_patients_have_every_word(db):
+    trigram_sample.reset({"mag": 65, "agn": 10, "ram": 90}, sampled=1000, table=100_000)
+    assert trigram_sample.expected_matches(["mag"]) == pytest.approx(6_500)
+    assert trigram_sample.expected_matches(["magno"]) == 0  # "gno" never seen
+    assert trigram_sample.expected_matches(["mag", "ram"]) == pytest.approx(585)
+    assert trigram_sample.expected_matches(["ab"]) is None  # no trigram to go by
+    trigram_sample.reset({"mag": 65})  # nothing known of the sample's size
+    assert trigram_sample.expected_matches(["mag"]) is None
+
+
+def test_a_search_expected_past_the_cap_goes_as_one_planned_statement(seeded, client, doctor_user):
+    """ "mag" is counted to the cap and then walks the name index: one statement planned for
+    its words (the same page and count as the kept statement for few matches gives)."""
+    from patients.selectors import patient_search_expects_more
+
+    login(client, doctor_user)
+    trigram_sample.reset({"mag": 500, "qui": 1, "non": 1}, sampled=1000, table=10_000)
+    assert patient_search_expects_more("mag", than=1000)
+    assert not patient_search_expects_more("quinones", than=1000)
+    assert not patient_search_expects_more("mag", than=10_000)
+    pages = {}
+    for expected in (True, False):
+        if not expected:
+            trigram_sample.reset({"mag": 1}, sampled=1000, table=10_000)
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get("/patients/", {"q": "mag"})
+        sent = [c["sql"] for c in ctx.captured_queries if "patients_patient" in c["sql"]]
+        prepared = [c["sql"] for c in ctx.captured_queries if "uscpis_" in c["sql"]]
+        assert bool(sent) == expected and bool(prepared) != expected
+        page = response.context["page"]
+        pages[expected] = ([p.pk for p in page], page.paginator.count)
+    assert pages[True] == pages[False]
