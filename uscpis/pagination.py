@@ -272,12 +272,7 @@ class CappedSortingPaginator(CappedPaginator):
             args = [*args, *write.params]
         sql += select
         if prepare:
-            guard = (
-                transaction.atomic(using=connection.alias, savepoint=False)
-                if write is not None and connection.in_atomic_block
-                else nullcontext()
-            )
-            with guard:
+            with _write_guard(connection) if write is not None else nullcontext():
                 (rows,) = fetch_together([(prepared_sql(sql), args)], using=connection.alias)
         elif write is not None:
             rows = _execute_with_write(connection, sql, args)
@@ -392,15 +387,18 @@ class PageWrite:
         self.keys: list | None = None
 
 
+def _write_guard(connection):
+    """Around a statement that writes: in a caller's transaction, a failure marks it for
+    rollback (as any failed write in it would); on its own, nothing."""
+    if connection.in_atomic_block:
+        return transaction.atomic(using=connection.alias, savepoint=False)
+    return nullcontext()
+
+
 def _execute_with_write(connection, sql: str, params: list) -> list:
     """The rows of ``sql``, a statement holding a write (its parameters in ``params``). In a
     caller's transaction a failed write marks it for rollback (as any write)."""
-    guard = (
-        transaction.atomic(using=connection.alias, savepoint=False)
-        if connection.in_atomic_block
-        else nullcontext()
-    )
-    with guard, connection.cursor() as cursor:
+    with _write_guard(connection), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
