@@ -61,7 +61,9 @@ def get_many(cache, keys: list[str]) -> dict:
     pool = _plain_pool(backend) if keys else None  # redis-py answers [] to an empty MGET
     if pool is None:
         return cache.get_many(keys)
-    key_map = {backend.make_and_validate_key(key): key for key in keys}
+    # ``make_key`` without ``validate_key``: that check only warns about keys memcached
+    # would refuse (walking each key character by character in Python); Redis takes any.
+    key_map = {backend.make_key(key): key for key in keys}
     full_keys = list(key_map)
     connection = pool.get_connection()
     try:

@@ -30,14 +30,15 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from django.core.exceptions import EmptyResultSet, ValidationError
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet, ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, get_related_populators
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+from django.db.models.sql.datastructures import BaseTable
 
 from uscpis import prepared
 
@@ -199,6 +200,107 @@ def instances_from_db(model: type[Model], using: str, field_names: tuple[str, ..
     return out
 
 
+def model_rows(model, using: str, fields: list, rows) -> list:
+    """Model instances from rows of ``fields``' columns (in the model's field order),
+    converted as the ORM does (the backend's and each field's converters), then made as
+    ``Model.from_db`` makes them (``uscpis.compiled.instances_from_db``)."""
+    connection = connections[using]
+    table = model._meta.db_table
+    converters = [
+        (i, convs, col)
+        for i, f in enumerate(fields)
+        if (
+            convs := connection.ops.get_db_converters(col := f.get_col(table))
+            + f.get_db_converters(connection)
+        )
+    ]
+    if converters:
+        converted = []
+        for row in rows:
+            row = list(row)
+            for i, convs, col in converters:
+                for convert in convs:
+                    row[i] = convert(row[i], col, connection)
+            converted.append(row)
+        rows = converted
+    return instances_from_db(model, using, tuple(f.attname for f in fields), rows)
+
+
+def loaded_fields(qs: QuerySet) -> list:
+    """The concrete fields of ``qs``'s model that it loads (``only``/``defer`` kept), in the
+    model's field order, as the ORM selects them."""
+    names, defer = qs.query.deferred_loading  # defer(*names), or only(*names)
+
+    def loaded(field) -> bool:
+        named = field.name in names or field.attname in names
+        return field.primary_key or (not named if defer else named)
+
+    return [f for f in qs.model._meta.concrete_fields if loaded(f)]
+
+
+def plain_order(model, order_by) -> list[tuple[Field, bool]] | None:
+    """``order_by`` as (field, descending) pairs when each item names a concrete field of
+    ``model`` itself (a relation by its column, ``user_id``: ``user`` sorts by the related
+    model's own order); None for anything else (expressions, random, related lookups)."""
+    order = []
+    for item in order_by:
+        if not isinstance(item, str) or item.startswith("?"):
+            return None
+        name = item.removeprefix("-")
+        try:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not field.concrete or field.model is not model:
+            return None
+        if field.is_relation and name != field.attname:
+            return None
+        order.append((field, item.startswith("-")))
+    return order
+
+
+def one_table_select(qs: QuerySet, connection, columns: str) -> tuple[str, list] | None:
+    """``SELECT columns FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`` for a list of
+    one table in an order of plain fields, written from the query's parts (only its filter
+    is compiled) rather than by the whole query compiler; None for any other list (the
+    compiler writes it: joins, grouping, DISTINCT, ``reverse()``, extra tables or ordering,
+    locking, set operations, no explicit order). Raises ``EmptyResultSet`` as the compiler does."""
+    query = qs.query
+    if (
+        query.distinct
+        or not query.standard_ordering  # reverse(): the compiler turns the order around
+        or query.group_by
+        or query.extra_order_by
+        or query.extra_tables
+        or query.distinct_fields
+        or query.select_for_update
+        or query.combinator
+        or not query.order_by
+        or len(query.alias_map) > 1  # none yet: only raw SQL filters, on the model's table
+        or not all(isinstance(table, BaseTable) for table in query.alias_map.values())
+    ):
+        return None
+    model, quote = qs.model, connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    plain = plain_order(model, query.order_by)
+    if plain is None:
+        return None
+    order = [f"{table}.{quote(f.column)}" + (" DESC" if desc else "") for f, desc in plain]
+    try:
+        where, params = query.get_compiler(connection=connection).compile(query.where)
+    except FullResultSet:
+        where, params = "", []
+    sql = f"SELECT {columns} FROM {table}"  # noqa: S608 (our SQL; values are parameters)
+    if where:
+        sql += f" WHERE {where}"
+    sql += f" ORDER BY {', '.join(order)}"
+    if query.high_mark is not None:
+        sql += f" LIMIT {int(query.high_mark - query.low_mark)}"
+    if query.low_mark:
+        sql += f" OFFSET {int(query.low_mark)}"
+    return sql, list(params)
+
+
 class PlainModelIterable(ModelIterable):
     """``ModelIterable`` whose instances are made by :func:`instances_from_db` (no
     ``Model.__init__`` per row: the same instances) when the query selects its model's own
@@ -217,6 +319,21 @@ class PlainModelIterable(ModelIterable):
             yield from super().__iter__()
             return
         db = queryset.db
+        if not (query.annotations or query.extra or queryset._prefetch_related_lookups):
+            connection = connections[db]
+            fields = loaded_fields(queryset)
+            table = connection.ops.quote_name(query.model._meta.db_table)
+            columns = ", ".join(f"{table}.{connection.ops.quote_name(f.column)}" for f in fields)
+            try:
+                found = one_table_select(queryset, connection, columns)
+            except EmptyResultSet:
+                return
+            if found is not None:  # the SQL the compiler would write, written from its parts
+                with connection.cursor() as cursor:
+                    cursor.execute(*found)
+                    rows = cursor.fetchall()
+                yield from model_rows(query.model, db, fields, rows)
+                return
         compiler = query.get_compiler(using=db)
         results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
         names = tuple(col.target.attname for col, _, _ in compiler.select)

@@ -18,7 +18,9 @@ from __future__ import annotations
 import os
 from operator import add
 
+from django.conf import settings
 from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
+from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
 _CHARS = CSRF_ALLOWED_CHARS
@@ -61,3 +63,35 @@ def masked_token(request) -> str:
 def csrf(request) -> dict:
     """Context processor: ``csrf_token`` for ``{{ csrf_token }}`` and ``{% csrf_token %}``."""
     return {"csrf_token": SimpleLazyObject(lambda: masked_token(request))}
+
+
+
+class CsrfCookieUnchangedMiddleware:
+    """Listed right after Django's ``CsrfViewMiddleware``: a page using the token does not
+    send the CSRF cookie again when the browser already holds that very secret in it.
+
+    Django re-sends the cookie on every such page to renew its expiry (a year,
+    ``CSRF_COOKIE_AGE``): one ``Set-Cookie`` header built per signed-in page. Here the
+    cookie is still sent whenever the secret is new or changed (a first visit, a malformed
+    or pre-Django-4 cookie, ``rotate_token`` at every sign-in), and not to a browser that
+    sent the same secret: its year then runs from the last sign-in, and a session lasts at
+    most ``SESSION_COOKIE_AGE`` (12 hours) after it, so a signed-in user's cookie cannot
+    lapse. The response still says ``Vary: Cookie``. (Views that protect themselves with
+    ``csrf_protect``, the sign-in form, send it as Django does.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        meta = request.META
+        if (
+            meta.get("CSRF_COOKIE_NEEDS_UPDATE")
+            and not settings.CSRF_USE_SESSIONS
+            and meta.get("CSRF_COOKIE") is not None
+            and request.COOKIES.get(settings.CSRF_COOKIE_NAME) == meta["CSRF_COOKIE"]
+        ):
+            # what CsrfViewMiddleware does once it has sent the cookie: it then sends none
+            meta["CSRF_COOKIE_NEEDS_UPDATE"] = False
+            patch_vary_headers(response, ("Cookie",))
+        return response

@@ -5,15 +5,20 @@ from __future__ import annotations
 from contextlib import nullcontext
 from functools import partial
 
-from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections, transaction
-from django.db.models import Field
 from django.db.models.query import BaseIterable, ModelIterable, QuerySet
 from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
 
-from uscpis.compiled import fetch_together, instances_from_db
+from uscpis.compiled import (  # noqa: F401 (model_rows, plain_order: used from here too)
+    fetch_together,
+    loaded_fields,
+    model_rows,
+    one_table_select,
+    plain_order,
+)
 from uscpis.prepared import prepared_sql
 
 
@@ -312,13 +317,7 @@ class CappedSortingPaginator(CappedPaginator):
         base = self.object_list
         if base.query.select_related or base._prefetch_related_lookups:
             return None
-        names, defer = base.query.deferred_loading  # defer(*names), or only(*names)
-
-        def loaded(field) -> bool:
-            named = field.name in names or field.attname in names
-            return field.primary_key or (not named if defer else named)
-
-        return [f for f in base.model._meta.concrete_fields if loaded(f)]
+        return loaded_fields(base)
 
     def _from_db(self, fields: list, rows) -> list:
         """Model instances from rows of ``fields``' columns, converted as the ORM does."""
@@ -343,32 +342,6 @@ class CappedSortingPaginator(CappedPaginator):
         with connection.cursor() as cursor:
             cursor.execute(sql, [list(ids)])
             return self._from_db(fields, cursor.fetchall())
-
-
-def model_rows(model, using: str, fields: list, rows) -> list:
-    """Model instances from rows of ``fields``' columns (in the model's field order),
-    converted as the ORM does (the backend's and each field's converters), then made as
-    ``Model.from_db`` makes them (``uscpis.compiled.instances_from_db``)."""
-    connection = connections[using]
-    table = model._meta.db_table
-    converters = [
-        (i, convs, col)
-        for i, f in enumerate(fields)
-        if (
-            convs := connection.ops.get_db_converters(col := f.get_col(table))
-            + f.get_db_converters(connection)
-        )
-    ]
-    if converters:
-        converted = []
-        for row in rows:
-            row = list(row)
-            for i, convs, col in converters:
-                for convert in convs:
-                    row[i] = convert(row[i], col, connection)
-            converted.append(row)
-        rows = converted
-    return instances_from_db(model, using, tuple(f.attname for f in fields), rows)
 
 
 class PageWrite:
@@ -449,61 +422,14 @@ class _RowsFoundByKeys(BaseIterable):
         yield from model_rows(model, using, fields, rows)
 
 
-def plain_order(model, order_by) -> list[tuple[Field, bool]] | None:
-    """``order_by`` as (field, descending) pairs when each item names a concrete field of
-    ``model`` itself (a relation by its column, ``user_id``: ``user`` sorts by the related
-    model's own order); None for anything else (expressions, random, related lookups)."""
-    order = []
-    for item in order_by:
-        if not isinstance(item, str) or item.startswith("?"):
-            return None
-        name = item.removeprefix("-")
-        try:
-            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-        except FieldDoesNotExist:
-            return None
-        if not field.concrete or field.model is not model:
-            return None
-        if field.is_relation and name != field.attname:
-            return None
-        order.append((field, item.startswith("-")))
-    return order
-
-
 def _plain_keys_sql(qs: QuerySet, connection) -> tuple[str, list] | None:
     """``SELECT pk FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`` for a list of one
     table in an order of plain fields, written from the query's parts (only its filter is
     compiled) rather than by the whole query compiler; None for any other list (the
     compiler writes it). Raises ``EmptyResultSet`` as the compiler does."""
-    query = qs.query
-    if (
-        query.distinct
-        or query.group_by
-        or query.extra_order_by
-        or not query.order_by
-        or len(query.alias_map) > 1  # none yet: only raw SQL filters, on the model's table
-        or not all(isinstance(table, BaseTable) for table in query.alias_map.values())
-    ):
-        return None
-    model, quote = qs.model, connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    plain = plain_order(model, query.order_by)
-    if plain is None:
-        return None
-    order = [f"{table}.{quote(f.column)}" + (" DESC" if desc else "") for f, desc in plain]
-    try:
-        where, params = query.get_compiler(connection=connection).compile(query.where)
-    except FullResultSet:
-        where, params = "", []
-    sql = f"SELECT {table}.{quote(model._meta.pk.column)} FROM {table}"  # noqa: S608 (our SQL; values are parameters)
-    if where:
-        sql += f" WHERE {where}"
-    sql += f" ORDER BY {', '.join(order)}"
-    if query.high_mark is not None:
-        sql += f" LIMIT {int(query.high_mark - query.low_mark)}"
-    if query.low_mark:
-        sql += f" OFFSET {int(query.low_mark)}"
-    return sql, list(params)
+    table = connection.ops.quote_name(qs.model._meta.db_table)
+    pk = connection.ops.quote_name(qs.model._meta.pk.column)
+    return one_table_select(qs, connection, f"{table}.{pk}")
 
 
 def rows_found_by_keys(

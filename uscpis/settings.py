@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "uscpis.csrf.CsrfCookieUnchangedMiddleware",  # the cookie not re-sent to its holder
     "accounts.middleware.AuthenticationMiddleware",  # Django's; user read with the session
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.OTPMiddleware",  # django-otp's, without a second lazy user

@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Count
+from django.db.models import BooleanField, Count
+from django.db.models.expressions import RawSQL
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
@@ -291,6 +293,15 @@ def test_counts_it_cannot_compile_go_through_the_orm():
         lambda: Patient.objects.order_by("pk"),
         lambda: Patient.objects.only("id_number", "last_name", "created_at").order_by("-pk"),
         lambda: Patient.objects.defer("address").order_by("pk")[1:3],
+        lambda: Patient.objects.order_by("last_name", "-id")[1:],
+        lambda: Patient.objects.filter(year_level__isnull=False).order_by("-year_level", "pk"),
+        lambda: Patient.objects.filter(middle_name__contains="&").order_by("pk").reverse(),
+        lambda: Patient.objects.filter(allergies__isnull=False).distinct().order_by("pk"),
+        lambda: (
+            Patient.objects.only("last_name")
+            .filter(RawSQL('"patients_patient"."year_level" IS NULL OR %s', [True], BooleanField()))
+            .order_by("pk")[:5]
+        ),
         lambda: Allergy.objects.select_related("patient").order_by("pk"),  # ModelIterable's
         lambda: Patient.objects.annotate(n=Count("allergies")).order_by("pk"),
     ],
@@ -318,3 +329,34 @@ def test_plain_instances_are_the_orms(make):
         assert [o.n for o in fast] == [o.n for o in orm]
     values = make().values("pk")
     assert plain_instances(values) is values  # not a list of instances: left as it is
+
+
+def test_one_table_lists_are_written_without_the_compiler():
+    """``one_table_select`` writes the SQL of a one-table list in a plain order (the filter
+    compiled alone) and declines anything it would get wrong, which the compiler then
+    writes; the statement it writes finds what the ORM's does."""
+    from uscpis.compiled import one_table_select, plain_instances
+
+    for n in range(4):
+        PatientFactory(year_level=n or None)
+    conn = connection
+    plain = Patient.objects.filter(year_level__gte=1).order_by("-year_level", "pk")[1:3]
+    sql, params = one_table_select(plain, conn, '"patients_patient"."id"')
+    assert "JOIN" not in sql and sql.endswith("LIMIT 2 OFFSET 1") and params == [1]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert [r[0] for r in cursor.fetchall()] == [p.pk for p in plain]
+    declined = [
+        Patient.objects.order_by("pk").reverse(),
+        Patient.objects.distinct().order_by("pk"),
+        Patient.objects.filter(allergies__isnull=False).order_by("pk"),
+        Patient.objects.all(),  # no explicit order (the model's own applies)
+        Patient.objects.order_by("allergies__substance"),
+        Patient.objects.select_for_update().order_by("pk"),
+    ]
+    assert all(one_table_select(qs, conn, "1") is None for qs in declined)
+    with pytest.raises(EmptyResultSet):
+        one_table_select(Patient.objects.none().order_by("pk"), conn, "1")
+    with CaptureQueriesContext(connection) as queries:
+        assert list(plain_instances(Patient.objects.none().order_by("pk"))) == []
+    assert len(queries) == 0

@@ -85,3 +85,56 @@ def test_the_signed_in_layout_carries_the_token_for_htmx(client_for, nurse_user,
     form = TOKEN.search(html).group(1)  # the sign-out form
     secret = client.cookies["csrftoken"].value
     assert _unmask_cipher_token(header) == _unmask_cipher_token(form) == secret
+
+
+def _sent_csrf_cookie(response):
+    morsel = response.cookies.get("csrftoken")
+    return morsel.value if morsel is not None and morsel.value else None
+
+
+@pytest.mark.django_db
+def test_the_cookie_is_sent_when_new_or_changed_and_not_again_unchanged(nurse_user):
+    client = Client(enforce_csrf_checks=True)
+    first = client.get(reverse("accounts:login"))
+    secret = _sent_csrf_cookie(first)
+    assert secret and len(secret) == CSRF_SECRET_LENGTH  # a first visit gets the cookie
+    token = TOKEN.search(first.content.decode()).group(1)
+
+    form = {"username": nurse_user.email, "password": TEST_PASSWORD}
+    signed_in = client.post(reverse("accounts:login"), {**form, "csrfmiddlewaretoken": token})
+    assert signed_in.status_code == 302
+    rotated = _sent_csrf_cookie(signed_in)
+    assert rotated and rotated != secret  # a sign-in rotates the secret, and sends it
+
+    for _ in range(2):
+        home = client.get(reverse("accounts:home"))
+        assert home.status_code == 200
+        assert _sent_csrf_cookie(home) is None  # the browser holds this secret already
+        assert "Cookie" in home["Vary"]
+    html = home.content.decode()
+    header = re.search(r'"X-CSRFToken": "([A-Za-z0-9]{64})"', html).group(1)
+    assert _unmask_cipher_token(header) == rotated  # the page still uses that secret
+    # ...and a form posted with the page's token passes the check (sign out)
+    out = client.post(
+        reverse("accounts:logout"), {"csrfmiddlewaretoken": TOKEN.search(html).group(1)}
+    )
+    assert out.status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_missing_malformed_or_old_format_cookie_is_sent(client_for, nurse_user):
+    client = client_for(nurse_user)
+    fresh = _sent_csrf_cookie(client.get(reverse("accounts:home")))
+    assert fresh and len(fresh) == CSRF_SECRET_LENGTH  # none came in: a new one
+
+    client.cookies["csrftoken"] = "not a secret!"
+    replaced = _sent_csrf_cookie(client.get(reverse("accounts:home")))
+    assert replaced and len(replaced) == CSRF_SECRET_LENGTH and replaced != fresh
+
+    # a cookie from before Django 4 held a masked token: the page unmasks and re-sends it
+    secret = random_chars(CSRF_SECRET_LENGTH)
+    request = RequestFactory().get("/")
+    request.META["CSRF_COOKIE"] = secret
+    client.cookies["csrftoken"] = masked_token(request)
+    assert _sent_csrf_cookie(client.get(reverse("accounts:home"))) == secret
+    assert _sent_csrf_cookie(client.get(reverse("accounts:home"))) is None

@@ -13,15 +13,27 @@ read and judged by psycopg as before.
 
 What neither check can see is a peer that vanished without a word (a cut cable): ``SELECT 1``
 would wait for the TCP timeout, and the request's first query waits the same here.
+
+It also reads ``timestamptz`` values with psycopg's C loader. Django registers its own
+loader (``psycopg_any.BaseTzLoader``), a subclass of psycopg's pure-Python one, so that every
+value comes back in the connection's time zone as Django configured it: each value is
+parsed by a Python regular expression and then has its ``tzinfo`` replaced. With
+``USE_TZ`` Django's time zone is UTC and Django sets the session's ``TimeZone`` to UTC when it
+connects (``ensure_timezone``); psycopg's C loader (psycopg-binary) then returns the very same
+value, aware in ``datetime.timezone.utc``, parsed in C. A page of 25 patients has 50 such
+values, and every list of events, visits or invoices has one or more per row.
 """
 
 from __future__ import annotations
 
 import select
+from datetime import UTC
+from functools import lru_cache
 
 import psycopg
 from django.db.backends.postgresql import base
-from psycopg import pq
+from psycopg import adapt, pq
+from psycopg.postgres import types as pg_types
 
 _OK = pq.ConnStatus.OK
 _IDLE = pq.TransactionStatus.IDLE
@@ -42,7 +54,51 @@ def idle_and_quiet(connection) -> bool:
         return False
 
 
+_TIMESTAMPTZ = pg_types["timestamptz"].oid
+_C_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, pq.Format.TEXT)
+
+
+def _c_loader_available() -> bool:
+    """Whether psycopg's default ``timestamptz`` loader is its C one (psycopg-binary or
+    psycopg-c): the pure-Python one is what Django's loader already extends."""
+    return _C_TIMESTAMPTZ_LOADER.__module__.startswith(("psycopg_binary", "psycopg_c"))
+
+
+class UtcTimestamptzLoader:
+    """psycopg's C ``timestamptz`` loader, which answers in the session's time zone (UTC here:
+    see the module's docstring), registered under a class that says so: ``timezone`` is what
+    Django's ``create_cursor`` compares with its own to decide whether a cursor needs a
+    loader of its own. (The C class itself cannot be subclassed; psycopg makes a loader by
+    calling the registered class, and reads C loaders in C whatever class made them.)"""
+
+    format = pq.Format.TEXT
+    timezone = UTC
+
+    def __new__(cls, oid, context=None):
+        return _C_TIMESTAMPTZ_LOADER(oid, context)
+
+
+@lru_cache
+def _with_c_timestamptz_loader(template: adapt.AdaptersMap) -> adapt.AdaptersMap:
+    """Django's adapters (``get_adapters_template``), ``timestamptz`` read in C."""
+    context = adapt.AdaptersMap(template)
+    context.register_loader(_TIMESTAMPTZ, UtcTimestamptzLoader)
+    return context
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        template = params.get("context")
+        if (
+            template is not None
+            and _c_loader_available()
+            and self.timezone is UTC
+            and self.timezone_name == "UTC"
+        ):
+            params["context"] = _with_c_timestamptz_loader(template)
+        return params
+
     def is_usable(self) -> bool:
         if self.connection is None:
             return False
