@@ -1,5 +1,6 @@
 """What invalidates the chart's cached timeline pages (``patients.timeline_cache``): every
-saved or deleted row a timeline row is made from. Model signals, so every writer is covered
+saved or deleted row a timeline row is made from; and the searches known to match more than
+a list's cap (``patients.search_cache``): every saved or deleted patient. Model signals, so every writer is covered
 (services, the admin, the API, data fixes), each replacement deferred to the writing
 transaction's commit. ``QuerySet.update`` and ``bulk_create`` send no signal: the services
 that use them on these rows replace the tokens themselves."""
@@ -9,8 +10,8 @@ from __future__ import annotations
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from accounts.models import User
-from patients import timeline_cache
-from patients.models import Diagnosis, Icd10Code, Prescription, Visit, VitalSigns
+from patients import search_cache, timeline_cache
+from patients.models import Diagnosis, Icd10Code, Patient, Prescription, Visit, VitalSigns
 
 # Saves that change nothing a timeline shows (signing in, a password, notification choices).
 _USER_FIELDS_NOT_SHOWN = frozenset({"last_login", "password", "email_notifications"})
@@ -43,6 +44,10 @@ def _shown_everywhere(sender, instance, created: bool = False, update_fields=Non
     timeline_cache.every_chart_changed()  # a provider's name, an ICD-10 title
 
 
+def _patient_saved(sender, instance: Patient, **kwargs) -> None:
+    search_cache.patients_changed()
+
+
 def connect() -> None:
     """Called once from ``PatientsConfig.ready``."""
     pre_save.connect(_visit_saving, sender=Visit, dispatch_uid="tl-visit-moved")
@@ -52,3 +57,4 @@ def connect() -> None:
             signal.connect(_visit_row_saved, sender=model, dispatch_uid=f"tl-{model.__name__}")
         for model in (User, Icd10Code):
             signal.connect(_shown_everywhere, sender=model, dispatch_uid=f"tl-{model.__name__}")
+        signal.connect(_patient_saved, sender=Patient, dispatch_uid="search-cap-patient")

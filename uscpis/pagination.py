@@ -94,6 +94,7 @@ class CappedSortingPaginator(CappedPaginator):
         super().__init__(object_list, per_page, cap=cap, **kwargs)
         self.write = write
         self.prepare = prepare
+        self.past_cap = False
         self._wanted = 1
         self._page_ids: dict[int, list] = {}
         self._page_rows: dict[int, list] = {}
@@ -160,7 +161,10 @@ class CappedSortingPaginator(CappedPaginator):
         fields = self._loaded_fields()
         write = self.write if fields is not None else None
         statement = partial(self._statement, connection, names, order_sql, where, params, fields)
-        if not where or not self.prepare:  # an unfiltered list's plan is good for any page
+        if where and self.past_cap:  # known to match more than the cap: nothing to count
+            rows = self._run(connection, *statement(few=False, many=True), write)
+            rows[0] = (self.cap + 1, *rows[0][1:])
+        elif not where or not self.prepare:  # an unfiltered list's plan is good for any page
             rows = self._run(
                 connection,
                 *statement(few=True, many=bool(where)),

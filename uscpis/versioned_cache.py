@@ -88,34 +88,46 @@ class VersionedCache:
         today's date...), and the value must be the same for everyone shown it.
         ``still_valid(value)``, if given, may refuse a stored value that time alone has made
         stale; it is then built again."""
-        token_keys = [self.token_key(t) for t in tokens]
-        value_key = f"{self.name}:c:{self._namespace()}:{key}"
         try:
-            found = cache.get_many([value_key, *token_keys])
-            current = [found.get(k) for k in token_keys]
-            stored = found.get(value_key)
-            if (
-                stored is not None
-                and None not in current
-                and stored[0] == current
-                and (still_valid is None or still_valid(stored[1]))
-            ):
-                return stored[1]
-            if None in current:
-                for token_key, token in zip(token_keys, current, strict=True):
-                    if token is None:
-                        cache.add(token_key, secrets.token_hex(8), timeout=None)
-                found = cache.get_many(token_keys)
-                current = [found.get(k) for k in token_keys]
+            stored, current = self.lookup(key, tokens)
+            if stored is not None and (still_valid is None or still_valid(stored[0])):
+                return stored[0]
         except Exception:
             logger.warning("%s cache unreachable; building %s", self.name, key, exc_info=True)
             return build()
         value = build()  # read after the tokens: see the module docstring
-        if None not in current:
-            try:
-                cache.set(value_key, (current, value), timeout=self.timeout)
-            except Exception:
-                logger.warning(
-                    "%s cache unreachable; not storing %s", self.name, key, exc_info=True
-                )
+        self.store(key, current, value)
         return value
+
+    def _value_key(self, key: str) -> str:
+        return f"{self.name}:c:{self._namespace()}:{key}"
+
+    def lookup(self, key: str, tokens: Iterable[str]) -> tuple[tuple | None, list | None]:
+        """The value stored under ``key`` while none of ``tokens`` is replaced (as a 1-tuple:
+        a stored value may be None; ``None`` when there is none), and the tokens' current
+        values, to ``store`` a value built from what is read *after* this call. Tokens
+        missing from the cache are created. Raises what the cache raises."""
+        token_keys = [self.token_key(t) for t in tokens]
+        value_key = self._value_key(key)
+        found = cache.get_many([value_key, *token_keys])
+        current = [found.get(k) for k in token_keys]
+        stored = found.get(value_key)
+        if stored is not None and None not in current and stored[0] == current:
+            return (stored[1],), current
+        if None in current:
+            for token_key, token in zip(token_keys, current, strict=True):
+                if token is None:
+                    cache.add(token_key, secrets.token_hex(8), timeout=None)
+            found = cache.get_many(token_keys)
+            current = [found.get(k) for k in token_keys]
+        return None, current
+
+    def store(self, key: str, current: list | None, value) -> None:
+        """Keep ``value`` under ``key`` and the tokens ``lookup`` read before it was built
+        (nothing is kept when they could not be read)."""
+        if current is None or None in current:
+            return
+        try:
+            cache.set(self._value_key(key), (current, value), timeout=self.timeout)
+        except Exception:
+            logger.warning("%s cache unreachable; not storing %s", self.name, key, exc_info=True)

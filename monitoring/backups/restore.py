@@ -22,6 +22,7 @@ from monitoring.models import (
     BackupKind,
 )
 from monitoring.pg import BackupError
+from patients import search_cache
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ def _restore(backup: Backup, *, actor, say: Say, progress: Progress) -> RestoreR
     database_step(0, "waiting for other connections to let go of the tables")
     changes = restore_engine.restore_database(folder, database_step)
     forget_all_users()  # the signed-in user cache holds rows of the replaced table
+    search_cache.PAST_CAP.replace({search_cache.EVERY_PATIENT})  # searches past the cap
     report = RestoreReport(backup=backup, safety_backup=safety, tables_changed=changes)
     if layout.MEDIA_FILE in manifest.get("files", {}):
         say("Restoring media files...")

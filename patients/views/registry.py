@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import AuditAction
 from accounts.permissions import deny, require_perm
 from accounts.roles import user_has_perm
-from patients import forms, selectors, timeline_cache
+from patients import forms, search_cache, selectors, timeline_cache
 from patients.models import Allergy, Medication
 from patients.services import patient_accounts, records, registry
 from patients.templatetags.chart_rows import timeline_items
@@ -53,6 +53,10 @@ def patient_list(request: Request):
     plain = selectors.patient_search_plans_alike(**filters)
     many = selectors.patient_search_expects_more(filters.get("q", ""), than=paginator.cap)
     paginator.prepare = plain and not many
+    # Words likely to find more than the cap ("mag"): once counted past it, they are known
+    # to be (until a patient is saved or deleted), and the page is read without counting.
+    past_cap = search_cache.PastCap(filters["q"], paginator.cap) if plain and many else None
+    paginator.past_cap = past_cap is not None and past_cap.known
     # The rows show names and ID numbers: one read event for the page (naming the patient
     # when only one is shown; the search words are not kept, they may be a name), written
     # by the statement that reads the page.
@@ -63,6 +67,8 @@ def patient_list(request: Request):
     )
     paginator.write = audit.write
     page = paginator.get_page(number)
+    if past_cap is not None and paginator.capped:
+        past_cap.found()
     audit.detail["page"] = page.number  # as recorded, unless another page was served
     audit.served(page)
     return render_page(
