@@ -65,7 +65,6 @@ def csrf(request) -> dict:
     return {"csrf_token": SimpleLazyObject(lambda: masked_token(request))}
 
 
-
 class CsrfCookieUnchangedMiddleware:
     """Listed right after Django's ``CsrfViewMiddleware``: a page using the token does not
     send the CSRF cookie again when the browser already holds that very secret in it.
