@@ -305,7 +305,9 @@ class PlainModelIterable(ModelIterable):
     """``ModelIterable`` whose instances are made by :func:`instances_from_db` (no
     ``Model.__init__`` per row: the same instances) when the query selects its model's own
     columns and nothing else; ``ModelIterable`` itself otherwise (``select_related``,
-    annotations, extra columns, known related objects)."""
+    annotations, extra columns, known related objects). A list of one table in a plain
+    order is read with the SQL :func:`one_table_select` writes from the query's parts
+    (the same statement, without the whole query compiler)."""
 
     def __iter__(self):
         queryset = self.queryset
@@ -319,7 +321,12 @@ class PlainModelIterable(ModelIterable):
             yield from super().__iter__()
             return
         db = queryset.db
-        if not (query.annotations or query.extra or queryset._prefetch_related_lookups):
+        if not (
+            self.chunked_fetch  # iterator(): rows fetched a chunk at a time, by the compiler
+            or query.annotations
+            or query.extra
+            or queryset._prefetch_related_lookups
+        ):
             connection = connections[db]
             fields = loaded_fields(queryset)
             table = connection.ops.quote_name(query.model._meta.db_table)
