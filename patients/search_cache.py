@@ -9,9 +9,11 @@ to show the same "more than 1,000" on every keystroke, page and user. Once a sea
 been found past the cap, that is kept (``patients:cap``), and while no patient is saved or
 deleted the list reads its page in name order without counting
 (``CappedSortingPaginator.past_cap``). A new registration, an edit or a deletion replaces
-the token when it commits, so the next such search counts again; ``QuerySet.update`` and
-bulk writes on patients send no signal, and the code that uses them replaces it itself
-(``patients_changed``).
+the token when it commits, so the next such search counts again. ``QuerySet.update`` and
+bulk writes send no signal: rows added in bulk (the demo and bench data) only add matches,
+so a search past the cap stays past it; nothing updates patients' names or ID numbers in
+bulk, and code that ever does must call ``patients_changed`` (a restore replaces the token
+itself).
 
 Only searches the trigram sample expects to find past the cap ask (one round trip to the
 cache, the same MGET as every versioned value): a search with few matches never pays for

@@ -12,7 +12,7 @@ from django.db.models.query import BaseIterable, ModelIterable, QuerySet
 from django.db.models.sql.datastructures import BaseTable
 from django.utils.functional import cached_property
 
-from uscpis.compiled import (  # noqa: F401 (model_rows, plain_order: used from here too)
+from uscpis.compiled import (
     fetch_together,
     loaded_fields,
     model_rows,
