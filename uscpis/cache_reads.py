@@ -8,7 +8,8 @@ the observability hooks, the generic command packer and the response callbacks. 
 ``get_many`` here sends the same ``MGET`` on a connection taken from the same pool (so the
 pool's readiness check, reconnection and fork safety are redis-py's own), reads the reply
 with the connection's own ``read_response`` (which disconnects on any error, as
-``execute_command`` does) and decodes values with the cache's serializer: the same dict as
+``execute_command`` does) and decodes values with the cache's serializer (Django's own
+skips its ``int()`` attempt for pickled values, ``_loads``): the same dict as
 ``cache.get_many``. Errors propagate as from ``cache.get_many``.
 
 It is used only where that is exactly what redis-py would do: Django's ``RedisCache`` with
@@ -24,7 +25,9 @@ order, the first error reply raised after all were read.
 
 from __future__ import annotations
 
-from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+import pickle
+
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient, RedisSerializer
 from django.utils.connection import ConnectionProxy
 from redis.exceptions import ResponseError
 
@@ -76,12 +79,34 @@ def get_many(cache, keys: list[str]) -> dict:
         pool.release(connection)
     if values is None:
         return cache.get_many(keys)
-    loads = backend._cache._serializer.loads
+    loads = _loads(backend._cache._serializer)
     return {
         key_map[full]: loads(value)
         for full, value in zip(full_keys, values, strict=False)
         if value is not None
     }
+
+
+_PICKLED = 0x80  # the first byte of every pickle of protocol 2 and up (its PROTO opcode)
+
+
+def _loads(serializer):
+    """``serializer.loads``; for Django's own serializer, the same function without its
+    failed ``int()`` (and the exception raised and caught) on every pickled value.
+
+    Django's ``RedisSerializer`` stores an ``int`` as its digits and anything else pickled
+    (protocol ``HIGHEST_PROTOCOL`` unless configured): ``loads`` tries ``int(data)`` and
+    unpickles when that raises ``ValueError``. Data starting with the byte 0x80 can never
+    be read by ``int()``, so it goes straight to ``pickle.loads``; anything else (digits,
+    or a pickle of protocol 0 or 1) is handed to the serializer's ``loads`` as before."""
+    if type(serializer) is not RedisSerializer:
+        return serializer.loads
+    plain = serializer.loads
+
+    def loads(data: bytes):
+        return pickle.loads(data) if data and data[0] == _PICKLED else plain(data)  # noqa: S301 (what Django's serializer unpickles)
+
+    return loads
 
 
 def _backend(cache):

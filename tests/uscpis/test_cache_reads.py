@@ -182,3 +182,57 @@ def test_execute_many_leaves_other_caches_and_retrying_pools_to_the_caller(
     assert not _pool(redis_cache)._in_use_connections
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert cache_reads.execute_many(cache, [(b"GET", "x")]) is None
+
+
+@pytest.mark.parametrize("protocol", [None, 0, 1, 2, 5])
+def test_values_decode_as_the_serializer_decodes_them(protocol, monkeypatch):
+    from django.core.cache.backends.redis import RedisSerializer
+
+    serializer = RedisSerializer(protocol=protocol)
+    values = [42, -7, 0, True, None, "ünïcode", b"\x80bytes", {"a": (1, "b")}, 2**70, 1.5]
+    stored = [str(v).encode() if type(v) is int else serializer.dumps(v) for v in values]
+    expected = [serializer.loads(data) for data in stored]
+    asked = []
+    plain = RedisSerializer.loads
+    monkeypatch.setattr(
+        RedisSerializer, "loads", lambda self, data: asked.append(data) or plain(self, data)
+    )
+    loads = cache_reads._loads(serializer)
+    got = [loads(data) for data in stored]
+    assert got == expected and [type(v) for v in got] == [type(v) for v in expected]
+    # Only what int() could read, or a pickle without the 0x80 mark, reaches Django's loads.
+    marked = protocol is None or protocol >= 2
+    assert asked == [d for d in stored if not (marked and d[:1] == b"\x80")]
+    assert len(asked) == (4 if marked else len(values))
+
+
+def test_a_custom_serializer_decodes_every_value():
+    class Upper:
+        def loads(self, data):
+            return data.upper()
+
+    serializer = Upper()
+    assert cache_reads._loads(serializer) == serializer.loads
+    assert cache_reads._loads(serializer)(b"\x80abc") == b"\x80ABC"
+
+
+def test_a_broken_pickle_raises_as_the_serializer_does():
+    from django.core.cache.backends.redis import RedisSerializer
+
+    serializer = RedisSerializer()
+    broken = serializer.dumps({"a": 1})[:-3]
+    with pytest.raises(Exception) as expected:
+        serializer.loads(broken)
+    with pytest.raises(type(expected.value)):
+        cache_reads._loads(serializer)(broken)
+
+
+def test_replies_are_parsed_by_hiredis(redis_cache):
+    # A dependency (redis[hiredis]): redis-py parses replies in C instead of Python.
+    from redis._parsers import _HiredisParser
+
+    connection = _pool(redis_cache).get_connection()
+    try:
+        assert isinstance(connection._parser, _HiredisParser)
+    finally:
+        _pool(redis_cache).release(connection)
