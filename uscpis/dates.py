@@ -36,8 +36,10 @@ def parse_day(value: str | None, default: date) -> date:
 
 
 @lru_cache(maxsize=16)
-def _label_words(language: str | None) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
-    """Weekday and month abbreviations and AM/PM in ``language``, translated once."""
+def label_words(language: str | None) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
+    """Weekday and month abbreviations and AM/PM as ``django.utils.dateformat`` writes them
+    (``D``, ``M``, ``A``) in ``language``, translated once: weekdays by ``weekday()``,
+    months by number (index 0 is empty)."""
     return (
         tuple(str(WEEKDAYS_ABBR[i]) for i in range(7)),
         ("",) + tuple(str(MONTHS_3[i]).title() for i in range(1, 13)),
@@ -56,7 +58,7 @@ def when_label(moment) -> str:
 
 def when_labeller() -> Callable[[datetime], str]:
     """``when_label`` in the active language, its words looked up once for many moments."""
-    days, months, am, pm = _label_words(get_language())
+    days, months, am, pm = label_words(get_language())
 
     def label(moment: datetime) -> str:
         hour = moment.hour % 12 or 12

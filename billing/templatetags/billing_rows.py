@@ -8,7 +8,6 @@ template code it replaced (tests/billing/test_billing_rows.py)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from html import escape
 
 from django import template
@@ -17,14 +16,13 @@ from django.template.base import render_value_in_context
 from django.template.defaulttags import CsrfTokenNode
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
-from django.utils.translation import gettext as _
 
 from billing.models import ApprovalStatus, PaymentMethod
 from billing.templatetags.billing_tags import invoice_badge_html, money_html
 from inventory.filters import field_html
+from uscpis.dates import label_words
 from uscpis.fasturl import int_url_maker, reverse_ints
 
 register = template.Library()
@@ -39,16 +37,8 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-@lru_cache(maxsize=16)
-def _words(language: str | None) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
-    """Weekday and month abbreviations and AM/PM as ``django.utils.dateformat`` writes them
-    (``D``, ``M``, ``A``) in ``language``, translated once."""
-    return (
-        tuple(str(WEEKDAYS_ABBR[i]) for i in range(7)),
-        ("",) + tuple(str(MONTHS_3[i]).title() for i in range(1, 13)),
-        _("AM"),
-        _("PM"),
-    )
+# Weekday and month abbreviations and AM/PM in a language, translated once.
+_words = label_words
 
 
 def day_label(day, words) -> str:

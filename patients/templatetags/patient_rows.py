@@ -10,12 +10,12 @@ from html import escape
 from django import template
 from django.forms import widgets
 from django.template.loader import render_to_string
-from django.utils.dates import MONTHS_3
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from patients.models import Patient
+from uscpis.dates import label_words
 from uscpis.fasturl import reverse_ints
 from uscpis.forms import html_attrs
 
@@ -41,20 +41,24 @@ def patient_rows(patients):
     types = {
         value: _e(label) for value, label in Patient._meta.get_field("patient_type").flatchoices
     }
-    months: dict[int, str] = {}
+    months = _months(get_language())
     return mark_safe("".join(_row(p, chart, types, months) for p in patients))  # noqa: S308 - every value is escaped
 
 
-def _born(day, months: dict[int, str]) -> str:
+@lru_cache(maxsize=16)
+def _months(language: str | None) -> tuple[str, ...]:
+    """The month abbreviations Django's ``M`` writes in ``language`` (index 1-12), escaped:
+    translated once per process, not once per page (a lazy translation costs ~15 us)."""
+    return tuple(_e(name) for name in label_words(language)[1])
+
+
+def _born(day, months: tuple[str, ...]) -> str:
     """``{{ day|date:"j M Y" }}`` (Django's ``j``, ``M`` and ``Y``: "29 Feb 2004", the month
     in the active language)."""
-    month = months.get(day.month)
-    if month is None:
-        month = months[day.month] = _e(MONTHS_3[day.month].title())
-    return f"{day.day} {month} {day.year:04d}"
+    return f"{day.day} {months[day.month]} {day.year:04d}"
 
 
-def _row(p, chart: tuple[str, str], types: dict, months: dict[int, str]) -> str:
+def _row(p, chart: tuple[str, str], types: dict, months: tuple[str, ...]) -> str:
     """One ``<tr>`` of the patient list."""
     url = f"{chart[0]}{p.pk}{chart[1]}"
     kind = types.get(p.patient_type)

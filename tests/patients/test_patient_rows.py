@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 from django.template import Context, Template
+from django.utils import translation
 
 from patients.forms import PatientSearchForm
 from patients.templatetags.patient_rows import patient_filters, patient_rows
@@ -20,7 +21,8 @@ OLD_ROWS = (
 )
 
 
-def test_patient_rows_match_the_template_they_replace():
+@pytest.mark.parametrize("language", ["en-us", "de", "fr"])
+def test_patient_rows_match_the_template_they_replace(language):
     patients = [
         PatientFactory(
             first_name="Ana <b>",
@@ -39,11 +41,13 @@ def test_patient_rows_match_the_template_they_replace():
         PatientFactory(first_name="Cy", last_name="Dee", college="", department=""),
         *[PatientFactory(birth_date=date(1961 + m, m, 1 + m)) for m in range(1, 13)],
     ]
-    expected = Template(OLD_ROWS).render(Context({"page": patients}))
-    got = patient_rows(patients)
+    with translation.override(language):  # month names translated once per language
+        expected = Template(OLD_ROWS).render(Context({"page": patients}))
+        got = patient_rows(patients)
     assert got == expected
     assert "<b>" not in got and "&lt;Engineering&gt;" in got and "—" in got
-    assert "29 Feb 2004" in got and "13 Dec 1973" in got
+    months = {"en-us": ("Feb", "Dec"), "de": ("Feb", "Dez"), "fr": ("Fév", "Déc")}[language]
+    assert f"29 {months[0]} 2004" in got and f"13 {months[1]} 1973" in got
 
 
 # The search filters as template code before ``{% patient_filters %}`` replaced it.
