@@ -98,6 +98,7 @@ class CappedSortingPaginator(CappedPaginator):
         self._wanted = 1
         self._page_ids: dict[int, list] = {}
         self._page_rows: dict[int, list] = {}
+        self._few_order = False  # when_few still to apply before the ORM reads a page
 
     def wanted(self, number) -> int:
         """The page ``get_page(number)`` reads in its one statement: ``number`` itself
@@ -192,8 +193,10 @@ class CappedSortingPaginator(CappedPaginator):
             else:
                 by_pk = {row.pk: row for row in self._from_db(fields, [r[3:] for r in rows])}
                 self._page_rows[self._wanted] = [by_pk[k] for k in ids if k in by_pk]
-        if not self.capped and self.when_few is not None:  # any other page (past the last)
-            self.object_list = self.when_few(self.object_list)
+        # Any page not read by the statement (past the last) is read with the ORM, in the
+        # few-match order when the matches are few: applied then (``page``), as building
+        # that queryset costs more than most pages that never need it.
+        self._few_order = not self.capped and self.when_few is not None
         return min(counted, self.cap)
 
     def _statement(
@@ -310,6 +313,9 @@ class CappedSortingPaginator(CappedPaginator):
             return self._get_page(rows[: self._page_bounds(number)], number, self)
         ids = self._page_ids.get(number)
         if ids is None:
+            if self._few_order:
+                self._few_order = False
+                self.object_list = self.when_few(self.object_list)
             return super().page(number)
         ids = ids[: self._page_bounds(number)]
         by_pk = {row.pk: row for row in self._rows_by_pk(ids)}

@@ -85,6 +85,28 @@ def test_sorting_paginator_pages_few_matches_in_the_lists_order(ordering):
             assert "t1" in ctx.captured_queries[0]["sql"]
 
 
+def test_sorting_paginator_applies_when_few_only_to_pages_the_orm_reads():
+    user = UserFactory()
+    Notification.objects.bulk_create(Notification(user=user, title=f"t{i:02d}") for i in range(9))
+    listed = Notification.objects.filter(user=user).order_by("title", "id")
+    asked = []
+
+    def when_few(qs):
+        asked.append(qs)
+        return qs.order_by(Lower("title"), "id")
+
+    paginator = CappedSortingPaginator(listed, 4, cap=50, when_few=when_few)
+    assert _titles(paginator.get_page(2)) == ["t04", "t05", "t06", "t07"]
+    assert asked == []  # the statement read the page: the reordered queryset is never built
+    # Past the last page: the last page is read with the ORM, in the few-match order.
+    past = CappedSortingPaginator(listed, 4, cap=50, when_few=when_few)
+    with CaptureQueriesContext(connection) as ctx:
+        page = past.get_page(99)
+        assert _titles(page) == ["t08"] and page.number == 3
+    assert len(asked) == 1 and "LOWER" in ctx.captured_queries[-1]["sql"].upper()
+    assert _titles(past.page(1)) == ["t00", "t01", "t02", "t03"] and len(asked) == 1
+
+
 def test_sorting_paginator_reads_capped_matches_in_index_order():
     user = UserFactory()
     Notification.objects.bulk_create(Notification(user=user, title=f"n{i:02d}") for i in range(30))
