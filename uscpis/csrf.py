@@ -21,7 +21,6 @@ from operator import add
 from django.conf import settings
 from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
 from django.utils.cache import patch_vary_headers
-from django.utils.functional import SimpleLazyObject
 
 _CHARS = CSRF_ALLOWED_CHARS
 _N = len(_CHARS)
@@ -60,9 +59,54 @@ def masked_token(request) -> str:
     return mask + bytes(sums).translate(_SUM_TO_CHAR).decode("ascii")
 
 
+class CsrfToken:
+    """The page's token, masked when first shown and then the same string everywhere on the
+    page: what Django's ``SimpleLazyObject`` around ``get_token`` is to templates
+    (``{{ csrf_token }}``, ``{% csrf_token %}``, ``str()``, truthiness, comparison), without
+    its cost. Every ``isinstance()`` check on a ``SimpleLazyObject`` (Django makes several
+    for each value a template shows: ``template_localtime``, ``localize``, ``keep_lazy``'s
+    ``Promise`` test in ``escape``) goes through its ``__class__`` property and the
+    ``__getattribute__`` every lazy object runs in Python: ~4% of a signed-in page that
+    shows the token twice. The token is 64 letters and digits: nothing in it needs escaping,
+    so ``__html__`` (what ``conditional_escape`` and ``format_html`` ask for) is the token."""
+
+    __slots__ = ("_request", "_value")
+
+    def __init__(self, request):
+        self._request = request
+        self._value: str | None = None
+
+    def __str__(self) -> str:
+        if self._value is None:
+            self._value = masked_token(self._request)
+        return self._value
+
+    __html__ = __str__
+
+    def __bool__(self) -> bool:
+        return True  # a masked token is never empty
+
+    def __eq__(self, other) -> bool:
+        return str(self) == other
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __len__(self) -> int:
+        return len(str(self))
+
+    def __repr__(self) -> str:
+        return f"<CsrfToken {str(self)!r}>"
+
+    def __getattr__(self, name):  # any other str method (``upper``, ``startswith``...)
+        if name.startswith("_"):  # a copy made without __init__ has no slots set
+            raise AttributeError(name)
+        return getattr(str(self), name)
+
+
 def csrf(request) -> dict:
     """Context processor: ``csrf_token`` for ``{{ csrf_token }}`` and ``{% csrf_token %}``."""
-    return {"csrf_token": SimpleLazyObject(lambda: masked_token(request))}
+    return {"csrf_token": CsrfToken(request)}
 
 
 class CsrfCookieUnchangedMiddleware:

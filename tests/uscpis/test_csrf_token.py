@@ -17,7 +17,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from tests.factories import TEST_PASSWORD
-from uscpis.csrf import masked_token, random_chars
+from uscpis.csrf import CsrfToken, csrf, masked_token, random_chars
 
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([A-Za-z0-9]{64})"')
 
@@ -54,6 +54,35 @@ def test_a_first_visit_gets_a_new_secret_as_django_makes_it():
     assert len(secret) == CSRF_SECRET_LENGTH and set(secret) <= set(CSRF_ALLOWED_CHARS)
     assert _unmask_cipher_token(token) == secret
     assert request.META["CSRF_COOKIE_NEEDS_UPDATE"] is True
+
+
+def test_the_token_is_masked_only_when_shown_and_then_is_one_string():
+    from django.template import Context, RequestContext, Template
+    from django.utils.functional import LazyObject
+    from django.utils.html import conditional_escape, format_html
+
+    request = RequestFactory().get("/")
+    request.META["CSRF_COOKIE"] = random_chars(CSRF_SECRET_LENGTH)
+    unused = Template("{% if user %}{% endif %}no token here")
+    assert unused.render(RequestContext(request, processors=[csrf])) == "no token here"
+    assert "CSRF_COOKIE_NEEDS_UPDATE" not in request.META  # nothing shown: no cookie to send
+    token = csrf(request)["csrf_token"]
+    assert isinstance(token, CsrfToken) and not isinstance(token, LazyObject)
+    shown = Template(
+        "{{ csrf_token }}|{% csrf_token %}|{{ csrf_token|upper }}|{{ csrf_token|length }}"
+    ).render(Context({"csrf_token": token}))
+    value = str(token)
+    assert request.META["CSRF_COOKIE_NEEDS_UPDATE"] is True
+    assert _unmask_cipher_token(value) == request.META["CSRF_COOKIE"]
+    assert shown == (
+        f'{value}|<input type="hidden" name="csrfmiddlewaretoken" value="{value}">'
+        f"|{value.upper()}|{CSRF_TOKEN_LENGTH}"
+    )
+    # As Django's lazy token answers: the same string wherever and however it is asked.
+    assert token == value and value == token and token != "NOTPROVIDED" and bool(token)
+    assert conditional_escape(token) == value and hash(token) == hash(value)
+    assert format_html("<i>{}</i>", token) == f"<i>{value}</i>"
+    assert token.startswith(value[:5]) and len(token) == CSRF_TOKEN_LENGTH
 
 
 @pytest.mark.django_db
