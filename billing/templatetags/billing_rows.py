@@ -37,10 +37,6 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-# Weekday and month abbreviations and AM/PM in a language, translated once.
-_words = label_words
-
-
 def day_label(day, words) -> str:
     """``|date:"D j M Y"`` (``Tue 3 Mar 2026``) of a date."""
     return f"{words[0][day.weekday()]} {day.day} {words[1][day.month]} {day.year:04d}"
@@ -65,7 +61,7 @@ _money = money_html  # ``{{ value|money }}``, escaped
 def patient_invoice_rows(invoices) -> str:
     """The ``<tr>`` of each invoice on a patient's billing account (``billing/patient.html``)."""
     language = get_language()
-    words = _words(language)
+    words = label_words(language)
     invoice_url = int_url_maker("billing:invoice")
     out = []
     for inv in invoices:
@@ -83,7 +79,7 @@ def patient_invoice_rows(invoices) -> str:
 @register.simple_tag
 def patient_payment_items(payments) -> str:
     """The ``<li>`` of each of a patient's recent payments (``billing/patient.html``)."""
-    words = _words(get_language())
+    words = label_words(get_language())
     tz = timezone.get_current_timezone()
     payment_url = int_url_maker("billing:payment")
     out = []
@@ -102,7 +98,7 @@ def patient_payment_items(payments) -> str:
 def cashier_payment_rows(payments) -> str:
     """The ``<tr>`` of each payment on the cashier's page and a cashier day's page (the
     payments' patients selected with them)."""
-    words = _words(get_language())
+    words = label_words(get_language())
     tz = timezone.get_current_timezone()
     payment_url = int_url_maker("billing:payment")
     out = []
@@ -172,7 +168,7 @@ def invoice_line_rows(context, invoice, lines, editable: bool) -> str:
 @register.simple_tag
 def allocation_items(allocations) -> str:
     """The ``<li>`` of each payment allocated to an invoice (``billing/invoice.html``)."""
-    words = _words(get_language())
+    words = label_words(get_language())
     tz = timezone.get_current_timezone()
     payment_url = int_url_maker("billing:payment")
     out = []
@@ -190,7 +186,7 @@ def allocation_items(allocations) -> str:
 @register.simple_tag
 def credit_note_items(credit_notes) -> str:
     """The ``<li>`` of each credit note on an invoice (``billing/invoice.html``)."""
-    words = _words(get_language())
+    words = label_words(get_language())
     tz = timezone.get_current_timezone()
     out = []
     for c in credit_notes:
@@ -204,7 +200,7 @@ def credit_note_items(credit_notes) -> str:
 @register.simple_tag
 def write_off_items(write_offs) -> str:
     """The ``<li>`` of each write-off asked for on an invoice (``billing/invoice.html``)."""
-    words = _words(get_language())
+    words = label_words(get_language())
     tz = timezone.get_current_timezone()
     out = []
     for w in write_offs:

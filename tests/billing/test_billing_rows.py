@@ -22,7 +22,6 @@ from billing.models import (
 )
 from billing.services import invoices as invoice_services
 from billing.templatetags.billing_rows import (
-    _words,
     cashier_payment_rows,
     clock_label,
     day_label,
@@ -34,6 +33,7 @@ from billing.templatetags.billing_rows import (
 from patients.models import Patient
 from tests.billing.conftest import issued_invoice
 from tests.patients.factories import PatientFactory
+from uscpis.dates import label_words
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_date_labels_are_djangos_formats_over_a_year_in_two_languages():
     moments = [start + timedelta(hours=h, minutes=h % 61) for h in range(0, 24 * 370, 7)]
     for language in ("en", "fr"):
         with translation.override(language):
-            words = _words(translation.get_language())
+            words = label_words(translation.get_language())
             for m in moments:
                 assert day_label(m.date(), words) == _old('{{ d|date:"D j M Y" }}', d=m.date())
                 local = timezone.localtime(m)  # |date shows an aware time in the current zone
