@@ -7,9 +7,10 @@ patient, users, coverage and payer took ~0.9 ms of the backend's CPU to answer, 
 :class:`PreparedSQL` is sent by ``uscpis.compiled.fetch_together`` as ``EXECUTE name(...)``
 of a statement prepared on that connection: the first time the connection sees it, its
 ``PREPARE`` goes first in the same round trip (so a page's statements and round trips are
-the same whether or not it is the first). PostgreSQL then plans it at most once more (its
-generic plan, after five custom ones, when that costs no more than they do) and analyses
-it again by itself when a table it reads changes. That kept plan is made for any value of
+the same whether or not it is the first). PostgreSQL then plans it once, for any value
+(the backend opens every connection with ``plan_cache_mode = force_generic_plan``,
+``uscpis/pgbackend/base.py``), and analyses it again by itself when a table it reads
+changes. That kept plan is made for any value of
 the parameters: a statement whose best plan depends on them (a long-standing patient's
 rows against a new one's) is better left unprepared (``named_statement(prepare=False)``),
 or given an index that the plan for any value reads well.

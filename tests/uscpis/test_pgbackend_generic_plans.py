@@ -1,0 +1,69 @@
+"""Statements prepared on a connection are planned once: every connection the backend opens
+has ``plan_cache_mode = force_generic_plan`` (``uscpis/pgbackend/base.py``)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, connections
+
+from uscpis.compiled import fetch_together
+from uscpis.prepared import PreparedSQL
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh():
+    """A new connection, opened by the backend as a worker's is."""
+    wrapper = connections.create_connection("default")
+    wrapper.ensure_connection()
+    yield wrapper
+    wrapper.close()
+
+
+def _setting(wrapper) -> str:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return cursor.fetchone()[0]
+
+
+def test_a_new_connection_plans_prepared_statements_once(fresh):
+    assert _setting(fresh) == "force_generic_plan"
+
+
+def test_the_setting_survives_a_rolled_back_transaction(fresh):
+    fresh.set_autocommit(False)
+    with fresh.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    fresh.rollback()
+    fresh.set_autocommit(True)
+    assert _setting(fresh) == "force_generic_plan"
+
+
+def test_a_prepared_statement_is_never_planned_per_value():
+    """PostgreSQL would plan its first five executions for their values (custom plans)."""
+    sql = PreparedSQL(
+        "SELECT count(*) FROM accounts_user WHERE id > %s AND email LIKE %s /* generic-plan test */"
+    )
+    for n in range(7):
+        (rows,) = fetch_together([(sql, [n, "%@%"])])
+        assert rows[0][0] >= 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%generic-plan test%"],
+        )
+        assert cursor.fetchall() == [(7, 0)]
+
+
+def test_a_connection_that_does_not_autocommit_keeps_the_setting(settings):
+    """With AUTOCOMMIT off the SET opens a transaction: it is committed, not left open."""
+    wrapper = connections.create_connection("default")
+    wrapper.settings_dict = {**wrapper.settings_dict, "AUTOCOMMIT": False}
+    try:
+        wrapper.ensure_connection()
+        wrapper.rollback()  # a commit that had not happened would undo the SET here
+        assert _setting(wrapper) == "force_generic_plan"
+    finally:
+        wrapper.close()
