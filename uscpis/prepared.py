@@ -10,10 +10,10 @@ of a statement prepared on that connection: the first time the connection sees i
 the same whether or not it is the first). PostgreSQL then plans it once, for any value
 (the backend opens every connection with ``plan_cache_mode = force_generic_plan``,
 ``uscpis/pgbackend/base.py``), and analyses it again by itself when a table it reads
-changes. That kept plan is made for any value of
-the parameters: a statement whose best plan depends on them (a long-standing patient's
-rows against a new one's) is better left unprepared (``named_statement(prepare=False)``),
-or given an index that the plan for any value reads well.
+changes. That kept plan is made for any value of the parameters: a statement whose best
+plan depends on them (a long-standing patient's rows against a new one's) is better left
+unprepared (``named_statement(prepare=False)``), or given an index that the plan for any
+value reads well.
 
 Parameters are still bound client-side, as literals in the ``EXECUTE``; PostgreSQL infers
 each ``$n``'s type from where it stands. A statement is sent as it is, unprepared, when a
