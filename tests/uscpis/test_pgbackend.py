@@ -18,15 +18,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def other():
-    """A second connection to the test database, as a worker's would be between requests."""
-    wrapper = connections.create_connection("default")
-    wrapper.ensure_connection()
-    yield wrapper
-    wrapper.close()
-
-
-@pytest.fixture
 def select_one_checks(monkeypatch):
     """Counts Django's own SELECT 1 checks, still running them."""
     calls = []

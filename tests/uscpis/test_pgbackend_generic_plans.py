@@ -13,32 +13,23 @@ from uscpis.prepared import PreparedSQL
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def fresh():
-    """A new connection, opened by the backend as a worker's is."""
-    wrapper = connections.create_connection("default")
-    wrapper.ensure_connection()
-    yield wrapper
-    wrapper.close()
-
-
 def _setting(wrapper) -> str:
     with wrapper.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         return cursor.fetchone()[0]
 
 
-def test_a_new_connection_plans_prepared_statements_once(fresh):
-    assert _setting(fresh) == "force_generic_plan"
+def test_a_new_connection_plans_prepared_statements_once(other):
+    assert _setting(other) == "force_generic_plan"
 
 
-def test_the_setting_survives_a_rolled_back_transaction(fresh):
-    fresh.set_autocommit(False)
-    with fresh.cursor() as cursor:
+def test_the_setting_survives_a_rolled_back_transaction(other):
+    other.set_autocommit(False)
+    with other.cursor() as cursor:
         cursor.execute("SELECT 1")
-    fresh.rollback()
-    fresh.set_autocommit(True)
-    assert _setting(fresh) == "force_generic_plan"
+    other.rollback()
+    other.set_autocommit(True)
+    assert _setting(other) == "force_generic_plan"
 
 
 def test_a_prepared_statement_is_never_planned_per_value(monkeypatch):
