@@ -43,13 +43,18 @@ from django.db.models.sql.datastructures import BaseTable
 from uscpis import prepared
 
 _INT_SENTINEL = 918_273_645_000  # no real id looks like this (as in uscpis.fasturl)
+# For a 32-bit integer column (django-otp's devices, say) Django finds the big sentinel out
+# of the column's range and compiles the lookup to nothing (EmptyResultSet): the query is
+# then compiled again with these, near the top of that range, where no id gets either.
+_INT4_SENTINEL = 2_147_483_000
 _DATETIME_SENTINEL = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)  # no real figure is this old
 _KINDS = (int, str)
+_OUT_OF_RANGE = object()  # a compile that found a sentinel out of its column's range
 
 
-def _sentinel(kind: type, n: int):
+def _sentinel(kind: type, n: int, base: int = _INT_SENTINEL):
     if kind is int:
-        return _INT_SENTINEL + n
+        return base + n
     if kind is datetime:
         return _DATETIME_SENTINEL + timedelta(microseconds=n)
     return f"\x00uscpis-compiled-{n}\x00"  # NUL: no real key holds one (PostgreSQL refuses it)
@@ -438,7 +443,13 @@ class CompiledQuery(_CompiledPerArgumentTypes):
         self.prepare = prepare
 
     def _compile(self, using: str, kinds: tuple[type, ...]) -> _Plan | None:
-        sentinels = [_sentinel(kind, n) for n, kind in enumerate(kinds)]
+        for sentinels in _sentinel_sets(kinds):
+            plan = self._compile_with(using, sentinels)
+            if plan is not _OUT_OF_RANGE:
+                return plan
+        return None
+
+    def _compile_with(self, using: str, sentinels: list):
         try:
             qs = self.build(*sentinels).using(using)
         except (TypeError, ValueError, ValidationError):
@@ -455,7 +466,9 @@ class CompiledQuery(_CompiledPerArgumentTypes):
         compiler = query.get_compiler(using=using)
         try:
             sql, params = compiler.as_sql()
-        except (EmptyResultSet, TypeError, ValueError, ValidationError):
+        except EmptyResultSet:
+            return _OUT_OF_RANGE
+        except (TypeError, ValueError, ValidationError):
             return None
         reader = RowReader.from_compiler(compiler, using)
         if reader is None or reader.model is not self.model:
@@ -510,7 +523,13 @@ class CompiledCount(_CompiledPerArgumentTypes):
     kinds = (*_KINDS, datetime)
 
     def _compile(self, using: str, kinds: tuple[type, ...]):
-        sentinels = [_sentinel(kind, n) for n, kind in enumerate(kinds)]
+        for sentinels in _sentinel_sets(kinds):
+            plan = self._compile_with(using, sentinels)
+            if plan is not _OUT_OF_RANGE:
+                return plan
+        return None
+
+    def _compile_with(self, using: str, sentinels: list):
         try:
             qs = self.build(*sentinels).using(using)
         except (TypeError, ValueError, ValidationError):
@@ -519,7 +538,9 @@ class CompiledCount(_CompiledPerArgumentTypes):
             return None
         try:
             sql, params = qs.order_by().values("pk").query.get_compiler(using=using).as_sql()
-        except (EmptyResultSet, TypeError, ValueError, ValidationError):
+        except EmptyResultSet:
+            return _OUT_OF_RANGE
+        except (TypeError, ValueError, ValidationError):
             return None
         slots = _slots(sql, params, sentinels)
         if slots is None:
@@ -536,6 +557,14 @@ class CompiledCount(_CompiledPerArgumentTypes):
             return self.build(*args).count()
         ((value,),) = fetch_together([statement], router.db_for_read(self.model))[0]
         return value
+
+
+def _sentinel_sets(kinds: tuple[type, ...]):
+    """The sentinels to compile a query with for arguments of ``kinds``: the usual ones, and
+    then (when an argument is an ``int``) ones that fit a 32-bit integer column."""
+    yield [_sentinel(kind, n) for n, kind in enumerate(kinds)]
+    if int in kinds:
+        yield [_sentinel(kind, n, _INT4_SENTINEL) for n, kind in enumerate(kinds)]
 
 
 def _slots(sql: str, params, sentinels: list) -> tuple | None:

@@ -360,3 +360,28 @@ def test_one_table_lists_are_written_without_the_compiler():
     with CaptureQueriesContext(connection) as queries:
         assert list(plain_instances(Patient.objects.none().order_by("pk"))) == []
     assert len(queries) == 0
+
+
+def test_a_32_bit_key_is_compiled_too(admin_user):
+    """A model with a 32-bit integer key (django-otp's devices): Django finds the usual
+    sentinel out of that column's range and compiles the lookup to nothing, so the query
+    is compiled with sentinels that fit, and gives the ORM's rows for any key."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from uscpis.compiled import CompiledCount
+
+    device = TOTPDevice.objects.create(user=admin_user, name="phone", confirmed=True)
+    by_pk = CompiledQuery(TOTPDevice, lambda pk: TOTPDevice.objects.filter(id=pk))
+    sql, params = by_pk.statement(device.pk)
+    assert params == [device.pk] and "otp_totp_totpdevice" in sql
+    assert _values(by_pk.all(device.pk)) == _values(TOTPDevice.objects.filter(id=device.pk))
+    with CaptureQueriesContext(connection) as seen:
+        assert by_pk.first(device.pk + 1) is None
+        assert by_pk.first(2**40) is None  # past the column's range: no row, no error
+    assert len(seen) == 2
+    counted = CompiledCount(TOTPDevice, lambda pk: TOTPDevice.objects.filter(id=pk))
+    assert counted.statement(device.pk) is not None
+    assert counted.count(device.pk) == 1 and counted.count(2**40) == 0
+    # An empty filter is nothing with either sentinel: the ORM answers.
+    empty = CompiledQuery(TOTPDevice, lambda pk: TOTPDevice.objects.filter(id=pk, pk__in=[]))
+    assert empty.statement(device.pk) is None and empty.first(device.pk) is None
