@@ -47,23 +47,24 @@ def _ellipsis(language: str | None) -> str:
     return Truncator("ab").chars(1)
 
 
-def _truncate(value, length: int) -> str:
+def _truncate(value, length: int, ellipsis: str | None = None) -> str:
     """``|truncatechars:length``; ASCII text (paths, request ids) without Truncator's
-    per-character walk: it has no combining characters, so the cut is at ``length - 1``."""
+    per-character walk: it has no combining characters, so the cut is at ``length - 1``
+    (``ellipsis``: the active language's, when the caller has it)."""
     text = str(value)
     if not text.isascii():
         return Truncator(text).chars(length)
     if len(text) <= length:
         return text
-    return text[: length - 1] + _ellipsis(get_language())
+    return text[: length - 1] + (ellipsis if ellipsis is not None else _ellipsis(get_language()))
 
 
-def _row(e, tz, months: tuple[str, ...]) -> str:
+def _row(e, tz, months: tuple[str, ...], ellipsis: str) -> str:
     when = _stamp(timezone.localtime(e.created_at, tz), months)
     badge = "badge" if e.allowed else "badge bad"
     obj = _e(e.object_type) + (f" #{_e(e.object_id)}" if e.object_id else "")
     if e.path:
-        obj += f'<br><span class="muted">{_e(_truncate(e.path, 60))}</span>'
+        obj += f'<br><span class="muted">{_e(_truncate(e.path, 60, ellipsis))}</span>'
     return (
         f'<tr>\n      <td class="nowrap">{_e(when)}</td>\n'
         f"      <td>{_e(e.actor_email or 'anonymous')}</td>\n"
@@ -71,7 +72,7 @@ def _row(e, tz, months: tuple[str, ...]) -> str:
         f'      <td class="small">{obj}</td>\n'
         f"      <td>{_e(e.patient_id or '')}</td>\n"
         f'      <td class="small mono">{_e(e.ip)}</td>\n'
-        f'      <td class="small mono">{_e(_truncate(e.request_id, 10))}</td>\n    </tr>'
+        f'      <td class="small mono">{_e(_truncate(e.request_id, 10, ellipsis))}</td>\n    </tr>'
     )
 
 
@@ -82,8 +83,9 @@ def audit_row(e) -> str:
 
 @register.simple_tag
 def audit_rows_html(rows) -> str:
-    """Every ``<tr>`` of an audit trail page (``accounts/audit_list.html``); the time zone
-    and the month names are looked up once per page."""
+    """Every ``<tr>`` of an audit trail page (``accounts/audit_list.html``); the time zone,
+    the month names and the ellipsis are looked up once per page."""
     tz = timezone.get_current_timezone()
-    months = _months(get_language())
-    return mark_safe("".join(_row(e, tz, months) for e in rows))  # noqa: S308 - all escaped
+    language = get_language()
+    months, ellipsis = _months(language), _ellipsis(language)
+    return mark_safe("".join(_row(e, tz, months, ellipsis) for e in rows))  # noqa: S308 - all escaped
