@@ -562,6 +562,7 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
     static_root = var / "static"
     env = server_env(static_root)
     collect_static(env, static_root, stdout)
+    _seconds(opts.get("hello_window") or "")  # a bad duration fails before anything starts
     if opts.get("only"):
         pages = [p for p in pages if opts["only"] in p.name]
     resolved = [(page, page.resolve()) for page in pages]
@@ -586,6 +587,7 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
     hello = Server("uscpis.bench_hello:application", hello_env, opts["workers"], log)
     app = Server("uscpis.wsgi:application", env, opts["workers"], log)
     results: list[HttpResult] = []
+    windows: list[HttpResult] = []  # hello runs between pages (``hello_window``)
     try:
         hello.wait_ready("/")
         app.wait_ready("/accounts/login/")
@@ -608,6 +610,9 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
             **common,
         )
         _print_row(stdout, hello_first, header=True)
+        window = opts.get("hello_window") or ""
+        beside = {**common, "opts": {**opts, "duration": window}}
+        before = hello_first
         for page, path in resolved:
             result = measure(
                 page.name,
@@ -620,11 +625,24 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
                 extra_headers=page_headers(page, tokens),
                 **common,
             )
-            result.cost = (
-                round(hello_first.req_per_s / result.req_per_s, 1) if result.req_per_s else None
-            )
             results.append(result)
             _print_row(stdout, result)
+            if _seconds(window) > 0:
+                # The floor right after this page: with the one right before it, what a bare
+                # Django request cost while the page was measured.
+                after = measure(
+                    HELLO + ", beside",
+                    server=hello,
+                    path="/",
+                    user=None,
+                    cookies=None,
+                    htmx=False,
+                    target=None,
+                    **beside,
+                )
+                windows.append(after)
+                result.extra["hello_beside"] = _floor([before, after])
+                before = after
         hello_last = measure(
             HELLO + ", again",
             server=hello,
@@ -639,14 +657,19 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
     finally:
         app.stop()
         hello.stop()
-    # Cost against the mean of the two hello runs, so a drift in machine load is shared.
-    floor = (hello_first.req_per_s + hello_last.req_per_s) / 2
-    hello_cpu = [h.cpu_ms_per_request for h in (hello_first, hello_last) if h.cpu_ms_per_request]
-    cpu_floor = sum(hello_cpu) / len(hello_cpu) if hello_cpu else None
+    # Each page's cost is against the hello floor measured just before and just after it
+    # (``hello_window``): a shared machine's speed wanders within a run (hello 8,572 req/s
+    # first and 7,173 last in one run), and a floor from the run's ends would price a page
+    # measured in a slow stretch with the fast one's. Without windows, against the mean of
+    # the first and last hello runs.
+    overall = _floor([hello_first, *windows, hello_last])
+    floor, cpu_floor = overall["req_per_s"], overall["cpu_ms_per_request"]
     for result in results:
-        result.cost = round(floor / result.req_per_s, 1) if result.req_per_s else None
-        if cpu_floor and result.cpu_ms_per_request is not None:
-            result.cpu_cost = round(result.cpu_ms_per_request / cpu_floor, 1)
+        near = result.extra.get("hello_beside") or _floor([hello_first, hello_last])
+        page_floor, page_cpu_floor = near["req_per_s"], near["cpu_ms_per_request"]
+        result.cost = round(page_floor / result.req_per_s, 1) if result.req_per_s else None
+        if page_cpu_floor and result.cpu_ms_per_request is not None:
+            result.cpu_cost = round(result.cpu_ms_per_request / page_cpu_floor, 1)
     load_after = os.getloadavg()
     over = [
         r
@@ -657,9 +680,16 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
         or r.socket_errors
         or r.probe_status != 200
     ]
+    spread = ""
+    if windows:
+        rates = [h.req_per_s for h in windows]
+        spread = (
+            f"; {len(windows)} windows beside the pages, {min(rates):.0f}-{max(rates):.0f} req/s "
+            "(each page priced against the two around it)"
+        )
     stdout.write(
         f"[http] hello floor {floor:.0f} req/s (first {hello_first.req_per_s:.0f}, last "
-        f"{hello_last.req_per_s:.0f}); hello CPU {cpu_floor or 0:.3f} ms per request; "
+        f"{hello_last.req_per_s:.0f}{spread}); hello CPU {cpu_floor or 0:.3f} ms per request; "
         f"load average after {load_after[0]:.2f}"
     )
     stdout.write("")
@@ -694,6 +724,11 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
             "last": asdict(hello_last),
             "floor_req_per_s": round(floor, 1),
             "cpu_ms_per_request": round(cpu_floor, 3) if cpu_floor else None,
+            "window": window,
+            "windows": [
+                {"req_per_s": h.req_per_s, "cpu_ms_per_request": h.cpu_ms_per_request}
+                for h in windows
+            ],
         },
         "results": [
             {**asdict(r), "over_target": r.over_target, "over_cpu_target": r.over_cpu_target}
@@ -705,6 +740,28 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
     output.write_text(json.dumps(payload, indent=2))
     stdout.write(f"[http] results written to {output}")
     return payload
+
+
+def _seconds(duration: str) -> float:
+    """wrk's ``-d`` duration ("5s", "2m", "1h"; a bare number is seconds) in seconds."""
+    text = (duration or "").strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text) if text else 0.0
+    except ValueError as exc:
+        raise ValueError(f"not a duration: {duration!r} (say 5s, 2m)") from exc
+
+
+def _floor(runs: list[HttpResult]) -> dict:
+    """The hello floor of these hello runs: their mean req/s and CPU per request."""
+    rates = [h.req_per_s for h in runs if h.req_per_s]
+    cpus = [h.cpu_ms_per_request for h in runs if h.cpu_ms_per_request]
+    return {
+        "req_per_s": round(sum(rates) / len(rates), 1) if rates else 0.0,
+        "cpu_ms_per_request": round(sum(cpus) / len(cpus), 3) if cpus else None,
+    }
 
 
 def _print_row(stdout, r: HttpResult, header: bool = False) -> None:
@@ -724,15 +781,17 @@ def _table(results: list[HttpResult]) -> str:
     """The results as a Markdown table (README-ready)."""
     lines = [
         "| page | req/s | p50 ms | p95 ms | p99 ms | non-2xx | bytes/resp | cost (hello req) "
-        "| CPU ms/req | CPU cost (hello req) | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU ms/req | CPU cost (hello req) | hello beside (req/s) | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         mark = " ⚠" if r.over_target else ""
         cpu_mark = " ⚠" if r.over_cpu_target else ""
+        near = r.extra.get("hello_beside")
+        hello = f"{near['req_per_s']:,.0f}" if near else "-"
         lines.append(
             f"| {r.name} | {r.req_per_s:.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | "
             f"{r.non_2xx} | {r.bytes_per_response:,} | {r.cost}{mark} | {r.cpu_ms_per_request} | "
-            f"{r.cpu_cost}{cpu_mark} | ≤ {r.target:g} |"
+            f"{r.cpu_cost}{cpu_mark} | {hello} | ≤ {r.target:g} |"
         )
     return "\n".join(lines)

@@ -56,6 +56,11 @@ class Command(BaseCommand):
             "--http", action="store_true", help="measure over real HTTP instead of in-process"
         )
         http.add_argument("--duration", default="15s", help="wrk -d per page")
+        http.add_argument(
+            "--hello-window",
+            default="5s",
+            help="wrk -d of the hello run after each page (0: only first and last)",
+        )
         http.add_argument("--connections", type=int, default=8, help="wrk -c")
         http.add_argument("--threads", type=int, default=2, help="wrk -t")
         http.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
@@ -129,7 +134,8 @@ class Command(BaseCommand):
         payload = benchhttp.run(
             pages,
             opts={
-                key: opts[key] for key in ("duration", "connections", "threads", "workers", "only")
+                key: opts[key]
+                for key in ("duration", "hello_window", "connections", "threads", "workers", "only")
             },
             stdout=self.stdout,
             output=Path(opts["http_output"]),
