@@ -417,6 +417,15 @@ class _CompiledPerArgumentTypes:
         return plan
 
     def _compile(self, using: str, kinds: tuple[type, ...]):
+        for sentinels in _sentinel_sets(kinds):
+            plan = self._compile_with(using, sentinels)
+            if plan is not _OUT_OF_RANGE:
+                return plan
+        return None
+
+    def _compile_with(self, using: str, sentinels: list):
+        """The plan for the query built with ``sentinels``; None when the ORM must run
+        it, ``_OUT_OF_RANGE`` when Django compiled it to nothing (``EmptyResultSet``)."""
         raise NotImplementedError
 
 
@@ -441,13 +450,6 @@ class CompiledQuery(_CompiledPerArgumentTypes):
     ):
         super().__init__(model, build)
         self.prepare = prepare
-
-    def _compile(self, using: str, kinds: tuple[type, ...]) -> _Plan | None:
-        for sentinels in _sentinel_sets(kinds):
-            plan = self._compile_with(using, sentinels)
-            if plan is not _OUT_OF_RANGE:
-                return plan
-        return None
 
     def _compile_with(self, using: str, sentinels: list):
         try:
@@ -521,13 +523,6 @@ class CompiledCount(_CompiledPerArgumentTypes):
     parameters unchanged), and ``count(*args)`` then runs the queryset's own ``count()``."""
 
     kinds = (*_KINDS, datetime)
-
-    def _compile(self, using: str, kinds: tuple[type, ...]):
-        for sentinels in _sentinel_sets(kinds):
-            plan = self._compile_with(using, sentinels)
-            if plan is not _OUT_OF_RANGE:
-                return plan
-        return None
 
     def _compile_with(self, using: str, sentinels: list):
         try:
