@@ -9,9 +9,11 @@ What it does, in one run:
 2. signs in as each role through the real login form (CSRF token from the form, the
    password, and for administrators a TOTP code computed from the bench admin's device);
 3. runs ``wrk`` per page (installed from Debian's packages when missing) with a Lua script
-   that reports p50/p95/p99 and counts non-2xx answers, the hello floor first and last;
+   that reports p50/p95/p99 and counts non-2xx answers, the hello floor first, last and
+   for a short window after every page (``--hello-window``);
 4. prints req/s, latency percentiles, non-2xx count, bytes per response and the cost in
-   hello requests (hello req/s ÷ page req/s) per page, with the load average, writes
+   hello requests (hello req/s ÷ page req/s, against the hello windows just before and
+   after the page) per page, with the load average, writes
    ``var/bench/http-latest.json`` and lists the pages over their target at the end.
 
 Pages come from each app's ``bench.py`` (``HTTP_PAGES: list[HttpPage]``) plus the login
