@@ -601,19 +601,22 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
             f"[http] signed in through the login form as {', '.join(sessions) or 'nobody'}"
         )
         common = {"wrk": wrk, "script": script, "opts": opts}
-        hello_first = measure(
-            HELLO,
-            server=hello,
-            path="/",
-            user=None,
-            cookies=None,
-            htmx=False,
-            target=None,
-            **common,
-        )
+
+        def measure_hello(name: str, duration: str) -> HttpResult:
+            return measure(
+                name,
+                server=hello,
+                path="/",
+                user=None,
+                cookies=None,
+                htmx=False,
+                target=None,
+                **{**common, "opts": {**opts, "duration": duration}},
+            )
+
+        hello_first = measure_hello(HELLO, opts["duration"])
         _print_row(stdout, hello_first, header=True)
         window = opts.get("hello_window") or ""
-        beside = {**common, "opts": {**opts, "duration": window}}
         before = hello_first
         for page, path in resolved:
             result = measure(
@@ -632,29 +635,11 @@ def run(pages: list[HttpPage], *, opts: dict, stdout, output: Path, password: st
             if _seconds(window) > 0:
                 # The floor right after this page: with the one right before it, what a bare
                 # Django request cost while the page was measured.
-                after = measure(
-                    HELLO + ", beside",
-                    server=hello,
-                    path="/",
-                    user=None,
-                    cookies=None,
-                    htmx=False,
-                    target=None,
-                    **beside,
-                )
+                after = measure_hello(HELLO + ", beside", window)
                 windows.append(after)
                 result.extra["hello_beside"] = _floor([before, after])
                 before = after
-        hello_last = measure(
-            HELLO + ", again",
-            server=hello,
-            path="/",
-            user=None,
-            cookies=None,
-            htmx=False,
-            target=None,
-            **common,
-        )
+        hello_last = measure_hello(HELLO + ", again", opts["duration"])
         _print_row(stdout, hello_last)
     finally:
         app.stop()
