@@ -163,7 +163,7 @@ def cached_user(user_id):
     found = _prefetched(keys)
     if found is None:
         try:
-            found = cache_reads.get_many(cache, list(keys))
+            found = cache_reads.get_many(cache, list(keys), mirrored=True)
         except Exception:
             logger.warning(
                 "User cache unavailable; reading the user from the database", exc_info=True

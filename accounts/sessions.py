@@ -64,7 +64,7 @@ class SessionStore(CachedDBStore):
         )
         if user_keys is None:
             return self._cache.get(key)
-        found = cache_reads.get_many(self._cache, [key, *user_keys])
+        found = cache_reads.get_many(self._cache, [key, *user_keys], mirrored=True)
         data = found.pop(key, None)
         if data is not None and data.get(SESSION_KEY) == guess:
             self._user_keys, self._user_entries = user_keys, found

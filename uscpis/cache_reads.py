@@ -31,6 +31,8 @@ from django.core.cache.backends.redis import RedisCache, RedisCacheClient, Redis
 from django.utils.connection import ConnectionProxy
 from redis.exceptions import ResponseError
 
+from uscpis import cache_mirror
+
 
 def _pack(*args: bytes | str | int) -> bytes:
     """The RESP encoding of one command (as ``Connection.pack_command`` for these types)."""
@@ -41,14 +43,14 @@ def _pack(*args: bytes | str | int) -> bytes:
     return b"".join(parts)
 
 
-def _pack_mget(keys: list[str]) -> bytes:
+def pack_mget(keys: list[str]) -> bytes:
     """The RESP encoding of ``MGET *keys``."""
     return _pack(b"MGET", *keys)
 
 
 def _plain_pool(backend):
     """The redis-py pool ``backend`` reads from, when the fast path is redis-py's behaviour."""
-    if type(backend) is not RedisCache:
+    if type(backend) not in (RedisCache, cache_mirror.RedisCache):
         return None
     client = backend._cache
     if type(client) is not RedisCacheClient or len(client._servers) != 1:
@@ -58,8 +60,11 @@ def _plain_pool(backend):
     return client._get_connection_pool(False)
 
 
-def get_many(cache, keys: list[str]) -> dict:
-    """``cache.get_many(keys)``: one ``MGET`` on a pooled Redis connection when possible."""
+def get_many(cache, keys: list[str], *, mirrored: bool = False) -> dict:
+    """``cache.get_many(keys)``: one ``MGET`` on a pooled Redis connection when possible.
+
+    ``mirrored``: answered from this process's mirror of these keys when it can
+    (``uscpis.cache_mirror``: kept current by Redis's invalidation messages)."""
     backend = _backend(cache)
     pool = _plain_pool(backend) if keys else None  # redis-py answers [] to an empty MGET
     if pool is None:
@@ -68,15 +73,10 @@ def get_many(cache, keys: list[str]) -> dict:
     # would refuse (walking each key character by character in Python); Redis takes any.
     key_map = {backend.make_key(key): key for key in keys}
     full_keys = list(key_map)
-    connection = pool.get_connection()
-    try:
-        if connection.retry.get_retries():  # redis-py would resend after an error
-            values = None
-        else:
-            connection.send_packed_command([_pack_mget(full_keys)])
-            values = connection.read_response()
-    finally:
-        pool.release(connection)
+    mirror = cache_mirror.mirror_of(backend, pool) if mirrored else None
+    values = mirror.get_many(full_keys) if mirror is not None else None
+    if values is None:
+        values = _mget(pool, full_keys)
     if values is None:
         return cache.get_many(keys)
     loads = _loads(backend._cache._serializer)
@@ -107,6 +107,18 @@ def _loads(serializer):
         return pickle.loads(data) if data and data[0] == _PICKLED else plain(data)  # noqa: S301 (what Django's serializer unpickles)
 
     return loads
+
+
+def _mget(pool, full_keys: list[str]) -> list | None:
+    """``MGET`` on a pooled connection (``None`` when its connections retry)."""
+    connection = pool.get_connection()
+    try:
+        if connection.retry.get_retries():  # redis-py would resend after an error
+            return None
+        connection.send_packed_command([pack_mget(full_keys)])
+        return connection.read_response()
+    finally:
+        pool.release(connection)
 
 
 def _backend(cache):

@@ -174,7 +174,9 @@ if REDIS_URL:
         raise ImproperlyConfigured("REDIS_URL must start with redis:// or rediss://")
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache; its writes also reach this process's mirror of the
+            # session and user entries (uscpis/cache_mirror.py).
+            "BACKEND": "uscpis.cache_mirror.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "uscpis"),
             # An unreachable Redis fails fast instead of hanging requests (sessions then
@@ -182,6 +184,9 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
+    # Seconds a mirrored session or user entry may be answered without asking Redis, at
+    # most; Redis's invalidation messages drop it as soon as it changes. 0 turns it off.
+    CACHE_MIRROR_MAX_AGE = env_int("CACHE_MIRROR_MAX_AGE", 5, minimum=0)
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:

@@ -44,12 +44,13 @@ def cache_calls(monkeypatch):
 
         monkeypatch.setattr(cache, name, counted)
     # uscpis.cache_reads.get_many sends its MGET without cache.get_many when the cache is
-    # Redis (otherwise it calls cache.get_many, counted above): one read either way.
+    # Redis (otherwise it calls cache.get_many, counted above): one read either way (when
+    # this process's mirror answers it, no round trip at all: tests/uscpis/test_cache_mirror).
     original_get_many = cache_reads.get_many
 
-    def counted_get_many(cache, keys):
+    def counted_get_many(cache, keys, **kwargs):
         before = len(calls)
-        found = original_get_many(cache, keys)
+        found = original_get_many(cache, keys, **kwargs)
         if len(calls) == before:
             calls.append("get_many")
         return found

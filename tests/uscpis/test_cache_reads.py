@@ -68,7 +68,7 @@ def test_command_packed_as_redis_py_packs_it(redis_cache):
     connection = _pool(redis_cache).get_connection()
     try:
         keys = ["a", "uscpis:1:django.contrib.sessions.cached_dbabc", "ünï", ""]
-        assert [cache_reads._pack_mget(keys)] == [b"".join(connection.pack_command("MGET", *keys))]
+        assert [cache_reads.pack_mget(keys)] == [b"".join(connection.pack_command("MGET", *keys))]
     finally:
         _pool(redis_cache).release(connection)
 

@@ -146,7 +146,7 @@ def test_ses_is_the_email_backend_when_aws_is_configured():
 def test_redis_url_selects_redis_cache_and_broker():
     env = {"DATABASE_URL": "postgres://u@db.invalid/x", "REDIS_URL": "redis://127.0.0.1:6379/5"}
     out = settings_value("settings.CACHES['default']['BACKEND'], settings.CELERY_BROKER_URL", env)
-    assert out == "django.core.cache.backends.redis.RedisCache redis://127.0.0.1:6379/5"
+    assert out == "uscpis.cache_mirror.RedisCache redis://127.0.0.1:6379/5"
     out = settings_value(
         "settings.CACHES['default']['BACKEND'], settings.CELERY_BROKER_URL",
         {"DATABASE_URL": "postgres://u@db.invalid/x"},
