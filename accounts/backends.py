@@ -98,16 +98,24 @@ def forget_user(pk) -> None:
     """The user's row changed: no cached copy may be served any more (now, and again once
     the transaction commits, so a copy read before the commit is not served after it)."""
 
-    _bump(_keys(pk)[1])
+    bump_version(_keys(pk)[1])
 
 
 def forget_all_users() -> None:
     """Every user's row may have changed (a database restore): none is served from the
-    cache any more."""
-    _bump(_keys(0)[0])
+    cache any more, nor any API token (``accounts.token_cache`` shares this epoch)."""
+    bump_version(epoch_key())
 
 
-def _bump(key: str) -> None:
+def epoch_key() -> str:
+    """The token replaced when every user's row may have changed (a database restore)."""
+    return _keys(0)[0]
+
+
+def bump_version(key: str) -> None:
+    """Replace the version token under ``key``, now and again once the transaction commits
+    (so a copy read before the commit is not served after it)."""
+
     def bump() -> None:
         try:
             cache.set(key, uuid.uuid4().hex, VERSION_TTL)
@@ -176,7 +184,7 @@ def cached_user(user_id):
         user._cached_session_auth_hash = entry[2]
         return user
     try:
-        tag = (_current(epoch_key, tag[0]), _current(version_key, tag[1]))
+        tag = (current_token(epoch_key, tag[0]), current_token(version_key, tag[1]))
     except Exception:
         tag = (None, None)
     user = load_user(pk)  # read after the tag: a later change gives a new tag
@@ -189,7 +197,7 @@ def cached_user(user_id):
     return user
 
 
-def _current(key: str, found):
+def current_token(key: str, found):
     """The token under ``key``, created when there is none yet."""
     if found is not None:
         return found

@@ -9,7 +9,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
-from knox.models import AbstractAuthToken
+from knox.models import AbstractAuthToken, AuthTokenManager
 
 from accounts.roles import PROVIDER_ROLES, STAFF_ROLES, Role, user_has_perm
 
@@ -266,6 +266,23 @@ class TokenScope(models.TextChoices):
     READ_WRITE = "read_write", "Read and write"
 
 
+class ApiTokenQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """Bulk updates skip ``post_save``: the token cache (``accounts.token_cache``) is
+        told about every key they touch."""
+        from accounts.token_cache import forget_token  # that module imports these models
+
+        keys = set(self.values_list("token_key", flat=True))
+        if isinstance(kwargs.get("token_key"), str):
+            keys.add(kwargs["token_key"])  # the key they move to
+        count = super().update(**kwargs)
+        for key in keys:
+            forget_token(key)
+        return count
+
+    update.alters_data = True
+
+
 class ApiToken(AbstractAuthToken):
     """A personal API token (django-rest-knox): only a SHA-512 digest of the secret is kept,
     it always expires, and it can be limited to reading. ``uid`` names it in URLs (the
@@ -276,6 +293,8 @@ class ApiToken(AbstractAuthToken):
     scope = models.CharField(max_length=12, choices=TokenScope.choices, default=TokenScope.READ)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuthTokenManager.from_queryset(ApiTokenQuerySet)()
 
     class Meta:
         ordering = ["-created"]

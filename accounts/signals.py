@@ -1,5 +1,6 @@
 """Sign-in events go to the audit trail; a sign-in clears that account's lockout failures;
-a changed user is no longer served from the signed-in user cache."""
+a changed user is no longer served from the signed-in user cache, nor a changed API token
+from the token cache."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_delete, post_save
@@ -8,7 +9,8 @@ from django.dispatch import receiver
 from accounts.audit import audit_record
 from accounts.backends import forget_user
 from accounts.lockout import lockout_reset_for
-from accounts.models import AuditAction, User
+from accounts.models import ApiToken, AuditAction, User
+from accounts.token_cache import forget_token
 
 
 @receiver(user_logged_in)
@@ -44,3 +46,9 @@ def _login_failed(sender, credentials, request=None, **kwargs):
 @receiver(post_delete, sender=User)
 def _user_changed(sender, instance, **kwargs):
     forget_user(instance.pk)
+
+
+@receiver(post_save, sender=ApiToken)
+@receiver(post_delete, sender=ApiToken)
+def _token_changed(sender, instance, **kwargs):
+    forget_token(instance.token_key)

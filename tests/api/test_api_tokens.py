@@ -140,7 +140,7 @@ def _values(obj) -> dict:
 
 
 def test_token_lookup_reads_what_knoxs_query_reads(doctor_user, nurse_user):
-    """The precompiled lookup (uscpis.api.auth.tokens_with_key) gives knox's queryset's
+    """The precompiled lookup (accounts.token_cache.load_tokens) gives knox's queryset's
     tokens, in its order (newest first), each with its user loaded."""
     from datetime import timedelta
 
@@ -148,7 +148,7 @@ def test_token_lookup_reads_what_knoxs_query_reads(doctor_user, nurse_user):
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from uscpis.api.auth import tokens_with_key
+    from accounts.token_cache import load_tokens
 
     made = [
         services.api_token_create(actor=user, name=f"t{n}", scope="read")[0]
@@ -162,15 +162,15 @@ def test_token_lookup_reads_what_knoxs_query_reads(doctor_user, nurse_user):
         )
     orm = list(ApiToken.objects.filter(token_key=made[0].token_key).select_related("user"))
     with CaptureQueriesContext(connection) as queries:
-        fast = tokens_with_key(made[0].token_key)
+        fast = load_tokens(made[0].token_key)
         users = [t.user for t in fast]
     assert len(queries) == 1
     assert [_values(t) for t in fast] == [_values(t) for t in orm]
     assert [_values(u) for u in users] == [_values(t.user) for t in orm]
     assert [t.pk for t in fast] == [made[0].pk, made[1].pk, made[2].pk]  # newest first
-    assert tokens_with_key("no-such-key") == []
+    assert load_tokens("no-such-key") == []
     # Compiled (uscpis.compiled), not the ORM fallback: the key is the one parameter.
-    from uscpis.api.auth import _tokens
+    from accounts.token_cache import _tokens
 
     sql, params = _tokens(ApiToken).statement(made[0].token_key)
     assert params == [made[0].token_key] and "JOIN" in sql
@@ -192,12 +192,12 @@ def test_token_lookup_is_prepared_once_per_connection(doctor_user, nurse_user):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from uscpis.api.auth import tokens_with_key
+    from accounts.token_cache import load_tokens
 
     first, _ = services.api_token_create(actor=doctor_user, name="a", scope="read")
     second, _ = services.api_token_create(actor=nurse_user, name="b", scope="read")
     with CaptureQueriesContext(connection) as queries:
-        found = [tokens_with_key(t.token_key) for t in (first, second, first)]
+        found = [load_tokens(t.token_key) for t in (first, second, first)]
     assert [[t.pk for t in tokens] for tokens in found] == [[first.pk], [second.pk], [first.pk]]
     assert [t.user.pk for t in found[1]] == [nurse_user.pk]
     sent = [q["sql"] for q in queries.captured_queries]

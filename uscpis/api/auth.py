@@ -3,31 +3,29 @@
 A token of a deactivated user is refused at once (knox checks ``is_active`` on every
 request); an expired token is deleted when presented. The token's last use (time and IP) is
 written at most once a minute, so a busy integration does not turn every read into a write.
-The lookup is one indexed query (token key, with the user) and one SHA-512 of the secret;
-knox's scan of all the user's other tokens on every request (to delete expired ones) is left
-to the nightly ``prune_api_records``. The query is knox's own (``filter(token_key=...)
-.select_related("user")``, in the tokens' ordering), compiled once per process and database
-by ``uscpis.compiled`` and read into the objects the ORM would make
-(``tests/api/test_api_tokens.py``).
+The lookup is knox's own query (``filter(token_key=...).select_related("user")``, in the
+tokens' ordering), answered from the cache while its copy is current
+(``accounts.token_cache``: a revoked, re-scoped or deleted token, or a deactivated user, is
+seen on the next request), and one SHA-512 of the secret; knox's scan of all the user's
+other tokens on every request (to delete expired ones) is left to the nightly
+``prune_api_records``.
 """
 
 from __future__ import annotations
 
 import binascii
 from datetime import timedelta
-from functools import lru_cache
 from hmac import compare_digest
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
 from knox.crypto import hash_token
-from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import authentication, exceptions
 
-from uscpis.compiled import CompiledQuery
+from accounts.token_cache import tokens_with_key
 from uscpis.http import client_ip
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -85,21 +83,3 @@ def _touch(token, request) -> None:
 
 class SessionAuthentication(authentication.SessionAuthentication):
     """The signed-in browser (the API docs' "try it out"); CSRF-checked for writes."""
-
-
-@lru_cache(maxsize=4)
-def _tokens(model) -> CompiledQuery:
-    """knox's lookup, compiled once per process and database (``uscpis.compiled``) and
-    prepared once per connection (``uscpis.prepared``): found through the token key's
-    index whatever the key, its plan never depends on it."""
-    return CompiledQuery(
-        model,
-        lambda key: model._default_manager.filter(token_key=key).select_related("user"),
-        prepare=True,
-    )
-
-
-def tokens_with_key(key: str) -> list:
-    """``get_token_model().objects.filter(token_key=key).select_related("user")``, the same
-    objects in the same order, without building the query each time."""
-    return _tokens(get_token_model()).all(key)
