@@ -83,8 +83,8 @@ def forget_token(token_key: str) -> None:
 
 
 def tokens_with_key(key: str) -> list:
-    """``load_tokens(key)``, each with its user (``None`` when it has none any more), from
-    the cache when its copy is current."""
+    """``load_tokens(key)``, each with its user, from the cache when its copy is current (a
+    token whose user no longer exists is left out)."""
     model = get_token_model()
     keys = _keys(key)
     epoch_key, version_key, rows_key = keys

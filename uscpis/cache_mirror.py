@@ -1,11 +1,13 @@
-"""A per-process mirror of the cache entries every signed-in request reads (its session and
-its user), kept current by Redis itself.
+"""A per-process mirror of the cache entries every signed-in request reads (its session,
+its user, an API call's token), kept current by Redis itself.
 
 Every signed-in page reads the same four cache entries: the session and the user's three
-(``accounts.sessions``, ``accounts.backends``). They change rarely, but a change must take
-effect on the next request: signing out, a password change, a deactivated account. Read
-from Redis, they cost a round trip on every page (served, about 0.2 ms of a worker's CPU:
-the send, the wait, the wake-up and the read), which is a fifth of an empty page.
+(``accounts.sessions``, ``accounts.backends``); an API call reads its token's three
+(``accounts.token_cache``) and its user's. They change rarely, but a change must take
+effect on the next request: signing out, a password change, a deactivated account, a
+revoked token. Read from Redis, they cost a round trip on every request (served, about
+0.2 ms of a worker's CPU: the send, the wait, the wake-up and the read), which is a fifth
+of an empty page.
 
 Redis can tell a client when a key it read has changed (`server-assisted client-side
 caching <https://redis.io/docs/latest/develop/reference/client-side-caching/>`_, Redis 6
@@ -31,9 +33,10 @@ Why a change is never missed:
 * Writes made by this process (``RedisCache`` below, the backend the settings name) are
   forgotten in the mirror at once, without waiting for Redis's message, and an ``MGET``
   in flight during such a write is not remembered.
-* Writes made by another process reach this one as fast as Redis can send a message: the
-  same one-way delay as the reply to that process's own write, which is over before its
-  page can answer.
+* Writes made by another process: Redis queues the message while it executes the write
+  and sends it in the same pass of its event loop as the write's reply, so by the time
+  the writing process's page has answered, the message is waiting on this process's
+  socket, to be taken before the next answer.
 * Any error on the connection (Redis restarted, the connection closed, an unexpected
   reply), or a new process after a fork, drops the whole mirror and the connection; until
   it is open again the normal read answers (``uscpis.cache_reads``), so an unreachable
