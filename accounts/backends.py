@@ -168,18 +168,12 @@ def cached_user(user_id):
     keys = _keys(pk)
     epoch_key, version_key, row_key = keys
     attnames = _cached_attnames(model)
-    found = _prefetched(keys)
-    if found is None:
-        try:
-            found = cache_reads.get_many(cache, list(keys), mirrored=True)
-        except Exception:
-            logger.warning(
-                "User cache unavailable; reading the user from the database", exc_info=True
-            )
-            return load_user(pk)
-    tag = (found.get(epoch_key), found.get(version_key))
-    entry = found.get(row_key)
-    if None not in tag and entry is not None and entry[0] == tag:
+    try:
+        tag, entry = read_versioned(keys, _prefetched(keys))
+    except Exception:
+        logger.warning("User cache unavailable; reading the user from the database", exc_info=True)
+        return load_user(pk)
+    if entry is not None:
         user = model.from_db(router.db_for_read(model), attnames, entry[1])
         user._cached_session_auth_hash = entry[2]
         return user
@@ -195,6 +189,20 @@ def cached_user(user_id):
         except Exception:
             logger.warning("User cache unavailable; user not cached", exc_info=True)
     return user
+
+
+def read_versioned(keys: tuple[str, str, str], found: dict | None = None) -> tuple:
+    """``(tag, entry)`` for (epoch, version, entry) ``keys``: the two tokens (``None`` where
+    missing) and the cached entry when it was stored under exactly that tag (else ``None``).
+    ``found``: the keys' values when already read; otherwise they are read through this
+    process's mirror (``uscpis.cache_mirror``). Raises what the cache raises."""
+    if found is None:
+        found = cache_reads.get_many(cache, list(keys), mirrored=True)
+    epoch_key, version_key, entry_key = keys
+    tag = (found.get(epoch_key), found.get(version_key))
+    entry = found.get(entry_key)
+    current = entry is not None and None not in tag and entry[0] == tag
+    return tag, entry if current else None
 
 
 def current_token(key: str, found):

@@ -40,7 +40,6 @@ from django.db import router
 from knox.models import get_token_model
 
 from accounts import backends
-from uscpis import cache_reads
 from uscpis.compiled import CompiledQuery
 
 logger = logging.getLogger(__name__)
@@ -89,15 +88,13 @@ def tokens_with_key(key: str) -> list:
     keys = _keys(key)
     epoch_key, version_key, rows_key = keys
     try:
-        found = cache_reads.get_many(cache, list(keys), mirrored=True)
+        tag, entry = backends.read_versioned(keys)
     except Exception:
         logger.warning(
             "Token cache unavailable; reading the token from the database", exc_info=True
         )
         return load_tokens(key)
-    tag = (found.get(epoch_key), found.get(version_key))
-    entry = found.get(rows_key)
-    if None not in tag and entry is not None and entry[0] == tag:
+    if entry is not None:
         db = router.db_for_read(model)
         attnames = _attnames(model)
         tokens = []
