@@ -205,6 +205,8 @@ def mirror_of(backend, pool) -> Mirror | None:
     location = backend._servers[0]
     mirror = _MIRRORS.get(location)
     if mirror is None or mirror.pid != os.getpid() or mirror.max_age != max_age:
+        if mirror is not None and mirror.pid == os.getpid():
+            mirror.close()  # a new max_age: its connection is not needed any more
         mirror = _MIRRORS[location] = Mirror(pool, max_age)
     return mirror
 
