@@ -89,9 +89,13 @@ def test_bench_runs_every_case_at_a_tiny_scale(tmp_path):
     data = json.loads(output.read_text())
     names = [r["name"] for r in data["results"]]
     assert names, "no benchmark cases registered"
+    # Every case reads the database, except the one API page answered whole from caches:
+    # the free slots (appointments.schedule_cache), its token from the process's mirror
+    # (accounts.token_cache, uscpis.cache_mirror).
+    from_caches = {"api: free slots, provider-week"}
     for result in data["results"]:
         assert result["runs"] == 2 and result["p95_ms"] >= result["p50_ms"] > 0
-        assert result["queries"] >= 1
+        assert result["queries"] >= (0 if result["name"] in from_caches else 1), result["name"]
     # The machine's state is recorded with the timings, so a busy run can be told apart.
     assert data["conditions"]["cpus"] >= 1
     assert data["conditions"]["load_before"] >= 0 and data["conditions"]["load_after"] >= 0
