@@ -67,7 +67,9 @@ from uscpis import cache_reads
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 20_000  # cleared when full: a forgotten entry costs one read
-RETRY_AFTER = 1.0  # seconds between attempts to open the connection after a failure
+# Seconds between attempts to open the connection after a failure (a Redis that refuses
+# CLIENT TRACKING logs one warning per process this often; meanwhile Redis answers reads).
+RETRY_AFTER = 30.0
 
 
 class Mirror:

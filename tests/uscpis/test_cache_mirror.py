@@ -230,7 +230,7 @@ def test_a_lost_connection_drops_the_mirror_and_redis_answers(mirrored, caplog):
     assert mirror._connection is not None and mirror._entries
 
 
-def test_an_unreachable_redis_raises_as_a_plain_read_does(settings):
+def test_an_unreachable_redis_raises_as_a_plain_read_does(settings, monkeypatch, caplog):
     settings.CACHE_MIRROR_MAX_AGE = 60
     dead = {
         "default": {
@@ -239,9 +239,21 @@ def test_an_unreachable_redis_raises_as_a_plain_read_does(settings):
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
-    with override_settings(CACHES=dead), pytest.raises(redis.ConnectionError):
-        cache_reads.get_many(caches["default"], ["a"], mirrored=True)
-    cache_mirror._MIRRORS.pop("redis://127.0.0.1:1/0", None)
+    try:
+        with override_settings(CACHES=dead):
+            for _ in range(3):
+                with pytest.raises(redis.ConnectionError):
+                    cache_reads.get_many(caches["default"], ["a"], mirrored=True)
+            # The mirror tried once; it waits RETRY_AFTER before trying (and warning) again.
+            assert caplog.text.count("Cache mirror unavailable") == 1
+            now = cache_mirror.time.monotonic()
+            later = now + cache_mirror.RETRY_AFTER + 1
+            monkeypatch.setattr(cache_mirror.time, "monotonic", lambda: later)
+            with pytest.raises(redis.ConnectionError):
+                cache_reads.get_many(caches["default"], ["a"], mirrored=True)
+            assert caplog.text.count("Cache mirror unavailable") == 2
+    finally:
+        cache_mirror._MIRRORS.pop("redis://127.0.0.1:1/0", None)
 
 
 def test_a_forked_process_opens_its_own(mirrored, monkeypatch):
